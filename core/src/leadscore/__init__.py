@@ -1,0 +1,35 @@
+"""leadscore: a B2B lead-scoring rules engine with pluggy hooks, TOML rulepacks and an exact ledger.
+
+Plugins write ``from leadscore import hookimpl``; programs call ``leadscore.score(...)`` or use
+an :class:`Engine`.
+"""
+
+from leadscore.engine import Engine, score
+from leadscore.hookspecs import hookimpl
+from leadscore.model import (
+    Account,
+    Activity,
+    Band,
+    Company,
+    Contribution,
+    DecayPolicy,
+    Lead,
+    Rejection,
+    Route,
+    RulepackSource,
+    ScoreCard,
+    ScoreLine,
+    Scorer,
+    Signal,
+    SignalExtractor,
+    SignalSpec,
+)
+from leadscore.plugins import PluginManager
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Account", "Activity", "Band", "Company", "Contribution", "DecayPolicy", "Engine", "Lead", "PluginManager",
+    "Rejection", "Route", "RulepackSource", "ScoreCard", "ScoreLine", "Scorer", "Signal", "SignalExtractor",
+    "SignalSpec", "hookimpl", "score",
+]

@@ -1,0 +1,50 @@
+"""Rule backends: each compiles a composed rulepack's IR into a matcher with the same contract.
+
+``Matcher.match(values, events, as_of)`` returns ``[(rule_index, event_index), ...]`` sorted, with
+``event_index == -1`` for lead-level rules. Decay, caps and bands happen afterwards in plain
+Python, so two backends that return the same matches produce byte-identical score cards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from leadscore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from leadscore.model import Activity
+    from leadscore.rulepack.composer import ComposedPack
+
+Match = tuple[int, int]
+
+
+class Matcher(Protocol):
+    def match(self, values: Mapping[str, Any], events: Sequence[Activity], as_of: datetime) -> list[Match]: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def compile(self, pack: ComposedPack) -> Matcher: ...
+
+    def close(self) -> None: ...
+
+
+BACKENDS = ("python", "durable")
+
+
+def get_backend(name: str) -> Backend:
+    """Instantiate a backend by name; a missing optional dependency is a one-line error."""
+    if name == "python":
+        from leadscore.backends.python import PythonBackend
+
+        return PythonBackend()
+    if name == "durable":
+        from leadscore.backends.durable import DurableBackend
+
+        return DurableBackend()
+    raise ConfigurationError("--engine", f"unknown backend {name!r}", f"use one of {', '.join(BACKENDS)}")

@@ -1,0 +1,160 @@
+"""The default backend: conditions compiled once into Python closures, activity rules indexed by type.
+
+Semantics shared with every backend: a comparison on a missing signal is false (``ne`` and
+``not_in`` included); ``exists`` tests presence; booleans never equal numbers; values of
+different kinds (a string and a number) never compare.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadscore.model import Activity
+from leadscore.rulepack.schema import EVENT_PREFIX, Condition
+
+MISSING = object()
+Pred = Callable[[Any], bool]
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """True when a and b may be compared: both numbers (not bool), both strings, both bools or both datetimes."""
+    ta, tb = type(a), type(b)
+    if ta is tb:
+        return True
+    if ta is bool or tb is bool:
+        return False
+    return ta in (int, float) and tb in (int, float)
+
+
+def _ordered(op: Callable[[Any, Any], bool], signal: str, value: Any) -> Pred:
+    def pred(v: Any) -> bool:
+        x = v.get(signal, MISSING)
+        return x is not MISSING and _same_kind(x, value) and op(x, value)
+
+    return pred
+
+
+def compile_condition(cond: Condition) -> Pred:
+    """A predicate over a mapping of signal name -> value (anything with ``.get``)."""
+    op = cond.op
+    if op == "all":
+        parts = tuple(compile_condition(c) for c in cond.children)
+        return lambda v: all(p(v) for p in parts)
+    if op == "any":
+        parts = tuple(compile_condition(c) for c in cond.children)
+        return lambda v: any(p(v) for p in parts)
+    if op == "not":
+        inner = compile_condition(cond.children[0])
+        return lambda v: not inner(v)
+    if op in _PATTERNS:
+        return _PATTERNS[op](cond)
+    signal, value = cond.signal, cond.value
+    if op == "eq":
+        return lambda v: (x := v.get(signal, MISSING)) is not MISSING and _same_kind(x, value) and x == value
+    if op == "ne":
+        return lambda v: (x := v.get(signal, MISSING)) is not MISSING and not (_same_kind(x, value) and x == value)
+    if op in ("lt", "lte", "gt", "gte"):
+        return _ordered(getattr(operator, op.replace("lte", "le").replace("gte", "ge")), signal, value)
+    if op == "between":
+        lo, hi = value
+        return lambda v: ((x := v.get(signal, MISSING)) is not MISSING and _same_kind(x, lo) and _same_kind(x, hi)
+                          and lo <= x <= hi)
+    if op == "in":
+        options = value
+        return lambda v: (x := v.get(signal, MISSING)) is not MISSING and any(_same_kind(x, o) and x == o for o in options)
+    if op == "not_in":
+        options = value
+        return lambda v: ((x := v.get(signal, MISSING)) is not MISSING
+                          and not any(_same_kind(x, o) and x == o for o in options))
+    if op == "exists":
+        want = bool(value)
+        return lambda v: (v.get(signal, MISSING) is not MISSING) == want
+    if op == "matches":
+        fullmatch = value.fullmatch
+        return lambda v: isinstance(x := v.get(signal, MISSING), str) and fullmatch(x) is not None
+    raise ValueError(f"unknown operator {op!r}")
+
+
+# Pattern operators register here (see leadscore.rulepack.patterns).
+_PATTERNS: dict[str, Callable[[Condition], Pred]] = {}
+
+
+class EventView:
+    """Signal lookup for one activity: ``event.*`` names read the activity, others the lead."""
+
+    __slots__ = ("values", "event", "as_of")
+
+    def __init__(self, values: Mapping[str, Any], event: Activity, as_of: datetime) -> None:
+        self.values = values
+        self.event = event
+        self.as_of = as_of
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if not name.startswith(EVENT_PREFIX):
+            return self.values.get(name, default)
+        key = name[len(EVENT_PREFIX):]
+        if key == "type":
+            return self.event.type
+        if key == "at":
+            return self.event.at
+        if key == "age_days":
+            return (self.as_of - self.event.at).total_seconds() / 86400.0
+        return self.event.properties.get(key, default)
+
+
+def _uses_event(cond: Condition | None) -> bool:
+    return cond is not None and any(s.startswith(EVENT_PREFIX) for s in cond.signals())
+
+
+class PythonMatcher:
+    def __init__(self, rules: Sequence[Any]) -> None:
+        self.lead_rules: list[tuple[int, Pred]] = []
+        self.by_type: dict[str, list[tuple[int, Pred | None, bool]]] = {}
+        for index, rule in enumerate(rules):
+            pred = compile_condition(rule.when) if rule.when is not None else None
+            if rule.on:
+                per_event = _uses_event(rule.when)
+                for t in rule.on:
+                    self.by_type.setdefault(t, []).append((index, pred, per_event))
+            elif pred is not None:
+                self.lead_rules.append((index, pred))
+
+    def match(self, values: Mapping[str, Any], events: Sequence[Activity], as_of: datetime) -> list[tuple[int, int]]:
+        out = [(index, -1) for index, pred in self.lead_rules if pred(values)]
+        if events and self.by_type:
+            by_type = self.by_type
+            lead_level: dict[int, bool] = {}
+            for e_index, event in enumerate(events):
+                candidates = by_type.get(event.type)
+                if not candidates or event.at > as_of:
+                    continue
+                for index, pred, per_event in candidates:
+                    if pred is None:
+                        out.append((index, e_index))
+                    elif per_event:
+                        if pred(EventView(values, event, as_of)):
+                            out.append((index, e_index))
+                    else:
+                        ok = lead_level.get(index)
+                        if ok is None:
+                            ok = lead_level[index] = pred(values)
+                        if ok:
+                            out.append((index, e_index))
+            out.sort()
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class PythonBackend:
+    name = "python"
+
+    def compile(self, pack: Any) -> PythonMatcher:
+        return PythonMatcher(pack.rules)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,104 @@
+"""Title signals: seniority and job function from a documented keyword table a rulepack can extend.
+
+Signals: ``title.seniority`` (c_level, vp, director, manager, individual, student),
+``title.function`` (marketing, sales, engineering, it, finance, hr, operations, other),
+``title.is_decision_maker`` (c_level, vp or director) and ``title.text`` (the title, lower case).
+
+Keywords match whole words (``cto`` matches "CTO & co-founder", not "director"). Seniority is
+checked from the top (student first, so "Marketing Intern" is a student), function in table order.
+A rulepack extends the tables with ``[vocabulary.title_seniority]`` / ``[vocabulary.title_function]``,
+e.g. ``vp = ["svp", "evp"]``; its keywords are tried before the built-in ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+
+from leadscore.hookspecs import hookimpl
+from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+
+SENIORITY: dict[str, tuple[str, ...]] = {
+    "student": ("student", "intern", "internship", "trainee", "undergraduate", "graduate student", "phd candidate",
+                "phd student", "apprentice", "werkstudent"),
+    "c_level": ("chief", "ceo", "cfo", "cto", "cmo", "coo", "cio", "ciso", "cro", "cpo", "founder", "co-founder",
+                "cofounder", "owner", "president", "managing director", "managing partner", "general manager"),
+    "vp": ("vp", "vice president", "svp", "evp", "avp", "head of"),
+    "director": ("director", "head", "principal"),
+    "manager": ("manager", "lead", "team lead", "supervisor", "mgr"),
+}
+SENIORITY_ORDER = ("student", "c_level", "vp", "director", "manager")
+
+FUNCTION: dict[str, tuple[str, ...]] = {
+    "marketing": ("marketing", "cmo", "demand generation", "demand gen", "growth", "brand", "content", "seo",
+                  "campaign", "campaigns", "communications", "product marketing", "marketing operations"),
+    "sales": ("sales", "cro", "account executive", "account manager", "business development", "bdr", "sdr",
+              "revenue", "revops", "partnerships", "channel"),
+    "engineering": ("engineering", "engineer", "developer", "software", "cto", "devops", "architect", "data",
+                    "platform", "product"),
+    "it": ("it", "information technology", "cio", "ciso", "security", "infrastructure", "systems", "sysadmin",
+           "network", "helpdesk"),
+    "finance": ("finance", "financial", "cfo", "accounting", "accountant", "controller", "treasury", "procurement",
+                "purchasing", "fp&a"),
+    "hr": ("hr", "human resources", "people", "talent", "recruiting", "recruiter", "chro"),
+    "operations": ("operations", "ops", "coo", "supply chain", "logistics", "facilities"),
+}
+
+PROVIDES = (
+    SignalSpec("title.seniority", "str", "seniority level", ("c_level", "vp", "director", "manager", "individual", "student")),
+    SignalSpec("title.function", "str", "job function",
+               ("marketing", "sales", "engineering", "it", "finance", "hr", "operations", "other")),
+    SignalSpec("title.is_decision_maker", "bool", "c_level, vp or director"),
+    SignalSpec("title.text", "str", "the job title in lower case, for `matches` rules"),
+)
+
+_WORDS = re.compile(r"[a-z0-9&+]+(?:-[a-z0-9]+)*")
+
+
+def _pattern(keywords: Sequence[str]) -> re.Pattern[str]:
+    alternatives = sorted({re.escape(k.lower()) for k in keywords}, key=len, reverse=True)
+    return re.compile(r"(?<![a-z0-9&-])(?:" + "|".join(alternatives) + r")(?![a-z0-9&-])")
+
+
+@lru_cache(maxsize=64)
+def _tables(extra_seniority: tuple, extra_function: tuple) -> tuple[list, list]:
+    """Compile the keyword tables once per vocabulary (extensions first, then the built-ins)."""
+    ext_s = dict(extra_seniority)
+    ext_f = dict(extra_function)
+    seniority = [(level, _pattern(tuple(ext_s.get(level, ())) + SENIORITY[level])) for level in SENIORITY_ORDER]
+    functions = [(fn, _pattern(kw)) for fn, kw in ext_f.items() if kw]
+    functions += [(fn, _pattern(kw)) for fn, kw in FUNCTION.items()]
+    return seniority, functions
+
+
+def _freeze(table: Mapping | None) -> tuple:
+    return tuple(sorted((k, tuple(v)) for k, v in (table or {}).items()))
+
+
+def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
+    """Return (seniority, function) for a job title."""
+    vocabulary = vocabulary or {}
+    seniority_table, function_table = _tables(
+        _freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function"))
+    )
+    text = title.lower()
+    seniority = next((level for level, pat in seniority_table if pat.search(text)), "individual")
+    function = next((fn for fn, pat in function_table if pat.search(text)), "other")
+    return seniority, function
+
+
+def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+    title = lead.title
+    if not title:
+        return
+    seniority, function = classify(title, ctx.vocabulary)
+    yield Signal("title.seniority", seniority, None, title)
+    yield Signal("title.function", function, None, title)
+    yield Signal("title.is_decision_maker", seniority in ("c_level", "vp", "director"), None, title)
+    yield Signal("title.text", title.lower(), None, title)
+
+
+@hookimpl
+def leadscore_signal_extractors():
+    return [SignalExtractor("title", extract, PROVIDES, __doc__ or "")]

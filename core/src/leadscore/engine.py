@@ -1,0 +1,242 @@
+"""The scoring engine: signals -> composition -> matching -> ledger -> band -> route, one lead at a time.
+
+Everything plugin-provided is collected once when the Engine is built; scoring a lead calls plain
+functions only. Every lead yields exactly one ScoreCard or one Rejection.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from leadscore.backends import get_backend
+from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
+from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLine, Signal
+from leadscore.plugins import PluginManager
+from leadscore.rulepack.composer import ComposedPack, Composer, compose
+from leadscore.rulepack.loader import parse_rulepacks, read_source
+from leadscore.rulepack.schema import Rulepack
+from leadscore.scoring import build_ledger, choose_band
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+class Engine:
+    """Scores leads with the rulepacks that apply to each of them.
+
+    :param plugins: a PluginManager; by default one with the built-ins and installed plugins.
+    :param rulepacks: installed rulepack names and/or paths to TOML files; by default every
+        installed rulepack (with only the core installed: ``firr-base``). A file may extend
+        installed packs by name.
+    :param backend: ``python`` (default) or ``durable``.
+    :param as_of: the scoring time (timezone-aware; naive means UTC); by default now. Decay and
+        activity windows are measured back from it, and later activities are ignored.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: PluginManager | None = None,
+        rulepacks: Sequence[str | Path] | None = None,
+        backend: str = "python",
+        as_of: datetime | None = None,
+    ) -> None:
+        self.pm = plugins if plugins is not None else PluginManager()
+        self.as_of = _as_utc(as_of) if as_of is not None else None
+        self.extractors = self.pm.get_signal_extractors()
+        self.policies = self.pm.get_decay_policies()
+        self.scorers = self.pm.get_scorers()
+        self.router = self.pm.get_router()
+        sources = self.pm.get_rulepack_sources()
+        self.pack_origin: dict[str, str] = {}
+
+        texts: list[tuple[str, str]] = []
+        for name, (source, plugin) in sources.items():
+            display, text = read_source(source.resource)
+            texts.append((f"{plugin}:{display}", text))
+        chosen_paths: list[str] = []
+        chosen_names: list[str] = []
+        for item in rulepacks or ():
+            if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
+                display, text = read_source(Path(item))
+                texts.append((display, text))
+                chosen_paths.append(display)
+            elif str(item) in sources:
+                chosen_names.append(str(item))
+            else:
+                raise ConfigurationError(
+                    "--rulepack", f"no installed rulepack named {item!r}",
+                    f"use a path to a .toml file or one of: {', '.join(sorted(sources)) or 'none installed'}")
+        specs = [spec for ex in self.extractors for spec in ex.provides]
+        self.packs, self.vocabulary = parse_rulepacks(texts, specs, self.policies)
+        by_source = {p.source: p for p in self.packs}
+        for name, (source, plugin) in sources.items():
+            self.pack_origin[name] = plugin
+        active = chosen_names + [by_source[path].name for path in chosen_paths]
+        if rulepacks is None:
+            active = [p.name for p in self.packs]
+        if not active:
+            raise ConfigurationError("--rulepack", "no rulepack to score with",
+                                     "install a plugin or pass --rulepack PATH")
+        self.backend = get_backend(backend)
+        self.backend_name = backend
+        self.composer = Composer(self.packs, active, self.policies, self.backend)
+        self._check_combinations()
+        self.wanted = self._wanted()
+        self._ctx_cache: dict[datetime, ExtractContext] = {}
+
+    # --- set-up checks --------------------------------------------------------------------
+
+    def _check_combinations(self) -> None:
+        """Compose every combination of conditional packs now, so a conflict is a start-up error."""
+        conditional = [n for n, _ in self.composer.conditional]
+        if len(conditional) > 10:
+            return
+        for r in range(len(conditional) + 1):
+            for combo in itertools.combinations(conditional, r):
+                key = set(self.composer.always)
+                for name in combo:
+                    key.add(name)
+                    key.update(self._extends(name))
+                if not key:
+                    continue
+                compose([self.composer.by_name[n] for n in key], self.policies)
+        for pack in self.packs:
+            for scorer in pack.scorers:
+                if scorer not in self.scorers:
+                    raise RulepackErrors([RulepackError(pack.source, f"unknown scorer {scorer!r}",
+                                                        f"use one of {', '.join(sorted(self.scorers))}")])
+
+    def _extends(self, name: str) -> set[str]:
+        out: set[str] = set()
+        todo = list(self.composer.by_name[name].extends)
+        while todo:
+            ext = todo.pop()
+            if ext not in out:
+                out.add(ext)
+                todo.extend(self.composer.by_name[ext].extends)
+        return out
+
+    def _wanted(self) -> frozenset[str]:
+        names: set[str] = set()
+        for name in self.composer.active:
+            pack = self.composer.by_name[name]
+            for rule in pack.rules:
+                names.update(rule.signals)
+            if pack.applies_when is not None:
+                names.update(pack.applies_when.signals())
+            for band in pack.bands:
+                if band.requires is not None:
+                    names.update(band.requires.signals())
+        return frozenset(n for n in names if not n.startswith("event."))
+
+    def active_packs(self) -> list[Rulepack]:
+        return [self.composer.by_name[n] for n in self.composer.active]
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def _context(self, as_of: datetime) -> ExtractContext:
+        ctx = self._ctx_cache.get(as_of)
+        if ctx is None:
+            if len(self._ctx_cache) > 64:
+                self._ctx_cache.clear()
+            ctx = self._ctx_cache[as_of] = ExtractContext(as_of, self.vocabulary, self.wanted)
+        return ctx
+
+    def signals(self, lead: Lead, as_of: datetime | None = None) -> dict[str, Signal]:
+        """Every signal the extractors produce for ``lead`` (for explanations and debugging)."""
+        ctx = ExtractContext(self._resolve_as_of(as_of), self.vocabulary, None)
+        return {s.name: s for ex in self.extractors for s in ex.fn(lead, ctx)}
+
+    def _resolve_as_of(self, as_of: datetime | None) -> datetime:
+        if as_of is not None:
+            return _as_utc(as_of)
+        if self.as_of is None:
+            self.as_of = utcnow()
+        return self.as_of
+
+    def score_lead(self, lead: Lead, as_of: datetime | None = None) -> ScoreCard:
+        """Score one lead; raises on a plugin failure (``score`` turns that into a Rejection)."""
+        when = self._resolve_as_of(as_of)
+        ctx = self._context(when)
+        signals: dict[str, Signal] = {}
+        for extractor in self.extractors:
+            for sig in extractor.fn(lead, ctx):
+                signals[sig.name] = sig
+        values = {name: sig.value for name, sig in signals.items()}
+        key = self.composer.select(values)
+        if not key:
+            raise LookupError("no rulepack applies to this lead (every installed pack has an applies_when "
+                              "it does not meet); install or pass a pack without applies_when")
+        composed, matcher = self.composer.get(key)
+        events = lead.activities
+        matches = matcher.match(values, events, when)
+        extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
+        ledger, subscores, total = build_ledger(composed, matches, signals, events, when, extra)
+        band, points_band, notes = choose_band(composed, total, values)
+        card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, tuple(ledger),
+                         composed.packs, lead.account_id)
+        route = self.router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
+        if route is None:
+            return card
+        return ScoreCard(lead.id, when, total, card.subscores, band, points_band, notes, route, card.ledger,
+                         composed.packs, lead.account_id)
+
+    def _score_extra(self, composed: ComposedPack, lead: Lead, values: dict[str, Any],
+                     when: datetime) -> list[tuple[str, ScoreLine]]:
+        lines: list[tuple[str, ScoreLine]] = []
+        categories = {c.name for c in composed.categories}
+        for name in composed.scorers:
+            if name == "rules":
+                continue
+            for line in self.scorers[name].fn(lead, values, {"as_of": when, "packs": composed.key}) or ():
+                if line.category not in categories:
+                    raise ValueError(f"scorer {name!r} returned category {line.category!r}, which the rulepacks "
+                                     f"do not declare")
+                lines.append((name, line))
+        lines.sort(key=lambda item: (item[0], item[1].rule_id))
+        return lines
+
+    def score(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None) -> Iterator[ScoreCard | Rejection]:
+        """Score a stream of leads; rejections pass through, a failing lead becomes a Rejection."""
+        for item in leads:
+            if isinstance(item, Rejection):
+                yield item
+                continue
+            try:
+                yield self.score_lead(item, as_of)
+            except (LookupError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as err:
+                yield Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
+
+    def close(self) -> None:
+        self.composer.close()
+        self.backend.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def score(
+    leads: Iterable[Lead | Rejection],
+    rulepacks: Sequence[str | Path] | None = None,
+    as_of: datetime | None = None,
+    plugins: PluginManager | None = None,
+    backend: str = "python",
+) -> Iterator[ScoreCard | Rejection]:
+    """Score leads in one call: ``for card in leadscore.score(leads, as_of=...)``."""
+    with Engine(plugins=plugins, rulepacks=rulepacks, backend=backend, as_of=as_of) as engine:
+        yield from engine.score(leads)

@@ -1,0 +1,41 @@
+"""Errors are part of the interface: each one reads `where: what is wrong; what would be right`."""
+
+from __future__ import annotations
+
+
+class LeadscoreError(Exception):
+    """Base class. ``str(err)`` is the one line a user sees."""
+
+    def __init__(self, where: str, what: str, fix: str = "") -> None:
+        self.where = where
+        self.what = what
+        self.fix = fix
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class RulepackError(LeadscoreError):
+    """One problem in a rulepack file."""
+
+
+class RulepackErrors(LeadscoreError):
+    """Every problem found while loading one or more rulepacks (validation does not stop at the first)."""
+
+    def __init__(self, errors: list[RulepackError]) -> None:
+        self.errors = errors
+        super().__init__("", "\n".join(e.line() for e in errors))
+
+
+class InputError(LeadscoreError):
+    """Bad input that stops a run (a missing file, an unknown CSV column, an empty file)."""
+
+
+class PluginError(LeadscoreError):
+    """A plugin conflict or an invalid registration (duplicate names, unknown hooks)."""
+
+
+class ConfigurationError(LeadscoreError):
+    """A usage or set-up problem: an unknown backend, a rulepack that is not installed."""

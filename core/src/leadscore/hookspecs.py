@@ -1,0 +1,147 @@
+"""Hook specifications for leadscore plugins, implemented by the built-ins and by installed plugins.
+
+Registry hooks run once when the plugin manager is built; the per-lead hot path only calls the
+plain functions they returned. Implementations import ``hookimpl`` from ``leadscore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+PROJECT = "leadscore"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marker for hook implementations, used by plugins and by the core's own built-ins."""
+
+if TYPE_CHECKING:
+    import click
+
+    from leadscore.model import DecayPolicy, Lead, Route, RulepackSource, ScoreCard, Scorer, SignalExtractor
+
+
+@hookspec
+def leadscore_signal_extractors() -> Iterable[SignalExtractor]:
+    """Return the signal extractors this plugin provides.
+
+    Called once per plugin manager. Each :class:`~leadscore.model.SignalExtractor` names a
+    function ``fn(lead, ctx) -> Iterable[Signal]`` and declares the signals it provides
+    (:class:`~leadscore.model.SignalSpec`), so rulepacks that use them validate at load time.
+    Names must be unique across plugins; a duplicate is an error naming both plugins.
+
+    :returns: an iterable of SignalExtractor records (may be empty).
+
+    Example::
+
+        @hookimpl
+        def leadscore_signal_extractors():
+            def fn(lead, ctx):
+                yield Signal("crm.has_phone", bool(lead.fields.get("phone")))
+            return [SignalExtractor("crm", fn, provides=(SignalSpec("crm.has_phone", "bool"),))]
+    """
+
+
+@hookspec
+def leadscore_rulepacks() -> Iterable[RulepackSource]:
+    """Return the rulepacks this plugin ships.
+
+    Each :class:`~leadscore.model.RulepackSource` points at a TOML file inside the plugin's
+    package, read with ``importlib.resources`` (never a filesystem glob). Rulepack names must be
+    unique across plugins.
+
+    :returns: an iterable of RulepackSource records.
+
+    Example::
+
+        @hookimpl
+        def leadscore_rulepacks():
+            res = importlib.resources.files("leadscore_acme") / "rulepacks" / "acme.toml"
+            return [RulepackSource("acme", res)]
+    """
+
+
+@hookspec
+def leadscore_scorers() -> Iterable[Scorer]:
+    """Return scoring functions that add ledger lines beside the rule engine.
+
+    A :class:`~leadscore.model.Scorer` is ``fn(lead, signals, ctx) -> Iterable[ScoreLine]``; its
+    lines are decayed, capped and explained exactly like rule matches. The rule engine itself is
+    the built-in scorer ``rules``; a rulepack chooses its scorers with ``scorers = [...]``.
+
+    :returns: an iterable of Scorer records.
+
+    Example::
+
+        @hookimpl
+        def leadscore_scorers():
+            def fn(lead, signals, ctx):
+                if signals.get("crm.has_phone"):
+                    yield ScoreLine("acme.phone", "fit", 5, "Gave a phone number")
+            return [Scorer("acme-phone", fn)]
+    """
+
+
+@hookspec
+def leadscore_decay_policies() -> Iterable[DecayPolicy]:
+    """Return decay curve kinds that rulepacks can name in ``[decay.<name>] kind = ...``.
+
+    A :class:`~leadscore.model.DecayPolicy` has ``make(params) -> factor(age_days)``; ``make``
+    raises ValueError for bad params (reported at the rulepack's line). Factors lie in [0, 1],
+    equal 1.0 at age 0 and never increase with age.
+
+    :returns: an iterable of DecayPolicy records.
+
+    Example::
+
+        @hookimpl
+        def leadscore_decay_policies():
+            def make(params):
+                days = float(params["days"])
+                return lambda age: 1.0 if age < days else 0.5
+            return [DecayPolicy("cliff", make, params=("days",))]
+    """
+
+
+@hookspec(firstresult=True)
+def leadscore_route_lead(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
+    """Decide what should happen next for a scored lead.
+
+    Stops at the first non-None result. The core's default router is registered ``trylast`` and
+    maps the card's band to the composed rulepack's ``[routing.<band>]`` table, so a plugin that
+    returns a :class:`~leadscore.model.Route` wins and one that returns None has no opinion.
+
+    :param card: the lead's ScoreCard (its ``route`` is still None).
+    :param lead: the lead that was scored.
+    :param ctx: read-only context: ``routing`` (the composed ``[routing]`` table),
+        ``packs`` (names of the applied rulepacks) and ``signals`` (name -> value).
+    :returns: a Route, or None for no opinion.
+
+    Example::
+
+        @hookimpl
+        def leadscore_route_lead(card, lead, ctx):
+            if card.band == "sales_ready" and lead.company.tier == "strategic":
+                return Route("page_account_executive", queue="strategic-ae", sla_hours=1)
+            return None
+    """
+
+
+@hookspec
+def leadscore_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``leadscore`` command line.
+
+    Called once when the CLI is built from a plugin manager.
+
+    :param cli: the root click group; call ``cli.add_command(...)`` or use ``@cli.command()``.
+
+    Example::
+
+        @hookimpl
+        def leadscore_register_commands(cli):
+            @cli.command()
+            def hello():
+                click.echo("hello from acme")
+    """

@@ -1,0 +1,277 @@
+"""Records that flow through leadscore: leads in, score cards out, and the registry records hooks return.
+
+Every record is a frozen, slotted attrs class. Nothing in the engine mutates a record it was handed;
+plugins return new records and the core aggregates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+EMPTY: Mapping[str, Any] = {}
+
+
+@frozen
+class Company:
+    """Firmographic facts about the lead's company (all optional: CRMs are patchy)."""
+
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    country: str | None = None
+    tier: str | None = None
+
+
+@frozen
+class Activity:
+    """One thing a lead did, at a timezone-aware UTC instant.
+
+    ``type`` comes from an open vocabulary (see docs/activities.md): unknown types are kept.
+    """
+
+    type: str
+    at: datetime
+    properties: Mapping[str, Any] = EMPTY
+    id: str | None = None
+
+
+@frozen
+class Lead:
+    """One person to score, with what they did and the company they work for."""
+
+    id: str
+    email: str | None = None
+    title: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+    account_id: str | None = None
+    company: Company = Company()
+    fields: Mapping[str, Any] = EMPTY
+    activities: tuple[Activity, ...] = ()
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@frozen
+class Account:
+    """Leads grouped by account id (or business email domain), for buying-committee roll-up."""
+
+    id: str
+    lead_ids: tuple[str, ...] = ()
+    signals: Mapping[str, Any] = EMPTY
+
+
+@frozen
+class Signal:
+    """A typed fact extracted from a lead.
+
+    ``observed_at`` is when the underlying behaviour happened (None for timeless facts such as a
+    job title); decay acts on it. ``evidence`` is a short human string: what the value came from.
+    """
+
+    name: str
+    value: Any
+    observed_at: datetime | None = None
+    evidence: str = ""
+
+
+@frozen
+class Contribution:
+    """One ledger line. The lines of a card sum exactly to its total.
+
+    ``kind`` is ``rule`` for a matched rule or scorer line, or one of ``frequency_cap``,
+    ``rule_cap``, ``category_cap``, ``total_cap`` for an adjustment a cap made.
+    """
+
+    rule_id: str
+    category: str
+    points: int
+    reason: str
+    pack: str
+    kind: str = "rule"
+    raw_points: int = 0
+    decay: str = "none"
+    decay_factor: float = 1.0
+    signal: str | None = None
+    observed_at: datetime | None = None
+    evidence: str = ""
+
+
+@frozen
+class Band:
+    """A lifecycle stage reached at ``min_points``, optionally behind a gate."""
+
+    name: str
+    min_points: int
+    label: str = ""
+    gate_reason: str = ""
+
+
+@frozen
+class Route:
+    """What should happen next for a lead: the router's decision."""
+
+    action: str
+    queue: str | None = None
+    sla_hours: float | None = None
+    owner_hint: str | None = None
+    reason: str = ""
+
+
+@frozen
+class ScoreCard:
+    """The result for one lead: total, sub-scores, band, route and the ledger behind them."""
+
+    lead_id: str
+    as_of: datetime
+    total: int
+    subscores: tuple[tuple[str, int], ...]
+    band: str
+    points_band: str
+    gate_notes: tuple[str, ...]
+    route: Route | None
+    ledger: tuple[Contribution, ...]
+    packs: tuple[tuple[str, str], ...]
+    account_id: str | None = None
+
+    @property
+    def subscore_map(self) -> dict[str, int]:
+        return dict(self.subscores)
+
+    def top_reasons(self, n: int = 3) -> list[str]:
+        """The ``n`` rule lines that moved the score most, largest absolute points first."""
+        lines = [c for c in self.ledger if c.kind == "rule" and c.points != 0]
+        lines.sort(key=lambda c: (-abs(c.points), c.rule_id))
+        return [f"{c.points:+d} {c.reason}" for c in lines[:n]]
+
+
+@frozen
+class Rejection:
+    """An input lead that could not be scored, and why (``where`` names file and line)."""
+
+    where: str
+    reason: str
+    lead_id: str | None = None
+
+
+# --- registry records returned by the collect-all hooks -----------------------------------
+
+
+@frozen
+class SignalSpec:
+    """A signal an extractor provides: its name (``*`` matches one dotted segment) and type.
+
+    ``type`` is one of ``str``, ``int``, ``number``, ``bool``, ``datetime``, ``list``, ``any``.
+    """
+
+    name: str
+    type: str
+    doc: str = ""
+    values: tuple[str, ...] = ()
+    vocabulary: str = ""
+    """For a wildcard name: the vocabulary key listing the allowed values of the ``*`` segment."""
+
+
+@frozen
+class ExtractContext:
+    """What an extractor may read besides the lead: the scoring time and the run's vocabulary.
+
+    ``wanted`` is the set of signal names the composed rulepacks use, or None for "everything";
+    extractors may skip the rest, which keeps the hot path short.
+    """
+
+    as_of: datetime
+    vocabulary: Mapping[str, Any] = EMPTY
+    wanted: frozenset[str] | None = None
+
+
+@frozen
+class SignalExtractor:
+    """A named function ``fn(lead, ctx) -> Iterable[Signal]`` and the signals it provides."""
+
+    name: str
+    fn: Callable[[Lead, ExtractContext], Iterable[Signal]]
+    provides: tuple[SignalSpec, ...] = ()
+    doc: str = ""
+
+
+@frozen
+class RulepackSource:
+    """A rulepack shipped by a plugin, read with importlib.resources (never a globbed path)."""
+
+    name: str
+    resource: Traversable
+
+
+@frozen
+class ScoreLine:
+    """A line a custom scorer contributes; it is decayed and capped like a rule match."""
+
+    rule_id: str
+    category: str
+    points: int
+    reason: str
+    observed_at: datetime | None = None
+    signal: str | None = None
+    decay: str = "none"
+
+
+@frozen
+class Scorer:
+    """A named scoring function ``fn(lead, signals, ctx) -> Iterable[ScoreLine]``.
+
+    The rule engine is the built-in scorer ``rules``; a rulepack lists the scorers it uses.
+    """
+
+    name: str
+    fn: Callable[..., Iterable[ScoreLine]]
+    doc: str = ""
+
+
+@frozen
+class DecayPolicy:
+    """A decay curve kind. ``make(params)`` validates the params and returns ``factor(age_days)``.
+
+    ``make`` raises ValueError with a readable message when the params are wrong; the factor it
+    returns must lie in [0, 1], be 1.0 at age 0 and never increase with age.
+    """
+
+    name: str
+    make: Callable[[Mapping[str, Any]], Callable[[float], float]]
+    doc: str = ""
+    params: tuple[str, ...] = ()
+
+
+def evolve(record: Any, **changes: Any) -> Any:
+    """A copy of ``record`` with ``changes`` (records are frozen)."""
+    return attrs.evolve(record, **changes)
+
+
+__all__ = [
+    "Account",
+    "Activity",
+    "Band",
+    "Company",
+    "Contribution",
+    "DecayPolicy",
+    "ExtractContext",
+    "Lead",
+    "Rejection",
+    "Route",
+    "RulepackSource",
+    "ScoreCard",
+    "ScoreLine",
+    "Scorer",
+    "Signal",
+    "SignalExtractor",
+    "SignalSpec",
+    "evolve",
+]

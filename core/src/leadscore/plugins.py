@@ -1,0 +1,228 @@
+"""The plugin-manager façade: the only place that talks to pluggy.
+
+The engine, the CLI and tests call typed methods here (``get_signal_extractors()``,
+``get_router()``...). Nothing is loaded at import time: build a :class:`PluginManager` when needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import attrs
+import pluggy
+
+from leadscore import hookspecs
+from leadscore.errors import PluginError
+from leadscore.model import DecayPolicy, Lead, Route, RulepackSource, ScoreCard, Scorer, SignalExtractor
+
+ENTRY_POINT_GROUP = "leadscore"
+DISABLE_ENV = "LEADSCORE_DISABLE_PLUGINS"
+LOAD_ENV = "LEADSCORE_LOAD_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "leadscore.default_plugins.email",
+    "leadscore.default_plugins.title",
+    "leadscore.default_plugins.firmographics",
+    "leadscore.default_plugins.activities",
+    "leadscore.default_plugins.source",
+    "leadscore.default_plugins.decay",
+    "leadscore.default_plugins.scorers",
+    "leadscore.default_plugins.routing",
+    "leadscore.default_plugins.rulepacks",
+)
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PluginInfo:
+    """A registered plugin as ``leadscore plugins`` shows it."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+def _env_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def core_version() -> str:
+    try:
+        return importlib.metadata.version("leadscore")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+class PluginManager:
+    """Registers the built-ins and the installed plugins, and serves their registries.
+
+    :param entry_points: load plugins from the ``leadscore`` entry-point group.
+    :param builtins: register ``DEFAULT_PLUGINS`` (the core's own extractors, decay, router...).
+    :param disabled: plugin names to block (entry-point or distribution names, or a built-in's
+        module name); defaults to ``$LEADSCORE_DISABLE_PLUGINS`` (comma separated).
+    :param allow: if not None, only these entry-point plugins load; defaults to
+        ``$LEADSCORE_LOAD_PLUGINS`` (comma separated; empty means none).
+    """
+
+    def __init__(
+        self,
+        *,
+        entry_points: bool = True,
+        builtins: bool = True,
+        disabled: Iterable[str] | None = None,
+        allow: Iterable[str] | None = None,
+    ) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._infos: dict[str, tuple[str, str, bool]] = {}
+        self.load_errors: list[str] = []
+        env_disabled = _env_list(os.environ.get(DISABLE_ENV))
+        self.disabled = set(disabled if disabled is not None else env_disabled or ())
+        allow_list = allow if allow is not None else _env_list(os.environ.get(LOAD_ENV))
+        self.allow = None if allow_list is None else set(allow_list)
+        if builtins:
+            for module_name in DEFAULT_PLUGINS:
+                if module_name in self.disabled:
+                    continue
+                module = importlib.import_module(module_name)
+                self._register(module, module_name, "leadscore", core_version(), builtin=True)
+        if entry_points:
+            self._load_entry_points()
+        self.check_pending()
+
+    # --- registration -------------------------------------------------------------------
+
+    def _register(self, plugin: object, name: str, dist: str, version: str, builtin: bool) -> None:
+        self._pm.register(plugin, name=name)
+        self._infos[name] = (dist, version, builtin)
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object (module, class instance) by name; returns the name used."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in self.disabled:
+            return name
+        self._register(plugin, name, name, "", builtin=False)
+        self.check_pending()
+        return name
+
+    def unregister(self, name: str) -> None:
+        self._pm.unregister(name=name)
+        self._infos.pop(name, None)
+
+    def check_pending(self) -> None:
+        """Fail on hook implementations that match no spec (a misspelled hook name)."""
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as err:
+            raise PluginError(
+                f"plugin {err.plugin_name!r}" if hasattr(err, "plugin_name") else "plugin",
+                f"implements an unknown hook ({err})",
+                "hook names start with leadscore_; see docs/hooks.md for the list",
+            ) from err
+
+    def _load_entry_points(self) -> None:
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist
+            dist_name = dist.name if dist is not None else ep.name
+            version = dist.version if dist is not None else ""
+            if ep.name in self.disabled or dist_name in self.disabled:
+                continue
+            if self.allow is not None and ep.name not in self.allow and dist_name not in self.allow:
+                continue
+            if self._pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+                self._register(plugin, ep.name, dist_name, version, builtin=False)
+            except Exception as err:  # a broken plugin must not stop the others
+                self.load_errors.append(
+                    f"plugin {ep.name} ({dist_name} {version}) failed to load: {type(err).__name__}: {err}; "
+                    f"check it is compatible with leadscore {core_version()}, or disable it with "
+                    f"{DISABLE_ENV}={ep.name}"
+                )
+                if self._pm.get_plugin(ep.name) is not None:
+                    self._pm.unregister(name=ep.name)
+
+    # --- introspection ------------------------------------------------------------------
+
+    def plugins(self, include_builtins: bool = False) -> list[PluginInfo]:
+        out = []
+        for name, plugin in self._pm.list_name_plugin():
+            dist, version, builtin = self._infos.get(name, (name, "", False))
+            if builtin and not include_builtins:
+                continue
+            hooks = tuple(sorted(h.name for h in self._pm.get_hookcallers(plugin) or ()))
+            out.append(PluginInfo(name, dist, version, hooks, builtin))
+        return sorted(out, key=lambda p: (p.builtin, p.name))
+
+    def hook_names(self) -> list[str]:
+        return sorted(name for name in dir(hookspecs) if name.startswith("leadscore_"))
+
+    # --- registries ---------------------------------------------------------------------
+
+    def _collect(self, hook_name: str, kind: str) -> list[tuple[Any, str]]:
+        """Call a collect-all registry hook plugin by plugin, keeping who returned what."""
+        caller = getattr(self._pm.hook, hook_name)
+        found: dict[str, tuple[Any, str]] = {}
+        for impl in caller.get_hookimpls():
+            for record in impl.function() or ():
+                seen = found.get(record.name)
+                if seen is not None:
+                    raise PluginError(
+                        f"{kind} {record.name!r}",
+                        f"is provided by both {seen[1]!r} and {impl.plugin_name!r}",
+                        f"rename one of them, or disable a plugin with {DISABLE_ENV}",
+                    )
+                found[record.name] = (record, impl.plugin_name)
+        return [found[name] for name in sorted(found)]
+
+    def get_signal_extractors(self) -> tuple[SignalExtractor, ...]:
+        return tuple(r for r, _ in self._collect("leadscore_signal_extractors", "signal extractor"))
+
+    def get_rulepack_sources(self) -> dict[str, tuple[RulepackSource, str]]:
+        """Rulepack name -> (source, plugin name)."""
+        return {r.name: (r, plugin) for r, plugin in self._collect("leadscore_rulepacks", "rulepack")}
+
+    def get_scorers(self) -> dict[str, Scorer]:
+        return {r.name: r for r, _ in self._collect("leadscore_scorers", "scorer")}
+
+    def get_decay_policies(self) -> dict[str, DecayPolicy]:
+        return {r.name: r for r, _ in self._collect("leadscore_decay_policies", "decay policy")}
+
+    def get_router(self) -> Callable[[ScoreCard, Lead, dict[str, Any]], Route | None]:
+        """A plain function with ``leadscore_route_lead``'s firstresult semantics.
+
+        Built once, so routing a lead costs no pluggy dispatch. The order is pluggy's own
+        (tryfirst first, trylast last, otherwise last registered first).
+        """
+        impls = list(reversed(self._pm.hook.leadscore_route_lead.get_hookimpls()))
+        calls = [(impl.function, tuple(impl.argnames)) for impl in impls]
+
+        def route(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
+            args = {"card": card, "lead": lead, "ctx": ctx}
+            for fn, names in calls:
+                result = fn(**{n: args[n] for n in names})
+                if result is not None:
+                    return result
+            return None
+
+        return route
+
+    def register_commands(self, cli: Any) -> None:
+        self._pm.hook.leadscore_register_commands(cli=cli)
+
+
+def trace_to_stderr(pm: PluginManager) -> Callable[[], None]:
+    """Print every hook call to stderr (``LEADSCORE_TRACE_PLUGINS=1``); returns the undo."""
+    pm._pm.trace.root.setwriter(sys.stderr.write)
+    return pm._pm.enable_tracing()

@@ -1,0 +1,163 @@
+"""From matches to a ledger: decay each line, apply frequency, rule, category and total caps, pick the band.
+
+Points are whole numbers. A decayed line is ``round(raw × factor)`` with halves rounded away from
+zero, so ``sum(ledger) == total`` holds exactly, and every cap that bites is its own ledger line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadscore.model import Activity, Contribution, ScoreLine, Signal
+from leadscore.rulepack.composer import ComposedPack
+from leadscore.rulepack.schema import RuleIR
+
+_DAY = 86400.0
+
+
+def decayed(points: int, factor: float) -> int:
+    """Whole points after decay, halves away from zero; never larger in size than ``points``."""
+    scaled = abs(points) * factor
+    whole = int(scaled + 0.5)
+    return whole if points >= 0 else -whole
+
+
+def _age_days(as_of: datetime, observed_at: datetime | None) -> float:
+    if observed_at is None:
+        return 0.0
+    return max(0.0, (as_of - observed_at).total_seconds() / _DAY)
+
+
+def _event_evidence(event: Activity) -> str:
+    where = event.properties.get("url") or event.properties.get("asset") or event.properties.get("title")
+    text = f"{event.type} on {event.at:%Y-%m-%d}"
+    return f"{text} ({where})" if where else text
+
+
+def _rule_line(rule: RuleIR, composed: ComposedPack, as_of: datetime, observed_at: datetime | None,
+               signal: str | None, evidence: str) -> Contribution:
+    fn = composed.decay_fns[rule.decay]
+    factor = fn(_age_days(as_of, observed_at)) if rule.decay != "none" else 1.0
+    return Contribution(
+        rule.id, rule.category, decayed(rule.points, factor), rule.reason, rule.pack, "rule", rule.points,
+        rule.decay if not rule.decay.startswith("inline:") else composed.decays[rule.decay].kind,
+        factor, signal, observed_at, evidence,
+    )
+
+
+def build_ledger(
+    composed: ComposedPack,
+    matches: Sequence[tuple[int, int]],
+    signals: Mapping[str, Signal],
+    events: Sequence[Activity],
+    as_of: datetime,
+    extra: Sequence[tuple[str, ScoreLine]] = (),
+) -> tuple[list[Contribution], list[tuple[str, int]], int]:
+    """Return (ledger, subscores in category order, total) for one lead."""
+    ledger: list[Contribution] = []
+    rules = composed.rules
+    i, n = 0, len(matches)
+    while i < n:
+        r_index = matches[i][0]
+        j = i
+        while j < n and matches[j][0] == r_index:
+            j += 1
+        rule = rules[r_index]
+        start = len(ledger)
+        if matches[i][1] < 0:
+            observed = None
+            evidence = []
+            for name in rule.signals:
+                sig = signals.get(name)
+                if sig is not None:
+                    if sig.observed_at is not None and (observed is None or sig.observed_at > observed):
+                        observed = sig.observed_at
+                    if sig.evidence and sig.evidence not in evidence:
+                        evidence.append(sig.evidence)
+            ledger.append(_rule_line(rule, composed, as_of, observed, rule.signals[0] if rule.signals else None,
+                                     "; ".join(evidence)))
+        else:
+            occurrences = [events[m[1]] for m in matches[i:j]]
+            keep = 1 if rule.count == "once" else (rule.max_count or len(occurrences))
+            counted = occurrences[-keep:] if keep < len(occurrences) else occurrences
+            for event in reversed(counted):
+                ledger.append(_rule_line(rule, composed, as_of, event.at, event.type, _event_evidence(event)))
+            dropped = len(occurrences) - len(counted)
+            if dropped:
+                limit = "once" if rule.count == "once" else f"at most {keep} times"
+                ledger.append(Contribution(
+                    rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
+                    f"not counted: this rule counts {limit}", rule.pack, "frequency_cap",
+                    signal=counted[0].type if counted else None,
+                ))
+        _rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger, start)
+        i = j
+    for scorer, line in extra:
+        fn = composed.decay_fns.get(line.decay, composed.decay_fns["none"])
+        factor = fn(_age_days(as_of, line.observed_at)) if line.decay != "none" else 1.0
+        ledger.append(Contribution(line.rule_id, line.category, decayed(line.points, factor), line.reason,
+                                   f"scorer:{scorer}", "rule", line.points, line.decay, factor, line.signal,
+                                   line.observed_at, ""))
+    return _caps(composed, ledger)
+
+
+def _rule_cap(rule_id: str, category: str, pack: str, max_points: int | None, min_points: int | None,
+              ledger: list[Contribution], start: int) -> None:
+    if max_points is None and min_points is None:
+        return
+    got = sum(c.points for c in ledger[start:])
+    if max_points is not None and got > max_points:
+        ledger.append(Contribution(rule_id, category, max_points - got,
+                                   f"rule capped at {max_points} points (had {got})", pack, "rule_cap"))
+    elif min_points is not None and got < min_points:
+        ledger.append(Contribution(rule_id, category, min_points - got,
+                                   f"rule floored at {min_points} points (had {got})", pack, "rule_cap"))
+
+
+def _caps(composed: ComposedPack, ledger: list[Contribution]) -> tuple[list[Contribution], list[tuple[str, int]], int]:
+    sums: dict[str, int] = {c.name: 0 for c in composed.categories}
+    for line in ledger:
+        sums[line.category] = sums.get(line.category, 0) + line.points
+    for cat in composed.categories:
+        got = sums[cat.name]
+        if cat.max is not None and got > cat.max:
+            ledger.append(Contribution(f"cap.{cat.name}", cat.name, cat.max - got,
+                                       f"{cat.label or cat.name} capped at {cat.max} points (had {got})",
+                                       composed.key[-1], "category_cap"))
+            sums[cat.name] = cat.max
+        elif cat.min is not None and got < cat.min:
+            ledger.append(Contribution(f"cap.{cat.name}", cat.name, cat.min - got,
+                                       f"{cat.label or cat.name} floored at {cat.min} points (had {got})",
+                                       composed.key[-1], "category_cap"))
+            sums[cat.name] = cat.min
+    total = sum(sums.values())
+    if composed.total_max is not None and total > composed.total_max:
+        ledger.append(Contribution("cap.total", "total", composed.total_max - total,
+                                   f"total capped at {composed.total_max} points (had {total})", composed.key[-1],
+                                   "total_cap"))
+        total = composed.total_max
+    elif composed.total_min is not None and total < composed.total_min:
+        ledger.append(Contribution("cap.total", "total", composed.total_min - total,
+                                   f"total floored at {composed.total_min} points (had {total})", composed.key[-1],
+                                   "total_cap"))
+        total = composed.total_min
+    return ledger, list(sums.items()), total
+
+
+def choose_band(composed: ComposedPack, total: int, values: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(band, band by points alone, notes on gates that held the lead back)."""
+    bands = composed.bands
+    points_index = 0
+    for index, band in enumerate(bands):
+        if total >= band.min_points:
+            points_index = index
+    notes: list[str] = []
+    for index in range(points_index, -1, -1):
+        gate = composed.gates[index]
+        if gate is None or gate(values):
+            return bands[index].name, bands[points_index].name, tuple(notes)
+        band = bands[index]
+        notes.append(f"{band.name} not reached despite {total} points: requires {band.gate_reason}")
+    return bands[0].name, bands[points_index].name, tuple(notes)
