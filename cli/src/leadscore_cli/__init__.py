@@ -1,0 +1,1 @@
+"""The `leadscore` command line: commands only; scoring lives in the `leadscore` library."""

@@ -1,0 +1,401 @@
+"""The ``leadscore`` command, built by a factory from a plugin manager.
+
+Commands parse options and print; scoring, reading and writing live in the ``leadscore`` library.
+Exit codes: 0 all good; 1 some leads rejected or some cases failed; 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from leadscore import __version__
+from leadscore.errors import LeadscoreError, RulepackErrors
+from leadscore.model import Rejection, ScoreCard
+from leadscore.plugins import PluginManager
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+MAX_REJECTIONS_SHOWN = 20
+
+
+class UsageFailure(click.ClickException):
+    """A configuration or input problem: one line on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: IO[str] | None = None) -> None:
+        click.echo(f"leadscore: {self.format_message()}", err=True)
+
+
+def _fail(err: LeadscoreError) -> UsageFailure:
+    if isinstance(err, RulepackErrors):
+        return UsageFailure("\nleadscore: ".join(e.line() for e in err.errors))
+    return UsageFailure(err.line())
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from leadscore.io.timestamps import parse_timestamp
+
+    try:
+        return parse_timestamp(value, "--as-of", "--as-of")
+    except LeadscoreError as err:
+        raise UsageFailure(f"--as-of: {value!r} is not a timestamp; write ISO 8601 such as 2026-11-23T00:00:00Z") from err
+
+
+def _progress(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
+    """Count on stderr every 1,000 items when stderr is a terminal."""
+    if not enabled:
+        yield from items
+        return
+    count = 0
+    for count, item in enumerate(items, 1):
+        if count % 1000 == 0:
+            sys.stderr.write(f"\rscored {count:,} leads")
+            sys.stderr.flush()
+        yield item
+    if count >= 1000:
+        sys.stderr.write(f"\rscored {count:,} leads\n")
+
+
+def _open_input(path: str) -> Any:
+    return sys.stdin if path == "-" else path
+
+
+def _report_rejections(rejections: list[Rejection], total: int) -> None:
+    for rej in rejections[:MAX_REJECTIONS_SHOWN]:
+        click.echo(f"rejected {rej.where}: {rej.reason}", err=True)
+    if total > MAX_REJECTIONS_SHOWN:
+        click.echo(f"... and {total - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)", err=True)
+
+
+def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
+    from leadscore.engine import Engine
+
+    return Engine(plugins=pm, rulepacks=list(rulepacks) or None, backend=engine_name, as_of=as_of)
+
+
+def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = None) -> click.Group:
+    """Build the click group. ``pm_factory`` is a PluginManager or a callable returning one.
+
+    Tests pass a manager holding just the plugins they want; ``main()`` passes the default.
+    """
+    state: dict[str, PluginManager] = {}
+
+    def get_pm() -> PluginManager:
+        if "pm" not in state:
+            if isinstance(pm_factory, PluginManager):
+                state["pm"] = pm_factory
+            else:
+                try:
+                    state["pm"] = (pm_factory or PluginManager)()
+                except LeadscoreError as err:
+                    raise _fail(err) from err
+            for problem in state["pm"].load_errors:
+                click.echo(f"leadscore: warning: {problem}", err=True)
+        return state["pm"]
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(__version__, "--version", prog_name="leadscore")
+    def cli() -> None:
+        """Score B2B leads with TOML rulepacks and explain every point.
+
+        \b
+        Example:
+          leadscore score rulepacks/samples/leads.jsonl --as-of 2026-11-23
+          leadscore explain rulepacks/samples/leads.jsonl --lead L-1001
+        """
+
+    engine_option = click.option("--engine", "engine_name", type=click.Choice(["python", "durable"]),
+                                 default="python", show_default=True, help="Rule backend.")
+    rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
+                                   help="Rulepack to use (repeatable); default: every installed rulepack.")
+    as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
+                                help="Scoring time (ISO 8601; default now). Decay and windows count back from it.")
+    activities_option = click.option("--activities", type=click.Path(dir_okay=False), metavar="FILE",
+                                     help="Activities CSV (lead_id,type,at,...) joined on lead_id.")
+
+    @cli.command()
+    @click.argument("input_path", metavar="INPUT")
+    @activities_option
+    @rulepack_option
+    @as_of_option
+    @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]),
+                  help="Output format; default: table on a terminal, else by --output suffix, else jsonl.")
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write results to FILE.")
+    @engine_option
+    @click.option("--explain", is_flag=True, help="Include the full ledger for every lead.")
+    @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
+                  help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
+    @click.option("--top", default=3, show_default=True, help="How many top reasons to show per lead.")
+    def score(input_path: str, activities: str | None, rulepacks: tuple[str, ...], as_of: str | None, fmt: str | None,
+              output: str | None, engine_name: str, explain: bool, rejects: str | None, top: int) -> None:
+        """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
+
+        \b
+        Examples:
+          leadscore score leads.jsonl --as-of 2026-11-23
+          leadscore score leads.csv --activities activities.csv -o scores.csv
+          leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
+        """
+        from leadscore.io import read_leads
+        from leadscore.io.writers import RejectionWriter, open_writer
+
+        when = parse_as_of(as_of)
+        try:
+            engine = _engine(get_pm(), rulepacks, engine_name, when)
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        with ExitStack() as stack:
+            stack.callback(engine.close)
+            if output:
+                out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
+                fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
+            else:
+                out = sys.stdout
+                fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+            categories = _categories(engine)
+            writer = open_writer(fmt, out, explain=explain, categories=categories, top=top)
+            reject_writer = None
+            if rejects:
+                rej_stream = stack.enter_context(open(rejects, "w", encoding="utf-8", newline=""))
+                reject_writer = RejectionWriter(rej_stream, "csv" if rejects.lower().endswith(".csv") else "jsonl")
+            scored = rejected = 0
+            shown: list[Rejection] = []
+            try:
+                leads = read_leads(_open_input(input_path), activities=activities,
+                                   name="<stdin>" if input_path == "-" else None)
+                for item in _progress(engine.score(leads), sys.stderr.isatty()):
+                    if isinstance(item, ScoreCard):
+                        writer.write(item)
+                        scored += 1
+                    else:
+                        rejected += 1
+                        if reject_writer is not None:
+                            reject_writer.write(item)
+                        elif len(shown) < MAX_REJECTIONS_SHOWN:
+                            shown.append(item)
+            except LeadscoreError as err:
+                writer.close()
+                raise _fail(err) from err
+            writer.close()
+            if reject_writer is not None:
+                reject_writer.close()
+            if reject_writer is None:
+                _report_rejections(shown, rejected)
+            read = scored + rejected
+            where = f" (see {rejects})" if rejects and rejected else ""
+            click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}", err=True)
+        if rejected:
+            sys.exit(EXIT_REJECTED)
+
+    @cli.command()
+    @click.argument("input_path", metavar="INPUT")
+    @click.option("--lead", "lead_id", required=True, help="Id of the lead to explain.")
+    @activities_option
+    @rulepack_option
+    @as_of_option
+    @engine_option
+    @click.option("--json", "as_json", is_flag=True, help="Print the card with its ledger as JSON.")
+    def explain(input_path: str, lead_id: str, activities: str | None, rulepacks: tuple[str, ...], as_of: str | None,
+                engine_name: str, as_json: bool) -> None:
+        """Explain one lead's score line by line: rule, reason, raw points, decay, caps, pack and gates.
+
+        \b
+        Example:
+          leadscore explain rulepacks/samples/leads.jsonl --lead L-1001 --as-of 2026-11-23
+        """
+        from leadscore.explain import render_explanation
+        from leadscore.io import read_leads
+        from leadscore.io.writers import card_to_dict
+
+        when = parse_as_of(as_of)
+        try:
+            engine = _engine(get_pm(), rulepacks, engine_name, when)
+            with engine:
+                leads = read_leads(_open_input(input_path), activities=activities,
+                                   name="<stdin>" if input_path == "-" else None)
+                for item in leads:
+                    if isinstance(item, Rejection):
+                        if item.lead_id == lead_id:
+                            click.echo(f"leadscore: lead {lead_id} was rejected at {item.where}: {item.reason}", err=True)
+                            sys.exit(EXIT_REJECTED)
+                        continue
+                    if item.id != lead_id:
+                        continue
+                    result = next(engine.score([item]))
+                    if isinstance(result, Rejection):
+                        click.echo(f"leadscore: lead {lead_id} could not be scored: {result.reason}", err=True)
+                        sys.exit(EXIT_REJECTED)
+                    if as_json:
+                        click.echo(json.dumps(card_to_dict(result, explain=True), ensure_ascii=False, indent=2))
+                    else:
+                        click.echo(render_explanation(result, item))
+                    return
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        raise UsageFailure(f"{input_path}: no lead with id {lead_id!r}; check the id (ids are case-sensitive)")
+
+    @cli.command()
+    @click.argument("rulepack_paths", nargs=-1, required=True, metavar="RULEPACK...")
+    def check(rulepack_paths: tuple[str, ...]) -> None:
+        """Validate rulepack files; print every problem as file:line: message.
+
+        \b
+        Example:
+          leadscore check my-pack.toml
+        """
+        from leadscore.engine import Engine
+
+        try:
+            with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
+                for pack in engine.packs:
+                    if pack.source in {str(Path(p)) for p in rulepack_paths}:
+                        click.echo(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
+                                   f"{len(pack.bands)} bands")
+        except RulepackErrors as err:
+            for e in err.errors:
+                click.echo(e.line(), err=True)
+            click.echo(f"{len(err.errors)} problem{'s' if len(err.errors) != 1 else ''} found", err=True)
+            sys.exit(EXIT_REJECTED)
+        except LeadscoreError as err:
+            raise _fail(err) from err
+
+    @cli.command("test")
+    @click.argument("case_paths", nargs=-1, required=True, metavar="CASES...")
+    @click.option("--quiet", "-q", is_flag=True, help="Print failures and the summary only.")
+    def test_cmd(case_paths: tuple[str, ...], quiet: bool) -> None:
+        """Run rulepack case files: each case gives a lead and the expected band, points, route and reasons.
+
+        \b
+        Example:
+          leadscore test rulepacks/samples/cases.toml
+        """
+        from leadscore.cases import load_cases, run_cases
+
+        try:
+            cases = [case for path in case_paths for case in load_cases(path)]
+            passed = failed = 0
+            for result in run_cases(cases, plugins=get_pm()):
+                case = result.case
+                if result.passed:
+                    passed += 1
+                    if not quiet:
+                        click.echo(f"PASS {case.file}:{case.line} {case.name}")
+                else:
+                    failed += 1
+                    click.echo(f"FAIL {case.file}:{case.line} {case.name}")
+                    for problem in result.problems:
+                        click.echo(f"     {problem}")
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        click.echo(f"{passed} passed, {failed} failed")
+        if failed:
+            sys.exit(EXIT_REJECTED)
+
+    @cli.command()
+    @click.option("--all", "show_all", is_flag=True, help="Include the core's built-in plugins.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def plugins(show_all: bool, as_json: bool) -> None:
+        """List installed plugins with distribution, version and the hooks they implement.
+
+        \b
+        Example:
+          leadscore plugins --all --json
+        """
+        infos = get_pm().plugins(include_builtins=show_all)
+        if as_json:
+            click.echo(json.dumps([{"name": p.name, "distribution": p.distribution, "version": p.version,
+                                    "hooks": list(p.hooks), "builtin": p.builtin} for p in infos], indent=2))
+            return
+        if not infos:
+            click.echo("no plugins installed (leadscore plugins --all shows the built-ins)")
+        for p in infos:
+            click.echo(f"{p.name:<40} {p.distribution} {p.version}  {', '.join(p.hooks)}")
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.option("--rules", "show_rules", is_flag=True, help="List each pack's rules too.")
+    def rulepacks(as_json: bool, show_rules: bool) -> None:
+        """List available rulepacks: source plugin, version, applies_when and rule count.
+
+        \b
+        Example:
+          leadscore rulepacks --rules
+        """
+        from leadscore.engine import Engine
+
+        try:
+            engine = Engine(plugins=get_pm())
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        with engine:
+            rows = [{"name": p.name, "version": p.version, "plugin": engine.pack_origin.get(p.name, p.source),
+                     "priority": p.priority, "extends": list(p.extends), "applies_when": p.applies_text,
+                     "rules": len(p.rules), "description": p.description,
+                     **({"rule_ids": [r.id for r in p.rules]} if show_rules else {})} for p in engine.packs]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            click.echo(f"{row['name']} {row['version']}  from {row['plugin']}  priority {row['priority']}  "
+                       f"{row['rules']} rules  applies when {row['applies_when']}")
+            if show_rules:
+                for rid in row["rule_ids"]:
+                    click.echo(f"    {rid}")
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def signals(as_json: bool) -> None:
+        """List the signals rulepacks can use, with their types and extractors.
+
+        \b
+        Example:
+          leadscore signals
+        """
+        rows = [{"signal": spec.name, "type": spec.type, "extractor": ex.name, "doc": spec.doc,
+                 "values": list(spec.values)}
+                for ex in get_pm().get_signal_extractors() for spec in ex.provides]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            values = f"  [{', '.join(row['values'])}]" if row["values"] else ""
+            click.echo(f"{row['signal']:<34} {row['type']:<9} {row['extractor']:<14} {row['doc']}{values}")
+
+    get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
+    if get_pm_for_hooks is not None:
+        get_pm_for_hooks.register_commands(cli)
+    elif os.environ.get("LEADSCORE_NO_PLUGIN_COMMANDS") is None:
+        try:
+            get_pm().register_commands(cli)
+        except UsageFailure:
+            pass
+    return cli
+
+
+def _categories(engine: Any) -> tuple[str, ...]:
+    seen: list[str] = []
+    for pack in engine.active_packs():
+        for cat in pack.categories:
+            if cat.name not in seen:
+                seen.append(cat.name)
+    return tuple(seen)
+
+
+def main() -> None:
+    cli = build_cli()
+    try:
+        cli.main(prog_name="leadscore", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("leadscore: interrupted", err=True)
+        sys.exit(130)

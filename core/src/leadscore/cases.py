@@ -1,0 +1,189 @@
+"""Rulepack case files: a lead in, the expected band / points / route / reasons out.
+
+A case file is TOML; see docs/cases.md. This is how a team tests a rulepack on sample leads,
+from ``leadscore test`` locally and in CI, or as parametrised pytest tests
+(``leadscore.testing.case_params``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from leadscore.errors import InputError, LeadscoreError
+from leadscore.io.readers import lead_from_dict, read_leads
+from leadscore.model import Lead, Rejection, ScoreCard
+
+CASE_KEYS = ("name", "lead", "leads", "rulepacks", "as_of", "expect", "engine")
+EXPECT_KEYS = ("band", "total", "total_between", "route", "reasons", "rules", "not_rules", "subscores", "packs",
+               "points_band")
+
+
+@frozen
+class Case:
+    name: str
+    file: str
+    line: int
+    lead: Lead
+    rulepacks: tuple[str, ...] | None
+    as_of: datetime
+    expect: Mapping[str, Any]
+    engine: str = "python"
+
+
+@frozen
+class CaseResult:
+    case: Case
+    problems: tuple[str, ...]
+    card: ScoreCard | None
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def _utc(value: Any, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=timezone.utc)
+    raise InputError(where, f"as_of {value!r} is not a date-time", "write a TOML date-time such as 2026-11-23T00:00:00Z")
+
+
+def _case_lines(text: str) -> list[int]:
+    return [no for no, line in enumerate(text.splitlines(), 1) if line.strip().replace(" ", "") == "[[cases]]"]
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Read one case file; problems raise InputError with ``file:line``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "case file not found", "check the path") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(str(path), f"malformed TOML: {err}", "fix the syntax") from None
+    defaults = data.get("defaults", {})
+    raw_cases = data.get("cases", [])
+    if not raw_cases:
+        raise InputError(str(path), "no [[cases]] in this file", "add at least one [[cases]] table")
+    lines = _case_lines(text)
+    base = path.parent
+    leads_cache: dict[Path, dict[str, Lead]] = {}
+    cases = []
+    for index, raw in enumerate(raw_cases):
+        line = lines[index] if index < len(lines) else 0
+        where = f"{path}:{line}"
+        merged = {**defaults, **raw}
+        unknown = sorted(set(merged) - set(CASE_KEYS))
+        if unknown:
+            raise InputError(where, f"unknown case key `{unknown[0]}`", f"use one of {', '.join(CASE_KEYS)}")
+        name = merged.get("name") or f"case {index + 1}"
+        expect = merged.get("expect")
+        if not isinstance(expect, dict) or not expect:
+            raise InputError(where, f"case {name!r} has no [cases.expect] table", 'add e.g. expect = { band = "mql" }')
+        bad = sorted(set(expect) - set(EXPECT_KEYS))
+        if bad:
+            raise InputError(where, f"case {name!r}: unknown expectation `{bad[0]}`", f"use one of {', '.join(EXPECT_KEYS)}")
+        if "as_of" not in merged:
+            raise InputError(where, f"case {name!r} has no as_of", "pin the scoring time: as_of = 2026-11-23T00:00:00Z")
+        lead_spec = merged.get("lead")
+        if isinstance(lead_spec, dict):
+            lead = lead_from_dict(lead_spec, where)
+        elif isinstance(lead_spec, str):
+            if "leads" not in merged:
+                raise InputError(where, f"case {name!r} names lead {lead_spec!r} but no `leads` file",
+                                 'add leads = "leads.jsonl" (relative to the case file)')
+            leads_path = (base / merged["leads"]).resolve()
+            if leads_path not in leads_cache:
+                leads_cache[leads_path] = _index(leads_path)
+            lead = leads_cache[leads_path].get(lead_spec)
+            if lead is None:
+                raise InputError(where, f"case {name!r}: lead {lead_spec!r} is not in {merged['leads']}",
+                                 "check the id, or give the lead inline as a table")
+        else:
+            raise InputError(where, f"case {name!r} needs `lead`", "an id from the leads file, or an inline table")
+        rulepacks = merged.get("rulepacks")
+        if rulepacks is not None:
+            rulepacks = tuple(str((base / r).resolve()) if str(r).endswith(".toml") else str(r) for r in rulepacks)
+        cases.append(Case(str(name), str(path), line, lead, rulepacks, _utc(merged["as_of"], where), expect,
+                          str(merged.get("engine", "python"))))
+    return cases
+
+
+def _index(path: Path) -> dict[str, Lead]:
+    out: dict[str, Lead] = {}
+    for item in read_leads(path):
+        if isinstance(item, Rejection):
+            raise InputError(item.where, f"sample lead rejected: {item.reason}", "fix the leads file")
+        out[item.id] = item
+    return out
+
+
+def check(card: ScoreCard, expect: Mapping[str, Any]) -> list[str]:
+    """Every difference between a card and the expectations, as readable lines."""
+    problems = []
+    if "band" in expect and card.band != expect["band"]:
+        notes = f" (gate: {'; '.join(card.gate_notes)})" if card.gate_notes else ""
+        problems.append(f"band: expected {expect['band']!r}, got {card.band!r} with {card.total} points{notes}")
+    if "points_band" in expect and card.points_band != expect["points_band"]:
+        problems.append(f"points_band: expected {expect['points_band']!r}, got {card.points_band!r}")
+    if "total" in expect and card.total != expect["total"]:
+        problems.append(f"total: expected {expect['total']}, got {card.total}")
+    if "total_between" in expect:
+        lo, hi = expect["total_between"]
+        if not lo <= card.total <= hi:
+            problems.append(f"total: expected between {lo} and {hi}, got {card.total}")
+    if "route" in expect:
+        action = card.route.action if card.route else None
+        if action != expect["route"]:
+            problems.append(f"route: expected {expect['route']!r}, got {action!r}")
+    reasons = [c.reason for c in card.ledger]
+    for wanted in expect.get("reasons", ()):
+        if not any(wanted in r for r in reasons):
+            problems.append(f"reason missing: {wanted!r} (reasons: {'; '.join(reasons) or 'none'})")
+    fired = {c.rule_id for c in card.ledger if c.kind == "rule" and c.points != 0}
+    for rid in expect.get("rules", ()):
+        if rid not in fired:
+            problems.append(f"rule {rid!r} expected to score but did not (scored: {', '.join(sorted(fired)) or 'none'})")
+    for rid in expect.get("not_rules", ()):
+        if rid in fired:
+            problems.append(f"rule {rid!r} scored but should not have")
+    subs = card.subscore_map
+    for cat, points in expect.get("subscores", {}).items():
+        if subs.get(cat) != points:
+            problems.append(f"subscore {cat}: expected {points}, got {subs.get(cat)}")
+    if "packs" in expect:
+        names = [name for name, _ in card.packs]
+        if sorted(names) != sorted(expect["packs"]):
+            problems.append(f"packs: expected {sorted(expect['packs'])}, got {sorted(names)}")
+    return problems
+
+
+def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult]:
+    """Score each case with an Engine per (rulepacks, engine) combination."""
+    from leadscore.engine import Engine
+
+    engines: dict[tuple[Any, str], Engine] = {}
+    try:
+        for case in cases:
+            key = (case.rulepacks, case.engine)
+            engine = engines.get(key)
+            if engine is None:
+                engine = engines[key] = Engine(plugins=plugins, rulepacks=case.rulepacks, backend=case.engine)
+            try:
+                card = engine.score_lead(case.lead, case.as_of)
+            except (LeadscoreError, LookupError, ValueError) as err:
+                yield CaseResult(case, (f"could not be scored: {err}",), None)
+                continue
+            yield CaseResult(case, tuple(check(card, case.expect)), card)
+    finally:
+        for engine in engines.values():
+            engine.close()

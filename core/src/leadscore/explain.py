@@ -1,0 +1,45 @@
+"""A score card rendered for a sales rep: every ledger line with its reason, decay, cap and pack."""
+
+from __future__ import annotations
+
+from leadscore.io.timestamps import format_timestamp
+from leadscore.model import Lead, ScoreCard
+
+_KIND_LABEL = {"frequency_cap": "frequency", "rule_cap": "rule cap", "category_cap": "category cap",
+               "total_cap": "total cap"}
+
+
+def render_explanation(card: ScoreCard, lead: Lead | None = None) -> str:
+    lines = []
+    who = ""
+    if lead is not None:
+        parts = [p for p in (lead.title, lead.company.name, lead.email) if p]
+        who = f"  ({', '.join(parts)})" if parts else ""
+    lines.append(f"Lead {card.lead_id}{who}")
+    lines.append(f"Score {card.total} -> {card.band}   as of {format_timestamp(card.as_of)}")
+    lines.append("Sub-scores: " + ", ".join(f"{name} {points:+d}" for name, points in card.subscores))
+    lines.append("Rulepacks: " + ", ".join(f"{name} {version}" for name, version in card.packs))
+    if card.route is not None:
+        sla = f", within {card.route.sla_hours:g} h" if card.route.sla_hours else ""
+        queue = f" ({card.route.queue})" if card.route.queue else ""
+        lines.append(f"Next step: {card.route.action}{queue}{sla}: {card.route.reason}")
+    lines.append("")
+    header = f"{'points':>6}  {'raw':>4}  {'decay':<16}  {'rule':<30}  {'pack':<16}  reason"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for c in card.ledger:
+        if c.kind == "rule":
+            decay = "-" if c.decay == "none" else f"{c.decay} x{c.decay_factor:.2f}"
+            raw = f"{c.raw_points:+d}"
+        else:
+            decay = _KIND_LABEL.get(c.kind, c.kind)
+            raw = ""
+        evidence = f"  [{c.evidence}]" if c.evidence else ""
+        lines.append(f"{c.points:>+6d}  {raw:>4}  {decay:<16}  {c.rule_id:<30}  {c.pack:<16}  {c.reason}{evidence}")
+    lines.append("-" * len(header))
+    lines.append(f"{card.total:>+6d}  total (the lines above add up to it exactly)")
+    if card.gate_notes:
+        lines.append("")
+        lines.append(f"By points alone this lead would be {card.points_band}; gates held it at {card.band}:")
+        lines.extend(f"  - {note}" for note in card.gate_notes)
+    return "\n".join(lines)

@@ -1,0 +1,811 @@
+"""Streaming lead readers: JSON Lines or CSV files (plus an optional activities CSV) in, Leads out.
+
+A bad row becomes a Rejection that names its file and line, so every input lead yields one output;
+only problems with a whole file (missing, empty, unknown column) raise InputError.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from leadscore.errors import InputError
+from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
+from leadscore.model import EMPTY, Activity, Company, Lead, Rejection, evolve
+
+# A single JSON line past this size is a broken export, not a lead; it is skipped without being
+# held in memory. For text streams the limit counts characters rather than bytes.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_DRAIN_CHUNK = 1024 * 1024
+
+LEAD_KEYS = (
+    "id",
+    "email",
+    "title",
+    "source",
+    "created_at",
+    "account_id",
+    "first_name",
+    "last_name",
+    "company",
+    "fields",
+    "activities",
+)
+COMPANY_KEYS = ("name", "domain", "industry", "employees", "annual_revenue", "country", "tier")
+ACTIVITY_KEYS = ("type", "at", "properties", "id")
+
+_LEAD_KEY_SET = frozenset(LEAD_KEYS)
+_COMPANY_KEY_SET = frozenset(COMPANY_KEYS)
+_ACTIVITY_KEY_SET = frozenset(ACTIVITY_KEYS)
+
+_JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+_CSV_SUFFIXES = frozenset({".csv"})
+FORMATS = ("jsonl", "csv")
+
+# ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.
+_WHOLE = re.compile(r"[0-9]+(?:\.0*)?", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+# No leading zeros: "02134" is a postcode or an account number, and int() would lose the zero.
+_CELL_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)", re.ASCII)
+_CELL_FLOAT = re.compile(
+    r"[+-]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+|(?:0|[1-9][0-9]*)(?=[eE]))(?:[eE][+-]?[0-9]+)?",
+    re.ASCII,
+)
+
+_NO_COMPANY = Company()
+_ID_FIX = "every lead needs a non-empty id such as L-1001"
+_TEXT_FIX = "write it as text in double quotes"
+_OBJECT_LINE_FIX = "each line must be one JSON object"
+_CELLS_FIX = "quote cells that contain commas"
+
+_LEAD_COLUMNS: dict[str, tuple[str, str]] = {
+    **{key: ("lead", key) for key in LEAD_KEYS if key not in ("company", "fields", "activities")},
+    **{f"company.{key}": ("company", key) for key in COMPANY_KEYS},
+}
+_LEAD_COLUMNS_FIX = (
+    f"use one of: {', '.join(_LEAD_COLUMNS)} or fields.<name> for a custom field"
+)
+_ACTIVITY_COLUMNS: dict[str, tuple[str, str]] = {
+    "lead_id": ("lead_id", "lead_id"),
+    "type": ("activity", "type"),
+    "at": ("activity", "at"),
+    "id": ("activity", "id"),
+}
+_ACTIVITY_COLUMNS_FIX = "use one of: lead_id, type, at, id or properties.<name> for a property"
+
+
+# --- one lead from its JSON shape ---------------------------------------------------------
+
+
+def lead_from_dict(d: Mapping[str, Any], where: str) -> Lead:
+    """Build a Lead (with its Company and Activities) from the JSON shape in DESIGN.md §4.
+
+    Empty strings count as missing, strings are stripped, the email is lower-cased and the
+    activities are ordered by time (ties keep their input order). Raises InputError at
+    ``where`` naming the offending key for anything that does not fit.
+    """
+    if not _LEAD_KEY_SET.issuperset(d):
+        key = _first_unknown(d, _LEAD_KEY_SET)
+        raise InputError(where, f"unknown key {key!r}", f"use one of: {', '.join(LEAD_KEYS)}")
+    lead_id = _identifier(d.get("id"), where, "id")
+    if lead_id is None:
+        raise InputError(where, "id is missing", _ID_FIX)
+    email = _text(d.get("email"), where, "email")
+    created_at = d.get("created_at")
+    return Lead(
+        id=lead_id,
+        email=email.lower() if email is not None else None,
+        title=_text(d.get("title"), where, "title"),
+        source=_text(d.get("source"), where, "source"),
+        created_at=None if _missing(created_at) else parse_timestamp(created_at, where, "created_at"),
+        # Numeric account ids are common in CRM exports; they join as text.
+        account_id=_identifier(d.get("account_id"), where, "account_id"),
+        company=_company(d.get("company"), where),
+        fields=_fields(d.get("fields"), where),
+        activities=_activities(d.get("activities"), where),
+        first_name=_text(d.get("first_name"), where, "first_name"),
+        last_name=_text(d.get("last_name"), where, "last_name"),
+    )
+
+
+def _company(value: Any, where: str) -> Company:
+    if value is None:
+        return _NO_COMPANY
+    if not isinstance(value, Mapping):
+        raise InputError(
+            where, f"company: {_show(value)} is not an object", 'write an object such as {"name": "Acme"}'
+        )
+    if not value:
+        return _NO_COMPANY
+    if not _COMPANY_KEY_SET.issuperset(value):
+        key = _first_unknown(value, _COMPANY_KEY_SET)
+        raise InputError(where, f"company: unknown key {key!r}", f"use one of: {', '.join(COMPANY_KEYS)}")
+    domain = _text(value.get("domain"), where, "company.domain")
+    employees = value.get("employees")
+    revenue = value.get("annual_revenue")
+    return Company(
+        name=_text(value.get("name"), where, "company.name"),
+        # Domains are case-insensitive; one spelling lets accounts group by domain.
+        domain=domain.lower() if domain is not None else None,
+        industry=_text(value.get("industry"), where, "company.industry"),
+        employees=None if _missing(employees) else _whole_number(employees, where, "company.employees"),
+        annual_revenue=None if _missing(revenue) else _number(revenue, where, "company.annual_revenue"),
+        country=_text(value.get("country"), where, "company.country"),
+        tier=_text(value.get("tier"), where, "company.tier"),
+    )
+
+
+def _fields(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return EMPTY
+    if not isinstance(value, Mapping):
+        raise InputError(
+            where,
+            f"fields: {_show(value)} is not an object",
+            'write an object such as {"budget_confirmed": true}',
+        )
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise InputError(where, f"fields: key {key!r} is not text", _TEXT_FIX)
+        # Blank values are dropped so a JSON lead and the same lead from CSV come out equal.
+        if _missing(item):
+            continue
+        if not isinstance(item, (str, int, float)):
+            raise InputError(
+                where,
+                f"fields.{key}: {_show(item)} is not a single value",
+                "a custom field holds text, a number, true or false",
+            )
+        fields[key] = item
+    return fields or EMPTY
+
+
+def _activities(value: Any, where: str) -> tuple[Activity, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise InputError(
+            where,
+            f"activities: {_show(value)} is not a list",
+            'write a list such as [{"type": "page_view", "at": "2026-11-20T10:00:00Z"}]',
+        )
+    activities = [_activity(item, where, f"activities[{index}]") for index, item in enumerate(value)]
+    return _by_time(activities)
+
+
+def _activity(value: Any, where: str, prefix: str) -> Activity:
+    """One activity; ``prefix`` names it in messages (``activities[2]``, or "" for a CSV row)."""
+    label = f"{prefix}: " if prefix else ""
+    if not isinstance(value, Mapping):
+        raise InputError(
+            where,
+            f"{label}{_show(value)} is not an object",
+            'write an object such as {"type": "page_view", "at": "2026-11-20T10:00:00Z"}',
+        )
+    if not _ACTIVITY_KEY_SET.issuperset(value):
+        key = _first_unknown(value, _ACTIVITY_KEY_SET)
+        raise InputError(where, f"{label}unknown key {key!r}", f"use one of: {', '.join(ACTIVITY_KEYS)}")
+    kind = _text(value.get("type"), where, _join(prefix, "type"))
+    if kind is None:
+        raise InputError(
+            where, f"{_join(prefix, 'type')} is missing", "every activity needs a type such as page_view"
+        )
+    at = value.get("at")
+    if _missing(at):
+        raise InputError(where, f"{_join(prefix, 'at')} is missing", TIMESTAMP_FIX)
+    properties = value.get("properties")
+    if properties is None:
+        properties = EMPTY
+    elif isinstance(properties, Mapping):
+        properties = dict(properties) if properties else EMPTY
+    else:
+        raise InputError(
+            where,
+            f"{_join(prefix, 'properties')}: {_show(properties)} is not an object",
+            'write an object such as {"url": "/pricing"}',
+        )
+    return Activity(
+        type=kind,
+        at=parse_timestamp(at, where, _join(prefix, "at")),
+        properties=properties,
+        id=_identifier(value.get("id"), where, _join(prefix, "id")),
+    )
+
+
+def _by_time(activities: list[Activity]) -> tuple[Activity, ...]:
+    # sort() is stable, so equal instants keep their input order: (at, original index).
+    activities.sort(key=_activity_time)
+    return tuple(activities)
+
+
+def _activity_time(activity: Activity) -> Any:
+    return activity.at
+
+
+def _first_unknown(mapping: Mapping[str, Any], allowed: frozenset[str]) -> Any:
+    # The first in input order, so the message points where the reader would look first.
+    return next(key for key in mapping if key not in allowed)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any, where: str, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    raise InputError(where, f"{field}: {_show(value)} is not text", _TEXT_FIX)
+
+
+def _identifier(value: Any, where: str, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InputError(
+        where, f"{field}: {_show(value)} is not an id", "write text such as L-1001 or a whole number"
+    )
+
+
+def _whole_number(value: Any, where: str, field: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 0:
+            return value
+    elif isinstance(value, float):
+        if value.is_integer() and value >= 0:
+            return int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        # "1200.0" is what spreadsheets and pandas write for a whole number. The length bound
+        # keeps int() under its digit limit, which would raise ValueError instead of a message.
+        if len(text) < 100 and _WHOLE.fullmatch(text):
+            return int(text.partition(".")[0])
+    raise InputError(where, f"{field}: {_show(value)} is not a whole number", "write digits such as 1200")
+
+
+def _number(value: Any, where: str, field: str) -> float:
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = None
+    elif isinstance(value, str):
+        text = value.strip()
+        if _DECIMAL.fullmatch(text):
+            number = float(text)
+    if number is None or not math.isfinite(number):
+        raise InputError(where, f"{field}: {_show(value)} is not a number", "write digits such as 250000000")
+    return number
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, shortened: a message is one line even when the bad value is huge."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _reason(error: InputError) -> str:
+    return f"{error.what}; {error.fix}" if error.fix else error.what
+
+
+def _peek_id(d: Any) -> str | None:
+    """The lead id of a row that failed, when one can be read, so the rejection names its lead."""
+    if not isinstance(d, Mapping):
+        return None
+    value = d.get("id")
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def cell_value(text: str) -> Any:
+    """A CSV cell of a custom field or activity property as a typed value (None when empty).
+
+    ``true``/``false`` become bools, integers without leading zeros ints, decimals floats;
+    anything else stays text.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    try:
+        if _CELL_INT.fullmatch(text):
+            return int(text)
+        if _CELL_FLOAT.fullmatch(text):
+            number = float(text)
+            if math.isfinite(number):
+                return number
+    except ValueError:
+        # Longer than int()'s digit limit: keep the digits as they were written.
+        pass
+    return text
+
+
+# --- reading files ------------------------------------------------------------------------
+
+
+def read_leads(
+    source: str | os.PathLike[str] | IO[str] | IO[bytes],
+    *,
+    activities: str | os.PathLike[str] | IO[str] | None = None,
+    fmt: str | None = None,
+    name: str | None = None,
+) -> Iterator[Lead | Rejection]:
+    """Stream the leads in ``source`` (a path or an open stream), one Lead or Rejection per lead.
+
+    ``fmt`` is ``jsonl`` or ``csv``; when None it comes from the suffix of the path (or of
+    ``name`` for a stream). ``name`` is how messages refer to the source (default: the path,
+    or ``<stdin>`` for a stream without a name). ``activities`` is an activities CSV joined on
+    ``lead_id``: it is read whole before the first lead, so memory grows with the activities
+    file, never with the leads file. Its activity rows for leads that never appear are
+    reported as Rejections after the last lead.
+
+    The format, the file's existence and the activities path are checked at the call; the
+    rest (header, empty file) raises InputError when iteration reaches it.
+    """
+    path, stream, label = _source(source, name, "<stdin>")
+    fmt = _format(fmt, path, label)
+    table_source = None
+    if activities is not None:
+        act_path, act_stream, act_label = _source(activities, None, "<activities>")
+        if act_path is not None and act_path.suffix.lower() in _JSONL_SUFFIXES:
+            raise InputError(
+                act_label,
+                "an activities file must be CSV",
+                "write the header lead_id,type,at, or nest activities inside each JSON lead",
+            )
+        table_source = (act_path, act_stream, act_label)
+    return _read(path, stream, label, fmt, table_source)
+
+
+def _source(source: Any, name: str | None, default: str) -> tuple[Path | None, Any, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = name or os.fspath(source)
+        _check_file(path, label)
+        return path, None, label
+    stream_name = getattr(source, "name", None)
+    label = name or (stream_name if isinstance(stream_name, str) else default)
+    return None, source, label
+
+
+def _check_file(path: Path, label: str) -> None:
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError:
+        exists, is_dir = False, False
+    if not exists:
+        raise InputError(label, "file not found", "check the path")
+    if is_dir:
+        raise InputError(label, "is a directory", "pass the path of a file")
+
+
+def _format(fmt: str | None, path: Path | None, label: str) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(label, f"unknown format {fmt!r}", "use jsonl or csv")
+        return fmt
+    suffix = (path if path is not None else Path(label)).suffix.lower()
+    if suffix in _JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    if suffix:
+        what = f"cannot tell the format from the suffix {suffix!r}"
+    else:
+        what = "cannot tell the format: the name has no suffix"
+    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json and .csv are known)")
+
+
+def _read(
+    path: Path | None,
+    stream: Any,
+    label: str,
+    fmt: str,
+    table_source: tuple[Path | None, Any, str] | None,
+) -> Iterator[Lead | Rejection]:
+    table = _read_activities(*table_source) if table_source is not None else None
+    reader = _read_jsonl if fmt == "jsonl" else _read_csv
+    if path is not None:
+        # JSON Lines is read as bytes so a bad UTF-8 sequence rejects one line, not the file.
+        mode = {"mode": "rb"} if fmt == "jsonl" else {"mode": "r", "encoding": "utf-8-sig", "newline": ""}
+        with _open(path, label, **mode) as handle:
+            yield from reader(handle, label, table)
+    elif fmt == "csv" and isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
+        wrapper = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        try:
+            yield from reader(wrapper, label, table)
+        finally:
+            # The caller owns the stream: detaching stops the wrapper from closing it.
+            wrapper.detach()
+    else:
+        yield from reader(stream, label, table)
+    if table is not None:
+        yield from table.unmatched()
+
+
+def _open(path: Path, label: str, **kwargs: Any) -> IO[Any]:
+    """``open(path)``, with the OS errors a user can fix turned into InputError."""
+    try:
+        return open(path, **kwargs)
+    except FileNotFoundError:
+        raise InputError(label, "file not found", "check the path") from None
+    except IsADirectoryError:
+        raise InputError(label, "is a directory", "pass the path of a file") from None
+    except PermissionError:
+        raise InputError(label, "permission denied", "check that the file is readable") from None
+    except OSError as err:
+        raise InputError(label, f"cannot open the file: {err.strerror}", "check the path") from None
+
+
+def _not_utf8(label: str) -> InputError:
+    return InputError(label, "the file is not valid UTF-8", "save it as UTF-8 text")
+
+
+class _NonFiniteNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which are not JSON and would break ordering.
+    raise _NonFiniteNumber(name)
+
+
+# One decoder for the whole run: json.loads with an option builds a new one per call.
+_parse_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def _read_jsonl(stream: Any, label: str, table: _ActivityTable | None) -> Iterator[Lead | Rejection]:
+    seen = False
+    for lineno, raw in _lines(stream, label):
+        where = f"{label}:{lineno}"
+        if raw is None:
+            seen = True
+            yield Rejection(where, f"line is longer than 16 MiB; {_OBJECT_LINE_FIX}")
+            continue
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                seen = True
+                yield Rejection(where, "line is not valid UTF-8; save the file as UTF-8 text")
+                continue
+        else:
+            text = raw
+        if lineno == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        if not text.strip():
+            continue
+        seen = True
+        try:
+            obj = _parse_json(text)
+        except json.JSONDecodeError as err:
+            yield Rejection(where, f"malformed JSON: {err.msg} at column {err.colno}; {_OBJECT_LINE_FIX}")
+            continue
+        except _NonFiniteNumber as err:
+            yield Rejection(where, f"malformed JSON: {err} is not a JSON value; {_OBJECT_LINE_FIX}")
+            continue
+        except ValueError as err:
+            # int() refuses integers with thousands of digits.
+            yield Rejection(where, f"malformed JSON: {err}; {_OBJECT_LINE_FIX}")
+            continue
+        except RecursionError:
+            yield Rejection(where, f"malformed JSON: nested too deeply; {_OBJECT_LINE_FIX}")
+            continue
+        if not isinstance(obj, dict):
+            yield Rejection(where, f"line is {_json_kind(obj)}, not an object; {_OBJECT_LINE_FIX}")
+            continue
+        yield _lead_or_rejection(obj, where, table)
+    if not seen:
+        raise InputError(
+            label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}'
+        )
+
+
+def _lines(stream: Any, label: str) -> Iterator[tuple[int, str | bytes | None]]:
+    """(line number, line) pairs; the line is None when it is longer than MAX_LINE_BYTES."""
+    limit = MAX_LINE_BYTES
+    lineno = 0
+    try:
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                return
+            lineno += 1
+            newline = b"\n" if isinstance(line, bytes) else "\n"
+            if len(line) > limit and not line.endswith(newline):
+                while True:
+                    rest = stream.readline(_DRAIN_CHUNK)
+                    if not rest or rest.endswith(newline):
+                        break
+                yield lineno, None
+                continue
+            yield lineno, line
+    except UnicodeDecodeError:
+        # Only a text stream decodes while reading; files are read as bytes and decoded per line.
+        raise _not_utf8(label) from None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _lead_or_rejection(d: Mapping[str, Any], where: str, table: _ActivityTable | None) -> Lead | Rejection:
+    try:
+        lead = lead_from_dict(d, where)
+    except InputError as err:
+        lead_id = _peek_id(d)
+        if table is not None and lead_id is not None:
+            table.matched.add(lead_id)
+        return Rejection(err.where, _reason(err), lead_id)
+    return table.join(lead) if table is not None else lead
+
+
+def _read_csv(stream: Any, label: str, table: _ActivityTable | None) -> Iterator[Lead | Rejection]:
+    reader = csv.reader(stream)
+    rows = _csv_rows(reader, label)
+    header_line, header = next(rows, (0, None))
+    if header is None:
+        raise InputError(label, "no leads in this file", "write a header row, then one row per lead")
+    columns = _columns(header, label, header_line, _LEAD_COLUMNS, "fields", _LEAD_COLUMNS_FIX)
+    keys = [key for _, key in columns]
+    if "id" not in keys:
+        raise InputError(f"{label}:{header_line}", "missing column 'id'", _ID_FIX)
+    id_index = keys.index("id")
+    width = len(columns)
+    seen = False
+    for lineno, row in rows:
+        seen = True
+        where = f"{label}:{lineno}"
+        if isinstance(row, csv.Error):
+            yield Rejection(where, f"unreadable CSV row: {row}; check the quoting on this line")
+            continue
+        if len(row) != width:
+            # The id is usually the first column, so it can still name the lead.
+            lead_id = (row[id_index].strip() or None) if id_index < len(row) else None
+            if table is not None and lead_id is not None:
+                table.matched.add(lead_id)
+            yield Rejection(
+                where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
+            )
+            continue
+        yield _lead_or_rejection(_lead_row(columns, row), where, table)
+    if not seen:
+        raise InputError(label, "no leads in this file", "write one row per lead under the header")
+
+
+def _lead_row(columns: list[tuple[str, str]], row: list[str]) -> dict[str, Any]:
+    lead: dict[str, Any] = {}
+    company: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for (kind, key), cell in zip(columns, row):
+        if not cell:
+            continue
+        if kind == "lead":
+            lead[key] = cell
+        elif kind == "company":
+            company[key] = cell
+        else:
+            value = cell_value(cell)
+            if value is not None:
+                fields[key] = value
+    if company:
+        lead["company"] = company
+    if fields:
+        lead["fields"] = fields
+    return lead
+
+
+def _csv_rows(reader: Any, label: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(first physical line, cells) for each non-blank row; a row csv cannot parse is an Error."""
+    end = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            start, end = end + 1, reader.line_num
+            yield start, err
+            continue
+        except UnicodeDecodeError:
+            raise _not_utf8(label) from None
+        # A quoted cell may span lines; the row is reported at the line where it starts.
+        start, end = end + 1, reader.line_num
+        # Spreadsheets leave rows of empty cells at the end of a sheet: they are not leads.
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        yield start, row
+
+
+def _columns(
+    header: list[str] | csv.Error,
+    label: str,
+    line: int,
+    known: dict[str, tuple[str, str]],
+    open_prefix: str,
+    fix: str,
+) -> list[tuple[str, str]]:
+    where = f"{label}:{line}"
+    if isinstance(header, csv.Error):
+        raise InputError(where, f"unreadable header row: {header}", "check the quoting on this line")
+    columns: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for cell in header:
+        name = cell.strip()
+        if name in seen:
+            raise InputError(where, f"column {name!r} appears twice", "keep one column per name")
+        seen.add(name)
+        if name in known:
+            columns.append(known[name])
+        elif name.startswith(f"{open_prefix}.") and len(name) > len(open_prefix) + 1:
+            columns.append((open_prefix, name[len(open_prefix) + 1 :]))
+        else:
+            raise InputError(where, f"unknown column {name!r}", fix)
+    return columns
+
+
+# --- the activities file ------------------------------------------------------------------
+
+
+class _ActivityTable:
+    """Activities from an activities CSV, by lead id, and the rows that could not be used."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.by_lead: dict[str, list[Activity]] = {}
+        self.first_line: dict[str, int] = {}
+        self.errors: dict[str, Rejection] = {}
+        self.orphans: list[tuple[int, Rejection]] = []
+        self.matched: set[str] = set()
+
+    def join(self, lead: Lead) -> Lead | Rejection:
+        if lead.id not in self.first_line:
+            return lead
+        self.matched.add(lead.id)
+        error = self.errors.get(lead.id)
+        if error is not None:
+            # A bad activity row rejects its lead: scoring it without the row would be wrong.
+            return error
+        extra = self.by_lead.get(lead.id)
+        if not extra:
+            return lead
+        return evolve(lead, activities=_by_time([*lead.activities, *extra]))
+
+    def unmatched(self) -> Iterator[Rejection]:
+        found = [
+            (
+                line,
+                Rejection(
+                    f"{self.label}:{line}",
+                    f"activity for unknown lead {lead_id!r}; "
+                    "every activity's lead_id must match an id in the leads file",
+                    lead_id,
+                ),
+            )
+            for lead_id, line in self.first_line.items()
+            if lead_id not in self.matched
+        ]
+        found.extend(self.orphans)
+        found.sort(key=lambda pair: pair[0])
+        for _, rejection in found:
+            yield rejection
+
+
+def _read_activities(path: Path | None, stream: Any, label: str) -> _ActivityTable:
+    if path is not None:
+        with _open(path, label, mode="r", encoding="utf-8-sig", newline="") as handle:
+            return _activity_table(handle, label)
+    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
+        wrapper = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        try:
+            return _activity_table(wrapper, label)
+        finally:
+            wrapper.detach()
+    return _activity_table(stream, label)
+
+
+def _activity_table(stream: Any, label: str) -> _ActivityTable:
+    rows = _csv_rows(csv.reader(stream), label)
+    header_line, header = next(rows, (0, None))
+    if header is None:
+        raise InputError(label, "the activities file is empty", "write the header lead_id,type,at first")
+    columns = _columns(header, label, header_line, _ACTIVITY_COLUMNS, "properties", _ACTIVITY_COLUMNS_FIX)
+    keys = [key for _, key in columns]
+    for required in ("lead_id", "type", "at"):
+        if required not in keys:
+            raise InputError(
+                f"{label}:{header_line}",
+                f"missing column {required!r}",
+                "an activities file needs the columns lead_id, type and at",
+            )
+    lead_index = keys.index("lead_id")
+    width = len(columns)
+    table = _ActivityTable(label)
+    for lineno, row in rows:
+        where = f"{label}:{lineno}"
+        if isinstance(row, csv.Error):
+            table.orphans.append(
+                (lineno, Rejection(where, f"unreadable CSV row: {row}; check the quoting on this line"))
+            )
+            continue
+        lead_id = row[lead_index].strip() if lead_index < len(row) else ""
+        if not lead_id:
+            table.orphans.append(
+                (lineno, Rejection(where, "lead_id is missing; every activity needs the id of its lead"))
+            )
+            continue
+        table.first_line.setdefault(lead_id, lineno)
+        if lead_id in table.errors:
+            continue
+        if len(row) != width:
+            table.errors[lead_id] = Rejection(
+                where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
+            )
+            continue
+        try:
+            activity = _activity(_activity_row(columns, row), where, "")
+        except InputError as err:
+            table.errors[lead_id] = Rejection(err.where, _reason(err), lead_id)
+            continue
+        table.by_lead.setdefault(lead_id, []).append(activity)
+    return table
+
+
+def _activity_row(columns: list[tuple[str, str]], row: list[str]) -> dict[str, Any]:
+    activity: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    for (kind, key), cell in zip(columns, row):
+        if kind == "activity":
+            activity[key] = cell
+        elif kind == "properties":
+            value = cell_value(cell)
+            if value is not None:
+                properties[key] = value
+    if properties:
+        activity["properties"] = properties
+    return activity
+
+
+__all__ = [
+    "ACTIVITY_KEYS",
+    "COMPANY_KEYS",
+    "FORMATS",
+    "LEAD_KEYS",
+    "MAX_LINE_BYTES",
+    "cell_value",
+    "lead_from_dict",
+    "read_leads",
+]

@@ -1,0 +1,349 @@
+"""Writers for score cards and rejections: JSON Lines and CSV for machines, a table for people.
+
+Output is deterministic (fixed key and column order, UTC timestamps to the second) so the same run
+gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from leadscore.errors import ConfigurationError
+from leadscore.io.timestamps import format_timestamp
+from leadscore.model import Contribution, Rejection, ScoreCard
+
+OUTPUT_FORMATS = ("jsonl", "csv", "table")
+REJECTION_FORMATS = ("jsonl", "csv")
+
+# Rows held before the table is printed: column widths fit each batch and memory stays bounded.
+TABLE_BATCH = 200
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Lead data is untrusted: control characters (terminal escapes, newlines) would break the table.
+_CONTROL = {code: " " for code in (*range(0x20), 0x7F)}
+
+
+# --- records as plain dicts ---------------------------------------------------------------
+
+
+def card_to_dict(card: ScoreCard, explain: bool = False, top: int = 3) -> dict[str, Any]:
+    """``card`` as a JSON-ready dict with a fixed key order.
+
+    ``points_band`` and ``gate_notes`` appear only when a gate held the lead below the band its
+    points reached; ``ledger`` only with ``explain``.
+    """
+    route = card.route
+    data: dict[str, Any] = {
+        "id": card.lead_id,
+        "total": card.total,
+        "band": card.band,
+        "subscores": {category: points for category, points in card.subscores},
+        "route": (
+            None
+            if route is None
+            else {"action": route.action, "queue": route.queue, "sla_hours": _plain_number(route.sla_hours)}
+        ),
+        "reasons": card.top_reasons(top),
+        "packs": [f"{name}@{version}" for name, version in card.packs],
+        "as_of": format_timestamp(card.as_of),
+    }
+    if card.points_band != card.band:
+        data["points_band"] = card.points_band
+        data["gate_notes"] = list(card.gate_notes)
+    if explain:
+        data["ledger"] = [contribution_to_dict(line) for line in card.ledger]
+    return data
+
+
+def contribution_to_dict(line: Contribution) -> dict[str, Any]:
+    """One ledger line as a JSON-ready dict."""
+    return {
+        "rule_id": line.rule_id,
+        "kind": line.kind,
+        "category": line.category,
+        "points": line.points,
+        "raw_points": line.raw_points,
+        "decay": line.decay,
+        "decay_factor": round(line.decay_factor, 4),
+        "signal": line.signal,
+        "observed_at": None if line.observed_at is None else format_timestamp(line.observed_at),
+        "reason": line.reason,
+        "pack": line.pack,
+        "evidence": line.evidence,
+    }
+
+
+def rejection_to_dict(rejection: Rejection) -> dict[str, Any]:
+    """``rejection`` as ``{"where", "lead_id", "reason"}``."""
+    return {"where": rejection.where, "lead_id": rejection.lead_id, "reason": rejection.reason}
+
+
+def _plain_number(value: float | int | None) -> float | int | None:
+    # 4.0 hours reads as 4 in JSON and CSV alike.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _json_line(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def safe_cell(text: str) -> str:
+    """``text`` with a leading quote when a spreadsheet would run it as a formula."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def _number_cell(value: float | int | None) -> str:
+    value = _plain_number(value)
+    return "" if value is None else str(value)
+
+
+# --- score card writers -------------------------------------------------------------------
+
+
+class Writer(abc.ABC):
+    """Writes score cards to a stream it does not own: ``close()`` flushes, never closes it."""
+
+    def __init__(self, stream: IO[str], *, explain: bool = False, top: int = 3) -> None:
+        self.stream = stream
+        self.explain = explain
+        self.top = top
+
+    @abc.abstractmethod
+    def write(self, card: ScoreCard) -> None:
+        """Write one card."""
+
+    def close(self) -> None:
+        flush = getattr(self.stream, "flush", None)
+        if flush is not None:
+            flush()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class JsonLinesWriter(Writer):
+    """One compact JSON object per card and line."""
+
+    def write(self, card: ScoreCard) -> None:
+        self.stream.write(_json_line(card_to_dict(card, explain=self.explain, top=self.top)))
+
+
+class CsvWriter(Writer):
+    """One row per card, safe to open in a spreadsheet.
+
+    Columns: id, total, band, route_action, route_queue, sla_hours, ``score_<category>`` per
+    category, reasons, packs (and ledger with explain). Without ``categories`` the first card's
+    categories are used; a category a card has no sub-score for is an empty cell.
+    """
+
+    def __init__(
+        self, stream: IO[str], *, explain: bool = False, categories: Sequence[str] | None = None, top: int = 3
+    ) -> None:
+        super().__init__(stream, explain=explain, top=top)
+        self._csv = csv.writer(stream, lineterminator="\n")
+        self.categories: tuple[str, ...] | None = None
+        if categories is not None:
+            self._start(tuple(categories))
+
+    def _start(self, categories: tuple[str, ...]) -> None:
+        self.categories = categories
+        header = ["id", "total", "band", "route_action", "route_queue", "sla_hours"]
+        header += [f"score_{category}" for category in categories]
+        header += ["reasons", "packs"]
+        if self.explain:
+            header.append("ledger")
+        self._csv.writerow(header)
+
+    def write(self, card: ScoreCard) -> None:
+        if self.categories is None:
+            self._start(tuple(category for category, _ in card.subscores))
+        categories = self.categories or ()
+        route = card.route
+        subscores = card.subscore_map
+        row = [
+            safe_cell(card.lead_id),
+            str(card.total),
+            safe_cell(card.band),
+            safe_cell(route.action) if route is not None else "",
+            safe_cell(route.queue or "") if route is not None else "",
+            _number_cell(route.sla_hours) if route is not None else "",
+        ]
+        row += [_number_cell(subscores.get(category)) for category in categories]
+        row.append(safe_cell(" | ".join(card.top_reasons(self.top))))
+        row.append(safe_cell(";".join(f"{name}@{version}" for name, version in card.packs)))
+        if self.explain:
+            ledger = [contribution_to_dict(line) for line in card.ledger]
+            row.append(safe_cell(json.dumps(ledger, ensure_ascii=False, separators=(",", ":"))))
+        self._csv.writerow(row)
+
+    def close(self) -> None:
+        # A run that scored nothing still leaves a valid CSV file: the header alone.
+        if self.categories is None:
+            self._start(())
+        super().close()
+
+
+class TableWriter(Writer):
+    """A fixed-width table for a terminal: id, total, band, action, top reason.
+
+    Rows are printed in batches of TABLE_BATCH, each under its own header, with widths that fit
+    that batch. With explain, each card's ledger lines follow its row, indented.
+    """
+
+    HEADER = ("id", "total", "band", "action", "top reason")
+
+    def __init__(self, stream: IO[str], *, explain: bool = False, top: int = 3) -> None:
+        super().__init__(stream, explain=explain, top=top)
+        self._rows: list[tuple[tuple[str, ...], list[str]]] = []
+        self._batches = 0
+
+    def write(self, card: ScoreCard) -> None:
+        reasons = card.top_reasons(1)
+        cells = (
+            _printable(card.lead_id),
+            str(card.total),
+            _printable(card.band),
+            _printable(card.route.action) if card.route is not None else "-",
+            _printable(reasons[0]) if reasons else "",
+        )
+        details = [_ledger_line(line) for line in card.ledger] if self.explain else []
+        self._rows.append((cells, details))
+        if len(self._rows) >= TABLE_BATCH:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        if not self._rows:
+            return
+        widths = [len(name) for name in self.HEADER]
+        for cells, _ in self._rows:
+            for index, cell in enumerate(cells):
+                widths[index] = max(widths[index], len(cell))
+        out: list[str] = []
+        if self._batches:
+            out.append("")
+        out.append(self._line(self.HEADER, widths))
+        out.append(self._line(tuple("-" * width for width in widths), widths))
+        for cells, details in self._rows:
+            out.append(self._line(cells, widths))
+            out.extend(details)
+        self.stream.write("\n".join(out) + "\n")
+        self._rows.clear()
+        self._batches += 1
+
+    @staticmethod
+    def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+        parts = [
+            cell.rjust(width) if index == 1 else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths))
+        ]
+        # No padding after the last column: trailing spaces only get in the way of copy-paste.
+        return "  ".join(parts).rstrip()
+
+    def close(self) -> None:
+        self._flush_rows()
+        super().close()
+
+
+def _printable(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
+def _ledger_line(line: Contribution) -> str:
+    text = f"    {line.points:+d} {line.category} {line.rule_id}: {line.reason}"
+    if line.kind != "rule":
+        text += f" [{line.kind}]"
+    if line.decay_factor != 1.0:
+        text += f" [decay {line.decay} x{line.decay_factor:.2f}]"
+    return _printable(text)
+
+
+def open_writer(
+    fmt: str,
+    stream: IO[str],
+    *,
+    explain: bool = False,
+    categories: Sequence[str] | None = None,
+    top: int = 3,
+) -> Writer:
+    """A Writer for ``fmt`` (``jsonl``, ``csv`` or ``table``) writing to ``stream``.
+
+    ``categories`` fixes the CSV's ``score_<category>`` columns and their order; the other
+    formats ignore it. Call ``close()`` (or use a with-block) to flush.
+    """
+    if fmt == "jsonl":
+        return JsonLinesWriter(stream, explain=explain, top=top)
+    if fmt == "csv":
+        return CsvWriter(stream, explain=explain, categories=categories, top=top)
+    if fmt == "table":
+        return TableWriter(stream, explain=explain, top=top)
+    raise ConfigurationError("", f"unknown output format {fmt!r}", f"use one of: {', '.join(OUTPUT_FORMATS)}")
+
+
+# --- rejections ---------------------------------------------------------------------------
+
+
+class RejectionWriter:
+    """Writes rejections as JSON Lines or CSV (columns where, lead_id, reason)."""
+
+    def __init__(self, stream: IO[str], fmt: str = "jsonl") -> None:
+        if fmt not in REJECTION_FORMATS:
+            raise ConfigurationError(
+                "", f"unknown rejection format {fmt!r}", f"use one of: {', '.join(REJECTION_FORMATS)}"
+            )
+        self.stream = stream
+        self.fmt = fmt
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self._started = False
+
+    def _start(self) -> None:
+        if self._csv is not None and not self._started:
+            self._csv.writerow(["where", "lead_id", "reason"])
+        self._started = True
+
+    def write(self, rejection: Rejection) -> None:
+        self._start()
+        if self._csv is None:
+            self.stream.write(_json_line(rejection_to_dict(rejection)))
+        else:
+            self._csv.writerow(
+                [safe_cell(rejection.where), safe_cell(rejection.lead_id or ""), safe_cell(rejection.reason)]
+            )
+
+    def close(self) -> None:
+        self._start()
+        flush = getattr(self.stream, "flush", None)
+        if flush is not None:
+            flush()
+
+    def __enter__(self) -> RejectionWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "REJECTION_FORMATS",
+    "TABLE_BATCH",
+    "CsvWriter",
+    "JsonLinesWriter",
+    "RejectionWriter",
+    "TableWriter",
+    "Writer",
+    "card_to_dict",
+    "contribution_to_dict",
+    "open_writer",
+    "rejection_to_dict",
+    "safe_cell",
+]
