@@ -67,8 +67,13 @@ def _progress(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
         sys.stderr.write(f"\rscored {count:,} leads\n")
 
 
-def _open_input(path: str) -> Any:
-    return sys.stdin if path == "-" else path
+def _read(path: str, activities: str | None, fmt: str | None) -> Iterator[Any]:
+    """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv)."""
+    from leadscore.io import read_leads
+
+    if path == "-":
+        return read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>")
+    return read_leads(path, activities=activities, fmt=fmt)
 
 
 def _report_rejections(rejections: list[Rejection], total: int) -> None:
@@ -121,12 +126,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
                                 help="Scoring time (ISO 8601; default now). Decay and windows count back from it.")
+    input_format_option = click.option("--input-format", "input_fmt", type=click.Choice(["jsonl", "csv"]),
+                                       help="Input format; default: from the suffix, jsonl for stdin.")
     activities_option = click.option("--activities", type=click.Path(dir_okay=False), metavar="FILE",
                                      help="Activities CSV (lead_id,type,at,...) joined on lead_id.")
 
     @cli.command()
     @click.argument("input_path", metavar="INPUT")
     @activities_option
+    @input_format_option
     @rulepack_option
     @as_of_option
     @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]),
@@ -137,7 +145,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
                   help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
     @click.option("--top", default=3, show_default=True, help="How many top reasons to show per lead.")
-    def score(input_path: str, activities: str | None, rulepacks: tuple[str, ...], as_of: str | None, fmt: str | None,
+    def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...], as_of: str | None, fmt: str | None,
               output: str | None, engine_name: str, explain: bool, rejects: str | None, top: int) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
 
@@ -147,7 +155,6 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore score leads.csv --activities activities.csv -o scores.csv
           leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
         """
-        from leadscore.io import read_leads
         from leadscore.io.writers import RejectionWriter, open_writer
 
         when = parse_as_of(as_of)
@@ -172,8 +179,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             scored = rejected = 0
             shown: list[Rejection] = []
             try:
-                leads = read_leads(_open_input(input_path), activities=activities,
-                                   name="<stdin>" if input_path == "-" else None)
+                leads = _read(input_path, activities, input_fmt)
                 for item in _progress(engine.score(leads), sys.stderr.isatty()):
                     if isinstance(item, ScoreCard):
                         writer.write(item)
@@ -202,11 +208,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.argument("input_path", metavar="INPUT")
     @click.option("--lead", "lead_id", required=True, help="Id of the lead to explain.")
     @activities_option
+    @input_format_option
     @rulepack_option
     @as_of_option
     @engine_option
     @click.option("--json", "as_json", is_flag=True, help="Print the card with its ledger as JSON.")
-    def explain(input_path: str, lead_id: str, activities: str | None, rulepacks: tuple[str, ...], as_of: str | None,
+    def explain(input_path: str, lead_id: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...], as_of: str | None,
                 engine_name: str, as_json: bool) -> None:
         """Explain one lead's score line by line: rule, reason, raw points, decay, caps, pack and gates.
 
@@ -215,15 +222,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1001 --as-of 2026-11-23
         """
         from leadscore.explain import render_explanation
-        from leadscore.io import read_leads
         from leadscore.io.writers import card_to_dict
 
         when = parse_as_of(as_of)
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine:
-                leads = read_leads(_open_input(input_path), activities=activities,
-                                   name="<stdin>" if input_path == "-" else None)
+                leads = _read(input_path, activities, input_fmt)
                 for item in leads:
                     if isinstance(item, Rejection):
                         if item.lead_id == lead_id:
