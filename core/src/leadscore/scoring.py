@@ -32,7 +32,7 @@ def _age_days(as_of: datetime, observed_at: datetime | None) -> float:
 
 def _event_evidence(event: Activity) -> str:
     where = event.properties.get("url") or event.properties.get("asset") or event.properties.get("title")
-    text = f"{event.type} on {event.at:%Y-%m-%d}"
+    text = f"{event.type} on {event.at.isoformat()[:10]}"
     return f"{text} ({where})" if where else text
 
 

@@ -91,64 +91,124 @@ class _Acc:
                     self.last7 = at
 
 
-def _emit(prefix: str, acc: _Acc, as_of: datetime, wanted: frozenset[str] | None, label: str) -> Iterator[Signal]:
-    values = (
-        ("count", acc.count, acc.last), ("count_7d", acc.c7, acc.last7), ("count_30d", acc.c30, acc.last30),
-        ("count_90d", acc.c90, acc.last90), ("first_at", acc.first, acc.first), ("last_at", acc.last, acc.last),
-        ("days_since_last", round((as_of - acc.last).total_seconds() / 86400.0, 3), acc.last),
-    )
-    for metric, value, observed in values:
-        name = prefix + metric
-        if wanted is None or name in wanted:
-            yield Signal(name, value, observed, f"{label}: {acc.count} in all, last {acc.last:%Y-%m-%d}")
-
-
 _COUNTS = ("count", "count_7d", "count_30d", "count_90d")
 _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIERS) for m in _COUNTS)
 
 
-def _zero_counts(names: frozenset[str], wanted: frozenset[str] | None, seen: set[str]) -> Iterator[Signal]:
-    """Counts of things that never happened are 0, not missing, so `lt`/`eq` rules behave."""
-    for name in names if wanted is None else wanted:
-        if name not in seen and name.rpartition(".")[2] in _COUNTS and name.startswith(("intent.", "activity.")):
-            yield Signal(name, 0, None, "none before the scoring time")
+class _Plan:
+    """Which types and tiers to count, and which metrics to emit, for one ``wanted`` set."""
+
+    __slots__ = ("all_types", "types", "tiers", "metrics", "zero")
+
+    def __init__(self, wanted: frozenset[str] | None) -> None:
+        self.all_types = wanted is None
+        self.types: set[str] = set()
+        self.tiers: set[str] = set()
+        self.metrics: dict[str, tuple[str, ...]] = {}
+        candidates = _ALL_TIER_COUNTS if wanted is None else wanted
+        self.zero = tuple(sorted(n for n in candidates if n.rpartition(".")[2] in _COUNTS
+                                 and n.startswith(("intent.", "activity."))))
+        if wanted is None:
+            self.tiers = {*TIERS, *AGGREGATE_TIERS}
+            return
+        for name in wanted:
+            parts = name.split(".")
+            if len(parts) != 3 or parts[2] not in METRICS:
+                continue
+            if parts[0] == "activity":
+                self.types.add(parts[1])
+            elif parts[0] == "intent":
+                self.tiers.add(parts[1])
+            else:
+                continue
+            prefix = f"{parts[0]}.{parts[1]}."
+            self.metrics[prefix] = (*self.metrics.get(prefix, ()), parts[2])
+
+    def wanted_metrics(self, prefix: str) -> tuple[str, ...]:
+        return METRICS if self.all_types or not self.metrics else self.metrics.get(prefix, ())
+
+
+_PLANS: dict[frozenset[str] | None, _Plan] = {}
+
+
+def _plan_for(wanted: frozenset[str] | None) -> _Plan:
+    plan = _PLANS.get(wanted)
+    if plan is None:
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        plan = _PLANS[wanted] = _Plan(wanted)
+    return plan
+
+
+def _emit(prefix: str, acc: _Acc, as_of: datetime, metrics: tuple[str, ...], label: str) -> Iterator[Signal]:
+    if not metrics:
+        return
+    evidence = f"{label}: {acc.count} in all, last {acc.last.isoformat()[:10]}"
+    for metric in metrics:
+        if metric == "count":
+            value, observed = acc.count, acc.last
+        elif metric == "count_7d":
+            value, observed = acc.c7, acc.last7
+        elif metric == "count_30d":
+            value, observed = acc.c30, acc.last30
+        elif metric == "count_90d":
+            value, observed = acc.c90, acc.last90
+        elif metric == "first_at":
+            value = observed = acc.first
+        elif metric == "last_at":
+            value = observed = acc.last
+        else:
+            value, observed = round((as_of - acc.last).total_seconds() / 86400.0, 3), acc.last
+        yield Signal(prefix + metric, value, observed, evidence)
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+    # Counts of things that never happened are 0, not missing, so `lt`/`eq` rules behave.
     seen: set[str] = set()
     for signal in _extract(lead, ctx):
         seen.add(signal.name)
         yield signal
-    yield from _zero_counts(_ALL_TIER_COUNTS, ctx.wanted, seen)
+    for name in _plan_for(ctx.wanted).zero:
+        if name not in seen:
+            yield Signal(name, 0, None, "none before the scoring time")
 
 
 def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if not lead.activities:
         return
+    plan = _plan_for(ctx.wanted)
+    if not plan.all_types and not plan.types and not plan.tiers:
+        return
     as_of = ctx.as_of
     w7, w30, w90 = as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90)
     tiers = _tiers_for(ctx.vocabulary)
+    all_types, types, wanted_tiers = plan.all_types, plan.types, plan.tiers
     by_type: dict[str, _Acc] = {}
     by_tier: dict[str, _Acc] = {}
     for activity in lead.activities:
         at = activity.at
         if at > as_of:
             continue
-        acc = by_type.get(activity.type)
-        if acc is None:
-            acc = by_type[activity.type] = _Acc()
-        acc.add(at, w7, w30, w90)
-        tier = tiers.get(activity.type, "other")
-        for key in (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email"):
-            acc = by_tier.get(key)
+        kind = activity.type
+        if all_types or kind in types:
+            acc = by_type.get(kind)
             if acc is None:
-                acc = by_tier[key] = _Acc()
+                acc = by_type[kind] = _Acc()
             acc.add(at, w7, w30, w90)
-    wanted = ctx.wanted
-    for type_, acc in by_type.items():
-        yield from _emit(f"activity.{type_}.", acc, as_of, wanted, type_)
+        if wanted_tiers:
+            tier = tiers.get(kind, "other")
+            for key in (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email"):
+                if key in wanted_tiers:
+                    acc = by_tier.get(key)
+                    if acc is None:
+                        acc = by_tier[key] = _Acc()
+                    acc.add(at, w7, w30, w90)
+    for kind, acc in by_type.items():
+        prefix = f"activity.{kind}."
+        yield from _emit(prefix, acc, as_of, plan.wanted_metrics(prefix), kind)
     for tier, acc in by_tier.items():
-        yield from _emit(f"intent.{tier}.", acc, as_of, wanted, f"{tier}-intent activities")
+        prefix = f"intent.{tier}."
+        yield from _emit(prefix, acc, as_of, plan.wanted_metrics(prefix), f"{tier}-intent activities")
 
 
 @hookimpl

@@ -76,12 +76,31 @@ def _freeze(table: Mapping | None) -> tuple:
     return tuple(sorted((k, tuple(v)) for k, v in (table or {}).items()))
 
 
+# Titles repeat a lot in CRM data: remember results per vocabulary (bounded).
+_RESULTS: dict[int, tuple[Mapping, tuple, dict[str, tuple[str, str]]]] = {}
+_RESULT_LIMIT = 100_000
+_NO_VOCABULARY: Mapping = {}
+
+
 def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
     """Return (seniority, function) for a job title."""
-    vocabulary = vocabulary or {}
-    seniority_table, function_table = _tables(
-        _freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function"))
-    )
+    vocabulary = vocabulary if vocabulary is not None else _NO_VOCABULARY
+    entry = _RESULTS.get(id(vocabulary))
+    if entry is None or entry[0] is not vocabulary:
+        tables = _tables(_freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function")))
+        if len(_RESULTS) > 16:
+            _RESULTS.clear()
+        entry = _RESULTS[id(vocabulary)] = (vocabulary, tables, {})
+    results = entry[2]
+    hit = results.get(title)
+    if hit is None:
+        if len(results) > _RESULT_LIMIT:
+            results.clear()
+        hit = results[title] = _classify(title, *entry[1])
+    return hit
+
+
+def _classify(title: str, seniority_table: list, function_table: list) -> tuple[str, str]:
     text = title.lower()
     seniority = next((level for level, pat in seniority_table if pat.search(text)), "individual")
     function = next((fn for fn, pat in function_table if pat.search(text)), "other")

@@ -13,8 +13,11 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from leadscore.errors import InputError
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
@@ -181,8 +184,26 @@ def _activities(value: Any, where: str) -> tuple[Activity, ...]:
     return _by_time(activities)
 
 
+_fromisoformat = datetime.fromisoformat
+_UTC = timezone.utc
+
+
 def _activity(value: Any, where: str, prefix: str) -> Activity:
     """One activity; ``prefix`` names it in messages (``activities[2]``, or "" for a CSV row)."""
+    # Fast path for the common, well-formed shape: a plain type, a UTC timestamp, an object of
+    # properties and an optional string id. Anything else takes the checked path below.
+    if type(value) is dict and _ACTIVITY_KEY_SET.issuperset(value):
+        kind, at = value.get("type"), value.get("at")
+        properties = value.get("properties")
+        ident = value.get("id")
+        if (type(kind) is str and kind and type(at) is str and (properties is None or type(properties) is dict)
+                and (ident is None or (type(ident) is str and ident)) and kind == kind.strip()):
+            try:
+                parsed = _fromisoformat(at)
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is _UTC:
+                return Activity(kind, parsed, dict(properties) if properties else EMPTY, ident)
     label = f"{prefix}: " if prefix else ""
     if not isinstance(value, Mapping):
         raise InputError(
@@ -476,7 +497,19 @@ def _refuse_constant(name: str) -> Any:
 
 
 # One decoder for the whole run: json.loads with an option builds a new one per call.
-_parse_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_strict_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def _parse_json(text: str) -> Any:
+    """orjson on the hot path; the stdlib decoder gives the readable message when it refuses a line.
+
+    The stdlib also takes what orjson cannot (integers wider than 64 bits), so both paths accept
+    the same documents.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _strict_json(text)
 
 
 def _read_jsonl(stream: Any, label: str, table: _ActivityTable | None) -> Iterator[Lead | Rejection]:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
+import orjson
+
 from leadscore.errors import ConfigurationError
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Contribution, Rejection, ScoreCard
@@ -91,7 +93,7 @@ def _plain_number(value: float | int | None) -> float | int | None:
 
 
 def _json_line(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE).decode()
 
 
 def safe_cell(text: str) -> str:
