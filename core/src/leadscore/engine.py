@@ -14,12 +14,25 @@ from typing import Any
 
 from leadscore.backends import get_backend
 from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
-from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLine, Signal
+from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLine, Signal, evolve
 from leadscore.plugins import PluginManager
 from leadscore.rulepack.composer import ComposedPack, Composer, compose
 from leadscore.rulepack.loader import parse_rulepacks, read_source
 from leadscore.rulepack.schema import Rulepack
 from leadscore.scoring import build_ledger, choose_band
+
+
+def _activity_time(activity: Any) -> datetime:
+    return activity.at
+
+
+def _in_time_order(lead: Lead) -> Lead:
+    """The lead with its activities oldest first (readers already sort; records built in code may not)."""
+    acts = lead.activities
+    for i in range(1, len(acts)):
+        if acts[i].at < acts[i - 1].at:
+            return evolve(lead, activities=tuple(sorted(acts, key=_activity_time)))
+    return lead
 
 
 def utcnow() -> datetime:
@@ -170,10 +183,14 @@ class Engine:
         """Score one lead; raises on a plugin failure (``score`` turns that into a Rejection)."""
         when = self._resolve_as_of(as_of)
         ctx = self._context(when)
+        lead = _in_time_order(lead)
         signals: dict[str, Signal] = {}
         for extractor in self.extractors:
-            for sig in extractor.fn(lead, ctx):
-                signals[sig.name] = sig
+            try:
+                for sig in extractor.fn(lead, ctx):
+                    signals[sig.name] = sig
+            except Exception as err:
+                raise RuntimeError(f"signal extractor {extractor.name!r} failed: {type(err).__name__}: {err}") from err
         values = {name: sig.value for name, sig in signals.items()}
         key = self.composer.select(values)
         if not key:
@@ -216,8 +233,10 @@ class Engine:
                 continue
             try:
                 yield self.score_lead(item, as_of)
-            except (LookupError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as err:
+            except RuntimeError as err:
                 yield Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
+            except Exception as err:  # a plugin failing on one lead must not lose the others
+                yield Rejection(f"lead {item.id}", f"could not be scored: {type(err).__name__}: {err}", item.id)
 
     def close(self) -> None:
         self.composer.close()

@@ -40,7 +40,7 @@ def leadscore_signal_extractors() -> Iterable[SignalExtractor]:
         def leadscore_signal_extractors():
             def fn(lead, ctx):
                 yield Signal("crm.has_phone", bool(lead.fields.get("phone")))
-            return [SignalExtractor("crm", fn, provides=(SignalSpec("crm.has_phone", "bool"),))]
+            return [SignalExtractor("acme-crm", fn, provides=(SignalSpec("crm.has_phone", "bool"),))]
     """
 
 

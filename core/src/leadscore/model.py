@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from importlib.resources.abc import Traversable
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 from attrs import frozen
 
-EMPTY: Mapping[str, Any] = {}
+# Shared default for empty mappings: read-only, so one record can never change another's default.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @frozen

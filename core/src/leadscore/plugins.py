@@ -112,7 +112,11 @@ class PluginManager:
         if name in self.disabled:
             return name
         self._register(plugin, name, name, "", builtin=False)
-        self.check_pending()
+        try:
+            self.check_pending()
+        except PluginError:
+            self.unregister(name)
+            raise
         return name
 
     def unregister(self, name: str) -> None:
@@ -124,9 +128,10 @@ class PluginManager:
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as err:
+            name = self._pm.get_name(err.plugin) if err.plugin is not None else None
             raise PluginError(
-                f"plugin {err.plugin_name!r}" if hasattr(err, "plugin_name") else "plugin",
-                f"implements an unknown hook ({err})",
+                f"plugin {name!r}" if name else "plugin",
+                f"implements an unknown hook: {err}",
                 "hook names start with leadscore_; see docs/hooks.md for the list",
             ) from err
 
@@ -144,9 +149,10 @@ class PluginManager:
             try:
                 plugin = ep.load()
                 self._register(plugin, ep.name, dist_name, version, builtin=False)
+                self.check_pending()
             except Exception as err:  # a broken plugin must not stop the others
                 self.load_errors.append(
-                    f"plugin {ep.name} ({dist_name} {version}) failed to load: {type(err).__name__}: {err}; "
+                    f"plugin {ep.name} ({' '.join(filter(None, (dist_name, version)))}) failed to load: {type(err).__name__}: {err}; "
                     f"check it is compatible with leadscore {core_version()}, or disable it with "
                     f"{DISABLE_ENV}={ep.name}"
                 )

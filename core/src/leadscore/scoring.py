@@ -6,7 +6,7 @@ zero, so ``sum(ledger) == total`` holds exactly, and every cap that bites is its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,15 +36,16 @@ def _event_evidence(event: Activity) -> str:
     return f"{text} ({where})" if where else text
 
 
-def _rule_line(rule: RuleIR, composed: ComposedPack, as_of: datetime, observed_at: datetime | None,
-               signal: str | None, evidence: str) -> Contribution:
-    fn = composed.decay_fns[rule.decay]
-    factor = fn(_age_days(as_of, observed_at)) if rule.decay != "none" else 1.0
-    return Contribution(
-        rule.id, rule.category, decayed(rule.points, factor), rule.reason, rule.pack, "rule", rule.points,
-        rule.decay if not rule.decay.startswith("inline:") else composed.decays[rule.decay].kind,
-        factor, signal, observed_at, evidence,
-    )
+def _rule_line(rule: RuleIR, decay: tuple[Callable[[float], float] | None, str], as_of: datetime,
+               observed_at: datetime | None, signal: str | None, evidence: str) -> Contribution:
+    fn, label = decay
+    if fn is None:
+        factor, points = 1.0, rule.points
+    else:
+        factor = fn(_age_days(as_of, observed_at))
+        points = decayed(rule.points, factor)
+    return Contribution(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
+                        signal, observed_at, evidence)
 
 
 def build_ledger(
@@ -58,6 +59,7 @@ def build_ledger(
     """Return (ledger, subscores in category order, total) for one lead."""
     ledger: list[Contribution] = []
     rules = composed.rules
+    rule_decay = composed.rule_decay
     i, n = 0, len(matches)
     while i < n:
         r_index = matches[i][0]
@@ -76,14 +78,15 @@ def build_ledger(
                         observed = sig.observed_at
                     if sig.evidence and sig.evidence not in evidence:
                         evidence.append(sig.evidence)
-            ledger.append(_rule_line(rule, composed, as_of, observed, rule.signals[0] if rule.signals else None,
-                                     "; ".join(evidence)))
+            ledger.append(_rule_line(rule, rule_decay[r_index], as_of, observed,
+                                     rule.signals[0] if rule.signals else None, "; ".join(evidence)))
         else:
             occurrences = [events[m[1]] for m in matches[i:j]]
             keep = 1 if rule.count == "once" else (rule.max_count or len(occurrences))
             counted = occurrences[-keep:] if keep < len(occurrences) else occurrences
             for event in reversed(counted):
-                ledger.append(_rule_line(rule, composed, as_of, event.at, event.type, _event_evidence(event)))
+                ledger.append(_rule_line(rule, rule_decay[r_index], as_of, event.at, event.type,
+                                         _event_evidence(event)))
             dropped = len(occurrences) - len(counted)
             if dropped:
                 limit = "once" if rule.count == "once" else f"at most {keep} times"

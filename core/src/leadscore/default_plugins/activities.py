@@ -67,7 +67,7 @@ def _tiers_for(vocabulary: Mapping) -> dict[str, str]:
 
 
 class _Acc:
-    """Running counts for one activity type or tier (activities arrive oldest first)."""
+    """Running counts for one activity type or tier."""
 
     __slots__ = ("count", "c7", "c30", "c90", "first", "last", "last7", "last30", "last90")
 
@@ -76,19 +76,24 @@ class _Acc:
         self.first = self.last = self.last7 = self.last30 = self.last90 = None
 
     def add(self, at: datetime, w7: datetime, w30: datetime, w90: datetime) -> None:
+        # Input is usually oldest first, but records built in code may not be: take min/max.
         self.count += 1
-        if self.first is None:
+        if self.first is None or at < self.first:
             self.first = at
-        self.last = at
+        if self.last is None or at > self.last:
+            self.last = at
         if at >= w90:
             self.c90 += 1
-            self.last90 = at
+            if self.last90 is None or at > self.last90:
+                self.last90 = at
             if at >= w30:
                 self.c30 += 1
-                self.last30 = at
+                if self.last30 is None or at > self.last30:
+                    self.last30 = at
                 if at >= w7:
                     self.c7 += 1
-                    self.last7 = at
+                    if self.last7 is None or at > self.last7:
+                        self.last7 = at
 
 
 _COUNTS = ("count", "count_7d", "count_30d", "count_90d")

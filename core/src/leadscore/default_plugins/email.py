@@ -69,7 +69,7 @@ def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS) -> tuple[str
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
-    email = lead.email
+    email = (lead.email or "").strip().lower()
     if not email:
         return
     vocab = ctx.vocabulary

@@ -36,6 +36,8 @@ class ComposedPack:
     gates: tuple[Pred | None, ...]
     routing: Mapping[str, RouteDef]
     scorers: tuple[str, ...]
+    rule_decay: tuple[tuple[Callable[[float], float] | None, str], ...] = ()
+    """Per rule: its decay function (None for no decay) and the name shown in the ledger."""
 
 
 def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> ComposedPack:
@@ -66,6 +68,16 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
                 scorers.append(s)
         disabled.update(pack.disable)
     errors = []
+    band_packs: dict[int, list[Rulepack]] = {}
+    for pack in ordered:
+        if pack.bands:
+            band_packs.setdefault(pack.priority, []).append(pack)
+    for priority, same in band_packs.items():
+        if len(same) > 1:
+            names = ", ".join(f"{p.name} ({p.source})" for p in same)
+            errors.append(RulepackError(same[1].source, f"rulepacks {names} both define bands at priority {priority} "
+                                        f"and apply to the same leads",
+                                        "give the more specific pack a higher priority, or drop one [[bands]] list"))
     for rule in rules.values():
         if rule.category not in categories:
             errors.append(RulepackError(rule.pack, f"rule {rule.id!r} uses category {rule.category!r}, which no "
@@ -77,15 +89,21 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
         raise RulepackErrors(errors)
     decay_fns = {name: policies[d.kind].make(d.params) for name, d in decays.items()}
     decay_fns["none"] = lambda age: 1.0
+    kept = tuple(r for rid, r in rules.items() if rid not in disabled)
+    rule_decay = tuple(
+        (None, "none") if r.decay == "none"
+        else (decay_fns[r.decay], decays[r.decay].kind if r.decay.startswith("inline:") else r.decay)
+        for r in kept
+    )
     return ComposedPack(
         key=tuple(p.name for p in ordered),
         packs=tuple((p.name, p.version) for p in ordered),
-        rules=tuple(r for rid, r in rules.items() if rid not in disabled),
+        rules=kept,
         categories=tuple(categories.values()),
         total_min=total[0], total_max=total[1],
         decays=decays, decay_fns=decay_fns, bands=bands,
         gates=tuple(compile_condition(b.requires) if b.requires is not None else None for b in bands),
-        routing=routing, scorers=tuple(scorers),
+        routing=routing, scorers=tuple(scorers), rule_decay=rule_decay,
     )
 
 

@@ -479,11 +479,11 @@ def parse_rulepacks(
     for source, text in texts:
         pack, errs = _parse(text, source, catalog, policies)
         errors.extend(errs)
-        if pack is not None and not errs:
+        if pack is not None:
+            # Partly valid packs still take part in the cross-pack checks, so one run reports
+            # a signal typo and a category typo together.
             packs.append(pack)
-    if errors:
-        raise RulepackErrors(errors)
-    errors = check_packs(packs)
+    errors.extend(check_packs(packs))
     if errors:
         raise RulepackErrors(errors)
     return packs, vocabulary
@@ -540,21 +540,20 @@ def check_packs(packs: list[Rulepack]) -> list[RulepackError]:
                                             f"disable names rule {rid!r}, which no loaded rulepack defines",
                                             "check the id (leadscore rulepacks --rules lists them)"))
         errors.extend(_unreachable_bands(pack, chain, loc))
+        if pack.bands:
+            for other in chain[1:]:
+                if other.bands and other.priority == pack.priority:
+                    errors.append(RulepackError(
+                        f"{pack.source}:{loc.header('[[bands]]')}",
+                        f"rulepacks {other.name} ({other.source}), {pack.name} ({pack.source}) both define bands at "
+                        f"priority {pack.priority}",
+                        "give the more specific pack a higher priority, or drop one [[bands]] list"))
         routed = {b.name for p in chain for b in p.bands}
         for band, _route in pack.routing:
             if routed and band not in routed:
                 errors.append(RulepackError(f"{pack.source}:{loc.header(f'[routing.{band}]')}",
                                             f"routing for unknown band {band!r}",
                                             f"use one of {', '.join(sorted(routed))}"))
-    band_packs: dict[int, list[Rulepack]] = {}
-    for pack in packs:
-        if pack.bands:
-            band_packs.setdefault(pack.priority, []).append(pack)
-    for priority, same in band_packs.items():
-        if len(same) > 1:
-            names = ", ".join(f"{p.name} ({p.source})" for p in same)
-            errors.append(RulepackError(same[1].source, f"rulepacks {names} both define bands at priority {priority}",
-                                        "give the more specific pack a higher priority, or drop one [[bands]] list"))
     return errors
 
 

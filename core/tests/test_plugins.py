@@ -1,0 +1,355 @@
+"""The plugin-manager façade: conflicts named, typos rejected, plugins switched off, broken ones reported."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import random
+import sys
+
+import pytest
+
+from leadscore import PluginManager, hookimpl
+from leadscore.errors import PluginError
+from leadscore.model import DecayPolicy, Route, Signal, SignalExtractor, SignalSpec
+from leadscore.plugins import DEFAULT_PLUGINS, DISABLE_ENV, ENTRY_POINT_GROUP, LOAD_ENV
+
+
+def _extractor_plugin(*names: str):
+    """A plugin class providing signal extractors with the given names (each emits one signal)."""
+
+    class Plugin:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor(n, lambda lead, ctx, n=n: [Signal(f"{n}.seen", True)],
+                                    (SignalSpec(f"{n}.seen", "bool"),)) for n in names]
+
+    return Plugin()
+
+
+def _decay_plugin(*names: str):
+    class Plugin:
+        @hookimpl
+        def leadscore_decay_policies(self):
+            return [DecayPolicy(n, lambda params: (lambda age: 1.0)) for n in names]
+
+    return Plugin()
+
+
+@pytest.fixture
+def bare() -> PluginManager:
+    return PluginManager(builtins=False, entry_points=False)
+
+
+# --- duplicate names -----------------------------------------------------------------------------
+
+
+def test_duplicate_extractor_names_name_both_plugins(bare):
+    bare.register(_extractor_plugin("clearbit"), name="leadscore-enrich-a")
+    bare.register(_extractor_plugin("clearbit"), name="leadscore-enrich-b")
+    with pytest.raises(PluginError) as info:
+        bare.get_signal_extractors()
+    message = str(info.value)
+    assert "'clearbit'" in message
+    assert "'leadscore-enrich-a'" in message and "'leadscore-enrich-b'" in message
+    assert DISABLE_ENV in message  # says what would be right
+
+
+def test_duplicate_of_a_builtin_names_the_builtin_module(pm):
+    pm.register(_decay_plugin("half_life"), name="leadscore-fancy-decay")
+    with pytest.raises(PluginError) as info:
+        pm.get_decay_policies()
+    # The first registered source is named first (the built-ins register before any plugin).
+    assert str(info.value) == (
+        "decay policy 'half_life': is provided by both 'leadscore.default_plugins.decay' and "
+        "'leadscore-fancy-decay'; rename one of them, or disable a plugin with LEADSCORE_DISABLE_PLUGINS"
+    )
+
+
+def test_duplicate_within_one_plugin_is_an_error_too(bare):
+    bare.register(_extractor_plugin("crm-x", "crm-x"), name="leadscore-crm")
+    with pytest.raises(PluginError, match="'crm-x'"):
+        bare.get_signal_extractors()
+
+
+# --- misspelled hooks ----------------------------------------------------------------------------
+
+
+class TypoPlugin:
+    @hookimpl
+    def leadscore_signal_extractor(self):  # missing the final "s"
+        return []
+
+
+def test_misspelled_hook_is_rejected_at_register(pm):
+    with pytest.raises(PluginError) as info:
+        pm.register(TypoPlugin(), name="leadscore-typo")
+    message = str(info.value)
+    assert "leadscore_signal_extractor" in message
+    assert "leadscore-typo" in message, "the error must name the plugin as it was registered"
+    assert "hook names start with leadscore_" in message
+
+
+def test_rejected_plugin_does_not_stay_registered(pm):
+    with pytest.raises(PluginError):
+        pm.register(TypoPlugin(), name="leadscore-typo")
+    # The manager stays usable: the typo plugin is gone and a good plugin registers cleanly.
+    assert "leadscore-typo" not in [p.name for p in pm.plugins(include_builtins=True)]
+    pm.register(_extractor_plugin("crm-phone"), name="leadscore-phone")
+    assert "crm-phone" in [e.name for e in pm.get_signal_extractors()]
+
+
+def test_correctly_spelled_hook_registers(pm):
+    name = pm.register(_extractor_plugin("crm-phone"), name="leadscore-phone")
+    assert name == "leadscore-phone"
+    info = {p.name: p for p in pm.plugins()}["leadscore-phone"]
+    assert info.hooks == ("leadscore_signal_extractors",) and not info.builtin
+
+
+# --- switching plugins off -----------------------------------------------------------------------
+
+
+def test_disabled_blocks_a_builtin_by_module_name():
+    pm = PluginManager(entry_points=False, disabled=["leadscore.default_plugins.title"])
+    names = {e.name for e in pm.get_signal_extractors()}
+    assert {e.name for e in PluginManager(entry_points=False).get_signal_extractors()} - names == {"title"}
+    assert "leadscore.default_plugins.title" not in [p.name for p in pm.plugins(include_builtins=True)]
+
+
+def test_disable_env_blocks_builtins(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.email, leadscore.default_plugins.routing")
+    pm = PluginManager(entry_points=False)
+    assert "email" not in [e.name for e in pm.get_signal_extractors()]
+    assert "leadscore.default_plugins.routing" not in [p.name for p in pm.plugins(include_builtins=True)]
+    assert pm.disabled == {"leadscore.default_plugins.email", "leadscore.default_plugins.routing"}
+
+
+def test_explicit_disabled_overrides_the_env(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.email")
+    pm = PluginManager(entry_points=False, disabled=[])
+    assert "email" in [e.name for e in pm.get_signal_extractors()]
+
+
+def test_disabled_name_is_skipped_by_register(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "leadscore-phone")
+    pm = PluginManager(entry_points=False)
+    pm.register(_extractor_plugin("crm-phone"), name="leadscore-phone")
+    assert "crm-phone" not in [e.name for e in pm.get_signal_extractors()]
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+class FakeDist:
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+
+
+class FakeEntryPoint:
+    """What _load_entry_points reads from an importlib.metadata.EntryPoint: name, dist and load()."""
+
+    def __init__(self, name: str, load, dist: FakeDist | None) -> None:
+        self.name = name
+        self.group = ENTRY_POINT_GROUP
+        self.dist = dist
+        self._load = load
+
+    def load(self):
+        return self._load()
+
+
+class GoodPlugin:
+    @hookimpl
+    def leadscore_decay_policies(self):
+        return [DecayPolicy("cliff", lambda params: (lambda age: 1.0 if age < 7 else 0.0))]
+
+
+class OtherGoodPlugin:
+    @hookimpl
+    def leadscore_decay_policies(self):
+        return [DecayPolicy("sigmoid", lambda params: (lambda age: 1.0))]
+
+
+def _broken():
+    raise ImportError("cannot import name 'hookimpl' from 'leadscore.compat'")
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Install fake entry points; returns the list so a test can fill it."""
+    points: list[FakeEntryPoint] = []
+
+    def entry_points(*, group=None, **kwargs):
+        assert group == ENTRY_POINT_GROUP, group
+        return [ep for ep in points if ep.group == group]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    monkeypatch.delenv(LOAD_ENV, raising=False)
+    return points
+
+
+def test_broken_entry_point_is_reported_and_the_others_load(fake_entry_points):
+    fake_entry_points.extend([
+        FakeEntryPoint("zeta", lambda: OtherGoodPlugin(), FakeDist("leadscore-zeta", "1.0.0")),
+        FakeEntryPoint("broken", _broken, FakeDist("leadscore-broken", "0.3.1")),
+        FakeEntryPoint("alpha", lambda: GoodPlugin(), FakeDist("leadscore-alpha", "2.4.0")),
+    ])
+    pm = PluginManager(builtins=False)
+
+    [error] = pm.load_errors
+    assert error.startswith(
+        "plugin broken (leadscore-broken 0.3.1) failed to load: ImportError: cannot import name 'hookimpl' "
+        "from 'leadscore.compat'; ")
+    assert f"{DISABLE_ENV}=broken" in error
+    assert sorted(pm.get_decay_policies()) == ["cliff", "sigmoid"]
+    plugins = {p.name: p for p in pm.plugins()}
+    assert sorted(plugins) == ["alpha", "zeta"]
+    assert (plugins["alpha"].distribution, plugins["alpha"].version) == ("leadscore-alpha", "2.4.0")
+
+
+def test_entry_point_disabled_by_distribution_name(fake_entry_points, monkeypatch):
+    fake_entry_points.extend([
+        FakeEntryPoint("alpha", lambda: GoodPlugin(), FakeDist("leadscore-alpha", "2.4.0")),
+        FakeEntryPoint("zeta", lambda: OtherGoodPlugin(), FakeDist("leadscore-zeta", "1.0.0")),
+    ])
+    monkeypatch.setenv(DISABLE_ENV, "leadscore-zeta")
+    pm = PluginManager(builtins=False)
+    assert sorted(pm.get_decay_policies()) == ["cliff"]
+    assert pm.load_errors == []
+
+
+def test_disabled_entry_point_is_never_imported(fake_entry_points):
+    fake_entry_points.append(FakeEntryPoint("broken", _broken, FakeDist("leadscore-broken", "0.3.1")))
+    pm = PluginManager(builtins=False, disabled=["broken"])
+    assert pm.load_errors == []
+
+
+def test_allow_list_loads_only_the_named_plugins(fake_entry_points):
+    fake_entry_points.extend([
+        FakeEntryPoint("alpha", lambda: GoodPlugin(), FakeDist("leadscore-alpha", "2.4.0")),
+        FakeEntryPoint("zeta", lambda: OtherGoodPlugin(), FakeDist("leadscore-zeta", "1.0.0")),
+    ])
+    assert sorted(PluginManager(builtins=False, allow=["zeta"]).get_decay_policies()) == ["sigmoid"]
+
+
+def test_empty_load_env_loads_no_entry_points(fake_entry_points, monkeypatch):
+    fake_entry_points.append(FakeEntryPoint("alpha", lambda: GoodPlugin(), FakeDist("leadscore-alpha", "2.4.0")))
+    monkeypatch.setenv(LOAD_ENV, "")
+    assert PluginManager(builtins=False).get_decay_policies() == {}
+
+
+def test_real_entry_points_one_missing_module(fake_entry_points, tmp_path, monkeypatch):
+    # importlib.metadata.EntryPoint itself, importing real modules (one of which does not exist).
+    (tmp_path / "leadscore_eptest_good.py").write_text(
+        "from leadscore import hookimpl\n"
+        "from leadscore.model import DecayPolicy\n\n"
+        "@hookimpl\n"
+        "def leadscore_decay_policies():\n"
+        "    return [DecayPolicy('cliff', lambda params: (lambda age: 1.0 if age < 7 else 0.0))]\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "leadscore_eptest_good", raising=False)
+    fake_entry_points.extend([
+        importlib.metadata.EntryPoint("good", "leadscore_eptest_good", ENTRY_POINT_GROUP),
+        importlib.metadata.EntryPoint("missing", "leadscore_eptest_not_installed", ENTRY_POINT_GROUP),
+        importlib.metadata.EntryPoint("elsewhere", "leadscore_eptest_good", "pytest11"),  # another group
+    ])
+    pm = PluginManager(builtins=False)
+    [error] = pm.load_errors
+    assert error.startswith("plugin missing (")
+    assert "failed to load: ModuleNotFoundError: No module named 'leadscore_eptest_not_installed'" in error
+    assert list(pm.get_decay_policies()) == ["cliff"]
+    assert [p.name for p in pm.plugins()] == ["good"]
+
+
+# --- ordering ------------------------------------------------------------------------------------
+
+
+def test_registries_are_sorted_by_name_whatever_the_registration_order(bare):
+    bare.register(_extractor_plugin("zoominfo", "apollo"), name="p1")
+    bare.register(_extractor_plugin("hubspot"), name="p2")
+    bare.register(_extractor_plugin("clearbit"), name="p3")
+    assert [e.name for e in bare.get_signal_extractors()] == ["apollo", "clearbit", "hubspot", "zoominfo"]
+
+    other = PluginManager(builtins=False, entry_points=False)
+    other.register(_extractor_plugin("clearbit"), name="p3")
+    other.register(_extractor_plugin("hubspot"), name="p2")
+    other.register(_extractor_plugin("zoominfo", "apollo"), name="p1")
+    assert [e.name for e in other.get_signal_extractors()] == [e.name for e in bare.get_signal_extractors()]
+
+
+def test_builtins_registered_in_any_order_give_the_same_registries():
+    reference = PluginManager(entry_points=False)
+    modules = list(DEFAULT_PLUGINS)
+    random.Random(20261123).shuffle(modules)
+    shuffled = PluginManager(builtins=False, entry_points=False)
+    for module_name in modules:
+        shuffled.register(importlib.import_module(module_name), name=module_name)
+    assert [e.name for e in shuffled.get_signal_extractors()] == [e.name for e in reference.get_signal_extractors()]
+    assert list(shuffled.get_decay_policies()) == list(reference.get_decay_policies())
+    assert list(shuffled.get_scorers()) == list(reference.get_scorers())
+    assert list(shuffled.get_rulepack_sources()) == list(reference.get_rulepack_sources())
+
+
+# --- routing order -------------------------------------------------------------------------------
+
+
+class _Card:
+    band = "mql"
+
+
+def _router(action: str | None, **marker):
+    class Router:
+        @hookimpl(**marker)
+        def leadscore_route_lead(self, card, lead, ctx):
+            return Route(action) if action else None
+
+    return Router()
+
+
+ROUTING = {"routing": {}}
+
+
+def test_default_router_is_trylast_even_when_registered_after_a_plugin(bare):
+    import leadscore.default_plugins.routing as default_routing
+    from leadscore.rulepack.schema import RouteDef
+
+    bare.register(_router("call_now"), name="eager-router")
+    bare.register(default_routing, name="leadscore.default_plugins.routing")  # registered last
+    ctx = {"routing": {"mql": RouteDef("sdr_follow_up", "sdr", 24)}}
+    assert bare.get_router()(_Card(), None, ctx) == Route("call_now")
+
+
+def test_default_router_answers_when_plugins_have_no_opinion(pm):
+    from leadscore.rulepack.schema import RouteDef
+
+    pm.register(_router(None), name="silent-router")
+    ctx = {"routing": {"mql": RouteDef("sdr_follow_up", "sdr", 24, None, "")}}
+    # No reason in the table: the default router explains the route by the band.
+    assert pm.get_router()(_Card(), None, ctx) == Route("sdr_follow_up", "sdr", 24, None, "band mql")
+
+
+def test_router_order_follows_pluggy(pm):
+    pm.register(_router("first_registered"), name="r1")
+    pm.register(_router("registered_later"), name="r2")
+    pm.register(_router("tryfirst", tryfirst=True), name="r0")
+    assert pm.get_router()(_Card(), None, ROUTING) == Route("tryfirst")
+    pm.unregister("r0")
+    # Without markers the last registered is called first (pluggy's LIFO order).
+    assert pm.get_router()(_Card(), None, ROUTING) == Route("registered_later")
+
+
+def test_no_router_with_an_opinion_gives_none(bare):
+    bare.register(_router(None), name="silent-router")
+    assert bare.get_router()(_Card(), None, ROUTING) is None
+
+
+def test_router_may_take_fewer_arguments(pm):
+    class BandOnly:
+        @hookimpl
+        def leadscore_route_lead(self, card):
+            return Route(f"look_at_{card.band}")
+
+    pm.register(BandOnly(), name="band-only")
+    assert pm.get_router()(_Card(), None, ROUTING) == Route("look_at_mql")

@@ -1,0 +1,439 @@
+"""Rulepack validation: one test per kind of error, each asserting the exact `file:line: what; fix` line.
+
+Line numbers are counted in the TOML snippets; each test names the line it expects in a comment.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from leadscore import PluginManager
+from leadscore.errors import RulepackErrors
+from leadscore.rulepack.loader import parse_rulepacks
+
+
+@pytest.fixture(scope="module")
+def registry():
+    pm = PluginManager(entry_points=False)
+    specs = [s for e in pm.get_signal_extractors() for s in e.provides]
+    return specs, pm.get_decay_policies()
+
+
+@pytest.fixture
+def errors_of(tmp_path: Path, registry, firr_base_text):
+    """Write each snippet to tmp_path, parse them together and return (paths, error lines)."""
+    specs, policies = registry
+
+    def run(*snippets: str, with_base: bool = False) -> tuple[list[str], list[str]]:
+        texts = [("firr-base.toml", firr_base_text)] if with_base else []
+        paths = []
+        for index, snippet in enumerate(snippets):
+            path = tmp_path / f"pack{index}.toml"
+            text = textwrap.dedent(snippet)
+            path.write_text(text, encoding="utf-8")
+            paths.append(str(path))
+            texts.append((str(path), text))
+        with pytest.raises(RulepackErrors) as info:
+            parse_rulepacks(texts, specs, policies)
+        lines = [e.line() for e in info.value.errors]
+        assert str(info.value) == "\n".join(lines)
+        return paths, lines
+
+    return run
+
+
+def test_valid_pack_parses(tmp_path, registry):
+    specs, policies = registry
+    text = textwrap.dedent(HEADER) + textwrap.dedent("""\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniority", eq = "vp" }
+        """)
+    packs, vocabulary = parse_rulepacks([(str(tmp_path / "ok.toml"), text)], specs, policies)
+    [pack] = packs
+    assert (pack.name, pack.version, [r.id for r in pack.rules]) == ("acme", "1.0.0", ["fit.vp"])
+    assert pack.rules[0].line == 11  # HEADER is lines 1-10
+    assert "pricing_page_visit" in vocabulary["activity_types"]
+
+
+# Lines 1-10 of most snippets below.
+HEADER = """\
+    [pack]
+    name = "acme"
+    version = "1.0.0"
+
+    [categories.fit]
+    max = 50
+
+    [categories.intent]
+    max = 60
+
+    """
+
+
+def test_unknown_signal_suggests_the_closest(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniorty", eq = "vp" }
+        """)
+    # The `when` line is line 16 (the rule table starts at 11).
+    assert lines == [f"{path}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?"]
+
+
+def test_unknown_decay_name(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [decay.web]
+        kind = "half_life"
+        half_life_days = 14
+
+        [[rules]]
+        id = "intent.pricing"
+        category = "intent"
+        points = 22
+        decay = "webb"
+        on = "pricing_page_visit"
+        reason = "Looked at pricing"
+        """)
+    # decay = "webb" is line 19.
+    assert lines == [f"{path}:19: rule 'intent.pricing': unknown decay policy 'webb'; "
+                     f"define [decay.webb] or use one of none, web"]
+
+
+def test_unknown_decay_kind(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [decay.web]
+        kind = "exponential"
+        half_life_days = 14
+        """)
+    # kind is line 12.
+    assert lines == [f"{path}:12: unknown decay policy kind 'exponential' in decay 'web'; "
+                     f"use one of half_life, linear, none, step, window"]
+
+
+def test_unknown_category(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "intent.pricing"
+        category = "intnet"
+        points = 22
+        on = "pricing_page_visit"
+        reason = "Looked at pricing"
+        """)
+    # category is line 13.
+    assert lines == [f"{path}:13: rule 'intent.pricing': unknown category 'intnet'; "
+                     f"declare [categories.intnet] or use one of fit, intent"]
+
+
+@pytest.mark.parametrize(("condition", "message"), [
+    ('{ signal = "company.employees", gte = "100" }',
+     "`gte` on 'company.employees' (int) needs a whole number, not '100'"),
+    ('{ signal = "title.seniority", gt = 3 }',
+     "`gt` on 'title.seniority' (str) needs a number or date-time signal; compare strings with eq / in / matches, "
+     "not 3"),
+    ('{ signal = "email.is_business", eq = "yes" }',
+     "`eq` on 'email.is_business' (bool) needs true or false, not 'yes'"),
+    ('{ signal = "company.annual_revenue", between = [250000000, 50000000] }',
+     "`between` on 'company.annual_revenue' (number) needs [low, high] with low <= high on a number or date-time "
+     "signal, not [250000000, 50000000]"),
+    ('{ signal = "company.employees", in = [] }',
+     "`in` on 'company.employees' (int) needs a non-empty list, not []"),
+])
+def test_wrong_value_type_for_the_operator(errors_of, condition, message):
+    [path], lines = errors_of(HEADER + f"""\
+        [[rules]]
+        id = "fit.size"
+        category = "fit"
+        points = 15
+        reason = "Big company"
+        when = {condition}
+        """)
+    assert lines == [f"{path}:16: rule 'fit.size': {message}"]
+
+
+def test_value_outside_a_signals_vocabulary(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniority", eq = "vice_president" }
+        """)
+    assert lines == [f"{path}:16: rule 'fit.vp': 'vice_president' is not a value of 'title.seniority'; "
+                     f"use one of c_level, vp, director, manager, individual, student"]
+
+
+def test_duplicate_rule_id(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniority", eq = "vp" }
+
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 15
+        reason = "Director title"
+        when = { signal = "title.seniority", eq = "director" }
+        """)
+    # First rule at line 11; the second rule's id is line 19.
+    assert lines == [f"{path}:19: duplicate rule id 'fit.vp' (first defined at line 11); give each rule a unique "
+                     f"id; to change a rule of another pack, reuse its id in a higher-priority pack"]
+
+
+def test_bands_not_increasing(errors_of):
+    [path], lines = errors_of("""\
+        [pack]
+        name = "acme"
+        version = "1.0.0"
+
+        [[bands]]
+        name = "early"
+        min = 0
+
+        [[bands]]
+        name = "engaged"
+        min = 30
+
+        [[bands]]
+        name = "mql"
+        min = 30
+        """)
+    # The mql band's min is line 15.
+    assert lines == [f"{path}:15: band 'mql': bands not increasing: min 30 is not above 'engaged' (30); "
+                     f"list bands from lowest to highest with strictly increasing min"]
+
+
+def test_invalid_regex(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.founder"
+        category = "fit"
+        points = 25
+        reason = "Founder"
+        when = { signal = "title.text", matches = "(co-)?founder|(ceo" }
+        """)
+    # The unclosed "(" is at index 14 of the pattern; `when` is line 16.
+    assert lines == [f"{path}:16: rule 'fit.founder': invalid regex '(co-)?founder|(ceo' for 'title.text': "
+                     f"missing ), unterminated subpattern at position 14; write a Python regular expression "
+                     f"(it must match the whole value)"]
+
+
+def test_malformed_toml(errors_of):
+    [path], lines = errors_of("""\
+        [pack]
+        name = "acme"
+        version = "1.0.0"
+
+        [[rules]]
+        id = "fit.vp"
+        category = fit
+        """)
+    # `category = fit` (line 7) is a bare word where TOML needs a quoted string.
+    [line] = lines
+    assert line.startswith(f"{path}:7: malformed TOML: ")
+    assert line.endswith("; fix the syntax (strings need quotes, tables need [brackets])")
+    assert "(at line" not in line  # the position is in `file:line`, not repeated
+
+
+def test_unknown_activity_type_in_on(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "intent.pricing"
+        category = "intent"
+        points = 22
+        on = "pricing_page_vist"
+        reason = "Looked at pricing"
+        """)
+    # `on` is line 15.
+    assert lines == [f"{path}:15: rule 'intent.pricing': unknown activity type 'pricing_page_vist' in `on`; "
+                     f"did you mean 'pricing_page_visit'? declare new types in [vocabulary] activity_types"]
+
+
+def test_activity_type_declared_in_vocabulary_is_known(tmp_path, registry):
+    specs, policies = registry
+    text = textwrap.dedent(HEADER) + textwrap.dedent("""\
+        [vocabulary]
+        activity_types = ["roi_calculator"]
+
+        [[rules]]
+        id = "intent.roi"
+        category = "intent"
+        points = 18
+        on = "roi_calculator"
+        reason = "Used the ROI calculator"
+        """)
+    [pack], _ = parse_rulepacks([(str(tmp_path / "roi.toml"), text)], specs, policies)
+    assert pack.rules[0].on == ("roi_calculator",)
+
+
+def test_unreachable_band(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[bands]]
+        name = "early"
+        min = 0
+
+        [[bands]]
+        name = "sales_ready"
+        min = 120
+        """)
+    # fit max 50 + intent max 60 = 110 < 120; the sales_ready min is line 17.
+    assert lines == [f"{path}:17: band 'sales_ready' is unreachable: it needs 120 points but the total can reach "
+                     f"at most 110; lower the band's min or raise the category/total caps"]
+
+
+def test_unreachable_band_under_a_total_cap(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [total]
+        max = 100
+
+        [[bands]]
+        name = "early"
+        min = 0
+
+        [[bands]]
+        name = "hot"
+        min = 105
+        """)
+    # [total] max = 100 is tighter than the categories' 110; the hot band's min is line 20.
+    assert lines == [f"{path}:20: band 'hot' is unreachable: it needs 105 points but the total can reach "
+                     f"at most 100; lower the band's min or raise the category/total caps"]
+
+
+def test_disable_of_a_nonexistent_rule(errors_of):
+    [path], lines = errors_of("""\
+        [pack]
+        name = "acme"
+        version = "1.0.0"
+        extends = ["firr-base"]
+        priority = 10
+        disable = ["intent.email-opens"]
+        """, with_base=True)
+    # firr-base has intent.email-open, not intent.email-opens; `disable` is line 6.
+    assert lines == [f"{path}:6: disable names rule 'intent.email-opens', which no loaded rulepack defines; "
+                     f"check the id (leadscore rulepacks --rules lists them)"]
+
+
+def test_two_packs_of_equal_priority_both_define_bands(errors_of):
+    [path], lines = errors_of("""\
+        [pack]
+        name = "acme"
+        version = "1.0.0"
+        extends = ["firr-base"]
+
+        [[bands]]
+        name = "cold"
+        min = 0
+
+        [[bands]]
+        name = "hot"
+        min = 50
+        """, with_base=True)
+    # Both acme and firr-base are priority 0, so composing them could not say whose bands win.
+    # The error points at acme's first [[bands]] (line 6).
+    assert lines == [f"{path}:6: rulepacks firr-base (firr-base.toml), acme ({path}) both define bands at "
+                     f"priority 0; give the more specific pack a higher priority, or drop one [[bands]] list"]
+
+
+def test_several_errors_in_one_file_are_all_reported(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniorty", eq = "vp" }
+
+        [[rules]]
+        id = "intent.pricing"
+        category = "intent"
+        points = "22"
+        on = "pricing_page_visit"
+        reason = "Looked at pricing"
+
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 15
+        reason = "Director"
+        when = { signal = "title.seniority", eq = "director" }
+
+        [[bands]]
+        name = "early"
+        min = 0
+
+        [[bands]]
+        name = "engaged"
+        min = 0
+        """)
+    # In file order: the typo'd signal (16), points as a string (21), the duplicate id (26),
+    # and the band that does not go up (38).
+    assert lines == [
+        f"{path}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
+        f"{path}:21: rule 'intent.pricing': points must be a whole number, not '22'; "
+        f"e.g. points = 20 (negative for penalties)",
+        f"{path}:26: duplicate rule id 'fit.vp' (first defined at line 11); give each rule a unique id; "
+        f"to change a rule of another pack, reuse its id in a higher-priority pack",
+        f"{path}:38: band 'engaged': bands not increasing: min 0 is not above 'early' (0); "
+        f"list bands from lowest to highest with strictly increasing min",
+    ]
+
+
+def test_category_and_signal_errors_are_reported_together(errors_of):
+    # A reviewer wants the whole list at once: a category typo in one rule must not hide behind a
+    # signal typo in another.
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniorty", eq = "vp" }
+
+        [[rules]]
+        id = "intent.pricing"
+        category = "intnet"
+        points = 22
+        on = "pricing_page_visit"
+        reason = "Looked at pricing"
+        """)
+    assert lines == [
+        f"{path}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
+        f"{path}:20: rule 'intent.pricing': unknown category 'intnet'; "
+        f"declare [categories.intnet] or use one of fit, intent",
+    ]
+
+
+def test_errors_in_two_files_are_all_reported(errors_of):
+    paths, lines = errors_of(
+        HEADER + """\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = 20
+        reason = "VP title"
+        when = { signal = "title.seniorty", eq = "vp" }
+        """,
+        """\
+        [pack]
+        name = "other"
+        version = 2
+        """,
+    )
+    assert lines == [
+        f"{paths[0]}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
+        f"{paths[1]}:3: [pack] version is missing or not a string; add version = \"1.0.0\"",
+    ]

@@ -1,0 +1,82 @@
+"""End to end through the installed `leadscore` executable, on the sample files shipped in rulepacks/samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "rulepacks" / "samples"
+AS_OF = "2026-11-23T00:00:00Z"
+
+
+def leadscore_exe() -> str:
+    exe = Path(sys.executable).parent / "leadscore"
+    found = str(exe) if exe.exists() else shutil.which("leadscore")
+    assert found, "the leadscore command is not installed in this environment"
+    return found
+
+
+def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
+    return subprocess.run([leadscore_exe(), *args], capture_output=True, text=True, input=input, env=env, timeout=120,
+                          cwd=ROOT)
+
+
+def sample_ids() -> list[str]:
+    return [json.loads(line)["id"] for line in (SAMPLES / "leads.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_quickstart_command_scores_every_sample_lead() -> None:
+    result = run("score", "rulepacks/samples/leads.jsonl", "--as-of", "2026-11-23")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == sample_ids()
+    n = len(rows)
+    assert f"scored {n} + rejected 0 == read {n}" in result.stderr
+    bands = {r["band"] for r in rows}
+    assert bands == {"early", "engaged", "mql", "sales_ready", "target_account"}
+
+
+def test_csv_samples_score_like_the_jsonl_samples() -> None:
+    jsonl = run("score", "rulepacks/samples/leads.jsonl", "--as-of", AS_OF, "--format", "jsonl", "--explain")
+    csv_ = run("score", "rulepacks/samples/leads.csv", "--activities", "rulepacks/samples/activities.csv",
+               "--as-of", AS_OF, "--format", "jsonl", "--explain")
+    assert jsonl.returncode == csv_.returncode == 0, jsonl.stderr + csv_.stderr
+    assert jsonl.stdout == csv_.stdout
+
+
+def test_sample_cases_pass() -> None:
+    result = run("test", "rulepacks/samples/cases.toml")
+    assert result.returncode == 0, result.stdout
+    assert " 0 failed" in result.stdout
+
+
+def test_explain_a_sample_lead() -> None:
+    first = sample_ids()[0]
+    result = run("explain", "rulepacks/samples/leads.jsonl", "--lead", first, "--as-of", AS_OF)
+    assert result.returncode == 0, result.stderr
+    assert f"Lead {first}" in result.stdout and "add up to it exactly" in result.stdout
+
+
+def test_bad_input_exit_codes_and_one_line_errors(tmp_path: Path) -> None:
+    missing = run("score", str(tmp_path / "missing.jsonl"))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "L-1", "email": "a@b-corp.com"}\n{oops\n')
+    result = run("score", str(bad), "--as-of", AS_OF, "--format", "jsonl")
+    assert result.returncode == 1
+    assert f"{bad}:2: malformed JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["score", "explain", "check", "test", "plugins", "rulepacks", "signals"])
+def test_help_has_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0 and "Example" in result.stdout
