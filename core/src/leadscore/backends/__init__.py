@@ -44,7 +44,11 @@ def get_backend(name: str) -> Backend:
 
         return PythonBackend()
     if name == "durable":
-        from leadscore.backends.durable import DurableBackend
-
+        try:
+            from leadscore.backends.durable import DurableBackend
+        except ImportError as err:
+            raise ConfigurationError(
+                "--engine durable", f"the durable backend is not available ({err})",
+                "install it with pip install 'leadscore[durable]' (Python 3.11-3.12 and a C compiler)") from err
         return DurableBackend()
     raise ConfigurationError("--engine", f"unknown backend {name!r}", f"use one of {', '.join(BACKENDS)}")
