@@ -10,6 +10,7 @@ import pytest
 from attrs.exceptions import FrozenInstanceError
 
 from leadscore import model
+from leadscore.model import RollupStrategy
 from leadscore.model import (
     Account,
     Activity,
@@ -60,6 +61,7 @@ SAMPLES = {
     ScoreLine: ScoreLine("acme.phone", "fit", 5, "Gave a phone number"),
     Scorer: Scorer("acme-phone", lambda lead, signals, ctx: ()),
     DecayPolicy: DecayPolicy("cliff", lambda params: (lambda age: 1.0)),
+    RollupStrategy: RollupStrategy("best_one", lambda contacts, params: (contacts[0].total, [])),
 }
 
 

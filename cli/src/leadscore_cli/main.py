@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -74,6 +76,46 @@ def _read(path: str, activities: str | None, fmt: str | None) -> Iterator[Any]:
     if path == "-":
         return read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>")
     return read_leads(path, activities=activities, fmt=fmt)
+
+
+@contextmanager
+def _spool_stdin() -> Iterator[str]:
+    """Copy standard input to a temporary file, so a two-pass run can read it twice."""
+    with tempfile.TemporaryDirectory(prefix="leadscore-") as folder:
+        path = os.path.join(folder, "stdin.jsonl")
+        with open(path, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, out)
+        yield path
+
+
+def _write_accounts(engine: Any, index: Any, path: str) -> None:
+    from leadscore.accounts import account_card_to_dict
+    from leadscore.io.writers import safe_cell
+
+    rows = (account_card_to_dict(card) for card in engine.account_cards(index))
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        if path.lower().endswith(".csv"):
+            import csv
+
+            columns = ["account_id", "score", "band", "strategy", "contacts", "engaged_contacts",
+                       "senior_engaged_contacts", "functions_engaged", "high_intent_30d", "best_lead",
+                       "best_lead_score", "committee", "reasons"]
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                cells = []
+                for col in columns:
+                    value = row[col]
+                    if isinstance(value, list):
+                        cells.append(safe_cell(" | ".join(str(v) for v in value)))
+                    elif isinstance(value, str):
+                        cells.append(safe_cell(value))
+                    else:
+                        cells.append("" if value is None else str(value))
+                writer.writerow(cells)
+        else:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def _report_rejections(rejections: list[Rejection], total: int) -> None:
@@ -145,15 +187,24 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
                   help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
     @click.option("--top", default=3, show_default=True, help="How many top reasons to show per lead.")
-    def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...], as_of: str | None, fmt: str | None,
-              output: str | None, engine_name: str, explain: bool, rejects: str | None, top: int) -> None:
+    @click.option("--accounts", "accounts_path", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+                  help="Also write one row per account (.jsonl or .csv): roll-up score, band, buying committee.")
+    def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...],
+              as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
+              rejects: str | None, top: int, accounts_path: str | None) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
+
+        Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
+        or with --accounts, the input is read twice: a first pass summarises each account (memory
+        grows with the number of accounts, not leads), the second scores; standard input is first
+        copied to a temporary file.
 
         \b
         Examples:
           leadscore score leads.jsonl --as-of 2026-11-23
           leadscore score leads.csv --activities activities.csv -o scores.csv
           leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
+          leadscore score leads.jsonl --accounts accounts.csv -o scores.jsonl
         """
         from leadscore.io.writers import RejectionWriter, open_writer
 
@@ -178,9 +229,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 reject_writer = RejectionWriter(rej_stream, "csv" if rejects.lower().endswith(".csv") else "jsonl")
             scored = rejected = 0
             shown: list[Rejection] = []
+            index = None
             try:
-                leads = _read(input_path, activities, input_fmt)
-                for item in _progress(engine.score(leads), sys.stderr.isatty()):
+                source = input_path
+                if engine.needs_accounts or accounts_path:
+                    if input_path == "-":
+                        source = stack.enter_context(_spool_stdin())
+                    index = engine.build_accounts(_read(source, activities, input_fmt))
+                leads = _read(source, activities, input_fmt)
+                for item in _progress(engine.score(leads, accounts=index), sys.stderr.isatty()):
                     if isinstance(item, ScoreCard):
                         writer.write(item)
                         scored += 1
@@ -194,6 +251,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 writer.close()
                 raise _fail(err) from err
             writer.close()
+            if accounts_path and index is not None:
+                _write_accounts(engine, index, accounts_path)
             if reject_writer is not None:
                 reject_writer.close()
             if reject_writer is None:

@@ -7,11 +7,12 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from leadscore.accounts import CONTACT_SIGNALS, AccountCard, AccountIndex, account_card, account_key
 from leadscore.backends import get_backend
 from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
 from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLine, Signal, evolve
@@ -70,6 +71,7 @@ class Engine:
         self.extractors = self.pm.get_signal_extractors()
         self.policies = self.pm.get_decay_policies()
         self.scorers = self.pm.get_scorers()
+        self.strategies = self.pm.get_rollup_strategies()
         self.router = self.pm.get_router()
         sources = self.pm.get_rulepack_sources()
         self.pack_origin: dict[str, str] = {}
@@ -107,6 +109,9 @@ class Engine:
         self.composer = Composer(self.packs, active, self.policies, self.backend)
         self._check_combinations()
         self.wanted = self._wanted()
+        self.needs_accounts = any(name.startswith("account.") for name in self.wanted)
+        self.wanted = self.wanted | CONTACT_SIGNALS
+        self.account_config = self._account_config()
         self._ctx_cache: dict[datetime, ExtractContext] = {}
 
     # --- set-up checks --------------------------------------------------------------------
@@ -130,6 +135,26 @@ class Engine:
                 if scorer not in self.scorers:
                     raise RulepackErrors([RulepackError(pack.source, f"unknown scorer {scorer!r}",
                                                         f"use one of {', '.join(sorted(self.scorers))}")])
+
+    def _account_config(self) -> dict[str, Any]:
+        """The ``[accounts]`` table of the most specific active pack that has one."""
+        config: dict[str, Any] = {}
+        source = ""
+        default_bands: list[list[Any]] = []
+        for name in self.composer.active:
+            pack = self.composer.by_name[name]
+            if pack.accounts:
+                config, source = dict(pack.accounts), pack.source
+            if pack.bands:
+                # Without account bands, accounts use the lead bands by points (gates are per lead).
+                default_bands = [[b.name, b.min_points] for b in pack.bands]
+        config.setdefault("rollup", "sum_capped")
+        if not config.get("bands"):
+            config["bands"] = default_bands
+        if config["rollup"] not in self.strategies:
+            raise RulepackErrors([RulepackError(source or "[accounts]", f"unknown roll-up strategy {config['rollup']!r}",
+                                                f"use one of {', '.join(sorted(self.strategies))}")])
+        return config
 
     def _extends(self, name: str) -> set[str]:
         out: set[str] = set()
@@ -179,10 +204,18 @@ class Engine:
             self.as_of = utcnow()
         return self.as_of
 
-    def score_lead(self, lead: Lead, as_of: datetime | None = None) -> ScoreCard:
-        """Score one lead; raises on a plugin failure (``score`` turns that into a Rejection)."""
-        when = self._resolve_as_of(as_of)
+    def score_lead(self, lead: Lead, as_of: datetime | None = None,
+                   account: Mapping[str, Any] | None = None) -> ScoreCard:
+        """Score one lead; raises on a plugin failure (``score`` turns that into a Rejection).
+
+        ``account`` holds the lead's ``account.*`` signal values (see :meth:`build_accounts`).
+        """
+        return self._score(lead, self._resolve_as_of(as_of), account)[0]
+
+    def _score(self, lead: Lead, when: datetime, account: Mapping[str, Any] | None) -> tuple[ScoreCard, dict[str, Any]]:
         ctx = self._context(when)
+        if account:
+            ctx = evolve(ctx, account=account)
         lead = _in_time_order(lead)
         signals: dict[str, Signal] = {}
         for extractor in self.extractors:
@@ -205,10 +238,10 @@ class Engine:
         card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, tuple(ledger),
                          composed.packs, lead.account_id)
         route = self.router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
-        if route is None:
-            return card
-        return ScoreCard(lead.id, when, total, card.subscores, band, points_band, notes, route, card.ledger,
-                         composed.packs, lead.account_id)
+        if route is not None:
+            card = ScoreCard(lead.id, when, total, card.subscores, band, points_band, notes, route, card.ledger,
+                             composed.packs, lead.account_id)
+        return card, values
 
     def _score_extra(self, composed: ComposedPack, lead: Lead, values: dict[str, Any],
                      when: datetime) -> list[tuple[str, ScoreLine]]:
@@ -225,14 +258,60 @@ class Engine:
         lines.sort(key=lambda item: (item[0], item[1].rule_id))
         return lines
 
-    def score(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None) -> Iterator[ScoreCard | Rejection]:
-        """Score a stream of leads; rejections pass through, a failing lead becomes a Rejection."""
+    def build_accounts(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None) -> AccountIndex:
+        """First pass: group leads into accounts and summarise each (signals, best lead score).
+
+        The best lead score is each contact's total before account rules apply; it is only
+        computed when a rulepack uses ``account.best_lead_score``.
+        """
+        when = self._resolve_as_of(as_of)
+        index = AccountIndex()
+        need_score = "account.best_lead_score" in self.wanted
+        for item in leads:
+            if isinstance(item, Rejection) or account_key(item) is None:
+                continue
+            try:
+                if need_score:
+                    card, values = self._score(item, when, None)
+                    index.add(item, values, card.total)
+                else:
+                    index.add(item, self._values(item, when), None)
+            except Exception:  # the scoring pass reports this lead's problem as a rejection
+                continue
+        return index
+
+    def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
+        ctx = self._context(when)
+        lead = _in_time_order(lead)
+        return {s.name: s.value for ex in self.extractors for s in ex.fn(lead, ctx)}
+
+    def account_cards(self, index: AccountIndex) -> Iterator[AccountCard]:
+        """Second-pass roll-up: one AccountCard per account, ordered by account id."""
+        config = self.account_config
+        strategy = self.strategies[config["rollup"]]
+        bands = [(name, minimum) for name, minimum in config.get("bands", [])]
+        for key in sorted(index.accounts):
+            yield account_card(index.accounts[key], config["rollup"], strategy, config, bands)
+
+    def score(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None,
+              accounts: AccountIndex | None = None) -> Iterator[ScoreCard | Rejection]:
+        """Score a stream of leads; rejections pass through, a failing lead becomes a Rejection.
+
+        With ``accounts`` (from :meth:`build_accounts` over the same leads), rules see each
+        lead's ``account.*`` signals and the index records the scored contacts for roll-up.
+        """
+        when = self._resolve_as_of(as_of)
         for item in leads:
             if isinstance(item, Rejection):
                 yield item
                 continue
             try:
-                yield self.score_lead(item, as_of)
+                if accounts is None:
+                    yield self._score(item, when, None)[0]
+                else:
+                    card, values = self._score(item, when, accounts.signals_for(item))
+                    accounts.record(item, card, values)
+                    yield card
             except RuntimeError as err:
                 yield Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
             except Exception as err:  # a plugin failing on one lead must not lose the others

@@ -20,7 +20,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 if TYPE_CHECKING:
     import click
 
-    from leadscore.model import DecayPolicy, Lead, Route, RulepackSource, ScoreCard, Scorer, SignalExtractor
+    from leadscore.model import (
+        DecayPolicy,
+        Lead,
+        RollupStrategy,
+        Route,
+        RulepackSource,
+        ScoreCard,
+        Scorer,
+        SignalExtractor,
+    )
 
 
 @hookspec
@@ -102,6 +111,28 @@ def leadscore_decay_policies() -> Iterable[DecayPolicy]:
                 days = float(params["days"])
                 return lambda age: 1.0 if age < days else 0.5
             return [DecayPolicy("cliff", make, params=("days",))]
+    """
+
+
+@hookspec
+def leadscore_rollup_strategies() -> Iterable[RollupStrategy]:
+    """Return account roll-up strategies that rulepacks can choose in ``[accounts] rollup = ...``.
+
+    A :class:`~leadscore.model.RollupStrategy` is ``fn(contacts, params) -> (score, reasons)``:
+    ``contacts`` are the account's scored contacts (highest total first, at most 50) and
+    ``params`` the rulepack's ``[accounts]`` table. Built-ins: ``sum_capped``, ``mean_scored``,
+    ``role_weighted``.
+
+    :returns: an iterable of RollupStrategy records.
+
+    Example::
+
+        @hookimpl
+        def leadscore_rollup_strategies():
+            def best_two(contacts, params):
+                top = contacts[:2]
+                return sum(c.total for c in top), [f"best two contacts: {len(top)}"]
+            return [RollupStrategy("best_two", best_two)]
     """
 
 

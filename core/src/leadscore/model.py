@@ -193,6 +193,8 @@ class ExtractContext:
     as_of: datetime
     vocabulary: Mapping[str, Any] = EMPTY
     wanted: frozenset[str] | None = None
+    account: Mapping[str, Any] = EMPTY
+    """The lead's account signals (``account.*`` -> value) when account roll-up is on."""
 
 
 @frozen
@@ -252,6 +254,20 @@ class DecayPolicy:
     params: tuple[str, ...] = ()
 
 
+@frozen
+class RollupStrategy:
+    """Turns an account's scored contacts into one account score.
+
+    ``fn(contacts, params) -> (score, reasons)``: ``contacts`` are
+    :class:`leadscore.accounts.Contact` records, highest score first; ``params`` is the
+    rulepack's ``[accounts]`` table. A rulepack picks a strategy with ``rollup = "<name>"``.
+    """
+
+    name: str
+    fn: Callable[..., tuple[int, Iterable[str]]]
+    doc: str = ""
+
+
 def evolve(record: Any, **changes: Any) -> Any:
     """A copy of ``record`` with ``changes`` (records are frozen)."""
     return attrs.evolve(record, **changes)
@@ -268,6 +284,7 @@ __all__ = [
     "Lead",
     "Rejection",
     "Route",
+    "RollupStrategy",
     "RulepackSource",
     "ScoreCard",
     "ScoreLine",

@@ -18,7 +18,16 @@ import pluggy
 
 from leadscore import hookspecs
 from leadscore.errors import PluginError
-from leadscore.model import DecayPolicy, Lead, Route, RulepackSource, ScoreCard, Scorer, SignalExtractor
+from leadscore.model import (
+    DecayPolicy,
+    Lead,
+    RollupStrategy,
+    Route,
+    RulepackSource,
+    ScoreCard,
+    Scorer,
+    SignalExtractor,
+)
 
 ENTRY_POINT_GROUP = "leadscore"
 DISABLE_ENV = "LEADSCORE_DISABLE_PLUGINS"
@@ -32,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "leadscore.default_plugins.source",
     "leadscore.default_plugins.decay",
     "leadscore.default_plugins.scorers",
+    "leadscore.default_plugins.accounts",
     "leadscore.default_plugins.routing",
     "leadscore.default_plugins.rulepacks",
 )
@@ -204,6 +214,9 @@ class PluginManager:
 
     def get_decay_policies(self) -> dict[str, DecayPolicy]:
         return {r.name: r for r, _ in self._collect("leadscore_decay_policies", "decay policy")}
+
+    def get_rollup_strategies(self) -> dict[str, RollupStrategy]:
+        return {r.name: r for r, _ in self._collect("leadscore_rollup_strategies", "roll-up strategy")}
 
     def get_router(self) -> Callable[[ScoreCard, Lead, dict[str, Any]], Route | None]:
         """A plain function with ``leadscore_route_lead``'s firstresult semantics.

@@ -27,7 +27,7 @@ from leadscore.rulepack.schema import (
     parse_condition,
 )
 
-TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing")
+TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
              "min_points")
@@ -223,6 +223,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
             col.add(loc.find(loc.header("[vocabulary]"), key, key=True), f"unknown vocabulary key `{key}`",
                     f"use one of {', '.join(VOCAB_KEYS)}")
 
+    accounts = _parse_accounts(data.get("accounts", {}), col, loc)
     rules = _parse_rules(data.get("rules", []), col, loc, catalog, policies, name, decays)
     bands = _parse_bands(data.get("bands", []), col, loc, catalog)
     routing = _parse_routing(data.get("routing", {}), col, loc, bands)
@@ -233,8 +234,39 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         applies_text=describe(applies_when), disable=tuple(disable), categories=tuple(categories),
         total_min=tmin, total_max=tmax, has_total="total" in data, decays=tuple(decays), rules=tuple(rules),
         bands=tuple(bands), routing=tuple(routing), scorers=tuple(scorers), vocabulary=vocabulary, text=text,
+        accounts=accounts,
     )
     return pack_obj, col.errors
+
+
+def _parse_accounts(raw: Any, col: _Collector, loc: _Locator) -> dict[str, Any]:
+    """``[accounts]``: ``rollup`` (a strategy name), its parameters, and ``bands = [[name, min], ...]``."""
+    line = loc.header("[accounts]")
+    if not isinstance(raw, dict):
+        col.add(line, "accounts must be a table", 'write [accounts] with rollup = "role_weighted"')
+        return {}
+    if not raw:
+        return {}
+    rollup = raw.get("rollup")
+    if not isinstance(rollup, str):
+        col.add(loc.find(line, "rollup", key=True) or line, "[accounts] needs `rollup`, a strategy name",
+                "use sum_capped, mean_scored, role_weighted or one a plugin adds")
+    bands = raw.get("bands", [])
+    ok = isinstance(bands, list)
+    last = None
+    for band in bands if ok else ():
+        if not (isinstance(band, list) and len(band) == 2 and isinstance(band[0], str) and _is_int(band[1])):
+            ok = False
+            break
+        if last is not None and band[1] <= last:
+            col.add(loc.find(line, "bands", key=True) or line,
+                    f"account bands not increasing: {band[0]!r} ({band[1]}) is not above {last}",
+                    "list account bands from lowest to highest")
+        last = band[1]
+    if not ok:
+        col.add(loc.find(line, "bands", key=True) or line, "[accounts] bands must be [[name, min], ...]",
+                'e.g. bands = [["cold", 0], ["warm", 60], ["hot", 150]]')
+    return dict(raw)
 
 
 def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalog,

@@ -124,6 +124,8 @@ class Rulepack:
     routing: tuple[tuple[str, RouteDef], ...] = ()
     scorers: tuple[str, ...] = ("rules",)
     vocabulary: Mapping[str, Any] = attrs.field(factory=dict)
+    accounts: Mapping[str, Any] = attrs.field(factory=dict)
+    """The ``[accounts]`` table: roll-up strategy, its parameters and the account bands."""
     text: str = attrs.field(default="", repr=False, eq=False)
 
 

@@ -1,0 +1,192 @@
+"""Account roll-up: group leads into accounts, compute buying-committee signals, score whole accounts.
+
+Leads share an account when they have the same ``account_id``, or, without one, the same business
+email domain. A first pass over the leads builds one small summary per account (memory grows with
+the number of accounts, not leads); rules then use ``account.*`` signals in the scoring pass, and
+a roll-up strategy named by the rulepack's ``[accounts]`` table turns the contacts' scores into an
+account score and band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import define, frozen
+
+from leadscore.default_plugins.email import classify as classify_email
+from leadscore.model import Lead, ScoreCard, SignalSpec
+
+# The most contacts an account keeps for its roll-up: the highest-scoring ones (a buying committee
+# is rarely larger; this keeps memory bounded per account).
+MAX_CONTACTS = 50
+SENIOR = ("c_level", "vp", "director")
+
+ACCOUNT_SIGNALS = (
+    SignalSpec("account.id", "str", "the account key: account_id, or the business email domain"),
+    SignalSpec("account.contacts", "int", "leads in the account"),
+    SignalSpec("account.engaged_contacts", "int", "contacts with engagement beyond email in the last 90 days"),
+    SignalSpec("account.senior_engaged_contacts", "int", "engaged contacts at director level or above"),
+    SignalSpec("account.functions_engaged", "int", "distinct job functions among engaged contacts"),
+    SignalSpec("account.high_intent_30d", "int", "high-intent and hand-raise activities of all contacts, last 30 days"),
+    SignalSpec("account.best_lead_score", "int", "the best contact score before account rules"),
+)
+# Signals a contact needs for its account summary, extracted in the first pass.
+CONTACT_SIGNALS = frozenset({
+    "intent.beyond_email.count_90d", "intent.high.count_30d", "intent.readiness.count_30d", "title.seniority",
+    "title.function", "email.type",
+})
+
+
+def account_key(lead: Lead) -> str | None:
+    """The lead's account: its account_id, else its business email domain, else None."""
+    if lead.account_id:
+        return lead.account_id
+    if lead.email:
+        kind, domain = classify_email(lead.email.strip().lower())
+        if kind == "business":
+            return domain
+    return None
+
+
+@frozen
+class Contact:
+    """One contact as an account roll-up sees it."""
+
+    lead_id: str
+    total: int
+    seniority: str
+    function: str
+    title: str
+    engaged: bool
+
+
+@define
+class AccountSummary:
+    key: str
+    contacts: int = 0
+    engaged: int = 0
+    senior_engaged: int = 0
+    functions: set[str] = set()
+    high_intent_30d: int = 0
+    best_score: int | None = None
+    best_lead: str | None = None
+    scored: list[Contact] = []
+
+    def signals(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "account.id": self.key,
+            "account.contacts": self.contacts,
+            "account.engaged_contacts": self.engaged,
+            "account.senior_engaged_contacts": self.senior_engaged,
+            "account.functions_engaged": len(self.functions),
+            "account.high_intent_30d": self.high_intent_30d,
+        }
+        if self.best_score is not None:
+            values["account.best_lead_score"] = self.best_score
+        return values
+
+
+class AccountIndex:
+    """Account key -> summary, built from a first pass over the leads."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountSummary] = {}
+
+    def add(self, lead: Lead, values: Mapping[str, Any], first_total: int | None) -> None:
+        key = account_key(lead)
+        if key is None:
+            return
+        summary = self.accounts.get(key)
+        if summary is None:
+            summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[])
+        summary.contacts += 1
+        engaged = values.get("intent.beyond_email.count_90d", 0) >= 1
+        if engaged:
+            summary.engaged += 1
+            if values.get("title.seniority") in SENIOR:
+                summary.senior_engaged += 1
+            function = values.get("title.function")
+            if function and function != "other":
+                summary.functions.add(function)
+        summary.high_intent_30d += values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
+        if first_total is not None and (summary.best_score is None or first_total > summary.best_score
+                                        or (first_total == summary.best_score and lead.id < (summary.best_lead or ""))):
+            summary.best_score = first_total
+            summary.best_lead = lead.id
+
+    def signals_for(self, lead: Lead) -> Mapping[str, Any]:
+        key = account_key(lead)
+        summary = self.accounts.get(key) if key is not None else None
+        return summary.signals() if summary is not None else {}
+
+    def record(self, lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
+        """Keep a scored contact for the account's roll-up (the MAX_CONTACTS best)."""
+        key = account_key(lead)
+        summary = self.accounts.get(key) if key is not None else None
+        if summary is None:
+            return
+        contact = Contact(lead.id, card.total, str(values.get("title.seniority", "individual")),
+                          str(values.get("title.function", "other")), lead.title or "",
+                          values.get("intent.beyond_email.count_90d", 0) >= 1)
+        summary.scored.append(contact)
+        if len(summary.scored) > 2 * MAX_CONTACTS:
+            summary.scored.sort(key=lambda c: (-c.total, c.lead_id))
+            del summary.scored[MAX_CONTACTS:]
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+
+@frozen
+class AccountCard:
+    """One account's roll-up: score, band and a buying-committee summary with reasons."""
+
+    account_id: str
+    score: int
+    band: str
+    strategy: str
+    contacts: int
+    engaged_contacts: int
+    senior_engaged_contacts: int
+    functions_engaged: tuple[str, ...]
+    high_intent_30d: int
+    best_lead: str | None
+    best_lead_score: int | None
+    committee: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def account_card(summary: AccountSummary, strategy_name: str, strategy: Any, params: Mapping[str, Any],
+                 bands: Iterable[tuple[str, int]]) -> AccountCard:
+    contacts = sorted(summary.scored, key=lambda c: (-c.total, c.lead_id))[:MAX_CONTACTS]
+    score, reasons = strategy.fn(contacts, params)
+    band = "none"
+    for name, minimum in bands:
+        if score >= minimum:
+            band = name
+    best_lead, best_score = summary.best_lead, summary.best_score
+    if best_lead is None and contacts:
+        best_lead, best_score = contacts[0].lead_id, contacts[0].total
+    committee = tuple(f"{c.lead_id} {c.title or c.seniority} ({c.total})" for c in contacts if c.engaged)[:10]
+    summary_reasons = [
+        f"{summary.engaged} of {summary.contacts} contacts engaged beyond email in 90 days",
+        f"{summary.senior_engaged} engaged contacts at director level or above",
+    ]
+    if summary.functions:
+        summary_reasons.append(f"functions engaged: {', '.join(sorted(summary.functions))}")
+    if summary.high_intent_30d:
+        summary_reasons.append(f"{summary.high_intent_30d} high-intent actions in the last 30 days")
+    return AccountCard(summary.key, score, band, strategy_name, summary.contacts, summary.engaged,
+                       summary.senior_engaged, tuple(sorted(summary.functions)), summary.high_intent_30d,
+                       best_lead, best_score, committee, tuple(summary_reasons) + tuple(reasons))
+
+
+def account_card_to_dict(card: AccountCard) -> dict[str, Any]:
+    return {
+        "account_id": card.account_id, "score": card.score, "band": card.band, "strategy": card.strategy,
+        "contacts": card.contacts, "engaged_contacts": card.engaged_contacts,
+        "senior_engaged_contacts": card.senior_engaged_contacts, "functions_engaged": list(card.functions_engaged),
+        "high_intent_30d": card.high_intent_30d, "best_lead": card.best_lead, "best_lead_score": card.best_lead_score,
+        "committee": list(card.committee), "reasons": list(card.reasons),
+    }
