@@ -19,7 +19,7 @@ from leadscore.errors import InputError, LeadscoreError
 from leadscore.io.readers import lead_from_dict, read_leads
 from leadscore.model import Lead, Rejection, ScoreCard
 
-CASE_KEYS = ("name", "lead", "leads", "rulepacks", "as_of", "expect", "engine")
+CASE_KEYS = ("name", "lead", "leads", "rulepacks", "as_of", "expect", "engine", "accounts")
 EXPECT_KEYS = ("band", "total", "total_between", "route", "reasons", "rules", "not_rules", "subscores", "packs",
                "points_band")
 
@@ -34,6 +34,8 @@ class Case:
     as_of: datetime
     expect: Mapping[str, Any]
     engine: str = "python"
+    account_leads: tuple[Lead, ...] = ()
+    """With ``accounts = true``: every lead of the leads file, for the account roll-up."""
 
 
 @frozen
@@ -113,8 +115,17 @@ def load_cases(path: str | Path) -> list[Case]:
         rulepacks = merged.get("rulepacks")
         if rulepacks is not None:
             rulepacks = tuple(str((base / r).resolve()) if str(r).endswith(".toml") else str(r) for r in rulepacks)
+        account_leads: tuple[Lead, ...] = ()
+        if merged.get("accounts"):
+            if "leads" not in merged:
+                raise InputError(where, f"case {name!r}: accounts = true needs a `leads` file",
+                                 "the account roll-up groups the leads of that file")
+            leads_path = (base / merged["leads"]).resolve()
+            if leads_path not in leads_cache:
+                leads_cache[leads_path] = _index(leads_path)
+            account_leads = tuple(leads_cache[leads_path].values())
         cases.append(Case(str(name), str(path), line, lead, rulepacks, _utc(merged["as_of"], where), expect,
-                          str(merged.get("engine", "python"))))
+                          str(merged.get("engine", "python")), account_leads))
     return cases
 
 
@@ -179,7 +190,11 @@ def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult
             if engine is None:
                 engine = engines[key] = Engine(plugins=plugins, rulepacks=case.rulepacks, backend=case.engine)
             try:
-                card = engine.score_lead(case.lead, case.as_of)
+                account = None
+                if case.account_leads:
+                    index = engine.build_accounts(case.account_leads, case.as_of)
+                    account = index.signals_for(case.lead)
+                card = engine.score_lead(case.lead, case.as_of, account)
             except (LeadscoreError, LookupError, ValueError) as err:
                 yield CaseResult(case, (f"could not be scored: {err}",), None)
                 continue
