@@ -235,7 +235,7 @@ class Engine:
         extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
         ledger, subscores, total = build_ledger(composed, matches, signals, events, when, extra)
         band, points_band, notes = choose_band(composed, total, values)
-        card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, tuple(ledger),
+        card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, ledger,
                          composed.packs, lead.account_id)
         route = self.router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
         if route is not None:

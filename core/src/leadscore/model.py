@@ -6,7 +6,7 @@ plugins return new records and the core aggregates them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
@@ -107,6 +107,80 @@ class Contribution:
     evidence: str = ""
 
 
+def activity_evidence(event: Activity) -> str:
+    """How a ledger line names the activity behind it: type, day and the page or asset."""
+    props = event.properties
+    where = props.get("url") or props.get("asset") or props.get("title") if props else None
+    text = f"{event.type} on {event.at.isoformat()[:10]}"
+    return f"{text} ({where})" if where else text
+
+
+def _evidence(raw: Any) -> str:
+    if type(raw) is str:
+        return raw
+    if type(raw) is tuple:
+        return "; ".join(raw)
+    return activity_evidence(raw)
+
+
+class Ledger(Sequence[Contribution]):
+    """A score card's ledger lines, in order, as an immutable sequence of Contribution records.
+
+    Scoring keeps each line as a plain tuple in Contribution's field order and builds the records
+    only when someone reads them: most runs print the total and top reasons, not every line.
+    """
+
+    __slots__ = ("_raw", "_lines")
+
+    def __init__(self, raw: Iterable[tuple[Any, ...] | Contribution]) -> None:
+        self._raw = tuple(raw)
+        self._lines: tuple[Contribution, ...] | None = None
+
+    def _all(self) -> tuple[Contribution, ...]:
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = tuple(
+                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r[11])) for r in self._raw
+            )
+        return lines
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Contribution]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ledger):
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Ledger({list(self._all())!r})"
+
+    def total(self) -> int:
+        return sum(r.points if isinstance(r, Contribution) else r[2] for r in self._raw)
+
+    def top_reasons(self, n: int) -> list[str]:
+        """Reasons of the ``n`` rule lines with the most points either way (without building records)."""
+        lines = []
+        for r in self._raw:
+            if isinstance(r, Contribution):
+                r = (r.rule_id, r.category, r.points, r.reason, r.pack, r.kind)
+            if r[5] == "rule" and r[2] != 0:
+                lines.append((-abs(r[2]), r[0], r[2], r[3]))
+        lines.sort(key=lambda t: (t[0], t[1]))
+        return [f"{points:+d} {reason}" for _, _, points, reason in lines[:n]]
+
+
 @frozen
 class Band:
     """A lifecycle stage reached at ``min_points``, optionally behind a gate."""
@@ -140,7 +214,7 @@ class ScoreCard:
     points_band: str
     gate_notes: tuple[str, ...]
     route: Route | None
-    ledger: tuple[Contribution, ...]
+    ledger: Sequence[Contribution]
     packs: tuple[tuple[str, str], ...]
     account_id: str | None = None
 
@@ -150,6 +224,8 @@ class ScoreCard:
 
     def top_reasons(self, n: int = 3) -> list[str]:
         """The ``n`` rule lines that moved the score most, largest absolute points first."""
+        if isinstance(self.ledger, Ledger):
+            return self.ledger.top_reasons(n)
         lines = [c for c in self.ledger if c.kind == "rule" and c.points != 0]
         lines.sort(key=lambda c: (-abs(c.points), c.rule_id))
         return [f"{c.points:+d} {c.reason}" for c in lines[:n]]
@@ -282,6 +358,7 @@ __all__ = [
     "DecayPolicy",
     "ExtractContext",
     "Lead",
+    "Ledger",
     "Rejection",
     "Route",
     "RollupStrategy",

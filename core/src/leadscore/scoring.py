@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadscore.model import Activity, Contribution, ScoreLine, Signal
+from leadscore.model import Activity, Ledger, ScoreLine, Signal
 from leadscore.rulepack.composer import ComposedPack
 from leadscore.rulepack.schema import RuleIR
 
@@ -30,22 +30,25 @@ def _age_days(as_of: datetime, observed_at: datetime | None) -> float:
     return max(0.0, (as_of - observed_at).total_seconds() / _DAY)
 
 
-def _event_evidence(event: Activity) -> str:
-    where = event.properties.get("url") or event.properties.get("asset") or event.properties.get("title")
-    text = f"{event.type} on {event.at.isoformat()[:10]}"
-    return f"{text} ({where})" if where else text
+Line = tuple  # a ledger line in Contribution's field order (see leadscore.model.Ledger)
 
 
 def _rule_line(rule: RuleIR, decay: tuple[Callable[[float], float] | None, str], as_of: datetime,
-               observed_at: datetime | None, signal: str | None, evidence: str) -> Contribution:
+               observed_at: datetime | None, signal: str | None, evidence: Any) -> Line:
     fn, label = decay
-    if fn is None:
+    if fn is None or observed_at is None:
         factor, points = 1.0, rule.points
     else:
-        factor = fn(_age_days(as_of, observed_at))
+        age = (as_of - observed_at).total_seconds() / _DAY
+        factor = fn(age if age > 0.0 else 0.0)
         points = decayed(rule.points, factor)
-    return Contribution(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
-                        signal, observed_at, evidence)
+    return (rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor, signal,
+            observed_at, evidence)
+
+
+def _cap_line(rule_id: str, category: str, points: int, reason: str, pack: str, kind: str,
+              signal: str | None = None) -> Line:
+    return (rule_id, category, points, reason, pack, kind, 0, "none", 1.0, signal, None, "")
 
 
 def build_ledger(
@@ -55,22 +58,22 @@ def build_ledger(
     events: Sequence[Activity],
     as_of: datetime,
     extra: Sequence[tuple[str, ScoreLine]] = (),
-) -> tuple[list[Contribution], list[tuple[str, int]], int]:
+) -> tuple[Ledger, list[tuple[str, int]], int]:
     """Return (ledger, subscores in category order, total) for one lead."""
-    ledger: list[Contribution] = []
+    ledger: list[Line] = []
     rules = composed.rules
     rule_decay = composed.rule_decay
     i, n = 0, len(matches)
     while i < n:
         r_index = matches[i][0]
-        j = i
+        j = i + 1
         while j < n and matches[j][0] == r_index:
             j += 1
         rule = rules[r_index]
         start = len(ledger)
         if matches[i][1] < 0:
             observed = None
-            evidence = []
+            evidence: list[str] = []
             for name in rule.signals:
                 sig = signals.get(name)
                 if sig is not None:
@@ -79,74 +82,73 @@ def build_ledger(
                     if sig.evidence and sig.evidence not in evidence:
                         evidence.append(sig.evidence)
             ledger.append(_rule_line(rule, rule_decay[r_index], as_of, observed,
-                                     rule.signals[0] if rule.signals else None, "; ".join(evidence)))
+                                     rule.signals[0] if rule.signals else None, tuple(evidence)))
         else:
-            occurrences = [events[m[1]] for m in matches[i:j]]
-            keep = 1 if rule.count == "once" else (rule.max_count or len(occurrences))
-            counted = occurrences[-keep:] if keep < len(occurrences) else occurrences
-            for event in reversed(counted):
-                ledger.append(_rule_line(rule, rule_decay[r_index], as_of, event.at, event.type,
-                                         _event_evidence(event)))
-            dropped = len(occurrences) - len(counted)
+            # Matches come oldest first; the most recent occurrences are the ones that count.
+            found = j - i
+            keep = 1 if rule.count == "once" else (rule.max_count or found)
+            first = j - keep if keep < found else i
+            decay = rule_decay[r_index]
+            for m in range(j - 1, first - 1, -1):
+                event = events[matches[m][1]]
+                ledger.append(_rule_line(rule, decay, as_of, event.at, event.type, event))
+            dropped = first - i
             if dropped:
                 limit = "once" if rule.count == "once" else f"at most {keep} times"
-                ledger.append(Contribution(
+                ledger.append(_cap_line(
                     rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
                     f"not counted: this rule counts {limit}", rule.pack, "frequency_cap",
-                    signal=counted[0].type if counted else None,
+                    events[matches[j - 1][1]].type,
                 ))
-        _rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger, start)
+        if rule.max_points is not None or rule.min_points is not None:
+            _rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger, start)
         i = j
     for scorer, line in extra:
         fn = composed.decay_fns.get(line.decay, composed.decay_fns["none"])
         factor = fn(_age_days(as_of, line.observed_at)) if line.decay != "none" else 1.0
-        ledger.append(Contribution(line.rule_id, line.category, decayed(line.points, factor), line.reason,
-                                   f"scorer:{scorer}", "rule", line.points, line.decay, factor, line.signal,
-                                   line.observed_at, ""))
+        ledger.append((line.rule_id, line.category, decayed(line.points, factor), line.reason, f"scorer:{scorer}",
+                       "rule", line.points, line.decay, factor, line.signal, line.observed_at, ""))
     return _caps(composed, ledger)
 
 
 def _rule_cap(rule_id: str, category: str, pack: str, max_points: int | None, min_points: int | None,
-              ledger: list[Contribution], start: int) -> None:
-    if max_points is None and min_points is None:
-        return
-    got = sum(c.points for c in ledger[start:])
+              ledger: list[Line], start: int) -> None:
+    got = sum(line[2] for line in ledger[start:])
     if max_points is not None and got > max_points:
-        ledger.append(Contribution(rule_id, category, max_points - got,
-                                   f"rule capped at {max_points} points (had {got})", pack, "rule_cap"))
+        ledger.append(_cap_line(rule_id, category, max_points - got, f"rule capped at {max_points} points (had {got})",
+                                pack, "rule_cap"))
     elif min_points is not None and got < min_points:
-        ledger.append(Contribution(rule_id, category, min_points - got,
-                                   f"rule floored at {min_points} points (had {got})", pack, "rule_cap"))
+        ledger.append(_cap_line(rule_id, category, min_points - got,
+                                f"rule floored at {min_points} points (had {got})", pack, "rule_cap"))
 
 
-def _caps(composed: ComposedPack, ledger: list[Contribution]) -> tuple[list[Contribution], list[tuple[str, int]], int]:
+def _caps(composed: ComposedPack, ledger: list[Line]) -> tuple[Ledger, list[tuple[str, int]], int]:
     sums: dict[str, int] = {c.name: 0 for c in composed.categories}
     for line in ledger:
-        sums[line.category] = sums.get(line.category, 0) + line.points
+        sums[line[1]] = sums.get(line[1], 0) + line[2]
+    pack = composed.key[-1]
     for cat in composed.categories:
         got = sums[cat.name]
         if cat.max is not None and got > cat.max:
-            ledger.append(Contribution(f"cap.{cat.name}", cat.name, cat.max - got,
-                                       f"{cat.label or cat.name} capped at {cat.max} points (had {got})",
-                                       composed.key[-1], "category_cap"))
+            ledger.append(_cap_line(f"cap.{cat.name}", cat.name, cat.max - got,
+                                    f"{cat.label or cat.name} capped at {cat.max} points (had {got})", pack,
+                                    "category_cap"))
             sums[cat.name] = cat.max
         elif cat.min is not None and got < cat.min:
-            ledger.append(Contribution(f"cap.{cat.name}", cat.name, cat.min - got,
-                                       f"{cat.label or cat.name} floored at {cat.min} points (had {got})",
-                                       composed.key[-1], "category_cap"))
+            ledger.append(_cap_line(f"cap.{cat.name}", cat.name, cat.min - got,
+                                    f"{cat.label or cat.name} floored at {cat.min} points (had {got})", pack,
+                                    "category_cap"))
             sums[cat.name] = cat.min
     total = sum(sums.values())
     if composed.total_max is not None and total > composed.total_max:
-        ledger.append(Contribution("cap.total", "total", composed.total_max - total,
-                                   f"total capped at {composed.total_max} points (had {total})", composed.key[-1],
-                                   "total_cap"))
+        ledger.append(_cap_line("cap.total", "total", composed.total_max - total,
+                                f"total capped at {composed.total_max} points (had {total})", pack, "total_cap"))
         total = composed.total_max
     elif composed.total_min is not None and total < composed.total_min:
-        ledger.append(Contribution("cap.total", "total", composed.total_min - total,
-                                   f"total floored at {composed.total_min} points (had {total})", composed.key[-1],
-                                   "total_cap"))
+        ledger.append(_cap_line("cap.total", "total", composed.total_min - total,
+                                f"total floored at {composed.total_min} points (had {total})", pack, "total_cap"))
         total = composed.total_min
-    return ledger, list(sums.items()), total
+    return Ledger(ledger), list(sums.items()), total
 
 
 def choose_band(composed: ComposedPack, total: int, values: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:

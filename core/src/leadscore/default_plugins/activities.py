@@ -14,6 +14,7 @@ A rulepack adds types to tiers with ``[vocabulary.activity_tiers] high = ["roi_c
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
@@ -66,36 +67,6 @@ def _tiers_for(vocabulary: Mapping) -> dict[str, str]:
     return cached[1]
 
 
-class _Acc:
-    """Running counts for one activity type or tier."""
-
-    __slots__ = ("count", "c7", "c30", "c90", "first", "last", "last7", "last30", "last90")
-
-    def __init__(self) -> None:
-        self.count = self.c7 = self.c30 = self.c90 = 0
-        self.first = self.last = self.last7 = self.last30 = self.last90 = None
-
-    def add(self, at: datetime, w7: datetime, w30: datetime, w90: datetime) -> None:
-        # Input is usually oldest first, but records built in code may not be: take min/max.
-        self.count += 1
-        if self.first is None or at < self.first:
-            self.first = at
-        if self.last is None or at > self.last:
-            self.last = at
-        if at >= w90:
-            self.c90 += 1
-            if self.last90 is None or at > self.last90:
-                self.last90 = at
-            if at >= w30:
-                self.c30 += 1
-                if self.last30 is None or at > self.last30:
-                    self.last30 = at
-                if at >= w7:
-                    self.c7 += 1
-                    if self.last7 is None or at > self.last7:
-                        self.last7 = at
-
-
 _COUNTS = ("count", "count_7d", "count_30d", "count_90d")
 _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIERS) for m in _COUNTS)
 
@@ -145,26 +116,31 @@ def _plan_for(wanted: frozenset[str] | None) -> _Plan:
     return plan
 
 
-def _emit(prefix: str, acc: _Acc, as_of: datetime, metrics: tuple[str, ...], label: str) -> Iterator[Signal]:
+def _emit(prefix: str, times: list[datetime], windows: tuple[datetime, datetime, datetime], as_of: datetime,
+          metrics: tuple[str, ...], label: str) -> Iterator[Signal]:
+    """Signals for one type or tier from its sorted activity times."""
     if not metrics:
         return
-    evidence = f"{label}: {acc.count} in all, last {acc.last.isoformat()[:10]}"
+    first, last = times[0], times[-1]
+    count = len(times)
+    evidence = f"{label}: {count} in all, last {last.isoformat()[:10]}"
     for metric in metrics:
         if metric == "count":
-            value, observed = acc.count, acc.last
-        elif metric == "count_7d":
-            value, observed = acc.c7, acc.last7
-        elif metric == "count_30d":
-            value, observed = acc.c30, acc.last30
-        elif metric == "count_90d":
-            value, observed = acc.c90, acc.last90
+            value, observed = count, last
+        elif metric in _WINDOW_INDEX:
+            since = windows[_WINDOW_INDEX[metric]]
+            value = count - bisect_left(times, since)
+            observed = last if value else None
         elif metric == "first_at":
-            value = observed = acc.first
+            value = observed = first
         elif metric == "last_at":
-            value = observed = acc.last
+            value = observed = last
         else:
-            value, observed = round((as_of - acc.last).total_seconds() / 86400.0, 3), acc.last
+            value, observed = round((as_of - last).total_seconds() / 86400.0, 3), last
         yield Signal(prefix + metric, value, observed, evidence)
+
+
+_WINDOW_INDEX = {"count_7d": 0, "count_30d": 1, "count_90d": 2}
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
@@ -178,6 +154,13 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
             yield Signal(name, 0, None, "none before the scoring time")
 
 
+def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[str, ...], bool]:
+    """(tier keys to count this activity type under, whether to count the type itself)."""
+    tier = tiers.get(kind, "other")
+    keys = (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email")
+    return tuple(k for k in keys if k in plan.tiers), plan.all_types or kind in plan.types
+
+
 def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if not lead.activities:
         return
@@ -185,35 +168,46 @@ def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if not plan.all_types and not plan.types and not plan.tiers:
         return
     as_of = ctx.as_of
-    w7, w30, w90 = as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90)
+    windows = (as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90))
     tiers = _tiers_for(ctx.vocabulary)
-    all_types, types, wanted_tiers = plan.all_types, plan.types, plan.tiers
-    by_type: dict[str, _Acc] = {}
-    by_tier: dict[str, _Acc] = {}
+    routing: dict[str, tuple[tuple[str, ...], bool]] = {}
+    by_type: dict[str, list[datetime]] = {}
+    by_tier: dict[str, list[datetime]] = {}
+    in_order = True
+    previous = None
     for activity in lead.activities:
         at = activity.at
         if at > as_of:
             continue
+        if previous is not None and at < previous:
+            in_order = False
+        previous = at
         kind = activity.type
-        if all_types or kind in types:
-            acc = by_type.get(kind)
-            if acc is None:
-                acc = by_type[kind] = _Acc()
-            acc.add(at, w7, w30, w90)
-        if wanted_tiers:
-            tier = tiers.get(kind, "other")
-            for key in (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email"):
-                if key in wanted_tiers:
-                    acc = by_tier.get(key)
-                    if acc is None:
-                        acc = by_tier[key] = _Acc()
-                    acc.add(at, w7, w30, w90)
-    for kind, acc in by_type.items():
+        route = routing.get(kind)
+        if route is None:
+            route = routing[kind] = _keys_for(plan, tiers, kind)
+        keys, own = route
+        if own:
+            times = by_type.get(kind)
+            if times is None:
+                by_type[kind] = [at]
+            else:
+                times.append(at)
+        for key in keys:
+            times = by_tier.get(key)
+            if times is None:
+                by_tier[key] = [at]
+            else:
+                times.append(at)
+    if not in_order:  # records built in code may list activities in any order
+        for times in (*by_type.values(), *by_tier.values()):
+            times.sort()
+    for kind, times in by_type.items():
         prefix = f"activity.{kind}."
-        yield from _emit(prefix, acc, as_of, plan.wanted_metrics(prefix), kind)
-    for tier, acc in by_tier.items():
+        yield from _emit(prefix, times, windows, as_of, plan.wanted_metrics(prefix), kind)
+    for tier, times in by_tier.items():
         prefix = f"intent.{tier}."
-        yield from _emit(prefix, acc, as_of, plan.wanted_metrics(prefix), f"{tier}-intent activities")
+        yield from _emit(prefix, times, windows, as_of, plan.wanted_metrics(prefix), f"{tier}-intent activities")
 
 
 @hookimpl
