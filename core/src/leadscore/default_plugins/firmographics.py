@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+from leadscore.model import Company, ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
 INDUSTRY_ALIASES = {
     "saas": "software", "software": "software", "computer software": "software", "b2b software": "software",
@@ -98,8 +98,26 @@ def normalise_country(raw: str) -> str:
     return COUNTRY_NAMES.get(text.lower(), text.upper())
 
 
-def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+# Contacts of one account share their company: its signals are computed once per company value
+# (and vocabulary) and the immutable Signal records reused. Bounded, cleared when full.
+_CACHE: dict[tuple[int, Company], tuple[object, tuple[Signal, ...]]] = {}
+_CACHE_LIMIT = 50_000
+
+
+def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     company = lead.company
+    vocabulary = ctx.vocabulary
+    key = (id(vocabulary), company)
+    hit = _CACHE.get(key)
+    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
+    if hit is None or hit[0] is not vocabulary:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        hit = _CACHE[key] = (vocabulary, tuple(_extract(company, ctx)))
+    return hit[1]
+
+
+def _extract(company: Company, ctx: ExtractContext) -> Iterator[Signal]:
     if company.industry:
         yield Signal("company.industry", normalise_industry(company.industry, ctx.vocabulary.get("industry_aliases")),
                      None, company.industry)
