@@ -277,3 +277,22 @@ def test_plugin_command_registered_through_the_hook() -> None:
     pm.register(HelloPlugin(), "hello")
     result = CliRunner().invoke(build_cli(pm), ["hello"])
     assert result.exit_code == 0 and result.stdout == "hello from a plugin\n"
+
+
+def test_progress_bar_reports_share_of_input_read(tmp_path: Path, capsys) -> None:
+    from leadscore_cli.main import _CountingReader, _progress
+
+    data = tmp_path / "big.jsonl"
+    data.write_bytes(b"x" * 100 + b"\n" + b"y" * 99 + b"\n")
+    with open(data, "rb") as raw:
+        reader = _CountingReader(raw)
+        lines = list(reader)
+
+        def items():
+            for n in range(2000):
+                yield n
+
+        assert list(_progress(items(), True, reader, 201)) == list(range(2000))
+    assert len(lines) == 2 and reader.read_bytes == 201
+    err = capsys.readouterr().err
+    assert "[##############################] 100%  2,000 leads" in err and err.endswith("\n")

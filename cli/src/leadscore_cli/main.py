@@ -54,28 +54,81 @@ def parse_as_of(value: str | None) -> datetime | None:
         raise UsageFailure(f"--as-of: {value!r} is not a timestamp; write ISO 8601 such as 2026-11-23T00:00:00Z") from err
 
 
-def _progress(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
-    """Count on stderr every 1,000 items when stderr is a terminal."""
+class _CountingReader:
+    """A binary file that remembers how far it has been read, for the progress bar."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.name = getattr(raw, "name", None)
+        self.read_bytes = 0
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.raw.readline(limit)
+        self.read_bytes += len(line)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _progress(items: Iterator[Any], enabled: bool, reader: _CountingReader | None = None,
+              size: int = 0) -> Iterator[Any]:
+    """A progress bar on stderr (percent of the input read) when stderr is a terminal."""
     if not enabled:
         yield from items
         return
     count = 0
+
+    def show(final: bool = False) -> None:
+        if reader is not None and size > 0:
+            done = min(1.0, reader.read_bytes / size)
+            bar = "#" * int(done * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {done:4.0%}  {count:,} leads")
+        else:
+            sys.stderr.write(f"\rscored {count:,} leads")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
     for count, item in enumerate(items, 1):
         if count % 1000 == 0:
-            sys.stderr.write(f"\rscored {count:,} leads")
-            sys.stderr.flush()
+            show()
         yield item
     if count >= 1000:
-        sys.stderr.write(f"\rscored {count:,} leads\n")
+        show(final=True)
 
 
-def _read(path: str, activities: str | None, fmt: str | None) -> Iterator[Any]:
-    """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv)."""
+def _read(path: str, activities: str | None, fmt: str | None,
+          reader: _CountingReader | None = None) -> Iterator[Any]:
+    """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv).
+
+    With ``reader`` (an opened JSON Lines input), the progress bar can tell how far it has got.
+    """
     from leadscore.io import read_leads
 
     if path == "-":
         return read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>")
+    if reader is not None:
+        return read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path)
     return read_leads(path, activities=activities, fmt=fmt)
+
+
+def _progress_reader(path: str, fmt: str | None, stack: ExitStack) -> tuple[_CountingReader | None, int]:
+    """Open a JSON Lines input ourselves when a progress bar will show, so it can measure its way."""
+    if path == "-" or not sys.stderr.isatty() or not os.path.isfile(path):
+        return None, 0
+    if (fmt or ("csv" if path.lower().endswith(".csv") else "jsonl")) != "jsonl":
+        return None, 0
+    reader = _CountingReader(stack.enter_context(open(path, "rb")))
+    return reader, os.path.getsize(path)
 
 
 @contextmanager
@@ -236,8 +289,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     if input_path == "-":
                         source = stack.enter_context(_spool_stdin())
                     index = engine.build_accounts(_read(source, activities, input_fmt))
-                leads = _read(source, activities, input_fmt)
-                for item in _progress(engine.score(leads, accounts=index), sys.stderr.isatty()):
+                reader, size = _progress_reader(source, input_fmt, stack)
+                leads = _read(source, activities, input_fmt, reader)
+                for item in _progress(engine.score(leads, accounts=index), sys.stderr.isatty(), reader, size):
                     if isinstance(item, ScoreCard):
                         writer.write(item)
                         scored += 1
