@@ -281,7 +281,8 @@ class Engine:
         return index
 
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
-        ctx = self._context(when)
+        """The contact signals an account summary needs (extractors may skip everything else)."""
+        ctx = ExtractContext(when, self.vocabulary, CONTACT_SIGNALS)
         lead = _in_time_order(lead)
         return {s.name: s.value for ex in self.extractors for s in ex.fn(lead, ctx)}
 

@@ -1,6 +1,7 @@
 """pytest helpers for plugin authors: a fresh plugin manager, a plugin registered for one test, case files as tests.
 
-Enable in a conftest.py with ``pytest_plugins = ["leadscore.testing"]``::
+pytest loads it automatically wherever leadscore is installed (a ``pytest11`` entry point), so
+the fixtures ``leadscore_plugin_manager`` and ``register_plugin`` are simply there::
 
     from leadscore.testing import case_params
 

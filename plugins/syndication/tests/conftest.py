@@ -1,8 +1,7 @@
 """Fixtures for the syndication plugin's tests: a plugin manager with the core's built-ins and this plugin only.
 
-The ``leadscore.testing`` fixture is imported rather than enabled with ``pytest_plugins``: pytest
-refuses ``pytest_plugins`` outside the root conftest, and these tests also run from the workspace
-root (testpaths includes ``plugins``).
+``leadscore_plugin_manager`` comes from ``leadscore.testing``, which pytest loads by itself
+wherever leadscore is installed (a ``pytest11`` entry point).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import pytest
 
 import leadscore_syndication
 from leadscore.plugins import PluginManager
-from leadscore.testing import leadscore_plugin_manager  # noqa: F401  (a fixture, used below)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 Semantics shared with every backend: a comparison on a missing signal is false (``ne`` and
 ``not_in`` included); ``exists`` tests presence; booleans never equal numbers; values of
-different kinds (a string and a number) never compare.
+different kinds (a string and a number) never compare. Pattern conditions (sequence, absent,
+at_least) read the lead's activities through a :class:`LeadView`; their meaning lives in
+:mod:`leadscore.rulepack.patterns`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.model import Activity
-from leadscore.rulepack.schema import EVENT_PREFIX, Condition
+from leadscore.rulepack.patterns import ActivityIndex, holds
+from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition
 
 MISSING = object()
 Pred = Callable[[Any], bool]
@@ -78,8 +81,45 @@ def compile_condition(cond: Condition) -> Pred:
     raise ValueError(f"unknown operator {op!r}")
 
 
-# Pattern operators register here (see leadscore.rulepack.patterns).
-_PATTERNS: dict[str, Callable[[Condition], Pred]] = {}
+def _pattern(cond: Condition) -> Pred:
+    pattern = cond.value
+
+    def pred(v: Any) -> bool:
+        index = getattr(v, "activity_index", None)
+        if index is None:
+            raise TypeError(f"the pattern `{pattern.describe()}` needs the lead's activities; patterns can only be "
+                            f"used in a rule's `when`")
+        return holds(pattern, index())
+
+    return pred
+
+
+_PATTERNS: dict[str, Callable[[Condition], Pred]] = dict.fromkeys(PATTERN_OPS, _pattern)
+
+
+class LeadView:
+    """Signal lookup for lead-level rules that also lets pattern conditions see the activities."""
+
+    __slots__ = ("values", "events", "as_of", "_index")
+
+    def __init__(self, values: Mapping[str, Any], events: Sequence[Activity], as_of: datetime) -> None:
+        self.values = values
+        self.events = events
+        self.as_of = as_of
+        self._index: ActivityIndex | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def activity_index(self) -> ActivityIndex:
+        # Built on first use and shared by every pattern of the lead.
+        if self._index is None:
+            self._index = ActivityIndex(self.events, self.as_of)
+        return self._index
+
+
+def has_pattern(cond: Condition | None) -> bool:
+    return cond is not None and (cond.op in PATTERN_OPS or any(has_pattern(c) for c in cond.children))
 
 
 class EventView:
@@ -111,6 +151,8 @@ def _uses_event(cond: Condition | None) -> bool:
 
 class PythonMatcher:
     def __init__(self, rules: Sequence[Any]) -> None:
+        # Only packs with patterns pay for wrapping the signals in a LeadView.
+        self.needs_view = any(has_pattern(rule.when) for rule in rules)
         self.lead_rules: list[tuple[int, Pred]] = []
         self.by_type: dict[str, list[tuple[int, Pred | None, bool]]] = {}
         for index, rule in enumerate(rules):
@@ -123,7 +165,8 @@ class PythonMatcher:
                 self.lead_rules.append((index, pred))
 
     def match(self, values: Mapping[str, Any], events: Sequence[Activity], as_of: datetime) -> list[tuple[int, int]]:
-        out = [(index, -1) for index, pred in self.lead_rules if pred(values)]
+        subject = LeadView(values, events, as_of) if self.needs_view else values
+        out = [(index, -1) for index, pred in self.lead_rules if pred(subject)]
         if events and self.by_type:
             by_type = self.by_type
             lead_level: dict[int, bool] = {}

@@ -18,7 +18,7 @@ from leadscore.model import SignalSpec
 
 LEAF_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "exists", "matches")
 BOOL_OPS = ("all", "any", "not")
-PATTERN_OPS: tuple[str, ...] = ()
+PATTERN_OPS = ("sequence", "absent", "at_least")
 ORDER_OPS = ("lt", "lte", "gt", "gte", "between")
 EVENT_PREFIX = "event."
 
@@ -28,7 +28,8 @@ class Condition:
     """One node of a condition tree.
 
     Leaves have ``op`` in LEAF_OPS, a ``signal`` and a ``value``; ``all``/``any`` have
-    ``children``; ``not`` has one child. Pattern nodes keep their parameters in ``value``.
+    ``children``; ``not`` has one child. Pattern nodes (``op`` in PATTERN_OPS) keep their
+    parameters in ``value``, a record from :mod:`leadscore.rulepack.patterns`.
     """
 
     op: str
@@ -37,11 +38,12 @@ class Condition:
     children: tuple[Condition, ...] = ()
 
     def signals(self) -> set[str]:
+        """Signal names the condition reads; a pattern implies ``activity.<type>.last_at`` per type."""
         names = {self.signal} if self.signal else set()
         for child in self.children:
             names |= child.signals()
         if self.op in PATTERN_OPS:
-            names |= set(self.value.get("signals", ()))
+            names |= self.value.signals()
         return names
 
 
@@ -197,10 +199,17 @@ class ConditionError(ValueError):
         self.needle = needle
 
 
-def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = False) -> Condition:
-    """Turn a TOML condition table into a Condition, checking signals, operators and value types."""
+def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = False,
+                    allow_patterns: bool = True) -> Condition:
+    """Turn a TOML condition table into a Condition, checking signals, operators and value types.
+
+    ``allow_event``: the condition belongs to a rule with ``on`` and may read ``event.*``.
+    Patterns need the lead's whole activity history, so they are refused there and wherever
+    ``allow_patterns`` is false (conditions evaluated over signals alone).
+    """
     if isinstance(raw, list):
-        return Condition("all", children=tuple(parse_condition(r, catalog, allow_event=allow_event) for r in raw))
+        return Condition("all", children=tuple(parse_condition(r, catalog, allow_event=allow_event,
+                                                               allow_patterns=allow_patterns) for r in raw))
     if not isinstance(raw, dict):
         raise ConditionError(f"a condition must be a table such as {{ signal = \"email.type\", eq = \"business\" }}, "
                              f"not {raw!r}")
@@ -211,14 +220,29 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
             raise ConditionError(f"`{sorted(combos)[0]}` must be alone in its table; found {sorted(keys)}")
         op = combos.pop()
         body = raw[op]
+        flags = {"allow_event": allow_event, "allow_patterns": allow_patterns}
         if op == "not":
-            return Condition("not", children=(parse_condition(body, catalog, allow_event=allow_event),))
+            return Condition("not", children=(parse_condition(body, catalog, **flags),))
         if not isinstance(body, list) or not body:
             raise ConditionError(f"`{op}` takes a non-empty list of conditions")
-        return Condition(op, children=tuple(parse_condition(c, catalog, allow_event=allow_event) for c in body))
+        return Condition(op, children=tuple(parse_condition(c, catalog, **flags) for c in body))
+    # Imported here: patterns builds on the records of this module.
+    from leadscore.rulepack import patterns
+
+    pattern = patterns.pattern_op(raw)
+    if pattern is not None:
+        name = patterns.article(pattern)
+        if "signal" in raw:
+            raise ConditionError(f"{name} pattern reads activities, not a signal; remove `signal` from it", pattern)
+        if allow_event:
+            raise ConditionError(f"{name} pattern looks at the lead's whole activity history and cannot be used "
+                                 f"in a rule with `on`; put it in a rule without `on`", pattern)
+        if not allow_patterns:
+            raise ConditionError(f"{name} pattern can only be used in a rule's `when`", pattern)
+        return patterns.parse_pattern(raw, catalog.vocabulary.get("activity_types", ()))
     if "signal" not in raw:
-        raise ConditionError(f"condition {raw!r} has no `signal`; write {{ signal = \"...\", <op> = ... }} "
-                             f"or combine conditions with all / any / not")
+        raise ConditionError(f"condition {raw!r} has no `signal`; write {{ signal = \"...\", <op> = ... }}, "
+                             f"a pattern (sequence, absent, at_least) or combine conditions with all / any / not")
     signal = raw["signal"]
     if not isinstance(signal, str):
         raise ConditionError(f"`signal` must be a string, not {signal!r}")
@@ -279,6 +303,8 @@ def _check_value(op: str, value: Any, spec: SignalSpec, signal: str) -> None:
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(check(v) for v in value)):
             fail(f"[low, high], two of {_TYPE_WORDS.get(stype, stype)}")
+        if _kind_word(value[0]) != _kind_word(value[1]):
+            fail("[low, high] of the same kind (two numbers, two date-times or two strings)")
         if stype not in ("int", "number", "datetime", "any") or value[0] > value[1]:
             fail("[low, high] with low <= high on a number or date-time signal")
         return
@@ -290,6 +316,15 @@ def _check_value(op: str, value: Any, spec: SignalSpec, signal: str) -> None:
         fail(_TYPE_WORDS.get(stype, stype))
     if op in ("eq", "ne"):
         _check_enum(spec, [value], signal)
+
+
+def _kind_word(value: Any) -> str:
+    """The kind a value compares as: numbers with numbers, never booleans with numbers."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
 
 
 def _check_enum(spec: SignalSpec, values: list[Any], signal: str) -> None:
@@ -313,7 +348,7 @@ def describe(cond: Condition | None) -> str:
     if cond.op == "not":
         return "not " + describe(cond.children[0])
     if cond.op in PATTERN_OPS:
-        return cond.value.get("text", cond.op)
+        return cond.value.describe()
     value = cond.value.pattern if cond.op == "matches" else cond.value
     if isinstance(value, tuple):
         value = list(value)

@@ -1,0 +1,267 @@
+"""Pattern conditions over a lead's activity history: ``sequence``, ``absent`` and ``at_least``.
+
+This module parses and validates them and holds their reference semantics: the python backend
+evaluates them with :func:`holds`, and the durable backend must agree with it exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence as Seq
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from attrs import frozen
+
+from leadscore.rulepack.schema import Condition, ConditionError
+
+MAX_STEPS = 8
+MAX_WINDOW_DAYS = 36500
+MAX_AT_LEAST = 1000
+PATTERN_KEYS: dict[str, tuple[str, ...]] = {
+    "sequence": ("sequence", "within_days"),
+    "absent": ("absent", "after", "within_days"),
+    "at_least": ("at_least", "of", "within_days"),
+}
+_EXAMPLES = {
+    "sequence": '{ sequence = ["pricing_page_visit", "demo_request"], within_days = 14 }',
+    "absent": '{ absent = "email_click", after = "email_open", within_days = 7 }',
+    "at_least": '{ at_least = 3, of = "email_open", within_days = 30 }',
+}
+# Windows that run past the last representable instant simply have no end.
+_END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _days(days: timedelta) -> str:
+    value = days / timedelta(days=1)
+    return f"{value:g} day{'' if value == 1 else 's'}"
+
+
+def _types_text(types: tuple[str, ...]) -> str:
+    return types[0] if len(types) == 1 else "(" + " or ".join(types) + ")"
+
+
+def _last_at(types: Iterable[str]) -> set[str]:
+    # The latest activity of a referenced type dates the match, so decay has an observed_at.
+    return {f"activity.{t}.last_at" for t in types}
+
+
+@frozen
+class SequencePattern:
+    """Activities of ``steps[0]``, then ``steps[1]``... (same time or later), all within ``within`` of the first."""
+
+    steps: tuple[tuple[str, ...], ...]
+    within: timedelta
+
+    def types(self) -> tuple[str, ...]:
+        return tuple(sorted({t for step in self.steps for t in step}))
+
+    def signals(self) -> set[str]:
+        return _last_at(self.types())
+
+    def describe(self) -> str:
+        return f"sequence {' then '.join(_types_text(s) for s in self.steps)} within {_days(self.within)}"
+
+
+@frozen
+class AbsentPattern:
+    """An ``after`` activity at t with no other ``absent`` activity in [t, t + within] (up to as_of)."""
+
+    absent: tuple[str, ...]
+    after: tuple[str, ...]
+    within: timedelta
+
+    def types(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.absent, *self.after}))
+
+    def signals(self) -> set[str]:
+        return _last_at(self.types())
+
+    def describe(self) -> str:
+        return f"no {_types_text(self.absent)} within {_days(self.within)} after {_types_text(self.after)}"
+
+
+@frozen
+class AtLeastPattern:
+    """``count`` or more activities of the ``of`` types in the ``within`` before as_of."""
+
+    count: int
+    of: tuple[str, ...]
+    within: timedelta
+
+    def types(self) -> tuple[str, ...]:
+        return self.of
+
+    def signals(self) -> set[str]:
+        return _last_at(self.of)
+
+    def describe(self) -> str:
+        return f"at least {self.count} {_types_text(self.of)} in the last {_days(self.within)}"
+
+
+Pattern = SequencePattern | AbsentPattern | AtLeastPattern
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def article(op: str) -> str:
+    """'a sequence', 'an absent': the pattern's name with its article, for messages."""
+    return f"an {op}" if op[0] in "aeiou" else f"a {op}"
+
+
+def pattern_op(raw: Mapping[str, Any]) -> str | None:
+    """The pattern operator a condition table names, if any."""
+    found = [op for op in PATTERN_KEYS if op in raw]
+    return found[0] if found else None
+
+
+def parse_pattern(raw: Mapping[str, Any], activity_types: Collection[str]) -> Condition:
+    """Validate a pattern table and return its Condition (``op`` is the pattern kind)."""
+    op = pattern_op(raw)
+    assert op is not None
+    others = [o for o in PATTERN_KEYS if o in raw and o != op]
+    if others:
+        raise ConditionError(f"`{op}` and `{others[0]}` cannot share a table; write two conditions and combine "
+                             f"them with all / any", others[0])
+    allowed = PATTERN_KEYS[op]
+    for key in raw:
+        if key not in allowed:
+            raise ConditionError(f"unknown key `{key}` in {article(op)} pattern; use {', '.join(allowed)}, e.g. "
+                                 f"{_EXAMPLES[op]}", key)
+    for key in allowed:
+        if key not in raw:
+            raise ConditionError(f"{article(op)} pattern needs `{key}`, e.g. {_EXAMPLES[op]}", op)
+    within = _window(raw["within_days"])
+    if op == "sequence":
+        steps = raw["sequence"]
+        if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
+            raise ConditionError(f"`sequence` takes a list of 2 to {MAX_STEPS} steps (each an activity type or a "
+                                 f"list of them), not {steps!r}", "sequence")
+        parsed = tuple(_types(step, "sequence", activity_types) for step in steps)
+        return Condition("sequence", value=SequencePattern(parsed, within))
+    if op == "absent":
+        return Condition("absent", value=AbsentPattern(_types(raw["absent"], "absent", activity_types),
+                                                       _types(raw["after"], "after", activity_types), within))
+    count = raw["at_least"]
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_AT_LEAST:
+        raise ConditionError(f"`at_least` must be a whole number from 1 to {MAX_AT_LEAST}, not {count!r}", "at_least")
+    return Condition("at_least", value=AtLeastPattern(count, _types(raw["of"], "of", activity_types), within))
+
+
+def _window(value: Any) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= MAX_WINDOW_DAYS:
+        raise ConditionError(f"`within_days` must be a number of days above 0 and at most {MAX_WINDOW_DAYS}, "
+                             f"not {value!r}", "within_days")
+    return timedelta(days=value)
+
+
+def _types(value: Any, key: str, known: Collection[str]) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(t, str) for t in items):
+        raise ConditionError(f"`{key}` takes an activity type or a non-empty list of them, not {value!r}", key)
+    for t in items:
+        if t not in known:
+            close = difflib.get_close_matches(t, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConditionError(f"unknown activity type {t!r} in `{key}`; {hint}declare new types in "
+                                 f"[vocabulary] activity_types", t)
+    return tuple(dict.fromkeys(items))
+
+
+# --- reference semantics ----------------------------------------------------------------------
+
+
+class ActivityIndex:
+    """A lead's activities at or before ``as_of``, by type and in time order (built once per lead)."""
+
+    __slots__ = ("as_of", "items", "times")
+
+    def __init__(self, events: Seq[Any], as_of: datetime) -> None:
+        self.as_of = as_of
+        items: dict[str, list[tuple[datetime, int]]] = {}
+        for index, event in enumerate(events):
+            if event.at <= as_of:
+                items.setdefault(event.type, []).append((event.at, index))
+        for entries in items.values():
+            entries.sort()
+        self.items = items
+        self.times = {t: [at for at, _ in entries] for t, entries in items.items()}
+
+    def count(self, types: Iterable[str], lo: datetime | None, hi: datetime) -> int:
+        """How many activities of ``types`` lie in [lo, hi] (no lower bound when ``lo`` is None)."""
+        total = 0
+        for t in types:
+            times = self.times.get(t)
+            if times:
+                start = 0 if lo is None else bisect.bisect_left(times, lo)
+                total += bisect.bisect_right(times, hi) - start
+        return total
+
+
+def _plus(at: datetime, span: timedelta) -> datetime:
+    try:
+        return at + span
+    except OverflowError:
+        return _END_OF_TIME
+
+
+def holds(pattern: Pattern, index: ActivityIndex) -> bool:
+    """Whether ``pattern`` holds for the activities in ``index`` (the reference semantics)."""
+    if isinstance(pattern, AtLeastPattern):
+        try:
+            lo = index.as_of - pattern.within
+        except OverflowError:
+            lo = None
+        return index.count(set(pattern.of), lo, index.as_of) >= pattern.count
+    if isinstance(pattern, AbsentPattern):
+        absent = set(pattern.absent)
+        for t in set(pattern.after):
+            for at, _ in index.items.get(t, ()):
+                others = index.count(absent, at, _plus(at, pattern.within)) - (t in absent)
+                if others == 0:
+                    return True
+        return False
+    return _sequence(pattern, index)
+
+
+def _sequence(pattern: SequencePattern, index: ActivityIndex) -> bool:
+    """Is there a chain of distinct activities, one per step, in time order and within the window?
+
+    For a given previous step, some earliest candidate of the next step can always replace a later
+    one in a solution, so only the earliest candidates are tried; among candidates at that same
+    instant only the activity type matters for the remaining steps, so one per type is tried.
+    """
+    steps = [sorted((at, i, t) for t in set(step) for at, i in index.items.get(t, ())) for step in pattern.steps]
+    if any(not s for s in steps):
+        return False
+
+    def extend(k: int, prev: datetime, limit: datetime, used: frozenset[int]) -> bool:
+        if k == len(steps):
+            return True
+        candidates = steps[k]
+        pos = bisect.bisect_left(candidates, (prev,))
+        first: datetime | None = None
+        tried: set[str] = set()
+        for at, i, t in candidates[pos:]:
+            if at > limit or (first is not None and at != first):
+                break
+            if i in used or t in tried:
+                continue
+            first = at
+            tried.add(t)
+            if extend(k + 1, at, limit, used | {i}):
+                return True
+        return False
+
+    seen: set[tuple[datetime, str]] = set()
+    for at, i, t in steps[0]:
+        if (at, t) in seen:
+            continue
+        seen.add((at, t))
+        if extend(1, at, _plus(at, pattern.within), frozenset((i,))):
+            return True
+    return False

@@ -1,0 +1,325 @@
+"""The python and durable backends must produce identical score cards, ledger lines included.
+
+Three sources of rulepacks: every pack the installed plugins ship, alone and composed; and
+hypothesis-generated packs (random leaves, all/any/not trees, patterns, per-activity rules with
+``event.*`` conditions) over real signal names, scored on generated leads whose values include
+the awkward cases: mixed kinds, NaN and infinities, integers beyond 2**53, unicode and quotes,
+ties and activities after ``as_of``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import string
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadscore import Engine, PluginManager
+from leadscore.io import card_to_dict
+from leadscore.io.readers import read_leads
+from leadscore.model import Activity, Company, Lead, Rejection
+
+pytest.importorskip("durable_rules_engine", reason="the durable backend needs durable-rules (Python <= 3.12)")
+
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads.jsonl"
+
+
+def cards(engine: Engine, leads: list[Lead]) -> list[Any]:
+    return [card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
+            for r in engine.score(leads)]
+
+
+def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
+    with Engine(backend="python", as_of=AS_OF, **engine_args) as py, \
+            Engine(backend="durable", as_of=AS_OF, **engine_args) as du:
+        expected = cards(py, leads)
+        got = cards(du, leads)
+    for lead, want, have in zip(leads, expected, got):
+        assert have == want, f"lead {lead.id}: durable differs from python"
+    return expected
+
+
+# --- leads --------------------------------------------------------------------------------------
+
+TYPES = ("pricing_page_visit", "demo_request", "email_open", "email_click", "page_view", "webinar_registration",
+         "content_download", "unsubscribe", "roi_calculator_use")
+ODD_TEXT = ("Ünïcödé \"quoted\" \\ back", "a" * 300, "é", "", "ABC", "abc\u0000nul", "😀", "10", "true")
+URLS = ("/pricing", "/pricing/enterprise", "/blog/mql", "", "/PRICING", "é\"\\")
+BIG = (2**53, 2**53 + 1, -(2**53) - 3, 10**30)
+FLOATS = (0.0, -0.0, 0.5, 2.5, 1e16, 1e-7, 5e-324, math.inf, -math.inf, math.nan)
+DAYS = (0, 0.5, 1, 2, 3, 7, 13.999, 14, 20, 30, 31, 45, 90, 200, -1, -0.25)
+
+
+def _at(days: float) -> datetime:
+    return AS_OF - timedelta(days=days)
+
+
+any_value = st.one_of(
+    st.sampled_from(("pro", "free", "enterprise", *ODD_TEXT)),
+    st.sampled_from((0, 1, 2, 7, 100, -5, *BIG)),
+    st.sampled_from(FLOATS),
+    st.booleans(),
+    st.sampled_from((AS_OF, _at(1), _at(30))),
+    st.sampled_from((None, [1, 2], {"a": 1})),
+)
+
+activities = st.lists(st.builds(
+    lambda t, d, url, n: Activity(t, _at(d), {k: v for k, v in (("url", url), ("n", n)) if v is not None}),
+    st.sampled_from(TYPES), st.sampled_from(DAYS), st.one_of(st.none(), st.sampled_from(URLS)),
+    st.one_of(st.none(), any_value),
+), max_size=9)
+
+leads = st.builds(
+    lambda i, email, title, source, created, employees, revenue, industry, country, tier, fields, acts: Lead(
+        f"L-{i}", email=email, title=title, source=source, created_at=created,
+        company=Company(name="Acme", domain="acme.io", industry=industry, employees=employees,
+                        annual_revenue=revenue, country=country, tier=tier),
+        fields=fields, activities=tuple(acts)),
+    st.integers(0, 10**6),
+    st.sampled_from(("dana@acme.io", "bob@gmail.com", "x@mailinator.com", "info@acme.io", "s@mit.edu",
+                     "bad-email", None)),
+    st.sampled_from(("VP Marketing", "Chief Executive Officer", "Director of Sales", "Marketing Manager",
+                     "Engineer", "Student", ODD_TEXT[0], None)),
+    st.sampled_from(("linkedin_ads", "google", "webinar", None)),
+    st.sampled_from((None, _at(3), _at(400))),
+    st.sampled_from((None, 0, 5, 99, 100, 5000, -3, *BIG)),
+    st.sampled_from((None, 0.0, 1e7, 5e7, 2.5e8, 1e16, 1.5, math.inf, math.nan)),
+    st.sampled_from(("software", "Technology", "retail", ODD_TEXT[0], None)),
+    st.sampled_from(("US", "DE", "CU", "United States", None)),
+    st.sampled_from(("strategic", "target", None)),
+    st.dictionaries(st.sampled_from(("plan", "score", "flag")), any_value, max_size=3),
+    activities,
+)
+
+
+def plain_leads(n: int, seed: int) -> list[Lead]:
+    """Ordinary leads (the bulk of real traffic) from a seeded generator."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        acts = tuple(sorted((Activity(rnd.choice(TYPES), _at(rnd.choice(DAYS)), {"url": rnd.choice(URLS)})
+                             for _ in range(rnd.randint(0, 12))), key=lambda a: a.at))
+        domain = rnd.choice(("acme.io", "globex.com", "gmail.com"))
+        out.append(Lead(
+            f"P-{seed}-{i}", email=f"{rnd.choice(string.ascii_lowercase)}@{domain}",
+            title=rnd.choice(("VP Sales", "CEO", "Head of Marketing", "Analyst", "Student", None)),
+            source=rnd.choice(("linkedin_ads", "webinar", "organic")),
+            company=Company(domain="acme.io", industry=rnd.choice(("software", "retail", "banking")),
+                            employees=rnd.choice((3, 50, 250, 1200, 8000, None)),
+                            annual_revenue=rnd.choice((2e6, 3e7, 1.2e8, 9e8, None)),
+                            country=rnd.choice(("US", "DE", "FR", "IR"))),
+            fields=rnd.choice(({}, {"budget_confirmed": True}, {"competitor": False})),
+            activities=acts,
+        ))
+    return out
+
+
+# --- shipped rulepacks ----------------------------------------------------------------------------
+
+
+def shipped_packs() -> list[str]:
+    return sorted(PluginManager().get_rulepack_sources())
+
+
+@pytest.mark.parametrize("pack", shipped_packs())
+def test_each_shipped_rulepack_scores_identically(pack: str) -> None:
+    assert_same(plain_leads(400, seed=len(pack)), plugins=PluginManager(), rulepacks=[pack])
+
+
+def test_all_shipped_rulepacks_composed_score_identically() -> None:
+    results = assert_same(plain_leads(400, seed=99), plugins=PluginManager())
+    assert any(r["total"] != 0 for r in results if isinstance(r, dict))
+
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="rulepacks/samples/leads.jsonl is not there")
+def test_sample_leads_score_identically() -> None:
+    sample = [lead for lead in read_leads(str(SAMPLES)) if not isinstance(lead, Rejection)]
+    assert_same(sample, plugins=PluginManager())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(leads, min_size=1, max_size=8))
+def test_firr_base_on_generated_leads(batch: list[Lead]) -> None:
+    assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=["firr-base"])
+
+
+# --- generated rulepacks ---------------------------------------------------------------------------
+
+ENUMS = {
+    "title.seniority": ("c_level", "vp", "director", "manager", "individual", "student"),
+    "email.type": ("business", "personal", "disposable", "education", "invalid"),
+    "company.region": ("north_america", "europe", "unknown"),
+}
+TEXTS = {
+    "company.industry": ("software", "technology", "retail", "ünïcödé_\"quoted\"_\\_back", "zzz"),
+    "company.country": ("US", "DE", "CU", "UNITED STATES"),
+    "title.text": ("vp marketing", "engineer", ""),
+}
+NUMBERS = {
+    "company.employees": (0, 5, 10, 99, 100, 100.5, 5000, 2**53, 2**53 + 2, 10**20),
+    "company.annual_revenue": (0, 1.5, 1e7, 5e7, 2.5e8, 1e16, math.inf),
+    "lead.age_days": (0, 3, 3.5, 400),
+    "activity.email_open.count_30d": (0, 1, 2, 3),
+    "intent.beyond_email.count_90d": (0, 1, 4),
+}
+WHOLE = ("company.employees", "activity.email_open.count_30d", "intent.beyond_email.count_90d")
+BOOLS = ("email.is_business", "email.matches_company", "email.is_role", "title.is_decision_maker")
+TIMES = ("activity.pricing_page_visit.last_at", "intent.any.first_at")
+ANYS = ("fields.plan", "fields.score", "fields.flag")
+ANY_COMPARANDS = ("pro", "free", "10", ODD_TEXT[0], "é", 0, 1, 7, 2.5, -5, 2**53 + 1, 10**30, True, False,
+                  _at(1), _at(30), math.inf)
+REGEXES = (".*vp.*", "(software|technology)", "u.*", ".*\"quoted\".*", "é", "[A-Z]+", "")
+
+
+def _datetimes() -> st.SearchStrategy[datetime]:
+    return st.sampled_from(DAYS).map(_at)
+
+
+def _compare(signal: str, pool: st.SearchStrategy[Any], ordered: bool, regex: bool) -> st.SearchStrategy[dict]:
+    ops = ["eq", "ne", "in", "not_in", "exists"] + (["lt", "lte", "gt", "gte", "between"] if ordered else []) \
+        + (["matches"] if regex else [])
+
+    def leaf(op: str, values: list[Any], flag: bool, pattern: str) -> dict:
+        if op == "exists":
+            return {"signal": signal, "exists": flag}
+        if op == "matches":
+            return {"signal": signal, "matches": pattern}
+        if signal in WHOLE and op in ("in", "not_in", "between"):
+            values = [int(v) for v in values]  # lists and ranges of a whole-number signal are whole
+        if op in ("in", "not_in"):
+            return {"signal": signal, op: values}
+        if op == "between":
+            lo, hi = sorted(values[:2], key=_order_key)
+            return {"signal": signal, "between": [lo, hi]}
+        return {"signal": signal, op: values[0]}
+
+    return st.builds(leaf, st.sampled_from(ops), st.lists(pool, min_size=2, max_size=4), st.booleans(),
+                     st.sampled_from(REGEXES))
+
+
+def _order_key(value: Any) -> Any:
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def _any_leaf(signal: str) -> st.SearchStrategy[dict]:
+    # Ordered comparisons on an `any` signal need comparands of one kind (and no NaN).
+    kinds = [
+        ("text", [v for v in ANY_COMPARANDS if isinstance(v, str)]),
+        ("number", [v for v in ANY_COMPARANDS if isinstance(v, (int, float)) and not isinstance(v, bool)]),
+        ("bool", [True, False]),
+        ("time", [v for v in ANY_COMPARANDS if isinstance(v, datetime)]),
+    ]
+    mixed = _compare(signal, st.sampled_from(ANY_COMPARANDS), ordered=False, regex=True)
+    return st.one_of(mixed, *(_compare(signal, st.sampled_from(pool), ordered=True, regex=False)
+                              for _, pool in kinds))
+
+
+def lead_leaf() -> st.SearchStrategy[dict]:
+    options = [_compare(s, st.sampled_from(v), ordered=False, regex=True) for s, v in ENUMS.items()]
+    options += [_compare(s, st.sampled_from(v), ordered=False, regex=True) for s, v in TEXTS.items()]
+    options += [_compare(s, st.sampled_from(v), ordered=True, regex=False) for s, v in NUMBERS.items()]
+    options += [_compare(s, st.booleans(), ordered=False, regex=False) for s in BOOLS]
+    options += [_compare(s, _datetimes(), ordered=True, regex=False) for s in TIMES]
+    options += [_any_leaf(s) for s in ANYS]
+    return st.one_of(options)
+
+
+def event_leaf() -> st.SearchStrategy[dict]:
+    return st.one_of(
+        _compare("event.type", st.sampled_from(TYPES), ordered=False, regex=True),
+        _compare("event.age_days", st.sampled_from((0, 1, 2.5, 7, 14, 30)), ordered=True, regex=False),
+        _compare("event.at", _datetimes(), ordered=True, regex=False),
+        _compare("event.url", st.sampled_from(URLS[:-1] + ("/pricing/x",)), ordered=False, regex=True),
+        _any_leaf("event.n"),
+    )
+
+
+type_choice = st.one_of(st.sampled_from(TYPES), st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True))
+window = st.sampled_from((0.5, 1, 2, 7, 14, 30, 13.999))
+pattern = st.one_of(
+    st.builds(lambda steps, w: {"sequence": steps, "within_days": w},
+              st.lists(type_choice, min_size=2, max_size=4), window),
+    st.builds(lambda a, b, w: {"absent": a, "after": b, "within_days": w}, type_choice, type_choice, window),
+    st.builds(lambda n, of, w: {"at_least": n, "of": of, "within_days": w}, st.integers(1, 4), type_choice, window),
+)
+
+
+def tree(leaf: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.builds(lambda cs: {"all": cs}, st.lists(inner, min_size=1, max_size=4)),
+        st.builds(lambda cs: {"any": cs}, st.lists(inner, min_size=1, max_size=4)),
+        st.builds(lambda c: {"not": c}, inner),
+    ), max_leaves=10)
+
+
+lead_rule = st.builds(lambda when, points: {"category": "fit", "points": points, "when": when},
+                      tree(st.one_of(lead_leaf(), lead_leaf(), pattern)), st.integers(-20, 30))
+activity_rule = st.builds(
+    lambda on, when, points, each: {"category": "intent", "points": points, "on": on,
+                                    **({"when": when} if when is not None else {}),
+                                    **({"count": "each", "max_count": 2} if each else {})},
+    type_choice, st.one_of(st.none(), tree(lead_leaf()), tree(st.one_of(event_leaf(), event_leaf(), lead_leaf()))),
+    st.integers(-5, 25), st.booleans())
+packs = st.lists(st.one_of(lead_rule, activity_rule), min_size=1, max_size=7)
+
+
+def pack_toml(rules: list[dict]) -> str:
+    body = {
+        "pack": {"name": "generated", "version": "1"},
+        "categories": {"fit": {"max": 60}, "intent": {}},
+        "decay": {"web": {"kind": "half_life", "half_life_days": 10}},
+        "rules": [{"id": f"r.{i}", "reason": f"rule {i}", **({"decay": "web"} if i % 3 == 0 else {}), **r}
+                  for i, r in enumerate(rules)],
+        "bands": [{"name": "low", "min": 0}, {"name": "high", "min": 25,
+                                                "requires": {"signal": "email.type", "eq": "business"}}],
+    }
+    return tomli_w.dumps(body)
+
+
+def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead]) -> None:
+    path = tmp_path_factory.mktemp("pack") / "generated.toml"
+    path.write_text(pack_toml(rules), encoding="utf-8")
+    assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packs, st.lists(leads, min_size=1, max_size=6))
+def test_generated_rulepacks_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
+                                               batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch)
+
+
+# Few types, close and tied times, many activities: where sequence/absent/at_least get subtle.
+FEW = TYPES[:3]
+busy_leads = st.builds(
+    lambda i, acts: Lead(f"B-{i}", email="dana@acme.io", activities=tuple(acts)),
+    st.integers(0, 10**6),
+    st.lists(st.builds(lambda t, d: Activity(t, _at(d)), st.sampled_from(FEW),
+                       st.sampled_from((0, 0.25, 0.5, 1, 1, 2, 7, 7.5, 14, 15, -1))), max_size=14),
+)
+few_types = st.one_of(st.sampled_from(FEW), st.lists(st.sampled_from(FEW), min_size=1, max_size=2, unique=True))
+busy_pattern = st.one_of(
+    st.builds(lambda steps, w: {"sequence": steps, "within_days": w},
+              st.lists(few_types, min_size=2, max_size=5), st.sampled_from((0.25, 0.5, 1, 7, 14))),
+    st.builds(lambda a, b, w: {"absent": a, "after": b, "within_days": w}, few_types, few_types,
+              st.sampled_from((0.25, 0.5, 1, 7, 14))),
+    st.builds(lambda n, of, w: {"at_least": n, "of": of, "within_days": w}, st.integers(1, 6), few_types,
+              st.sampled_from((0.5, 1, 7, 14))),
+)
+pattern_rule = st.builds(lambda when, points: {"category": "fit", "points": points, "when": when},
+                         tree(st.one_of(busy_pattern, busy_pattern, lead_leaf())), st.integers(1, 9))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(pattern_rule, min_size=1, max_size=5), st.lists(busy_leads, min_size=1, max_size=6))
+def test_generated_patterns_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
+                                              batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch)
