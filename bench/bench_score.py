@@ -173,10 +173,15 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+RULEPACKS: tuple[str, ...] = ()
+
+
 def run_once(input_path: Path, output_path: Path, engine: str) -> tuple[Run, str]:
     """Run ``leadscore score`` once; return its wall time, peak RSS and stderr."""
     cmd = [str(leadscore_executable()), "score", str(input_path), "--as-of", AS_OF, "--format", "jsonl",
            "-o", str(output_path), "--engine", engine]
+    for pack in RULEPACKS:
+        cmd += ["--rulepack", pack]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
@@ -227,7 +232,8 @@ def bench_size(n: int, engine: str, repeat: int, seed: int, out_dir: Path, keep:
 
 
 def report(results: list[Result], info: dict[str, str], args: argparse.Namespace, startup: Result | None) -> str:
-    lines = [f"leadscore score --engine {args.engine} --as-of {AS_OF} --format jsonl "
+    packs = "".join(f" --rulepack {p}" for p in RULEPACKS) or " (every installed rulepack)"
+    lines = [f"leadscore score --engine {args.engine}{packs} --as-of {AS_OF} --format jsonl "
              f"(best of {args.repeat}; seed {args.seed})", ""]
     header = f"| {'leads':>10} | {'seconds':>8} | {'leads/s':>9} | {'peak RSS MiB':>12} |"
     lines += [header, "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"]
@@ -268,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated numbers of leads (default 10000,100000)")
     parser.add_argument("--engine", choices=("python", "durable"), default="python",
                         help="rule backend, passed to leadscore score --engine (default python)")
+    parser.add_argument("--rulepack", action="append", default=[], metavar="NAME|PATH",
+                        help="passed to leadscore score (repeatable); default: every installed rulepack")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best time is reported (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
@@ -276,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-output", action="store_true", help="keep the scores files in --out-dir")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
     args = parser.parse_args(argv)
+    global RULEPACKS
+    RULEPACKS = tuple(args.rulepack)
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
     if not hasattr(os, "wait4"):
