@@ -59,11 +59,14 @@ def tier_table(vocabulary: Mapping) -> dict[str, str]:
 _TIER_CACHE: dict[int, tuple[Mapping, dict[str, str]]] = {}
 
 
-def _tiers_for(vocabulary: Mapping) -> dict[str, str]:
+def tiers_for(vocabulary: Mapping) -> dict[str, str]:
+    """:func:`tier_table` for a run's vocabulary, built once per vocabulary object (plugins use it too)."""
     cached = _TIER_CACHE.get(id(vocabulary))
+    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
     if cached is None or cached[0] is not vocabulary:
-        cached = (vocabulary, tier_table(vocabulary))
-        _TIER_CACHE[id(vocabulary)] = cached
+        if len(_TIER_CACHE) > 16:
+            _TIER_CACHE.clear()
+        cached = _TIER_CACHE[id(vocabulary)] = (vocabulary, tier_table(vocabulary))
     return cached[1]
 
 
@@ -169,7 +172,7 @@ def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         return
     as_of = ctx.as_of
     windows = (as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90))
-    tiers = _tiers_for(ctx.vocabulary)
+    tiers = tiers_for(ctx.vocabulary)
     routing: dict[str, tuple[tuple[str, ...], bool]] = {}
     by_type: dict[str, list[datetime]] = {}
     by_tier: dict[str, list[datetime]] = {}

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from leadscore.default_plugins.activities import tier_table
+from leadscore.default_plugins.activities import tiers_for
 from leadscore.model import ExtractContext, Lead, Signal, SignalSpec
 
 WINDOW_DAYS = 14
@@ -29,17 +29,6 @@ PROVIDES = (
     SignalSpec(SIGNAL, "int", "distinct high-intent and hand-raise activity types in the last 14 days"),
 )
 
-_TIERS: dict[int, tuple[Mapping, dict[str, str]]] = {}
-
-
-def _tiers(vocabulary: Mapping[str, Any]) -> dict[str, str]:
-    """Activity type -> intent tier for this run's vocabulary (built once per vocabulary)."""
-    cached = _TIERS.get(id(vocabulary))
-    if cached is None or cached[0] is not vocabulary:
-        if len(_TIERS) > 16:
-            _TIERS.clear()
-        cached = _TIERS[id(vocabulary)] = (vocabulary, tier_table(vocabulary))
-    return cached[1]
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
@@ -47,7 +36,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         return
     as_of = ctx.as_of
     since = as_of - timedelta(days=WINDOW_DAYS)
-    tiers = _tiers(ctx.vocabulary)
+    tiers = tiers_for(ctx.vocabulary)
     latest: dict[str, Any] = {}
     for activity in lead.activities:
         if since <= activity.at <= as_of and tiers.get(activity.type) in SPRINT_TIERS:

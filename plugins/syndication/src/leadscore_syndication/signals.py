@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from leadscore.default_plugins.activities import tier_table
+from leadscore.default_plugins.activities import tiers_for
 from leadscore.model import Activity, ExtractContext, Lead, Signal, SignalSpec
 
 WINDOW_DAYS = 90
@@ -126,17 +126,6 @@ def is_top_funnel(activity: Activity) -> bool:
     return not (isinstance(stage, str) and normalise(stage).replace(" ", "_") in LATER_STAGES)
 
 
-_TIERS: dict[int, tuple[Mapping, dict[str, str]]] = {}
-
-
-def _tiers(vocabulary: Mapping[str, Any]) -> dict[str, str]:
-    """Activity type -> intent tier for this run's vocabulary (built once per vocabulary)."""
-    cached = _TIERS.get(id(vocabulary))
-    if cached is None or cached[0] is not vocabulary:
-        if len(_TIERS) > 16:
-            _TIERS.clear()
-        cached = _TIERS[id(vocabulary)] = (vocabulary, tier_table(vocabulary))
-    return cached[1]
 
 
 def _is_nurture(click: Activity) -> bool:
@@ -184,7 +173,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
 
     after = sorted((a for a in lead.activities if first_download < a.at <= as_of and a.at >= since),
                    key=lambda a: a.at)
-    tiers = _tiers(ctx.vocabulary)
+    tiers = tiers_for(ctx.vocabulary)
     clicks = [a for a in after if a.type == "email_click" and _is_nurture(a)]
     service = [a for a in after if a.type == "service_page_visit"]
     follow_ups = [a for a in after if a.type != "content_download"
