@@ -22,6 +22,7 @@ import importlib.metadata
 import itertools
 import json
 import math
+import re
 import sys
 import threading
 import weakref
@@ -40,7 +41,7 @@ DURABLE_VERSION = "2.0.28"
 INSTALL_HINT = "how to install: pip install 'leadscore[durable]' on Python 3.11-3.12 with a C compiler"
 
 # Fact kinds (property "k"). Negation copies of activities form their own kind so they can be
-# asserted before everything else (see _negated_types).
+# asserted before everything else (see DurableMatcher._facts).
 _LEAD, _EVENT, _NEGATED = 1, 2, 3
 # Kind tags: what kind of value a signal holds; "other" covers NaN, None, lists and the like.
 _TAG = {"n": 1, "s": 2, "b": 3, "d": 4, None: 5}
@@ -56,7 +57,7 @@ _MAX_ENTRIES = 28
 _MAX_PROPERTIES = 240
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_RESERVED = ("id", "sid", "k", "i", "now", "$s")
+_RESERVED = ("id", "sid", "k", "i", "now", "$s", "_init")
 
 
 # --- loading the C module ---------------------------------------------------------------------
@@ -278,11 +279,8 @@ class _Field:
         except OverflowError:
             guess = math.inf if value > 0 else -math.inf
         if not lo < guess < hi:
+            # Rounding (or infinity) put it on or past a neighbour: take the double next to that one.
             guess = math.nextafter(lo, math.inf) if guess <= lo else math.nextafter(hi, -math.inf)
-        if not math.isfinite(guess):
-            guess = math.nextafter(lo, math.inf) if math.isfinite(lo) else math.nextafter(hi, -math.inf)
-            if not math.isfinite(guess):
-                guess = 0.0
         return _number(guess)
 
 
@@ -379,7 +377,8 @@ class _Atom:
         self.key = key
 
 
-# A plan is ("atom", index) | ("not", plan) | ("and" | "or", [plans]) | ("gate", lead plan, activity plan).
+# A plan is ("atom", atom index, per activity?) | ("not", plan) | ("and" | "or", [plans])
+# | ("gate", lead-level plan, per-activity plan). Per-activity plans yield sets of activity indices.
 Plan = tuple
 
 
@@ -495,9 +494,12 @@ class _Compiler:
                 for cond, in_event in leaves:
                     if cond.signal == name and any(_kind(c) == "n" for c in self._comparands(cond)):
                         self.native[(_key(cond), in_event)] = False
-        at = self.fields.setdefault("event.at", _Field("event.at"))
-        at.props.setdefault("d", self.names.new("d"))
-        self.context_signals[True].update(("event.type", "event.at"))
+        if any(node[0] == "pattern" for rule in rules if rule.when is not None
+               for node in _leaves(_nnf(rule.when, True))):
+            # Patterns compare activity times with each other: every activity fact carries its time.
+            at = self.fields.setdefault("event.at", _Field("event.at"))
+            at.props.setdefault("d", self.names.new("d"))
+            self.context_signals[True].add("event.at")
 
     @staticmethod
     def _comparands(cond: Condition) -> list[Any]:
@@ -604,12 +606,16 @@ class _Compiler:
         def absent() -> dict:
             return {"$nex": {tag(): 1}}
 
+        def distinct(options: Iterable[Any]) -> list[Any]:
+            # By kind and value: True == 1 as a dict key, but they are different options here.
+            return list({(_kind(o), o): o for o in options}.values())
+
         def any_of(options: Iterable[Any]) -> Any:
-            return _or(test("$eq", o) for o in dict.fromkeys(options))
+            return _or(test("$eq", o) for o in distinct(options))
 
         def none_of(options: Iterable[Any]) -> Any:
             by_kind: dict[str | None, list[Any]] = {}
-            for o in dict.fromkeys(options):
+            for o in distinct(options):
                 by_kind.setdefault(_kind(o), []).append(o)
             return _and(_or([{"$neq": {tag(): _TAG[k]}}, _and(test("$neq", o) for o in opts)])
                         for k, opts in by_kind.items())
@@ -717,6 +723,7 @@ class _Compiler:
 # --- the matcher ---------------------------------------------------------------------------------
 
 
+_INDEX = re.compile(r'"i":(\d+)')
 _LIVE_RULESETS: set[int] = set()
 _ruleset_names = itertools.count(1)
 
@@ -745,12 +752,15 @@ class DurableMatcher:
         self.negated_types = frozenset(compiled.negated_types)
         self.lead_fields = [(name, self.fields[name]) for name in sorted(compiled.context_signals[False])
                             if name in self.fields and not name.startswith(EVENT_PREFIX)]
+        # event.type is encoded once per type (see _type_text), the rest per activity.
         self.event_fields = [(name, self.fields[name]) for name in sorted(compiled.context_signals[True])
-                             if name in self.fields]
+                             if name in self.fields and name != "event.type"]
+        self._type_texts: dict[str, str] = {}
         self.lead_derived = compiled.derived_preds[False]
         self.event_derived = compiled.derived_preds[True]
         self.type_field = self.fields["event.type"] if "event.type" in self.fields else None
-        self.at_prop = self.fields["event.at"].props["d"]
+        # Negation copies (absent patterns) carry the activity time; patterns always give it a property.
+        self.at_prop = self.fields["event.at"].props.get("d") if "event.at" in self.fields else None
         self._check_size(pack.key)
         self.ruleset = _dumps(compiled.rules)
         self.name = f"leadscore-{next(_ruleset_names)}"
@@ -766,7 +776,8 @@ class DurableMatcher:
         def size(fields: Iterable[tuple[str, _Field]], derived: list) -> int:
             return 4 + len(derived) + sum((f.tag is not None) + bool(f.props) for _, f in fields)
 
-        biggest = max(size(self.lead_fields, self.lead_derived), size(self.event_fields, self.event_derived))
+        event_fields = [*self.event_fields, *([("event.type", self.type_field)] if self.type_field else [])]
+        biggest = max(size(self.lead_fields, self.lead_derived), size(event_fields, self.event_derived))
         if biggest > _MAX_PROPERTIES:
             raise ConfigurationError("--engine", f"rulepacks {', '.join(key)} need {biggest} properties in one "
                                                  f"durable fact; durable_rules holds at most 255",
@@ -790,6 +801,12 @@ class DurableMatcher:
             fired, hits = self._session(facts, lead_at)
         out: list[tuple[int, int]] = []
         for index, per_event, plan in self.plans:
+            if plan[0] == "atom":  # most rules are one durable rule
+                if per_event:
+                    out.extend((index, e) for e in hits.get(plan[1], ()))
+                elif plan[1] in fired:
+                    out.append((index, -1))
+                continue
             result = _truth(plan, fired, hits)
             if per_event:
                 out.extend((index, e) for e in result)
@@ -798,53 +815,62 @@ class DurableMatcher:
         out.sort()
         return out
 
-    def _facts(self, values: Mapping[str, Any], events: Sequence[Activity],
-               as_of: datetime) -> tuple[list[list[str]], int]:
-        """Property lists of the lead's facts in assert order (negation copies, the lead, activities),
+    def _facts(self, values: Mapping[str, Any], events: Sequence[Activity], as_of: datetime) -> tuple[list[str], int]:
+        """The properties of the lead's facts in assert order (negation copies, the lead, activities),
         and the lead's position.
 
         durable_rules decides a `$not` when the positive fact arrives and never revisits it, so the
         facts a negation looks at must already be there.
         """
-        negated: list[list[str]] = []
-        positive: list[list[str]] = []
-        type_field, at_prop = self.type_field, self.at_prop
+        negated: list[str] = []
+        positive: list[str] = []
+        event_fields, event_derived = self.event_fields, self.event_derived
         for index, event in enumerate(events):
             if event.at > as_of:
                 continue
-            if event.type in self.negated_types:
-                parts = [f'"k":{_NEGATED}', f'"i":{index}', f'"{at_prop}":{_micros(event.at)}']
-                type_field.encode(event.type, parts)
-                negated.append(parts)
-            if event.type in self.event_types:
-                view = EventView(values, event, as_of)
-                parts = [f'"k":{_EVENT}', f'"i":{index}']
-                for name, field in self.event_fields:
-                    value = view.get(name, MISSING)
-                    if value is not MISSING:
-                        field.encode(value, parts)
-                for prop, pred in self.event_derived:
-                    parts.append(f'"{prop}":{1 if pred(view) else 0}')
-                positive.append(parts)
-        lead = [f'"k":{_LEAD}', f'"now":{_micros(as_of)}']
+            kind = event.type
+            if kind in self.negated_types:
+                negated.append(f'"k":{_NEGATED},"i":{index},"{self.at_prop}":{_micros(event.at)},'
+                               f'{self._type_text(kind)}')
+            if kind in self.event_types:
+                parts = [f'"k":{_EVENT},"i":{index}', self._type_text(kind)]
+                if event_fields or event_derived:
+                    view = EventView(values, event, as_of)
+                    for name, field in event_fields:
+                        value = view.get(name, MISSING)
+                        if value is not MISSING:
+                            field.encode(value, parts)
+                    for prop, pred in event_derived:
+                        parts.append(f'"{prop}":{1 if pred(view) else 0}')
+                positive.append(",".join(parts))
+        lead = [f'"k":{_LEAD},"now":{_micros(as_of)}']
         for name, field in self.lead_fields:
             value = values.get(name, MISSING)
             if value is not MISSING:
                 field.encode(value, lead)
         for prop, pred in self.lead_derived:
             lead.append(f'"{prop}":{1 if pred(values) else 0}')
-        return [*negated, lead, *positive], len(negated)
+        return [*negated, ",".join(lead), *positive], len(negated)
 
-    def _session(self, facts: list[list[str]], lead_at: int) -> tuple[set[int], dict[int, set[int]]]:
+    def _type_text(self, kind: str) -> str:
+        # Activity types come from a small vocabulary: encode each once.
+        text = self._type_texts.get(kind)
+        if text is None:
+            parts: list[str] = []
+            self.type_field.encode(kind, parts)
+            text = self._type_texts[kind] = ",".join(parts)
+        return text
+
+    def _session(self, facts: list[str], lead_at: int) -> tuple[set[int], dict[int, set[int]]]:
         engine, handle = self.engine, self.handle
         ids = _IDS.first(len(facts) - 1)
         sid = str(next(self._sids))
         while _IDS.clashes(f"sid-{sid}", len(facts) - 1):
             sid = str(next(self._sids))
         texts = []
-        for j, parts in enumerate(facts):
+        for j, properties in enumerate(facts):
             mid = "a" if j == lead_at else ids[j if j < lead_at else j - 1]
-            texts.append(f'{{"id":"{mid}","sid":"{sid}",{",".join(parts)}}}')
+            texts.append(f'{{"id":"{mid}","sid":"{sid}",{properties}}}')
         payload = "[" + ",".join(texts) + "]"
         fired: set[int] = set()
         hits: dict[int, set[int]] = {}
@@ -866,16 +892,18 @@ class DurableMatcher:
         return fired, hits
 
     def _collect(self, messages: str, fired: set[int], hits: dict[int, set[int]]) -> None:
-        for name, frames in json.loads(messages).items():
-            atom = self.atoms.get(name)
-            if atom is None:
-                continue
-            if atom.key is None:
-                fired.add(atom.index)
-            else:
-                found = hits.setdefault(atom.index, set())
-                for frame in frames if isinstance(frames, list) else (frames,):
-                    found.add(frame[atom.key]["i"])
+        """Record one action's matches. An action is ``{"<rule>": frame or [frames]}`` for one rule.
+
+        Every fact's text is ours and only activity facts have an ``i`` property, so the activity
+        indices are read straight from the text instead of decoding the whole JSON.
+        """
+        atom = self.atoms.get(messages[2:messages.index('"', 2)])
+        if atom is None:
+            return
+        if atom.key is None:
+            fired.add(atom.index)
+        else:
+            hits.setdefault(atom.index, set()).update(int(i) for i in _INDEX.findall(messages))
 
     def _end_session(self, sid: str, started: bool) -> None:
         engine, handle = self.engine, self.handle

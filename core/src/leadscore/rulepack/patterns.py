@@ -176,27 +176,42 @@ def _types(value: Any, key: str, known: Collection[str]) -> tuple[str, ...]:
 
 
 class ActivityIndex:
-    """A lead's activities at or before ``as_of``, by type and in time order (built once per lead)."""
+    """A lead's activities at or before ``as_of``, by type and in time order (built once per lead).
 
-    __slots__ = ("as_of", "items", "times")
+    Types are sorted on first use, so a lead pays only for the types its patterns look at.
+    """
+
+    __slots__ = ("as_of", "_groups", "_entries", "_times")
 
     def __init__(self, events: Seq[Any], as_of: datetime) -> None:
         self.as_of = as_of
-        items: dict[str, list[tuple[datetime, int]]] = {}
+        groups: dict[str, list[tuple[datetime, int]]] = {}
         for index, event in enumerate(events):
             if event.at <= as_of:
-                items.setdefault(event.type, []).append((event.at, index))
-        for entries in items.values():
-            entries.sort()
-        self.items = items
-        self.times = {t: [at for at, _ in entries] for t, entries in items.items()}
+                groups.setdefault(event.type, []).append((event.at, index))
+        self._groups = groups
+        self._entries: dict[str, list[tuple[datetime, int]]] = {}
+        self._times: dict[str, list[datetime]] = {}
+
+    def entries(self, kind: str) -> list[tuple[datetime, int]]:
+        """(time, activity index) of one type, oldest first."""
+        found = self._entries.get(kind)
+        if found is None:
+            found = self._entries[kind] = sorted(self._groups.get(kind, ()))
+        return found
+
+    def times(self, kind: str) -> list[datetime]:
+        found = self._times.get(kind)
+        if found is None:
+            found = self._times[kind] = [at for at, _ in self.entries(kind)]
+        return found
 
     def count(self, types: Iterable[str], lo: datetime | None, hi: datetime) -> int:
         """How many activities of ``types`` lie in [lo, hi] (no lower bound when ``lo`` is None)."""
         total = 0
         for t in types:
-            times = self.times.get(t)
-            if times:
+            if t in self._groups:
+                times = self.times(t)
                 start = 0 if lo is None else bisect.bisect_left(times, lo)
                 total += bisect.bisect_right(times, hi) - start
         return total
@@ -220,7 +235,7 @@ def holds(pattern: Pattern, index: ActivityIndex) -> bool:
     if isinstance(pattern, AbsentPattern):
         absent = set(pattern.absent)
         for t in set(pattern.after):
-            for at, _ in index.items.get(t, ()):
+            for at, _ in index.entries(t):
                 others = index.count(absent, at, _plus(at, pattern.within)) - (t in absent)
                 if others == 0:
                     return True
@@ -235,7 +250,7 @@ def _sequence(pattern: SequencePattern, index: ActivityIndex) -> bool:
     one in a solution, so only the earliest candidates are tried; among candidates at that same
     instant only the activity type matters for the remaining steps, so one per type is tried.
     """
-    steps = [sorted((at, i, t) for t in set(step) for at, i in index.items.get(t, ())) for step in pattern.steps]
+    steps = [sorted((at, i, t) for t in set(step) for at, i in index.entries(t)) for step in pattern.steps]
     if any(not s for s in steps):
         return False
 
