@@ -264,7 +264,7 @@ class _Field:
         if not (math.isfinite(math.nextafter(floats[0], -math.inf))
                 and math.isfinite(math.nextafter(floats[-1], math.inf))):
             return False
-        return all(math.nextafter(a, math.inf) < b for a, b in zip(floats, floats[1:]))
+        return all(math.nextafter(a, math.inf) < b for a, b in itertools.pairwise(floats))
 
     def _surrogate(self, value: int | float) -> str:
         # An integer beyond 2**53 or an infinity: send a double that sits in the same place among
@@ -703,7 +703,7 @@ class _Compiler:
 
     def _fan_out(self) -> None:
         codes = itertools.count(1)
-        for kind, chains in self.chains.items():
+        for chains in self.chains.values():
             if not chains:
                 continue
             levels = 1

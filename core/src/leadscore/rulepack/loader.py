@@ -154,7 +154,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
     applies_when = None
     if "applies_when" in pack:
         try:
-            applies_when = parse_condition(pack["applies_when"], catalog)
+            applies_when = parse_condition(pack["applies_when"], catalog, allow_patterns=False)
         except ConditionError as err:
             col.add(loc.find(pack_line, err.needle or "applies_when") or pack_line, str(err), context="applies_when")
 
@@ -426,7 +426,7 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
         requires = None
         if "requires" in bdef:
             try:
-                requires = parse_condition(bdef["requires"], catalog)
+                requires = parse_condition(bdef["requires"], catalog, allow_patterns=False)
             except ConditionError as err:
                 col.add(loc.find(line, err.needle) if err.needle else line, str(err), context=f"{ctx} requires")
                 continue
