@@ -103,10 +103,7 @@ def load_cases(path: str | Path) -> list[Case]:
             if "leads" not in merged:
                 raise InputError(where, f"case {name!r} names lead {lead_spec!r} but no `leads` file",
                                  'add leads = "leads.jsonl" (relative to the case file)')
-            leads_path = (base / merged["leads"]).resolve()
-            if leads_path not in leads_cache:
-                leads_cache[leads_path] = _index(leads_path)
-            lead = leads_cache[leads_path].get(lead_spec)
+            lead = _leads_file(base / merged["leads"], leads_cache).get(lead_spec)
             if lead is None:
                 raise InputError(where, f"case {name!r}: lead {lead_spec!r} is not in {merged['leads']}",
                                  "check the id, or give the lead inline as a table")
@@ -120,13 +117,18 @@ def load_cases(path: str | Path) -> list[Case]:
             if "leads" not in merged:
                 raise InputError(where, f"case {name!r}: accounts = true needs a `leads` file",
                                  "the account roll-up groups the leads of that file")
-            leads_path = (base / merged["leads"]).resolve()
-            if leads_path not in leads_cache:
-                leads_cache[leads_path] = _index(leads_path)
-            account_leads = tuple(leads_cache[leads_path].values())
+            account_leads = tuple(_leads_file(base / merged["leads"], leads_cache).values())
         cases.append(Case(str(name), str(path), line, lead, rulepacks, _utc(merged["as_of"], where), expect,
                           str(merged.get("engine", "python")), account_leads))
     return cases
+
+
+def _leads_file(path: Path, cache: dict[Path, dict[str, Lead]]) -> dict[str, Lead]:
+    """The leads of a case's leads file by id, read once per file."""
+    path = path.resolve()
+    if path not in cache:
+        cache[path] = _index(path)
+    return cache[path]
 
 
 def _index(path: Path) -> dict[str, Lead]:
