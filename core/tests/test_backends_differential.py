@@ -33,8 +33,10 @@ SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads
 
 
 def cards(engine: Engine, leads: list[Lead]) -> list[Any]:
+    # With the account pass whenever a pack uses account signals or same_account, as the CLI runs it.
+    index = engine.build_accounts(leads) if engine.needs_accounts else None
     return [card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
-            for r in engine.score(leads)]
+            for r in engine.score(leads, accounts=index)]
 
 
 def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:

@@ -340,8 +340,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         when = parse_as_of(as_of)
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
-            with engine:
-                leads = _read(input_path, activities, input_fmt)
+            with engine, ExitStack() as stack:
+                source, index = input_path, None
+                if engine.needs_accounts:
+                    # The lead's account signals come from every lead in the file, as in `score`.
+                    if input_path == "-":
+                        source = stack.enter_context(_spool_stdin())
+                    index = engine.build_accounts(_read(source, activities, input_fmt))
+                leads = _read(source, activities, input_fmt)
                 for item in leads:
                     if isinstance(item, Rejection):
                         if item.lead_id == lead_id:
@@ -350,7 +356,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         continue
                     if item.id != lead_id:
                         continue
-                    result = next(engine.score([item]))
+                    result = next(engine.score([item], accounts=index))
                     if isinstance(result, Rejection):
                         click.echo(f"leadscore: lead {lead_id} could not be scored: {result.reason}", err=True)
                         sys.exit(EXIT_REJECTED)

@@ -15,7 +15,7 @@ from typing import Any
 from attrs import define, frozen
 
 from leadscore.default_plugins.email import classify as classify_email
-from leadscore.model import Lead, ScoreCard, SignalSpec
+from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
 
 # The most contacts an account keeps for its roll-up: the highest-scoring ones (a buying committee
 # is rarely larger; this keeps memory bounded per account).
@@ -72,34 +72,61 @@ class AccountSummary:
     best_score: int | None = None
     best_lead: str | None = None
     scored: list[Contact] = []
+    # same_account signal -> ids of the distinct contacts meeting its `where` (up to its cap)
+    matching: dict[str, set[str]] = {}
 
-    def signals(self) -> dict[str, Any]:
-        values: dict[str, Any] = {
+    def signals(self, caps: Mapping[str, int] = EMPTY) -> AccountSignals:
+        values = AccountSignals({
             "account.id": self.key,
             "account.contacts": self.contacts,
             "account.engaged_contacts": self.engaged,
             "account.senior_engaged_contacts": self.senior_engaged,
             "account.functions_engaged": len(self.functions),
             "account.high_intent_30d": self.high_intent_30d,
-        }
+        })
         if self.best_score is not None:
             values["account.best_lead_score"] = self.best_score
+        for name in caps:
+            ids = self.matching.get(name, ())
+            values[name] = len(ids)
+            shown = ", ".join(sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
+            values.evidence[name] = (f"{len(ids)} contact{'' if len(ids) == 1 else 's'} of account {self.key}"
+                                     + (f": {shown}" if ids else ""))
         return values
 
 
+class AccountSignals(dict):
+    """An account's signal values, with evidence text for the ones that need more than the account id."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.evidence: dict[str, str] = {}
+
+
 class AccountIndex:
-    """Account key -> summary, built from a first pass over the leads."""
+    """Account key -> summary, built from a first pass over the leads.
 
-    def __init__(self) -> None:
+    ``caps``: for each ``same_account`` signal the rulepacks use, the most contacts worth
+    counting (the largest N any rule asks for), which bounds the memory per account.
+    """
+
+    def __init__(self, caps: Mapping[str, int] = EMPTY) -> None:
         self.accounts: dict[str, AccountSummary] = {}
+        self.caps = dict(caps)
 
-    def add(self, lead: Lead, values: Mapping[str, Any], first_total: int | None) -> None:
+    def add(self, lead: Lead, values: Mapping[str, Any], first_total: int | None,
+            matched: Iterable[str] = ()) -> None:
+        """Count one contact; ``matched`` names the same_account signals whose ``where`` it meets."""
         key = account_key(lead)
         if key is None:
             return
         summary = self.accounts.get(key)
         if summary is None:
-            summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[])
+            summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
+        for name in matched:
+            ids = summary.matching.setdefault(name, set())
+            if len(ids) < self.caps.get(name, 0):
+                ids.add(lead.id)
         summary.contacts += 1
         engaged = values.get("intent.beyond_email.count_90d", 0) >= 1
         if engaged:
@@ -118,7 +145,7 @@ class AccountIndex:
     def signals_for(self, lead: Lead) -> Mapping[str, Any]:
         key = account_key(lead)
         summary = self.accounts.get(key) if key is not None else None
-        return summary.signals() if summary is not None else {}
+        return summary.signals(self.caps) if summary is not None else {}
 
     def record(self, lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
         """Keep a scored contact for the account's roll-up (the MAX_CONTACTS best)."""

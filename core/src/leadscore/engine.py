@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from attrs import frozen
+
 from leadscore.accounts import CONTACT_SIGNALS, AccountCard, AccountIndex, account_card, account_key
 from leadscore.backends import get_backend
 from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
@@ -19,7 +21,7 @@ from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLin
 from leadscore.plugins import PluginManager
 from leadscore.rulepack.composer import ComposedPack, Composer, compose
 from leadscore.rulepack.loader import parse_rulepacks, read_source
-from leadscore.rulepack.schema import Rulepack
+from leadscore.rulepack.schema import Condition, RuleIR, Rulepack, same_account_nodes
 from leadscore.scoring import build_ledger, choose_band
 
 
@@ -34,6 +36,14 @@ def _in_time_order(lead: Lead) -> Lead:
         if acts[i].at < acts[i - 1].at:
             return evolve(lead, activities=tuple(sorted(acts, key=_activity_time)))
     return lead
+
+
+@frozen
+class ContactRules:
+    """The ``where`` conditions of a run's same_account patterns, in the shape a backend compiles."""
+
+    key: tuple[str, ...]
+    rules: tuple[RuleIR, ...]
 
 
 def utcnow() -> datetime:
@@ -110,7 +120,10 @@ class Engine:
         self._check_combinations()
         self.wanted = self._wanted()
         self.needs_accounts = any(name.startswith("account.") for name in self.wanted)
-        self.wanted = self.wanted | CONTACT_SIGNALS
+        self.same_account, self.contact_matcher = self._same_account()
+        self.contact_signals = CONTACT_SIGNALS | frozenset(
+            n for _, where, _ in self.same_account for n in where.signals())
+        self.wanted = self.wanted | self.contact_signals
         self.account_config = self._account_config()
         self._ctx_cache: dict[datetime, ExtractContext] = {}
 
@@ -178,6 +191,26 @@ class Engine:
                 if band.requires is not None:
                     names.update(band.requires.signals())
         return frozenset(n for n in names if not n.startswith("event."))
+
+    def _same_account(self) -> tuple[list[tuple[str, Condition, int]], Any]:
+        """The run's distinct ``same_account`` conditions as (signal, where, cap), and one matcher
+        that evaluates every ``where`` on a contact (with the run's backend) in the account pass."""
+        found: dict[str, tuple[Condition, int]] = {}
+        for name in self.composer.active:
+            pack = self.composer.by_name[name]
+            conditions = [rule.when for rule in pack.rules] + [band.requires for band in pack.bands]
+            for cond in conditions:
+                for node in same_account_nodes(cond):
+                    spec = node.value
+                    cap = max(spec.count, found[spec.signal][1]) if spec.signal in found else spec.count
+                    found[spec.signal] = (spec.where, cap)
+        if not found:
+            return [], None
+        specs = [(signal, where, cap) for signal, (where, cap) in sorted(found.items())]
+        rules = tuple(RuleIR(id=signal, category="same_account", points=0, reason="", pack="same_account",
+                             when=where, signals=tuple(sorted(where.signals())))
+                      for signal, where, _ in specs)
+        return specs, self.backend.compile(ContactRules(("same_account",), rules))
 
     def active_packs(self) -> list[Rulepack]:
         return [self.composer.by_name[n] for n in self.composer.active]
@@ -265,25 +298,29 @@ class Engine:
         computed when a rulepack uses ``account.best_lead_score``.
         """
         when = self._resolve_as_of(as_of)
-        index = AccountIndex()
+        index = AccountIndex({signal: cap for signal, _, cap in self.same_account})
         need_score = "account.best_lead_score" in self.wanted
+        matcher, signals = self.contact_matcher, [signal for signal, _, _ in self.same_account]
         for item in leads:
             if isinstance(item, Rejection) or account_key(item) is None:
                 continue
             try:
+                lead = _in_time_order(item)
+                total = None
                 if need_score:
-                    card, values = self._score(item, when, None)
-                    index.add(item, values, card.total)
+                    card, values = self._score(lead, when, None)
+                    total = card.total
                 else:
-                    index.add(item, self._values(item, when), None)
+                    values = self._values(lead, when)
+                matched = () if matcher is None else [signals[r] for r, _ in matcher.match(values, lead.activities, when)]
+                index.add(lead, values, total, matched)
             except Exception:  # the scoring pass reports this lead's problem as a rejection
                 continue
         return index
 
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""
-        ctx = ExtractContext(when, self.vocabulary, CONTACT_SIGNALS)
-        lead = _in_time_order(lead)
+        ctx = ExtractContext(when, self.vocabulary, self.contact_signals)
         return {s.name: s.value for ex in self.extractors for s in ex.fn(lead, ctx)}
 
     def account_cards(self, index: AccountIndex) -> Iterator[AccountCard]:
@@ -319,6 +356,9 @@ class Engine:
                 yield Rejection(f"lead {item.id}", f"could not be scored: {type(err).__name__}: {err}", item.id)
 
     def close(self) -> None:
+        if self.contact_matcher is not None:
+            self.contact_matcher.close()
+            self.contact_matcher = None
         self.composer.close()
         self.backend.close()
 

@@ -35,7 +35,7 @@ from leadscore.backends.python import MISSING, EventView, compile_condition
 from leadscore.errors import ConfigurationError
 from leadscore.model import Activity
 from leadscore.rulepack.patterns import AbsentPattern, AtLeastPattern, SequencePattern
-from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition
+from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition, account_leaf
 
 DURABLE_VERSION = "2.0.28"
 INSTALL_HINT = "how to install: pip install 'leadscore[durable]' on Python 3.11-3.12 with a C compiler"
@@ -403,6 +403,8 @@ def _nnf(cond: Condition, positive: bool) -> tuple:
     if cond.op in ("all", "any"):
         op = ("and" if cond.op == "all" else "or") if positive else ("or" if cond.op == "all" else "and")
         return (op, [_nnf(c, positive) for c in cond.children])
+    if cond.op == "same_account":
+        return ("leaf", account_leaf(cond), positive)
     return ("pattern" if cond.op in PATTERN_OPS else "leaf", cond, positive)
 
 

@@ -4,7 +4,7 @@ Semantics shared with every backend: a comparison on a missing signal is false (
 ``not_in`` included); ``exists`` tests presence; booleans never equal numbers; values of
 different kinds (a string and a number) never compare. Pattern conditions (sequence, absent,
 at_least) read the lead's activities through a :class:`LeadView`; their meaning lives in
-:mod:`leadscore.rulepack.patterns`.
+:mod:`leadscore.rulepack.patterns`. ``same_account`` compares its derived account signal.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from leadscore.model import Activity
 from leadscore.rulepack.patterns import ActivityIndex, holds
-from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition
+from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition, account_leaf
 
 MISSING = object()
 Pred = Callable[[Any], bool]
@@ -54,6 +54,9 @@ def compile_condition(cond: Condition) -> Pred:
         return lambda v: not inner(v)
     if op in _PATTERNS:
         return _PATTERNS[op](cond)
+    if op == "same_account":
+        # The account pass counted the contacts; the lead compares the count.
+        return compile_condition(account_leaf(cond))
     signal, value = cond.signal, cond.value
     if op == "eq":
         return lambda v: (x := v.get(signal, MISSING)) is not MISSING and _same_kind(x, value) and x == value

@@ -3,7 +3,8 @@
 Signals (present when the run groups leads into accounts, see leadscore.accounts):
 ``account.id``, ``account.contacts``, ``account.engaged_contacts``,
 ``account.senior_engaged_contacts``, ``account.functions_engaged``, ``account.high_intent_30d``
-and ``account.best_lead_score``.
+and ``account.best_lead_score``, plus one ``account.same_account.*`` count per distinct
+``same_account`` condition in the rulepacks.
 
 Roll-up strategies (``[accounts] rollup = ...`` in a rulepack):
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from leadscore.accounts import ACCOUNT_SIGNALS, Contact
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, RollupStrategy, Signal, SignalExtractor
+from leadscore.model import EMPTY, ExtractContext, Lead, RollupStrategy, Signal, SignalExtractor
 
 DEFAULT_WEIGHTS = {"c_level": 1.5, "vp": 1.3, "director": 1.2, "manager": 1.0, "individual": 0.8, "student": 0.0}
 
@@ -31,8 +32,9 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if not account:
         return
     evidence = f"account {account.get('account.id')}"
+    detail = getattr(account, "evidence", EMPTY)
     for name, value in account.items():
-        yield Signal(name, value, None, evidence)
+        yield Signal(name, value, None, detail.get(name, evidence))
 
 
 def _cap(params: Mapping[str, Any], default: int = 300) -> int:

@@ -154,7 +154,8 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
     applies_when = None
     if "applies_when" in pack:
         try:
-            applies_when = parse_condition(pack["applies_when"], catalog, allow_patterns=False)
+            applies_when = parse_condition(pack["applies_when"], catalog, allow_patterns=False,
+                                           allow_account=False)
         except ConditionError as err:
             col.add(loc.find(pack_line, err.needle or "applies_when") or pack_line, str(err), context="applies_when")
 

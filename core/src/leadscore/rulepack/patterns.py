@@ -1,13 +1,18 @@
-"""Pattern conditions over a lead's activity history: ``sequence``, ``absent`` and ``at_least``.
+"""Pattern conditions: ``sequence``, ``absent`` and ``at_least`` over a lead's activity history,
+and ``same_account`` over the contacts of the lead's account.
 
-This module parses and validates them and holds their reference semantics: the python backend
-evaluates them with :func:`holds`, and the durable backend must agree with it exactly.
+This module parses and validates them and holds the activity patterns' reference semantics: the
+python backend evaluates them with :func:`holds`, and the durable backend must agree with it
+exactly. ``same_account`` is evaluated in two steps: the account pass runs its ``where`` condition
+on every contact (with the run's backend) and counts the distinct contacts that meet it per
+account; the lead's rule then compares that count, a derived ``account.same_account.*`` signal.
 """
 
 from __future__ import annotations
 
 import bisect
 import difflib
+import hashlib
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence as Seq
 from datetime import datetime, timedelta, timezone
@@ -15,20 +20,24 @@ from typing import Any
 
 from attrs import frozen
 
-from leadscore.rulepack.schema import Condition, ConditionError
+from leadscore.rulepack.schema import Condition, ConditionError, SignalCatalog, describe
 
 MAX_STEPS = 8
+MAX_SAME_ACCOUNT = 100
+SAME_ACCOUNT_PREFIX = "account.same_account."
 MAX_WINDOW_DAYS = 36500
 MAX_AT_LEAST = 1000
 PATTERN_KEYS: dict[str, tuple[str, ...]] = {
     "sequence": ("sequence", "within_days"),
     "absent": ("absent", "after", "within_days"),
     "at_least": ("at_least", "of", "within_days"),
+    "same_account": ("same_account", "where"),
 }
 _EXAMPLES = {
     "sequence": '{ sequence = ["pricing_page_visit", "demo_request"], within_days = 14 }',
     "absent": '{ absent = "email_click", after = "email_open", within_days = 7 }',
     "at_least": '{ at_least = 3, of = "email_open", within_days = 30 }',
+    "same_account": '{ same_account = 3, where = { signal = "intent.beyond_email.count_90d", gte = 1 } }',
 }
 # Windows that run past the last representable instant simply have no end.
 _END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
@@ -101,6 +110,28 @@ class AtLeastPattern:
         return f"at least {self.count} {_types_text(self.of)} in the last {_days(self.within)}"
 
 
+@frozen
+class SameAccountPattern:
+    """``count`` or more distinct contacts of the lead's account (the lead included) meet ``where``.
+
+    ``signal`` names the derived account signal that holds the number of such contacts (counted up
+    to ``MAX_SAME_ACCOUNT``); it is the same for every rule with an identical ``where``.
+    """
+
+    count: int
+    where: Condition
+    signal: str
+
+    def types(self) -> tuple[str, ...]:
+        return ()
+
+    def signals(self) -> set[str]:
+        return {self.signal}
+
+    def describe(self) -> str:
+        return f"at least {self.count} contact{'' if self.count == 1 else 's'} of the account with {describe(self.where)}"
+
+
 Pattern = SequencePattern | AbsentPattern | AtLeastPattern
 
 
@@ -118,10 +149,16 @@ def pattern_op(raw: Mapping[str, Any]) -> str | None:
     return found[0] if found else None
 
 
-def parse_pattern(raw: Mapping[str, Any], activity_types: Collection[str]) -> Condition:
+def same_account_signal(where: Condition) -> str:
+    """The derived account signal for a ``where`` condition: identical conditions share it."""
+    return SAME_ACCOUNT_PREFIX + hashlib.sha1(repr(where).encode()).hexdigest()[:12]
+
+
+def parse_pattern(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
     """Validate a pattern table and return its Condition (``op`` is the pattern kind)."""
     op = pattern_op(raw)
     assert op is not None
+    activity_types = catalog.vocabulary.get("activity_types", ())
     others = [o for o in PATTERN_KEYS if o in raw and o != op]
     if others:
         raise ConditionError(f"`{op}` and `{others[0]}` cannot share a table; write two conditions and combine "
@@ -134,6 +171,8 @@ def parse_pattern(raw: Mapping[str, Any], activity_types: Collection[str]) -> Co
     for key in allowed:
         if key not in raw:
             raise ConditionError(f"{article(op)} pattern needs `{key}`, e.g. {_EXAMPLES[op]}", op)
+    if op == "same_account":
+        return _same_account(raw, catalog)
     within = _window(raw["within_days"])
     if op == "sequence":
         steps = raw["sequence"]
@@ -149,6 +188,21 @@ def parse_pattern(raw: Mapping[str, Any], activity_types: Collection[str]) -> Co
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_AT_LEAST:
         raise ConditionError(f"`at_least` must be a whole number from 1 to {MAX_AT_LEAST}, not {count!r}", "at_least")
     return Condition("at_least", value=AtLeastPattern(count, _types(raw["of"], "of", activity_types), within))
+
+
+def _same_account(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
+    from leadscore.rulepack.schema import parse_condition
+
+    count = raw["same_account"]
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SAME_ACCOUNT:
+        raise ConditionError(f"`same_account` must be a whole number of contacts from 1 to {MAX_SAME_ACCOUNT}, "
+                             f"not {count!r}", "same_account")
+    where = parse_condition(raw["where"], catalog, allow_account=False)
+    for name in sorted(where.signals()):
+        if name.startswith("account."):
+            raise ConditionError(f"`where` describes one contact and cannot read {name!r} (a signal of the whole "
+                                 f"account); use the contact's own signals", name)
+    return Condition("same_account", value=SameAccountPattern(count, where, same_account_signal(where)))
 
 
 def _window(value: Any) -> timedelta:

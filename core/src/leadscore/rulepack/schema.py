@@ -19,6 +19,8 @@ from leadscore.model import SignalSpec
 LEAF_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "exists", "matches")
 BOOL_OPS = ("all", "any", "not")
 PATTERN_OPS = ("sequence", "absent", "at_least")
+# Conditions on the other contacts of the lead's account; they read a derived account signal.
+ACCOUNT_OPS = ("same_account",)
 ORDER_OPS = ("lt", "lte", "gt", "gte", "between")
 EVENT_PREFIX = "event."
 
@@ -42,7 +44,7 @@ class Condition:
         names = {self.signal} if self.signal else set()
         for child in self.children:
             names |= child.signals()
-        if self.op in PATTERN_OPS:
+        if self.op in PATTERN_OPS or self.op in ACCOUNT_OPS:
             names |= self.value.signals()
         return names
 
@@ -200,16 +202,18 @@ class ConditionError(ValueError):
 
 
 def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = False,
-                    allow_patterns: bool = True) -> Condition:
+                    allow_patterns: bool = True, allow_account: bool = True) -> Condition:
     """Turn a TOML condition table into a Condition, checking signals, operators and value types.
 
     ``allow_event``: the condition belongs to a rule with ``on`` and may read ``event.*``.
     Patterns need the lead's whole activity history, so they are refused there and wherever
-    ``allow_patterns`` is false (conditions evaluated over signals alone).
+    ``allow_patterns`` is false (conditions evaluated over signals alone). ``same_account`` reads
+    the account pass's results; ``allow_account`` false refuses it (``applies_when``, and inside
+    ``same_account`` itself).
     """
+    flags = {"allow_event": allow_event, "allow_patterns": allow_patterns, "allow_account": allow_account}
     if isinstance(raw, list):
-        return Condition("all", children=tuple(parse_condition(r, catalog, allow_event=allow_event,
-                                                               allow_patterns=allow_patterns) for r in raw))
+        return Condition("all", children=tuple(parse_condition(r, catalog, **flags) for r in raw))
     if not isinstance(raw, dict):
         raise ConditionError(f"a condition must be a table such as {{ signal = \"email.type\", eq = \"business\" }}, "
                              f"not {raw!r}")
@@ -220,7 +224,6 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
             raise ConditionError(f"`{sorted(combos)[0]}` must be alone in its table; found {sorted(keys)}")
         op = combos.pop()
         body = raw[op]
-        flags = {"allow_event": allow_event, "allow_patterns": allow_patterns}
         if op == "not":
             return Condition("not", children=(parse_condition(body, catalog, **flags),))
         if not isinstance(body, list) or not body:
@@ -230,6 +233,14 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
     from leadscore.rulepack import patterns
 
     pattern = patterns.pattern_op(raw)
+    if pattern == "same_account":
+        if "signal" in raw:
+            raise ConditionError("a same_account condition counts contacts, it has no `signal`; put the contact's "
+                                 "condition in `where`", "signal")
+        if not allow_account:
+            raise ConditionError("same_account can only be used in a rule's `when` or a band's `requires` (not in "
+                                 "applies_when, nor inside another same_account)", "same_account")
+        return patterns.parse_pattern(raw, catalog)
     if pattern is not None:
         name = patterns.article(pattern)
         if "signal" in raw:
@@ -239,10 +250,11 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
                                  f"in a rule with `on`; put it in a rule without `on`", pattern)
         if not allow_patterns:
             raise ConditionError(f"{name} pattern can only be used in a rule's `when`", pattern)
-        return patterns.parse_pattern(raw, catalog.vocabulary.get("activity_types", ()))
+        return patterns.parse_pattern(raw, catalog)
     if "signal" not in raw:
         raise ConditionError(f"condition {raw!r} has no `signal`; write {{ signal = \"...\", <op> = ... }}, "
-                             f"a pattern (sequence, absent, at_least) or combine conditions with all / any / not")
+                             f"a pattern (sequence, absent, at_least, same_account) or combine conditions with "
+                             f"all / any / not")
     signal = raw["signal"]
     if not isinstance(signal, str):
         raise ConditionError(f"`signal` must be a string, not {signal!r}")
@@ -338,6 +350,20 @@ def _check_enum(spec: SignalSpec, values: list[Any], signal: str) -> None:
                                  str(v))
 
 
+def account_leaf(cond: Condition) -> Condition:
+    """A ``same_account`` node as the comparison every backend evaluates: its count signal >= N."""
+    return Condition("gte", cond.value.signal, cond.value.count)
+
+
+def same_account_nodes(cond: Condition | None) -> list[Condition]:
+    """The ``same_account`` nodes of a condition tree."""
+    if cond is None:
+        return []
+    if cond.op in ACCOUNT_OPS:
+        return [cond]
+    return [node for child in cond.children for node in same_account_nodes(child)]
+
+
 def describe(cond: Condition | None) -> str:
     """A short human rendering of a condition, for listings and explanations."""
     if cond is None:
@@ -347,7 +373,7 @@ def describe(cond: Condition | None) -> str:
         return "(" + joiner.join(describe(c) for c in cond.children) + ")"
     if cond.op == "not":
         return "not " + describe(cond.children[0])
-    if cond.op in PATTERN_OPS:
+    if cond.op in PATTERN_OPS or cond.op in ACCOUNT_OPS:
         return cond.value.describe()
     value = cond.value.pattern if cond.op == "matches" else cond.value
     if isinstance(value, tuple):
