@@ -25,17 +25,11 @@ from leadscore.rulepack.schema import Condition, RuleIR, Rulepack, same_account_
 from leadscore.scoring import build_ledger, choose_band
 
 
-def _activity_time(activity: Any) -> datetime:
-    return activity.at
-
-
 def _in_time_order(lead: Lead) -> Lead:
     """The lead with its activities oldest first (readers already sort; records built in code may not)."""
     acts = lead.activities
-    for i in range(1, len(acts)):
-        if acts[i].at < acts[i - 1].at:
-            return evolve(lead, activities=tuple(sorted(acts, key=_activity_time)))
-    return lead
+    ordered = acts.by_time()
+    return lead if ordered is acts else evolve(lead, activities=ordered)
 
 
 @frozen

@@ -45,9 +45,127 @@ class Activity:
     id: str | None = None
 
 
+class Activities(Sequence[Activity]):
+    """A lead's activities: an immutable sequence of Activity records, stored as columns.
+
+    Scoring reads the columns (``types``, ``times``) and the per-type index (:meth:`groups`)
+    without building a record per activity; iterating or indexing gives Activity records, built
+    on first use. It compares equal to a tuple of the same records. Build one with
+    :meth:`of` from records; readers fill the columns directly.
+    """
+
+    __slots__ = ("types", "times", "props", "ids", "_records", "_groups", "_ordered")
+
+    def __init__(self, types: list[str], times: list[datetime], props: list[Mapping[str, Any]] | None = None,
+                 ids: list[str | None] | None = None) -> None:
+        self.types = types
+        self.times = times
+        # None stands for "all empty" / "all None", the common case for lean inputs.
+        self.props = props
+        self.ids = ids
+        self._records: tuple[Activity, ...] | None = None
+        self._groups: dict[str, list[int]] | None = None
+        self._ordered: bool | None = None
+
+    @classmethod
+    def of(cls, records: Iterable[Activity]) -> Activities:
+        if isinstance(records, Activities):
+            return records
+        items = tuple(records)
+        for item in items:
+            if not isinstance(item, Activity):
+                raise TypeError(f"activities must be Activity records, not {type(item).__name__}")
+        made = cls([a.type for a in items], [a.at for a in items], [a.properties for a in items],
+                   [a.id for a in items])
+        made._records = items
+        return made
+
+    def record(self, index: int) -> Activity:
+        """The Activity at ``index`` (without building the others)."""
+        if self._records is not None:
+            return self._records[index]
+        return Activity(self.types[index], self.times[index], self.props[index] if self.props else EMPTY,
+                        self.ids[index] if self.ids else None)
+
+    def properties(self, index: int) -> Mapping[str, Any]:
+        return self.props[index] if self.props else EMPTY
+
+    def _all(self) -> tuple[Activity, ...]:
+        records = self._records
+        if records is None:
+            records = self._records = tuple(self.record(i) for i in range(len(self.types)))
+        return records
+
+    def groups(self) -> dict[str, list[int]]:
+        """Activity type -> positions of its activities, in sequence order (built once)."""
+        groups = self._groups
+        if groups is None:
+            groups = self._groups = {}
+            for index, kind in enumerate(self.types):
+                found = groups.get(kind)
+                if found is None:
+                    groups[kind] = [index]
+                else:
+                    found.append(index)
+        return groups
+
+    def in_time_order(self) -> bool:
+        ordered = self._ordered
+        if ordered is None:
+            times = self.times
+            ordered = self._ordered = all(times[i - 1] <= times[i] for i in range(1, len(times)))
+        return ordered
+
+    def by_time(self) -> Activities:
+        """The same activities oldest first (equal instants keep their order)."""
+        if self.in_time_order():
+            return self
+        order = sorted(range(len(self.times)), key=self.times.__getitem__)
+        made = Activities([self.types[i] for i in order], [self.times[i] for i in order],
+                          [self.props[i] for i in order] if self.props else None,
+                          [self.ids[i] for i in order] if self.ids else None)
+        made._ordered = True
+        return made
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Activity]:
+        return iter(self._all())
+
+    def __add__(self, other: Iterable[Activity]) -> Activities:
+        return Activities.of(self._all() + tuple(other))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Activities):
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Activities({list(self._all())!r})"
+
+
+NO_ACTIVITIES = Activities([], [])
+
+
+def _to_activities(value: Iterable[Activity]) -> Activities:
+    return value if type(value) is Activities else Activities.of(value)
+
+
 @frozen
 class Lead:
-    """One person to score, with what they did and the company they work for."""
+    """One person to score, with what they did and the company they work for.
+
+    ``activities`` accepts any iterable of Activity records and holds them as :class:`Activities`.
+    """
 
     id: str
     email: str | None = None
@@ -57,7 +175,7 @@ class Lead:
     account_id: str | None = None
     company: Company = Company()
     fields: Mapping[str, Any] = EMPTY
-    activities: tuple[Activity, ...] = ()
+    activities: Activities = attrs.field(default=NO_ACTIVITIES, converter=_to_activities)
     first_name: str | None = None
     last_name: str | None = None
 
@@ -115,11 +233,13 @@ def activity_evidence(event: Activity) -> str:
     return f"{text} ({where})" if where else text
 
 
-def _evidence(raw: Any) -> str:
+def _evidence(raw: Any, events: Activities | None) -> str:
     if type(raw) is str:
         return raw
     if type(raw) is tuple:
         return "; ".join(raw)
+    if type(raw) is int and events is not None:  # the position of the activity in the lead's activities
+        return activity_evidence(events.record(raw))
     return activity_evidence(raw)
 
 
@@ -130,17 +250,21 @@ class Ledger(Sequence[Contribution]):
     only when someone reads them: most runs print the total and top reasons, not every line.
     """
 
-    __slots__ = ("_raw", "_lines")
+    __slots__ = ("_raw", "_lines", "_events")
 
-    def __init__(self, raw: Iterable[tuple[Any, ...] | Contribution]) -> None:
+    def __init__(self, raw: Iterable[tuple[Any, ...] | Contribution], events: Activities | None = None) -> None:
         self._raw = tuple(raw)
         self._lines: tuple[Contribution, ...] | None = None
+        # A line's evidence may be the position of an activity in these (its text is built on read).
+        self._events = events
 
     def _all(self) -> tuple[Contribution, ...]:
         lines = self._lines
         if lines is None:
+            events = self._events
             lines = self._lines = tuple(
-                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r[11])) for r in self._raw
+                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r[11], events))
+                for r in self._raw
             )
         return lines
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadscore.model import Activity, Ledger, ScoreLine, Signal
+from leadscore.model import Activities, Activity, Ledger, ScoreLine, Signal
 from leadscore.rulepack.composer import ComposedPack
 from leadscore.rulepack.schema import RuleIR
 
@@ -61,6 +61,9 @@ def build_ledger(
 ) -> tuple[Ledger, list[tuple[str, int]], int]:
     """Return (ledger, subscores in category order, total) for one lead."""
     ledger: list[Line] = []
+    if type(events) is not Activities:
+        events = Activities.of(events)
+    times, types = events.times, events.types
     rules = composed.rules
     rule_decay = composed.rule_decay
     i, n = 0, len(matches)
@@ -90,15 +93,16 @@ def build_ledger(
             first = j - keep if keep < found else i
             decay = rule_decay[r_index]
             for m in range(j - 1, first - 1, -1):
-                event = events[matches[m][1]]
-                ledger.append(_rule_line(rule, decay, as_of, event.at, event.type, event))
+                e = matches[m][1]
+                # The evidence is the activity's position; the Ledger turns it into text on read.
+                ledger.append(_rule_line(rule, decay, as_of, times[e], types[e], e))
             dropped = first - i
             if dropped:
                 limit = "once" if rule.count == "once" else f"at most {keep} times"
                 ledger.append(_cap_line(
                     rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
                     f"not counted: this rule counts {limit}", rule.pack, "frequency_cap",
-                    events[matches[j - 1][1]].type,
+                    types[matches[j - 1][1]],
                 ))
         if rule.max_points is not None or rule.min_points is not None:
             _rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger, start)
@@ -108,7 +112,7 @@ def build_ledger(
         factor = fn(_age_days(as_of, line.observed_at)) if line.decay != "none" else 1.0
         ledger.append((line.rule_id, line.category, decayed(line.points, factor), line.reason, f"scorer:{scorer}",
                        "rule", line.points, line.decay, factor, line.signal, line.observed_at, ""))
-    return _caps(composed, ledger)
+    return _caps(composed, ledger, events)
 
 
 def _rule_cap(rule_id: str, category: str, pack: str, max_points: int | None, min_points: int | None,
@@ -122,7 +126,7 @@ def _rule_cap(rule_id: str, category: str, pack: str, max_points: int | None, mi
                                 f"rule floored at {min_points} points (had {got})", pack, "rule_cap"))
 
 
-def _caps(composed: ComposedPack, ledger: list[Line]) -> tuple[Ledger, list[tuple[str, int]], int]:
+def _caps(composed: ComposedPack, ledger: list[Line], events: Activities) -> tuple[Ledger, list[tuple[str, int]], int]:
     sums: dict[str, int] = {c.name: 0 for c in composed.categories}
     for line in ledger:
         sums[line[1]] = sums.get(line[1], 0) + line[2]
@@ -148,7 +152,7 @@ def _caps(composed: ComposedPack, ledger: list[Line]) -> tuple[Ledger, list[tupl
         ledger.append(_cap_line("cap.total", "total", composed.total_min - total,
                                 f"total floored at {composed.total_min} points (had {total})", pack, "total_cap"))
         total = composed.total_min
-    return Ledger(ledger), list(sums.items()), total
+    return Ledger(ledger, events), list(sums.items()), total
 
 
 def choose_band(composed: ComposedPack, total: int, values: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:

@@ -14,7 +14,7 @@ A rulepack adds types to tiers with ``[vocabulary.activity_tiers] high = ["roi_c
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
@@ -66,6 +66,8 @@ def tiers_for(vocabulary: Mapping) -> dict[str, str]:
     if cached is None or cached[0] is not vocabulary:
         if len(_TIER_CACHE) > 16:
             _TIER_CACHE.clear()
+            for plan in _PLANS.values():  # their routes are keyed by the ids of these tables
+                plan.routes.clear()
         cached = _TIER_CACHE[id(vocabulary)] = (vocabulary, tier_table(vocabulary))
     return cached[1]
 
@@ -77,9 +79,11 @@ _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIER
 class _Plan:
     """Which types and tiers to count, and which metrics to emit, for one ``wanted`` set."""
 
-    __slots__ = ("all_types", "types", "tiers", "metrics", "zero")
+    __slots__ = ("all_types", "types", "tiers", "metrics", "zero", "routes")
 
     def __init__(self, wanted: frozenset[str] | None) -> None:
+        # (activity type, id of the tier table) -> what _keys_for says; tier tables live in _TIER_CACHE.
+        self.routes: dict[tuple[str, int], tuple[tuple[str, ...], bool]] = {}
         self.all_types = wanted is None
         self.types: set[str] = set()
         self.tiers: set[str] = set()
@@ -165,7 +169,8 @@ def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[s
 
 
 def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
-    if not lead.activities:
+    acts = lead.activities
+    if not acts:
         return
     plan = _plan_for(ctx.wanted)
     if not plan.all_types and not plan.types and not plan.tiers:
@@ -173,38 +178,43 @@ def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     as_of = ctx.as_of
     windows = (as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90))
     tiers = tiers_for(ctx.vocabulary)
-    routing: dict[str, tuple[tuple[str, ...], bool]] = {}
+    all_times = acts.times
+    ordered = acts.in_time_order()
     by_type: dict[str, list[datetime]] = {}
     by_tier: dict[str, list[datetime]] = {}
-    in_order = True
-    previous = None
-    for activity in lead.activities:
-        at = activity.at
-        if at > as_of:
-            continue
-        if previous is not None and at < previous:
-            in_order = False
-        previous = at
-        kind = activity.type
-        route = routing.get(kind)
+    mixed: set[str] = set()  # tiers fed by more than one type: their times need a merge
+    # One pass per activity type (the lead's activities grouped once, shared with the matcher).
+    routes = plan.routes
+    tiers_id = id(tiers)
+    for kind, positions in acts.groups().items():
+        route = routes.get((kind, tiers_id))
         if route is None:
-            route = routing[kind] = _keys_for(plan, tiers, kind)
+            if len(routes) > 4096:
+                routes.clear()
+            route = routes[(kind, tiers_id)] = _keys_for(plan, tiers, kind)
         keys, own = route
-        if own:
-            times = by_type.get(kind)
-            if times is None:
-                by_type[kind] = [at]
-            else:
-                times.append(at)
-        for key in keys:
-            times = by_tier.get(key)
-            if times is None:
-                by_tier[key] = [at]
-            else:
-                times.append(at)
-    if not in_order:  # records built in code may list activities in any order
-        for times in (*by_type.values(), *by_tier.values()):
+        if not keys and not own:
+            continue
+        times = [all_times[i] for i in positions]
+        if not ordered:  # records built in code may list activities in any order
             times.sort()
+        if times[-1] > as_of:  # activities after the scoring time are ignored
+            del times[bisect_right(times, as_of):]
+            if not times:
+                continue
+        if own:
+            by_type[kind] = times
+        for key in keys:
+            found = by_tier.get(key)
+            if found is None:
+                by_tier[key] = times
+            else:
+                if key not in mixed:
+                    by_tier[key] = found = list(found)
+                    mixed.add(key)
+                found.extend(times)
+    for key in mixed:
+        by_tier[key].sort()
     for kind, times in by_type.items():
         prefix = f"activity.{kind}."
         yield from _emit(prefix, times, windows, as_of, plan.wanted_metrics(prefix), kind)

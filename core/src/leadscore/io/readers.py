@@ -21,7 +21,7 @@ import orjson
 
 from leadscore.errors import InputError
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
-from leadscore.model import EMPTY, Activity, Company, Lead, Rejection, evolve
+from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
 
 # A single JSON line past this size is a broken export, not a lead; it is skipped without being
 # held in memory. For text streams the limit counts characters rather than bytes.
@@ -171,21 +171,52 @@ def _fields(value: Any, where: str) -> Mapping[str, Any]:
     return fields or EMPTY
 
 
-def _activities(value: Any, where: str) -> tuple[Activity, ...]:
+def _activities(value: Any, where: str) -> Activities:
     if value is None:
-        return ()
+        return NO_ACTIVITIES
     if not isinstance(value, (list, tuple)):
         raise InputError(
             where,
             f"activities: {_show(value)} is not a list",
             'write a list such as [{"type": "page_view", "at": "2026-11-20T10:00:00Z"}]',
         )
+    # Fast path: well-formed activities go straight into columns, a few list comprehensions
+    # for the whole list instead of a record each. Anything unusual takes the checked path.
+    keys = _ACTIVITY_KEY_SET
+    try:
+        if all(type(item) is dict and keys.issuperset(item) for item in value):
+            types = [item["type"] for item in value]
+            times = [_fromisoformat(item["at"]) for item in value]
+            props = [item.get("properties") for item in value]
+            ids = [item.get("id") for item in value]
+            if (all(k in _GOOD_TYPES or _good_type(k) for k in types)
+                    and all(t.tzinfo is _UTC for t in times)
+                    and all(p is None or type(p) is dict for p in props)
+                    and all(i is None or (type(i) is str and i) for i in ids)):
+                return Activities(
+                    types, times,
+                    [dict(p) if p else EMPTY for p in props] if any(props) else None,
+                    ids if any(i is not None for i in ids) else None,
+                ).by_time()
+    except (KeyError, TypeError, ValueError):
+        pass
+    # Something needs the checked path (and its message naming the activity).
     activities = [_activity(item, where, f"activities[{index}]") for index, item in enumerate(value)]
     return _by_time(activities)
 
 
 _fromisoformat = datetime.fromisoformat
 _UTC = timezone.utc
+# Activity types already seen to be clean text, so each is checked once per run, not per activity.
+_GOOD_TYPES: set[str] = set()
+
+
+def _good_type(kind: Any) -> bool:
+    if type(kind) is str and kind and kind == kind.strip():
+        if len(_GOOD_TYPES) < 10_000:
+            _GOOD_TYPES.add(kind)
+        return True
+    return False
 
 
 def _activity(value: Any, where: str, prefix: str) -> Activity:
@@ -241,10 +272,10 @@ def _activity(value: Any, where: str, prefix: str) -> Activity:
     )
 
 
-def _by_time(activities: list[Activity]) -> tuple[Activity, ...]:
+def _by_time(activities: list[Activity]) -> Activities:
     # sort() is stable, so equal instants keep their input order: (at, original index).
     activities.sort(key=_activity_time)
-    return tuple(activities)
+    return Activities.of(activities)
 
 
 def _activity_time(activity: Activity) -> Any:

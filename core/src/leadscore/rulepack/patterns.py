@@ -20,6 +20,7 @@ from typing import Any
 
 from attrs import frozen
 
+from leadscore.model import Activities
 from leadscore.rulepack.schema import Condition, ConditionError, SignalCatalog, describe
 
 MAX_STEPS = 8
@@ -240,9 +241,16 @@ class ActivityIndex:
     def __init__(self, events: Seq[Any], as_of: datetime) -> None:
         self.as_of = as_of
         groups: dict[str, list[tuple[datetime, int]]] = {}
-        for index, event in enumerate(events):
-            if event.at <= as_of:
-                groups.setdefault(event.type, []).append((event.at, index))
+        if isinstance(events, Activities):
+            times = events.times
+            for kind, positions in events.groups().items():
+                found = [(times[i], i) for i in positions if times[i] <= as_of]
+                if found:
+                    groups[kind] = found
+        else:
+            for index, event in enumerate(events):
+                if event.at <= as_of:
+                    groups.setdefault(event.type, []).append((event.at, index))
         self._groups = groups
         self._entries: dict[str, list[tuple[datetime, int]]] = {}
         self._times: dict[str, list[datetime]] = {}
