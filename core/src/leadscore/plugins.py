@@ -226,8 +226,19 @@ class PluginManager:
         """
         impls = list(reversed(self._pm.hook.leadscore_route_lead.get_hookimpls()))
         calls = [(impl.function, tuple(impl.argnames)) for impl in impls]
+        if all(names == ("card", "lead", "ctx") for _, names in calls):
+            functions = [fn for fn, _ in calls]
 
-        def route(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
+            def route(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
+                for fn in functions:  # every router takes all three arguments: call them directly
+                    result = fn(card, lead, ctx)
+                    if result is not None:
+                        return result
+                return None
+
+            return route
+
+        def route_by_name(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
             args = {"card": card, "lead": lead, "ctx": ctx}
             for fn, names in calls:
                 result = fn(**{n: args[n] for n in names})
@@ -235,7 +246,7 @@ class PluginManager:
                     return result
             return None
 
-        return route
+        return route_by_name
 
     def register_commands(self, cli: Any) -> None:
         self._pm.hook.leadscore_register_commands(cli=cli)

@@ -67,6 +67,7 @@ def build_ledger(
     rules = composed.rules
     rule_decay = composed.rule_decay
     i, n = 0, len(matches)
+    append = ledger.append
     while i < n:
         r_index = matches[i][0]
         j = i + 1
@@ -74,6 +75,8 @@ def build_ledger(
             j += 1
         rule = rules[r_index]
         start = len(ledger)
+        fn, label = rule_decay[r_index]
+        points = rule.points
         if matches[i][1] < 0:
             observed = None
             evidence: list[str] = []
@@ -84,22 +87,30 @@ def build_ledger(
                         observed = sig.observed_at
                     if sig.evidence and sig.evidence not in evidence:
                         evidence.append(sig.evidence)
-            ledger.append(_rule_line(rule, rule_decay[r_index], as_of, observed,
-                                     rule.signals[0] if rule.signals else None, tuple(evidence)))
+            append(_rule_line(rule, rule_decay[r_index], as_of, observed,
+                              rule.signals[0] if rule.signals else None, tuple(evidence)))
         else:
             # Matches come oldest first; the most recent occurrences are the ones that count.
             found = j - i
             keep = 1 if rule.count == "once" else (rule.max_count or found)
             first = j - keep if keep < found else i
-            decay = rule_decay[r_index]
+            rid, category, reason, pack = rule.id, rule.category, rule.reason, rule.pack
             for m in range(j - 1, first - 1, -1):
                 e = matches[m][1]
+                at = times[e]
+                # (_rule_line inlined: this loop runs for most ledger lines.)
+                if fn is None:
+                    factor, got = 1.0, points
+                else:
+                    age = (as_of - at).total_seconds() / _DAY
+                    factor = fn(age if age > 0.0 else 0.0)
+                    got = decayed(points, factor)
                 # The evidence is the activity's position; the Ledger turns it into text on read.
-                ledger.append(_rule_line(rule, decay, as_of, times[e], types[e], e))
+                append((rid, category, got, reason, pack, "rule", points, label, factor, types[e], at, e))
             dropped = first - i
             if dropped:
                 limit = "once" if rule.count == "once" else f"at most {keep} times"
-                ledger.append(_cap_line(
+                append(_cap_line(
                     rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
                     f"not counted: this rule counts {limit}", rule.pack, "frequency_cap",
                     types[matches[j - 1][1]],

@@ -101,7 +101,7 @@ def normalise_country(raw: str) -> str:
 # Contacts of one account share their company: its signals are computed once per company value
 # (and vocabulary) and the immutable Signal records reused. Bounded, cleared when full.
 _CACHE: dict[tuple[int, Company], tuple[object, tuple[Signal, ...]]] = {}
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 4096  # about 6 MiB at most; consecutive contacts of an account hit it
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:

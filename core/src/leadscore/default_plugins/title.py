@@ -78,7 +78,7 @@ def _freeze(table: Mapping | None) -> tuple:
 
 # Titles repeat a lot in CRM data: remember results per vocabulary (bounded).
 _RESULTS: dict[int, tuple[Mapping, tuple, dict[str, tuple[str, str]]]] = {}
-_RESULT_LIMIT = 100_000
+_RESULT_LIMIT = 20_000
 _NO_VOCABULARY: Mapping = {}
 
 

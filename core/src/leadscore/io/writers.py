@@ -33,6 +33,23 @@ _CONTROL = {code: " " for code in (*range(0x20), 0x7F)}
 # --- records as plain dicts ---------------------------------------------------------------
 
 
+# Texts that repeat from card to card (the packs, the scoring time), formatted once. Bounded.
+_TEXTS: dict[Any, Any] = {}
+
+
+def _text_of(value: Any, make: Any) -> Any:
+    text = _TEXTS.get(value)
+    if text is None:
+        if len(_TEXTS) > 256:
+            _TEXTS.clear()
+        text = _TEXTS[value] = make(value)
+    return text
+
+
+def _packs_text(packs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(f"{name}@{version}" for name, version in packs)
+
+
 def card_to_dict(card: ScoreCard, explain: bool = False, top: int = 3) -> dict[str, Any]:
     """``card`` as a JSON-ready dict with a fixed key order.
 
@@ -44,15 +61,15 @@ def card_to_dict(card: ScoreCard, explain: bool = False, top: int = 3) -> dict[s
         "id": card.lead_id,
         "total": card.total,
         "band": card.band,
-        "subscores": {category: points for category, points in card.subscores},
+        "subscores": dict(card.subscores),
         "route": (
             None
             if route is None
             else {"action": route.action, "queue": route.queue, "sla_hours": _plain_number(route.sla_hours)}
         ),
         "reasons": card.top_reasons(top),
-        "packs": [f"{name}@{version}" for name, version in card.packs],
-        "as_of": format_timestamp(card.as_of),
+        "packs": list(_text_of(card.packs, _packs_text)),
+        "as_of": _text_of(card.as_of, format_timestamp),
     }
     if card.points_band != card.band:
         data["points_band"] = card.points_band
