@@ -8,6 +8,7 @@ from leadscore.engine import Engine, score
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     Account,
+    Activities,
     Activity,
     Band,
     Company,
@@ -29,7 +30,7 @@ from leadscore.plugins import PluginManager
 __version__ = "0.1.0"
 
 __all__ = [
-    "Account", "Activity", "Band", "Company", "Contribution", "DecayPolicy", "Engine", "Lead", "PluginManager",
+    "Account", "Activities", "Activity", "Band", "Company", "Contribution", "DecayPolicy", "Engine", "Lead", "PluginManager",
     "Rejection", "Route", "RulepackSource", "ScoreCard", "ScoreLine", "Scorer", "Signal", "SignalExtractor",
     "SignalSpec", "hookimpl", "score",
 ]

@@ -301,7 +301,8 @@ class Ledger(Sequence[Contribution]):
                 r = (r.rule_id, r.category, r.points, r.reason, r.pack, r.kind)
             if r[5] == "rule" and r[2] != 0:
                 lines.append((-abs(r[2]), r[0], r[2], r[3]))
-        lines.sort(key=lambda t: (t[0], t[1]))
+        # Ties on (size, rule id) are lines of one rule with the same points: identical text.
+        lines.sort()
         return [f"{points:+d} {reason}" for _, _, points, reason in lines[:n]]
 
 

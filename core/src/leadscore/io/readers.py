@@ -182,23 +182,25 @@ def _activities(value: Any, where: str) -> Activities:
         )
     # Fast path: well-formed activities go straight into columns, a few list comprehensions
     # for the whole list instead of a record each. Anything unusual takes the checked path.
-    keys = _ACTIVITY_KEY_SET
+    if not value:
+        return NO_ACTIVITIES
     try:
-        if all(type(item) is dict and keys.issuperset(item) for item in value):
+        # A non-object item fails here (TypeError) or at the subscripts below, and goes the checked way.
+        if all(map(_ACTIVITY_KEY_SET.issuperset, value)):
             types = [item["type"] for item in value]
             times = [_fromisoformat(item["at"]) for item in value]
             props = [item.get("properties") for item in value]
             ids = [item.get("id") for item in value]
-            if (all(k in _GOOD_TYPES or _good_type(k) for k in types)
-                    and all(t.tzinfo is _UTC for t in times)
-                    and all(p is None or type(p) is dict for p in props)
-                    and all(i is None or (type(i) is str and i) for i in ids)):
+            if ((_GOOD_TYPES.issuperset(types) or all(map(_good_type, types)))
+                    and {t.tzinfo for t in times} == _ONLY_UTC
+                    and (not any(props) or {type(p) for p in props} <= _PROPERTY_TYPES)
+                    and (ids.count(None) == len(ids) or all(i is None or (type(i) is str and i) for i in ids))):
                 return Activities(
                     types, times,
                     [dict(p) if p else EMPTY for p in props] if any(props) else None,
-                    ids if any(i is not None for i in ids) else None,
+                    ids if ids.count(None) != len(ids) else None,
                 ).by_time()
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         pass
     # Something needs the checked path (and its message naming the activity).
     activities = [_activity(item, where, f"activities[{index}]") for index, item in enumerate(value)]
@@ -207,6 +209,8 @@ def _activities(value: Any, where: str) -> Activities:
 
 _fromisoformat = datetime.fromisoformat
 _UTC = timezone.utc
+_ONLY_UTC = {_UTC}
+_PROPERTY_TYPES = {type(None), dict}
 # Activity types already seen to be clean text, so each is checked once per run, not per activity.
 _GOOD_TYPES: set[str] = set()
 
