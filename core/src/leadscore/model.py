@@ -45,7 +45,40 @@ class Activity:
     id: str | None = None
 
 
-class Activities(Sequence[Activity]):
+class _LazyRecords(Sequence[Any]):
+    """An immutable sequence whose records are built on first read (see Activities and Ledger).
+
+    A subclass keeps its compact form and implements ``_all()``, which builds (once) and returns
+    the tuple of records; indexing, iteration, equality (with the same class or a tuple of the
+    records), hashing and repr all read that tuple.
+    """
+
+    __slots__ = ()
+
+    def _all(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return self._all() == other._all()  # type: ignore[attr-defined]
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self._all())!r})"
+
+
+class Activities(_LazyRecords):
     """A lead's activities: an immutable sequence of Activity records, stored as columns.
 
     Scoring reads the columns (``types``, ``times``) and the per-type index (:meth:`groups`)
@@ -130,27 +163,8 @@ class Activities(Sequence[Activity]):
     def __len__(self) -> int:
         return len(self.types)
 
-    def __getitem__(self, index: Any) -> Any:
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[Activity]:
-        return iter(self._all())
-
     def __add__(self, other: Iterable[Activity]) -> Activities:
         return Activities.of(self._all() + tuple(other))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Activities):
-            return self._all() == other._all()
-        if isinstance(other, tuple):
-            return self._all() == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._all())
-
-    def __repr__(self) -> str:
-        return f"Activities({list(self._all())!r})"
 
 
 NO_ACTIVITIES = Activities([], [])
@@ -243,7 +257,7 @@ def _evidence(raw: Any, events: Activities | None) -> str:
     return activity_evidence(raw)
 
 
-class Ledger(Sequence[Contribution]):
+class Ledger(_LazyRecords):
     """A score card's ledger lines, in order, as an immutable sequence of Contribution records.
 
     Scoring keeps each line as a plain tuple in Contribution's field order and builds the records
@@ -270,25 +284,6 @@ class Ledger(Sequence[Contribution]):
 
     def __len__(self) -> int:
         return len(self._raw)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[Contribution]:
-        return iter(self._all())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Ledger):
-            return self._all() == other._all()
-        if isinstance(other, tuple):
-            return self._all() == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._all())
-
-    def __repr__(self) -> str:
-        return f"Ledger({list(self._all())!r})"
 
     def total(self) -> int:
         return sum(r.points if isinstance(r, Contribution) else r[2] for r in self._raw)

@@ -191,14 +191,16 @@ def _activities(value: Any, where: str) -> Activities:
             times = [_fromisoformat(item["at"]) for item in value]
             props = [item.get("properties") for item in value]
             ids = [item.get("id") for item in value]
+            has_props = any(props)
+            has_ids = ids.count(None) != len(ids)
             if ((_GOOD_TYPES.issuperset(types) or all(map(_good_type, types)))
                     and {t.tzinfo for t in times} == _ONLY_UTC
-                    and (not any(props) or {type(p) for p in props} <= _PROPERTY_TYPES)
-                    and (ids.count(None) == len(ids) or all(i is None or (type(i) is str and i) for i in ids))):
+                    and (not has_props or {type(p) for p in props} <= _PROPERTY_TYPES)
+                    and (not has_ids or all(i is None or (type(i) is str and i) for i in ids))):
                 return Activities(
                     types, times,
-                    [dict(p) if p else EMPTY for p in props] if any(props) else None,
-                    ids if ids.count(None) != len(ids) else None,
+                    [dict(p) if p else EMPTY for p in props] if has_props else None,
+                    ids if has_ids else None,
                 ).by_time()
     except (KeyError, TypeError, ValueError, AttributeError):
         pass

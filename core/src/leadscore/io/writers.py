@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import csv
+import functools
 import json
 from collections.abc import Sequence
 from typing import IO, Any
@@ -33,21 +34,13 @@ _CONTROL = {code: " " for code in (*range(0x20), 0x7F)}
 # --- records as plain dicts ---------------------------------------------------------------
 
 
-# Texts that repeat from card to card (the packs, the scoring time), formatted once. Bounded.
-_TEXTS: dict[Any, Any] = {}
-
-
-def _text_of(value: Any, make: Any) -> Any:
-    text = _TEXTS.get(value)
-    if text is None:
-        if len(_TEXTS) > 256:
-            _TEXTS.clear()
-        text = _TEXTS[value] = make(value)
-    return text
-
-
+# Texts that repeat from card to card (the packs, the scoring time), formatted once.
+@functools.lru_cache(maxsize=256)
 def _packs_text(packs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(f"{name}@{version}" for name, version in packs)
+
+
+_as_of_text = functools.lru_cache(maxsize=256)(format_timestamp)
 
 
 def card_to_dict(card: ScoreCard, explain: bool = False, top: int = 3) -> dict[str, Any]:
@@ -68,8 +61,8 @@ def card_to_dict(card: ScoreCard, explain: bool = False, top: int = 3) -> dict[s
             else {"action": route.action, "queue": route.queue, "sla_hours": _plain_number(route.sla_hours)}
         ),
         "reasons": card.top_reasons(top),
-        "packs": list(_text_of(card.packs, _packs_text)),
-        "as_of": _text_of(card.as_of, format_timestamp),
+        "packs": list(_packs_text(card.packs)),
+        "as_of": _as_of_text(card.as_of),
     }
     if card.points_band != card.band:
         data["points_band"] = card.points_band
