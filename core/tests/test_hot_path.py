@@ -8,21 +8,25 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import orjson
 
 from leadscore import Activities, Activity, Lead
 from leadscore.backends.python import compile_condition, compile_lead_rules
 from leadscore.errors import InputError
-from leadscore.io.readers import _activity, lead_from_dict
+from leadscore.io.readers import _activity, _fast_lead, _parse_json, lead_from_dict, read_leads
 from leadscore.model import EMPTY, NO_ACTIVITIES
 from leadscore.rulepack.schema import Condition
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples"
 
 
 def _records() -> tuple[Activity, ...]:
@@ -132,3 +136,116 @@ def test_generated_lead_rules_agree_with_compile_condition(conds: list[Condition
     match = compile_lead_rules(list(enumerate(conds)))
     expected = [(i, -1) for i, cond in enumerate(conds) if compile_condition(cond)(values)]
     assert match(values) == expected
+
+
+# --- the typed JSON fast path vs lead_from_dict ---------------------------------------------------
+
+_texts = st.one_of(st.none(), st.sampled_from(["", "  ", " Acme ", "VP Sales", "ana@ACME.io ", "x\u00e9"]),
+                   st.text(max_size=6), st.integers(-3, 3), st.booleans(),
+                   st.floats(allow_nan=False, allow_infinity=False))
+_times = st.one_of(st.sampled_from(["2026-11-03T10:00:00Z", "2026-11-01T08:00:00+02:00", "2026-11-02",
+                                    "2026-11-02T09:00:00", " 2026-11-02T09:00:00Z", "2026-11-02T09:00:00.5Z",
+                                    "yesterday", "", "2026-13-01T00:00:00Z"]),
+                   st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
+                                timezones=st.just(timezone.utc)).map(lambda d: d.isoformat()),
+                   st.none(), st.integers(0, 10))
+_activity_items = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.one_of(st.sampled_from(["page_view", "demo_request", " page_view", ""]), _texts),
+         "at": _times},
+        optional={"properties": st.one_of(st.none(), st.just({}), st.just({"url": "/pricing"}), st.just([1])),
+                  "id": st.one_of(st.none(), st.sampled_from(["ev-1", "", " ev-2 "]), st.integers(0, 5)),
+                  "colour": st.just("red")}),
+    st.sampled_from(["page_view", None, 3]),
+)
+_numbers = st.one_of(st.none(), st.integers(-5, 10**20), st.floats(allow_nan=False, allow_infinity=False),
+                     st.sampled_from(["1200", "1200.0", " 12 ", "", "many", "1e3"]), st.booleans())
+_company = st.one_of(
+    st.none(), st.just({}), st.sampled_from(["Acme", 3, [1]]),
+    st.fixed_dictionaries({}, optional={"name": _texts, "domain": st.sampled_from(["Acme.IO", " acme.io ", ""]),
+                                        "industry": _texts, "employees": _numbers, "annual_revenue": _numbers,
+                                        "country": _texts, "tier": _texts, "size": st.just(3)}),
+)
+_lead_dicts = st.fixed_dictionaries(
+    {"id": st.one_of(st.sampled_from(["L-1", " L-2 ", "", "  "]), st.integers(-2, 2), st.none(), st.booleans())},
+    optional={
+        "email": _texts, "title": _texts, "source": _texts, "first_name": _texts, "last_name": _texts,
+        "created_at": _times, "account_id": st.one_of(_texts, st.integers(0, 10**20)),
+        "company": _company,
+        "fields": st.one_of(st.none(), st.just([1]), st.dictionaries(
+            st.sampled_from(["budget_confirmed", "lead_status", "utm"]),
+            st.one_of(_texts, st.just([1]), st.just({"a": 1})), max_size=3)),
+        "activities": st.one_of(st.none(), st.just("page_view"), st.lists(_activity_items, max_size=5)),
+        "colour": st.just("red"),
+    },
+)
+
+
+_clean_text = st.one_of(st.none(), st.sampled_from(["Acme", " Acme ", "", "VP Sales"]), st.text(max_size=4))
+_utc_times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
+                          timezones=st.just(timezone.utc)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
+_clean_times = st.one_of(_utc_times, _times)
+
+
+def _mostly(good: st.SearchStrategy, rare: st.SearchStrategy) -> st.SearchStrategy:
+    """``good`` nine times in ten: enough clean input to exercise the fast path, some to leave it."""
+    return st.integers(0, 9).flatmap(lambda i: rare if i == 0 else good)
+_clean_lead_dicts = st.fixed_dictionaries(
+    {"id": st.sampled_from(["L-1", " L-2 "])},
+    optional={
+        "email": _clean_text, "title": _clean_text, "source": _clean_text,
+        "created_at": _mostly(_utc_times, _times),
+        "account_id": st.one_of(st.none(), st.sampled_from(["A-1", " ", "A-2 "]), st.integers(0, 99)),
+        "company": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+            "name": _clean_text, "domain": st.sampled_from(["Acme.IO", " acme.io ", ""]),
+            "employees": st.one_of(st.none(), st.integers(-1, 10**6)),
+            "annual_revenue": st.one_of(st.none(), st.integers(0, 10**9), st.floats(0, 1e12))})),
+        "fields": st.dictionaries(st.sampled_from(["budget_confirmed", "lead_status"]),
+                                  st.one_of(_clean_text, st.booleans(), st.integers(0, 9)), max_size=2),
+        "activities": st.lists(st.fixed_dictionaries(
+            {"type": _mostly(st.sampled_from(["page_view", "demo_request", "email_open"]),
+                             st.sampled_from(["page_view ", ""])),
+             "at": _mostly(_utc_times, _times)},
+            optional={"properties": st.one_of(st.none(), st.just({}), st.just({"url": "/pricing"})),
+                      "id": _mostly(st.sampled_from([None, "ev-1", "ev-2"]), st.sampled_from([" ev-3", ""]))}),
+            max_size=6),
+    },
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_lead_dicts, _clean_lead_dicts))
+def test_the_typed_json_fast_path_builds_what_lead_from_dict_builds(d: dict) -> None:
+    raw = json.dumps(d).encode()
+    try:
+        expected = lead_from_dict(_parse_json(raw.decode()), "leads.jsonl:1")
+    except InputError:
+        expected = None
+    got = _fast_lead(raw, "leads.jsonl:1")
+    if got is not None:
+        assert got == expected
+        assert got.activities.in_time_order()
+
+
+def test_the_typed_json_fast_path_takes_clean_sample_leads() -> None:
+    sample_leads_path = SAMPLES / "leads.jsonl"
+    lines = sample_leads_path.read_bytes().splitlines()
+    fast = [_fast_lead(line, "x") for line in lines]
+    assert sum(lead is not None for lead in fast) >= len(lines) - 2  # the samples are clean exports
+    general = [lead_from_dict(orjson.loads(line), "x") for line in lines]
+    assert [f for f in fast if f is not None] == [g for f, g in zip(fast, general) if f is not None]
+    assert list(read_leads(sample_leads_path)) == general
+
+
+@pytest.mark.parametrize("line", [
+    b'{"id": "L-1", "id": "L-2"}',
+    b'{"id": "L-1", "company": {"employees": 12.0}}',
+    b'{"id": "L-1", "company": {"employees": "1200"}}',
+    b'{"id": "L-1", "account_id": 42, "email": " Ana@Acme.IO "}',
+    b'\xef\xbb\xbf{"id": "L-1"}',
+    b'{"id": "L-1", "activities": [{"type": "page_view", "at": "2026-11-02T10:00:00+01:00"}]}',
+])
+def test_the_typed_json_fast_path_agrees_on_edge_lines(line: bytes) -> None:
+    got = _fast_lead(line, "x")
+    if got is not None:
+        assert got == lead_from_dict(orjson.loads(line), "x")
