@@ -68,6 +68,14 @@ class Result:
 # --- the machine ----------------------------------------------------------------------------------
 
 
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (shorter), else as given."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -137,7 +145,7 @@ def leads_file(n: int, seed: int, out_dir: Path) -> Path:
     for stale in out_dir.glob("leads-*-seed*-*.jsonl"):  # made by an older generator: never reused
         if not stale.name.endswith(f"-{generator_hash()}.jsonl"):
             stale.unlink()
-    print(f"generating {n:,} leads -> {path.relative_to(HERE.parent)}", file=sys.stderr, flush=True)
+    print(f"generating {n:,} leads -> {_shown(path)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=path.name, suffix=".tmp")
     os.close(fd)

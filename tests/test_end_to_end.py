@@ -80,3 +80,16 @@ def test_bad_input_exit_codes_and_one_line_errors(tmp_path: Path) -> None:
 def test_help_has_an_example(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_benchmark_runs_end_to_end_with_its_inputs_outside_the_repository(tmp_path: Path) -> None:
+    # A tiny size: this checks the script's plumbing (generate, run, verify, report), not speed.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_score.py"), "--sizes", "40", "--repeat", "1", "--no-startup",
+         "--out-dir", str(tmp_path), "--rulepack", "firr-base", "--json", str(tmp_path / "results.json")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path) in result.stderr  # where the generated input went, named in full
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert "|         40 |" in result.stdout and rows
