@@ -249,3 +249,46 @@ def test_the_typed_json_fast_path_agrees_on_edge_lines(line: bytes) -> None:
     got = _fast_lead(line, "x")
     if got is not None:
         assert got == lead_from_dict(orjson.loads(line), "x")
+
+
+# --- activity signals vs counting by hand ---------------------------------------------------------
+
+_KINDS = ("email_open", "page_view", "blog_visit", "pricing_page_visit", "demo_request", "unsubscribe",
+          "webinar_attendance", "made_up_type")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_KINDS), st.integers(-5 * 86400, 200 * 86400)), max_size=25),
+       st.booleans())
+def test_activity_signals_match_counting_by_hand(items: list[tuple[str, int]], shuffled: bool) -> None:
+    from leadscore.default_plugins.activities import ACTIVITY_TIERS, METRICS, extract
+    from leadscore.model import ExtractContext
+
+    as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    records = [Activity(kind, as_of - timedelta(seconds=s)) for kind, s in items]
+    lead = Lead("L-1", activities=records if shuffled else sorted(records, key=lambda a: a.at))
+    got = {s.name: s for s in extract(lead, ExtractContext(as_of, {}, None))}
+    tier_of = {t: tier for tier, types in ACTIVITY_TIERS.items() for t in types}
+    past = [a for a in records if a.at <= as_of]
+    groups = {f"activity.{k}": [a.at for a in past if a.type == k] for k in _KINDS}
+    for tier in (*ACTIVITY_TIERS, "other"):
+        groups[f"intent.{tier}"] = [a.at for a in past if tier_of.get(a.type, "other") == tier]
+    groups["intent.any"] = [a.at for a in past]
+    groups["intent.beyond_email"] = [a.at for a in past if tier_of.get(a.type, "other") not in ("email", "negative")]
+    for prefix, times in groups.items():
+        if not times:
+            assert f"{prefix}.first_at" not in got
+            if prefix.startswith("intent."):
+                assert got[f"{prefix}.count"].value == 0
+            continue
+        last = max(times)
+        expected = {"count": len(times), "first_at": min(times), "last_at": last,
+                    "days_since_last": round((as_of - last).total_seconds() / 86400.0, 3)}
+        for days in (7, 30, 90):
+            expected[f"count_{days}d"] = sum(t >= as_of - timedelta(days=days) for t in times)
+        for metric in METRICS:
+            signal = got[f"{prefix}.{metric}"]
+            assert signal.value == expected[metric], (prefix, metric)
+            assert signal.observed_at == (min(times) if metric == "first_at" else
+                                          None if metric.startswith("count_") and not expected[metric] else last)
+        assert got[f"{prefix}.count"].evidence.endswith(f"{len(times)} in all, last {last.isoformat()[:10]}")

@@ -15,7 +15,7 @@ A rulepack adds types to tiers with ``[vocabulary.activity_tiers] high = ["roi_c
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from leadscore.hookspecs import hookimpl
@@ -123,20 +123,30 @@ def _plan_for(wanted: frozenset[str] | None) -> _Plan:
     return plan
 
 
-def _emit(prefix: str, times: list[datetime], windows: tuple[datetime, datetime, datetime], as_of: datetime,
-          metrics: tuple[str, ...], label: str) -> Iterator[Signal]:
-    """Signals for one type or tier from its sorted activity times."""
+def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: tuple[datetime, datetime, datetime],
+          as_of: datetime, metrics: tuple[str, ...], label: str) -> None:
+    """Signals for one type or tier, from the sorted activity times of each type it counts.
+
+    Every metric is a sum, minimum or maximum over the types, so the lists are never merged.
+    """
     if not metrics:
         return
-    first, last = times[0], times[-1]
-    count = len(times)
+    if len(parts) == 1:
+        times = parts[0]
+        first, last, count = times[0], times[-1], len(times)
+    else:
+        first = min(t[0] for t in parts)
+        last = max(t[-1] for t in parts)
+        count = sum(map(len, parts))
     evidence = f"{label}: {count} in all, last {last.isoformat()[:10]}"
     for metric in metrics:
+        value: int | float | datetime
+        observed: datetime | None
         if metric == "count":
             value, observed = count, last
         elif metric in _WINDOW_INDEX:
             since = windows[_WINDOW_INDEX[metric]]
-            value = count - bisect_left(times, since)
+            value = count - sum(bisect_left(times, since) for times in parts)
             observed = last if value else None
         elif metric == "first_at":
             value = observed = first
@@ -144,21 +154,20 @@ def _emit(prefix: str, times: list[datetime], windows: tuple[datetime, datetime,
             value = observed = last
         else:
             value, observed = round((as_of - last).total_seconds() / 86400.0, 3), last
-        yield Signal(prefix + metric, value, observed, evidence)
+        out.append(Signal(prefix + metric, value, observed, evidence))
 
 
 _WINDOW_INDEX = {"count_7d": 0, "count_30d": 1, "count_90d": 2}
 
 
-def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     # Counts of things that never happened are 0, not missing, so `lt`/`eq` rules behave.
-    seen: set[str] = set()
-    for signal in _extract(lead, ctx):
-        seen.add(signal.name)
-        yield signal
-    for name in _plan_for(ctx.wanted).zero:
-        if name not in seen:
-            yield Signal(name, 0, None, "none before the scoring time")
+    plan = _plan_for(ctx.wanted)
+    out = _extract(lead, ctx, plan)
+    if plan.zero:
+        seen = {signal.name for signal in out}
+        out.extend(Signal(name, 0, None, "none before the scoring time") for name in plan.zero if name not in seen)
+    return out
 
 
 def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[str, ...], bool]:
@@ -168,21 +177,18 @@ def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[s
     return tuple(k for k in keys if k in plan.tiers), plan.all_types or kind in plan.types
 
 
-def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
+    out: list[Signal] = []
     acts = lead.activities
-    if not acts:
-        return
-    plan = _plan_for(ctx.wanted)
-    if not plan.all_types and not plan.types and not plan.tiers:
-        return
+    if not acts or (not plan.all_types and not plan.types and not plan.tiers):
+        return out
     as_of = ctx.as_of
     windows = (as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90))
     tiers = tiers_for(ctx.vocabulary)
     all_times = acts.times
     ordered = acts.in_time_order()
     by_type: dict[str, list[datetime]] = {}
-    by_tier: dict[str, list[datetime]] = {}
-    mixed: set[str] = set()  # tiers fed by more than one type: their times need a merge
+    by_tier: dict[str, list[list[datetime]]] = {}  # tier -> the time lists of the types it counts
     # One pass per activity type (the lead's activities grouped once, shared with the matcher).
     routes = plan.routes
     tiers_id = id(tiers)
@@ -207,20 +213,16 @@ def _extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         for key in keys:
             found = by_tier.get(key)
             if found is None:
-                by_tier[key] = times
+                by_tier[key] = [times]
             else:
-                if key not in mixed:
-                    by_tier[key] = found = list(found)
-                    mixed.add(key)
-                found.extend(times)
-    for key in mixed:
-        by_tier[key].sort()
+                found.append(times)
     for kind, times in by_type.items():
         prefix = f"activity.{kind}."
-        yield from _emit(prefix, times, windows, as_of, plan.wanted_metrics(prefix), kind)
-    for tier, times in by_tier.items():
+        _emit(out, prefix, [times], windows, as_of, plan.wanted_metrics(prefix), kind)
+    for tier, parts in by_tier.items():
         prefix = f"intent.{tier}."
-        yield from _emit(prefix, times, windows, as_of, plan.wanted_metrics(prefix), f"{tier}-intent activities")
+        _emit(out, prefix, parts, windows, as_of, plan.wanted_metrics(prefix), f"{tier}-intent activities")
+    return out
 
 
 @hookimpl
