@@ -292,3 +292,35 @@ def test_activity_signals_match_counting_by_hand(items: list[tuple[str, int]], s
             assert signal.observed_at == (min(times) if metric == "first_at" else
                                           None if metric.startswith("count_") and not expected[metric] else last)
         assert got[f"{prefix}.count"].evidence.endswith(f"{len(times)} in all, last {last.isoformat()[:10]}")
+
+
+# --- reused Signal records ----------------------------------------------------------------------------
+
+
+def test_reused_title_and_source_signals_follow_the_vocabulary() -> None:
+    from leadscore.default_plugins import source, title
+    from leadscore.model import ExtractContext
+
+    as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    lead = Lead("L-1", title="Growth Ninja", source="G2-Crowd")
+    plain = ExtractContext(as_of, {}, None)
+    custom = ExtractContext(as_of, {"title_seniority": {"director": ["growth ninja"]},
+                                    "source_channels": {"g2_crowd": "referral"}}, None)
+    for _ in range(2):  # the second round is served from the caches
+        assert {s.name: s.value for s in title.extract(lead, plain)}["title.seniority"] == "individual"
+        assert {s.name: s.value for s in title.extract(lead, custom)}["title.seniority"] == "director"
+        assert {s.name: s.value for s in source.extract(lead, plain)}["lead.channel"] == "other"
+        assert {s.name: s.value for s in source.extract(lead, custom)}["lead.channel"] == "referral"
+    assert title.extract(lead, custom) == title.extract(Lead("L-2", title="Growth Ninja"), custom)
+
+
+def test_reused_field_signals_keep_true_and_1_apart() -> None:
+    from leadscore.default_plugins import source
+    from leadscore.model import ExtractContext
+
+    ctx = ExtractContext(datetime(2026, 11, 23, tzinfo=timezone.utc), {}, None)
+    one = source.extract(Lead("L-1", fields={"budget_confirmed": 1}), ctx)
+    true = source.extract(Lead("L-2", fields={"budget_confirmed": True}), ctx)
+    assert type(one[0].value) is int and type(true[0].value) is bool
+    assert (one[0].evidence, true[0].evidence) == ("budget_confirmed=1", "budget_confirmed=True")
+    assert source.extract(Lead("L-3", fields={"budget_confirmed": -0.0}), ctx)[0].evidence == "budget_confirmed=-0.0"

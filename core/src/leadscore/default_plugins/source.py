@@ -9,7 +9,7 @@ A rulepack maps more source names with ``[vocabulary.source_channels] "g2" = "re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
@@ -43,19 +43,52 @@ def channel_of(source: str, extra: dict | None = None) -> str:
     return CHANNELS.get(source, "other")
 
 
-def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+# Sources and custom field values repeat from lead to lead; their immutable Signal records are
+# reused (bounded caches, cleared when full). The channel table is part of the source key.
+_SOURCES: dict[tuple[str, int], tuple[object, tuple[Signal, Signal]]] = {}
+_FIELDS: dict[tuple[str, type, Any], Signal] = {}
+_CACHE_LIMIT = 4096
+
+
+def _source_signals(source_text: str, extra: dict | None) -> tuple[Signal, Signal]:
+    key = (source_text, id(extra))
+    hit = _SOURCES.get(key)
+    # The entry keeps its channel table alive, so a matching id is always the same table.
+    if hit is None or hit[0] is not extra:
+        if len(_SOURCES) >= _CACHE_LIMIT:
+            _SOURCES.clear()
+        source = "_".join(source_text.lower().replace("-", " ").split())
+        hit = _SOURCES[key] = (extra, (Signal("lead.source", source, None, source_text),
+                                       Signal("lead.channel", channel_of(source, extra), None, source_text)))
+    return hit[1]
+
+
+def _field_signal(name: str, value: Any) -> Signal:
+    kind = type(value)
+    if kind is not str and kind is not bool and kind is not int:  # floats (-0.0 == 0.0) and the rest
+        return Signal("fields." + name, value, None, f"{name}={value}")
+    key = (name, kind, value)  # the type keeps True and 1 apart
+    found = _FIELDS.get(key)
+    if found is None:
+        if len(_FIELDS) >= _CACHE_LIMIT:
+            _FIELDS.clear()
+        found = _FIELDS[key] = Signal("fields." + name, value, None, f"{name}={value}")
+    return found
+
+
+def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
+    out: list[Signal] = []
     if lead.source:
-        source = "_".join(lead.source.lower().replace("-", " ").split())
-        yield Signal("lead.source", source, None, lead.source)
-        yield Signal("lead.channel", channel_of(source, ctx.vocabulary.get("source_channels")), None, lead.source)
-    if lead.created_at is not None:
-        age = (ctx.as_of - lead.created_at).total_seconds() / 86400.0
-        yield Signal("lead.age_days", round(age, 3), lead.created_at, f"created {lead.created_at:%Y-%m-%d}")
+        out.extend(_source_signals(lead.source, ctx.vocabulary.get("source_channels")))
+    created_at = lead.created_at
+    if created_at is not None:
+        age = (ctx.as_of - created_at).total_seconds() / 86400.0
+        out.append(Signal("lead.age_days", round(age, 3), created_at, f"created {created_at.isoformat()[:10]}"))
     wanted = ctx.wanted
     for name, value in lead.fields.items():
-        key = "fields." + name
-        if value is not None and (wanted is None or key in wanted):
-            yield Signal(key, value, None, f"{name}={value}")
+        if value is not None and (wanted is None or "fields." + name in wanted):
+            out.append(_field_signal(name, value))
+    return out
 
 
 @hookimpl

@@ -13,7 +13,7 @@ e.g. ``vp = ["svp", "evp"]``; its keywords are tried before the built-in ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from leadscore.hookspecs import hookimpl
@@ -107,15 +107,35 @@ def _classify(title: str, seniority_table: list, function_table: list) -> tuple[
     return seniority, function
 
 
-def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
+# A title's signals depend on the title and the vocabulary only: the immutable records are reused.
+_SIGNALS: dict[int, tuple[Mapping, dict[str, tuple[Signal, ...]]]] = {}
+_SIGNAL_LIMIT = 4096  # four records a title: about 3 MiB at most
+
+
+def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     title = lead.title
     if not title:
-        return
-    seniority, function = classify(title, ctx.vocabulary)
-    yield Signal("title.seniority", seniority, None, title)
-    yield Signal("title.function", function, None, title)
-    yield Signal("title.is_decision_maker", seniority in ("c_level", "vp", "director"), None, title)
-    yield Signal("title.text", title.lower(), None, title)
+        return ()
+    vocabulary = ctx.vocabulary
+    entry = _SIGNALS.get(id(vocabulary))
+    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
+    if entry is None or entry[0] is not vocabulary:
+        if len(_SIGNALS) > 16:
+            _SIGNALS.clear()
+        entry = _SIGNALS[id(vocabulary)] = (vocabulary, {})
+    cache = entry[1]
+    found = cache.get(title)
+    if found is None:
+        if len(cache) >= _SIGNAL_LIMIT:
+            cache.clear()
+        seniority, function = classify(title, vocabulary)
+        found = cache[title] = (
+            Signal("title.seniority", seniority, None, title),
+            Signal("title.function", function, None, title),
+            Signal("title.is_decision_maker", seniority in ("c_level", "vp", "director"), None, title),
+            Signal("title.text", title.lower(), None, title),
+        )
+    return found
 
 
 @hookimpl
