@@ -6,6 +6,7 @@ plugins return new records and the core aggregates them.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib.resources.abc import Traversable
@@ -55,8 +56,9 @@ class _LazyRecords(Sequence[Any]):
 
     __slots__ = ()
 
+    @abstractmethod
     def _all(self) -> tuple[Any, ...]:
-        raise NotImplementedError
+        """Every record, in order (built on the first call)."""
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]

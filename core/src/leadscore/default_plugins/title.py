@@ -76,21 +76,28 @@ def _freeze(table: Mapping | None) -> tuple:
     return tuple(sorted((k, tuple(v)) for k, v in (table or {}).items()))
 
 
-# Titles repeat a lot in CRM data: remember results per vocabulary (bounded).
-_RESULTS: dict[int, tuple[Mapping, tuple, dict[str, tuple[str, str]]]] = {}
+# Titles repeat a lot in CRM data: per vocabulary, remember each title's (seniority, function)
+# and its immutable Signal records (bounded; four records a title keep the second map smaller).
+_RESULTS: dict[int, tuple[Mapping, tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]] = {}
 _RESULT_LIMIT = 20_000
+_SIGNAL_LIMIT = 4096  # about 3 MiB at most
 _NO_VOCABULARY: Mapping = {}
 
 
-def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
-    """Return (seniority, function) for a job title."""
-    vocabulary = vocabulary if vocabulary is not None else _NO_VOCABULARY
+def _entry(vocabulary: Mapping) -> tuple[Mapping, tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]:
     entry = _RESULTS.get(id(vocabulary))
+    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
     if entry is None or entry[0] is not vocabulary:
         tables = _tables(_freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function")))
         if len(_RESULTS) > 16:
             _RESULTS.clear()
-        entry = _RESULTS[id(vocabulary)] = (vocabulary, tables, {})
+        entry = _RESULTS[id(vocabulary)] = (vocabulary, tables, {}, {})
+    return entry
+
+
+def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
+    """Return (seniority, function) for a job title."""
+    entry = _entry(vocabulary if vocabulary is not None else _NO_VOCABULARY)
     results = entry[2]
     hit = results.get(title)
     if hit is None:
@@ -107,28 +114,16 @@ def _classify(title: str, seniority_table: list, function_table: list) -> tuple[
     return seniority, function
 
 
-# A title's signals depend on the title and the vocabulary only: the immutable records are reused.
-_SIGNALS: dict[int, tuple[Mapping, dict[str, tuple[Signal, ...]]]] = {}
-_SIGNAL_LIMIT = 4096  # four records a title: about 3 MiB at most
-
-
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     title = lead.title
     if not title:
         return ()
-    vocabulary = ctx.vocabulary
-    entry = _SIGNALS.get(id(vocabulary))
-    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
-    if entry is None or entry[0] is not vocabulary:
-        if len(_SIGNALS) > 16:
-            _SIGNALS.clear()
-        entry = _SIGNALS[id(vocabulary)] = (vocabulary, {})
-    cache = entry[1]
+    cache = _entry(ctx.vocabulary)[3]
     found = cache.get(title)
     if found is None:
         if len(cache) >= _SIGNAL_LIMIT:
             cache.clear()
-        seniority, function = classify(title, vocabulary)
+        seniority, function = classify(title, ctx.vocabulary)
         found = cache[title] = (
             Signal("title.seniority", seniority, None, title),
             Signal("title.function", function, None, title),

@@ -188,21 +188,15 @@ def _activities(value: Any, where: str) -> Activities:
     try:
         # A non-object item fails here (TypeError) or at the subscripts below, and goes the checked way.
         if all(map(_ACTIVITY_KEY_SET.issuperset, value)):
-            types = [item["type"] for item in value]
-            times = [_fromisoformat(item["at"]) for item in value]
             props = [item.get("properties") for item in value]
-            ids = [item.get("id") for item in value]
-            has_props = any(props)
-            has_ids = ids.count(None) != len(ids)
-            if ((_GOOD_TYPES.issuperset(types) or all(map(_good_type, types)))
-                    and {t.tzinfo for t in times} == _ONLY_UTC
-                    and (not has_props or {type(p) for p in props} <= _PROPERTY_TYPES)
-                    and (not has_ids or all(i is None or (type(i) is str and i and i == i.strip()) for i in ids))):
-                return Activities(
-                    types, times,
-                    [dict(p) if p else EMPTY for p in props] if has_props else None,
-                    ids if has_ids else None,
-                ).by_time()
+            if {type(p) for p in props} <= _PROPERTY_TYPES:
+                made = _columns_or_none([item["type"] for item in value],
+                                        [_fromisoformat(item["at"]) for item in value],
+                                        # Copies: the caller's dicts stay theirs.
+                                        [dict(p) if p else EMPTY for p in props] if any(props) else None,
+                                        [item.get("id") for item in value])
+                if made is not None:
+                    return made
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
     # Something needs the checked path (and its message naming the activity).
@@ -216,6 +210,18 @@ _ONLY_UTC = {_UTC}
 _PROPERTY_TYPES = {type(None), dict}
 # Activity types already seen to be clean text, so each is checked once per run, not per activity.
 _GOOD_TYPES: set[str] = set()
+
+
+def _columns_or_none(types: list[Any], times: list[datetime], props: list[Mapping[str, Any]] | None,
+                     ids: list[Any]) -> Activities | None:
+    """Activities from columns when every value is already clean (text types without stray spaces,
+    UTC times, text ids), oldest first; None when one needs the checked path."""
+    has_ids = ids.count(None) != len(ids)
+    if ((_GOOD_TYPES.issuperset(types) or all(map(_good_type, types)))
+            and {t.tzinfo for t in times} == _ONLY_UTC
+            and (not has_ids or all(i is None or (type(i) is str and i and i == i.strip()) for i in ids))):
+        return Activities(types, times, props, ids if has_ids else None).by_time()
+    return None
 
 
 def _good_type(kind: Any) -> bool:
@@ -269,86 +275,57 @@ _SHAPE_ERRORS = (msgspec.DecodeError, InputError, ValueError, TypeError, Overflo
 
 
 def _fast_lead(raw: bytes, where: str) -> Lead | None:
-    """The Lead on ``raw`` when it has the common, clean shape; None sends it the general way."""
+    """The Lead on ``raw`` when it has the common, clean shape; None sends it the general way.
+
+    The field helpers are lead_from_dict's own; one that raises sends the line the general way,
+    which raises the same error with its message.
+    """
     try:
         shape = _decode_shape(raw)
-        lead_id = shape.id.strip()
-        if not lead_id:
+        lead_id = _identifier(shape.id, where, "id")
+        if lead_id is None:
             return None
-        account_id = shape.account_id
-        if type(account_id) is int:
-            account_id = str(account_id)
-        elif account_id is not None:
-            account_id = account_id.strip() or None
-        created_at = shape.created_at
-        if created_at is not None:
-            created_at = parse_timestamp(created_at, where, "created_at") if created_at.strip() else None
-        email = shape.email
-        company = shape.company
-        fields = shape.fields
         acts = shape.activities
         activities = _fast_activities(acts) if acts else NO_ACTIVITIES
         if activities is None:
             return None
+        email = _text(shape.email, where, "email")
+        company, fields, created_at = shape.company, shape.fields, shape.created_at
         return Lead(
             lead_id,
-            email.strip().lower() or None if email is not None else None,
-            _strip(shape.title),
-            _strip(shape.source),
-            created_at,
-            account_id,
-            _NO_COMPANY if company is None else _fast_company(company),
+            email.lower() if email is not None else None,
+            _text(shape.title, where, "title"),
+            _text(shape.source, where, "source"),
+            None if _missing(created_at) else parse_timestamp(created_at, where, "created_at"),
+            _identifier(shape.account_id, where, "account_id"),
+            _NO_COMPANY if company is None else _fast_company(company, where),
             EMPTY if fields is None else _fields(fields, where),
             activities,
-            _strip(shape.first_name),
-            _strip(shape.last_name),
+            _text(shape.first_name, where, "first_name"),
+            _text(shape.last_name, where, "last_name"),
         )
     except _SHAPE_ERRORS:
         return None
 
 
-def _strip(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
-
-
-def _fast_company(shape: _CompanyShape) -> Company:
-    employees, revenue, domain = shape.employees, shape.annual_revenue, shape.domain
-    if employees is not None and employees < 0:
-        raise ValueError("a negative headcount: the general path words the message")
-    domain = _strip(domain)
+def _fast_company(shape: _CompanyShape, where: str) -> Company:
+    employees, revenue, domain = shape.employees, shape.annual_revenue, _text(shape.domain, where, "company.domain")
     return Company(
-        _strip(shape.name),
+        _text(shape.name, where, "company.name"),
         domain.lower() if domain is not None else None,
-        _strip(shape.industry),
-        employees,
-        None if revenue is None else _finite(float(revenue)),
-        _strip(shape.country),
-        _strip(shape.tier),
+        _text(shape.industry, where, "company.industry"),
+        None if employees is None else _whole_number(employees, where, "company.employees"),
+        None if revenue is None else _number(revenue, where, "company.annual_revenue"),
+        _text(shape.country, where, "company.country"),
+        _text(shape.tier, where, "company.tier"),
     )
 
 
-def _finite(number: float) -> float:
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
-
-
 def _fast_activities(acts: list[_ActivityShape]) -> Activities | None:
-    types = [a.type for a in acts]
-    times = [_fromisoformat(a.at) for a in acts]
+    # msgspec already made every properties value an object or null, and every id text or null.
     props = [a.properties for a in acts]
-    ids = [a.id for a in acts]
-    has_props = any(props)
-    has_ids = ids.count(None) != len(ids)
-    if not ((_GOOD_TYPES.issuperset(types) or all(map(_good_type, types)))
-            and {t.tzinfo for t in times} == _ONLY_UTC
-            and (not has_ids or all(i is None or (i and i == i.strip()) for i in ids))):
-        return None
-    return Activities(
-        types, times,
-        [p or EMPTY for p in props] if has_props else None,
-        ids if has_ids else None,
-    ).by_time()
+    return _columns_or_none([a.type for a in acts], [_fromisoformat(a.at) for a in acts],
+                            [p or EMPTY for p in props] if any(props) else None, [a.id for a in acts])
 
 
 def _activity(value: Any, where: str, prefix: str) -> Activity:
