@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from importlib.resources import files
 
 import attrs
 import pytest
 from attrs.exceptions import FrozenInstanceError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadscore import model
 from leadscore.model import RollupStrategy
@@ -29,6 +31,7 @@ from leadscore.model import (
     Signal,
     SignalExtractor,
     SignalSpec,
+    day_text,
     evolve,
 )
 
@@ -158,3 +161,17 @@ def test_top_reasons_on_an_empty_ledger():
 def test_subscore_map():
     card = _card((), subscores=(("fit", 50), ("intent", 19), ("negative", -15)))
     assert card.subscore_map == {"fit": 50, "intent": 19, "negative": -15}
+
+
+@given(st.datetimes(timezones=st.just(timezone.utc)) | st.datetimes())
+def test_day_text_is_the_iso_day_of_the_value(value):
+    assert day_text(value) == value.isoformat()[:10]
+    assert day_text(value.date()) == value.isoformat()[:10]
+
+
+def test_day_text_pads_early_years_and_stays_bounded():
+    assert day_text(datetime(987, 3, 4, tzinfo=timezone.utc)) == "0987-03-04"
+    start = date(2000, 1, 1).toordinal()
+    for offset in range(5000):
+        day_text(date.fromordinal(start + offset))
+    assert len(model._DAY_TEXT) <= 4096

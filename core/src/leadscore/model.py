@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any
@@ -241,11 +241,26 @@ class Contribution:
     evidence: str = ""
 
 
+# Calendar day -> its text: evidence names days, and a run sees a few hundred of them at most.
+_DAY_TEXT: dict[int, str] = {}
+
+
+def day_text(value: date) -> str:
+    """The calendar day of ``value`` (a date, or a datetime in its own zone) as ``2026-11-20``."""
+    day = value.toordinal()
+    text = _DAY_TEXT.get(day)
+    if text is None:
+        if len(_DAY_TEXT) >= 4096:
+            _DAY_TEXT.clear()
+        text = _DAY_TEXT[day] = date.fromordinal(day).isoformat()
+    return text
+
+
 def activity_evidence(event: Activity) -> str:
     """How a ledger line names the activity behind it: type, day and the page or asset."""
     props = event.properties
     where = props.get("url") or props.get("asset") or props.get("title") if props else None
-    text = f"{event.type} on {event.at.isoformat()[:10]}"
+    text = f"{event.type} on {day_text(event.at)}"
     return f"{text} ({where})" if where else text
 
 
@@ -491,5 +506,6 @@ __all__ = [
     "Signal",
     "SignalExtractor",
     "SignalSpec",
+    "day_text",
     "evolve",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec, day_text
 
 ACTIVITY_TIERS: dict[str, tuple[str, ...]] = {
     "email": ("email_open", "email_click", "email_reply"),
@@ -89,8 +89,9 @@ class _Plan:
         self.tiers: set[str] = set()
         self.metrics: dict[str, tuple[str, ...]] = {}
         candidates = _ALL_TIER_COUNTS if wanted is None else wanted
-        self.zero = tuple(sorted(n for n in candidates if n.rpartition(".")[2] in _COUNTS
-                                 and n.startswith(("intent.", "activity."))))
+        # The same immutable records for every lead that lacks them.
+        self.zero = tuple(Signal(n, 0, None, "none before the scoring time") for n in sorted(
+            n for n in candidates if n.rpartition(".")[2] in _COUNTS and n.startswith(("intent.", "activity."))))
         if wanted is None:
             self.tiers = {*TIERS, *AGGREGATE_TIERS}
             return
@@ -123,7 +124,7 @@ def _plan_for(wanted: frozenset[str] | None) -> _Plan:
     return plan
 
 
-def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: tuple[datetime, datetime, datetime],
+def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: tuple[datetime, ...],
           as_of: datetime, metrics: tuple[str, ...], label: str) -> None:
     """Signals for one type or tier, from the sorted activity times of each type it counts.
 
@@ -131,14 +132,15 @@ def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: 
     """
     if not metrics:
         return
-    if len(parts) == 1:
-        times = parts[0]
-        first, last, count = times[0], times[-1], len(times)
-    else:
-        first = min(t[0] for t in parts)
-        last = max(t[-1] for t in parts)
-        count = sum(map(len, parts))
-    evidence = f"{label}: {count} in all, last {last.isoformat()[:10]}"
+    times = parts[0]
+    first, last, count = times[0], times[-1], len(times)
+    for times in parts[1:]:  # (plain loops: this runs for every lead)
+        count += len(times)
+        if times[0] < first:
+            first = times[0]
+        if times[-1] > last:
+            last = times[-1]
+    evidence = f"{label}: {count} in all, last {day_text(last)}"
     for metric in metrics:
         value: int | float | datetime
         observed: datetime | None
@@ -146,7 +148,9 @@ def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: 
             value, observed = count, last
         elif metric in _WINDOW_INDEX:
             since = windows[_WINDOW_INDEX[metric]]
-            value = count - sum(bisect_left(times, since) for times in parts)
+            value = count
+            for times in parts:
+                value -= bisect_left(times, since)
             observed = last if value else None
         elif metric == "first_at":
             value = observed = first
@@ -165,9 +169,26 @@ def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     plan = _plan_for(ctx.wanted)
     out = _extract(lead, ctx, plan)
     if plan.zero:
-        seen = {signal.name for signal in out}
-        out.extend(Signal(name, 0, None, "none before the scoring time") for name in plan.zero if name not in seen)
+        if not out:
+            out.extend(plan.zero)
+        else:
+            seen = {signal.name for signal in out}
+            out.extend([signal for signal in plan.zero if signal.name not in seen])
     return out
+
+
+_DAYS = (timedelta(days=7), timedelta(days=30), timedelta(days=90))
+# The last scoring time seen and its windows: a run scores every lead as of one time.
+_last_windows: list[tuple[datetime | None, tuple[datetime, ...]]] = [(None, ())]
+
+
+def _windows(as_of: datetime) -> tuple[datetime, ...]:
+    """The starts of the 7, 30 and 90-day windows before ``as_of``."""
+    seen, windows = _last_windows[0]
+    if seen is not as_of:
+        windows = (as_of - _DAYS[0], as_of - _DAYS[1], as_of - _DAYS[2])
+        _last_windows[0] = (as_of, windows)
+    return windows
 
 
 def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[str, ...], bool]:
@@ -183,7 +204,7 @@ def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
     if not acts or (not plan.all_types and not plan.types and not plan.tiers):
         return out
     as_of = ctx.as_of
-    windows = (as_of - timedelta(days=7), as_of - timedelta(days=30), as_of - timedelta(days=90))
+    windows = _windows(as_of)
     tiers = tiers_for(ctx.vocabulary)
     all_times = acts.times
     ordered = acts.in_time_order()

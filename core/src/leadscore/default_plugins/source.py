@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec, day_text
 
 CHANNELS = {
     "google_ads": "paid_search", "adwords": "paid_search", "paid_search": "paid_search", "bing_ads": "paid_search",
@@ -83,7 +83,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     created_at = lead.created_at
     if created_at is not None:
         age = (ctx.as_of - created_at).total_seconds() / 86400.0
-        out.append(Signal("lead.age_days", round(age, 3), created_at, f"created {created_at.isoformat()[:10]}"))
+        out.append(Signal("lead.age_days", round(age, 3), created_at, f"created {day_text(created_at)}"))
     wanted = ctx.wanted
     for name, value in lead.fields.items():
         if value is not None and (wanted is None or "fields." + name in wanted):

@@ -37,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from leadscore.default_plugins.activities import tiers_for
-from leadscore.model import Activity, ExtractContext, Lead, Signal, SignalSpec
+from leadscore.model import Activity, ExtractContext, Lead, Signal, SignalSpec, day_text
 
 WINDOW_DAYS = 90
 LATER_STAGES = frozenset({"middle", "mid", "mofu", "middle_of_funnel", "consideration", "bottom", "bofu",
@@ -136,7 +136,7 @@ def _is_nurture(click: Activity) -> bool:
 def _label(activity: Activity) -> str:
     props = activity.properties
     name = props.get("asset") or props.get("title") or props.get("url")
-    day = activity.at.isoformat()[:10]
+    day = day_text(activity.at)
     return f"{activity.type} on {day} ({name})" if isinstance(name, str) and name else f"{activity.type} on {day}"
 
 
