@@ -93,3 +93,21 @@ def test_benchmark_runs_end_to_end_with_its_inputs_outside_the_repository(tmp_pa
     assert str(tmp_path) in result.stderr  # where the generated input went, named in full
     rows = json.loads((tmp_path / "results.json").read_text())
     assert "|         40 |" in result.stdout and rows
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_count_script_counts_a_few_leads() -> None:
+    # Plumbing only (generate, run under valgrind twice, report): a handful of leads.
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py"), "--leads", "4"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    figure = result.stdout.split(" instructions per lead")[0]
+    assert int(figure.replace(",", "")) > 10_000  # scoring a lead takes real work
+
+
+def test_instruction_count_script_without_valgrind_says_what_to_install(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # an empty directory: no valgrind on it
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py")],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert result.returncode == 2
+    assert "valgrind is not on PATH" in result.stderr and "apt install valgrind" in result.stderr
