@@ -95,16 +95,19 @@ def build_ledger(
             keep = 1 if rule.count == "once" else (rule.max_count or found)
             first = j - keep if keep < found else i
             rid, category, reason, pack = rule.id, rule.category, rule.reason, rule.pack
+            size, negative = abs(points), points < 0
             for m in range(j - 1, first - 1, -1):
                 e = matches[m][1]
                 at = times[e]
-                # (_rule_line inlined: this loop runs for most ledger lines.)
+                # (_rule_line and decayed() inlined: this loop runs for most ledger lines.)
                 if fn is None:
                     factor, got = 1.0, points
                 else:
                     age = (as_of - at).total_seconds() / _DAY
                     factor = fn(age if age > 0.0 else 0.0)
-                    got = decayed(points, factor)
+                    got = int(size * factor + 0.5)
+                    if negative:
+                        got = -got
                 # The evidence is the activity's position; the Ledger turns it into text on read.
                 append((rid, category, got, reason, pack, "rule", points, label, factor, types[e], at, e))
             dropped = first - i
