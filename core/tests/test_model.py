@@ -22,6 +22,7 @@ from leadscore.model import (
     DecayPolicy,
     ExtractContext,
     Lead,
+    Ledger,
     Rejection,
     Route,
     RulepackSource,
@@ -175,3 +176,19 @@ def test_day_text_pads_early_years_and_stays_bounded():
     for offset in range(5000):
         day_text(date.fromordinal(start + offset))
     assert len(model._DAY_TEXT) <= 4096
+
+
+def test_ledger_top_reasons_agree_for_raw_lines_records_and_plain_tuples():
+    records = (
+        _line("fit.title.vp", 20, reason="VP-level title"),
+        _line("negative.email.personal", -15, reason="Personal email"),
+        _line("cap.fit", -40, kind="category_cap", reason="Fit capped"),
+        _line("fit.company.size", 15, reason="100+ employees"),
+        _line("intent.webinar", 0, reason="Registered long ago"),
+    )
+    raw = [attrs.astuple(c, recurse=False) for c in records]
+    expected = ["+20 VP-level title", "+15 100+ employees", "-15 Personal email"]
+    assert Ledger(raw).top_reasons(5) == expected
+    assert Ledger(records).top_reasons(5) == expected
+    assert _card(records).top_reasons(5) == expected
+    assert _card(Ledger(raw)).top_reasons(2) == expected[:2]

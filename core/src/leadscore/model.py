@@ -308,15 +308,14 @@ class Ledger(_LazyRecords):
 
     def top_reasons(self, n: int) -> list[str]:
         """Reasons of the ``n`` rule lines with the most points either way (without building records)."""
-        lines = []
-        for r in self._raw:
-            if isinstance(r, Contribution):
-                r = (r.rule_id, r.category, r.points, r.reason, r.pack, r.kind)
-            if r[5] == "rule" and r[2] != 0:
-                lines.append((-abs(r[2]), r[0], r[2], r[3]))
+        try:
+            lines = [(-abs(r[2]), r[0], r[2], r[3]) for r in self._raw if r[5] == "rule" and r[2] != 0]
+        except TypeError:  # built from Contribution records rather than raw lines
+            lines = [(-abs(r.points), r.rule_id, r.points, r.reason) for r in self._all()
+                     if r.kind == "rule" and r.points != 0]
         # Ties on (size, rule id) are lines of one rule with the same points: identical text.
         lines.sort()
-        return [f"{points:+d} {reason}" for _, _, points, reason in lines[:n]]
+        return [f"+{points} {reason}" if points > 0 else f"{points} {reason}" for _, _, points, reason in lines[:n]]
 
 
 @frozen
