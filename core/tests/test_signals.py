@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
+from leadscore.default_plugins import email as email_plugin
 from leadscore.model import Activity, ExtractContext, Lead, Signal
 
 
@@ -430,3 +434,30 @@ def test_custom_fields(extract, make_lead):
     assert values(extract(lead, "crm")) == {"fields.budget_confirmed": True, "fields.seats": 40}
     only = extract(lead, "crm", wanted=frozenset({"fields.seats"}))
     assert values(only) == {"fields.seats": 40}
+
+
+# The address check as one regex, as first written: the extractor now checks the two halves apart
+# and remembers each domain's verdict, which must never change a result.
+_WHOLE_ADDRESS = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+                            r"([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+_ADDRESS_PARTS = st.text(alphabet="abz09.-_+@ é", max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_ADDRESS_PARTS, st.sampled_from(["", "acme.io", "gmail.com", "uni.edu", "mailinator.com",
+                                                           "a-.io", "x.y", "edu.ac.uk"])), min_size=1, max_size=6))
+def test_email_type_matches_the_whole_address_check(extractors, as_of, addresses):
+    ctx = ExtractContext(as_of, {}, None)
+    fn = extractors["email"].fn
+    for local, domain in addresses:  # one vocabulary: domains seen earlier come from the cache
+        email = f"{local}@{domain}" if domain else local
+        got = {s.name: s.value for s in fn(Lead("L", email=email), ctx)}
+        address = email.strip().lower()
+        if not address:
+            assert got == {}
+            continue
+        expected = "invalid" if not _WHOLE_ADDRESS.match(address) else email_plugin.classify(address)[0]
+        assert got["email.type"] == expected
+        assert got["email.domain"] == address.rpartition("@")[2]
+        assert email_plugin.classify(address) == (expected, address.rpartition("@")[2])
+        assert got["email.is_role"] is (address.partition("@")[0] in email_plugin.ROLE_LOCAL_PARTS)

@@ -9,7 +9,8 @@ gets none of them, so ``exists = false`` finds it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
 
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
@@ -42,7 +43,9 @@ ROLE_LOCAL_PARTS = frozenset(
 
 # Academic suffixes: .edu, .ac.<cc>, .edu.<cc>.
 _EDU = re.compile(r"(^|\.)(edu|ac\.[a-z]{2}|edu\.[a-z]{2})$")
-_SYNTAX = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# A valid address is LOCAL@DOMAIN, the two checked apart so a domain's verdict can be remembered.
+_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 PROVIDES = (
     SignalSpec("email.type", "str", "kind of address", ("business", "personal", "disposable", "education", "invalid")),
@@ -56,35 +59,67 @@ PROVIDES = (
 
 def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS) -> tuple[str, str]:
     """Return (type, domain) for an address (already lower-cased)."""
-    domain = email.rpartition("@")[2]
-    if not _SYNTAX.match(email):
+    local, at, domain = email.rpartition("@")
+    if not (at and _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain)):
         return "invalid", domain
+    return _domain_kind(domain, free), domain
+
+
+def _domain_kind(domain: str, free: frozenset[str]) -> str:
+    """The type of a valid address on ``domain``."""
     if domain in DISPOSABLE_DOMAINS:
-        return "disposable", domain
+        return "disposable"
     if domain in free:
-        return "personal", domain
+        return "personal"
     if _EDU.search(domain):
-        return "education", domain
-    return "business", domain
+        return "education"
+    return "business"
 
 
-def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
-    email = (lead.email or "").strip().lower()
+# Per vocabulary: (the vocabulary, its free domains, its competitor domains, domain -> type of a
+# valid address there, or "invalid" for a domain that is not one). Leads repeat domains.
+_ENTRIES: dict[int, tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]] = {}
+_DOMAIN_LIMIT = 20_000
+
+
+def _entry(vocabulary: Mapping[str, Any]) -> tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]:
+    entry = _ENTRIES.get(id(vocabulary))
+    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
+    if entry is None or entry[0] is not vocabulary:
+        extra_free = vocabulary.get("free_email_domains")
+        free = FREE_EMAIL_DOMAINS | frozenset(extra_free) if extra_free else FREE_EMAIL_DOMAINS
+        if len(_ENTRIES) > 16:
+            _ENTRIES.clear()
+        entry = _ENTRIES[id(vocabulary)] = (vocabulary, free, vocabulary.get("competitor_domains") or (), {})
+    return entry
+
+
+def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
+    email = lead.email
     if not email:
-        return
-    vocab = ctx.vocabulary
-    extra_free = vocab.get("free_email_domains")
-    free = FREE_EMAIL_DOMAINS | frozenset(extra_free) if extra_free else FREE_EMAIL_DOMAINS
-    kind, domain = classify(email, free)
-    yield Signal("email.type", kind, None, email)
-    yield Signal("email.domain", domain, None, email)
-    yield Signal("email.is_business", kind == "business", None, email)
+        return ()
+    email = email.strip().lower()  # readers already did this; records built in code may not have
+    if not email:
+        return ()
+    _, free, competitors, kinds = _entry(ctx.vocabulary)
+    local, at, domain = email.rpartition("@")
+    kind = kinds.get(domain)
+    if kind is None:
+        if len(kinds) >= _DOMAIN_LIMIT:
+            kinds.clear()
+        kind = kinds[domain] = _domain_kind(domain, free) if _DOMAIN.fullmatch(domain) else "invalid"
+    if kind != "invalid" and not (at and _LOCAL.fullmatch(local)):
+        kind = "invalid"
     company_domain = (lead.company.domain or "").lower().removeprefix("www.")
     matches = bool(company_domain) and (domain == company_domain or domain.endswith("." + company_domain))
-    yield Signal("email.matches_company", matches, None, f"{domain} vs {company_domain or 'no company domain'}")
-    yield Signal("email.is_role", email.partition("@")[0] in ROLE_LOCAL_PARTS, None, email)
-    competitors = vocab.get("competitor_domains") or ()
-    yield Signal("email.is_competitor", domain in competitors, None, domain)
+    return (
+        Signal("email.type", kind, None, email),
+        Signal("email.domain", domain, None, email),
+        Signal("email.is_business", kind == "business", None, email),
+        Signal("email.matches_company", matches, None, f"{domain} vs {company_domain or 'no company domain'}"),
+        Signal("email.is_role", email.partition("@")[0] in ROLE_LOCAL_PARTS, None, email),
+        Signal("email.is_competitor", domain in competitors, None, domain),
+    )
 
 
 @hookimpl
