@@ -120,6 +120,7 @@ class Engine:
         self.wanted = self.wanted | self.contact_signals
         self.account_config = self._account_config()
         self._ctx_cache: dict[datetime, ExtractContext] = {}
+        self._last_ctx: ExtractContext | None = None
 
     # --- set-up checks --------------------------------------------------------------------
 
@@ -212,11 +213,15 @@ class Engine:
     # --- scoring --------------------------------------------------------------------------
 
     def _context(self, as_of: datetime) -> ExtractContext:
+        last = self._last_ctx
+        if last is not None and last.as_of is as_of:  # a run scores every lead as of one time
+            return last
         ctx = self._ctx_cache.get(as_of)
         if ctx is None:
             if len(self._ctx_cache) > 64:
                 self._ctx_cache.clear()
             ctx = self._ctx_cache[as_of] = ExtractContext(as_of, self.vocabulary, self.wanted)
+        self._last_ctx = ctx
         return ctx
 
     def signals(self, lead: Lead, as_of: datetime | None = None) -> dict[str, Signal]:

@@ -130,9 +130,12 @@ class Composer:
         self.conditional = [(n, compile_condition(self.by_name[n].applies_when))
                             for n in self.active if self.by_name[n].applies_when is not None]
         self.always = [n for n in self.active if self.by_name[n].applies_when is None]
+        self._always_key = frozenset(self.always)
         self._cache: dict[frozenset[str], tuple[ComposedPack, Matcher]] = {}
 
     def select(self, values: Mapping[str, Any]) -> frozenset[str]:
+        if not self.conditional:  # the same packs for every lead (and one key object, hashed once)
+            return self._always_key
         chosen = set(self.always)
         for name, pred in self.conditional:
             if pred(values):
