@@ -82,8 +82,8 @@ class _Plan:
     __slots__ = ("all_types", "types", "tiers", "metrics", "zero", "routes")
 
     def __init__(self, wanted: frozenset[str] | None) -> None:
-        # (activity type, id of the tier table) -> what _keys_for says; tier tables live in _TIER_CACHE.
-        self.routes: dict[tuple[str, int], tuple[tuple[str, ...], bool]] = {}
+        # id of a tier table -> activity type -> what _keys_for says; tier tables live in _TIER_CACHE.
+        self.routes: dict[int, dict[str, tuple[tuple[str, ...], bool]]] = {}
         self.all_types = wanted is None
         self.types: set[str] = set()
         self.tiers: set[str] = set()
@@ -211,18 +211,22 @@ def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
     by_type: dict[str, list[datetime]] = {}
     by_tier: dict[str, list[list[datetime]]] = {}  # tier -> the time lists of the types it counts
     # One pass per activity type (the lead's activities grouped once, shared with the matcher).
-    routes = plan.routes
-    tiers_id = id(tiers)
+    routes = plan.routes.get(id(tiers))
+    if routes is None:
+        if len(plan.routes) > 16:
+            plan.routes.clear()
+        routes = plan.routes[id(tiers)] = {}
+    time_at = all_times.__getitem__
     for kind, positions in acts.groups().items():
-        route = routes.get((kind, tiers_id))
+        route = routes.get(kind)
         if route is None:
             if len(routes) > 4096:
                 routes.clear()
-            route = routes[(kind, tiers_id)] = _keys_for(plan, tiers, kind)
+            route = routes[kind] = _keys_for(plan, tiers, kind)
         keys, own = route
         if not keys and not own:
             continue
-        times = [all_times[i] for i in positions]
+        times = list(map(time_at, positions))
         if not ordered:  # records built in code may list activities in any order
             times.sort()
         if times[-1] > as_of:  # activities after the scoring time are ignored
