@@ -44,6 +44,7 @@ ROLE_LOCAL_PARTS = frozenset(
 # Academic suffixes: .edu, .ac.<cc>, .edu.<cc>.
 _EDU = re.compile(r"(^|\.)(edu|ac\.[a-z]{2}|edu\.[a-z]{2})$")
 # A valid address is LOCAL@DOMAIN, the two checked apart so a domain's verdict can be remembered.
+_DOMAIN_LIMIT = 20_000
 _LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
@@ -57,16 +58,30 @@ PROVIDES = (
 )
 
 
-def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS) -> tuple[str, str]:
-    """Return (type, domain) for an address (already lower-cased)."""
+def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS,
+             verdicts: dict[str, str] | None = None) -> tuple[str, str]:
+    """Return (type, domain) for an address (already lower-cased).
+
+    ``verdicts`` (domain -> type of a valid address there, or "invalid") remembers each domain's
+    check across calls with the same ``free`` set; the local part is checked every time.
+    """
     local, at, domain = email.rpartition("@")
-    if not (at and _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain)):
-        return "invalid", domain
-    return _domain_kind(domain, free), domain
+    kind = None if verdicts is None else verdicts.get(domain)
+    if kind is None:
+        kind = _domain_kind(domain, free)
+        if verdicts is not None:
+            if len(verdicts) >= _DOMAIN_LIMIT:
+                verdicts.clear()
+            verdicts[domain] = kind
+    if kind != "invalid" and not (at and _LOCAL.fullmatch(local)):
+        kind = "invalid"
+    return kind, domain
 
 
 def _domain_kind(domain: str, free: frozenset[str]) -> str:
-    """The type of a valid address on ``domain``."""
+    """The type of an address on ``domain`` whose local part is valid."""
+    if not _DOMAIN.fullmatch(domain):
+        return "invalid"
     if domain in DISPOSABLE_DOMAINS:
         return "disposable"
     if domain in free:
@@ -76,10 +91,9 @@ def _domain_kind(domain: str, free: frozenset[str]) -> str:
     return "business"
 
 
-# Per vocabulary: (the vocabulary, its free domains, its competitor domains, domain -> type of a
-# valid address there, or "invalid" for a domain that is not one). Leads repeat domains.
+# Per vocabulary: (the vocabulary, its free domains, its competitor domains, its domain verdicts
+# for classify). Leads repeat domains.
 _ENTRIES: dict[int, tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]] = {}
-_DOMAIN_LIMIT = 20_000
 
 
 def _entry(vocabulary: Mapping[str, Any]) -> tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]:
@@ -101,15 +115,8 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     email = email.strip().lower()  # readers already did this; records built in code may not have
     if not email:
         return ()
-    _, free, competitors, kinds = _entry(ctx.vocabulary)
-    local, at, domain = email.rpartition("@")
-    kind = kinds.get(domain)
-    if kind is None:
-        if len(kinds) >= _DOMAIN_LIMIT:
-            kinds.clear()
-        kind = kinds[domain] = _domain_kind(domain, free) if _DOMAIN.fullmatch(domain) else "invalid"
-    if kind != "invalid" and not (at and _LOCAL.fullmatch(local)):
-        kind = "invalid"
+    _, free, competitors, verdicts = _entry(ctx.vocabulary)
+    kind, domain = classify(email, free, verdicts)
     company_domain = (lead.company.domain or "").lower().removeprefix("www.")
     matches = bool(company_domain) and (domain == company_domain or domain.endswith("." + company_domain))
     return (
