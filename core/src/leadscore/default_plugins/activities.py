@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from leadscore.caching import per_vocabulary
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec, day_text
 
@@ -56,20 +57,17 @@ def tier_table(vocabulary: Mapping) -> dict[str, str]:
     return table
 
 
-_TIER_CACHE: dict[int, tuple[Mapping, dict[str, str]]] = {}
-
-
 def tiers_for(vocabulary: Mapping) -> dict[str, str]:
     """:func:`tier_table` for a run's vocabulary, built once per vocabulary object (plugins use it too)."""
-    cached = _TIER_CACHE.get(id(vocabulary))
-    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
-    if cached is None or cached[0] is not vocabulary:
-        if len(_TIER_CACHE) > 16:
-            _TIER_CACHE.clear()
-            for plan in _PLANS.values():  # their routes are keyed by the ids of these tables
-                plan.routes.clear()
-        cached = _TIER_CACHE[id(vocabulary)] = (vocabulary, tier_table(vocabulary))
-    return cached[1]
+    return _tier_tables(vocabulary)
+
+
+def _forget_routes() -> None:
+    for plan in _PLANS.values():  # their routes are keyed by the ids of the dropped tables
+        plan.routes.clear()
+
+
+_tier_tables = per_vocabulary(tier_table, on_clear=_forget_routes)
 
 
 _COUNTS = ("count", "count_7d", "count_30d", "count_90d")
@@ -82,7 +80,7 @@ class _Plan:
     __slots__ = ("all_types", "types", "tiers", "metrics", "zero", "routes")
 
     def __init__(self, wanted: frozenset[str] | None) -> None:
-        # id of a tier table -> activity type -> what _keys_for says; tier tables live in _TIER_CACHE.
+        # id of a tier table -> activity type -> what _keys_for says; tier tables come from tiers_for.
         self.routes: dict[int, dict[str, tuple[tuple[str, ...], bool]]] = {}
         self.all_types = wanted is None
         self.types: set[str] = set()

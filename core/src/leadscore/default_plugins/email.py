@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from leadscore.caching import per_vocabulary
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
@@ -91,21 +92,14 @@ def _domain_kind(domain: str, free: frozenset[str]) -> str:
     return "business"
 
 
-# Per vocabulary: (the vocabulary, its free domains, its competitor domains, its domain verdicts
-# for classify). Leads repeat domains.
-_ENTRIES: dict[int, tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]] = {}
+def _build_entry(vocabulary: Mapping[str, Any]) -> tuple[frozenset[str], Any, dict[str, str]]:
+    """(free domains, competitor domains, domain verdicts for classify) of one vocabulary."""
+    extra_free = vocabulary.get("free_email_domains")
+    free = FREE_EMAIL_DOMAINS | frozenset(extra_free) if extra_free else FREE_EMAIL_DOMAINS
+    return free, vocabulary.get("competitor_domains") or (), {}
 
 
-def _entry(vocabulary: Mapping[str, Any]) -> tuple[Mapping[str, Any], frozenset[str], Any, dict[str, str]]:
-    entry = _ENTRIES.get(id(vocabulary))
-    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
-    if entry is None or entry[0] is not vocabulary:
-        extra_free = vocabulary.get("free_email_domains")
-        free = FREE_EMAIL_DOMAINS | frozenset(extra_free) if extra_free else FREE_EMAIL_DOMAINS
-        if len(_ENTRIES) > 16:
-            _ENTRIES.clear()
-        entry = _ENTRIES[id(vocabulary)] = (vocabulary, free, vocabulary.get("competitor_domains") or (), {})
-    return entry
+_entry = per_vocabulary(_build_entry)
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
@@ -115,7 +109,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     email = email.strip().lower()  # readers already did this; records built in code may not have
     if not email:
         return ()
-    _, free, competitors, verdicts = _entry(ctx.vocabulary)
+    free, competitors, verdicts = _entry(ctx.vocabulary)
     kind, domain = classify(email, free, verdicts)
     company_domain = (lead.company.domain or "").lower().removeprefix("www.")
     matches = bool(company_domain) and (domain == company_domain or domain.endswith("." + company_domain))

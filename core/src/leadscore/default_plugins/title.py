@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from leadscore.caching import per_vocabulary
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
@@ -78,32 +79,27 @@ def _freeze(table: Mapping | None) -> tuple:
 
 # Titles repeat a lot in CRM data: per vocabulary, remember each title's (seniority, function)
 # and its immutable Signal records (bounded; four records a title keep the second map smaller).
-_RESULTS: dict[int, tuple[Mapping, tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]] = {}
 _RESULT_LIMIT = 20_000
 _SIGNAL_LIMIT = 4096  # about 3 MiB at most
 _NO_VOCABULARY: Mapping = {}
 
 
-def _entry(vocabulary: Mapping) -> tuple[Mapping, tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]:
-    entry = _RESULTS.get(id(vocabulary))
-    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
-    if entry is None or entry[0] is not vocabulary:
-        tables = _tables(_freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function")))
-        if len(_RESULTS) > 16:
-            _RESULTS.clear()
-        entry = _RESULTS[id(vocabulary)] = (vocabulary, tables, {}, {})
-    return entry
+def _build_entry(vocabulary: Mapping) -> tuple[tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]:
+    tables = _tables(_freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function")))
+    return tables, {}, {}
+
+
+_entry = per_vocabulary(_build_entry)
 
 
 def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
     """Return (seniority, function) for a job title."""
-    entry = _entry(vocabulary if vocabulary is not None else _NO_VOCABULARY)
-    results = entry[2]
+    tables, results, _ = _entry(vocabulary if vocabulary is not None else _NO_VOCABULARY)
     hit = results.get(title)
     if hit is None:
         if len(results) > _RESULT_LIMIT:
             results.clear()
-        hit = results[title] = _classify(title, *entry[1])
+        hit = results[title] = _classify(title, *tables)
     return hit
 
 
@@ -118,7 +114,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     title = lead.title
     if not title:
         return ()
-    cache = _entry(ctx.vocabulary)[3]
+    cache = _entry(ctx.vocabulary)[2]
     found = cache.get(title)
     if found is None:
         if len(cache) >= _SIGNAL_LIMIT:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from leadscore.caching import per_vocabulary
 from leadscore.default_plugins.email import classify as classify_email
 from leadscore.model import ExtractContext, Lead, Signal, SignalSpec
 
@@ -63,17 +64,16 @@ def parse_target_accounts(entries: Iterable[Any]) -> dict[str, str]:
     return table
 
 
-# Parsed once per vocabulary object (the engine keeps one per run): ABM lists run to thousands.
-_TABLES: dict[int, tuple[Mapping, dict[str, str]]] = {}
-
-
 def target_accounts(vocabulary: Mapping[str, Any]) -> dict[str, str]:
-    cached = _TABLES.get(id(vocabulary))
-    if cached is None or cached[0] is not vocabulary:
-        if len(_TABLES) > 16:
-            _TABLES.clear()
-        cached = _TABLES[id(vocabulary)] = (vocabulary, parse_target_accounts(vocabulary.get("target_accounts") or ()))
-    return cached[1]
+    """The vocabulary's ``target_accounts`` parsed, once per vocabulary object (ABM lists run to thousands)."""
+    return _target_tables(vocabulary)
+
+
+def _parse_vocabulary(vocabulary: Mapping[str, Any]) -> dict[str, str]:
+    return parse_target_accounts(vocabulary.get("target_accounts") or ())
+
+
+_target_tables = per_vocabulary(_parse_vocabulary)
 
 
 def listed_tier(domain: str, table: Mapping[str, str]) -> tuple[str, str] | None:

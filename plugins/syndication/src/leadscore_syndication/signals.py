@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from leadscore.caching import per_vocabulary
 from leadscore.default_plugins.activities import tiers_for
 from leadscore.model import Activity, ExtractContext, Lead, Signal, SignalSpec, day_text
 
@@ -82,22 +83,17 @@ def _topic_pattern(topic: str) -> re.Pattern[str] | None:
     return re.compile(r"(?<![a-z0-9])" + re.escape(words) + r"(?:s|es)?(?![a-z0-9])")
 
 
+def _compile_topics(vocabulary: Mapping[str, Any]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    compiled = []
+    for topic in sorted(str(t) for t in vocabulary.get("topics") or ()):
+        pattern = _topic_pattern(topic)
+        if pattern is not None:
+            compiled.append((topic, pattern))
+    return tuple(compiled)
+
+
 # Compiled once per vocabulary object (the engine keeps one per run), like the built-in extractors.
-_PATTERNS: dict[int, tuple[Mapping, tuple[tuple[str, re.Pattern[str]], ...]]] = {}
-
-
-def topic_patterns(vocabulary: Mapping[str, Any]) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    cached = _PATTERNS.get(id(vocabulary))
-    if cached is None or cached[0] is not vocabulary:
-        compiled = []
-        for topic in sorted(str(t) for t in vocabulary.get("topics") or ()):
-            pattern = _topic_pattern(topic)
-            if pattern is not None:
-                compiled.append((topic, pattern))
-        if len(_PATTERNS) > 16:
-            _PATTERNS.clear()
-        cached = _PATTERNS[id(vocabulary)] = (vocabulary, tuple(compiled))
-    return cached[1]
+topic_patterns = per_vocabulary(_compile_topics)
 
 
 def _texts(value: Any) -> Iterable[str]:
