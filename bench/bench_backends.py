@@ -119,7 +119,7 @@ def match_only(backend: str, rulepacks: list[str], path: str) -> tuple[float, No
         work = []
         for lead in leads:
             values = {name: signal.value for name, signal in engine.signals(lead, AS_OF).items()}
-            _, matcher = engine.composer.get(engine.composer.select(values))
+            _, matcher = engine.plan(engine.composer.select(values))
             work.append((matcher, values, lead.activities))
         start = time.perf_counter()
         for matcher, values, events in work:

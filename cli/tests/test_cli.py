@@ -243,7 +243,7 @@ def test_test_command_pass_and_fail(tmp_path: Path, leads: Path) -> None:
 def test_plugins_and_rulepacks_listing() -> None:
     result = run("plugins", "--all", "--json")
     names = {p["name"] for p in json.loads(result.stdout)}
-    assert "leadscore.default_plugins.activities" in names
+    assert "leadscore.default_plugins.extract.activities" in names
     result = run("rulepacks", "--json")
     packs = json.loads(result.stdout)
     assert [p["name"] for p in packs] == ["firr-base"] and packs[0]["rules"] > 30

@@ -8,7 +8,7 @@ import pytest
 
 from leadscore import Engine, PluginManager, hookimpl
 from leadscore.accounts import AccountIndex, Contact, account_key
-from leadscore.default_plugins.accounts import mean_scored, role_weighted, sum_capped
+from leadscore.default_plugins.aggregate.accounts import mean_scored, role_weighted, sum_capped
 from leadscore.errors import RulepackErrors
 from leadscore.model import RollupStrategy
 
@@ -59,10 +59,10 @@ def test_account_index_counts_the_buying_committee(make_lead) -> None:
     index = AccountIndex()
     engaged = {"intent.beyond_email.count_90d": 2, "title.seniority": "vp", "title.function": "marketing",
                "intent.high.count_30d": 1, "intent.readiness.count_30d": 1}
-    index.add(make_lead("L-1", account_id="A"), engaged, 90)
-    index.add(make_lead("L-2", account_id="A"), {**engaged, "title.seniority": "manager", "title.function": "it"}, 40)
-    index.add(make_lead("L-3", account_id="A"), {"intent.beyond_email.count_90d": 0}, 10)
-    signals = index.signals_for(make_lead("L-9", account_id="A"))
+    index.add("A", make_lead("L-1", account_id="A"), engaged, 90)
+    index.add("A", make_lead("L-2", account_id="A"), {**engaged, "title.seniority": "manager", "title.function": "it"}, 40)
+    index.add("A", make_lead("L-3", account_id="A"), {"intent.beyond_email.count_90d": 0}, 10)
+    signals = index.signals_for("A")
     assert signals == {"account.id": "A", "account.contacts": 3, "account.engaged_contacts": 2,
                        "account.senior_engaged_contacts": 1, "account.functions_engaged": 2,
                        "account.high_intent_30d": 4, "account.best_lead_score": 90}

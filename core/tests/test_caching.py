@@ -1,8 +1,10 @@
-"""per_vocabulary: one build per vocabulary object, bounded, and a hook for caches keyed by its results."""
+"""BoundedCache and per_vocabulary: memo tables that stay bounded, and one build per vocabulary object."""
 
 from __future__ import annotations
 
-from leadscore.caching import per_vocabulary
+import pytest
+
+from leadscore.caching import BoundedCache, per_vocabulary
 
 
 def test_builds_once_per_vocabulary_object_not_per_equal_value():
@@ -14,11 +16,22 @@ def test_builds_once_per_vocabulary_object_not_per_equal_value():
     assert built == [first, second]
 
 
-def test_drops_its_entries_past_the_limit_and_says_so():
-    cleared = []
-    get = per_vocabulary(lambda vocab: object(), keep=2, on_clear=lambda: cleared.append(True))
-    vocabularies = [{"n": n} for n in range(4)]
+def test_drops_its_entries_past_the_limit():
+    get = per_vocabulary(lambda vocab: object(), keep=2)
+    vocabularies = [{"n": n} for n in range(3)]
     tables = [get(v) for v in vocabularies]
-    assert cleared == [True]  # the fourth vocabulary found three entries (more than keep)
-    assert get(vocabularies[3]) is tables[3]
+    assert get(vocabularies[2]) is tables[2]  # the third found the table full and started afresh
     assert get(vocabularies[0]) is not tables[0]  # dropped, so built again
+
+
+def test_bounded_cache_never_holds_more_than_its_limit():
+    cache: BoundedCache[int, str] = BoundedCache(3)
+    for n in range(10):
+        assert cache.put(n, str(n)) == str(n)
+        assert len(cache) <= 3 and cache.get(n) == str(n)
+    assert cache == {9: "9"}  # 9 arrived when 6, 7, 8 filled it
+
+
+def test_bounded_cache_needs_room_for_one_entry():
+    with pytest.raises(ValueError, match="at least 1"):
+        BoundedCache(0)

@@ -11,7 +11,6 @@ import math
 import re
 import threading
 from datetime import date, datetime, timedelta, timezone
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -37,8 +36,9 @@ def backend():
     backend.close()
 
 
-def pack(*rules: RuleIR) -> SimpleNamespace:
-    return SimpleNamespace(rules=rules, key=("test",))
+def pack(*rules: RuleIR) -> tuple[tuple[RuleIR, ...], tuple[str, ...]]:
+    """What a backend compiles: the rules and the names of the packs they came from."""
+    return rules, ("test",)
 
 
 def lead_rule(when: Condition, n: int = 0) -> RuleIR:
@@ -49,10 +49,10 @@ def activity_rule(on: tuple[str, ...], when: Condition | None = None, n: int = 0
     return RuleIR(f"e{n}", "intent", 1, "e", "test", when=when, on=on)
 
 
-def both(backend, compiled: SimpleNamespace, cases: list[tuple[dict, list[Activity]]]) -> list[list[tuple[int, int]]]:
+def both(backend, compiled: tuple[tuple[RuleIR, ...], tuple[str, ...]], cases: list[tuple[dict, list[Activity]]]) -> list[list[tuple[int, int]]]:
     """Match every case with both backends, assert they agree and return python's answers."""
-    reference = PythonBackend().compile(compiled)
-    matcher = backend.compile(compiled)
+    reference = PythonBackend().compile(*compiled)
+    matcher = backend.compile(*compiled)
     try:
         answers = []
         for values, events in cases:
@@ -151,7 +151,7 @@ def test_numbers_without_room_between_comparands_are_evaluated_in_python(backend
     close = math.nextafter(1.0, math.inf)
     rules = [lead_rule(Condition("lt", "fields.y", 1.0), 0), lead_rule(Condition("gte", "fields.y", close), 1),
              lead_rule(Condition("eq", "fields.y", "1"), 2)]
-    matcher = backend.compile(pack(*rules))
+    matcher = backend.compile(*pack(*rules))
     assert "n" not in matcher.fields["fields.y"].props and len(matcher.lead_derived) == 2
     matcher.close()
     both(backend, pack(*rules), [({"fields.y": v}, []) for v in (1.0, close, 2**60 + 1, -(2**60), "1", 0)])
@@ -166,7 +166,7 @@ def test_strings_are_ordered_like_python_strings(backend):
 
 def test_regular_expressions_use_the_python_dialect(backend):
     rule = lead_rule(Condition("matches", "title.text", re.compile(r"\d+ (vp|cto)")))
-    matcher = backend.compile(pack(rule))
+    matcher = backend.compile(*pack(rule))
     assert len(matcher.lead_derived) == 1
     matcher.close()
     answers = both(backend, pack(rule), [({"title.text": t}, []) for t in ("12 vp", "x12 vp", "12 vpx", "d+ vp")])
@@ -193,7 +193,7 @@ def test_conditions_too_large_for_one_durable_pattern_are_split(backend):
     per_event = activity_rule(("page_view",), Condition("all", children=(
         Condition("gte", "event.age_days", 1), *wide.children)), 3)
     compiled = pack(lead_rule(wide, 0), lead_rule(broad, 1), gated, per_event)
-    matcher = backend.compile(compiled)
+    matcher = backend.compile(*compiled)
     assert [plan[0] for _, _, plan in matcher.plans] == ["and", "or", "gate", "and"]
     matcher.close()
     everything = {f"fields.f{i}": "y" for i in range(24)}
@@ -210,7 +210,7 @@ def test_a_pack_needing_too_many_properties_per_fact_is_refused(backend):
     rules = [lead_rule(Condition("ne", f"fields.f{i}", 1), i) for i in range(130)]
     with pytest.raises(ConfigurationError, match=r"need 264 properties in one durable fact; durable_rules holds "
                                                  r"at most 255; use --engine python"):
-        backend.compile(pack(*rules))
+        backend.compile(*pack(*rules))
 
 
 # --- patterns in Rete -----------------------------------------------------------------------------------
@@ -260,8 +260,8 @@ def test_closing_deletes_rulesets_and_a_closed_matcher_refuses_work():
     gc.collect()
     before = durable.live_rulesets()
     backend = durable.DurableBackend()
-    first = backend.compile(pack(lead_rule(Condition("exists", "email.type", True))))
-    second = backend.compile(pack(lead_rule(Condition("exists", "email.type", False))))
+    first = backend.compile(*pack(lead_rule(Condition("exists", "email.type", True))))
+    second = backend.compile(*pack(lead_rule(Condition("exists", "email.type", False))))
     assert (backend.live_rulesets, durable.live_rulesets()) == (2, before + 2)
     assert first.match({"email.type": "business"}, [], AS_OF) == [(0, -1)]
     assert first.live_sessions == 0
@@ -277,7 +277,7 @@ def test_closing_deletes_rulesets_and_a_closed_matcher_refuses_work():
 def test_a_matcher_dropped_without_close_frees_its_ruleset(backend):
     gc.collect()
     before = durable.live_rulesets()
-    matcher = backend.compile(pack(lead_rule(Condition("exists", "email.type", True))))
+    matcher = backend.compile(*pack(lead_rule(Condition("exists", "email.type", True))))
     assert durable.live_rulesets() == before + 1
     del matcher
     gc.collect()
@@ -287,7 +287,7 @@ def test_a_matcher_dropped_without_close_frees_its_ruleset(backend):
 def test_threads_sharing_a_matcher_get_the_sequential_answers(backend):
     rules = [lead_rule(Condition("gte", "company.employees", n * 10), n) for n in range(20)]
     rules.append(activity_rule(("page_view",), Condition("gte", "event.age_days", 2), 20))
-    matcher = backend.compile(pack(*rules))
+    matcher = backend.compile(*pack(*rules))
     cases = [({"company.employees": n}, acts(*[("page_view", d) for d in range(n % 5)])) for n in range(0, 200, 3)]
     expected = [matcher.match(v, e, AS_OF) for v, e in cases]
     results: dict[int, list[Any]] = {}

@@ -53,7 +53,7 @@ def durable_engine() -> Engine:
 
 def composed_and_matcher(engine: Engine) -> tuple[object, durable.DurableMatcher]:
     """firr-base has no applies_when, so every lead gets the one combination of always-on packs."""
-    return engine.composer.get(frozenset(engine.composer.always))
+    return engine.plan(engine.composer.always)
 
 
 @needs_proc
@@ -80,7 +80,7 @@ def test_backends_and_engines_created_and_closed_1000_times_leak_nothing():
     threads, rulesets, rss = threading.active_count(), durable.live_rulesets(), rss_mib()
     for _ in range(1000):
         backend = get_backend("durable")
-        matcher = backend.compile(composed)
+        matcher = backend.compile(composed.rules, composed.key)
         assert matcher.match(values, lead.activities, AS_OF) == expected
         backend.close()
         assert matcher.closed

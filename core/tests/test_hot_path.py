@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 import orjson
 
 from leadscore import Activities, Activity, Lead
-from leadscore.backends.python import compile_condition, compile_lead_rules
+from leadscore.backends.python import compile_lead_rules
+from leadscore.rulepack.predicates import compile_condition
 from leadscore.errors import InputError
 from leadscore.io.readers import _activity, _fast_lead, _parse_json, lead_from_dict, read_leads
 from leadscore.model import EMPTY, NO_ACTIVITIES
@@ -261,7 +262,8 @@ _KINDS = ("email_open", "page_view", "blog_visit", "pricing_page_visit", "demo_r
 @given(st.lists(st.tuples(st.sampled_from(_KINDS), st.integers(-5 * 86400, 200 * 86400)), max_size=25),
        st.booleans())
 def test_activity_signals_match_counting_by_hand(items: list[tuple[str, int]], shuffled: bool) -> None:
-    from leadscore.default_plugins.activities import ACTIVITY_TIERS, METRICS, extract
+    from leadscore.default_plugins.extract.activities import METRICS, extract
+    from leadscore.taxonomy.activities import ACTIVITY_TIERS
     from leadscore.model import ExtractContext
 
     as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -298,7 +300,7 @@ def test_activity_signals_match_counting_by_hand(items: list[tuple[str, int]], s
 
 
 def test_reused_title_and_source_signals_follow_the_vocabulary() -> None:
-    from leadscore.default_plugins import source, title
+    from leadscore.default_plugins.extract import crm as source, title
     from leadscore.model import ExtractContext
 
     as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -315,7 +317,7 @@ def test_reused_title_and_source_signals_follow_the_vocabulary() -> None:
 
 
 def test_reused_field_signals_keep_true_and_1_apart() -> None:
-    from leadscore.default_plugins import source
+    from leadscore.default_plugins.extract import crm as source
     from leadscore.model import ExtractContext
 
     ctx = ExtractContext(datetime(2026, 11, 23, tzinfo=timezone.utc), {}, None)

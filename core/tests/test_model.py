@@ -15,15 +15,14 @@ from hypothesis import strategies as st
 from leadscore import model
 from leadscore.model import RollupStrategy
 from leadscore.model import (
-    Account,
     Activity,
-    Band,
     Company,
     Contribution,
     DecayPolicy,
     ExtractContext,
     Lead,
     Ledger,
+    LedgerLine,
     Rejection,
     Route,
     RulepackSource,
@@ -52,10 +51,8 @@ SAMPLES = {
     Company: Company(name="Acme", domain="acme.io", employees=1200),
     Activity: Activity("pricing_page_visit", WHEN, {"url": "/pricing"}),
     Lead: Lead("L-1", email="dana@acme.io", title="VP Marketing"),
-    Account: Account("acme.io", ("L-1", "L-2")),
     Signal: Signal("title.seniority", "vp", None, "VP Marketing"),
     Contribution: Contribution("fit.title.vp", "fit", 20, "VP-level title", "firr-base"),
-    Band: Band("mql", 60, "Marketing qualified"),
     Route: Route("sdr_follow_up", "sdr", 24),
     ScoreCard: _card(),
     Rejection: Rejection("leads.jsonl:3", "missing id"),
@@ -176,10 +173,10 @@ def test_day_text_pads_early_years_and_stays_bounded():
     start = date(2000, 1, 1).toordinal()
     for offset in range(5000):
         day_text(date.fromordinal(start + offset))
-    assert len(model._DAY_TEXT) <= 4096
+    assert model._ordinal_text.cache_info().currsize <= 4096
 
 
-def test_ledger_top_reasons_agree_for_raw_lines_records_and_plain_tuples():
+def test_ledger_top_reasons_agree_for_ledger_lines_and_records():
     records = (
         _line("fit.title.vp", 20, reason="VP-level title"),
         _line("negative.email.personal", -15, reason="Personal email"),
@@ -187,7 +184,7 @@ def test_ledger_top_reasons_agree_for_raw_lines_records_and_plain_tuples():
         _line("fit.company.size", 15, reason="100+ employees"),
         _line("intent.webinar", 0, reason="Registered long ago"),
     )
-    raw = [attrs.astuple(c, recurse=False) for c in records]
+    raw = [LedgerLine(*attrs.astuple(c, recurse=False)) for c in records]
     expected = ["+20 VP-level title", "+15 100+ employees", "-15 Personal email"]
     assert Ledger(raw).top_reasons(5) == expected
     assert Ledger(records).top_reasons(5) == expected

@@ -16,12 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
-from leadscore.backends.python import compile_condition
+from leadscore.rulepack.predicates import compile_condition
 from leadscore.errors import RulepackErrors
 from leadscore.model import Activity
 from leadscore.rulepack.loader import parse_rulepacks
 from leadscore.rulepack.patterns import AbsentPattern, ActivityIndex, AtLeastPattern, SequencePattern, holds
-from leadscore.rulepack.schema import ConditionError, SignalCatalog, describe, parse_condition
+from leadscore.rulepack.conditions import parse_condition
+from leadscore.rulepack.schema import ConditionError, SignalCatalog, describe
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -60,7 +60,7 @@ def test_duplicate_of_a_builtin_names_the_builtin_module(pm):
         pm.get_decay_policies()
     # The first registered source is named first (the built-ins register before any plugin).
     assert str(info.value) == (
-        "decay policy 'half_life': is provided by both 'leadscore.default_plugins.decay' and "
+        "decay policy 'half_life': is provided by both 'leadscore.default_plugins.decay.curves' and "
         "'leadscore-fancy-decay'; rename one of them, or disable a plugin with LEADSCORE_DISABLE_PLUGINS"
     )
 
@@ -109,22 +109,22 @@ def test_correctly_spelled_hook_registers(pm):
 
 
 def test_disabled_blocks_a_builtin_by_module_name():
-    pm = PluginManager(entry_points=False, disabled=["leadscore.default_plugins.title"])
+    pm = PluginManager(entry_points=False, disabled=["leadscore.default_plugins.extract.title"])
     names = {e.name for e in pm.get_signal_extractors()}
     assert {e.name for e in PluginManager(entry_points=False).get_signal_extractors()} - names == {"title"}
-    assert "leadscore.default_plugins.title" not in [p.name for p in pm.plugins(include_builtins=True)]
+    assert "leadscore.default_plugins.extract.title" not in [p.name for p in pm.plugins(include_builtins=True)]
 
 
 def test_disable_env_blocks_builtins(monkeypatch):
-    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.email, leadscore.default_plugins.routing")
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.extract.email, leadscore.default_plugins.route.bands")
     pm = PluginManager(entry_points=False)
     assert "email" not in [e.name for e in pm.get_signal_extractors()]
-    assert "leadscore.default_plugins.routing" not in [p.name for p in pm.plugins(include_builtins=True)]
-    assert pm.disabled == {"leadscore.default_plugins.email", "leadscore.default_plugins.routing"}
+    assert "leadscore.default_plugins.route.bands" not in [p.name for p in pm.plugins(include_builtins=True)]
+    assert pm.disabled == {"leadscore.default_plugins.extract.email", "leadscore.default_plugins.route.bands"}
 
 
 def test_explicit_disabled_overrides_the_env(monkeypatch):
-    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.email")
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.extract.email")
     pm = PluginManager(entry_points=False, disabled=[])
     assert "email" in [e.name for e in pm.get_signal_extractors()]
 
@@ -312,20 +312,16 @@ ROUTING = {"routing": {}}
 
 
 def test_default_router_is_trylast_even_when_registered_after_a_plugin(bare):
-    import leadscore.default_plugins.routing as default_routing
-    from leadscore.rulepack.schema import RouteDef
-
+    import leadscore.default_plugins.route.bands as default_routing
     bare.register(_router("call_now"), name="eager-router")
-    bare.register(default_routing, name="leadscore.default_plugins.routing")  # registered last
-    ctx = {"routing": {"mql": RouteDef("sdr_follow_up", "sdr", 24)}}
+    bare.register(default_routing, name="leadscore.default_plugins.route.bands")  # registered last
+    ctx = {"routing": {"mql": Route("sdr_follow_up", "sdr", 24)}}
     assert bare.get_router()(_Card(), None, ctx) == Route("call_now")
 
 
 def test_default_router_answers_when_plugins_have_no_opinion(pm):
-    from leadscore.rulepack.schema import RouteDef
-
     pm.register(_router(None), name="silent-router")
-    ctx = {"routing": {"mql": RouteDef("sdr_follow_up", "sdr", 24, None, "")}}
+    ctx = {"routing": {"mql": Route("sdr_follow_up", "sdr", 24, None, "")}}
     # No reason in the table: the default router explains the route by the band.
     assert pm.get_router()(_Card(), None, ctx) == Route("sdr_follow_up", "sdr", 24, None, "band mql")
 

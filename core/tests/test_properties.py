@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
-from leadscore.default_plugins.activities import KNOWN_TYPES
+from leadscore.taxonomy.activities import KNOWN_TYPES
 from leadscore.model import Activity, Company, Lead, ScoreCard
 from leadscore.plugins import DEFAULT_PLUGINS
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
-from leadscore.default_plugins import email as email_plugin
+from leadscore.taxonomy import email as email_plugin
 from leadscore.model import Activity, ExtractContext, Lead, Signal
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from attrs import define, frozen
 
-from leadscore.default_plugins.email import classify as classify_email
 from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
+from leadscore.taxonomy.email import classify_address
 
 # The most contacts an account keeps for its roll-up: the highest-scoring ones (a buying committee
 # is rarely larger; this keeps memory bounded per account).
@@ -43,7 +43,7 @@ def account_key(lead: Lead) -> str | None:
     if lead.account_id:
         return lead.account_id
     if lead.email:
-        kind, domain = classify_email(lead.email.strip().lower())
+        kind, domain = classify_address(lead.email)
         if kind == "business":
             return domain
     return None
@@ -114,12 +114,10 @@ class AccountIndex:
         self.accounts: dict[str, AccountSummary] = {}
         self.caps = dict(caps)
 
-    def add(self, lead: Lead, values: Mapping[str, Any], first_total: int | None,
+    def add(self, key: str, lead: Lead, values: Mapping[str, Any], first_total: int | None,
             matched: Iterable[str] = ()) -> None:
-        """Count one contact; ``matched`` names the same_account signals whose ``where`` it meets."""
-        key = account_key(lead)
-        if key is None:
-            return
+        """Count one contact of account ``key``; ``matched`` names the same_account signals whose
+        ``where`` it meets."""
         summary = self.accounts.get(key)
         if summary is None:
             summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
@@ -142,14 +140,13 @@ class AccountIndex:
             summary.best_score = first_total
             summary.best_lead = lead.id
 
-    def signals_for(self, lead: Lead) -> Mapping[str, Any]:
-        key = account_key(lead)
+    def signals_for(self, key: str | None) -> Mapping[str, Any]:
+        """The ``account.*`` signal values of account ``key`` (none for a lead without an account)."""
         summary = self.accounts.get(key) if key is not None else None
         return summary.signals(self.caps) if summary is not None else {}
 
-    def record(self, lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
-        """Keep a scored contact for the account's roll-up (the MAX_CONTACTS best)."""
-        key = account_key(lead)
+    def record(self, key: str | None, lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
+        """Keep a scored contact of account ``key`` for its roll-up (the MAX_CONTACTS best)."""
         summary = self.accounts.get(key) if key is not None else None
         if summary is None:
             return

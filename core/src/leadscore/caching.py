@@ -1,39 +1,60 @@
-"""Tables derived from a run's vocabulary, built once per vocabulary object.
+"""Bounded memo tables, and tables derived from a run's vocabulary, built once per vocabulary object.
 
-Extractors and plugins turn the merged ``[vocabulary]`` of the loaded rulepacks into lookup tables
-(tier maps, compiled patterns, parsed lists). The engine keeps one vocabulary object per run, so a
-table is keyed by that object's id; each entry keeps its vocabulary alive, so a matching id is
-always the same vocabulary.
+Values repeat from lead to lead (titles, domains, companies, days), so extractors remember what
+they computed; every such table is a :class:`BoundedCache`, which forgets everything when full,
+so memory stays flat however long the input. Extractors and plugins also turn the merged
+``[vocabulary]`` of the loaded rulepacks into lookup tables (tier maps, compiled patterns, parsed
+lists): :func:`per_vocabulary` builds those once per vocabulary object (the engine keeps one per
+run); each entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
-def per_vocabulary(build: Callable[[Mapping[str, Any]], T], *, keep: int = 16,
-                   on_clear: Callable[[], None] | None = None) -> Callable[[Mapping[str, Any]], T]:
+class BoundedCache(dict, Generic[K, T]):  # type: ignore[type-arg]
+    """A dict for memoising that holds at most ``limit`` entries: when full, ``put`` starts afresh.
+
+    Read with ``cache.get(key)``; store with ``cache.put(key, value)``, which returns the value.
+    Forgetting everything at once is cheaper than tracking recency, and the inputs this serves
+    arrive in runs (the contacts of an account, the leads of a campaign), so the hit rate holds.
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        if limit < 1:
+            raise ValueError(f"a BoundedCache needs a limit of at least 1, not {limit}")
+        self.limit = limit
+
+    def put(self, key: K, value: T) -> T:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def per_vocabulary(build: Callable[[Mapping[str, Any]], T], *, keep: int = 16) -> Callable[[Mapping[str, Any]], T]:
     """A function ``get(vocabulary)`` that returns ``build(vocabulary)``, built once per vocabulary object.
 
-    At most ``keep`` vocabularies are remembered; when one more arrives the entries are dropped
-    and ``on_clear`` (if given) runs, for callers that key further caches by the built values' ids.
+    At most ``keep`` vocabularies are remembered (a process that builds many engines drops the
+    oldest tables together).
     """
-    entries: dict[int, tuple[Mapping[str, Any], T]] = {}
+    entries: BoundedCache[int, tuple[Mapping[str, Any], T]] = BoundedCache(keep)
 
     def get(vocabulary: Mapping[str, Any]) -> T:
         entry = entries.get(id(vocabulary))
         if entry is None or entry[0] is not vocabulary:
-            if len(entries) > keep:
-                entries.clear()
-                if on_clear is not None:
-                    on_clear()
-            entry = entries[id(vocabulary)] = (vocabulary, build(vocabulary))
+            entry = entries.put(id(vocabulary), (vocabulary, build(vocabulary)))
         return entry[1]
 
     return get
 
 
-__all__ = ["per_vocabulary"]
+__all__ = ["BoundedCache", "per_vocabulary"]

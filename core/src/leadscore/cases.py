@@ -182,6 +182,7 @@ def check(card: ScoreCard, expect: Mapping[str, Any]) -> list[str]:
 
 def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult]:
     """Score each case with an Engine per (rulepacks, engine) combination."""
+    from leadscore.accounts import account_key
     from leadscore.engine import Engine
 
     engines: dict[tuple[Any, str], Engine] = {}
@@ -195,7 +196,7 @@ def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult
                 account = None
                 if case.account_leads:
                     index = engine.build_accounts(case.account_leads, case.as_of)
-                    account = index.signals_for(case.lead)
+                    account = index.signals_for(account_key(case.lead))
                 card = engine.score_lead(case.lead, case.as_of, account)
             except (LeadscoreError, LookupError, ValueError) as err:
                 yield CaseResult(case, (f"could not be scored: {err}",), None)

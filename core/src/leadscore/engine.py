@@ -6,22 +6,34 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
-
-from leadscore.accounts import CONTACT_SIGNALS, AccountCard, AccountIndex, account_card, account_key
-from leadscore.backends import get_backend
+from leadscore.accounts import (
+    CONTACT_SIGNALS,
+    AccountCard,
+    AccountIndex,
+    account_card,
+    account_key,
+)
+from leadscore.backends import Matcher, get_backend
+from leadscore.caching import BoundedCache
 from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
-from leadscore.model import ExtractContext, Lead, Rejection, ScoreCard, ScoreLine, Signal, evolve
-from leadscore.plugins import PluginManager
-from leadscore.rulepack.composer import ComposedPack, Composer, compose
+from leadscore.model import (
+    ExtractContext,
+    Lead,
+    Rejection,
+    ScoreCard,
+    ScoreLine,
+    Signal,
+    evolve,
+)
+from leadscore.plugins import RULES_SCORER, PluginManager
+from leadscore.rulepack.composer import ComposedPack, Composer
 from leadscore.rulepack.loader import parse_rulepacks, read_source
-from leadscore.rulepack.schema import Condition, RuleIR, Rulepack, same_account_nodes
+from leadscore.rulepack.schema import RuleIR, Rulepack
 from leadscore.scoring import build_ledger, choose_band
 
 
@@ -30,14 +42,6 @@ def _in_time_order(lead: Lead) -> Lead:
     acts = lead.activities
     ordered = acts.by_time()
     return lead if ordered is acts else evolve(lead, activities=ordered)
-
-
-@frozen
-class ContactRules:
-    """The ``where`` conditions of a run's same_account patterns, in the shape a backend compiles."""
-
-    key: tuple[str, ...]
-    rules: tuple[RuleIR, ...]
 
 
 def utcnow() -> datetime:
@@ -108,120 +112,70 @@ class Engine:
         if not active:
             raise ConfigurationError("--rulepack", "no rulepack to score with",
                                      "install a plugin or pass --rulepack PATH")
-        self.backend = get_backend(backend)
-        self.backend_name = backend
-        self.composer = Composer(self.packs, active, self.policies, self.backend)
-        self._check_combinations()
-        self.wanted = self._wanted()
+        self._check_scorers()
+        self.composer = Composer(self.packs, active, self.policies)
+        self.same_account = self.composer.same_account_specs()
+        self.wanted = self.composer.wanted_signals()
         self.needs_accounts = any(name.startswith("account.") for name in self.wanted)
-        self.same_account, self.contact_matcher = self._same_account()
-        self.contact_signals = CONTACT_SIGNALS | frozenset(
-            n for _, where, _ in self.same_account for n in where.signals())
+        self.contact_signals = CONTACT_SIGNALS | frozenset(n for spec in self.same_account for n in spec.where.signals())
         self.wanted = self.wanted | self.contact_signals
         self.account_config = self._account_config()
-        self._ctx_cache: dict[datetime, ExtractContext] = {}
-        self._last_ctx: ExtractContext | None = None
+        self._ctx_cache: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
+        self.backend = get_backend(backend)
+        self.backend_name = backend
+        # Every combination of packs a lead can meet, composed and compiled now: a conflict
+        # between packs, or a rule the backend cannot run, stops the run before the first lead.
+        self._matchers: dict[frozenset[str], tuple[ComposedPack, Matcher]] = {}
+        self.contact_matcher: Matcher | None = None
+        try:
+            for key in self.composer.combinations():
+                self.plan(key)
+            if self.same_account:
+                self.contact_matcher = self.backend.compile(self._contact_rules(), ("same_account",))
+        except BaseException:
+            self.close()
+            raise
 
-    # --- set-up checks --------------------------------------------------------------------
+    # --- set-up ---------------------------------------------------------------------------
 
-    def _check_combinations(self) -> None:
-        """Compose every combination of conditional packs now, so a conflict is a start-up error."""
-        conditional = [n for n, _ in self.composer.conditional]
-        if len(conditional) > 10:
-            return
-        for r in range(len(conditional) + 1):
-            for combo in itertools.combinations(conditional, r):
-                key = set(self.composer.always)
-                for name in combo:
-                    key.add(name)
-                    key.update(self._extends(name))
-                if not key:
-                    continue
-                compose([self.composer.by_name[n] for n in key], self.policies)
+    def _check_scorers(self) -> None:
         for pack in self.packs:
             for scorer in pack.scorers:
-                if scorer not in self.scorers:
+                if scorer != RULES_SCORER and scorer not in self.scorers:
+                    known = sorted({RULES_SCORER, *self.scorers})
                     raise RulepackErrors([RulepackError(pack.source, f"unknown scorer {scorer!r}",
-                                                        f"use one of {', '.join(sorted(self.scorers))}")])
+                                                        f"use one of {', '.join(known)}")])
 
     def _account_config(self) -> dict[str, Any]:
-        """The ``[accounts]`` table of the most specific active pack that has one."""
-        config: dict[str, Any] = {}
-        source = ""
-        default_bands: list[list[Any]] = []
-        for name in self.composer.active:
-            pack = self.composer.by_name[name]
-            if pack.accounts:
-                config, source = dict(pack.accounts), pack.source
-            if pack.bands:
-                # Without account bands, accounts use the lead bands by points (gates are per lead).
-                default_bands = [[b.name, b.min_points] for b in pack.bands]
-        config.setdefault("rollup", "sum_capped")
-        if not config.get("bands"):
-            config["bands"] = default_bands
+        config, source = self.composer.account_config()
         if config["rollup"] not in self.strategies:
             raise RulepackErrors([RulepackError(source or "[accounts]", f"unknown roll-up strategy {config['rollup']!r}",
                                                 f"use one of {', '.join(sorted(self.strategies))}")])
         return config
 
-    def _extends(self, name: str) -> set[str]:
-        out: set[str] = set()
-        todo = list(self.composer.by_name[name].extends)
-        while todo:
-            ext = todo.pop()
-            if ext not in out:
-                out.add(ext)
-                todo.extend(self.composer.by_name[ext].extends)
-        return out
+    def _contact_rules(self) -> list[RuleIR]:
+        """The ``where`` of each same_account condition as a rule, for the account pass's matcher."""
+        return [RuleIR(id=spec.signal, category="same_account", points=0, reason="", pack="same_account",
+                       when=spec.where, signals=tuple(sorted(spec.where.signals())))
+                for spec in self.same_account]
 
-    def _wanted(self) -> frozenset[str]:
-        names: set[str] = set()
-        for name in self.composer.active:
-            pack = self.composer.by_name[name]
-            for rule in pack.rules:
-                names.update(rule.signals)
-            if pack.applies_when is not None:
-                names.update(pack.applies_when.signals())
-            for band in pack.bands:
-                if band.requires is not None:
-                    names.update(band.requires.signals())
-        return frozenset(n for n in names if not n.startswith("event."))
-
-    def _same_account(self) -> tuple[list[tuple[str, Condition, int]], Any]:
-        """The run's distinct ``same_account`` conditions as (signal, where, cap), and one matcher
-        that evaluates every ``where`` on a contact (with the run's backend) in the account pass."""
-        found: dict[str, tuple[Condition, int]] = {}
-        for name in self.composer.active:
-            pack = self.composer.by_name[name]
-            conditions = [rule.when for rule in pack.rules] + [band.requires for band in pack.bands]
-            for cond in conditions:
-                for node in same_account_nodes(cond):
-                    spec = node.value
-                    cap = max(spec.count, found[spec.signal][1]) if spec.signal in found else spec.count
-                    found[spec.signal] = (spec.where, cap)
-        if not found:
-            return [], None
-        specs = [(signal, where, cap) for signal, (where, cap) in sorted(found.items())]
-        rules = tuple(RuleIR(id=signal, category="same_account", points=0, reason="", pack="same_account",
-                             when=where, signals=tuple(sorted(where.signals())))
-                      for signal, where, _ in specs)
-        return specs, self.backend.compile(ContactRules(("same_account",), rules))
+    def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
+        """The composed pack and the backend's matcher for a combination of packs (made once)."""
+        hit = self._matchers.get(key)
+        if hit is None:
+            composed = self.composer.get(key)
+            hit = self._matchers[key] = (composed, self.backend.compile(composed.rules, composed.key))
+        return hit
 
     def active_packs(self) -> list[Rulepack]:
-        return [self.composer.by_name[n] for n in self.composer.active]
+        return self.composer.packs()
 
     # --- scoring --------------------------------------------------------------------------
 
     def _context(self, as_of: datetime) -> ExtractContext:
-        last = self._last_ctx
-        if last is not None and last.as_of is as_of:  # a run scores every lead as of one time
-            return last
         ctx = self._ctx_cache.get(as_of)
         if ctx is None:
-            if len(self._ctx_cache) > 64:
-                self._ctx_cache.clear()
-            ctx = self._ctx_cache[as_of] = ExtractContext(as_of, self.vocabulary, self.wanted)
-        self._last_ctx = ctx
+            ctx = self._ctx_cache.put(as_of, ExtractContext(as_of, self.vocabulary, self.wanted))
         return ctx
 
     def signals(self, lead: Lead, as_of: datetime | None = None) -> dict[str, Signal]:
@@ -261,7 +215,7 @@ class Engine:
         if not key:
             raise LookupError("no rulepack applies to this lead (every installed pack has an applies_when "
                               "it does not meet); install or pass a pack without applies_when")
-        composed, matcher = self.composer.get(key)
+        composed, matcher = self.plan(key)
         events = lead.activities
         matches = matcher.match(values, events, when)
         extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
@@ -280,7 +234,7 @@ class Engine:
         lines: list[tuple[str, ScoreLine]] = []
         categories = {c.name for c in composed.categories}
         for name in composed.scorers:
-            if name == "rules":
+            if name == RULES_SCORER:
                 continue
             for line in self.scorers[name].fn(lead, values, {"as_of": when, "packs": composed.key}) or ():
                 if line.category not in categories:
@@ -297,11 +251,14 @@ class Engine:
         computed when a rulepack uses ``account.best_lead_score``.
         """
         when = self._resolve_as_of(as_of)
-        index = AccountIndex({signal: cap for signal, _, cap in self.same_account})
+        index = AccountIndex({spec.signal: spec.cap for spec in self.same_account})
         need_score = "account.best_lead_score" in self.wanted
-        matcher, signals = self.contact_matcher, [signal for signal, _, _ in self.same_account]
+        matcher, signals = self.contact_matcher, [spec.signal for spec in self.same_account]
         for item in leads:
-            if isinstance(item, Rejection) or account_key(item) is None:
+            if isinstance(item, Rejection):
+                continue
+            key = account_key(item)
+            if key is None:
                 continue
             try:
                 lead = _in_time_order(item)
@@ -312,7 +269,7 @@ class Engine:
                 else:
                     values = self._values(lead, when)
                 matched = () if matcher is None else [signals[r] for r, _ in matcher.match(values, lead.activities, when)]
-                index.add(lead, values, total, matched)
+                index.add(key, lead, values, total, matched)
             except Exception:  # the scoring pass reports this lead's problem as a rejection
                 continue
         return index
@@ -346,8 +303,9 @@ class Engine:
                 if accounts is None:
                     yield self._score(item, when, None)[0]
                 else:
-                    card, values = self._score(item, when, accounts.signals_for(item))
-                    accounts.record(item, card, values)
+                    key = account_key(item)
+                    card, values = self._score(item, when, accounts.signals_for(key))
+                    accounts.record(key, item, card, values)
                     yield card
             except RuntimeError as err:
                 yield Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
@@ -358,7 +316,9 @@ class Engine:
         if self.contact_matcher is not None:
             self.contact_matcher.close()
             self.contact_matcher = None
-        self.composer.close()
+        for _, matcher in self._matchers.values():
+            matcher.close()
+        self._matchers.clear()
         self.backend.close()
 
     def __enter__(self) -> Engine:
@@ -375,6 +335,16 @@ def score(
     plugins: PluginManager | None = None,
     backend: str = "python",
 ) -> Iterator[ScoreCard | Rejection]:
-    """Score leads in one call: ``for card in leadscore.score(leads, as_of=...)``."""
+    """Score leads in one call: ``for card in leadscore.score(leads, as_of=...)``.
+
+    Gives the same cards as ``leadscore score``: when a rulepack reads ``account.*`` signals,
+    every lead is grouped into its account before any is scored, so ``leads`` is read into a
+    list first (for inputs too large for memory, call :meth:`Engine.build_accounts` on one pass
+    over the input and :meth:`Engine.score` on a second, as the command line does).
+    """
     with Engine(plugins=plugins, rulepacks=rulepacks, backend=backend, as_of=as_of) as engine:
-        yield from engine.score(leads)
+        accounts = None
+        if engine.needs_accounts:
+            leads = leads if isinstance(leads, Sequence) else list(leads)
+            accounts = engine.build_accounts(leads)
+        yield from engine.score(leads, accounts=accounts)

@@ -6,12 +6,13 @@ plugins return new records and the core aggregates them.
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from attrs import frozen
@@ -231,15 +232,6 @@ class Lead:
 
 
 @frozen
-class Account:
-    """Leads grouped by account id (or business email domain), for buying-committee roll-up."""
-
-    id: str
-    lead_ids: tuple[str, ...] = ()
-    signals: Mapping[str, Any] = EMPTY
-
-
-@frozen
 class Signal:
     """A typed fact extracted from a lead.
 
@@ -275,19 +267,45 @@ class Contribution:
     evidence: str = ""
 
 
-# Calendar day -> its text: evidence names days, and a run sees a few hundred of them at most.
-_DAY_TEXT: dict[int, str] = {}
+class LedgerLine(NamedTuple):
+    """A ledger line as scoring builds it: Contribution's fields, in the same order.
+
+    ``evidence`` may still be a tuple of texts (joined with "; " when read) or the position of
+    the activity behind the line in the lead's activities (its text is built when read); the
+    :class:`Ledger` turns lines into Contribution records only when someone reads them.
+    """
+
+    rule_id: str
+    category: str
+    points: int
+    reason: str
+    pack: str
+    kind: str
+    raw_points: int
+    decay: str
+    decay_factor: float
+    signal: str | None
+    observed_at: datetime | None
+    evidence: str | tuple[str, ...] | int
+
+
+SECONDS_PER_DAY = 86400.0
+
+
+def age_days(as_of: datetime, at: datetime) -> float:
+    """Days from ``at`` to ``as_of`` (negative when ``at`` is later): how old a fact is at scoring time."""
+    return (as_of - at).total_seconds() / SECONDS_PER_DAY
+
+
+@functools.lru_cache(maxsize=4096)
+def _ordinal_text(day: int) -> str:
+    return date.fromordinal(day).isoformat()
 
 
 def day_text(value: date) -> str:
     """The calendar day of ``value`` (a date, or a datetime in its own zone) as ``2026-11-20``."""
-    day = value.toordinal()
-    text = _DAY_TEXT.get(day)
-    if text is None:
-        if len(_DAY_TEXT) >= 4096:
-            _DAY_TEXT.clear()
-        text = _DAY_TEXT[day] = date.fromordinal(day).isoformat()
-    return text
+    # Evidence names days, and a run sees a few hundred of them at most: each text is made once.
+    return _ordinal_text(value.toordinal())
 
 
 def activity_evidence(event: Activity) -> str:
@@ -298,26 +316,26 @@ def activity_evidence(event: Activity) -> str:
     return f"{text} ({where})" if where else text
 
 
-def _evidence(raw: Any, events: Activities | None) -> str:
+def _evidence(raw: str | tuple[str, ...] | int, events: Activities | None) -> str:
     if type(raw) is str:
         return raw
     if type(raw) is tuple:
         return "; ".join(raw)
-    if type(raw) is int and events is not None:  # the position of the activity in the lead's activities
-        return activity_evidence(events.record(raw))
-    return activity_evidence(raw)
+    if events is None:
+        raise ValueError(f"a ledger line names activity #{raw} but the ledger has no activities")
+    return activity_evidence(events.record(raw))
 
 
 class Ledger(_LazyRecords):
     """A score card's ledger lines, in order, as an immutable sequence of Contribution records.
 
-    Scoring keeps each line as a plain tuple in Contribution's field order and builds the records
-    only when someone reads them: most runs print the total and top reasons, not every line.
+    Scoring keeps each line as a :class:`LedgerLine` and the records are built only when someone
+    reads them: most runs print the total and top reasons, not every line.
     """
 
     __slots__ = ("_raw", "_lines", "_events")
 
-    def __init__(self, raw: Iterable[tuple[Any, ...] | Contribution], events: Activities | None = None) -> None:
+    def __init__(self, raw: Iterable[LedgerLine | Contribution], events: Activities | None = None) -> None:
         self._raw = tuple(raw)
         self._lines: tuple[Contribution, ...] | None = None
         # A line's evidence may be the position of an activity in these (its text is built on read).
@@ -328,7 +346,7 @@ class Ledger(_LazyRecords):
         if lines is None:
             events = self._events
             lines = self._lines = tuple(
-                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r[11], events))
+                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r.evidence, events))
                 for r in self._raw
             )
         return lines
@@ -337,28 +355,16 @@ class Ledger(_LazyRecords):
         return len(self._raw)
 
     def total(self) -> int:
-        return sum(r.points if isinstance(r, Contribution) else r[2] for r in self._raw)
+        return sum(r.points for r in self._raw)
 
     def top_reasons(self, n: int) -> list[str]:
         """Reasons of the ``n`` rule lines with the most points either way (without building records)."""
-        try:
-            lines = [(-abs(r[2]), r[0], r[2], r[3]) for r in self._raw if r[5] == "rule" and r[2] != 0]
-        except TypeError:  # built from Contribution records rather than raw lines
-            lines = [(-abs(r.points), r.rule_id, r.points, r.reason) for r in self._all()
-                     if r.kind == "rule" and r.points != 0]
+        # LedgerLine and Contribution name their fields alike.
+        lines = [(-abs(r.points), r.rule_id, r.points, r.reason) for r in self._raw
+                 if r.kind == "rule" and r.points != 0]
         # Ties on (size, rule id) are lines of one rule with the same points: identical text.
         lines.sort()
         return [f"+{points} {reason}" if points > 0 else f"{points} {reason}" for _, _, points, reason in lines[:n]]
-
-
-@frozen
-class Band:
-    """A lifecycle stage reached at ``min_points``, optionally behind a gate."""
-
-    name: str
-    min_points: int
-    label: str = ""
-    gate_reason: str = ""
 
 
 @frozen
@@ -526,15 +532,14 @@ del _record
 
 
 __all__ = [
-    "Account",
     "Activity",
-    "Band",
     "Company",
     "Contribution",
     "DecayPolicy",
     "ExtractContext",
     "Lead",
     "Ledger",
+    "LedgerLine",
     "Rejection",
     "Route",
     "RollupStrategy",
@@ -545,6 +550,7 @@ __all__ = [
     "Signal",
     "SignalExtractor",
     "SignalSpec",
+    "age_days",
     "day_text",
     "evolve",
 ]

@@ -30,20 +30,21 @@ from leadscore.model import (
 )
 
 ENTRY_POINT_GROUP = "leadscore"
+# The rule engine is the built-in scorer: a rulepack lists it in ``scorers`` like any plugin's.
+RULES_SCORER = "rules"
 DISABLE_ENV = "LEADSCORE_DISABLE_PLUGINS"
 LOAD_ENV = "LEADSCORE_LOAD_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "leadscore.default_plugins.email",
-    "leadscore.default_plugins.title",
-    "leadscore.default_plugins.firmographics",
-    "leadscore.default_plugins.activities",
-    "leadscore.default_plugins.source",
-    "leadscore.default_plugins.decay",
-    "leadscore.default_plugins.scorers",
-    "leadscore.default_plugins.accounts",
-    "leadscore.default_plugins.routing",
-    "leadscore.default_plugins.rulepacks",
+    "leadscore.default_plugins.extract.email",
+    "leadscore.default_plugins.extract.title",
+    "leadscore.default_plugins.extract.firmographics",
+    "leadscore.default_plugins.extract.activities",
+    "leadscore.default_plugins.extract.crm",
+    "leadscore.default_plugins.compose.rulepacks",
+    "leadscore.default_plugins.decay.curves",
+    "leadscore.default_plugins.aggregate.accounts",
+    "leadscore.default_plugins.route.bands",
 )
 
 T = TypeVar("T")
@@ -210,7 +211,14 @@ class PluginManager:
         return {r.name: (r, plugin) for r, plugin in self._collect("leadscore_rulepacks", "rulepack")}
 
     def get_scorers(self) -> dict[str, Scorer]:
-        return {r.name: r for r, _ in self._collect("leadscore_scorers", "scorer")}
+        """Scorer name -> Scorer. ``rules`` (the rule engine) is the core's own and not listed."""
+        found = {}
+        for record, plugin in self._collect("leadscore_scorers", "scorer"):
+            if record.name == RULES_SCORER:
+                raise PluginError(f"scorer {record.name!r}", f"from {plugin!r} takes the name of the core's rule engine",
+                                  "give the plugin's scorer another name")
+            found[record.name] = record
+        return found
 
     def get_decay_policies(self) -> dict[str, DecayPolicy]:
         return {r.name: r for r, _ in self._collect("leadscore_decay_policies", "decay policy")}

@@ -111,8 +111,8 @@ def test_the_pack_applies_to_large_and_named_accounts(engine, employees, tier, a
 # --- slower decay ----------------------------------------------------------------------------------
 
 def test_every_redefined_decay_is_never_faster_than_the_base_one(engine) -> None:
-    base, _ = engine.composer.get(frozenset({"firr-base", "cases-abm-list"}))
-    slow, _ = engine.composer.get(frozenset({"firr-base", "enterprise", "cases-abm-list"}))
+    base = engine.composer.get(frozenset({"firr-base", "cases-abm-list"}))
+    slow = engine.composer.get(frozenset({"firr-base", "enterprise", "cases-abm-list"}))
     for name in ("web", "webinar", "content", "handraise"):
         assert slow.decays[name] != base.decays[name], f"{name} is not redefined"
         factors = [(slow.decay_fns[name](age), base.decay_fns[name](age)) for age in range(0, 400)]

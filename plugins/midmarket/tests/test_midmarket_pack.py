@@ -56,8 +56,8 @@ def test_every_readiness_override_outweighs_the_base_rule_it_replaces() -> None:
 
 
 def test_every_redefined_decay_is_never_slower_than_the_base_one(engine) -> None:
-    base, _ = engine.composer.get(frozenset({"firr-base"}))
-    fast, _ = engine.composer.get(frozenset({"firr-base", "midmarket"}))
+    base = engine.composer.get(frozenset({"firr-base"}))
+    fast = engine.composer.get(frozenset({"firr-base", "midmarket"}))
     for name in ("web", "webinar", "content", "email", "handraise"):
         factors = [(fast.decay_fns[name](age), base.decay_fns[name](age)) for age in range(0, 200)]
         assert all(f <= b for f, b in factors), name

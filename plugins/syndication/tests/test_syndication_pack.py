@@ -72,7 +72,7 @@ def test_disable_list_names_every_firr_base_rule() -> None:
 
 
 def test_only_table_lines_are_composed_and_no_cap_can_bite(syndication_engine) -> None:
-    composed, _ = syndication_engine.composer.get(frozenset({"firr-base", "syndication"}))
+    composed = syndication_engine.composer.get(frozenset({"firr-base", "syndication"}))
     assert {r.id for r in composed.rules} == set(TABLE)
     assert composed.total_max is None and composed.total_min is None
     caps = {c.name: c for c in composed.categories}
@@ -123,7 +123,7 @@ def test_ledger_reads_fit_then_topic_then_engagement(syndication_engine) -> None
 ])
 def test_bands_follow_the_table_and_100_is_target_account(syndication_engine, total: int, band: str) -> None:
     # The table's "80-100 sales-ready" and "100+ target-account" overlap at 100: 100 is target-account.
-    composed, _ = syndication_engine.composer.get(frozenset({"firr-base", "syndication"}))
+    composed = syndication_engine.composer.get(frozenset({"firr-base", "syndication"}))
     every_gate_open = {"syndication.follow_ups_90d": 1, "syndication.service_page_after_download": True,
                        "email.type": "business", "account.engaged_contacts": 2}
     assert choose_band(composed, total, every_gate_open)[0] == band

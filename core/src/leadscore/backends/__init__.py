@@ -1,8 +1,10 @@
-"""Rule backends: each compiles a composed rulepack's IR into a matcher with the same contract.
+"""Rule backends: each compiles a list of rules (the IR) into a matcher with the same contract.
 
-``Matcher.match(values, events, as_of)`` returns ``[(rule_index, event_index), ...]`` sorted, with
-``event_index == -1`` for lead-level rules. Decay, caps and bands happen afterwards in plain
-Python, so two backends that return the same matches produce byte-identical score cards.
+``Backend.compile(rules, key)`` is handed the composed rules and the names of the packs they
+came from (for messages). ``Matcher.match(values, events, as_of)`` returns
+``[(rule_index, event_index), ...]`` sorted, with ``event_index == -1`` for lead-level rules.
+Decay, caps and bands happen afterwards in plain Python, so two backends that return the same
+matches produce byte-identical score cards.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from leadscore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from leadscore.model import Activity
-    from leadscore.rulepack.composer import ComposedPack
+    from leadscore.rulepack.schema import RuleIR
 
 Match = tuple[int, int]
 
@@ -29,7 +31,7 @@ class Matcher(Protocol):
 class Backend(Protocol):
     name: str
 
-    def compile(self, pack: ComposedPack) -> Matcher: ...
+    def compile(self, rules: Sequence[RuleIR], key: Sequence[str]) -> Matcher: ...
 
     def close(self) -> None: ...
 

@@ -31,10 +31,11 @@ from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
 
-from leadscore.backends.python import MISSING, EventView, compile_condition
+from leadscore.backends.python import EventView
 from leadscore.errors import ConfigurationError
 from leadscore.model import Activity
 from leadscore.rulepack.patterns import AbsentPattern, AtLeastPattern, SequencePattern
+from leadscore.rulepack.predicates import MISSING, compile_condition
 from leadscore.rulepack.schema import EVENT_PREFIX, PATTERN_OPS, Condition, account_leaf
 
 DURABLE_VERSION = "2.0.28"
@@ -744,9 +745,9 @@ def _delete_ruleset(engine: ModuleType, handle: int) -> None:
 class DurableMatcher:
     """One composed pack as a registered durable ruleset. Thread-safe; sessions never overlap."""
 
-    def __init__(self, engine: ModuleType, pack: Any) -> None:
+    def __init__(self, engine: ModuleType, rules: Sequence[Any], key: Sequence[str]) -> None:
         self.engine = engine
-        compiled = _Compiler(pack.rules, tuple(pack.key))
+        compiled = _Compiler(rules, tuple(key))
         self.plans = compiled.plans
         self.atoms = {atom.name: atom for atom in compiled.atoms}
         self.fields = compiled.fields
@@ -763,7 +764,7 @@ class DurableMatcher:
         self.type_field = self.fields["event.type"] if "event.type" in self.fields else None
         # Negation copies (absent patterns) carry the activity time; patterns always give it a property.
         self.at_prop = self.fields["event.at"].props.get("d") if "event.at" in self.fields else None
-        self._check_size(pack.key)
+        self._check_size(key)
         self.ruleset = _dumps(compiled.rules)
         self.name = f"leadscore-{next(_ruleset_names)}"
         self._lock = threading.Lock()
@@ -934,8 +935,8 @@ class DurableBackend:
         self.engine = load_engine()
         self._matchers: weakref.WeakSet[DurableMatcher] = weakref.WeakSet()
 
-    def compile(self, pack: Any) -> DurableMatcher:
-        matcher = DurableMatcher(self.engine, pack)
+    def compile(self, rules: Sequence[Any], key: Sequence[str]) -> DurableMatcher:
+        matcher = DurableMatcher(self.engine, rules, key)
         self._matchers.add(matcher)
         return matcher
 

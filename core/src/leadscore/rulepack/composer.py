@@ -1,23 +1,40 @@
-"""Pick the rulepacks that apply to a lead and merge them; each combination is composed and compiled once.
+"""Pick the rulepacks that apply to a lead and merge them; the run's questions about its packs.
 
 Merge order is ``(priority, name)``, lowest first. Rules merge by id: a later pack's rule with
 the same id replaces the earlier one in place, and ``disable = [...]`` removes rules. Categories
 merge by name (the later definition wins); the total caps, bands and routing come whole from the
 most specific (highest-priority) pack that defines them; named decays merge by name.
+
+The :class:`Composer` holds the packs a run uses. It answers what the engine needs to know
+before the first lead (every combination of packs a lead can meet, the signals the packs read,
+the ``same_account`` conditions, the ``[accounts]`` table) and, per lead, which packs apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from attrs import frozen
 
-from leadscore.backends import Backend, Matcher
-from leadscore.backends.python import Pred, compile_condition
 from leadscore.errors import RulepackError, RulepackErrors
-from leadscore.model import DecayPolicy
-from leadscore.rulepack.schema import BandDef, CategoryDef, DecayDef, RouteDef, RuleIR, Rulepack
+from leadscore.model import DecayPolicy, Route
+from leadscore.rulepack.predicates import Pred, compile_condition
+from leadscore.rulepack.schema import (
+    BandDef,
+    CategoryDef,
+    Condition,
+    DecayDef,
+    RuleIR,
+    Rulepack,
+    same_account_nodes,
+    with_extends,
+)
+
+# Beyond this many conditional packs, combinations are composed when a lead first needs them
+# (2**10 combinations are checked at start-up; more would make start-up the slow part).
+MAX_CONDITIONAL_AT_START = 10
 
 
 @frozen
@@ -34,10 +51,20 @@ class ComposedPack:
     decay_fns: Mapping[str, Callable[[float], float]]
     bands: tuple[BandDef, ...]
     gates: tuple[Pred | None, ...]
-    routing: Mapping[str, RouteDef]
+    routing: Mapping[str, Route]
     scorers: tuple[str, ...]
     rule_decay: tuple[tuple[Callable[[float], float] | None, str], ...] = ()
     """Per rule: its decay function (None for no decay) and the name shown in the ledger."""
+
+
+@frozen
+class SameAccountSpec:
+    """One distinct ``same_account`` condition of a run: its derived signal, the contact condition,
+    and the most contacts any rule asks for (the count is kept up to that)."""
+
+    signal: str
+    where: Condition
+    cap: int
 
 
 def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> ComposedPack:
@@ -47,7 +74,7 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
     decays: dict[str, DecayDef] = {}
     total: tuple[int | None, int | None] = (None, None)
     bands: tuple[BandDef, ...] = ()
-    routing: dict[str, RouteDef] = {}
+    routing: dict[str, Route] = {}
     scorers: list[str] = []
     disabled: set[str] = set()
     for pack in ordered:
@@ -108,54 +135,100 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
 
 
 class Composer:
-    """Selects packs per lead by ``applies_when`` and caches (composed pack, matcher) per combination.
+    """The packs a run uses: which apply to a lead (by ``applies_when``), and their merge per combination.
 
     ``applies_when`` is a selection, not scoring: it is always evaluated in Python, whatever the
-    rule backend.
+    rule backend. Compositions are cached per combination of packs.
     """
 
-    def __init__(self, packs: Sequence[Rulepack], active: Sequence[str], policies: Mapping[str, DecayPolicy],
-                 backend: Backend) -> None:
+    def __init__(self, packs: Sequence[Rulepack], active: Sequence[str], policies: Mapping[str, DecayPolicy]) -> None:
         self.by_name = {p.name: p for p in packs}
         self.policies = policies
-        self.backend = backend
-        closure: list[str] = []
-        todo = list(active)
-        while todo:
-            name = todo.pop(0)
-            if name not in closure:
-                closure.append(name)
-                todo.extend(self.by_name[name].extends)
-        self.active = sorted(closure, key=lambda n: (self.by_name[n].priority, n))
-        self.conditional = [(n, compile_condition(self.by_name[n].applies_when))
+        self.active = sorted(with_extends(active, self.by_name), key=lambda n: (self.by_name[n].priority, n))
+        # Each conditional pack brings the packs it extends along when it applies.
+        self.conditional = [(n, compile_condition(self.by_name[n].applies_when), frozenset(with_extends([n], self.by_name)))
                             for n in self.active if self.by_name[n].applies_when is not None]
-        self.always = [n for n in self.active if self.by_name[n].applies_when is None]
-        self._always_key = frozenset(self.always)
-        self._cache: dict[frozenset[str], tuple[ComposedPack, Matcher]] = {}
+        self.always = frozenset(n for n in self.active if self.by_name[n].applies_when is None)
+        self._cache: dict[frozenset[str], ComposedPack] = {}
+
+    def packs(self) -> list[Rulepack]:
+        """The active packs, in merge order."""
+        return [self.by_name[n] for n in self.active]
 
     def select(self, values: Mapping[str, Any]) -> frozenset[str]:
-        if not self.conditional:  # the same packs for every lead (and one key object, hashed once)
-            return self._always_key
+        """The names of the packs that apply to a lead with these signal values."""
+        if not self.conditional:  # the same packs for every lead
+            return self.always
         chosen = set(self.always)
-        for name, pred in self.conditional:
+        for _, pred, closure in self.conditional:
             if pred(values):
-                chosen.add(name)
-                todo = list(self.by_name[name].extends)
-                while todo:
-                    ext = todo.pop()
-                    if ext not in chosen:
-                        chosen.add(ext)
-                        todo.extend(self.by_name[ext].extends)
+                chosen |= closure
         return frozenset(chosen)
 
-    def get(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
+    def get(self, key: frozenset[str]) -> ComposedPack:
         hit = self._cache.get(key)
         if hit is None:
-            composed = compose([self.by_name[n] for n in key], self.policies)
-            hit = self._cache[key] = (composed, self.backend.compile(composed))
+            hit = self._cache[key] = compose([self.by_name[n] for n in key], self.policies)
         return hit
 
-    def close(self) -> None:
-        for _, matcher in self._cache.values():
-            matcher.close()
-        self._cache.clear()
+    def combinations(self) -> Iterator[frozenset[str]]:
+        """Every non-empty pack combination a lead can meet, when there are few enough to list.
+
+        With more than MAX_CONDITIONAL_AT_START conditional packs: the packs that always apply
+        with each conditional pack alone, so every rule still meets its backend at start-up.
+        """
+        conditional = [closure for _, _, closure in self.conditional]
+        if len(conditional) <= MAX_CONDITIONAL_AT_START:
+            groups: Iterable[tuple[frozenset[str], ...]] = (
+                combo for r in range(len(conditional) + 1) for combo in itertools.combinations(conditional, r))
+        else:
+            groups = [(), *((closure,) for closure in conditional)]
+        seen: set[frozenset[str]] = set()
+        for group in groups:
+            key = self.always.union(*group)
+            if key and key not in seen:
+                seen.add(key)
+                yield key
+
+    def wanted_signals(self) -> frozenset[str]:
+        """Every signal the active packs read (rules, applies_when, gates), ``event.*`` aside."""
+        names: set[str] = set()
+        for pack in self.packs():
+            for rule in pack.rules:
+                names.update(rule.signals)
+            if pack.applies_when is not None:
+                names.update(pack.applies_when.signals())
+            for band in pack.bands:
+                if band.requires is not None:
+                    names.update(band.requires.signals())
+        return frozenset(n for n in names if not n.startswith("event."))
+
+    def same_account_specs(self) -> list[SameAccountSpec]:
+        """The run's distinct ``same_account`` conditions, by derived signal name."""
+        found: dict[str, tuple[Condition, int]] = {}
+        for pack in self.packs():
+            conditions = [rule.when for rule in pack.rules] + [band.requires for band in pack.bands]
+            for cond in conditions:
+                for node in same_account_nodes(cond):
+                    spec = node.value
+                    cap = max(spec.count, found[spec.signal][1]) if spec.signal in found else spec.count
+                    found[spec.signal] = (spec.where, cap)
+        return [SameAccountSpec(signal, where, cap) for signal, (where, cap) in sorted(found.items())]
+
+    def account_config(self) -> tuple[dict[str, Any], str]:
+        """(the ``[accounts]`` table of the most specific active pack that has one, its source).
+
+        Without account bands, accounts use the lead bands by points (gates are per lead).
+        """
+        config: dict[str, Any] = {}
+        source = ""
+        default_bands: list[list[Any]] = []
+        for pack in self.packs():
+            if pack.accounts:
+                config, source = dict(pack.accounts), pack.source
+            if pack.bands:
+                default_bands = [[b.name, b.min_points] for b in pack.bands]
+        config.setdefault("rollup", "sum_capped")
+        if not config.get("bands"):
+            config["bands"] = default_bands
+        return config, source

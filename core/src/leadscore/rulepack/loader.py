@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.errors import RulepackError, RulepackErrors
-from leadscore.model import DecayPolicy, SignalSpec
+from leadscore.model import DecayPolicy, Route, SignalSpec
+from leadscore.rulepack.conditions import parse_condition
 from leadscore.rulepack.schema import (
     BandDef,
     CategoryDef,
     ConditionError,
     DecayDef,
-    RouteDef,
     RuleIR,
     Rulepack,
     SignalCatalog,
     describe,
-    parse_condition,
+    with_extends,
 )
+from leadscore.taxonomy.activities import KNOWN_TYPES
 
 TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
@@ -436,8 +437,9 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
     return bands
 
 
-def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef]) -> list[tuple[str, RouteDef]]:
-    routes: list[tuple[str, RouteDef]] = []
+def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef]) -> list[tuple[str, Route]]:
+    """``[routing.<band>]`` tables as Routes; a route without a reason is explained by its band."""
+    routes: list[tuple[str, Route]] = []
     if not isinstance(raw, dict):
         col.add(loc.find(1, "routing", key=True), "routing must be tables: [routing.<band>]", "")
         return routes
@@ -454,15 +456,13 @@ def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef
         if sla is not None and (isinstance(sla, bool) or not isinstance(sla, (int, float)) or sla <= 0):
             col.add(loc.find(line, "sla_hours", key=True) or line, f"sla_hours must be a positive number, not {sla!r}")
             sla = None
-        routes.append((band, RouteDef(rdef["action"], rdef.get("queue"), sla, rdef.get("owner_hint"),
-                                      str(rdef.get("reason", "")))))
+        routes.append((band, Route(rdef["action"], rdef.get("queue"), sla, rdef.get("owner_hint"),
+                                   str(rdef.get("reason", "")) or f"band {band}")))
     return routes
 
 
 def base_vocabulary(packs_raw_vocab: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The run's vocabulary: the built-in activity types plus every pack's extensions, merged."""
-    from leadscore.default_plugins.activities import KNOWN_TYPES
-
     merged: dict[str, Any] = {"activity_types": set(KNOWN_TYPES)}
     for vocab in packs_raw_vocab:
         for key, value in vocab.items():
@@ -524,15 +524,7 @@ def parse_rulepacks(
 
 def _chain(pack: Rulepack, by_name: Mapping[str, Rulepack]) -> list[Rulepack]:
     """The pack and everything it extends, transitively (cycles are reported by check_packs)."""
-    out, todo, seen = [], [pack], set()
-    while todo:
-        p = todo.pop()
-        if p.name in seen:
-            continue
-        seen.add(p.name)
-        out.append(p)
-        todo.extend(by_name[e] for e in p.extends if e in by_name)
-    return out
+    return [pack] + [by_name[n] for n in with_extends(pack.extends, by_name) if n != pack.name]
 
 
 def check_packs(packs: list[Rulepack]) -> list[RulepackError]:

@@ -14,7 +14,8 @@ import bisect
 import difflib
 import hashlib
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence as Seq
+from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Sequence as Seq
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -155,8 +156,13 @@ def same_account_signal(where: Condition) -> str:
     return SAME_ACCOUNT_PREFIX + hashlib.sha1(repr(where).encode()).hexdigest()[:12]
 
 
-def parse_pattern(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
-    """Validate a pattern table and return its Condition (``op`` is the pattern kind)."""
+def parse_pattern(raw: Mapping[str, Any], catalog: SignalCatalog,
+                  parse_where: Callable[[Any], Condition] | None = None) -> Condition:
+    """Validate a pattern table and return its Condition (``op`` is the pattern kind).
+
+    ``parse_where`` parses a ``same_account`` pattern's ``where`` (the condition parser, handed
+    in so that this module does not depend on it).
+    """
     op = pattern_op(raw)
     assert op is not None
     activity_types = catalog.vocabulary.get("activity_types", ())
@@ -173,7 +179,9 @@ def parse_pattern(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
         if key not in raw:
             raise ConditionError(f"{article(op)} pattern needs `{key}`, e.g. {_EXAMPLES[op]}", op)
     if op == "same_account":
-        return _same_account(raw, catalog)
+        if parse_where is None:
+            raise ConditionError("same_account needs a condition parser for its `where`", op)
+        return _same_account(raw, parse_where)
     within = _window(raw["within_days"])
     if op == "sequence":
         steps = raw["sequence"]
@@ -191,14 +199,12 @@ def parse_pattern(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
     return Condition("at_least", value=AtLeastPattern(count, _types(raw["of"], "of", activity_types), within))
 
 
-def _same_account(raw: Mapping[str, Any], catalog: SignalCatalog) -> Condition:
-    from leadscore.rulepack.schema import parse_condition
-
+def _same_account(raw: Mapping[str, Any], parse_where: Callable[[Any], Condition]) -> Condition:
     count = raw["same_account"]
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SAME_ACCOUNT:
         raise ConditionError(f"`same_account` must be a whole number of contacts from 1 to {MAX_SAME_ACCOUNT}, "
                              f"not {count!r}", "same_account")
-    where = parse_condition(raw["where"], catalog, allow_account=False)
+    where = parse_where(raw["where"])
     for name in sorted(where.signals()):
         if name.startswith("account."):
             raise ConditionError(f"`where` describes one contact and cannot read {name!r} (a signal of the whole "

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from leadscore import hookimpl
-from leadscore.model import Route, RulepackSource, SignalExtractor
+from leadscore.plugin import Route, RulepackSource, SignalExtractor, hookimpl
 
 from leadscore_enterprise import tiers
 

@@ -25,9 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from leadscore.caching import per_vocabulary
-from leadscore.default_plugins.email import classify as classify_email
-from leadscore.model import ExtractContext, Lead, Signal, SignalSpec
+from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, classify_email, per_vocabulary
 
 TIERS = ("strategic", "target")
 RANK = {"none": 0, "target": 1, "strategic": 2}
@@ -99,7 +97,7 @@ def account_tier(lead: Lead, vocabulary: Mapping[str, Any]) -> tuple[str, str]:
         if lead.company.domain:
             domains.append(_domain(lead.company.domain))
         if lead.email:
-            kind, email_domain = classify_email(lead.email.strip().lower())
+            kind, email_domain = classify_email(lead.email)
             if kind == "business":
                 domains.append(email_domain)
         for domain in domains:

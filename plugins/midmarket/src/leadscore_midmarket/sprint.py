@@ -14,12 +14,11 @@ Its ``observed_at`` is the latest such activity.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from leadscore.default_plugins.activities import tiers_for
-from leadscore.model import ExtractContext, Lead, Signal, SignalSpec
+from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, activity_tiers
 
 WINDOW_DAYS = 14
 SPRINT_TIERS = frozenset({"high", "readiness"})
@@ -36,7 +35,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         return
     as_of = ctx.as_of
     since = as_of - timedelta(days=WINDOW_DAYS)
-    tiers = tiers_for(ctx.vocabulary)
+    tiers = activity_tiers(ctx.vocabulary)
     latest: dict[str, Any] = {}
     for activity in lead.activities:
         if since <= activity.at <= as_of and tiers.get(activity.type) in SPRINT_TIERS:

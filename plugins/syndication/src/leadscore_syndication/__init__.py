@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from leadscore import hookimpl
-from leadscore.model import RulepackSource, SignalExtractor
+from leadscore.plugin import RulepackSource, SignalExtractor, hookimpl
 
 from leadscore_syndication import signals
 

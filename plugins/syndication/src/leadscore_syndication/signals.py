@@ -36,9 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from leadscore.caching import per_vocabulary
-from leadscore.default_plugins.activities import tiers_for
-from leadscore.model import Activity, ExtractContext, Lead, Signal, SignalSpec, day_text
+from leadscore.plugin import Activity, ExtractContext, Lead, Signal, SignalSpec, activity_tiers, day_text, per_vocabulary
 
 WINDOW_DAYS = 90
 LATER_STAGES = frozenset({"middle", "mid", "mofu", "middle_of_funnel", "consideration", "bottom", "bofu",
@@ -169,7 +167,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
 
     after = sorted((a for a in lead.activities if first_download < a.at <= as_of and a.at >= since),
                    key=lambda a: a.at)
-    tiers = tiers_for(ctx.vocabulary)
+    tiers = activity_tiers(ctx.vocabulary)
     clicks = [a for a in after if a.type == "email_click" and _is_nurture(a)]
     service = [a for a in after if a.type == "service_page_visit"]
     follow_ups = [a for a in after if a.type != "content_download"

@@ -22,7 +22,14 @@ from typing import Any
 
 from leadscore.accounts import ACCOUNT_SIGNALS, Contact
 from leadscore.hookspecs import hookimpl
-from leadscore.model import EMPTY, ExtractContext, Lead, RollupStrategy, Signal, SignalExtractor
+from leadscore.model import (
+    EMPTY,
+    ExtractContext,
+    Lead,
+    RollupStrategy,
+    Signal,
+    SignalExtractor,
+)
 
 DEFAULT_WEIGHTS = {"c_level": 1.5, "vp": 1.3, "director": 1.2, "manager": 1.0, "individual": 0.8, "student": 0.0}
 

@@ -9,10 +9,19 @@ A rulepack maps more source names with ``[vocabulary.source_channels] "g2" = "re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec, day_text
+from leadscore.model import (
+    ExtractContext,
+    Lead,
+    Signal,
+    SignalExtractor,
+    SignalSpec,
+    day_text,
+)
 
 CHANNELS = {
     "google_ads": "paid_search", "adwords": "paid_search", "paid_search": "paid_search", "bing_ads": "paid_search",
@@ -43,24 +52,25 @@ def channel_of(source: str, extra: dict | None = None) -> str:
     return CHANNELS.get(source, "other")
 
 
+def _source_table(vocabulary: Mapping[str, Any]) -> BoundedCache[str, tuple[Signal, Signal]]:
+    return BoundedCache(4096)
+
+
 # Sources and custom field values repeat from lead to lead; their immutable Signal records are
-# reused (bounded caches, cleared when full). The channel table is part of the source key.
-_SOURCES: dict[tuple[str, int], tuple[object, tuple[Signal, Signal]]] = {}
-_FIELDS: dict[tuple[str, type, Any], Signal] = {}
-_CACHE_LIMIT = 4096
+# reused. A source's channel depends on the vocabulary, so sources are remembered per vocabulary.
+_sources = per_vocabulary(_source_table)
+_FIELDS: BoundedCache[tuple[str, type, Any], Signal] = BoundedCache(4096)
 
 
-def _source_signals(source_text: str, extra: dict | None) -> tuple[Signal, Signal]:
-    key = (source_text, id(extra))
-    hit = _SOURCES.get(key)
-    # The entry keeps its channel table alive, so a matching id is always the same table.
-    if hit is None or hit[0] is not extra:
-        if len(_SOURCES) >= _CACHE_LIMIT:
-            _SOURCES.clear()
+def _source_signals(source_text: str, vocabulary: Mapping[str, Any]) -> tuple[Signal, Signal]:
+    table = _sources(vocabulary)
+    hit = table.get(source_text)
+    if hit is None:
         source = "_".join(source_text.lower().replace("-", " ").split())
-        hit = _SOURCES[key] = (extra, (Signal("lead.source", source, None, source_text),
-                                       Signal("lead.channel", channel_of(source, extra), None, source_text)))
-    return hit[1]
+        channel = channel_of(source, vocabulary.get("source_channels"))
+        hit = table.put(source_text, (Signal("lead.source", source, None, source_text),
+                                      Signal("lead.channel", channel, None, source_text)))
+    return hit
 
 
 def _field_signal(name: str, value: Any) -> Signal:
@@ -70,16 +80,14 @@ def _field_signal(name: str, value: Any) -> Signal:
     key = (name, kind, value)  # the type keeps True and 1 apart
     found = _FIELDS.get(key)
     if found is None:
-        if len(_FIELDS) >= _CACHE_LIMIT:
-            _FIELDS.clear()
-        found = _FIELDS[key] = Signal("fields." + name, value, None, f"{name}={value}")
+        found = _FIELDS.put(key, Signal("fields." + name, value, None, f"{name}={value}"))
     return found
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     out: list[Signal] = []
     if lead.source:
-        out.extend(_source_signals(lead.source, ctx.vocabulary.get("source_channels")))
+        out.extend(_source_signals(lead.source, ctx.vocabulary))
     created_at = lead.created_at
     if created_at is not None:
         age = (ctx.as_of - created_at).total_seconds() / 86400.0

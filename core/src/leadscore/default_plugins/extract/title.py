@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from leadscore.caching import per_vocabulary
+from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
@@ -78,15 +78,14 @@ def _freeze(table: Mapping | None) -> tuple:
 
 
 # Titles repeat a lot in CRM data: per vocabulary, remember each title's (seniority, function)
-# and its immutable Signal records (bounded; four records a title keep the second map smaller).
-_RESULT_LIMIT = 20_000
-_SIGNAL_LIMIT = 4096  # about 3 MiB at most
+# and its immutable Signal records (four records a title keep the second table smaller).
 _NO_VOCABULARY: Mapping = {}
 
 
-def _build_entry(vocabulary: Mapping) -> tuple[tuple, dict[str, tuple[str, str]], dict[str, tuple[Signal, ...]]]:
+def _build_entry(vocabulary: Mapping) -> tuple[tuple, BoundedCache[str, tuple[str, str]],
+                                               BoundedCache[str, tuple[Signal, ...]]]:
     tables = _tables(_freeze(vocabulary.get("title_seniority")), _freeze(vocabulary.get("title_function")))
-    return tables, {}, {}
+    return tables, BoundedCache(20_000), BoundedCache(4096)  # the second about 3 MiB at most
 
 
 _entry = per_vocabulary(_build_entry)
@@ -97,9 +96,7 @@ def classify(title: str, vocabulary: Mapping | None = None) -> tuple[str, str]:
     tables, results, _ = _entry(vocabulary if vocabulary is not None else _NO_VOCABULARY)
     hit = results.get(title)
     if hit is None:
-        if len(results) > _RESULT_LIMIT:
-            results.clear()
-        hit = results[title] = _classify(title, *tables)
+        hit = results.put(title, _classify(title, *tables))
     return hit
 
 
@@ -117,15 +114,13 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     cache = _entry(ctx.vocabulary)[2]
     found = cache.get(title)
     if found is None:
-        if len(cache) >= _SIGNAL_LIMIT:
-            cache.clear()
         seniority, function = classify(title, ctx.vocabulary)
-        found = cache[title] = (
+        found = cache.put(title, (
             Signal("title.seniority", seniority, None, title),
             Signal("title.function", function, None, title),
             Signal("title.is_decision_maker", seniority in ("c_level", "vp", "director"), None, title),
             Signal("title.text", title.lower(), None, title),
-        )
+        ))
     return found
 
 

@@ -1,6 +1,6 @@
 """Activity signals: per activity type and per intent tier, counts in 7/30/90-day windows and timestamps.
 
-For each activity type ``T`` (see ACTIVITY_TIERS; unknown types are kept, in tier ``other``):
+For each activity type ``T`` (see docs/activities.md; unknown types are kept, in tier ``other``):
 ``activity.T.count``, ``activity.T.count_7d``, ``activity.T.count_30d``, ``activity.T.count_90d``,
 ``activity.T.first_at``, ``activity.T.last_at`` and ``activity.T.days_since_last``.
 For each tier ``R`` (email, low, medium, high, readiness, negative, other, plus ``any`` and
@@ -18,23 +18,18 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from leadscore.caching import per_vocabulary
+from leadscore.caching import BoundedCache
 from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec, day_text
+from leadscore.model import (
+    ExtractContext,
+    Lead,
+    Signal,
+    SignalExtractor,
+    SignalSpec,
+    day_text,
+)
+from leadscore.taxonomy.activities import AGGREGATE_TIERS, TIERS, tiers_for
 
-ACTIVITY_TIERS: dict[str, tuple[str, ...]] = {
-    "email": ("email_open", "email_click", "email_reply"),
-    "low": ("page_view", "blog_visit", "social_engagement", "ad_click", "chat_started"),
-    "medium": ("content_download", "webinar_registration", "webinar_attendance", "event_registration",
-               "event_attendance", "form_submission", "video_view", "newsletter_signup", "repeat_visit"),
-    "high": ("pricing_page_visit", "comparison_page_visit", "service_page_visit", "case_study_view",
-             "integration_page_visit", "roi_calculator_use", "security_page_visit"),
-    "readiness": ("demo_request", "contact_sales", "trial_signup", "meeting_booked", "quote_request"),
-    "negative": ("unsubscribe", "email_bounce", "spam_complaint"),
-}
-TIERS = (*ACTIVITY_TIERS, "other")
-AGGREGATE_TIERS = ("any", "beyond_email")
-KNOWN_TYPES = tuple(t for types in ACTIVITY_TIERS.values() for t in types)
 METRICS = ("count", "count_7d", "count_30d", "count_90d", "first_at", "last_at", "days_since_last")
 _METRIC_TYPES = {"count": "int", "count_7d": "int", "count_30d": "int", "count_90d": "int",
                  "first_at": "datetime", "last_at": "datetime", "days_since_last": "number"}
@@ -48,28 +43,6 @@ PROVIDES = tuple(
 )
 
 
-def tier_table(vocabulary: Mapping) -> dict[str, str]:
-    """Activity type -> tier, with a rulepack's ``activity_tiers`` taking precedence."""
-    table = {t: tier for tier, types in ACTIVITY_TIERS.items() for t in types}
-    for tier, types in (vocabulary.get("activity_tiers") or {}).items():
-        for t in types:
-            table[t] = tier
-    return table
-
-
-def tiers_for(vocabulary: Mapping) -> dict[str, str]:
-    """:func:`tier_table` for a run's vocabulary, built once per vocabulary object (plugins use it too)."""
-    return _tier_tables(vocabulary)
-
-
-def _forget_routes() -> None:
-    for plan in _PLANS.values():  # their routes are keyed by the ids of the dropped tables
-        plan.routes.clear()
-
-
-_tier_tables = per_vocabulary(tier_table, on_clear=_forget_routes)
-
-
 _COUNTS = ("count", "count_7d", "count_30d", "count_90d")
 _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIERS) for m in _COUNTS)
 
@@ -77,11 +50,9 @@ _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIER
 class _Plan:
     """Which types and tiers to count, and which metrics to emit, for one ``wanted`` set."""
 
-    __slots__ = ("all_types", "types", "tiers", "metrics", "zero", "routes")
+    __slots__ = ("all_types", "types", "tiers", "metrics", "zero")
 
     def __init__(self, wanted: frozenset[str] | None) -> None:
-        # id of a tier table -> activity type -> what _keys_for says; tier tables come from tiers_for.
-        self.routes: dict[int, dict[str, tuple[tuple[str, ...], bool]]] = {}
         self.all_types = wanted is None
         self.types: set[str] = set()
         self.tiers: set[str] = set()
@@ -110,15 +81,13 @@ class _Plan:
         return METRICS if self.all_types or not self.metrics else self.metrics.get(prefix, ())
 
 
-_PLANS: dict[frozenset[str] | None, _Plan] = {}
+_PLANS: BoundedCache[frozenset[str] | None, _Plan] = BoundedCache(64)
 
 
 def _plan_for(wanted: frozenset[str] | None) -> _Plan:
     plan = _PLANS.get(wanted)
     if plan is None:
-        if len(_PLANS) > 64:
-            _PLANS.clear()
-        plan = _PLANS[wanted] = _Plan(wanted)
+        plan = _PLANS.put(wanted, _Plan(wanted))
     return plan
 
 
@@ -176,17 +145,6 @@ def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
 
 
 _DAYS = (timedelta(days=7), timedelta(days=30), timedelta(days=90))
-# The last scoring time seen and its windows: a run scores every lead as of one time.
-_last_windows: list[tuple[datetime | None, tuple[datetime, ...]]] = [(None, ())]
-
-
-def _windows(as_of: datetime) -> tuple[datetime, ...]:
-    """The starts of the 7, 30 and 90-day windows before ``as_of``."""
-    seen, windows = _last_windows[0]
-    if seen is not as_of:
-        windows = (as_of - _DAYS[0], as_of - _DAYS[1], as_of - _DAYS[2])
-        _last_windows[0] = (as_of, windows)
-    return windows
 
 
 def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[str, ...], bool]:
@@ -202,26 +160,16 @@ def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
     if not acts or (not plan.all_types and not plan.types and not plan.tiers):
         return out
     as_of = ctx.as_of
-    windows = _windows(as_of)
+    windows = (as_of - _DAYS[0], as_of - _DAYS[1], as_of - _DAYS[2])
     tiers = tiers_for(ctx.vocabulary)
     all_times = acts.times
     ordered = acts.in_time_order()
     by_type: dict[str, list[datetime]] = {}
     by_tier: dict[str, list[list[datetime]]] = {}  # tier -> the time lists of the types it counts
     # One pass per activity type (the lead's activities grouped once, shared with the matcher).
-    routes = plan.routes.get(id(tiers))
-    if routes is None:
-        if len(plan.routes) > 16:
-            plan.routes.clear()
-        routes = plan.routes[id(tiers)] = {}
     time_at = all_times.__getitem__
     for kind, positions in acts.groups().items():
-        route = routes.get(kind)
-        if route is None:
-            if len(routes) > 4096:
-                routes.clear()
-            route = routes[kind] = _keys_for(plan, tiers, kind)
-        keys, own = route
+        keys, own = _keys_for(plan, tiers, kind)
         if not keys and not own:
             continue
         times = list(map(time_at, positions))

@@ -11,10 +11,19 @@ A rulepack adds industry aliases with ``[vocabulary.industry_aliases] "b2b softw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.hookspecs import hookimpl
-from leadscore.model import Company, ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+from leadscore.model import (
+    Company,
+    ExtractContext,
+    Lead,
+    Signal,
+    SignalExtractor,
+    SignalSpec,
+)
 
 INDUSTRY_ALIASES = {
     "saas": "software", "software": "software", "computer software": "software", "b2b software": "software",
@@ -98,23 +107,23 @@ def normalise_country(raw: str) -> str:
     return COUNTRY_NAMES.get(text.lower(), text.upper())
 
 
+def _company_table(vocabulary: Mapping[str, Any]) -> BoundedCache[Company, tuple[Signal, ...]]:
+    # About 6 MiB at most; consecutive contacts of an account hit it.
+    return BoundedCache(4096)
+
+
 # Contacts of one account share their company: its signals are computed once per company value
-# (and vocabulary) and the immutable Signal records reused. Bounded, cleared when full.
-_CACHE: dict[tuple[int, Company], tuple[object, tuple[Signal, ...]]] = {}
-_CACHE_LIMIT = 4096  # about 6 MiB at most; consecutive contacts of an account hit it
+# (and vocabulary) and the immutable Signal records reused.
+_companies = per_vocabulary(_company_table)
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     company = lead.company
-    vocabulary = ctx.vocabulary
-    key = (id(vocabulary), company)
-    hit = _CACHE.get(key)
-    # The entry keeps its vocabulary alive, so a matching id is always the same vocabulary.
-    if hit is None or hit[0] is not vocabulary:
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        hit = _CACHE[key] = (vocabulary, tuple(_extract(company, ctx)))
-    return hit[1]
+    table = _companies(ctx.vocabulary)
+    hit = table.get(company)
+    if hit is None:
+        hit = table.put(company, tuple(_extract(company, ctx)))
+    return hit
 
 
 def _extract(company: Company, ctx: ExtractContext) -> Iterator[Signal]:

@@ -1,9 +1,7 @@
-"""Email signals: business vs personal, disposable, education or invalid; domain and its match to the company.
+"""Kinds of email address: business, personal, disposable, education or invalid.
 
-Signals: ``email.type`` (business, personal, disposable, education, invalid), ``email.domain``,
-``email.is_business``, ``email.matches_company``, ``email.is_role`` (info@, sales@...),
-``email.is_competitor`` (domain in the vocabulary's ``competitor_domains``). A lead with no email
-gets none of them, so ``exists = false`` finds it.
+Shared by the email signal extractor, the account grouping (a business domain is an account key)
+and plugins (through :mod:`leadscore.plugin`). Addresses are classified lower case.
 """
 
 from __future__ import annotations
@@ -12,9 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from leadscore.caching import per_vocabulary
-from leadscore.hookspecs import hookimpl
-from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
+from leadscore.caching import BoundedCache
 
 # Consumer mailbox providers; a rulepack adds more with [vocabulary] free_email_domains.
 FREE_EMAIL_DOMAINS = frozenset(
@@ -45,23 +41,13 @@ ROLE_LOCAL_PARTS = frozenset(
 # Academic suffixes: .edu, .ac.<cc>, .edu.<cc>.
 _EDU = re.compile(r"(^|\.)(edu|ac\.[a-z]{2}|edu\.[a-z]{2})$")
 # A valid address is LOCAL@DOMAIN, the two checked apart so a domain's verdict can be remembered.
-_DOMAIN_LIMIT = 20_000
 _LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
-PROVIDES = (
-    SignalSpec("email.type", "str", "kind of address", ("business", "personal", "disposable", "education", "invalid")),
-    SignalSpec("email.domain", "str", "the part after @, lower case"),
-    SignalSpec("email.is_business", "bool", "a syntactically valid address on a company domain"),
-    SignalSpec("email.matches_company", "bool", "the email domain is the company's domain (or a subdomain of it)"),
-    SignalSpec("email.is_role", "bool", "a shared mailbox such as info@ or sales@"),
-    SignalSpec("email.is_competitor", "bool", "the domain is in the vocabulary's competitor_domains"),
-)
-
 
 def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS,
-             verdicts: dict[str, str] | None = None) -> tuple[str, str]:
-    """Return (type, domain) for an address (already lower-cased).
+             verdicts: BoundedCache[str, str] | None = None) -> tuple[str, str]:
+    """Return (type, domain) for an address (already stripped and lower-cased).
 
     ``verdicts`` (domain -> type of a valid address there, or "invalid") remembers each domain's
     check across calls with the same ``free`` set; the local part is checked every time.
@@ -71,12 +57,21 @@ def classify(email: str, free: frozenset[str] = FREE_EMAIL_DOMAINS,
     if kind is None:
         kind = _domain_kind(domain, free)
         if verdicts is not None:
-            if len(verdicts) >= _DOMAIN_LIMIT:
-                verdicts.clear()
-            verdicts[domain] = kind
+            verdicts.put(domain, kind)
     if kind != "invalid" and not (at and _LOCAL.fullmatch(local)):
         kind = "invalid"
     return kind, domain
+
+
+def free_domains(vocabulary: Mapping[str, Any]) -> frozenset[str]:
+    """The consumer mailbox domains: the built-in list plus a vocabulary's ``free_email_domains``."""
+    extra = vocabulary.get("free_email_domains")
+    return FREE_EMAIL_DOMAINS | frozenset(extra) if extra else FREE_EMAIL_DOMAINS
+
+
+def classify_address(address: str) -> tuple[str, str]:
+    """(type, domain) of an address as a CRM holds it (any case, stray spaces), by the built-in lists."""
+    return classify(address.strip().lower(), FREE_EMAIL_DOMAINS, _VERDICTS)
 
 
 def _domain_kind(domain: str, free: frozenset[str]) -> str:
@@ -92,37 +87,5 @@ def _domain_kind(domain: str, free: frozenset[str]) -> str:
     return "business"
 
 
-def _build_entry(vocabulary: Mapping[str, Any]) -> tuple[frozenset[str], Any, dict[str, str]]:
-    """(free domains, competitor domains, domain verdicts for classify) of one vocabulary."""
-    extra_free = vocabulary.get("free_email_domains")
-    free = FREE_EMAIL_DOMAINS | frozenset(extra_free) if extra_free else FREE_EMAIL_DOMAINS
-    return free, vocabulary.get("competitor_domains") or (), {}
-
-
-_entry = per_vocabulary(_build_entry)
-
-
-def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
-    email = lead.email
-    if not email:
-        return ()
-    email = email.strip().lower()  # readers already did this; records built in code may not have
-    if not email:
-        return ()
-    free, competitors, verdicts = _entry(ctx.vocabulary)
-    kind, domain = classify(email, free, verdicts)
-    company_domain = (lead.company.domain or "").lower().removeprefix("www.")
-    matches = bool(company_domain) and (domain == company_domain or domain.endswith("." + company_domain))
-    return (
-        Signal("email.type", kind, None, email),
-        Signal("email.domain", domain, None, email),
-        Signal("email.is_business", kind == "business", None, email),
-        Signal("email.matches_company", matches, None, f"{domain} vs {company_domain or 'no company domain'}"),
-        Signal("email.is_role", email.partition("@")[0] in ROLE_LOCAL_PARTS, None, email),
-        Signal("email.is_competitor", domain in competitors, None, domain),
-    )
-
-
-@hookimpl
-def leadscore_signal_extractors():
-    return [SignalExtractor("email", extract, PROVIDES, __doc__ or "")]
+# Domain verdicts of the built-in lists, shared by every caller of classify_address.
+_VERDICTS: BoundedCache[str, str] = BoundedCache(20_000)

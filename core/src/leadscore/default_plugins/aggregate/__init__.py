@@ -1,0 +1,1 @@
+"""Account signals and the built-in account roll-up strategies (step 5: aggregate)."""

@@ -1,0 +1,1 @@
+"""The built-in rulepack source: serves ``firr-base`` to the composer (step 2: compose)."""

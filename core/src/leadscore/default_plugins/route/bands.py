@@ -1,0 +1,19 @@
+"""The default router: the band's ``[routing.<band>]`` table of the composed rulepacks is the Route.
+
+Registered ``trylast``, so any plugin router that returns a Route wins. The loader builds each
+table entry as a :class:`~leadscore.model.Route` whose reason defaults to the band.
+"""
+
+from __future__ import annotations
+
+from leadscore.hookspecs import hookimpl
+from leadscore.model import evolve
+
+
+@hookimpl(trylast=True)
+def leadscore_route_lead(card, lead, ctx):
+    route = ctx["routing"].get(card.band)
+    if route is None or route.reason:
+        return route
+    # A table built by hand, without the loader's default reason.
+    return evolve(route, reason=f"band {card.band}")

@@ -1,0 +1,110 @@
+"""The ledger: one line per matched rule (per counted activity for rules with ``on``), decayed,
+then the caps' lines; the lines of a card sum exactly to its total.
+
+Matches arrive from a backend as ``(rule_index, activity_index)`` pairs sorted by rule and then by
+activity (oldest first; -1 for a lead-level rule). Lines are :class:`~leadscore.model.LedgerLine`
+tuples; the :class:`~leadscore.model.Ledger` turns them into Contribution records when read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+
+from leadscore.model import Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
+from leadscore.rulepack.composer import ComposedPack
+from leadscore.rulepack.schema import RuleIR
+from leadscore.scoring.caps import apply_caps, cap_line, rule_cap
+from leadscore.scoring.decay import DecayFn, decayed, factor_at
+
+Match = tuple[int, int]
+
+
+def build_ledger(
+    composed: ComposedPack,
+    matches: Sequence[Match],
+    signals: Mapping[str, Signal],
+    events: Sequence[Activity],
+    as_of: datetime,
+    extra: Sequence[tuple[str, ScoreLine]] = (),
+) -> tuple[Ledger, list[tuple[str, int]], int]:
+    """Return (ledger, sub-scores in category order, total) for one lead."""
+    if type(events) is not Activities:
+        events = Activities.of(events)
+    ledger: list[LedgerLine] = []
+    for rule_index, positions in _by_rule(matches):
+        rule = composed.rules[rule_index]
+        fn, label = composed.rule_decay[rule_index]
+        start = len(ledger)
+        if positions is None:
+            ledger.append(_lead_line(rule, fn, label, signals, as_of))
+        else:
+            ledger.extend(_activity_lines(rule, fn, label, positions, events, as_of))
+        if rule.max_points is not None or rule.min_points is not None:
+            cap = rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger[start:])
+            if cap is not None:
+                ledger.append(cap)
+    for scorer, line in extra:
+        fn = None if line.decay == "none" else composed.decay_fns.get(line.decay, composed.decay_fns["none"])
+        # A scorer's line without a time is as fresh as can be: age 0 under its curve.
+        factor = factor_at(fn, as_of, line.observed_at or as_of)
+        ledger.append(LedgerLine(line.rule_id, line.category, decayed(line.points, factor), line.reason,
+                                 f"scorer:{scorer}", "rule", line.points, line.decay, factor, line.signal,
+                                 line.observed_at, ""))
+    subscores, total = apply_caps(composed, ledger)
+    return Ledger(ledger, events), subscores, total
+
+
+def _by_rule(matches: Sequence[Match]) -> Iterator[tuple[int, list[int] | None]]:
+    """Each matched rule once: (rule index, its activity positions oldest first, or None for a lead-level rule)."""
+    i, n = 0, len(matches)
+    while i < n:
+        rule_index = matches[i][0]
+        j = i + 1
+        while j < n and matches[j][0] == rule_index:
+            j += 1
+        yield rule_index, (None if matches[i][1] < 0 else [m[1] for m in matches[i:j]])
+        i = j
+
+
+def _lead_line(rule: RuleIR, fn: DecayFn | None, label: str, signals: Mapping[str, Signal],
+               as_of: datetime) -> LedgerLine:
+    """A lead-level rule's line: dated by the latest of its signals, with their evidence."""
+    observed: datetime | None = None
+    evidence: list[str] = []
+    for name in rule.signals:
+        sig = signals.get(name)
+        if sig is not None:
+            if sig.observed_at is not None and (observed is None or sig.observed_at > observed):
+                observed = sig.observed_at
+            if sig.evidence and sig.evidence not in evidence:
+                evidence.append(sig.evidence)
+    factor = factor_at(fn, as_of, observed)
+    points = rule.points if fn is None or observed is None else decayed(rule.points, factor)
+    return LedgerLine(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
+                      rule.signals[0] if rule.signals else None, observed, tuple(evidence))
+
+
+def _activity_lines(rule: RuleIR, fn: DecayFn | None, label: str, positions: list[int], events: Activities,
+                    as_of: datetime) -> list[LedgerLine]:
+    """A per-activity rule's lines, newest first: the occurrences its frequency counts, then the
+    frequency cap's line when earlier ones are not counted."""
+    found = len(positions)
+    keep = 1 if rule.count == "once" else (rule.max_count or found)
+    counted = positions[-keep:] if keep < found else positions
+    times, types = events.times, events.types
+    lines = []
+    for e in reversed(counted):
+        at = times[e]
+        factor = factor_at(fn, as_of, at)
+        points = rule.points if fn is None else decayed(rule.points, factor)
+        # The evidence is the activity's position; the Ledger turns it into text on read.
+        lines.append(LedgerLine(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label,
+                                factor, types[e], at, e))
+    dropped = found - len(counted)
+    if dropped:
+        limit = "once" if rule.count == "once" else f"at most {keep} times"
+        lines.append(cap_line(
+            rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
+            f"not counted: this rule counts {limit}", rule.pack, "frequency_cap", types[positions[-1]]))
+    return lines
