@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate synthetic B2B leads as JSON Lines (the input shape of DESIGN.md §4).
+"""Generate synthetic B2B leads as JSON Lines (the input shape of docs/architecture.md).
 
     python bench/generate.py --leads 100000 --seed 7 -o /tmp/leads.jsonl
     python bench/generate.py --leads 5 --seed 1            # to stdout

@@ -95,6 +95,7 @@ def test_benchmark_runs_end_to_end_with_its_inputs_outside_the_repository(tmp_pa
     assert "|         40 |" in result.stdout and rows
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instruction_count_script_counts_a_few_leads() -> None:
     # Plumbing only (generate, run under valgrind twice, report): a handful of leads.
@@ -111,3 +112,20 @@ def test_instruction_count_script_without_valgrind_says_what_to_install(tmp_path
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert result.returncode == 2
     assert "valgrind is not on PATH" in result.stderr and "apt install valgrind" in result.stderr
+
+
+def test_the_python_api_gives_the_cards_the_command_line_gives() -> None:
+    # The README's Python snippet and `leadscore score` must agree, account pass included
+    # (the enterprise pack reads account.* signals for 11 of the sample leads).
+    from datetime import datetime, timezone
+
+    import leadscore
+    from leadscore.io import card_to_dict, read_leads
+
+    cli = run("score", "rulepacks/samples/leads.jsonl", "--as-of", AS_OF, "--format", "jsonl", "--explain")
+    assert cli.returncode == 0, cli.stderr
+    as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    api = [json.dumps(card_to_dict(card, explain=True), ensure_ascii=False, separators=(",", ":"))
+           for card in leadscore.score(read_leads(SAMPLES / "leads.jsonl"), as_of=as_of)]
+    assert [json.loads(line) for line in api] == [json.loads(line) for line in cli.stdout.splitlines()]
+    assert any(json.loads(line)["subscores"].get("account") for line in api)  # the account pass ran

@@ -292,6 +292,7 @@ def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict]
     assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(packs, st.lists(leads, min_size=1, max_size=6))
 def test_generated_rulepacks_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
@@ -320,6 +321,7 @@ pattern_rule = st.builds(lambda when, points: {"category": "fit", "points": poin
                          tree(st.one_of(busy_pattern, busy_pattern, lead_leaf())), st.integers(1, 9))
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(pattern_rule, min_size=1, max_size=5), st.lists(busy_leads, min_size=1, max_size=6))
 def test_generated_patterns_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],

@@ -56,6 +56,7 @@ def composed_and_matcher(engine: Engine) -> tuple[object, durable.DurableMatcher
     return engine.plan(engine.composer.always)
 
 
+@pytest.mark.slow
 @needs_proc
 def test_100k_leads_in_one_process_keep_memory_flat():
     with durable_engine() as engine:
@@ -68,6 +69,7 @@ def test_100k_leads_in_one_process_keep_memory_flat():
     assert after_100k - after_10k < 30, f"RSS grew from {after_10k:.1f} to {after_100k:.1f} MiB"
 
 
+@pytest.mark.slow
 @needs_proc
 def test_backends_and_engines_created_and_closed_1000_times_leak_nothing():
     with durable_engine() as engine:

@@ -142,7 +142,7 @@ def test_annual_revenue_accepts_numeric_text():
         (
             {"id": "L-1", "emial": "dana@acme.io"},
             "leads.jsonl:12: unknown key 'emial'; use one of: id, email, title, source, created_at, "
-            "account_id, first_name, last_name, company, fields, activities",
+            "account_id, company, fields, activities, first_name, last_name",
         ),
         (
             {"id": "L-1", "company": {"size": 50}},

@@ -349,3 +349,81 @@ def test_router_may_take_fewer_arguments(pm):
 
     pm.register(BandOnly(), name="band-only")
     assert pm.get_router()(_Card(), None, ROUTING) == Route("look_at_mql")
+
+
+# --- what the façade refuses or reports ------------------------------------------------------------
+
+
+def test_a_misspelt_name_in_the_disable_list_is_reported_with_the_closest_plugin(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.extract.emial")
+    pm = PluginManager(entry_points=False)
+    assert "email" in [e.name for e in pm.get_signal_extractors()]  # nothing was switched off...
+    [problem] = pm.load_errors  # ...and the user hears why
+    assert problem == (f"{DISABLE_ENV} names 'leadscore.default_plugins.extract.emial', which is no installed plugin; "
+                       "did you mean 'leadscore.default_plugins.extract.email'? `leadscore plugins --all` lists them")
+
+
+def test_a_known_name_in_the_disable_list_is_not_reported(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "leadscore.default_plugins.extract.email")
+    assert PluginManager(entry_points=False).load_errors == []
+
+
+@pytest.mark.parametrize("marker", [{"wrapper": True}, {"hookwrapper": True}])
+def test_a_wrapper_on_a_registry_hook_is_refused_naming_plugin_and_hook(bare, marker):
+    class Wrapping:
+        @hookimpl(**marker)
+        def leadscore_decay_policies(self):
+            result = yield
+            return result
+
+    bare.register(Wrapping(), name="leadscore-wrapping")
+    with pytest.raises(PluginError) as info:
+        bare.get_decay_policies()
+    assert str(info.value) == (
+        "plugin 'leadscore-wrapping': marks its leadscore_decay_policies implementation as a hook wrapper, which "
+        "leadscore does not run; remove wrapper=True / hookwrapper=True from its @hookimpl and return the records "
+        "(or the Route) directly")
+
+
+def test_a_wrapper_on_the_router_is_refused(bare):
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def leadscore_route_lead(self, card, lead, ctx):
+            return (yield)
+
+    bare.register(Wrapping(), name="leadscore-wrapping")
+    with pytest.raises(PluginError, match="leadscore_route_lead implementation as a hook wrapper"):
+        bare.get_router()
+
+
+def test_a_plugin_scorer_may_not_take_the_rule_engines_name(bare):
+    from leadscore.model import Scorer
+
+    class Rules:
+        @hookimpl
+        def leadscore_scorers(self):
+            return [Scorer("rules", lambda lead, signals, ctx: ())]
+
+    bare.register(Rules(), name="leadscore-rules")
+    with pytest.raises(PluginError, match="scorer 'rules': from 'leadscore-rules' takes the name of the core's rule "
+                                          "engine; give the plugin's scorer another name"):
+        bare.get_scorers()
+
+
+def test_tracing_reports_what_each_plugin_returned_and_each_routing_decision(capsys):
+    pm = PluginManager(entry_points=False, trace=True)
+    pm.register(_router("call_now"), name="eager-router")
+    pm.get_decay_policies()
+    pm.get_router()(_Card(), None, ROUTING)
+    err = capsys.readouterr().err
+    assert ("leadscore: trace: leadscore_decay_policies: leadscore.default_plugins.decay.curves -> "
+            "none, step, linear, half_life, window\n") in err
+    assert "leadscore: trace: leadscore_route_lead(?): eager-router -> Route(action='call_now'" in err  # _Card has no id
+
+
+def test_tracing_is_off_unless_asked(monkeypatch, capsys):
+    monkeypatch.delenv("LEADSCORE_TRACE_PLUGINS", raising=False)
+    PluginManager(entry_points=False).get_decay_policies()
+    monkeypatch.setenv("LEADSCORE_TRACE_PLUGINS", "1")
+    PluginManager(entry_points=False).get_decay_policies()
+    assert capsys.readouterr().err.count("leadscore: trace: leadscore_decay_policies") == 1

@@ -1,4 +1,4 @@
-"""Property tests for the invariants in DESIGN.md §2, over generated leads scored with firr-base.
+"""Property tests for the invariants in docs/architecture.md, over generated leads scored with firr-base.
 
 Examples are kept small (a few dozen per property) so the whole file runs in well under a minute.
 """

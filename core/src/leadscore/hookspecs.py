@@ -18,8 +18,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 """Marker for hook implementations, used by plugins and by the core's own built-ins."""
 
 if TYPE_CHECKING:
-    import click
-
     from leadscore.model import (
         DecayPolicy,
         Lead,
@@ -161,12 +159,13 @@ def leadscore_route_lead(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Ro
 
 
 @hookspec
-def leadscore_register_commands(cli: click.Group) -> None:
+def leadscore_register_commands(cli: Any) -> None:
     """Add commands to the ``leadscore`` command line.
 
-    Called once when the CLI is built from a plugin manager.
+    Called once when the CLI is built from a plugin manager. (Typed ``Any`` so that the core does
+    not depend on click; the CLI distribution does.)
 
-    :param cli: the root click group; call ``cli.add_command(...)`` or use ``@cli.command()``.
+    :param cli: the root ``click.Group``; call ``cli.add_command(...)`` or use ``@cli.command()``.
 
     Example::
 

@@ -6,6 +6,7 @@ The engine, the CLI and tests call typed methods here (``get_signal_extractors()
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -34,6 +35,7 @@ ENTRY_POINT_GROUP = "leadscore"
 RULES_SCORER = "rules"
 DISABLE_ENV = "LEADSCORE_DISABLE_PLUGINS"
 LOAD_ENV = "LEADSCORE_LOAD_PLUGINS"
+TRACE_ENV = "LEADSCORE_TRACE_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "leadscore.default_plugins.extract.email",
@@ -83,6 +85,11 @@ class PluginManager:
         module name); defaults to ``$LEADSCORE_DISABLE_PLUGINS`` (comma separated).
     :param allow: if not None, only these entry-point plugins load; defaults to
         ``$LEADSCORE_LOAD_PLUGINS`` (comma separated; empty means none).
+    :param trace: write every hook call and what each plugin returned to stderr; defaults to
+        ``$LEADSCORE_TRACE_PLUGINS`` being set to anything but empty or ``0``.
+
+    ``load_errors`` lists the problems found while loading (a plugin that failed to import, a
+    name in the disable or allow list that matches no plugin); the CLI prints them as warnings.
     """
 
     def __init__(
@@ -92,11 +99,16 @@ class PluginManager:
         builtins: bool = True,
         disabled: Iterable[str] | None = None,
         allow: Iterable[str] | None = None,
+        trace: bool | None = None,
     ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, tuple[str, str, bool]] = {}
         self.load_errors: list[str] = []
+        self.trace = trace if trace is not None else os.environ.get(TRACE_ENV, "") not in ("", "0")
+        if self.trace:
+            self._pm.trace.root.setwriter(lambda text: sys.stderr.write(f"leadscore: trace: {text}"))
+            self._pm.enable_tracing()
         env_disabled = _env_list(os.environ.get(DISABLE_ENV))
         self.disabled = set(disabled if disabled is not None else env_disabled or ())
         allow_list = allow if allow is not None else _env_list(os.environ.get(LOAD_ENV))
@@ -107,9 +119,21 @@ class PluginManager:
                     continue
                 module = importlib.import_module(module_name)
                 self._register(module, module_name, "leadscore", core_version(), builtin=True)
+        known = set(DEFAULT_PLUGINS) if builtins else set()
         if entry_points:
-            self._load_entry_points()
+            known |= self._load_entry_points()
         self.check_pending()
+        self._warn_unknown(self.disabled, DISABLE_ENV, known)
+        if self.allow:
+            self._warn_unknown(self.allow, LOAD_ENV, known)
+
+    def _warn_unknown(self, names: Iterable[str], setting: str, known: set[str]) -> None:
+        """A misspelt name in the disable or allow list would silently do nothing: say so."""
+        for name in sorted(set(names) - known):
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            self.load_errors.append(f"{setting} names {name!r}, which is no installed plugin; {hint}"
+                                    f"`leadscore plugins --all` lists them")
 
     # --- registration -------------------------------------------------------------------
 
@@ -146,11 +170,14 @@ class PluginManager:
                 "hook names start with leadscore_; see docs/hooks.md for the list",
             ) from err
 
-    def _load_entry_points(self) -> None:
+    def _load_entry_points(self) -> set[str]:
+        """Load the installed plugins; return the names they go by (entry point and distribution)."""
+        names: set[str] = set()
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist
             dist_name = dist.name if dist is not None else ep.name
             version = dist.version if dist is not None else ""
+            names.update((ep.name, dist_name))
             if ep.name in self.disabled or dist_name in self.disabled:
                 continue
             if self.allow is not None and ep.name not in self.allow and dist_name not in self.allow:
@@ -169,6 +196,7 @@ class PluginManager:
                 )
                 if self._pm.get_plugin(ep.name) is not None:
                     self._pm.unregister(name=ep.name)
+        return names
 
     # --- introspection ------------------------------------------------------------------
 
@@ -192,7 +220,12 @@ class PluginManager:
         caller = getattr(self._pm.hook, hook_name)
         found: dict[str, tuple[Any, str]] = {}
         for impl in caller.get_hookimpls():
-            for record in impl.function() or ():
+            _refuse_wrapper(impl, hook_name)
+            records = list(impl.function() or ())
+            if self.trace:
+                shown = ", ".join(getattr(r, "name", repr(r)) for r in records) or "nothing"
+                sys.stderr.write(f"leadscore: trace: {hook_name}: {impl.plugin_name} -> {shown}\n")
+            for record in records:
                 seen = found.get(record.name)
                 if seen is not None:
                     raise PluginError(
@@ -233,6 +266,10 @@ class PluginManager:
         (tryfirst first, trylast last, otherwise last registered first).
         """
         impls = list(reversed(self._pm.hook.leadscore_route_lead.get_hookimpls()))
+        for impl in impls:
+            _refuse_wrapper(impl, "leadscore_route_lead")
+        if self.trace:
+            impls = [_TracedImpl(impl) for impl in impls]
         calls = [(impl.function, tuple(impl.argnames)) for impl in impls]
         if all(names == ("card", "lead", "ctx") for _, names in calls):
             functions = [fn for fn, _ in calls]
@@ -260,7 +297,27 @@ class PluginManager:
         self._pm.hook.leadscore_register_commands(cli=cli)
 
 
-def trace_to_stderr(pm: PluginManager) -> Callable[[], None]:
-    """Print every hook call to stderr (``LEADSCORE_TRACE_PLUGINS=1``); returns the undo."""
-    pm._pm.trace.root.setwriter(sys.stderr.write)
-    return pm._pm.enable_tracing()
+def _refuse_wrapper(impl: Any, hook_name: str) -> None:
+    """Registry hooks and the router are called plugin by plugin, so a wrapper has nothing to wrap."""
+    if impl.wrapper or impl.hookwrapper:
+        raise PluginError(f"plugin {impl.plugin_name!r}",
+                          f"marks its {hook_name} implementation as a hook wrapper, which leadscore does not run",
+                          "remove wrapper=True / hookwrapper=True from its @hookimpl and return the records (or "
+                          "the Route) directly")
+
+
+class _TracedImpl:
+    """A router implementation that reports each call and its answer on stderr."""
+
+    def __init__(self, impl: Any) -> None:
+        self.argnames = impl.argnames
+        plugin, fn = impl.plugin_name, impl.function
+
+        def function(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            card = args[0] if args else kwargs.get("card")
+            lead_id = getattr(card, "lead_id", "?")
+            sys.stderr.write(f"leadscore: trace: leadscore_route_lead({lead_id}): {plugin} -> {result!r}\n")
+            return result
+
+        self.function = function

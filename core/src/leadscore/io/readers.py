@@ -7,16 +7,21 @@ only problems with a whole file (missing, empty, unknown column) raise InputErro
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
+import operator
 import os
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 import msgspec
 import orjson
 
@@ -29,21 +34,11 @@ from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company,
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _DRAIN_CHUNK = 1024 * 1024
 
-LEAD_KEYS = (
-    "id",
-    "email",
-    "title",
-    "source",
-    "created_at",
-    "account_id",
-    "first_name",
-    "last_name",
-    "company",
-    "fields",
-    "activities",
-)
-COMPANY_KEYS = ("name", "domain", "industry", "employees", "annual_revenue", "country", "tier")
-ACTIVITY_KEYS = ("type", "at", "properties", "id")
+# The input shape is the records' shape (leadscore.model): the keys a JSON lead may have, the CSV
+# columns and the typed decoder's structs below are all derived from Lead, Company and Activity.
+LEAD_KEYS = tuple(f.name for f in attrs.fields(Lead))
+COMPANY_KEYS = tuple(f.name for f in attrs.fields(Company))
+ACTIVITY_KEYS = tuple(f.name for f in attrs.fields(Activity))
 
 _LEAD_KEY_SET = frozenset(LEAD_KEYS)
 _COMPANY_KEY_SET = frozenset(COMPANY_KEYS)
@@ -89,7 +84,7 @@ _ACTIVITY_COLUMNS_FIX = "use one of: lead_id, type, at, id or properties.<name> 
 
 
 def lead_from_dict(d: Mapping[str, Any], where: str) -> Lead:
-    """Build a Lead (with its Company and Activities) from the JSON shape in DESIGN.md §4.
+    """Build a Lead (with its Company and Activities) from the JSON shape in docs/architecture.md.
 
     Empty strings count as missing, strings are stripped, the email is lower-cased and the
     activities are ordered by time (ties keep their input order). Raises InputError at
@@ -239,37 +234,47 @@ def _good_type(kind: Any) -> bool:
 # the fast path only ever returns a Lead that lead_from_dict would build from the same line.
 
 
-class _ActivityShape(msgspec.Struct, forbid_unknown_fields=True):
-    type: str
-    at: str
-    properties: dict[str, Any] | None = None
-    id: str | None = None
+def _wire_type(record: type, field: attrs.Attribute) -> Any:
+    """The JSON type the typed decoder accepts for a record field (anything else goes the general way).
+
+    Times arrive as text, numbers of a float field as any JSON number, ids of a lead or its
+    account also as whole numbers (CRM exports often have numeric ids; they join as text),
+    nested records as their own shapes, and every field but the required ones may be null.
+    """
+    is_union = isinstance(field.type, types.UnionType) or typing.get_origin(field.type) is typing.Union
+    kinds = set(typing.get_args(field.type)) if is_union else {field.type}
+    kinds.discard(type(None))
+    wire: set[Any] = set()
+    for kind in kinds:
+        if kind is datetime:
+            wire.add(str)
+        elif kind is float:
+            wire |= {int, float}
+        elif kind is Company:
+            wire.add(_CompanyShape)
+        elif kind is Activities:
+            wire.add(list[_ActivityShape])
+        elif typing.get_origin(kind) in (Mapping, dict):
+            wire.add(dict[str, Any])
+        else:
+            wire.add(kind)
+    if record is Lead and field.name in ("id", "account_id"):
+        wire.add(int)
+    union = functools.reduce(operator.or_, sorted(wire, key=str))
+    return union if field.default is attrs.NOTHING else union | None
 
 
-class _CompanyShape(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | None = None
-    domain: str | None = None
-    industry: str | None = None
-    employees: int | None = None
-    annual_revenue: int | float | None = None
-    country: str | None = None
-    tier: str | None = None
+def _shape(record: type, name: str) -> type[msgspec.Struct]:
+    """A msgspec struct with the record's fields in their JSON types; unknown keys are refused."""
+    attrs.resolve_types(record)
+    fields = [(f.name, _wire_type(record, f)) if f.default is attrs.NOTHING else (f.name, _wire_type(record, f), None)
+              for f in attrs.fields(record)]
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True)
 
 
-class _LeadShape(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    email: str | None = None
-    title: str | None = None
-    source: str | None = None
-    created_at: str | None = None
-    account_id: str | int | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    company: _CompanyShape | None = None
-    fields: dict[str, Any] | None = None
-    activities: list[_ActivityShape] | None = None
-
-
+_ActivityShape = _shape(Activity, "_ActivityShape")
+_CompanyShape = _shape(Company, "_CompanyShape")
+_LeadShape = _shape(Lead, "_LeadShape")
 _decode_shape = msgspec.json.Decoder(_LeadShape).decode
 _SHAPE_ERRORS = (msgspec.DecodeError, InputError, ValueError, TypeError, OverflowError)
 
