@@ -5,11 +5,17 @@ Each expected number has its arithmetic in a comment; decay factors are taken at
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
-from leadscore.model import Contribution, Route, ScoreCard
-from leadscore.scoring import decayed
+from leadscore.model import Activities, Contribution, Route, ScoreCard
+from leadscore.rulepack.schema import RuleIR
+from leadscore.scoring import decayed, factor_at
+from leadscore.scoring.ledger import _activity_lines
 
 BUSINESS_VP = dict(
     email="dana@acme.io", title="VP Marketing",
@@ -336,3 +342,34 @@ def test_ledger_lines_explain_themselves(base_engine, make_lead):
     assert pricing.signal == "pricing_page_visit"
     size = next(c for c in card.ledger if c.rule_id == "fit.company.size")
     assert (size.signal, size.evidence, size.observed_at) == ("company.employees", "1200 employees", None)
+
+
+# --- the ledger's written-out decay equals the helpers ---------------------------------------------
+
+_AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+_CURVES = {
+    "half_life": lambda p: (lambda age: 0.5 ** (max(age, 0.0) / p)),
+    "linear": lambda p: (lambda age: max(0.0, 1.0 - max(age, 0.0) / p)),
+    "window": lambda p: (lambda age: 1.0 if age <= p else 0.0),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(points=st.integers(-500, 500), curve=st.sampled_from([None, *_CURVES]),
+       param=st.floats(0.5, 400, allow_nan=False), count=st.sampled_from(["once", "each"]),
+       max_count=st.one_of(st.none(), st.integers(1, 5)),
+       offsets=st.lists(st.integers(-5 * 86400, 400 * 86400), min_size=1, max_size=12))
+def test_activity_lines_decay_exactly_as_factor_at_and_decayed(points, curve, param, count, max_count, offsets):
+    fn = None if curve is None else _CURVES[curve](param)
+    times = sorted(_AS_OF - timedelta(seconds=s) for s in offsets)
+    events = Activities(["page_view"] * len(times), times)
+    rule = RuleIR("r", "intent", points, "reason", "pack", on=("page_view",), count=count,
+                  max_count=max_count if count == "each" else None)
+    made = _activity_lines(rule, fn, curve or "none", list(range(len(times))), events, _AS_OF)
+    rule_lines = [line for line in made if line.kind == "rule"]
+    for line in rule_lines:
+        factor = factor_at(fn, _AS_OF, line.observed_at)
+        assert line.decay_factor == factor
+        assert line.points == (points if fn is None else decayed(points, factor))
+    keep = 1 if count == "once" else (max_count or len(times))
+    assert [line.observed_at for line in rule_lines] == times[::-1][:keep]

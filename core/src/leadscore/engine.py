@@ -81,37 +81,7 @@ class Engine:
         self.scorers = self.pm.get_scorers()
         self.strategies = self.pm.get_rollup_strategies()
         self.router = self.pm.get_router()
-        sources = self.pm.get_rulepack_sources()
-        self.pack_origin: dict[str, str] = {}
-
-        texts: list[tuple[str, str]] = []
-        for name, (source, plugin) in sources.items():
-            display, text = read_source(source.resource)
-            texts.append((f"{plugin}:{display}", text))
-        chosen_paths: list[str] = []
-        chosen_names: list[str] = []
-        for item in rulepacks or ():
-            if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
-                display, text = read_source(Path(item))
-                texts.append((display, text))
-                chosen_paths.append(display)
-            elif str(item) in sources:
-                chosen_names.append(str(item))
-            else:
-                raise ConfigurationError(
-                    "--rulepack", f"no installed rulepack named {item!r}",
-                    f"use a path to a .toml file or one of: {', '.join(sorted(sources)) or 'none installed'}")
-        specs = [spec for ex in self.extractors for spec in ex.provides]
-        self.packs, self.vocabulary = parse_rulepacks(texts, specs, self.policies)
-        by_source = {p.source: p for p in self.packs}
-        for name, (source, plugin) in sources.items():
-            self.pack_origin[name] = plugin
-        active = chosen_names + [by_source[path].name for path in chosen_paths]
-        if rulepacks is None:
-            active = [p.name for p in self.packs]
-        if not active:
-            raise ConfigurationError("--rulepack", "no rulepack to score with",
-                                     "install a plugin or pass --rulepack PATH")
+        self.packs, self.vocabulary, active = self._load_rulepacks(rulepacks)
         self._check_scorers()
         self.composer = Composer(self.packs, active, self.policies)
         self.same_account = self.composer.same_account_specs()
@@ -137,6 +107,39 @@ class Engine:
             raise
 
     # --- set-up ---------------------------------------------------------------------------
+
+    def _load_rulepacks(self, rulepacks: Sequence[str | Path] | None) -> tuple[list[Rulepack], dict[str, Any], list[str]]:
+        """Read and validate the installed packs and the files given; return (packs, merged
+        vocabulary, names of the packs the run uses: those asked for, or every pack)."""
+        sources = self.pm.get_rulepack_sources()
+        self.pack_origin = {name: plugin for name, (_, plugin) in sources.items()}
+        texts: list[tuple[str, str]] = []
+        for source, plugin in sources.values():
+            display, text = read_source(source.resource)
+            texts.append((f"{plugin}:{display}", text))
+        chosen_paths: list[str] = []
+        chosen_names: list[str] = []
+        for item in rulepacks or ():
+            if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
+                display, text = read_source(Path(item))
+                texts.append((display, text))
+                chosen_paths.append(display)
+            elif str(item) in sources:
+                chosen_names.append(str(item))
+            else:
+                raise ConfigurationError(
+                    "--rulepack", f"no installed rulepack named {item!r}",
+                    f"use a path to a .toml file or one of: {', '.join(sorted(sources)) or 'none installed'}")
+        specs = [spec for ex in self.extractors for spec in ex.provides]
+        packs, vocabulary = parse_rulepacks(texts, specs, self.policies)
+        by_source = {p.source: p for p in packs}
+        active = chosen_names + [by_source[path].name for path in chosen_paths]
+        if rulepacks is None:
+            active = [p.name for p in packs]
+        if not active:
+            raise ConfigurationError("--rulepack", "no rulepack to score with",
+                                     "install a plugin or pass --rulepack PATH")
+        return packs, vocabulary, active
 
     def _check_scorers(self) -> None:
         for pack in self.packs:

@@ -8,16 +8,20 @@ tuples; the :class:`~leadscore.model.Ledger` turns them into Contribution record
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
-from leadscore.model import Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
+from leadscore.model import SECONDS_PER_DAY, Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
 from leadscore.rulepack.composer import ComposedPack
 from leadscore.rulepack.schema import RuleIR
 from leadscore.scoring.caps import apply_caps, cap_line, rule_cap
 from leadscore.scoring.decay import DecayFn, decayed, factor_at
 
 Match = tuple[int, int]
+# A LedgerLine from a tuple of its fields, built in C: this runs for most ledger lines, and
+# LedgerLine(...) or LedgerLine._make(...) would run a Python function each time.
+_line = functools.partial(tuple.__new__, LedgerLine)
 
 
 def build_ledger(
@@ -81,8 +85,8 @@ def _lead_line(rule: RuleIR, fn: DecayFn | None, label: str, signals: Mapping[st
                 evidence.append(sig.evidence)
     factor = factor_at(fn, as_of, observed)
     points = rule.points if fn is None or observed is None else decayed(rule.points, factor)
-    return LedgerLine(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
-                      rule.signals[0] if rule.signals else None, observed, tuple(evidence))
+    return _line((rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
+                  rule.signals[0] if rule.signals else None, observed, tuple(evidence)))
 
 
 def _activity_lines(rule: RuleIR, fn: DecayFn | None, label: str, positions: list[int], events: Activities,
@@ -93,14 +97,20 @@ def _activity_lines(rule: RuleIR, fn: DecayFn | None, label: str, positions: lis
     keep = 1 if rule.count == "once" else (rule.max_count or found)
     counted = positions[-keep:] if keep < found else positions
     times, types = events.times, events.types
+    points, size = rule.points, abs(rule.points)
     lines = []
     for e in reversed(counted):
         at = times[e]
-        factor = factor_at(fn, as_of, at)
-        points = rule.points if fn is None else decayed(rule.points, factor)
+        # factor_at() and decayed() written out: this loop makes most of a run's ledger lines.
+        if fn is None:
+            factor, got = 1.0, points
+        else:
+            age = (as_of - at).total_seconds() / SECONDS_PER_DAY
+            factor = fn(age if age > 0.0 else 0.0)
+            got = int(size * factor + 0.5) if points >= 0 else -int(size * factor + 0.5)
         # The evidence is the activity's position; the Ledger turns it into text on read.
-        lines.append(LedgerLine(rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label,
-                                factor, types[e], at, e))
+        lines.append(_line((rule.id, rule.category, got, rule.reason, rule.pack, "rule", points, label, factor,
+                            types[e], at, e)))
     dropped = found - len(counted)
     if dropped:
         limit = "once" if rule.count == "once" else f"at most {keep} times"

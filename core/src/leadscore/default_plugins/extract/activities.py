@@ -50,13 +50,15 @@ _ALL_TIER_COUNTS = frozenset(f"intent.{t}.{m}" for t in (*TIERS, *AGGREGATE_TIER
 class _Plan:
     """Which types and tiers to count, and which metrics to emit, for one ``wanted`` set."""
 
-    __slots__ = ("all_types", "types", "tiers", "metrics", "zero")
+    __slots__ = ("all_types", "types", "tiers", "metrics", "zero", "tier_keys")
 
     def __init__(self, wanted: frozenset[str] | None) -> None:
         self.all_types = wanted is None
         self.types: set[str] = set()
         self.tiers: set[str] = set()
         self.metrics: dict[str, tuple[str, ...]] = {}
+        # tier -> the tier keys an activity of that tier counts under (a handful of tiers at most).
+        self.tier_keys: dict[str, tuple[str, ...]] = {}
         candidates = _ALL_TIER_COUNTS if wanted is None else wanted
         # The same immutable records for every lead that lacks them.
         self.zero = tuple(Signal(n, 0, None, "none before the scoring time") for n in sorted(
@@ -150,8 +152,11 @@ _DAYS = (timedelta(days=7), timedelta(days=30), timedelta(days=90))
 def _keys_for(plan: _Plan, tiers: Mapping[str, str], kind: str) -> tuple[tuple[str, ...], bool]:
     """(tier keys to count this activity type under, whether to count the type itself)."""
     tier = tiers.get(kind, "other")
-    keys = (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email")
-    return tuple(k for k in keys if k in plan.tiers), plan.all_types or kind in plan.types
+    keys = plan.tier_keys.get(tier)
+    if keys is None:
+        every = (tier, "any") if tier in ("email", "negative") else (tier, "any", "beyond_email")
+        keys = plan.tier_keys[tier] = tuple(k for k in every if k in plan.tiers)
+    return keys, plan.all_types or kind in plan.types
 
 
 def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
