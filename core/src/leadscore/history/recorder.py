@@ -63,10 +63,11 @@ def engine_bands(engine: Any) -> list[tuple[str, int]]:
     return sorted(found.items(), key=lambda item: (item[1], item[0]))
 
 
-def stored_card(card: ScoreCard, run_id: int, seq: int, snapshot: str, with_ledger: bool) -> StoredCard:
+def stored_card(card: ScoreCard, run_id: int, seq: int, snapshot: str, with_ledger: bool,
+                account: str | None) -> StoredCard:
     route = card.route
     return StoredCard(
-        run_id, card.lead_id, seq, card.account_id, card.as_of, card.total, card.band, card.points_band,
+        run_id, card.lead_id, seq, account, card.as_of, card.total, card.band, card.points_band,
         None if route is None else route.action, None if route is None else route.queue, dict(card.subscores),
         tuple(card.top_reasons(STORED_REASONS)),
         tuple(contribution_to_dict(line) for line in card.ledger) if with_ledger else None, snapshot)
@@ -147,8 +148,9 @@ class RunRecorder:
             raise ValueError(f"no input lead for the card of {card.lead_id!r}")
         digest, text = snapshot_of(lead)
         self._snapshots[digest] = text
-        self._cards.append(stored_card(card, self.run_id, 0, digest, self.with_ledger))
-        self._states.append(LeadState(card.lead_id, account_key(lead), digest, card.as_of, self.run_id, 0,
+        key = account_key(lead)
+        self._cards.append(stored_card(card, self.run_id, 0, digest, self.with_ledger, key))
+        self._states.append(LeadState(card.lead_id, key, digest, card.as_of, self.run_id, 0,
                                       card.total, card.band, None if card.route is None else card.route.action,
                                       {"*": card.as_of.isoformat()}))
         self.scored += 1

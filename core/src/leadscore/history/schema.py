@@ -57,7 +57,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             run_id BIGINT NOT NULL,
             lead_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
-            account_id TEXT,
+            account_key TEXT,
             as_of TIMESTAMP NOT NULL,
             total INTEGER NOT NULL,
             band TEXT NOT NULL,

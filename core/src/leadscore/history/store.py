@@ -76,7 +76,7 @@ class StoredCard:
     run_id: int
     lead_id: str
     seq: int
-    account_id: str | None
+    account_key: str | None
     as_of: datetime
     total: int
     band: str
@@ -243,6 +243,9 @@ class HistoryStore(abc.ABC):
     def run_cards(self, run_id: int) -> Iterator[StoredCard]: ...
 
     @abc.abstractmethod
+    def account_contacts(self, card: StoredCard, same_run: bool) -> list[StoredCard]: ...
+
+    @abc.abstractmethod
     def snapshots(self, hashes: Iterable[str]) -> dict[str, str]: ...
 
     @abc.abstractmethod
@@ -269,7 +272,7 @@ class HistoryStore(abc.ABC):
 
 # --- the portable SQL implementation ------------------------------------------------------------
 
-_CARD_COLUMNS = ("run_id", "lead_id", "seq", "account_id", "as_of", "total", "band", "points_band",
+_CARD_COLUMNS = ("run_id", "lead_id", "seq", "account_key", "as_of", "total", "band", "points_band",
                  "route_action", "route_queue", "subscores", "reasons", "ledger", "snapshot")
 _LEAD_COLUMNS = ("lead_id", "account_key", "snapshot", "as_of", "run_id", "seq", "total", "band",
                  "route_action", "field_times")
@@ -284,7 +287,7 @@ IN_CHUNK = 1000
 
 
 def _card_row(card: StoredCard) -> tuple[Any, ...]:
-    return (card.run_id, card.lead_id, card.seq, card.account_id, to_db_time(card.as_of), card.total, card.band,
+    return (card.run_id, card.lead_id, card.seq, card.account_key, to_db_time(card.as_of), card.total, card.band,
             card.points_band, card.route_action, card.route_queue, canonical_json(dict(card.subscores)),
             canonical_json(list(card.reasons)), None if card.ledger is None else canonical_json(list(card.ledger)),
             card.snapshot)
@@ -558,6 +561,28 @@ class SqlStore(HistoryStore):
             for row in rows:
                 yield _card(row)
             last_id, last_seq = rows[-1][1], rows[-1][2]
+
+    def account_contacts(self, card: StoredCard, same_run: bool) -> list[StoredCard]:
+        """The latest card, at or before ``card``, of every lead sharing its account (itself included).
+
+        ``same_run`` keeps to the cards of ``card``'s run (a batch run scored its whole population).
+        """
+        if card.account_key is None:
+            return [card]
+        rows = self._q(f"SELECT {', '.join(_CARD_COLUMNS)} FROM cards WHERE account_key = ? AND as_of <= ?",
+                       [card.account_key, to_db_time(card.as_of)])
+        latest: dict[str, StoredCard] = {}
+        for row in rows:
+            other = _card(row)
+            if same_run and other.run_id != card.run_id:
+                continue
+            if (other.as_of, other.run_id, other.seq) > (card.as_of, card.run_id, card.seq):
+                continue
+            seen = latest.get(other.lead_id)
+            if seen is None or (other.as_of, other.run_id, other.seq) > (seen.as_of, seen.run_id, seen.seq):
+                latest[other.lead_id] = other
+        latest[card.lead_id] = card
+        return [latest[k] for k in sorted(latest)]
 
     def snapshots(self, hashes: Iterable[str]) -> dict[str, str]:
         return dict(self._in("SELECT hash, lead FROM snapshots WHERE hash IN (IN)", sorted(set(hashes))))
