@@ -356,9 +356,10 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
           echo '{"event":"activity","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}' \\
             | leadscore ingest - --history history.duckdb --to sales_ready
         """
-        from leadscore.history.alerts import deliver
+        from leadscore.history.alerts import deliver, with_changes
         from leadscore.history.ingest import Ingestor, parse_event
         from leadscore.history.packs import engine_for_packs
+        from leadscore.history.rescore import LedgerSource
 
         if batch < 1:
             raise UsageFailure(f"--batch: {batch} is not a positive number of events")
@@ -378,6 +379,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                 stack.enter_context(stream)
             try:
                 engine = stack.enter_context(engine_for_packs(get_pm(), rulepacks, "--rulepack"))
+                ledgers = stack.enter_context(LedgerSource(store, get_pm()))
                 ingestor = Ingestor(store, engine, source=name, policy=policy)
                 for lines in _batches(stream, batch):
                     events, bad = [], []
@@ -397,7 +399,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                             shown += 1
                     ready = ingestor.commit()
                     if ready and channel is not None:
-                        report = deliver(store, ready, channel)
+                        report = deliver(store, [with_changes(a, ledgers.ledger) for a in ready], channel)
                         totals["sent"] += report.sent
                         totals["failed"] += report.failed
                         for error in report.errors[:5]:

@@ -195,5 +195,7 @@ def render(report: DiffReport, *, limit: int = 50) -> Iterator[str]:
                    f"({change.old_total} -> {change.new_total}{route})")
             for line in change.lines[:6]:
                 yield f"      {line.text()}"
+            if not change.lines:
+                yield "      no ledger line changed: the band thresholds, gates or routing moved"
         if len(report.changed) > limit:
             yield f"  ... and {len(report.changed) - limit} more (--format json lists them all)"
