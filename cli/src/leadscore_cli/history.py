@@ -243,9 +243,18 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                     raise UsageFailure(f"--since: no run {since_run} in {store.target}; "
                                        f"runs are numbered 1 to {len(store.runs())}")
                 delivered = {k for k, r in store.alert_records().items() if r.status == "sent"}
-                found = (with_changes(a, ledgers.ledger) for a in find_alerts(store, policy, since_run)
-                         if a.key not in delivered)
-                report = deliver(store, found, channel)
+                skipped = [0]
+
+                def fresh() -> Iterator[Any]:
+                    # Delivered alerts are counted, not rebuilt (their ledger lines are not needed).
+                    for alert in find_alerts(store, policy, since_run):
+                        if alert.key in delivered:
+                            skipped[0] += 1
+                        else:
+                            yield with_changes(alert, ledgers.ledger)
+
+                report = deliver(store, fresh(), channel)
+                report = type(report)(report.sent, report.failed, report.already + skipped[0], report.errors)
             except LeadscoreError as err:
                 raise _fail(err) from err
         _report_delivery(report)
