@@ -266,7 +266,7 @@ class Ingestor:
             if len(contacts) > 1 and old is not None:
                 before = self.engine.build_accounts([old.lead, *(v for k, v in contacts.items() if k != lead_id)],
                                                     as_of=as_of)
-                if dict(before.signals_for(old.lead)) != dict(index.signals_for(lead)):
+                if dict(before.signals_for(account_key(old.lead))) != dict(index.signals_for(key)):
                     rescore = list(contacts)  # the account's signals moved: every contact may move
         cards: list[StoredCard] = []
         for contact_id in rescore:
