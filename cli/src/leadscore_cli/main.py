@@ -242,9 +242,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--top", default=3, show_default=True, help="How many top reasons to show per lead.")
     @click.option("--accounts", "accounts_path", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
                   help="Also write one row per account (.jsonl or .csv): roll-up score, band, buying committee.")
+    @click.option("--history", "history", metavar="TARGET",
+                  help="Store the run: a DuckDB file path or a postgresql:// URL (see docs/history.md).")
+    @click.option("--history-ledger", is_flag=True, help="With --history: store every card's full ledger too.")
     def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...],
               as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
-              rejects: str | None, top: int, accounts_path: str | None) -> None:
+              rejects: str | None, top: int, accounts_path: str | None, history: str | None,
+              history_ledger: bool) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
 
         Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
@@ -258,8 +262,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore score leads.csv --activities activities.csv -o scores.csv
           leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
           leadscore score leads.jsonl --accounts accounts.csv -o scores.jsonl
+          leadscore score leads.jsonl --history history.duckdb
         """
         from leadscore.io.writers import RejectionWriter, open_writer
+        from leadscore_cli.history import history_run
 
         when = parse_as_of(as_of)
         try:
@@ -268,6 +274,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             raise _fail(err) from err
         with ExitStack() as stack:
             stack.callback(engine.close)
+            run = stack.enter_context(history_run(history, engine, history_ledger, input_path, engine_name))
             if output:
                 out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
                 fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
@@ -291,7 +298,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     index = engine.build_accounts(_read(source, activities, input_fmt))
                 reader, size = _progress_reader(source, input_fmt, stack)
                 leads = _read(source, activities, input_fmt, reader)
-                for item in _progress(engine.score(leads, accounts=index), sys.stderr.isatty(), reader, size):
+                scoring = engine.score(leads, accounts=index) if run is None else run.score(engine, leads, index)
+                for item in _progress(scoring, sys.stderr.isatty(), reader, size):
                     if isinstance(item, ScoreCard):
                         writer.write(item)
                         scored += 1
@@ -311,6 +319,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 reject_writer.close()
             if reject_writer is None:
                 _report_rejections(shown, rejected)
+            if run is not None:
+                run.commit()
             read = scored + rejected
             where = f" (see {rejects})" if rejects and rejected else ""
             click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}", err=True)
@@ -495,6 +505,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         for row in rows:
             values = f"  [{', '.join(row['values'])}]" if row["values"] else ""
             click.echo(f"{row['signal']:<34} {row['type']:<9} {row['extractor']:<14} {row['doc']}{values}")
+
+    from leadscore_cli import history as history_commands
+
+    history_commands.register(cli, get_pm)
 
     get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
     if get_pm_for_hooks is not None:

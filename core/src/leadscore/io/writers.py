@@ -17,9 +17,10 @@ import orjson
 
 from leadscore.errors import ConfigurationError
 from leadscore.io.timestamps import format_timestamp
-from leadscore.model import Contribution, Rejection, ScoreCard
+from leadscore.model import Activity, Contribution, Lead, Rejection, ScoreCard
 
 OUTPUT_FORMATS = ("jsonl", "csv", "table")
+_COMPANY_KEYS = ("name", "domain", "industry", "employees", "annual_revenue", "country", "tier")
 REJECTION_FORMATS = ("jsonl", "csv")
 
 # Rows held before the table is printed: column widths fit each batch and memory stays bounded.
@@ -88,6 +89,40 @@ def contribution_to_dict(line: Contribution) -> dict[str, Any]:
         "pack": line.pack,
         "evidence": line.evidence,
     }
+
+
+def lead_to_dict(lead: Lead) -> dict[str, Any]:
+    """``lead`` in the JSON input shape (DESIGN.md §4): ``lead_from_dict`` reads it back equal.
+
+    Unlike score output, timestamps keep their full precision (ISO 8601 with the UTC offset), and
+    empty parts are left out, so the same lead always gives the same dict (history stores leads
+    this way and names each snapshot by a hash of it).
+    """
+    data: dict[str, Any] = {"id": lead.id}
+    for key in ("email", "title", "source", "account_id", "first_name", "last_name"):
+        value = getattr(lead, key)
+        if value is not None:
+            data[key] = value
+    if lead.created_at is not None:
+        data["created_at"] = lead.created_at.isoformat()
+    company = {key: getattr(lead.company, key) for key in _COMPANY_KEYS if getattr(lead.company, key) is not None}
+    if company:
+        data["company"] = company
+    if lead.fields:
+        data["fields"] = dict(lead.fields)
+    if len(lead.activities):
+        acts = lead.activities
+        data["activities"] = [_activity_to_dict(acts.record(i)) for i in range(len(acts))]
+    return data
+
+
+def _activity_to_dict(activity: Activity) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": activity.type, "at": activity.at.isoformat()}
+    if activity.properties:
+        data["properties"] = dict(activity.properties)
+    if activity.id is not None:
+        data["id"] = activity.id
+    return data
 
 
 def rejection_to_dict(rejection: Rejection) -> dict[str, Any]:
@@ -355,6 +390,7 @@ __all__ = [
     "Writer",
     "card_to_dict",
     "contribution_to_dict",
+    "lead_to_dict",
     "open_writer",
     "rejection_to_dict",
     "safe_cell",

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Per-event latency and throughput of ``leadscore ingest`` on a history of many leads.
+
+    uv run python bench/bench_ingest.py --leads 100000 --events 5000
+    uv run python bench/bench_ingest.py --history postgresql://... --leads 100000   # a server you run
+
+Builds the history once (``leadscore score --history`` over generated leads, timed), then applies
+generated events through :class:`leadscore.history.ingest.Ingestor` in batches, as the command
+does. It prints, per event, the time to apply it (read the lead from the working set, change it,
+rescore it and its account when account signals move, decide alerts) as p50 / p99 / max; per
+batch, the time to read what the batch touches (prepare) and to commit it; and the end-to-end
+throughput, everything included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+AS_OF = "2026-11-23T00:00:00Z"
+TYPES = ("page_view", "email_open", "email_click", "pricing_page_visit", "content_download", "demo_request",
+         "webinar_attendance", "case_study_view", "contact_sales", "comparison_page_visit")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def make_events(lead_ids: list[str], count: int, seed: int) -> list[str]:
+    """Activities on known leads (most), field changes and new leads, a few out of order."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    lines = []
+    for i in range(count):
+        at = start + timedelta(minutes=i) - timedelta(hours=rng.choice((0, 0, 0, 0, 30)))
+        roll = rng.random()
+        if roll < 0.85:
+            lines.append(json.dumps({"event": "activity", "id": f"b-{i}", "lead_id": rng.choice(lead_ids),
+                                     "activity": {"type": rng.choice(TYPES), "at": at.isoformat()}}))
+        elif roll < 0.97:
+            lines.append(json.dumps({"event": "update", "id": f"b-{i}", "lead_id": rng.choice(lead_ids),
+                                     "at": at.isoformat(), "set": {"title": rng.choice(("VP Sales", "CMO", "Analyst"))}}))
+        else:
+            lines.append(json.dumps({"event": "lead", "id": f"b-{i}", "at": at.isoformat(),
+                                     "lead": {"id": f"N-{i}", "email": f"new{i}@example-{i % 50}.com", "title": "Director"}}))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--history", help="existing target to build in (default: a DuckDB file in a temp dir)")
+    args = parser.parse_args()
+
+    from leadscore import Engine
+    from leadscore.history import open_store
+    from leadscore.history.alerts import AlertPolicy
+    from leadscore.history.ingest import Ingestor, parse_event
+
+    folder = tempfile.mkdtemp(prefix="bench-ingest-")
+    target = args.history or os.path.join(folder, "history.duckdb")
+    leads_path = os.path.join(folder, "leads.jsonl")
+    subprocess.run([sys.executable, str(HERE / "generate.py"), "--leads", str(args.leads), "--seed", str(args.seed),
+                    "-o", leads_path], check=True)
+    started = time.perf_counter()
+    subprocess.run(["leadscore", "score", leads_path, "--as-of", AS_OF, "--history", target, "-o", os.devnull],
+                   check=True, stderr=subprocess.DEVNULL)
+    build = time.perf_counter() - started
+    print(f"history: {args.leads:,} leads scored and stored in {build:.1f} s ({args.leads / build:,.0f} leads/s)")
+
+    with open(leads_path) as handle:
+        lead_ids = [json.loads(line)["id"] for line in handle]
+    events = make_events(lead_ids, args.events, args.seed)
+    apply_times: list[float] = []
+    prepare_times: list[float] = []
+    commit_times: list[float] = []
+    alerts = 0
+    with open_store(target) as store, Engine() as engine:
+        ingestor = Ingestor(store, engine, source="bench", policy=AlertPolicy())
+        started = time.perf_counter()
+        for start in range(0, len(events), args.batch):
+            chunk = [parse_event(line, f"events:{start + i + 1}", start + i + 1)
+                     for i, line in enumerate(events[start:start + args.batch])]
+            t0 = time.perf_counter()
+            ingestor.prepare(chunk)
+            prepare_times.append(time.perf_counter() - t0)
+            for event in chunk:
+                t0 = time.perf_counter()
+                ingestor.apply(event)
+                apply_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            alerts += len(ingestor.commit())
+            commit_times.append(time.perf_counter() - t0)
+        total = time.perf_counter() - started
+        cards = store.count("cards") - args.leads
+    ms = [t * 1000 for t in apply_times]
+    print(f"events: {len(events):,} (applied {ingestor.applied:,}, duplicate {ingestor.duplicates}, rejected "
+          f"{ingestor.rejected}); {cards:,} new cards; {alerts} alerts")
+    print(f"apply per event: p50 {percentile(ms, 0.50):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, "
+          f"max {max(ms):.2f} ms, mean {statistics.fmean(ms):.2f} ms")
+    print(f"per batch of {args.batch}: prepare p50 {percentile(prepare_times, 0.5) * 1000:.0f} ms, commit p50 "
+          f"{percentile(commit_times, 0.5) * 1000:.0f} ms (per event: "
+          f"{(sum(prepare_times) + sum(commit_times)) / len(events) * 1000:.2f} ms)")
+    print(f"throughput: {len(events) / total:,.0f} events/s end to end ({total:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The history commands through the CLI: score --history, runs, history, alerts, diff, ingest, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from leadscore.plugins import PluginManager
+from leadscore_cli.main import build_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = str(ROOT / "rulepacks" / "samples" / "leads.jsonl")
+FIRR = ROOT / "core" / "src" / "leadscore" / "rulepacks" / "firr-base.toml"
+
+
+def run(*args: str, input: str | None = None):
+    cli = build_cli(PluginManager(entry_points=False))
+    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    assert "Traceback" not in result.output + result.stderr
+    return result
+
+
+@pytest.fixture()
+def history(history_target: str) -> str:
+    for as_of in ("2026-11-01", "2026-11-23"):
+        result = run("score", SAMPLES, "--as-of", as_of, "--history", history_target, "--format", "jsonl")
+        assert result.exit_code == 0, result.stderr
+    return history_target
+
+
+def test_score_stores_the_run_and_history_shows_what_changed(history: str) -> None:
+    runs = run("runs", "--history", history, "--format", "jsonl")
+    rows = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert [(r["run_id"], r["as_of"], r["scored"], r["complete"]) for r in rows] == [
+        (1, "2026-11-01T00:00:00Z", 46, True), (2, "2026-11-23T00:00:00Z", 46, True)]
+    assert any(p.startswith("firr-base@1.0.0#") for p in rows[0]["packs"])
+    shown = run("history", "L-1002", "--history", history)
+    assert shown.exit_code == 0
+    assert shown.stdout.splitlines()[0] == "L-1002: 2 cards"
+    assert "+12 intent.webinar-attendance: Attended a webinar or event (new)" in shown.stdout
+    rows = [json.loads(line) for line in run("history", "L-1002", "--history", history, "--format", "jsonl").stdout.splitlines()]
+    assert rows[1]["delta"] == rows[1]["total"] - rows[0]["total"] and rows[0]["changes"] is None
+    csv_out = run("history", "L-1002", "--history", history, "--format", "csv").stdout.splitlines()
+    assert csv_out[0] == "run_id,seq,as_of,total,delta,band,route,changes,reasons" and len(csv_out) == 3
+
+
+def test_history_errors_are_one_line(history: str, tmp_path: Path) -> None:
+    result = run("history", "L-9999", "--history", history)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("no lead 'L-9999' in the history; check the id (ids are case-sensitive)")
+    missing = tmp_path / "none.duckdb"
+    result = run("history", "L-1", "--history", str(missing))
+    assert result.exit_code == 2
+    assert result.stderr == (f"leadscore: {missing}: no history database here; record a run first: "
+                             f"leadscore score LEADS --history {missing}\n")
+    result = run("score", SAMPLES, "--history-ledger")
+    assert result.exit_code == 2
+    assert result.stderr == "leadscore: --history-ledger: needs --history TARGET; add --history history.duckdb\n"
+
+
+def test_alerts_are_sent_once(history: str) -> None:
+    first = run("alerts", "--history", history, "--to", "sales_ready")
+    alerts = [json.loads(line) for line in first.stdout.splitlines()]
+    assert first.exit_code == 0 and alerts
+    assert {a["to_band"] for a in alerts} == {"sales_ready"}
+    assert all(a["changes"] and a["reasons"] for a in alerts)
+    assert first.stderr.strip() == f"alerts: {len(alerts)} sent, 0 failed (retried next time), 0 already delivered"
+    second = run("alerts", "--history", history, "--to", "sales_ready")
+    assert second.stdout == "" and second.stderr.strip().endswith(f"{len(alerts)} already delivered")
+    bad = run("alerts", "--history", history, "--since", "9")
+    assert bad.exit_code == 2 and bad.stderr.strip().endswith("--since: no run 9 in " + bad.stderr.split(" in ")[-1].split(";")[0] + "; runs are numbered 1 to 2")
+    assert run("alerts", "--history", history, "--cooldown", "soon").exit_code == 2
+
+
+def test_diff_with_a_gate_and_on_a_stored_run(history: str, tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "firr-base.toml").write_text(FIRR.read_text().replace("min = 80\n", "min = 70\n", 1))
+    result = run("diff", SAMPLES, "-r", "firr-base", "--to", str(new), "--as-of", "2026-11-23",
+                 "--fail-if", "sales_ready>+10%")
+    assert result.exit_code == 1
+    assert "band transitions (rows: old band, columns: new band)" in result.stdout
+    assert "no ledger line changed: the band thresholds, gates or routing moved" in result.stdout
+    assert result.stderr.startswith("leadscore: --fail-if sales_ready>+10%: sales_ready goes from ")
+    passing = run("diff", SAMPLES, "-r", "firr-base", "--to", str(new), "--as-of", "2026-11-23",
+                  "--fail-if", "sales_ready>+100%", "--format", "json")
+    assert passing.exit_code == 0
+    data = json.loads(passing.stdout)
+    assert data["leads"] == 46 and data["gates"][0]["failed"] is False
+    stored = run("diff", "--history", history, "--run", "2", "--to", str(new), "--format", "json")
+    assert stored.exit_code == 0, stored.stderr
+    assert json.loads(stored.stdout)["leads"] == 46
+    assert run("diff", "--history", history, "--run", "7", "--to", str(new)).exit_code == 2
+    assert run("diff", "--to", str(new)).stderr == "leadscore: diff: give either LEADS or --history TARGET (to rescore a stored run)\n"
+
+
+def test_ingest_and_replay(history: str, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event":"activity","id":"e1","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}\n'
+        '{"event":"activity","lead_id":"L-404","activity":{"type":"page_view","at":"2026-11-24T09:00:00Z"}}\n'
+        "not json\n")
+    result = run("ingest", str(events), "--history", history, "--to", "target_account")
+    assert result.exit_code == 1
+    alerts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(a["lead_id"], a["to_band"]) for a in alerts] == [("L-1002", "target_account")]
+    assert alerts[0]["changes"][0]["rule_id"] == "readiness.demo-request"
+    assert f"rejected {events}:2: lead 'L-404' is not in the history" in result.stderr
+    assert f"rejected {events}:3: not valid JSON" in result.stderr
+    assert "events: applied 1 + duplicate 0 + rejected 2 (run 3)" in result.stderr
+    from_stdin = run("ingest", "-", "--history", history, input=events.read_text().splitlines()[0] + "\n")
+    assert "events: applied 0 + duplicate 1 + rejected 0 (run 4)" in from_stdin.stderr
+    new = tmp_path / "new.toml"
+    new.write_text(FIRR.read_text().replace("min = 80\n", "min = 70\n", 1))
+    replayed = run("replay", "--history", history, "-r", str(new), "--from", "2026-11-01", "--to", "2026-11-23",
+                   "--format", "json")
+    assert replayed.exit_code == 0, replayed.stderr
+    data = json.loads(replayed.stdout)
+    assert [r["run_id"] for r in data["runs"]] == [1, 2]
+    assert all(r["cards"] == 46 for r in data["runs"])
+    assert data["alerts"]["stored"] >= 1 and isinstance(data["alerts"]["would_fire"], list)
+    none = run("replay", "--history", history, "-r", str(new), "--from", "2020-01-01", "--to", "2020-02-01")
+    assert none.exit_code == 2 and "no complete run scored between 2020-01-01 and 2020-02-01" in none.stderr

@@ -1,0 +1,142 @@
+"""The history in an embedded DuckDB file: the default target, nothing to start or administer.
+
+DuckDB lets one process write a file at a time: a second writer waits for the lock (up to
+``wait`` seconds) and then fails with one line. Large batches are loaded through a temporary JSON
+Lines file (DuckDB inserts row by row slowly, and reads JSON in bulk quickly).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from leadscore.history.store import HistoryError, SqlStore, first_line, optional_module
+
+DEFAULT_WAIT_SECONDS = 60.0
+WAIT_ENV = "LEADSCORE_HISTORY_WAIT"
+# Up to this many rows go in one INSERT ... VALUES; more go through a temporary file.
+VALUES_ROWS = 64
+_LOCKED = re.compile(r"lock on file|Conflicting lock", re.IGNORECASE)
+_PID = re.compile(r"PID (\d+)")
+
+
+def wait_seconds(wait: float | None) -> float:
+    if wait is not None:
+        return wait
+    try:
+        return float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_SECONDS))
+    except ValueError:
+        return DEFAULT_WAIT_SECONDS
+
+
+class DuckDBStore(SqlStore):
+    """A history kept in one DuckDB file (plus its write-ahead log beside it)."""
+
+    def __init__(self, path: str, *, create: bool = True, wait: float | None = None) -> None:
+        super().__init__(path)
+        self.duckdb = optional_module("duckdb", path)
+        if not create and not Path(path).exists():
+            raise HistoryError(path, "no history database here",
+                               "record a run first: leadscore score LEADS --history " + path)
+        if Path(path).is_dir():
+            raise HistoryError(path, "is a directory", "give a file path such as history.duckdb")
+        self.con = self._connect(path, wait_seconds(wait))
+        self._types: dict[str, dict[str, str]] = {}
+
+    def _connect(self, path: str, wait: float) -> Any:
+        deadline = time.monotonic() + wait
+        delay = 0.05
+        while True:
+            try:
+                return self.duckdb.connect(path)
+            except self.duckdb.Error as err:
+                text = first_line(err)
+                if not _LOCKED.search(text):
+                    raise self._failure(err, "open") or HistoryError(path, text) from err
+                if time.monotonic() >= deadline:
+                    pid = _PID.search(str(err))
+                    holder = f" (PID {pid.group(1)})" if pid else ""
+                    raise HistoryError(path, f"in use by another process{holder} for more than {wait:g} s",
+                                       f"wait for it to finish, or set {WAIT_ENV} to wait longer") from err
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def close(self) -> None:
+        con, self.con = getattr(self, "con", None), None
+        if con is not None:
+            try:
+                con.close()
+            except self.duckdb.Error:
+                pass
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return self.con.execute(sql, list(params)) if params else self.con.execute(sql)
+        except self.duckdb.Error as err:
+            raise self._failure(err, "write" if not sql.lstrip().upper().startswith("SELECT") else "read") from err
+
+    def _begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def _commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        types = self._types.get(table)
+        if types is None:
+            rows = self._q(f"SELECT name, type FROM pragma_table_info('{table}')")
+            types = self._types[table] = {name: kind for name, kind in rows}
+        return types
+
+    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                     conflict: str = "") -> None:
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if len(rows) <= VALUES_ROWS:
+            one = "(" + ", ".join("?" * len(columns)) + ")"
+            self._execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))} {conflict}",
+                          [value for row in rows for value in row])
+            return
+        types = self._column_types(table)
+        spec = ", ".join(f"{c}: '{types[c]}'" for c in columns)
+        fd, path = tempfile.mkstemp(prefix="leadscore-history-", suffix=".jsonl")
+        try:
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for row in rows:
+                        out.write(orjson.dumps(dict(zip(columns, row)), option=orjson.OPT_APPEND_NEWLINE))
+            except OSError as err:
+                raise self._failure(err, "write a temporary file") from err
+            self._execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM read_json('{path}', "
+                          f"format = 'newline_delimited', columns = {{{spec}}}) {conflict}")
+        finally:
+            os.unlink(path)
+
+    def _failure(self, err: Exception, doing: str) -> HistoryError:
+        text = first_line(err)
+        number = getattr(err, "errno", None)
+        if number == errno.ENOSPC or "No space left" in text:
+            return HistoryError(self.target, f"the disk is full, could not {doing}",
+                                "free some space and run again; nothing of this run was stored")
+        if number == errno.EROFS or "Read-only file system" in text or "read-only" in text.lower():
+            return HistoryError(self.target, f"cannot {doing}: the database file is read-only",
+                                "give a writable path with --history, or make the file writable")
+        if number == errno.EACCES or "Permission denied" in text:
+            return HistoryError(self.target, f"cannot {doing}: permission denied",
+                                "give a writable path with --history, or fix the file's permissions")
+        if "not a valid DuckDB database" in text or "Invalid Input Error: The file" in text:
+            return HistoryError(self.target, "is not a DuckDB history file",
+                                "give the path of a history database, or a new file name")
+        return HistoryError(self.target, f"could not {doing}: {text}")

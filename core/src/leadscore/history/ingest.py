@@ -1,0 +1,398 @@
+"""Events one at a time: apply each to the stored lead, rescore only what it touches, alert as it crosses.
+
+An event is one JSON object: a new activity for a lead, a change of some of a lead's fields, or a
+new lead. Events are applied in batches (one transaction each): :meth:`Ingestor.prepare` reads
+what the batch touches, :meth:`Ingestor.apply` applies one event in memory and scores it,
+:meth:`Ingestor.commit` writes the batch whole. Alerts go out after their batch is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from attrs import define, frozen
+
+from leadscore import __version__
+from leadscore.accounts import account_key
+from leadscore.errors import InputError
+from leadscore.history.alerts import Alert, AlertPolicy, crossings
+from leadscore.history.recorder import engine_bands, engine_packs, snapshot_of, stored_card
+from leadscore.history.rescore import lead_from_snapshot
+from leadscore.history.store import EventRow, HistoryStore, LeadState, StoredCard, utcnow
+from leadscore.io.readers import lead_from_dict
+from leadscore.io.timestamps import parse_timestamp
+from leadscore.io.writers import lead_to_dict
+from leadscore.model import Activity, Lead, ScoreCard, evolve
+
+EVENT_KINDS = ("activity", "update", "lead")
+EVENT_KEYS = frozenset({"event", "id", "lead_id", "at", "activity", "set", "lead"})
+UPDATABLE = ("email", "title", "source", "created_at", "account_id", "first_name", "last_name")
+COMPANY_FIELDS = ("name", "domain", "industry", "employees", "annual_revenue", "country", "tier")
+# Leads kept in memory between batches (their state, history and parsed lead).
+CACHE_LEADS = 20_000
+
+
+@frozen
+class Event:
+    line: int
+    where: str
+    kind: str
+    lead_id: str
+    at: datetime
+    event_id: str | None
+    body: Mapping[str, Any]
+
+
+def parse_event(raw: str | bytes, where: str, line: int) -> Event:
+    """One event from its JSON text; raises InputError naming ``where`` for anything wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise InputError(where, f"not valid JSON ({err.args[0].split(':')[0]})", "write one JSON object per line") from None
+    if not isinstance(data, dict):
+        raise InputError(where, "an event must be a JSON object", 'write {"event": "activity", "lead_id": ..., ...}')
+    unknown = sorted(set(data) - EVENT_KEYS)
+    if unknown:
+        raise InputError(where, f"unknown key {unknown[0]!r}", f"use: {', '.join(sorted(EVENT_KEYS))}")
+    kind = data.get("event")
+    if kind not in EVENT_KINDS:
+        raise InputError(where, f"event {kind!r} is not a kind of event", f"use one of: {', '.join(EVENT_KINDS)}")
+    event_id = data.get("id")
+    if event_id is not None and not isinstance(event_id, (str, int)):
+        raise InputError(where, "id must be text", "write the event id in double quotes")
+    at_text = data.get("at")
+    if kind == "lead":
+        lead = data.get("lead")
+        if not isinstance(lead, dict):
+            raise InputError(where, "a lead event needs a lead object", 'write "lead": {"id": ..., ...}')
+        lead_id = lead.get("id")
+    else:
+        lead_id = data.get("lead_id")
+        if kind == "activity":
+            activity = data.get("activity")
+            if not isinstance(activity, dict):
+                raise InputError(where, "an activity event needs an activity object",
+                                 'write "activity": {"type": "demo_request", "at": "2026-11-24T10:00:00Z"}')
+            at_text = at_text if at_text is not None else activity.get("at")
+        elif not isinstance(data.get("set"), dict) or not data["set"]:
+            raise InputError(where, "an update event needs a non-empty set object",
+                             'write "set": {"title": "VP Sales", "company.employees": 1200}')
+    if not isinstance(lead_id, (str, int)) or str(lead_id).strip() == "":
+        raise InputError(where, "lead_id is missing", "every event names its lead, such as \"lead_id\": \"L-1001\"")
+    if at_text is None:
+        raise InputError(where, "at is missing", "give the time of the event, such as \"at\": \"2026-11-24T10:00:00Z\"")
+    at = parse_timestamp(at_text, where, "at")
+    return Event(line, where, kind, str(lead_id).strip(), at, None if event_id is None else str(event_id), data)
+
+
+@define
+class _Entry:
+    """A lead in the working set: its stored state, parsed lead and card history (oldest first)."""
+
+    state: LeadState
+    lead: Lead
+    history: list[StoredCard]
+
+
+@frozen
+class Outcome:
+    """What one event did: ``status`` is applied, duplicate or rejected."""
+
+    event: Event | None
+    status: str
+    detail: str
+    cards: tuple[StoredCard, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+
+
+class Ingestor:
+    """Applies events to a history with one engine (the packs the stream is scored with)."""
+
+    def __init__(self, store: HistoryStore, engine: Any, *, source: str | None, policy: AlertPolicy | None = None,
+                 engine_name: str = "python") -> None:
+        self.store = store
+        self.engine = engine
+        self.source = source
+        self.policy = policy
+        self.engine_name = engine_name
+        self.run_id: int | None = None
+        self.bands = engine_bands(engine)
+        self._band_table = {name: (rank, points) for rank, (name, points) in enumerate(self.bands)}
+        self._run_bands: dict[int, dict[str, tuple[int, int]]] = {}
+        self.cache: dict[str, _Entry] = {}
+        self._seq: dict[str, int] = {}
+        self._seen_ids: set[str] = set()
+        self._line = 0
+        self.applied = self.duplicates = self.rejected = 0
+        self._staged_cards: list[StoredCard] = []
+        self._staged_snapshots: dict[str, str] = {}
+        self._staged_states: dict[str, LeadState] = {}
+        self._staged_events: list[EventRow] = []
+        self.pending_alerts: list[Alert] = []
+
+    # --- reading what a batch touches ------------------------------------------------------
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Load the leads (and their accounts' contacts) that ``events`` touch, and the ids already seen."""
+        if self.run_id is None:
+            self.run_id = self._peek_run_id()
+        if len(self.cache) > CACHE_LEADS:
+            self.cache.clear()  # everything in it is committed: it can be read again
+        ids = {e.lead_id for e in events} - self.cache.keys()
+        event_ids = [e.event_id for e in events if e.event_id is not None and e.event_id not in self._seen_ids]
+        if event_ids:
+            self._seen_ids.update(self.store.seen_event_ids(event_ids))
+        states = self.store.lead_states(ids) if ids else {}
+        if self.engine.needs_accounts:
+            keys = {s.account_key for s in states.values() if s.account_key}
+            keys.update(e.state.account_key for i in {e.lead_id for e in events} if (e := self.cache.get(i))
+                        and e.state.account_key)
+            for event in events:  # a new lead joins an account whose contacts must be known
+                if event.kind == "lead":
+                    try:
+                        key = account_key(lead_from_dict(event.body["lead"], event.where))
+                    except InputError:
+                        key = None
+                    if key:
+                        keys.add(key)
+            if keys:
+                for lead_id, state in self.store.lead_states_for_accounts(keys).items():
+                    if lead_id not in self.cache:
+                        states[lead_id] = state
+        self._load(states)
+
+    def _load(self, states: Mapping[str, LeadState]) -> None:
+        if not states:
+            return
+        texts = self.store.snapshots(s.snapshot for s in states.values())
+        histories = self.store.cards_for_leads(states) if self.policy is not None else {}
+        for lead_id, state in states.items():
+            lead = lead_from_snapshot(texts[state.snapshot], f"lead {lead_id}")
+            self.cache[lead_id] = _Entry(state, lead, histories.get(lead_id, []))
+
+    def _peek_run_id(self) -> int:
+        runs = self.store.runs()
+        return (runs[-1].run_id if runs else 0) + 1
+
+    # --- one event ---------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> Outcome:
+        """Apply one prepared event in memory: the lead's new snapshot, its card(s) and any alerts."""
+        if event.event_id is not None and event.event_id in self._seen_ids:
+            return self._record(event, "duplicate", f"event {event.event_id} was applied before")
+        entry = self.cache.get(event.lead_id)
+        try:
+            if event.kind == "lead":
+                if entry is not None:
+                    return self._reject(event, f"lead {event.lead_id!r} is already in the history",
+                                        "send update or activity events for it")
+                lead = lead_from_dict(event.body["lead"], event.where)
+                times = {"*": event.at.isoformat()}
+                as_of = event.at
+            else:
+                if entry is None:
+                    return self._reject(event, f"lead {event.lead_id!r} is not in the history",
+                                        'send a {"event": "lead", ...} event for it first, or score it with --history')
+                lead, times, note = self._changed(entry, event)
+                if note:
+                    return self._record(event, "duplicate", note)
+                as_of = max(event.at, entry.state.as_of)
+        except InputError as err:
+            return self._reject(event, err.what, err.fix)
+        cards = self._score(event.lead_id, lead, times, as_of)
+        alerts = self._alerts(cards)
+        if event.event_id is not None:
+            self._seen_ids.add(event.event_id)
+        self.applied += 1
+        outcome = Outcome(event, "applied", f"{len(cards)} card{'s' if len(cards) != 1 else ''}", tuple(cards),
+                          tuple(alerts))
+        self._staged_events.append(self._event_row(event, "applied", outcome.detail))
+        self.pending_alerts.extend(alerts)
+        return outcome
+
+    def reject_line(self, where: str, problem: str, fix: str) -> Outcome:
+        """A line that is not an event at all (bad JSON, missing keys): recorded, never dropped."""
+        self._line += 1
+        self.rejected += 1
+        detail = f"{problem}; {fix}" if fix else problem
+        self._staged_events.append(EventRow(self._run(), self._line, None, None, None, None, "rejected",
+                                            f"{where}: {detail}"))
+        return Outcome(None, "rejected", f"{where}: {detail}")
+
+    def _changed(self, entry: _Entry, event: Event) -> tuple[Lead, dict[str, str], str]:
+        """The lead after ``event``, its field times, and a note when nothing changes."""
+        times = dict(entry.state.field_times)
+        lead = entry.lead
+        if event.kind == "activity":
+            raw = dict(event.body["activity"])
+            raw.setdefault("at", event.body.get("at"))
+            activity = lead_from_dict({"id": lead.id, "activities": [raw]}, event.where).activities.record(0)
+            if activity.id is not None and activity.id in {a.id for a in lead.activities}:
+                return lead, times, f"activity {activity.id} is already on lead {lead.id}"
+            merged = sorted([*lead.activities, activity], key=_activity_time)
+            return evolve(lead, activities=merged), times, ""
+        data = lead_to_dict(lead)
+        base = times.get("*", "")
+        applied = 0
+        for name, value in event.body["set"].items():
+            if not _updatable(name):
+                raise InputError(event.where, f"set: {name!r} is not a lead field",
+                                 f"use one of: {', '.join(UPDATABLE)}, company.<field> or fields.<name>")
+            if event.at.isoformat() < times.get(name, base):
+                continue  # an older change than the one stored: the later value stays
+            _set(data, name, value)
+            times[name] = event.at.isoformat()
+            applied += 1
+        if not applied:
+            return lead, times, "every field in it was changed later already"
+        return lead_from_dict(data, event.where), times, ""
+
+    def _score(self, lead_id: str, lead: Lead, times: dict[str, str], as_of: datetime) -> list[StoredCard]:
+        key = account_key(lead)
+        contacts = {lead_id: lead}
+        if self.engine.needs_accounts and key is not None:
+            for other_id, entry in self.cache.items():
+                if other_id != lead_id and entry.state.account_key == key:
+                    contacts[other_id] = entry.lead
+            as_of = max([as_of, *(self.cache[i].state.as_of for i in contacts if i in self.cache)])
+        rescore = [lead_id]
+        index = None
+        if self.engine.needs_accounts:
+            index = self.engine.build_accounts(contacts.values(), as_of=as_of)
+            old = self.cache.get(lead_id)
+            if len(contacts) > 1 and old is not None:
+                before = self.engine.build_accounts([old.lead, *(v for k, v in contacts.items() if k != lead_id)],
+                                                    as_of=as_of)
+                if dict(before.signals_for(account_key(old.lead))) != dict(index.signals_for(key)):
+                    rescore = list(contacts)  # the account's signals moved: every contact may move
+        cards: list[StoredCard] = []
+        for contact_id in rescore:
+            contact = contacts[contact_id]
+            result = next(self.engine.score([contact], as_of=as_of, accounts=index))
+            if not isinstance(result, ScoreCard):
+                raise InputError(f"lead {contact_id}", result.reason)
+            entry = self.cache.get(contact_id)
+            if contact_id != lead_id and entry is not None and _same(entry.state, result):
+                continue
+            cards.append(self._stage(contact, result, times if contact_id == lead_id else entry.state.field_times))
+        return cards
+
+    def _stage(self, lead: Lead, card: ScoreCard, times: Mapping[str, str]) -> StoredCard:
+        digest, text = snapshot_of(lead)
+        self._staged_snapshots[digest] = text
+        seq = self._seq.get(lead.id, -1) + 1
+        self._seq[lead.id] = seq
+        key = account_key(lead)
+        stored = stored_card(card, self._run(), seq, digest, True, key)
+        state = LeadState(lead.id, key, digest, card.as_of, self._run(), seq, card.total, card.band,
+                          None if card.route is None else card.route.action, dict(times))
+        self._staged_cards.append(stored)
+        self._staged_states[lead.id] = state
+        entry = self.cache.get(lead.id)
+        if entry is None:
+            self.cache[lead.id] = _Entry(state, lead, [stored])
+        else:
+            entry.state, entry.lead = state, lead
+            entry.history.append(stored)
+        return stored
+
+    def _alerts(self, cards: Iterable[StoredCard]) -> list[Alert]:
+        if self.policy is None:
+            return []
+        out: list[Alert] = []
+        for card in cards:
+            history = self.cache[card.lead_id].history
+            out.extend(a for a in crossings(history, self.policy, self._bands) if a.card is card)
+        return out
+
+    def _bands(self, run_id: int) -> Mapping[str, tuple[int, int]]:
+        if run_id == self.run_id:
+            return self._band_table
+        table = self._run_bands.get(run_id)
+        if table is None:
+            run = self.store.run(run_id)
+            table = self._run_bands[run_id] = {} if run is None else {
+                name: (rank, points) for rank, (name, points) in enumerate(run.bands)}
+        return table
+
+    def _run(self) -> int:
+        if self.run_id is None:
+            self.run_id = self._peek_run_id()
+        return self.run_id
+
+    def _record(self, event: Event, status: str, detail: str) -> Outcome:
+        if status == "duplicate":
+            self.duplicates += 1
+        self._staged_events.append(self._event_row(event, status, detail))
+        return Outcome(event, status, detail)
+
+    def _reject(self, event: Event, problem: str, fix: str) -> Outcome:
+        self.rejected += 1
+        detail = f"{event.where}: {problem}; {fix}"
+        self._staged_events.append(self._event_row(event, "rejected", detail))
+        return Outcome(event, "rejected", detail)
+
+    def _event_row(self, event: Event, status: str, detail: str) -> EventRow:
+        self._line += 1
+        return EventRow(self._run(), self._line, event.event_id, event.lead_id, event.kind, event.at, status, detail)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def commit(self) -> list[Alert]:
+        """Write the staged batch in one transaction; returns the alerts to deliver now."""
+        with self.store.transaction():
+            if self.store.run(self._run()) is None:
+                got = self.store.new_run(kind="ingest", started_at=utcnow(), as_of=None, engine=self.engine_name,
+                                         source=self.source, leadscore_version=__version__, with_ledger=True,
+                                         bands=self.bands, packs=engine_packs(self.engine))
+                if got != self.run_id:
+                    raise RuntimeError(f"another process started run {self.run_id} meanwhile")
+            self.store.add_snapshots(self._staged_snapshots)
+            self.store.add_cards(self._staged_cards)
+            self.store.put_leads(list(self._staged_states.values()))
+            self.store.add_events(self._staged_events)
+            self.store.finish_run(self._run(), scored=self.applied, rejected=self.rejected, finished_at=utcnow())
+        self._staged_cards, self._staged_snapshots, self._staged_states, self._staged_events = [], {}, {}, []
+        alerts, self.pending_alerts = self.pending_alerts, []
+        return alerts
+
+    def rollback(self) -> None:
+        """Forget the staged batch (after a failed commit): the cache is reloaded from the store."""
+        self._staged_cards, self._staged_snapshots, self._staged_states, self._staged_events = [], {}, {}, []
+        self.pending_alerts = []
+        self.cache.clear()
+
+
+def _activity_time(activity: Activity) -> datetime:
+    return activity.at
+
+
+def _same(state: LeadState, card: ScoreCard) -> bool:
+    return (state.total == card.total and state.band == card.band
+            and state.route_action == (None if card.route is None else card.route.action))
+
+
+def _updatable(name: str) -> bool:
+    if name in UPDATABLE:
+        return True
+    head, _, rest = name.partition(".")
+    return bool(rest) and ((head == "company" and rest in COMPANY_FIELDS) or head == "fields")
+
+
+def _set(data: dict[str, Any], name: str, value: Any) -> None:
+    head, _, rest = name.partition(".")
+    if not rest:
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+        return
+    inner = dict(data.get(head) or {})
+    if value is None:
+        inner.pop(rest, None)
+    else:
+        inner[rest] = value
+    data[head] = inner

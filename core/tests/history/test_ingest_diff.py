@@ -1,0 +1,163 @@
+"""Incremental ingest (held equal to scoring from scratch), ledger changes and pack diffs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadscore import Engine
+from leadscore.errors import ConfigurationError
+from leadscore.history import open_store
+from leadscore.history.alerts import AlertPolicy
+from leadscore.history.changes import ledger_changes
+from leadscore.history.diff import compare, parse_gate, score_both
+from leadscore.history.ingest import Ingestor, parse_event
+from leadscore.history.packs import engine_for_packs
+from leadscore.history.recorder import RunRecorder
+from leadscore.history.rescore import lead_from_snapshot
+from leadscore.io import read_leads
+from leadscore.plugins import PluginManager
+
+SAMPLES = Path(__file__).resolve().parents[3] / "rulepacks" / "samples" / "leads.jsonl"
+FIRR = Path(__file__).resolve().parents[2] / "src" / "leadscore" / "rulepacks" / "firr-base.toml"
+AS_OF = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def seed(target: str, engine: Engine) -> None:
+    with open_store(target) as store:
+        leads = list(read_leads(SAMPLES))
+        recorder = RunRecorder(store, engine, source="samples")
+        recorder.start(AS_OF)
+        index = engine.build_accounts(leads, as_of=AS_OF)
+        for _ in recorder.score(leads, lambda items: engine.score(items, as_of=AS_OF, accounts=index)):
+            pass
+        recorder.commit()
+
+
+def ingest(target: str, engine: Engine, lines: list[str], policy: AlertPolicy | None = None) -> Ingestor:
+    with open_store(target) as store:
+        ingestor = Ingestor(store, engine, source="test", policy=policy)
+        events = [parse_event(line, f"events:{i}", i) for i, line in enumerate(lines, 1)]
+        ingestor.prepare(events)
+        ingestor.outcomes = [ingestor.apply(e) for e in events]  # type: ignore[attr-defined]
+        ingestor.sent = ingestor.commit()  # type: ignore[attr-defined]
+        return ingestor
+
+
+def plain_scores(target: str, engine: Engine) -> dict[str, tuple[int, str]]:
+    """Every current lead scored from scratch (account pass over all of them) at its stored time."""
+    with open_store(target) as store:
+        states = store.lead_states([lead.id for lead in read_leads(SAMPLES)] + ["L-NEW"])
+        texts = store.snapshots(s.snapshot for s in states.values())
+    leads = {i: lead_from_snapshot(texts[s.snapshot], i) for i, s in states.items()}
+    out = {}
+    for lead_id, state in states.items():
+        index = engine.build_accounts(leads.values(), as_of=state.as_of)
+        card = next(engine.score([leads[lead_id]], as_of=state.as_of, accounts=index))
+        out[lead_id] = (card.total, card.band)
+    return out
+
+
+def test_events_update_only_the_touched_leads_and_reject_unknown_ones(history_target: str) -> None:
+    with Engine(as_of=AS_OF) as engine:
+        seed(history_target, engine)
+        done = ingest(history_target, engine, [
+            '{"event":"activity","id":"e1","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}',
+            '{"event":"activity","id":"e1","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}',
+            '{"event":"update","lead_id":"L-1014","at":"2026-11-24T10:00:00Z","set":{"email":"kim@acme-robotics.com"}}',
+            '{"event":"update","lead_id":"L-1014","at":"2026-11-20T10:00:00Z","set":{"title":"Intern"}}',
+            '{"event":"activity","lead_id":"L-404","activity":{"type":"page_view","at":"2026-11-24T09:00:00Z"}}',
+            '{"event":"lead","at":"2026-11-24T11:00:00Z","lead":{"id":"L-NEW","email":"a@b-corp.com","title":"CFO"}}',
+            '{"event":"update","lead_id":"L-1014","at":"2026-11-25T10:00:00Z","set":{"company.employees":"many"}}',
+        ], AlertPolicy(to_bands=("target_account",)))
+        statuses = [(o.status, o.detail) for o in done.outcomes]  # type: ignore[attr-defined]
+        assert [s for s, _ in statuses] == ["applied", "duplicate", "applied", "duplicate", "rejected", "applied",
+                                            "rejected"]
+        assert statuses[1][1] == "event e1 was applied before"
+        assert statuses[3][1] == "every field in it was changed later already"
+        assert statuses[4][1] == ("events:5: lead 'L-404' is not in the history; send a {\"event\": \"lead\", ...} "
+                                  "event for it first, or score it with --history")
+        assert statuses[6][1].startswith("events:7: ") and "employees" in statuses[6][1]
+        assert [(a.lead_id, a.to_band) for a in done.sent] == [("L-1002", "target_account"), ("L-1014", "target_account")]  # type: ignore[attr-defined]
+        with open_store(history_target) as store:
+            assert store.count("events") == 7
+            state = store.lead_states(["L-1014"])["L-1014"]
+            lead = lead_from_snapshot(store.snapshots([state.snapshot])[state.snapshot], "x")
+            assert lead.email == "kim@acme-robotics.com" and lead.title != "Intern"
+            # Ingest again: the duplicate event id is recognised from the store.
+        again = ingest(history_target, engine, [
+            '{"event":"activity","id":"e1","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}'])
+        assert again.outcomes[0].status == "duplicate"  # type: ignore[attr-defined]
+        assert plain_scores(history_target, engine)["L-1002"][1] == "target_account"
+
+
+EVENT_TYPES = ["page_view", "pricing_page_visit", "demo_request", "email_open", "content_download", "contact_sales",
+               "webinar_attendance", "unsubscribe"]
+LEAD_IDS = [lead.id for lead in read_leads(SAMPLES)]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(LEAD_IDS), st.sampled_from(EVENT_TYPES), st.integers(-30 * 24, 10 * 24)),
+                min_size=1, max_size=25))
+def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory, events) -> None:
+    """The incremental path (only touched leads and, when account signals move, their contacts) agrees
+    with scoring every stored lead from its snapshot, whatever the order and timing of the events."""
+    target = str(tmp_path_factory.mktemp("ingest") / "h.duckdb")
+    with Engine(as_of=AS_OF) as engine:
+        seed(target, engine)
+        lines = [f'{{"event":"activity","lead_id":"{lead}","activity":{{"type":"{kind}","at":"'
+                 f'{(AS_OF + timedelta(hours=hours)).isoformat()}"}}}}' for lead, kind, hours in events]
+        ingest(target, engine, lines)
+        with open_store(target) as store:
+            current = {i: (s.total, s.band) for i, s in store.lead_states(LEAD_IDS).items()}
+        plain = plain_scores(target, engine)
+        touched = {lead for lead, _, _ in events}
+        assert {i: current[i] for i in touched} == {i: plain[i] for i in touched}
+
+
+def test_ledger_changes_name_what_appeared_disappeared_and_decayed() -> None:
+    old = [{"rule_id": "a", "kind": "rule", "points": 10, "raw_points": 10, "reason": "A"},
+           {"rule_id": "b", "kind": "rule", "points": 8, "raw_points": 10, "reason": "B"},
+           {"rule_id": "c", "kind": "rule", "points": 5, "raw_points": 5, "reason": "C"}]
+    new = [{"rule_id": "a", "kind": "rule", "points": 10, "raw_points": 10, "reason": "A"},
+           {"rule_id": "b", "kind": "rule", "points": 4, "raw_points": 10, "reason": "B"},
+           {"rule_id": "d", "kind": "rule", "points": 20, "raw_points": 20, "reason": "D"}]
+    changes = ledger_changes(old, new)
+    assert [(c.rule_id, c.what, c.delta) for c in changes] == [("d", "appeared", 20), ("c", "disappeared", -5),
+                                                              ("b", "decayed", -4)]
+    assert changes[2].text() == "-4 b: B (decayed 8 -> 4)"
+
+
+def test_diff_of_two_revisions_of_one_pack(tmp_path: Path) -> None:
+    candidate = tmp_path / "new"
+    candidate.mkdir()
+    (candidate / "firr-base.toml").write_text(FIRR.read_text().replace("min = 80\n", "min = 70\n", 1))
+    pm = PluginManager(entry_points=False)
+    with engine_for_packs(pm, [], "-r", as_of=AS_OF) as old, \
+            engine_for_packs(pm, [str(candidate)], "--to", as_of=AS_OF) as new:
+        report = compare(score_both(lambda: read_leads(SAMPLES), old, new, AS_OF),
+                         ["early", "engaged", "mql", "sales_ready", "target_account"])
+    assert report.leads == 46 and report.rejected == 0
+    moved = [(c.lead_id, c.old_band, c.new_band, c.lines) for c in report.changed if c.old_band != c.new_band]
+    assert moved and all(a == "mql" and b == "sales_ready" and lines == () for _, a, b, lines in moved)
+    old_count, new_count = report.volume("sales_ready")
+    assert new_count - old_count == len(moved)
+    gate = parse_gate("sales_ready>+10%", report.bands)
+    assert gate.failed(report)
+    assert not parse_gate(f"sales_ready>+{len(moved)}", report.bands).failed(report)
+    assert parse_gate("changed>1%").failed(report)
+
+
+def test_diff_gates_are_checked_for_form_and_band() -> None:
+    with pytest.raises(ConfigurationError) as err:
+        parse_gate("sales_ready up a lot")
+    assert str(err.value) == ("--fail-if: 'sales_ready up a lot' is not a gate; write BAND>+10%, BAND<-5%, "
+                              "BAND>+25 (a count) or changed>5%")
+    with pytest.raises(ConfigurationError) as err:
+        parse_gate("sales-ready>+1%", ["mql", "sales_ready"])
+    assert str(err.value) == "--fail-if: 'sales-ready>+1%' names no band of these packs; use one of: mql, sales_ready, or changed"
