@@ -22,7 +22,6 @@ from leadscore.model import (
     ExtractContext,
     Lead,
     Ledger,
-    LedgerLine,
     Rejection,
     Route,
     RulepackSource,
@@ -184,7 +183,7 @@ def test_ledger_top_reasons_agree_for_ledger_lines_and_records():
         _line("fit.company.size", 15, reason="100+ employees"),
         _line("intent.webinar", 0, reason="Registered long ago"),
     )
-    raw = [LedgerLine(*attrs.astuple(c, recurse=False)) for c in records]
+    raw = [attrs.astuple(c, recurse=False) for c in records]
     expected = ["+20 VP-level title", "+15 100+ employees", "-15 Personal email"]
     assert Ledger(raw).top_reasons(5) == expected
     assert Ledger(records).top_reasons(5) == expected
@@ -220,3 +219,10 @@ def test_lead_init_converts_activities_and_keeps_defaults():
     assert Lead("L2").activities == () and Lead("L2").company == Company() and Lead("L2").fields == {}
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'id'"):
         Lead()
+
+
+def test_ledger_line_positions_follow_contribution_fields():
+    names = ["RULE_ID", "CATEGORY", "POINTS", "REASON", "PACK", "KIND", "RAW_POINTS", "DECAY", "DECAY_FACTOR",
+             "SIGNAL", "OBSERVED_AT", "EVIDENCE"]
+    assert [f.name.upper() for f in attrs.fields(Contribution)] == names
+    assert [getattr(model, name) for name in names] == list(range(len(names)))

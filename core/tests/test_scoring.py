@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
-from leadscore.model import Activities, Contribution, Route, ScoreCard
+from leadscore.model import Activities, Contribution, Ledger, Route, ScoreCard
 from leadscore.rulepack.schema import RuleIR
 from leadscore.scoring import decayed, factor_at
-from leadscore.scoring.ledger import _activity_lines
+from leadscore.scoring.ledger import _add_activity_lines
 
 BUSINESS_VP = dict(
     email="dana@acme.io", title="VP Marketing",
@@ -365,8 +365,10 @@ def test_activity_lines_decay_exactly_as_factor_at_and_decayed(points, curve, pa
     events = Activities(["page_view"] * len(times), times)
     rule = RuleIR("r", "intent", points, "reason", "pack", on=("page_view",), count=count,
                   max_count=max_count if count == "each" else None)
-    made = _activity_lines(rule, fn, curve or "none", list(range(len(times))), events, _AS_OF)
-    rule_lines = [line for line in made if line.kind == "rule"]
+    made: list = []
+    matches = [(0, position) for position in range(len(times))]
+    _add_activity_lines(made, rule, fn, curve or "none", matches, 0, len(matches), events, _AS_OF)
+    rule_lines = [line for line in Ledger(made, events) if line.kind == "rule"]
     for line in rule_lines:
         factor = factor_at(fn, _AS_OF, line.observed_at)
         assert line.decay_factor == factor

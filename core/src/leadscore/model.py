@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 from attrs import frozen
@@ -267,26 +267,15 @@ class Contribution:
     evidence: str = ""
 
 
-class LedgerLine(NamedTuple):
-    """A ledger line as scoring builds it: Contribution's fields, in the same order.
-
-    ``evidence`` may still be a tuple of texts (joined with "; " when read) or the position of
-    the activity behind the line in the lead's activities (its text is built when read); the
-    :class:`Ledger` turns lines into Contribution records only when someone reads them.
-    """
-
-    rule_id: str
-    category: str
-    points: int
-    reason: str
-    pack: str
-    kind: str
-    raw_points: int
-    decay: str
-    decay_factor: float
-    signal: str | None
-    observed_at: datetime | None
-    evidence: str | tuple[str, ...] | int
+# A ledger line as scoring builds it is a plain tuple of Contribution's fields, in order (a tuple
+# subclass with named fields costs about twice as much to build and more to read, and a run
+# builds tens of millions of lines); code reads a field by its position, ``line[POINTS]``.
+# ``evidence`` may still be a tuple of texts (joined with "; " when read) or the position of the
+# activity behind the line in the lead's activities (its text is built when read); the
+# :class:`Ledger` turns lines into Contribution records only when someone reads them.
+LedgerLine = tuple
+(RULE_ID, CATEGORY, POINTS, REASON, PACK, KIND, RAW_POINTS, DECAY, DECAY_FACTOR, SIGNAL, OBSERVED_AT,
+ EVIDENCE) = range(12)
 
 
 SECONDS_PER_DAY = 86400.0
@@ -346,7 +335,7 @@ class Ledger(_LazyRecords):
         if lines is None:
             events = self._events
             lines = self._lines = tuple(
-                r if isinstance(r, Contribution) else Contribution(*r[:11], _evidence(r.evidence, events))
+                r if isinstance(r, Contribution) else Contribution(*r[:EVIDENCE], _evidence(r[EVIDENCE], events))
                 for r in self._raw
             )
         return lines
@@ -355,13 +344,16 @@ class Ledger(_LazyRecords):
         return len(self._raw)
 
     def total(self) -> int:
-        return sum(r.points for r in self._raw)
+        return sum(r.points if isinstance(r, Contribution) else r[POINTS] for r in self._raw)
 
     def top_reasons(self, n: int) -> list[str]:
         """Reasons of the ``n`` rule lines with the most points either way (without building records)."""
-        # LedgerLine and Contribution name their fields alike.
-        lines = [(-abs(r.points), r.rule_id, r.points, r.reason) for r in self._raw
-                 if r.kind == "rule" and r.points != 0]
+        if self._raw and isinstance(self._raw[0], Contribution):
+            raw = [attrs.astuple(r, recurse=False) for r in self._raw]
+        else:
+            raw = self._raw
+        lines = [(-abs(r[POINTS]), r[RULE_ID], r[POINTS], r[REASON]) for r in raw
+                 if r[KIND] == "rule" and r[POINTS] != 0]
         # Ties on (size, rule id) are lines of one rule with the same points: identical text.
         lines.sort()
         return [f"+{points} {reason}" if points > 0 else f"{points} {reason}" for _, _, points, reason in lines[:n]]
@@ -540,6 +532,7 @@ __all__ = [
     "Lead",
     "Ledger",
     "LedgerLine",
+    "POINTS",
     "Rejection",
     "Route",
     "RollupStrategy",

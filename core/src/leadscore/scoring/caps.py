@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from leadscore.model import LedgerLine
+from leadscore.model import CATEGORY, POINTS, LedgerLine
 from leadscore.rulepack.composer import ComposedPack
 
 
 def cap_line(rule_id: str, category: str, points: int, reason: str, pack: str, kind: str,
              signal: str | None = None) -> LedgerLine:
-    return LedgerLine(rule_id, category, points, reason, pack, kind, 0, "none", 1.0, signal, None, "")
+    return (rule_id, category, points, reason, pack, kind, 0, "none", 1.0, signal, None, "")
 
 
 def rule_cap(rule_id: str, category: str, pack: str, max_points: int | None, min_points: int | None,
              lines: Sequence[LedgerLine]) -> LedgerLine | None:
     """The line that holds one rule's ``lines`` to its ``max_points`` / ``min_points``, if one is needed."""
-    got = sum(line.points for line in lines)
+    got = sum(line[POINTS] for line in lines)
     if max_points is not None and got > max_points:
         return cap_line(rule_id, category, max_points - got, f"rule capped at {max_points} points (had {got})",
                         pack, "rule_cap")
@@ -36,7 +36,7 @@ def apply_caps(composed: ComposedPack, ledger: list[LedgerLine]) -> tuple[list[t
     """Append the category and total cap lines to ``ledger``; return (sub-scores in category order, total)."""
     sums: dict[str, int] = {c.name: 0 for c in composed.categories}
     for line in ledger:
-        sums[line.category] = sums.get(line.category, 0) + line.points
+        sums[line[CATEGORY]] = sums.get(line[CATEGORY], 0) + line[POINTS]
     pack = composed.key[-1]
     for cat in composed.categories:
         got = sums[cat.name]

@@ -2,14 +2,14 @@
 then the caps' lines; the lines of a card sum exactly to its total.
 
 Matches arrive from a backend as ``(rule_index, activity_index)`` pairs sorted by rule and then by
-activity (oldest first; -1 for a lead-level rule). Lines are :class:`~leadscore.model.LedgerLine`
-tuples; the :class:`~leadscore.model.Ledger` turns them into Contribution records when read.
+activity (oldest first; -1 for a lead-level rule). Lines are tuples of Contribution's fields in
+order (``LedgerLine``, read as ``line[POINTS]``); the :class:`~leadscore.model.Ledger` turns them
+into Contribution records when read.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from leadscore.model import SECONDS_PER_DAY, Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
@@ -19,9 +19,6 @@ from leadscore.scoring.caps import apply_caps, cap_line, rule_cap
 from leadscore.scoring.decay import DecayFn, decayed, factor_at
 
 Match = tuple[int, int]
-# A LedgerLine from a tuple of its fields, built in C: this runs for most ledger lines, and
-# LedgerLine(...) or LedgerLine._make(...) would run a Python function each time.
-_line = functools.partial(tuple.__new__, LedgerLine)
 
 
 def build_ledger(
@@ -36,39 +33,32 @@ def build_ledger(
     if type(events) is not Activities:
         events = Activities.of(events)
     ledger: list[LedgerLine] = []
-    for rule_index, positions in _by_rule(matches):
-        rule = composed.rules[rule_index]
-        fn, label = composed.rule_decay[rule_index]
-        start = len(ledger)
-        if positions is None:
-            ledger.append(_lead_line(rule, fn, label, signals, as_of))
-        else:
-            ledger.extend(_activity_lines(rule, fn, label, positions, events, as_of))
-        if rule.max_points is not None or rule.min_points is not None:
-            cap = rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger[start:])
-            if cap is not None:
-                ledger.append(cap)
-    for scorer, line in extra:
-        fn = None if line.decay == "none" else composed.decay_fns.get(line.decay, composed.decay_fns["none"])
-        # A scorer's line without a time is as fresh as can be: age 0 under its curve.
-        factor = factor_at(fn, as_of, line.observed_at or as_of)
-        ledger.append(LedgerLine(line.rule_id, line.category, decayed(line.points, factor), line.reason,
-                                 f"scorer:{scorer}", "rule", line.points, line.decay, factor, line.signal,
-                                 line.observed_at, ""))
-    subscores, total = apply_caps(composed, ledger)
-    return Ledger(ledger, events), subscores, total
-
-
-def _by_rule(matches: Sequence[Match]) -> Iterator[tuple[int, list[int] | None]]:
-    """Each matched rule once: (rule index, its activity positions oldest first, or None for a lead-level rule)."""
     i, n = 0, len(matches)
     while i < n:
         rule_index = matches[i][0]
         j = i + 1
-        while j < n and matches[j][0] == rule_index:
+        while j < n and matches[j][0] == rule_index:  # a rule's matches are consecutive
             j += 1
-        yield rule_index, (None if matches[i][1] < 0 else [m[1] for m in matches[i:j]])
+        rule = composed.rules[rule_index]
+        fn, label = composed.rule_decay[rule_index]
+        start = len(ledger)
+        if matches[i][1] < 0:
+            ledger.append(_lead_line(rule, fn, label, signals, as_of))
+        else:
+            _add_activity_lines(ledger, rule, fn, label, matches, i, j, events, as_of)
+        if rule.max_points is not None or rule.min_points is not None:
+            cap = rule_cap(rule.id, rule.category, rule.pack, rule.max_points, rule.min_points, ledger[start:])
+            if cap is not None:
+                ledger.append(cap)
         i = j
+    for scorer, line in extra:
+        fn = None if line.decay == "none" else composed.decay_fns.get(line.decay, composed.decay_fns["none"])
+        # A scorer's line without a time is as fresh as can be: age 0 under its curve.
+        factor = factor_at(fn, as_of, line.observed_at or as_of)
+        ledger.append((line.rule_id, line.category, decayed(line.points, factor), line.reason, f"scorer:{scorer}",
+                       "rule", line.points, line.decay, factor, line.signal, line.observed_at, ""))
+    subscores, total = apply_caps(composed, ledger)
+    return Ledger(ledger, events), subscores, total
 
 
 def _lead_line(rule: RuleIR, fn: DecayFn | None, label: str, signals: Mapping[str, Signal],
@@ -85,21 +75,23 @@ def _lead_line(rule: RuleIR, fn: DecayFn | None, label: str, signals: Mapping[st
                 evidence.append(sig.evidence)
     factor = factor_at(fn, as_of, observed)
     points = rule.points if fn is None or observed is None else decayed(rule.points, factor)
-    return _line((rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
-                  rule.signals[0] if rule.signals else None, observed, tuple(evidence)))
+    return (rule.id, rule.category, points, rule.reason, rule.pack, "rule", rule.points, label, factor,
+            rule.signals[0] if rule.signals else None, observed, tuple(evidence))
 
 
-def _activity_lines(rule: RuleIR, fn: DecayFn | None, label: str, positions: list[int], events: Activities,
-                    as_of: datetime) -> list[LedgerLine]:
-    """A per-activity rule's lines, newest first: the occurrences its frequency counts, then the
-    frequency cap's line when earlier ones are not counted."""
-    found = len(positions)
+def _add_activity_lines(ledger: list[LedgerLine], rule: RuleIR, fn: DecayFn | None, label: str,
+                        matches: Sequence[Match], first: int, end: int, events: Activities, as_of: datetime) -> None:
+    """Append a per-activity rule's lines for ``matches[first:end]`` (its activities, oldest first):
+    the occurrences its frequency counts, newest first, then the frequency cap's line when earlier
+    ones are not counted."""
+    found = end - first
     keep = 1 if rule.count == "once" else (rule.max_count or found)
-    counted = positions[-keep:] if keep < found else positions
+    start = end - keep if keep < found else first
     times, types = events.times, events.types
     points, size = rule.points, abs(rule.points)
-    lines = []
-    for e in reversed(counted):
+    rid, category, reason, pack = rule.id, rule.category, rule.reason, rule.pack
+    for m in range(end - 1, start - 1, -1):
+        e = matches[m][1]
         at = times[e]
         # factor_at() and decayed() written out: this loop makes most of a run's ledger lines.
         if fn is None:
@@ -109,12 +101,10 @@ def _activity_lines(rule: RuleIR, fn: DecayFn | None, label: str, positions: lis
             factor = fn(age if age > 0.0 else 0.0)
             got = int(size * factor + 0.5) if points >= 0 else -int(size * factor + 0.5)
         # The evidence is the activity's position; the Ledger turns it into text on read.
-        lines.append(_line((rule.id, rule.category, got, rule.reason, rule.pack, "rule", points, label, factor,
-                            types[e], at, e)))
-    dropped = found - len(counted)
+        ledger.append((rid, category, got, reason, pack, "rule", points, label, factor, types[e], at, e))
+    dropped = start - first
     if dropped:
         limit = "once" if rule.count == "once" else f"at most {keep} times"
-        lines.append(cap_line(
-            rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
-            f"not counted: this rule counts {limit}", rule.pack, "frequency_cap", types[positions[-1]]))
-    return lines
+        ledger.append(cap_line(
+            rid, category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
+            f"not counted: this rule counts {limit}", pack, "frequency_cap", types[matches[end - 1][1]]))
