@@ -194,6 +194,19 @@ def test_copy_of_firr_base_loads_as_a_standalone_pack(write_pack, firr_base_text
     assert card.total == base_engine.score_lead(lead).total == 75  # vp 20 + buyer 10 + demo 45
 
 
+def test_an_edited_copy_of_an_installed_pack_replaces_it_for_the_run(write_pack, firr_base_text, as_of, make_lead):
+    # Checking or trying a change to an installed pack: the file keeps the pack's name and wins.
+    edited = firr_base_text.replace('reason = "VP-level title: owns the budget"',
+                                    'reason = "VP: owns the budget (edited)"', 1)
+    assert edited != firr_base_text
+    path = write_pack(edited, "firr-base.toml")
+    with Engine(plugins=PluginManager(entry_points=False), rulepacks=[path], as_of=as_of) as engine:
+        assert engine.replaced == {"firr-base": "leadscore.default_plugins.compose.rulepacks"}
+        assert [p.source for p in engine.packs] == [str(path)]
+        card = engine.score_lead(make_lead(title="VP Marketing"))
+    assert "+20 VP: owns the budget (edited)" in card.top_reasons(3)
+
+
 # --- one output per lead -------------------------------------------------------------------------
 
 

@@ -394,8 +394,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
                 for pack in engine.packs:
                     if pack.source in {str(Path(p)) for p in rulepack_paths}:
+                        replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
+                                    if pack.name in engine.replaced else "")
                         click.echo(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
-                                   f"{len(pack.bands)} bands")
+                                   f"{len(pack.bands)} bands{replaces}")
         except RulepackErrors as err:
             for e in err.errors:
                 click.echo(e.line(), err=True)
@@ -507,8 +509,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             click.echo(f"{row['signal']:<34} {row['type']:<9} {row['extractor']:<14} {row['doc']}{values}")
 
     from leadscore_cli import history as history_commands
+    from leadscore_cli import scaffold
 
     history_commands.register(cli, get_pm)
+    scaffold.register(cli, get_pm)
 
     get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
     if get_pm_for_hooks is not None:

@@ -32,7 +32,7 @@ from leadscore.model import (
 )
 from leadscore.plugins import RULES_SCORER, PluginManager
 from leadscore.rulepack.composer import ComposedPack, Composer
-from leadscore.rulepack.loader import parse_rulepacks, read_source
+from leadscore.rulepack.loader import pack_name, parse_rulepacks, read_source
 from leadscore.rulepack.schema import RuleIR, Rulepack
 from leadscore.scoring import build_ledger, choose_band
 
@@ -113,16 +113,13 @@ class Engine:
         vocabulary, names of the packs the run uses: those asked for, or every pack)."""
         sources = self.pm.get_rulepack_sources()
         self.pack_origin = {name: plugin for name, (_, plugin) in sources.items()}
-        texts: list[tuple[str, str]] = []
-        for source, plugin in sources.values():
-            display, text = read_source(source.resource)
-            texts.append((f"{plugin}:{display}", text))
+        files: list[tuple[str, str]] = []
         chosen_paths: list[str] = []
         chosen_names: list[str] = []
         for item in rulepacks or ():
             if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
                 display, text = read_source(Path(item))
-                texts.append((display, text))
+                files.append((display, text))
                 chosen_paths.append(display)
             elif str(item) in sources:
                 chosen_names.append(str(item))
@@ -130,8 +127,17 @@ class Engine:
                 raise ConfigurationError(
                     "--rulepack", f"no installed rulepack named {item!r}",
                     f"use a path to a .toml file or one of: {', '.join(sorted(sources)) or 'none installed'}")
+        # A file that holds an installed pack's name is that pack as edited here: it replaces the
+        # installed one for this run (checking or trying out a change before it is published).
+        self.replaced = {name: self.pack_origin.pop(name) for name in map(pack_name, (t for _, t in files))
+                         if name in self.pack_origin}
+        texts: list[tuple[str, str]] = []
+        for name, (source, plugin) in sources.items():
+            if name not in self.replaced:
+                display, text = read_source(source.resource)
+                texts.append((f"{plugin}:{display}", text))
         specs = [spec for ex in self.extractors for spec in ex.provides]
-        packs, vocabulary = parse_rulepacks(texts, specs, self.policies)
+        packs, vocabulary = parse_rulepacks(texts + files, specs, self.policies)
         by_source = {p.source: p for p in packs}
         active = chosen_names + [by_source[path].name for path in chosen_paths]
         if rulepacks is None:

@@ -483,6 +483,15 @@ def base_vocabulary(packs_raw_vocab: Iterable[Mapping[str, Any]]) -> dict[str, A
     return {k: frozenset(v) if isinstance(v, set) else v for k, v in merged.items()}
 
 
+def pack_name(text: str) -> str | None:
+    """The ``[pack] name`` of a rulepack's text, read before validation (None when it has none)."""
+    try:
+        name = tomllib.loads(text).get("pack", {}).get("name")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def read_vocabulary(text: str) -> Mapping[str, Any]:
     """The [vocabulary] table of a rulepack, read before full validation (it shapes the catalog)."""
     try:
