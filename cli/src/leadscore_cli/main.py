@@ -346,6 +346,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from leadscore.explain import render_explanation
         from leadscore.io.writers import card_to_dict
+        from leadscore.rulepack.fairness import reviews
 
         when = parse_as_of(as_of)
         try:
@@ -370,10 +371,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     if isinstance(result, Rejection):
                         click.echo(f"leadscore: lead {lead_id} could not be scored: {result.reason}", err=True)
                         sys.exit(EXIT_REJECTED)
+                    fired = {line.rule_id for line in result.ledger}
+                    reviewed = {rid: text for rid, text in reviews(engine.active_packs()).items() if rid in fired}
                     if as_json:
-                        click.echo(json.dumps(card_to_dict(result, explain=True), ensure_ascii=False, indent=2))
+                        shown = card_to_dict(result, explain=True)
+                        if reviewed:
+                            shown["fairness_reviews"] = reviewed
+                        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
                     else:
-                        click.echo(render_explanation(result, item))
+                        click.echo(render_explanation(result, item, reviewed))
                     return
         except LeadscoreError as err:
             raise _fail(err) from err
@@ -381,17 +387,27 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
     @cli.command()
     @click.argument("rulepack_paths", nargs=-1, required=True, metavar="RULEPACK...")
-    def check(rulepack_paths: tuple[str, ...]) -> None:
+    @click.option("--strict", is_flag=True, help="Treat warnings (such as fairness) as problems: exit 1.")
+    def check(rulepack_paths: tuple[str, ...], strict: bool) -> None:
         """Validate rulepack files; print every problem as file:line: message.
 
+        Also warns about rules that read a protected attribute (gender, age, ethnicity, religion,
+        nationality, family status, disability) or a proxy for one (postcode, first name, photo),
+        unless the rule says fairness = "reviewed: <why>" (see docs/rulepacks.md).
+
         \b
-        Example:
+        Examples:
           leadscore check my-pack.toml
+          leadscore check --strict my-pack.toml     # in CI: warnings fail the build
         """
         from leadscore.engine import Engine
+        from leadscore.rulepack.fairness import check_fairness
 
+        warnings = []
         try:
             with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
+                given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
+                warnings = check_fairness(given)
                 for pack in engine.packs:
                     if pack.source in {str(Path(p)) for p in rulepack_paths}:
                         replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
@@ -405,6 +421,11 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             sys.exit(EXIT_REJECTED)
         except LeadscoreError as err:
             raise _fail(err) from err
+        for warning in warnings:
+            click.echo(warning.line(), err=True)
+        if warnings and strict:
+            click.echo(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} (--strict): failing", err=True)
+            sys.exit(EXIT_REJECTED)
 
     @cli.command("test")
     @click.argument("case_paths", nargs=-1, required=True, metavar="CASES...")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Lead, ScoreCard
 
@@ -9,7 +11,8 @@ _KIND_LABEL = {"frequency_cap": "frequency", "rule_cap": "rule cap", "category_c
                "total_cap": "total cap"}
 
 
-def render_explanation(card: ScoreCard, lead: Lead | None = None) -> str:
+def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mapping[str, str] | None = None) -> str:
+    """The card as text; ``reviews`` (rule id -> text) are the fairness reviews of rules that scored."""
     lines = []
     who = ""
     if lead is not None:
@@ -42,4 +45,8 @@ def render_explanation(card: ScoreCard, lead: Lead | None = None) -> str:
         lines.append("")
         lines.append(f"By points alone this lead would be {card.points_band}; gates held it at {card.band}:")
         lines.extend(f"  - {note}" for note in card.gate_notes)
+    if reviews:
+        lines.append("")
+        lines.append("Rules that read a protected attribute, reviewed by the team:")
+        lines.extend(f"  - {rule_id}: {text}" for rule_id, text in sorted(reviews.items()))
     return "\n".join(lines)

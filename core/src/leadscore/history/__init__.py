@@ -5,6 +5,7 @@
 drivers are the optional extra ``leadscore[history]``: the rest of leadscore works without them.
 """
 
+from leadscore.history.connect import open_store
 from leadscore.history.store import (
     AlertRecord,
     HistoryError,
@@ -13,7 +14,6 @@ from leadscore.history.store import (
     RunInfo,
     StoredCard,
     StoredPack,
-    open_store,
 )
 
 __all__ = [

@@ -14,6 +14,7 @@ from typing import Any
 
 from leadscore.errors import RulepackError, RulepackErrors
 from leadscore.model import DecayPolicy, Route, SignalSpec
+from leadscore.rulepack import fairness as fairness_check
 from leadscore.rulepack.conditions import parse_condition
 from leadscore.rulepack.schema import (
     BandDef,
@@ -28,10 +29,10 @@ from leadscore.rulepack.schema import (
 )
 from leadscore.taxonomy.activities import KNOWN_TYPES
 
-TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts")
+TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
-             "min_points")
+             "min_points", "fairness")
 BAND_KEYS = ("name", "min", "label", "requires", "gate_reason")
 ROUTE_KEYS = ("action", "queue", "sla_hours", "owner_hint", "reason")
 VOCAB_KEYS = ("free_email_domains", "competitor_domains", "title_seniority", "title_function", "activity_tiers",
@@ -226,6 +227,12 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
                     f"use one of {', '.join(VOCAB_KEYS)}")
 
     accounts = _parse_accounts(data.get("accounts", {}), col, loc)
+    fairness: Mapping[str, Any] = {}
+    if "fairness" in data:
+        try:
+            fairness = fairness_check.check_config(data["fairness"])
+        except ValueError as err:
+            col.add(loc.header("[fairness]") or loc.find(1, "fairness", key=True), str(err))
     rules = _parse_rules(data.get("rules", []), col, loc, catalog, policies, name, decays)
     bands = _parse_bands(data.get("bands", []), col, loc, catalog)
     routing = _parse_routing(data.get("routing", {}), col, loc, bands)
@@ -236,7 +243,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         applies_text=describe(applies_when), disable=tuple(disable), categories=tuple(categories),
         total_min=tmin, total_max=tmax, has_total="total" in data, decays=tuple(decays), rules=tuple(rules),
         bands=tuple(bands), routing=tuple(routing), scorers=tuple(scorers), vocabulary=vocabulary, text=text,
-        accounts=accounts,
+        accounts=accounts, fairness=fairness,
     )
     return pack_obj, col.errors
 
@@ -374,6 +381,13 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             if value is not None and not _is_int(value):
                 col.add(loc.find(line, key, key=True) or line, f"{key} must be a whole number", context=ctx)
                 ok = False
+        review = ""
+        if "fairness" in rdef:
+            try:
+                review = fairness_check.parse_review(rdef["fairness"])
+            except ValueError as err:
+                col.add(loc.find(line, "fairness", key=True) or line, str(err), context=ctx)
+                ok = False
         if rdef.get("max_count") is not None and count != "each":
             col.add(loc.find(line, "max_count", key=True) or line, "max_count only applies with count = \"each\"",
                     context=ctx)
@@ -385,7 +399,7 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             id=rid, category=category, points=points, reason=reason.strip(), pack=pack, when=when, on=tuple(on),
             decay=decay, count=count, max_count=rdef.get("max_count"), max_points=rdef.get("max_points"),
             min_points=rdef.get("min_points"), signals=tuple(s for s in signals if not s.startswith("event.")),
-            line=line,
+            line=line, fairness=review,
         ))
         if isinstance(rdef.get("decay"), dict):
             decays.append(DecayDef("inline:" + rid, rdef["decay"]["kind"],

@@ -66,6 +66,8 @@ class RuleIR:
     min_points: int | None = None
     signals: tuple[str, ...] = ()
     line: int = 0
+    fairness: str = ""
+    """The team's review of a rule that reads a protected attribute (``fairness = "reviewed: ..."``)."""
 
 
 @frozen
@@ -120,6 +122,8 @@ class Rulepack:
     vocabulary: Mapping[str, Any] = attrs.field(factory=dict)
     accounts: Mapping[str, Any] = attrs.field(factory=dict)
     """The ``[accounts]`` table: roll-up strategy, its parameters and the account bands."""
+    fairness: Mapping[str, Any] = attrs.field(factory=dict)
+    """The ``[fairness]`` table: attributes to flag besides the defaults, and defaults to drop."""
     text: str = attrs.field(default="", repr=False, eq=False)
 
 
