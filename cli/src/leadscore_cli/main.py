@@ -20,6 +20,7 @@ from typing import IO, Any
 import click
 
 from leadscore import __version__
+from leadscore.accounts import account_key
 from leadscore.errors import LeadscoreError, RulepackErrors
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
@@ -245,10 +246,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--history", "history", metavar="TARGET",
                   help="Store the run: a DuckDB file path or a postgresql:// URL (see docs/history.md).")
     @click.option("--history-ledger", is_flag=True, help="With --history: store every card's full ledger too.")
+    @click.option("--next-steps", "with_next_steps", is_flag=True,
+                  help="Add each lead's next steps to the band above its own (JSON Lines output; slower).")
     def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...],
               as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
               rejects: str | None, top: int, accounts_path: str | None, history: str | None,
-              history_ledger: bool) -> None:
+              history_ledger: bool, with_next_steps: bool) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
 
         Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
@@ -281,6 +284,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             else:
                 out = sys.stdout
                 fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+            if with_next_steps and fmt != "jsonl":
+                raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format jsonl")
             categories = _categories(engine)
             writer = open_writer(fmt, out, explain=explain, categories=categories, top=top)
             reject_writer = None
@@ -298,10 +303,16 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     index = engine.build_accounts(_read(source, activities, input_fmt))
                 reader, size = _progress_reader(source, input_fmt, stack)
                 leads = _read(source, activities, input_fmt, reader)
+                last_lead: list[Any] = []
+                if with_next_steps:
+                    leads = _remembering(leads, last_lead)
                 scoring = engine.score(leads, accounts=index) if run is None else run.score(engine, leads, index)
                 for item in _progress(scoring, sys.stderr.isatty(), reader, size):
                     if isinstance(item, ScoreCard):
-                        writer.write(item)
+                        if with_next_steps:
+                            writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
+                        else:
+                            writer.write(item)
                         scored += 1
                     else:
                         rejected += 1
@@ -336,16 +347,23 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @as_of_option
     @engine_option
     @click.option("--json", "as_json", is_flag=True, help="Print the card with its ledger as JSON.")
+    @click.option("--to", "to_band", metavar="BAND",
+                  help="Also say what would move the lead into BAND: the smallest sets of actions and facts.")
     def explain(input_path: str, lead_id: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...], as_of: str | None,
-                engine_name: str, as_json: bool) -> None:
+                engine_name: str, as_json: bool, to_band: str | None) -> None:
         """Explain one lead's score line by line: rule, reason, raw points, decay, caps, pack and gates.
 
+        With --to BAND, also the smallest sets of changes that would put the lead in BAND: activities
+        it can be asked for and facts sales can confirm, each scored exactly (docs/rulepacks.md).
+
         \b
-        Example:
+        Examples:
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1001 --as-of 2026-11-23
+          leadscore explain rulepacks/samples/leads.jsonl --lead L-1004 --to sales_ready --as-of 2026-11-23
         """
         from leadscore.explain import render_explanation
         from leadscore.io.writers import card_to_dict
+        from leadscore.next_steps import next_steps, render, to_dict
         from leadscore.rulepack.fairness import reviews
 
         when = parse_as_of(as_of)
@@ -373,13 +391,24 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         sys.exit(EXIT_REJECTED)
                     fired = {line.rule_id for line in result.ledger}
                     reviewed = {rid: text for rid, text in reviews(engine.active_packs()).items() if rid in fired}
+                    steps = None
+                    if to_band is not None:
+                        account = index.signals_for(account_key(item)) if index is not None else None
+                        try:
+                            steps = next_steps(engine, item, to_band, account=account)
+                        except ValueError as err:
+                            raise UsageFailure(f"--to: {err}") from err
                     if as_json:
                         shown = card_to_dict(result, explain=True)
                         if reviewed:
                             shown["fairness_reviews"] = reviewed
+                        if steps is not None:
+                            shown["next_steps"] = to_dict(steps)
                         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
                     else:
                         click.echo(render_explanation(result, item, reviewed))
+                        if steps is not None:
+                            click.echo("\n" + render(steps))
                     return
         except LeadscoreError as err:
             raise _fail(err) from err
@@ -544,6 +573,21 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         except UsageFailure:
             pass
     return cli
+
+
+def _remembering(items: Iterator[Any], last: list[Any]) -> Iterator[Any]:
+    """``items``, keeping the latest in ``last[0]``: the engine scores one lead at a time, so when it
+    yields a card, ``last[0]`` is that card's lead."""
+    for item in items:
+        last[:] = [item]
+        yield item
+
+
+def _next_steps_of(engine: Any, lead: Any, index: Any) -> dict[str, Any]:
+    from leadscore.next_steps import next_steps, to_dict
+
+    account = index.signals_for(account_key(lead)) if index is not None else None
+    return to_dict(next_steps(engine, lead, account=account))
 
 
 def _categories(engine: Any) -> tuple[str, ...]:

@@ -200,14 +200,17 @@ class Engine:
         return self.as_of
 
     def score_lead(self, lead: Lead, as_of: datetime | None = None,
-                   account: Mapping[str, Any] | None = None) -> ScoreCard:
+                   account: Mapping[str, Any] | None = None, assume: Mapping[str, Any] | None = None) -> ScoreCard:
         """Score one lead; raises on a plugin failure (``score`` turns that into a Rejection).
 
         ``account`` holds the lead's ``account.*`` signal values (see :meth:`build_accounts`).
+        ``assume`` sets signal values over what the extractors found: what the card would be if
+        sales confirmed a fact (see :mod:`leadscore.next_steps`).
         """
-        return self._score(lead, self._resolve_as_of(as_of), account)[0]
+        return self._score(lead, self._resolve_as_of(as_of), account, assume)[0]
 
-    def _score(self, lead: Lead, when: datetime, account: Mapping[str, Any] | None) -> tuple[ScoreCard, dict[str, Any]]:
+    def _score(self, lead: Lead, when: datetime, account: Mapping[str, Any] | None,
+               assume: Mapping[str, Any] | None = None) -> tuple[ScoreCard, dict[str, Any]]:
         ctx = self._context(when)
         if account:
             ctx = evolve(ctx, account=account)
@@ -219,6 +222,9 @@ class Engine:
                     signals[sig.name] = sig
             except Exception as err:
                 raise RuntimeError(f"signal extractor {extractor.name!r} failed: {type(err).__name__}: {err}") from err
+        if assume:
+            for name, value in assume.items():
+                signals[name] = Signal(name, value, None, "assumed")
         values = {name: sig.value for name, sig in signals.items()}
         key = self.composer.select(values)
         if not key:

@@ -10,7 +10,7 @@ import abc
 import csv
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import orjson
@@ -179,10 +179,13 @@ class Writer(abc.ABC):
 
 
 class JsonLinesWriter(Writer):
-    """One compact JSON object per card and line."""
+    """One compact JSON object per card and line; ``extra`` adds keys after the card's (next steps)."""
 
-    def write(self, card: ScoreCard) -> None:
-        self.stream.write(_json_line(card_to_dict(card, explain=self.explain, top=self.top)))
+    def write(self, card: ScoreCard, extra: Mapping[str, Any] | None = None) -> None:
+        data = card_to_dict(card, explain=self.explain, top=self.top)
+        if extra:
+            data.update(extra)
+        self.stream.write(_json_line(data))
 
 
 class CsvWriter(Writer):

@@ -22,10 +22,12 @@ from leadscore.errors import RulepackError, RulepackErrors
 from leadscore.model import DecayPolicy, Route
 from leadscore.rulepack.predicates import Pred, compile_condition
 from leadscore.rulepack.schema import (
+    Actions,
     BandDef,
     CategoryDef,
     Condition,
     DecayDef,
+    Fact,
     RuleIR,
     Rulepack,
     same_account_nodes,
@@ -55,6 +57,8 @@ class ComposedPack:
     scorers: tuple[str, ...]
     rule_decay: tuple[tuple[Callable[[float], float] | None, str], ...] = ()
     """Per rule: its decay function (None for no decay) and the name shown in the ledger."""
+    actions: Actions = Actions()
+    """What next-step suggestions may ask for: the packs' activities (merged) and facts (by text)."""
 
 
 @frozen
@@ -77,7 +81,12 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
     routing: dict[str, Route] = {}
     scorers: list[str] = []
     disabled: set[str] = set()
+    activities: list[str] | None = None
+    facts: dict[str, Fact] = {}
     for pack in ordered:
+        if pack.actions.activities is not None:
+            activities = [*(activities or ()), *pack.actions.activities]
+        facts.update((fact.text, fact) for fact in pack.actions.facts)
         for rule in pack.rules:
             rules[rule.id] = rule
         for cat in pack.categories:
@@ -131,6 +140,7 @@ def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> C
         decays=decays, decay_fns=decay_fns, bands=bands,
         gates=tuple(compile_condition(b.requires) if b.requires is not None else None for b in bands),
         routing=routing, scorers=tuple(scorers), rule_decay=rule_decay,
+        actions=Actions(None if activities is None else tuple(dict.fromkeys(activities)), tuple(facts.values())),
     )
 
 

@@ -17,10 +17,12 @@ from leadscore.model import DecayPolicy, Route, SignalSpec
 from leadscore.rulepack import fairness as fairness_check
 from leadscore.rulepack.conditions import parse_condition
 from leadscore.rulepack.schema import (
+    Actions,
     BandDef,
     CategoryDef,
     ConditionError,
     DecayDef,
+    Fact,
     RuleIR,
     Rulepack,
     SignalCatalog,
@@ -29,7 +31,8 @@ from leadscore.rulepack.schema import (
 )
 from leadscore.taxonomy.activities import KNOWN_TYPES
 
-TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness")
+TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness",
+             "actions")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
              "min_points", "fairness")
@@ -234,6 +237,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         except ValueError as err:
             col.add(loc.header("[fairness]") or loc.find(1, "fairness", key=True), str(err))
     rules = _parse_rules(data.get("rules", []), col, loc, catalog, policies, name, decays)
+    actions = _parse_actions(data.get("actions"), col, loc, catalog)
     bands = _parse_bands(data.get("bands", []), col, loc, catalog)
     routing = _parse_routing(data.get("routing", {}), col, loc, bands)
 
@@ -243,7 +247,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         applies_text=describe(applies_when), disable=tuple(disable), categories=tuple(categories),
         total_min=tmin, total_max=tmax, has_total="total" in data, decays=tuple(decays), rules=tuple(rules),
         bands=tuple(bands), routing=tuple(routing), scorers=tuple(scorers), vocabulary=vocabulary, text=text,
-        accounts=accounts, fairness=fairness,
+        accounts=accounts, fairness=fairness, actions=actions,
     )
     return pack_obj, col.errors
 
@@ -276,6 +280,53 @@ def _parse_accounts(raw: Any, col: _Collector, loc: _Locator) -> dict[str, Any]:
         col.add(loc.find(line, "bands", key=True) or line, "[accounts] bands must be [[name, min], ...]",
                 'e.g. bands = [["cold", 0], ["warm", 60], ["hot", 150]]')
     return dict(raw)
+
+
+def _parse_actions(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalog) -> Actions:
+    """``[actions]``: ``activities`` a lead can be asked to do, ``[[actions.facts]]`` sales can confirm."""
+    if raw is None:
+        return Actions()
+    line = loc.header("[actions]") or loc.find(1, "actions", key=True)
+    if not isinstance(raw, dict):
+        col.add(line, "actions must be a table", 'write [actions] with activities = [...] and [[actions.facts]]')
+        return Actions()
+    for key in raw:
+        if key not in ("activities", "facts"):
+            col.add(loc.find(line, key, key=True) or line, f"unknown key `{key}` in [actions]", "use activities or facts")
+    activities = raw.get("activities")
+    if activities is not None:
+        known = set(catalog.vocabulary.get("activity_types", ()))
+        if not isinstance(activities, list) or not all(isinstance(a, str) for a in activities):
+            col.add(loc.find(line, "activities", key=True) or line, "[actions] activities must be a list of activity types",
+                    'e.g. activities = ["pricing_page_visit", "demo_request"]')
+            activities = None
+        else:
+            for kind in activities:
+                if kind not in known:
+                    close = difflib.get_close_matches(kind, sorted(known), n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    col.add(loc.find(line, "activities", key=True) or line, f"unknown activity type {kind!r} in [actions]",
+                            f"{hint}declare new types in [vocabulary] activity_types")
+    facts: list[Fact] = []
+    raw_facts = raw.get("facts", [])
+    if not isinstance(raw_facts, list):
+        col.add(line, "[actions] facts must be an array of tables", 'write each under [[actions.facts]]')
+        raw_facts = []
+    for index, fact in enumerate(raw_facts):
+        fact_line = loc.header("[[actions.facts]]", index) or line
+        example = 'e.g. text = "budget confirmed" and set = { "fields.budget_confirmed" = true }'
+        if not isinstance(fact, dict) or set(fact) != {"text", "set"} or not isinstance(fact["text"], str) \
+                or not fact["text"].strip() or not isinstance(fact["set"], dict) or not fact["set"]:
+            col.add(fact_line, "a fact needs `text` (how to say it) and `set` (the signal values it gives)", example)
+            continue
+        try:
+            for signal, value in fact["set"].items():
+                parse_condition({"signal": signal, "eq": value}, catalog)
+        except ConditionError as err:
+            col.add(loc.find(fact_line, err.needle) if err.needle else fact_line, str(err), context=f"fact {fact['text']!r}")
+            continue
+        facts.append(Fact(fact["text"].strip(), tuple(fact["set"].items())))
+    return Actions(tuple(dict.fromkeys(activities)) if isinstance(activities, list) else None, tuple(facts))
 
 
 def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalog,

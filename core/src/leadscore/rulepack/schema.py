@@ -98,6 +98,23 @@ class DecayDef:
 
 
 @frozen
+class Fact:
+    """Something sales can confirm about a lead, and the signal values it would give."""
+
+    text: str
+    set: tuple[tuple[str, Any], ...]
+
+
+@frozen
+class Actions:
+    """What ``explain --to`` may suggest: activities a lead can be asked to do (None: the default
+    set) and facts sales can confirm. Firmographics are never suggested unless listed as a fact."""
+
+    activities: tuple[str, ...] | None = None
+    facts: tuple[Fact, ...] = ()
+
+
+@frozen
 class Rulepack:
     """One validated rulepack file."""
 
@@ -124,6 +141,8 @@ class Rulepack:
     """The ``[accounts]`` table: roll-up strategy, its parameters and the account bands."""
     fairness: Mapping[str, Any] = attrs.field(factory=dict)
     """The ``[fairness]`` table: attributes to flag besides the defaults, and defaults to drop."""
+    actions: Actions = Actions()
+    """The ``[actions]`` table: what next-step suggestions may ask of a lead or of sales."""
     text: str = attrs.field(default="", repr=False, eq=False)
 
 
