@@ -181,3 +181,64 @@ def test_score_next_steps_adds_a_field_per_lead_and_needs_json_lines(engine, sam
     refused = cli_run("score", str(SAMPLES), "--as-of", "2026-11-23", "--next-steps", "--format", "csv")
     assert refused.exit_code == 2
     assert "--next-steps: adds a field to JSON Lines output, not csv; add --format jsonl" in refused.output
+
+
+# --- the account view ---------------------------------------------------------------------------------
+
+
+def test_an_account_is_told_the_roll_up_points_and_the_roles_it_lacks(tmp_path):
+    from leadscore.next_steps import account_gaps
+
+    pack = tmp_path / "committee.toml"
+    pack.write_text(textwrap.dedent("""\
+        [pack]
+        name = "committee"
+        version = "1.0.0"
+        extends = ["firr-base"]
+        priority = 10
+
+        [accounts]
+        rollup = "sum_capped"
+        bands = [["cold", 0], ["warm", 200]]
+
+        [[rules]]
+        id = "committee.seniors"
+        category = "fit"
+        points = 10
+        when = { signal = "account.senior_engaged_contacts", gte = 2 }
+        reason = "Two senior people engaged"
+
+        [[rules]]
+        id = "committee.pricing"
+        category = "intent"
+        points = 5
+        when = { same_account = 3, where = { signal = "activity.pricing_page_visit.count_30d", gte = 1 } }
+        reason = "Three people looked at pricing"
+        """))
+    leads = [Lead("C-1", email="vp@acme.io", title="VP Sales", account_id="acme",
+                  activities=[Activity("pricing_page_visit", AS_OF)]),
+             Lead("C-2", email="ic@acme.io", title="Analyst", account_id="acme",
+                  activities=[Activity("webinar_attendance", AS_OF)])]
+    with Engine(plugins=PluginManager(entry_points=False), rulepacks=[pack], as_of=AS_OF) as engine:
+        index = engine.build_accounts(leads)
+        list(engine.score(leads, accounts=index))
+        [card] = engine.account_cards(index)
+        next_band, gaps = account_gaps(engine, card, index.accounts["acme"].signals(index.caps))
+    assert (card.band, next_band) == ("cold", "warm")
+    assert gaps == [
+        f"+{200 - card.score} roll-up points (sum_capped) for warm",
+        "1 more engaged contact at director level or above, for 'Two senior people engaged' (+10 a contact)",
+        "2 more contacts with activity.pricing_page_visit.count_30d gte 1, for 'Three people looked at pricing' "
+        "(+5 a contact)",
+    ]
+
+
+def test_the_accounts_file_carries_next_band_and_gaps(tmp_path):
+    accounts = tmp_path / "accounts.jsonl"
+    result = cli_run("score", str(SAMPLES), "--as-of", "2026-11-23", "--accounts", str(accounts),
+                     "-o", str(tmp_path / "scores.jsonl"))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in accounts.read_text().splitlines()]
+    assert rows and all({"next_band", "gaps"} <= set(row) for row in rows)
+    below_top = [row for row in rows if row["next_band"] is not None]
+    assert below_top and all(row["gaps"][0].startswith("+") for row in below_top)

@@ -145,15 +145,21 @@ def _spool_stdin() -> Iterator[str]:
 def _write_accounts(engine: Any, index: Any, path: str) -> None:
     from leadscore.accounts import account_card_to_dict
     from leadscore.io.writers import safe_cell
+    from leadscore.next_steps import account_gaps
 
-    rows = (account_card_to_dict(card) for card in engine.account_cards(index))
+    def with_gaps(card: Any) -> dict[str, Any]:
+        values = index.accounts[card.account_id].signals(index.caps)
+        next_band, gaps = account_gaps(engine, card, values)
+        return {**account_card_to_dict(card), "next_band": next_band, "gaps": gaps}
+
+    rows = (with_gaps(card) for card in engine.account_cards(index))
     with open(path, "w", encoding="utf-8", newline="") as out:
         if path.lower().endswith(".csv"):
             import csv
 
             columns = ["account_id", "score", "band", "strategy", "contacts", "engaged_contacts",
                        "senior_engaged_contacts", "functions_engaged", "high_intent_30d", "best_lead",
-                       "best_lead_score", "committee", "reasons"]
+                       "best_lead_score", "committee", "reasons", "next_band", "gaps"]
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(columns)
             for row in rows:

@@ -24,7 +24,7 @@ from attrs import frozen
 
 from leadscore.model import Activity, Lead, ScoreCard, evolve
 from leadscore.rulepack.composer import ComposedPack
-from leadscore.rulepack.schema import ACCOUNT_OPS, PATTERN_OPS, Condition, Fact
+from leadscore.rulepack.schema import ACCOUNT_OPS, PATTERN_OPS, Condition, Fact, describe
 from leadscore.taxonomy.activities import tiers_for
 
 # Tiers whose activities are not something to ask of a lead (email opens, unsubscribes) or unknown.
@@ -273,3 +273,68 @@ def render(steps: NextSteps) -> str:
         lines.append(f"  No set of up to {MAX_CHANGES} actions or confirmed facts gets there: what is missing is "
                      f"not something the lead can do or sales can confirm (firmographics, for instance).")
     return "\n".join(lines)
+
+
+# --- the account view: the buying-committee gap ---------------------------------------------------
+
+_COMMITTEE_WORDS = {
+    "account.senior_engaged_contacts": "engaged contact{s} at director level or above",
+    "account.engaged_contacts": "contact{s} engaged beyond email in the last 90 days",
+    "account.functions_engaged": "job function{s} engaged (with an engaged contact in each)",
+    "account.high_intent_30d": "high-intent action{s} by anyone at the account in the last 30 days",
+    "account.contacts": "known contact{s}",
+}
+
+
+def _shortfall(cond: Condition, value: Any) -> int:
+    """How much more of a count signal the leaf needs (0 when met or not a count comparison)."""
+    current = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    wanted = cond.value
+    if isinstance(wanted, bool) or not isinstance(wanted, int):
+        return 0
+    need = {"gte": wanted, "gt": wanted + 1, "eq": wanted}.get(cond.op)
+    return max(0, need - current) if need is not None else 0
+
+
+def _account_leaves(cond: Condition | None) -> list[Condition]:
+    """The parts of a condition that read the account: ``account.*`` comparisons and same_account."""
+    if cond is None:
+        return []
+    if cond.op in ACCOUNT_OPS or (cond.signal and cond.signal.startswith("account.")):
+        return [cond]
+    return [leaf for child in cond.children for leaf in _account_leaves(child)]
+
+
+def account_gaps(engine: Any, card: Any, values: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """(the account's next band, what it lacks): the roll-up points to that band, and the contacts
+    or roles that the active packs' account rules ask for and the account does not have yet.
+
+    ``card`` is an :class:`~leadscore.accounts.AccountCard`; ``values`` its ``account.*`` signals.
+    """
+    bands = [(name, minimum) for name, minimum in engine.account_config.get("bands", [])]
+    names = [name for name, _ in bands]
+    following = bands[names.index(card.band) + 1] if card.band in names and names.index(card.band) + 1 < len(bands) \
+        else (bands[0] if card.band not in names and bands else None)
+    gaps: list[str] = []
+    if following is not None and following[1] > card.score:
+        gaps.append(f"+{following[1] - card.score} roll-up points ({card.strategy}) for {following[0]}")
+    seen: set[tuple[str, int]] = set()
+    for pack in engine.active_packs():
+        for rule in pack.rules:
+            for leaf in _account_leaves(rule.when):
+                if leaf.op in ACCOUNT_OPS:
+                    spec = leaf.value
+                    need = max(0, spec.count - int(values.get(spec.signal, 0) or 0))
+                    what = f"contact{'s' if need != 1 else ''} with {describe(spec.where)}"
+                    signal = spec.signal
+                else:
+                    need = _shortfall(leaf, values.get(leaf.signal))
+                    words = _COMMITTEE_WORDS.get(leaf.signal)
+                    if words is None:
+                        continue
+                    what = words.format(s="s" if need != 1 else "")
+                    signal = leaf.signal
+                if need and (signal, need) not in seen:
+                    seen.add((signal, need))
+                    gaps.append(f"{need} more {what}, for '{rule.reason}' ({rule.points:+d} a contact)")
+    return (following[0] if following else None), gaps
