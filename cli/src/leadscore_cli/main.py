@@ -367,7 +367,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1001 --as-of 2026-11-23
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1004 --to sales_ready --as-of 2026-11-23
         """
-        from leadscore.explain import render_explanation
+        from leadscore.explain import band_observed_conversion, render_explanation
         from leadscore.io.writers import card_to_dict
         from leadscore.next_steps import next_steps, render, to_dict
         from leadscore.rulepack.fairness import reviews
@@ -404,15 +404,18 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             steps = next_steps(engine, item, to_band, account=account)
                         except ValueError as err:
                             raise UsageFailure(f"--to: {err}") from err
+                    observed = band_observed_conversion(result, engine.active_packs())
                     if as_json:
                         shown = card_to_dict(result, explain=True)
+                        if observed is not None:
+                            shown["band_observed_conversion"] = observed
                         if reviewed:
                             shown["fairness_reviews"] = reviewed
                         if steps is not None:
                             shown["next_steps"] = to_dict(steps)
                         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
                     else:
-                        click.echo(render_explanation(result, item, reviewed))
+                        click.echo(render_explanation(result, item, reviewed, observed))
                         if steps is not None:
                             click.echo("\n" + render(steps))
                     return
@@ -569,6 +572,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
     history_commands.register(cli, get_pm)
     scaffold.register(cli, get_pm)
+
+    from leadscore_cli import outcomes as outcome_commands
+
+    outcome_commands.register(cli, get_pm)
 
     get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
     if get_pm_for_hooks is not None:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Lead, ScoreCard
+from leadscore.rulepack.schema import Rulepack
 
 _KIND_LABEL = {"frequency_cap": "frequency", "rule_cap": "rule cap", "category_cap": "category cap",
                "total_cap": "total cap"}
 
 
-def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mapping[str, str] | None = None) -> str:
-    """The card as text; ``reviews`` (rule id -> text) are the fairness reviews of rules that scored."""
+def band_observed_conversion(card: ScoreCard, packs: Iterable[Rulepack]) -> float | None:
+    """The conversion rate the card's band states (``observed_conversion``), from the most specific
+    of the card's packs that defines the band; None when the band states none."""
+    applied = {name for name, _ in card.packs}
+    found = None
+    for pack in packs:  # lowest priority first, so the last match is the most specific
+        if pack.name in applied:
+            for band in pack.bands:
+                if band.name == card.band:
+                    found = band.observed_conversion
+    return found
+
+
+def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mapping[str, str] | None = None,
+                       observed_conversion: float | None = None) -> str:
+    """The card as text; ``reviews`` (rule id -> text) are the fairness reviews of rules that scored;
+    ``observed_conversion`` is the band's stated conversion rate, when it has one."""
     lines = []
     who = ""
     if lead is not None:
@@ -20,6 +36,9 @@ def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mappi
         who = f"  ({', '.join(parts)})" if parts else ""
     lines.append(f"Lead {card.lead_id}{who}")
     lines.append(f"Score {card.total} -> {card.band}   as of {format_timestamp(card.as_of)}")
+    if observed_conversion is not None:
+        lines.append(f"Band {card.band}: {observed_conversion:.1%} of its leads converted when the pack was measured "
+                     f"(observed_conversion)")
     lines.append("Sub-scores: " + ", ".join(f"{name} {points:+d}" for name, points in card.subscores))
     lines.append("Rulepacks: " + ", ".join(f"{name} {version}" for name, version in card.packs))
     if card.route is not None:

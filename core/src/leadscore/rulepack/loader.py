@@ -32,11 +32,11 @@ from leadscore.rulepack.schema import (
 from leadscore.taxonomy.activities import KNOWN_TYPES
 
 TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness",
-             "actions")
+             "actions", "provenance")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
              "min_points", "fairness")
-BAND_KEYS = ("name", "min", "label", "requires", "gate_reason")
+BAND_KEYS = ("name", "min", "label", "requires", "gate_reason", "observed_conversion")
 ROUTE_KEYS = ("action", "queue", "sla_hours", "owner_hint", "reason")
 VOCAB_KEYS = ("free_email_domains", "competitor_domains", "title_seniority", "title_function", "activity_tiers",
               "activity_types", "industry_aliases", "source_channels", "topics", "target_accounts")
@@ -229,6 +229,10 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
             col.add(loc.find(loc.header("[vocabulary]"), key, key=True), f"unknown vocabulary key `{key}`",
                     f"use one of {', '.join(VOCAB_KEYS)}")
 
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict):
+        col.add(loc.find(1, "provenance", key=True) or loc.header("[provenance]"), "provenance must be a table",
+                "write [provenance] with key = value lines (calibrate writes it; scoring ignores it)")
     accounts = _parse_accounts(data.get("accounts", {}), col, loc)
     fairness: Mapping[str, Any] = {}
     if "fairness" in data:
@@ -498,7 +502,15 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                 col.add(loc.find(line, err.needle) if err.needle else line, str(err), context=f"{ctx} requires")
                 continue
         gate_reason = str(bdef.get("gate_reason", "")) or (describe(requires) if requires else "")
-        bands.append(BandDef(bname, bmin, str(bdef.get("label", bname)), requires, gate_reason))
+        observed = bdef.get("observed_conversion")
+        if observed is not None and (isinstance(observed, bool) or not isinstance(observed, (int, float))
+                                     or not 0 <= observed <= 1):
+            col.add(loc.find(line, "observed_conversion", key=True) or line,
+                    f"observed_conversion must be a share between 0 and 1, not {observed!r}",
+                    "e.g. observed_conversion = 0.42 for 42%", context=ctx)
+            observed = None
+        bands.append(BandDef(bname, bmin, str(bdef.get("label", bname)), requires, gate_reason,
+                             float(observed) if observed is not None else None))
     return bands
 
 

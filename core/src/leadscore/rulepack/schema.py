@@ -85,6 +85,9 @@ class BandDef:
     label: str = ""
     requires: Condition | None = None
     gate_reason: str = ""
+    observed_conversion: float | None = None
+    """The share of this band's leads that converted when the pack was measured (``leadscore
+    calibrate`` writes it from held-out data); shown by ``explain`` and checked by ``backtest``."""
 
 
 @frozen

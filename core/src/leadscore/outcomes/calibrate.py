@@ -1,0 +1,517 @@
+"""Calibrate: fit an explainable points model from outcomes and write it as an ordinary rulepack.
+
+The model is a regularised logistic regression whose features are the packs' rules (each rule's
+post-decay activation) and, with ``discover``, candidate rules proposed from the training leads.
+Points are the coefficients on a fixed scale: ``points_per_double`` points double the odds of
+converting. The fitted pack is scored by the real engine on held-out leads, and those figures
+(AUC, each band's conversion) are what the pack records, not the regression's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tempfile
+import tomllib
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+from threadpoolctl import threadpool_limits
+
+from leadscore import __version__
+from leadscore.engine import Engine
+from leadscore.errors import ConfigurationError, InputError
+from leadscore.io.timestamps import format_timestamp
+from leadscore.model import Rejection
+from leadscore.outcomes import features, metrics
+from leadscore.outcomes.backtest import clean
+from leadscore.outcomes.data import Case, Evaluation
+from leadscore.outcomes.scoring import score_cases
+from leadscore.plugins import PluginManager
+from leadscore.rulepack.schema import Rulepack
+
+DEFAULT_BANDS = "sales_ready=5%,mql=20%,engaged=50%"
+POINTS_PER_DOUBLE = 20
+_BAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
+FOLDS = 5
+# Keys a fitted rule drops: its points now come from the data, so hand-set caps no longer apply.
+_RULE_CAPS = ("max_points", "min_points")
+
+
+class CalibrationResult:
+    """A fitted pack (``toml``, ready to write) and the figures behind it (``data``, JSON-ready)."""
+
+    def __init__(self, toml: str, data: dict[str, Any], rejections: Sequence[Rejection] = ()) -> None:
+        self.toml = toml
+        self.data = data
+        self.rejections = tuple(rejections)
+
+    def text(self) -> str:
+        from leadscore.outcomes.text import calibrate_text
+
+        return calibrate_text(self.data)
+
+
+def parse_bands(spec: str) -> list[tuple[str, float]]:
+    """``"sales_ready=5%,mql=20%,engaged=50%"`` -> [(name, share of leads in that band or above)], top first."""
+    out: list[tuple[str, float]] = []
+    for part in spec.split(","):
+        name, sep, share = part.strip().partition("=")
+        name = name.strip()
+        text = share.strip().removesuffix("%")
+        try:
+            value = float(text) / (100 if share.strip().endswith("%") else 1)
+        except ValueError:
+            value = math.nan
+        if not sep or not name or not (0 < value < 1):
+            raise ConfigurationError("--bands", f"{part.strip()!r} is not name=share",
+                                     f"write names with the share of leads in that band or above, e.g. {DEFAULT_BANDS}")
+        out.append((name, value))
+    names = [n for n, _ in out]
+    for band in names:
+        if not _BAND_NAME.match(band):
+            raise ConfigurationError("--bands", f"{band!r} is not a valid band name",
+                                     "use lower case letters, digits, '-', '_' or '.'")
+    if len(set(names)) != len(names):
+        raise ConfigurationError("--bands", "a band is named twice", "name each band once")
+    shares = [s for _, s in out]
+    if len(set(shares)) != len(shares):
+        raise ConfigurationError("--bands", "two bands have the same share", "give each band its own share")
+    return sorted(out, key=lambda item: item[1])
+
+
+def split_cases(cases: Sequence[Case], split_at: datetime | None, holdout: float, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """A boolean mask of held-out cases and a description of the split.
+
+    With ``split_at``, leads scored at or after it are held out. Otherwise, when the leads have
+    their own scoring times, the latest ``holdout`` share is held out (a time split: the model is
+    judged on leads that came after the ones it learnt from); when they share one scoring time, a
+    seeded random ``holdout`` share of each class is held out.
+    """
+    if not 0 < holdout < 1:
+        raise ConfigurationError("--holdout", f"{holdout:g} is not a share between 0 and 1", "e.g. --holdout 0.3")
+    times = [c.when for c in cases]
+    if split_at is None and len(set(times)) > 1:
+        ordered = sorted(times)
+        split_at = ordered[min(len(ordered) - 1, int(len(ordered) * (1 - holdout)))]
+        how = "time"
+    else:
+        how = "time" if split_at is not None else "random"
+    if how == "time":
+        assert split_at is not None
+        test = np.array([t >= split_at for t in times])
+        detail = {"kind": "time", "split_at": format_timestamp(split_at)}
+    else:
+        rng = np.random.default_rng(seed)
+        labels = np.array([c.positive for c in cases])
+        test = np.zeros(len(cases), dtype=bool)
+        for value in (True, False):
+            members = np.flatnonzero(labels == value)
+            chosen = rng.permutation(members)[: int(round(holdout * len(members)))]
+            test[chosen] = True
+        detail = {"kind": "random", "holdout": holdout, "seed": seed}
+    labels = np.array([c.positive for c in cases])
+    for name, mask in (("training", ~test), ("held-out", test)):
+        k, n = int(labels[mask].sum()), int(mask.sum())
+        if k == 0 or k == n:
+            what = "no leads" if n == 0 else ("no conversions" if k == 0 else "only conversions")
+            raise InputError("calibrate", f"the {name} part of the split has {what} ({n} leads; split {_split_text(detail)})",
+                             "move --split-at or change --holdout so both parts have conversions and non-conversions")
+    return test, detail
+
+
+def _split_text(detail: Mapping[str, Any]) -> str:
+    if detail["kind"] == "time":
+        return f"by time at {detail['split_at']}"
+    return f"random {detail['holdout']:.0%} held out, seed {detail['seed']}"
+
+
+def _fit(x: np.ndarray, y: np.ndarray, l1: bool, seed: int, cs: Sequence[float] = CS) -> tuple[np.ndarray, float, float]:
+    """Coefficients, intercept and C of a logistic regression whose C is chosen by cross-validated AUC."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    def model(c: float) -> Any:
+        return LogisticRegression(C=c, l1_ratio=1.0 if l1 else 0.0, solver="liblinear", max_iter=2000,
+                                  random_state=seed)
+
+    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y))
+    best_c, best_auc = cs[-1], -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        for c in cs:
+            scores = []
+            for train, test in folds:
+                fitted = model(c).fit(x[train], y[train])
+                scores.append(metrics.auc(fitted.decision_function(x[test]), y[test]))
+            mean = float(np.mean(scores))
+            if mean > best_auc + 1e-9:
+                best_c, best_auc = c, mean
+        final = model(best_c).fit(x, y)
+    return final.coef_[0], float(final.intercept_[0]), best_c
+
+
+def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
+    """Held-out AUC of a gradient-boosting and a logistic model trained on the same features and split.
+
+    The logistic model takes the rule and candidate columns, unrounded and unselected; gradient
+    boosting takes them plus each proposed signal's raw number, so it can find its own cut points.
+    Both use their library defaults (the logistic C is chosen by cross-validation on training leads).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # Raw columns with fewer than two values among the training leads carry nothing (and an all-NaN
+    # column cannot be binned).
+    useful = [j for j in range(raw.shape[1]) if len(np.unique(raw[~test, j][~np.isnan(raw[~test, j])])) > 1]
+    both = np.hstack([x, raw[:, useful]]) if useful else x
+    gbm = HistGradientBoostingClassifier(random_state=seed).fit(both[~test], y[~test])
+    coef, intercept, _ = _fit(x[~test], y[~test], l1=False, seed=seed)
+    logistic = x[test] @ coef + intercept
+    return {"gradient_boosting": metrics.auc(gbm.predict_proba(both[test])[:, 1], y[test]),
+            "logistic": metrics.auc(logistic, y[test])}
+
+
+def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
+    """The packs' TOML merged the way composition merges them: rules by id (later packs replace in
+    place, ``disable`` removes), categories and decays by name, bands, routing, total and accounts
+    whole from the most specific pack that has them; vocabularies are unions."""
+    merged: dict[str, Any] = {"rules": {}, "categories": {}, "decay": {}, "vocabulary": {}, "bands": [],
+                              "routing": {}, "accounts": {}, "total": None, "scorers": []}
+    disabled: set[str] = set()
+    for pack in packs:
+        data = tomllib.loads(pack.text)
+        for rule in data.get("rules", []):
+            merged["rules"][rule["id"]] = dict(rule)
+        merged["categories"].update(data.get("categories", {}))
+        merged["decay"].update(data.get("decay", {}))
+        _merge_vocabulary(merged["vocabulary"], data.get("vocabulary", {}))
+        for key in ("bands", "routing", "accounts", "total"):
+            if data.get(key):
+                merged[key] = data[key]
+        for scorer in data.get("pack", {}).get("scorers", ["rules"]):
+            if scorer not in merged["scorers"]:
+                merged["scorers"].append(scorer)
+        disabled.update(data.get("pack", {}).get("disable", []))
+    merged["rules"] = {rid: rule for rid, rule in merged["rules"].items() if rid not in disabled}
+    return merged
+
+
+def _merge_vocabulary(into: dict[str, Any], vocab: Mapping[str, Any]) -> None:
+    for key, value in vocab.items():
+        if isinstance(value, list):
+            into[key] = [*into.get(key, []), *(v for v in value if v not in into.get(key, []))]
+        elif isinstance(value, dict):
+            table = into.setdefault(key, {})
+            for sub, item in value.items():
+                if isinstance(item, list) and isinstance(table.get(sub), list):
+                    table[sub] = [*table[sub], *(v for v in item if v not in table[sub])]
+                else:
+                    table[sub] = item
+        else:
+            into[key] = value
+
+
+def _category(points: int, signal: str) -> str:
+    if points < 0:
+        return "negative"
+    return "intent" if signal.startswith(("activity.", "intent.")) else "fit"
+
+
+def _rate_text(k: int, n: int, base: float) -> str:
+    return f"{k / n:.0%} of {n} training leads converted (all: {base:.0%})"
+
+
+def _unique_id(rid: str, taken: set[str]) -> str:
+    out, number = rid, 2
+    while out in taken:
+        out, number = f"{rid}_{number}", number + 1
+    taken.add(out)
+    return out
+
+
+def _fingerprint(cases: Sequence[Case], x: np.ndarray) -> str:
+    """A hash of what was fitted: each lead's id, scoring time and label, and the feature matrix."""
+    digest = hashlib.sha256()
+    for case in cases:
+        digest.update(f"{case.lead.id}\t{format_timestamp(case.when)}\t{int(case.positive)}\n".encode())
+    digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _thresholds(totals: np.ndarray, spec: list[tuple[str, float]]) -> list[tuple[str, int]]:
+    """Each named band's ``min``: the score at which the share of leads at or above it is closest to
+    its target share; mins strictly increase from lower to higher bands."""
+    distinct = np.unique(totals)
+    share_at = {int(v): float((totals >= v).mean()) for v in distinct}
+    out: list[tuple[str, int]] = []
+    previous: int | None = None
+    for name, share in sorted(spec, key=lambda item: -item[1]):  # lowest band (largest share) first
+        best = min(share_at, key=lambda v: (abs(share_at[v] - share), -v))
+        if previous is not None and best <= previous:
+            best = previous + 1
+        out.append((name, best))
+        previous = best
+    return out
+
+
+def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager, *, discover: bool = False,
+                  min_support: int = 30, bands: str | None = None, keep_gates: bool = False,
+                  split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
+                  name: str | None = None, points_per_double: float = POINTS_PER_DOUBLE, backend: str = "python",
+                  sources: Mapping[str, str] | None = None, bootstrap: int = 1000,
+                  now: datetime | None = None) -> CalibrationResult:
+    """Fit, write and measure a pack; see the module docstring."""
+    evaluation.check_both_classes("calibrate")
+    packs = engine.active_packs()
+    for pack in packs:
+        if pack.applies_when is not None:
+            raise ConfigurationError("--rulepack", f"rulepack {pack.name!r} applies only when {pack.applies_text}; "
+                                     f"calibrate fits one pack for every lead",
+                                     "pass -r with packs that apply to every lead, e.g. -r firr-base")
+    if points_per_double <= 0:
+        raise ConfigurationError("--points-per-double", f"{points_per_double:g} is not above 0", "e.g. 20")
+    band_spec = parse_bands(bands) if bands is not None else None
+    pack_name = name or f"{packs[-1].name}-fitted"
+    if pack_name in {p.name for p in engine.packs}:
+        raise ConfigurationError("--name", f"a rulepack named {pack_name!r} is already loaded",
+                                 "give the fitted pack its own name with --name")
+    cases = list(evaluation.cases)
+    cards, rejected, _ = score_cases(engine, cases, keep=features.activations)
+    if rejected:
+        keep = [i for i, card in enumerate(cards) if card is not None]
+        cases = [cases[i] for i in keep]
+        cards = [cards[i] for i in keep]
+    y = np.array([c.positive for c in cases], dtype=bool)
+    test, split = split_cases(cases, split_at, holdout, seed)
+    train = ~test
+    base = float(y[train].mean())
+
+    merged = _merged(packs)
+    rule_ids = list(merged["rules"])
+    act = np.array([[card.get(rid, 0.0) for rid in rule_ids] for card in cards]) if rule_ids else np.zeros((len(cases), 0))
+    fires = (act[train] > 0).sum(axis=0)
+    n_train = int(train.sum())
+    fit_rules = [j for j, f in enumerate(fires) if f >= min_support and n_train - f >= min_support]
+    unfitted = [rule_ids[j] for j in range(len(rule_ids)) if j not in fit_rules]
+
+    candidates: list[features.Candidate] = []
+    values: list[dict[str, Any]] = []
+    if discover:
+        values = [{k: s.value for k, s in engine.signals(c.lead, c.when).items()} for c in cases]
+        train_values = [v for v, t in zip(values, train, strict=True) if t]
+        candidates = features.propose(train_values, y[train], min_support)
+    learned = features.matrix(candidates, values) if candidates else np.zeros((len(cases), 0))
+    # A candidate identical (on training leads) to a rule or an earlier candidate adds nothing.
+    seen_columns = {act[train][:, j].astype(bool).tobytes() for j in fit_rules}
+    unique = []
+    for j in range(learned.shape[1]):
+        key = learned[train][:, j].astype(bool).tobytes()
+        if key not in seen_columns:
+            seen_columns.add(key)
+            unique.append(j)
+    candidates = [candidates[j] for j in unique]
+    learned = learned[:, unique]
+
+    x = np.hstack([act[:, fit_rules], learned])
+    if x.shape[1] == 0:
+        raise InputError("calibrate", f"nothing to fit: no rule of {', '.join(p.name for p in packs)} fires on at least "
+                         f"{min_support} training leads (and misses as many)",
+                         "pass --discover to propose rules from the leads' signals, or lower --min-support")
+    # One thread: OpenMP and BLAS thread pools oversubscribe a shared machine many times over,
+    # and a single thread gives the same coefficients on every machine.
+    with threadpool_limits(limits=1):
+        if discover:
+            coef, _, _ = _fit(x[train], y[train], l1=True, seed=seed)
+            selected = [j for j in range(x.shape[1]) if coef[j] != 0]
+        else:
+            selected = list(range(x.shape[1]))
+        weights = np.zeros(x.shape[1])
+        if selected:
+            coef, _, _ = _fit(x[train][:, selected], y[train], l1=False, seed=seed)
+            weights[selected] = coef
+    scale = points_per_double / math.log(2)
+    points = [int(round(w * scale)) for w in weights]
+
+    refit, dropped, flips = [], [], []
+    new_rules: dict[str, dict[str, Any]] = {}
+    position = {rule_ids[j]: k for k, j in enumerate(fit_rules)}
+    for rid, rule in merged["rules"].items():
+        if rid not in position:
+            new_rules[rid] = rule
+            continue
+        after = points[position[rid]]
+        before = int(rule.get("points", 0))
+        fired = int(fires[rule_ids.index(rid)])
+        flipped = before != 0 and after != 0 and (before > 0) != (after > 0)
+        refit.append({"rule": rid, "before": before, "after": after, "fires": fired, "flipped": flipped,
+                      "reason": rule.get("reason", "")})
+        if flipped:
+            flips.append(rid)
+        if after == 0:
+            dropped.append(rid)
+            continue
+        table = {k: v for k, v in rule.items() if k not in _RULE_CAPS}
+        table["points"] = after
+        new_rules[rid] = table
+    discovered = []
+    taken = set(new_rules)
+    for k, candidate in enumerate(candidates):
+        got = points[len(fit_rules) + k]
+        if got == 0:
+            continue
+        column = learned[train][:, k].astype(bool)
+        rid = _unique_id(candidate.id, taken)
+        reason = f"{candidate.text}: {_rate_text(int(y[train][column].sum()), int(column.sum()), base)}"
+        category = _category(got, candidate.signal)
+        new_rules[rid] = {"id": rid, "category": category, "points": got, "reason": reason, "when": dict(candidate.when)}
+        discovered.append({"rule": rid, "points": got, "condition": candidate.text, "support": int(column.sum()),
+                           "conversion": float(y[train][column].mean()), "category": category})
+
+    categories = {cname: {"label": c.get("label", cname)} if isinstance(c, dict) else {"label": cname}
+                  for cname, c in merged["categories"].items()}
+    for rule in new_rules.values():
+        categories.setdefault(rule["category"], {"label": rule["category"].replace("_", " ").capitalize()})
+    doc: dict[str, Any] = {
+        "pack": {"name": pack_name, "version": (now or datetime.now(timezone.utc)).strftime("%Y.%m.%d"),
+                 "description": f"Points fitted from outcomes ({evaluation.definition.text()}) starting from "
+                                f"{', '.join(f'{p.name} {p.version}' for p in packs)}",
+                 "priority": 0},
+    }
+    if merged["scorers"] != ["rules"]:
+        doc["pack"]["scorers"] = merged["scorers"]
+    doc["categories"] = categories
+    if merged["decay"]:
+        doc["decay"] = merged["decay"]
+    if merged["vocabulary"]:
+        doc["vocabulary"] = merged["vocabulary"]
+    doc["rules"] = list(new_rules.values())
+    if merged["accounts"]:
+        doc["accounts"] = merged["accounts"]
+
+    with tempfile.TemporaryDirectory(prefix="leadscore-calibrate-") as folder:
+        def measure(bands_doc: list[dict[str, Any]], routing: Mapping[str, Any], which: np.ndarray) -> tuple[list[Any], np.ndarray]:
+            """Score the ``which`` cases with the pack as it stands: (scored, their labels)."""
+            trial = dict(doc, bands=bands_doc, **({"routing": dict(routing)} if routing else {}))
+            path = Path(folder) / f"{pack_name}.toml"
+            path.write_text(tomli_w.dumps(trial), encoding="utf-8")
+            with Engine(plugins=plugins, rulepacks=[path], backend=backend) as fitted:
+                scored, _, _ = score_cases(fitted, [c for c, w in zip(cases, which, strict=True) if w])
+            labels = y[which]
+            ok = [i for i, s in enumerate(scored) if s is not None]
+            return [scored[i] for i in ok], labels[ok]
+
+        lowest = (merged["bands"][0] if merged["bands"] else {"name": "early", "label": "Early"})
+        if band_spec is None:
+            bands_doc = [dict(b) for b in merged["bands"]] or [{"name": "early", "min": 0}]
+            dropped_gates: list[str] = []
+        else:
+            if lowest["name"] in {n for n, _ in band_spec}:
+                raise ConfigurationError("--bands", f"{lowest['name']!r} is the lowest band, which takes every lead "
+                                         f"below the others", "name only the bands above it")
+            scored_train, _ = measure([{"name": lowest["name"], "min": 0}], {}, train)
+            totals = np.array([s.total for s in scored_train if s is not None], dtype=float)
+            by_name = {b["name"]: b for b in merged["bands"]}
+            thresholds = _thresholds(totals, band_spec)
+            bottom_min = min(0, thresholds[0][1] - 1)
+            bands_doc = [{"name": lowest["name"], "min": bottom_min, "label": lowest.get("label", lowest["name"])}]
+            dropped_gates = [b["name"] for b in merged["bands"] if b.get("requires") is not None]
+            for band_name, minimum in thresholds:
+                old = by_name.get(band_name, {})
+                table = {"name": band_name, "min": minimum, "label": old.get("label", band_name)}
+                if keep_gates and old.get("requires") is not None:
+                    table["requires"] = old["requires"]
+                    if old.get("gate_reason"):
+                        table["gate_reason"] = old["gate_reason"]
+                bands_doc.append(table)
+            if keep_gates:
+                dropped_gates = [g for g in dropped_gates if g not in {b["name"] for b in bands_doc}]
+        names = {b["name"] for b in bands_doc}
+        routing = {band: route for band, route in merged["routing"].items() if band in names}
+        scored_test, y_test = measure(bands_doc, routing, test)
+
+    test_totals = np.array([s.total for s in scored_test], dtype=float)
+    auc = metrics.auc(test_totals, y_test)
+    low, high = metrics.bootstrap_auc(test_totals, y_test, bootstrap, seed)
+    band_rows = []
+    for band in bands_doc:
+        members = np.array([s.band == band["name"] for s in scored_test])
+        k, n = int(y_test[members].sum()), int(members.sum())
+        if n:
+            band["observed_conversion"] = round(k / n, 4)
+        band_rows.append({"band": band["name"], "min_points": band["min"], "heldout_leads": n,
+                          "heldout_positives": k, "conversion": k / n if n else None})
+    doc["bands"] = bands_doc
+    if routing:
+        doc["routing"] = routing
+
+    result: dict[str, Any] = {
+        "pack": pack_name, "from_packs": [f"{p.name} {p.version}" for p in packs],
+        "outcome": evaluation.definition.text(), "scoring_time": evaluation.timing.text(),
+        "split": split, "counts": dict(evaluation.counts),
+        "train": {"leads": int(train.sum()), "positives": int(y[train].sum())},
+        "heldout": {"leads": len(y_test), "positives": int(y_test.sum()), "auc": auc, "low": low, "high": high},
+        "points_per_double": points_per_double, "features": {"rules": len(fit_rules), "candidates": len(candidates),
+                                                             "selected": len(selected)},
+        "refit": refit, "dropped": dropped, "flipped": flips, "unfitted": unfitted, "discovered": discovered,
+        "bands": band_rows, "dropped_gates": dropped_gates if band_spec is not None else [],
+        "baselines": None, "notes": [],
+    }
+    if baseline:
+        raw_names = sorted({c.signal for c in candidates})
+        raw = features.raw_numbers(values, raw_names)
+        full = np.hstack([act[:, fit_rules], learned])
+        with threadpool_limits(limits=1):
+            result["baselines"] = _baselines(full, raw, y, test, seed)
+        gbm = result["baselines"]["gradient_boosting"]
+        result["baselines"]["pack_to_gradient_boosting"] = auc / gbm if gbm else None
+    provenance: dict[str, Any] = {
+        "tool": f"leadscore calibrate {__version__}",
+        "fitted_at": format_timestamp(now or datetime.now(timezone.utc)),
+        "from_packs": result["from_packs"],
+        "data_fingerprint": _fingerprint(cases, x),
+        "outcome": evaluation.definition.text(),
+        "scoring_time": evaluation.timing.text(),
+        "split": _split_text(split),
+        "train_leads": result["train"]["leads"], "train_conversions": result["train"]["positives"],
+        "heldout_leads": result["heldout"]["leads"], "heldout_conversions": result["heldout"]["positives"],
+        "heldout_auc": round(auc, 4),
+        "heldout_auc_interval": [round(low, 4), round(high, 4)],
+        "points_per_double_odds": points_per_double,
+    }
+    for key, value in (sources or {}).items():
+        provenance[key] = value
+    if result["baselines"]:
+        provenance["baseline_gradient_boosting_auc"] = round(result["baselines"]["gradient_boosting"], 4)
+        provenance["baseline_logistic_auc"] = round(result["baselines"]["logistic"], 4)
+    if flips:
+        provenance["sign_flipped"] = flips
+    if dropped:
+        provenance["dropped_rules"] = dropped
+    if unfitted:
+        provenance["unfitted_rules"] = unfitted
+    doc["provenance"] = provenance
+    ordered = {key: doc[key] for key in ("pack", "provenance", "categories", "decay", "vocabulary", "rules", "bands",
+                                         "routing", "accounts") if key in doc}
+    text = tomli_w.dumps(ordered)
+    return CalibrationResult(_header(result) + text, clean(result), [*evaluation.rejections, *rejected])
+
+
+def _header(result: Mapping[str, Any]) -> str:
+    """Comment lines on top of the fitted pack: what it is and what a reviewer must look at."""
+    lines = [f"# {result['pack']}: points fitted by leadscore calibrate from {', '.join(result['from_packs'])}.",
+             f"# Outcome: {result['outcome']}; scored {result['scoring_time']}; split {_split_text(result['split'])}.",
+             f"# Held-out AUC {result['heldout']['auc']:.3f} on {result['heldout']['leads']} leads; "
+             f"{result['points_per_double']:g} points double the odds of converting.",
+             "# Review before publishing: run leadscore backtest with --candidate on this file."]
+    if result["flipped"]:
+        lines.append(f"# Sign flipped by the data (check their reasons): {', '.join(result['flipped'])}.")
+    return "\n".join(lines) + "\n\n"
+
