@@ -46,12 +46,15 @@ _RULE_CAPS = ("max_points", "min_points")
 
 
 class CalibrationResult:
-    """A fitted pack (``toml``, ready to write) and the figures behind it (``data``, JSON-ready)."""
+    """A fitted pack (``toml``, ready to write), the figures behind it (``data``, JSON-ready), every
+    lead or row that could not be used, and the ids of the held-out leads (to backtest on them)."""
 
-    def __init__(self, toml: str, data: dict[str, Any], rejections: Sequence[Rejection] = ()) -> None:
+    def __init__(self, toml: str, data: dict[str, Any], rejections: Sequence[Rejection] = (),
+                 heldout_ids: Sequence[str] = ()) -> None:
         self.toml = toml
         self.data = data
         self.rejections = tuple(rejections)
+        self.heldout_ids = tuple(heldout_ids)
 
     def text(self) -> str:
         from leadscore.outcomes.text import calibrate_text
@@ -159,12 +162,25 @@ def _fit(x: np.ndarray, y: np.ndarray, l1: bool, seed: int, cs: Sequence[float] 
     return final.coef_[0], float(final.intercept_[0]), best_c
 
 
-def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
+def share_ratio(scores: np.ndarray, labels: np.ndarray, top: float, bottom: float) -> float | None:
+    """Conversion of the top ``top`` share of leads by score over that of the bottom ``bottom`` share
+    (ties counted proportionally): what bands with those shares would show for these scores."""
+    high, rest = metrics.capture(scores, labels, [top, 1 - bottom])
+    positives, n = float(labels.sum()), len(labels)
+    top_rate = high * positives / (top * n)
+    bottom_rate = (1 - rest) * positives / (bottom * n)
+    return top_rate / bottom_rate if bottom_rate else None
+
+
+def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int,
+               shares: tuple[float, float] | None) -> dict[str, float | None]:
     """Held-out AUC of a gradient-boosting and a logistic model trained on the same features and split.
 
     The logistic model takes the rule and candidate columns, unrounded and unselected; gradient
     boosting takes them plus each proposed signal's raw number, so it can find its own cut points.
     Both use their library defaults (the logistic C is chosen by cross-validation on training leads).
+    With ``shares`` (top band share, bottom band share), also the gradient-boosting model's top/bottom
+    conversion ratio at those shares.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -175,8 +191,12 @@ def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, 
     gbm = HistGradientBoostingClassifier(random_state=seed).fit(both[~test], y[~test])
     coef, intercept, _ = _fit(x[~test], y[~test], l1=False, seed=seed)
     logistic = x[test] @ coef + intercept
-    return {"gradient_boosting": metrics.auc(gbm.predict_proba(both[test])[:, 1], y[test]),
-            "logistic": metrics.auc(logistic, y[test])}
+    predicted = gbm.predict_proba(both[test])[:, 1]
+    out: dict[str, float | None] = {"gradient_boosting": metrics.auc(predicted, y[test]),
+                                    "logistic": metrics.auc(logistic, y[test])}
+    if shares is not None:
+        out["gradient_boosting_top_bottom"] = share_ratio(predicted, y[test], *shares)
+    return out
 
 
 def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
@@ -469,7 +489,9 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         raw = features.raw_numbers(values, raw_names)
         full = np.hstack([act[:, fit_rules], learned])
         with threadpool_limits(limits=1):
-            result["baselines"] = _baselines(full, raw, y, test, seed)
+            # The top band's target share, and the lowest band's (every lead below the lowest named band).
+            shares = (band_spec[0][1], 1 - band_spec[-1][1]) if band_spec else None
+            result["baselines"] = _baselines(full, raw, y, test, seed, shares)
         gbm = result["baselines"]["gradient_boosting"]
         result["baselines"]["pack_to_gradient_boosting"] = auc / gbm if gbm else None
     provenance: dict[str, Any] = {
@@ -501,7 +523,8 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     ordered = {key: doc[key] for key in ("pack", "provenance", "categories", "decay", "vocabulary", "rules", "bands",
                                          "routing", "accounts") if key in doc}
     text = tomli_w.dumps(ordered)
-    return CalibrationResult(_header(result) + text, clean(result), [*evaluation.rejections, *rejected])
+    return CalibrationResult(_header(result) + text, clean(result), [*evaluation.rejections, *rejected],
+                             [c.lead.id for c, held in zip(cases, test, strict=True) if held])
 
 
 def _header(result: Mapping[str, Any]) -> str:

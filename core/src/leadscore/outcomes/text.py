@@ -127,6 +127,9 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
         out.append(f"  gradient boosting, same features and split: {num(b['gradient_boosting'])} "
                    f"(fitted pack / gradient boosting = {num(b['pack_to_gradient_boosting'])})")
         out.append(f"  logistic regression, same features and split: {num(b['logistic'])}")
+        if b.get("gradient_boosting_top_bottom") is not None:
+            out.append(f"  gradient boosting's top / bottom conversion at the bands' target shares: "
+                       f"{ratio(b['gradient_boosting_top_bottom'])}")
     out.append("")
     out.append("bands (held out):")
     out.extend("  " + line for line in table(["band", "min", "leads", "conversion"],
