@@ -39,9 +39,9 @@ from leadscore.plugins import PluginManager
 
 if TYPE_CHECKING:
     from leadscore.engine import Engine
-    from leadscore.outcomes.backtest import BacktestResult
-    from leadscore.outcomes.calibrate import CalibrationResult
-    from leadscore.outcomes.drift import DriftResult
+    from leadscore.outcomes.backtesting import BacktestResult
+    from leadscore.outcomes.calibration import CalibrationResult
+    from leadscore.outcomes.stability import DriftResult
 
 Leads = str | os.PathLike[str] | Iterable[Lead | Rejection]
 Outcomes = str | os.PathLike[str] | OutcomeTable | None
@@ -109,7 +109,7 @@ def backtest(leads: Leads, outcomes: Outcomes = None, *, rulepacks: Sequence[str
     seen. ``target`` and ``within_days`` define a conversion.
     """
     require()
-    from leadscore.outcomes.backtest import run_backtest
+    from leadscore.outcomes.backtesting import run_backtest
 
     if channel_by not in ("source", "channel"):
         raise ConfigurationError("--channel-by", f"{channel_by!r} is not a way to group channels", "use source or channel")
@@ -148,7 +148,7 @@ def calibrate(leads: Leads, outcomes: Outcomes = None, *, rulepacks: Sequence[st
     gradient-boosting and a logistic model on the same features and split.
     """
     require()
-    from leadscore.outcomes.calibrate import run_calibrate
+    from leadscore.outcomes.calibration import run_calibrate
 
     if min_support < 1:
         raise ConfigurationError("--min-support", f"{min_support} leads", "give a whole number of leads, e.g. 30")
@@ -181,7 +181,7 @@ def drift(reference: Leads, current: Leads | None = None, *, split_at: datetime 
     ``activities`` is the activities CSV of ``reference``, ``current_activities`` that of ``current``.
     """
     require()
-    from leadscore.outcomes.drift import cases_at, run_drift
+    from leadscore.outcomes.stability import cases_at, run_drift
 
     if (current is None) == (split_at is None):
         raise ConfigurationError("--current", "give either --current FILE or --split-at DATE",

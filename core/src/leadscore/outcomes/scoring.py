@@ -61,7 +61,7 @@ def score_cases(engine: Engine, cases: Sequence[Case], keep: Callable[[ScoreCard
     """
     index = None
     note = ""
-    if getattr(engine, "needs_accounts", False):
+    if engine.needs_accounts:
         times = {case.when for case in cases}
         if len(times) == 1:
             index = engine.build_accounts([case.lead for case in cases], next(iter(times)))

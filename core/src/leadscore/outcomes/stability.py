@@ -16,7 +16,7 @@ from leadscore import __version__
 from leadscore.engine import Engine
 from leadscore.model import Lead
 from leadscore.outcomes import metrics
-from leadscore.outcomes.backtest import clean
+from leadscore.outcomes.backtesting import clean
 from leadscore.outcomes.data import Case, ScoringTime, as_seen_at
 from leadscore.outcomes.scoring import Scored, band_order, pack_names, rule_table, score_cases
 

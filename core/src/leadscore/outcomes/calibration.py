@@ -30,7 +30,7 @@ from leadscore.errors import ConfigurationError, InputError
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Rejection
 from leadscore.outcomes import features, metrics
-from leadscore.outcomes.backtest import clean
+from leadscore.outcomes.backtesting import clean
 from leadscore.outcomes.data import Case, Evaluation
 from leadscore.outcomes.scoring import score_cases
 from leadscore.plugins import PluginManager
@@ -137,7 +137,13 @@ def _split_text(detail: Mapping[str, Any]) -> str:
 
 
 def _fit(x: np.ndarray, y: np.ndarray, l1: bool, seed: int, cs: Sequence[float] = CS) -> tuple[np.ndarray, float, float]:
-    """Coefficients, intercept and C of a logistic regression whose C is chosen by cross-validated AUC."""
+    """Coefficients, intercept and C of a regularised logistic regression, C chosen by 5-fold
+    cross-validation on the given (training) leads.
+
+    The L1 fit selects features, so its C is the one with the best held-out-fold AUC; the L2 fit
+    gives the points, so its C is the one with the best held-out-fold log loss: AUC ignores the
+    scale of the coefficients, and the points' scale (points per doubling of the odds) must hold.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -145,19 +151,21 @@ def _fit(x: np.ndarray, y: np.ndarray, l1: bool, seed: int, cs: Sequence[float] 
         return LogisticRegression(C=c, l1_ratio=1.0 if l1 else 0.0, solver="liblinear", max_iter=2000,
                                   random_state=seed)
 
+    def quality(fitted: Any, xs: np.ndarray, ys: np.ndarray) -> float:
+        if l1:
+            return metrics.auc(fitted.decision_function(xs), ys)
+        p = np.clip(fitted.predict_proba(xs)[:, 1], 1e-12, 1 - 1e-12)
+        return float(np.mean(ys * np.log(p) + (1 - ys) * np.log(1 - p)))
+
     folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y))
-    best_c, best_auc = cs[-1], -1.0
+    best_c, best = cs[-1], -math.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         warnings.simplefilter("ignore", category=RuntimeWarning)
         for c in cs:
-            scores = []
-            for train, test in folds:
-                fitted = model(c).fit(x[train], y[train])
-                scores.append(metrics.auc(fitted.decision_function(x[test]), y[test]))
-            mean = float(np.mean(scores))
-            if mean > best_auc + 1e-9:
-                best_c, best_auc = c, mean
+            mean = float(np.mean([quality(model(c).fit(x[train], y[train]), x[test], y[test]) for train, test in folds]))
+            if mean > best + 1e-9:
+                best_c, best = c, mean
         final = model(best_c).fit(x, y)
     return final.coef_[0], float(final.intercept_[0]), best_c
 
@@ -329,13 +337,14 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         train_values = [v for v, t in zip(values, train, strict=True) if t]
         candidates = features.propose(train_values, y[train], min_support)
     learned = features.matrix(candidates, values) if candidates else np.zeros((len(cases), 0))
-    # A candidate identical (on training leads) to a rule or an earlier candidate adds nothing.
-    seen_columns = {act[train][:, j].astype(bool).tobytes() for j in fit_rules}
+    # A candidate identical (on training leads) to a rule or an earlier candidate, or its exact
+    # complement (which the intercept and that column already say), adds nothing.
+    seen_columns = {(act[train][:, j] > 0).tobytes() for j in fit_rules}
     unique = []
     for j in range(learned.shape[1]):
-        key = learned[train][:, j].astype(bool).tobytes()
-        if key not in seen_columns:
-            seen_columns.add(key)
+        column = learned[train][:, j].astype(bool)
+        if column.tobytes() not in seen_columns and (~column).tobytes() not in seen_columns:
+            seen_columns.add(column.tobytes())
             unique.append(j)
     candidates = [candidates[j] for j in unique]
     learned = learned[:, unique]
