@@ -109,7 +109,7 @@ def test_label_column_instead_of_outcomes(tmp_path: Path) -> None:
     assert "outcome: fields.converted is 1/true" in result.stdout
 
 
-def test_calibrate_then_check_then_score_then_backtest(funnel: dict[str, Path], tmp_path: Path) -> None:
+def test_calibrate_then_check_score_explain_test_and_backtest(funnel: dict[str, Path], tmp_path: Path) -> None:
     fitted = tmp_path / "fitted.toml"
     summary = tmp_path / "fit.json"
     result = run("calibrate", str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
@@ -136,6 +136,14 @@ def test_calibrate_then_check_then_score_then_backtest(funnel: dict[str, Path], 
     as_json = json.loads(run("explain", str(funnel["leads"]), "--lead", rows[0]["id"], "-r", str(fitted),
                              "--as-of", "2026-01-01", "--json").stdout)
     assert 0 <= as_json["band_observed_conversion"] <= 1
+
+    cases = tmp_path / "cases.toml"
+    cases.write_text(f'[defaults]\nleads = "{funnel["leads"]}"\nas_of = 2026-01-01T00:00:00Z\nrulepacks = ["{fitted}"]\n\n'
+                     f'[[cases]]\nname = "fitted band"\nlead = "{rows[0]["id"]}"\n[cases.expect]\n'
+                     f'band = "{rows[0]["band"]}"\ntotal = {rows[0]["total"]}\n', encoding="utf-8")
+    tested = run("test", str(cases))
+    assert tested.exit_code == 0, tested.stdout
+    assert "1 passed, 0 failed" in tested.stdout
 
     review = run("backtest", str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
                  "--candidate", str(fitted), "--score-at", "created+7d", "--within", "90", "--bootstrap", "0")

@@ -156,8 +156,10 @@ def test_candidate_side_by_side_with_transitions_and_movers(files: dict[str, Pat
     assert "movers: up 10 leads, 50.0% converted; same 10 leads, 20.0% converted; down 10 leads, 70.0% converted" in text
 
 
-def test_same_inputs_same_figures(files: dict[str, Path]) -> None:
-    assert run(files).data == run(files).data
+def test_same_inputs_same_figures_and_report(files: dict[str, Path]) -> None:
+    first, second = run(files, candidate=[files["candidate"]]), run(files, candidate=[files["candidate"]])
+    assert first.data == second.data
+    assert first.html() == second.html()
 
 
 def test_channel_by_normalised_channel(files: dict[str, Path]) -> None:
