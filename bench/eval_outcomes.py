@@ -133,7 +133,7 @@ def report(row: dict[str, Any]) -> list[str]:
              f"logistic regression: {row['logistic_auc']:.3f}",
              f"  fitted / gradient boosting = {row['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
              f"{'met' if row['ratio'] >= GOAL_RATIO else 'NOT met'})",
-             f"  held-out bands: " + ", ".join(f"{b['band']} {b['leads']} leads {100 * (b['conversion'] or 0):.1f}%"
+             "  held-out bands: " + ", ".join(f"{b['band']} {b['leads']} leads {100 * (b['conversion'] or 0):.1f}%"
                                                for b in row["heldout_bands"] if b["leads"]),
              f"  held-out top/bottom band: {tb_text(tb)}"]
     if row["gradient_boosting_top_bottom"] is not None:

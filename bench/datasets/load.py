@@ -3,8 +3,9 @@
     python bench/datasets/load.py bench/datasets/x-education.toml --out bench/out/x-education
 
 writes ``leads.jsonl`` and ``outcomes.csv`` to the output folder. The data are read from
-``../shared/data`` beside the repository, or beside a folder above it (``--data`` to point elsewhere), and checked against the
-sha256 in the mapping; they are never copied into the repository. Standard library only.
+``../shared/data`` beside the repository, or beside a folder above it (``--data`` to point
+elsewhere), and checked against the sha256 in the mapping; they are never copied into the
+repository. Standard library only.
 """
 
 from __future__ import annotations

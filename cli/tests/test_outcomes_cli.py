@@ -100,8 +100,8 @@ def test_usage_errors_are_one_line_exit_2(funnel: dict[str, Path], tmp_path: Pat
 
 def test_label_column_instead_of_outcomes(tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
-    rows = ["id,title,fields.converted"] + [f"L-{i},{'VP Sales' if i % 3 == 0 else 'Engineer'},{int(i % 3 == 0 or i % 7 == 0)}"
-                                            for i in range(60)]
+    rows = ["id,title,fields.converted"]
+    rows += [f"L-{i},{'VP Sales' if i % 3 == 0 else 'Engineer'},{int(i % 3 == 0 or i % 7 == 0)}" for i in range(60)]
     leads.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = run("backtest", str(leads), "--label", "fields.converted", "--as-of", "2026-01-01", "-r", "firr-base",
                  "--bootstrap", "0")

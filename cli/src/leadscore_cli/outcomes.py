@@ -206,7 +206,8 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
         \b
         Examples:
           leadscore calibrate leads.jsonl --outcomes outcomes.csv -r firr-base -o fitted.toml
-          leadscore calibrate leads.jsonl --outcomes outcomes.csv --discover --bands "sales_ready=5%,mql=20%,engaged=50%" --baseline -o fitted.toml
+          leadscore calibrate leads.jsonl --outcomes outcomes.csv --discover --baseline -o fitted.toml \
+              --bands "sales_ready=5%,mql=20%,engaged=50%"
           leadscore check fitted.toml
         """
         from leadscore.outcomes import calibrate as run

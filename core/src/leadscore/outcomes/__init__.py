@@ -47,7 +47,8 @@ Leads = str | os.PathLike[str] | Iterable[Lead | Rejection]
 Outcomes = str | os.PathLike[str] | OutcomeTable | None
 
 
-def _leads(leads: Leads, activities: str | os.PathLike[str] | None, input_format: str | None) -> tuple[Iterable[Lead | Rejection], str]:
+def _leads(leads: Leads, activities: str | os.PathLike[str] | None,
+           input_format: str | None) -> tuple[Iterable[Lead | Rejection], str]:
     if isinstance(leads, (str, os.PathLike)):
         from leadscore.io import read_leads
 
@@ -185,7 +186,8 @@ def drift(reference: Leads, current: Leads | None = None, *, split_at: datetime 
 
     if (current is None) == (split_at is None):
         raise ConfigurationError("--current", "give either --current FILE or --split-at DATE",
-                                 "e.g. --reference q1.jsonl --current q2.jsonl, or --reference all.jsonl --split-at 2026-04-01")
+                                 "e.g. --reference q1.jsonl --current q2.jsonl, "
+                                 "or --reference all.jsonl --split-at 2026-04-01")
     if psi_threshold <= 0 or not 0 < rate_threshold < 1:
         raise ConfigurationError("--psi-threshold", "thresholds must be above 0 (rates below 1)",
                                  "e.g. --psi-threshold 0.2 --rate-threshold 0.05")

@@ -90,7 +90,8 @@ def parse_bands(spec: str) -> list[tuple[str, float]]:
     return sorted(out, key=lambda item: item[1])
 
 
-def split_cases(cases: Sequence[Case], split_at: datetime | None, holdout: float, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+def split_cases(cases: Sequence[Case], split_at: datetime | None, holdout: float,
+                seed: int) -> tuple[np.ndarray, dict[str, Any]]:
     """A boolean mask of held-out cases and a description of the split.
 
     With ``split_at``, leads scored at or after it are held out. Otherwise, when the leads have
@@ -125,7 +126,8 @@ def split_cases(cases: Sequence[Case], split_at: datetime | None, holdout: float
         k, n = int(labels[mask].sum()), int(mask.sum())
         if k == 0 or k == n:
             what = "no leads" if n == 0 else ("no conversions" if k == 0 else "only conversions")
-            raise InputError("calibrate", f"the {name} part of the split has {what} ({n} leads; split {_split_text(detail)})",
+            raise InputError("calibrate",
+                             f"the {name} part of the split has {what} ({n} leads; split {_split_text(detail)})",
                              "move --split-at or change --holdout so both parts have conversions and non-conversions")
     return test, detail
 
@@ -426,7 +428,8 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         doc["accounts"] = merged["accounts"]
 
     with tempfile.TemporaryDirectory(prefix="leadscore-calibrate-") as folder:
-        def measure(bands_doc: list[dict[str, Any]], routing: Mapping[str, Any], which: np.ndarray) -> tuple[list[Any], np.ndarray]:
+        def measure(bands_doc: list[dict[str, Any]], routing: Mapping[str, Any],
+                    which: np.ndarray) -> tuple[list[Any], np.ndarray]:
             """Score the ``which`` cases with the pack as it stands: (scored, their labels)."""
             trial = dict(doc, bands=bands_doc, **({"routing": dict(routing)} if routing else {}))
             path = Path(folder) / f"{pack_name}.toml"

@@ -214,7 +214,8 @@ def _csv_rows(stream: IO[str], label: str) -> Iterator[tuple[int, dict[str, Any]
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError(label, "no header row", "write the header lead_id,stage,at,amount then one row per outcome") from None
+        raise InputError(label, "no header row",
+                         "write the header lead_id,stage,at,amount then one row per outcome") from None
     except csv.Error as err:
         raise InputError(f"{label}:1", f"unreadable header row: {err}", "check the quoting") from None
     names = [h.strip().lower() for h in header]
@@ -295,7 +296,8 @@ def _amount(value: Any, where: str) -> float | None:
         except ValueError:
             number = math.nan
     if not math.isfinite(number):
-        raise InputError(where, f"amount: {value!r} is not a number", "write the deal amount as a plain number such as 12500.50")
+        raise InputError(where, f"amount: {value!r} is not a number",
+                         "write the deal amount as a plain number such as 12500.50")
     return number
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,14 +18,25 @@ from leadscore.outcomes.text import interval, num, pct, ratio
 
 COLOURS = ("#2f5d8a", "#d9822b")
 MAX_CHANNELS_CHARTED = 8
+# Nothing may be fetched or run: the charts are data URIs, the style is inline.
+_FIGURE = re.compile(r"^(-|[-+]?[0-9][0-9,.]*(%|x)?( \([0-9,]+\))?|\[.*\])$")
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2733;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #d5dbe1;padding-bottom:.3rem}
-.meta{color:#5b6875;margin:.2rem 0}.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1.2rem 0}
-.card{border:1px solid #d5dbe1;border-radius:6px;padding:.6rem .9rem;min-width:12rem}.card b{display:block;font-size:1.3rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}th,td{border-bottom:1px solid #e3e7eb;padding:.3rem .6rem;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f3f5f7}tr.flag td{background:#fdecea}
-.charts{display:flex;flex-wrap:wrap;gap:1rem}.charts img{max-width:100%;border:1px solid #e3e7eb}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px}
+body{color:#1d2733;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}
+h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #d5dbe1;padding-bottom:.3rem}
+.meta{color:#5b6875;margin:.2rem 0}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1.2rem 0}
+.card{border:1px solid #d5dbe1;border-radius:6px;padding:.6rem .9rem;min-width:12rem}
+.card b{display:block;font-size:1.3rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+th,td{border-bottom:1px solid #e3e7eb;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child,td.text{text-align:left}
+th{background:#f3f5f7}
+tr.flag td{background:#fdecea}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}
+.charts img{max-width:100%;border:1px solid #e3e7eb}
 .note{color:#5b6875;font-size:.9rem}
 """
 
@@ -137,12 +149,19 @@ def channel_chart(data: Mapping[str, Any]) -> str | None:
     return _img(_svg_uri(figure, "channels"), "Share of each channel's leads reaching each funnel stage")
 
 
+def _cell(value: Any) -> str:
+    """A table cell: figures right-aligned (the default), words left-aligned."""
+    text = str(value)
+    align = "" if _FIGURE.match(text) else ' class="text"'
+    return f"<td{align}>{html.escape(text)}</td>"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], flags: Sequence[bool] | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = []
     for i, row in enumerate(rows):
         cls = ' class="flag"' if flags and flags[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(_cell(c) for c in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -153,16 +172,17 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>leadscore backtest: {e(', '.join(data['current']['packs']))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>Backtest: does the score rank the leads that converted?</h1>",
+        "<h1>Backtest: does the score rank the leads that converted?</h1>",
         f'<p class="meta">Outcome: {e(data["outcome"])}. Scoring time: {e(data["scoring_time"])}. '
         f"leadscore {e(data['leadscore_version'])}.</p>",
         f'<p class="meta">{counts["evaluated"]} leads evaluated, {counts["positives"]} converted '
-        f"(base rate {pct(data['base_rate'])}). Not evaluated: {counts['leads_rejected'] + counts.get('scoring_rejected', 0)} "
-        f"rejected, {counts['excluded_converted_before']} converted before their scoring time, "
+        f"(base rate {pct(data['base_rate'])}). Not evaluated: "
+        f"{counts['leads_rejected'] + counts.get('scoring_rejected', 0)} rejected, "
+        f"{counts['excluded_converted_before']} converted before their scoring time, "
         f"{counts['excluded_censored']} censored; {counts['outcome_rows_rejected']} of {counts['outcome_rows']} "
         "outcome rows rejected.</p>",
     ]
@@ -217,7 +237,8 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     for name, side in sides:
         parts.append(f"<h3>{e(name)}</h3>")
         rules = side["rules"]
-        parts.append(_table(["rule", "points", "fires", "share", "converted when it fires", "otherwise", "verdict", "reason"],
+        parts.append(_table(["rule", "points", "fires", "share", "converted when it fires", "otherwise", "verdict",
+                             "reason"],
                             [[r["rule"], r["points"], r["fires"], pct(r["fire_share"]), pct(r["conversion_when_fires"]),
                               pct(r["conversion_otherwise"]), r["verdict"], r["reason"]] for r in rules],
                             [r["verdict"].startswith("wrong way") for r in rules]))

@@ -107,8 +107,9 @@ min = 40
 """
 
 # Each starting rule and the fact it stands for.
-RULE_FACTS: Mapping[str, str] = {"fit.vp": "vp_title", "fit.student": "student_title", "intent.pricing": "pricing_first_week",
-                                 "fit.partner": "partner_source", "fit.large": "large_company", "fit.red": "colour_red"}
+RULE_FACTS: Mapping[str, str] = {"fit.vp": "vp_title", "fit.student": "student_title",
+                                 "intent.pricing": "pricing_first_week", "fit.partner": "partner_source",
+                                 "fit.large": "large_company", "fit.red": "colour_red"}
 
 
 def _iso(value: datetime) -> str:

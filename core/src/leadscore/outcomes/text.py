@@ -57,7 +57,8 @@ def backtest_text(data: Mapping[str, Any]) -> str:
     sides = _sides(data)
     out.append("")
     header = [""] + [f"{name} ({', '.join(side['packs'])})" for name, side in sides]
-    rows = [["ROC AUC"] + [f"{num(s['auc']['value'])} {interval(s['auc']['low'], s['auc']['high'], False)}" for _, s in sides]]
+    rows = [["ROC AUC"] + [f"{num(s['auc']['value'])} {interval(s['auc']['low'], s['auc']['high'], False)}"
+                           for _, s in sides]]
     tb = [s["top_bottom"] for _, s in sides]
     rows.append(["top / bottom band"] + [f"{ratio(t['ratio'])} ({t['top']} / {t['bottom']})" if t["ratio"] is not None
                                          else (t["note"] or "-") for t in tb])
@@ -151,7 +152,8 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
         out.append("")
         out.append(f"discovered rules ({len(data['discovered'])}):")
         for r in sorted(data["discovered"], key=lambda r: -abs(r["points"]))[:25]:
-            out.append(f"  {r['points']:+4d}  {r['condition']}  ({r['support']} training leads, {pct(r['conversion'])} converted)")
+            out.append(f"  {r['points']:+4d}  {r['condition']}  ({r['support']} training leads, "
+                       f"{pct(r['conversion'])} converted)")
         if len(data["discovered"]) > 25:
             out.append(f"  ... and {len(data['discovered']) - 25} more (see the pack)")
     return "\n".join(out)
