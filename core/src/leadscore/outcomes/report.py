@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leadscore.outcomes.text import interval, num, pct, ratio
+from leadscore.outcomes.text import interval, num, pct, ratio, sides
 
 COLOURS = ("#2f5d8a", "#d9822b")
 MAX_CHANNELS_CHARTED = 8
@@ -61,22 +61,19 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
-def _sides(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    sides = [("current", data["current"])]
-    if data.get("candidate"):
-        sides.append(("candidate", data["candidate"]))
-    return sides
+def _error_bars(rows: Sequence[Mapping[str, Any]], value: str) -> list[list[float]]:
+    """Matplotlib's yerr (below, above) in percent, from rows with ``value``, ``low`` and ``high`` shares."""
+    return [[(r[value] - r["low"]) * 100 for r in rows], [(r["high"] - r[value]) * 100 for r in rows]]
 
 
 def lift_chart(data: Mapping[str, Any]) -> str:
-    sides = _sides(data)
-    figure = _figure(6.4 if len(sides) == 1 else 10, 3.6)
-    axes = figure.subplots(1, len(sides), squeeze=False)[0]
-    for ax, (name, side), colour in zip(axes, sides, COLOURS, strict=False):
+    shown = sides(data)
+    figure = _figure(6.4 if len(shown) == 1 else 10, 3.6)
+    axes = figure.subplots(1, len(shown), squeeze=False)[0]
+    for ax, (name, side), colour in zip(axes, shown, COLOURS, strict=False):
         bands = [b for b in side["bands"] if b["leads"]]
         rates = [b["conversion"] * 100 for b in bands]
-        errors = [[(b["conversion"] - b["low"]) * 100 for b in bands], [(b["high"] - b["conversion"]) * 100 for b in bands]]
-        ax.bar([b["band"] for b in bands], rates, yerr=errors, color=colour, capsize=4)
+        ax.bar([b["band"] for b in bands], rates, yerr=_error_bars(bands, "conversion"), color=colour, capsize=4)
         ax.axhline(data["base_rate"] * 100, color="#555", linestyle="--", linewidth=1, label="base rate")
         for x, b in enumerate(bands):
             ax.annotate(f"{ratio(b['lift'])}", (x, b["conversion"] * 100), textcoords="offset points", xytext=(0, 6),
@@ -92,7 +89,7 @@ def capture_chart(data: Mapping[str, Any]) -> str:
     figure = _figure(5.2, 4.2)
     ax = figure.subplots()
     ax.plot([0, 100], [0, 100], color="#999", linestyle=":", label="random order")
-    for (name, side), colour in zip(_sides(data), COLOURS, strict=False):
+    for (name, side), colour in zip(sides(data), COLOURS, strict=False):
         curve = side["capture_curve"]
         xs = [100 * i / (len(curve) - 1) for i in range(len(curve))]
         ax.plot(xs, [100 * (v or 0) for v in curve], color=colour, label=name)
@@ -106,18 +103,17 @@ def capture_chart(data: Mapping[str, Any]) -> str:
 
 
 def calibration_chart(data: Mapping[str, Any]) -> str | None:
-    sides = [(name, side) for name, side in _sides(data) if side["calibration"]]
-    if not sides:
+    stated = [(name, side) for name, side in sides(data) if side["calibration"]]
+    if not stated:
         return None
     figure = _figure(5.2, 4.2)
     ax = figure.subplots()
     top = 0.0
-    for (name, side), colour in zip(sides, COLOURS, strict=False):
+    for (name, side), colour in zip(stated, COLOURS, strict=False):
         points = [c for c in side["calibration"] if c["observed"] is not None]
         xs = [c["stated"] * 100 for c in points]
         ys = [c["observed"] * 100 for c in points]
-        errors = [[(c["observed"] - c["low"]) * 100 for c in points], [(c["high"] - c["observed"]) * 100 for c in points]]
-        ax.errorbar(xs, ys, yerr=errors, fmt="o", color=colour, capsize=3, label=name)
+        ax.errorbar(xs, ys, yerr=_error_bars(points, "observed"), fmt="o", color=colour, capsize=3, label=name)
         for c, x, y in zip(points, xs, ys, strict=True):
             ax.annotate(c["band"], (x, y), textcoords="offset points", xytext=(5, -3), fontsize=8)
         top = max([top, *xs, *(c["high"] * 100 for c in points)])
@@ -166,7 +162,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], flags: Sequence
 
 
 def backtest_html(data: Mapping[str, Any]) -> str:
-    sides = _sides(data)
+    shown = sides(data)
     counts = data["counts"]
     e = html.escape
     parts = [
@@ -188,7 +184,7 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     ]
     parts.extend(f'<p class="note">Note: {e(n)}</p>' for n in data.get("notes", []))
     parts.append('<div class="cards">')
-    for name, side in sides:
+    for name, side in shown:
         tb = side["top_bottom"]
         tb_text = f"{ratio(tb['ratio'])} ({tb['top']} / {tb['bottom']})" if tb["ratio"] is not None else tb["note"]
         parts.append(f'<div class="card">{e(name)}: {e(", ".join(side["packs"]))}'
@@ -208,7 +204,7 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     parts.append("</div>")
 
     parts.append("<h2>Bands</h2>")
-    for name, side in sides:
+    for name, side in shown:
         parts.append(f"<h3>{e(name)}</h3>")
         header = ["band", "min points", "leads", "share", "converted", "conversion", "95% interval", "lift", "stated"]
         rows = [[b["band"], b["min_points"], b["leads"], pct(b["share"]), b["positives"], pct(b["conversion"]),
@@ -234,7 +230,7 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     parts.append('<p class="note">Conversion of the leads a rule gave points to, against the others. A rule '
                  "points the wrong way when its sign disagrees with that difference (flagged when the difference is "
                  "significant at 95%).</p>")
-    for name, side in sides:
+    for name, side in shown:
         parts.append(f"<h3>{e(name)}</h3>")
         rules = side["rules"]
         parts.append(_table(["rule", "points", "fires", "share", "converted when it fires", "otherwise", "verdict",
@@ -247,10 +243,10 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     parts.append("<h2>Channels</h2>")
     parts.append('<p class="note">Lead quality by channel: the share of each channel\'s leads reaching each stage, '
                  "their median score and their conversion.</p>")
-    channel_header = ["channel", "also", "leads", *stages, *(f"median score ({n})" for n, _ in sides), "conversion",
+    channel_header = ["channel", "also", "leads", *stages, *(f"median score ({n})" for n, _ in shown), "conversion",
                       "95% interval"]
     rows = []
-    by_name = [{c["channel"]: c for c in side["channels"]} for _, side in sides]
+    by_name = [{c["channel"]: c for c in side["channels"]} for _, side in shown]
     for c in data["current"]["channels"]:
         rows.append([c["channel"], ", ".join(c["also"]), c["leads"], *(pct(c["reached"][s]) for s in stages),
                      *(f"{m[c['channel']]['median_score']:g}" for m in by_name), pct(c["conversion"]),
@@ -258,7 +254,7 @@ def backtest_html(data: Mapping[str, Any]) -> str:
     parts.append(_table(channel_header, rows))
 
     parts.append("<h2>Funnel by band</h2>")
-    for name, side in sides:
+    for name, side in shown:
         parts.append(f"<h3>{e(name)}</h3>")
         steps = list(side["funnel"][0]["step_conversion"]) if side["funnel"] else []
         parts.append(_table(["band", "leads", *stages, *steps],

@@ -37,11 +37,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def _sides(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    sides = [("current", data["current"])]
+def sides(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A backtest's packs to show: ("current", figures), and ("candidate", figures) when there is one."""
+    out = [("current", data["current"])]
     if data.get("candidate"):
-        sides.append(("candidate", data["candidate"]))
-    return sides
+        out.append(("candidate", data["candidate"]))
+    return out
 
 
 def backtest_text(data: Mapping[str, Any]) -> str:
@@ -54,20 +55,20 @@ def backtest_text(data: Mapping[str, Any]) -> str:
            f"{counts['excluded_censored']} censored; {counts['outcome_rows_rejected']} of "
            f"{counts['outcome_rows']} outcome rows rejected"]
     out.extend(f"  note: {note}" for note in data.get("notes", []))
-    sides = _sides(data)
+    shown = sides(data)
     out.append("")
-    header = [""] + [f"{name} ({', '.join(side['packs'])})" for name, side in sides]
+    header = [""] + [f"{name} ({', '.join(side['packs'])})" for name, side in shown]
     rows = [["ROC AUC"] + [f"{num(s['auc']['value'])} {interval(s['auc']['low'], s['auc']['high'], False)}"
-                           for _, s in sides]]
-    tb = [s["top_bottom"] for _, s in sides]
+                           for _, s in shown]]
+    tb = [s["top_bottom"] for _, s in shown]
     rows.append(["top / bottom band"] + [f"{ratio(t['ratio'])} ({t['top']} / {t['bottom']})" if t["ratio"] is not None
                                          else (t["note"] or "-") for t in tb])
-    for k, share in enumerate(s["top_share"] for s in sides[0][1]["capture"]):
-        rows.append([f"conversions in top {pct(share, 0)}"] + [pct(s["capture"][k]["captured"]) for _, s in sides])
+    for k, share in enumerate(s["top_share"] for s in shown[0][1]["capture"]):
+        rows.append([f"conversions in top {pct(share, 0)}"] + [pct(s["capture"][k]["captured"]) for _, s in shown])
     rows.append(["median score"] + [f"{s['scores']['median']:g} ({pct(s['scores']['most_common_share'], 0)} of leads "
-                                    f"score {s['scores']['most_common']:g})" for _, s in sides])
+                                    f"score {s['scores']['most_common']:g})" for _, s in shown])
     out.extend(table(header, rows))
-    for name, side in sides:
+    for name, side in shown:
         out.append("")
         out.append(f"bands ({name}):")
         band_rows = [[b["band"], str(b["leads"]), pct(b["share"]), f"{pct(b['conversion'])} {interval(b['low'], b['high'])}",
