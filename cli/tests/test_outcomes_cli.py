@@ -164,3 +164,14 @@ def test_drift_exit_codes(funnel: dict[str, Path], tmp_path: Path) -> None:
     bad = run("drift", "--reference", str(funnel["leads"]), "-r", str(funnel["start"]))
     assert bad.exit_code == 2
     assert bad.stderr.startswith("leadscore: --current: give either --current FILE or --split-at DATE")
+
+
+def test_missing_leads_file_is_one_line(tmp_path: Path, funnel: dict[str, Path]) -> None:
+    missing = tmp_path / "nope.jsonl"
+    for command in (["backtest", str(missing), "--outcomes", str(funnel["outcomes"])],
+                    ["calibrate", str(missing), "--outcomes", str(funnel["outcomes"]), "-o", str(tmp_path / "f.toml")],
+                    ["drift", "--reference", str(missing), "--current", str(funnel["leads"])]):
+        result = run(*command)
+        assert result.exit_code == 2
+        assert result.stderr == f"leadscore: {missing}: file not found; check the path\n"
+    assert not (tmp_path / "f.toml").exists()

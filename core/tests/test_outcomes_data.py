@@ -307,3 +307,12 @@ def test_nothing_after_the_scoring_time_affects_the_score(tmp_path: Path) -> Non
     # The plugin itself would have seen the future without the cut: it counts what it is handed.
     with Engine(plugins=pm, rulepacks=[pack]) as engine:
         assert engine.score_lead(only_later, created + timedelta(days=7)).total == 30
+
+
+def test_an_overlong_jsonl_outcome_line_is_rejected_and_the_rest_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "o.jsonl", '{"lead_id": "A", "stage": "won"}\n' + '{"lead_id": "' + "x" * (2 << 20) + '"}\n'
+                 + '{"lead_id": "B", "stage": "mql"}\n')
+    table = read_outcomes(path)
+    assert set(table.events) == {"A", "B"}
+    assert [(r.where, r.reason) for r in table.rejections] == [
+        (f"{path}:2", "line is longer than 1 MiB; each line must be one JSON object")]

@@ -191,6 +191,8 @@ def drift(reference: Leads, current: Leads | None = None, *, split_at: datetime 
     if psi_threshold <= 0 or not 0 < rate_threshold < 1:
         raise ConfigurationError("--psi-threshold", "thresholds must be above 0 (rates below 1)",
                                  "e.g. --psi-threshold 0.2 --rate-threshold 0.05")
+    if bins < 2:
+        raise ConfigurationError("--bins", f"{bins} bins cannot show a shift", "use 2 or more, e.g. 10")
     timing = ScoringTime.parse(score_at, as_of)
     rejections: list[Rejection] = []
 

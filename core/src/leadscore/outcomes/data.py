@@ -29,6 +29,7 @@ DEFAULT_STAGES = ("mql", "sal", "sql", "opportunity", "won")
 DEFAULT_CLOSED = ("lost",)
 CONFIG_NAME = "leadscore.toml"
 OUTCOME_COLUMNS = ("lead_id", "stage", "at", "amount")
+MAX_LINE = 1 << 20
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SCORE_AT = re.compile(r"^created(?:\s*\+\s*([0-9]+(?:\.[0-9]+)?)\s*([dh]))?$")
 _DAY = timedelta(days=1)
@@ -247,7 +248,18 @@ def _csv_rows(stream: IO[str], label: str) -> Iterator[tuple[int, dict[str, Any]
 
 
 def _jsonl_rows(stream: IO[str], label: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    for line, text in enumerate(stream, 1):
+    line = 0
+    while True:
+        text = stream.readline(MAX_LINE + 1)
+        if not text:
+            return
+        line += 1
+        if len(text) > MAX_LINE and not text.endswith("\n"):
+            # A line this long is a broken export, not an outcome: skip it without holding it.
+            while (rest := stream.readline(MAX_LINE)) and not rest.endswith("\n"):
+                pass
+            yield line, "line is longer than 1 MiB; each line must be one JSON object"
+            continue
         if not text.strip():
             continue
         try:
