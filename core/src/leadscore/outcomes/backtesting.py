@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -318,5 +318,3 @@ def clean(value: Any) -> Any:
         return None if math.isnan(number) or math.isinf(number) else number
     return value
 
-
-Namer = Callable[[str | None], tuple[str, str]]

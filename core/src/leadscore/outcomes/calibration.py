@@ -211,10 +211,11 @@ def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, 
 
 def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
     """The packs' TOML merged the way composition merges them: rules by id (later packs replace in
-    place, ``disable`` removes), categories and decays by name, bands, routing, total and accounts
-    whole from the most specific pack that has them; vocabularies are unions."""
+    place, ``disable`` removes), categories and decays by name, bands, routing and accounts whole
+    from the most specific pack that has them; vocabularies are unions. ``[total]`` is not carried:
+    a fitted pack's points are not capped."""
     merged: dict[str, Any] = {"rules": {}, "categories": {}, "decay": {}, "vocabulary": {}, "bands": [],
-                              "routing": {}, "accounts": {}, "total": None, "scorers": []}
+                              "routing": {}, "accounts": {}, "scorers": []}
     disabled: set[str] = set()
     for pack in packs:
         data = tomllib.loads(pack.text)
@@ -223,7 +224,7 @@ def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
         merged["categories"].update(data.get("categories", {}))
         merged["decay"].update(data.get("decay", {}))
         _merge_vocabulary(merged["vocabulary"], data.get("vocabulary", {}))
-        for key in ("bands", "routing", "accounts", "total"):
+        for key in ("bands", "routing", "accounts"):
             if data.get(key):
                 merged[key] = data[key]
         for scorer in data.get("pack", {}).get("scorers", ["rules"]):
@@ -337,7 +338,7 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     if discover:
         values = [{k: s.value for k, s in engine.signals(c.lead, c.when).items()} for c in cases]
         train_values = [v for v, t in zip(values, train, strict=True) if t]
-        candidates = features.propose(train_values, y[train], min_support)
+        candidates = features.propose(train_values, min_support)
     learned = features.matrix(candidates, values) if candidates else np.zeros((len(cases), 0))
     # A candidate identical (on training leads) to a rule or an earlier candidate, or its exact
     # complement (which the intercept and that column already say), adds nothing.

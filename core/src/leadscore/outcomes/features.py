@@ -89,7 +89,7 @@ def _show(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
-def propose(values: Sequence[Mapping[str, Any]], labels: np.ndarray, min_support: int) -> list[Candidate]:
+def propose(values: Sequence[Mapping[str, Any]], min_support: int) -> list[Candidate]:
     """Candidate rules from the training leads' signal values (``values[i]``: signal name -> value).
 
     Categorical values (strings, booleans, numbers with few values) with at least ``min_support``
