@@ -120,6 +120,17 @@ def test_calibrate_then_check_score_explain_test_and_backtest(funnel: dict[str, 
     assert "SIGN FLIPPED: review its reason" in result.stdout
     assert f"wrote {fitted}" in result.stdout
     assert json.loads(summary.read_text())["pack"] == "synthetic-start-fitted"
+    from leadscore.outcomes import calibrate
+
+    api = calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]],
+                    plugins=PluginManager(entry_points=False), score_at="created+7d", within_days=90,
+                    bands="hot=10%,warm=40%", bootstrap=50)
+    assert json.loads(summary.read_text()) == api.data
+
+    def undated(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith(("fitted_at = ", "version = "))]
+
+    assert undated(fitted.read_text()) == undated(api.toml)
 
     checked = run("check", str(fitted))
     assert checked.exit_code == 0, checked.stderr

@@ -138,7 +138,7 @@ def calibrate(leads: Leads, outcomes: Outcomes = None, *, rulepacks: Sequence[st
               activities: str | os.PathLike[str] | None = None, input_format: str | None = None,
               discover: bool = False, min_support: int = 30, bands: str | None = None, keep_gates: bool = False,
               split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
-              name: str | None = None, points_per_double: float = 20, bootstrap: int = 1000,
+              name: str | None = None, points_per_double: float = 20.0, bootstrap: int = 1000,
               backend: str = "python", now: datetime | None = None) -> CalibrationResult:
     """Fit the points of ``rulepacks`` (default: firr-base) from outcomes; return the fitted pack's TOML.
 

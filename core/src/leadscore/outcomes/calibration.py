@@ -309,6 +309,7 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
                                      "pass -r with packs that apply to every lead, e.g. -r firr-base")
     if points_per_double <= 0:
         raise ConfigurationError("--points-per-double", f"{points_per_double:g} is not above 0", "e.g. 20")
+    points_per_double = float(points_per_double)  # the same pack whether 20 came from Python or the CLI
     band_spec = parse_bands(bands) if bands is not None else None
     pack_name = name or f"{packs[-1].name}-fitted"
     if pack_name in {p.name for p in engine.packs}:
