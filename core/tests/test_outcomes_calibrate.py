@@ -125,6 +125,7 @@ def test_a_fitted_packs_ledger_sums_exactly_to_its_total(fitted_engine: Engine, 
     assert any(line.kind == "rule" for line in card.ledger) or card.total == 0
 
 
+@pytest.mark.slow  # a discovery fit and two baselines: about 5-10 s on a shared 2-core VM
 def test_discover_proposes_rules_from_signals_and_sets_bands_by_share(funnel: dict[str, Path]) -> None:
     result = calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]],
                        plugins=PluginManager(entry_points=False), score_at="created+7d", within_days=90,
