@@ -196,3 +196,27 @@ def test_observed_conversion_is_validated_by_the_loader(tmp_path: Path) -> None:
         Engine(plugins=PluginManager(entry_points=False), rulepacks=[bad])
     assert str(err.value) == (f"{bad}:{line}: band 'hot': observed_conversion must be a share between 0 and 1, not 42; "
                               "e.g. observed_conversion = 0.42 for 42%")
+
+
+def test_discover_never_proposes_a_protected_attribute(tmp_path: Path) -> None:
+    import json
+    import random
+
+    rng = random.Random(4)
+    rows = []
+    for i in range(800):
+        gender = rng.choice(["f", "m"])
+        plan = rng.choice(["pro", "free"])
+        converted = rng.random() < 0.15 + 0.3 * (gender == "f") + 0.3 * (plan == "pro")
+        rows.append({"id": f"G-{i}", "fields": {"gender": gender, "plan": plan, "won": int(converted)}})
+    leads = tmp_path / "leads.jsonl"
+    leads.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = calibrate(leads, label="fields.won", as_of=NOW, rulepacks=["firr-base"],
+                       plugins=PluginManager(entry_points=False), discover=True, bootstrap=0, now=NOW)
+    assert result.data["not_proposed_protected"] == [{"signal": "fields.gender", "attribute": "gender"}]
+    learned = [r["condition"] for r in result.data["discovered"]]
+    assert any("fields.plan" in c for c in learned)
+    assert not any("gender" in c for c in learned) and "gender" not in result.toml.split("[provenance]")[0]
+    assert "not proposed (a protected attribute" in result.text()
+    # The pack it starts from keeps its [actions] (next-step suggestions) in the fitted pack.
+    assert tomllib.loads(result.toml)["actions"]["facts"]

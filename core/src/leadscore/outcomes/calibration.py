@@ -34,6 +34,7 @@ from leadscore.outcomes.backtesting import clean
 from leadscore.outcomes.data import Case, Evaluation
 from leadscore.outcomes.scoring import score_cases
 from leadscore.plugins import PluginManager
+from leadscore.rulepack import fairness
 from leadscore.rulepack.schema import Rulepack
 
 DEFAULT_BANDS = "sales_ready=5%,mql=20%,engaged=50%"
@@ -212,10 +213,10 @@ def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, 
 def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
     """The packs' TOML merged the way composition merges them: rules by id (later packs replace in
     place, ``disable`` removes), categories and decays by name, bands, routing and accounts whole
-    from the most specific pack that has them; vocabularies are unions. ``[total]`` is not carried:
-    a fitted pack's points are not capped."""
+    from the most specific pack that has them; vocabularies, ``[actions]`` and ``[fairness]`` are
+    unions. ``[total]`` is not carried: a fitted pack's points are not capped."""
     merged: dict[str, Any] = {"rules": {}, "categories": {}, "decay": {}, "vocabulary": {}, "bands": [],
-                              "routing": {}, "accounts": {}, "scorers": []}
+                              "routing": {}, "accounts": {}, "scorers": [], "actions": {}, "fairness": {}}
     disabled: set[str] = set()
     for pack in packs:
         data = tomllib.loads(pack.text)
@@ -224,6 +225,8 @@ def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
         merged["categories"].update(data.get("categories", {}))
         merged["decay"].update(data.get("decay", {}))
         _merge_vocabulary(merged["vocabulary"], data.get("vocabulary", {}))
+        _merge_tables(merged["actions"], data.get("actions", {}))
+        _merge_tables(merged["fairness"], data.get("fairness", {}))
         for key in ("bands", "routing", "accounts"):
             if data.get(key):
                 merged[key] = data[key]
@@ -233,6 +236,17 @@ def _merged(packs: Sequence[Rulepack]) -> dict[str, Any]:
         disabled.update(data.get("pack", {}).get("disable", []))
     merged["rules"] = {rid: rule for rid, rule in merged["rules"].items() if rid not in disabled}
     return merged
+
+
+def _merge_tables(into: dict[str, Any], table: Mapping[str, Any]) -> None:
+    """``[actions]`` and ``[fairness]`` merge across packs: lists are unions (in order), tables update."""
+    for key, value in table.items():
+        if isinstance(value, list):
+            into[key] = [*into.get(key, []), *(v for v in value if v not in into.get(key, []))]
+        elif isinstance(value, dict):
+            into.setdefault(key, {}).update(value)
+        else:
+            into[key] = value
 
 
 def _merge_vocabulary(into: dict[str, Any], vocab: Mapping[str, Any]) -> None:
@@ -336,10 +350,19 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
 
     candidates: list[features.Candidate] = []
     values: list[dict[str, Any]] = []
+    protected: list[dict[str, str]] = []
     if discover:
         values = [{k: s.value for k, s in engine.signals(c.lead, c.when).items()} for c in cases]
         train_values = [v for v, t in zip(values, train, strict=True) if t]
         candidates = features.propose(train_values, min_support)
+        # Never propose a rule on a protected attribute or a proxy for one (see rulepack.fairness):
+        # a team may keep such a rule after review, but a fit must not introduce one unasked.
+        attributes = fairness.attributes_for(packs)
+        for signal in sorted({c.signal for c in candidates}):
+            attribute = fairness.reads(signal, attributes)
+            if attribute is not None:
+                protected.append({"signal": signal, "attribute": attribute.name})
+        candidates = [c for c in candidates if c.signal not in {p["signal"] for p in protected}]
     learned = features.matrix(candidates, values) if candidates else np.zeros((len(cases), 0))
     # A candidate identical (on training leads) to a rule or an earlier candidate, or its exact
     # complement (which the intercept and that column already say), adds nothing.
@@ -426,8 +449,9 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     if merged["vocabulary"]:
         doc["vocabulary"] = merged["vocabulary"]
     doc["rules"] = list(new_rules.values())
-    if merged["accounts"]:
-        doc["accounts"] = merged["accounts"]
+    for key in ("accounts", "actions", "fairness"):
+        if merged[key]:
+            doc[key] = merged[key]
 
     with tempfile.TemporaryDirectory(prefix="leadscore-calibrate-") as folder:
         def measure(bands_doc: list[dict[str, Any]], routing: Mapping[str, Any],
@@ -495,6 +519,7 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         "points_per_double": points_per_double, "features": {"rules": len(fit_rules), "candidates": len(candidates),
                                                              "selected": len(selected)},
         "refit": refit, "dropped": dropped, "flipped": flips, "unfitted": unfitted, "discovered": discovered,
+        "not_proposed_protected": protected,
         "bands": band_rows, "dropped_gates": dropped_gates if band_spec is not None else [],
         "baselines": None, "notes": [],
     }
@@ -535,7 +560,7 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         provenance["unfitted_rules"] = unfitted
     doc["provenance"] = provenance
     ordered = {key: doc[key] for key in ("pack", "provenance", "categories", "decay", "vocabulary", "rules", "bands",
-                                         "routing", "accounts") if key in doc}
+                                         "routing", "accounts", "actions", "fairness") if key in doc}
     text = tomli_w.dumps(ordered)
     return CalibrationResult(_header(result) + text, clean(result), [*evaluation.rejections, *rejected],
                              [c.lead.id for c, held in zip(cases, test, strict=True) if held])

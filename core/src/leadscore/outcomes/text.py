@@ -149,6 +149,9 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
              for r in data["refit"]], right=(1, 2, 3)))
     if data["unfitted"]:
         out.append(f"kept as they were (too few training leads to refit): {', '.join(data['unfitted'])}")
+    if data.get("not_proposed_protected"):
+        out.append("not proposed (a protected attribute or a proxy for one; see docs/rulepacks.md, Fairness): "
+                   + ", ".join(f"{p['signal']} ({p['attribute']})" for p in data["not_proposed_protected"]))
     if data["discovered"]:
         out.append("")
         out.append(f"discovered rules ({len(data['discovered'])}):")
