@@ -252,3 +252,31 @@ def test_core_imports_and_scores_without_the_learn_extra() -> None:
     assert out[0] == "30"
     assert out[1].startswith("ConfigurationError leadscore outcomes: numpy is not installed")
     assert np is not None  # this test process has the extra; only the child went without it
+
+
+def test_a_sensitive_column_no_rule_reads_is_reported_by_group(files: dict[str, Path]) -> None:
+    # Give the leads a gender no rule reads: 8 of the 10 VPs (the only leads placed high) are "f".
+    genders = {"VP Sales": ["f"] * 8 + ["m"] * 2, "Engineer": ["f"] * 5 + ["m"] * 5, "Student": ["f"] * 2 + ["m"] * 8}
+    seen: dict[str, int] = {}
+    lines = []
+    for line in files["leads"].read_text().splitlines():
+        lead = json.loads(line)
+        k = seen[lead["title"]] = seen.get(lead["title"], -1) + 1
+        lead["fields"] = {"gender": genders[lead["title"]][k]}
+        lines.append(json.dumps(lead))
+    files["leads"].write_text("\n".join(lines) + "\n")
+    [column] = run(files).data["current"]["fairness"]
+    assert (column["column"], column["attribute"], column["selected_from"]) == ("fields.gender", "gender", "high")
+    groups = {g["value"]: g for g in column["groups"]}
+    assert groups["f"]["leads"] == groups["m"]["leads"] == 15
+    assert groups["f"]["selected"] == pytest.approx(8 / 15) and groups["m"]["selected"] == pytest.approx(2 / 15)
+    assert groups["f"]["impact_ratio"] == 1.0 and groups["m"]["impact_ratio"] == pytest.approx(0.25)
+    assert groups["m"]["flagged"] and not groups["f"]["flagged"]
+    assert groups["f"]["band_shares"] == {"low": pytest.approx(7 / 15), "high": pytest.approx(8 / 15)}
+    result = run(files)
+    assert "fields.gender (gender) is in the data but no rule reads it" in result.text()
+    assert "<h2>Fairness: fields.gender</h2>" in result.html()
+
+
+def test_no_fairness_section_without_a_sensitive_column(files: dict[str, Path]) -> None:
+    assert run(files).data["current"]["fairness"] == []

@@ -133,7 +133,61 @@ def _pack_figures(engine: Engine, scored: list[Scored], *, cases: list[Case], ch
         "rules": _rules(rule_table(engine.active_packs()), scored, labels, min_support),
         "channels": _channels(cases, scored, channels, stages, channel_by, has_amounts),
         "funnel": _funnel(bands, scored, cases, stages),
+        "fairness": _groups_by_sensitive_column(engine, bands, scored, cases, min_support),
     }
+
+
+# The four-fifths rule (US EEOC Uniform Guidelines, 29 CFR 1607.4(D)): a group selected at less
+# than 80% of the rate of the most selected group is evidence of adverse impact.
+FOUR_FIFTHS = 0.8
+
+
+def _groups_by_sensitive_column(engine: Engine, bands: list[BandInfo], scored: list[Scored], cases: list[Case],
+                                min_support: int) -> list[dict[str, Any]]:
+    """For each custom field in the data that names a protected attribute or proxy and that no rule
+    reads: band shares, selection and conversion per value, and the disparate-impact ratio.
+
+    A lead is "selected" when its band is at or above ``mql`` (or the middle band of packs without
+    one): handed to sales. Values held by fewer than ``min_support`` leads are pooled.
+    """
+    from leadscore.rulepack.fairness import attributes_for, reads
+
+    packs = engine.active_packs()
+    attributes = attributes_for(packs)
+    read = {signal for pack in packs for rule in pack.rules for signal in (rule.when.signals() if rule.when else ())}
+    read |= {s for pack in packs for band in pack.bands if band.requires for s in band.requires.signals()}
+    columns = sorted({key for case in cases for key in case.lead.fields})
+    names = [b.name for b in bands]
+    selected_from = names.index("mql") if "mql" in names else len(names) // 2
+    out = []
+    for column in columns:
+        signal = f"fields.{column}"
+        attribute = reads(signal, attributes)
+        if attribute is None or signal in read:
+            continue
+        members: dict[str, list[int]] = {}
+        for i, case in enumerate(cases):
+            value = case.lead.fields.get(column)
+            members.setdefault("(missing)" if value is None else str(value), []).append(i)
+        pooled: dict[str, list[int]] = {}
+        for value, idx in sorted(members.items()):
+            key = value if len(idx) >= min_support else f"(values under {min_support} leads)"
+            pooled.setdefault(key, []).extend(idx)
+        groups = []
+        for value, idx in pooled.items():
+            in_band = Counter(scored[i].band for i in idx)
+            chosen = sum(n for band, n in in_band.items() if band in names and names.index(band) >= selected_from)
+            positives = sum(1 for i in idx if cases[i].positive)
+            groups.append({"value": value, "leads": len(idx), "band_shares": {b: in_band.get(b, 0) / len(idx)
+                                                                               for b in names},
+                           "selected": chosen / len(idx), "conversion": _rate(positives, len(idx))})
+        best = max(g["selected"] for g in groups)
+        for g in groups:
+            g["impact_ratio"] = g["selected"] / best if best else None
+            g["flagged"] = g["impact_ratio"] is not None and g["impact_ratio"] < FOUR_FIFTHS
+        out.append({"column": signal, "attribute": attribute.name, "why": attribute.why,
+                    "selected_from": names[selected_from], "groups": groups})
+    return out
 
 
 def _with_seen_bands(bands: list[BandInfo], scored: list[Scored]) -> list[BandInfo]:

@@ -261,6 +261,17 @@ def backtest_html(data: Mapping[str, Any]) -> str:
                             [[f["band"], *f["reached"].values(), *(pct(v) for v in f["step_conversion"].values())]
                              for f in side["funnel"]]))
 
+    for column in data["current"].get("fairness") or ():
+        e = html.escape
+        parts.append(f"<h2>Fairness: {e(column['column'])}</h2>")
+        parts.append(f'<p class="note">{e(column["column"])} ({e(column["attribute"])}: {e(column["why"])}) is in the '
+                     f"data but no rule reads it; a score can still treat its groups differently through other "
+                     f"signals. Selected: placed at {e(column['selected_from'])} or above. An impact ratio under 0.8 "
+                     f"(the four-fifths rule) is flagged.</p>")
+        parts.append(_table(["value", "leads", f"{column['selected_from']}+", "impact ratio", "conversion"],
+                            [[g["value"], g["leads"], pct(g["selected"]), num(g["impact_ratio"]),
+                              pct(g["conversion"]["rate"])] for g in column["groups"]],
+                            [g["flagged"] for g in column["groups"]]))
     if data.get("comparison"):
         comparison = data["comparison"]
         parts.append("<h2>Current vs candidate</h2>")

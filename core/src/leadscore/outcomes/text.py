@@ -97,6 +97,14 @@ def backtest_text(data: Mapping[str, Any]) -> str:
                                              channel_rows, right=tuple(range(1, len(stages) + 3))))
     if len(current["channels"]) > 12:
         out.append(f"  ... and {len(current['channels']) - 12} more (see --json or --report)")
+    for column in current.get("fairness") or ():
+        out.append("")
+        out.append(f"{column['column']} ({column['attribute']}) is in the data but no rule reads it; by value, "
+                   f"the share placed at {column['selected_from']} or above and the ratio to the most selected:")
+        out.extend("  " + line for line in table(
+            ["value", "leads", f"{column['selected_from']}+", "impact ratio", "conversion", ""],
+            [[g["value"], str(g["leads"]), pct(g["selected"]), num(g["impact_ratio"], 2), pct(g["conversion"]["rate"]),
+              "below four-fifths" if g["flagged"] else ""] for g in column["groups"]], right=(1, 2, 3, 4)))
     if data.get("comparison"):
         comparison = data["comparison"]
         out.append("")
