@@ -186,3 +186,49 @@ def test_missing_leads_file_is_one_line(tmp_path: Path, funnel: dict[str, Path])
         assert result.exit_code == 2
         assert result.stderr == f"leadscore: {missing}: file not found; check the path\n"
     assert not (tmp_path / "f.toml").exists()
+
+
+def test_calibrate_band_conversion_cli_matches_the_python_api(funnel: dict[str, Path], tmp_path: Path) -> None:
+    from leadscore.outcomes import calibrate
+
+    fitted, summary = tmp_path / "fitted.toml", tmp_path / "fit.json"
+    result = run("calibrate", str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
+                 "--score-at", "created+7d", "--within", "90", "-o", str(fitted), "--json", str(summary),
+                 "--band-conversion", "hot=50%,warm=25%", "--bootstrap", "50")
+    assert result.exit_code == 0, result.stderr
+    assert "set from conversion rates: hot 50%, warm 25%" in result.stdout
+    api = calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]],
+                    plugins=PluginManager(entry_points=False), score_at="created+7d", within_days=90,
+                    band_conversion="hot=50%,warm=25%", bootstrap=50)
+    assert json.loads(summary.read_text()) == api.data
+    assert api.data["band_basis"]["kind"] == "conversion"
+
+    def undated(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith(("fitted_at = ", "version = "))]
+
+    assert undated(fitted.read_text()) == undated(api.toml)
+    checked = run("check", str(fitted))
+    assert checked.exit_code == 0, checked.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--band-conversion", "hot=50%", "--bands", "hot=10%"],
+     "leadscore: --band-conversion: cannot be combined with --bands; set bands by shares of leads (--bands) or by "
+     "conversion rates (--band-conversion), not both"),
+    (["--band-conversion", "hot=25%,warm=50%"],
+     "leadscore: --band-conversion: hot is above warm but starts at 25%, not above warm's 50%; give each band a "
+     "higher rate than the bands below it"),
+    (["--band-conversion", "hot=1.5"],
+     "leadscore: --band-conversion: 'hot=1.5': a rate must be above 0% and below 100%; write each band with the "
+     "conversion at which it starts, e.g. sales_ready=50%,mql=25%,engaged=10%"),
+    (["--band-conversion", "sales_ready=50%"],
+     "leadscore: --band-conversion: 'sales_ready' is not a band of synthetic-start; name bands above 'cold': warm, hot"),
+])
+def test_bad_band_conversion_is_one_line_exit_2(funnel: dict[str, Path], tmp_path: Path, args: list[str],
+                                                 message: str) -> None:
+    out = tmp_path / "fitted.toml"
+    result = run("calibrate", str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
+                 "--score-at", "created+7d", "-o", str(out), *args)
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+    assert not out.exists()

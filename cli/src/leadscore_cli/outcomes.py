@@ -178,7 +178,11 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
     @click.option("--bands", metavar="SPEC",
                   help="Band thresholds from target shares, e.g. \"sales_ready=5%,mql=20%,engaged=50%\" "
                        "(share of leads in that band or above); default: keep the packs' bands.")
-    @click.option("--keep-gates", is_flag=True, help="With --bands: keep the packs' band gates (requires).")
+    @click.option("--band-conversion", "band_conversion", metavar="SPEC",
+                  help="Band thresholds from conversion rates, e.g. \"sales_ready=50%,mql=25%,engaged=10%\": each "
+                       "band starts where the conversion the training leads predict reaches its rate. Not with --bands.")
+    @click.option("--keep-gates", is_flag=True,
+                  help="With --bands or --band-conversion: keep the packs' band gates (requires).")
     @click.option("--split-at", "split_at", metavar="DATE",
                   help="Hold out the leads scored at or after DATE (default: the latest --holdout share when leads "
                        "have their own scoring times, else a seeded random share).")
@@ -194,7 +198,7 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
                   score_at: str | None, as_of: str | None, observed_until: str | None, config_path: str | None,
                   activities: str | None, input_fmt: str | None, engine_name: str, rejects: str | None, seed: int,
                   bootstrap: int, rulepacks: tuple[str, ...], output: str, discover: bool, min_support: int,
-                  bands: str | None, keep_gates: bool, split_at: str | None, holdout: float, baseline: bool,
+                  bands: str | None, band_conversion: str | None, keep_gates: bool, split_at: str | None, holdout: float, baseline: bool,
                   name: str | None, points_per_double: float, json_path: str | None) -> None:
         """Fit a rulepack's points from outcomes and write it as an ordinary rulepack.
 
@@ -208,6 +212,8 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
           leadscore calibrate leads.jsonl --outcomes outcomes.csv -r firr-base -o fitted.toml
           leadscore calibrate leads.jsonl --outcomes outcomes.csv --discover --baseline -o fitted.toml \
               --bands "sales_ready=5%,mql=20%,engaged=50%"
+          leadscore calibrate leads.jsonl --outcomes outcomes.csv --discover -o fitted.toml \
+              --band-conversion "sales_ready=50%,mql=25%,engaged=10%"
           leadscore check fitted.toml
         """
         from leadscore.outcomes import calibrate as run
@@ -216,7 +222,7 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
                          config_path, activities, input_fmt)
         try:
             result = run(leads_path, rulepacks=list(rulepacks) or None, discover=discover, min_support=min_support,
-                         bands=bands, keep_gates=keep_gates, split_at=_timestamp(split_at, "--split-at"),
+                         bands=bands, band_conversion=band_conversion, keep_gates=keep_gates, split_at=_timestamp(split_at, "--split-at"),
                          holdout=holdout, seed=seed, baseline=baseline, name=name, points_per_double=points_per_double,
                          bootstrap=bootstrap, backend=engine_name, **common)
         except LeadscoreError as err:

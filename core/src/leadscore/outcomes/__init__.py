@@ -136,15 +136,17 @@ def calibrate(leads: Leads, outcomes: Outcomes = None, *, rulepacks: Sequence[st
               observed_until: datetime | None = None, label: str | None = None, score_at: str | None = None,
               as_of: datetime | None = None, funnel: Funnel | None = None,
               activities: str | os.PathLike[str] | None = None, input_format: str | None = None,
-              discover: bool = False, min_support: int = 30, bands: str | None = None, keep_gates: bool = False,
+              discover: bool = False, min_support: int = 30, bands: str | None = None,
+              band_conversion: str | None = None, keep_gates: bool = False,
               split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
               name: str | None = None, points_per_double: float = 20.0, bootstrap: int = 1000,
               backend: str = "python", now: datetime | None = None) -> CalibrationResult:
     """Fit the points of ``rulepacks`` (default: firr-base) from outcomes; return the fitted pack's TOML.
 
     ``discover`` proposes new rules from the leads' signals and ``fields.*``; ``bands`` sets band
-    thresholds from target shares (``"sales_ready=5%,mql=20%,engaged=50%"``), else the packs'
-    bands are kept. The split is by time (``split_at``, or the latest ``holdout`` share when leads
+    thresholds from target shares (``"sales_ready=5%,mql=20%,engaged=50%"``), or ``band_conversion``
+    from conversion rates (``"sales_ready=50%,mql=25%,engaged=10%"``: each band starts where the
+    conversion the training leads predict reaches its rate); else the packs' bands are kept. The split is by time (``split_at``, or the latest ``holdout`` share when leads
     have their own scoring times) or a seeded random ``holdout`` share. ``baseline`` also fits a
     gradient-boosting and a logistic model on the same features and split.
     """
@@ -164,7 +166,7 @@ def calibrate(leads: Leads, outcomes: Outcomes = None, *, rulepacks: Sequence[st
             sources[f"{key}_sha256"] = _sha256(path)
     with _engine(plugins, list(rulepacks) if rulepacks else ["firr-base"], backend) as engine:
         return run_calibrate(evaluation, engine, plugins, discover=discover, min_support=min_support, bands=bands,
-                             keep_gates=keep_gates, split_at=split_at, holdout=holdout, seed=seed, baseline=baseline,
+                             band_conversion=band_conversion, keep_gates=keep_gates, split_at=split_at, holdout=holdout, seed=seed, baseline=baseline,
                              name=name, points_per_double=points_per_double, backend=backend, sources=sources,
                              bootstrap=bootstrap, now=now)
 

@@ -38,6 +38,7 @@ from leadscore.rulepack import fairness
 from leadscore.rulepack.schema import Rulepack
 
 DEFAULT_BANDS = "sales_ready=5%,mql=20%,engaged=50%"
+EXAMPLE_BAND_CONVERSION = "sales_ready=50%,mql=25%,engaged=10%"
 POINTS_PER_DOUBLE = 20
 _BAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
@@ -63,32 +64,67 @@ class CalibrationResult:
         return calibrate_text(self.data)
 
 
-def parse_bands(spec: str) -> list[tuple[str, float]]:
-    """``"sales_ready=5%,mql=20%,engaged=50%"`` -> [(name, share of leads in that band or above)], top first."""
+def _named_values(spec: str, option: str, what: str, fix: str) -> list[tuple[str, float]]:
+    """``"a=5%,b=0.2"`` -> [("a", 0.05), ("b", 0.2)]: each value a share strictly between 0 and 1, each
+    name a valid band name given once; anything else is one ConfigurationError naming ``option``."""
     out: list[tuple[str, float]] = []
     for part in spec.split(","):
-        name, sep, share = part.strip().partition("=")
-        name = name.strip()
-        text = share.strip().removesuffix("%")
+        name, sep, raw = part.strip().partition("=")
+        name, raw = name.strip(), raw.strip()
         try:
-            value = float(text) / (100 if share.strip().endswith("%") else 1)
+            value = float(raw.removesuffix("%")) / (100 if raw.endswith("%") else 1)
         except ValueError:
             value = math.nan
-        if not sep or not name or not (0 < value < 1):
-            raise ConfigurationError("--bands", f"{part.strip()!r} is not name=share",
-                                     f"write names with the share of leads in that band or above, e.g. {DEFAULT_BANDS}")
+        if not sep or not name or math.isnan(value):
+            raise ConfigurationError(option, f"{part.strip()!r} is not name={what}", fix)
+        if not 0 < value < 1:
+            raise ConfigurationError(option, f"{part.strip()!r}: a {what} must be above 0% and below 100%", fix)
         out.append((name, value))
     names = [n for n, _ in out]
     for band in names:
         if not _BAND_NAME.match(band):
-            raise ConfigurationError("--bands", f"{band!r} is not a valid band name",
+            raise ConfigurationError(option, f"{band!r} is not a valid band name",
                                      "use lower case letters, digits, '-', '_' or '.'")
     if len(set(names)) != len(names):
-        raise ConfigurationError("--bands", "a band is named twice", "name each band once")
+        raise ConfigurationError(option, "a band is named twice", "name each band once")
+    return out
+
+
+def parse_bands(spec: str) -> list[tuple[str, float]]:
+    """``"sales_ready=5%,mql=20%,engaged=50%"`` -> [(name, share of leads in that band or above)], top first."""
+    out = _named_values(spec, "--bands", "share",
+                        f"write names with the share of leads in that band or above, e.g. {DEFAULT_BANDS}")
     shares = [s for _, s in out]
     if len(set(shares)) != len(shares):
         raise ConfigurationError("--bands", "two bands have the same share", "give each band its own share")
     return sorted(out, key=lambda item: item[1])
+
+
+def parse_band_conversion(spec: str, bands: Sequence[str], packs: str = "the packs") -> list[tuple[str, float]]:
+    """``"sales_ready=50%,mql=25%,engaged=10%"`` -> [(name, conversion rate at which the band starts)],
+    lowest band first.
+
+    ``bands`` are the band names of ``packs`` (named in messages), lowest first. Only those above the lowest can be named (the
+    lowest takes every lead below the others), and a higher band must start at a higher rate: a
+    misspelt name or a swapped pair would otherwise write a pack whose bands mean something else.
+    """
+    out = _named_values(spec, "--band-conversion", "rate",
+                        f"write each band with the conversion at which it starts, e.g. {EXAMPLE_BAND_CONVERSION}")
+    lowest, above = bands[0], list(bands[1:])
+    for band, _ in out:
+        if band == lowest:
+            raise ConfigurationError("--band-conversion", f"{band!r} is the lowest band, which takes every lead "
+                                     "below the others", "name only the bands above it")
+        if band not in above:
+            raise ConfigurationError("--band-conversion", f"{band!r} is not a band of {packs}",
+                                     f"name bands above {lowest!r}: {', '.join(above) or '(the packs have none)'}")
+    out.sort(key=lambda item: above.index(item[0]))
+    for (low, low_rate), (high, high_rate) in zip(out, out[1:]):
+        if high_rate <= low_rate:
+            raise ConfigurationError("--band-conversion",
+                                     f"{high} is above {low} but starts at {_percent(high_rate)}, not above "
+                                     f"{low}'s {_percent(low_rate)}", "give each band a higher rate than the bands below it")
+    return out
 
 
 def split_cases(cases: Sequence[Case], split_at: datetime | None, holdout: float,
@@ -307,9 +343,63 @@ def _thresholds(totals: np.ndarray, spec: list[tuple[str, float]]) -> list[tuple
     return out
 
 
+def _percent(rate: float) -> str:
+    return f"{rate * 100:g}%"
+
+
+def conversion_curve(totals: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of ``logit P(convert) = intercept + slope * total``: a logistic regression of
+    conversion on the pack's total over the given (training) leads.
+
+    The fitted points already are log-odds on a fixed scale, less the intercept; two parameters
+    refitted on the total restore the intercept and absorb what rounding, unfitted rules and
+    regularisation did to the scale. The curve rises strictly with the total, so each rate has one
+    score where it is reached.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    spread = float(totals.std())
+    if spread == 0:
+        raise InputError("calibrate", f"every training lead has the same total ({totals[0]:g} points), so no score "
+                         "marks a conversion rate", "use --bands with shares, or add rules that tell leads apart")
+    centre = float(totals.mean())
+    model = LogisticRegression(C=math.inf, max_iter=1000).fit(((totals - centre) / spread)[:, None], labels)
+    slope = float(model.coef_[0][0]) / spread
+    intercept = float(model.intercept_[0]) - slope * centre
+    if slope <= 0:
+        raise InputError("calibrate", "on the training leads, conversion does not rise with the fitted pack's total, "
+                         "so no score marks a conversion rate", "use --bands with shares, or check the outcome definition")
+    return intercept, slope
+
+
+def predicted_conversion(curve: tuple[float, float], total: float) -> float:
+    intercept, slope = curve
+    return 1 / (1 + math.exp(-(intercept + slope * total)))
+
+
+def conversion_thresholds(curve: tuple[float, float], spec: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
+    """Each named band's ``min`` (lowest band first): the smallest whole score at which the curve
+    reaches the band's rate; mins strictly increase (a steep curve can put two rates in one point)."""
+    intercept, slope = curve
+    out: list[tuple[str, int]] = []
+    previous: int | None = None
+    for name, rate in spec:
+        exact = (math.log(rate / (1 - rate)) - intercept) / slope
+        if not abs(exact) < 2 ** 53:
+            raise InputError("calibrate", f"the conversion curve is too flat to reach {_percent(rate)} for {name} "
+                             f"at any score", "use --bands with shares, or check the outcome definition")
+        # The tolerance keeps a score that meets the rate up to rounding (e.g. 40.000000001) at 40.
+        minimum = math.ceil(exact - 1e-9)
+        if previous is not None and minimum <= previous:
+            minimum = previous + 1
+        out.append((name, minimum))
+        previous = minimum
+    return out
+
+
 def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager, *, discover: bool = False,
-                  min_support: int = 30, bands: str | None = None, keep_gates: bool = False,
-                  split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
+                  min_support: int = 30, bands: str | None = None, band_conversion: str | None = None,
+                  keep_gates: bool = False, split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
                   name: str | None = None, points_per_double: float = POINTS_PER_DOUBLE, backend: str = "python",
                   sources: Mapping[str, str] | None = None, bootstrap: int = 1000,
                   now: datetime | None = None) -> CalibrationResult:
@@ -324,7 +414,18 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     if points_per_double <= 0:
         raise ConfigurationError("--points-per-double", f"{points_per_double:g} is not above 0", "e.g. 20")
     points_per_double = float(points_per_double)  # the same pack whether 20 came from Python or the CLI
+    if bands is not None and band_conversion is not None:
+        raise ConfigurationError("--band-conversion", "cannot be combined with --bands",
+                                 "set bands by shares of leads (--bands) or by conversion rates (--band-conversion), "
+                                 "not both")
+    merged = _merged(packs)
+    lowest = merged["bands"][0] if merged["bands"] else {"name": "early", "label": "Early"}
     band_spec = parse_bands(bands) if bands is not None else None
+    if band_spec is not None and lowest["name"] in {n for n, _ in band_spec}:
+        raise ConfigurationError("--bands", f"{lowest['name']!r} is the lowest band, which takes every lead "
+                                 f"below the others", "name only the bands above it")
+    rate_spec = (parse_band_conversion(band_conversion, [b["name"] for b in merged["bands"]] or [lowest["name"]],
+                                       ", ".join(p.name for p in packs)) if band_conversion is not None else None)
     pack_name = name or f"{packs[-1].name}-fitted"
     if pack_name in {p.name for p in engine.packs}:
         raise ConfigurationError("--name", f"a rulepack named {pack_name!r} is already loaded",
@@ -340,7 +441,6 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     train = ~test
     base = float(y[train].mean())
 
-    merged = _merged(packs)
     rule_ids = list(merged["rules"])
     act = np.array([[card.get(rid, 0.0) for rid in rule_ids] for card in cards]) if rule_ids else np.zeros((len(cases), 0))
     fires = (act[train] > 0).sum(axis=0)
@@ -466,18 +566,26 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
             ok = [i for i, s in enumerate(scored) if s is not None]
             return [scored[i] for i in ok], labels[ok]
 
-        lowest = (merged["bands"][0] if merged["bands"] else {"name": "early", "label": "Early"})
-        if band_spec is None:
+        curve: tuple[float, float] | None = None
+        train_shares: tuple[float, float] | None = None
+        if band_spec is None and rate_spec is None:
             bands_doc = [dict(b) for b in merged["bands"]] or [{"name": "early", "min": 0}]
             dropped_gates: list[str] = []
         else:
-            if lowest["name"] in {n for n, _ in band_spec}:
-                raise ConfigurationError("--bands", f"{lowest['name']!r} is the lowest band, which takes every lead "
-                                         f"below the others", "name only the bands above it")
-            scored_train, _ = measure([{"name": lowest["name"], "min": 0}], {}, train)
-            totals = np.array([s.total for s in scored_train if s is not None], dtype=float)
+            scored_train, y_train = measure([{"name": lowest["name"], "min": 0}], {}, train)
+            totals = np.array([s.total for s in scored_train], dtype=float)
+            if band_spec is not None:
+                thresholds = _thresholds(totals, band_spec)
+            else:
+                assert rate_spec is not None
+                curve = conversion_curve(totals, y_train)
+                thresholds = conversion_thresholds(curve, rate_spec)
+                # The shares these rates give the training leads: the highest band that has any, and the
+                # lowest band; gradient boosting is compared at the same shares.
+                top = next((float((totals >= m).mean()) for _, m in reversed(thresholds) if (totals >= m).any()), 0.0)
+                bottom = float((totals < thresholds[0][1]).mean())
+                train_shares = (top, bottom) if top > 0 and bottom > 0 else None
             by_name = {b["name"]: b for b in merged["bands"]}
-            thresholds = _thresholds(totals, band_spec)
             bottom_min = min(0, thresholds[0][1] - 1)
             bands_doc = [{"name": lowest["name"], "min": bottom_min, "label": lowest.get("label", lowest["name"])}]
             dropped_gates = [b["name"] for b in merged["bands"] if b.get("requires") is not None]
@@ -504,8 +612,14 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         k, n = int(y_test[members].sum()), int(members.sum())
         if n:
             band["observed_conversion"] = round(k / n, 4)
-        band_rows.append({"band": band["name"], "min_points": band["min"], "heldout_leads": n,
-                          "heldout_positives": k, "conversion": k / n if n else None})
+        row = {"band": band["name"], "min_points": band["min"], "heldout_leads": n, "heldout_positives": k,
+               "conversion": k / n if n else None}
+        if curve is not None:
+            # The lowest band has no rate of its own: it takes every lead below the others.
+            target = dict(rate_spec or ()).get(band["name"])
+            row["starts_at"] = target
+            row["predicted_at_min"] = predicted_conversion(curve, band["min"]) if target is not None else None
+        band_rows.append(row)
     doc["bands"] = bands_doc
     if routing:
         doc["routing"] = routing
@@ -520,7 +634,8 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
                                                              "selected": len(selected)},
         "refit": refit, "dropped": dropped, "flipped": flips, "unfitted": unfitted, "discovered": discovered,
         "not_proposed_protected": protected,
-        "bands": band_rows, "dropped_gates": dropped_gates if band_spec is not None else [],
+        "bands": band_rows, "band_basis": _band_basis(band_spec, rate_spec, curve),
+        "dropped_gates": dropped_gates if band_spec is not None or rate_spec is not None else [],
         "baselines": None, "notes": [],
     }
     if baseline:
@@ -528,8 +643,9 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         raw = features.raw_numbers(values, raw_names)
         full = np.hstack([act[:, fit_rules], learned])
         with threadpool_limits(limits=1):
-            # The top band's target share, and the lowest band's (every lead below the lowest named band).
-            shares = (band_spec[0][1], 1 - band_spec[-1][1]) if band_spec else None
+            # The top band's target share, and the lowest band's (every lead below the lowest named band);
+            # with conversion rates, the shares those gave the training leads.
+            shares = (band_spec[0][1], 1 - band_spec[-1][1]) if band_spec else train_shares
             result["baselines"] = _baselines(full, raw, y, test, seed, shares)
         gbm = result["baselines"]["gradient_boosting"]
         result["baselines"]["pack_to_gradient_boosting"] = auc / gbm if gbm else None
@@ -547,6 +663,12 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
         "heldout_auc_interval": [round(low, 4), round(high, 4)],
         "points_per_double_odds": points_per_double,
     }
+    if result["band_basis"]["kind"] != "packs":
+        provenance["bands_from"] = result["band_basis"]["text"]
+        if "how" in result["band_basis"]:
+            provenance["bands_from"] += f" ({result['band_basis']['how']})"
+    if curve is not None:
+        provenance["conversion_curve"] = {"intercept": round(curve[0], 6), "slope_per_point": round(curve[1], 6)}
     for key, value in (sources or {}).items():
         provenance[key] = value
     if result["baselines"]:
@@ -573,7 +695,28 @@ def _header(result: Mapping[str, Any]) -> str:
              f"# Held-out AUC {result['heldout']['auc']:.3f} on {result['heldout']['leads']} leads; "
              f"{result['points_per_double']:g} points double the odds of converting.",
              "# Review before publishing: run leadscore backtest with --candidate on this file."]
+    if result["band_basis"]["kind"] != "packs":
+        lines.append(f"# Bands from {result['band_basis']['text']}.")
+        if "how" in result["band_basis"]:
+            lines.append(f"# ({result['band_basis']['how'].capitalize()}.)")
     if result["flipped"]:
         lines.append(f"# Sign flipped by the data (check their reasons): {', '.join(result['flipped'])}.")
     return "\n".join(lines) + "\n\n"
 
+
+
+def _band_basis(shares: Sequence[tuple[str, float]] | None, rates: Sequence[tuple[str, float]] | None,
+                curve: tuple[float, float] | None) -> dict[str, Any]:
+    """How the bands were set, as data and as one phrase (for the text, the header and provenance)."""
+    if shares is not None:
+        spec = dict(sorted(shares, key=lambda item: item[1]))
+        return {"kind": "shares", "spec": spec,
+                "text": "shares of the training leads in each band or above: "
+                        + ", ".join(f"{name} {_percent(value)}" for name, value in spec.items())}
+    if rates is not None and curve is not None:
+        spec = dict(reversed(rates))
+        return {"kind": "conversion", "spec": spec, "curve": {"intercept": curve[0], "slope": curve[1]},
+                "text": "conversion rates: " + ", ".join(f"{name} {_percent(value)}" for name, value in spec.items()),
+                "how": f"each band starts where the training leads' conversion curve, logit p = {curve[0]:.3f} + "
+                       f"{curve[1]:.4f} x points, reaches its rate"}
+    return {"kind": "packs", "spec": {}, "text": "the packs' bands, kept as they were"}

@@ -142,9 +142,21 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
                        f"{ratio(b['gradient_boosting_top_bottom'])}")
     out.append("")
     out.append("bands (held out):")
-    out.extend("  " + line for line in table(["band", "min", "leads", "conversion"],
-                                             [[b["band"], str(b["min_points"]), str(b["heldout_leads"]),
-                                               pct(b["conversion"])] for b in data["bands"]], right=(1, 2, 3)))
+    basis = data.get("band_basis") or {"kind": "packs"}
+    if basis["kind"] != "packs":
+        out.append(f"  set from {basis['text']}")
+        if "how" in basis:
+            out.append(f"  ({basis['how']})")
+    if basis["kind"] == "conversion":
+        # The curve's rate at each band's min: at or just above the rate asked for (mins are whole points).
+        out.extend("  " + line for line in table(
+            ["band", "min", "training curve at min", "leads", "conversion"],
+            [[b["band"], str(b["min_points"]), pct(b["predicted_at_min"]), str(b["heldout_leads"]), pct(b["conversion"])]
+             for b in data["bands"]], right=(1, 2, 3, 4)))
+    else:
+        out.extend("  " + line for line in table(["band", "min", "leads", "conversion"],
+                                                 [[b["band"], str(b["min_points"]), str(b["heldout_leads"]),
+                                                   pct(b["conversion"])] for b in data["bands"]], right=(1, 2, 3)))
     if data["dropped_gates"]:
         out.append(f"  gates dropped with the new thresholds: {', '.join(data['dropped_gates'])} (--keep-gates keeps them)")
     if data["refit"]:
