@@ -6,11 +6,12 @@
 
 For each data set: map it to leads and outcomes with its documented mapping
 (bench/datasets/<name>.toml, read from ../shared/data, written to bench/out/<name>/), backtest the
-shipped firr-base pack, calibrate a pack from firr-base with --discover, target band shares and
---baseline (held-out AUC beside gradient boosting and logistic regression on the same features and
-split), then backtest firr-base against the fitted pack on the held-out leads only. It prints the
-figures the goals are stated in and writes every result under bench/out/<name>/ (the fitted pack,
-JSON, HTML reports).
+shipped firr-base pack, then twice (bands by target shares of leads, ``bands``, and bands by
+expected conversion, ``band_conversion``, both from the mapping) calibrate a pack from firr-base
+with --discover and --baseline (held-out AUC beside gradient boosting and logistic regression on the
+same features and split) and backtest firr-base against the fitted pack on the held-out leads only.
+It prints the figures the goals are stated in and writes every result under bench/out/<name>/ (the
+fitted packs, JSON, HTML reports).
 
 Goals (issue 13): fitted pack held-out AUC >= 0.97 x the gradient-boosting baseline's on both data
 sets; on X Education the top band converts >= 10x the bottom band (held-out leads). The split
@@ -47,14 +48,20 @@ GOAL_RATIO = 0.97
 GOAL_TOP_BOTTOM = 10.0
 
 
-def _cli(mapping: dict[str, Any], out: Path) -> str:
-    """The equivalent command line of the calibrate run."""
+def _cli(mapping: dict[str, Any], out: Path, kind: str) -> str:
+    """The equivalent command line of one calibrate run (``kind``: shares or conversion)."""
     ev = mapping["evaluation"]
     timing = f"--as-of {ev['as_of']}" if "as_of" in ev else f"--score-at {ev['score_at']}"
     within = f" --within {ev['within_days']:g}" if "within_days" in ev else ""
+    bands = f"--bands \"{ev['bands']}\"" if kind == "shares" else f"--band-conversion \"{ev['band_conversion']}\""
     return (f"LEADSCORE_LOAD_PLUGINS= leadscore calibrate {out}/leads.jsonl --outcomes {out}/outcomes.csv "
-            f"-r firr-base {timing}{within} --target {ev['target']} --discover --bands \"{ev['bands']}\" "
-            f"--holdout {ev['holdout']} --seed {ev['seed']} --baseline -o {out}/fitted.toml")
+            f"-r firr-base {timing}{within} --target {ev['target']} --discover {bands} "
+            f"--holdout {ev['holdout']} --seed {ev['seed']} --baseline -o {out}/fitted-{kind}.toml")
+
+
+# The two ways of setting bands: each kind's key in the mapping's [evaluation] table, which is also
+# the calibrate() argument it goes to.
+BAND_KINDS = {"shares": "bands", "conversion": "band_conversion"}
 
 
 def evaluate(name: str, data: Path, bootstrap: int) -> dict[str, Any]:
@@ -73,40 +80,46 @@ def evaluate(name: str, data: Path, bootstrap: int) -> dict[str, Any]:
 
     base = backtest(leads_path, outcomes_path, rulepacks=["firr-base"], **common)
     (out / "backtest-firr-base.json").write_text(json.dumps(base.data, indent=2), encoding="utf-8")
-
-    fit = calibrate(leads_path, outcomes_path, rulepacks=["firr-base"], discover=True, bands=ev["bands"],
-                    holdout=ev["holdout"], baseline=True, **common)
-    fitted_path = out / "fitted.toml"
-    fitted_path.write_text(fit.toml, encoding="utf-8")
-    (out / "calibrate.json").write_text(json.dumps(fit.data, indent=2), encoding="utf-8")
-
-    held = set(fit.heldout_ids)
     table = read_outcomes(outcomes_path)
-    held_table = OutcomeTable(table.source, {k: v for k, v in table.events.items() if k in held}, table.rows,
-                              table.rejections)
-    held_leads = [lead for lead in read_leads(leads_path) if not isinstance(lead, Rejection) and lead.id in held]
-    # The held-out backtest keeps the whole file's end of observation, so it censors exactly as calibrate did.
-    review = backtest(held_leads, held_table, rulepacks=["firr-base"], candidate=[fitted_path],
-                      observed_until=table.latest(), **common)
-    (out / "backtest-heldout.json").write_text(json.dumps(review.data, indent=2), encoding="utf-8")
-    (out / "backtest-heldout.html").write_text(review.html(), encoding="utf-8")
-
-    baselines = fit.data["baselines"]
-    candidate = review.data["candidate"]
-    return {
-        "dataset": name, "leads": len(leads), "seconds": time.perf_counter() - started,
+    row: dict[str, Any] = {
+        "dataset": name, "leads": len(leads),
         "firr_base_auc": base.data["current"]["auc"],
         "firr_base_top_bottom": base.data["current"]["top_bottom"],
         "wrong_way": [r["rule"] for r in base.data["current"]["rules"] if r["verdict"].startswith("wrong way")],
-        "split": fit.data["split"], "train": fit.data["train"], "heldout": fit.data["heldout"],
-        "gradient_boosting_auc": baselines["gradient_boosting"], "logistic_auc": baselines["logistic"],
-        "gradient_boosting_top_bottom": baselines.get("gradient_boosting_top_bottom"),
-        "ratio": baselines["pack_to_gradient_boosting"],
-        "rules": len(fit.data["discovered"]) + sum(1 for r in fit.data["refit"] if r["after"]),
-        "heldout_auc_via_backtest": candidate["auc"]["value"],
-        "heldout_top_bottom": candidate["top_bottom"], "heldout_bands": candidate["bands"],
-        "command": _cli(mapping, out.relative_to(HERE.parent)),
     }
+    for kind, key in BAND_KINDS.items():
+        fit = calibrate(leads_path, outcomes_path, rulepacks=["firr-base"], discover=True, holdout=ev["holdout"],
+                        baseline=True, **{key: ev[key]}, **common)
+        fitted_path = out / f"fitted-{kind}.toml"
+        fitted_path.write_text(fit.toml, encoding="utf-8")
+        (out / f"calibrate-{kind}.json").write_text(json.dumps(fit.data, indent=2), encoding="utf-8")
+
+        held = set(fit.heldout_ids)
+        held_table = OutcomeTable(table.source, {k: v for k, v in table.events.items() if k in held}, table.rows,
+                                  table.rejections)
+        held_leads = [lead for lead in read_leads(leads_path) if not isinstance(lead, Rejection) and lead.id in held]
+        # The held-out backtest keeps the whole file's end of observation, so it censors exactly as calibrate did.
+        review = backtest(held_leads, held_table, rulepacks=["firr-base"], candidate=[fitted_path],
+                          observed_until=table.latest(), **common)
+        (out / f"backtest-heldout-{kind}.json").write_text(json.dumps(review.data, indent=2), encoding="utf-8")
+        (out / f"backtest-heldout-{kind}.html").write_text(review.html(), encoding="utf-8")
+
+        baselines = fit.data["baselines"]
+        candidate = review.data["candidate"]
+        row["split"], row["train"], row["heldout"] = fit.data["split"], fit.data["train"], fit.data["heldout"]
+        row[kind] = {
+            "spec": ev[key], "band_basis": fit.data["band_basis"],
+            "gradient_boosting_auc": baselines["gradient_boosting"], "logistic_auc": baselines["logistic"],
+            "gradient_boosting_top_bottom": baselines.get("gradient_boosting_top_bottom"),
+            "ratio": baselines["pack_to_gradient_boosting"], "heldout": fit.data["heldout"],
+            "rules": len(fit.data["discovered"]) + sum(1 for r in fit.data["refit"] if r["after"]),
+            "band_mins": {b["band"]: b["min_points"] for b in fit.data["bands"]},
+            "heldout_auc_via_backtest": candidate["auc"]["value"],
+            "heldout_top_bottom": candidate["top_bottom"], "heldout_bands": candidate["bands"],
+            "command": _cli(mapping, out.relative_to(HERE.parent), kind),
+        }
+    row["seconds"] = time.perf_counter() - started
+    return row
 
 
 def _machine() -> str:
@@ -120,28 +133,35 @@ def _machine() -> str:
 
 def report(row: dict[str, Any]) -> list[str]:
     held = row["heldout"]
-    tb = row["heldout_top_bottom"]
     lines = [f"== {row['dataset']}: {row['leads']} leads; split {row['split']['kind']} "
              f"(training {row['train']['leads']} leads / {row['train']['positives']} converted, held out "
              f"{held['leads']} / {held['positives']})",
              f"  firr-base as shipped: AUC {row['firr_base_auc']['value']:.3f} "
              f"[{row['firr_base_auc']['low']:.3f}, {row['firr_base_auc']['high']:.3f}] on all leads; "
              f"top/bottom: {tb_text(row['firr_base_top_bottom'])}; rules pointing the wrong way: "
-             f"{', '.join(row['wrong_way']) or 'none'}",
-             f"  fitted pack ({row['rules']} rules): held-out AUC {held['auc']:.3f} [{held['low']:.3f}, {held['high']:.3f}]",
-             f"  gradient boosting (same features, split): {row['gradient_boosting_auc']:.3f}; "
-             f"logistic regression: {row['logistic_auc']:.3f}",
-             f"  fitted / gradient boosting = {row['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
-             f"{'met' if row['ratio'] >= GOAL_RATIO else 'NOT met'})",
-             "  held-out bands: " + ", ".join(f"{b['band']} {b['leads']} leads {100 * (b['conversion'] or 0):.1f}%"
-                                               for b in row["heldout_bands"] if b["leads"]),
-             f"  held-out top/bottom band: {tb_text(tb)}"]
-    if row["gradient_boosting_top_bottom"] is not None:
-        lines.append(f"  gradient boosting at the same band shares: top/bottom {row['gradient_boosting_top_bottom']:.1f}x")
-    if row["dataset"] == "x-education":
-        ratio = tb["ratio"] or 0.0
-        lines.append(f"  top/bottom goal >= {GOAL_TOP_BOTTOM:g}x: {'met' if ratio >= GOAL_TOP_BOTTOM else 'NOT met'}")
-    lines.append(f"  {row['seconds']:.0f} s; calibrate as a command: {row['command']}")
+             f"{', '.join(row['wrong_way']) or 'none'}"]
+    for kind in BAND_KINDS:
+        fit = row[kind]
+        auc = fit["heldout"]
+        tb = fit["heldout_top_bottom"]
+        lines += [f"  -- bands by {kind}: {fit['spec']}",
+                  f"  fitted pack ({fit['rules']} rules): held-out AUC {auc['auc']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]",
+                  f"  gradient boosting (same features, split): {fit['gradient_boosting_auc']:.3f}; "
+                  f"logistic regression: {fit['logistic_auc']:.3f}",
+                  f"  fitted / gradient boosting = {fit['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
+                  f"{'met' if fit['ratio'] >= GOAL_RATIO else 'NOT met'})",
+                  "  band mins: " + ", ".join(f"{band} {minimum}" for band, minimum in fit["band_mins"].items()),
+                  "  held-out bands: " + ", ".join(f"{b['band']} {b['leads']} leads {100 * (b['conversion'] or 0):.1f}%"
+                                                    for b in fit["heldout_bands"] if b["leads"]),
+                  f"  held-out top/bottom band: {tb_text(tb)}"]
+        if fit["gradient_boosting_top_bottom"] is not None:
+            lines.append(f"  gradient boosting at the same band shares: top/bottom "
+                         f"{fit['gradient_boosting_top_bottom']:.1f}x")
+        if row["dataset"] == "x-education":
+            ratio = tb["ratio"] or 0.0
+            lines.append(f"  top/bottom goal >= {GOAL_TOP_BOTTOM:g}x: {'met' if ratio >= GOAL_TOP_BOTTOM else 'NOT met'}")
+        lines.append(f"  calibrate as a command: {fit['command']}")
+    lines.append(f"  {row['seconds']:.0f} s")
     return lines
 
 
