@@ -114,6 +114,7 @@ def evaluate(name: str, data: Path, bootstrap: int) -> dict[str, Any]:
             "ratio": baselines["pack_to_gradient_boosting"], "heldout": fit.data["heldout"],
             "rules": len(fit.data["discovered"]) + sum(1 for r in fit.data["refit"] if r["after"]),
             "band_mins": {b["band"]: b["min_points"] for b in fit.data["bands"]},
+            "calibrate_bands": fit.data["bands"], "top_bottom_shares": baselines.get("top_bottom_shares"),
             "heldout_auc_via_backtest": candidate["auc"]["value"],
             "heldout_top_bottom": candidate["top_bottom"], "heldout_bands": candidate["bands"],
             "command": _cli(mapping, out.relative_to(HERE.parent), kind),
@@ -151,18 +152,26 @@ def report(row: dict[str, Any]) -> list[str]:
                   f"  fitted / gradient boosting = {fit['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
                   f"{'met' if fit['ratio'] >= GOAL_RATIO else 'NOT met'})",
                   "  band mins: " + ", ".join(f"{band} {minimum}" for band, minimum in fit["band_mins"].items()),
-                  "  held-out bands: " + ", ".join(f"{b['band']} {b['leads']} leads {100 * (b['conversion'] or 0):.1f}%"
-                                                    for b in fit["heldout_bands"] if b["leads"]),
+                  "  held-out bands: " + ", ".join(_band_text(b) for b in fit["calibrate_bands"]),
                   f"  held-out top/bottom band: {tb_text(tb)}"]
         if fit["gradient_boosting_top_bottom"] is not None:
-            lines.append(f"  gradient boosting at the same band shares: top/bottom "
-                         f"{fit['gradient_boosting_top_bottom']:.1f}x")
+            top, bottom = fit["top_bottom_shares"]
+            lines.append(f"  gradient boosting at the same band shares (top {100 * top:.1f}%, bottom "
+                         f"{100 * bottom:.1f}% of training leads): top/bottom {fit['gradient_boosting_top_bottom']:.1f}x")
         if row["dataset"] == "x-education":
             ratio = tb["ratio"] or 0.0
             lines.append(f"  top/bottom goal >= {GOAL_TOP_BOTTOM:g}x: {'met' if ratio >= GOAL_TOP_BOTTOM else 'NOT met'}")
         lines.append(f"  calibrate as a command: {fit['command']}")
     lines.append(f"  {row['seconds']:.0f} s")
     return lines
+
+
+def _band_text(band: dict[str, Any]) -> str:
+    """One band's held-out leads and conversion, and with bands by conversion the curve's prediction for them."""
+    if not band["heldout_leads"]:
+        return f"{band['band']} 0 leads"
+    predicted = f" (predicted {100 * band['predicted']:.1f}%)" if band.get("predicted") is not None else ""
+    return f"{band['band']} {band['heldout_leads']} leads {100 * band['conversion']:.1f}%{predicted}"
 
 
 def tb_text(tb: dict[str, Any]) -> str:

@@ -167,6 +167,8 @@ def test_bands_land_where_the_known_curve_puts_them(funnel: dict[str, Any]) -> N
         k = BAND_OF.index(row["band"])
         spread = 3 * math.sqrt(TRUE_RATE[k] * (1 - TRUE_RATE[k]) / row["heldout_leads"])
         assert row["conversion"] == pytest.approx(TRUE_RATE[k], abs=spread)
+        # The training curve's prediction for those held-out leads is their true rate too.
+        assert row["predicted"] == pytest.approx(TRUE_RATE[k], abs=0.04)
         if k:
             assert row["starts_at"] == {"engaged": 0.12, "mql": 0.28, "sales_ready": 0.5}[row["band"]]
             assert row["predicted_at_min"] >= row["starts_at"]

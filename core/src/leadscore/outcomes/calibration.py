@@ -243,6 +243,7 @@ def _baselines(x: np.ndarray, raw: np.ndarray, y: np.ndarray, test: np.ndarray, 
                                     "logistic": metrics.auc(logistic, y[test])}
     if shares is not None:
         out["gradient_boosting_top_bottom"] = share_ratio(predicted, y[test], *shares)
+        out["top_bottom_shares"] = list(shares)
     return out
 
 
@@ -619,6 +620,10 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
             target = dict(rate_spec or ()).get(band["name"])
             row["starts_at"] = target
             row["predicted_at_min"] = predicted_conversion(curve, band["min"]) if target is not None else None
+            # The curve's mean prediction for the band's held-out leads, beside what they did: a
+            # calibration check on leads the curve never saw.
+            row["predicted"] = (float(np.mean([predicted_conversion(curve, total) for total in test_totals[members]]))
+                                if n else None)
         band_rows.append(row)
     doc["bands"] = bands_doc
     if routing:

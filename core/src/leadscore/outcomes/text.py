@@ -138,7 +138,9 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
                    f"(fitted pack / gradient boosting = {num(b['pack_to_gradient_boosting'])})")
         out.append(f"  logistic regression, same features and split: {num(b['logistic'])}")
         if b.get("gradient_boosting_top_bottom") is not None:
-            out.append(f"  gradient boosting's top / bottom conversion at the bands' target shares: "
+            top, bottom = b.get("top_bottom_shares") or (None, None)
+            shares = f" (top {pct(top)}, bottom {pct(bottom)} of leads)" if top is not None else ""
+            out.append(f"  gradient boosting's top / bottom conversion at the bands' shares{shares}: "
                        f"{ratio(b['gradient_boosting_top_bottom'])}")
     out.append("")
     out.append("bands (held out):")
@@ -150,9 +152,11 @@ def calibrate_text(data: Mapping[str, Any]) -> str:
     if basis["kind"] == "conversion":
         # The curve's rate at each band's min: at or just above the rate asked for (mins are whole points).
         out.extend("  " + line for line in table(
-            ["band", "min", "training curve at min", "leads", "conversion"],
-            [[b["band"], str(b["min_points"]), pct(b["predicted_at_min"]), str(b["heldout_leads"]), pct(b["conversion"])]
-             for b in data["bands"]], right=(1, 2, 3, 4)))
+            ["band", "min", "curve at min", "leads", "predicted", "conversion"],
+            [[b["band"], str(b["min_points"]), pct(b["predicted_at_min"]), str(b["heldout_leads"]), pct(b["predicted"]),
+              pct(b["conversion"])] for b in data["bands"]], right=(1, 2, 3, 4, 5)))
+        out.append("  (curve at min: the training curve's rate where the band starts; predicted: its mean for the "
+                   "band's held-out leads)")
     else:
         out.extend("  " + line for line in table(["band", "min", "leads", "conversion"],
                                                  [[b["band"], str(b["min_points"]), str(b["heldout_leads"]),
