@@ -17,7 +17,12 @@ from leadscore import Engine, PluginManager
 from leadscore.errors import ConfigurationError, InputError
 from leadscore.model import Lead
 from leadscore.outcomes import calibrate
-from leadscore.outcomes.calibration import conversion_curve, conversion_thresholds, parse_band_conversion
+from leadscore.outcomes.calibration import (
+    comparison_shares,
+    conversion_curve,
+    conversion_thresholds,
+    parse_band_conversion,
+)
 
 NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -133,6 +138,17 @@ def test_the_curve_and_thresholds_recover_a_known_logistic_curve() -> None:
 def test_thresholds_stay_strictly_increasing_on_a_steep_curve() -> None:
     # 50% is reached at 0 points and 51% a fraction of a point later: the second band starts one point up.
     assert conversion_thresholds((0.0, 10.0), [("mql", 0.5), ("sales_ready", 0.51)]) == [("mql", 0), ("sales_ready", 1)]
+
+
+def test_gradient_boosting_is_compared_at_the_shares_of_bands_that_hold_enough_leads() -> None:
+    totals = np.array([0.0] * 60 + [20] * 30 + [40] * 9 + [90])
+    bands = [("engaged", 10), ("mql", 30), ("sales_ready", 80)]
+    # sales_ready holds 1 lead and mql 10 with it: the top share is engaged-or-above's, 40%.
+    assert comparison_shares(totals, bands, 30) == (0.4, 0.6)
+    assert comparison_shares(totals, bands, 10) == (0.1, 0.6)
+    assert comparison_shares(totals, bands, 1) == (0.01, 0.6)
+    assert comparison_shares(totals, [("engaged", 100)], 1) is None  # no lead in any named band
+    assert comparison_shares(totals, [("engaged", -5)], 1) is None  # none below it
 
 
 def test_a_curve_that_does_not_rise_is_refused() -> None:

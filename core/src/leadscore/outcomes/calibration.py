@@ -398,6 +398,17 @@ def conversion_thresholds(curve: tuple[float, float], spec: Sequence[tuple[str, 
     return out
 
 
+def comparison_shares(totals: np.ndarray, thresholds: Sequence[tuple[str, int]],
+                      min_support: int) -> tuple[float, float] | None:
+    """The shares of the training leads that bands set by conversion hold: the highest band (with those
+    above it) that holds at least ``min_support`` of them, and the lowest band. Gradient boosting's
+    top/bottom ratio is taken at these shares; a top band of a handful of leads would make it noise."""
+    top = next((float((totals >= m).mean()) for _, m in reversed(thresholds) if (totals >= m).sum() >= min_support),
+               0.0)
+    bottom = float((totals < thresholds[0][1]).mean())
+    return (top, bottom) if top > 0 and bottom > 0 else None
+
+
 def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager, *, discover: bool = False,
                   min_support: int = 30, bands: str | None = None, band_conversion: str | None = None,
                   keep_gates: bool = False, split_at: datetime | None = None, holdout: float = 0.3, seed: int = 7, baseline: bool = False,
@@ -581,11 +592,7 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
                 assert rate_spec is not None
                 curve = conversion_curve(totals, y_train)
                 thresholds = conversion_thresholds(curve, rate_spec)
-                # The shares these rates give the training leads: the highest band that has any, and the
-                # lowest band; gradient boosting is compared at the same shares.
-                top = next((float((totals >= m).mean()) for _, m in reversed(thresholds) if (totals >= m).any()), 0.0)
-                bottom = float((totals < thresholds[0][1]).mean())
-                train_shares = (top, bottom) if top > 0 and bottom > 0 else None
+                train_shares = comparison_shares(totals, thresholds, min_support)
             by_name = {b["name"]: b for b in merged["bands"]}
             bottom_min = min(0, thresholds[0][1] - 1)
             bands_doc = [{"name": lowest["name"], "min": bottom_min, "label": lowest.get("label", lowest["name"])}]
