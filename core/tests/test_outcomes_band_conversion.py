@@ -38,50 +38,25 @@ TRUE_RATE = [1 / (1 + math.exp(-(BASE_LOG_ODDS + FACT_LOG_ODDS * k))) for k in r
 RATES = "engaged=12%,mql=28%,sales_ready=50%"
 BAND_OF = ["early", "engaged", "mql", "sales_ready"]
 
+# The pack a team starts from: one rule per fact, each at +10, and four bands named like firr-base's.
 PACK = """\
 [pack]
 name = "facts"
 version = "1.0.0"
 
 [categories.fit]
-
+""" + "".join(f"""
 [[rules]]
-id = "fit.a"
+id = "fit.{name}"
 category = "fit"
 points = 10
-reason = "Has fact a"
-when = { signal = "fields.a", eq = true }
-
-[[rules]]
-id = "fit.b"
-category = "fit"
-points = 10
-reason = "Has fact b"
-when = { signal = "fields.b", eq = true }
-
-[[rules]]
-id = "fit.c"
-category = "fit"
-points = 10
-reason = "Has fact c"
-when = { signal = "fields.c", eq = true }
-
+reason = "Has fact {name}"
+when = {{ signal = "fields.{name}", eq = true }}
+""" for name in "abc") + "".join(f"""
 [[bands]]
-name = "early"
-min = 0
-
-[[bands]]
-name = "engaged"
-min = 10
-
-[[bands]]
-name = "mql"
-min = 20
-
-[[bands]]
-name = "sales_ready"
-min = 30
-"""
+name = "{band}"
+min = {10 * i}
+""" for i, band in enumerate(BAND_OF))
 
 
 def facts_funnel(n: int, seed: int) -> list[dict[str, Any]]:
