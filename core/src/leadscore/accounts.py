@@ -61,19 +61,52 @@ class Contact:
     engaged: bool
 
 
+def person_key(lead: Lead) -> Any:
+    """Who a lead is, for counting an account's contacts: the normalised email (lower case, no
+    ``+tag``, no dots in a Gmail local part), else the lead id. The same person submitting a form
+    three times, under three lead ids, is one contact."""
+    email = (lead.email or "").strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local:
+        return ("id", lead.id)
+    local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    # A hash, not the text: the account pass keeps one entry per person.
+    return hash(f"{local}@{domain}")
+
+
 @define
 class AccountSummary:
     key: str
-    contacts: int = 0
-    engaged: int = 0
-    senior_engaged: int = 0
+    # Contacts are counted by person (person_key), so duplicates of one person count once.
+    people: set[Any] = set()
+    engaged_people: set[Any] = set()
+    senior_people: set[Any] = set()
     functions: set[str] = set()
-    high_intent_30d: int = 0
+    # person -> their largest count of high-intent and hand-raise activities in 30 days
+    high_intent: dict[Any, int] = {}
     best_score: int | None = None
     best_lead: str | None = None
     scored: list[Contact] = []
-    # same_account signal -> ids of the distinct contacts meeting its `where` (up to its cap)
-    matching: dict[str, set[str]] = {}
+    # same_account signal -> person -> lead id of the distinct contacts meeting its `where` (up to its cap)
+    matching: dict[str, dict[Any, str]] = {}
+
+    @property
+    def contacts(self) -> int:
+        return len(self.people)
+
+    @property
+    def engaged(self) -> int:
+        return len(self.engaged_people)
+
+    @property
+    def senior_engaged(self) -> int:
+        return len(self.senior_people)
+
+    @property
+    def high_intent_30d(self) -> int:
+        return sum(self.high_intent.values())
 
     def signals(self, caps: Mapping[str, int] = EMPTY) -> AccountSignals:
         values = AccountSignals({
@@ -87,7 +120,7 @@ class AccountSummary:
         if self.best_score is not None:
             values["account.best_lead_score"] = self.best_score
         for name in caps:
-            ids = self.matching.get(name, ())
+            ids = set(self.matching.get(name, {}).values())
             values[name] = len(ids)
             shown = ", ".join(sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
             values.evidence[name] = (f"{len(ids)} contact{'' if len(ids) == 1 else 's'} of account {self.key}"
@@ -120,21 +153,25 @@ class AccountIndex:
         ``where`` it meets."""
         summary = self.accounts.get(key)
         if summary is None:
-            summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
+            summary = self.accounts[key] = AccountSummary(key, people=set(), engaged_people=set(), senior_people=set(),
+                                                          functions=set(), high_intent={}, scored=[], matching={})
+        person = person_key(lead)
         for name in matched:
-            ids = summary.matching.setdefault(name, set())
-            if len(ids) < self.caps.get(name, 0):
-                ids.add(lead.id)
-        summary.contacts += 1
+            ids = summary.matching.setdefault(name, {})
+            if person not in ids and len(ids) < self.caps.get(name, 0):
+                ids[person] = lead.id
+        summary.people.add(person)
         engaged = values.get("intent.beyond_email.count_90d", 0) >= 1
         if engaged:
-            summary.engaged += 1
+            summary.engaged_people.add(person)
             if values.get("title.seniority") in SENIOR:
-                summary.senior_engaged += 1
+                summary.senior_people.add(person)
             function = values.get("title.function")
             if function and function != "other":
                 summary.functions.add(function)
-        summary.high_intent_30d += values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
+        high = values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
+        if high > summary.high_intent.get(person, 0):
+            summary.high_intent[person] = high
         if first_total is not None and (summary.best_score is None or first_total > summary.best_score
                                         or (first_total == summary.best_score and lead.id < (summary.best_lead or ""))):
             summary.best_score = first_total
