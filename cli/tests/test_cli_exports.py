@@ -107,3 +107,20 @@ def test_x_education_sample_map_file_is_valid():
     column_map = load_map(REPO / "rulepacks" / "samples" / "maps" / "x-education.toml")
     assert column_map.lead["id"] == ("Lead Number",) and column_map.id_prefix == "XE-"
     assert "Converted" in column_map.excluded
+
+
+def test_activities_lists_known_types_their_tier_and_the_packs_that_read_them(tmp_path):
+    pack = tmp_path / "extra.toml"
+    pack.write_text('[pack]\nname = "extra"\nversion = "1"\nextends = ["firr-base"]\n'
+                    '[vocabulary]\nactivity_types = ["roadshow_visit"]\n')
+    result = run("activities", "-r", "firr-base", "-r", str(pack), "--json")
+    rows = {row["type"]: row for row in json.loads(result.stdout)}
+    assert rows["demo_request"] == {"type": "demo_request", "tier": "readiness", "packs": ["firr-base"]}
+    assert rows["roadshow_visit"] == {"type": "roadshow_visit", "tier": "other", "packs": []}
+    text = run("activities", "-r", "firr-base", "-r", str(pack)).stdout
+    assert "roadshow_visit               other      (no pack reads it)" in text.splitlines()
+
+
+def test_signals_lists_the_event_signals_of_rules_with_on():
+    rows = {row["signal"]: row for row in json.loads(run("signals", "--json").stdout)}
+    assert rows["event.age_days"]["type"] == "number" and rows["event.*"]["extractor"] == "event"

@@ -679,17 +679,54 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     click.echo(f"    {rid}")
 
     @cli.command()
+    @rulepack_option
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def activities(rulepacks: tuple[str, ...], as_json: bool) -> None:
+        """List the activity types the run knows, their intent tier, and the packs that read each.
+
+        A type no pack reads scores nothing (score and explain say so for the leads that have one).
+
+        \b
+        Example:
+          leadscore activities
+          leadscore activities -r my-pack.toml --json
+        """
+        from leadscore.engine import Engine
+        from leadscore.rulepack.usage import activity_uses
+        from leadscore.taxonomy.activities import tier_table
+
+        try:
+            engine = Engine(plugins=get_pm(), rulepacks=list(rulepacks) or None)
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        with engine:
+            tiers = tier_table(engine.vocabulary)
+            uses = activity_uses(engine.active_packs(), engine.vocabulary)
+            rows = [{"type": kind, "tier": tiers.get(kind, "other"), "packs": uses.get(kind, [])}
+                    for kind in sorted(engine.vocabulary.get("activity_types", ()))]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            click.echo(f"{row['type']:<28} {row['tier']:<10} {', '.join(row['packs']) or '(no pack reads it)'}")
+
+    @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def signals(as_json: bool) -> None:
-        """List the signals rulepacks can use, with their types and extractors.
+        """List the signals rulepacks can use, with their types and extractors; event.* signals
+        describe the one activity a rule with `on` is looking at.
 
         \b
         Example:
           leadscore signals
         """
+        from leadscore.rulepack.schema import EVENT_SIGNALS
+
         rows = [{"signal": spec.name, "type": spec.type, "extractor": ex.name, "doc": spec.doc,
                  "values": list(spec.values)}
                 for ex in get_pm().get_signal_extractors() for spec in ex.provides]
+        rows += [{"signal": name, "type": kind, "extractor": "event", "doc": doc, "values": []}
+                 for name, kind, doc in EVENT_SIGNALS]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return

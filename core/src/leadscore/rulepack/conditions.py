@@ -17,6 +17,7 @@ from leadscore.rulepack import patterns
 from leadscore.rulepack.schema import (
     BOOL_OPS,
     EVENT_PREFIX,
+    EVENT_SIGNALS,
     LEAF_OPS,
     ORDER_OPS,
     Condition,
@@ -114,7 +115,7 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
         if not allow_event:
             raise ConditionError(f"signal {signal!r} describes one activity and only works in a rule with `on = ...`",
                                  signal)
-        spec_type = {"event.type": "str", "event.age_days": "number", "event.at": "datetime"}.get(signal, "any")
+        spec_type = {name: kind for name, kind, _ in EVENT_SIGNALS}.get(signal, "any")
         spec = SignalSpec(signal, spec_type)
     else:
         spec, problem = catalog.lookup(signal)

@@ -22,6 +22,14 @@ PATTERN_OPS = ("sequence", "absent", "at_least")
 ACCOUNT_OPS = ("same_account",)
 ORDER_OPS = ("lt", "lte", "gt", "gte", "between")
 EVENT_PREFIX = "event."
+# What a rule with `on` can read of the one activity it is looking at (any other event.<name> is
+# that activity's property <name>).
+EVENT_SIGNALS = (
+    ("event.type", "str", "the activity's type"),
+    ("event.at", "datetime", "when the activity happened"),
+    ("event.age_days", "number", "days from the activity to the scoring time"),
+    ("event.*", "any", "a property of the activity (event.url, event.asset, ...), from properties.<name>"),
+)
 
 
 @frozen
