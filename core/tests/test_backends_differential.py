@@ -264,12 +264,13 @@ def tree(leaf: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
 
 lead_rule = st.builds(lambda when, points: {"category": "fit", "points": points, "when": when},
                       tree(st.one_of(lead_leaf(), lead_leaf(), pattern)), st.integers(-20, 30))
+FREQUENCIES = ({}, {"count": "each", "max_count": 2}, {"count": "each"}, {"count": "daily"},
+               {"count": "daily", "max_count": 2})
 activity_rule = st.builds(
-    lambda on, when, points, each: {"category": "intent", "points": points, "on": on,
-                                    **({"when": when} if when is not None else {}),
-                                    **({"count": "each", "max_count": 2} if each else {})},
+    lambda on, when, points, count: {"category": "intent", "points": points, "on": on,
+                                     **({"when": when} if when is not None else {}), **count},
     type_choice, st.one_of(st.none(), tree(lead_leaf()), tree(st.one_of(event_leaf(), event_leaf(), lead_leaf()))),
-    st.integers(-5, 25), st.booleans())
+    st.integers(-5, 25), st.sampled_from(FREQUENCIES))
 packs = st.lists(st.one_of(lead_rule, activity_rule), min_size=1, max_size=7)
 
 

@@ -423,12 +423,12 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                     'e.g. decay = "web" or decay = { kind = "half_life", half_life_days = 14 }', context=ctx)
             ok = False
         count = rdef.get("count", "once")
-        if count not in ("once", "each"):
-            col.add(loc.find(line, "count", key=True) or line, f"count must be \"once\" or \"each\", not {count!r}",
-                    context=ctx)
+        if count not in ("once", "each", "daily"):
+            col.add(loc.find(line, "count", key=True) or line,
+                    f"count must be \"once\", \"each\" or \"daily\", not {count!r}", context=ctx)
             ok = False
-        if count == "each" and not on:
-            col.add(loc.find(line, "count", key=True) or line, "count = \"each\" needs `on` (it counts activities)",
+        if count in ("each", "daily") and not on:
+            col.add(loc.find(line, "count", key=True) or line, f"count = \"{count}\" needs `on` (it counts activities)",
                     context=ctx)
             ok = False
         for key in ("max_count", "max_points", "min_points"):
@@ -443,9 +443,9 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             except ValueError as err:
                 col.add(loc.find(line, "fairness", key=True) or line, str(err), context=ctx)
                 ok = False
-        if rdef.get("max_count") is not None and count != "each":
-            col.add(loc.find(line, "max_count", key=True) or line, "max_count only applies with count = \"each\"",
-                    context=ctx)
+        if rdef.get("max_count") is not None and count not in ("each", "daily"):
+            col.add(loc.find(line, "max_count", key=True) or line,
+                    "max_count only applies with count = \"each\" or \"daily\"", context=ctx)
             ok = False
         if not ok:
             continue
