@@ -438,3 +438,32 @@ def test_errors_in_two_files_are_all_reported(errors_of):
         f"{paths[0]}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
         f"{paths[1]}:3: [pack] version is missing or not a string; add version = \"1.0.0\"",
     ]
+
+
+def test_every_problem_of_a_rule_is_reported_not_only_the_first(errors_of):
+    (path,), lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.mixed"
+        category = "fit"
+        points = 5
+        reason = "x"
+        when = { all = [
+            { signal = "title.senority", eq = "vp" },
+            { any = [{ signal = "company.employees", eq = "many" }, { signal = "title.seniority", eq = "boss" }] },
+        ] }
+
+        [[bands]]
+        name = "hot"
+        min = 10
+        requires = [{ signal = "email.tpye", eq = "business" }, { signal = "email.type", eq = "work" }]
+        """)
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "rule 'fit.mixed': unknown signal 'title.senority'; did you mean 'title.seniority'?",
+        "rule 'fit.mixed': `eq` on 'company.employees' (int) needs a whole number, not 'many'",
+        "rule 'fit.mixed': 'boss' is not a value of 'title.seniority'; use one of c_level, vp, director, manager, "
+        "individual, student",
+        "band 'hot' requires: unknown signal 'email.tpye'; did you mean 'email.type'?",
+        "band 'hot' requires: 'work' is not a value of 'email.type'; use one of business, personal, disposable, "
+        "education, invalid",
+    ]
+    assert all(line.startswith(f"{path}:") for line in lines)

@@ -162,7 +162,9 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
             applies_when = parse_condition(pack["applies_when"], catalog, allow_patterns=False,
                                            allow_account=False)
         except ConditionError as err:
-            col.add(loc.find(pack_line, err.needle or "applies_when") or pack_line, str(err), context="applies_when")
+            for problem in err.problems:
+                col.add(loc.find(pack_line, problem.needle or "applies_when") or pack_line, str(problem),
+                        context="applies_when")
 
     # categories
     categories: list[CategoryDef] = []
@@ -398,7 +400,9 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             try:
                 when = parse_condition(rdef["when"], catalog, allow_event=bool(on))
             except ConditionError as err:
-                col.add(loc.find(line, err.needle) if err.needle else loc.find(line, "when") or line, str(err), context=ctx)
+                for problem in err.problems:
+                    col.add(loc.find(line, problem.needle) if problem.needle else loc.find(line, "when") or line,
+                            str(problem), context=ctx)
                 ok = False
         elif not on:
             col.add(line, "a rule needs `when` (a condition) or `on` (activity types)",
@@ -499,7 +503,9 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             try:
                 requires = parse_condition(bdef["requires"], catalog, allow_patterns=False)
             except ConditionError as err:
-                col.add(loc.find(line, err.needle) if err.needle else line, str(err), context=f"{ctx} requires")
+                for problem in err.problems:
+                    col.add(loc.find(line, problem.needle) if problem.needle else line, str(problem),
+                            context=f"{ctx} requires")
                 continue
         gate_reason = str(bdef.get("gate_reason", "")) or (describe(requires) if requires else "")
         observed = bdef.get("observed_conversion")

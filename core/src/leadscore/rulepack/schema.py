@@ -158,11 +158,19 @@ class Rulepack:
 
 
 class ConditionError(ValueError):
-    """A problem in a condition; ``needle`` is text to locate it in the file."""
+    """A problem in a condition; ``needle`` is text to locate it in the file. A condition with
+    several problems raises one ConditionError whose ``problems`` lists each (itself first)."""
 
     def __init__(self, message: str, needle: str = "") -> None:
         super().__init__(message)
         self.needle = needle
+        self.problems: list[ConditionError] = [self]
+
+    @classmethod
+    def several(cls, problems: list[ConditionError]) -> ConditionError:
+        first = problems[0]
+        first.problems = [p for found in problems for p in found.problems]
+        return first
 
 
 def with_extends(names: Iterable[str], by_name: Mapping[str, Rulepack]) -> list[str]:
