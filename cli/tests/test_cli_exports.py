@@ -124,3 +124,49 @@ def test_activities_lists_known_types_their_tier_and_the_packs_that_read_them(tm
 def test_signals_lists_the_event_signals_of_rules_with_on():
     rows = {row["signal"]: row for row in json.loads(run("signals", "--json").stdout)}
     assert rows["event.age_days"]["type"] == "number" and rows["event.*"]["extractor"] == "event"
+
+
+TYPED = """[pack]
+name = "acme"
+version = "1"
+extends = ["firr-base"]
+
+[fields]
+time_on_site = "number"
+
+[[rules]]
+id = "intent.time"
+category = "intent"
+points = 9
+reason = "Spent five minutes on the site"
+when = { signal = "fields.time_on_site", gte = 300 }
+
+[[rules]]
+id = "intent.typo"
+category = "intent"
+points = 9
+reason = "never matches"
+when = { signal = "fields.time_on_sit", gte = 300 }
+"""
+
+
+def test_check_warns_about_an_undeclared_field_with_a_did_you_mean(tmp_path):
+    pack = tmp_path / "acme.toml"
+    pack.write_text(TYPED)
+    result = run("check", str(pack))
+    assert result.exit_code == 0
+    assert result.stderr.strip() == (
+        f"{pack}:21: warning: rule 'intent.typo' reads 'fields.time_on_sit', which no pack declares in [fields], so "
+        "check cannot tell a misspelling or a value of the wrong type; did you mean 'fields.time_on_site'? or declare "
+        'it, e.g. [fields] time_on_sit = "number" (or "str", "int", "bool")')
+    assert run("check", "--strict", str(pack)).exit_code == 1
+
+
+def test_a_declared_number_field_scores_from_text(tmp_path):
+    pack = tmp_path / "acme.toml"
+    pack.write_text(TYPED)
+    leads = write_jsonl(tmp_path / "leads.jsonl", {"id": "L-1", "fields": {"time_on_site": "320"}},
+                        {"id": "L-2", "fields": {"time_on_site": "a while"}})
+    result = run("score", str(leads), "-r", str(pack), "--as-of", AS_OF, "--format", "jsonl", "--explain")
+    cards = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [[line["rule_id"] for line in card["ledger"]] for card in cards] == [["intent.time"], []]

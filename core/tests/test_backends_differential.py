@@ -153,6 +153,81 @@ def test_firr_base_on_generated_leads(batch: list[Lead]) -> None:
     assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=["firr-base"])
 
 
+# --- declared custom fields ------------------------------------------------------------------------
+
+TYPED_PACK = """
+[pack]
+name = "typed"
+version = "1"
+
+[categories.fit]
+
+[fields]
+seats = "number"
+rank = "int"
+paid = "bool"
+plan = { type = "str", values = ["free", "pro", "2026"] }
+
+[[rules]]
+id = "fit.seats"
+category = "fit"
+points = 7
+reason = "seats"
+when = { signal = "fields.seats", gte = 40 }
+
+[[rules]]
+id = "fit.rank"
+category = "fit"
+points = 3
+reason = "rank"
+when = { signal = "fields.rank", between = [2, 4] }
+
+[[rules]]
+id = "fit.paid"
+category = "fit"
+points = 5
+reason = "paid"
+when = { any = [{ signal = "fields.paid", eq = true }, { signal = "fields.plan", in = ["pro", "2026"] }] }
+
+[[rules]]
+id = "fit.no-seats"
+category = "fit"
+points = -2
+reason = "no seats"
+when = { signal = "fields.seats", exists = false }
+
+[[rules]]
+id = "fit.visits"
+category = "fit"
+points = 1
+reason = "visits"
+on = "page_view"
+when = { signal = "fields.paid", ne = true }
+count = "daily"
+
+[[bands]]
+name = "low"
+min = 0
+"""
+RAW_VALUES = ("40", " 41.5 ", 39, 40.0, "lots", True, "yes", "No", "1", "0", 3, "3", 3.5, "pro", 2026, "", None,
+              math.inf, "2e1", 2**63)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds(
+    lambda i, seats, rank, paid, plan, days: Lead(
+        f"T-{i}", fields={k: v for k, v in (("seats", seats), ("rank", rank), ("paid", paid), ("plan", plan))
+                          if v is not None},
+        activities=[Activity("page_view", _at(d)) for d in sorted(days, reverse=True)]),
+    st.integers(0, 999), st.sampled_from(RAW_VALUES), st.sampled_from(RAW_VALUES), st.sampled_from(RAW_VALUES),
+    st.sampled_from(RAW_VALUES), st.lists(st.sampled_from(DAYS), max_size=6)), min_size=1, max_size=6))
+def test_declared_custom_fields_and_daily_score_identically(tmp_path_factory: pytest.TempPathFactory,
+                                                            batch: list[Lead]) -> None:
+    path = tmp_path_factory.mktemp("typed") / "typed.toml"
+    path.write_text(TYPED_PACK, encoding="utf-8")
+    assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
+
+
 # --- generated rulepacks ---------------------------------------------------------------------------
 
 ENUMS = {

@@ -217,9 +217,11 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> 
 
 def _watch_types(leads: Iterator[Any], known: Any, counts: Any) -> Iterator[Any]:
     """Pass leads through, counting activity types that are not in the run's vocabulary."""
+    superset = known.issuperset
     for item in leads:
         acts = getattr(item, "activities", None)
-        if acts:
+        # One C-level check per lead; the per-activity loop runs only for leads with an unknown type.
+        if acts and not superset(acts.types):
             for kind in acts.types:
                 if kind not in known:
                     counts[kind] += 1
@@ -561,7 +563,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         Also warns about rules that read a protected attribute (gender, age, ethnicity, religion,
         nationality, family status, disability) or a proxy for one (postcode, first name, photo),
-        unless the rule says fairness = "reviewed: <why>" (see docs/rulepacks.md).
+        unless the rule says fairness = "reviewed: <why>", and about reads of custom fields no pack
+        declares in [fields] (see docs/rulepacks.md).
 
         \b
         Examples:
@@ -570,12 +573,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from leadscore.engine import Engine
         from leadscore.rulepack.fairness import check_fairness
+        from leadscore.rulepack.usage import undeclared_fields
 
         warnings = []
         try:
             with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
                 given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
-                warnings = check_fairness(given)
+                warnings = [*check_fairness(given), *undeclared_fields(given, engine.vocabulary)]
                 for pack in engine.packs:
                     if pack.source in {str(Path(p)) for p in rulepack_paths}:
                         replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"

@@ -17,6 +17,8 @@ from leadscore.model import DecayPolicy, Route, SignalSpec
 from leadscore.rulepack import fairness as fairness_check
 from leadscore.rulepack.conditions import parse_condition
 from leadscore.rulepack.schema import (
+    CUSTOM_FIELDS,
+    FIELD_TYPES,
     Actions,
     BandDef,
     CategoryDef,
@@ -31,8 +33,8 @@ from leadscore.rulepack.schema import (
 )
 from leadscore.taxonomy.activities import KNOWN_TYPES
 
-TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness",
-             "actions", "provenance")
+TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "fields", "rules", "bands", "routing", "accounts",
+             "fairness", "actions", "provenance")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
              "min_points", "fairness")
@@ -235,6 +237,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
     if not isinstance(provenance, dict):
         col.add(loc.find(1, "provenance", key=True) or loc.header("[provenance]"), "provenance must be a table",
                 "write [provenance] with key = value lines (calibrate writes it; scoring ignores it)")
+    _check_fields(data.get("fields", {}), col, loc)
     accounts = _parse_accounts(data.get("accounts", {}), col, loc)
     fairness: Mapping[str, Any] = {}
     if "fairness" in data:
@@ -256,6 +259,53 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         accounts=accounts, fairness=fairness, actions=actions,
     )
     return pack_obj, col.errors
+
+
+def field_declarations(raw: Any) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """A pack's ``[fields]`` as name -> (type, allowed values); entries that do not fit are left
+    for :func:`_check_fields` to report."""
+    found: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    if not isinstance(raw, dict):
+        return found
+    for name, spec in raw.items():
+        if isinstance(spec, str) and spec in FIELD_TYPES:
+            found[name] = (spec, ())
+        elif isinstance(spec, dict) and spec.get("type") in FIELD_TYPES and isinstance(spec.get("values", []), list):
+            found[name] = (spec["type"], tuple(spec.get("values", ())))
+    return found
+
+
+def _check_fields(raw: Any, col: _Collector, loc: _Locator) -> None:
+    line = loc.header("[fields]")
+    if not isinstance(raw, dict):
+        col.add(line, "fields must be a table", 'write [fields] time_on_site = "number"')
+        return
+    for name, spec in raw.items():
+        where = loc.find(line, name, key=True) or line
+        if not _FIELD_NAME.match(name):
+            col.add(where, f"[fields] {name!r} is not a field name", "use lower case letters, digits and _")
+        kind = spec.get("type") if isinstance(spec, dict) else spec
+        if kind not in FIELD_TYPES:
+            col.add(where, f"[fields] {name}: unknown type {kind!r}",
+                    f'use one of {", ".join(FIELD_TYPES)}, e.g. {name} = "number" or {name} = {{ type = "str", '
+                    'values = ["a", "b"] }')
+            continue
+        if isinstance(spec, dict):
+            extra = set(spec) - {"type", "values"}
+            values = spec.get("values", [])
+            if extra:
+                col.add(where, f"[fields] {name}: unknown key {sorted(extra)[0]!r}", "use type and values")
+            if not isinstance(values, list) or not all(_TYPE_OF_VALUE[kind](v) for v in values):
+                col.add(where, f"[fields] {name}: values must be a list of {kind} values", 'e.g. values = ["a", "b"]')
+
+
+_FIELD_NAME = re.compile(r"^[a-z0-9_]+$")
+_TYPE_OF_VALUE = {
+    "str": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
 
 
 def _parse_accounts(raw: Any, col: _Collector, loc: _Locator) -> dict[str, Any]:
@@ -575,6 +625,30 @@ def pack_name(text: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _merged_fields(texts: list[tuple[str, str]], errors: list[RulepackError]) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Every pack's [fields] declarations as one table; one field declared with two types is an error."""
+    merged: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    first: dict[str, str] = {}
+    for source, text in texts:
+        try:
+            raw = tomllib.loads(text).get("fields", {})
+        except tomllib.TOMLDecodeError:
+            continue
+        for name, (kind, values) in field_declarations(raw).items():
+            if name in merged and merged[name][0] != kind:
+                line = _Locator(text).find(_Locator(text).header("[fields]"), name, key=True)
+                errors.append(RulepackError(f"{source}:{line}" if line else source,
+                                            f"[fields] {name} is declared as {kind} here and as {merged[name][0]} "
+                                            f"in {first[name]}", "declare each custom field with one type"))
+                continue
+            if name in merged:
+                values = tuple(dict.fromkeys((*merged[name][1], *values))) if merged[name][1] and values else ()
+            else:
+                first[name] = source
+            merged[name] = (kind, values)
+    return merged
+
+
 def read_vocabulary(text: str) -> Mapping[str, Any]:
     """The [vocabulary] table of a rulepack, read before full validation (it shapes the catalog)."""
     try:
@@ -598,9 +672,10 @@ def parse_rulepacks(
     exist, and no two packs of equal priority both define bands.
     """
     vocabulary = base_vocabulary([*extra_vocabulary, *(read_vocabulary(t) for _, t in texts)])
+    errors: list[RulepackError] = []
+    vocabulary[CUSTOM_FIELDS] = _merged_fields(texts, errors)
     catalog = SignalCatalog(specs, vocabulary)
     packs: list[Rulepack] = []
-    errors: list[RulepackError] = []
     for source, text in texts:
         pack, errs = _parse(text, source, catalog, policies)
         errors.extend(errs)

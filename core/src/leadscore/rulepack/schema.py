@@ -22,6 +22,10 @@ PATTERN_OPS = ("sequence", "absent", "at_least")
 ACCOUNT_OPS = ("same_account",)
 ORDER_OPS = ("lt", "lte", "gt", "gte", "between")
 EVENT_PREFIX = "event."
+FIELDS_PREFIX = "fields."
+# The merged [fields] declarations of a run's packs, kept in its vocabulary: name -> (type, values).
+CUSTOM_FIELDS = "custom_fields"
+FIELD_TYPES = ("str", "number", "int", "bool")
 # What a rule with `on` can read of the one activity it is looking at (any other event.<name> is
 # that activity's property <name>).
 EVENT_SIGNALS = (
@@ -201,10 +205,19 @@ class SignalCatalog:
         self.vocabulary = vocabulary or {}
 
     def lookup(self, name: str) -> tuple[SignalSpec | None, str]:
-        """(spec, problem): spec None with a message saying what would be right."""
+        """(spec, problem): spec None with a message saying what would be right.
+
+        A custom field declared in a pack's ``[fields]`` has its declared type (and values);
+        an undeclared ``fields.<name>`` stays ``any`` (``leadscore check`` warns about it).
+        """
         spec = self.exact.get(name)
         if spec is not None:
             return spec, ""
+        if name.startswith(FIELDS_PREFIX):
+            declared = self.vocabulary.get(CUSTOM_FIELDS, {}).get(name[len(FIELDS_PREFIX):])
+            if declared is not None:
+                kind, values = declared
+                return SignalSpec(name, kind, f"custom field declared in [fields] as {kind}", values), ""
         for pattern, spec in self.wild:
             m = pattern.match(name)
             if m:

@@ -1,11 +1,14 @@
-"""Which packs read which activity types: for `leadscore activities` and the unknown-type warnings."""
+"""What packs read: activity types (for `leadscore activities`) and undeclared custom fields (for `check`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from leadscore.rulepack.schema import PATTERN_OPS, Condition, Rulepack
+from attrs import frozen
+
+from leadscore.rulepack.schema import CUSTOM_FIELDS, FIELDS_PREFIX, PATTERN_OPS, Condition, Rulepack
 from leadscore.taxonomy.activities import tier_table
 
 
@@ -53,4 +56,46 @@ def activity_uses(packs: Iterable[Rulepack], vocabulary: Mapping[str, Any]) -> d
     return {kind: sorted(names) for kind, names in uses.items()}
 
 
-__all__ = ["activity_uses"]
+@frozen
+class UndeclaredField:
+    """A rule, gate or applies_when reading a custom field no loaded pack declares."""
+
+    where: str
+    subject: str
+    signal: str
+    hint: str
+
+    def line(self) -> str:
+        name = self.signal[len(FIELDS_PREFIX):]
+        return (f"{self.where}: warning: {self.subject} reads {self.signal!r}, which no pack declares in [fields], "
+                f"so check cannot tell a misspelling or a value of the wrong type; {self.hint}declare it, "
+                f'e.g. [fields] {name} = "number" (or "str", "int", "bool")')
+
+
+def undeclared_fields(packs: Sequence[Rulepack], vocabulary: Mapping[str, Any]) -> list[UndeclaredField]:
+    """Every read of an undeclared ``fields.<name>`` in ``packs``, with a did-you-mean among the declared ones."""
+    declared = sorted(vocabulary.get(CUSTOM_FIELDS, {}))
+    found = []
+    for pack in packs:
+        lines = pack.text.splitlines()
+
+        def locate(start: int, needle: str) -> str:
+            for number in range(max(start, 1), len(lines) + 1):
+                if needle in lines[number - 1]:
+                    return f"{pack.source}:{number}"
+            return pack.source
+
+        subjects: list[tuple[str, int, Condition | None]] = [("applies_when", 1, pack.applies_when)]
+        subjects += [(f"rule {rule.id!r}", rule.line, rule.when) for rule in pack.rules]
+        subjects += [(f"band {band.name!r} requires", 1, band.requires) for band in pack.bands]
+        for subject, start, cond in subjects:
+            for signal in sorted(cond.signals()) if cond is not None else ():
+                name = signal[len(FIELDS_PREFIX):]
+                if signal.startswith(FIELDS_PREFIX) and name not in declared:
+                    close = difflib.get_close_matches(name, declared, n=1)
+                    hint = f"did you mean 'fields.{close[0]}'? or " if close else ""
+                    found.append(UndeclaredField(locate(start, signal), subject, signal, hint))
+    return found
+
+
+__all__ = ["UndeclaredField", "activity_uses", "undeclared_fields"]
