@@ -170,3 +170,17 @@ def test_a_declared_number_field_scores_from_text(tmp_path):
     result = run("score", str(leads), "-r", str(pack), "--as-of", AS_OF, "--format", "jsonl", "--explain")
     cards = [json.loads(line) for line in result.stdout.splitlines()]
     assert [[line["rule_id"] for line in card["ledger"]] for card in cards] == [["intent.time"], []]
+
+
+def test_score_shows_the_minimums_share_bands_got(tmp_path):
+    pack = tmp_path / "share.toml"
+    pack.write_text('[pack]\nname = "share"\nversion = "1"\nextends = ["firr-base"]\npriority = 5\n'
+                    '[[bands]]\nname = "early"\nmin = 0\n[[bands]]\nname = "mql"\nmin = "top 20%"\n'
+                    '[[bands]]\nname = "sales_ready"\nmin = "top 5%"\n')
+    samples = REPO / "rulepacks" / "samples" / "leads.jsonl"
+    result = run("score", str(samples), "-r", "firr-base", "-r", str(pack), "--as-of", AS_OF, "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == ("leadscore: bands by share this run: mql (top 20% of 46 leads) from 104 "
+                                             "points; sales_ready (top 5% of 46 leads) from 151 points")
+    bands = [json.loads(line)["band"] for line in result.stdout.splitlines()]
+    assert bands.count("sales_ready") == 3 and bands.count("mql") == 7

@@ -35,8 +35,10 @@ SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads
 def cards(engine: Engine, leads: list[Lead]) -> list[Any]:
     # With the account pass whenever a pack uses account signals or same_account, as the CLI runs it.
     index = engine.build_accounts(leads) if engine.needs_accounts else None
-    return [card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
-            for r in engine.score(leads, accounts=index)]
+    # And the pass that sets "top N%" band minimums, when a band has one.
+    shares = engine.resolve_shares(leads, accounts=index) if engine.needs_shares else []
+    return [shares, *(card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
+                      for r in engine.score(leads, accounts=index))]
 
 
 def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
@@ -44,9 +46,10 @@ def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
             Engine(backend="durable", as_of=AS_OF, **engine_args) as du:
         expected = cards(py, leads)
         got = cards(du, leads)
-    for lead, want, have in zip(leads, expected, got):
+    assert got[0] == expected[0], "durable's share band minimums differ from python's"
+    for lead, want, have in zip(leads, expected[1:], got[1:]):
         assert have == want, f"lead {lead.id}: durable differs from python"
-    return expected
+    return expected[1:]
 
 
 # --- leads --------------------------------------------------------------------------------------
@@ -349,7 +352,7 @@ activity_rule = st.builds(
 packs = st.lists(st.one_of(lead_rule, activity_rule), min_size=1, max_size=7)
 
 
-def pack_toml(rules: list[dict]) -> str:
+def pack_toml(rules: list[dict], shares: bool = False) -> str:
     body = {
         "pack": {"name": "generated", "version": "1"},
         "categories": {"fit": {"max": 60}, "intent": {}},
@@ -359,12 +362,16 @@ def pack_toml(rules: list[dict]) -> str:
         "bands": [{"name": "low", "min": 0}, {"name": "high", "min": 25,
                                                 "requires": {"signal": "email.type", "eq": "business"}}],
     }
+    if shares:
+        body["bands"] = [{"name": "low", "min": 0}, {"name": "mid", "min": "top 40%"},
+                         {"name": "high", "min": "top 10%", "requires": {"signal": "email.type", "eq": "business"}}]
     return tomli_w.dumps(body)
 
 
-def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead]) -> None:
+def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead],
+                     shares: bool = False) -> None:
     path = tmp_path_factory.mktemp("pack") / "generated.toml"
-    path.write_text(pack_toml(rules), encoding="utf-8")
+    path.write_text(pack_toml(rules, shares), encoding="utf-8")
     assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
 
 
@@ -374,6 +381,13 @@ def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict]
 def test_generated_rulepacks_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
                                                batch: list[Lead]) -> None:
     _score_generated(tmp_path_factory, rules, batch)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packs, st.lists(leads, min_size=1, max_size=12))
+def test_generated_rulepacks_with_share_bands_score_identically(tmp_path_factory: pytest.TempPathFactory,
+                                                                rules: list[dict], batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch, shares=True)
 
 
 # Few types, close and tied times, many activities: where sequence/absent/at_least get subtle.

@@ -215,6 +215,15 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> 
                    "activity_types (leadscore activities lists the known ones)", err=True)
 
 
+def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
+    """One line: the minimum each "top N%" band got from this run's totals."""
+    from leadscore.scoring.bands import UNREACHABLE
+
+    parts = [f"{name} ({share} of {count:,} leads) from {value} points" if value < UNREACHABLE
+             else f"{name} ({share}) unreachable: no lead" for name, share, value, count in summary]
+    click.echo(f"leadscore: bands by share this run: {'; '.join(parts)}", err=True)
+
+
 def _watch_types(leads: Iterator[Any], known: Any, counts: Any) -> Iterator[Any]:
     """Pass leads through, counting activity types that are not in the run's vocabulary."""
     superset = known.issuperset
@@ -420,11 +429,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             known_types = engine.vocabulary.get("activity_types", frozenset())
             try:
                 source = input_path
-                if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe):
+                if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
                     source = stack.enter_context(_spool_stdin())
                 if engine.needs_accounts or accounts_path:
                     first = _read(source, activities, input_fmt, options=options)
                     index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
+                if engine.needs_shares:
+                    ranked = _read(source, activities, input_fmt, options=options)
+                    _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(), label="bands: read"),
+                                                         accounts=index))
                 reader, size = _progress_reader(source, input_fmt, stack)
                 leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
                                      unknown_types)
@@ -503,11 +516,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine, ExitStack() as stack:
                 source, index = input_path, None
-                if input_path == "-" and (engine.needs_accounts or dedupe):
+                if input_path == "-" and (engine.needs_accounts or dedupe or engine.needs_shares):
                     source = stack.enter_context(_spool_stdin())
                 if engine.needs_accounts:
                     # The lead's account signals come from every lead in the file, as in `score`.
                     index = engine.build_accounts(_read(source, activities, input_fmt, options=options))
+                if engine.needs_shares:
+                    # Share bands rank the lead among every lead of the file, as in `score`.
+                    _report_shares(engine.resolve_shares(_read(source, activities, input_fmt, options=options),
+                                                         accounts=index))
                 report = ReadReport()
                 leads = _read(source, activities, input_fmt, options=options, report=report)
                 for item in leads:

@@ -536,14 +536,25 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                 col.add(loc.find(line, key, key=True) or line, f"unknown key `{key}`", f"use one of {', '.join(BAND_KEYS)}",
                         context=ctx)
         bmin = bdef.get("min")
-        if not _is_int(bmin):
-            col.add(loc.find(line, "min", key=True) or line, f"min must be a whole number, not {bmin!r}", "e.g. min = 60",
-                    context=ctx)
-            continue
-        if bands and bmin <= bands[-1].min_points:
+        share = _share(bmin)
+        if share is None and not _is_int(bmin):
             col.add(loc.find(line, "min", key=True) or line,
-                    f"bands not increasing: min {bmin} is not above {bands[-1].name!r} ({bands[-1].min_points})",
+                    f"min must be a whole number or a share of leads such as \"top 5%\", not {bmin!r}",
+                    'e.g. min = 60, or min = "top 5%" (the best 5% of the run\'s leads)', context=ctx)
+            continue
+        if share is not None:
+            bmin = 0
+        last = bands[-1] if bands else None
+        if last is not None and share is None and last.share is None and bmin <= last.min_points:
+            col.add(loc.find(line, "min", key=True) or line,
+                    f"bands not increasing: min {bmin} is not above {last.name!r} ({last.min_points})",
                     "list bands from lowest to highest with strictly increasing min", context=ctx)
+            continue
+        if last is not None and share is not None and last.share is not None and share >= last.share:
+            col.add(loc.find(line, "min", key=True) or line,
+                    f"bands not increasing: {bdef['min']!r} is not a smaller share than {last.name!r} "
+                    f"({last.min_text})", "a higher band takes a smaller top share, e.g. top 20% then top 5%",
+                    context=ctx)
             continue
         if any(b.name == bname for b in bands):
             col.add(line, f"duplicate band name {bname!r}", "", context=ctx)
@@ -566,8 +577,22 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                     "e.g. observed_conversion = 0.42 for 42%", context=ctx)
             observed = None
         bands.append(BandDef(bname, bmin, str(bdef.get("label", bname)), requires, gate_reason,
-                             float(observed) if observed is not None else None))
+                             float(observed) if observed is not None else None, share=share))
     return bands
+
+
+_SHARE = re.compile(r"^top\s*([0-9]+(?:\.[0-9]+)?)\s*%$")
+
+
+def _share(value: Any) -> float | None:
+    """``"top 5%"`` as 0.05; None for anything else (a share must be above 0 and below 100)."""
+    if not isinstance(value, str):
+        return None
+    found = _SHARE.match(value.strip().lower())
+    if found is None:
+        return None
+    percent = float(found.group(1))
+    return percent / 100 if 0 < percent < 100 else None
 
 
 def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef]) -> list[tuple[str, Route]]:
@@ -763,7 +788,7 @@ def _unreachable_bands(pack: Rulepack, chain: list[Rulepack], loc: _Locator) -> 
     if cap is None:
         return errors
     for band in pack.bands:
-        if band.min_points > cap:
+        if band.share is None and band.min_points > cap:
             errors.append(RulepackError(f"{pack.source}:{loc.find(loc.header('[[bands]]', pack.bands.index(band)), 'min', key=True)}",
                                         f"band {band.name!r} is unreachable: it needs {band.min_points} points but the "
                                         f"total can reach at most {cap}",

@@ -92,6 +92,9 @@ class CategoryDef:
 
 @frozen
 class BandDef:
+    """A band. ``share`` (0-1) is set for ``min = "top N%"``: the run sets ``min_points`` from the
+    totals of its leads (docs/rulepacks.md, "Bands by share of leads"); until then it is 0."""
+
     name: str
     min_points: int
     label: str = ""
@@ -100,6 +103,11 @@ class BandDef:
     observed_conversion: float | None = None
     """The share of this band's leads that converted when the pack was measured (``leadscore
     calibrate`` writes it from held-out data); shown by ``explain`` and checked by ``backtest``."""
+    share: float | None = None
+
+    @property
+    def min_text(self) -> str:
+        return f"top {self.share * 100:g}%" if self.share is not None else str(self.min_points)
 
 
 @frozen
