@@ -189,3 +189,20 @@ def test_the_raw_x_education_export_loads_with_its_map_alone():
     assert leads["XE-660727"].fields["seconds_on_website"] == 1532
     # The outcome never reaches a lead.
     assert not any("converted" in lead.fields for lead in leads.values())
+
+
+def test_seen_ids_remembers_every_id_through_growth():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from leadscore.io.duplicates import SeenIds
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(st.text(max_size=12), max_size=3000))
+    def check(ids: list[str]) -> None:
+        seen, plain = SeenIds(), set()
+        for lead_id in ids:
+            assert seen.add(lead_id) == (lead_id not in plain)
+            plain.add(lead_id)
+
+    check()

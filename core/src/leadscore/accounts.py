@@ -24,7 +24,7 @@ SENIOR = ("c_level", "vp", "director")
 
 ACCOUNT_SIGNALS = (
     SignalSpec("account.id", "str", "the account key: account_id, or the business email domain"),
-    SignalSpec("account.contacts", "int", "leads in the account"),
+    SignalSpec("account.contacts", "int", "people in the account (leads counted by normalised email)"),
     SignalSpec("account.engaged_contacts", "int", "contacts with engagement beyond email in the last 90 days"),
     SignalSpec("account.senior_engaged_contacts", "int", "engaged contacts at director level or above"),
     SignalSpec("account.functions_engaged", "int", "distinct job functions among engaged contacts"),
