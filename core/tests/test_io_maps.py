@@ -195,12 +195,12 @@ def test_seen_ids_remembers_every_id_through_growth():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from leadscore.io.duplicates import SeenIds
+    from leadscore.caching import SeenHashes
 
     @settings(max_examples=50, deadline=None)
     @given(st.lists(st.text(max_size=12), max_size=3000))
     def check(ids: list[str]) -> None:
-        seen, plain = SeenIds(), set()
+        seen, plain = SeenHashes(), set()
         for lead_id in ids:
             assert seen.add(lead_id) == (lead_id not in plain)
             plain.add(lead_id)

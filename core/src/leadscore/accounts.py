@@ -14,6 +14,7 @@ from typing import Any
 
 from attrs import define, frozen
 
+from leadscore.caching import SeenHashes
 from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
 from leadscore.taxonomy.email import classify_address
 
@@ -72,41 +73,23 @@ def person_key(lead: Lead) -> Any:
     local = local.split("+", 1)[0]
     if domain in ("gmail.com", "googlemail.com"):
         local, domain = local.replace(".", ""), "gmail.com"
-    # A hash, not the text: the account pass keeps one entry per person.
-    return hash(f"{local}@{domain}")
+    return f"{local}@{domain}"
 
 
 @define
 class AccountSummary:
     key: str
-    # Contacts are counted by person (person_key), so duplicates of one person count once.
-    people: set[Any] = set()
-    engaged_people: set[Any] = set()
-    senior_people: set[Any] = set()
+    # People, not leads: the index counts each person (person_key) of an account once.
+    contacts: int = 0
+    engaged: int = 0
+    senior_engaged: int = 0
     functions: set[str] = set()
-    # person -> their largest count of high-intent and hand-raise activities in 30 days
-    high_intent: dict[Any, int] = {}
+    high_intent_30d: int = 0
     best_score: int | None = None
     best_lead: str | None = None
     scored: list[Contact] = []
     # same_account signal -> person -> lead id of the distinct contacts meeting its `where` (up to its cap)
     matching: dict[str, dict[Any, str]] = {}
-
-    @property
-    def contacts(self) -> int:
-        return len(self.people)
-
-    @property
-    def engaged(self) -> int:
-        return len(self.engaged_people)
-
-    @property
-    def senior_engaged(self) -> int:
-        return len(self.senior_people)
-
-    @property
-    def high_intent_30d(self) -> int:
-        return sum(self.high_intent.values())
 
     def signals(self, caps: Mapping[str, int] = EMPTY) -> AccountSignals:
         values = AccountSignals({
@@ -146,6 +129,8 @@ class AccountIndex:
     def __init__(self, caps: Mapping[str, int] = EMPTY) -> None:
         self.accounts: dict[str, AccountSummary] = {}
         self.caps = dict(caps)
+        self._people, self._engaged, self._senior = SeenHashes(), SeenHashes(), SeenHashes()
+        self._high: dict[int, int] = {}
 
     def add(self, key: str, lead: Lead, values: Mapping[str, Any], first_total: int | None,
             matched: Iterable[str] = ()) -> None:
@@ -153,25 +138,33 @@ class AccountIndex:
         ``where`` it meets."""
         summary = self.accounts.get(key)
         if summary is None:
-            summary = self.accounts[key] = AccountSummary(key, people=set(), engaged_people=set(), senior_people=set(),
-                                                          functions=set(), high_intent={}, scored=[], matching={})
+            summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
         person = person_key(lead)
         for name in matched:
             ids = summary.matching.setdefault(name, {})
             if person not in ids and len(ids) < self.caps.get(name, 0):
                 ids[person] = lead.id
-        summary.people.add(person)
-        engaged = values.get("intent.beyond_email.count_90d", 0) >= 1
-        if engaged:
-            summary.engaged_people.add(person)
-            if values.get("title.seniority") in SENIOR:
-                summary.senior_people.add(person)
+        # Run-wide tables of (account, person) hashes rather than a set per account: most
+        # accounts have one or two people, and an empty set alone costs more than 200 bytes.
+        who = (key, person)
+        if self._people.add(who):
+            summary.contacts += 1
+        if values.get("intent.beyond_email.count_90d", 0) >= 1:
+            if self._engaged.add(who):
+                summary.engaged += 1
+            if values.get("title.seniority") in SENIOR and self._senior.add(who):
+                summary.senior_engaged += 1
             function = values.get("title.function")
             if function and function != "other":
                 summary.functions.add(function)
         high = values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
-        if high > summary.high_intent.get(person, 0):
-            summary.high_intent[person] = high
+        if high:
+            # A person's largest count, not the sum over their copies.
+            slot = hash(who)
+            before = self._high.get(slot, 0)
+            if high > before:
+                summary.high_intent_30d += high - before
+                self._high[slot] = high
         if first_total is not None and (summary.best_score is None or first_total > summary.best_score
                                         or (first_total == summary.best_score and lead.id < (summary.best_lead or ""))):
             summary.best_score = first_total

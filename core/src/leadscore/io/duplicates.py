@@ -7,66 +7,26 @@ copies become one lead (docs/maps.md, "Duplicates").
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
 
+from leadscore.caching import SeenHashes
 from leadscore.model import EMPTY, Activities, Company, Lead, Rejection, evolve
 
-_BITS = (1 << 64) - 1
 DEDUPE_FIX = "each lead id once per input; pass --dedupe to merge the copies into one lead"
 
 
-class SeenIds:
-    """The lead ids met so far, in 16 bytes a lead or less: an open-addressing table of the ids'
-    64-bit hashes in one array, instead of a set of strings, so a run of millions of leads stays
-    within the memory target (bench/README.md).
-
-    Two different ids share a hash with a chance of about n^2 / 2^65 (1 in 37 million runs of a
-    million leads); the later one would then be rejected as a duplicate, which says so.
-    """
-
-    def __init__(self) -> None:
-        self._slots = array("Q", bytes(8 * 1024))
-        self._used = 0
-
-    def add(self, lead_id: str) -> bool:
-        """Remember ``lead_id``; False when it was already there."""
-        digest = (hash(lead_id) & _BITS) | 1  # 0 marks an empty slot
-        slots = self._slots
-        mask = len(slots) - 1
-        index = digest & mask
-        while True:
-            held = slots[index]
-            if held == 0:
-                break
-            if held == digest:
-                return False
-            index = (index + 1) & mask
-        slots[index] = digest
-        self._used += 1
-        if self._used * 2 > len(slots):
-            self._grow()
-        return True
-
-    def _grow(self) -> None:
-        old = self._slots
-        slots = self._slots = array("Q", bytes(16 * len(old)))
-        mask = len(slots) - 1
-        for digest in old:
-            if digest:
-                index = digest & mask
-                while slots[index]:
-                    index = (index + 1) & mask
-                slots[index] = digest
-
-
 def reject_duplicates(items: Iterable[Lead | Rejection], label: str = "input") -> Iterator[Lead | Rejection]:
-    """The first lead of each id; every later one becomes a Rejection naming the id."""
-    seen = SeenIds()
+    """The first lead of each id; every later one becomes a Rejection naming the id.
+
+    The ids met are kept as hashes in a compact table (:class:`~leadscore.caching.SeenHashes`): two
+    different ids share a hash with a chance of about n^2 / 2^65 (1 in 37 million runs of a million
+    leads); the later one would then be rejected as a duplicate, which says so.
+    """
+    seen = SeenHashes()
     for item in items:
         if isinstance(item, Lead) and not seen.add(item.id):
             yield Rejection(f"lead {item.id}", f"duplicate lead id {item.id!r}: an earlier row of {label} "
@@ -126,4 +86,4 @@ def merge(first: Lead, later: Lead) -> Lead:
     return evolve(first, company=company, fields=fields, activities=Activities.of(combined), **values)
 
 
-__all__ = ["SeenIds", "duplicate_ids", "merge", "merge_duplicates", "reject_duplicates"]
+__all__ = ["duplicate_ids", "merge", "merge_duplicates", "reject_duplicates"]
