@@ -507,12 +507,9 @@ _CELL_FLOAT = re.compile(
 )
 
 
-def plan_header(header: list[str], where: str, column_map: ColumnMap | None) -> HeaderPlan:
-    """Match a leads file's header against a map (or, without one, the dotted column names).
-
-    Columns that are neither mapped nor excluded become custom fields named by their slug; the
-    caller decides whether that is a warning or, under ``strict``, an error.
-    """
+def _header_index(header: list[str], where: str) -> tuple[list[str], Callable[[tuple[str, ...]], int | None]]:
+    """The header's names, and a finder: the index of the first of some column names present
+    (exact spelling first, then case, spaces and punctuation aside). A repeated name is an error."""
     names = [cell.strip() for cell in header]
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
@@ -520,11 +517,6 @@ def plan_header(header: list[str], where: str, column_map: ColumnMap | None) -> 
             raise InputError(where, f"column {name!r} appears twice", "keep one column per name")
         seen[name] = index
     by_key = {_key(name): index for index, name in enumerate(names)}
-    used: set[int] = set()
-    lead: list[tuple[int, str]] = []
-    fields: list[tuple[int, FieldSpec]] = []
-    activities: list[tuple[int, ActivityColumn]] = []
-    absent: list[str] = []
 
     def find(columns: tuple[str, ...]) -> int | None:
         for column in columns:
@@ -534,6 +526,22 @@ def plan_header(header: list[str], where: str, column_map: ColumnMap | None) -> 
             if index is not None:
                 return index
         return None
+
+    return names, find
+
+
+def plan_header(header: list[str], where: str, column_map: ColumnMap | None) -> HeaderPlan:
+    """Match a leads file's header against a map (or, without one, the dotted column names).
+
+    Columns that are neither mapped nor excluded become custom fields named by their slug; the
+    caller decides whether that is a warning or, under ``strict``, an error.
+    """
+    names, find = _header_index(header, where)
+    used: set[int] = set()
+    lead: list[tuple[int, str]] = []
+    fields: list[tuple[int, FieldSpec]] = []
+    activities: list[tuple[int, ActivityColumn]] = []
+    absent: list[str] = []
 
     if column_map is None:
         for index, name in enumerate(names):
@@ -615,19 +623,12 @@ def describe_unknown(plan: HeaderPlan, header: list[str]) -> str:
 def plan_activity_header(header: list[str], where: str,
                          column_map: ColumnMap | None) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(index, target) for lead_id/type/at/id/properties.<name>, and unknown columns as property slugs."""
-    names = [cell.strip() for cell in header]
-    seen: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name in seen:
-            raise InputError(where, f"column {name!r} appears twice", "keep one column per name")
-        seen[name] = index
-    by_key = {_key(name): index for index, name in enumerate(names)}
+    names, find = _header_index(header, where)
     planned: list[tuple[int, str]] = []
     used: set[int] = set()
     if column_map is not None and column_map.activity_columns:
         for target, columns in column_map.activity_columns.items():
-            index = next((seen.get(c, by_key.get(_key(c))) for c in columns
-                          if seen.get(c, by_key.get(_key(c))) is not None), None)
+            index = find(columns)
             if index is None:
                 if column_map.optional_columns:
                     continue

@@ -168,6 +168,15 @@ class Rulepack:
     """The ``[actions]`` table: what next-step suggestions may ask of a lead or of sales."""
     text: str = attrs.field(default="", repr=False, eq=False)
 
+    def where(self, start: int, needle: str) -> str:
+        """``source:line`` of the first line from ``start`` on that contains ``needle`` (for
+        warnings about a rule or gate: its own line, or the line of the signal it reads)."""
+        lines = self.text.splitlines()
+        for number in range(max(start, 1), len(lines) + 1):
+            if needle in lines[number - 1]:
+                return f"{self.source}:{number}"
+        return f"{self.source}:{start}" if start else self.source
+
 
 class ConditionError(ValueError):
     """A problem in a condition; ``needle`` is text to locate it in the file. A condition with

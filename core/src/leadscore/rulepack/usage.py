@@ -77,14 +77,6 @@ def undeclared_fields(packs: Sequence[Rulepack], vocabulary: Mapping[str, Any]) 
     declared = sorted(vocabulary.get(CUSTOM_FIELDS, {}))
     found = []
     for pack in packs:
-        lines = pack.text.splitlines()
-
-        def locate(start: int, needle: str) -> str:
-            for number in range(max(start, 1), len(lines) + 1):
-                if needle in lines[number - 1]:
-                    return f"{pack.source}:{number}"
-            return pack.source
-
         subjects: list[tuple[str, int, Condition | None]] = [("applies_when", 1, pack.applies_when)]
         subjects += [(f"rule {rule.id!r}", rule.line, rule.when) for rule in pack.rules]
         subjects += [(f"band {band.name!r} requires", 1, band.requires) for band in pack.bands]
@@ -94,7 +86,7 @@ def undeclared_fields(packs: Sequence[Rulepack], vocabulary: Mapping[str, Any]) 
                 if signal.startswith(FIELDS_PREFIX) and name not in declared:
                     close = difflib.get_close_matches(name, declared, n=1)
                     hint = f"did you mean 'fields.{close[0]}'? or " if close else ""
-                    found.append(UndeclaredField(locate(start, signal), subject, signal, hint))
+                    found.append(UndeclaredField(pack.where(start, signal), subject, signal, hint))
     return found
 
 
