@@ -241,7 +241,7 @@ def _progress_reader(path: str, fmt: str | None, stack: ExitStack) -> tuple[_Cou
     """Open a JSON Lines input ourselves when a progress bar will show, so it can measure its way."""
     if path == "-" or not sys.stderr.isatty() or not os.path.isfile(path):
         return None, 0
-    if (fmt or ("csv" if path.lower().endswith(".csv") else "jsonl")) != "jsonl":
+    if (fmt or ("csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
         return None, 0
     reader = _CountingReader(stack.enter_context(open(path, "rb")))
     return reader, os.path.getsize(path)

@@ -47,7 +47,7 @@ _COMPANY_KEY_SET = frozenset(COMPANY_KEYS)
 _ACTIVITY_KEY_SET = frozenset(ACTIVITY_KEYS)
 
 _JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
-_CSV_SUFFIXES = frozenset({".csv"})
+_CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 FORMATS = ("jsonl", "csv")
 
 # ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.
@@ -565,7 +565,7 @@ def _format(fmt: str | None, path: Path | None, label: str) -> str:
         what = f"cannot tell the format from the suffix {suffix!r}"
     else:
         what = "cannot tell the format: the name has no suffix"
-    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json and .csv are known)")
+    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json, .csv and .tsv are known)")
 
 
 def _read(
