@@ -188,7 +188,7 @@ def test_every_case_file_passes_through_the_installed_command() -> None:
 def test_the_firr_base_sample_cases_are_unchanged_by_the_plugins() -> None:
     result = run("test", "-q", "rulepacks/samples/cases.toml")
     assert result.returncode == 0, result.stdout
-    assert result.stdout.strip() == "46 passed, 0 failed"
+    assert result.stdout.strip() == "48 passed, 0 failed"
 
 
 def test_the_sample_leads_compose_every_segment_pack(tmp_path: Path) -> None:

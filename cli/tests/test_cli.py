@@ -119,12 +119,33 @@ def test_csv_row_with_wrong_number_of_fields(tmp_path: Path) -> None:
     assert f"{tmp_path / 'l.csv'}:3: row has 2 cells but the header has 3" in result.stderr
 
 
-def test_unknown_csv_column_stops_with_usage_error(tmp_path: Path) -> None:
-    (tmp_path / "l.csv").write_text("id,email,jobtitle\nL-1,a@acme-robotics.com,VP Sales\n")
+def test_unknown_csv_columns_are_kept_with_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("id,email,jobtitle,Lead Score\nL-1,a@acme-robotics.com,VP Sales,7\n")
     result = run("score", str(tmp_path / "l.csv"), "--as-of", AS_OF, "--format", "jsonl")
-    assert result.exit_code == 2
+    assert result.exit_code == 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "unknown column 'jobtitle'" in lines[0] and f"{tmp_path / 'l.csv'}:1" in lines[0]
+    assert lines == [
+        f"leadscore: warning: {tmp_path / 'l.csv'}:1: 2 columns kept as custom fields: 'jobtitle' -> fields.jobtitle, "
+        "'Lead Score' -> fields.lead_score; map them with --map, or --strict to stop on them",
+        "scored 1 + rejected 0 == read 1",
+    ]
+
+
+def test_unknown_csv_columns_stop_the_run_under_strict(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("id,email,jobtitle,Lead Score\nL-1,a@acme-robotics.com,VP Sales,7\n")
+    result = run("score", str(tmp_path / "l.csv"), "--as-of", AS_OF, "--format", "jsonl", "--strict")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"leadscore: {tmp_path / 'l.csv'}:1: 2 unknown columns: 'jobtitle' -> fields.jobtitle, 'Lead Score' -> "
+        "fields.lead_score; map them with --map FILE.toml (or list them under [excluded]), or drop --strict to keep "
+        "them as custom fields")
+
+
+def test_a_bad_choice_is_one_usage_line(tmp_path: Path) -> None:
+    result = run("score", str(tmp_path / "l.jsonl"), "--format", "xml")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("leadscore: score: Invalid value for '--format': 'xml' is not one of "
+                                     "'table', 'jsonl', 'csv'; see 'leadscore score --help'")
 
 
 def test_non_numeric_employees(tmp_path: Path) -> None:
@@ -134,11 +155,17 @@ def test_non_numeric_employees(tmp_path: Path) -> None:
     assert f"{src}:1: company.employees: 'lots' is not a whole number" in result.stderr
 
 
-def test_unparseable_timestamp(tmp_path: Path) -> None:
-    src = write_jsonl(tmp_path / "l.jsonl", {"id": "L-9", "activities": [{"type": "demo_request", "at": "yesterday"}]})
+def test_an_unparseable_activity_time_costs_that_activity_and_is_reported(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "l.jsonl", {"id": "L-9", "activities": [{"type": "demo_request", "at": "yesterday"},
+                                                                         {"type": "page_view", "at": "2026-11-20"}]})
     result = run("score", str(src), "--as-of", AS_OF, "--format", "jsonl")
-    assert result.exit_code == 1
-    assert "is not a timestamp" in result.stderr and f"{src}:1" in result.stderr
+    assert result.exit_code == 0
+    assert result.stderr.strip().splitlines() == [
+        f"skipped {src}:1: activities[0].at: 'yesterday' is not a timestamp; write ISO 8601 such as "
+        "2026-11-20T10:00:00Z",
+        "scored 1 + rejected 0 == read 1; 1 activity left out (listed above)",
+    ]
+    assert json.loads(result.stdout)["id"] == "L-9"
 
 
 def test_activity_for_unknown_lead(tmp_path: Path) -> None:

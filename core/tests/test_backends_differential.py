@@ -35,8 +35,10 @@ SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads
 def cards(engine: Engine, leads: list[Lead]) -> list[Any]:
     # With the account pass whenever a pack uses account signals or same_account, as the CLI runs it.
     index = engine.build_accounts(leads) if engine.needs_accounts else None
-    return [card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
-            for r in engine.score(leads, accounts=index)]
+    # And the pass that sets "top N%" band minimums, when a band has one.
+    shares = engine.resolve_shares(leads, accounts=index) if engine.needs_shares else []
+    return [shares, *(card_to_dict(r, explain=True) if not isinstance(r, Rejection) else ("rejected", r.reason)
+                      for r in engine.score(leads, accounts=index))]
 
 
 def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
@@ -44,9 +46,10 @@ def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
             Engine(backend="durable", as_of=AS_OF, **engine_args) as du:
         expected = cards(py, leads)
         got = cards(du, leads)
-    for lead, want, have in zip(leads, expected, got):
+    assert got[0] == expected[0], "durable's share band minimums differ from python's"
+    for lead, want, have in zip(leads, expected[1:], got[1:]):
         assert have == want, f"lead {lead.id}: durable differs from python"
-    return expected
+    return expected[1:]
 
 
 # --- leads --------------------------------------------------------------------------------------
@@ -151,6 +154,81 @@ def test_sample_leads_score_identically() -> None:
 @given(st.lists(leads, min_size=1, max_size=8))
 def test_firr_base_on_generated_leads(batch: list[Lead]) -> None:
     assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=["firr-base"])
+
+
+# --- declared custom fields ------------------------------------------------------------------------
+
+TYPED_PACK = """
+[pack]
+name = "typed"
+version = "1"
+
+[categories.fit]
+
+[fields]
+seats = "number"
+rank = "int"
+paid = "bool"
+plan = { type = "str", values = ["free", "pro", "2026"] }
+
+[[rules]]
+id = "fit.seats"
+category = "fit"
+points = 7
+reason = "seats"
+when = { signal = "fields.seats", gte = 40 }
+
+[[rules]]
+id = "fit.rank"
+category = "fit"
+points = 3
+reason = "rank"
+when = { signal = "fields.rank", between = [2, 4] }
+
+[[rules]]
+id = "fit.paid"
+category = "fit"
+points = 5
+reason = "paid"
+when = { any = [{ signal = "fields.paid", eq = true }, { signal = "fields.plan", in = ["pro", "2026"] }] }
+
+[[rules]]
+id = "fit.no-seats"
+category = "fit"
+points = -2
+reason = "no seats"
+when = { signal = "fields.seats", exists = false }
+
+[[rules]]
+id = "fit.visits"
+category = "fit"
+points = 1
+reason = "visits"
+on = "page_view"
+when = { signal = "fields.paid", ne = true }
+count = "daily"
+
+[[bands]]
+name = "low"
+min = 0
+"""
+RAW_VALUES = ("40", " 41.5 ", 39, 40.0, "lots", True, "yes", "No", "1", "0", 3, "3", 3.5, "pro", 2026, "", None,
+              math.inf, "2e1", 2**63)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds(
+    lambda i, seats, rank, paid, plan, days: Lead(
+        f"T-{i}", fields={k: v for k, v in (("seats", seats), ("rank", rank), ("paid", paid), ("plan", plan))
+                          if v is not None},
+        activities=[Activity("page_view", _at(d)) for d in sorted(days, reverse=True)]),
+    st.integers(0, 999), st.sampled_from(RAW_VALUES), st.sampled_from(RAW_VALUES), st.sampled_from(RAW_VALUES),
+    st.sampled_from(RAW_VALUES), st.lists(st.sampled_from(DAYS), max_size=6)), min_size=1, max_size=6))
+def test_declared_custom_fields_and_daily_score_identically(tmp_path_factory: pytest.TempPathFactory,
+                                                            batch: list[Lead]) -> None:
+    path = tmp_path_factory.mktemp("typed") / "typed.toml"
+    path.write_text(TYPED_PACK, encoding="utf-8")
+    assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
 
 
 # --- generated rulepacks ---------------------------------------------------------------------------
@@ -264,16 +342,17 @@ def tree(leaf: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
 
 lead_rule = st.builds(lambda when, points: {"category": "fit", "points": points, "when": when},
                       tree(st.one_of(lead_leaf(), lead_leaf(), pattern)), st.integers(-20, 30))
+FREQUENCIES = ({}, {"count": "each", "max_count": 2}, {"count": "each"}, {"count": "daily"},
+               {"count": "daily", "max_count": 2})
 activity_rule = st.builds(
-    lambda on, when, points, each: {"category": "intent", "points": points, "on": on,
-                                    **({"when": when} if when is not None else {}),
-                                    **({"count": "each", "max_count": 2} if each else {})},
+    lambda on, when, points, count: {"category": "intent", "points": points, "on": on,
+                                     **({"when": when} if when is not None else {}), **count},
     type_choice, st.one_of(st.none(), tree(lead_leaf()), tree(st.one_of(event_leaf(), event_leaf(), lead_leaf()))),
-    st.integers(-5, 25), st.booleans())
+    st.integers(-5, 25), st.sampled_from(FREQUENCIES))
 packs = st.lists(st.one_of(lead_rule, activity_rule), min_size=1, max_size=7)
 
 
-def pack_toml(rules: list[dict]) -> str:
+def pack_toml(rules: list[dict], shares: bool = False) -> str:
     body = {
         "pack": {"name": "generated", "version": "1"},
         "categories": {"fit": {"max": 60}, "intent": {}},
@@ -283,12 +362,16 @@ def pack_toml(rules: list[dict]) -> str:
         "bands": [{"name": "low", "min": 0}, {"name": "high", "min": 25,
                                                 "requires": {"signal": "email.type", "eq": "business"}}],
     }
+    if shares:
+        body["bands"] = [{"name": "low", "min": 0}, {"name": "mid", "min": "top 40%"},
+                         {"name": "high", "min": "top 10%", "requires": {"signal": "email.type", "eq": "business"}}]
     return tomli_w.dumps(body)
 
 
-def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead]) -> None:
+def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead],
+                     shares: bool = False) -> None:
     path = tmp_path_factory.mktemp("pack") / "generated.toml"
-    path.write_text(pack_toml(rules), encoding="utf-8")
+    path.write_text(pack_toml(rules, shares), encoding="utf-8")
     assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
 
 
@@ -298,6 +381,13 @@ def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict]
 def test_generated_rulepacks_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
                                                batch: list[Lead]) -> None:
     _score_generated(tmp_path_factory, rules, batch)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packs, st.lists(leads, min_size=1, max_size=12))
+def test_generated_rulepacks_with_share_bands_score_identically(tmp_path_factory: pytest.TempPathFactory,
+                                                                rules: list[dict], batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch, shares=True)
 
 
 # Few types, close and tied times, many activities: where sequence/absent/at_least get subtle.

@@ -140,7 +140,8 @@ def test_the_shipped_packs_read_no_protected_attribute():
 
 
 def test_check_prints_warnings_and_fails_only_under_strict(tmp_path: Path):
-    path = pack(tmp_path, rule("fit.age", "fields.age", op="lt = 40"))
+    # The field is declared, so the only warning is the fairness one.
+    path = pack(tmp_path, rule("fit.age", "fields.age", op="lt = 40") + '\n[fields]\nage = "number"\n')
     cli = build_cli(PluginManager(entry_points=False))
     relaxed = CliRunner().invoke(cli, ["check", str(path)])
     assert relaxed.exit_code == 0

@@ -354,7 +354,7 @@ def test_unknown_suffix_asks_for_the_format(tmp_path):
         read_leads(path, name="leads.txt")
     assert str(caught.value) == (
         "leads.txt: cannot tell the format from the suffix '.txt'; "
-        "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json and .csv are known)"
+        "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json, .csv and .tsv are known)"
     )
     assert [lead.id for lead in read_leads(path, fmt="jsonl")] == ["L-1"]
 
@@ -402,15 +402,25 @@ def test_csv_row_with_the_wrong_number_of_cells(tmp_path):
     assert [out[0].id, out[2].id] == ["L-1", "L-3"]
 
 
-def test_csv_unknown_column(tmp_path):
-    path = write(tmp_path, "leads.csv", "id,email,company_size\nL-1,a@acme.io,50\n")
+def test_csv_unknown_columns_are_kept_as_custom_fields_with_one_warning(tmp_path):
+    path = write(tmp_path, "leads.csv", "id,email,company_size,Lead Score,emial\nL-1,a@acme.io,50,7,x\n")
+    report = readers.ReadReport()
+    (lead,) = read_leads(path, name="leads.csv", report=report)
+    assert lead.fields == {"company_size": 50, "lead_score": 7, "emial": "x"}
+    assert report.warnings == [
+        "leads.csv:1: 3 columns kept as custom fields: 'company_size' -> fields.company_size, "
+        "'Lead Score' -> fields.lead_score, 'emial' -> fields.emial (did you mean 'email'?); "
+        "map them with --map, or --strict to stop on them"
+    ]
+
+
+def test_csv_unknown_columns_stop_the_read_under_strict(tmp_path):
+    path = write(tmp_path, "leads.csv", "id,email,company_size,Lead Score\nL-1,a@acme.io,50,7\n")
     with pytest.raises(InputError) as caught:
-        list(read_leads(path, name="leads.csv"))
+        list(read_leads(path, name="leads.csv", strict=True))
     assert str(caught.value) == (
-        "leads.csv:1: unknown column 'company_size'; use one of: id, email, title, source, created_at, "
-        "account_id, first_name, last_name, company.name, company.domain, company.industry, "
-        "company.employees, company.annual_revenue, company.country, company.tier "
-        "or fields.<name> for a custom field"
+        "leads.csv:1: 2 unknown columns: 'company_size' -> fields.company_size, 'Lead Score' -> fields.lead_score; "
+        "map them with --map FILE.toml (or list them under [excluded]), or drop --strict to keep them as custom fields"
     )
 
 
@@ -419,7 +429,8 @@ def test_csv_without_an_id_column(tmp_path):
     with pytest.raises(InputError) as caught:
         list(read_leads(path, name="leads.csv"))
     assert str(caught.value) == (
-        "leads.csv:1: missing column 'id'; every lead needs a non-empty id such as L-1001"
+        "leads.csv:1: missing column 'id'; every lead needs a non-empty id such as L-1001; "
+        "for a CRM export pass --map hubspot, --map salesforce or --map FILE.toml"
     )
 
 
@@ -521,21 +532,37 @@ def test_activity_for_an_unknown_lead(tmp_path):
     ]
 
 
-def test_bad_activity_row_rejects_its_lead(tmp_path):
+def test_bad_activity_row_costs_that_activity_not_its_lead(tmp_path):
     leads = write(tmp_path, "leads.csv", LEADS_CSV)
     activities = write(
         tmp_path,
         "activities.csv",
         ACTIVITIES_CSV + "L-2002,content_download,yesterday,,\n",
     )
-    out = list(read_leads(leads, activities=activities, name="leads.csv"))
-    assert out[0].id == "L-2001"
-    assert out[1] == Rejection(
+    report = readers.ReadReport()
+    out = list(read_leads(leads, activities=activities, name="leads.csv", report=report))
+    assert [lead.id for lead in out] == ["L-2001", "L-2002"]
+    assert [a.type for a in out[1].activities] == ["webinar_attendance"]
+    assert report.skipped == [Rejection(
         f"{activities}:6",
-        "at: 'yesterday' is not a timestamp; write ISO 8601 such as 2026-11-20T10:00:00Z",
+        "activity left out: at: 'yesterday' is not a timestamp; write ISO 8601 such as 2026-11-20T10:00:00Z",
         "L-2002",
-    )
-    assert len(out) == 2
+    )]
+    assert report.skipped_count == 1
+
+
+def test_bad_nested_activity_costs_that_activity_not_its_lead(tmp_path):
+    lead = {"id": "L-1", "activities": [{"type": "page_view", "at": "2026-11-20T10:00:00Z"},
+                                         {"type": "demo_request", "at": "last tuesday"}]}
+    path = write(tmp_path, "leads.jsonl", jsonl(lead))
+    report = readers.ReadReport()
+    (read,) = read_leads(path, name="leads.jsonl", report=report)
+    assert [a.type for a in read.activities] == ["page_view"]
+    assert report.skipped == [Rejection(
+        "leads.jsonl:1",
+        "activities[1].at: 'last tuesday' is not a timestamp; write ISO 8601 such as 2026-11-20T10:00:00Z",
+        "L-1",
+    )]
 
 
 def test_activity_row_without_type_or_with_extra_cells(tmp_path):
@@ -545,17 +572,22 @@ def test_activity_row_without_type_or_with_extra_cells(tmp_path):
         "activities.csv",
         "lead_id,type,at\nL-1,,2026-11-20\nL-2,page_view,2026-11-20,extra\n,page_view,2026-11-20\n",
     )
-    out = list(read_leads(leads, activities=activities))
-    assert out == [
+    report = readers.ReadReport()
+    out = list(read_leads(leads, activities=activities, report=report))
+    assert [lead.id for lead in out[:2]] == ["L-1", "L-2"]
+    assert out[2:] == [
+        Rejection(f"{activities}:4", "lead_id is missing; every activity needs the id of its lead"),
+    ]
+    assert report.skipped == [
         Rejection(
-            f"{activities}:2", "type is missing; every activity needs a type such as page_view", "L-1"
+            f"{activities}:2", "activity left out: type is missing; every activity needs a type such as page_view",
+            "L-1"
         ),
         Rejection(
             f"{activities}:3",
-            "row has 4 cells but the header has 3; quote cells that contain commas",
+            "activity left out: row has 4 cells but the header has 3; quote cells that contain commas",
             "L-2",
         ),
-        Rejection(f"{activities}:4", "lead_id is missing; every activity needs the id of its lead"),
     ]
 
 
@@ -565,8 +597,8 @@ def test_activities_file_needs_its_columns(tmp_path):
     with pytest.raises(InputError) as caught:
         list(read_leads(leads, activities=activities, name="leads.csv"))
     assert str(caught.value) == (
-        f"{activities}:1: unknown column 'timestamp'; "
-        "use one of: lead_id, type, at, id or properties.<name> for a property"
+        f"{activities}:1: missing column 'at' (the header has 'timestamp'); "
+        "an activities file needs the columns lead_id, type and at (or a map's [activity_columns])"
     )
 
 
@@ -578,7 +610,7 @@ def test_missing_activities_file(tmp_path):
 
 
 def test_cell_values():
-    convert = readers.cell_value
+    convert = readers.cell_value  # re-exported from leadscore.io.maps
     cells = ("", " ", "TRUE", "False", "12", "-3", "0", "4.5", "1e3", "007", "n/a")
     assert [convert(text) for text in cells] == [
         None,

@@ -254,11 +254,33 @@ def test_table_layout():
         writer.write(card())
         writer.write(card(lead_id="L-7", total=-5, band="nurture", route=None, ledger=()))
     assert out.getvalue().splitlines() == [
-        "id      total  band     action        top reason",
-        "------  -----  -------  ------------  ----------------------------",
-        "L-1001     72  sql      assign_to_ae  +22 Visited the pricing page",
+        "id      total  band     action        held  top reason",
+        "------  -----  -------  ------------  ----  ----------------------------",
+        "L-1001     72  sql      assign_to_ae        +22 Visited the pricing page",
         "L-7        -5  nurture  -",
     ]
+
+
+def test_table_shows_sub_scores_and_why_a_gate_held_the_lead():
+    held = card(band="mql", points_band="sales_ready",
+                gate_notes=("sales_ready not reached despite 84 points: requires a business email",))
+    out = io.StringIO()
+    with open_writer("table", out, categories=("fit", "intent", "readiness")) as writer:
+        writer.write(held)
+    assert out.getvalue().splitlines() == [
+        "id      total  fit  intent  readiness  band  action        held                                             top reason",
+        "------  -----  ---  ------  ---------  ----  ------------  -----------------------------------------------  ----------------------------",
+        "L-1001     72   35      37          0  mql   assign_to_ae  held at mql: sales_ready needs a business email  +22 Visited the pricing page",
+    ]
+
+
+def test_table_lines_are_cut_to_the_terminal_width_not_wrapped():
+    out = io.StringIO()
+    with open_writer("table", out, categories=("fit",), width=40) as writer:
+        writer.write(card())
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) == 40
+    assert lines[2] == "L-1001     72   35  sql   assign_to_ae …"
 
 
 def test_table_prints_in_bounded_batches(monkeypatch):

@@ -438,3 +438,61 @@ def test_errors_in_two_files_are_all_reported(errors_of):
         f"{paths[0]}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
         f"{paths[1]}:3: [pack] version is missing or not a string; add version = \"1.0.0\"",
     ]
+
+
+def test_every_problem_of_a_rule_is_reported_not_only_the_first(errors_of):
+    (path,), lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "fit.mixed"
+        category = "fit"
+        points = 5
+        reason = "x"
+        when = { all = [
+            { signal = "title.senority", eq = "vp" },
+            { any = [{ signal = "company.employees", eq = "many" }, { signal = "title.seniority", eq = "boss" }] },
+        ] }
+
+        [[bands]]
+        name = "hot"
+        min = 10
+        requires = [{ signal = "email.tpye", eq = "business" }, { signal = "email.type", eq = "work" }]
+        """)
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "rule 'fit.mixed': unknown signal 'title.senority'; did you mean 'title.seniority'?",
+        "rule 'fit.mixed': `eq` on 'company.employees' (int) needs a whole number, not 'many'",
+        "rule 'fit.mixed': 'boss' is not a value of 'title.seniority'; use one of c_level, vp, director, manager, "
+        "individual, student",
+        "band 'hot' requires: unknown signal 'email.tpye'; did you mean 'email.type'?",
+        "band 'hot' requires: 'work' is not a value of 'email.type'; use one of business, personal, disposable, "
+        "education, invalid",
+    ]
+    assert all(line.startswith(f"{path}:") for line in lines)
+
+
+def test_declared_custom_fields_are_type_checked(errors_of):
+    (path,), lines = errors_of(HEADER + """\
+        [fields]
+        time_on_site = "number"
+        plan = { type = "str", values = ["free", "pro"] }
+        seats = "integer"
+
+        [[rules]]
+        id = "fit.plan"
+        category = "fit"
+        points = 5
+        reason = "x"
+        when = [{ signal = "fields.plan", eq = "enterprise" }, { signal = "fields.time_on_site", gte = "300" }]
+        """)
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "[fields] seats: unknown type 'integer'; use one of str, number, int, bool, e.g. seats = \"number\" or "
+        "seats = { type = \"str\", values = [\"a\", \"b\"] }",
+        "rule 'fit.plan': 'enterprise' is not a value of 'fields.plan'; use one of free, pro",
+        "rule 'fit.plan': `gte` on 'fields.time_on_site' (number) needs a number, not '300'",
+    ]
+
+
+def test_one_field_declared_with_two_types_is_an_error(errors_of):
+    paths, lines = errors_of(HEADER + '[fields]\nseats = "number"\n',
+                             HEADER.replace('"acme"', '"other"') + '[fields]\nseats = "str"\n')
+    assert lines == [f"{paths[1]}:12: [fields] seats is declared as str here and as number in {paths[0]}; "
+                     "declare each custom field with one type"]

@@ -264,9 +264,12 @@ def test_gate_holds_a_personal_email_back(base_engine, make_lead):
     assert card.band == "mql"
     assert card.gate_notes == (
         "target_account not reached despite 120 points: requires a business email, a demo or sales request in "
-        "the last 30 days, and an enterprise or target account",
-        "sales_ready not reached despite 120 points: requires a business email and a high-intent action "
-        "(pricing, comparison, product page, case study, demo or sales request) in the last 30 days",
+        "the last 30 days, an enterprise or target account, fit (a marketing or sales role, a director or above, "
+        "or a target-industry company of 100+ people) and not a competitor",
+        "sales_ready not reached despite 120 points: requires a business email, a high-intent action "
+        "(pricing, comparison, product page, case study, demo or sales request) in the last 30 days, fit (a "
+        "marketing or sales role, a director or above, or a target-industry company of 100+ people) and not a "
+        "competitor",
     )
     assert card.route.action == "sdr_follow_up"
     check_ledger(card)
@@ -356,7 +359,7 @@ _CURVES = {
 
 @settings(max_examples=300, deadline=None)
 @given(points=st.integers(-500, 500), curve=st.sampled_from([None, *_CURVES]),
-       param=st.floats(0.5, 400, allow_nan=False), count=st.sampled_from(["once", "each"]),
+       param=st.floats(0.5, 400, allow_nan=False), count=st.sampled_from(["once", "each", "daily"]),
        max_count=st.one_of(st.none(), st.integers(1, 5)),
        offsets=st.lists(st.integers(-5 * 86400, 400 * 86400), min_size=1, max_size=12))
 def test_activity_lines_decay_exactly_as_factor_at_and_decayed(points, curve, param, count, max_count, offsets):
@@ -364,7 +367,7 @@ def test_activity_lines_decay_exactly_as_factor_at_and_decayed(points, curve, pa
     times = sorted(_AS_OF - timedelta(seconds=s) for s in offsets)
     events = Activities(["page_view"] * len(times), times)
     rule = RuleIR("r", "intent", points, "reason", "pack", on=("page_view",), count=count,
-                  max_count=max_count if count == "each" else None)
+                  max_count=max_count if count in ("each", "daily") else None)
     made: list = []
     matches = [(0, position) for position in range(len(times))]
     _add_activity_lines(made, rule, fn, curve or "none", matches, 0, len(matches), events, _AS_OF)
@@ -373,5 +376,29 @@ def test_activity_lines_decay_exactly_as_factor_at_and_decayed(points, curve, pa
         factor = factor_at(fn, _AS_OF, line.observed_at)
         assert line.decay_factor == factor
         assert line.points == (points if fn is None else decayed(points, factor))
-    keep = 1 if count == "once" else (max_count or len(times))
-    assert [line.observed_at for line in rule_lines] == times[::-1][:keep]
+    if count == "daily":
+        newest_each_day = []
+        for at in times[::-1]:
+            if at.date() not in {seen.date() for seen in newest_each_day}:
+                newest_each_day.append(at)
+        expected = newest_each_day[:max_count] if max_count else newest_each_day
+    else:
+        expected = times[::-1][:1 if count == "once" else (max_count or len(times))]
+    assert [line.observed_at for line in rule_lines] == expected
+    caps = [line for line in Ledger(made, events) if line.kind == "frequency_cap"]
+    assert len(caps) == (1 if len(expected) < len(times) else 0) and all(c.points == 0 for c in caps)
+
+
+def test_daily_counts_the_newest_activity_of_each_utc_day():
+    times = [datetime(2026, 11, 20, 9, tzinfo=timezone.utc), datetime(2026, 11, 21, 8, tzinfo=timezone.utc),
+             datetime(2026, 11, 21, 12, tzinfo=timezone.utc), datetime(2026, 11, 21, 23, 59, tzinfo=timezone.utc),
+             datetime(2026, 11, 22, 0, 1, tzinfo=timezone.utc)]
+    events = Activities(["page_view"] * len(times), times)
+    rule = RuleIR("intent.visit", "intent", 2, "Visited", "pack", on=("page_view",), count="daily")
+    made: list = []
+    _add_activity_lines(made, rule, None, "none", [(0, i) for i in range(len(times))], 0, len(times), events, _AS_OF)
+    ledger = list(Ledger(made, events))
+    assert [(c.kind, c.points, c.observed_at) for c in ledger if c.kind == "rule"] == [
+        ("rule", 2, times[4]), ("rule", 2, times[3]), ("rule", 2, times[0])]
+    (cap,) = [c for c in ledger if c.kind == "frequency_cap"]
+    assert cap.reason == "2 earlier matching activities not counted: this rule counts once a day"

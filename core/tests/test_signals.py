@@ -436,6 +436,29 @@ def test_custom_fields(extract, make_lead):
     assert values(only) == {"fields.seats": 40}
 
 
+def test_declared_custom_fields_arrive_as_their_type(extract, make_lead):
+    declared = {"custom_fields": {"seats": ("number", ()), "paid": ("bool", ()), "plan": ("str", ()),
+                                  "rank": ("int", ()), "visits": ("number", ())}}
+    lead = make_lead(fields={"seats": "40", "paid": "Yes", "plan": 2026, "rank": 3.0, "visits": "lots",
+                             "other": "5"})
+    # "lots" is no number: no signal rather than a value no comparison can match. Undeclared fields
+    # stay as they are.
+    assert values(extract(lead, "crm", declared)) == {
+        "fields.seats": 40, "fields.paid": True, "fields.plan": "2026", "fields.rank": 3, "fields.other": "5"}
+
+
+@pytest.mark.parametrize(("value", "kind", "expected"), [
+    ("2.5", "number", 2.5), (" 7 ", "number", 7), ("1e3", "number", 1000.0), ("nan", "number", None),
+    (True, "number", None), (float("inf"), "number", None), ("3", "int", 3), (3.5, "int", None),
+    ("FALSE", "bool", False), ("0", "bool", False), (1, "bool", None), ("maybe", "bool", None),
+    (True, "str", None), (4.5, "str", None), ("x", "str", "x"),
+])
+def test_as_declared(value, kind, expected):
+    from leadscore.default_plugins.extract.crm import as_declared
+
+    assert as_declared(value, kind) == expected and type(as_declared(value, kind)) is type(expected)
+
+
 # The address check as one regex, as first written: the extractor now checks the two halves apart
 # and remembers each domain's verdict, which must never change a result.
 _WHOLE_ADDRESS = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"

@@ -19,7 +19,7 @@ import click
 
 from leadscore.errors import InputError, LeadscoreError
 from leadscore.io.timestamps import format_timestamp
-from leadscore_cli.main import EXIT_REJECTED, UsageFailure, _fail, _read, parse_as_of
+from leadscore_cli.main import EXIT_REJECTED, InputOptions, UsageFailure, _fail, _read, input_options, parse_as_of
 
 history_option = click.option("--history", "history", metavar="TARGET", required=True,
                               help="History database: a file path (DuckDB) or a postgresql:// URL.")
@@ -275,9 +275,11 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
     @click.option("--input-format", "input_fmt", type=click.Choice(["jsonl", "csv"]), help="Input format of LEADS.")
     @click.option("--activities", type=click.Path(dir_okay=False), metavar="FILE", help="Activities CSV for LEADS.")
+    @input_options
     def diff(input_path: str | None, old: tuple[str, ...], new: tuple[str, ...], as_of: str | None,
              history: str | None, run_id: int | None, gates: tuple[str, ...], fmt: str, input_fmt: str | None,
-             activities: str | None) -> None:
+             activities: str | None, map_spec: str | None, delimiter: str | None, strict: bool,
+             dedupe: bool) -> None:
         """Compare two pack sets on the same leads: band transitions, volume per band, and the leads
         that change band or route with the ledger lines responsible.
 
@@ -308,7 +310,9 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                         from leadscore_cli.main import _spool_stdin
 
                         path = stack.enter_context(_spool_stdin())
-                    pairs = score_both(lambda: _read(path, activities, input_fmt), old_engine, new_engine, when)
+                    options = InputOptions(map_spec, delimiter, strict, dedupe)
+                    pairs = score_both(lambda: _read(path, activities, input_fmt, options=options), old_engine,
+                                       new_engine, when)
                 else:
                     store = stack.enter_context(_open(history))
                     runs = store.runs()

@@ -38,6 +38,31 @@ class UsageFailure(click.ClickException):
         click.echo(f"leadscore: {self.format_message()}", err=True)
 
 
+class OneLineGroup(click.Group):
+    """click's group, with every usage error (a bad choice, a missing argument, an unknown option)
+    as one line on stderr and exit code 2, like the command's own errors."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as err:
+            sub = err.ctx.command_path.partition(" ")[2] if err.ctx is not None else ""
+            message = " ".join(err.format_message().split()).rstrip(".")
+            where = f"{sub}: " if sub else ""
+            command = f"leadscore {sub}".strip()
+            click.echo(f"leadscore: {where}{message}; see '{command} --help'", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("leadscore: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 def _fail(err: LeadscoreError) -> UsageFailure:
     if isinstance(err, RulepackErrors):
         return UsageFailure("\nleadscore: ".join(e.line() for e in err.errors))
@@ -81,8 +106,9 @@ class _CountingReader:
 
 
 def _progress(items: Iterator[Any], enabled: bool, reader: _CountingReader | None = None,
-              size: int = 0) -> Iterator[Any]:
-    """A progress bar on stderr (percent of the input read) when stderr is a terminal."""
+              size: int = 0, label: str = "scored") -> Iterator[Any]:
+    """A progress bar on stderr (percent of the input read) when stderr is a terminal; every pass
+    over the input shows one (``label`` names the pass)."""
     if not enabled:
         yield from items
         return
@@ -94,7 +120,7 @@ def _progress(items: Iterator[Any], enabled: bool, reader: _CountingReader | Non
             bar = "#" * int(done * 30)
             sys.stderr.write(f"\r[{bar:<30}] {done:4.0%}  {count:,} leads")
         else:
-            sys.stderr.write(f"\rscored {count:,} leads")
+            sys.stderr.write(f"\r{label} {count:,} leads")
         if final:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -107,26 +133,115 @@ def _progress(items: Iterator[Any], enabled: bool, reader: _CountingReader | Non
         show(final=True)
 
 
+class InputOptions:
+    """How a command reads leads: --map, --delimiter, --strict and --dedupe, shared by every
+    command that reads a leads file."""
+
+    def __init__(self, map_spec: str | None = None, delimiter: str | None = None, strict: bool = False,
+                 dedupe: bool = False) -> None:
+        from leadscore.io.maps import load_map, parse_delimiter
+
+        try:
+            self.column_map = load_map(map_spec) if map_spec else None
+            self.delimiter = parse_delimiter(delimiter, "--delimiter") if delimiter else None
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        self.strict = strict
+        self.dedupe = dedupe
+
+    def kwargs(self, report: Any) -> dict[str, Any]:
+        return {"column_map": self.column_map, "delimiter": self.delimiter, "strict": self.strict, "report": report}
+
+
 def _read(path: str, activities: str | None, fmt: str | None,
-          reader: _CountingReader | None = None) -> Iterator[Any]:
-    """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv).
+          reader: _CountingReader | None = None, options: InputOptions | None = None,
+          report: Any = None) -> Iterator[Any]:
+    """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv),
+    each lead id once (later copies rejected, or merged with --dedupe).
 
     With ``reader`` (an opened JSON Lines input), the progress bar can tell how far it has got.
     """
     from leadscore.io import read_leads
+    from leadscore.io.duplicates import duplicate_ids, merge_duplicates, reject_duplicates
+    from leadscore.io.readers import ReadReport
 
+    options = options or InputOptions()
+    extra = options.kwargs(report if report is not None else ReadReport())
     if path == "-":
-        return read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>")
-    if reader is not None:
-        return read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path)
-    return read_leads(path, activities=activities, fmt=fmt)
+        leads = read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
+    elif reader is not None:
+        leads = read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path, **extra)
+    else:
+        leads = read_leads(path, activities=activities, fmt=fmt, **extra)
+    if options.dedupe and path != "-":
+        # A first look at the ids finds the duplicated ones; only those are held until merged.
+        copies = duplicate_ids(read_leads(path, activities=None, fmt=fmt, **options.kwargs(ReadReport())))
+        return merge_duplicates(leads, copies)
+    return reject_duplicates(leads, path)
+
+
+def input_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--map, --delimiter, --strict and --dedupe for a command that reads leads."""
+    fn = click.option("--dedupe", is_flag=True,
+                      help="Merge leads that share an id into one (default: score the first, reject the others).")(fn)
+    fn = click.option("--strict", is_flag=True,
+                      help="Stop on CSV columns that are no lead field (default: keep them as fields.<name>, with a warning).")(fn)
+    fn = click.option("--delimiter", metavar="CHAR",
+                      help="CSV separator: , ; | or tab (default: detected from the header).")(fn)
+    fn = click.option("--map", "map_spec", metavar="hubspot|salesforce|FILE.toml",
+                      help="Column map for a CRM export (see docs/maps.md).")(fn)
+    return fn
+
+
+def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> None:
+    """The read's warnings, the activities it left out, and activity types no rulepack knows: each
+    one line on stderr, so nothing is dropped in silence."""
+    import difflib
+
+    for line in report.warnings:
+        click.echo(f"leadscore: warning: {line}", err=True)
+    for rej in report.skipped[:MAX_REJECTIONS_SHOWN]:
+        click.echo(f"skipped {rej.where}: {rej.reason}", err=True)
+    if report.skipped_count > MAX_REJECTIONS_SHOWN:
+        click.echo(f"... and {report.skipped_count - MAX_REJECTIONS_SHOWN} more activities left out", err=True)
+    if unknown_types:
+        parts = []
+        for kind, count in sorted(unknown_types.items(), key=lambda item: (-item[1], item[0])):
+            close = difflib.get_close_matches(kind, sorted(known), n=1)
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            parts.append(f"{kind} ({count}{hint})")
+        click.echo(f"leadscore: warning: activity types no rulepack knows, scored nothing: {'; '.join(parts)}; "
+                   "rename them in a map's [activity_types] (--map) or declare them in a pack's [vocabulary] "
+                   "activity_types (leadscore activities lists the known ones)", err=True)
+
+
+def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
+    """One line: the minimum each "top N%" band got from this run's totals."""
+    from leadscore.scoring.bands import UNREACHABLE
+
+    parts = [f"{name} ({share} of {count:,} leads) from {value} points" if value < UNREACHABLE
+             else f"{name} ({share}) unreachable: no lead" for name, share, value, count in summary]
+    click.echo(f"leadscore: bands by share this run: {'; '.join(parts)}", err=True)
+
+
+def _watch_types(leads: Iterator[Any], known: Any, counts: Any) -> Iterator[Any]:
+    """Pass leads through, counting activity types that are not in the run's vocabulary."""
+    superset = known.issuperset
+    for item in leads:
+        acts = getattr(item, "activities", None)
+        # One C-level check per lead; the per-activity loop runs only for leads with an unknown type.
+        if acts and not superset(acts.types):
+            for kind in acts.types:
+                if kind not in known:
+                    counts[kind] += 1
+        yield item
 
 
 def _progress_reader(path: str, fmt: str | None, stack: ExitStack) -> tuple[_CountingReader | None, int]:
     """Open a JSON Lines input ourselves when a progress bar will show, so it can measure its way."""
     if path == "-" or not sys.stderr.isatty() or not os.path.isfile(path):
         return None, 0
-    if (fmt or ("csv" if path.lower().endswith(".csv") else "jsonl")) != "jsonl":
+    if (fmt or ("csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
         return None, 0
     reader = _CountingReader(stack.enter_context(open(path, "rb")))
     return reader, os.path.getsize(path)
@@ -211,7 +326,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 click.echo(f"leadscore: warning: {problem}", err=True)
         return state["pm"]
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, "--version", prog_name="leadscore")
     def cli() -> None:
         """Score B2B leads with TOML rulepacks and explain every point.
@@ -254,10 +369,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--history-ledger", is_flag=True, help="With --history: store every card's full ledger too.")
     @click.option("--next-steps", "with_next_steps", is_flag=True,
                   help="Add each lead's next steps to the band above its own (JSON Lines output; slower).")
+    @input_options
     def score(input_path: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...],
               as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
               rejects: str | None, top: int, accounts_path: str | None, history: str | None,
-              history_ledger: bool, with_next_steps: bool) -> None:
+              history_ledger: bool, with_next_steps: bool, map_spec: str | None, delimiter: str | None,
+              strict: bool, dedupe: bool) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
 
         Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
@@ -269,13 +386,18 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         Examples:
           leadscore score leads.jsonl --as-of 2026-11-23
           leadscore score leads.csv --activities activities.csv -o scores.csv
+          leadscore score hubspot-contacts.csv --map hubspot
           leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
           leadscore score leads.jsonl --accounts accounts.csv -o scores.jsonl
           leadscore score leads.jsonl --history history.duckdb
         """
+        from collections import Counter
+
+        from leadscore.io.readers import ReadReport
         from leadscore.io.writers import RejectionWriter, open_writer
         from leadscore_cli.history import history_run
 
+        options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
@@ -293,7 +415,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             if with_next_steps and fmt != "jsonl":
                 raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format jsonl")
             categories = _categories(engine)
-            writer = open_writer(fmt, out, explain=explain, categories=categories, top=top)
+            width = shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty() else None
+            writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
             reject_writer = None
             if rejects:
                 rej_stream = stack.enter_context(open(rejects, "w", encoding="utf-8", newline=""))
@@ -301,14 +424,23 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             scored = rejected = 0
             shown: list[Rejection] = []
             index = None
+            report = ReadReport()
+            unknown_types: Counter[str] = Counter()
+            known_types = engine.vocabulary.get("activity_types", frozenset())
             try:
                 source = input_path
+                if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
+                    source = stack.enter_context(_spool_stdin())
                 if engine.needs_accounts or accounts_path:
-                    if input_path == "-":
-                        source = stack.enter_context(_spool_stdin())
-                    index = engine.build_accounts(_read(source, activities, input_fmt))
+                    first = _read(source, activities, input_fmt, options=options)
+                    index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
+                if engine.needs_shares:
+                    ranked = _read(source, activities, input_fmt, options=options)
+                    _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(), label="bands: read"),
+                                                         accounts=index))
                 reader, size = _progress_reader(source, input_fmt, stack)
-                leads = _read(source, activities, input_fmt, reader)
+                leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
+                                     unknown_types)
                 last_lead: list[Any] = []
                 if with_next_steps:
                     leads = _remembering(leads, last_lead)
@@ -336,11 +468,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 reject_writer.close()
             if reject_writer is None:
                 _report_rejections(shown, rejected)
+            _report_reading(report, unknown_types, known_types)
             if run is not None:
                 run.commit()
             read = scored + rejected
             where = f" (see {rejects})" if rejects and rejected else ""
-            click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}", err=True)
+            left_out = (f"; {report.skipped_count} activit{'y' if report.skipped_count == 1 else 'ies'} left out "
+                        "(listed above)" if report.skipped_count else "")
+            click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}{left_out}", err=True)
         if rejected:
             sys.exit(EXIT_REJECTED)
 
@@ -355,8 +490,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--json", "as_json", is_flag=True, help="Print the card with its ledger as JSON.")
     @click.option("--to", "to_band", metavar="BAND",
                   help="Also say what would move the lead into BAND: the smallest sets of actions and facts.")
+    @input_options
     def explain(input_path: str, lead_id: str, activities: str | None, input_fmt: str | None, rulepacks: tuple[str, ...], as_of: str | None,
-                engine_name: str, as_json: bool, to_band: str | None) -> None:
+                engine_name: str, as_json: bool, to_band: str | None, map_spec: str | None, delimiter: str | None,
+                strict: bool, dedupe: bool) -> None:
         """Explain one lead's score line by line: rule, reason, raw points, decay, caps, pack and gates.
 
         With --to BAND, also the smallest sets of changes that would put the lead in BAND: activities
@@ -367,22 +504,29 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1001 --as-of 2026-11-23
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1004 --to sales_ready --as-of 2026-11-23
         """
-        from leadscore.explain import band_observed_conversion, render_explanation
+        from leadscore.explain import band_observed_conversion, render_explanation, unknown_activity_types
+        from leadscore.io.readers import ReadReport
         from leadscore.io.writers import card_to_dict
         from leadscore.next_steps import next_steps, render, to_dict
         from leadscore.rulepack.fairness import reviews
 
+        options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine, ExitStack() as stack:
                 source, index = input_path, None
+                if input_path == "-" and (engine.needs_accounts or dedupe or engine.needs_shares):
+                    source = stack.enter_context(_spool_stdin())
                 if engine.needs_accounts:
                     # The lead's account signals come from every lead in the file, as in `score`.
-                    if input_path == "-":
-                        source = stack.enter_context(_spool_stdin())
-                    index = engine.build_accounts(_read(source, activities, input_fmt))
-                leads = _read(source, activities, input_fmt)
+                    index = engine.build_accounts(_read(source, activities, input_fmt, options=options))
+                if engine.needs_shares:
+                    # Share bands rank the lead among every lead of the file, as in `score`.
+                    _report_shares(engine.resolve_shares(_read(source, activities, input_fmt, options=options),
+                                                         accounts=index))
+                report = ReadReport()
+                leads = _read(source, activities, input_fmt, options=options, report=report)
                 for item in leads:
                     if isinstance(item, Rejection):
                         if item.lead_id == lead_id:
@@ -405,6 +549,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         except ValueError as err:
                             raise UsageFailure(f"--to: {err}") from err
                     observed = band_observed_conversion(result, engine.active_packs())
+                    known = engine.vocabulary.get("activity_types", frozenset())
+                    unknown = unknown_activity_types(item, known)
+                    left_out = [rej for rej in report.skipped if rej.lead_id == lead_id]
                     if as_json:
                         shown = card_to_dict(result, explain=True)
                         if observed is not None:
@@ -413,9 +560,11 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             shown["fairness_reviews"] = reviewed
                         if steps is not None:
                             shown["next_steps"] = to_dict(steps)
+                        shown["unknown_activity_types"] = unknown
+                        shown["activities_left_out"] = [{"where": r.where, "reason": r.reason} for r in left_out]
                         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
                     else:
-                        click.echo(render_explanation(result, item, reviewed, observed))
+                        click.echo(render_explanation(result, item, reviewed, observed, unknown, left_out, known))
                         if steps is not None:
                             click.echo("\n" + render(steps))
                     return
@@ -431,7 +580,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         Also warns about rules that read a protected attribute (gender, age, ethnicity, religion,
         nationality, family status, disability) or a proxy for one (postcode, first name, photo),
-        unless the rule says fairness = "reviewed: <why>" (see docs/rulepacks.md).
+        unless the rule says fairness = "reviewed: <why>", and about reads of custom fields no pack
+        declares in [fields] (see docs/rulepacks.md).
 
         \b
         Examples:
@@ -440,12 +590,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from leadscore.engine import Engine
         from leadscore.rulepack.fairness import check_fairness
+        from leadscore.rulepack.usage import undeclared_fields
 
         warnings = []
         try:
             with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
                 given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
-                warnings = check_fairness(given)
+                warnings = [*check_fairness(given), *undeclared_fields(given, engine.vocabulary)]
                 for pack in engine.packs:
                     if pack.source in {str(Path(p)) for p in rulepack_paths}:
                         replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
@@ -549,17 +700,54 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     click.echo(f"    {rid}")
 
     @cli.command()
+    @rulepack_option
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def activities(rulepacks: tuple[str, ...], as_json: bool) -> None:
+        """List the activity types the run knows, their intent tier, and the packs that read each.
+
+        A type no pack reads scores nothing (score and explain say so for the leads that have one).
+
+        \b
+        Example:
+          leadscore activities
+          leadscore activities -r my-pack.toml --json
+        """
+        from leadscore.engine import Engine
+        from leadscore.rulepack.usage import activity_uses
+        from leadscore.taxonomy.activities import tier_table
+
+        try:
+            engine = Engine(plugins=get_pm(), rulepacks=list(rulepacks) or None)
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        with engine:
+            tiers = tier_table(engine.vocabulary)
+            uses = activity_uses(engine.active_packs(), engine.vocabulary)
+            rows = [{"type": kind, "tier": tiers.get(kind, "other"), "packs": uses.get(kind, [])}
+                    for kind in sorted(engine.vocabulary.get("activity_types", ()))]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            click.echo(f"{row['type']:<28} {row['tier']:<10} {', '.join(row['packs']) or '(no pack reads it)'}")
+
+    @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def signals(as_json: bool) -> None:
-        """List the signals rulepacks can use, with their types and extractors.
+        """List the signals rulepacks can use, with their types and extractors; event.* signals
+        describe the one activity a rule with `on` is looking at.
 
         \b
         Example:
           leadscore signals
         """
+        from leadscore.rulepack.schema import EVENT_SIGNALS
+
         rows = [{"signal": spec.name, "type": spec.type, "extractor": ex.name, "doc": spec.doc,
                  "values": list(spec.values)}
                 for ex in get_pm().get_signal_extractors() for spec in ex.provides]
+        rows += [{"signal": name, "type": kind, "extractor": "event", "doc": doc, "values": []}
+                 for name, kind, doc in EVENT_SIGNALS]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return

@@ -14,6 +14,7 @@ from typing import Any
 
 from attrs import define, frozen
 
+from leadscore.caching import SeenHashes
 from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
 from leadscore.taxonomy.email import classify_address
 
@@ -24,7 +25,7 @@ SENIOR = ("c_level", "vp", "director")
 
 ACCOUNT_SIGNALS = (
     SignalSpec("account.id", "str", "the account key: account_id, or the business email domain"),
-    SignalSpec("account.contacts", "int", "leads in the account"),
+    SignalSpec("account.contacts", "int", "people in the account (leads counted by normalised email)"),
     SignalSpec("account.engaged_contacts", "int", "contacts with engagement beyond email in the last 90 days"),
     SignalSpec("account.senior_engaged_contacts", "int", "engaged contacts at director level or above"),
     SignalSpec("account.functions_engaged", "int", "distinct job functions among engaged contacts"),
@@ -61,9 +62,24 @@ class Contact:
     engaged: bool
 
 
+def person_key(lead: Lead) -> Any:
+    """Who a lead is, for counting an account's contacts: the normalised email (lower case, no
+    ``+tag``, no dots in a Gmail local part), else the lead id. The same person submitting a form
+    three times, under three lead ids, is one contact."""
+    email = (lead.email or "").strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local:
+        return ("id", lead.id)
+    local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
 @define
 class AccountSummary:
     key: str
+    # People, not leads: the index counts each person (person_key) of an account once.
     contacts: int = 0
     engaged: int = 0
     senior_engaged: int = 0
@@ -72,8 +88,8 @@ class AccountSummary:
     best_score: int | None = None
     best_lead: str | None = None
     scored: list[Contact] = []
-    # same_account signal -> ids of the distinct contacts meeting its `where` (up to its cap)
-    matching: dict[str, set[str]] = {}
+    # same_account signal -> person -> lead id of the distinct contacts meeting its `where` (up to its cap)
+    matching: dict[str, dict[Any, str]] = {}
 
     def signals(self, caps: Mapping[str, int] = EMPTY) -> AccountSignals:
         values = AccountSignals({
@@ -87,7 +103,7 @@ class AccountSummary:
         if self.best_score is not None:
             values["account.best_lead_score"] = self.best_score
         for name in caps:
-            ids = self.matching.get(name, ())
+            ids = set(self.matching.get(name, {}).values())
             values[name] = len(ids)
             shown = ", ".join(sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
             values.evidence[name] = (f"{len(ids)} contact{'' if len(ids) == 1 else 's'} of account {self.key}"
@@ -113,6 +129,8 @@ class AccountIndex:
     def __init__(self, caps: Mapping[str, int] = EMPTY) -> None:
         self.accounts: dict[str, AccountSummary] = {}
         self.caps = dict(caps)
+        self._people, self._engaged, self._senior = SeenHashes(), SeenHashes(), SeenHashes()
+        self._high: dict[int, int] = {}
 
     def add(self, key: str, lead: Lead, values: Mapping[str, Any], first_total: int | None,
             matched: Iterable[str] = ()) -> None:
@@ -121,20 +139,32 @@ class AccountIndex:
         summary = self.accounts.get(key)
         if summary is None:
             summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
+        person = person_key(lead)
         for name in matched:
-            ids = summary.matching.setdefault(name, set())
-            if len(ids) < self.caps.get(name, 0):
-                ids.add(lead.id)
-        summary.contacts += 1
-        engaged = values.get("intent.beyond_email.count_90d", 0) >= 1
-        if engaged:
-            summary.engaged += 1
-            if values.get("title.seniority") in SENIOR:
+            ids = summary.matching.setdefault(name, {})
+            if person not in ids and len(ids) < self.caps.get(name, 0):
+                ids[person] = lead.id
+        # Run-wide tables of (account, person) hashes rather than a set per account: most
+        # accounts have one or two people, and an empty set alone costs more than 200 bytes.
+        who = (key, person)
+        if self._people.add(who):
+            summary.contacts += 1
+        if values.get("intent.beyond_email.count_90d", 0) >= 1:
+            if self._engaged.add(who):
+                summary.engaged += 1
+            if values.get("title.seniority") in SENIOR and self._senior.add(who):
                 summary.senior_engaged += 1
             function = values.get("title.function")
             if function and function != "other":
                 summary.functions.add(function)
-        summary.high_intent_30d += values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
+        high = values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0)
+        if high:
+            # A person's largest count, not the sum over their copies.
+            slot = hash(who)
+            before = self._high.get(slot, 0)
+            if high > before:
+                summary.high_intent_30d += high - before
+                self._high[slot] = high
         if first_total is not None and (summary.best_score is None or first_total > summary.best_score
                                         or (first_total == summary.best_score and lead.id < (summary.best_lead or ""))):
             summary.best_score = first_total

@@ -10,6 +10,7 @@ run); each entry keeps its vocabulary alive, so a matching id is always the same
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -58,3 +59,49 @@ def per_vocabulary(build: Callable[[Mapping[str, Any]], T], *, keep: int = 16) -
 
 
 __all__ = ["BoundedCache", "per_vocabulary"]
+
+
+class SeenHashes:
+    """Which keys were met, in 16 bytes a key at most: their 64-bit hashes in one open-addressing
+    array, instead of a set of the keys, so remembering every lead of a run of millions stays
+    small (duplicate lead ids, an account's distinct contacts). Two keys with the same hash
+    count as one: a chance of about n^2 / 2^65 for n keys."""
+
+    _BITS = (1 << 64) - 1
+
+    def __init__(self) -> None:
+        self._slots = array("Q", bytes(8 * 1024))
+        self._used = 0
+
+    def __len__(self) -> int:
+        return self._used
+
+    def add(self, key: Hashable) -> bool:
+        """Remember ``key``; False when it was already there."""
+        digest = (hash(key) & self._BITS) | 1  # 0 marks an empty slot
+        slots = self._slots
+        mask = len(slots) - 1
+        index = digest & mask
+        while True:
+            held = slots[index]
+            if held == 0:
+                break
+            if held == digest:
+                return False
+            index = (index + 1) & mask
+        slots[index] = digest
+        self._used += 1
+        if self._used * 2 > len(slots):
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old = self._slots
+        slots = self._slots = array("Q", bytes(16 * len(old)))
+        mask = len(slots) - 1
+        for digest in old:
+            if digest:
+                index = digest & mask
+                while slots[index]:
+                    index = (index + 1) & mask
+                slots[index] = digest

@@ -16,10 +16,10 @@ from typing import Any
 from attrs import frozen
 
 from leadscore.errors import InputError, LeadscoreError
-from leadscore.io.readers import lead_from_dict, read_leads
+from leadscore.io.readers import ReadReport, lead_from_dict, read_leads
 from leadscore.model import Lead, Rejection, ScoreCard
 
-CASE_KEYS = ("name", "lead", "leads", "rulepacks", "as_of", "expect", "engine", "accounts")
+CASE_KEYS = ("name", "lead", "leads", "activities", "map", "rulepacks", "as_of", "expect", "engine", "accounts")
 EXPECT_KEYS = ("band", "total", "total_between", "route", "reasons", "rules", "not_rules", "subscores", "packs",
                "points_band")
 
@@ -78,7 +78,7 @@ def load_cases(path: str | Path) -> list[Case]:
         raise InputError(str(path), "no [[cases]] in this file", "add at least one [[cases]] table")
     lines = _case_lines(text)
     base = path.parent
-    leads_cache: dict[Path, dict[str, Lead]] = {}
+    leads_cache: dict[tuple[Path, Path | None, Path | None], dict[str, Lead]] = {}
     cases = []
     for index, raw in enumerate(raw_cases):
         line = lines[index] if index < len(lines) else 0
@@ -103,7 +103,7 @@ def load_cases(path: str | Path) -> list[Case]:
             if "leads" not in merged:
                 raise InputError(where, f"case {name!r} names lead {lead_spec!r} but no `leads` file",
                                  'add leads = "leads.jsonl" (relative to the case file)')
-            lead = _leads_file(base / merged["leads"], leads_cache).get(lead_spec)
+            lead = _leads_file(_source(base, merged, where, name), leads_cache).get(lead_spec)
             if lead is None:
                 raise InputError(where, f"case {name!r}: lead {lead_spec!r} is not in {merged['leads']}",
                                  "check the id, or give the lead inline as a table")
@@ -117,26 +117,58 @@ def load_cases(path: str | Path) -> list[Case]:
             if "leads" not in merged:
                 raise InputError(where, f"case {name!r}: accounts = true needs a `leads` file",
                                  "the account roll-up groups the leads of that file")
-            account_leads = tuple(_leads_file(base / merged["leads"], leads_cache).values())
+            account_leads = tuple(_leads_file(_source(base, merged, where, name), leads_cache).values())
         cases.append(Case(str(name), str(path), line, lead, rulepacks, _utc(merged["as_of"], where), expect,
                           str(merged.get("engine", "python")), account_leads))
     return cases
 
 
-def _leads_file(path: Path, cache: dict[Path, dict[str, Lead]]) -> dict[str, Lead]:
-    """The leads of a case's leads file by id, read once per file."""
-    path = path.resolve()
-    if path not in cache:
-        cache[path] = _index(path)
-    return cache[path]
+def _source(base: Path, merged: Mapping[str, Any], where: str, name: Any) -> tuple[Path, Path | None, Path | None]:
+    """(leads file, activities file, map file) of a case, resolved against the case file's folder.
+
+    A CSV leads file keeps its activities in a second file, so a case on one must say which
+    (``activities = "activities.csv"``) or that there is none (``activities = false``): a case that
+    silently scored a lead without its activities would pin the wrong result.
+    """
+    leads = (base / merged["leads"]).resolve()
+    activities = merged.get("activities")
+    if activities is None and leads.suffix.lower() == ".csv":
+        raise InputError(where, f"case {name!r}: the leads file {merged['leads']} is CSV, whose activities live in a "
+                         "separate file, and the case names none",
+                         'add activities = "activities.csv" (relative to the case file), or activities = false '
+                         "when these leads have none")
+    if activities is not None and not isinstance(activities, (str, bool)) or activities is True:
+        raise InputError(where, f"case {name!r}: activities must be a file name or false",
+                         'e.g. activities = "activities.csv"')
+    column_map = merged.get("map")
+    if column_map is not None and not isinstance(column_map, str):
+        raise InputError(where, f"case {name!r}: map must be hubspot, salesforce or a .toml file", 'e.g. map = "crm.toml"')
+    map_path = None if column_map is None else (Path(column_map) if column_map in ("hubspot", "salesforce")
+                                                 else (base / column_map).resolve())
+    return leads, (base / activities).resolve() if isinstance(activities, str) else None, map_path
 
 
-def _index(path: Path) -> dict[str, Lead]:
+def _leads_file(source: tuple[Path, Path | None, Path | None],
+                cache: dict[tuple[Path, Path | None, Path | None], dict[str, Lead]]) -> dict[str, Lead]:
+    """The leads of a case's leads file (with its activities file and map) by id, read once each."""
+    if source not in cache:
+        cache[source] = _index(*source)
+    return cache[source]
+
+
+def _index(path: Path, activities: Path | None, map_path: Path | None) -> dict[str, Lead]:
+    from leadscore.io.maps import load_map
+
+    report = ReadReport()
+    column_map = load_map(map_path) if map_path is not None else None
     out: dict[str, Lead] = {}
-    for item in read_leads(path):
+    for item in read_leads(path, activities=activities, column_map=column_map, report=report):
         if isinstance(item, Rejection):
             raise InputError(item.where, f"sample lead rejected: {item.reason}", "fix the leads file")
         out[item.id] = item
+    # A case pins a result: an activity the reader had to leave out would change it unseen.
+    for skipped in report.skipped[:1]:
+        raise InputError(skipped.where, f"sample {skipped.reason}", "fix the activities")
     return out
 
 

@@ -34,7 +34,7 @@ from leadscore.plugins import RULES_SCORER, PluginManager
 from leadscore.rulepack.composer import ComposedPack, Composer
 from leadscore.rulepack.loader import pack_name, parse_rulepacks, read_source
 from leadscore.rulepack.schema import RuleIR, Rulepack
-from leadscore.scoring import build_ledger, choose_band
+from leadscore.scoring import build_ledger, choose_band, share_thresholds
 
 
 def _in_time_order(lead: Lead) -> Lead:
@@ -91,6 +91,8 @@ class Engine:
         self.wanted = self.wanted | self.contact_signals
         self.account_config = self._account_config()
         self._ctx_cache: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
+        # Band sets with "top N%" minimums -> this run's minimums (resolve_shares fills it).
+        self.band_minimums: dict[tuple[Any, ...], list[int]] = {}
         self.backend = get_backend(backend)
         self.backend_name = backend
         # Every combination of packs a lead can meet, composed and compiled now: a conflict
@@ -179,6 +181,47 @@ class Engine:
     def active_packs(self) -> list[Rulepack]:
         return self.composer.packs()
 
+    @property
+    def needs_shares(self) -> bool:
+        """Whether a band of the run is a share of leads (``min = "top 5%"``): then every lead is
+        scored once to set the minimums (:meth:`resolve_shares`) before any band is given."""
+        return any(composed.has_shares for composed, _ in self._matchers.values())
+
+    def resolve_shares(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None,
+                       accounts: AccountIndex | None = None) -> list[tuple[str, str, int, int]]:
+        """A first scoring pass that sets each share band's minimum from the run's totals.
+
+        Totals are gathered per band set (leads whose packs take their bands from different
+        packs are ranked apart); rejected leads and leads that fail to score are not counted.
+        Returns (band, its "top N%", the minimum it got, leads ranked) for each share band.
+        """
+        when = self._resolve_as_of(as_of)
+        totals: dict[tuple[Any, ...], list[int]] = {}
+        sets: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for item in leads:
+            if isinstance(item, Rejection):
+                continue
+            try:
+                account = accounts.signals_for(account_key(item)) if accounts is not None else None
+                composed, _, _, _, _, total = self._points(item, when, account)
+            except Exception:  # the scoring pass reports this lead's problem as a rejection
+                continue
+            if composed.has_shares:
+                key = _band_key(composed.bands)
+                totals.setdefault(key, []).append(total)
+                sets[key] = composed.bands
+        for composed, _ in self._matchers.values():
+            if composed.has_shares:
+                key = _band_key(composed.bands)
+                sets.setdefault(key, composed.bands)
+        summary = []
+        for key, bands in sets.items():
+            found = share_thresholds(bands, totals.get(key, []))
+            self.band_minimums[key] = found
+            summary += [(band.name, band.min_text, value, len(totals.get(key, [])))
+                        for band, value in zip(bands, found) if band.share is not None]
+        return summary
+
     # --- scoring --------------------------------------------------------------------------
 
     def _context(self, as_of: datetime) -> ExtractContext:
@@ -211,6 +254,27 @@ class Engine:
 
     def _score(self, lead: Lead, when: datetime, account: Mapping[str, Any] | None,
                assume: Mapping[str, Any] | None = None) -> tuple[ScoreCard, dict[str, Any]]:
+        composed, lead, signals, values, (ledger, subscores), total = self._points(lead, when, account, assume)
+        minimums = None
+        if composed.has_shares:
+            minimums = self.band_minimums.get(_band_key(composed.bands))
+            if minimums is None:
+                raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every "
+                                         "lead scored once first", "call Engine.resolve_shares(leads) before scoring "
+                                         "(leadscore score and explain do)")
+        band, points_band, notes = choose_band(composed, total, values, minimums)
+        card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, ledger,
+                         composed.packs, lead.account_id)
+        route = self.router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
+        if route is not None:
+            card = ScoreCard(lead.id, when, total, card.subscores, band, points_band, notes, route, card.ledger,
+                             composed.packs, lead.account_id)
+        return card, values
+
+    def _points(self, lead: Lead, when: datetime, account: Mapping[str, Any] | None,
+                assume: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """Everything before the band: (composed pack, lead in time order, signals, values,
+        (ledger, sub-scores), total)."""
         ctx = self._context(when)
         if account:
             ctx = evolve(ctx, account=account)
@@ -235,14 +299,7 @@ class Engine:
         matches = matcher.match(values, events, when)
         extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
         ledger, subscores, total = build_ledger(composed, matches, signals, events, when, extra)
-        band, points_band, notes = choose_band(composed, total, values)
-        card = ScoreCard(lead.id, when, total, tuple(subscores), band, points_band, notes, None, ledger,
-                         composed.packs, lead.account_id)
-        route = self.router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
-        if route is not None:
-            card = ScoreCard(lead.id, when, total, card.subscores, band, points_band, notes, route, card.ledger,
-                             composed.packs, lead.account_id)
-        return card, values
+        return composed, lead, signals, values, (ledger, subscores), total
 
     def _score_extra(self, composed: ComposedPack, lead: Lead, values: dict[str, Any],
                      when: datetime) -> list[tuple[str, ScoreLine]]:
@@ -279,8 +336,7 @@ class Engine:
                 lead = _in_time_order(item)
                 total = None
                 if need_score:
-                    card, values = self._score(lead, when, None)
-                    total = card.total
+                    _, _, _, values, _, total = self._points(lead, when, None)
                 else:
                     values = self._values(lead, when)
                 matched = () if matcher is None else [signals[r] for r, _ in matcher.match(values, lead.activities, when)]
@@ -308,8 +364,13 @@ class Engine:
 
         With ``accounts`` (from :meth:`build_accounts` over the same leads), rules see each
         lead's ``account.*`` signals and the index records the scored contacts for roll-up.
+        With a share band (``min = "top 5%"``), :meth:`resolve_shares` must have run first.
         """
         when = self._resolve_as_of(as_of)
+        if self.needs_shares and not self.band_minimums:
+            raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every lead "
+                                     "scored once first", "call Engine.resolve_shares(leads) before Engine.score "
+                                     "(leadscore score and explain do)")
         for item in leads:
             if isinstance(item, Rejection):
                 yield item
@@ -343,6 +404,11 @@ class Engine:
         self.close()
 
 
+def _band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
+    """One band set (the bands of the pack that supplies them), as a dict key."""
+    return tuple((band.name, band.min_points, band.share) for band in bands)
+
+
 def score(
     leads: Iterable[Lead | Rejection],
     rulepacks: Sequence[str | Path] | None = None,
@@ -359,7 +425,10 @@ def score(
     """
     with Engine(plugins=plugins, rulepacks=rulepacks, backend=backend, as_of=as_of) as engine:
         accounts = None
-        if engine.needs_accounts:
+        if engine.needs_accounts or engine.needs_shares:
             leads = leads if isinstance(leads, Sequence) else list(leads)
+        if engine.needs_accounts:
             accounts = engine.build_accounts(leads)
+        if engine.needs_shares:
+            engine.resolve_shares(leads, accounts=accounts)
         yield from engine.score(leads, accounts=accounts)

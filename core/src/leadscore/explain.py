@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import difflib
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from leadscore.io.timestamps import format_timestamp
-from leadscore.model import Lead, ScoreCard
+from leadscore.model import Lead, Rejection, ScoreCard
 from leadscore.rulepack.schema import Rulepack
 
 _KIND_LABEL = {"frequency_cap": "frequency", "rule_cap": "rule cap", "category_cap": "category cap",
@@ -25,10 +26,27 @@ def band_observed_conversion(card: ScoreCard, packs: Iterable[Rulepack]) -> floa
     return found
 
 
+def unknown_activity_types(lead: Lead, known: Collection[str]) -> dict[str, int]:
+    """The lead's activity types that no rulepack of the run knows, with how often each occurs."""
+    counts: dict[str, int] = {}
+    for kind in lead.activities.types:
+        if kind not in known:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def did_you_mean(kind: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(kind, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mapping[str, str] | None = None,
-                       observed_conversion: float | None = None) -> str:
+                       observed_conversion: float | None = None, unknown: dict[str, int] | None = None,
+                       left_out: Sequence[Rejection] = (), known: Collection[str] = ()) -> str:
     """The card as text; ``reviews`` (rule id -> text) are the fairness reviews of rules that scored;
-    ``observed_conversion`` is the band's stated conversion rate, when it has one."""
+    ``observed_conversion`` is the band's stated conversion rate, when it has one; ``unknown``
+    (activity type -> count) and ``left_out`` (activities the reader could not use) are listed
+    after the ledger, so a lead never loses points unexplained."""
     lines = []
     who = ""
     if lead is not None:
@@ -68,4 +86,12 @@ def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mappi
         lines.append("")
         lines.append("Rules that read a protected attribute, reviewed by the team:")
         lines.extend(f"  - {rule_id}: {text}" for rule_id, text in sorted(reviews.items()))
+    if unknown:
+        lines.append("")
+        lines.append("Activities of types no rulepack knows (they scored nothing):")
+        lines.extend(f"  - {kind} x{count}{did_you_mean(kind, known)}" for kind, count in sorted(unknown.items()))
+    if left_out:
+        lines.append("")
+        lines.append("Activities left out because they did not fit:")
+        lines.extend(f"  - {rej.where}: {rej.reason}" for rej in left_out)
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import math
 import operator
@@ -26,6 +27,7 @@ import msgspec
 import orjson
 
 from leadscore.errors import InputError
+from leadscore.io.maps import ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
 from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
 
@@ -45,18 +47,12 @@ _COMPANY_KEY_SET = frozenset(COMPANY_KEYS)
 _ACTIVITY_KEY_SET = frozenset(ACTIVITY_KEYS)
 
 _JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
-_CSV_SUFFIXES = frozenset({".csv"})
+_CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 FORMATS = ("jsonl", "csv")
 
 # ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.
 _WHOLE = re.compile(r"[0-9]+(?:\.0*)?", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-# No leading zeros: "02134" is a postcode or an account number, and int() would lose the zero.
-_CELL_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)", re.ASCII)
-_CELL_FLOAT = re.compile(
-    r"[+-]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+|(?:0|[1-9][0-9]*)(?=[eE]))(?:[eE][+-]?[0-9]+)?",
-    re.ASCII,
-)
 
 _NO_COMPANY = Company()
 _ID_FIX = "every lead needs a non-empty id such as L-1001"
@@ -64,31 +60,19 @@ _TEXT_FIX = "write it as text in double quotes"
 _OBJECT_LINE_FIX = "each line must be one JSON object"
 _CELLS_FIX = "quote cells that contain commas"
 
-_LEAD_COLUMNS: dict[str, tuple[str, str]] = {
-    **{key: ("lead", key) for key in LEAD_KEYS if key not in ("company", "fields", "activities")},
-    **{f"company.{key}": ("company", key) for key in COMPANY_KEYS},
-}
-_LEAD_COLUMNS_FIX = (
-    f"use one of: {', '.join(_LEAD_COLUMNS)} or fields.<name> for a custom field"
-)
-_ACTIVITY_COLUMNS: dict[str, tuple[str, str]] = {
-    "lead_id": ("lead_id", "lead_id"),
-    "type": ("activity", "type"),
-    "at": ("activity", "at"),
-    "id": ("activity", "id"),
-}
-_ACTIVITY_COLUMNS_FIX = "use one of: lead_id, type, at, id or properties.<name> for a property"
 
 
 # --- one lead from its JSON shape ---------------------------------------------------------
 
 
-def lead_from_dict(d: Mapping[str, Any], where: str) -> Lead:
+def lead_from_dict(d: Mapping[str, Any], where: str, skipped: list[Rejection] | None = None) -> Lead:
     """Build a Lead (with its Company and Activities) from the JSON shape in docs/architecture.md.
 
     Empty strings count as missing, strings are stripped, the email is lower-cased and the
     activities are ordered by time (ties keep their input order). Raises InputError at
-    ``where`` naming the offending key for anything that does not fit.
+    ``where`` naming the offending key for anything that does not fit. With ``skipped`` (a
+    list), an activity that does not fit is left out and reported there instead: one bad
+    activity costs that activity, not the lead (docs/maps.md, "What a bad value costs").
     """
     if not _LEAD_KEY_SET.issuperset(d):
         key = _first_unknown(d, _LEAD_KEY_SET)
@@ -108,7 +92,7 @@ def lead_from_dict(d: Mapping[str, Any], where: str) -> Lead:
         account_id=_identifier(d.get("account_id"), where, "account_id"),
         company=_company(d.get("company"), where),
         fields=_fields(d.get("fields"), where),
-        activities=_activities(d.get("activities"), where),
+        activities=_activities(d.get("activities"), where, skipped, lead_id),
         first_name=_text(d.get("first_name"), where, "first_name"),
         last_name=_text(d.get("last_name"), where, "last_name"),
     )
@@ -167,7 +151,8 @@ def _fields(value: Any, where: str) -> Mapping[str, Any]:
     return fields or EMPTY
 
 
-def _activities(value: Any, where: str) -> Activities:
+def _activities(value: Any, where: str, skipped: list[Rejection] | None = None,
+                lead_id: str | None = None) -> Activities:
     if value is None:
         return NO_ACTIVITIES
     if not isinstance(value, (list, tuple)):
@@ -195,7 +180,15 @@ def _activities(value: Any, where: str) -> Activities:
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
     # Something needs the checked path (and its message naming the activity).
-    activities = [_activity(item, where, f"activities[{index}]") for index, item in enumerate(value)]
+    if skipped is None:
+        activities = [_activity(item, where, f"activities[{index}]") for index, item in enumerate(value)]
+        return _by_time(activities)
+    activities = []
+    for index, item in enumerate(value):
+        try:
+            activities.append(_activity(item, where, f"activities[{index}]"))
+        except InputError as err:
+            skipped.append(Rejection(err.where, _reason(err), lead_id))
     return _by_time(activities)
 
 
@@ -483,31 +476,6 @@ def _peek_id(d: Any) -> str | None:
     return None
 
 
-def cell_value(text: str) -> Any:
-    """A CSV cell of a custom field or activity property as a typed value (None when empty).
-
-    ``true``/``false`` become bools, integers without leading zeros ints, decimals floats;
-    anything else stays text.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    lowered = text.lower()
-    if lowered == "true":
-        return True
-    if lowered == "false":
-        return False
-    try:
-        if _CELL_INT.fullmatch(text):
-            return int(text)
-        if _CELL_FLOAT.fullmatch(text):
-            number = float(text)
-            if math.isfinite(number):
-                return number
-    except ValueError:
-        # Longer than int()'s digit limit: keep the digits as they were written.
-        pass
-    return text
 
 
 # --- reading files ------------------------------------------------------------------------
@@ -519,6 +487,10 @@ def read_leads(
     activities: str | os.PathLike[str] | IO[str] | None = None,
     fmt: str | None = None,
     name: str | None = None,
+    column_map: ColumnMap | None = None,
+    delimiter: str | None = None,
+    strict: bool = False,
+    report: ReadReport | None = None,
 ) -> Iterator[Lead | Rejection]:
     """Stream the leads in ``source`` (a path or an open stream), one Lead or Rejection per lead.
 
@@ -528,6 +500,14 @@ def read_leads(
     ``lead_id``: it is read whole before the first lead, so memory grows with the activities
     file, never with the leads file. Its activity rows for leads that never appear are
     reported as Rejections after the last lead.
+
+    ``column_map`` (:func:`leadscore.io.maps.load_map`) says how a CRM export's columns become
+    lead fields, and renames activity types in any input. ``delimiter`` is the CSV separator;
+    by default it is detected from the header (``,``, ``;``, tab or ``|``), and an Excel
+    "Unicode text" export (UTF-16) is read as such. CSV columns that are neither lead fields nor
+    mapped are kept as custom fields (``fields.<slug>``) with a warning in ``report``, or stop
+    the read under ``strict``. ``report`` (a :class:`ReadReport`) also receives the activities
+    left out because they did not fit, each with its place and reason.
 
     The format, the file's existence and the activities path are checked at the call; the
     rest (header, empty file) raises InputError when iteration reaches it.
@@ -544,7 +524,8 @@ def read_leads(
                 "write the header lead_id,type,at, or nest activities inside each JSON lead",
             )
         table_source = (act_path, act_stream, act_label)
-    return _read(path, stream, label, fmt, table_source)
+    ctx = _ReadContext(column_map, delimiter, strict, report if report is not None else ReadReport())
+    return _read(path, stream, label, fmt, table_source, ctx)
 
 
 def _source(source: Any, name: str | None, default: str) -> tuple[Path | None, Any, str]:
@@ -584,7 +565,7 @@ def _format(fmt: str | None, path: Path | None, label: str) -> str:
         what = f"cannot tell the format from the suffix {suffix!r}"
     else:
         what = "cannot tell the format: the name has no suffix"
-    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json and .csv are known)")
+    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json, .csv and .tsv are known)")
 
 
 def _read(
@@ -593,25 +574,118 @@ def _read(
     label: str,
     fmt: str,
     table_source: tuple[Path | None, Any, str] | None,
+    ctx: _ReadContext,
 ) -> Iterator[Lead | Rejection]:
-    table = _read_activities(*table_source) if table_source is not None else None
+    if table_source is not None:
+        ctx.table = _read_activities(*table_source, ctx)
     reader = _read_jsonl if fmt == "jsonl" else _read_csv
     if path is not None:
         # JSON Lines is read as bytes so a bad UTF-8 sequence rejects one line, not the file.
-        mode = {"mode": "rb"} if fmt == "jsonl" else {"mode": "r", "encoding": "utf-8-sig", "newline": ""}
+        mode = ({"mode": "rb"} if fmt == "jsonl"
+                else {"mode": "r", "encoding": _csv_encoding(path, label), "newline": ""})
         with _open(path, label, **mode) as handle:
-            yield from reader(handle, label, table)
+            yield from reader(handle, label, ctx)
     elif fmt == "csv" and isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        wrapper = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), newline="")
         try:
-            yield from reader(wrapper, label, table)
+            yield from reader(wrapper, label, ctx)
         finally:
             # The caller owns the stream: detaching stops the wrapper from closing it.
             wrapper.detach()
     else:
-        yield from reader(stream, label, table)
-    if table is not None:
-        yield from table.unmatched()
+        yield from reader(stream, label, ctx)
+    if ctx.table is not None:
+        yield from ctx.table.unmatched()
+
+
+class ReadReport:
+    """What a read noticed without rejecting a lead: one-line warnings, and the activities it left
+    out because they did not fit (each a Rejection naming its place, reason and lead)."""
+
+    KEEP = 1000
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.skipped: list[Rejection] = []
+        self.skipped_count = 0
+
+    def skip(self, rejection: Rejection) -> None:
+        self.skipped_count += 1
+        # The count is exact; the records are kept for the first ones only, so a file of a
+        # million bad rows does not hold a million messages.
+        if len(self.skipped) < self.KEEP:
+            self.skipped.append(rejection)
+
+    def warn(self, line: str) -> None:
+        if line not in self.warnings:
+            self.warnings.append(line)
+
+
+class _ReadContext:
+    """One read's settings and its shared state (the activities table, the report)."""
+
+    def __init__(self, column_map: ColumnMap | None, delimiter: str | None, strict: bool,
+                 report: ReadReport) -> None:
+        self.column_map = column_map
+        self.delimiter = delimiter if delimiter is not None else (column_map.delimiter if column_map else None)
+        self.strict = strict
+        self.report = report
+        self.table: _ActivityTable | None = None
+        self.renames = bool(column_map is not None and column_map.activity_types)
+
+    def lead(self, lead: Lead) -> Lead:
+        """The lead with the map's activity type renames applied."""
+        if not self.renames or not lead.activities:
+            return lead
+        acts = lead.activities
+        assert self.column_map is not None
+        renamed = [self.column_map.activity_type(kind) for kind in acts.types]
+        if renamed == acts.types:
+            return lead
+        return evolve(lead, activities=Activities(renamed, list(acts.times), acts.props, acts.ids))
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _csv_encoding(path: Path, label: str) -> str:
+    """utf-16 for Excel's "Unicode text" export (it starts with a UTF-16 byte-order mark), else UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(2)
+    except OSError:
+        return "utf-8-sig"  # _open reports the problem in its own words
+    return "utf-16" if start in _UTF16_BOMS else "utf-8-sig"
+
+
+def _stream_encoding(stream: Any) -> str:
+    peek = getattr(stream, "peek", None)
+    start = peek(2)[:2] if peek is not None else b""
+    return "utf-16" if start in _UTF16_BOMS else "utf-8-sig"
+
+
+_CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The separator a header line uses: the candidate found most often outside quotes (``,`` on a tie)."""
+    counts = dict.fromkeys(_CANDIDATE_DELIMITERS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(_CANDIDATE_DELIMITERS, key=lambda c: (counts[c], c == ","))
+    return best if counts[best] else ","
+
+
+def _csv_reader(stream: Any, ctx: _ReadContext) -> Any:
+    """A csv.reader over ``stream`` with the read's delimiter, detected from the first line if unset."""
+    if ctx.delimiter is not None:
+        return csv.reader(stream, delimiter=ctx.delimiter)
+    first = stream.readline()
+    return csv.reader(itertools.chain([first], stream), delimiter=sniff_delimiter(first))
 
 
 def _open(path: Path, label: str, **kwargs: Any) -> IO[Any]:
@@ -657,7 +731,8 @@ def _parse_json(text: str) -> Any:
         return _strict_json(text)
 
 
-def _read_jsonl(stream: Any, label: str, table: _ActivityTable | None) -> Iterator[Lead | Rejection]:
+def _read_jsonl(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
+    table = ctx.table
     seen = False
     for lineno, raw in _lines(stream, label):
         where = f"{label}:{lineno}"
@@ -669,6 +744,7 @@ def _read_jsonl(stream: Any, label: str, table: _ActivityTable | None) -> Iterat
             lead = _fast_lead(raw, where)
             if lead is not None:
                 seen = True
+                lead = ctx.lead(lead)
                 yield lead if table is None else table.join(lead)
                 continue
             try:
@@ -702,7 +778,7 @@ def _read_jsonl(stream: Any, label: str, table: _ActivityTable | None) -> Iterat
         if not isinstance(obj, dict):
             yield Rejection(where, f"line is {_json_kind(obj)}, not an object; {_OBJECT_LINE_FIX}")
             continue
-        yield _lead_or_rejection(obj, where, table)
+        yield _lead_or_rejection(obj, where, ctx)
     if not seen:
         raise InputError(
             label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}'
@@ -745,29 +821,35 @@ def _json_kind(value: Any) -> str:
     return "a number"
 
 
-def _lead_or_rejection(d: Mapping[str, Any], where: str, table: _ActivityTable | None) -> Lead | Rejection:
+def _lead_or_rejection(d: Mapping[str, Any], where: str, ctx: _ReadContext) -> Lead | Rejection:
+    table = ctx.table
+    skipped: list[Rejection] = []
     try:
-        lead = lead_from_dict(d, where)
+        lead = lead_from_dict(d, where, skipped)
     except InputError as err:
         lead_id = _peek_id(d)
         if table is not None and lead_id is not None:
             table.matched.add(lead_id)
         return Rejection(err.where, _reason(err), lead_id)
+    for rejection in skipped:
+        ctx.report.skip(rejection)
+    lead = ctx.lead(lead)
     return table.join(lead) if table is not None else lead
 
 
-def _read_csv(stream: Any, label: str, table: _ActivityTable | None) -> Iterator[Lead | Rejection]:
-    reader = csv.reader(stream)
-    rows = _csv_rows(reader, label)
+def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
+    table = ctx.table
+    rows = _csv_rows(_csv_reader(stream, ctx), label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "no leads in this file", "write a header row, then one row per lead")
-    columns = _columns(header, label, header_line, _LEAD_COLUMNS, "fields", _LEAD_COLUMNS_FIX)
-    keys = [key for _, key in columns]
-    if "id" not in keys:
-        raise InputError(f"{label}:{header_line}", "missing column 'id'", _ID_FIX)
-    id_index = keys.index("id")
-    width = len(columns)
+    where_header = f"{label}:{header_line}"
+    if isinstance(header, csv.Error):
+        raise InputError(where_header, f"unreadable header row: {header}", "check the quoting on this line")
+    plan = plan_header(header, where_header, ctx.column_map)
+    _unknown_columns(plan, header, where_header, ctx)
+    id_index = plan.id_index
+    width = len(header)
     seen = False
     for lineno, row in rows:
         seen = True
@@ -784,31 +866,33 @@ def _read_csv(stream: Any, label: str, table: _ActivityTable | None) -> Iterator
                 where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
             )
             continue
-        yield _lead_or_rejection(_lead_row(columns, row), where, table)
+        try:
+            shape, problems = plan.row(row, where)
+        except InputError as err:
+            lead_id = row[id_index].strip() or None
+            if table is not None and lead_id is not None:
+                table.matched.add(lead_id)
+            yield Rejection(err.where, _reason(err), lead_id)
+            continue
+        for at, reason in problems:
+            ctx.report.skip(Rejection(at, reason, _peek_id(shape)))
+        yield _lead_or_rejection(shape, where, ctx)
     if not seen:
         raise InputError(label, "no leads in this file", "write one row per lead under the header")
 
 
-def _lead_row(columns: list[tuple[str, str]], row: list[str]) -> dict[str, Any]:
-    lead: dict[str, Any] = {}
-    company: dict[str, Any] = {}
-    fields: dict[str, Any] = {}
-    for (kind, key), cell in zip(columns, row):
-        if not cell:
-            continue
-        if kind == "lead":
-            lead[key] = cell
-        elif kind == "company":
-            company[key] = cell
-        else:
-            value = cell_value(cell)
-            if value is not None:
-                fields[key] = value
-    if company:
-        lead["company"] = company
-    if fields:
-        lead["fields"] = fields
-    return lead
+def _unknown_columns(plan: HeaderPlan, header: list[str], where: str, ctx: _ReadContext) -> None:
+    """Columns that are no lead field: one warning naming them all, or under strict one error."""
+    if not plan.unknown:
+        return
+    listed = describe_unknown(plan, header)
+    count = len(plan.unknown)
+    if ctx.strict:
+        raise InputError(where, f"{count} unknown column{'s' if count != 1 else ''}: {listed}",
+                         "map them with --map FILE.toml (or list them under [excluded]), or drop --strict "
+                         "to keep them as custom fields")
+    ctx.report.warn(f"{where}: {count} column{'s' if count != 1 else ''} kept as custom field"
+                    f"{'s' if count != 1 else ''}: {listed}; map them with --map, or --strict to stop on them")
 
 
 def _csv_rows(reader: Any, label: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
@@ -833,33 +917,6 @@ def _csv_rows(reader: Any, label: str) -> Iterator[tuple[int, list[str] | csv.Er
         yield start, row
 
 
-def _columns(
-    header: list[str] | csv.Error,
-    label: str,
-    line: int,
-    known: dict[str, tuple[str, str]],
-    open_prefix: str,
-    fix: str,
-) -> list[tuple[str, str]]:
-    where = f"{label}:{line}"
-    if isinstance(header, csv.Error):
-        raise InputError(where, f"unreadable header row: {header}", "check the quoting on this line")
-    columns: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for cell in header:
-        name = cell.strip()
-        if name in seen:
-            raise InputError(where, f"column {name!r} appears twice", "keep one column per name")
-        seen.add(name)
-        if name in known:
-            columns.append(known[name])
-        elif name.startswith(f"{open_prefix}.") and len(name) > len(open_prefix) + 1:
-            columns.append((open_prefix, name[len(open_prefix) + 1 :]))
-        else:
-            raise InputError(where, f"unknown column {name!r}", fix)
-    return columns
-
-
 # --- the activities file ------------------------------------------------------------------
 
 
@@ -870,7 +927,6 @@ class _ActivityTable:
         self.label = label
         self.by_lead: dict[str, list[Activity]] = {}
         self.first_line: dict[str, int] = {}
-        self.errors: dict[str, Rejection] = {}
         self.orphans: list[tuple[int, Rejection]] = []
         self.matched: set[str] = set()
 
@@ -878,10 +934,6 @@ class _ActivityTable:
         if lead.id not in self.first_line:
             return lead
         self.matched.add(lead.id)
-        error = self.errors.get(lead.id)
-        if error is not None:
-            # A bad activity row rejects its lead: scoring it without the row would be wrong.
-            return error
         extra = self.by_lead.get(lead.id)
         if not extra:
             return lead
@@ -907,35 +959,52 @@ class _ActivityTable:
             yield rejection
 
 
-def _read_activities(path: Path | None, stream: Any, label: str) -> _ActivityTable:
+def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     if path is not None:
-        with _open(path, label, mode="r", encoding="utf-8-sig", newline="") as handle:
-            return _activity_table(handle, label)
+        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), newline="") as handle:
+            return _activity_table(handle, label, ctx)
     if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        wrapper = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), newline="")
         try:
-            return _activity_table(wrapper, label)
+            return _activity_table(wrapper, label, ctx)
         finally:
             wrapper.detach()
-    return _activity_table(stream, label)
+    return _activity_table(stream, label, ctx)
 
 
-def _activity_table(stream: Any, label: str) -> _ActivityTable:
-    rows = _csv_rows(csv.reader(stream), label)
+def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
+    """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
+    missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
+    rows = _csv_rows(_csv_reader(stream, ctx), label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "the activities file is empty", "write the header lead_id,type,at first")
-    columns = _columns(header, label, header_line, _ACTIVITY_COLUMNS, "properties", _ACTIVITY_COLUMNS_FIX)
+    where_header = f"{label}:{header_line}"
+    if isinstance(header, csv.Error):
+        raise InputError(where_header, f"unreadable header row: {header}", "check the quoting on this line")
+    columns, unknown = plan_activity_header(header, where_header, ctx.column_map)
     keys = [key for _, key in columns]
     for required in ("lead_id", "type", "at"):
         if required not in keys:
+            others = ", ".join(repr(header[i].strip()) for i, _ in unknown)
             raise InputError(
-                f"{label}:{header_line}",
-                f"missing column {required!r}",
-                "an activities file needs the columns lead_id, type and at",
+                where_header,
+                f"missing column {required!r}" + (f" (the header has {others})" if others else ""),
+                "an activities file needs the columns lead_id, type and at (or a map's [activity_columns])",
             )
-    lead_index = keys.index("lead_id")
-    width = len(columns)
+    if unknown:
+        listed = ", ".join(f"{header[i].strip()!r} -> properties.{name}" for i, name in unknown)
+        if ctx.strict:
+            raise InputError(where_header, f"{len(unknown)} unknown activity column{'s' if len(unknown) != 1 else ''}: "
+                             f"{listed}", "map them in the map's [activity_columns], or drop --strict to keep "
+                             "them as properties")
+        ctx.report.warn(f"{where_header}: {len(unknown)} column{'s' if len(unknown) != 1 else ''} kept as activity "
+                        f"propert{'ies' if len(unknown) != 1 else 'y'}: {listed}; map them with --map, or --strict "
+                        "to stop on them")
+    lead_index = columns[keys.index("lead_id")][0]
+    width = len(header)
+    cmap = ctx.column_map
+    dates = cmap.dates if cmap is not None else None
     table = _ActivityTable(label)
     for lineno, row in rows:
         where = f"{label}:{lineno}"
@@ -950,33 +1019,47 @@ def _activity_table(stream: Any, label: str) -> _ActivityTable:
                 (lineno, Rejection(where, "lead_id is missing; every activity needs the id of its lead"))
             )
             continue
+        if cmap is not None and cmap.id_prefix:
+            lead_id = f"{cmap.id_prefix}{lead_id}"
         table.first_line.setdefault(lead_id, lineno)
-        if lead_id in table.errors:
-            continue
         if len(row) != width:
-            table.errors[lead_id] = Rejection(
-                where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
-            )
+            ctx.report.skip(Rejection(
+                where, f"activity left out: row has {len(row)} cells but the header has {width}; {_CELLS_FIX}",
+                lead_id))
             continue
         try:
-            activity = _activity(_activity_row(columns, row), where, "")
+            shape = _activity_row(columns, unknown, row, cmap.missing if cmap is not None else frozenset({""}))
+            if dates is not None and "at" in shape and isinstance(shape["at"], str) and shape["at"].strip():
+                try:
+                    shape["at"] = dates.parse(shape["at"])
+                except ValueError:
+                    pass  # _activity words the message
+            activity = _activity(shape, where, "")
         except InputError as err:
-            table.errors[lead_id] = Rejection(err.where, _reason(err), lead_id)
+            ctx.report.skip(Rejection(err.where, f"activity left out: {_reason(err)}", lead_id))
             continue
+        if cmap is not None and cmap.activity_types:
+            activity = evolve(activity, type=cmap.activity_type(activity.type))
         table.by_lead.setdefault(lead_id, []).append(activity)
     return table
 
 
-def _activity_row(columns: list[tuple[str, str]], row: list[str]) -> dict[str, Any]:
+def _activity_row(columns: list[tuple[int, str]], unknown: list[tuple[int, str]], row: list[str],
+                  missing: frozenset[str]) -> dict[str, Any]:
     activity: dict[str, Any] = {}
     properties: dict[str, Any] = {}
-    for (kind, key), cell in zip(columns, row):
-        if kind == "activity":
-            activity[key] = cell
-        elif kind == "properties":
-            value = cell_value(cell)
+    for index, key in columns:
+        cell = row[index]
+        if key.startswith("properties."):
+            value = cell_value(cell) if cell.strip() not in missing else None
             if value is not None:
-                properties[key] = value
+                properties[key[11:]] = value
+        elif key != "lead_id":
+            activity[key] = cell
+    for index, name in unknown:
+        value = cell_value(row[index]) if row[index].strip() not in missing else None
+        if value is not None:
+            properties.setdefault(name, value)
     if properties:
         activity["properties"] = properties
     return activity
@@ -984,6 +1067,7 @@ def _activity_row(columns: list[tuple[str, str]], row: list[str]) -> dict[str, A
 
 __all__ = [
     "ACTIVITY_KEYS",
+    "ReadReport",
     "COMPANY_KEYS",
     "FORMATS",
     "LEAD_KEYS",
@@ -991,4 +1075,5 @@ __all__ = [
     "cell_value",
     "lead_from_dict",
     "read_leads",
+    "sniff_delimiter",
 ]

@@ -244,26 +244,33 @@ class CsvWriter(Writer):
 
 
 class TableWriter(Writer):
-    """A fixed-width table for a terminal: id, total, band, action, top reason.
+    """A table for a terminal: id, total, each sub-score, band, action, why a gate held the lead
+    back, and the top reason.
 
     Rows are printed in batches of TABLE_BATCH, each under its own header, with widths that fit
-    that batch. With explain, each card's ledger lines follow its row, indented.
+    that batch. With ``width`` (the terminal's columns) each line is cut to fit rather than
+    wrapped. With explain, each card's ledger lines follow its row, indented.
     """
 
-    HEADER = ("id", "total", "band", "action", "top reason")
-
-    def __init__(self, stream: IO[str], *, explain: bool = False, top: int = 3) -> None:
+    def __init__(self, stream: IO[str], *, explain: bool = False, top: int = 3,
+                 categories: Sequence[str] | None = None, width: int | None = None) -> None:
         super().__init__(stream, explain=explain, top=top)
+        self.categories = tuple(categories or ())
+        self.HEADER = ("id", "total", *self.categories, "band", "action", "held", "top reason")
+        self.width = width
         self._rows: list[tuple[tuple[str, ...], list[str]]] = []
         self._batches = 0
 
     def write(self, card: ScoreCard) -> None:
         reasons = card.top_reasons(1)
+        subscores = dict(card.subscores)
         cells = (
             _printable(card.lead_id),
             str(card.total),
+            *(str(subscores.get(name, 0)) for name in self.categories),
             _printable(card.band),
             _printable(card.route.action) if card.route is not None else "-",
+            _printable(held_text(card)),
             _printable(reasons[0]) if reasons else "",
         )
         details = [_ledger_line(line) for line in card.ledger] if self.explain else []
@@ -286,14 +293,16 @@ class TableWriter(Writer):
         for cells, details in self._rows:
             out.append(self._line(cells, widths))
             out.extend(details)
+        if self.width:
+            out = [line if len(line) <= self.width else line[: self.width - 1] + "…" for line in out]
         self.stream.write("\n".join(out) + "\n")
         self._rows.clear()
         self._batches += 1
 
-    @staticmethod
-    def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    def _line(self, cells: Sequence[str], widths: Sequence[int]) -> str:
+        numbers = range(1, 2 + len(self.categories))
         parts = [
-            cell.rjust(width) if index == 1 else cell.ljust(width)
+            cell.rjust(width) if index in numbers else cell.ljust(width)
             for index, (cell, width) in enumerate(zip(cells, widths))
         ]
         # No padding after the last column: trailing spaces only get in the way of copy-paste.
@@ -302,6 +311,21 @@ class TableWriter(Writer):
     def close(self) -> None:
         self._flush_rows()
         super().close()
+
+
+HELD_WIDTH = 60
+
+
+def held_text(card: ScoreCard) -> str:
+    """Why a gate kept the lead below its points band, short: ``mql; sales_ready needs a business email``."""
+    if not card.gate_notes:
+        return ""
+    note = card.gate_notes[0]
+    band, _, rest = note.partition(" not reached")
+    _, found, needs = rest.partition(": requires ")
+    text = f"held at {card.band}: {band} needs {needs}" if found else f"held at {card.band}"
+    # The whole reason is in --explain and the JSON output; a table cell stays readable.
+    return text if len(text) <= HELD_WIDTH else text[: HELD_WIDTH - 1] + "…"
 
 
 def _printable(text: str) -> str:
@@ -324,18 +348,20 @@ def open_writer(
     explain: bool = False,
     categories: Sequence[str] | None = None,
     top: int = 3,
+    width: int | None = None,
 ) -> Writer:
     """A Writer for ``fmt`` (``jsonl``, ``csv`` or ``table``) writing to ``stream``.
 
-    ``categories`` fixes the CSV's ``score_<category>`` columns and their order; the other
-    formats ignore it. Call ``close()`` (or use a with-block) to flush.
+    ``categories`` fixes the CSV's ``score_<category>`` columns and the table's sub-score columns,
+    and their order; JSON Lines ignores it. ``width`` cuts table lines to a terminal's width.
+    Call ``close()`` (or use a with-block) to flush.
     """
     if fmt == "jsonl":
         return JsonLinesWriter(stream, explain=explain, top=top)
     if fmt == "csv":
         return CsvWriter(stream, explain=explain, categories=categories, top=top)
     if fmt == "table":
-        return TableWriter(stream, explain=explain, top=top)
+        return TableWriter(stream, explain=explain, top=top, categories=categories, width=width)
     raise ConfigurationError("", f"unknown output format {fmt!r}", f"use one of: {', '.join(OUTPUT_FORMATS)}")
 
 

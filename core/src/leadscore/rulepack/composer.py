@@ -60,6 +60,11 @@ class ComposedPack:
     actions: Actions = Actions()
     """What next-step suggestions may ask for: the packs' activities (merged) and facts (by text)."""
 
+    @property
+    def has_shares(self) -> bool:
+        """A band's minimum is a share of the run's leads (``min = "top 5%"``)."""
+        return any(band.share is not None for band in self.bands)
+
 
 @frozen
 class SameAccountSpec:

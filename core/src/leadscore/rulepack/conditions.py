@@ -17,6 +17,7 @@ from leadscore.rulepack import patterns
 from leadscore.rulepack.schema import (
     BOOL_OPS,
     EVENT_PREFIX,
+    EVENT_SIGNALS,
     LEAF_OPS,
     ORDER_OPS,
     Condition,
@@ -59,8 +60,21 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
     ``same_account`` itself).
     """
     flags = {"allow_event": allow_event, "allow_patterns": allow_patterns, "allow_account": allow_account}
+
+    def children(items: list[Any]) -> tuple[Condition, ...]:
+        # Every child is parsed, so `check` reports each problem of a rule, not only the first.
+        parsed, problems = [], []
+        for item in items:
+            try:
+                parsed.append(parse_condition(item, catalog, **flags))
+            except ConditionError as err:
+                problems.append(err)
+        if problems:
+            raise ConditionError.several(problems)
+        return tuple(parsed)
+
     if isinstance(raw, list):
-        return Condition("all", children=tuple(parse_condition(r, catalog, **flags) for r in raw))
+        return Condition("all", children=children(raw))
     if not isinstance(raw, dict):
         raise ConditionError(f"a condition must be a table such as {{ signal = \"email.type\", eq = \"business\" }}, "
                              f"not {raw!r}")
@@ -75,7 +89,7 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
             return Condition("not", children=(parse_condition(body, catalog, **flags),))
         if not isinstance(body, list) or not body:
             raise ConditionError(f"`{op}` takes a non-empty list of conditions")
-        return Condition(op, children=tuple(parse_condition(c, catalog, **flags) for c in body))
+        return Condition(op, children=children(body))
     pattern = patterns.pattern_op(raw)
     if pattern == "same_account":
         if "signal" in raw:
@@ -114,7 +128,7 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
         if not allow_event:
             raise ConditionError(f"signal {signal!r} describes one activity and only works in a rule with `on = ...`",
                                  signal)
-        spec_type = {"event.type": "str", "event.age_days": "number", "event.at": "datetime"}.get(signal, "any")
+        spec_type = {name: kind for name, kind, _ in EVENT_SIGNALS}.get(signal, "any")
         spec = SignalSpec(signal, spec_type)
     else:
         spec, problem = catalog.lookup(signal)

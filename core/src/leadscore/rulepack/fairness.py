@@ -122,14 +122,6 @@ def check_fairness(packs: Sequence[Rulepack], attributes: Sequence[Attribute] | 
     chosen = attributes_for(packs) if attributes is None else tuple(attributes)
     warnings = []
     for pack in packs:
-        lines = pack.text.splitlines()
-
-        def locate(start: int, needle: str) -> str:
-            for number in range(max(start, 1), len(lines) + 1):
-                if needle in lines[number - 1]:
-                    return f"{pack.source}:{number}"
-            return f"{pack.source}:{start}" if start else pack.source
-
         subjects: list[tuple[str, int, list[str]]] = []
         if pack.applies_when is not None:
             subjects.append(("applies_when", 1, _signals(pack.applies_when)))
@@ -143,7 +135,7 @@ def check_fairness(packs: Sequence[Rulepack], attributes: Sequence[Attribute] | 
             for signal in signals:
                 attribute = reads(signal, chosen)
                 if attribute is not None:
-                    warnings.append(FairnessWarning(locate(start, signal), pack.name, subject, signal, attribute))
+                    warnings.append(FairnessWarning(pack.where(start, signal), pack.name, subject, signal, attribute))
     return warnings
 
 

@@ -17,6 +17,8 @@ from leadscore.model import DecayPolicy, Route, SignalSpec
 from leadscore.rulepack import fairness as fairness_check
 from leadscore.rulepack.conditions import parse_condition
 from leadscore.rulepack.schema import (
+    CUSTOM_FIELDS,
+    FIELD_TYPES,
     Actions,
     BandDef,
     CategoryDef,
@@ -31,8 +33,8 @@ from leadscore.rulepack.schema import (
 )
 from leadscore.taxonomy.activities import KNOWN_TYPES
 
-TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "rules", "bands", "routing", "accounts", "fairness",
-             "actions", "provenance")
+TOP_LEVEL = ("pack", "categories", "total", "decay", "vocabulary", "fields", "rules", "bands", "routing", "accounts",
+             "fairness", "actions", "provenance")
 PACK_KEYS = ("name", "version", "description", "priority", "extends", "applies_when", "disable", "scorers")
 RULE_KEYS = ("id", "category", "points", "reason", "when", "on", "decay", "count", "max_count", "max_points",
              "min_points", "fairness")
@@ -162,7 +164,9 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
             applies_when = parse_condition(pack["applies_when"], catalog, allow_patterns=False,
                                            allow_account=False)
         except ConditionError as err:
-            col.add(loc.find(pack_line, err.needle or "applies_when") or pack_line, str(err), context="applies_when")
+            for problem in err.problems:
+                col.add(loc.find(pack_line, problem.needle or "applies_when") or pack_line, str(problem),
+                        context="applies_when")
 
     # categories
     categories: list[CategoryDef] = []
@@ -233,6 +237,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
     if not isinstance(provenance, dict):
         col.add(loc.find(1, "provenance", key=True) or loc.header("[provenance]"), "provenance must be a table",
                 "write [provenance] with key = value lines (calibrate writes it; scoring ignores it)")
+    _check_fields(data.get("fields", {}), col, loc)
     accounts = _parse_accounts(data.get("accounts", {}), col, loc)
     fairness: Mapping[str, Any] = {}
     if "fairness" in data:
@@ -254,6 +259,53 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         accounts=accounts, fairness=fairness, actions=actions,
     )
     return pack_obj, col.errors
+
+
+def field_declarations(raw: Any) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """A pack's ``[fields]`` as name -> (type, allowed values); entries that do not fit are left
+    for :func:`_check_fields` to report."""
+    found: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    if not isinstance(raw, dict):
+        return found
+    for name, spec in raw.items():
+        if isinstance(spec, str) and spec in FIELD_TYPES:
+            found[name] = (spec, ())
+        elif isinstance(spec, dict) and spec.get("type") in FIELD_TYPES and isinstance(spec.get("values", []), list):
+            found[name] = (spec["type"], tuple(spec.get("values", ())))
+    return found
+
+
+def _check_fields(raw: Any, col: _Collector, loc: _Locator) -> None:
+    line = loc.header("[fields]")
+    if not isinstance(raw, dict):
+        col.add(line, "fields must be a table", 'write [fields] time_on_site = "number"')
+        return
+    for name, spec in raw.items():
+        where = loc.find(line, name, key=True) or line
+        if not _FIELD_NAME.match(name):
+            col.add(where, f"[fields] {name!r} is not a field name", "use lower case letters, digits and _")
+        kind = spec.get("type") if isinstance(spec, dict) else spec
+        if kind not in FIELD_TYPES:
+            col.add(where, f"[fields] {name}: unknown type {kind!r}",
+                    f'use one of {", ".join(FIELD_TYPES)}, e.g. {name} = "number" or {name} = {{ type = "str", '
+                    'values = ["a", "b"] }')
+            continue
+        if isinstance(spec, dict):
+            extra = set(spec) - {"type", "values"}
+            values = spec.get("values", [])
+            if extra:
+                col.add(where, f"[fields] {name}: unknown key {sorted(extra)[0]!r}", "use type and values")
+            if not isinstance(values, list) or not all(_TYPE_OF_VALUE[kind](v) for v in values):
+                col.add(where, f"[fields] {name}: values must be a list of {kind} values", 'e.g. values = ["a", "b"]')
+
+
+_FIELD_NAME = re.compile(r"^[a-z0-9_]+$")
+_TYPE_OF_VALUE = {
+    "str": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
 
 
 def _parse_accounts(raw: Any, col: _Collector, loc: _Locator) -> dict[str, Any]:
@@ -398,7 +450,9 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             try:
                 when = parse_condition(rdef["when"], catalog, allow_event=bool(on))
             except ConditionError as err:
-                col.add(loc.find(line, err.needle) if err.needle else loc.find(line, "when") or line, str(err), context=ctx)
+                for problem in err.problems:
+                    col.add(loc.find(line, problem.needle) if problem.needle else loc.find(line, "when") or line,
+                            str(problem), context=ctx)
                 ok = False
         elif not on:
             col.add(line, "a rule needs `when` (a condition) or `on` (activity types)",
@@ -423,12 +477,12 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                     'e.g. decay = "web" or decay = { kind = "half_life", half_life_days = 14 }', context=ctx)
             ok = False
         count = rdef.get("count", "once")
-        if count not in ("once", "each"):
-            col.add(loc.find(line, "count", key=True) or line, f"count must be \"once\" or \"each\", not {count!r}",
-                    context=ctx)
+        if count not in ("once", "each", "daily"):
+            col.add(loc.find(line, "count", key=True) or line,
+                    f"count must be \"once\", \"each\" or \"daily\", not {count!r}", context=ctx)
             ok = False
-        if count == "each" and not on:
-            col.add(loc.find(line, "count", key=True) or line, "count = \"each\" needs `on` (it counts activities)",
+        if count in ("each", "daily") and not on:
+            col.add(loc.find(line, "count", key=True) or line, f"count = \"{count}\" needs `on` (it counts activities)",
                     context=ctx)
             ok = False
         for key in ("max_count", "max_points", "min_points"):
@@ -443,9 +497,9 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             except ValueError as err:
                 col.add(loc.find(line, "fairness", key=True) or line, str(err), context=ctx)
                 ok = False
-        if rdef.get("max_count") is not None and count != "each":
-            col.add(loc.find(line, "max_count", key=True) or line, "max_count only applies with count = \"each\"",
-                    context=ctx)
+        if rdef.get("max_count") is not None and count not in ("each", "daily"):
+            col.add(loc.find(line, "max_count", key=True) or line,
+                    "max_count only applies with count = \"each\" or \"daily\"", context=ctx)
             ok = False
         if not ok:
             continue
@@ -482,14 +536,25 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                 col.add(loc.find(line, key, key=True) or line, f"unknown key `{key}`", f"use one of {', '.join(BAND_KEYS)}",
                         context=ctx)
         bmin = bdef.get("min")
-        if not _is_int(bmin):
-            col.add(loc.find(line, "min", key=True) or line, f"min must be a whole number, not {bmin!r}", "e.g. min = 60",
-                    context=ctx)
-            continue
-        if bands and bmin <= bands[-1].min_points:
+        share = _share(bmin)
+        if share is None and not _is_int(bmin):
             col.add(loc.find(line, "min", key=True) or line,
-                    f"bands not increasing: min {bmin} is not above {bands[-1].name!r} ({bands[-1].min_points})",
+                    f"min must be a whole number or a share of leads such as \"top 5%\", not {bmin!r}",
+                    'e.g. min = 60, or min = "top 5%" (the best 5% of the run\'s leads)', context=ctx)
+            continue
+        if share is not None:
+            bmin = 0
+        last = bands[-1] if bands else None
+        if last is not None and share is None and last.share is None and bmin <= last.min_points:
+            col.add(loc.find(line, "min", key=True) or line,
+                    f"bands not increasing: min {bmin} is not above {last.name!r} ({last.min_points})",
                     "list bands from lowest to highest with strictly increasing min", context=ctx)
+            continue
+        if last is not None and share is not None and last.share is not None and share >= last.share:
+            col.add(loc.find(line, "min", key=True) or line,
+                    f"bands not increasing: {bdef['min']!r} is not a smaller share than {last.name!r} "
+                    f"({last.min_text})", "a higher band takes a smaller top share, e.g. top 20% then top 5%",
+                    context=ctx)
             continue
         if any(b.name == bname for b in bands):
             col.add(line, f"duplicate band name {bname!r}", "", context=ctx)
@@ -499,7 +564,9 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             try:
                 requires = parse_condition(bdef["requires"], catalog, allow_patterns=False)
             except ConditionError as err:
-                col.add(loc.find(line, err.needle) if err.needle else line, str(err), context=f"{ctx} requires")
+                for problem in err.problems:
+                    col.add(loc.find(line, problem.needle) if problem.needle else line, str(problem),
+                            context=f"{ctx} requires")
                 continue
         gate_reason = str(bdef.get("gate_reason", "")) or (describe(requires) if requires else "")
         observed = bdef.get("observed_conversion")
@@ -510,8 +577,22 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
                     "e.g. observed_conversion = 0.42 for 42%", context=ctx)
             observed = None
         bands.append(BandDef(bname, bmin, str(bdef.get("label", bname)), requires, gate_reason,
-                             float(observed) if observed is not None else None))
+                             float(observed) if observed is not None else None, share=share))
     return bands
+
+
+_SHARE = re.compile(r"^top\s*([0-9]+(?:\.[0-9]+)?)\s*%$")
+
+
+def _share(value: Any) -> float | None:
+    """``"top 5%"`` as 0.05; None for anything else (a share must be above 0 and below 100)."""
+    if not isinstance(value, str):
+        return None
+    found = _SHARE.match(value.strip().lower())
+    if found is None:
+        return None
+    percent = float(found.group(1))
+    return percent / 100 if 0 < percent < 100 else None
 
 
 def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef]) -> list[tuple[str, Route]]:
@@ -569,6 +650,30 @@ def pack_name(text: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _merged_fields(texts: list[tuple[str, str]], errors: list[RulepackError]) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Every pack's [fields] declarations as one table; one field declared with two types is an error."""
+    merged: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    first: dict[str, str] = {}
+    for source, text in texts:
+        try:
+            raw = tomllib.loads(text).get("fields", {})
+        except tomllib.TOMLDecodeError:
+            continue
+        for name, (kind, values) in field_declarations(raw).items():
+            if name in merged and merged[name][0] != kind:
+                line = _Locator(text).find(_Locator(text).header("[fields]"), name, key=True)
+                errors.append(RulepackError(f"{source}:{line}" if line else source,
+                                            f"[fields] {name} is declared as {kind} here and as {merged[name][0]} "
+                                            f"in {first[name]}", "declare each custom field with one type"))
+                continue
+            if name in merged:
+                values = tuple(dict.fromkeys((*merged[name][1], *values))) if merged[name][1] and values else ()
+            else:
+                first[name] = source
+            merged[name] = (kind, values)
+    return merged
+
+
 def read_vocabulary(text: str) -> Mapping[str, Any]:
     """The [vocabulary] table of a rulepack, read before full validation (it shapes the catalog)."""
     try:
@@ -592,9 +697,10 @@ def parse_rulepacks(
     exist, and no two packs of equal priority both define bands.
     """
     vocabulary = base_vocabulary([*extra_vocabulary, *(read_vocabulary(t) for _, t in texts)])
+    errors: list[RulepackError] = []
+    vocabulary[CUSTOM_FIELDS] = _merged_fields(texts, errors)
     catalog = SignalCatalog(specs, vocabulary)
     packs: list[Rulepack] = []
-    errors: list[RulepackError] = []
     for source, text in texts:
         pack, errs = _parse(text, source, catalog, policies)
         errors.extend(errs)
@@ -682,7 +788,7 @@ def _unreachable_bands(pack: Rulepack, chain: list[Rulepack], loc: _Locator) -> 
     if cap is None:
         return errors
     for band in pack.bands:
-        if band.min_points > cap:
+        if band.share is None and band.min_points > cap:
             errors.append(RulepackError(f"{pack.source}:{loc.find(loc.header('[[bands]]', pack.bands.index(band)), 'min', key=True)}",
                                         f"band {band.name!r} is unreachable: it needs {band.min_points} points but the "
                                         f"total can reach at most {cap}",

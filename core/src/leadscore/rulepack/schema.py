@@ -22,6 +22,18 @@ PATTERN_OPS = ("sequence", "absent", "at_least")
 ACCOUNT_OPS = ("same_account",)
 ORDER_OPS = ("lt", "lte", "gt", "gte", "between")
 EVENT_PREFIX = "event."
+FIELDS_PREFIX = "fields."
+# The merged [fields] declarations of a run's packs, kept in its vocabulary: name -> (type, values).
+CUSTOM_FIELDS = "custom_fields"
+FIELD_TYPES = ("str", "number", "int", "bool")
+# What a rule with `on` can read of the one activity it is looking at (any other event.<name> is
+# that activity's property <name>).
+EVENT_SIGNALS = (
+    ("event.type", "str", "the activity's type"),
+    ("event.at", "datetime", "when the activity happened"),
+    ("event.age_days", "number", "days from the activity to the scoring time"),
+    ("event.*", "any", "a property of the activity (event.url, event.asset, ...), from properties.<name>"),
+)
 
 
 @frozen
@@ -80,6 +92,9 @@ class CategoryDef:
 
 @frozen
 class BandDef:
+    """A band. ``share`` (0-1) is set for ``min = "top N%"``: the run sets ``min_points`` from the
+    totals of its leads (docs/rulepacks.md, "Bands by share of leads"); until then it is 0."""
+
     name: str
     min_points: int
     label: str = ""
@@ -88,6 +103,11 @@ class BandDef:
     observed_conversion: float | None = None
     """The share of this band's leads that converted when the pack was measured (``leadscore
     calibrate`` writes it from held-out data); shown by ``explain`` and checked by ``backtest``."""
+    share: float | None = None
+
+    @property
+    def min_text(self) -> str:
+        return f"top {self.share * 100:g}%" if self.share is not None else str(self.min_points)
 
 
 @frozen
@@ -148,13 +168,30 @@ class Rulepack:
     """The ``[actions]`` table: what next-step suggestions may ask of a lead or of sales."""
     text: str = attrs.field(default="", repr=False, eq=False)
 
+    def where(self, start: int, needle: str) -> str:
+        """``source:line`` of the first line from ``start`` on that contains ``needle`` (for
+        warnings about a rule or gate: its own line, or the line of the signal it reads)."""
+        lines = self.text.splitlines()
+        for number in range(max(start, 1), len(lines) + 1):
+            if needle in lines[number - 1]:
+                return f"{self.source}:{number}"
+        return f"{self.source}:{start}" if start else self.source
+
 
 class ConditionError(ValueError):
-    """A problem in a condition; ``needle`` is text to locate it in the file."""
+    """A problem in a condition; ``needle`` is text to locate it in the file. A condition with
+    several problems raises one ConditionError whose ``problems`` lists each (itself first)."""
 
     def __init__(self, message: str, needle: str = "") -> None:
         super().__init__(message)
         self.needle = needle
+        self.problems: list[ConditionError] = [self]
+
+    @classmethod
+    def several(cls, problems: list[ConditionError]) -> ConditionError:
+        first = problems[0]
+        first.problems = [p for found in problems for p in found.problems]
+        return first
 
 
 def with_extends(names: Iterable[str], by_name: Mapping[str, Rulepack]) -> list[str]:
@@ -185,10 +222,19 @@ class SignalCatalog:
         self.vocabulary = vocabulary or {}
 
     def lookup(self, name: str) -> tuple[SignalSpec | None, str]:
-        """(spec, problem): spec None with a message saying what would be right."""
+        """(spec, problem): spec None with a message saying what would be right.
+
+        A custom field declared in a pack's ``[fields]`` has its declared type (and values);
+        an undeclared ``fields.<name>`` stays ``any`` (``leadscore check`` warns about it).
+        """
         spec = self.exact.get(name)
         if spec is not None:
             return spec, ""
+        if name.startswith(FIELDS_PREFIX):
+            declared = self.vocabulary.get(CUSTOM_FIELDS, {}).get(name[len(FIELDS_PREFIX):])
+            if declared is not None:
+                kind, values = declared
+                return SignalSpec(name, kind, f"custom field declared in [fields] as {kind}", values), ""
         for pattern, spec in self.wild:
             m = pattern.match(name)
             if m:

@@ -5,8 +5,8 @@ fades them, :mod:`.caps` adds the lines of the caps that bite, and :mod:`.bands`
 in a band behind its gates. Points are whole numbers and ``sum(ledger) == total`` always holds.
 """
 
-from leadscore.scoring.bands import choose_band
+from leadscore.scoring.bands import choose_band, share_thresholds
 from leadscore.scoring.decay import decayed, factor_at
 from leadscore.scoring.ledger import build_ledger
 
-__all__ = ["build_ledger", "choose_band", "decayed", "factor_at"]
+__all__ = ["build_ledger", "choose_band", "decayed", "factor_at", "share_thresholds"]

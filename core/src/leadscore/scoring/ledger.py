@@ -79,18 +79,37 @@ def _lead_line(rule: RuleIR, fn: DecayFn | None, label: str, signals: Mapping[st
             rule.signals[0] if rule.signals else None, observed, tuple(evidence))
 
 
+def _newest_each_day(matches: Sequence[Match], first: int, end: int, times: Sequence[datetime],
+                     max_days: int | None) -> list[int]:
+    """For ``count = "daily"``: the newest match of each UTC calendar day, newest day first, for at
+    most ``max_days`` days. Matches arrive oldest first, so days only go back while walking back."""
+    chosen: list[int] = []
+    last_day = None
+    for m in range(end - 1, first - 1, -1):
+        day = times[matches[m][1]].date()
+        if day != last_day:
+            if max_days is not None and len(chosen) == max_days:
+                break
+            chosen.append(m)
+            last_day = day
+    return chosen
+
+
 def _add_activity_lines(ledger: list[LedgerLine], rule: RuleIR, fn: DecayFn | None, label: str,
                         matches: Sequence[Match], first: int, end: int, events: Activities, as_of: datetime) -> None:
     """Append a per-activity rule's lines for ``matches[first:end]`` (its activities, oldest first):
     the occurrences its frequency counts, newest first, then the frequency cap's line when earlier
     ones are not counted."""
     found = end - first
-    keep = 1 if rule.count == "once" else (rule.max_count or found)
-    start = end - keep if keep < found else first
     times, types = events.times, events.types
+    if rule.count == "daily":
+        counted = _newest_each_day(matches, first, end, times, rule.max_count)
+    else:
+        keep = 1 if rule.count == "once" else (rule.max_count or found)
+        counted = range(end - 1, (end - keep if keep < found else first) - 1, -1)
     points, size = rule.points, abs(rule.points)
     rid, category, reason, pack = rule.id, rule.category, rule.reason, rule.pack
-    for m in range(end - 1, start - 1, -1):
+    for m in counted:
         e = matches[m][1]
         at = times[e]
         # factor_at() and decayed() written out: this loop makes most of a run's ledger lines.
@@ -102,9 +121,12 @@ def _add_activity_lines(ledger: list[LedgerLine], rule: RuleIR, fn: DecayFn | No
             got = int(size * factor + 0.5) if points >= 0 else -int(size * factor + 0.5)
         # The evidence is the activity's position; the Ledger turns it into text on read.
         ledger.append((rid, category, got, reason, pack, "rule", points, label, factor, types[e], at, e))
-    dropped = start - first
+    dropped = found - len(counted)
     if dropped:
-        limit = "once" if rule.count == "once" else f"at most {keep} times"
+        if rule.count == "daily":
+            limit = "once a day" + (f", on at most {rule.max_count} days" if rule.max_count else "")
+        else:
+            limit = "once" if rule.count == "once" else f"at most {len(counted)} times"
         ledger.append(cap_line(
             rid, category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
             f"not counted: this rule counts {limit}", pack, "frequency_cap", types[matches[end - 1][1]]))
