@@ -168,7 +168,9 @@ def _read(path: str, activities: str | None, fmt: str | None,
     options = options or InputOptions()
     extra = options.kwargs(report if report is not None else ReadReport())
     if path == "-":
-        leads = read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
+        # Bytes, so a bad UTF-8 sequence rejects its line or row, as it does in a file.
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        leads = read_leads(stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
     elif reader is not None:
         leads = read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path, **extra)
     else:

@@ -11,6 +11,7 @@ import difflib
 from collections import Counter
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -418,8 +419,13 @@ class HeaderPlan:
             if value is not None:
                 custom[spec.name] = value
         for index, name in self.unknown:
-            value = cell_value(cells[index])
-            if value is not None and cells[index].strip() not in missing:
+            if cells[index].strip() in missing:
+                continue
+            try:
+                value = cell_value(cells[index])
+            except CellError as err:
+                raise InputError(where, f"fields.{name}: {err}", "") from None
+            if value is not None:
                 custom.setdefault(name, value)
         activity_problems: list[tuple[str, str]] = []
         if self.activities:
@@ -475,7 +481,8 @@ def cell_value(text: str) -> Any:
     """A CSV cell of a custom field or activity property as a typed value (None when empty).
 
     ``true``/``false`` become bools, integers without leading zeros ints, decimals floats;
-    anything else stays text.
+    anything else stays text. A number beyond what a 64-bit float holds (``1e400``, 400 digits)
+    raises CellError, as it does in JSON Lines: the row is rejected, not read as text.
     """
     text = text.strip()
     if not text:
@@ -485,17 +492,26 @@ def cell_value(text: str) -> Any:
         return True
     if lowered == "false":
         return False
-    try:
-        if _CELL_INT.fullmatch(text):
-            return int(text)
-        if _CELL_FLOAT.fullmatch(text):
-            number = float(text)
-            if math.isfinite(number):
-                return number
-    except ValueError:
-        # Longer than int()'s digit limit: keep the digits as they were written.
-        pass
+    if _CELL_INT.fullmatch(text):
+        # int() has a digit limit; anything that long is out of range anyway.
+        if len(text) <= 310 and -_MAX_NUMBER <= (number := int(text)) <= _MAX_NUMBER:
+            return number
+        raise CellError(_out_of_range(text))
+    if _CELL_FLOAT.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
+        raise CellError(_out_of_range(text))
     return text
+
+
+_MAX_NUMBER = sys.float_info.max
+
+
+def _out_of_range(text: str) -> str:
+    shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+    return (f"{shown} is out of range; a number must lie between -{_MAX_NUMBER:.1e} and {_MAX_NUMBER:.1e} "
+            f"(what a 64-bit float holds)")
 
 
 # ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.
