@@ -596,7 +596,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         warnings = []
         try:
-            with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
+            # Arguments of check are files, even one whose name looks like an installed pack's.
+            with Engine(plugins=get_pm(), rulepacks=[Path(p) for p in rulepack_paths]) as engine:
                 given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
                 warnings = [*check_fairness(given), *undeclared_fields(given, engine.vocabulary)]
                 for pack in engine.packs:

@@ -6,6 +6,7 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,7 +120,10 @@ class Engine:
         chosen_paths: list[str] = []
         chosen_names: list[str] = []
         for item in rulepacks or ():
-            if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
+            # A name that is not installed but is on disk (a folder given by mistake, a file
+            # without .toml) is read as a path, so the message is about that file.
+            if (isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item)
+                    or (str(item) not in sources and os.path.lexists(item))):
                 display, text = read_source(Path(item))
                 files.append((display, text))
                 chosen_paths.append(display)
