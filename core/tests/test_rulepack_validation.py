@@ -227,10 +227,10 @@ def test_invalid_regex(errors_of):
         reason = "Founder"
         when = { signal = "title.text", matches = "(co-)?founder|(ceo" }
         """)
-    # The unclosed "(" is at index 14 of the pattern; `when` is line 16.
+    # `when` is line 16; RE2 names the unclosed group.
     assert lines == [f"{path}:16: rule 'fit.founder': invalid regex '(co-)?founder|(ceo' for 'title.text': "
-                     f"missing ), unterminated subpattern at position 14; write a Python regular expression "
-                     f"(it must match the whole value)"]
+                     f"missing ): (co-)?founder|(ceo; write an RE2 regular expression (Python syntax without "
+                     f"backreferences or lookaround); it must match the whole value"]
 
 
 def test_malformed_toml(errors_of):

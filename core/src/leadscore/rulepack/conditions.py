@@ -7,13 +7,13 @@ at_least, same_account) are validated by :mod:`leadscore.rulepack.patterns`.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 from leadscore.model import SignalSpec
 from leadscore.rulepack import patterns
+from leadscore.rulepack.regex import Regex, RegexError
 from leadscore.rulepack.schema import (
     BOOL_OPS,
     EVENT_PREFIX,
@@ -146,15 +146,19 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
     _check_value(op, value, spec, signal)
     if op == "matches":
         try:
-            value = re.compile(value)
-        except re.error as err:
-            raise ConditionError(f"invalid regex {raw[op]!r} for {signal!r}: {err}; "
-                                 f"write a Python regular expression (it must match the whole value)", signal) from err
+            value = Regex(value)
+        except RegexError as err:
+            raise ConditionError(f"invalid regex {_short(raw[op])} for {signal!r}: {err.why}; {err.fix}", signal) from None
     if op in ("in", "not_in"):
         value = tuple(value)
     if op == "between":
         value = (value[0], value[1])
     return Condition(op, signal, value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _check_value(op: str, value: Any, spec: SignalSpec, signal: str) -> None:
