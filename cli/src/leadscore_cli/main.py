@@ -746,9 +746,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from leadscore.rulepack.schema import EVENT_SIGNALS
 
+        try:
+            extractors = get_pm().get_signal_extractors()
+        except LeadscoreError as err:
+            raise _fail(err) from err
         rows = [{"signal": spec.name, "type": spec.type, "extractor": ex.name, "doc": spec.doc,
                  "values": list(spec.values)}
-                for ex in get_pm().get_signal_extractors() for spec in ex.provides]
+                for ex in extractors for spec in ex.provides]
         rows += [{"signal": name, "type": kind, "extractor": "event", "doc": doc, "values": []}
                  for name, kind, doc in EVENT_SIGNALS]
         if as_json:
@@ -769,13 +773,16 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     outcome_commands.register(cli, get_pm)
 
     get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
+    problems: list[str] = []
     if get_pm_for_hooks is not None:
-        get_pm_for_hooks.register_commands(cli)
+        problems = get_pm_for_hooks.register_commands(cli)
     elif os.environ.get("LEADSCORE_NO_PLUGIN_COMMANDS") is None:
         try:
-            get_pm().register_commands(cli)
+            problems = get_pm().register_commands(cli)
         except UsageFailure:
             pass
+    for problem in problems:
+        click.echo(f"leadscore: warning: {problem}", err=True)
     return cli
 
 

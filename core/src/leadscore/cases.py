@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
-from leadscore.errors import InputError, LeadscoreError
+from leadscore.errors import InputError, LeadscoreError, PluginFault, describe_failure
 from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.readers import ReadReport, lead_from_dict, read_leads
 from leadscore.model import Lead, Rejection, ScoreCard
@@ -227,8 +227,11 @@ def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult
                     index = engine.build_accounts(case.account_leads, case.as_of)
                     account = index.signals_for(account_key(case.lead))
                 card = engine.score_lead(case.lead, case.as_of, account)
-            except (LeadscoreError, LookupError, ValueError) as err:
+            except (LeadscoreError, LookupError, ValueError, PluginFault) as err:
                 yield CaseResult(case, (f"could not be scored: {err}",), None)
+                continue
+            except Exception as err:  # a plugin failing on one case must not stop the others
+                yield CaseResult(case, (f"could not be scored: {describe_failure(err)}",), None)
                 continue
             yield CaseResult(case, tuple(check(card, case.expect)), card)
     finally:

@@ -21,7 +21,7 @@ from leadscore.accounts import (
 )
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
-from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
+from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -29,6 +29,7 @@ from leadscore.model import (
     ScoreCard,
     ScoreLine,
     Signal,
+    SignalExtractor,
     evolve,
 )
 from leadscore.plugins import RULES_SCORER, PluginManager
@@ -285,11 +286,13 @@ class Engine:
         lead = _in_time_order(lead)
         signals: dict[str, Signal] = {}
         for extractor in self.extractors:
+            found: Any = None
             try:
-                for sig in extractor.fn(lead, ctx):
+                found = extractor.fn(lead, ctx)
+                for sig in found:
                     signals[sig.name] = sig
             except Exception as err:
-                raise RuntimeError(f"signal extractor {extractor.name!r} failed: {type(err).__name__}: {err}") from err
+                raise self._extractor_fault(extractor, found, err) from err
         if assume:
             for name, value in assume.items():
                 signals[name] = Signal(name, value, None, "assumed")
@@ -304,6 +307,20 @@ class Engine:
         extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
         ledger, subscores, total = build_ledger(composed, matches, signals, events, when, extra)
         return composed, lead, signals, values, (ledger, subscores), total
+
+    def _extractor_fault(self, extractor: SignalExtractor, found: Any, err: Exception) -> PluginFault:
+        """Why an extractor failed on a lead, naming it and its plugin."""
+        plugin = self.pm.plugin_of("signal extractor", extractor.name)
+        if found is None and isinstance(err, TypeError):
+            what = "returned None, not an iterable of Signals"
+        elif isinstance(err, AttributeError) and found is not None:
+            wrong = next((item for item in found if not isinstance(item, Signal)), None) \
+                if isinstance(found, (list, tuple)) else None
+            what = (f"returned {type(wrong).__name__} {wrong!r:.60}, not a Signal" if wrong is not None
+                    else f"failed: {describe_failure(err)}")
+        else:
+            what = f"failed: {describe_failure(err)}"
+        return PluginFault(plugin, "leadscore_signal_extractors", f"extractor {extractor.name!r} {what}")
 
     def _score_extra(self, composed: ComposedPack, lead: Lead, values: dict[str, Any],
                      when: datetime) -> list[tuple[str, ScoreLine]]:
