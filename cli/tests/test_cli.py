@@ -323,3 +323,44 @@ def test_progress_bar_reports_share_of_input_read(tmp_path: Path, capsys) -> Non
     assert len(lines) == 2 and reader.read_bytes == 201
     err = capsys.readouterr().err
     assert "[##############################] 100%  2,000 leads" in err and err.endswith("\n")
+
+
+# --- plugin faults through the command (issue 12) ------------------------------------------------
+
+def test_a_raising_registry_hook_is_one_line_exit_2(leads: Path) -> None:
+    from leadscore import hookimpl
+
+    class Broken:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            raise RuntimeError("API key missing")
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Broken(), name="acme-enrich")
+    result = CliRunner().invoke(build_cli(pm), ["score", str(leads), "--as-of", AS_OF], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr == ("leadscore: plugin 'acme-enrich': leadscore_signal_extractors failed: RuntimeError: API key "
+                             "missing; fix the plugin, or switch it off with LEADSCORE_DISABLE_PLUGINS=acme-enrich\n")
+
+
+def test_leadscore_test_with_a_raising_extractor_fails_the_cases_naming_the_plugin() -> None:
+    from leadscore import hookimpl
+    from leadscore.model import SignalExtractor, SignalSpec
+
+    def boom(lead, ctx):
+        raise ConnectionError("enrichment API down")
+
+    class Broken:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor("enrich", boom, (SignalSpec("enrich.seen", "bool"),))]
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Broken(), name="acme-enrich")
+    cases = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "cases.toml"
+    result = CliRunner().invoke(build_cli(pm), ["test", str(cases)], catch_exceptions=False)
+    assert "Traceback" not in result.output + result.stderr
+    assert result.exit_code == 1
+    assert ("     could not be scored: plugin 'acme-enrich' (leadscore_signal_extractors): extractor 'enrich' failed: "
+            "ConnectionError: enrichment API down") in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1].startswith("0 passed, ")

@@ -229,14 +229,23 @@ class AtomicOutput:
         except OSError as err:
             raise describe_os_error(self.path, err) from None
 
-    def commit(self) -> None:
-        """Flush, sync and rename the finished file into place."""
-        if self.done:
-            return
+    def sync(self) -> None:
+        """Flush and sync the file, so the write errors a disk can give are raised before any
+        output of the run is renamed into place (see :func:`commit_all`)."""
         try:
             self.stream.flush()
             if self.temp is not None:
                 os.fsync(self.stream.fileno())
+        except OSError as err:
+            self.discard()
+            raise describe_os_error(self.path, err) from None
+
+    def commit(self) -> None:
+        """Flush, sync and rename the finished file into place."""
+        if self.done:
+            return
+        self.sync()
+        try:
             self.stream.close()
             if self.temp is not None:
                 _keep_mode(self.target, self.temp)
@@ -271,6 +280,21 @@ class AtomicOutput:
             self.discard()
 
 
+def commit_all(outputs: Iterable[AtomicOutput]) -> None:
+    """Commit several outputs of one run: every file is written to disk before any is renamed,
+    so a full disk leaves all of them as they were rather than some new and some old."""
+    outputs = list(outputs)
+    try:
+        for output in outputs:
+            output.sync()
+    except OutputError:
+        for output in outputs:
+            output.discard()
+        raise
+    for output in outputs:
+        output.commit()
+
+
 def _keep_mode(path: str, temp: str) -> None:
     """The new file gets the old one's permissions, or the usual ones (mkstemp makes it 0600)."""
     try:
@@ -287,6 +311,7 @@ __all__ = [
     "AtomicOutput",
     "OutputError",
     "TomlError",
+    "commit_all",
     "describe_os_error",
     "parse_toml",
     "read_text_file",
