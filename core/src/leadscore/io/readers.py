@@ -745,8 +745,8 @@ class _NonFiniteNumber(ValueError):
     pass
 
 
-class _NotJson(ValueError):
-    """Why a line is not a lead's JSON, in words for the rejection."""
+class NotJson(ValueError):
+    """Why a line is not JSON leadscore takes, in words for a rejection."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -764,19 +764,24 @@ _ORJSON_WORDS = (
 )
 
 
-def _parse_json(text: str) -> Any:
-    """The JSON value on one line; _NotJson says why when the line is not one.
+def parse_json_line(text: str | bytes) -> Any:
+    """The JSON value on one line; NotJson says why when the line is not one.
 
     orjson decides what is JSON (finite numbers, whole surrogate pairs, bounded depth); the
     standard library only words the message when it refuses the line too, as its messages name
     what was expected.
     """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotJson("the line is not valid UTF-8") from None
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as err:
-        raise _NotJson(_why_not_json(text, err)) from None
+        raise NotJson(_why_not_json(text, err)) from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
-        raise _NotJson(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        raise NotJson(f"nested more than {MAX_JSON_DEPTH} levels deep")
     return value
 
 
@@ -849,8 +854,8 @@ def _read_jsonl(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | R
         seen = True
         try:
             # Without its line end, so a message's column is on this line.
-            obj = _parse_json(text.rstrip("\r\n"))
-        except _NotJson as err:
+            obj = parse_json_line(text.rstrip("\r\n"))
+        except NotJson as err:
             yield Rejection(where, f"malformed JSON: {err}; {_OBJECT_LINE_FIX}")
             continue
         if not isinstance(obj, dict):
@@ -1194,8 +1199,10 @@ __all__ = [
     "FORMATS",
     "LEAD_KEYS",
     "MAX_LINE_BYTES",
+    "NotJson",
     "cell_value",
     "lead_from_dict",
+    "parse_json_line",
     "read_leads",
     "sniff_delimiter",
 ]
