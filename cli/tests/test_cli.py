@@ -364,3 +364,45 @@ def test_leadscore_test_with_a_raising_extractor_fails_the_cases_naming_the_plug
     assert ("     could not be scored: plugin 'acme-enrich' (leadscore_signal_extractors): extractor 'enrich' failed: "
             "ConnectionError: enrichment API down") in result.stdout.splitlines()
     assert result.stdout.splitlines()[-1].startswith("0 passed, ")
+
+
+# --- a rule replaced by another pack is announced (issue 12) -------------------------------------
+
+OVERRIDE = ('[pack]\nname = "{name}"\nversion = "1.0.0"\nextends = ["firr-base"]\npriority = 10\n\n'
+            '[[rules]]\nid = "fit.title.vp"\ncategory = "fit"\npoints = 25\nreason = "VP: owns the budget"\n'
+            'when = {{ signal = "title.seniority", eq = "vp" }}\n')
+
+
+def test_check_says_which_rule_a_pack_replaces(tmp_path: Path) -> None:
+    pack = tmp_path / "acme.toml"
+    pack.write_text(OVERRIDE.format(name="acme"))
+    result = run("check", str(pack))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"ok {pack}: acme 1.0.0, 1 rules, 0 bands",
+        f"note {pack}: rule 'fit.title.vp' of acme ({pack}, priority 10) replaces the one in firr-base (priority 0) "
+        f"for every lead both packs apply to"]
+
+
+def test_rulepacks_lists_the_rules_a_plugin_pack_replaces(tmp_path: Path) -> None:
+    from leadscore import hookimpl
+    from leadscore.model import RulepackSource
+
+    pack = tmp_path / "vendor.toml"
+    pack.write_text(OVERRIDE.format(name="vendor"))
+
+    class Vendor:
+        @hookimpl
+        def leadscore_rulepacks(self):
+            return [RulepackSource("vendor", pack)]
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Vendor(), name="leadscore-vendor")
+    cli = build_cli(pm)
+    text = CliRunner().invoke(cli, ["rulepacks"], catch_exceptions=False).stdout.splitlines()
+    assert text[text.index(next(t for t in text if t.startswith("vendor 1.0.0"))) + 1] == (
+        "    note: rule 'fit.title.vp' of vendor (plugin leadscore-vendor, priority 10) replaces the one in firr-base "
+        "(priority 0) for every lead both packs apply to")
+    rows = json.loads(CliRunner().invoke(cli, ["rulepacks", "--json"], catch_exceptions=False).stdout)
+    assert {row["name"]: row["overrides"] for row in rows} == {
+        "firr-base": [], "vendor": [{"rule_id": "fit.title.vp", "replaces": "firr-base"}]}

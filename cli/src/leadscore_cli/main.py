@@ -676,19 +676,23 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         from leadscore.engine import Engine
         from leadscore.rulepack.fairness import check_fairness
         from leadscore.rulepack.usage import undeclared_fields
+        from leadscore.rulepack.composer import rule_overrides
 
         warnings = []
         try:
             # Arguments of check are files, even one whose name looks like an installed pack's.
             with Engine(plugins=get_pm(), rulepacks=[Path(p) for p in rulepack_paths]) as engine:
-                given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
+                checked = {str(Path(p)) for p in rulepack_paths}
+                given = [p for p in engine.packs if p.source in checked]
                 warnings = [*check_fairness(given), *undeclared_fields(given, engine.vocabulary)]
-                for pack in engine.packs:
-                    if pack.source in {str(Path(p)) for p in rulepack_paths}:
-                        replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
-                                    if pack.name in engine.replaced else "")
-                        say(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
-                            f"{len(pack.bands)} bands{replaces}")
+                for pack in given:
+                    replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
+                                if pack.name in engine.replaced else "")
+                    say(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
+                        f"{len(pack.bands)} bands{replaces}")
+                for override in rule_overrides(engine.packs):
+                    if checked & {override.pack.source, override.replaces.source}:
+                        say(f"note {override.pack.source}: {_override_text(engine, override)}")
         except RulepackErrors as err:
             for e in err.errors:
                 say(e.line(), err=True)
@@ -765,22 +769,29 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore rulepacks --rules
         """
         from leadscore.engine import Engine
+        from leadscore.rulepack.composer import rule_overrides
 
         try:
             engine = Engine(plugins=get_pm())
         except LeadscoreError as err:
             raise _fail(err) from err
         with engine:
+            overrides = rule_overrides(engine.packs)
             rows = [{"name": p.name, "version": p.version, "plugin": engine.pack_origin.get(p.name, p.source),
                      "priority": p.priority, "extends": list(p.extends), "applies_when": p.applies_text,
                      "rules": len(p.rules), "description": p.description,
+                     "overrides": [{"rule_id": o.rule_id, "replaces": o.replaces.name} for o in overrides
+                                   if o.pack is p],
                      **({"rule_ids": [r.id for r in p.rules]} if show_rules else {})} for p in engine.packs]
+            notes = {p.name: [_override_text(engine, o) for o in overrides if o.pack is p] for p in engine.packs}
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
         for row in rows:
             say(f"{row['name']} {row['version']}  from {row['plugin']}  priority {row['priority']}  "
                 f"{row['rules']} rules  applies when {row['applies_when']}")
+            for note in notes[row["name"]]:
+                say(f"    note: {note}")
             if show_rules:
                 for rid in row["rule_ids"]:
                     say(f"    {rid}")
@@ -882,6 +893,16 @@ def _next_steps_of(engine: Any, lead: Any, index: Any) -> dict[str, Any]:
 
     account = index.signals_for(account_key(lead)) if index is not None else None
     return to_dict(next_steps(engine, lead, account=account))
+
+
+def _override_text(engine: Any, override: Any) -> str:
+    def named(pack: Any) -> str:
+        origin = engine.pack_origin.get(pack.name)
+        where = (pack.source if origin is None else "" if origin.startswith("leadscore.") else f"plugin {origin}")
+        return f"{pack.name} ({', '.join(filter(None, (where, f'priority {pack.priority}')))})"
+
+    return (f"rule {override.rule_id!r} of {named(override.pack)} replaces the one in {named(override.replaces)} "
+            f"for every lead both packs apply to")
 
 
 def _categories(engine: Any) -> tuple[str, ...]:
