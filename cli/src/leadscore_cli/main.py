@@ -335,18 +335,27 @@ def _write_accounts(engine: Any, index: Any, path: str) -> Any:
     return out
 
 
-def _refuse_overwriting_inputs(input_path: str | None, activities: str | None, rulepacks: tuple[str, ...],
-                               history: str | None, **outputs: str | None) -> None:
-    """Stop before anything is opened when an output file is one of the run's inputs."""
-    from leadscore.files import OutputError, refuse_overwriting_inputs
+def refuse_overwriting_inputs(inputs: list[tuple[str, str | None]], outputs: list[tuple[str, str | None]]) -> None:
+    """Stop before anything is opened when an output file (option, path) is one of the run's
+    inputs (kind, path) or another output. Existing rulepack paths count; pack names do not."""
+    from leadscore.files import OutputError
+    from leadscore.files import refuse_overwriting_inputs as refuse
 
-    inputs = [("input", input_path or ""), ("activities file", activities or "")]
-    inputs += [("rulepack", path) for path in rulepacks if os.path.lexists(path)]
-    if history and "://" not in history:
-        inputs.append(("history database", history))
-    options = {"output": "-o", "rejects": "--rejects", "accounts": "--accounts"}
     try:
-        refuse_overwriting_inputs([(options.get(key, key), path) for key, path in outputs.items() if path], inputs)
+        refuse([(option, path) for option, path in outputs if path],
+               [(kind, path) for kind, path in inputs if path and (kind != "rulepack" or os.path.lexists(path))])
+    except OutputError as err:
+        raise UsageFailure(str(err)) from None
+
+
+def write_file(path: str, text: str) -> None:
+    """Write a whole output file atomically (a temporary file renamed into place); a failure is
+    one line, exit 2, and leaves what was at ``path`` as it was."""
+    from leadscore.files import AtomicOutput, OutputError
+
+    try:
+        with AtomicOutput(path) as out:
+            out.write(text)
     except OutputError as err:
         raise UsageFailure(str(err)) from None
 
@@ -459,8 +468,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
-        _refuse_overwriting_inputs(input_path, activities, rulepacks, history, output=output, rejects=rejects,
-                                   accounts=accounts_path)
+        refuse_overwriting_inputs(
+            [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
+             ("history database", history if history and "://" not in history else None)],
+            [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
         except LeadscoreError as err:
