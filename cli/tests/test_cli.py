@@ -406,3 +406,34 @@ def test_rulepacks_lists_the_rules_a_plugin_pack_replaces(tmp_path: Path) -> Non
     rows = json.loads(CliRunner().invoke(cli, ["rulepacks", "--json"], catch_exceptions=False).stdout)
     assert {row["name"]: row["overrides"] for row in rows} == {
         "firr-base": [], "vendor": [{"rule_id": "fit.title.vp", "replaces": "firr-base"}]}
+
+
+# --- rulepacks and case files that are not files (issue 12) --------------------------------------
+
+@pytest.mark.parametrize("args", [["score", "{leads}", "-r", "{folder}"], ["check", "{folder}"], ["test", "{folder}"],
+                                  ["score", "{leads}", "-r", "/dev/zero"], ["test", "/dev/zero"]])
+def test_a_folder_or_a_device_as_a_rulepack_or_case_file_is_one_line(leads: Path, tmp_path: Path,
+                                                                     args: list[str]) -> None:
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    result = run(*(a.format(leads=leads, folder=folder) for a in args))
+    assert result.exit_code in (1, 2)  # check reports it as a problem found (1); the others stop (2)
+    first = result.stderr.splitlines()[0]
+    if "/dev/zero" in args:
+        assert first.endswith("/dev/zero: is not a regular file (a device, pipe or socket); save the "
+                              f"{'case file' if args[0] == 'test' else 'rulepack'} to a file and pass its path")
+    else:
+        assert first.endswith(f"{folder}: is a directory; pass the path of a "
+                              f"{'case file' if args[0] == 'test' else 'rulepack'}, not of a folder")
+
+
+def test_check_refuses_a_backreference_with_its_line_and_what_to_write(tmp_path: Path) -> None:
+    pack = tmp_path / "rx.toml"
+    pack.write_text('[pack]\nname = "rx"\nversion = "1"\nextends = ["firr-base"]\npriority = 10\n\n[[rules]]\n'
+                    'id = "fit.twice"\ncategory = "fit"\npoints = 5\nreason = "r"\n'
+                    'when = { signal = "title.text", matches = "(vp)\\\\1" }\n')
+    result = run("check", str(pack))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{pack}:12: rule 'fit.twice': invalid regex '(vp)\\\\1' for 'title.text': invalid escape sequence: \\1; RE2 "
+        f"has no backreferences; spell out the repeated text, or compare it in a second condition")
