@@ -15,6 +15,7 @@ bench/README.md by hand.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -114,7 +115,7 @@ def run_cli(runs: int, seed: int, out_dir: Path) -> tuple[list[str], float, dict
             problem = check_run(["check", str(case)], None) or check_run(args, out)
         else:
             args = ["score", str(case), "--as-of", "2026-11-23", "-o", str(out), "--format", "jsonl"]
-            if rng.random() < 0.3:
+            if rng.random() < 0.3 and importlib.util.find_spec("durable_rules_engine") is not None:
                 args += ["--engine", "durable"]
             problem = check_run(args, out)
         codes[kind] = codes.get(kind, 0) + 1

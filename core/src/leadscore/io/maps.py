@@ -12,7 +12,6 @@ from collections import Counter
 import math
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.errors import InputError
+from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.timestamps import TIMESTAMP_FIX
 
 LEAD_TARGETS = ("id", "email", "title", "source", "created_at", "account_id", "first_name", "last_name")
@@ -213,25 +213,17 @@ def load_map(spec: str | Path) -> ColumnMap:
     if not path.suffix and not path.exists():
         raise InputError("--map", f"no built-in map named {text_spec!r}",
                          f"use {' or '.join(BUILT_IN)}, or the path of a .toml map file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(where, "map file not found", "check the path") from None
-    except IsADirectoryError:
-        raise InputError(where, "is a directory", "pass the path of a .toml map file") from None
-    except UnicodeDecodeError:
-        raise InputError(where, "the map file is not UTF-8", "save it as UTF-8 text") from None
-    except OSError as err:
-        raise InputError(where, f"cannot open the map file: {err.strerror}", "check the path") from None
-    return parse_map(text, where)
+    # A regular file of at most MAX_TEXT_FILE_BYTES, in UTF-8 (each problem one line).
+    return parse_map(read_text_file(path, "map file", InputError), where)
 
 
 def parse_map(text: str, where: str) -> ColumnMap:
     """A map from TOML text; every problem is an InputError naming ``where`` and the key."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(where, f"malformed TOML: {err}", "fix the syntax (strings need quotes)") from None
+        data = parse_toml(text)
+    except TomlError as err:
+        raise InputError(f"{where}:{err.line}" if err.line else where, err.what,
+                         err.fix or "fix the syntax (strings need quotes)") from None
     for key in data:
         if key not in MAP_KEYS:
             raise InputError(where, f"unknown table [{key}]", f"use: {', '.join(MAP_KEYS)}")
