@@ -323,3 +323,117 @@ def test_progress_bar_reports_share_of_input_read(tmp_path: Path, capsys) -> Non
     assert len(lines) == 2 and reader.read_bytes == 201
     err = capsys.readouterr().err
     assert "[##############################] 100%  2,000 leads" in err and err.endswith("\n")
+
+
+# --- plugin faults through the command (issue 12) ------------------------------------------------
+
+def test_a_raising_registry_hook_is_one_line_exit_2(leads: Path) -> None:
+    from leadscore import hookimpl
+
+    class Broken:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            raise RuntimeError("API key missing")
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Broken(), name="acme-enrich")
+    result = CliRunner().invoke(build_cli(pm), ["score", str(leads), "--as-of", AS_OF], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr == ("leadscore: plugin 'acme-enrich': leadscore_signal_extractors failed: RuntimeError: API key "
+                             "missing; fix the plugin, or switch it off with LEADSCORE_DISABLE_PLUGINS=acme-enrich\n")
+
+
+def test_leadscore_test_with_a_raising_extractor_fails_the_cases_naming_the_plugin() -> None:
+    from leadscore import hookimpl
+    from leadscore.model import SignalExtractor, SignalSpec
+
+    def boom(lead, ctx):
+        raise ConnectionError("enrichment API down")
+
+    class Broken:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor("enrich", boom, (SignalSpec("enrich.seen", "bool"),))]
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Broken(), name="acme-enrich")
+    cases = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "cases.toml"
+    result = CliRunner().invoke(build_cli(pm), ["test", str(cases)], catch_exceptions=False)
+    assert "Traceback" not in result.output + result.stderr
+    assert result.exit_code == 1
+    assert ("     could not be scored: plugin 'acme-enrich' (leadscore_signal_extractors): extractor 'enrich' failed: "
+            "ConnectionError: enrichment API down") in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1].startswith("0 passed, ")
+
+
+# --- a rule replaced by another pack is announced (issue 12) -------------------------------------
+
+OVERRIDE = ('[pack]\nname = "{name}"\nversion = "1.0.0"\nextends = ["firr-base"]\npriority = 10\n\n'
+            '[[rules]]\nid = "fit.title.vp"\ncategory = "fit"\npoints = 25\nreason = "VP: owns the budget"\n'
+            'when = {{ signal = "title.seniority", eq = "vp" }}\n')
+
+
+def test_check_says_which_rule_a_pack_replaces(tmp_path: Path) -> None:
+    pack = tmp_path / "acme.toml"
+    pack.write_text(OVERRIDE.format(name="acme"))
+    result = run("check", str(pack))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"ok {pack}: acme 1.0.0, 1 rules, 0 bands",
+        f"note {pack}: rule 'fit.title.vp' of acme ({pack}, priority 10) replaces the one in firr-base (priority 0) "
+        f"for every lead both packs apply to"]
+
+
+def test_rulepacks_lists_the_rules_a_plugin_pack_replaces(tmp_path: Path) -> None:
+    from leadscore import hookimpl
+    from leadscore.model import RulepackSource
+
+    pack = tmp_path / "vendor.toml"
+    pack.write_text(OVERRIDE.format(name="vendor"))
+
+    class Vendor:
+        @hookimpl
+        def leadscore_rulepacks(self):
+            return [RulepackSource("vendor", pack)]
+
+    pm = PluginManager(entry_points=False)
+    pm.register(Vendor(), name="leadscore-vendor")
+    cli = build_cli(pm)
+    text = CliRunner().invoke(cli, ["rulepacks"], catch_exceptions=False).stdout.splitlines()
+    assert text[text.index(next(t for t in text if t.startswith("vendor 1.0.0"))) + 1] == (
+        "    note: rule 'fit.title.vp' of vendor (plugin leadscore-vendor, priority 10) replaces the one in firr-base "
+        "(priority 0) for every lead both packs apply to")
+    rows = json.loads(CliRunner().invoke(cli, ["rulepacks", "--json"], catch_exceptions=False).stdout)
+    assert {row["name"]: row["overrides"] for row in rows} == {
+        "firr-base": [], "vendor": [{"rule_id": "fit.title.vp", "replaces": "firr-base"}]}
+
+
+# --- rulepacks and case files that are not files (issue 12) --------------------------------------
+
+@pytest.mark.parametrize("args", [["score", "{leads}", "-r", "{folder}"], ["check", "{folder}"], ["test", "{folder}"],
+                                  ["score", "{leads}", "-r", "/dev/zero"], ["test", "/dev/zero"]])
+def test_a_folder_or_a_device_as_a_rulepack_or_case_file_is_one_line(leads: Path, tmp_path: Path,
+                                                                     args: list[str]) -> None:
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    result = run(*(a.format(leads=leads, folder=folder) for a in args))
+    assert result.exit_code in (1, 2)  # check reports it as a problem found (1); the others stop (2)
+    first = result.stderr.splitlines()[0]
+    if "/dev/zero" in args:
+        assert first.endswith("/dev/zero: is not a regular file (a device, pipe or socket); save the "
+                              f"{'case file' if args[0] == 'test' else 'rulepack'} to a file and pass its path")
+    else:
+        assert first.endswith(f"{folder}: is a directory; pass the path of a "
+                              f"{'case file' if args[0] == 'test' else 'rulepack'}, not of a folder")
+
+
+def test_check_refuses_a_backreference_with_its_line_and_what_to_write(tmp_path: Path) -> None:
+    pack = tmp_path / "rx.toml"
+    pack.write_text('[pack]\nname = "rx"\nversion = "1"\nextends = ["firr-base"]\npriority = 10\n\n[[rules]]\n'
+                    'id = "fit.twice"\ncategory = "fit"\npoints = 5\nreason = "r"\n'
+                    'when = { signal = "title.text", matches = "(vp)\\\\1" }\n')
+    result = run("check", str(pack))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{pack}:12: rule 'fit.twice': invalid regex '(vp)\\\\1' for 'title.text': invalid escape sequence: \\1; RE2 "
+        f"has no backreferences; spell out the repeated text, or compare it in a second condition")

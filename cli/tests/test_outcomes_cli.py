@@ -232,3 +232,29 @@ def test_bad_band_conversion_is_one_line_exit_2(funnel: dict[str, Path], tmp_pat
     assert result.exit_code == 2
     assert result.stderr == message + "\n"
     assert not out.exists()
+
+
+# --- outputs: never over an input, whole or not at all (issue 12) --------------------------------
+
+@pytest.mark.parametrize(("command", "option", "target"), [
+    ("calibrate", "-o", "leads"), ("calibrate", "-o", "start"), ("backtest", "--report", "outcomes"),
+    ("backtest", "--json", "leads"),
+])
+def test_an_outcome_output_naming_an_input_is_refused(funnel: dict[str, Path], command: str, option: str,
+                                                      target: str) -> None:
+    before = funnel[target].read_bytes()
+    extra = [] if option == "-o" else ["-o", "unused.toml"] if command == "calibrate" else []
+    result = run(command, str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
+                 option, str(funnel[target]), *extra)
+    assert result.exit_code == 2
+    kind = {"leads": "input", "start": "rulepack", "outcomes": "outcomes file"}[target]
+    assert result.stderr.startswith(f"leadscore: {funnel[target]}: {option} would overwrite the {kind} ")
+    assert funnel[target].read_bytes() == before
+
+
+def test_an_outcome_report_on_a_full_device_is_one_line(funnel: dict[str, Path]) -> None:
+    result = run("backtest", str(funnel["leads"]), "--outcomes", str(funnel["outcomes"]), "-r", str(funnel["start"]),
+                 "--score-at", "created+7d", "--report", "/dev/full", "--bootstrap", "20")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == ("leadscore: /dev/full: cannot write: No space left on device; free some "
+                                              "space or choose another place")

@@ -107,3 +107,28 @@ def test_the_plugin_installs_in_a_fresh_environment_and_its_tests_pass(tmp_path:
                                            "print([p.distribution for p in PluginManager().plugins()])"],
                             capture_output=True, text=True, check=True)
     assert "leadscore-acme-crm" in listed.stdout  # installing it is what makes leadscore load it
+
+
+def test_a_scaffold_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from leadscore.plugins import PluginManager
+    from leadscore_cli.main import build_cli
+
+    written = []
+    real = Path.write_text
+
+    def write_then_fail(self, *args, **kwargs):
+        if written:
+            raise OSError(28, "No space left on device", str(self))
+        written.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_then_fail)
+    result = CliRunner().invoke(build_cli(PluginManager(entry_points=False)),
+                                ["new", "pack", "acme", "--dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "cannot write: No space left on device; choose another --dir, nothing was written" in result.stderr
+    assert list(tmp_path.iterdir()) == []

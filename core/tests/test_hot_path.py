@@ -22,7 +22,7 @@ from leadscore import Activities, Activity, Lead
 from leadscore.backends.python import compile_lead_rules
 from leadscore.rulepack.predicates import compile_condition
 from leadscore.errors import InputError
-from leadscore.io.readers import _activity, _fast_lead, _parse_json, lead_from_dict, read_leads
+from leadscore.io.readers import _activity, _fast_lead, lead_from_dict, parse_json_line, read_leads
 from leadscore.model import EMPTY, NO_ACTIVITIES
 from leadscore.rulepack.schema import Condition
 
@@ -167,6 +167,14 @@ _company = st.one_of(
                                         "industry": _texts, "employees": _numbers, "annual_revenue": _numbers,
                                         "country": _texts, "tier": _texts, "size": st.just(3)}),
 )
+# Property values nest (the typed fast path takes a few levels, deeper ones go the general way) and
+# may be integers past 64 bits: both ways must give the same lead.
+_property_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+    max_leaves=12)
+
 _lead_dicts = st.fixed_dictionaries(
     {"id": st.one_of(st.sampled_from(["L-1", " L-2 ", "", "  "]), st.integers(-2, 2), st.none(), st.booleans())},
     optional={
@@ -207,7 +215,9 @@ _clean_lead_dicts = st.fixed_dictionaries(
             {"type": _mostly(st.sampled_from(["page_view", "demo_request", "email_open"]),
                              st.sampled_from(["page_view ", ""])),
              "at": _mostly(_utc_times, _times)},
-            optional={"properties": st.one_of(st.none(), st.just({}), st.just({"url": "/pricing"})),
+            optional={"properties": st.one_of(st.none(), st.just({}), st.just({"url": "/pricing"}),
+                                              st.dictionaries(st.sampled_from(["url", "n", "deep"]), _property_values,
+                                                              max_size=2)),
                       "id": _mostly(st.sampled_from([None, "ev-1", "ev-2"]), st.sampled_from([" ev-3", ""]))}),
             max_size=6),
     },
@@ -219,7 +229,7 @@ _clean_lead_dicts = st.fixed_dictionaries(
 def test_the_typed_json_fast_path_builds_what_lead_from_dict_builds(d: dict) -> None:
     raw = json.dumps(d).encode()
     try:
-        expected = lead_from_dict(_parse_json(raw.decode()), "leads.jsonl:1")
+        expected = lead_from_dict(parse_json_line(raw.decode()), "leads.jsonl:1")
     except InputError:
         expected = None
     got = _fast_lead(raw, "leads.jsonl:1")

@@ -625,3 +625,113 @@ def test_cell_values():
         "007",
         "n/a",
     ]
+
+
+# --- hostile input: nesting, numbers, broken quoting and encodings (issue 12) -------------------
+
+FIX = "each line must be one JSON object"
+
+
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("where", ["fields", "properties"])
+@pytest.mark.parametrize("depth", [40, 1000, 5000])
+def test_a_line_nested_too_deeply_rejects_only_that_line(tmp_path, where, depth):
+    deep = (f'{{"id": "L-1", "fields": {{"x": {_nested(depth)}}}}}' if where == "fields" else
+            f'{{"id": "L-1", "activities": [{{"type": "page_view", "at": "2026-11-01T00:00:00Z", '
+            f'"properties": {{"p": {_nested(depth)}}}}}]}}')
+    path = write(tmp_path, "leads.jsonl", deep + '\n{"id": "L-2"}\n')
+    out = list(read_leads(path, name="leads.jsonl"))
+    assert out[0] == Rejection("leads.jsonl:1", f"malformed JSON: nested more than 32 levels deep; {FIX}")
+    assert out[1].id == "L-2"
+
+
+def test_property_values_may_nest_up_to_the_limit(tmp_path):
+    # 4 levels for the lead, its activities, the activity and its properties; 28 for the value.
+    line = ('{"id": "L-1", "activities": [{"type": "page_view", "at": "2026-11-01T00:00:00Z", '
+            f'"properties": {{"p": {_nested(28)}}}}}]}}\n')
+    [lead] = read_leads(write(tmp_path, "leads.jsonl", line))
+    assert readers._depth(lead.activities.record(0).properties) == 29
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1" + "0" * 400, "9" * 5000])
+@pytest.mark.parametrize("place", ["fields", "properties", "revenue"])
+def test_a_number_beyond_a_double_rejects_its_line_wherever_it_is(tmp_path, number, place):
+    line = {"fields": f'{{"id": "L-1", "fields": {{"x": {number}}}}}',
+            "properties": f'{{"id": "L-1", "activities": [{{"type": "page_view", "at": "2026-11-01T00:00:00Z", '
+                          f'"properties": {{"x": {number}}}}}]}}',
+            "revenue": f'{{"id": "L-1", "company": {{"annual_revenue": {number}}}}}'}[place]
+    [out] = read_leads(write(tmp_path, "leads.jsonl", line + "\n"), name="leads.jsonl")
+    assert isinstance(out, Rejection)
+    assert out.reason.startswith("malformed JSON: a number beyond what a 64-bit float holds (over 1.8e+308) "
+                                 "at column ")
+    assert "set_int_max_str_digits" not in out.reason
+
+
+def test_a_lone_surrogate_escape_rejects_its_line(tmp_path):
+    [out] = read_leads(write(tmp_path, "leads.jsonl", '{"id": "L-1", "title": "\\ud800"}\n'), name="l.jsonl")
+    assert out == Rejection("l.jsonl:1", f"malformed JSON: a \\u escape is half of a surrogate pair at column 25; {FIX}")
+
+
+def test_a_truncated_line_names_the_column_where_it_stops(tmp_path):
+    [out] = read_leads(write(tmp_path, "leads.jsonl", '{"id": "L-1", "title": "VP"\n'), name="l.jsonl")
+    assert out == Rejection("l.jsonl:1", f"malformed JSON: Expecting ',' delimiter at column 28; {FIX}")
+
+
+def test_lead_from_dict_refuses_an_infinite_field():
+    with pytest.raises(InputError, match=r"x: fields\.score: inf is out of range; a number must lie between"):
+        lead_from_dict({"id": "L-1", "fields": {"score": float("inf")}}, "x")
+
+
+def test_big_integers_within_range_are_kept(tmp_path):
+    path = write(tmp_path, "leads.jsonl", '{"id": "L-1", "fields": {"x": 123456789012345678901234567890}}\n')
+    [lead] = read_leads(path)
+    assert lead.fields["x"] == pytest.approx(1.2345678901234568e29)
+
+
+def test_csv_invalid_utf8_rejects_only_its_row(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"id,title\nL-1,Gesch\xe4ftsf\xfchrer\nL-2,CTO\n")
+    out = list(read_leads(path, name="leads.csv"))
+    assert out[0] == Rejection("leads.csv:2", "row is not valid UTF-8; save the file as UTF-8 text")
+    assert out[1].id == "L-2" and len(out) == 2
+
+
+def test_csv_unterminated_quote_names_its_line_and_keeps_the_rows_after_it(tmp_path):
+    path = write(tmp_path, "leads.csv", 'id,title\nL-1,"VP Sales\nL-2,CTO\nL-3,"Head of\nOps"\nL-4,Intern\n')
+    out = list(read_leads(path, name="leads.csv"))
+    # The quote on line 2 never closes: line 4's quote closes line 5's, so that is one row again.
+    assert out[0] == Rejection("leads.csv:2", 'a quoted cell opened on this line is never closed; end it with a '
+                                              'double quote (a quote inside a cell is written twice: "")')
+    assert [(lead.id, lead.title) for lead in out[1:]] == [("L-2", "CTO"), ("L-3", "Head of\nOps"),
+                                                           ("L-4", "Intern")]
+
+
+def test_csv_unterminated_quote_in_the_last_row(tmp_path):
+    path = write(tmp_path, "leads.csv", 'id,title\nL-1,CTO\nL-2,"VP\n')
+    out = list(read_leads(path, name="leads.csv"))
+    assert out[0].id == "L-1"
+    assert out[1].where == "leads.csv:3" and "never closed" in out[1].reason
+
+
+def test_csv_activities_unterminated_quote_and_bad_bytes(tmp_path):
+    leads = write(tmp_path, "leads.csv", "id\nL-1\nL-2\n")
+    acts = tmp_path / "acts.csv"
+    acts.write_bytes(b'lead_id,type,at,properties.url\nL-1,page_view,2026-11-01T00:00:00Z,/\xff\n'
+                     b'L-2,page_view,2026-11-01T00:00:00Z,"/a\n')
+    out = list(read_leads(leads, activities=acts, name="leads.csv"))
+    assert [(r.where, r.reason.split(";")[0]) for r in out if isinstance(r, Rejection)] == [
+        (f"{acts}:2", "row is not valid UTF-8"), (f"{acts}:3", "a quoted cell opened on this line is never closed")]
+
+
+@pytest.mark.parametrize("cell", ["1e400", "-1e999", "1" + "0" * 400, "9" * 5000])
+def test_csv_number_beyond_a_double_rejects_its_row(tmp_path, cell):
+    path = write(tmp_path, "leads.csv", f"id,fields.x\nL-1,{cell}\nL-2,5\n")
+    out = list(read_leads(path, name="leads.csv"))
+    assert out[0].where == "leads.csv:2" and out[0].lead_id == "L-1"
+    assert out[0].reason.startswith("fields.x: ")
+    assert out[0].reason.endswith("is out of range; a number must lie between -1.8e+308 and 1.8e+308 "
+                                  "(what a 64-bit float holds)")
+    assert out[1].fields == {"x": 5}

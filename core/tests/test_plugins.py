@@ -427,3 +427,136 @@ def test_tracing_is_off_unless_asked(monkeypatch, capsys):
     monkeypatch.setenv("LEADSCORE_TRACE_PLUGINS", "1")
     PluginManager(entry_points=False).get_decay_policies()
     assert capsys.readouterr().err.count("leadscore: trace: leadscore_decay_policies") == 1
+
+
+# --- plugin faults: one line naming the plugin and the hook (issue 12) ---------------------------
+
+from leadscore import Engine  # noqa: E402
+from leadscore.errors import PluginFault  # noqa: E402
+from leadscore.model import Lead, Rejection, ScoreCard  # noqa: E402
+
+
+class RaisingRegistry:
+    @hookimpl
+    def leadscore_decay_policies(self):
+        raise KeyError("missing config")
+
+
+class WrongRecords:
+    @hookimpl
+    def leadscore_decay_policies(self):
+        return ["cliff"]
+
+
+class ExitingRegistry:
+    @hookimpl
+    def leadscore_signal_extractors(self):
+        raise SystemExit(3)
+
+
+@pytest.mark.parametrize(("plugin", "hook", "what"), [
+    (RaisingRegistry(), "leadscore_decay_policies", "leadscore_decay_policies failed: KeyError: 'missing config'"),
+    (WrongRecords(), "leadscore_decay_policies", "leadscore_decay_policies returned str 'cliff', not DecayPolicy "
+                                                 "records"),
+    (ExitingRegistry(), "leadscore_signal_extractors", "leadscore_signal_extractors failed: SystemExit: 3"),
+])
+def test_a_failing_registry_hook_is_one_line_naming_the_plugin(plugin, hook, what):
+    pm = PluginManager(entry_points=False)
+    pm.register(plugin, name="acme-enrich")
+    with pytest.raises(PluginError) as info:
+        Engine(plugins=pm, rulepacks=["firr-base"])
+    assert str(info.value) == (f"plugin 'acme-enrich': {what}; fix the plugin, or switch it off with "
+                               f"LEADSCORE_DISABLE_PLUGINS=acme-enrich")
+
+
+def _score_one(pm: PluginManager) -> ScoreCard | Rejection:
+    with Engine(plugins=pm, rulepacks=["firr-base"]) as engine:
+        return list(engine.score([Lead("L-1", title="VP Sales"), Lead("L-2")]))
+
+
+class StringRouter:
+    @hookimpl(tryfirst=True)
+    def leadscore_route_lead(self, card, lead, ctx):
+        return "sdr_call" if lead.id == "L-1" else None
+
+
+class RaisingRouter:
+    @hookimpl(tryfirst=True)
+    def leadscore_route_lead(self, card, lead):
+        if lead.id == "L-1":
+            raise ValueError("no owner for this territory")
+        return None
+
+
+@pytest.mark.parametrize(("plugin", "what"), [
+    (StringRouter(), "returned str 'sdr_call', not a Route or None"),
+    (RaisingRouter(), "raised ValueError: no owner for this territory"),
+])
+def test_a_router_fault_rejects_that_lead_naming_the_plugin(plugin, what):
+    pm = PluginManager(entry_points=False)
+    pm.register(plugin, name="acme-router")
+    first, second = _score_one(pm)
+    assert first == Rejection("lead L-1", f"could not be scored: plugin 'acme-router' (leadscore_route_lead): {what}",
+                              "L-1")
+    assert isinstance(second, ScoreCard) and second.route is not None
+
+
+def _extractor(fn):
+    class Plugin:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor("enrich", fn, (SignalSpec("enrich.seen", "bool"),))]
+
+    return Plugin()
+
+
+@pytest.mark.parametrize(("fn", "what"), [
+    (lambda lead, ctx: None if lead.id == "L-1" else [], "returned None, not an iterable of Signals"),
+    (lambda lead, ctx: ["enrich.seen"] if lead.id == "L-1" else [], "returned str 'enrich.seen', not a Signal"),
+    (lambda lead, ctx: 1 / 0 if lead.id == "L-1" else [], "failed: ZeroDivisionError: division by zero"),
+])
+def test_an_extractor_fault_rejects_that_lead_naming_the_plugin(fn, what):
+    pm = PluginManager(entry_points=False)
+    pm.register(_extractor(fn), name="acme-enrich")
+    first, second = _score_one(pm)
+    assert first == Rejection("lead L-1", "could not be scored: plugin 'acme-enrich' (leadscore_signal_extractors): "
+                                          f"extractor 'enrich' {what}", "L-1")
+    assert isinstance(second, ScoreCard)
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_contained(fake_entry_points):
+    def exits():
+        raise SystemExit(0)
+
+    fake_entry_points.extend([
+        FakeEntryPoint("quitter", exits, FakeDist("leadscore-quitter", "0.1.0")),
+        FakeEntryPoint("alpha", lambda: GoodPlugin(), FakeDist("leadscore-alpha", "2.4.0")),
+    ])
+    pm = PluginManager(builtins=False)
+    [error] = pm.load_errors
+    assert error.startswith("plugin quitter (leadscore-quitter 0.1.0) failed to load: SystemExit: 0; ")
+    assert list(pm.get_decay_policies()) == ["cliff"]
+
+
+def test_a_failing_command_hook_is_a_warning_and_the_others_register():
+    import click
+
+    class Broken:
+        @hookimpl
+        def leadscore_register_commands(self, cli):
+            raise RuntimeError("needs click 9")
+
+    class Good:
+        @hookimpl
+        def leadscore_register_commands(self, cli):
+            cli.add_command(click.Command("hello", callback=lambda: None))
+
+    pm = PluginManager(builtins=False, entry_points=False)
+    pm.register(Broken(), name="broken-commands")
+    pm.register(Good(), name="good-commands")
+    group = click.Group("leadscore")
+    assert pm.register_commands(group) == [
+        "plugin 'broken-commands' (leadscore_register_commands) failed: RuntimeError: needs click 9; its commands "
+        "are missing; fix the plugin, or switch it off with LEADSCORE_DISABLE_PLUGINS=broken-commands"]
+    assert list(group.commands) == ["hello"]
+    assert isinstance(PluginFault("p", "h", "w"), RuntimeError)

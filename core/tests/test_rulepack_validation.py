@@ -227,10 +227,10 @@ def test_invalid_regex(errors_of):
         reason = "Founder"
         when = { signal = "title.text", matches = "(co-)?founder|(ceo" }
         """)
-    # The unclosed "(" is at index 14 of the pattern; `when` is line 16.
+    # `when` is line 16; RE2 names the unclosed group.
     assert lines == [f"{path}:16: rule 'fit.founder': invalid regex '(co-)?founder|(ceo' for 'title.text': "
-                     f"missing ), unterminated subpattern at position 14; write a Python regular expression "
-                     f"(it must match the whole value)"]
+                     f"missing ): (co-)?founder|(ceo; write an RE2 regular expression (Python syntax without "
+                     f"backreferences or lookaround); it must match the whole value"]
 
 
 def test_malformed_toml(errors_of):
@@ -384,7 +384,7 @@ def test_several_errors_in_one_file_are_all_reported(errors_of):
     # and the band that does not go up (38).
     assert lines == [
         f"{path}:16: rule 'fit.vp': unknown signal 'title.seniorty'; did you mean 'title.seniority'?",
-        f"{path}:21: rule 'intent.pricing': points must be a whole number, not '22'; "
+        f"{path}:21: rule 'intent.pricing': points must be a whole number from -1000000 to 1000000, not '22'; "
         f"e.g. points = 20 (negative for penalties)",
         f"{path}:26: duplicate rule id 'fit.vp' (first defined at line 11); give each rule a unique id; "
         f"to change a rule of another pack, reuse its id in a higher-priority pack",
@@ -496,3 +496,102 @@ def test_one_field_declared_with_two_types_is_an_error(errors_of):
                              HEADER.replace('"acme"', '"other"') + '[fields]\nseats = "str"\n')
     assert lines == [f"{paths[1]}:12: [fields] seats is declared as str here and as number in {paths[0]}; "
                      "declare each custom field with one type"]
+
+
+# --- limits: what `check` accepts always scores (issue 12; docs/rulepacks.md, Limits) ----------
+
+def _rule(points: str = "20", extra: str = "") -> str:
+    return HEADER + f"""\
+        [[rules]]
+        id = "fit.vp"
+        category = "fit"
+        points = {points}
+        reason = "VP title"
+        when = {{ signal = "title.seniority", eq = "vp" }}
+        {extra}
+        """
+
+
+@pytest.mark.parametrize("points", ["1000001", "-1000001", "1_000_000_000_000_000_000", "10" + "0" * 29])
+def test_points_beyond_a_million_are_refused(errors_of, points):
+    [path], lines = errors_of(_rule(points))
+    shown = repr(int(points.replace("_", "")))
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    assert lines == [f"{path}:14: rule 'fit.vp': points must be a whole number from -1000000 to 1000000, not "
+                     f"{shown}; e.g. points = 20 (negative for penalties)"]
+
+
+def test_points_at_the_limit_are_accepted(tmp_path, registry):
+    specs, policies = registry
+    [pack], _ = parse_rulepacks([("p.toml", textwrap.dedent(_rule("-1000000")))], specs, policies)
+    assert pack.rules[0].points == -1_000_000
+
+
+def test_a_number_of_thousands_of_digits_is_one_line(errors_of):
+    [path], lines = errors_of(_rule("9" * 5000))
+    assert lines == [f"{path}:14: malformed TOML: a number with thousands of digits; points and caps lie between "
+                     f"-1000000 and 1000000"]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("[total]\nmax = -50", "total max -50 is below 0; a max caps high scores: make it 0 or more"),
+    ("[total]\nmin = 10", "total min 10 is above 0; a min floors low scores: make it 0 or less"),
+    ("[total]\nmax = 10000000", "total max must be a whole number from -1000000 to 1000000, not 10000000; "
+                                "e.g. max = 100"),
+    ("[categories.readiness]\nmin = 5", "category 'readiness' min 5 is above 0; a min floors low scores: make it "
+                                        "0 or less"),
+])
+def test_caps_that_move_every_lead_or_exceed_the_limit_are_refused(errors_of, table, message):
+    [path], lines = errors_of(HEADER + table.replace("\n", "\n        ") + "\n")
+    assert len(lines) == 1 and lines[0].split(": ", 1)[1] == message
+
+
+def test_max_points_below_min_points(errors_of):
+    [path], lines = errors_of(HEADER + """\
+        [[rules]]
+        id = "intent.visits"
+        category = "intent"
+        points = 5
+        on = "page_view"
+        count = "each"
+        max_points = 5
+        min_points = 10
+        reason = "Visits"
+        """)
+    assert lines == [f"{path}:17: rule 'intent.visits': max_points 5 is below min_points 10; make min_points <= "
+                     f"max_points (they bound the rule's points from below and above)"]
+
+
+@pytest.mark.parametrize(("decay", "message"), [
+    ('kind = "window"\n        days = nan', "`days` must be a number of days above 0 and at most 36500, not nan"),
+    ('kind = "linear"\n        lifespan_days = inf',
+     "`lifespan_days` must be a number of days above 0 and at most 36500, not inf"),
+])
+def test_decay_of_nan_or_infinite_days_is_refused(errors_of, decay, message):
+    [path], lines = errors_of(HEADER + f"""\
+        [decay.web]
+        {decay}
+        """)
+    kind = decay.split('"')[1]
+    assert lines == [f"{path}:11: decay 'web' ({kind}): {message}"]
+
+
+def _nested_rule(depth: int) -> str:
+    when = '{ signal = "title.seniority", eq = "vp" }'
+    for _ in range(depth - 1):
+        when = f"{{ all = [{when}] }}"
+    return _rule(extra="").replace('when = { signal = "title.seniority", eq = "vp" }', f"when = {when}")
+
+
+def test_conditions_nest_at_most_32_levels(errors_of, tmp_path, registry):
+    specs, policies = registry
+    parse_rulepacks([("ok.toml", textwrap.dedent(_nested_rule(32)))], specs, policies)
+    [path], lines = errors_of(_nested_rule(33))
+    assert lines == [f"{path}:16: rule 'fit.vp': the condition nests all / any / not more than 32 levels deep; "
+                     f"flatten it (all = [a, all = [b, c]] is all = [a, b, c])"]
+
+
+def test_toml_nested_hundreds_deep_is_one_line(errors_of):
+    [path], lines = errors_of(_nested_rule(300))
+    assert lines == [f"{path}:16: malformed TOML: arrays or inline tables nested hundreds of levels deep; a rulepack "
+                     f"condition nests at most 32 levels of all / any / not; flatten it"]

@@ -96,9 +96,9 @@ def test_the_engine_refuses_to_band_before_the_shares_are_set(tmp_path):
 
 
 @pytest.mark.parametrize(("mins", "message"), [
-    (('"top 0%"', '"top 5%"'), "band 'b1': min must be a whole number or a share of leads such as \"top 5%\", not 'top 0%'"),
+    (('"top 0%"', '"top 5%"'), "band 'b1': min must be a whole number from -1000000 to 1000000 or a share of leads such as \"top 5%\", not 'top 0%'"),
     (('"top 5%"', '"top 20%"'), "band 'b2': bands not increasing: 'top 20%' is not a smaller share than 'b1' (top 5%)"),
-    (('"5%"', "60"), "band 'b1': min must be a whole number or a share of leads such as \"top 5%\", not '5%'"),
+    (('"5%"', "60"), "band 'b1': min must be a whole number from -1000000 to 1000000 or a share of leads such as \"top 5%\", not '5%'"),
 ])
 def test_share_band_errors(tmp_path, mins, message):
     text = '[pack]\nname = "p"\nversion = "1"\n[[bands]]\nname = "b0"\nmin = 0\n' + "".join(

@@ -19,7 +19,16 @@ import click
 
 from leadscore.errors import InputError, LeadscoreError
 from leadscore.io.timestamps import format_timestamp
-from leadscore_cli.main import EXIT_REJECTED, InputOptions, UsageFailure, _fail, _read, input_options, parse_as_of
+from leadscore_cli.main import (
+    EXIT_REJECTED,
+    InputOptions,
+    UsageFailure,
+    _fail,
+    _read,
+    input_options,
+    parse_as_of,
+    say,
+)
 
 history_option = click.option("--history", "history", metavar="TARGET", required=True,
                               help="History database: a file path (DuckDB) or a postgresql:// URL.")
@@ -60,7 +69,7 @@ class HistoryRun:
             run_id = self.recorder.commit()
         except LeadscoreError as err:
             raise _fail(err) from err
-        click.echo(f"stored as run {run_id} in {self.store.target}", err=True)
+        say(f"stored as run {run_id} in {self.store.target}", err=True)
 
     def close(self) -> None:
         self.recorder.abort()
@@ -143,8 +152,8 @@ def _alert_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _report_delivery(report: Any) -> None:
     for error in report.errors[:20]:
-        click.echo(f"leadscore: {error}", err=True)
-    click.echo(f"alerts: {report.sent} sent, {report.failed} failed (retried next time), "
+        say(f"leadscore: {error}", err=True)
+    say(f"alerts: {report.sent} sent, {report.failed} failed (retried next time), "
                f"{report.already} already delivered", err=True)
 
 
@@ -200,19 +209,19 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
             _emit(rows, fmt, ["run_id", "seq", "as_of", "total", "delta", "band", "route", "changes", "reasons"],
                   sys.stdout)
             return
-        click.echo(f"{lead_id}: {len(rows)} card{'s' if len(rows) != 1 else ''}")
+        say(f"{lead_id}: {len(rows)} card{'s' if len(rows) != 1 else ''}")
         for i, row in enumerate(rows):
             delta = "" if row["delta"] is None else f" ({row['delta']:+d})"
-            click.echo(f"run {row['run_id']}{'.' + str(row['seq']) if row['seq'] else ''}  {row['as_of']}  "
+            say(f"run {row['run_id']}{'.' + str(row['seq']) if row['seq'] else ''}  {row['as_of']}  "
                        f"{row['total']:>4}{delta}  {row['band']}  {row['route'] or '-'}")
             if i == 0:
                 for reason in row["reasons"]:
-                    click.echo(f"      {reason}")
+                    say(f"      {reason}")
             elif row["changes"] is None:
-                click.echo("      (ledger not stored and the stored packs no longer give the stored total)")
+                say("      (ledger not stored and the stored packs no longer give the stored total)")
             else:
                 for text in row["changes"] or ["no ledger line changed"]:
-                    click.echo(f"      {text}")
+                    say(f"      {text}")
 
     @cli.command()
     @history_option
@@ -337,10 +346,10 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         else:
             for line in render(report):
-                click.echo(line)
+                say(line)
         failed = [g for g in checks if g.failed(report)]
         for gate in failed:
-            click.echo(f"leadscore: {gate.explain(report)}; failing", err=True)
+            say(f"leadscore: {gate.explain(report)}; failing", err=True)
         if failed:
             sys.exit(EXIT_REJECTED)
 
@@ -408,7 +417,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                     outcomes = bad + [ingestor.apply(e) for e in events]
                     for outcome in outcomes:
                         if outcome.status == "rejected" and shown < 20:
-                            click.echo(f"rejected {outcome.detail}", err=True)
+                            say(f"rejected {outcome.detail}", err=True)
                             shown += 1
                     ready = ingestor.commit()
                     if ready and channel is not None:
@@ -416,10 +425,10 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                         totals["sent"] += report.sent
                         totals["failed"] += report.failed
                         for error in report.errors[:5]:
-                            click.echo(f"leadscore: {error}", err=True)
+                            say(f"leadscore: {error}", err=True)
             except LeadscoreError as err:
                 raise _fail(err) from err
-        click.echo(f"events: applied {ingestor.applied} + duplicate {ingestor.duplicates} + rejected "
+        say(f"events: applied {ingestor.applied} + duplicate {ingestor.duplicates} + rejected "
                    f"{ingestor.rejected} (run {ingestor.run_id}); alerts: {totals['sent']} sent, "
                    f"{totals['failed']} failed", err=True)
         if ingestor.rejected or totals["failed"]:
@@ -483,14 +492,14 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
         for r in report.runs:
             moves = ", ".join(f"{a} -> {b}: {n}" for (a, b), n in sorted(r.transitions.items(), key=lambda x: -x[1])
                               if a != b)
-            click.echo(f"run {r.run.run_id} ({r.run.kind}, {format_timestamp(r.run.as_of or r.run.started_at)}): "
+            say(f"run {r.run.run_id} ({r.run.kind}, {format_timestamp(r.run.as_of or r.run.started_at)}): "
                        f"{r.cards} cards, {r.band_changes} would change band" + (f" ({moves})" if moves else ""))
-        click.echo(f"alerts: {len(report.stored_alerts)} under the stored packs, "
+        say(f"alerts: {len(report.stored_alerts)} under the stored packs, "
                    f"{len(report.replayed_alerts)} under the replayed ones")
         for label, items in (("would have fired", only_new), ("would not have fired", only_stored)):
-            click.echo(f"{label}: {len(items)}")
+            say(f"{label}: {len(items)}")
             for a in items[:30]:
-                click.echo(f"  {a.lead_id} run {a.run_id}: {a.from_band} -> {a.to_band} ({a.total})")
+                say(f"  {a.lead_id} run {a.run_id}: {a.from_band} -> {a.to_band} ({a.total})")
 
     @cli.command()
     @history_option
@@ -516,7 +525,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
             _emit(rows, "jsonl", [], sys.stdout)
             return
         for row in rows:
-            click.echo(f"run {row['run_id']:<4} {row['kind']:<7} {row['as_of'] or row['started_at']}  "
+            say(f"run {row['run_id']:<4} {row['kind']:<7} {row['as_of'] or row['started_at']}  "
                        f"scored {row['scored']}, rejected {row['rejected']}  {' '.join(row['packs'])}"
                        + ("" if row["complete"] else "  (still running)"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,9 +22,10 @@ import click
 
 from leadscore import __version__
 from leadscore.accounts import account_key
-from leadscore.errors import LeadscoreError, RulepackErrors
+from leadscore.errors import LeadscoreError, RulepackErrors, describe_failure
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
+from leadscore.text import printable
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 MAX_REJECTIONS_SHOWN = 20
@@ -35,7 +37,8 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: IO[str] | None = None) -> None:
-        click.echo(f"leadscore: {self.format_message()}", err=True)
+        # Line by line: a message may hold several (one per rulepack problem), each escaped.
+        click.echo("\n".join(printable(line) for line in f"leadscore: {self.format_message()}".split("\n")), err=True)
 
 
 class OneLineGroup(click.Group):
@@ -57,16 +60,42 @@ class OneLineGroup(click.Group):
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.Abort:
+        except click.Abort as err:
+            if isinstance(err.__context__, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (see _on_sigterm)
+                click.echo("leadscore: interrupted", err=True)
+                sys.exit(interrupted_exit_code())
             click.echo("leadscore: aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
 
 def _fail(err: LeadscoreError) -> UsageFailure:
+    # Each message is escaped before the lines are joined: a value cannot forge a line.
     if isinstance(err, RulepackErrors):
-        return UsageFailure("\nleadscore: ".join(e.line() for e in err.errors))
-    return UsageFailure(err.line())
+        return UsageFailure("\nleadscore: ".join(printable(e.line()) for e in err.errors))
+    return UsageFailure(printable(err.line()))
+
+
+def say(text: str, err: bool = False) -> None:
+    """Print one line for people, its control characters and line breaks escaped."""
+    click.echo(printable(text), err=err)
+
+
+# The scoring time: windows reach back a century (the longest the language allows) and dates
+# must stay printable, so a time outside these years is a typo.
+AS_OF_YEARS = (1900, 9000)
+_terminated = {"signal": 0}
+
+
+def interrupted_exit_code() -> int:
+    """130 after Ctrl-C (SIGINT), 143 after SIGTERM: 128 plus the signal's number."""
+    return 128 + (_terminated["signal"] or signal.SIGINT)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Stop like Ctrl-C, so outputs are discarded and the run says how far it got.
+    _terminated["signal"] = signum
+    raise KeyboardInterrupt
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -75,9 +104,13 @@ def parse_as_of(value: str | None) -> datetime | None:
     from leadscore.io.timestamps import parse_timestamp
 
     try:
-        return parse_timestamp(value, "--as-of", "--as-of")
+        when = parse_timestamp(value, "--as-of", "--as-of")
     except LeadscoreError as err:
         raise UsageFailure(f"--as-of: {value!r} is not a timestamp; write ISO 8601 such as 2026-11-23T00:00:00Z") from err
+    if not AS_OF_YEARS[0] <= when.year < AS_OF_YEARS[1]:
+        raise UsageFailure(f"--as-of: {value!r} is outside the years {AS_OF_YEARS[0]} to {AS_OF_YEARS[1] - 1}; "
+                           f"give the scoring time, such as 2026-11-23")
+    return when
 
 
 class _CountingReader:
@@ -168,7 +201,9 @@ def _read(path: str, activities: str | None, fmt: str | None,
     options = options or InputOptions()
     extra = options.kwargs(report if report is not None else ReadReport())
     if path == "-":
-        leads = read_leads(sys.stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
+        # Bytes, so a bad UTF-8 sequence rejects its line or row, as it does in a file.
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        leads = read_leads(stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
     elif reader is not None:
         leads = read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path, **extra)
     else:
@@ -199,9 +234,9 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> 
     import difflib
 
     for line in report.warnings:
-        click.echo(f"leadscore: warning: {line}", err=True)
+        say(f"leadscore: warning: {line}", err=True)
     for rej in report.skipped[:MAX_REJECTIONS_SHOWN]:
-        click.echo(f"skipped {rej.where}: {rej.reason}", err=True)
+        say(f"skipped {rej.where}: {rej.reason}", err=True)
     if report.skipped_count > MAX_REJECTIONS_SHOWN:
         click.echo(f"... and {report.skipped_count - MAX_REJECTIONS_SHOWN} more activities left out", err=True)
     if unknown_types:
@@ -210,9 +245,9 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> 
             close = difflib.get_close_matches(kind, sorted(known), n=1)
             hint = f", did you mean {close[0]!r}?" if close else ""
             parts.append(f"{kind} ({count}{hint})")
-        click.echo(f"leadscore: warning: activity types no rulepack knows, scored nothing: {'; '.join(parts)}; "
-                   "rename them in a map's [activity_types] (--map) or declare them in a pack's [vocabulary] "
-                   "activity_types (leadscore activities lists the known ones)", err=True)
+        say(f"leadscore: warning: activity types no rulepack knows, scored nothing: {'; '.join(parts)}; "
+            "rename them in a map's [activity_types] (--map) or declare them in a pack's [vocabulary] "
+            "activity_types (leadscore activities lists the known ones)", err=True)
 
 
 def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
@@ -257,8 +292,10 @@ def _spool_stdin() -> Iterator[str]:
         yield path
 
 
-def _write_accounts(engine: Any, index: Any, path: str) -> None:
+def _write_accounts(engine: Any, index: Any, path: str) -> Any:
+    """Write the account cards to a temporary file; the caller commits it with the other outputs."""
     from leadscore.accounts import account_card_to_dict
+    from leadscore.files import AtomicOutput
     from leadscore.io.writers import safe_cell
     from leadscore.next_steps import account_gaps
 
@@ -268,7 +305,8 @@ def _write_accounts(engine: Any, index: Any, path: str) -> None:
         return {**account_card_to_dict(card), "next_band": next_band, "gaps": gaps}
 
     rows = (with_gaps(card) for card in engine.account_cards(index))
-    with open(path, "w", encoding="utf-8", newline="") as out:
+    out = AtomicOutput(path)
+    try:
         if path.lower().endswith(".csv"):
             import csv
 
@@ -291,11 +329,40 @@ def _write_accounts(engine: Any, index: Any, path: str) -> None:
         else:
             for row in rows:
                 out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    except BaseException:
+        out.discard()
+        raise
+    return out
+
+
+def refuse_overwriting_inputs(inputs: list[tuple[str, str | None]], outputs: list[tuple[str, str | None]]) -> None:
+    """Stop before anything is opened when an output file (option, path) is one of the run's
+    inputs (kind, path) or another output. Existing rulepack paths count; pack names do not."""
+    from leadscore.files import OutputError
+    from leadscore.files import refuse_overwriting_inputs as refuse
+
+    try:
+        refuse([(option, path) for option, path in outputs if path],
+               [(kind, path) for kind, path in inputs if path and (kind != "rulepack" or os.path.lexists(path))])
+    except OutputError as err:
+        raise UsageFailure(str(err)) from None
+
+
+def write_file(path: str, text: str) -> None:
+    """Write a whole output file atomically (a temporary file renamed into place); a failure is
+    one line, exit 2, and leaves what was at ``path`` as it was."""
+    from leadscore.files import AtomicOutput, OutputError
+
+    try:
+        with AtomicOutput(path) as out:
+            out.write(text)
+    except OutputError as err:
+        raise UsageFailure(str(err)) from None
 
 
 def _report_rejections(rejections: list[Rejection], total: int) -> None:
     for rej in rejections[:MAX_REJECTIONS_SHOWN]:
-        click.echo(f"rejected {rej.where}: {rej.reason}", err=True)
+        say(f"rejected {rej.where}: {rej.reason}", err=True)
     if total > MAX_REJECTIONS_SHOWN:
         click.echo(f"... and {total - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)", err=True)
 
@@ -323,7 +390,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 except LeadscoreError as err:
                     raise _fail(err) from err
             for problem in state["pm"].load_errors:
-                click.echo(f"leadscore: warning: {problem}", err=True)
+                say(f"leadscore: warning: {problem}", err=True)
         return state["pm"]
 
     @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -361,7 +428,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--explain", is_flag=True, help="Include the full ledger for every lead.")
     @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
                   help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
-    @click.option("--top", default=3, show_default=True, help="How many top reasons to show per lead.")
+    @click.option("--top", default=3, show_default=True, type=click.IntRange(min=0),
+                  help="How many top reasons to show per lead.")
     @click.option("--accounts", "accounts_path", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
                   help="Also write one row per account (.jsonl or .csv): roll-up score, band, buying committee.")
     @click.option("--history", "history", metavar="TARGET",
@@ -394,88 +462,116 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         from collections import Counter
 
         from leadscore.io.readers import ReadReport
+        from leadscore.files import AtomicOutput, OutputError, commit_all
         from leadscore.io.writers import RejectionWriter, open_writer
         from leadscore_cli.history import history_run
 
         options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
+        refuse_overwriting_inputs(
+            [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
+             ("history database", history if history and "://" not in history else None)],
+            [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
         except LeadscoreError as err:
             raise _fail(err) from err
-        with ExitStack() as stack:
-            stack.callback(engine.close)
-            run = stack.enter_context(history_run(history, engine, history_ledger, input_path, engine_name))
-            if output:
-                out = stack.enter_context(open(output, "w", encoding="utf-8", newline=""))
-                fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
-            else:
-                out = sys.stdout
-                fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-            if with_next_steps and fmt != "jsonl":
-                raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format jsonl")
-            categories = _categories(engine)
-            width = shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty() else None
-            writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
-            reject_writer = None
-            if rejects:
-                rej_stream = stack.enter_context(open(rejects, "w", encoding="utf-8", newline=""))
-                reject_writer = RejectionWriter(rej_stream, "csv" if rejects.lower().endswith(".csv") else "jsonl")
-            scored = rejected = 0
-            shown: list[Rejection] = []
-            index = None
-            report = ReadReport()
-            unknown_types: Counter[str] = Counter()
-            known_types = engine.vocabulary.get("activity_types", frozenset())
-            try:
-                source = input_path
-                if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
-                    source = stack.enter_context(_spool_stdin())
-                if engine.needs_accounts or accounts_path:
-                    first = _read(source, activities, input_fmt, options=options)
-                    index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
-                if engine.needs_shares:
-                    ranked = _read(source, activities, input_fmt, options=options)
-                    _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(), label="bands: read"),
-                                                         accounts=index))
-                reader, size = _progress_reader(source, input_fmt, stack)
-                leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
-                                     unknown_types)
-                last_lead: list[Any] = []
-                if with_next_steps:
-                    leads = _remembering(leads, last_lead)
-                scoring = engine.score(leads, accounts=index) if run is None else run.score(engine, leads, index)
-                for item in _progress(scoring, sys.stderr.isatty(), reader, size):
-                    if isinstance(item, ScoreCard):
-                        if with_next_steps:
-                            writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
+        count = {"scored": 0, "rejected": 0}
+        try:
+            with ExitStack() as stack:
+                stack.callback(engine.close)
+                run = stack.enter_context(history_run(history, engine, history_ledger, input_path, engine_name))
+                # Outputs go to temporary files renamed into place at the end: an interrupted or
+                # failed run leaves each file as it was, never half written.
+                files: list[AtomicOutput] = []
+                if output:
+                    out: Any = stack.enter_context(AtomicOutput(output))
+                    files.append(out)
+                    fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
+                else:
+                    out = sys.stdout
+                    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+                if with_next_steps and fmt != "jsonl":
+                    raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format "
+                                       f"jsonl")
+                categories = _categories(engine)
+                width = (shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty()
+                         else None)
+                writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
+                reject_writer = None
+                if rejects:
+                    rej_stream = stack.enter_context(AtomicOutput(rejects))
+                    files.append(rej_stream)
+                    reject_writer = RejectionWriter(rej_stream, "csv" if rejects.lower().endswith(".csv") else "jsonl")
+                shown: list[Rejection] = []
+                index = None
+                report = ReadReport()
+                unknown_types: Counter[str] = Counter()
+                known_types = engine.vocabulary.get("activity_types", frozenset())
+                try:
+                    source = input_path
+                    if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
+                        source = stack.enter_context(_spool_stdin())
+                    if engine.needs_accounts or accounts_path:
+                        first = _read(source, activities, input_fmt, options=options)
+                        index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
+                    if engine.needs_shares:
+                        ranked = _read(source, activities, input_fmt, options=options)
+                        _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
+                                                                       label="bands: read"), accounts=index))
+                    reader, size = _progress_reader(source, input_fmt, stack)
+                    leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
+                                         unknown_types)
+                    last_lead: list[Any] = []
+                    if with_next_steps:
+                        leads = _remembering(leads, last_lead)
+                    scoring = engine.score(leads, accounts=index) if run is None else run.score(engine, leads, index)
+                    for item in _progress(scoring, sys.stderr.isatty(), reader, size):
+                        if isinstance(item, ScoreCard):
+                            if with_next_steps:
+                                writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
+                            else:
+                                writer.write(item)
+                            count["scored"] += 1
                         else:
-                            writer.write(item)
-                        scored += 1
-                    else:
-                        rejected += 1
-                        if reject_writer is not None:
-                            reject_writer.write(item)
-                        elif len(shown) < MAX_REJECTIONS_SHOWN:
-                            shown.append(item)
-            except LeadscoreError as err:
-                writer.close()
-                raise _fail(err) from err
-            writer.close()
-            if accounts_path and index is not None:
-                _write_accounts(engine, index, accounts_path)
-            if reject_writer is not None:
-                reject_writer.close()
-            if reject_writer is None:
-                _report_rejections(shown, rejected)
-            _report_reading(report, unknown_types, known_types)
-            if run is not None:
-                run.commit()
-            read = scored + rejected
-            where = f" (see {rejects})" if rejects and rejected else ""
-            left_out = (f"; {report.skipped_count} activit{'y' if report.skipped_count == 1 else 'ies'} left out "
-                        "(listed above)" if report.skipped_count else "")
-            click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}{left_out}", err=True)
+                            count["rejected"] += 1
+                            if reject_writer is not None:
+                                reject_writer.write(item)
+                            elif len(shown) < MAX_REJECTIONS_SHOWN:
+                                shown.append(item)
+                    writer.close()
+                    if accounts_path and index is not None:
+                        files.append(stack.enter_context(_write_accounts(engine, index, accounts_path)))
+                    if reject_writer is not None:
+                        reject_writer.close()
+                    commit_all(files)
+                except LeadscoreError as err:
+                    raise _fail(err) from err
+                except OutputError as err:
+                    raise UsageFailure(str(err)) from err
+                except OSError as err:
+                    # Writing to standard output (a closed pipe, a full disk behind a redirect).
+                    raise UsageFailure(f"<stdout>: cannot write: {err.strerror or describe_failure(err)}") from err
+                if reject_writer is None:
+                    _report_rejections(shown, count["rejected"])
+                _report_reading(report, unknown_types, known_types)
+                if run is not None:
+                    run.commit()
+        except OutputError as err:
+            raise UsageFailure(str(err)) from err
+        except KeyboardInterrupt:
+            named = [f"{option} {path}" for option, path in (("-o", output), ("--rejects", rejects),
+                                                             ("--accounts", accounts_path)) if path]
+            kept = f"; {', '.join(named)} left as they were" if named else ""
+            say(f"leadscore: interrupted after {count['scored'] + count['rejected']} leads (scored "
+                f"{count['scored']} + rejected {count['rejected']}){kept}", err=True)
+            sys.exit(interrupted_exit_code())
+        scored, rejected = count["scored"], count["rejected"]
+        read = scored + rejected
+        where = f" (see {printable(rejects)})" if rejects and rejected else ""
+        left_out = (f"; {report.skipped_count} activit{'y' if report.skipped_count == 1 else 'ies'} left out "
+                    "(listed above)" if report.skipped_count else "")
+        click.echo(f"scored {scored} + rejected {rejected}{where} == read {read}{left_out}", err=True)
         if rejected:
             sys.exit(EXIT_REJECTED)
 
@@ -530,14 +626,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 for item in leads:
                     if isinstance(item, Rejection):
                         if item.lead_id == lead_id:
-                            click.echo(f"leadscore: lead {lead_id} was rejected at {item.where}: {item.reason}", err=True)
+                            say(f"leadscore: lead {lead_id} was rejected at {item.where}: {item.reason}", err=True)
                             sys.exit(EXIT_REJECTED)
                         continue
                     if item.id != lead_id:
                         continue
                     result = next(engine.score([item], accounts=index))
                     if isinstance(result, Rejection):
-                        click.echo(f"leadscore: lead {lead_id} could not be scored: {result.reason}", err=True)
+                        say(f"leadscore: lead {lead_id} could not be scored: {result.reason}", err=True)
                         sys.exit(EXIT_REJECTED)
                     fired = {line.rule_id for line in result.ledger}
                     reviewed = {rid: text for rid, text in reviews(engine.active_packs()).items() if rid in fired}
@@ -566,7 +662,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     else:
                         click.echo(render_explanation(result, item, reviewed, observed, unknown, left_out, known))
                         if steps is not None:
-                            click.echo("\n" + render(steps))
+                            click.echo("\n" + "\n".join(printable(line) for line in render(steps).split("\n")))
                     return
         except LeadscoreError as err:
             raise _fail(err) from err
@@ -591,27 +687,32 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         from leadscore.engine import Engine
         from leadscore.rulepack.fairness import check_fairness
         from leadscore.rulepack.usage import undeclared_fields
+        from leadscore.rulepack.composer import rule_overrides
 
         warnings = []
         try:
-            with Engine(plugins=get_pm(), rulepacks=list(rulepack_paths)) as engine:
-                given = [p for p in engine.packs if p.source in {str(Path(path)) for path in rulepack_paths}]
+            # Arguments of check are files, even one whose name looks like an installed pack's.
+            with Engine(plugins=get_pm(), rulepacks=[Path(p) for p in rulepack_paths]) as engine:
+                checked = {str(Path(p)) for p in rulepack_paths}
+                given = [p for p in engine.packs if p.source in checked]
                 warnings = [*check_fairness(given), *undeclared_fields(given, engine.vocabulary)]
-                for pack in engine.packs:
-                    if pack.source in {str(Path(p)) for p in rulepack_paths}:
-                        replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
-                                    if pack.name in engine.replaced else "")
-                        click.echo(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
-                                   f"{len(pack.bands)} bands{replaces}")
+                for pack in given:
+                    replaces = (f" (in place of the installed {pack.name} from {engine.replaced[pack.name]})"
+                                if pack.name in engine.replaced else "")
+                    say(f"ok {pack.source}: {pack.name} {pack.version}, {len(pack.rules)} rules, "
+                        f"{len(pack.bands)} bands{replaces}")
+                for override in rule_overrides(engine.packs):
+                    if checked & {override.pack.source, override.replaces.source}:
+                        say(f"note {override.pack.source}: {_override_text(engine, override)}")
         except RulepackErrors as err:
             for e in err.errors:
-                click.echo(e.line(), err=True)
+                say(e.line(), err=True)
             click.echo(f"{len(err.errors)} problem{'s' if len(err.errors) != 1 else ''} found", err=True)
             sys.exit(EXIT_REJECTED)
         except LeadscoreError as err:
             raise _fail(err) from err
         for warning in warnings:
-            click.echo(warning.line(), err=True)
+            say(warning.line(), err=True)
         if warnings and strict:
             click.echo(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} (--strict): failing", err=True)
             sys.exit(EXIT_REJECTED)
@@ -636,12 +737,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 if result.passed:
                     passed += 1
                     if not quiet:
-                        click.echo(f"PASS {case.file}:{case.line} {case.name}")
+                        say(f"PASS {case.file}:{case.line} {case.name}")
                 else:
                     failed += 1
-                    click.echo(f"FAIL {case.file}:{case.line} {case.name}")
+                    say(f"FAIL {case.file}:{case.line} {case.name}")
                     for problem in result.problems:
-                        click.echo(f"     {problem}")
+                        say(f"     {problem}")
         except LeadscoreError as err:
             raise _fail(err) from err
         click.echo(f"{passed} passed, {failed} failed")
@@ -666,7 +767,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         if not infos:
             click.echo("no plugins installed (leadscore plugins --all shows the built-ins)")
         for p in infos:
-            click.echo(f"{p.name:<40} {p.distribution} {p.version}  {', '.join(p.hooks)}")
+            say(f"{p.name:<40} {p.distribution} {p.version}  {', '.join(p.hooks)}")
 
     @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -679,25 +780,32 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore rulepacks --rules
         """
         from leadscore.engine import Engine
+        from leadscore.rulepack.composer import rule_overrides
 
         try:
             engine = Engine(plugins=get_pm())
         except LeadscoreError as err:
             raise _fail(err) from err
         with engine:
+            overrides = rule_overrides(engine.packs)
             rows = [{"name": p.name, "version": p.version, "plugin": engine.pack_origin.get(p.name, p.source),
                      "priority": p.priority, "extends": list(p.extends), "applies_when": p.applies_text,
                      "rules": len(p.rules), "description": p.description,
+                     "overrides": [{"rule_id": o.rule_id, "replaces": o.replaces.name} for o in overrides
+                                   if o.pack is p],
                      **({"rule_ids": [r.id for r in p.rules]} if show_rules else {})} for p in engine.packs]
+            notes = {p.name: [_override_text(engine, o) for o in overrides if o.pack is p] for p in engine.packs}
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
         for row in rows:
-            click.echo(f"{row['name']} {row['version']}  from {row['plugin']}  priority {row['priority']}  "
-                       f"{row['rules']} rules  applies when {row['applies_when']}")
+            say(f"{row['name']} {row['version']}  from {row['plugin']}  priority {row['priority']}  "
+                f"{row['rules']} rules  applies when {row['applies_when']}")
+            for note in notes[row["name"]]:
+                say(f"    note: {note}")
             if show_rules:
                 for rid in row["rule_ids"]:
-                    click.echo(f"    {rid}")
+                    say(f"    {rid}")
 
     @cli.command()
     @rulepack_option
@@ -729,7 +837,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             click.echo(json.dumps(rows, indent=2))
             return
         for row in rows:
-            click.echo(f"{row['type']:<28} {row['tier']:<10} {', '.join(row['packs']) or '(no pack reads it)'}")
+            say(f"{row['type']:<28} {row['tier']:<10} {', '.join(row['packs']) or '(no pack reads it)'}")
 
     @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -743,9 +851,13 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from leadscore.rulepack.schema import EVENT_SIGNALS
 
+        try:
+            extractors = get_pm().get_signal_extractors()
+        except LeadscoreError as err:
+            raise _fail(err) from err
         rows = [{"signal": spec.name, "type": spec.type, "extractor": ex.name, "doc": spec.doc,
                  "values": list(spec.values)}
-                for ex in get_pm().get_signal_extractors() for spec in ex.provides]
+                for ex in extractors for spec in ex.provides]
         rows += [{"signal": name, "type": kind, "extractor": "event", "doc": doc, "values": []}
                  for name, kind, doc in EVENT_SIGNALS]
         if as_json:
@@ -753,7 +865,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             return
         for row in rows:
             values = f"  [{', '.join(row['values'])}]" if row["values"] else ""
-            click.echo(f"{row['signal']:<34} {row['type']:<9} {row['extractor']:<14} {row['doc']}{values}")
+            say(f"{row['signal']:<34} {row['type']:<9} {row['extractor']:<14} {row['doc']}{values}")
 
     from leadscore_cli import history as history_commands
     from leadscore_cli import scaffold
@@ -766,13 +878,16 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     outcome_commands.register(cli, get_pm)
 
     get_pm_for_hooks = pm_factory if isinstance(pm_factory, PluginManager) else None
+    problems: list[str] = []
     if get_pm_for_hooks is not None:
-        get_pm_for_hooks.register_commands(cli)
+        problems = get_pm_for_hooks.register_commands(cli)
     elif os.environ.get("LEADSCORE_NO_PLUGIN_COMMANDS") is None:
         try:
-            get_pm().register_commands(cli)
+            problems = get_pm().register_commands(cli)
         except UsageFailure:
             pass
+    for problem in problems:
+        say(f"leadscore: warning: {problem}", err=True)
     return cli
 
 
@@ -791,6 +906,16 @@ def _next_steps_of(engine: Any, lead: Any, index: Any) -> dict[str, Any]:
     return to_dict(next_steps(engine, lead, account=account))
 
 
+def _override_text(engine: Any, override: Any) -> str:
+    def named(pack: Any) -> str:
+        origin = engine.pack_origin.get(pack.name)
+        where = (pack.source if origin is None else "" if origin.startswith("leadscore.") else f"plugin {origin}")
+        return f"{pack.name} ({', '.join(filter(None, (where, f'priority {pack.priority}')))})"
+
+    return (f"rule {override.rule_id!r} of {named(override.pack)} replaces the one in {named(override.replaces)} "
+            f"for every lead both packs apply to")
+
+
 def _categories(engine: Any) -> tuple[str, ...]:
     seen: list[str] = []
     for pack in engine.active_packs():
@@ -801,9 +926,13 @@ def _categories(engine: Any) -> tuple[str, ...]:
 
 
 def main() -> None:
-    cli = build_cli()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        cli.main(prog_name="leadscore", standalone_mode=True)
-    except KeyboardInterrupt:
+        build_cli().main(prog_name="leadscore")
+    except KeyboardInterrupt:  # before click runs (plugins loading)
         click.echo("leadscore: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(interrupted_exit_code())
+    except BrokenPipeError:
+        # The reader of our output went away (| head): nothing more to say to it.
+        sys.stderr.close()
+        sys.exit(EXIT_REJECTED)

@@ -11,7 +11,6 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +18,15 @@ import click
 from leadscore.errors import LeadscoreError
 from leadscore.model import Rejection
 from leadscore.plugins import PluginManager
-from leadscore_cli.main import EXIT_REJECTED, MAX_REJECTIONS_SHOWN, UsageFailure, _fail
+from leadscore_cli.main import (
+    EXIT_REJECTED,
+    MAX_REJECTIONS_SHOWN,
+    UsageFailure,
+    _fail,
+    refuse_overwriting_inputs,
+    say,
+    write_file,
+)
 
 
 def _timestamp(value: str | None, option: str) -> datetime | None:
@@ -37,22 +44,25 @@ def _timestamp(value: str | None, option: str) -> datetime | None:
 def _write_rejections(rejections: Sequence[Rejection], path: str | None) -> None:
     """All rejections to ``path`` (.csv or .jsonl), else the first few on stderr."""
     if path:
+        import io
+
         from leadscore.io.writers import RejectionWriter
 
-        with open(path, "w", encoding="utf-8", newline="") as out, \
-                RejectionWriter(out, "csv" if path.lower().endswith(".csv") else "jsonl") as writer:
+        text = io.StringIO()
+        with RejectionWriter(text, "csv" if path.lower().endswith(".csv") else "jsonl") as writer:
             for rejection in rejections:
                 writer.write(rejection)
+        write_file(path, text.getvalue())
         return
     for rejection in rejections[:MAX_REJECTIONS_SHOWN]:
-        click.echo(f"rejected {rejection.where}: {rejection.reason}", err=True)
+        say(f"rejected {rejection.where}: {rejection.reason}", err=True)
     if len(rejections) > MAX_REJECTIONS_SHOWN:
-        click.echo(f"... and {len(rejections) - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)",
+        say(f"... and {len(rejections) - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)",
                    err=True)
 
 
 def _write_json(data: Any, path: str) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _outcome_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,6 +102,12 @@ def _outcome_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _outcome_inputs(leads: str, outcomes: str | None, config: str | None, activities: str | None,
+                    rulepacks: Sequence[str], candidates: Sequence[str]) -> list[tuple[str, str | None]]:
+    return [("input", leads), ("outcomes file", outcomes), ("config file", config), ("activities file", activities),
+            *(("rulepack", path) for path in (*rulepacks, *candidates))]
 
 
 def _common(get_pm: Callable[[], PluginManager], outcomes_path: str | None, label: str | None, target: str,
@@ -148,6 +164,9 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
         """
         from leadscore.outcomes import backtest as run
 
+        refuse_overwriting_inputs(_outcome_inputs(leads_path, outcomes_path, config_path, activities, rulepacks,
+                                                  candidates),
+                                  [("--json", json_path), ("--report", report_path), ("--rejects", rejects)])
         common = _common(get_pm, outcomes_path, label, target, within_days, score_at, as_of, observed_until,
                          config_path, activities, input_fmt)
         try:
@@ -160,7 +179,7 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
         if json_path:
             _write_json(result.data, json_path)
         if report_path:
-            Path(report_path).write_text(result.html(), encoding="utf-8")
+            write_file(report_path, result.html())
             click.echo(f"report: {report_path}", err=True)
         _finish(result.rejections, rejects)
 
@@ -218,6 +237,8 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
         """
         from leadscore.outcomes import calibrate as run
 
+        refuse_overwriting_inputs(_outcome_inputs(leads_path, outcomes_path, config_path, activities, rulepacks, ()),
+                                  [("-o", output), ("--json", json_path), ("--rejects", rejects)])
         common = _common(get_pm, outcomes_path, label, target, within_days, score_at, as_of, observed_until,
                          config_path, activities, input_fmt)
         try:
@@ -227,7 +248,7 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
                          bootstrap=bootstrap, backend=engine_name, **common)
         except LeadscoreError as err:
             raise _fail(err) from err
-        Path(output).write_text(result.toml, encoding="utf-8")
+        write_file(output, result.toml)
         click.echo(result.text())
         click.echo(f"\nwrote {output} (review it: leadscore backtest ... --candidate {output})")
         if json_path:
@@ -275,6 +296,9 @@ def register(cli: click.Group, get_pm: Callable[[], PluginManager]) -> None:
         """
         from leadscore.outcomes import drift as run
 
+        refuse_overwriting_inputs([("input", reference), ("input", current), ("activities file", reference_activities),
+                                   ("activities file", current_activities), *(("rulepack", r) for r in rulepacks)],
+                                  [("--json", json_path), ("--rejects", rejects)])
         try:
             result = run(reference, current, split_at=_timestamp(split_at, "--split-at"),
                          rulepacks=list(rulepacks) or None, plugins=get_pm(), score_at=score_at,

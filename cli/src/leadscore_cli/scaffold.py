@@ -75,11 +75,18 @@ def write(kind: str, name: str, folder: Path) -> list[Path]:
     if clashes:
         raise ScaffoldError(f"{clashes[0]}: already exists; choose another --dir or name, nothing was written")
     written = []
-    for path, text in rendered.items():
-        target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
+    try:
+        for path, text in rendered.items():
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    except OSError as err:
+        # A read-only folder or a full disk: take back what was written, say so in one line.
+        for done in written:
+            done.unlink(missing_ok=True)
+        raise ScaffoldError(f"{err.filename or folder}: cannot write: {err.strerror or err}; choose another --dir, "
+                            f"nothing was written") from None
     return written
 
 

@@ -7,7 +7,6 @@ from ``leadscore test`` locally and in CI, or as parametrised pytest tests
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 from attrs import frozen
 
-from leadscore.errors import InputError, LeadscoreError
+from leadscore.errors import InputError, LeadscoreError, PluginFault, describe_failure
+from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.readers import ReadReport, lead_from_dict, read_leads
 from leadscore.model import Lead, Rejection, ScoreCard
 
@@ -64,14 +64,11 @@ def _case_lines(text: str) -> list[int]:
 def load_cases(path: str | Path) -> list[Case]:
     """Read one case file; problems raise InputError with ``file:line``."""
     path = Path(path)
+    text = read_text_file(path, "case file", InputError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "case file not found", "check the path") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(str(path), f"malformed TOML: {err}", "fix the syntax") from None
+        data = parse_toml(text)
+    except TomlError as err:
+        raise InputError(f"{path}:{err.line}" if err.line else str(path), err.what, err.fix or "fix the syntax") from None
     defaults = data.get("defaults", {})
     raw_cases = data.get("cases", [])
     if not raw_cases:
@@ -230,8 +227,11 @@ def run_cases(cases: Sequence[Case], plugins: Any = None) -> Iterator[CaseResult
                     index = engine.build_accounts(case.account_leads, case.as_of)
                     account = index.signals_for(account_key(case.lead))
                 card = engine.score_lead(case.lead, case.as_of, account)
-            except (LeadscoreError, LookupError, ValueError) as err:
+            except (LeadscoreError, LookupError, ValueError, PluginFault) as err:
                 yield CaseResult(case, (f"could not be scored: {err}",), None)
+                continue
+            except Exception as err:  # a plugin failing on one case must not stop the others
+                yield CaseResult(case, (f"could not be scored: {describe_failure(err)}",), None)
                 continue
             yield CaseResult(case, tuple(check(card, case.expect)), card)
     finally:

@@ -6,6 +6,7 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from leadscore.accounts import (
 )
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
-from leadscore.errors import ConfigurationError, RulepackError, RulepackErrors
+from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -28,6 +29,7 @@ from leadscore.model import (
     ScoreCard,
     ScoreLine,
     Signal,
+    SignalExtractor,
     evolve,
 )
 from leadscore.plugins import RULES_SCORER, PluginManager
@@ -119,7 +121,10 @@ class Engine:
         chosen_paths: list[str] = []
         chosen_names: list[str] = []
         for item in rulepacks or ():
-            if isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item):
+            # A name that is not installed but is on disk (a folder given by mistake, a file
+            # without .toml) is read as a path, so the message is about that file.
+            if (isinstance(item, Path) or str(item).endswith(".toml") or "/" in str(item)
+                    or (str(item) not in sources and os.path.lexists(item))):
                 display, text = read_source(Path(item))
                 files.append((display, text))
                 chosen_paths.append(display)
@@ -281,11 +286,13 @@ class Engine:
         lead = _in_time_order(lead)
         signals: dict[str, Signal] = {}
         for extractor in self.extractors:
+            found: Any = None
             try:
-                for sig in extractor.fn(lead, ctx):
+                found = extractor.fn(lead, ctx)
+                for sig in found:
                     signals[sig.name] = sig
             except Exception as err:
-                raise RuntimeError(f"signal extractor {extractor.name!r} failed: {type(err).__name__}: {err}") from err
+                raise self._extractor_fault(extractor, found, err) from err
         if assume:
             for name, value in assume.items():
                 signals[name] = Signal(name, value, None, "assumed")
@@ -300,6 +307,20 @@ class Engine:
         extra = self._score_extra(composed, lead, values, when) if len(composed.scorers) > 1 else ()
         ledger, subscores, total = build_ledger(composed, matches, signals, events, when, extra)
         return composed, lead, signals, values, (ledger, subscores), total
+
+    def _extractor_fault(self, extractor: SignalExtractor, found: Any, err: Exception) -> PluginFault:
+        """Why an extractor failed on a lead, naming it and its plugin."""
+        plugin = self.pm.plugin_of("signal extractor", extractor.name)
+        if found is None and isinstance(err, TypeError):
+            what = "returned None, not an iterable of Signals"
+        elif isinstance(err, AttributeError) and found is not None:
+            wrong = next((item for item in found if not isinstance(item, Signal)), None) \
+                if isinstance(found, (list, tuple)) else None
+            what = (f"returned {type(wrong).__name__} {wrong!r:.60}, not a Signal" if wrong is not None
+                    else f"failed: {describe_failure(err)}")
+        else:
+            what = f"failed: {describe_failure(err)}"
+        return PluginFault(plugin, "leadscore_signal_extractors", f"extractor {extractor.name!r} {what}")
 
     def _score_extra(self, composed: ComposedPack, lead: Lead, values: dict[str, Any],
                      when: datetime) -> list[tuple[str, ScoreLine]]:

@@ -39,3 +39,20 @@ class PluginError(LeadscoreError):
 
 class ConfigurationError(LeadscoreError):
     """A usage or set-up problem: an unknown backend, a rulepack that is not installed."""
+
+
+class PluginFault(RuntimeError):
+    """A plugin failed on one lead (raised, or returned the wrong kind of value): that lead is
+    rejected with this message, which names the plugin and the hook; the other leads go on."""
+
+    def __init__(self, plugin: str, hook: str, what: str) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        super().__init__(f"plugin {plugin!r} ({hook}): {what}")
+
+
+def describe_failure(err: BaseException) -> str:
+    """An exception as ``Type: message`` on one line, shortened."""
+    text = " ".join(str(err).split())
+    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= 200 else f"{text[:197]}..."

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Lead, Rejection, ScoreCard
 from leadscore.rulepack.schema import Rulepack
+from leadscore.text import printable
 
 _KIND_LABEL = {"frequency_cap": "frequency", "rule_cap": "rule cap", "category_cap": "category cap",
                "total_cap": "total cap"}
@@ -94,4 +95,5 @@ def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mappi
         lines.append("")
         lines.append("Activities left out because they did not fit:")
         lines.extend(f"  - {rej.where}: {rej.reason}" for rej in left_out)
-    return "\n".join(lines)
+    # Each line is escaped on its own: a line break inside a title or reason stays in its line.
+    return "\n".join(printable(line) for line in lines)

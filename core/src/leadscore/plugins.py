@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from leadscore import hookspecs
-from leadscore.errors import PluginError
+from leadscore.errors import PluginError, PluginFault, describe_failure
 from leadscore.model import (
     DecayPolicy,
     Lead,
@@ -104,6 +104,7 @@ class PluginManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, tuple[str, str, bool]] = {}
+        self._origins: dict[tuple[str, str], str] = {}
         self.load_errors: list[str] = []
         self.trace = trace if trace is not None else os.environ.get(TRACE_ENV, "") not in ("", "0")
         if self.trace:
@@ -188,9 +189,11 @@ class PluginManager:
                 plugin = ep.load()
                 self._register(plugin, ep.name, dist_name, version, builtin=False)
                 self.check_pending()
-            except Exception as err:  # a broken plugin must not stop the others
+            # A broken plugin must not stop the others, nor may one that calls sys.exit() on import.
+            except (Exception, SystemExit) as err:
                 self.load_errors.append(
-                    f"plugin {ep.name} ({' '.join(filter(None, (dist_name, version)))}) failed to load: {type(err).__name__}: {err}; "
+                    f"plugin {ep.name} ({' '.join(filter(None, (dist_name, version)))}) failed to load: "
+                    f"{describe_failure(err)}; "
                     f"check it is compatible with leadscore {core_version()}, or disable it with "
                     f"{DISABLE_ENV}={ep.name}"
                 )
@@ -215,13 +218,27 @@ class PluginManager:
 
     # --- registries ---------------------------------------------------------------------
 
-    def _collect(self, hook_name: str, kind: str) -> list[tuple[Any, str]]:
-        """Call a collect-all registry hook plugin by plugin, keeping who returned what."""
+    def _collect(self, hook_name: str, kind: str, record_type: type) -> list[tuple[Any, str]]:
+        """Call a collect-all registry hook plugin by plugin, keeping who returned what.
+
+        A hook that raises, or returns something other than ``record_type`` records, stops the
+        set-up with a PluginError naming the plugin and the hook.
+        """
         caller = getattr(self._pm.hook, hook_name)
         found: dict[str, tuple[Any, str]] = {}
         for impl in caller.get_hookimpls():
             _refuse_wrapper(impl, hook_name)
-            records = list(impl.function() or ())
+            fix = f"fix the plugin, or switch it off with {DISABLE_ENV}={impl.plugin_name}"
+            try:
+                records = list(impl.function() or ())
+            except (Exception, SystemExit) as err:
+                raise PluginError(f"plugin {impl.plugin_name!r}", f"{hook_name} failed: {describe_failure(err)}",
+                                  fix) from err
+            for record in records:
+                if not isinstance(record, record_type):
+                    raise PluginError(f"plugin {impl.plugin_name!r}",
+                                      f"{hook_name} returned {_shown(record)}, not {record_type.__name__} records",
+                                      fix)
             if self.trace:
                 shown = ", ".join(getattr(r, "name", repr(r)) for r in records) or "nothing"
                 sys.stderr.write(f"leadscore: trace: {hook_name}: {impl.plugin_name} -> {shown}\n")
@@ -234,19 +251,24 @@ class PluginManager:
                         f"rename one of them, or disable a plugin with {DISABLE_ENV}",
                     )
                 found[record.name] = (record, impl.plugin_name)
+                self._origins[(kind, record.name)] = impl.plugin_name
         return [found[name] for name in sorted(found)]
 
+    def plugin_of(self, kind: str, name: str) -> str:
+        """The plugin that registered ``name`` (a signal extractor, a scorer...), once collected."""
+        return self._origins.get((kind, name), "?")
+
     def get_signal_extractors(self) -> tuple[SignalExtractor, ...]:
-        return tuple(r for r, _ in self._collect("leadscore_signal_extractors", "signal extractor"))
+        return tuple(r for r, _ in self._collect("leadscore_signal_extractors", "signal extractor", SignalExtractor))
 
     def get_rulepack_sources(self) -> dict[str, tuple[RulepackSource, str]]:
         """Rulepack name -> (source, plugin name)."""
-        return {r.name: (r, plugin) for r, plugin in self._collect("leadscore_rulepacks", "rulepack")}
+        return {r.name: (r, plugin) for r, plugin in self._collect("leadscore_rulepacks", "rulepack", RulepackSource)}
 
     def get_scorers(self) -> dict[str, Scorer]:
         """Scorer name -> Scorer. ``rules`` (the rule engine) is the core's own and not listed."""
         found = {}
-        for record, plugin in self._collect("leadscore_scorers", "scorer"):
+        for record, plugin in self._collect("leadscore_scorers", "scorer", Scorer):
             if record.name == RULES_SCORER:
                 raise PluginError(f"scorer {record.name!r}", f"from {plugin!r} takes the name of the core's rule engine",
                                   "give the plugin's scorer another name")
@@ -254,10 +276,10 @@ class PluginManager:
         return found
 
     def get_decay_policies(self) -> dict[str, DecayPolicy]:
-        return {r.name: r for r, _ in self._collect("leadscore_decay_policies", "decay policy")}
+        return {r.name: r for r, _ in self._collect("leadscore_decay_policies", "decay policy", DecayPolicy)}
 
     def get_rollup_strategies(self) -> dict[str, RollupStrategy]:
-        return {r.name: r for r, _ in self._collect("leadscore_rollup_strategies", "roll-up strategy")}
+        return {r.name: r for r, _ in self._collect("leadscore_rollup_strategies", "roll-up strategy", RollupStrategy)}
 
     def get_router(self) -> Callable[[ScoreCard, Lead, dict[str, Any]], Route | None]:
         """A plain function with ``leadscore_route_lead``'s firstresult semantics.
@@ -268,16 +290,22 @@ class PluginManager:
         impls = list(reversed(self._pm.hook.leadscore_route_lead.get_hookimpls()))
         for impl in impls:
             _refuse_wrapper(impl, "leadscore_route_lead")
+        names = [impl.plugin_name for impl in impls]
         if self.trace:
             impls = [_TracedImpl(impl) for impl in impls]
         calls = [(impl.function, tuple(impl.argnames)) for impl in impls]
-        if all(names == ("card", "lead", "ctx") for _, names in calls):
+        if all(argnames == ("card", "lead", "ctx") for _, argnames in calls):
             functions = [fn for fn, _ in calls]
 
             def route(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
-                for fn in functions:  # every router takes all three arguments: call them directly
-                    result = fn(card, lead, ctx)
+                for index, fn in enumerate(functions):  # every router takes all three arguments
+                    try:
+                        result = fn(card, lead, ctx)
+                    except Exception as err:
+                        raise _router_fault(names[index], f"raised {describe_failure(err)}") from err
                     if result is not None:
+                        if not isinstance(result, Route):
+                            raise _router_fault(names[index], f"returned {_shown(result)}, not a Route or None")
                         return result
                 return None
 
@@ -285,16 +313,46 @@ class PluginManager:
 
         def route_by_name(card: ScoreCard, lead: Lead, ctx: dict[str, Any]) -> Route | None:
             args = {"card": card, "lead": lead, "ctx": ctx}
-            for fn, names in calls:
-                result = fn(**{n: args[n] for n in names})
+            for index, (fn, argnames) in enumerate(calls):
+                try:
+                    result = fn(**{n: args[n] for n in argnames})
+                except Exception as err:
+                    raise _router_fault(names[index], f"raised {describe_failure(err)}") from err
                 if result is not None:
+                    if not isinstance(result, Route):
+                        raise _router_fault(names[index], f"returned {_shown(result)}, not a Route or None")
                     return result
             return None
 
         return route_by_name
 
-    def register_commands(self, cli: Any) -> None:
-        self._pm.hook.leadscore_register_commands(cli=cli)
+    def register_commands(self, cli: Any) -> list[str]:
+        """Let each plugin add its commands; a plugin whose hook fails is skipped, and the
+        returned lines (for the command to print as warnings) say which and why."""
+        problems = []
+        for impl in reversed(self._pm.hook.leadscore_register_commands.get_hookimpls()):
+            try:
+                impl.function(cli=cli)
+            except (Exception, SystemExit) as err:
+                problems.append(f"plugin {impl.plugin_name!r} (leadscore_register_commands) failed: "
+                                f"{describe_failure(err)}; its commands are missing; fix the plugin, or switch it "
+                                f"off with {DISABLE_ENV}={impl.plugin_name}")
+        return problems
+
+
+def _router_fault(plugin: str, what: str) -> PluginFault:
+    return PluginFault(plugin, "leadscore_route_lead", what)
+
+
+def _shown(value: Any) -> str:
+    """A wrong return value as people read it: its type and a short repr."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = "?"
+    text = " ".join(text.split())
+    text = text if len(text) <= 60 else f"{text[:57]}..."
+    return f"{type(value).__name__} {text}"
 
 
 def _refuse_wrapper(impl: Any, hook_name: str) -> None:

@@ -161,3 +161,16 @@ def test_diff_gates_are_checked_for_form_and_band() -> None:
     with pytest.raises(ConfigurationError) as err:
         parse_gate("sales-ready>+1%", ["mql", "sales_ready"])
     assert str(err.value) == "--fail-if: 'sales-ready>+1%' names no band of these packs; use one of: mql, sales_ready, or changed"
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    ('{"event": "activity", "lead_id": "L-1", "activity": {"properties": {"p": ' + '[' * 40 + ']' * 40 + '}}}',
+     "nested more than 32 levels deep"),
+    ('{"event": "activity", "lead_id": "L-1", "x": 1e400}', "a number beyond what a 64-bit float holds"),
+])
+def test_an_event_line_follows_the_readers_json_rules(line: str, why: str) -> None:
+    from leadscore.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        parse_event(line.encode(), "events.jsonl:3", 3)
+    assert str(info.value).startswith(f"events.jsonl:3: not valid JSON ({why}")

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from attrs import define, frozen
 
 from leadscore import __version__
@@ -22,7 +21,7 @@ from leadscore.history.alerts import Alert, AlertPolicy, crossings
 from leadscore.history.recorder import engine_bands, engine_packs, snapshot_of, stored_card
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.history.store import EventRow, HistoryStore, LeadState, StoredCard, utcnow
-from leadscore.io.readers import lead_from_dict
+from leadscore.io.readers import NotJson, lead_from_dict, parse_json_line
 from leadscore.io.timestamps import parse_timestamp
 from leadscore.io.writers import lead_to_dict
 from leadscore.model import Activity, Lead, ScoreCard, evolve
@@ -49,9 +48,10 @@ class Event:
 def parse_event(raw: str | bytes, where: str, line: int) -> Event:
     """One event from its JSON text; raises InputError naming ``where`` for anything wrong."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise InputError(where, f"not valid JSON ({err.args[0].split(':')[0]})", "write one JSON object per line") from None
+        # The readers' rules: finite numbers, whole surrogate pairs, at most MAX_JSON_DEPTH levels.
+        data = parse_json_line(raw.rstrip(b"\r\n" if isinstance(raw, bytes) else "\r\n"))
+    except NotJson as err:
+        raise InputError(where, f"not valid JSON ({err})", "write one JSON object per line") from None
     if not isinstance(data, dict):
         raise InputError(where, "an event must be a JSON object", 'write {"event": "activity", "lead_id": ..., ...}')
     unknown = sorted(set(data) - EVENT_KEYS)

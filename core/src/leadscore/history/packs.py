@@ -59,7 +59,7 @@ def _file_pack_name(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
             name = tomllib.load(handle).get("pack", {}).get("name")
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+    except (OSError, tomllib.TOMLDecodeError, AttributeError, RecursionError, ValueError):
         return None  # the engine reports the file's problem in its own words
     return name if isinstance(name, str) else None
 

@@ -11,7 +11,7 @@ import difflib
 from collections import Counter
 import math
 import re
-import tomllib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.errors import InputError
+from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.timestamps import TIMESTAMP_FIX
 
 LEAD_TARGETS = ("id", "email", "title", "source", "created_at", "account_id", "first_name", "last_name")
@@ -212,25 +213,17 @@ def load_map(spec: str | Path) -> ColumnMap:
     if not path.suffix and not path.exists():
         raise InputError("--map", f"no built-in map named {text_spec!r}",
                          f"use {' or '.join(BUILT_IN)}, or the path of a .toml map file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(where, "map file not found", "check the path") from None
-    except IsADirectoryError:
-        raise InputError(where, "is a directory", "pass the path of a .toml map file") from None
-    except UnicodeDecodeError:
-        raise InputError(where, "the map file is not UTF-8", "save it as UTF-8 text") from None
-    except OSError as err:
-        raise InputError(where, f"cannot open the map file: {err.strerror}", "check the path") from None
-    return parse_map(text, where)
+    # A regular file of at most MAX_TEXT_FILE_BYTES, in UTF-8 (each problem one line).
+    return parse_map(read_text_file(path, "map file", InputError), where)
 
 
 def parse_map(text: str, where: str) -> ColumnMap:
     """A map from TOML text; every problem is an InputError naming ``where`` and the key."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(where, f"malformed TOML: {err}", "fix the syntax (strings need quotes)") from None
+        data = parse_toml(text)
+    except TomlError as err:
+        raise InputError(f"{where}:{err.line}" if err.line else where, err.what,
+                         err.fix or "fix the syntax (strings need quotes)") from None
     for key in data:
         if key not in MAP_KEYS:
             raise InputError(where, f"unknown table [{key}]", f"use: {', '.join(MAP_KEYS)}")
@@ -418,8 +411,13 @@ class HeaderPlan:
             if value is not None:
                 custom[spec.name] = value
         for index, name in self.unknown:
-            value = cell_value(cells[index])
-            if value is not None and cells[index].strip() not in missing:
+            if cells[index].strip() in missing:
+                continue
+            try:
+                value = cell_value(cells[index])
+            except CellError as err:
+                raise InputError(where, f"fields.{name}: {err}", "") from None
+            if value is not None:
                 custom.setdefault(name, value)
         activity_problems: list[tuple[str, str]] = []
         if self.activities:
@@ -475,7 +473,8 @@ def cell_value(text: str) -> Any:
     """A CSV cell of a custom field or activity property as a typed value (None when empty).
 
     ``true``/``false`` become bools, integers without leading zeros ints, decimals floats;
-    anything else stays text.
+    anything else stays text. A number beyond what a 64-bit float holds (``1e400``, 400 digits)
+    raises CellError, as it does in JSON Lines: the row is rejected, not read as text.
     """
     text = text.strip()
     if not text:
@@ -485,17 +484,26 @@ def cell_value(text: str) -> Any:
         return True
     if lowered == "false":
         return False
-    try:
-        if _CELL_INT.fullmatch(text):
-            return int(text)
-        if _CELL_FLOAT.fullmatch(text):
-            number = float(text)
-            if math.isfinite(number):
-                return number
-    except ValueError:
-        # Longer than int()'s digit limit: keep the digits as they were written.
-        pass
+    if _CELL_INT.fullmatch(text):
+        # int() has a digit limit; anything that long is out of range anyway.
+        if len(text) <= 310 and -_MAX_NUMBER <= (number := int(text)) <= _MAX_NUMBER:
+            return number
+        raise CellError(_out_of_range(text))
+    if _CELL_FLOAT.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
+        raise CellError(_out_of_range(text))
     return text
+
+
+_MAX_NUMBER = sys.float_info.max
+
+
+def _out_of_range(text: str) -> str:
+    shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+    return (f"{shown} is out of range; a number must lie between -{_MAX_NUMBER:.1e} and {_MAX_NUMBER:.1e} "
+            f"(what a 64-bit float holds)")
 
 
 # ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.

@@ -15,19 +15,20 @@ import math
 import operator
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import attrs
 import msgspec
 import orjson
 
 from leadscore.errors import InputError
-from leadscore.io.maps import ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
+from leadscore.io.maps import CellError, ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
 from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
 
@@ -35,6 +36,12 @@ from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company,
 # held in memory. For text streams the limit counts characters rather than bytes.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _DRAIN_CHUNK = 1024 * 1024
+# A lead is four levels deep (lead, activities, activity, properties); the rest of the limit is
+# for property values that are lists or objects. Deeper lines are rejected before anything
+# recursive (a decoder, repr, a writer) can run out of stack on them.
+MAX_JSON_DEPTH = 32
+# Numbers in a lead are what a 64-bit float holds: 1e400 or a 400-digit integer rejects its line.
+MAX_NUMBER = sys.float_info.max
 
 # The input shape is the records' shape (leadscore.model): the keys a JSON lead may have, the CSV
 # columns and the typed decoder's structs below are all derived from Lead, Company and Activity.
@@ -59,6 +66,7 @@ _ID_FIX = "every lead needs a non-empty id such as L-1001"
 _TEXT_FIX = "write it as text in double quotes"
 _OBJECT_LINE_FIX = "each line must be one JSON object"
 _CELLS_FIX = "quote cells that contain commas"
+_RANGE_FIX = f"a number must lie between -{MAX_NUMBER:.1e} and {MAX_NUMBER:.1e} (what a 64-bit float holds)"
 
 
 
@@ -147,6 +155,8 @@ def _fields(value: Any, where: str) -> Mapping[str, Any]:
                 f"fields.{key}: {_show(item)} is not a single value",
                 "a custom field holds text, a number, true or false",
             )
+        if isinstance(item, (int, float)) and not -MAX_NUMBER <= item <= MAX_NUMBER:
+            raise InputError(where, f"fields.{key}: {_show(item)} is out of range", _RANGE_FIX)
         fields[key] = item
     return fields or EMPTY
 
@@ -227,6 +237,16 @@ def _good_type(kind: Any) -> bool:
 # the fast path only ever returns a Lead that lead_from_dict would build from the same line.
 
 
+# Values of custom fields are single values; property values may nest, but the typed decoder only
+# takes a few levels (each level multiplies the size of msgspec's type), so deeper ones, and
+# integers beyond 64 bits, go the general way, which checks the whole line.
+_WireInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_FIELD_VALUE: Any = str | bool | _WireInt | float | None
+_PROPERTY_VALUE: Any = _FIELD_VALUE
+for _ in range(4):
+    _PROPERTY_VALUE = _FIELD_VALUE | list[_PROPERTY_VALUE] | dict[str, _PROPERTY_VALUE]
+
+
 def _wire_type(record: type, field: attrs.Attribute) -> Any:
     """The JSON type the typed decoder accepts for a record field (anything else goes the general way).
 
@@ -248,7 +268,7 @@ def _wire_type(record: type, field: attrs.Attribute) -> Any:
         elif kind is Activities:
             wire.add(list[_ActivityShape])
         elif typing.get_origin(kind) in (Mapping, dict):
-            wire.add(dict[str, Any])
+            wire.add(dict[str, _FIELD_VALUE if field.name == "fields" else _PROPERTY_VALUE])
         else:
             wire.add(kind)
     if record is Lead and field.name in ("id", "account_id"):
@@ -269,7 +289,7 @@ _ActivityShape = _shape(Activity, "_ActivityShape")
 _CompanyShape = _shape(Company, "_CompanyShape")
 _LeadShape = _shape(Lead, "_LeadShape")
 _decode_shape = msgspec.json.Decoder(_LeadShape).decode
-_SHAPE_ERRORS = (msgspec.DecodeError, InputError, ValueError, TypeError, OverflowError)
+_SHAPE_ERRORS = (msgspec.DecodeError, InputError, ValueError, TypeError, OverflowError, RecursionError)
 
 
 def _fast_lead(raw: bytes, where: str) -> Lead | None:
@@ -456,7 +476,10 @@ def _number(value: Any, where: str, field: str) -> float:
 
 def _show(value: Any) -> str:
     """``repr(value)``, shortened: a message is one line even when the bad value is huge."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "a deeply nested value"
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
@@ -582,11 +605,11 @@ def _read(
     if path is not None:
         # JSON Lines is read as bytes so a bad UTF-8 sequence rejects one line, not the file.
         mode = ({"mode": "rb"} if fmt == "jsonl"
-                else {"mode": "r", "encoding": _csv_encoding(path, label), "newline": ""})
+                else {"mode": "r", "encoding": _csv_encoding(path, label), **_CSV_TEXT})
         with _open(path, label, **mode) as handle:
             yield from reader(handle, label, ctx)
     elif fmt == "csv" and isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), newline="")
+        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), **_CSV_TEXT)
         try:
             yield from reader(wrapper, label, ctx)
         finally:
@@ -680,12 +703,12 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_reader(stream: Any, ctx: _ReadContext) -> Any:
-    """A csv.reader over ``stream`` with the read's delimiter, detected from the first line if unset."""
+def _csv_lines(stream: Any, ctx: _ReadContext) -> tuple[Any, str]:
+    """``stream``'s lines and the read's delimiter, detected from the first line if unset."""
     if ctx.delimiter is not None:
-        return csv.reader(stream, delimiter=ctx.delimiter)
+        return stream, ctx.delimiter
     first = stream.readline()
-    return csv.reader(itertools.chain([first], stream), delimiter=sniff_delimiter(first))
+    return itertools.chain([first], stream), sniff_delimiter(first)
 
 
 def _open(path: Path, label: str, **kwargs: Any) -> IO[Any]:
@@ -702,12 +725,28 @@ def _open(path: Path, label: str, **kwargs: Any) -> IO[Any]:
         raise InputError(label, f"cannot open the file: {err.strerror}", "check the path") from None
 
 
+# CSV text keeps undecodable bytes as lone surrogates, so the row holding one is rejected with its
+# line instead of the whole file stopping at it.
+_CSV_TEXT = {"errors": "surrogateescape", "newline": ""}
+
+
+class _Unreadable:
+    """A CSV row that could not be read, and why (the whole reason of its rejection)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
 def _not_utf8(label: str) -> InputError:
     return InputError(label, "the file is not valid UTF-8", "save it as UTF-8 text")
 
 
 class _NonFiniteNumber(ValueError):
     pass
+
+
+class NotJson(ValueError):
+    """Why a line is not JSON leadscore takes, in words for a rejection."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -717,18 +756,71 @@ def _refuse_constant(name: str) -> Any:
 
 # One decoder for the whole run: json.loads with an option builds a new one per call.
 _strict_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_ORJSON_WHERE = re.compile(r":? line \d+ column (\d+) \(char \d+\)$")
+_ORJSON_WORDS = (
+    ("number is infinity", f"a number beyond what a 64-bit float holds (over {MAX_NUMBER:.1e})"),
+    ("depth limit exceeded", f"nested more than {MAX_JSON_DEPTH} levels deep"),
+    ("surrogate", "a \\u escape is half of a surrogate pair"),
+)
 
 
-def _parse_json(text: str) -> Any:
-    """orjson on the hot path; the stdlib decoder gives the readable message when it refuses a line.
+def parse_json_line(text: str | bytes) -> Any:
+    """The JSON value on one line; NotJson says why when the line is not one.
 
-    The stdlib also takes what orjson cannot (integers wider than 64 bits), so both paths accept
-    the same documents.
+    orjson decides what is JSON (finite numbers, whole surrogate pairs, bounded depth); the
+    standard library only words the message when it refuses the line too, as its messages name
+    what was expected.
     """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotJson("the line is not valid UTF-8") from None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return _strict_json(text)
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise NotJson(_why_not_json(text, err)) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        raise NotJson(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _why_not_json(text: str, err: orjson.JSONDecodeError) -> str:
+    try:
+        _strict_json(text)
+    except json.JSONDecodeError as std:
+        return f"{std.msg} at column {std.colno}"
+    except _NonFiniteNumber as std:
+        return f"{std} is not a JSON value"
+    except (ValueError, RecursionError):
+        # Integers past the standard library's digit limit, or nesting past the stack.
+        pass
+    message = _ORJSON_WHERE.sub("", err.msg if hasattr(err, "msg") else str(err))
+    for needle, words in _ORJSON_WORDS:
+        if needle in message:
+            message = words
+            break
+    # Where orjson gave up on depth is no place a person would look; the rest is.
+    column = None if message.startswith("nested") else _ORJSON_WHERE.search(str(err))
+    return f"{message} at column {column.group(1)}" if column else message
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:
+            todo.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _read_jsonl(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
@@ -761,19 +853,10 @@ def _read_jsonl(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | R
             continue
         seen = True
         try:
-            obj = _parse_json(text)
-        except json.JSONDecodeError as err:
-            yield Rejection(where, f"malformed JSON: {err.msg} at column {err.colno}; {_OBJECT_LINE_FIX}")
-            continue
-        except _NonFiniteNumber as err:
-            yield Rejection(where, f"malformed JSON: {err} is not a JSON value; {_OBJECT_LINE_FIX}")
-            continue
-        except ValueError as err:
-            # int() refuses integers with thousands of digits.
+            # Without its line end, so a message's column is on this line.
+            obj = parse_json_line(text.rstrip("\r\n"))
+        except NotJson as err:
             yield Rejection(where, f"malformed JSON: {err}; {_OBJECT_LINE_FIX}")
-            continue
-        except RecursionError:
-            yield Rejection(where, f"malformed JSON: nested too deeply; {_OBJECT_LINE_FIX}")
             continue
         if not isinstance(obj, dict):
             yield Rejection(where, f"line is {_json_kind(obj)}, not an object; {_OBJECT_LINE_FIX}")
@@ -839,13 +922,13 @@ def _lead_or_rejection(d: Mapping[str, Any], where: str, ctx: _ReadContext) -> L
 
 def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
     table = ctx.table
-    rows = _csv_rows(_csv_reader(stream, ctx), label)
+    rows = _csv_rows(*_csv_lines(stream, ctx), label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "no leads in this file", "write a header row, then one row per lead")
     where_header = f"{label}:{header_line}"
-    if isinstance(header, csv.Error):
-        raise InputError(where_header, f"unreadable header row: {header}", "check the quoting on this line")
+    if isinstance(header, _Unreadable):
+        raise InputError(where_header, f"unreadable header row: {header.reason}")
     plan = plan_header(header, where_header, ctx.column_map)
     _unknown_columns(plan, header, where_header, ctx)
     id_index = plan.id_index
@@ -854,8 +937,8 @@ def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rej
     for lineno, row in rows:
         seen = True
         where = f"{label}:{lineno}"
-        if isinstance(row, csv.Error):
-            yield Rejection(where, f"unreadable CSV row: {row}; check the quoting on this line")
+        if isinstance(row, _Unreadable):
+            yield Rejection(where, row.reason)
             continue
         if len(row) != width:
             # The id is usually the first column, so it can still name the lead.
@@ -895,24 +978,67 @@ def _unknown_columns(plan: HeaderPlan, header: list[str], where: str, ctx: _Read
                     f"{'s' if count != 1 else ''}: {listed}; map them with --map, or --strict to stop on them")
 
 
-def _csv_rows(reader: Any, label: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
-    """(first physical line, cells) for each non-blank row; a row csv cannot parse is an Error."""
+class _LineFeed:
+    """Lines for csv.reader, counted, and kept for the row being read so that a row whose quote
+    never closes (and so swallowed the rest of the input) can be read again from its next line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines = iter(stream)
+        self.again: list[str] = []
+        self.row: list[str] = []
+        self.line_num = 0
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = self.again.pop() if self.again else next(self.lines)
+        self.row.append(line)
+        self.line_num += 1
+        return line
+
+    def unread_row_after_first_line(self) -> None:
+        rest = self.row[1:]
+        self.again.extend(reversed(rest))
+        self.line_num -= len(rest)
+
+
+def _csv_rows(lines: Any, delimiter: str, label: str) -> Iterator[tuple[int, list[str] | _Unreadable]]:
+    """(first physical line, cells) for each non-blank row; a row that cannot be read is _Unreadable."""
+    feed = _LineFeed(lines)
+    reader = csv.reader(feed, delimiter=delimiter, strict=True)
     end = 0
     while True:
+        feed.row = []
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as err:
-            start, end = end + 1, reader.line_num
-            yield start, err
+            start = end + 1
+            if len(feed.row) > 1 or "unexpected end of data" in str(err):
+                # A quote that does not close where it should swallowed the lines after it: they
+                # are rows of their own, read again after this one is rejected.
+                yield start, _Unreadable("a quoted cell opened on this line is never closed; end it with a double "
+                                         'quote (a quote inside a cell is written twice: "")')
+                feed.unread_row_after_first_line()
+                reader = csv.reader(feed, delimiter=delimiter, strict=True)
+            else:
+                yield start, _Unreadable(f"unreadable CSV row: {err}; check the quoting on this line")
+            end = feed.line_num
             continue
         except UnicodeDecodeError:
+            # Only a text stream the caller opened strictly can raise here.
             raise _not_utf8(label) from None
         # A quoted cell may span lines; the row is reported at the line where it starts.
-        start, end = end + 1, reader.line_num
+        start, end = end + 1, feed.line_num
         # Spreadsheets leave rows of empty cells at the end of a sheet: they are not leads.
         if not row or not any(cell.strip() for cell in row):
+            continue
+        try:
+            "".join(row).encode("utf-8")
+        except UnicodeEncodeError:
+            yield start, _Unreadable("row is not valid UTF-8; save the file as UTF-8 text")
             continue
         yield start, row
 
@@ -961,10 +1087,10 @@ class _ActivityTable:
 
 def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     if path is not None:
-        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), newline="") as handle:
+        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
             return _activity_table(handle, label, ctx)
     if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), newline="")
+        wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), **_CSV_TEXT)
         try:
             return _activity_table(wrapper, label, ctx)
         finally:
@@ -975,13 +1101,13 @@ def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadConte
 def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
     missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
-    rows = _csv_rows(_csv_reader(stream, ctx), label)
+    rows = _csv_rows(*_csv_lines(stream, ctx), label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "the activities file is empty", "write the header lead_id,type,at first")
     where_header = f"{label}:{header_line}"
-    if isinstance(header, csv.Error):
-        raise InputError(where_header, f"unreadable header row: {header}", "check the quoting on this line")
+    if isinstance(header, _Unreadable):
+        raise InputError(where_header, f"unreadable header row: {header.reason}")
     columns, unknown = plan_activity_header(header, where_header, ctx.column_map)
     keys = [key for _, key in columns]
     for required in ("lead_id", "type", "at"):
@@ -1008,10 +1134,8 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
     table = _ActivityTable(label)
     for lineno, row in rows:
         where = f"{label}:{lineno}"
-        if isinstance(row, csv.Error):
-            table.orphans.append(
-                (lineno, Rejection(where, f"unreadable CSV row: {row}; check the quoting on this line"))
-            )
+        if isinstance(row, _Unreadable):
+            table.orphans.append((lineno, Rejection(where, row.reason)))
             continue
         lead_id = row[lead_index].strip() if lead_index < len(row) else ""
         if not lead_id:
@@ -1035,6 +1159,9 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
                 except ValueError:
                     pass  # _activity words the message
             activity = _activity(shape, where, "")
+        except CellError as err:
+            ctx.report.skip(Rejection(where, f"activity left out: {err}", lead_id))
+            continue
         except InputError as err:
             ctx.report.skip(Rejection(err.where, f"activity left out: {_reason(err)}", lead_id))
             continue
@@ -1072,8 +1199,10 @@ __all__ = [
     "FORMATS",
     "LEAD_KEYS",
     "MAX_LINE_BYTES",
+    "NotJson",
     "cell_value",
     "lead_from_dict",
+    "parse_json_line",
     "read_leads",
     "sniff_delimiter",
 ]

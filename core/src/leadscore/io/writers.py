@@ -18,6 +18,7 @@ import orjson
 from leadscore.errors import ConfigurationError
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Activity, Contribution, Lead, Rejection, ScoreCard
+from leadscore.text import printable
 
 OUTPUT_FORMATS = ("jsonl", "csv", "table")
 _COMPANY_KEYS = ("name", "domain", "industry", "employees", "annual_revenue", "country", "tier")
@@ -28,8 +29,6 @@ TABLE_BATCH = 200
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Lead data is untrusted: control characters (terminal escapes, newlines) would break the table.
-_CONTROL = {code: " " for code in (*range(0x20), 0x7F)}
 
 
 # --- records as plain dicts ---------------------------------------------------------------
@@ -265,13 +264,13 @@ class TableWriter(Writer):
         reasons = card.top_reasons(1)
         subscores = dict(card.subscores)
         cells = (
-            _printable(card.lead_id),
+            printable(card.lead_id),
             str(card.total),
             *(str(subscores.get(name, 0)) for name in self.categories),
-            _printable(card.band),
-            _printable(card.route.action) if card.route is not None else "-",
-            _printable(held_text(card)),
-            _printable(reasons[0]) if reasons else "",
+            printable(card.band),
+            printable(card.route.action) if card.route is not None else "-",
+            printable(held_text(card)),
+            printable(reasons[0]) if reasons else "",
         )
         details = [_ledger_line(line) for line in card.ledger] if self.explain else []
         self._rows.append((cells, details))
@@ -328,17 +327,13 @@ def held_text(card: ScoreCard) -> str:
     return text if len(text) <= HELD_WIDTH else text[: HELD_WIDTH - 1] + "…"
 
 
-def _printable(text: str) -> str:
-    return text.translate(_CONTROL)
-
-
 def _ledger_line(line: Contribution) -> str:
     text = f"    {line.points:+d} {line.category} {line.rule_id}: {line.reason}"
     if line.kind != "rule":
         text += f" [{line.kind}]"
     if line.decay_factor != 1.0:
         text += f" [decay {line.decay} x{line.decay_factor:.2f}]"
-    return _printable(text)
+    return printable(text)
 
 
 def open_writer(

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from leadscore.errors import ConfigurationError, InputError
+from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.timestamps import TIMESTAMP_FIX, format_timestamp, parse_timestamp
 from leadscore.model import Activities, Lead, Rejection, evolve
 
@@ -73,16 +73,12 @@ def load_funnel(path: str | os.PathLike[str] | None = None) -> Funnel:
             return Funnel()
         path = CONFIG_NAME
     label = os.fspath(path)
+    text = read_text_file(path, "config file", ConfigurationError)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(label, "config file not found", "check the path given to --config") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigurationError(label, f"cannot read the config file ({err})", "save it as UTF-8 TOML") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigurationError(label, f"malformed TOML: {err}", "fix the syntax") from None
+        data = parse_toml(text)
+    except TomlError as err:
+        raise ConfigurationError(f"{label}:{err.line}" if err.line else label, err.what,
+                                 err.fix or "fix the syntax") from None
     section = data.get("outcomes", {})
     if not isinstance(section, dict):
         raise ConfigurationError(_line_of(label, text, "outcomes"), "[outcomes] must be a table",

@@ -76,6 +76,29 @@ class SameAccountSpec:
     cap: int
 
 
+@frozen
+class Override:
+    """A rule id two packs define: where both apply to a lead, ``pack``'s rule replaces ``replaces``'s."""
+
+    rule_id: str
+    pack: Rulepack
+    replaces: Rulepack
+
+
+def rule_overrides(packs: Iterable[Rulepack]) -> list[Override]:
+    """Every rule that a later pack in merge order replaces, by rule id.
+
+    This is how a team's own pack is meant to change a shipped rule; a plugin doing it
+    unannounced would be a surprise, so ``check`` and ``rulepacks`` list these.
+    """
+    owners: dict[str, list[Rulepack]] = {}
+    for pack in sorted(packs, key=lambda p: (p.priority, p.name)):
+        for rule in pack.rules:
+            owners.setdefault(rule.id, []).append(pack)
+    return [Override(rule_id, later, earlier) for rule_id, chain in sorted(owners.items())
+            for earlier, later in itertools.pairwise(chain)]
+
+
 def compose(packs: Sequence[Rulepack], policies: Mapping[str, DecayPolicy]) -> ComposedPack:
     ordered = sorted(packs, key=lambda p: (p.priority, p.name))
     rules: dict[str, RuleIR] = {}

@@ -7,13 +7,13 @@ at_least, same_account) are validated by :mod:`leadscore.rulepack.patterns`.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 from leadscore.model import SignalSpec
 from leadscore.rulepack import patterns
+from leadscore.rulepack.regex import Regex, RegexError
 from leadscore.rulepack.schema import (
     BOOL_OPS,
     EVENT_PREFIX,
@@ -49,8 +49,13 @@ def _normalise_value(value: Any) -> Any:
     return value
 
 
+# all / any / not nest at most this deep: every backend walks conditions recursively, and no
+# review would pass a deeper one (docs/rulepacks.md, Limits).
+MAX_CONDITION_DEPTH = 32
+
+
 def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = False,
-                    allow_patterns: bool = True, allow_account: bool = True) -> Condition:
+                    allow_patterns: bool = True, allow_account: bool = True, depth: int = 1) -> Condition:
     """Turn a TOML condition table into a Condition, checking signals, operators and value types.
 
     ``allow_event``: the condition belongs to a rule with ``on`` and may read ``event.*``.
@@ -59,7 +64,11 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
     the account pass's results; ``allow_account`` false refuses it (``applies_when``, and inside
     ``same_account`` itself).
     """
-    flags = {"allow_event": allow_event, "allow_patterns": allow_patterns, "allow_account": allow_account}
+    if depth > MAX_CONDITION_DEPTH:
+        raise ConditionError(f"the condition nests all / any / not more than {MAX_CONDITION_DEPTH} levels deep; "
+                             f"flatten it (all = [a, all = [b, c]] is all = [a, b, c])")
+    flags = {"allow_event": allow_event, "allow_patterns": allow_patterns, "allow_account": allow_account,
+             "depth": depth + 1}
 
     def children(items: list[Any]) -> tuple[Condition, ...]:
         # Every child is parsed, so `check` reports each problem of a rule, not only the first.
@@ -99,7 +108,7 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
             raise ConditionError("same_account can only be used in a rule's `when` or a band's `requires` (not in "
                                  "applies_when, nor inside another same_account)", "same_account")
         return patterns.parse_pattern(
-            raw, catalog, parse_where=lambda where: parse_condition(where, catalog, allow_account=False))
+            raw, catalog, parse_where=lambda where: parse_condition(where, catalog, allow_account=False, depth=depth + 1))
     if pattern is not None:
         name = patterns.article(pattern)
         if "signal" in raw:
@@ -137,15 +146,19 @@ def parse_condition(raw: Any, catalog: SignalCatalog, *, allow_event: bool = Fal
     _check_value(op, value, spec, signal)
     if op == "matches":
         try:
-            value = re.compile(value)
-        except re.error as err:
-            raise ConditionError(f"invalid regex {raw[op]!r} for {signal!r}: {err}; "
-                                 f"write a Python regular expression (it must match the whole value)", signal) from err
+            value = Regex(value)
+        except RegexError as err:
+            raise ConditionError(f"invalid regex {_short(raw[op])} for {signal!r}: {err.why}; {err.fix}", signal) from None
     if op in ("in", "not_in"):
         value = tuple(value)
     if op == "between":
         value = (value[0], value[1])
     return Condition(op, signal, value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _check_value(op: str, value: Any, spec: SignalSpec, signal: str) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from leadscore.errors import RulepackError, RulepackErrors
+from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.model import DecayPolicy, Route, SignalSpec
 from leadscore.rulepack import fairness as fairness_check
 from leadscore.rulepack.conditions import parse_condition
@@ -43,6 +43,10 @@ ROUTE_KEYS = ("action", "queue", "sla_hours", "owner_hint", "reason")
 VOCAB_KEYS = ("free_email_domains", "competitor_domains", "title_seniority", "title_function", "activity_tiers",
               "activity_types", "industry_aliases", "source_channels", "topics", "target_accounts")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# Points, caps, band minimums and priorities are whole numbers within a million either way, so
+# any sum of them stays exact and prints in every output format (docs/rulepacks.md, Limits).
+MAX_POINTS = 1_000_000
+_WHOLE = f"a whole number from -{MAX_POINTS} to {MAX_POINTS}"
 
 
 class _Locator:
@@ -98,19 +102,22 @@ class _Collector:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A whole number within MAX_POINTS, the bound on every number a score is made of."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_POINTS <= value <= MAX_POINTS
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str, DecayPolicy]) -> tuple[Rulepack | None, list[RulepackError]]:
     loc = _Locator(text)
     col = _Collector(source, loc)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
-        line = int(m.group(1)) if m else 0
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))
-        col.add(line, f"malformed TOML: {msg}", "fix the syntax (strings need quotes, tables need [brackets])")
+        data = parse_toml(text)
+    except TomlError as err:
+        col.add(err.line, err.what, err.fix or "fix the syntax (strings need quotes, tables need [brackets])")
         return None, col.errors
 
     for key in data:
@@ -138,7 +145,7 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         version = str(version or "")
     priority = pack.get("priority", 0)
     if not _is_int(priority):
-        col.add(loc.find(pack_line, "priority", key=True), f"priority must be a whole number, not {priority!r}",
+        col.add(loc.find(pack_line, "priority", key=True), f"priority must be {_WHOLE}, not {_short(priority)}",
                 "higher priority packs override lower ones, e.g. priority = 10")
         priority = 0
     extends = pack.get("extends", [])
@@ -186,10 +193,11 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
         cmin, cmax = cdef.get("min"), cdef.get("max")
         for key, value in (("min", cmin), ("max", cmax)):
             if value is not None and not _is_int(value):
-                col.add(loc.find(line, key, key=True) or line, f"category {cname!r} {key} must be a whole number",
+                col.add(loc.find(line, key, key=True) or line, f"category {cname!r} {key} must be {_WHOLE}, not {_short(value)}",
                         f"e.g. {key} = 50")
         if _is_int(cmin) and _is_int(cmax) and cmin > cmax:
             col.add(line, f"category {cname!r} has min {cmin} above max {cmax}", "make min <= max")
+        _check_cap_signs(col, loc, line, f"category {cname!r}", cmin, cmax)
         categories.append(CategoryDef(cname, str(cdef.get("label", cname)), cmin if _is_int(cmin) else None,
                                       cmax if _is_int(cmax) else None))
 
@@ -198,9 +206,10 @@ def _parse(text: str, source: str, catalog: SignalCatalog, policies: Mapping[str
     tmin, tmax = (total.get("min"), total.get("max")) if isinstance(total, dict) else (None, None)
     for key, value in (("min", tmin), ("max", tmax)):
         if value is not None and not _is_int(value):
-            col.add(loc.find(total_line, key, key=True) or total_line, f"total {key} must be a whole number", f"e.g. {key} = 100")
+            col.add(loc.find(total_line, key, key=True) or total_line, f"total {key} must be {_WHOLE}, not {_short(value)}", f"e.g. {key} = 100")
     if _is_int(tmin) and _is_int(tmax) and tmin > tmax:
         col.add(total_line, f"total min {tmin} is above max {tmax}", "make min <= max")
+    _check_cap_signs(col, loc, total_line, "total", tmin, tmax)
     tmin = tmin if _is_int(tmin) else None
     tmax = tmax if _is_int(tmax) else None
 
@@ -306,6 +315,17 @@ _TYPE_OF_VALUE = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
 }
+
+
+def _check_cap_signs(col: _Collector, loc: _Locator, line: int, what: str, low: Any, high: Any) -> None:
+    """A cap lowers what is above it and a floor raises what is below it: a max below zero, or a
+    min above it, would move every lead, even one that scored nothing."""
+    if _is_int(high) and high < 0:
+        col.add(loc.find(line, "max", key=True) or line, f"{what} max {high} is below 0",
+                "a max caps high scores: make it 0 or more")
+    if _is_int(low) and low > 0:
+        col.add(loc.find(line, "min", key=True) or line, f"{what} min {low} is above 0",
+                "a min floors low scores: make it 0 or less")
 
 
 def _parse_accounts(raw: Any, col: _Collector, loc: _Locator) -> dict[str, Any]:
@@ -421,7 +441,7 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             ok = False
         points = rdef.get("points")
         if not _is_int(points):
-            col.add(loc.find(line, "points", key=True) or line, f"points must be a whole number, not {points!r}",
+            col.add(loc.find(line, "points", key=True) or line, f"points must be {_WHOLE}, not {_short(points)}",
                     "e.g. points = 20 (negative for penalties)", context=ctx)
             ok = False
         reason = rdef.get("reason")
@@ -488,7 +508,8 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
         for key in ("max_count", "max_points", "min_points"):
             value = rdef.get(key)
             if value is not None and not _is_int(value):
-                col.add(loc.find(line, key, key=True) or line, f"{key} must be a whole number", context=ctx)
+                col.add(loc.find(line, key, key=True) or line, f"{key} must be {_WHOLE}, not {_short(value)}",
+                        context=ctx)
                 ok = False
         review = ""
         if "fairness" in rdef:
@@ -497,6 +518,17 @@ def _parse_rules(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
             except ValueError as err:
                 col.add(loc.find(line, "fairness", key=True) or line, str(err), context=ctx)
                 ok = False
+        max_points, min_points = rdef.get("max_points"), rdef.get("min_points")
+        if _is_int(max_points) and _is_int(min_points) and max_points < min_points:
+            col.add(loc.find(line, "max_points", key=True) or line,
+                    f"max_points {max_points} is below min_points {min_points}",
+                    "make min_points <= max_points (they bound the rule's points from below and above)", context=ctx)
+            ok = False
+        max_count = rdef.get("max_count")
+        if _is_int(max_count) and max_count < 1:
+            col.add(loc.find(line, "max_count", key=True) or line, f"max_count must be at least 1, not {max_count}",
+                    "leave it out to count every activity", context=ctx)
+            ok = False
         if rdef.get("max_count") is not None and count not in ("each", "daily"):
             col.add(loc.find(line, "max_count", key=True) or line,
                     "max_count only applies with count = \"each\" or \"daily\"", context=ctx)
@@ -539,7 +571,7 @@ def _parse_bands(raw: Any, col: _Collector, loc: _Locator, catalog: SignalCatalo
         share = _share(bmin)
         if share is None and not _is_int(bmin):
             col.add(loc.find(line, "min", key=True) or line,
-                    f"min must be a whole number or a share of leads such as \"top 5%\", not {bmin!r}",
+                    f"min must be {_WHOLE} or a share of leads such as \"top 5%\", not {_short(bmin)}",
                     'e.g. min = 60, or min = "top 5%" (the best 5% of the run\'s leads)', context=ctx)
             continue
         if share is not None:
@@ -611,8 +643,8 @@ def _parse_routing(raw: Any, col: _Collector, loc: _Locator, bands: list[BandDef
                 col.add(loc.find(line, key, key=True) or line, f"unknown key `{key}` in routing {band!r}",
                         f"use one of {', '.join(ROUTE_KEYS)}")
         sla = rdef.get("sla_hours")
-        if sla is not None and (isinstance(sla, bool) or not isinstance(sla, (int, float)) or sla <= 0):
-            col.add(loc.find(line, "sla_hours", key=True) or line, f"sla_hours must be a positive number, not {sla!r}")
+        if sla is not None and (isinstance(sla, bool) or not isinstance(sla, (int, float)) or not 0 < sla <= 1e6):
+            col.add(loc.find(line, "sla_hours", key=True) or line, f"sla_hours must be a positive number of hours (at most 1000000), not {_short(sla)}")
             sla = None
         routes.append((band, Route(rdef["action"], rdef.get("queue"), sla, rdef.get("owner_hint"),
                                    str(rdef.get("reason", "")) or f"band {band}")))
@@ -644,8 +676,8 @@ def base_vocabulary(packs_raw_vocab: Iterable[Mapping[str, Any]]) -> dict[str, A
 def pack_name(text: str) -> str | None:
     """The ``[pack] name`` of a rulepack's text, read before validation (None when it has none)."""
     try:
-        name = tomllib.loads(text).get("pack", {}).get("name")
-    except (tomllib.TOMLDecodeError, AttributeError):
+        name = parse_toml(text).get("pack", {}).get("name")
+    except (TomlError, AttributeError):
         return None
     return name if isinstance(name, str) else None
 
@@ -656,8 +688,8 @@ def _merged_fields(texts: list[tuple[str, str]], errors: list[RulepackError]) ->
     first: dict[str, str] = {}
     for source, text in texts:
         try:
-            raw = tomllib.loads(text).get("fields", {})
-        except tomllib.TOMLDecodeError:
+            raw = parse_toml(text).get("fields", {})
+        except (TomlError, AttributeError):
             continue
         for name, (kind, values) in field_declarations(raw).items():
             if name in merged and merged[name][0] != kind:
@@ -677,8 +709,8 @@ def _merged_fields(texts: list[tuple[str, str]], errors: list[RulepackError]) ->
 def read_vocabulary(text: str) -> Mapping[str, Any]:
     """The [vocabulary] table of a rulepack, read before full validation (it shapes the catalog)."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        data = parse_toml(text)
+    except TomlError:
         return {}
     vocab = data.get("vocabulary", {})
     return vocab if isinstance(vocab, dict) else {}
@@ -796,15 +828,18 @@ def _unreachable_bands(pack: Rulepack, chain: list[Rulepack], loc: _Locator) -> 
     return errors
 
 
+def _file_error(where: str, what: str, fix: str) -> RulepackErrors:
+    if what == "rulepack not found":
+        what, fix = "rulepack file not found", "check the path, or name an installed rulepack (leadscore rulepacks)"
+    return RulepackErrors([RulepackError(where, what, fix)])
+
+
 def read_source(path_or_resource: Any) -> tuple[str, str]:
-    """(display name, text) for a Path, a str path or an importlib Traversable."""
+    """(display name, text) for a Path, a str path or an importlib Traversable.
+
+    A file must be a regular file of at most MAX_TEXT_FILE_BYTES, in UTF-8.
+    """
     if isinstance(path_or_resource, (str, Path)):
         path = Path(path_or_resource)
-        try:
-            return str(path), path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RulepackErrors([RulepackError(str(path), "rulepack file not found",
-                                                "check the path, or name an installed rulepack (leadscore rulepacks)")])
-        except UnicodeDecodeError as err:
-            raise RulepackErrors([RulepackError(str(path), f"not UTF-8 text ({err.reason})", "save the file as UTF-8")])
+        return str(path), read_text_file(path, "rulepack", _file_error)
     return str(path_or_resource.name), path_or_resource.read_text(encoding="utf-8")

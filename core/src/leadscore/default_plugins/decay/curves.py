@@ -21,13 +21,17 @@ from typing import Any
 from leadscore.hookspecs import hookimpl
 from leadscore.model import DecayPolicy
 
+# A century, as for pattern windows: anything longer is a typo (or inf), not a policy.
+MAX_DAYS = 36500
+
 
 def _positive(params: Mapping[str, Any], key: str) -> float:
     if key not in params:
         raise ValueError(f"missing `{key}`; add e.g. {key} = 30")
     value = params[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"`{key}` must be a positive number of days, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_DAYS:
+        # `not 0 < value` also refuses nan, which every comparison would silently skip.
+        raise ValueError(f"`{key}` must be a number of days above 0 and at most {MAX_DAYS}, not {value!r}")
     return float(value)
 
 
@@ -53,8 +57,9 @@ def make_step(params: Mapping[str, Any]) -> Callable[[float], float]:
                 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in step)):
             raise ValueError(f"each step must be [age_days, factor], not {step!r}")
         age, factor = float(step[0]), float(step[1])
-        if not 0.0 <= factor <= 1.0 or age <= 0:
-            raise ValueError(f"step {step!r}: age must be > 0 and factor between 0 and 1")
+        if not 0.0 <= factor <= 1.0 or not 0 < age <= MAX_DAYS:
+            raise ValueError(f"step {step!r}: age must be above 0 and at most {MAX_DAYS} days, and factor "
+                             f"between 0 and 1")
         if pairs and (age <= pairs[-1][0] or factor > pairs[-1][1]):
             raise ValueError(f"step {step!r}: ages must increase and factors must not increase")
         pairs.append((age, factor))
