@@ -126,7 +126,7 @@ def test_the_funnel_comes_from_the_config_file(tmp_path: Path, monkeypatch: pyte
     ("[outcomes]\nstages = []\n", "leadscore.toml:2: [outcomes] stages is empty"),
     ("[outcomes]\nstage = [\"won\"]\n", "leadscore.toml:2: unknown key 'stage' in [outcomes]; use stages or closed"),
     ("[outcomes]\nstages = [\"won\"]\nclosed = [\"won\"]\n", "leadscore.toml:3: stage 'won' is both a funnel stage"),
-    ("[outcomes\n", "leadscore.toml: malformed TOML"),
+    ("[outcomes\n", "leadscore.toml:1: malformed TOML"),
 ])
 def test_bad_funnel_config_is_one_line(tmp_path: Path, text: str, message: str) -> None:
     config = write(tmp_path, "leadscore.toml", text)
