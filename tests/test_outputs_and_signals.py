@@ -226,7 +226,8 @@ def test_rules_the_durable_engine_cannot_hold_fail_at_start_up(leads: Path, tmp_
                                 "scoring time, such as 2026-11-23"),
     (["--as-of", "9999-12-31T23:59:59Z"], "leadscore: --as-of: '9999-12-31T23:59:59Z' is outside the years 1900 "
                                           "to 8999; give the scoring time, such as 2026-11-23"),
-    (["--top", "-1"], "Error: Invalid value for '--top': -1 is not in the range x>=0."),
+    (["--top", "-1"], "leadscore: score: Invalid value for '--top': -1 is not in the range x>=0; see "
+                      "'leadscore score --help'"),
 ])
 def test_bad_options_are_usage_errors(leads: Path, args: list[str], message: str) -> None:
     result = leadscore("score", str(leads), *args)
