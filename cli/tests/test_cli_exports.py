@@ -170,6 +170,28 @@ def test_a_declared_number_field_scores_from_text(tmp_path):
     result = run("score", str(leads), "-r", str(pack), "--as-of", AS_OF, "--format", "jsonl", "--explain")
     cards = [json.loads(line) for line in result.stdout.splitlines()]
     assert [[line["rule_id"] for line in card["ledger"]] for card in cards] == [["intent.time"], []]
+    # The value that gave no signal is counted on stderr, not dropped in silence.
+    assert result.stderr.splitlines()[-2] == (
+        "leadscore: warning: custom field values that do not fit their declared type, scored nothing: "
+        "fields.time_on_site (1 not a number); fix the values or the type in the pack's [fields] "
+        '(docs/rulepacks.md, "Custom fields")')
+
+
+def test_explain_lists_a_field_that_does_not_fit_its_type(tmp_path):
+    pack = tmp_path / "acme.toml"
+    pack.write_text(TYPED)
+    leads = write_jsonl(tmp_path / "leads.jsonl", {"id": "L-2", "fields": {"time_on_site": "a while"}},
+                        {"id": "L-3", "fields": {"time_on_site": 12}})
+    text = run("explain", str(leads), "--lead", "L-2", "-r", str(pack), "--as-of", AS_OF).stdout
+    assert text.splitlines()[-2:] == [
+        "Custom fields whose value does not fit the type declared in [fields] (they scored nothing):",
+        "  - fields.time_on_site: not a number"]
+    shown = json.loads(run("explain", str(leads), "--lead", "L-3", "-r", str(pack), "--as-of", AS_OF,
+                           "--json").stdout)
+    assert shown["fields_not_of_declared_type"] == {}
+    shown = json.loads(run("explain", str(leads), "--lead", "L-2", "-r", str(pack), "--as-of", AS_OF,
+                           "--json").stdout)
+    assert shown["fields_not_of_declared_type"] == {"time_on_site": "number"}
 
 
 def test_score_shows_the_minimums_share_bands_got(tmp_path):

@@ -454,7 +454,7 @@ def test_declared_custom_fields_arrive_as_their_type(extract, make_lead):
     (True, "str", None), (4.5, "str", None), ("x", "str", "x"),
 ])
 def test_as_declared(value, kind, expected):
-    from leadscore.default_plugins.extract.crm import as_declared
+    from leadscore.rulepack.fields import as_declared
 
     assert as_declared(value, kind) == expected and type(as_declared(value, kind)) is type(expected)
 

@@ -25,6 +25,7 @@ from leadscore.accounts import account_key
 from leadscore.errors import LeadscoreError, RulepackErrors, describe_failure
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
+from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.text import printable
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -228,9 +229,10 @@ def input_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> None:
-    """The read's warnings, the activities it left out, and activity types no rulepack knows: each
-    one line on stderr, so nothing is dropped in silence."""
+def _report_reading(report: Any, unknown_types: Any = None, known: Any = (), misfits: Any = None) -> None:
+    """The read's warnings, the activities it left out, activity types no rulepack knows and custom
+    field values that do not fit their declared type: each one line on stderr, so nothing is dropped
+    in silence."""
     import difflib
 
     for line in report.warnings:
@@ -248,6 +250,12 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = ()) -> 
         say(f"leadscore: warning: activity types no rulepack knows, scored nothing: {'; '.join(parts)}; "
             "rename them in a map's [activity_types] (--map) or declare them in a pack's [vocabulary] "
             "activity_types (leadscore activities lists the known ones)", err=True)
+    if misfits:
+        parts = [f"fields.{name} ({count} not {'an' if kind == 'int' else 'a'} {kind})"
+                 for (name, kind), count in sorted(misfits.items(), key=lambda item: (-item[1], item[0]))]
+        say(f"leadscore: warning: custom field values that do not fit their declared type, scored nothing: "
+            f"{'; '.join(parts)}; fix the values or the type in the pack's [fields] (docs/rulepacks.md, "
+            "\"Custom fields\")", err=True)
 
 
 def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
@@ -259,8 +267,12 @@ def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
     click.echo(f"leadscore: bands by share this run: {'; '.join(parts)}", err=True)
 
 
-def _watch_types(leads: Iterator[Any], known: Any, counts: Any) -> Iterator[Any]:
-    """Pass leads through, counting activity types that are not in the run's vocabulary."""
+def _watch_types(leads: Iterator[Any], known: Any, counts: Any, declared: Any = None,
+                 misfits: Any = None) -> Iterator[Any]:
+    """Pass leads through, counting activity types that are not in the run's vocabulary and, when
+    packs declare typed ``[fields]``, the values that cannot be read as their type (they give no signal)."""
+    from leadscore.rulepack.fields import misfit_fields
+
     superset = known.issuperset
     for item in leads:
         acts = getattr(item, "activities", None)
@@ -269,6 +281,9 @@ def _watch_types(leads: Iterator[Any], known: Any, counts: Any) -> Iterator[Any]
             for kind in acts.types:
                 if kind not in known:
                     counts[kind] += 1
+        if declared and misfits is not None and getattr(item, "fields", None):
+            for name, kind in misfit_fields(item.fields, declared).items():
+                misfits[(name, kind)] += 1
         yield item
 
 
@@ -507,6 +522,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 index = None
                 report = ReadReport()
                 unknown_types: Counter[str] = Counter()
+                misfits: Counter[tuple[str, str]] = Counter()
                 known_types = engine.vocabulary.get("activity_types", frozenset())
                 try:
                     source = input_path
@@ -521,7 +537,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                                                        label="bands: read"), accounts=index))
                     reader, size = _progress_reader(source, input_fmt, stack)
                     leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
-                                         unknown_types)
+                                         unknown_types, engine.vocabulary.get(CUSTOM_FIELDS), misfits)
                     last_lead: list[Any] = []
                     if with_next_steps:
                         leads = _remembering(leads, last_lead)
@@ -554,7 +570,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     raise UsageFailure(f"<stdout>: cannot write: {err.strerror or describe_failure(err)}") from err
                 if reject_writer is None:
                     _report_rejections(shown, count["rejected"])
-                _report_reading(report, unknown_types, known_types)
+                _report_reading(report, unknown_types, known_types, misfits)
                 if run is not None:
                     run.commit()
         except OutputError as err:
@@ -605,6 +621,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         from leadscore.io.writers import card_to_dict
         from leadscore.next_steps import next_steps, render, to_dict
         from leadscore.rulepack.fairness import reviews
+        from leadscore.rulepack.fields import misfit_fields
 
         options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
@@ -647,6 +664,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     observed = band_observed_conversion(result, engine.active_packs())
                     known = engine.vocabulary.get("activity_types", frozenset())
                     unknown = unknown_activity_types(item, known)
+                    misfit = misfit_fields(item.fields, engine.vocabulary.get(CUSTOM_FIELDS) or {})
                     left_out = [rej for rej in report.skipped if rej.lead_id == lead_id]
                     if as_json:
                         shown = card_to_dict(result, explain=True)
@@ -657,10 +675,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if steps is not None:
                             shown["next_steps"] = to_dict(steps)
                         shown["unknown_activity_types"] = unknown
+                        shown["fields_not_of_declared_type"] = misfit
                         shown["activities_left_out"] = [{"where": r.where, "reason": r.reason} for r in left_out]
                         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
                     else:
-                        click.echo(render_explanation(result, item, reviewed, observed, unknown, left_out, known))
+                        click.echo(render_explanation(result, item, reviewed, observed, unknown, left_out, known,
+                                                      misfit))
                         if steps is not None:
                             click.echo("\n" + "\n".join(printable(line) for line in render(steps).split("\n")))
                     return

@@ -43,11 +43,13 @@ def did_you_mean(kind: str, known: Collection[str]) -> str:
 
 def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mapping[str, str] | None = None,
                        observed_conversion: float | None = None, unknown: dict[str, int] | None = None,
-                       left_out: Sequence[Rejection] = (), known: Collection[str] = ()) -> str:
+                       left_out: Sequence[Rejection] = (), known: Collection[str] = (),
+                       misfits: Mapping[str, str] | None = None) -> str:
     """The card as text; ``reviews`` (rule id -> text) are the fairness reviews of rules that scored;
     ``observed_conversion`` is the band's stated conversion rate, when it has one; ``unknown``
-    (activity type -> count) and ``left_out`` (activities the reader could not use) are listed
-    after the ledger, so a lead never loses points unexplained."""
+    (activity type -> count), ``left_out`` (activities the reader could not use) and ``misfits``
+    (custom field -> the declared type its value does not fit) are listed after the ledger, so a
+    lead never loses points unexplained."""
     lines = []
     who = ""
     if lead is not None:
@@ -95,5 +97,10 @@ def render_explanation(card: ScoreCard, lead: Lead | None = None, reviews: Mappi
         lines.append("")
         lines.append("Activities left out because they did not fit:")
         lines.extend(f"  - {rej.where}: {rej.reason}" for rej in left_out)
+    if misfits:
+        lines.append("")
+        lines.append("Custom fields whose value does not fit the type declared in [fields] (they scored nothing):")
+        lines.extend(f"  - fields.{name}: not {'an' if kind == 'int' else 'a'} {kind}"
+                     for name, kind in sorted(misfits.items()))
     # Each line is escaped on its own: a line break inside a title or reason stays in its line.
     return "\n".join(printable(line) for line in lines)

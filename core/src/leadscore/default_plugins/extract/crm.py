@@ -11,8 +11,6 @@ is 40); a value that cannot be read as that type gives no signal (docs/rulepacks
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +24,7 @@ from leadscore.model import (
     SignalSpec,
     day_text,
 )
+from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 CHANNELS = {
@@ -87,56 +86,6 @@ def _field_signal(name: str, value: Any) -> Signal:
     if found is None:
         found = _FIELDS.put(key, Signal("fields." + name, value, None, f"{name}={value}"))
     return found
-
-
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_TRUE, _FALSE = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0"})
-
-
-def as_declared(value: Any, kind: str) -> Any:
-    """A custom field's value as its declared type, or None when it cannot be read as one.
-
-    number: ints and floats as they are, text of a decimal number (``"40"`` -> 40, ``"2.5"`` -> 2.5);
-    int: ints, floats with no fraction, text of a whole number; bool: true/false, and the text
-    true/false/yes/no/1/0 (any case); str: text, and a whole number as its digits. Booleans are
-    never numbers and numbers never booleans; NaN and infinities are no number.
-    """
-    vtype = type(value)
-    if kind == "str":
-        if vtype is str:
-            return value
-        return str(value) if vtype is int else None
-    if kind == "bool":
-        if vtype is bool:
-            return value
-        if vtype is str:
-            text = value.strip().lower()
-            return True if text in _TRUE else False if text in _FALSE else None
-        return None
-    if vtype is bool:
-        return None
-    if kind == "int":
-        if vtype is int:
-            return value
-        if vtype is float:
-            return int(value) if value.is_integer() else None
-        if vtype is str and _INTEGER.fullmatch(value.strip()) and len(value) < 100:
-            return int(value)
-        return None
-    # number
-    if vtype is int:
-        return value
-    if vtype is float:
-        return value if math.isfinite(value) else None
-    if vtype is str:
-        text = value.strip()
-        if len(text) < 100 and _INTEGER.fullmatch(text):
-            return int(text)
-        if _NUMBER.fullmatch(text):
-            number = float(text)
-            return number if math.isfinite(number) else None
-    return None
 
 
 def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
