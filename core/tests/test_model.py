@@ -191,27 +191,6 @@ def test_ledger_top_reasons_agree_for_ledger_lines_and_records():
     assert _card(Ledger(raw)).top_reasons(2) == expected[:2]
 
 
-@pytest.mark.parametrize("cls", [Company, Activity, Lead, Signal, Contribution, Route, ScoreCard])
-def test_hot_records_init_takes_attrs_parameters_and_fills_every_field(cls):
-    fields = attrs.fields(cls)
-    params = list(inspect.signature(cls).parameters.values())
-    assert [p.name for p in params] == [f.name for f in fields]
-    for param, field in zip(params, fields):
-        expected = inspect.Parameter.empty if field.default is attrs.NOTHING else field.default
-        assert param.default is expected
-    # Positional and keyword construction give the same record, every field as passed (converted).
-    values = [object() if f.converter is None else () for f in fields]
-    by_position = cls(*values)
-    by_keyword = cls(**{f.name: v for f, v in zip(fields, values)})
-    assert by_position == by_keyword
-    for field, value in zip(fields, values):
-        got = getattr(by_position, field.name)
-        assert got is value if field.converter is None else got == field.converter(value)
-    with pytest.raises(FrozenInstanceError):
-        setattr(by_position, fields[0].name, "changed")
-    assert attrs.evolve(by_position, **{fields[0].name: "x"}) != by_position
-
-
 def test_lead_init_converts_activities_and_keeps_defaults():
     acts = [Activity("page_view", WHEN), Activity("demo_request", WHEN)]
     lead = Lead("L1", activities=acts)

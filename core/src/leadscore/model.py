@@ -21,39 +21,6 @@ from attrs import frozen
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _fast_frozen_init(cls: type) -> None:
-    """Give a frozen, slotted attrs class an ``__init__`` that fills its slots directly.
-
-    attrs' own frozen ``__init__`` binds ``object.__setattr__`` afresh for every instance; this one
-    calls each slot's setter, bound once. Same parameters, defaults, converters and result (see
-    test_model); the hot path builds millions of these records in a run.
-    """
-    fields = attrs.fields(cls)
-    namespace: dict[str, Any] = {}
-    params, body = [], []
-    for i, f in enumerate(fields):
-        if (f.validator is not None or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
-                or isinstance(f.converter, attrs.Converter) or not f.init):
-            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields and converters are supported")
-        namespace[f"_s{i}"] = cls.__dict__[f.name].__set__
-        if f.default is attrs.NOTHING:
-            params.append(f.name)
-        else:
-            params.append(f"{f.name}=_d{i}")
-            namespace[f"_d{i}"] = f.default
-        value = f.name
-        if f.converter is not None:
-            namespace[f"_c{i}"] = f.converter
-            value = f"_c{i}({f.name})"
-        body.append(f"    _s{i}(self, {value})\n")
-    source = f"def __init__(self, {', '.join(params)}):\n{''.join(body)}"
-    exec(compile(source, f"<leadscore init {cls.__name__}>", "exec"), namespace)  # noqa: S102
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = dict(cls.__init__.__annotations__)
-    cls.__init__ = init  # type: ignore[misc]
-
-
 @frozen
 class Company:
     """Firmographic facts about the lead's company (all optional: CRMs are patchy)."""
@@ -515,12 +482,6 @@ class RollupStrategy:
 def evolve(record: Any, **changes: Any) -> Any:
     """A copy of ``record`` with ``changes`` (records are frozen)."""
     return attrs.evolve(record, **changes)
-
-
-# The records the hot path builds for every lead (Activity and Contribution when read).
-for _record in (Company, Activity, Lead, Signal, Contribution, Route, ScoreCard):
-    _fast_frozen_init(_record)
-del _record
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from leadscore.model import SECONDS_PER_DAY, Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
+from leadscore.model import Activities, Activity, Ledger, LedgerLine, ScoreLine, Signal
 from leadscore.rulepack.composer import ComposedPack
 from leadscore.rulepack.schema import RuleIR
 from leadscore.scoring.caps import apply_caps, cap_line, rule_cap
@@ -107,20 +107,12 @@ def _add_activity_lines(ledger: list[LedgerLine], rule: RuleIR, fn: DecayFn | No
     else:
         keep = 1 if rule.count == "once" else (rule.max_count or found)
         counted = range(end - 1, (end - keep if keep < found else first) - 1, -1)
-    points, size = rule.points, abs(rule.points)
-    rid, category, reason, pack = rule.id, rule.category, rule.reason, rule.pack
     for m in counted:
         e = matches[m][1]
-        at = times[e]
-        # factor_at() and decayed() written out: this loop makes most of a run's ledger lines.
-        if fn is None:
-            factor, got = 1.0, points
-        else:
-            age = (as_of - at).total_seconds() / SECONDS_PER_DAY
-            factor = fn(age if age > 0.0 else 0.0)
-            got = int(size * factor + 0.5) if points >= 0 else -int(size * factor + 0.5)
+        factor = factor_at(fn, as_of, times[e])
         # The evidence is the activity's position; the Ledger turns it into text on read.
-        ledger.append((rid, category, got, reason, pack, "rule", points, label, factor, types[e], at, e))
+        ledger.append((rule.id, rule.category, decayed(rule.points, factor), rule.reason, rule.pack, "rule",
+                       rule.points, label, factor, types[e], times[e], e))
     dropped = found - len(counted)
     if dropped:
         if rule.count == "daily":
@@ -128,5 +120,5 @@ def _add_activity_lines(ledger: list[LedgerLine], rule: RuleIR, fn: DecayFn | No
         else:
             limit = "once" if rule.count == "once" else f"at most {len(counted)} times"
         ledger.append(cap_line(
-            rid, category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
-            f"not counted: this rule counts {limit}", pack, "frequency_cap", types[matches[end - 1][1]]))
+            rule.id, rule.category, 0, f"{dropped} earlier matching activit{'y' if dropped == 1 else 'ies'} "
+            f"not counted: this rule counts {limit}", rule.pack, "frequency_cap", types[matches[end - 1][1]]))
