@@ -97,6 +97,22 @@ def test_diff_with_a_gate_and_on_a_stored_run(history: str, tmp_path: Path) -> N
     assert run("diff", "--to", str(new)).stderr == "leadscore: diff: give either LEADS or --history TARGET (to rescore a stored run)\n"
 
 
+def test_diff_sets_share_bands_from_the_same_leads(tmp_path: Path) -> None:
+    # A candidate with "top N%" bands is ranked on the leads being compared, as score would rank them.
+    share = tmp_path / "share.toml"
+    share.write_text('[pack]\nname = "share"\nversion = "1"\nextends = ["firr-base"]\npriority = 5\n'
+                     '[[bands]]\nname = "early"\nmin = 0\n[[bands]]\nname = "mql"\nmin = "top 20%"\n'
+                     '[[bands]]\nname = "sales_ready"\nmin = "top 5%"\n')
+    result = run("diff", SAMPLES, "-r", "firr-base", "--to", str(share), "--as-of", "2026-11-23", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ("leadscore: bands by share (new packs): mql (top 20% of 46 leads) from 104 points; "
+                             "sales_ready (top 5% of 46 leads) from 151 points\n")
+    data = json.loads(result.stdout)
+    assert {band: v["new"] for band, v in data["volume"].items() if v["new"]} == {"early": 36, "mql": 7,
+                                                                                 "sales_ready": 3}
+    assert data["bands"] == ["early", "engaged", "mql", "sales_ready", "target_account"]
+
+
 def test_ingest_and_replay(history: str, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(

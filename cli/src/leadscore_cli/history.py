@@ -25,6 +25,7 @@ from leadscore_cli.main import (
     UsageFailure,
     _fail,
     _read,
+    _report_shares,
     input_options,
     parse_as_of,
     say,
@@ -321,7 +322,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                         path = stack.enter_context(_spool_stdin())
                     options = InputOptions(map_spec, delimiter, strict, dedupe)
                     pairs = score_both(lambda: _read(path, activities, input_fmt, options=options), old_engine,
-                                       new_engine, when)
+                                       new_engine, when, lambda side, summary: _report_shares(summary, f"({side} packs)"))
                 else:
                     store = stack.enter_context(_open(history))
                     runs = store.runs()
@@ -334,7 +335,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                         engine_for_packs(pm, old, "--rulepack") if old else StoredPackEngine(pm, run))
                     leads = _run_leads(store, run.run_id)
                     when = run.as_of
-                    pairs = score_both(leads, old_engine, new_engine, when)
+                    pairs = score_both(leads, old_engine, new_engine, when, lambda side, summary: _report_shares(summary, f"({side} packs)"))
                 bands = [b for b, _ in engine_bands(old_engine)] + [b for b, _ in engine_bands(new_engine)]
                 checks = [parse_gate(g, bands) for g in gates]
                 report = compare(pairs, sorted(set(bands), key=_rank(old_engine, new_engine)))

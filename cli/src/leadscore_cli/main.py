@@ -258,13 +258,13 @@ def _report_reading(report: Any, unknown_types: Any = None, known: Any = (), mis
             "\"Custom fields\")", err=True)
 
 
-def _report_shares(summary: list[tuple[str, str, int, int]]) -> None:
-    """One line: the minimum each "top N%" band got from this run's totals."""
+def _report_shares(summary: list[tuple[str, str, int, int]], whose: str = "this run") -> None:
+    """One line: the minimum each "top N%" band got from this run's totals (``whose``: the side of a diff)."""
     from leadscore.scoring.bands import UNREACHABLE
 
     parts = [f"{name} ({share} of {count:,} leads) from {value} points" if value < UNREACHABLE
              else f"{name} ({share}) unreachable: no lead" for name, share, value, count in summary]
-    click.echo(f"leadscore: bands by share this run: {'; '.join(parts)}", err=True)
+    click.echo(f"leadscore: bands by share {whose}: {'; '.join(parts)}", err=True)
 
 
 def _watch_types(leads: Iterator[Any], known: Any, counts: Any, declared: Any = None,

@@ -102,10 +102,19 @@ def compare(pairs: Iterable[tuple[ScoreCard | Rejection, ScoreCard | Rejection]]
 
 
 def score_both(read: Callable[[], Iterable[Lead | Rejection]], old: Any, new: Any,
-               as_of: datetime | None) -> Iterator[tuple[ScoreCard | Rejection, ScoreCard | Rejection]]:
-    """(old card, new card) for every lead ``read()`` gives; reads it again for each account pass."""
+               as_of: datetime | None,
+               shares: Callable[[str, list[tuple[str, str, int, int]]], None] | None = None,
+               ) -> Iterator[tuple[ScoreCard | Rejection, ScoreCard | Rejection]]:
+    """(old card, new card) for every lead ``read()`` gives; reads it again for each account pass
+    and, for a side with "top N%" bands, once more to set their minimums from these leads (each
+    side ranks the same leads under its own packs); ``shares("old"|"new", summary)`` hears them."""
     old_index = old.build_accounts(read(), as_of=as_of) if old.needs_accounts else None
     new_index = new.build_accounts(read(), as_of=as_of) if new.needs_accounts else None
+    for side, engine, index in (("old", old, old_index), ("new", new, new_index)):
+        if engine.needs_shares:
+            summary = engine.resolve_shares(read(), as_of=as_of, accounts=index)
+            if shares is not None:
+                shares(side, summary)
     for item in read():
         if isinstance(item, Rejection):
             yield item, item

@@ -55,12 +55,16 @@ def _origin(engine: Any, pack: Any) -> str:
 
 
 def engine_bands(engine: Any) -> list[tuple[str, int]]:
-    """Every band the run's packs define, lowest first (a later, more specific pack's threshold wins)."""
-    found: dict[str, int] = {}
+    """Every band the run's packs define, lowest first (a later, more specific pack's threshold wins).
+
+    A "top N%" band has no minimum of its own (0 here): among bands of the same minimum, a smaller
+    share ranks higher."""
+    found: dict[str, tuple[int, float]] = {}
     for pack in sorted(engine.packs, key=lambda p: p.priority):
         for band in pack.bands:
-            found[band.name] = band.min_points
-    return sorted(found.items(), key=lambda item: (item[1], item[0]))
+            found[band.name] = (band.min_points, 0.0 if band.share is None else 1.0 - band.share)
+    order = sorted(found.items(), key=lambda item: (item[1], item[0]))
+    return [(name, minimum) for name, (minimum, _) in order]
 
 
 def stored_card(card: ScoreCard, run_id: int, seq: int, snapshot: str, with_ledger: bool,
