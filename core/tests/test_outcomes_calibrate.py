@@ -157,6 +157,10 @@ def test_bad_calibrate_arguments_are_one_line(funnel: dict[str, Path], tmp_path:
                               "or above, e.g. sales_ready=5%,mql=20%,engaged=50%")
     with pytest.raises(ConfigurationError, match="--bands: 'cold' is the lowest band"):
         calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]], bands="cold=30%", **common)
+    with pytest.raises(ConfigurationError) as err:
+        calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]], bands="hott=10%", **common)
+    assert str(err.value) == ("--bands: 'hott' is not a band of synthetic-start; did you mean 'hot'? name bands "
+                              "above 'cold': warm, hot")
     with pytest.raises(ConfigurationError, match="--name: a rulepack named 'firr-base' is already loaded"):
         calibrate(funnel["leads"], funnel["outcomes"], rulepacks=[funnel["start"]], name="firr-base", **common)
     with pytest.raises(InputError, match="the held-out part of the split has no leads"):

@@ -9,6 +9,7 @@ converting. The fitted pack is scored by the real engine on held-out leads, and 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import re
@@ -436,6 +437,16 @@ def run_calibrate(evaluation: Evaluation, engine: Engine, plugins: PluginManager
     if band_spec is not None and lowest["name"] in {n for n, _ in band_spec}:
         raise ConfigurationError("--bands", f"{lowest['name']!r} is the lowest band, which takes every lead "
                                  f"below the others", "name only the bands above it")
+    if band_spec is not None and merged["bands"]:
+        # The packs' gates and routes name their bands: a misspelt or new name would write a pack
+        # whose band is routed nowhere (packs without bands take the names given).
+        above = [b["name"] for b in merged["bands"][1:]]
+        for band, _ in band_spec:
+            if band not in above:
+                close = difflib.get_close_matches(band, above, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigurationError("--bands", f"{band!r} is not a band of {', '.join(p.name for p in packs)}",
+                                         f"{hint}name bands above {lowest['name']!r}: {', '.join(above)}")
     rate_spec = (parse_band_conversion(band_conversion, [b["name"] for b in merged["bands"]] or [lowest["name"]],
                                        ", ".join(p.name for p in packs)) if band_conversion is not None else None)
     pack_name = name or f"{packs[-1].name}-fitted"
