@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,16 @@ def test_open_runs_every_migration_once(history_target: str) -> None:
     with open_store(history_target) as store:  # opening again applies nothing twice
         assert store.schema_version() == LATEST
         assert store.count("runs") == 0
+
+
+def test_processes_opening_a_new_history_at_once_all_get_it(history_target: str) -> None:
+    """The first open creates the schema; the others wait for it rather than race it."""
+    code = "import sys\nfrom leadscore.history import open_store\nwith open_store(sys.argv[1]) as s: print(s.schema_version())"
+    children = [subprocess.Popen([sys.executable, "-c", code, history_target], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [(child.returncode, out.strip()) for child, (out, _) in zip(children, results)] == [(0, str(LATEST))] * 3, \
+        [err for _, err in results]
 
 
 def test_an_older_schema_is_migrated_with_its_data_kept(history_target: str) -> None:

@@ -409,6 +409,9 @@ class SqlStore(HistoryStore):
     def migrate(self) -> None:
         """Bring the schema to the latest version (each migration in its own transaction)."""
         with self.transaction():
+            # Two processes opening a new PostgreSQL history at once would both create the table
+            # (and one fail on the catalog's unique index) without this lock.
+            self._lock_schema()
             self._x(VERSION_TABLE)
         current = self.schema_version()
         if current > LATEST:
