@@ -105,13 +105,20 @@ LEAD_IDS = [lead.id for lead in read_leads(SAMPLES)]
 NEW_IDS = ["L-N1", "L-N2", "L-N3"]
 ACCOUNTS = ["quillstone-analytics.com", "larkspurhealth.com", "brackenridge-freight.com", "kilnworth.io"]
 TITLES = ["VP Sales", "Marketing Intern", "Chief Financial Officer", "Director of IT", "Software Developer"]
+# Addresses of sample leads in those accounts (as another lead's email, the two leads become one
+# person of the account), written the way the same person writes them again, and a new one.
+EMAILS = ["Priya.Raman+demo@quillstone-analytics.com", "tomasz.wiecek@quillstone-analytics.com",
+          "marcus.oyelaran@larkspurhealth.com", "jonas.kettler+q4@brackenridge-freight.com",
+          "rosa.villanueva@kilnworth.io", "someone.new@kilnworth.io"]
 HOURS = st.integers(-30 * 24, 10 * 24)
 # Activities (on known and not-yet-known leads), title changes, moves between accounts (or out of
-# every account: without account_id a lead falls back to its email domain), and new leads joining.
+# every account: without account_id a lead falls back to its email domain), email changes that
+# make two leads one person (or part them), and new leads joining.
 EVENTS = st.one_of(
     st.tuples(st.just("activity"), st.sampled_from(LEAD_IDS + NEW_IDS), st.sampled_from(EVENT_TYPES), HOURS),
     st.tuples(st.just("title"), st.sampled_from(LEAD_IDS), st.sampled_from(TITLES), HOURS),
     st.tuples(st.just("account"), st.sampled_from(LEAD_IDS), st.sampled_from([*ACCOUNTS, None]), HOURS),
+    st.tuples(st.just("email"), st.sampled_from(LEAD_IDS), st.sampled_from(EMAILS), HOURS),
     st.tuples(st.just("lead"), st.sampled_from(NEW_IDS), st.sampled_from(ACCOUNTS), HOURS),
 )
 
@@ -124,6 +131,8 @@ def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"title": value}})
     if kind == "account":
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"account_id": value}})
+    if kind == "email":
+        return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"email": value}})
     return json.dumps({"event": "lead", "at": at, "lead": {
         "id": lead, "email": f"new.{lead.lower()}@{value}", "account_id": value, "title": "VP Marketing",
         "activities": [{"type": "demo_request", "at": at}]}})
