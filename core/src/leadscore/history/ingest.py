@@ -8,6 +8,7 @@ what the batch touches, :meth:`Ingestor.apply` applies one event in memory and s
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -120,6 +121,7 @@ class Ingestor:
         self.policy = policy
         self.engine_name = engine_name
         self.run_id: int | None = None
+        self._started = False  # the run's row is committed: later batches only update it
         self.bands = engine_bands(engine)
         self._band_table = {name: (rank, points) for rank, (name, points) in enumerate(self.bands)}
         self._run_bands: dict[int, dict[str, tuple[int, int]]] = {}
@@ -165,6 +167,10 @@ class Ingestor:
         self._load(states)
         if self.engine.needs_accounts and keys:
             self._whole.update(keys)
+        # The working set (and what earlier batches added to it) lives for many batches: out of
+        # the collector's generations, a full collection no longer walks it in the middle of an
+        # event (up to 0.5 s at 20k cached leads).
+        gc.freeze()
 
     def _load(self, states: Mapping[str, LeadState]) -> None:
         if not states:
@@ -195,6 +201,7 @@ class Ingestor:
         self.cache.clear()
         self._members.clear()
         self._whole.clear()
+        gc.unfreeze()  # what the working set held can be collected again
 
     def _peek_run_id(self) -> int:
         runs = self.store.runs()
@@ -415,7 +422,7 @@ class Ingestor:
     def commit(self) -> list[Alert]:
         """Write the staged batch in one transaction; returns the alerts to deliver now."""
         with self.store.transaction():
-            if self.store.run(self._run()) is None:
+            if not self._started and self.store.run(self._run()) is None:
                 got = self.store.new_run(kind="ingest", started_at=utcnow(), as_of=None, engine=self.engine_name,
                                          source=self.source, leadscore_version=__version__, with_ledger=True,
                                          bands=self.bands, packs=engine_packs(self.engine))
@@ -426,6 +433,7 @@ class Ingestor:
             self.store.put_leads(list(self._staged_states.values()))
             self.store.add_events(self._staged_events)
             self.store.finish_run(self._run(), scored=self.applied, rejected=self.rejected, finished_at=utcnow())
+        self._started = True
         self._staged_cards, self._staged_snapshots, self._staged_states, self._staged_events = [], {}, {}, []
         alerts, self.pending_alerts = self.pending_alerts, []
         return alerts
