@@ -3,7 +3,9 @@
 - ``Activities`` (a lead's activities as columns) behaves as the tuple of records it stands for;
 - the JSON reader's column fast path builds the same lead as the record-by-record checked path,
   and still gives the checked path's messages for bad activities;
-- the generated lead-rule function agrees with ``compile_condition`` on every condition and value.
+- the generated lead-rule function agrees with ``compile_condition`` on every condition and value;
+- ``Activities.inserted`` (how ``ingest`` adds an activity) is the stable sort of the records, and a
+  lead written by ``lead_to_dict`` from its columns reads back equal through ``lead_from_json``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from leadscore import Activities, Activity, Lead
 from leadscore.backends.python import compile_lead_rules
 from leadscore.rulepack.predicates import compile_condition
 from leadscore.errors import InputError
-from leadscore.io.readers import _activity, _fast_lead, lead_from_dict, parse_json_line, read_leads
+from leadscore.io.readers import _activity, _fast_lead, lead_from_dict, lead_from_json, parse_json_line, read_leads
+from leadscore.io.writers import lead_to_dict
 from leadscore.model import EMPTY, NO_ACTIVITIES
 from leadscore.rulepack.schema import Condition
 
@@ -260,6 +263,36 @@ def test_the_typed_json_fast_path_agrees_on_edge_lines(line: bytes) -> None:
     got = _fast_lead(line, "x")
     if got is not None:
         assert got == lead_from_dict(orjson.loads(line), "x")
+
+
+@settings(max_examples=200, deadline=None)
+@given(_clean_lead_dicts, st.data())
+def test_an_inserted_activity_lands_where_a_stable_sort_puts_it(d: dict, data: st.DataObject) -> None:
+    try:
+        lead = lead_from_dict(d, "x")
+    except InputError:
+        return
+    # Often at the instant of an existing activity: ties are where the order can go wrong.
+    at = data.draw(st.sampled_from([*lead.activities.times, T0]))
+    activity = Activity("demo_request", at, data.draw(st.sampled_from([EMPTY, {"url": "/demo"}])),
+                        data.draw(st.sampled_from([None, "ev-new"])))
+    got = lead.activities.inserted(activity)
+    assert got == tuple(sorted([*lead.activities, activity], key=lambda a: a.at))
+    assert got.in_time_order() and got.types == [a.type for a in got]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_lead_dicts, _clean_lead_dicts))
+def test_a_lead_written_from_its_columns_reads_back_equal(d: dict) -> None:
+    try:
+        lead = lead_from_dict(d, "x")
+    except InputError:
+        return
+    data = lead_to_dict(lead)
+    assert data.get("activities", []) == [
+        {"type": a.type, "at": a.at.isoformat(), **({"properties": dict(a.properties)} if a.properties else {}),
+         **({"id": a.id} if a.id is not None else {})} for a in lead.activities]
+    assert lead_from_json(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), "x") == lead
 
 
 # --- activity signals vs counting by hand ---------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from attrs import define, frozen
+from attrs import define, field, frozen
 
 from leadscore.caching import SeenHashes
 from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
@@ -76,6 +76,24 @@ def person_key(lead: Lead) -> Any:
     return f"{local}@{domain}"
 
 
+@frozen
+class AccountEntry:
+    """What one lead adds to its account's summary at one scoring time (see ``Engine.account_entry``).
+
+    Entries that compare equal add the same to any summary: they hold everything
+    :meth:`AccountIndex.add` reads (the lead itself is carried along, not compared).
+    """
+
+    key: str
+    lead_id: str
+    person: Any
+    """``person_key(lead)``: two leads of one person count once in a summary."""
+    values: Mapping[str, Any]
+    first_total: int | None
+    matched: tuple[str, ...]
+    lead: Lead = field(eq=False, repr=False)
+
+
 @define
 class AccountSummary:
     key: str
@@ -133,13 +151,14 @@ class AccountIndex:
         self._high: dict[int, int] = {}
 
     def add(self, key: str, lead: Lead, values: Mapping[str, Any], first_total: int | None,
-            matched: Iterable[str] = ()) -> None:
+            matched: Iterable[str] = (), person: Any = None) -> None:
         """Count one contact of account ``key``; ``matched`` names the same_account signals whose
-        ``where`` it meets."""
+        ``where`` it meets; ``person`` is ``person_key(lead)`` when the caller has it."""
         summary = self.accounts.get(key)
         if summary is None:
             summary = self.accounts[key] = AccountSummary(key, functions=set(), scored=[], matching={})
-        person = person_key(lead)
+        if person is None:
+            person = person_key(lead)
         for name in matched:
             ids = summary.matching.setdefault(name, {})
             if person not in ids and len(ids) < self.caps.get(name, 0):
@@ -169,6 +188,9 @@ class AccountIndex:
                                         or (first_total == summary.best_score and lead.id < (summary.best_lead or ""))):
             summary.best_score = first_total
             summary.best_lead = lead.id
+
+    def add_entry(self, entry: AccountEntry) -> None:
+        self.add(entry.key, entry.lead, entry.values, entry.first_total, entry.matched, entry.person)
 
     def signals_for(self, key: str | None) -> Mapping[str, Any]:
         """The ``account.*`` signal values of account ``key`` (none for a lead without an account)."""

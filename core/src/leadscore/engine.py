@@ -15,9 +15,11 @@ from typing import Any
 from leadscore.accounts import (
     CONTACT_SIGNALS,
     AccountCard,
+    AccountEntry,
     AccountIndex,
     account_card,
     account_key,
+    person_key,
 )
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
@@ -345,26 +347,34 @@ class Engine:
         """
         when = self._resolve_as_of(as_of)
         index = AccountIndex({spec.signal: spec.cap for spec in self.same_account})
-        need_score = "account.best_lead_score" in self.wanted
-        matcher, signals = self.contact_matcher, [spec.signal for spec in self.same_account]
         for item in leads:
             if isinstance(item, Rejection):
                 continue
-            key = account_key(item)
-            if key is None:
-                continue
-            try:
-                lead = _in_time_order(item)
-                total = None
-                if need_score:
-                    _, _, _, values, _, total = self._points(lead, when, None)
-                else:
-                    values = self._values(lead, when)
-                matched = () if matcher is None else [signals[r] for r, _ in matcher.match(values, lead.activities, when)]
-                index.add(key, lead, values, total, matched)
-            except Exception:  # the scoring pass reports this lead's problem as a rejection
-                continue
+            entry = self.account_entry(item, when)
+            if entry is not None:
+                index.add_entry(entry)
         return index
+
+    def account_entry(self, lead: Lead, as_of: datetime | None = None) -> AccountEntry | None:
+        """What ``lead`` adds to its account's summary as of ``as_of``: None for a lead without an
+        account, or one whose signals cannot be extracted (the scoring pass reports its problem)."""
+        key = account_key(lead)
+        if key is None:
+            return None
+        when = self._resolve_as_of(as_of)
+        try:
+            lead = _in_time_order(lead)
+            total = None
+            if "account.best_lead_score" in self.wanted:
+                _, _, _, values, _, total = self._points(lead, when, None)
+            else:
+                values = self._values(lead, when)
+            matcher = self.contact_matcher
+            matched = () if matcher is None else tuple(
+                self.same_account[r].signal for r, _ in matcher.match(values, lead.activities, when))
+        except Exception:  # the scoring pass reports this lead's problem as a rejection
+            return None
+        return AccountEntry(key, lead.id, person_key(lead), values, total, matched, lead)
 
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""

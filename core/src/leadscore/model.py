@@ -6,6 +6,7 @@ plugins return new records and the core aggregates them.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -161,6 +162,24 @@ class Activities(_LazyRecords):
         made = Activities([self.types[i] for i in order], [self.times[i] for i in order],
                           [self.props[i] for i in order] if self.props else None,
                           [self.ids[i] for i in order] if self.ids else None)
+        made._ordered = True
+        return made
+
+    def inserted(self, activity: Activity) -> Activities:
+        """These activities with ``activity`` added in time order (after any at the same instant);
+        the others are not rebuilt as records."""
+        acts = self.by_time()
+        at = bisect.bisect_right(acts.times, activity.at)
+        props = acts.props
+        if props is not None or activity.properties:
+            props = [*(props or [EMPTY] * len(acts))]
+            props.insert(at, activity.properties)
+        ids = acts.ids
+        if ids is not None or activity.id is not None:
+            ids = [*(ids or [None] * len(acts))]
+            ids.insert(at, activity.id)
+        made = Activities([*acts.types[:at], activity.type, *acts.types[at:]],
+                          [*acts.times[:at], activity.at, *acts.times[at:]], props, ids)
         made._ordered = True
         return made
 

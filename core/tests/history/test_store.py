@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from leadscore.history import HistoryError, open_store
 from leadscore.history.recorder import RunRecorder
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.history.schema import LATEST, MIGRATIONS, VERSION_TABLE
-from leadscore.history.store import pack_hash
+from leadscore.history.store import VALUES_ROWS, EventRow, LeadState, pack_hash
 from leadscore.io import read_leads
 
 SAMPLES = Path(__file__).resolve().parents[3] / "rulepacks" / "samples" / "leads.jsonl"
@@ -37,6 +39,16 @@ def test_open_runs_every_migration_once(history_target: str) -> None:
     with open_store(history_target) as store:  # opening again applies nothing twice
         assert store.schema_version() == LATEST
         assert store.count("runs") == 0
+
+
+def test_processes_opening_a_new_history_at_once_all_get_it(history_target: str) -> None:
+    """The first open creates the schema; the others wait for it rather than race it."""
+    code = "import sys\nfrom leadscore.history import open_store\nwith open_store(sys.argv[1]) as s: print(s.schema_version())"
+    children = [subprocess.Popen([sys.executable, "-c", code, history_target], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [(child.returncode, out.strip()) for child, (out, _) in zip(children, results)] == [(0, str(LATEST))] * 3, \
+        [err for _, err in results]
 
 
 def test_an_older_schema_is_migrated_with_its_data_kept(history_target: str) -> None:
@@ -96,6 +108,40 @@ def test_a_run_is_stored_with_packs_snapshots_cards_and_lead_state(history_targe
         assert [c.run_id for c in history] == [first, second]
         state = store.lead_states(["L-1001"])["L-1001"]
         assert (state.run_id, state.total, state.band) == (second, history[-1].total, history[-1].band)
+
+
+def test_bulk_writes_and_array_reads_keep_every_row(history_target: str) -> None:
+    """More rows than one INSERT ... VALUES takes go through the bulk path (DuckDB's appender,
+    PostgreSQL's COPY), upserts through a temporary table; reads take thousands of keys at once."""
+    many = 40 * VALUES_ROWS
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def state(i: int, run_id: int, as_of: datetime, total: int) -> LeadState:
+        return LeadState(f"L-{i:05d}", f"acct-{i % 7}", f"s{i}", as_of, run_id, 0, total, "early", None,
+                         {"title": "2026-11-01T00:00:00+00:00"} if i % 2 else {})
+
+    with open_store(history_target) as store:
+        with store.transaction():
+            store.add_snapshots({f"s{i}": f'{{"id": "L-{i:05d}"}}' for i in range(many)})
+            store.put_leads([state(i, 1, at, i) for i in range(many)])
+            store.add_events([EventRow(1, i, f"e-{i}", f"L-{i:05d}", "activity", at, "applied", "1 card")
+                              for i in range(many)])
+        with store.transaction():
+            # Some snapshots again (kept once), and new states: later ones replace, earlier ones do not.
+            store.add_snapshots({f"s{i}": "changed" for i in range(0, many, 2)})
+            store.put_leads([state(i, 2, at + timedelta(days=1 if i % 3 else -1), -i) for i in range(many)])
+        assert store.count("snapshots") == store.count("leads") == store.count("events") == many
+        wanted = [f"L-{i:05d}" for i in range(many)]
+        states = store.lead_states([*wanted, "L-nobody"])
+        assert sorted(states) == wanted
+        for i, lead_id in enumerate(wanted):
+            got = states[lead_id]
+            assert (got.run_id, got.total) == ((2, -i) if i % 3 else (1, i)), lead_id
+            assert got.field_times == ({"title": "2026-11-01T00:00:00+00:00"} if i % 2 else {})
+        texts = store.snapshots(f"s{i}" for i in range(many))
+        assert len(texts) == many and texts["s0"] == '{"id": "L-00000"}'
+        assert len(store.lead_states_for_accounts(["acct-3"])) == len(range(3, many, 7))
+        assert store.seen_event_ids(["e-0", f"e-{many - 1}", "e-never"]) == {"e-0", f"e-{many - 1}"}
 
 
 def test_an_earlier_as_of_does_not_replace_the_current_lead_state(history_target: str) -> None:

@@ -1,8 +1,8 @@
 """The history in an embedded DuckDB file: the default target, nothing to start or administer.
 
 DuckDB lets one process write a file at a time: a second writer waits for the lock (up to
-``wait`` seconds) and then fails with one line. Large batches are loaded through a temporary JSON
-Lines file (DuckDB inserts row by row slowly, and reads JSON in bulk quickly).
+``wait`` seconds) and then fails with one line. Large batches go in through DuckDB's appender
+(values converted in C++, no statement per row).
 """
 
 from __future__ import annotations
@@ -10,20 +10,15 @@ from __future__ import annotations
 import errno
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from leadscore.history.store import HistoryError, SqlStore, first_line, optional_module
 
 DEFAULT_WAIT_SECONDS = 60.0
 WAIT_ENV = "LEADSCORE_HISTORY_WAIT"
-# Up to this many rows go in one INSERT ... VALUES; more go through a temporary file.
-VALUES_ROWS = 64
 _LOCKED = re.compile(r"lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
 
@@ -49,7 +44,6 @@ class DuckDBStore(SqlStore):
         if Path(path).is_dir():
             raise HistoryError(path, "is a directory", "give a file path such as history.duckdb")
         self.con = self._connect(path, wait_seconds(wait))
-        self._types: dict[str, dict[str, str]] = {}
 
     def _connect(self, path: str, wait: float) -> Any:
         deadline = time.monotonic() + wait
@@ -92,37 +86,13 @@ class DuckDBStore(SqlStore):
     def _rollback(self) -> None:
         self.con.execute("ROLLBACK")
 
-    def _column_types(self, table: str) -> dict[str, str]:
-        types = self._types.get(table)
-        if types is None:
-            rows = self._q(f"SELECT name, type FROM pragma_table_info('{table}')")
-            types = self._types[table] = {name: kind for name, kind in rows}
-        return types
-
-    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                     conflict: str = "") -> None:
-        if not rows:
-            return
-        names = ", ".join(columns)
-        if len(rows) <= VALUES_ROWS:
-            one = "(" + ", ".join("?" * len(columns)) + ")"
-            self._execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))} {conflict}",
-                          [value for row in rows for value in row])
-            return
-        types = self._column_types(table)
-        spec = ", ".join(f"{c}: '{types[c]}'" for c in columns)
-        fd, path = tempfile.mkstemp(prefix="leadscore-history-", suffix=".jsonl")
+    def _bulk(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        # The appender converts in C++ and writes in the connection's transaction.
         try:
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for row in rows:
-                        out.write(orjson.dumps(dict(zip(columns, row)), option=orjson.OPT_APPEND_NEWLINE))
-            except OSError as err:
-                raise self._failure(err, "write a temporary file") from err
-            self._execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM read_json('{path}', "
-                          f"format = 'newline_delimited', columns = {{{spec}}}) {conflict}")
-        finally:
-            os.unlink(path)
+            with self.con.appender(table, columns=list(columns)) as appender:
+                appender.append_rows(rows)
+        except self.duckdb.Error as err:
+            raise self._failure(err, "write") from err
 
     def _failure(self, err: Exception, doing: str) -> HistoryError:
         text = first_line(err)

@@ -65,15 +65,11 @@ class PostgresStore(SqlStore):
         self._execute("LOCK TABLE runs IN EXCLUSIVE MODE")
         return super().new_run(**kwargs)
 
-    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                     conflict: str = "") -> None:
-        if not rows:
-            return
-        marks = ", ".join(["%s"] * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {conflict}"
+    def _bulk(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         try:
-            with self.con.cursor() as cur:
-                cur.executemany(sql, rows)
+            with self.con.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
         except self.psycopg.Error as err:
             raise self._failure(err, "write") from err
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
-
 from leadscore.history.packs import StoredPackEngine
 from leadscore.history.store import HistoryStore, StoredCard
-from leadscore.io.readers import lead_from_dict
+from leadscore.io.readers import lead_from_json
 from leadscore.io.writers import contribution_to_dict
 from leadscore.model import Lead, ScoreCard
 from leadscore.plugins import PluginManager
 
 
 def lead_from_snapshot(text: str, where: str) -> Lead:
-    return lead_from_dict(orjson.loads(text), where)
+    return lead_from_json(text.encode(), where)
 
 
 def score_stored(engine: Any, store: HistoryStore, card: StoredCard, kind: str,

@@ -23,6 +23,8 @@ from leadscore.history.schema import LATEST, MIGRATIONS, VERSION_TABLE, Migratio
 
 # Rows per statement when loading many (bounded memory, few round trips).
 BATCH_ROWS = 5000
+# Up to this many rows go in one INSERT ... VALUES; more are bulk loaded.
+VALUES_ROWS = 64
 HISTORY_FIX = "install the history extra: pip install 'leadscore[history]'"
 
 
@@ -282,8 +284,6 @@ _EVENT_COLUMNS = ("run_id", "line", "event_id", "lead_id", "kind", "occurred_at"
 _RUN_COLUMNS = ("run_id", "kind", "started_at", "finished_at", "as_of", "engine", "source", "leadscore_version",
                 "scored", "rejected", "with_ledger", "bands")
 TABLES = ("runs", "packs", "run_packs", "snapshots", "cards", "rejections", "leads", "events", "alerts")
-# Parameters per IN (...) list: well under both databases' limits.
-IN_CHUNK = 1000
 
 
 def _card_row(card: StoredCard) -> tuple[Any, ...]:
@@ -321,11 +321,6 @@ def _alert(row: Sequence[Any]) -> AlertRecord:
                        row[10], row[11], from_db_time(row[12]), from_db_time(row[13]))
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class SqlStore(HistoryStore):
     """The store in SQL that DuckDB and PostgreSQL both run; subclasses supply the connection."""
 
@@ -342,9 +337,8 @@ class SqlStore(HistoryStore):
         """Run one statement; returns a cursor-like object with fetchone/fetchall."""
 
     @abc.abstractmethod
-    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                     conflict: str = "") -> None:
-        """Insert ``rows``; ``conflict`` is an ``ON CONFLICT ...`` clause or empty."""
+    def _bulk(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Load many ``rows`` into ``table`` the database's fast way (no conflict handling)."""
 
     @abc.abstractmethod
     def _begin(self) -> None: ...
@@ -363,6 +357,30 @@ class SqlStore(HistoryStore):
         """The one-line error for a database failure, or None when ``err`` is not the database's."""
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                     conflict: str = "") -> None:
+        """Insert ``rows``; ``conflict`` is an ``ON CONFLICT ...`` clause or empty.
+
+        A few rows go in one ``INSERT ... VALUES``; more are bulk loaded (DuckDB's appender,
+        PostgreSQL's COPY), through a temporary table when a conflict clause must see them.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if len(rows) <= VALUES_ROWS:
+            one = "(" + ", ".join("?" * len(columns)) + ")"
+            self._x(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))} {conflict}",
+                    [value for row in rows for value in row])
+            return
+        if not conflict:
+            self._bulk(table, columns, rows)
+            return
+        incoming = f"{table}_incoming"
+        self._x(f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} AS SELECT {names} FROM {table} LIMIT 0")
+        self._bulk(incoming, columns, rows)
+        self._x(f"INSERT INTO {table} ({names}) SELECT {names} FROM {incoming} {conflict}")
+        self._x(f"DELETE FROM {incoming}")
 
     def _sql(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
@@ -409,6 +427,9 @@ class SqlStore(HistoryStore):
     def migrate(self) -> None:
         """Bring the schema to the latest version (each migration in its own transaction)."""
         with self.transaction():
+            # Two processes opening a new PostgreSQL history at once would both create the table
+            # (and one fail on the catalog's unique index) without this lock.
+            self._lock_schema()
             self._x(VERSION_TABLE)
         current = self.schema_version()
         if current > LATEST:
@@ -509,18 +530,15 @@ class SqlStore(HistoryStore):
             "WHERE r.run_id = ? ORDER BY r.position", [run_id]))
         return self._run_info(rows[0], packs)
 
-    def _in(self, sql: str, values: Sequence[Any], before: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """``sql`` with ``(IN)`` replaced by a parameter list, run over chunks of ``values``."""
-        out: list[tuple[Any, ...]] = []
-        for chunk in _chunks(values, IN_CHUNK):
-            marks = ", ".join("?" * len(chunk))
-            out.extend(self._q(sql.replace("(IN)", f"({marks})"), [*before, *chunk]))
-        return out
+    def _in(self, sql: str, values: Iterable[Any]) -> list[tuple[Any, ...]]:
+        """``sql``, whose ``= ANY(?)`` is given ``values`` as one array: one statement for any number."""
+        values = sorted(set(values))
+        return self._q(sql, [values]) if values else []
 
     def cards_for_leads(self, lead_ids: Iterable[str]) -> dict[str, list[StoredCard]]:
         ids = sorted(set(lead_ids))
         found: dict[str, list[StoredCard]] = {i: [] for i in ids}
-        rows = self._in(f"SELECT {', '.join(_CARD_COLUMNS)} FROM cards WHERE lead_id IN (IN)", ids)
+        rows = self._in(f"SELECT {', '.join(_CARD_COLUMNS)} FROM cards WHERE lead_id = ANY(?)", ids)
         for row in sorted(rows, key=lambda r: (r[1], r[4], r[0], r[2])):
             found[row[1]].append(_card(row))
         return found
@@ -585,20 +603,18 @@ class SqlStore(HistoryStore):
         return [latest[k] for k in sorted(latest)]
 
     def snapshots(self, hashes: Iterable[str]) -> dict[str, str]:
-        return dict(self._in("SELECT hash, lead FROM snapshots WHERE hash IN (IN)", sorted(set(hashes))))
+        return dict(self._in("SELECT hash, lead FROM snapshots WHERE hash = ANY(?)", hashes))
 
     def lead_states(self, lead_ids: Iterable[str]) -> dict[str, LeadState]:
-        rows = self._in(f"SELECT {', '.join(_LEAD_COLUMNS)} FROM leads WHERE lead_id IN (IN)", sorted(set(lead_ids)))
+        rows = self._in(f"SELECT {', '.join(_LEAD_COLUMNS)} FROM leads WHERE lead_id = ANY(?)", lead_ids)
         return {row[0]: _lead_state(row) for row in rows}
 
     def lead_states_for_accounts(self, keys: Iterable[str]) -> dict[str, LeadState]:
-        rows = self._in(f"SELECT {', '.join(_LEAD_COLUMNS)} FROM leads WHERE account_key IN (IN)",
-                        sorted(set(keys)))
+        rows = self._in(f"SELECT {', '.join(_LEAD_COLUMNS)} FROM leads WHERE account_key = ANY(?)", keys)
         return {row[0]: _lead_state(row) for row in rows}
 
     def seen_event_ids(self, event_ids: Iterable[str]) -> set[str]:
-        rows = self._in("SELECT event_id FROM events WHERE status = 'applied' AND event_id IN (IN)",
-                        sorted(set(event_ids)))
+        rows = self._in("SELECT event_id FROM events WHERE status = 'applied' AND event_id = ANY(?)", event_ids)
         return {r[0] for r in rows}
 
     def alert_records(self, keys: Iterable[str] | None = None) -> dict[str, AlertRecord]:
@@ -606,7 +622,7 @@ class SqlStore(HistoryStore):
         if keys is None:
             rows = self._q(f"SELECT {columns} FROM alerts ORDER BY as_of, alert_key")
         else:
-            rows = self._in(f"SELECT {columns} FROM alerts WHERE alert_key IN (IN)", sorted(set(keys)))
+            rows = self._in(f"SELECT {columns} FROM alerts WHERE alert_key = ANY(?)", keys)
         return {row[0]: _alert(row) for row in rows}
 
     def count(self, table: str) -> int:

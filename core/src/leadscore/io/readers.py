@@ -106,6 +106,21 @@ def lead_from_dict(d: Mapping[str, Any], where: str, skipped: list[Rejection] | 
     )
 
 
+def lead_from_json(raw: bytes, where: str) -> Lead:
+    """The Lead in one JSON object (a stored snapshot): the typed fast path when the text has the
+    common shape, else :func:`lead_from_dict`, which words any error."""
+    lead = _fast_lead(raw, where)
+    if lead is not None:
+        return lead
+    try:
+        data = parse_json_line(raw)
+    except NotJson as err:
+        raise InputError(where, f"malformed JSON: {err}", _OBJECT_LINE_FIX) from None
+    if not isinstance(data, dict):
+        raise InputError(where, f"a lead must be a JSON object, not {_json_kind(data)}", _OBJECT_LINE_FIX)
+    return lead_from_dict(data, where)
+
+
 def _company(value: Any, where: str) -> Company:
     if value is None:
         return _NO_COMPANY
