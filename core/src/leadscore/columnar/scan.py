@@ -1,0 +1,198 @@
+"""Scores a JSON Lines file with the columnar engine: DuckDB reads it, block by block, and scores it in SQL.
+
+The file is cut into blocks of whole lines (about 25,000 leads each); each block is read by DuckDB,
+scored and written before the next is read, so memory stays flat whatever the file's size. Lines
+DuckDB does not take exactly as the python reader does are parsed by the python reader; leads with
+values the SQL does not reproduce are scored by the python engine; both in their place. When the
+rulepacks need the account pass, a first pass over the blocks summarises every account in SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.columnar.engine import NotColumnar, Rows, timed
+from leadscore.columnar.files import ingest_statements, plain_file
+from leadscore.errors import InputError
+from leadscore.io.readers import parse_jsonl_line
+from leadscore.model import Lead, Rejection, ScoreCard
+
+BLOCK_BYTES = 48 << 20  # about 25,000 generated leads
+
+
+def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
+               block_bytes: int = BLOCK_BYTES, render: bool = False) -> Iterator[Any] | None:
+    """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
+    cannot read this file or run this plan (the caller then reads and scores it the python way).
+
+    ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
+    when the plan can make it (JSON Lines output without the ledger), else as a ScoreCard.
+    """
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
+    if scorer is None or not plain_file(Path(path)):
+        return None
+    stub = {"id", "account_id"}
+    if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
+        return None  # a router reads more of the lead than a card keeps: read the leads as records
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes)
+    blocks = reader.blocks()
+    try:
+        first = next(blocks, None)
+    except _Refused:
+        return None
+    if first is None:
+        raise InputError(label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}')
+    return reader.scored(first, blocks)
+
+
+class _Refused(Exception):
+    """DuckDB cannot read the file line by line (the python reader will)."""
+
+
+class _Block:
+    """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
+
+    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection]) -> None:
+        self.first, self.last, self.by_python = first, last, by_python
+
+
+class _BlockReader:
+    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int) -> None:
+        self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
+        self.block_bytes = block_bytes
+        self.tmp = os.path.join(scorer.tmp.name, "block.jsonl")
+
+    def _pieces(self) -> Iterator[tuple[int, bytes]]:
+        """(number of the first line, bytes of whole lines), in file order."""
+        first, carry = 1, b""
+        with open(self.path, "rb") as handle:
+            while True:
+                data = handle.read(self.block_bytes)
+                if not data:
+                    if carry:
+                        yield first, carry + b"\n"
+                    return
+                data = carry + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                block, carry = data[:cut], data[cut:]
+                yield first, block
+                first += block.count(b"\n")
+
+    def blocks(self) -> Iterator[_Block]:
+        """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
+        con, scorer = self.scorer.con, self.scorer
+        as_of_us = q.micros(self.when)
+        exact = scorer.plan.reads_properties()
+        for first, data in self._pieces():
+            with open(self.tmp, "wb") as out:
+                out.write(data)
+            try:
+                for name, select in ingest_statements(self.tmp, as_of_us, exact, first):
+                    with timed(f"read {name}"):
+                        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
+            except Exception as err:  # noqa: BLE001 - DuckDB refused the bytes: the python reader words it
+                if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
+                    raise
+                raise _Refused() from err
+            last = first + data.count(b"\n") - 1
+            yield _Block(first, last, self._odd_lines(first, data, as_of_us))
+
+    def _odd_lines(self, first: int, data: bytes, as_of_us: int) -> dict[int, Lead | Rejection]:
+        """The python reader's result for the lines DuckDB left to it; leads it makes join the tables."""
+        con = self.scorer.con
+        numbers = [row[0] for row in con.execute("SELECT line FROM unclean ORDER BY line").fetchall()]
+        found: dict[int, Lead | Rejection] = {}
+        if not numbers:
+            return found
+        lines = data.split(b"\n")
+        rows = Rows()
+        for number in numbers:
+            item = parse_jsonl_line(lines[number - first] + b"\n", f"{self.label}:{number}", number == 1)
+            if item is None:
+                continue
+            if isinstance(item, Lead):
+                try:
+                    rows.add(number, item, as_of_us)
+                    continue
+                except NotColumnar:
+                    pass
+            found[number] = item
+        leads, acts = rows.tables()
+        if leads.num_rows:
+            con.register("more_leads", leads)
+            con.register("more_acts", acts)
+            con.execute("INSERT INTO leads SELECT * FROM more_leads")
+            con.execute("INSERT INTO activities SELECT * FROM more_acts")
+            con.unregister("more_leads")
+            con.unregister("more_acts")
+        return found
+
+    def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
+        """Score the blocks (``first`` is read already); with the account pass, read them all first."""
+        engine, scorer, when = self.engine, self.scorer, self.when
+        accounts = None
+        blocks = itertools.chain([first], rest)
+        if engine.needs_accounts:
+            from leadscore.columnar.accounts import AccountPass
+
+            summary = AccountPass(engine, scorer, when)
+            for block in blocks:
+                _views(scorer.con)
+                summary.add_block(block.by_python)
+            accounts = summary.finish()
+            blocks = self.blocks()
+        for block in blocks:
+            _views(scorer.con, accounts is not None)
+            found = scorer.run_views(with_accounts=accounts is not None)
+            cards = scorer.cards(found, _leads_of(scorer.con))
+            for number in range(block.first, block.last + 1):
+                item = cards.get(number)
+                if item is not None:
+                    yield item
+                    continue
+                pending = block.by_python.get(number)
+                if pending is None:
+                    continue  # a blank line
+                if isinstance(pending, Rejection):
+                    yield pending
+                else:
+                    yield engine.score_item(pending, when, accounts)
+
+
+def _views(con: Any, accounts: bool = False) -> None:
+    """``b_leads``, ``b_acts`` (and ``b_acc``): the relations the plan's statements read."""
+    for view, table in (("b_leads", "leads"), ("b_acts", "activities")):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(q.select(exp.Star()).from_(table, copy=False))}")
+    if accounts:
+        joined = (q.select(exp.Column(this=exp.Star(), table=exp.to_identifier("a")))
+                  .from_(q.table("account_rows", "a"), copy=False)
+                  .join(q.table("leads", "l"), on=q.col("k", "l").eq(q.col("k", "a")), copy=False))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {q.sql(joined)}")
+
+
+class _LeadStub:
+    """What a card needs of a lead scored in SQL: its id and account id (the record is never built)."""
+
+    __slots__ = ("id", "account_id")
+
+    def __init__(self, lead_id: str, account_id: str | None) -> None:
+        self.id = lead_id
+        self.account_id = account_id
+
+
+def _leads_of(con: Any) -> dict[int, Any]:
+    return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
+
+
+__all__ = ["scan_jsonl"]
