@@ -5,7 +5,6 @@ form, the command line on files (cards, explain, CSV, rejections), and bad input
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -327,4 +326,86 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path) -> None:
     assert choose_engine("python", str(big)) == "python"
 
 
-_ = math
+
+
+# --- a third-party extractor: with a columnar form (the docs/hooks.md example), and without -----
+
+class _PhonePlugin:
+    """The docs/hooks.md example, with or without its columnar form."""
+
+    def __init__(self, columnar: bool) -> None:
+        self.columnar = columnar
+
+    @staticmethod
+    def has_phone(lead: Lead, ctx: ExtractContext) -> Any:
+        from leadscore.model import Signal
+
+        phone = lead.fields.get("phone")
+        yield Signal("crm.has_phone", isinstance(phone, str) and phone != "", None, "")
+
+    @staticmethod
+    def has_phone_columnar(ctx: Any) -> Any:
+        from leadscore.columnar.context import emit
+
+        if "crm.has_phone" not in ctx.wanted:
+            return None
+        phone = q.call("json_extract_string", q.col("fields"), q.lit("$.phone"))
+        value = q.coalesce(q.and_(q.not_null(phone), phone.neq(q.lit(""))), q.lit(False))
+        return q.select(q.col("k"), *emit("crm.has_phone", value, None, q.lit(""))).from_(q.table(ctx.leads))
+
+    def leadscore_signal_extractors(self) -> Any:
+        from leadscore.model import SignalExtractor, SignalSpec
+
+        return [SignalExtractor("acme-crm", self.has_phone, (SignalSpec("crm.has_phone", "bool"),),
+                                columnar=self.has_phone_columnar if self.columnar else None)]
+
+
+PHONE_PACK = """
+[pack]
+name = "phone"
+version = "1"
+extends = ["firr-base"]
+priority = 5
+
+[[rules]]
+id = "fit.phone"
+category = "fit"
+points = 7
+reason = "Gave a phone number"
+when = { signal = "crm.has_phone", eq = true }
+"""
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_third_party_extractor_works_with_and_without_a_columnar_form(tmp_path: Path, columnar: bool) -> None:
+    from leadscore.hookspecs import hookimpl
+    from leadscore.io import card_to_dict
+
+    import types
+
+    made = _PhonePlugin(columnar)
+
+    @hookimpl
+    def leadscore_signal_extractors() -> Any:
+        return made.leadscore_signal_extractors()
+
+    plugin = types.SimpleNamespace(leadscore_signal_extractors=leadscore_signal_extractors)
+    pack = tmp_path / "phone.toml"
+    pack.write_text(PHONE_PACK, encoding="utf-8")
+    batch = [Lead(f"P-{i}", email="dana@acme.io", fields={"phone": phone} if phone is not None else {})
+             for i, phone in enumerate(("+1 555 0100", "", None, "n/a"))]
+
+    def run(backend: str) -> tuple[list[dict], Any]:
+        pm = PluginManager(entry_points=False)
+        pm.register(plugin, "acme-crm")
+        with Engine(plugins=pm, rulepacks=[pack], backend=backend, as_of=AS_OF) as engine:
+            cards = [card_to_dict(c, explain=True) for c in engine.score(batch)]
+            return cards, engine.columnar_scorer(AS_OF) if backend == "duckdb" else None, pm.per_lead_only("acme-crm")
+
+    want, _, _ = run("python")
+    got, scorer, per_lead = run("duckdb")
+    assert got == want
+    assert any(line["rule_id"] == "fit.phone" for line in want[0]["ledger"])
+    # Without a columnar form the run is scored the python way, and `leadscore plugins` says so.
+    assert (scorer is not None) == columnar
+    assert per_lead == (() if columnar else ("leadscore_signal_extractors",))

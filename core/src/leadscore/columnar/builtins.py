@@ -8,7 +8,6 @@ is the per-lead extractor's by construction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 

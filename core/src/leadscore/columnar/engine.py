@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import LINE_COLUMNS, Plan
-from leadscore.model import Activities, Lead, Ledger, Rejection, Route, ScoreCard, activity_evidence
+from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
 
 WHOLE = 2**53
 BATCH = 20_000
@@ -471,4 +471,3 @@ def union_all(a: Any, b: Any) -> Any:
 
 
 __all__ = ["BATCH", "ColumnarScorer", "NotColumnar", "Rows", "Unsupported", "columnar_forms"]
-_ = (Iterable, Iterator, Route)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlglot import exp
 
@@ -31,10 +30,6 @@ _SUSPECT = r',[ \t\n\r]*[\]}]|"activities"[ \t\n\r]*:[ \t\n\r]*[^\[n \t\n\r]'
 WHOLE = 2**53
 _BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
 
-_SCHEMA = (
-    '{"id":"JSON","email":"JSON","title":"JSON","source":"JSON","created_at":"JSON","account_id":"JSON",'
-    '"first_name":"JSON","last_name":"JSON","company":"JSON","fields":"JSON","activities":"JSON"}'
-)
 
 
 def plain_file(path: Path) -> bool:
@@ -288,4 +283,3 @@ def unclean_lines(path: str, lines: list[int]) -> Iterator[tuple[int, bytes]]:
 
 
 __all__ = ["ingest_statements", "plain_file", "unclean_lines"]
-_ = (Any, _SCHEMA)

@@ -472,7 +472,6 @@ class Plan:
         return table
 
     def event_refs(self) -> dict[str, SignalRef]:
-        from leadscore.columnar.builtins import any_value
 
         refs = {
             "event.type": SignalRef("str", q.col("type", "a")),
