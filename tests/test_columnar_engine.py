@@ -176,14 +176,17 @@ def test_the_built_ins_and_the_shipped_plugins_all_have_a_columnar_form(engine: 
 
 
 def _score(tmp_path: Path, source: Path, engine: str, *extra: str) -> tuple[int, str, str, str]:
-    out = tmp_path / f"out-{engine}.{'csv' if '--format=csv' in extra else 'jsonl'}"
-    rejects = tmp_path / f"rejects-{engine}.jsonl"
+    # The same paths for every engine: the summary line names them.
+    out = tmp_path / f"out.{'csv' if '--format=csv' in extra else 'jsonl'}"
+    rejects = tmp_path / "rejects.jsonl"
+    out.unlink(missing_ok=True)
+    rejects.unlink(missing_ok=True)
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
         *extra])
     summary = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
     return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
-            rejects.read_text(encoding="utf-8") if rejects.exists() else "", summary.replace(engine, "E"))
+            rejects.read_text(encoding="utf-8") if rejects.exists() else "", summary)
 
 
 @pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])
@@ -283,7 +286,7 @@ def test_bad_lines_are_rejected_alike_and_the_rest_scored_in_sql(tmp_path: Path)
     read = 2 * len(BAD_LINES)
     scored, rejected = len(out.splitlines()), len(rejects.splitlines())
     assert code == 1 and scored + rejected == read and rejected >= 15
-    assert summary == f"scored {scored} + rejected {rejected} (see {tmp_path / 'rejects-E.jsonl'}) == read {read}"
+    assert summary == f"scored {scored} + rejected {rejected} (see {tmp_path / 'rejects.jsonl'}) == read {read}"
     reasons = [json.loads(line)["reason"] for line in rejects.splitlines()]
     assert any("malformed JSON" in r for r in reasons) and any("unknown key 'unknown'" in r for r in reasons)
     # The columnar engine read this file itself (only the odd lines went to the python reader).
@@ -345,7 +348,7 @@ class _PhonePlugin:
 
     @staticmethod
     def has_phone_columnar(ctx: Any) -> Any:
-        from leadscore.columnar.context import emit
+        from leadscore.columnar.api import emit
 
         if "crm.has_phone" not in ctx.wanted:
             return None

@@ -236,7 +236,7 @@ class PluginManager:
                 if any(r.name != "rules" for r in impl.function() or ()):
                     found.append(hook)
             elif hook == "leadscore_decay_policies":
-                if any(getattr(r, "columnar", None) is None and not _builtin_decay(r) for r in impl.function() or ()):
+                if any(getattr(r, "columnar", None) is None for r in impl.function() or ()):
                     found.append(hook)
             elif hook == "leadscore_route_lead":
                 if getattr(impl.function, "reads_lead", None) is None:
@@ -416,10 +416,3 @@ class _TracedImpl:
             return result
 
         self.function = function
-
-
-def _builtin_decay(policy: DecayPolicy) -> bool:
-    from leadscore.default_plugins.decay import curves
-
-    return policy.make in (curves.make_none, curves.make_step, curves.make_linear, curves.make_half_life,
-                           curves.make_window)

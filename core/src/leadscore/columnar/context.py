@@ -159,6 +159,11 @@ def day_text(e: exp.Expression) -> exp.Expression:
     return q.fn("strftime", q.call("make_timestamp", e), q.lit("%Y-%m-%d"))
 
 
+def json_path(key: str) -> exp.Expression:
+    """A JSON pointer path to ``key`` (no quoting rules to get wrong): '/' and '~' are the only escapes."""
+    return q.lit("/" + key.replace("~", "~0").replace("/", "~1"))
+
+
 def emit(name: str, value: exp.Expression, at: exp.Expression | None, evidence: exp.Expression) -> list[exp.Expression]:
     """The three columns of one emitted signal."""
     return [value.as_(name, quoted=True), (at if at is not None else q.cast(exp.null(), "BIGINT")).as_(f"{name}#at", quoted=True),

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
 from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
@@ -200,6 +201,29 @@ class Rows:
         return (pa.table(self.leads, schema=LEAD_SCHEMA), pa.table(self.acts, schema=ACTIVITY_SCHEMA))
 
 
+def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
+    names = scorer.plan.account_signals()
+    columns: dict[str, list[Any]] = {"k": []}
+    for name in names:
+        columns[name] = []
+        columns[name + "#at"] = []
+        columns[name + "#ev"] = []
+    for k, lead in leads.items():
+        values = accounts.signals_for(account_key(lead)) if accounts is not None else {}
+        columns["k"].append(k)
+        evidence = getattr(values, "evidence", {})
+        default = f"account {values.get('account.id')}"
+        for name in names:
+            value = values.get(name) if values else None
+            columns[name].append(value)
+            columns[name + "#at"].append(None)
+            columns[name + "#ev"].append(None if value is None else evidence.get(name, default))
+    types = {name: pa.string() if name == "account.id" else pa.int64() for name in names}
+    return pa.table({name: pa.array(values, type=types.get(name, pa.int64() if name.endswith("#at") or name == "k"
+                                                        else pa.string()))
+                     for name, values in columns.items()})
+
+
 def columnar_forms(engine: Any) -> dict[str, Any]:
     """Extractor name -> columnar form, for every extractor that offers one (built-ins and plugins)."""
     forms: dict[str, Any] = {}
@@ -331,8 +355,6 @@ class ColumnarScorer:
         empty = Rows().tables()
         accounts = None
         if with_accounts:
-            from leadscore.columnar.run import account_table
-
             accounts = account_table(self, {}, None)
         try:
             self.run(*empty, accounts)

@@ -28,7 +28,6 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.columnar.conditions import TYPE_KIND, Compiler, SignalRef, Unsupported
 from leadscore.columnar.context import ColumnarContext, Udfs
-from leadscore.default_plugins.decay import curves as decay_mod
 from leadscore.rulepack.composer import ComposedPack
 from leadscore.rulepack.patterns import ActivityIndex, AtLeastPattern, holds
 from leadscore.rulepack.schema import EVENT_PREFIX, Condition, RuleIR, SignalCatalog
@@ -60,31 +59,9 @@ def _ok_number(value: Any) -> bool:
 
 
 def decay_sql(policy: Any, params: Mapping[str, Any], age: exp.Expression) -> exp.Expression | None:
-    """The factor of a built-in decay kind at ``age`` (days, >= 0) as SQL; None for other kinds."""
+    """The policy's factor at ``age`` (days, >= 0) as SQL, from its columnar form; None without one."""
     columnar = getattr(policy, "columnar", None)
-    if columnar is not None:
-        return columnar(params)(age)
-    make = policy.make
-    if make is decay_mod.make_none:
-        return q.lit(1.0)
-    if make is decay_mod.make_step:
-        pairs = [(float(a), float(f)) for a, f in params["steps"]]
-        out: exp.Expression = q.lit(pairs[-1][1])
-        for index in range(len(pairs) - 1, -1, -1):
-            before = 1.0 if index == 0 else pairs[index - 1][1]
-            out = q.case([(exp.LT(this=age, expression=q.lit(pairs[index][0])), q.lit(before))], out)
-        return out
-    if make is decay_mod.make_linear:
-        lifespan = float(params["lifespan_days"])
-        return q.fn("greatest", q.lit(0.0), exp.Sub(this=q.lit(1.0), expression=exp.Div(
-            this=q.fn("greatest", age, q.lit(0.0)), expression=q.lit(lifespan))))
-    if make is decay_mod.make_half_life:
-        half = float(params["half_life_days"])
-        return q.fn("pow", q.lit(0.5), exp.Div(this=q.fn("greatest", age, q.lit(0.0)), expression=q.lit(half)))
-    if make is decay_mod.make_window:
-        days = float(params["days"])
-        return q.case([(exp.LTE(this=age, expression=q.lit(days)), q.lit(1.0))], q.lit(0.0))
-    return None
+    return None if columnar is None else columnar(params)(age)
 
 
 def age_days(as_of_us: int, at: exp.Expression) -> exp.Expression:
@@ -494,7 +471,7 @@ class Plan:
 
 def any_property(doc: exp.Expression, key: str) -> exp.Expression:
     """An activity property as an ``any`` struct; a JSON null, list or object is present with kind ``other``."""
-    from leadscore.columnar.builtins import _json_path
+    from leadscore.columnar.context import json_path as _json_path
 
     got = q.call("json_extract", doc, _json_path(key))
     kind = q.fn("json_type", got)

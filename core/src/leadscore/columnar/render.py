@@ -57,9 +57,7 @@ def route_struct(action: Any, queue: Any, sla_hours: Any, owner_hint: Any, reaso
 
 def routable(pm: Any) -> bool:
     """Whether every router of the run has a columnar form (the built-in one is the routing table)."""
-    from leadscore.default_plugins.route import bands
-
-    return all(fn is bands.leadscore_route_lead or getattr(fn, "columnar", None) is not None
+    return all(getattr(fn, "routes_by_table", False) or getattr(fn, "columnar", None) is not None
                for fn in pm.router_functions())
 
 

@@ -12,11 +12,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
 
 from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
-from leadscore.columnar.engine import BATCH, NotColumnar, Rows
+from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
 
 
@@ -30,29 +29,6 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
             batch = []
     if batch:
         yield from _batch(engine, scorer, batch, when, accounts)
-
-
-def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
-    names = scorer.plan.account_signals()
-    columns: dict[str, list[Any]] = {"k": []}
-    for name in names:
-        columns[name] = []
-        columns[name + "#at"] = []
-        columns[name + "#ev"] = []
-    for k, lead in leads.items():
-        values = accounts.signals_for(account_key(lead)) if accounts is not None else {}
-        columns["k"].append(k)
-        evidence = getattr(values, "evidence", {})
-        default = f"account {values.get('account.id')}"
-        for name in names:
-            value = values.get(name) if values else None
-            columns[name].append(value)
-            columns[name + "#at"].append(None)
-            columns[name + "#ev"].append(None if value is None else evidence.get(name, default))
-    types = {name: pa.string() if name == "account.id" else pa.int64() for name in names}
-    return pa.table({name: pa.array(values, type=types.get(name, pa.int64() if name.endswith("#at") or name == "k"
-                                                        else pa.string()))
-                     for name, values in columns.items()})
 
 
 def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,

@@ -75,8 +75,7 @@ leadscore_route_lead.reads_lead = ("id",)
 
 def _route_columnar(ctx):
     """The same router for the columnar engine: a SQL route per lead, NULL for no opinion."""
-    from leadscore.columnar import sql as q
-    from leadscore.columnar.render import route_struct
+    from leadscore.columnar.api import q, route_struct
 
     band, tier = ctx.band, ctx.signal(tiers.TIER_SIGNAL)
     readiness = q.coalesce(ctx.signal("intent.readiness.count_30d"), q.lit(0))

@@ -120,8 +120,7 @@ def columnar(ctx):
     The CRM tier is SQL; with a target-account list, each lead's domains are looked up by
     :func:`account_tier` itself, once per distinct (tier, company domain, email).
     """
-    from leadscore.columnar import sql as q
-    from leadscore.columnar.context import emit
+    from leadscore.columnar.api import emit, q
     from leadscore.plugin import Company
 
     if TIER_SIGNAL not in ctx.wanted:

@@ -50,8 +50,7 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
 
 def columnar(ctx):
     """The same signal for a batch of leads, as SQL (the columnar engine's form of :func:`extract`)."""
-    from leadscore.columnar import sql as q
-    from leadscore.columnar.context import emit
+    from leadscore.columnar.api import emit, q
     from sqlglot import exp
 
     if SIGNAL not in ctx.wanted:

@@ -205,8 +205,7 @@ def columnar(ctx):
     top-funnel and whether a click is a nurture click are decided by this module's own helpers,
     once per distinct properties object.
     """
-    from leadscore.columnar import sql as q
-    from leadscore.columnar.context import day_text, emit
+    from leadscore.columnar.api import day_text, emit, q
     from sqlglot import exp
 
     if not (ctx.wanted & NAMES):

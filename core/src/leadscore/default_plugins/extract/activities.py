@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from leadscore.caching import BoundedCache
-from leadscore.columnar.forms import columnar
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     ExtractContext,

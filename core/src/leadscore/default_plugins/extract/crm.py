@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
-from leadscore.columnar.forms import columnar
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     ExtractContext,

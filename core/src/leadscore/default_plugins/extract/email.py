@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
-from leadscore.columnar.forms import columnar
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 from leadscore.taxonomy.email import ROLE_LOCAL_PARTS, classify, free_domains

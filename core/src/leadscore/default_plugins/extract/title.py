@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from leadscore.caching import BoundedCache, per_vocabulary
-from leadscore.columnar.forms import columnar
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 

@@ -1,5 +1,7 @@
 """Columnar forms of the built-in signal extractors: the same signals, values, times and evidence as SQL.
 
+Each extractor of this package names its form here (see ``lazy``); the columnar engine calls it.
+
 Counts, windows, comparisons and text assembly are SQL. What Python's string functions decide
 (``str.lower`` on non-ASCII text, keyword tables, alias tables, ``round(x, 3)``, ``f"{x:,.0f}"``)
 goes through the extractor's own Python helpers, called once per distinct value, so the result
@@ -14,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.context import ColumnarContext, day_text, emit
+from leadscore.columnar.context import ColumnarContext, day_text, emit, json_path
 from leadscore.default_plugins.extract import activities as acts_mod
 from leadscore.default_plugins.extract import crm as source_mod
 from leadscore.default_plugins.extract import email as email_ext
@@ -241,21 +243,16 @@ def crm_columnar(ctx: ColumnarContext) -> exp.Select | None:
     return q.select(*cols, copy=False).from_(q.table(ctx.leads), copy=False)
 
 
-def _json_path(key: str) -> exp.Expression:
-    # A JSON pointer path (no quoting rules to get wrong): '/' and '~' are the only escapes.
-    return q.lit("/" + key.replace("~", "~0").replace("/", "~1"))
-
-
 def any_value(doc: exp.Expression, key: str) -> exp.Expression:
     """The property ``key`` of a JSON object as an ``any`` struct (NULL when absent or JSON null).
 
     Strings, booleans and integers only: the engine sends leads with other JSON values in
     custom fields or properties it reads to the python engine.
     """
-    got = q.call("json_extract", doc, _json_path(key))
+    got = q.call("json_extract", doc, json_path(key))
     kind = q.fn("json_type", got)
     return q.case([
-        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), s=q.call("json_extract_string", doc, _json_path(key)),
+        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), s=q.call("json_extract_string", doc, json_path(key)),
                                               n=q.cast(exp.null(), "DOUBLE"), b=q.cast(exp.null(), "BOOLEAN"),
                                               t=q.cast(exp.null(), "BIGINT"))),
         (kind.eq(q.lit("BOOLEAN")), q.struct(k=q.lit("bool"), s=q.cast(exp.null(), "VARCHAR"),
@@ -273,10 +270,10 @@ def field_value(doc: exp.Expression, key: str) -> exp.Expression:
 
 def field_evidence(doc: exp.Expression, key: str) -> exp.Expression:
     """``f"{name}={value}"`` for a string, boolean or integer field."""
-    got = q.call("json_extract", doc, _json_path(key))
+    got = q.call("json_extract", doc, json_path(key))
     kind = q.fn("json_type", got)
     text = q.case([
-        (kind.eq(q.lit("VARCHAR")), q.call("json_extract_string", doc, _json_path(key))),
+        (kind.eq(q.lit("VARCHAR")), q.call("json_extract_string", doc, json_path(key))),
         (kind.eq(q.lit("BOOLEAN")), q.case([(q.cast(got, "BOOLEAN"), q.lit("True"))], q.lit("False"))),
         (q.in_(kind, ("BIGINT", "UBIGINT")), q.cast(got, "VARCHAR")),
     ])
