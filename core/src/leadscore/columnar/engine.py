@@ -341,7 +341,7 @@ class ColumnarScorer:
             tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
                 ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
                 ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),
-                ("decay", pa.string()), ("limit_text", pa.string())]))
+                ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64())]))
             for name, table in tables.items():
                 self.con.register(name, table)
         plan.udfs.register(self.con)

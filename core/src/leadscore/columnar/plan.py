@@ -369,7 +369,7 @@ class Plan:
         """Every per-activity rule at once: activities joined with the rules naming their type, the
         rule's condition and decay chosen by (combination, rule position), the most recent kept."""
         event_compiler = None
-        conds, factors, points, keeps = [], [], [], []
+        conds, factors, points, keeps, dailies = [], [], [], [], []
         at = q.col("at", "a")
         age = age_days(self.as_of_us, at)
         for combo, index, rule in rules:
@@ -388,9 +388,12 @@ class Plan:
                 factor = self._decay_factor(combo.composed, rule, age)
                 factors.append((key, factor))
                 points.append((key, decayed(rule.points, factor)))
-            keep = 1 if rule.count == "once" else (rule.max_count or None)  # `max_count or found`: 0 keeps all
-            if keep is not None:
-                keeps.append((key, q.lit(keep)))
+            if rule.count == "daily":
+                dailies.append(key)
+            else:
+                keep = 1 if rule.count == "once" else (rule.max_count or None)  # `max_count or found`: 0 keeps all
+                if keep is not None:
+                    keeps.append((key, q.lit(keep)))
         cond = q.case(conds, exp.true()) if conds else exp.true()
         factor_e = q.case(factors, q.lit(1.0)) if factors else q.lit(1.0)
         points_e = q.case(points, q.col("raw", "r")) if points else q.col("raw", "r")
@@ -398,12 +401,28 @@ class Plan:
         rank = exp.Window(this=exp.RowNumber(), partition_by=[q.col("k", "a"), q.col("s1", "r")],
                           order=exp.Order(expressions=[exp.Ordered(this=q.col("pos", "a"), desc=True)]))
         found = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[q.col("k", "a"), q.col("s1", "r")])
+        # count = "daily": the newest match of each UTC day (dn = 1), the newest days first (drank), and
+        # on the newest match, how many days there are (ndays: its day's rank counted from the oldest).
+        day = q.cast(q.call("make_timestamp", at), "DATE")
+        daily_cols: list[exp.Expression] = []
+        if dailies:
+            keys = [q.col("k", "a"), q.col("s1", "r")]
+            daily_cols = [
+                exp.Window(this=exp.RowNumber(), partition_by=[*keys, day],
+                           order=exp.Order(expressions=[exp.Ordered(this=q.col("pos", "a"), desc=True)])).as_("dn", copy=False),
+                exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
+                           order=exp.Order(expressions=[exp.Ordered(this=day, desc=True)])).as_("drank", copy=False),
+                exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
+                           order=exp.Order(expressions=[exp.Ordered(this=day)])).as_("ndays", copy=False),
+                q.or_(*dailies).as_("daily", copy=False),
+            ]
         matched = (q.select(
             q.col("k", "a").as_("k", copy=False), q.col("s1", "r").as_("s1", copy=False), rank.as_("rn", copy=False), found.as_("found", copy=False),
             q.col("type", "a").as_("type", copy=False), at.as_("at", copy=False), (q.col("ev", "a") if explain else q.lit("")).as_("ev", copy=False),
             q.col("rule_id", "r"), q.col("category", "r"), q.col("reason", "r"), q.col("pack", "r"), q.col("raw", "r"),
             q.col("decay", "r"), q.col("limit_text", "r"), q.cast(points_e, "BIGINT").as_("points", copy=False),
-            q.cast(factor_e, "DOUBLE").as_("factor", copy=False), keep_e.as_("keep", copy=False))
+            q.cast(factor_e, "DOUBLE").as_("factor", copy=False), keep_e.as_("keep", copy=False),
+            q.col("day_limit", "r"), *daily_cols)
             .from_(q.table(activities, "a"), copy=False)
             .join(q.table(sig, "s"), on=q.col("k", "a").eq(q.col("k", "s")), copy=False)
             .join(q.table("ls_rule_types", "r"), on=q.and_(q.col("combo", "r").eq(q.col("combo", "s")),
@@ -411,40 +430,57 @@ class Plan:
             .where(q.and_(exp.LTE(this=at, expression=q.lit(self.as_of_us)), cond), copy=False))
         self.matched = matched
         kept = q.or_(q.is_null(q.col("keep")), exp.LTE(this=q.col("rn"), expression=q.col("keep")))
+        # How many matches the rule counts (the frequency cap's line says the rest were not).
+        counted_n = q.case([(q.is_null(q.col("keep")), q.col("found"))],
+                           q.fn("greatest", q.lit(0), q.fn("least", q.col("keep"), q.col("found"))))
+        limit_text = q.col("limit_text")
+        if dailies:
+            day_limited = q.or_(q.is_null(q.col("day_limit")), exp.LTE(this=q.col("drank"), expression=q.col("day_limit")))
+            kept = q.case([(q.col("daily"), q.and_(q.col("dn").eq(q.lit(1)), day_limited))], kept)
+            counted_n = q.case([(q.col("daily"), q.case([(q.is_null(q.col("day_limit")), q.col("ndays"))],
+                                                        q.fn("least", q.col("ndays"), q.col("day_limit"))))], counted_n)
+        limit_text = q.case([(q.is_null(limit_text), q.concat(q.lit("at most "), q.cast(counted_n, "VARCHAR"),
+                                                               q.lit(" times")))], limit_text)
         line = q.select(
             q.col("k"), q.col("s1"), q.col("rn").as_("s2", copy=False), q.col("rule_id"), q.col("category"), q.col("points"),
             q.col("reason"), q.col("pack"), q.lit("rule").as_("kind", copy=False), q.col("raw"), q.col("decay"), q.col("factor"),
             q.col("type").as_("signal", copy=False), q.col("at").as_("observed_at", copy=False), q.col("ev").as_("evidence", copy=False),
         ).from_("matches", copy=False).where(kept, copy=False)
-        dropped = exp.Sub(this=q.col("found"), expression=q.col("keep"))
+        dropped = exp.Sub(this=q.col("found"), expression=q.paren(counted_n))
         reason = q.concat(q.cast(dropped, "VARCHAR"), q.case(
             [(dropped.eq(q.lit(1)), q.lit(" earlier matching activity not counted: this rule counts "))],
-            q.lit(" earlier matching activities not counted: this rule counts ")), q.col("limit_text"))
+            q.lit(" earlier matching activities not counted: this rule counts ")), limit_text)
         cap = (q.select(
             q.col("k"), q.col("s1"), q.lit(CAP_ORDER).as_("s2", copy=False), q.col("rule_id"), q.col("category"),
             q.lit(0).as_("points", copy=False), reason.as_("reason", copy=False), q.col("pack"), q.lit("frequency_cap").as_("kind", copy=False),
             q.lit(0).as_("raw", copy=False), q.lit("none").as_("decay", copy=False), q.lit(1.0).as_("factor", copy=False), q.col("type").as_("signal", copy=False),
             q.cast(exp.null(), "BIGINT").as_("observed_at", copy=False), q.lit("").as_("evidence", copy=False))
             .from_("matches", copy=False)
-            .where(q.and_(q.col("rn").eq(q.lit(1)), q.not_null(q.col("keep")),
-                          exp.GT(this=q.col("found"), expression=q.col("keep"))), copy=False))
+            .where(q.and_(q.col("rn").eq(q.lit(1)), exp.GT(this=dropped, expression=q.lit(0))), copy=False))
         return [line, cap]
 
     def rule_constants(self) -> dict[str, list[Any]]:
         """Per (combo, rule position, type) of a per-activity rule: its texts and counting limit."""
         table: dict[str, list[Any]] = {k: [] for k in ("combo", "s1", "type", "rule_id", "category", "reason", "pack",
-                                                       "raw", "decay", "limit_text")}
+                                                       "raw", "decay", "limit_text", "day_limit")}
         for combo in self.combos:
             for index, rule in enumerate(combo.composed.rules):
                 if not rule.on:
                     continue
-                keep = 1 if rule.count == "once" else rule.max_count
                 _, label = combo.composed.rule_decay[index]
+                # NULL: "at most <counted> times", made in SQL. A daily rule counts every day unless
+                # max_count is 0 or more (the python engine stops when it has max_count days).
+                limit, day_limit = None, None
+                if rule.count == "once":
+                    limit = "once"
+                elif rule.count == "daily":
+                    limit = "once a day" + (f", on at most {rule.max_count} days" if rule.max_count else "")
+                    day_limit = rule.max_count if rule.max_count is not None and rule.max_count >= 0 else None
                 for kind in rule.on:
                     for key, value in (("combo", combo.index), ("s1", index), ("type", kind), ("rule_id", rule.id),
                                        ("category", rule.category), ("reason", rule.reason), ("pack", rule.pack),
-                                       ("raw", rule.points), ("decay", label),
-                                       ("limit_text", "once" if rule.count == "once" else f"at most {keep} times")):
+                                       ("raw", rule.points), ("decay", label), ("limit_text", limit),
+                                       ("day_limit", day_limit)):
                         table[key].append(value)
         return table
 
