@@ -230,12 +230,12 @@ class Engine:
             except Exception:  # the scoring pass reports this lead's problem as a rejection
                 continue
             if composed.has_shares:
-                key = _band_key(composed.bands)
+                key = band_key(composed.bands)
                 totals.setdefault(key, []).append(total)
                 sets[key] = composed.bands
         for composed, _ in self._matchers.values():
             if composed.has_shares:
-                key = _band_key(composed.bands)
+                key = band_key(composed.bands)
                 sets.setdefault(key, composed.bands)
         summary = []
         for key, bands in sets.items():
@@ -280,7 +280,7 @@ class Engine:
         composed, lead, signals, values, (ledger, subscores), total = self._points(lead, when, account, assume)
         minimums = None
         if composed.has_shares:
-            minimums = self.band_minimums.get(_band_key(composed.bands))
+            minimums = self.band_minimums.get(band_key(composed.bands))
             if minimums is None:
                 raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every "
                                          "lead scored once first", "call Engine.resolve_shares(leads) before scoring "
@@ -486,7 +486,7 @@ class Engine:
         self.close()
 
 
-def _band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
+def band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
     """One band set (the bands of the pack that supplies them), as a dict key."""
     return tuple((band.name, band.min_points, band.share) for band in bands)
 

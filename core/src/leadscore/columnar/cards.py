@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
+from leadscore.errors import ConfigurationError
 from leadscore.columnar.plan import CAP_ORDER, LINE_COLUMNS, Plan
 
 RULE_CAP_ORDER = CAP_ORDER + 1
@@ -40,9 +41,10 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
         for key, value in (("combo", combo.index), ("tmin", composed.total_min), ("tmax", composed.total_max),
                            ("pack", composed.key[-1])):
             totals[key].append(value)
-        for bi, band in enumerate(composed.bands):
+        minimums = band_minimums(plan.engine, composed)
+        for bi, (band, minimum) in enumerate(zip(composed.bands, minimums)):
             for key, value in (("combo", combo.index), ("bi", bi), ("name", band.name),
-                               ("min_points", band.min_points), ("gate_reason", band.gate_reason)):
+                               ("min_points", minimum), ("gate_reason", band.gate_reason)):
                 bands[key].append(value)
     schema = {"combo": pa.int64(), "s1": pa.int64(), "ci": pa.int64(), "bi": pa.int64(), "max_points": pa.int64(),
               "min_points": pa.int64(), "cmin": pa.int64(), "cmax": pa.int64(), "tmin": pa.int64(), "tmax": pa.int64()}
@@ -51,6 +53,20 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
         return pa.table({name: pa.array(values, type=schema.get(name, pa.string())) for name, values in columns.items()})
 
     return {"ls_rules": table(rules), "ls_cats": table(cats), "ls_totals": table(totals), "ls_bands": table(bands)}
+
+
+def band_minimums(engine: Any, composed: Any) -> list[int]:
+    """The bands' minimums this run: a "top N%" band's from Engine.resolve_shares, the others' own."""
+    if not composed.has_shares:
+        return [band.min_points for band in composed.bands]
+    from leadscore.engine import band_key
+
+    found = engine.band_minimums.get(band_key(composed.bands))
+    if found is None:
+        raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every lead "
+                                 "scored once first", "call Engine.resolve_shares(leads) before Engine.score "
+                                 "(leadscore score and explain do)")
+    return list(found)
 
 
 def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:
