@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from leadscore.accounts import SENIOR, AccountSignals, account_key
+from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
 from leadscore.columnar import sql as q
 from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
@@ -28,10 +28,12 @@ class AccountPass:
         self.caps = {spec.signal: spec.cap for spec in engine.same_account}
         self.need_score = "account.best_lead_score" in engine.wanted
         con = scorer.con
-        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "engaged BOOLEAN", "senior BOOLEAN", "function VARCHAR",
-                   "high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
+        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "person VARCHAR", "engaged BOOLEAN", "senior BOOLEAN",
+                   "function VARCHAR"]
+        columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
         con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
         self.domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
+        self.person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
         scorer.plan.udfs.register(con)
 
     def add_block(self, by_python: dict[int, Any]) -> None:
@@ -55,7 +57,9 @@ class AccountPass:
         engaged = exp.GTE(this=q.coalesce(sig("intent.beyond_email.count_90d"), q.lit(0)), expression=q.lit(1))
         matched = self.scorer.same_account[False]
         total = q.col("total", "c") if self.need_score else q.cast(exp.null(), "BIGINT")
-        select = (q.select(q.col("k", "s"), key.as_("key", copy=False), q.col("id", "l"), engaged.as_("engaged", copy=False),
+        select = (q.select(q.col("k", "s"), key.as_("key", copy=False), q.col("id", "l"),
+                           person_sql(q.col("email", "l"), q.col("id", "l"), self.person).as_("person", copy=False),
+                           engaged.as_("engaged", copy=False),
                            q.in_(sig("title.seniority"), SENIOR).as_("senior", copy=False), sig("title.function").as_("function", copy=False),
                            q.cast(exp.Add(this=q.coalesce(sig("intent.high.count_30d"), q.lit(0)),
                                           expression=q.coalesce(sig("intent.readiness.count_30d"), q.lit(0))),
@@ -86,7 +90,8 @@ class AccountPass:
             except Exception:  # noqa: BLE001 - as in build_accounts: the scoring pass reports it
                 continue
             function = values.get("title.function")
-            rows.append((k, account_key(lead), lead.id, values.get("intent.beyond_email.count_90d", 0) >= 1,
+            rows.append((k, account_key(lead), lead.id, _person_text(lead),
+                         values.get("intent.beyond_email.count_90d", 0) >= 1,
                          values.get("title.seniority") in SENIOR, function,
                          values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
                          *[i in matched for i in range(len(self.signals))]))
@@ -94,26 +99,42 @@ class AccountPass:
             con.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
 
     def _summary(self) -> exp.Select:
+        """Per account: its people (leads counted by person_key), engaged and senior engaged people,
+        distinct functions engaged, the sum of each person's largest high-intent count, best total."""
         function_ok = q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
                              q.col("function").neq(q.lit("other")))
-        return (q.select(
-            q.col("key"), exp.Count(this=exp.Star()).as_("contacts", copy=False), q.fn("count_if", q.col("engaged")).as_("engaged", copy=False),
-            q.fn("count_if", q.and_(q.col("engaged"), q.col("senior"))).as_("senior_engaged", copy=False),
-            exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[q.col("function")])),
-                       expression=exp.Where(this=function_ok)).as_("functions", copy=False),
-            q.cast(q.fn("sum", q.col("high")), "BIGINT").as_("high", copy=False), q.fn("max", q.col("total")).as_("best", copy=False))
-            .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
+        people = (q.select(q.col("key"), q.col("person"), q.fn("bool_or", q.col("engaged")).as_("e", copy=False),
+                           q.fn("bool_or", q.and_(q.col("engaged"), q.col("senior"))).as_("se", copy=False),
+                           q.fn("max", q.col("high")).as_("h", copy=False))
+                  .from_("contacts", copy=False).group_by(q.col("key"), q.col("person"), copy=False))
+        per_person = (q.select(q.col("key"), exp.Count(this=exp.Star()).as_("contacts", copy=False),
+                               q.fn("count_if", q.col("e")).as_("engaged", copy=False),
+                               q.fn("count_if", q.col("se")).as_("senior_engaged", copy=False),
+                               q.fn("sum", q.col("h")).as_("high", copy=False))
+                      .from_(people.subquery("pp", copy=False)).group_by(q.col("key"), copy=False))
+        per_lead = (q.select(q.col("key"), exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[q.col("function")])),
+                                                      expression=exp.Where(this=function_ok)).as_("functions", copy=False),
+                             q.fn("max", q.col("total")).as_("best", copy=False))
+                    .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
+        p, f = lambda c: q.col(c, "p"), lambda c: q.col(c, "f")  # noqa: E731
+        return (q.select(p("key"), p("contacts"), p("engaged"), p("senior_engaged"), f("functions"),
+                         q.cast(p("high"), "BIGINT").as_("high", copy=False), f("best"))
+                .from_(per_person.subquery("p", copy=False))
+                .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
 
     def _same(self, index: int, signal: str) -> exp.Select:
-        """Per account: the first ``cap`` distinct matching contacts in input order, counted and named."""
+        """Per account: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
+        first matching lead), counted and named by that lead's id."""
         cap = self.caps[signal]
-        firsts = (q.select(q.col("key"), q.col("id"), q.fn("min", q.col("k")).as_("first", copy=False)).from_("contacts", copy=False)
-                  .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("id"), copy=False))
+        firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
+                           q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_("contacts", copy=False)
+                  .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("person"), copy=False))
         ranked = q.select(q.col("key"), q.col("id"), exp.Window(
             this=exp.RowNumber(), partition_by=[q.col("key")],
             order=exp.Order(expressions=[exp.Ordered(this=q.col("first"))])).as_("rn", copy=False)).from_(firsts.subquery("f", copy=False))
-        ids = exp.WithinGroup(this=q.fn("list", q.col("id")), expression=exp.Order(expressions=[exp.Ordered(this=q.col("id"))]))
-        return (q.select(q.col("key"), exp.Count(this=exp.Star()).as_("n", copy=False), ids.as_("ids", copy=False))
+        ids = q.fn("list_sort", q.fn("list_distinct", q.fn("list", q.col("id"))))
+        return (q.select(q.col("key"), exp.Count(this=exp.Distinct(expressions=[q.col("id")])).as_("n", copy=False),
+                         ids.as_("ids", copy=False))
                 .from_(ranked.subquery("r", copy=False)).where(exp.LTE(this=q.col("rn"), expression=q.lit(cap)), copy=False)
                 .group_by(q.col("key"), copy=False))
 
@@ -156,6 +177,32 @@ def _email_domain(email: str | None) -> str | None:
         return None
     kind, domain = classify_address(email)
     return domain if kind == "business" else None
+
+
+def _person_text(lead: Any) -> str:
+    """person_key as text: "e:" and the normalised email, or "i:" and the lead id."""
+    key = person_key(lead)
+    return f"i:{key[1]}" if isinstance(key, tuple) else f"e:{key}"
+
+
+def _person(email: str | None, lead_id: str | None) -> str:
+    return _person_text(Lead(lead_id or "-", email=email))
+
+
+def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> exp.Expression:
+    """person_key in SQL for ASCII addresses without spaces at their ends (Python's strip() and lower()
+    are DuckDB's there); ``python(email, id)`` for the others."""
+    e = q.fn("lower", q.coalesce(email, q.lit("")))
+    at = q.fn("strpos", e, q.lit("@"))
+    local = q.fn("split_part", q.fn("substr", e, q.lit(1), exp.Sub(this=at, expression=q.lit(1))), q.lit("+"), q.lit(1))
+    domain = q.fn("substr", e, exp.Add(this=at, expression=q.lit(1)))
+    gmail = q.in_(domain, ("gmail.com", "googlemail.com"))
+    by_email = q.concat(q.lit("e:"), q.case([(gmail, q.fn("replace", local, q.lit("."), q.lit("")))], local), q.lit("@"),
+                        q.case([(gmail, q.lit("gmail.com"))], domain))
+    plain = q.or_(q.is_null(email), q.and_(q.fn("strlen", email).eq(q.fn("length", email)),
+                                           q.not_(q.fn("regexp_matches", email, q.lit(f"^{q.PY_SPACE}|{q.PY_SPACE}$")))))
+    return q.case([(q.not_(plain), python(email, lead_id)),
+                   (exp.LTE(this=at, expression=q.lit(1)), q.concat(q.lit("i:"), lead_id))], by_email)
 
 
 class SqlAccounts:
