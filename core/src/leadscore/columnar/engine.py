@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -29,6 +30,8 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import LINE_COLUMNS, Plan
+from leadscore.default_plugins.extract.crm import as_declared
+from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
 
 WHOLE = 2**53
@@ -144,7 +147,11 @@ def _json_object(value: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
     return out
 
 
-def _fields(fields: Mapping[str, Any]) -> str | None:
+# A custom field declared as a number whose text the SQL reads exactly: a whole number of 15 digits at most.
+_WHOLE_TEXT = re.compile(r"[+-]?[0-9]{1,15}", re.ASCII)
+
+
+def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None:
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if type(key) is not str:
@@ -153,7 +160,11 @@ def _fields(fields: Mapping[str, Any]) -> str | None:
         if value is None:
             continue
         if type(value) in (str, bool):
-            _text(value) if type(value) is str else None
+            if type(value) is str:
+                _text(value)
+                if key in numeric and as_declared(value, numeric[key]) is not None and \
+                        not _WHOLE_TEXT.fullmatch(value.strip()):
+                    raise NotColumnar("declared number")  # a float or a long number: printed the Python way
             out[key] = value
         elif type(value) is int and abs(value) <= WHOLE:
             out[key] = value
@@ -163,9 +174,14 @@ def _fields(fields: Mapping[str, Any]) -> str | None:
 
 
 class Rows:
-    """Leads and their activities as column lists, ready to become Arrow tables."""
+    """Leads and their activities as column lists, ready to become Arrow tables.
 
-    def __init__(self) -> None:
+    ``numeric``: custom fields a pack declares as a number or int (name -> kind); their text
+    values are read as numbers.
+    """
+
+    def __init__(self, numeric: Mapping[str, str] | None = None) -> None:
+        self.numeric = numeric or {}
         self.leads: dict[str, list[Any]] = {f.name: [] for f in LEAD_SCHEMA}
         self.acts: dict[str, list[Any]] = {f.name: [] for f in ACTIVITY_SCHEMA}
 
@@ -175,7 +191,7 @@ class Rows:
         row = (k, _text(lead.id), _text(lead.email), _text(lead.title), _text(lead.source),
                None if lead.created_at is None else _micros(lead.created_at, as_of_us), _text(lead.account_id),
                _text(company.name), _text(company.domain), _text(company.industry), _whole(company.employees),
-               _real(company.annual_revenue), _text(company.country), _text(company.tier), _fields(lead.fields))
+               _real(company.annual_revenue), _text(company.country), _text(company.tier), _fields(lead.fields, self.numeric))
         acts = lead.activities if type(lead.activities) is Activities else Activities.of(lead.activities)
         acts = acts.by_time()
         act_rows = []
@@ -254,6 +270,8 @@ class ColumnarScorer:
         if routers is None:
             routers = []
         self.plan = Plan(engine, columnar_forms(engine), routers, as_of)
+        self.numeric_fields = {name: kind for name, (kind, _) in (engine.vocabulary.get(CUSTOM_FIELDS) or {}).items()
+                               if kind in ("int", "number")}
         self.tmp = tempfile.TemporaryDirectory(prefix="leadscore-duckdb-")
         # Past the memory limit DuckDB spills to the temporary directory, so big files stay within it.
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit,
@@ -445,6 +463,8 @@ class ColumnarScorer:
             kind = kinds[name]
             if kind == "dt":
                 value = _datetime(value)
+            elif kind == "num" and name.startswith("fields.") and isinstance(value, float):
+                value = int(value)  # a declared number field holds whole numbers only here (see _fields)
             elif kind == "any":
                 value = {"str": value["s"], "bool": value["b"], "dt": None if value["t"] is None else _datetime(value["t"])
                          }.get(value["k"], value["n"])

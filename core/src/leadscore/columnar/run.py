@@ -33,7 +33,7 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
 
 def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,
            accounts: Any) -> Iterator[ScoreCard | Rejection]:
-    rows = Rows()
+    rows = Rows(scorer.numeric_fields)
     as_of_us = q.micros(when)
     columnar: dict[int, Lead] = {}
     for k, item in enumerate(batch):

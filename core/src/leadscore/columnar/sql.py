@@ -166,11 +166,20 @@ def sql(e: exp.Expression) -> str:
     return e.sql(dialect=DIALECT, copy=False)
 
 
+# What Python's str.strip() removes (every character whose isspace() is true), as an RE2 class.
+PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+
+
+def py_strip(e: exp.Expression) -> exp.Expression:
+    """``e.strip()`` as Python does it (DuckDB's trim() removes spaces only)."""
+    return exp.func("regexp_replace", e, lit(f"^{PY_SPACE}+|{PY_SPACE}+$"), lit(""), lit("g"), dialect=DIALECT)
+
+
 def finite(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))
 
 
 __all__ = [
     "DIALECT", "and_", "call", "case", "cast", "coalesce", "col", "concat", "field", "fn", "ident", "in_",
-    "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "select", "sql", "struct", "table",
+    "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "py_strip", "select", "sql", "struct", "table",
 ]

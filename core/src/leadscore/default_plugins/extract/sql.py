@@ -25,6 +25,7 @@ from leadscore.default_plugins.extract import title as title_mod
 from leadscore.taxonomy import activities as tiers_mod
 from leadscore.taxonomy import email as email_mod
 from leadscore.model import Company, ExtractContext, Lead
+from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 DAY_US = 86_400_000_000
 
@@ -234,10 +235,15 @@ def crm_columnar(ctx: ColumnarContext) -> exp.Select | None:
         round3 = ctx.udf("ls_round3", lambda v: round(v, 3), ("DOUBLE",), "DOUBLE")
         cols += emit("lead.age_days", q.case([(q.not_null(created), round3(days))]), created,
                      q.case([(q.not_null(created), q.concat(q.lit("created "), day_text(created)))]))
+    declared = ctx.vocabulary.get(CUSTOM_FIELDS) or {}
     for name in sorted(ctx.wanted):
         if name.startswith("fields."):
-            cols += emit(name, field_value(q.col("fields"), name[len("fields."):]), None,
-                         field_evidence(q.col("fields"), name[len("fields."):]))
+            key = name[len("fields."):]
+            if key in declared:
+                value, evidence = declared_field(q.col("fields"), key, declared[key][0])
+                cols += emit(name, value, None, evidence)
+                continue
+            cols += emit(name, field_value(q.col("fields"), key), None, field_evidence(q.col("fields"), key))
     if len(cols) == 1:
         return None
     return q.select(*cols, copy=False).from_(q.table(ctx.leads), copy=False)
@@ -262,6 +268,39 @@ def any_value(doc: exp.Expression, key: str) -> exp.Expression:
                                                       n=q.cast(got, "DOUBLE"), b=q.cast(exp.null(), "BOOLEAN"),
                                                       t=q.cast(exp.null(), "BIGINT"))),
     ])
+
+
+def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expression, exp.Expression]:
+    """A custom field declared in ``[fields]``: (its value as the declared type, its evidence), as
+    crm.as_declared reads it; NULL when the value cannot be read as that type.
+
+    The engine sends leads whose value of a declared number or int field is text that is not a
+    whole number of 15 digits at most to the python engine (the SQL prints no Python float).
+    """
+    got = q.call("json_extract", doc, json_path(key))
+    kind_of = q.fn("json_type", got)
+    text = q.call("json_extract_string", doc, json_path(key))
+    is_text, is_bool = kind_of.eq(q.lit("VARCHAR")), kind_of.eq(q.lit("BOOLEAN"))
+    is_int = q.in_(kind_of, ("BIGINT", "UBIGINT"))
+    stripped = q.py_strip(text)
+    if kind == "str":
+        value = q.case([(is_text, text), (is_int, q.cast(got, "VARCHAR"))])
+        shown = value
+    elif kind == "bool":
+        lowered = q.fn("lower", stripped)
+        value = q.case([(is_bool, q.cast(got, "BOOLEAN")),
+                        (q.and_(is_text, q.in_(lowered, sorted(source_mod._TRUE))), exp.true()),
+                        (q.and_(is_text, q.in_(lowered, sorted(source_mod._FALSE))), exp.false())],
+                       q.cast(exp.null(), "BOOLEAN"))
+        shown = q.case([(value, q.lit("True")), (q.not_(value), q.lit("False"))])
+    else:
+        whole = q.fn("regexp_full_match", stripped, q.lit(r"[+-]?[0-9]{1,15}"))
+        value = q.case([(is_int, q.cast(got, "DOUBLE")), (q.and_(is_text, whole), q.cast(stripped, "DOUBLE"))],
+                       q.cast(exp.null(), "DOUBLE"))
+        shown = q.case([(is_int, q.cast(got, "VARCHAR")),
+                        (q.and_(is_text, whole), q.cast(q.cast(stripped, "BIGINT"), "VARCHAR"))])
+    evidence = q.case([(q.not_null(value), q.concat(q.lit(key + "="), shown))])
+    return value, evidence
 
 
 def field_value(doc: exp.Expression, key: str) -> exp.Expression:
@@ -358,7 +397,7 @@ def activities_columnar(ctx: ColumnarContext) -> exp.Select | None:
             .select(q.col("k", "l").as_("k", copy=False), append=False).select(*cols[1:], copy=False))
 
 
-__all__ = ["activities_columnar", "any_value", "crm_columnar", "email_columnar", "field_evidence", "field_value",
+__all__ = ["activities_columnar", "any_value", "crm_columnar", "declared_field", "email_columnar", "field_evidence", "field_value",
            "firmographics_columnar", "title_columnar"]
 
 # The window starts above are whole days before the scoring time, as the per-lead extractor's.
