@@ -404,16 +404,17 @@ def choose_engine(name: str, input_path: str) -> str:
 
 
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
-                   render: bool = False) -> Any:
+                   render: bool = False, report: Any = None, unknown_types: Any = None) -> Any:
     """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
-    if input_path == "-" or (input_fmt or ("csv" if input_path.lower().endswith(".csv") else "jsonl")) != "jsonl":
+    if input_path == "-" or (input_fmt or ("csv" if input_path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
         return None
     if not os.path.isfile(input_path):
         return None
     from leadscore.columnar.scan import scan_jsonl
 
     when = engine._resolve_as_of(None)
-    return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render)
+    return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
+                      unknown_types=unknown_types)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -569,7 +570,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             and not accounts_path and not dedupe and options.column_map is None
                             and not engine.needs_shares and not engine.vocabulary.get(CUSTOM_FIELDS)):
                         # (Typed [fields] are read the python way, which counts the values that misfit.)
-                        results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl")
+                        results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl",
+                                                 report=report, unknown_types=unknown_types)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

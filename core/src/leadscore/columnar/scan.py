@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,19 +23,24 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.files import ingest_statements, plain_file
 from leadscore.errors import InputError
-from leadscore.io.readers import parse_jsonl_line
+from leadscore.io.duplicates import DEDUPE_FIX
+from leadscore.io.readers import ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
 
 BLOCK_BYTES = 48 << 20  # about 25,000 generated leads
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
-               block_bytes: int = BLOCK_BYTES, render: bool = False) -> Iterator[Any] | None:
+               block_bytes: int = BLOCK_BYTES, render: bool = False, report: ReadReport | None = None,
+               unknown_types: Counter[str] | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
     ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
     when the plan can make it (JSON Lines output without the ledger), else as a ScoreCard.
+    As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected
+    as a duplicate, activities left out are noted in ``report``, and activity types outside the
+    run's vocabulary are counted in ``unknown_types``.
     """
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
     if scorer is None or not plain_file(Path(path)):
@@ -42,7 +48,7 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     stub = {"id", "account_id"}
     if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
         return None  # a router reads more of the lead than a card keeps: read the leads as records
-    reader = _BlockReader(engine, scorer, path, label, when, block_bytes)
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types)
     blocks = reader.blocks()
     try:
         first = next(blocks, None)
@@ -65,10 +71,14 @@ class _Block:
 
 
 class _BlockReader:
-    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int) -> None:
+    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int,
+                 report: ReadReport | None, unknown_types: Counter[str] | None) -> None:
         self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
         self.block_bytes = block_bytes
         self.tmp = os.path.join(scorer.tmp.name, "block.jsonl")
+        self.report, self.unknown_types = report, unknown_types
+        self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
+        self.last_pass = not engine.needs_accounts
 
     def _pieces(self) -> Iterator[tuple[int, bytes]]:
         """(number of the first line, bytes of whole lines), in file order."""
@@ -94,6 +104,8 @@ class _BlockReader:
         con, scorer = self.scorer.con, self.scorer
         as_of_us = q.micros(self.when)
         exact = scorer.plan.reads_properties()
+        # Every lead id met so far in this pass: a later lead with one of them is a duplicate.
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR)")
         for first, data in self._pieces():
             with open(self.tmp, "wb") as out:
                 out.write(data)
@@ -106,7 +118,50 @@ class _BlockReader:
                     raise
                 raise _Refused() from err
             last = first + data.count(b"\n") - 1
-            yield _Block(first, last, self._odd_lines(first, data, as_of_us))
+            by_python = self._odd_lines(first, data, as_of_us)
+            self._duplicates(by_python)
+            if self.last_pass:
+                self._count_types(by_python)
+            yield _Block(first, last, by_python)
+        self.last_pass = True
+
+    def _duplicates(self, by_python: dict[int, Lead | Rejection]) -> None:
+        """Leads whose id an earlier lead of the file has: out of ``leads`` (and so of the account
+        pass), rejected in their place as the python reader's duplicate check words it."""
+        con = self.scorer.con
+        con.execute("CREATE OR REPLACE TEMP TABLE block_ids (k BIGINT, id VARCHAR)")
+        con.execute("INSERT INTO block_ids SELECT k, id FROM leads")
+        python_ids = [(k, item.id) for k, item in by_python.items() if isinstance(item, Lead)]
+        if python_ids:
+            con.executemany("INSERT INTO block_ids VALUES (?, ?)", python_ids)
+        found = con.execute(
+            "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
+            "WHERE rn > 1 OR id IN (SELECT id FROM seen_ids) ORDER BY k").fetchall()
+        con.execute("INSERT INTO seen_ids SELECT DISTINCT id FROM block_ids")
+        if not found:
+            return
+        for k, lead_id in found:
+            by_python[k] = Rejection(f"lead {lead_id}", f"duplicate lead id {lead_id!r}: an earlier row of {self.label} "
+                                     f"has it and was scored; {DEDUPE_FIX}", lead_id)
+        listed = ",".join(str(k) for k, _ in found)
+        con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
+        con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+
+    def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
+        """Activity types no rulepack of the run knows, counted as ``leadscore score`` reports them."""
+        if self.unknown_types is None:
+            return
+        known = q.in_(q.col("type"), self.known_types)
+        counted = (q.select(q.col("type"), exp.Count(this=exp.Star()), copy=False).from_("activities", copy=False)
+                   .where(q.not_(known), copy=False).group_by(q.col("type"), copy=False))
+        for kind, count in self.scorer.con.execute(q.sql(counted)).fetchall():
+            self.unknown_types[kind] += count
+        known_set = frozenset(self.known_types)
+        for item in by_python.values():
+            if isinstance(item, Lead):
+                for kind in item.activities.types:
+                    if kind not in known_set:
+                        self.unknown_types[kind] += 1
 
     def _odd_lines(self, first: int, data: bytes, as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines DuckDB left to it; leads it makes join the tables."""
@@ -116,9 +171,11 @@ class _BlockReader:
         if not numbers:
             return found
         lines = data.split(b"\n")
-        rows = Rows()
+        rows = Rows(self.scorer.numeric_fields)
+        # Activities left out of a lead are reported once, in the pass that scores.
+        context = line_context(self.report if self.last_pass else None)
         for number in numbers:
-            item = parse_jsonl_line(lines[number - first] + b"\n", f"{self.label}:{number}", number == 1)
+            item = parse_jsonl_line(lines[number - first] + b"\n", f"{self.label}:{number}", number == 1, context)
             if item is None:
                 continue
             if isinstance(item, Lead):

@@ -891,6 +891,12 @@ def parse_jsonl_line(raw: str | bytes | None, where: str, first: bool = False,
     return _lead_or_rejection(obj, where, ctx)
 
 
+def line_context(report: ReadReport | None = None) -> _ReadContext:
+    """The settings parse_jsonl_line reads a line of a plain JSON Lines file with (no map, no
+    activities file); activities left out go to ``report``."""
+    return _ReadContext(None, None, False, report if report is not None else ReadReport())
+
+
 def _lines(stream: Any, label: str) -> Iterator[tuple[int, str | bytes | None]]:
     """(line number, line) pairs; the line is None when it is longer than MAX_LINE_BYTES."""
     limit = MAX_LINE_BYTES
@@ -1225,6 +1231,7 @@ __all__ = [
     "NotJson",
     "cell_value",
     "lead_from_dict",
+    "line_context",
     "parse_json_line",
     "parse_jsonl_line",
     "read_leads",
