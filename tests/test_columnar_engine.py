@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[columnar]")
@@ -414,3 +414,70 @@ def test_a_third_party_extractor_works_with_and_without_a_columnar_form(tmp_path
     # Without a columnar form the run is scored the python way, and `leadscore plugins` says so.
     assert (scorer is not None) == columnar
     assert per_lead == (() if columnar else ("leadscore_signal_extractors",))
+
+
+# --- the block decoder takes a line only as the python reader does ---------------------------------
+
+_line_stamp = st.sampled_from(("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-21T09:00:00.250000Z",
+                          "2026-11-19T23:59:59Z", "2026-11-20T10:00:00+02:00", "2026-11-20", "2026-02-30T10:00:00Z",
+                          "1066-10-14T09:00:00Z", "2026-11-20T10:00:00.1234567Z", " 2026-11-20T10:00:00Z", "soon"))
+_line_text = st.sampled_from(("Acme", " Acme ", "", "VP Sales", "Élise", "x\u2028", "\u00a0pad"))
+_line_value = st.one_of(_line_text, st.booleans(), st.none(), st.integers(-10, 10), st.sampled_from((2**53, 2**53 + 1, 2**70)),
+                   st.sampled_from((0.5, 1e308, 12.0)))
+_line_props = st.one_of(st.none(), st.just({}), st.dictionaries(
+    st.sampled_from(("url", "asset", "title", "n", "deep")),
+    st.one_of(_line_value, st.lists(_line_value, max_size=2), st.dictionaries(st.just("a"), _line_value, max_size=1)), max_size=3))
+_line_dicts = st.fixed_dictionaries({"id": st.one_of(st.sampled_from(("L-1", " L-2 ", "", "L-3")), st.integers(0, 9))}, optional={
+    "email": st.one_of(_line_text, st.sampled_from(("Dana@Acme.IO", "ÉLISE@acme.io")), st.integers(0, 1)),
+    "title": _line_text, "source": _line_text, "first_name": _line_text, "account_id": st.one_of(_line_text, st.integers(0, 2**60)),
+    "created_at": st.one_of(_line_stamp, st.none()),
+    "company": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+        "name": _line_text, "domain": st.sampled_from(("Acme.IO", " acme.io ", "")),
+        "employees": st.one_of(st.none(), st.integers(-1, 10**6), st.just(2**60), st.just(12.0)),
+        "annual_revenue": st.one_of(st.none(), st.integers(0, 10**9), st.floats(0, 1e12), st.just("250000"))})),
+    "fields": st.dictionaries(st.sampled_from(("plan", "budget_confirmed", "score")), _line_value, max_size=2),
+    "activities": st.one_of(st.none(), st.lists(st.fixed_dictionaries(
+        {"type": st.sampled_from(("page_view", "demo_request", "page_view ", "")), "at": _line_stamp},
+        optional={"properties": _line_props, "id": st.sampled_from((None, "ev-1", " ev-2", ""))}), max_size=6)),
+    "colour": st.just("red"),
+})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line_dicts, min_size=1, max_size=6), st.booleans())
+def test_the_block_decoder_takes_lines_as_the_python_reader_does(dicts: list[dict], compact: bool) -> None:
+    """Every line the decoder (and the SQL's time check) takes gives the rows the python reader's
+    lead gives through Rows; the others go to the python reader."""
+    import duckdb
+
+    from leadscore.columnar.lines import decode_block, time_sql
+    from leadscore.io.readers import parse_jsonl_line
+
+    separators = (",", ":") if compact else (", ", ": ")
+    lines = [json.dumps(d, separators=separators, ensure_ascii=compact).encode() for d in dicts]
+    as_of_us = q.micros(AS_OF)
+    decoded = decode_block(lines, 1, as_of_us, {"score": "number"}, True)
+    con = duckdb.connect()
+    con.register("in_acts", decoded.activities)
+    times, checks = time_sql(as_of_us)
+    bad = {k for (k,) in con.execute(f"SELECT DISTINCT k FROM in_acts WHERE NOT coalesce({checks}, false)").fetchall()}
+    acts = con.execute(f"SELECT {times} FROM in_acts ORDER BY k, pos").fetchall()
+    taken = {row["k"]: tuple(row.values()) for row in decoded.leads.to_pylist()}
+    assert set(taken) | set(decoded.odd) == set(range(1, len(lines) + 1))
+    for k, line in enumerate(lines, 1):
+        if k not in taken or k in bad:
+            continue
+        event("a line taken by the decoder")
+        lead = parse_jsonl_line(line + b"\n", f"x:{k}")
+        assert isinstance(lead, Lead), (line, lead)
+        rows = Rows({"score": "number"})
+        rows.add(k, lead, as_of_us)
+        want_lead, want_acts = rows.tables()
+        want = tuple(want_lead.to_pylist()[0].values())
+        got = taken[k]
+        assert got[:-1] == want[:-1]
+        assert (json.loads(got[-1]) if got[-1] else None) == (json.loads(want[-1]) if want[-1] else None)
+        mine = [(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5]) for r in acts if r[0] == k]
+        theirs = [(r["k"], r["pos"], r["type"], r["at"], json.loads(r["props"]) if r["props"] else None, r["ev"])
+                  for r in want_acts.to_pylist()]
+        assert mine == sorted(theirs, key=lambda r: r[1])

@@ -284,6 +284,7 @@ class ColumnarScorer:
         self.variants: dict[bool, dict[str, Any]] = {}
         self.compilers: dict[bool, Any] = {}
         self.same_account: dict[bool, list[Any]] = {}
+        self.reads_props = False
         self._prepare(False)  # compiles everything once: raises Unsupported now, not mid-run
         self._check(False)
         if engine.needs_accounts:
@@ -349,6 +350,8 @@ class ColumnarScorer:
             steps.append(("lines_out", line_statement(plan, routers)))
         variant = {"steps": [(name, q.sql(select)) for name, select in steps], "result": q.sql(result),
                    "kinds": kinds}
+        # Whether any statement reads activity properties (a columnar form reads them by this name).
+        self.reads_props = self.reads_props or any("props" in text for _, text in variant["steps"])
         if not self.variants:
             tables = lookup_tables(plan)
             if self.render:

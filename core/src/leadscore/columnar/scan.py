@@ -1,30 +1,30 @@
 """Scores a JSON Lines file with the columnar engine: DuckDB reads it, block by block, and scores it in SQL.
 
-The file is cut into blocks of whole lines (about 25,000 leads each); each block is read by DuckDB,
-scored and written before the next is read, so memory stays flat whatever the file's size. Lines
-DuckDB does not take exactly as the python reader does are parsed by the python reader; leads with
-values the SQL does not reproduce are scored by the python engine; both in their place. When the
+The file is cut into blocks of whole lines (about 25,000 leads each); each block is decoded into
+Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`), scored and
+written before the next is read, so memory stays flat whatever the file's size. Lines that decoder
+does not take are parsed by the python reader's line parser; leads with values the SQL does not
+reproduce are scored by the python engine; both in their place. When the
 rulepacks need the account pass, a first pass over the blocks summarises every account in SQL.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import NotColumnar, Rows, timed
-from leadscore.columnar.files import ingest_statements, plain_file
+from leadscore.columnar.lines import decode_block, time_sql
 from leadscore.errors import InputError
 from leadscore.io.duplicates import DEDUPE_FIX
-from leadscore.io.readers import ReadReport, line_context, parse_jsonl_line
+from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
 
 BLOCK_BYTES = 48 << 20  # about 25,000 generated leads
@@ -43,24 +43,17 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     run's vocabulary are counted in ``unknown_types``.
     """
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
-    if scorer is None or not plain_file(Path(path)):
+    if scorer is None:
         return None
     stub = {"id", "account_id"}
     if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
         return None  # a router reads more of the lead than a card keeps: read the leads as records
     reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types)
     blocks = reader.blocks()
-    try:
-        first = next(blocks, None)
-    except _Refused:
-        return None
+    first = next(blocks, None)
     if first is None:
         raise InputError(label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}')
     return reader.scored(first, blocks)
-
-
-class _Refused(Exception):
-    """DuckDB cannot read the file line by line (the python reader will)."""
 
 
 class _Block:
@@ -75,7 +68,6 @@ class _BlockReader:
                  report: ReadReport | None, unknown_types: Counter[str] | None) -> None:
         self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
         self.block_bytes = block_bytes
-        self.tmp = os.path.join(scorer.tmp.name, "block.jsonl")
         self.report, self.unknown_types = report, unknown_types
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
@@ -103,27 +95,40 @@ class _BlockReader:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
         con, scorer = self.scorer.con, self.scorer
         as_of_us = q.micros(self.when)
-        exact = scorer.plan.reads_properties()
         # Every lead id met so far in this pass: a later lead with one of them is a duplicate.
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR)")
         for first, data in self._pieces():
-            with open(self.tmp, "wb") as out:
-                out.write(data)
-            try:
-                for name, select in ingest_statements(self.tmp, as_of_us, exact, first):
-                    with timed(f"read {name}"):
-                        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
-            except Exception as err:  # noqa: BLE001 - DuckDB refused the bytes: the python reader words it
-                if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
-                    raise
-                raise _Refused() from err
-            last = first + data.count(b"\n") - 1
-            by_python = self._odd_lines(first, data, as_of_us)
+            lines = data.split(b"\n")
+            lines.pop()  # after the last line end
+            with timed("read decode"):
+                decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
+            with timed("read tables"):
+                odd = self._tables(decoded, as_of_us)
+            with timed("read odd lines"):
+                by_python = self._odd_lines(first, lines, odd, as_of_us)
             self._duplicates(by_python)
             if self.last_pass:
                 self._count_types(by_python)
-            yield _Block(first, last, by_python)
+            yield _Block(first, first + len(lines) - 1, by_python)
         self.last_pass = True
+
+    def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
+        """``leads`` and ``activities`` from a decoded block; the numbers of the lines left to the
+        python reader (the decoder's, and those with an activity time the SQL does not read)."""
+        con = self.scorer.con
+        con.register("in_leads", decoded.leads)
+        con.register("in_acts", decoded.activities)
+        times, checks = time_sql(as_of_us)
+        bad = [k for (k,) in con.execute(f"SELECT DISTINCT k FROM in_acts WHERE NOT coalesce({checks}, false)").fetchall()]
+        keep = ""
+        if bad:
+            con.register("bad_lines", pa.table({"k": pa.array(bad, pa.int64())}))
+            keep = " WHERE k NOT IN (SELECT k FROM bad_lines)"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT * FROM in_leads{keep}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS SELECT {times} FROM in_acts{keep}")
+        for name in ("in_leads", "in_acts", *(("bad_lines",) if bad else ())):
+            con.unregister(name)
+        return sorted(decoded.odd + bad)
 
     def _duplicates(self, by_python: dict[int, Lead | Rejection]) -> None:
         """Leads whose id an earlier lead of the file has: out of ``leads`` (and so of the account
@@ -163,19 +168,20 @@ class _BlockReader:
                     if kind not in known_set:
                         self.unknown_types[kind] += 1
 
-    def _odd_lines(self, first: int, data: bytes, as_of_us: int) -> dict[int, Lead | Rejection]:
-        """The python reader's result for the lines DuckDB left to it; leads it makes join the tables."""
+    def _odd_lines(self, first: int, lines: list[bytes], numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
+        """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
         con = self.scorer.con
-        numbers = [row[0] for row in con.execute("SELECT line FROM unclean ORDER BY line").fetchall()]
         found: dict[int, Lead | Rejection] = {}
         if not numbers:
             return found
-        lines = data.split(b"\n")
         rows = Rows(self.scorer.numeric_fields)
         # Activities left out of a lead are reported once, in the pass that scores.
         context = line_context(self.report if self.last_pass else None)
         for number in numbers:
-            item = parse_jsonl_line(lines[number - first] + b"\n", f"{self.label}:{number}", number == 1, context)
+            raw = lines[number - first]
+            # A line longer than the python reader reads is refused as it refuses it.
+            line = None if len(raw) > MAX_LINE_BYTES else raw + b"\n"
+            item = parse_jsonl_line(line, f"{self.label}:{number}", number == 1, context)
             if item is None:
                 continue
             if isinstance(item, Lead):
