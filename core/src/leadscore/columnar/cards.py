@@ -190,11 +190,11 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
                      q.lit(" not reached despite "), q.cast(q.col("total"), "VARCHAR"), q.lit(" points: requires "),
                      q.field(q.fn("list_extract", q.col("bands"), exp.Add(this=exp.column("i"), expression=q.lit(1))),
                              "gate_reason")), expressions=[exp.to_identifier("i")]))
-    reasons = (q.select(q.col("k"), exp.WithinGroup(
-        this=q.fn("list", q.struct(rule_id=q.col("rule_id"), points=q.col("points"), reason=q.col("reason"))),
-        expression=exp.Order(expressions=[exp.Ordered(this=q.fn("abs", q.col("points")), desc=True),
-                                          exp.Ordered(this=q.col("rule_id")), exp.Ordered(this=q.col("points")),
-                                          exp.Ordered(this=q.col("reason"))])).as_("reasons", copy=False))
+    # The top reasons: the lines with the most points either way, ties by rule id (Ledger.top_reasons's
+    # order); min_by keeps the first ``top`` of that order without sorting every line of the lead.
+    line = q.struct(rule_id=q.col("rule_id"), points=q.col("points"), reason=q.col("reason"))
+    order = q.struct(a=exp.Neg(this=q.fn("abs", q.col("points"))), b=q.col("rule_id"), c=q.col("points"), d=q.col("reason"))
+    reasons = (q.select(q.col("k"), q.fn("min_by", line, order, q.lit(max(top, 1))).as_("reasons", copy=False))
         .from_("lines", copy=False).where(q.and_(q.col("kind").eq(q.lit("rule")), q.col("points").neq(q.lit(0))), copy=False)
         .group_by(q.col("k"), copy=False))
     every_line = exp.union(exp.union(q.select(*line_cols, copy=False).from_("all_lines", copy=False), q.select(*line_cols, copy=False).from_("cat_lines", copy=False),
