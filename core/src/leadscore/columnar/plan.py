@@ -419,8 +419,7 @@ class Plan:
         matched = (q.select(
             q.col("k", "a").as_("k", copy=False), q.col("s1", "r").as_("s1", copy=False), rank.as_("rn", copy=False), found.as_("found", copy=False),
             q.col("type", "a").as_("type", copy=False), at.as_("at", copy=False), (q.col("ev", "a") if explain else q.lit("")).as_("ev", copy=False),
-            q.col("rule_id", "r"), q.col("category", "r"), q.col("reason", "r"), q.col("pack", "r"), q.col("raw", "r"),
-            q.col("decay", "r"), q.col("limit_text", "r"), q.cast(points_e, "BIGINT").as_("points", copy=False),
+            q.col("combo", "s").as_("combo", copy=False), q.col("raw", "r"), q.cast(points_e, "BIGINT").as_("points", copy=False),
             q.cast(factor_e, "DOUBLE").as_("factor", copy=False), keep_e.as_("keep", copy=False),
             q.col("day_limit", "r"), *daily_cols)
             .from_(q.table(activities, "a"), copy=False)
@@ -429,6 +428,15 @@ class Plan:
                                                             q.col("type", "r").eq(q.col("type", "a"))), copy=False)
             .where(q.and_(exp.LTE(this=at, expression=q.lit(self.as_of_us)), cond), copy=False))
         self.matched = matched
+        # The rule's texts join the lines kept, not the window's input (a window carries every column it gets).
+        texts = q.select(q.col("combo").as_("t_combo", copy=False), q.col("s1").as_("t_s1", copy=False),
+                         q.col("type").as_("t_type", copy=False), q.col("rule_id"), q.col("category"), q.col("reason"),
+                         q.col("pack"), q.col("decay"), q.col("limit_text"), copy=False).from_("ls_rule_types", copy=False)
+
+        def with_texts(select: exp.Select) -> exp.Select:
+            return select.join(texts.subquery("r", copy=False), on=q.and_(
+                q.col("combo", "m").eq(q.col("t_combo", "r")), q.col("s1", "m").eq(q.col("t_s1", "r")),
+                q.col("type", "m").eq(q.col("t_type", "r"))), copy=False)
         kept = q.or_(q.is_null(q.col("keep")), exp.LTE(this=q.col("rn"), expression=q.col("keep")))
         # How many matches the rule counts (the frequency cap's line says the rest were not).
         counted_n = q.case([(q.is_null(q.col("keep")), q.col("found"))],
@@ -445,7 +453,8 @@ class Plan:
             q.col("k"), q.col("s1"), q.col("rn").as_("s2", copy=False), q.col("rule_id"), q.col("category"), q.col("points"),
             q.col("reason"), q.col("pack"), q.lit("rule").as_("kind", copy=False), q.col("raw"), q.col("decay"), q.col("factor"),
             q.col("type").as_("signal", copy=False), q.col("at").as_("observed_at", copy=False), q.col("ev").as_("evidence", copy=False),
-        ).from_("matches", copy=False).where(kept, copy=False)
+        ).from_(q.table("matches", "m"), copy=False).where(kept, copy=False)
+        line = with_texts(line)
         dropped = exp.Sub(this=q.col("found"), expression=q.paren(counted_n))
         reason = q.concat(q.cast(dropped, "VARCHAR"), q.case(
             [(dropped.eq(q.lit(1)), q.lit(" earlier matching activity not counted: this rule counts "))],
@@ -455,8 +464,9 @@ class Plan:
             q.lit(0).as_("points", copy=False), reason.as_("reason", copy=False), q.col("pack"), q.lit("frequency_cap").as_("kind", copy=False),
             q.lit(0).as_("raw", copy=False), q.lit("none").as_("decay", copy=False), q.lit(1.0).as_("factor", copy=False), q.col("type").as_("signal", copy=False),
             q.cast(exp.null(), "BIGINT").as_("observed_at", copy=False), q.lit("").as_("evidence", copy=False))
-            .from_("matches", copy=False)
+            .from_(q.table("matches", "m"), copy=False)
             .where(q.and_(q.col("rn").eq(q.lit(1)), exp.GT(this=dropped, expression=q.lit(0))), copy=False))
+        cap = with_texts(cap)
         return [line, cap]
 
     def rule_constants(self) -> dict[str, list[Any]]:
