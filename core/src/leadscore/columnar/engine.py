@@ -259,7 +259,7 @@ class ColumnarScorer:
     """
 
     def __init__(self, engine: Any, as_of: datetime, *, explain: bool = True, top: int = 3,
-                 memory_limit: str = "300MB", values: bool = True, render: bool = False) -> None:
+                 memory_limit: str = "200MB", values: bool = True, render: bool = False) -> None:
         import duckdb
 
         self.engine = engine

@@ -27,7 +27,7 @@ from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
 
-BLOCK_BYTES = 48 << 20  # about 25,000 generated leads
+BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
