@@ -512,7 +512,7 @@ def exp_false() -> Any:
 def union_all(a: Any, b: Any) -> Any:
     from sqlglot import exp
 
-    return exp.union(a, b, distinct=False)
+    return exp.union(a, b, distinct=False, copy=False)
 
 
 __all__ = ["BATCH", "ColumnarScorer", "NotColumnar", "Rows", "Unsupported", "columnar_forms"]

@@ -56,8 +56,9 @@ _MICRO = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc) - EPOCH
 
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
-    """A function call by name (typed where sqlglot knows the function, so it transpiles)."""
-    return exp.func(name, *args, dialect=DIALECT)
+    """A function call by name (typed where sqlglot knows the function, so it transpiles). As every
+    builder here, it takes its arguments as they are: copying them cost most of a plan's compile time."""
+    return exp.func(name, *args, dialect=DIALECT, copy=False)
 
 
 def call(name: str, *args: exp.Expression) -> exp.Expression:
@@ -127,7 +128,7 @@ def not_null(e: exp.Expression) -> exp.Expression:
 
 
 def coalesce(*parts: exp.Expression) -> exp.Expression:
-    return exp.func("coalesce", *parts, dialect=DIALECT)
+    return exp.func("coalesce", *parts, dialect=DIALECT, copy=False)
 
 
 def cast(e: exp.Expression, to: str) -> exp.Expression:
