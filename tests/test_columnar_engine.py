@@ -145,6 +145,7 @@ def engine() -> Engine:
         yield made
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(st.lists(lead, min_size=1, max_size=12))
@@ -210,6 +211,7 @@ def test_generated_leads_score_byte_identical(tmp_path: Path, extra: tuple[str, 
     assert _score(tmp_path, source, "duckdb", *extra) == _score(tmp_path, source, "python", *extra)
 
 
+@pytest.mark.slow
 def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
     """A file read in many small blocks scores as one read whole (accounts span blocks)."""
     import subprocess
@@ -443,6 +445,7 @@ _line_dicts = st.fixed_dictionaries({"id": st.one_of(st.sampled_from(("L-1", " L
 })
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_line_dicts, min_size=1, max_size=6), st.booleans())
 def test_the_block_decoder_takes_lines_as_the_python_reader_does(dicts: list[dict], compact: bool) -> None:
