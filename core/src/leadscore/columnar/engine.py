@@ -30,7 +30,7 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import LINE_COLUMNS, Plan
-from leadscore.default_plugins.extract.crm import as_declared
+from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
 

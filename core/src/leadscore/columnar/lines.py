@@ -21,17 +21,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.engine import WHOLE, NotColumnar, _fields as column_fields, _micros, _real, _whole
+from leadscore.columnar.engine import LEAD_SCHEMA, WHOLE, NotColumnar, _fields as column_fields, _micros, _real, _whole
 from leadscore.io import readers as r
 from leadscore.io.timestamps import parse_timestamp
 
-# Types of the two Arrow tables a block becomes; ``at`` is the activity's time as written.
-LEAD_COLUMNS = pa.schema([
-    ("k", pa.int64()), ("id", pa.string()), ("email", pa.string()), ("title", pa.string()), ("source", pa.string()),
-    ("created_at", pa.int64()), ("account_id", pa.string()), ("c_name", pa.string()), ("c_domain", pa.string()),
-    ("c_industry", pa.string()), ("c_employees", pa.int64()), ("c_revenue", pa.float64()), ("c_country", pa.string()),
-    ("c_tier", pa.string()), ("fields", pa.string()),
-])
+# The activities of a block before the SQL reads their times: ``at`` as written, ``where`` the evidence's place.
 ACTIVITY_COLUMNS = pa.schema([
     ("k", pa.int64()), ("pos", pa.int64()), ("type", pa.string()), ("at", pa.string()), ("props", pa.string()),
     ("where", pa.string()),
@@ -111,11 +105,11 @@ def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping
             odd.append(k)
             continue
         rows.append(row)
-    columns = list(zip(*rows)) if rows else [[] for _ in LEAD_COLUMNS]
-    leads = pa.table({field.name: pa.array(values, field.type) for field, values in zip(LEAD_COLUMNS, columns)})
-    activities = pa.table({"k": pa.array(ks, pa.int64()), "pos": pa.array(positions, pa.int64()),
-                           "type": pa.array(types, pa.string()), "at": pa.array(times, pa.string()),
-                           "props": pa.array(props, pa.binary()).cast(pa.string()), "where": pa.array(wheres, pa.string())})
+    columns = list(zip(*rows)) if rows else [[] for _ in LEAD_SCHEMA]
+    leads = pa.table({field.name: pa.array(values, field.type) for field, values in zip(LEAD_SCHEMA, columns)})
+    activities = pa.table([pa.array(ks, pa.int64()), pa.array(positions, pa.int64()), pa.array(types, pa.string()),
+                           pa.array(times, pa.string()), pa.array(props, pa.binary()).cast(pa.string()),  # orjson's bytes
+                           pa.array(wheres, pa.string())], schema=ACTIVITY_COLUMNS)
     return DecodedBlock(leads, activities, odd)
 
 
@@ -196,4 +190,4 @@ def time_sql(as_of_us: int) -> tuple[str, str]:
     return ", ".join(q.sql(c) for c in columns), q.sql(check)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "LEAD_COLUMNS", "decode_block", "time_sql"]
+__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "decode_block", "time_sql"]

@@ -25,6 +25,7 @@ from leadscore.default_plugins.extract import title as title_mod
 from leadscore.taxonomy import activities as tiers_mod
 from leadscore.taxonomy import email as email_mod
 from leadscore.model import Company, ExtractContext, Lead
+from leadscore.rulepack import fields as fields_mod
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 DAY_US = 86_400_000_000
@@ -272,7 +273,7 @@ def any_value(doc: exp.Expression, key: str) -> exp.Expression:
 
 def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expression, exp.Expression]:
     """A custom field declared in ``[fields]``: (its value as the declared type, its evidence), as
-    crm.as_declared reads it; NULL when the value cannot be read as that type.
+    leadscore.rulepack.fields.as_declared reads it; NULL when the value cannot be read as that type.
 
     The engine sends leads whose value of a declared number or int field is text that is not a
     whole number of 15 digits at most to the python engine (the SQL prints no Python float).
@@ -289,8 +290,8 @@ def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expres
     elif kind == "bool":
         lowered = q.fn("lower", stripped)
         value = q.case([(is_bool, q.cast(got, "BOOLEAN")),
-                        (q.and_(is_text, q.in_(lowered, sorted(source_mod._TRUE))), exp.true()),
-                        (q.and_(is_text, q.in_(lowered, sorted(source_mod._FALSE))), exp.false())],
+                        (q.and_(is_text, q.in_(lowered, sorted(fields_mod._TRUE))), exp.true()),
+                        (q.and_(is_text, q.in_(lowered, sorted(fields_mod._FALSE))), exp.false())],
                        q.cast(exp.null(), "BOOLEAN"))
         shown = q.case([(value, q.lit("True")), (q.not_(value), q.lit("False"))])
     else:
