@@ -1,7 +1,7 @@
 """Runs a columnar plan with embedded DuckDB over batches of leads and turns the result into cards.
 
 Leads reach DuckDB as two relations (``leads``, ``activities``): from Lead records (this module,
-for ``Engine.score``) or read by DuckDB from files (:mod:`leadscore.columnar.files`). A lead
+for ``Engine.score``) or decoded straight from JSON Lines files (:mod:`leadscore.columnar.lines`). A lead
 whose values lie outside what the SQL reproduces exactly (integers beyond 2**53, NaN and
 infinities, naive date-times, non-JSON properties, floats in custom fields) is scored by the
 python engine instead, in its place in the output; so is every lead of a batch that fails in SQL.

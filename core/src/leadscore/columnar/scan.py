@@ -1,4 +1,4 @@
-"""Scores a JSON Lines file with the columnar engine: DuckDB reads it, block by block, and scores it in SQL.
+"""Scores a JSON Lines file with the columnar engine: read block by block into Arrow columns, scored in SQL.
 
 The file is cut into blocks of whole lines (about 25,000 leads each); each block is decoded into
 Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`), scored and
