@@ -39,6 +39,7 @@ from leadscore.rulepack.composer import ComposedPack, Composer
 from leadscore.rulepack.loader import pack_name, parse_rulepacks, read_source
 from leadscore.rulepack.schema import RuleIR, Rulepack
 from leadscore.scoring import build_ledger, choose_band, share_thresholds
+from leadscore.scoring.bands import band_key
 
 
 def _in_time_order(lead: Lead) -> Lead:
@@ -484,11 +485,6 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
-    """One band set (the bands of the pack that supplies them), as a dict key."""
-    return tuple((band.name, band.min_points, band.share) for band in bands)
 
 
 def score(

@@ -15,6 +15,7 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.errors import ConfigurationError
 from leadscore.columnar.plan import CAP_ORDER, LINE_COLUMNS, Plan
+from leadscore.scoring.bands import band_key
 
 RULE_CAP_ORDER = CAP_ORDER + 1
 BIG = 1 << 40  # s1 of category and total cap lines: after every rule
@@ -59,8 +60,6 @@ def band_minimums(engine: Any, composed: Any) -> list[int]:
     """The bands' minimums this run: a "top N%" band's from Engine.resolve_shares, the others' own."""
     if not composed.has_shares:
         return [band.min_points for band in composed.bands]
-    from leadscore.engine import band_key
-
     found = engine.band_minimums.get(band_key(composed.bands))
     if found is None:
         raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every lead "
