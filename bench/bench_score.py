@@ -36,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 GENERATOR = HERE / "generate.py"
 DEFAULT_OUT = HERE / "out"
 AS_OF = "2026-11-23T00:00:00Z"
-TARGET_LEADS_PER_S = 10_000
+# Targets per engine (issue 3 for python, issue 15 for the columnar engine with firr-base).
+TARGETS = {"python": 10_000, "duckdb": 40_000}
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Result:
     engine: str
     runs: list[Run]
     rejected: int
+    digest: str = ""
 
     @property
     def best(self) -> float:
@@ -184,6 +186,9 @@ def _child_env() -> dict[str, str]:
 RULEPACKS: tuple[str, ...] = ()
 
 
+SAMPLE = HERE.parent / "rulepacks" / "samples" / "leads.jsonl"
+
+
 def run_once(input_path: Path, output_path: Path, engine: str) -> tuple[Run, str]:
     """Run ``leadscore score`` once; return its wall time, peak RSS and stderr."""
     cmd = [str(leadscore_executable()), "score", str(input_path), "--as-of", AS_OF, "--format", "jsonl",
@@ -216,8 +221,9 @@ def count_lines(path: Path) -> int:
     return lines
 
 
-def bench_size(n: int, engine: str, repeat: int, seed: int, out_dir: Path, keep: bool) -> Result:
-    input_path = leads_file(n, seed, out_dir)
+def bench_size(n: int, engine: str, repeat: int, seed: int, out_dir: Path, keep: bool,
+               input_path: Path | None = None) -> Result:
+    input_path = input_path or leads_file(n, seed, out_dir)
     output_path = out_dir / f"scores-{n}-{engine}.jsonl"
     runs = []
     rejected = 0
@@ -231,35 +237,60 @@ def bench_size(n: int, engine: str, repeat: int, seed: int, out_dir: Path, keep:
         print(f"  {n:>9,} leads  run {i + 1}/{repeat}: {run.seconds:7.2f} s  {n / run.seconds:9,.0f} leads/s  "
               f"{run.max_rss_kib / 1024:7.1f} MiB", file=sys.stderr, flush=True)
         runs.append(run)
+    digest = _digest(output_path)
     if not keep:
         output_path.unlink(missing_ok=True)
-    return Result(n, engine, runs, rejected)
+    return Result(n, engine, runs, rejected, digest)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 # --- report -------------------------------------------------------------------------------------------
 
 
-def report(results: list[Result], info: dict[str, str], args: argparse.Namespace, startup: Result | None) -> str:
+def report(results: list[Result], info: dict[str, str], args: argparse.Namespace,
+           startups: dict[str, Result]) -> str:
     packs = "".join(f" --rulepack {p}" for p in RULEPACKS) or " (every installed rulepack)"
-    lines = [f"leadscore score --engine {args.engine}{packs} --as-of {AS_OF} --format jsonl "
-             f"(best of {args.repeat}; seed {args.seed})", ""]
-    header = f"| {'leads':>10} | {'seconds':>8} | {'leads/s':>9} | {'peak RSS MiB':>12} |"
+    lines = [f"leadscore score --engine E{packs} --as-of {AS_OF} --format jsonl "
+             f"(best of {args.repeat}; seed {args.seed}; engines {', '.join(args.engines)})", ""]
+    header = f"| {'engine':>7} | {'leads':>10} | {'seconds':>8} | {'leads/s':>9} | {'peak RSS MiB':>12} |"
     lines += [header, "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"]
     for r in results:
-        lines.append(f"| {r.leads:>10,} | {r.best:>8.2f} | {r.rate:>9,.0f} | {r.peak_mib:>12.1f} |")
+        lines.append(f"| {r.engine:>7} | {r.leads:>10,} | {r.best:>8.2f} | {r.rate:>9,.0f} | {r.peak_mib:>12.1f} |")
     lines.append("")
-    if startup is not None:
-        lines.append(f"start-up (1 lead): {startup.best:.2f} s, {startup.peak_mib:.1f} MiB peak RSS")
-    if len(results) >= 2:
-        big, small = results[-1], results[0]
-        marginal = (big.leads - small.leads) / (big.best - small.best) if big.best > small.best else float("inf")
-        lines.append(f"marginal rate {small.leads:,} -> {big.leads:,}: {marginal:,.0f} leads/s; "
-                     f"peak RSS grows {big.peak_mib / small.peak_mib:.2f}x ({big.peak_mib - small.peak_mib:+.1f} MiB)")
-    if args.engine == "python" and results:
-        worst = min(r.rate for r in results)
-        verdict = "meets" if worst >= TARGET_LEADS_PER_S else "misses"
-        lines.append(f"target >= {TARGET_LEADS_PER_S:,} leads/s end to end: {verdict} "
-                     f"(slowest size {worst:,.0f} leads/s)")
+    for engine, startup in startups.items():
+        lines.append(f"start-up, {engine} ({_shown(SAMPLE)}, {startup.leads} leads): {startup.best:.2f} s, "
+                     f"{startup.peak_mib:.1f} MiB peak RSS")
+    for engine in args.engines:
+        mine = [r for r in results if r.engine == engine]
+        if len(mine) >= 2:
+            big, small = mine[-1], mine[0]
+            marginal = (big.leads - small.leads) / (big.best - small.best) if big.best > small.best else float("inf")
+            lines.append(f"{engine}: marginal rate {small.leads:,} -> {big.leads:,}: {marginal:,.0f} leads/s; "
+                         f"peak RSS grows {big.peak_mib / small.peak_mib:.2f}x ({big.peak_mib - small.peak_mib:+.1f} MiB)")
+    if len(args.engines) >= 2:
+        base = args.engines[0]
+        for n in sorted({r.leads for r in results}):
+            by = {r.engine: r for r in results if r.leads == n}
+            for engine in args.engines[1:]:
+                if base in by and engine in by:
+                    same = "identical output" if by[engine].digest == by[base].digest else "OUTPUT DIFFERS"
+                    lines.append(f"{n:,} leads: {engine} is {by[engine].rate / by[base].rate:.2f}x {base} "
+                                 f"({by[engine].rate:,.0f} vs {by[base].rate:,.0f} leads/s); {same}")
+    if results:
+        for engine in args.engines:
+            mine = [r.rate for r in results if r.engine == engine]
+            target = TARGETS.get(engine)
+            if mine and target:
+                worst = min(mine)
+                verdict = "meets" if worst >= target else "misses"
+                lines.append(f"{engine}: target >= {target:,} leads/s end to end: {verdict} (slowest size {worst:,.0f} leads/s)")
     lines += ["", "machine:"] + [f"  {k:<9} {v}" for k, v in info.items()]
     return "\n".join(lines)
 
@@ -280,8 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="example: uv run python bench/bench_score.py --sizes 10000,100000")
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("10000,100000"),
                         help="comma-separated numbers of leads (default 10000,100000)")
-    parser.add_argument("--engine", choices=("python", "durable"), default="python",
-                        help="rule backend, passed to leadscore score --engine (default python)")
+    parser.add_argument("--engines", type=lambda t: [e.strip() for e in t.split(",") if e.strip()],
+                        default=["python"], metavar="E[,E...]",
+                        help="engines to run side by side, passed to leadscore score --engine: python, durable, "
+                             "duckdb (default python); the first is the base of the ratios")
+    parser.add_argument("--engine", dest="engines", type=lambda t: [t], help=argparse.SUPPRESS)
     parser.add_argument("--rulepack", action="append", default=[], metavar="NAME|PATH",
                         help="passed to leadscore score (repeatable); default: every installed rulepack")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best time is reported (default 3)")
@@ -303,17 +337,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"leadscore: {leadscore_executable()} ({info['leadscore']})", file=sys.stderr, flush=True)
     for n in args.sizes:  # generate everything first, so generation never overlaps a timed run
         leads_file(n, args.seed, args.out_dir)
-    startup = None
+    for engine in args.engines:
+        if engine not in ("python", "durable", "duckdb"):
+            parser.error(f"--engines: unknown engine {engine!r}; use python, durable or duckdb")
+    startups: dict[str, Result] = {}
     if not args.no_startup:
-        startup = bench_size(1, args.engine, args.repeat, args.seed, args.out_dir, keep=False)
-    results = [bench_size(n, args.engine, args.repeat, args.seed, args.out_dir, args.keep_output)
-               for n in args.sizes]
-    print(report(results, info, args, startup))
+        sample = count_lines(SAMPLE)
+        for engine in args.engines:
+            startups[engine] = bench_size(sample, engine, args.repeat, args.seed, args.out_dir, keep=False,
+                                          input_path=SAMPLE)
+    # Engines alternate within a size, so a drift in the machine's speed hits both alike.
+    results = [bench_size(n, engine, args.repeat, args.seed, args.out_dir, args.keep_output)
+               for n in args.sizes for engine in args.engines]
+    print(report(results, info, args, startups))
     if args.json:
         payload = {
-            "command": f"leadscore score LEADS --as-of {AS_OF} --format jsonl -o SCORES --engine {args.engine}",
-            "repeat": args.repeat, "seed": args.seed, "machine": info,
-            "startup": None if startup is None else {"seconds": startup.best, "peak_rss_mib": startup.peak_mib},
+            "command": f"leadscore score LEADS --as-of {AS_OF} --format jsonl -o SCORES --engine E",
+            "engines": args.engines, "repeat": args.repeat, "seed": args.seed, "machine": info,
+            "startup": {e: {"seconds": r.best, "peak_rss_mib": r.peak_mib} for e, r in startups.items()},
             "results": [{"leads": r.leads, "engine": r.engine, "best_seconds": r.best, "leads_per_s": r.rate,
                          "peak_rss_mib": r.peak_mib, "runs": [asdict(run) for run in r.runs]} for r in results],
         }

@@ -19,7 +19,8 @@ PLUGIN_SOURCES = sorted((ROOT / "plugins").glob("*/src"))
 PLUGIN_PACKAGES = tuple(p.name for src in PLUGIN_SOURCES for p in src.iterdir() if p.is_dir() and p.name != "__pycache__")
 PROJECT_PACKAGES = ("leadscore", "leadscore_cli", *PLUGIN_PACKAGES)
 # What a plugin may import from leadscore: the public API (docs/hooks.md).
-PUBLIC_API = ("leadscore", "leadscore.plugin")
+# leadscore.columnar.api: what plugins' columnar forms are built with (it needs leadscore[columnar]).
+PUBLIC_API = ("leadscore", "leadscore.plugin", "leadscore.columnar.api")
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""The python and durable backends must produce identical score cards, ledger lines included.
+"""Every backend (python, durable, duckdb) must produce identical score cards, ledger lines included.
 
 Three sources of rulepacks: every pack the installed plugins ship, alone and composed; and
 hypothesis-generated packs (random leaves, all/any/not trees, patterns, per-activity rules with
@@ -26,7 +26,19 @@ from leadscore.io import card_to_dict
 from leadscore.io.readers import read_leads
 from leadscore.model import Activity, Company, Lead, Rejection
 
-pytest.importorskip("durable_rules_engine", reason="the durable backend needs durable-rules (Python <= 3.12)")
+
+def _available(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+# The python engine is the reference; every other installed backend is held to it.
+OTHERS = [name for name, module in (("durable", "durable_rules_engine"), ("duckdb", "duckdb")) if _available(module)]
+if not OTHERS:
+    pytest.skip("no backend besides python is installed", allow_module_level=True)
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 SAMPLES = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads.jsonl"
@@ -41,15 +53,26 @@ def cards(engine: Engine, leads: list[Lead]) -> list[Any]:
                       for r in engine.score(leads, accounts=index))]
 
 
-def assert_same(leads: list[Lead], **engine_args: Any) -> list[Any]:
-    with Engine(backend="python", as_of=AS_OF, **engine_args) as py, \
-            Engine(backend="durable", as_of=AS_OF, **engine_args) as du:
+def assert_same(leads: list[Lead], backends: list[str] | None = None, **engine_args: Any) -> list[Any]:
+    with Engine(backend="python", as_of=AS_OF, **engine_args) as py:
         expected = cards(py, leads)
-        got = cards(du, leads)
-    assert got[0] == expected[0], "durable's share band minimums differ from python's"
-    for lead, want, have in zip(leads, expected[1:], got[1:]):
-        assert have == want, f"lead {lead.id}: durable differs from python"
+    for backend in OTHERS if backends is None else backends:
+        with Engine(backend=backend, as_of=AS_OF, **engine_args) as other:
+            got = cards(other, leads)
+            if backend == "duckdb":
+                _columnar_ran(other, leads)
+        assert got[0] == expected[0], f"{backend}'s share band minimums differ from python's"
+        assert len(got) == len(expected)
+        for lead, want, have in zip(leads, expected[1:], got[1:]):
+            assert have == want, f"lead {lead.id}: {backend} differs from python"
     return expected[1:]
+
+
+def _columnar_ran(engine: Engine, leads: list[Lead]) -> None:
+    """The duckdb engine scored in SQL (a test that only exercised its python fallback proves nothing)."""
+    scorer = engine.columnar_scorer(AS_OF)
+    assert scorer is not None, f"the columnar plan was not compiled: {getattr(engine, 'columnar_note', '')}"
+    assert scorer.stats["sql"] + scorer.stats["python"] >= 1 or not leads
 
 
 # --- leads --------------------------------------------------------------------------------------
@@ -150,6 +173,7 @@ def test_sample_leads_score_identically() -> None:
     assert_same(sample, plugins=PluginManager())
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(leads, min_size=1, max_size=8))
 def test_firr_base_on_generated_leads(batch: list[Lead]) -> None:
@@ -369,25 +393,40 @@ def pack_toml(rules: list[dict], shares: bool = False) -> str:
 
 
 def _score_generated(tmp_path_factory: pytest.TempPathFactory, rules: list[dict], batch: list[Lead],
-                     shares: bool = False) -> None:
+                     backends: list[str], shares: bool = False) -> None:
     path = tmp_path_factory.mktemp("pack") / "generated.toml"
     path.write_text(pack_toml(rules, shares), encoding="utf-8")
-    assert_same(batch, plugins=PluginManager(entry_points=False), rulepacks=[path])
+    assert_same(batch, backends, plugins=PluginManager(entry_points=False), rulepacks=[path])
+
+
+# The columnar engine compiles a plan per pack (about a second): fewer generated packs for it.
+PER_LEAD = [b for b in OTHERS if b != "duckdb"]
+COLUMNAR = [b for b in OTHERS if b == "duckdb"]
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not PER_LEAD, reason="durable-rules is not installed")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(packs, st.lists(leads, min_size=1, max_size=6))
 def test_generated_rulepacks_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
                                                batch: list[Lead]) -> None:
-    _score_generated(tmp_path_factory, rules, batch)
+    _score_generated(tmp_path_factory, rules, batch, PER_LEAD)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COLUMNAR, reason="duckdb is not installed")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packs, st.lists(leads, min_size=1, max_size=8))
+def test_generated_rulepacks_score_identically_in_sql(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
+                                                      batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch, COLUMNAR)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(packs, st.lists(leads, min_size=1, max_size=12))
 def test_generated_rulepacks_with_share_bands_score_identically(tmp_path_factory: pytest.TempPathFactory,
                                                                 rules: list[dict], batch: list[Lead]) -> None:
-    _score_generated(tmp_path_factory, rules, batch, shares=True)
+    _score_generated(tmp_path_factory, rules, batch, OTHERS, shares=True)
 
 
 # Few types, close and tied times, many activities: where sequence/absent/at_least get subtle.
@@ -412,8 +451,45 @@ pattern_rule = st.builds(lambda when, points: {"category": "fit", "points": poin
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not PER_LEAD, reason="durable-rules is not installed")
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(pattern_rule, min_size=1, max_size=5), st.lists(busy_leads, min_size=1, max_size=6))
 def test_generated_patterns_score_identically(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
                                               batch: list[Lead]) -> None:
-    _score_generated(tmp_path_factory, rules, batch)
+    _score_generated(tmp_path_factory, rules, batch, PER_LEAD)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COLUMNAR, reason="duckdb is not installed")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(pattern_rule, min_size=1, max_size=5), st.lists(busy_leads, min_size=1, max_size=8))
+def test_generated_patterns_score_identically_in_sql(tmp_path_factory: pytest.TempPathFactory, rules: list[dict],
+                                                     batch: list[Lead]) -> None:
+    _score_generated(tmp_path_factory, rules, batch, COLUMNAR)
+
+
+ACCOUNT_PACK = {
+    "pack": {"name": "accounts", "version": "1"},
+    "categories": {"fit": {"max": 80}, "account": {}},
+    "rules": [
+        {"id": "a.committee", "category": "account", "points": 15, "reason": "two senior people at the account",
+         "when": {"same_account": 2, "where": {"signal": "title.seniority", "in": ["vp", "c_level", "director"]}}},
+        {"id": "a.pricing", "category": "account", "points": 10, "reason": "colleagues looked at pricing",
+         "when": {"same_account": 2, "where": {"at_least": 1, "of": "pricing_page_visit", "within_days": 30}}},
+        {"id": "a.engaged", "category": "account", "points": 5, "reason": "an engaged account",
+         "when": {"signal": "account.engaged_contacts", "gte": 2}},
+        {"id": "a.title", "category": "fit", "points": 20, "reason": "VP", "when": {"signal": "title.seniority", "eq": "vp"}},
+    ],
+    "bands": [{"name": "low", "min": 0},
+              {"name": "high", "min": 20, "requires": {"same_account": 3, "where": {"signal": "email.type",
+                                                                                     "eq": "business"}}}],
+    "accounts": {"rollup": "sum_capped", "cap": 100},
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_account_patterns_score_identically(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(tomli_w.dumps(ACCOUNT_PACK), encoding="utf-8")
+    results = assert_same(plain_leads(300, seed=seed), plugins=PluginManager(entry_points=False), rulepacks=[path])
+    assert any(line["rule_id"] == "a.committee" for r in results if isinstance(r, dict) for line in r["ledger"])

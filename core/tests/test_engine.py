@@ -94,7 +94,7 @@ def test_missing_rulepack_file(tmp_path, as_of):
 
 
 def test_unknown_backend(as_of):
-    with pytest.raises(ConfigurationError, match=r"^--engine: unknown backend 'rete'; use one of python, durable$"):
+    with pytest.raises(ConfigurationError, match=r"^--engine: unknown backend 'rete'; use one of python, durable, duckdb$"):
         Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], backend="rete", as_of=as_of)
 
 

@@ -22,6 +22,7 @@ import click
 
 from leadscore import __version__
 from leadscore.accounts import account_key
+from leadscore.columnar import Rendered
 from leadscore.errors import LeadscoreError, RulepackErrors, describe_failure
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
@@ -382,6 +383,40 @@ def _report_rejections(rejections: list[Rejection], total: int) -> None:
         click.echo(f"... and {total - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)", err=True)
 
 
+# Below this input size the columnar engine's start-up (DuckDB, plan compilation) costs more than it saves.
+AUTO_COLUMNAR_BYTES = 1_000_000
+
+
+def choose_engine(name: str, input_path: str) -> str:
+    """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more when DuckDB is
+    installed, the python engine otherwise (small files, standard input)."""
+    if name != "auto":
+        return name
+    if input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < AUTO_COLUMNAR_BYTES:
+        return "python"
+    try:
+        import duckdb  # noqa: F401
+        import pyarrow  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        return "python"
+    return "duckdb"
+
+
+def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
+                   render: bool = False, report: Any = None, unknown_types: Any = None) -> Any:
+    """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
+    if input_path == "-" or (input_fmt or ("csv" if input_path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
+        return None
+    if not os.path.isfile(input_path):
+        return None
+    from leadscore.columnar.scan import scan_jsonl
+
+    when = engine._resolve_as_of(None)
+    return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
+                      unknown_types=unknown_types)
+
+
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
     from leadscore.engine import Engine
 
@@ -419,8 +454,11 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
           leadscore explain rulepacks/samples/leads.jsonl --lead L-1001
         """
 
-    engine_option = click.option("--engine", "engine_name", type=click.Choice(["python", "durable"]),
-                                 default="python", show_default=True, help="Rule backend.")
+    engine_option = click.option(
+        "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
+        show_default=True,
+        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
+             "files of 1 MB or more when DuckDB is installed, else python.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
@@ -487,6 +525,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
+        engine_name = choose_engine(engine_name, input_path)
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
         except LeadscoreError as err:
@@ -526,24 +565,35 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 known_types = engine.vocabulary.get("activity_types", frozenset())
                 try:
                     source = input_path
-                    if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
-                        source = stack.enter_context(_spool_stdin())
-                    if engine.needs_accounts or accounts_path:
-                        first = _read(source, activities, input_fmt, options=options)
-                        index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
-                    if engine.needs_shares:
-                        ranked = _read(source, activities, input_fmt, options=options)
-                        _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
-                                                                       label="bands: read"), accounts=index))
-                    reader, size = _progress_reader(source, input_fmt, stack)
-                    leads = _watch_types(_read(source, activities, input_fmt, reader, options, report), known_types,
-                                         unknown_types, engine.vocabulary.get(CUSTOM_FIELDS), misfits)
+                    results = None
+                    if (engine_name == "duckdb" and run is None and not with_next_steps and not activities
+                            and not accounts_path and not dedupe and options.column_map is None
+                            and not engine.needs_shares and not engine.vocabulary.get(CUSTOM_FIELDS)):
+                        # (Typed [fields] are read the python way, which counts the values that misfit.)
+                        results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl",
+                                                 report=report, unknown_types=unknown_types)
                     last_lead: list[Any] = []
-                    if with_next_steps:
-                        leads = _remembering(leads, last_lead)
-                    scoring = engine.score(leads, accounts=index) if run is None else run.score(engine, leads, index)
-                    for item in _progress(scoring, sys.stderr.isatty(), reader, size):
-                        if isinstance(item, ScoreCard):
+                    if results is None:
+                        if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
+                            source = stack.enter_context(_spool_stdin())
+                        if engine.needs_accounts or accounts_path:
+                            first = _read(source, activities, input_fmt, options=options)
+                            index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
+                        if engine.needs_shares:
+                            ranked = _read(source, activities, input_fmt, options=options)
+                            _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
+                                                                           label="bands: read"), accounts=index))
+                        reader, size = _progress_reader(source, input_fmt, stack)
+                        leads = _watch_types(_read(source, activities, input_fmt, reader, options, report),
+                                             known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),
+                                             misfits)
+                        if with_next_steps:
+                            leads = _remembering(leads, last_lead)
+                        scoring = (engine.score(leads, accounts=index) if run is None
+                                   else run.score(engine, leads, index))
+                        results = _progress(scoring, sys.stderr.isatty(), reader, size)
+                    for item in results:
+                        if isinstance(item, (ScoreCard, Rendered)):
                             if with_next_steps:
                                 writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
                             else:
@@ -625,6 +675,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
+        if engine_name == "auto":  # one lead: the columnar engine's start-up would be all its cost
+            engine_name = "python"
         try:
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine, ExitStack() as stack:
@@ -775,19 +827,26 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     def plugins(show_all: bool, as_json: bool) -> None:
         """List installed plugins with distribution, version and the hooks they implement.
 
+        Hooks marked "per lead only" have no columnar form: with them installed the columnar engine
+        scores those leads one at a time (same results, slower).
+
         \b
         Example:
           leadscore plugins --all --json
         """
-        infos = get_pm().plugins(include_builtins=show_all)
+        pm = get_pm()
+        infos = pm.plugins(include_builtins=show_all)
         if as_json:
             click.echo(json.dumps([{"name": p.name, "distribution": p.distribution, "version": p.version,
-                                    "hooks": list(p.hooks), "builtin": p.builtin} for p in infos], indent=2))
+                                    "hooks": list(p.hooks), "builtin": p.builtin,
+                                    "per_lead_only": list(pm.per_lead_only(p.name))} for p in infos], indent=2))
             return
         if not infos:
             click.echo("no plugins installed (leadscore plugins --all shows the built-ins)")
         for p in infos:
-            say(f"{p.name:<40} {p.distribution} {p.version}  {', '.join(p.hooks)}")
+            per_lead = pm.per_lead_only(p.name)
+            note = f"  (per lead only, no columnar form: {', '.join(per_lead)})" if per_lead else ""
+            say(f"{p.name:<40} {p.distribution} {p.version}  {', '.join(p.hooks)}{note}")
 
     @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -39,6 +39,7 @@ from leadscore.rulepack.composer import ComposedPack, Composer
 from leadscore.rulepack.loader import pack_name, parse_rulepacks, read_source
 from leadscore.rulepack.schema import RuleIR, Rulepack
 from leadscore.scoring import build_ledger, choose_band, share_thresholds
+from leadscore.scoring.bands import band_key
 
 
 def _in_time_order(lead: Lead) -> Lead:
@@ -46,6 +47,16 @@ def _in_time_order(lead: Lead) -> Lead:
     acts = lead.activities
     ordered = acts.by_time()
     return lead if ordered is acts else evolve(lead, activities=ordered)
+
+
+def _require_duckdb() -> None:
+    try:
+        import duckdb  # noqa: F401
+        import pyarrow  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError as err:
+        raise ConfigurationError("--engine duckdb", f"the columnar engine is not available ({err})",
+                                 "install it with pip install 'leadscore[columnar]'") from err
 
 
 def utcnow() -> datetime:
@@ -65,7 +76,7 @@ class Engine:
     :param rulepacks: installed rulepack names and/or paths to TOML files; by default every
         installed rulepack (with only the core installed: ``firr-base``). A file may extend
         installed packs by name.
-    :param backend: ``python`` (default) or ``durable``.
+    :param backend: ``python`` (default), ``durable`` or ``duckdb`` (the columnar engine).
     :param as_of: the scoring time (timezone-aware; naive means UTC); by default now. Decay and
         activity windows are measured back from it, and later activities are ignored.
     """
@@ -97,8 +108,14 @@ class Engine:
         self._ctx_cache: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
         # Band sets with "top N%" minimums -> this run's minimums (resolve_shares fills it).
         self.band_minimums: dict[tuple[Any, ...], list[int]] = {}
-        self.backend = get_backend(backend)
+        # The columnar engine scores whole batches in SQL (leadscore.columnar); the python matcher
+        # serves the leads it leaves to the reference path.
+        self.columnar = backend == "duckdb"
+        if self.columnar:
+            _require_duckdb()
+        self.backend = get_backend("python" if self.columnar else backend)
         self.backend_name = backend
+        self._scorers: dict[tuple[Any, ...], Any] = {}
         # Every combination of packs a lead can meet, composed and compiled now: a conflict
         # between packs, or a rule the backend cannot run, stops the run before the first lead.
         self._matchers: dict[frozenset[str], tuple[ComposedPack, Matcher]] = {}
@@ -214,12 +231,12 @@ class Engine:
             except Exception:  # the scoring pass reports this lead's problem as a rejection
                 continue
             if composed.has_shares:
-                key = _band_key(composed.bands)
+                key = band_key(composed.bands)
                 totals.setdefault(key, []).append(total)
                 sets[key] = composed.bands
         for composed, _ in self._matchers.values():
             if composed.has_shares:
-                key = _band_key(composed.bands)
+                key = band_key(composed.bands)
                 sets.setdefault(key, composed.bands)
         summary = []
         for key, bands in sets.items():
@@ -264,7 +281,7 @@ class Engine:
         composed, lead, signals, values, (ledger, subscores), total = self._points(lead, when, account, assume)
         minimums = None
         if composed.has_shares:
-            minimums = self.band_minimums.get(_band_key(composed.bands))
+            minimums = self.band_minimums.get(band_key(composed.bands))
             if minimums is None:
                 raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every "
                                          "lead scored once first", "call Engine.resolve_shares(leads) before scoring "
@@ -402,24 +419,59 @@ class Engine:
             raise ConfigurationError("bands", "a band's min is a share of leads (\"top N%\"), which needs every lead "
                                      "scored once first", "call Engine.resolve_shares(leads) before Engine.score "
                                      "(leadscore score and explain do)")
+        if self.columnar:
+            scorer = self.columnar_scorer(when)
+            if scorer is not None:
+                from leadscore.columnar.run import score_batches
+
+                yield from score_batches(self, scorer, leads, when, accounts)
+                return
         for item in leads:
-            if isinstance(item, Rejection):
-                yield item
-                continue
+            yield self.score_item(item, when, accounts)
+
+    def score_item(self, item: Lead | Rejection, when: datetime,
+                   accounts: AccountIndex | None = None) -> ScoreCard | Rejection:
+        """One lead by the python engine (the reference): its card, or the rejection its failure makes."""
+        if isinstance(item, Rejection):
+            return item
+        try:
+            if accounts is None:
+                return self._score(item, when, None)[0]
+            key = account_key(item)
+            card, values = self._score(item, when, accounts.signals_for(key))
+            accounts.record(key, item, card, values)
+            return card
+        except RuntimeError as err:
+            return Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
+        except Exception as err:  # a plugin failing on one lead must not lose the others
+            return Rejection(f"lead {item.id}", f"could not be scored: {type(err).__name__}: {err}", item.id)
+
+    def columnar_scorer(self, when: datetime, *, explain: bool = True, top: int = 3, values: bool = True,
+                        render: bool = False) -> Any:
+        """The run's compiled columnar plan for ``when``, or None when some part of the run has no
+        columnar form (then every lead is scored by the python engine, with the same result).
+
+        ``values``: cards come with the leads' signal values (routers and the account roll-up read them).
+        ``render``: scored leads come as their JSON Lines text (see leadscore.columnar.render).
+        """
+        key = (when, explain, top, values, render)
+        if key not in self._scorers:
+            from leadscore.columnar.conditions import Unsupported
+            from leadscore.columnar.engine import ColumnarScorer
+
             try:
-                if accounts is None:
-                    yield self._score(item, when, None)[0]
-                else:
-                    key = account_key(item)
-                    card, values = self._score(item, when, accounts.signals_for(key))
-                    accounts.record(key, item, card, values)
-                    yield card
-            except RuntimeError as err:
-                yield Rejection(f"lead {item.id}", f"could not be scored: {err}", item.id)
-            except Exception as err:  # a plugin failing on one lead must not lose the others
-                yield Rejection(f"lead {item.id}", f"could not be scored: {type(err).__name__}: {err}", item.id)
+                self._scorers[key] = ColumnarScorer(self, when, explain=explain, top=top, values=values,
+                                                    render=render)
+            except Unsupported as err:
+                self.columnar_note = str(err)
+                self._scorers[key] = None
+        return self._scorers[key]
 
     def close(self) -> None:
+        for scorer in getattr(self, "_scorers", {}).values():
+            if scorer is not None:
+                scorer.close()
+        getattr(self, "_scorers", {}).clear()
         if self.contact_matcher is not None:
             self.contact_matcher.close()
             self.contact_matcher = None
@@ -433,11 +485,6 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
-    """One band set (the bands of the pack that supplies them), as a dict key."""
-    return tuple((band.name, band.min_points, band.share) for band in bands)
 
 
 def score(

@@ -429,12 +429,18 @@ class ExtractContext:
 
 @frozen
 class SignalExtractor:
-    """A named function ``fn(lead, ctx) -> Iterable[Signal]`` and the signals it provides."""
+    """A named function ``fn(lead, ctx) -> Iterable[Signal]`` and the signals it provides.
+
+    ``columnar`` (optional) is the same extractor for the columnar engine: ``columnar(ctx)``
+    returns a SQL relation of the signals for a whole batch of leads (see
+    :mod:`leadscore.columnar.context`). Without it the columnar engine scores per lead.
+    """
 
     name: str
     fn: Callable[[Lead, ExtractContext], Iterable[Signal]]
     provides: tuple[SignalSpec, ...] = ()
     doc: str = ""
+    columnar: Callable[..., Any] | None = None
 
 
 @frozen
@@ -482,6 +488,10 @@ class DecayPolicy:
     make: Callable[[Mapping[str, Any]], Callable[[float], float]]
     doc: str = ""
     params: tuple[str, ...] = ()
+    columnar: Callable[[Mapping[str, Any]], Callable[[Any], Any]] | None = None
+    """Optional: ``columnar(params)`` returns ``sql(age)``, the factor as a SQL expression of the age in
+    days (a sqlglot expression, never negative); without it the columnar engine calls ``make``'s
+    function once per value."""
 
 
 @frozen

@@ -213,6 +213,36 @@ class PluginManager:
             out.append(PluginInfo(name, dist, version, hooks, builtin))
         return sorted(out, key=lambda p: (p.builtin, p.name))
 
+    def per_lead_only(self, name: str) -> tuple[str, ...]:
+        """The hooks of plugin ``name`` whose results the columnar engine can only use one lead at a time.
+
+        A signal extractor without a ``columnar`` form, a scorer, a decay policy without a ``columnar``
+        form (the built-in kinds have one), or a router that does not declare the lead fields it reads
+        (``reads_lead``) makes the columnar engine score per lead, the python way.
+        """
+        plugin = self._pm.get_plugin(name)
+        if plugin is None:
+            return ()
+        found = []
+        for caller in self._pm.get_hookcallers(plugin) or ():
+            impl = next((i for i in caller.get_hookimpls() if i.plugin is plugin), None)
+            if impl is None:
+                continue
+            hook = caller.name
+            if hook == "leadscore_signal_extractors":
+                if any(getattr(r, "columnar", None) is None and r.name != "account" for r in impl.function() or ()):
+                    found.append(hook)
+            elif hook == "leadscore_scorers":
+                if any(r.name != "rules" for r in impl.function() or ()):
+                    found.append(hook)
+            elif hook == "leadscore_decay_policies":
+                if any(getattr(r, "columnar", None) is None for r in impl.function() or ()):
+                    found.append(hook)
+            elif hook == "leadscore_route_lead":
+                if getattr(impl.function, "reads_lead", None) is None:
+                    found.append(hook)
+        return tuple(sorted(found))
+
     def hook_names(self) -> list[str]:
         return sorted(name for name in dir(hookspecs) if name.startswith("leadscore_"))
 
@@ -325,6 +355,13 @@ class PluginManager:
             return None
 
         return route_by_name
+
+    def router_functions(self) -> list[Callable[..., Route | None]]:
+        """The ``leadscore_route_lead`` implementations in call order (see :meth:`get_router`).
+
+        A function may carry a ``columnar`` attribute: the same router for the columnar engine.
+        """
+        return [impl.function for impl in reversed(self._pm.hook.leadscore_route_lead.get_hookimpls())]
 
     def register_commands(self, cli: Any) -> list[str]:
         """Let each plugin add its commands; a plugin whose hook fails is skipped, and the

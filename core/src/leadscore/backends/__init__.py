@@ -36,7 +36,7 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-BACKENDS = ("python", "durable")
+BACKENDS = ("python", "durable", "duckdb")
 
 
 def get_backend(name: str) -> Backend:

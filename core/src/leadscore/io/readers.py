@@ -839,48 +839,62 @@ def _depth(value: Any) -> int:
 
 
 def _read_jsonl(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
-    table = ctx.table
     seen = False
     for lineno, raw in _lines(stream, label):
-        where = f"{label}:{lineno}"
-        if raw is None:
-            seen = True
-            yield Rejection(where, f"line is longer than 16 MiB; {_OBJECT_LINE_FIX}")
-            continue
-        if isinstance(raw, bytes):
-            lead = _fast_lead(raw, where)
-            if lead is not None:
-                seen = True
-                lead = ctx.lead(lead)
-                yield lead if table is None else table.join(lead)
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                seen = True
-                yield Rejection(where, "line is not valid UTF-8; save the file as UTF-8 text")
-                continue
-        else:
-            text = raw
-        if lineno == 1 and text.startswith("\ufeff"):
-            text = text[1:]
-        if not text.strip():
+        item = parse_jsonl_line(raw, f"{label}:{lineno}", lineno == 1, ctx)
+        if item is None:
             continue
         seen = True
-        try:
-            # Without its line end, so a message's column is on this line.
-            obj = parse_json_line(text.rstrip("\r\n"))
-        except NotJson as err:
-            yield Rejection(where, f"malformed JSON: {err}; {_OBJECT_LINE_FIX}")
-            continue
-        if not isinstance(obj, dict):
-            yield Rejection(where, f"line is {_json_kind(obj)}, not an object; {_OBJECT_LINE_FIX}")
-            continue
-        yield _lead_or_rejection(obj, where, ctx)
+        yield item
     if not seen:
         raise InputError(
             label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}'
         )
+
+
+def parse_jsonl_line(raw: str | bytes | None, where: str, first: bool = False,
+                     ctx: _ReadContext | None = None) -> Lead | Rejection | None:
+    """One JSON Lines line as a Lead or a Rejection naming ``where``; None for a blank line.
+
+    ``raw`` None stands for a line longer than MAX_LINE_BYTES. ``first``: the file's first line,
+    which may start with a byte-order mark. ``ctx``: the read's settings and shared state (the
+    activities table the lead is joined with, the map's activity type renames, the report of left-out
+    activities); by default none of them. (The columnar engine reads clean lines itself and hands
+    every other line here, so both engines take and refuse the same lines.)
+    """
+    if ctx is None:
+        ctx = _ReadContext(None, None, False, ReadReport())
+    if raw is None:
+        return Rejection(where, f"line is longer than 16 MiB; {_OBJECT_LINE_FIX}")
+    if isinstance(raw, bytes):
+        lead = _fast_lead(raw, where)
+        if lead is not None:
+            lead = ctx.lead(lead)
+            return lead if ctx.table is None else ctx.table.join(lead)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejection(where, "line is not valid UTF-8; save the file as UTF-8 text")
+    else:
+        text = raw
+    if first and text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return None
+    try:
+        # Without its line end, so a message's column is on this line.
+        obj = parse_json_line(text.rstrip("\r\n"))
+    except NotJson as err:
+        return Rejection(where, f"malformed JSON: {err}; {_OBJECT_LINE_FIX}")
+    if not isinstance(obj, dict):
+        return Rejection(where, f"line is {_json_kind(obj)}, not an object; {_OBJECT_LINE_FIX}")
+    return _lead_or_rejection(obj, where, ctx)
+
+
+def line_context(report: ReadReport | None = None) -> _ReadContext:
+    """The settings parse_jsonl_line reads a line of a plain JSON Lines file with (no map, no
+    activities file); activities left out go to ``report``."""
+    return _ReadContext(None, None, False, report if report is not None else ReadReport())
 
 
 def _lines(stream: Any, label: str) -> Iterator[tuple[int, str | bytes | None]]:
@@ -1217,7 +1231,9 @@ __all__ = [
     "NotJson",
     "cell_value",
     "lead_from_dict",
+    "line_context",
     "parse_json_line",
+    "parse_jsonl_line",
     "read_leads",
     "sniff_delimiter",
 ]

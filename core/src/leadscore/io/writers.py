@@ -185,6 +185,10 @@ class JsonLinesWriter(Writer):
     """One compact JSON object per card and line; ``extra`` adds keys after the card's (next steps)."""
 
     def write(self, card: ScoreCard, extra: Mapping[str, Any] | None = None) -> None:
+        line = getattr(card, "line", None)
+        if line is not None and not extra:  # already rendered by the columnar engine (leadscore.columnar.render)
+            self.stream.write(line)
+            return
         data = card_to_dict(card, explain=self.explain, top=self.top)
         if extra:
             data.update(extra)

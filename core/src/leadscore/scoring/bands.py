@@ -64,3 +64,9 @@ def share_thresholds(bands: Sequence[BandDef], totals: Sequence[int]) -> list[in
             value = found[-1] + 1
         found.append(value)
     return found
+
+
+def band_key(bands: Sequence[Any]) -> tuple[Any, ...]:
+    """One band set (the bands of the pack that supplies them), as a dict key (both engines key the
+    minimums of "top N%" bands by it)."""
+    return tuple((band.name, band.min_points, band.share) for band in bands)

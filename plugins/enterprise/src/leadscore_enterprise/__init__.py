@@ -22,7 +22,7 @@ ABM_QUEUES = {"strategic": ("abm-strategic", 1), "target": ("abm-target", 2)}
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("enterprise", tiers.extract, tiers.PROVIDES, tiers.__doc__ or "")]
+    return [SignalExtractor("enterprise", tiers.extract, tiers.PROVIDES, tiers.__doc__ or "", tiers.columnar)]
 
 
 @hookimpl
@@ -66,3 +66,37 @@ def leadscore_route_lead(card, lead, ctx):
     return Route("abm_play", queue, sla, f"named account owner of {account}",
                  f"{tier.capitalize()} account with {why}: the named-account team starts the play within "
                  f"{sla} hour{'s' if sla != 1 else ''}")
+
+
+# What the router reads of the lead itself (the rest comes from the card and the signals), so the
+# columnar engine can route leads it never builds as records.
+leadscore_route_lead.reads_lead = ("id",)
+
+
+def _route_columnar(ctx):
+    """The same router for the columnar engine: a SQL route per lead, NULL for no opinion."""
+    from leadscore.columnar.api import q, route_struct
+
+    band, tier = ctx.band, ctx.signal(tiers.TIER_SIGNAL)
+    readiness = q.coalesce(ctx.signal("intent.readiness.count_30d"), q.lit(0))
+    senior = q.coalesce(ctx.signal("account.senior_engaged_contacts"), q.lit(0))
+    why = q.case([
+        (q.in_(band, ("sales_ready", "target_account")),
+         q.concat(q.lit("a "), q.fn("replace", band, q.lit("_"), q.lit("-")), q.lit(" score"))),
+        (q.and_(band.eq(q.lit("mql")), readiness >= 1), q.lit("a demo or sales request in the last 30 days")),
+        (q.and_(band.eq(q.lit("mql")), senior >= 2),
+         q.concat(q.cast(senior, "VARCHAR"), q.lit(" senior stakeholders engaged at the account"))),
+    ])
+    account = q.coalesce(*[q.fn("nullif", ctx.signal(name), q.lit("")) for name in
+                           ("account.id", "company.domain", "email.domain")], ctx.lead_id)
+    routes = []
+    for name, (queue, sla) in ABM_QUEUES.items():
+        hours = f"{sla} hour{'s' if sla != 1 else ''}"
+        routes.append((tier.eq(q.lit(name)), route_struct(
+            q.lit("abm_play"), q.lit(queue), q.lit(sla), q.concat(q.lit("named account owner of "), account),
+            q.concat(q.lit(f"{name.capitalize()} account with "), why,
+                     q.lit(f": the named-account team starts the play within {hours}")))))
+    return q.case([(q.and_(ctx.has_pack(PACK), q.not_null(why)), q.case(routes))])
+
+
+leadscore_route_lead.columnar = _route_columnar

@@ -112,3 +112,35 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         return
     tier, evidence = account_tier(lead, ctx.vocabulary)
     yield Signal(TIER_SIGNAL, tier, None, evidence)
+
+
+def columnar(ctx):
+    """The tier signal for a batch of leads, as SQL (the columnar engine's form of :func:`extract`).
+
+    The CRM tier is SQL; with a target-account list, each lead's domains are looked up by
+    :func:`account_tier` itself, once per distinct (tier, company domain, email).
+    """
+    from leadscore.columnar.api import emit, q
+    from leadscore.plugin import Company
+
+    if TIER_SIGNAL not in ctx.wanted:
+        return None
+    vocabulary = ctx.vocabulary
+    tier, domain, email = q.col("c_tier"), q.col("c_domain"), q.col("email")
+    if target_accounts(vocabulary):
+        def lookup(crm, company_domain, address):
+            found = account_tier(Lead("-", email=address, company=Company(domain=company_domain, tier=crm)), vocabulary)
+            return {"tier": found[0], "evidence": found[1]}
+
+        fn = ctx.udf("ls_enterprise_tier", lookup, ("VARCHAR", "VARCHAR", "VARCHAR"),
+                     "STRUCT(tier VARCHAR, evidence VARCHAR)", nulls=True)
+        row = fn(tier, domain, email)
+        value, evidence = q.field(row, "tier"), q.field(row, "evidence")
+    else:
+        crm = ctx.udf("ls_enterprise_crm", lambda raw: (raw or "").strip().lower(), ("VARCHAR",), "VARCHAR",
+                      nulls=True)(tier)
+        named = q.in_(crm, TIERS)
+        value = q.case([(named, crm)], q.lit("none"))
+        evidence = q.case([(named, q.concat(q.lit("CRM tier "), tier))],
+                          q.lit("not a named account (no strategic/target CRM tier, not on target_accounts)"))
+    return q.select(q.col("k"), *emit(TIER_SIGNAL, value, None, evidence)).from_(q.table(ctx.leads))

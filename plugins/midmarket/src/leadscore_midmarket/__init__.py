@@ -16,7 +16,7 @@ from leadscore_midmarket import sprint
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("midmarket", sprint.extract, sprint.PROVIDES, sprint.__doc__ or "")]
+    return [SignalExtractor("midmarket", sprint.extract, sprint.PROVIDES, sprint.__doc__ or "", sprint.columnar)]
 
 
 @hookimpl

@@ -46,3 +46,31 @@ def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
         return
     kinds = ", ".join(sorted(latest))
     yield Signal(SIGNAL, len(latest), max(latest.values()), f"in the last {WINDOW_DAYS} days: {kinds}")
+
+
+def columnar(ctx):
+    """The same signal for a batch of leads, as SQL (the columnar engine's form of :func:`extract`)."""
+    from leadscore.columnar.api import emit, q
+    from sqlglot import exp
+
+    if SIGNAL not in ctx.wanted:
+        return None
+    tiers = activity_tiers(ctx.vocabulary)
+    types = sorted(t for t, tier in tiers.items() if tier in SPRINT_TIERS)
+    since = ctx.as_of_us - WINDOW_DAYS * 86_400_000_000
+    t, at = q.col("type"), q.col("at")
+    window = (q.select(q.col("k"), exp.Count(this=exp.Distinct(expressions=[t])).as_("n"), q.fn("max", at).as_("last"),
+                       q.call("list", exp.Distinct(expressions=[t])).as_("kinds"))
+              .from_(q.table(ctx.activities))
+              .where(q.and_(exp.GTE(this=at, expression=q.lit(since)), exp.LTE(this=at, expression=q.lit(ctx.as_of_us)),
+                            q.in_(t, types)))
+              .group_by(q.col("k")))
+    some = q.not_null(q.col("n", "w"))
+    sorted_kinds = q.fn("array_to_string", q.fn("list_sort", q.col("kinds", "w")), q.lit(", "))
+    return (q.select(q.col("k", "l").as_("k"),
+                     *emit(SIGNAL, q.case([(some, q.cast(q.col("n", "w"), "BIGINT"))], q.lit(0)),
+                           q.case([(some, q.col("last", "w"))]),
+                           q.case([(some, q.concat(q.lit(f"in the last {WINDOW_DAYS} days: "), sorted_kinds))],
+                                  q.lit(f"no high-intent action in the last {WINDOW_DAYS} days"))))
+            .from_(q.table(ctx.leads, "l"))
+            .join(window.subquery("w"), on=q.col("k", "l").eq(q.col("k", "w")), join_type="left"))

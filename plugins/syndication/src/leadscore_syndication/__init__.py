@@ -17,7 +17,7 @@ from leadscore_syndication import signals
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("syndication", signals.extract, signals.PROVIDES, signals.__doc__ or "")]
+    return [SignalExtractor("syndication", signals.extract, signals.PROVIDES, signals.__doc__ or "", signals.columnar)]
 
 
 @hookimpl

@@ -183,3 +183,120 @@ def _count(name: str, activities: list[Activity], what: str) -> Signal:
         return Signal(name, 0, None, f"no {what} in the last {WINDOW_DAYS} days")
     last = activities[-1]
     return Signal(name, len(activities), last.at, f"{len(activities)} {what}, last: {_label(last)}")
+
+
+def _props(text: str | None) -> dict[str, Any]:
+    import json
+
+    return json.loads(text) if text else {}
+
+
+def _stub(props_text: str | None) -> Activity:
+    from datetime import datetime, timezone
+
+    # Only the properties matter to the helpers below; the type and time are not read.
+    return Activity("content_download", datetime(1970, 1, 1, tzinfo=timezone.utc), _props(props_text))
+
+
+def columnar(ctx):
+    """These signals for a batch of leads, as SQL (the columnar engine's form of :func:`extract`).
+
+    Windows, counts, "last" activities and texts are SQL; what a download is about, whether it is
+    top-funnel and whether a click is a nurture click are decided by this module's own helpers,
+    once per distinct properties object.
+    """
+    from leadscore.columnar.api import day_text, emit, q
+    from sqlglot import exp
+
+    if not (ctx.wanted & NAMES):
+        return None
+    patterns = topic_patterns(ctx.vocabulary)
+    tiers = activity_tiers(ctx.vocabulary)
+    topics = ctx.udf("ls_synd_topics", lambda p: topics_of(_stub(p), patterns), ("VARCHAR",), "VARCHAR[]", nulls=True)
+    top = ctx.udf("ls_synd_top", lambda p: is_top_funnel(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True)
+    nurture = ctx.udf("ls_synd_nurture", lambda p: _is_nurture(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True)
+
+    def name_of(p: str | None) -> str | None:
+        props = _props(p)
+        name = props.get("asset") or props.get("title") or props.get("url")
+        return name if isinstance(name, str) and name else None
+
+    name = ctx.udf("ls_synd_name", name_of, ("VARCHAR",), "VARCHAR", nulls=True)
+    repr_of = ctx.udf("ls_repr", repr, ("VARCHAR",), "VARCHAR")
+    as_of, since = ctx.as_of_us, ctx.as_of_us - WINDOW_DAYS * 86_400_000_000
+    t, at, pos, props = q.col("type"), q.col("at"), q.col("pos"), q.col("props")
+    label = q.concat(t, q.lit(" on "), day_text(at),
+                     q.coalesce(q.concat(q.lit(" ("), name(props), q.lit(")")), q.lit("")))
+    follow = q.and_(t.neq(q.lit("content_download")),
+                    q.or_(q.in_(t, sorted(FOLLOW_UP_EMAIL)),
+                          q.in_(t, sorted(x for x, tier in tiers.items() if tier in FOLLOW_UP_TIERS))))
+    is_dl = t.eq(q.lit("content_download"))
+    acts = (q.select(q.col("k"), t, at, pos, label.as_("label"), is_dl.as_("dl"),
+                     exp.Window(this=q.fn("min", q.case([(is_dl, at)])), partition_by=[q.col("k")]).as_("first_dl"),
+                     q.case([(q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since))), top(props))]).as_("top"),
+                     q.case([(q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since))), topics(props))]).as_("topics"),
+                     q.case([(t.eq(q.lit("email_click")), nurture(props))]).as_("nurture"),
+                     follow.as_("follow"))
+            .from_(q.table(ctx.activities)).where(exp.LTE(this=at, expression=q.lit(as_of))))
+    recent = q.and_(q.col("dl"), exp.GTE(this=at, expression=q.lit(since)))
+    after = q.and_(exp.GT(this=at, expression=q.col("first_dl")), exp.GTE(this=at, expression=q.lit(since)))
+    has_topic = exp.GT(this=q.fn("len", q.coalesce(q.col("topics"), exp.Array(expressions=[]))), expression=q.lit(0))
+    groups = {
+        "recent": recent,
+        "top": q.and_(recent, q.coalesce(q.col("top"), exp.false())),
+        "relevant": q.and_(recent, q.coalesce(q.col("top"), exp.false()), has_topic),
+        "clicks": q.and_(after, t.eq(q.lit("email_click")), q.coalesce(q.col("nurture"), exp.false())),
+        "service": q.and_(after, t.eq(q.lit("service_page_visit"))),
+        "follow": q.and_(after, q.col("follow")),
+    }
+    aggs: list[exp.Expression] = [q.col("k"), q.fn("max", q.cast(q.col("dl"), "INTEGER")).as_("any_dl")]
+    for key, cond in groups.items():
+        aggs.append(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=cond)).as_(f"{key}_n"))
+        aggs.append(exp.Filter(this=q.fn("arg_max", q.col("label"), pos), expression=exp.Where(this=cond)).as_(f"{key}_label"))
+        aggs.append(exp.Filter(this=q.fn("arg_max", at, pos), expression=exp.Where(this=cond)).as_(f"{key}_at"))
+    per_lead = q.select(*aggs).from_(acts.subquery("a")).group_by(q.col("k"))
+    # Topics: the last download in the window for each topic it is about.
+    per_topic = (q.select(q.col("k"), q.col("topic"), q.fn("arg_max", q.col("label"), pos).as_("label"),
+                          q.fn("arg_max", at, pos).as_("at"))
+                 .from_(q.select(q.col("k"), pos, at, q.col("label"), q.fn("unnest", q.col("topics")).as_("topic"))
+                        .from_(acts.subquery("a0")).where(recent).subquery("u"))
+                 .group_by(q.col("k"), q.col("topic")))
+    topic_rows = (q.select(q.col("k"), exp.Count(this=exp.Star()).as_("n"), q.fn("max", at).as_("last"),
+                           exp.WithinGroup(this=q.call("string_agg", q.concat(repr_of(q.col("topic")), q.lit(" in "),
+                                                                              q.col("label")), q.lit("; ")),
+                                           expression=exp.Order(expressions=[exp.Ordered(this=q.col("topic"))])).as_("ev"))
+                  .from_(per_topic.subquery("pt")).group_by(q.col("k")))
+    p, tp = (lambda c: q.col(c, "p")), (lambda c: q.col(c, "tp"))
+    none_yet = "no content download before the scoring time"
+    some = exp.GT(this=q.coalesce(p("any_dl"), q.lit(0)), expression=q.lit(0))
+
+    def counted(signal: str, key: str, what: str) -> list[exp.Expression]:
+        n = q.coalesce(p(f"{key}_n"), q.lit(0))
+        has = exp.GT(this=n, expression=q.lit(0))
+        return emit(signal, q.case([(some, q.cast(n, "BIGINT"))], q.lit(0)), q.case([(q.and_(some, has), p(f"{key}_at"))]),
+                    q.case([(q.not_(some), q.lit(none_yet)),
+                            (has, q.concat(q.cast(n, "VARCHAR"), q.lit(f" {what}, last: "), p(f"{key}_label")))],
+                           q.lit(f"no {what} in the last {WINDOW_DAYS} days")))
+
+    matched = q.coalesce(tp("n"), q.lit(0))
+    topic_ev = q.case([(q.not_(some), q.lit(none_yet)), (exp.GT(this=matched, expression=q.lit(0)), tp("ev"))],
+                      q.lit("no download on our topics"))
+    topic_at = q.case([(some, tp("last"))])
+    service = q.coalesce(p("service_n"), q.lit(0))
+    columns = [q.col("k", "l").as_("k")]
+    columns += counted("syndication.downloads_90d", "recent", "content downloads")
+    columns += counted("syndication.top_funnel_downloads_90d", "top", "top-funnel downloads")
+    columns += emit("syndication.topic_match", q.case([(some, exp.GT(this=matched, expression=q.lit(0)))], exp.false()),
+                    topic_at, topic_ev)
+    columns += emit("syndication.topics_matched", q.case([(some, q.cast(matched, "BIGINT"))], q.lit(0)), topic_at, topic_ev)
+    columns += counted("syndication.relevant_downloads_90d", "relevant", "top-funnel downloads on our topics")
+    columns += counted("syndication.nurture_clicks_90d", "clicks", "nurture email clicks after the download")
+    columns += emit("syndication.service_page_after_download",
+                    q.case([(some, exp.GT(this=service, expression=q.lit(0)))], exp.false()),
+                    q.case([(q.and_(some, exp.GT(this=service, expression=q.lit(0))), p("service_at"))]),
+                    q.case([(q.not_(some), q.lit(none_yet)), (exp.GT(this=service, expression=q.lit(0)), p("service_label"))],
+                           q.lit("no service page visit after the download")))
+    columns += counted("syndication.follow_ups_90d", "follow", "follow-up actions after the download")
+    return (q.select(*columns).from_(q.table(ctx.leads, "l"))
+            .join(per_lead.subquery("p"), on=q.col("k", "l").eq(q.col("k", "p")), join_type="left")
+            .join(topic_rows.subquery("tp"), on=q.col("k", "l").eq(q.col("k", "tp")), join_type="left"))

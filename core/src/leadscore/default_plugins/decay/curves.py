@@ -93,12 +93,62 @@ def make_window(params: Mapping[str, Any]) -> Callable[[float], float]:
     return lambda age: 1.0 if age <= days else 0.0
 
 
+# --- the same curves for the columnar engine: SQL of the age in days, the same IEEE operations ------
+
+
+def _sql() -> Any:
+    # Imported when the columnar engine asks (sqlglot is its dependency, not the core's).
+    from sqlglot import exp
+
+    from leadscore.columnar import sql as q
+
+    return exp, q
+
+
+def sql_none(params: Mapping[str, Any]) -> Callable[[Any], Any]:
+    _, q = _sql()
+    return lambda age: q.lit(1.0)
+
+
+def sql_step(params: Mapping[str, Any]) -> Callable[[Any], Any]:
+    exp, q = _sql()
+    pairs = [(float(a), float(f)) for a, f in params["steps"]]
+
+    def factor(age: Any) -> Any:
+        out = q.lit(pairs[-1][1])
+        for index in range(len(pairs) - 1, -1, -1):
+            before = 1.0 if index == 0 else pairs[index - 1][1]
+            out = q.case([(exp.LT(this=age, expression=q.lit(pairs[index][0])), q.lit(before))], out)
+        return out
+
+    return factor
+
+
+def sql_linear(params: Mapping[str, Any]) -> Callable[[Any], Any]:
+    exp, q = _sql()
+    lifespan = float(params["lifespan_days"])
+    return lambda age: q.fn("greatest", q.lit(0.0), exp.Sub(this=q.lit(1.0), expression=exp.Div(
+        this=q.fn("greatest", age, q.lit(0.0)), expression=q.lit(lifespan))))
+
+
+def sql_half_life(params: Mapping[str, Any]) -> Callable[[Any], Any]:
+    exp, q = _sql()
+    half = float(params["half_life_days"])
+    return lambda age: q.fn("pow", q.lit(0.5), exp.Div(this=q.fn("greatest", age, q.lit(0.0)), expression=q.lit(half)))
+
+
+def sql_window(params: Mapping[str, Any]) -> Callable[[Any], Any]:
+    exp, q = _sql()
+    days = float(params["days"])
+    return lambda age: q.case([(exp.LTE(this=age, expression=q.lit(days)), q.lit(1.0))], q.lit(0.0))
+
+
 @hookimpl
 def leadscore_decay_policies():
     return [
-        DecayPolicy("none", make_none, "no decay", ()),
-        DecayPolicy("step", make_step, "factor drops at given ages", ("steps",)),
-        DecayPolicy("linear", make_linear, "linear fade to zero", ("lifespan_days",)),
-        DecayPolicy("half_life", make_half_life, "exponential halving", ("half_life_days",)),
-        DecayPolicy("window", make_window, "full value inside a window, nothing after", ("days",)),
+        DecayPolicy("none", make_none, "no decay", (), sql_none),
+        DecayPolicy("step", make_step, "factor drops at given ages", ("steps",), sql_step),
+        DecayPolicy("linear", make_linear, "linear fade to zero", ("lifespan_days",), sql_linear),
+        DecayPolicy("half_life", make_half_life, "exponential halving", ("half_life_days",), sql_half_life),
+        DecayPolicy("window", make_window, "full value inside a window, nothing after", ("days",), sql_window),
     ]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from leadscore.caching import BoundedCache
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     ExtractContext,
@@ -203,4 +204,4 @@ def _extract(lead: Lead, ctx: ExtractContext, plan: _Plan) -> list[Signal]:
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("activities", extract, PROVIDES, __doc__ or "")]
+    return [SignalExtractor("activities", extract, PROVIDES, __doc__ or "", columnar("activities_columnar"))]

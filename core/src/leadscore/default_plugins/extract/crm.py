@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     ExtractContext,
@@ -110,4 +111,4 @@ def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("crm", extract, PROVIDES, __doc__ or "")]
+    return [SignalExtractor("crm", extract, PROVIDES, __doc__ or "", columnar("crm_columnar"))]

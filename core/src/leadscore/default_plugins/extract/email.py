@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 from leadscore.taxonomy.email import ROLE_LOCAL_PARTS, classify, free_domains
@@ -57,4 +58,4 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("email", extract, PROVIDES, __doc__ or "")]
+    return [SignalExtractor("email", extract, PROVIDES, __doc__ or "", columnar("email_columnar"))]

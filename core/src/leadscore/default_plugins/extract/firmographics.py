@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import (
     Company,
@@ -151,4 +152,4 @@ def _extract(company: Company, ctx: ExtractContext) -> Iterator[Signal]:
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("firmographics", extract, PROVIDES, __doc__ or "")]
+    return [SignalExtractor("firmographics", extract, PROVIDES, __doc__ or "", columnar("firmographics_columnar"))]

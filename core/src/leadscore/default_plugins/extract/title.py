@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from leadscore.caching import BoundedCache, per_vocabulary
+from leadscore.default_plugins.extract.lazy import columnar
 from leadscore.hookspecs import hookimpl
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
@@ -126,4 +127,4 @@ def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
 
 @hookimpl
 def leadscore_signal_extractors():
-    return [SignalExtractor("title", extract, PROVIDES, __doc__ or "")]
+    return [SignalExtractor("title", extract, PROVIDES, __doc__ or "", columnar("title_columnar"))]

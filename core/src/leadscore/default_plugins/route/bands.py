@@ -17,3 +17,10 @@ def leadscore_route_lead(card, lead, ctx):
         return route
     # A table built by hand, without the loader's default reason.
     return evolve(route, reason=f"band {card.band}")
+
+
+# The columnar engine may hand routers a lead that holds only its id and account id (it never builds
+# the rest); this router reads nothing of the lead itself.
+leadscore_route_lead.reads_lead = ()
+# Its routes are the composed [routing] tables, which the columnar engine joins in SQL.
+leadscore_route_lead.routes_by_table = True

@@ -1,0 +1,237 @@
+"""The account pass in SQL: every contact's summary values, grouped by account, as ``account.*`` signals.
+
+The same numbers as :class:`leadscore.accounts.AccountIndex`: contacts, engaged contacts (engagement
+beyond email in 90 days), senior engaged contacts, distinct functions engaged, high-intent actions
+in 30 days, the best contact total before account rules (when a rulepack uses it) and, per
+``same_account`` condition, the first N distinct contacts (in input order) that meet its ``where``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
+from leadscore.columnar import sql as q
+from leadscore.taxonomy.email import classify_address
+from leadscore.model import Lead
+
+
+class AccountPass:
+    """Built block by block (:meth:`add_block` after each block is read), then :meth:`finish`."""
+
+    def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
+        self.engine, self.scorer, self.when = engine, scorer, when
+        self.signals = [spec.signal for spec in engine.same_account]
+        self.caps = {spec.signal: spec.cap for spec in engine.same_account}
+        self.need_score = "account.best_lead_score" in engine.wanted
+        con = scorer.con
+        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "person VARCHAR", "engaged BOOLEAN", "senior BOOLEAN",
+                   "function VARCHAR"]
+        columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
+        self.domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
+        self.person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
+        scorer.plan.udfs.register(con)
+
+    def add_block(self, by_python: dict[int, Any]) -> None:
+        """Count the contacts of the block behind ``b_leads`` / ``b_acts`` (and its python leads)."""
+        self.scorer.run_views(sig_only=not self.need_score, with_accounts=False)
+        self.scorer.con.execute(f"INSERT INTO contacts {q.sql(self._contacts(self.domain))}")
+        self._python_contacts(self.scorer.con, by_python)
+
+    def finish(self) -> SqlAccounts:
+        con = self.scorer.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE account_sum AS {q.sql(self._summary())}")
+        for index, signal in enumerate(self.signals):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE same_{index} AS {q.sql(self._same(index, signal))}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE account_rows AS {q.sql(self._rows())}")
+        return SqlAccounts(self, con)
+
+    def _contacts(self, domain: Any) -> exp.Select:
+        sig = lambda name: q.col(name, "s")  # noqa: E731
+        account = q.fn("nullif", q.col("account_id", "l"), q.lit(""))
+        key = q.case([(q.not_null(account), account)], domain(q.col("email", "l")))
+        engaged = exp.GTE(this=q.coalesce(sig("intent.beyond_email.count_90d"), q.lit(0)), expression=q.lit(1))
+        matched = self.scorer.same_account[False]
+        total = q.col("total", "c") if self.need_score else q.cast(exp.null(), "BIGINT")
+        select = (q.select(q.col("k", "s"), key.as_("key", copy=False), q.col("id", "l"),
+                           person_sql(q.col("email", "l"), q.col("id", "l"), self.person).as_("person", copy=False),
+                           engaged.as_("engaged", copy=False),
+                           q.in_(sig("title.seniority"), SENIOR).as_("senior", copy=False), sig("title.function").as_("function", copy=False),
+                           q.cast(exp.Add(this=q.coalesce(sig("intent.high.count_30d"), q.lit(0)),
+                                          expression=q.coalesce(sig("intent.readiness.count_30d"), q.lit(0))),
+                                  "BIGINT").as_("high", copy=False),
+                           total.as_("total", copy=False), *[m.as_(f"m{i}", copy=False) for i, m in enumerate(matched)], copy=False)
+                  .from_(q.table("sig", "s"), copy=False).join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "s")), copy=False))
+        if self.need_score:
+            select = select.join(q.table("cards", "c"), on=q.col("k", "c").eq(q.col("k", "s")), join_type="left", copy=False)
+        return select.where(q.not_null(key), copy=False)
+
+    def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
+        """Contacts the python engine scores: their summary values the python way."""
+        engine, when = self.engine, self.when
+        rows = []
+        for k, lead in sorted(by_python.items()):
+            if not isinstance(lead, Lead) or account_key(lead) is None:
+                continue
+            try:
+                total = None
+                if self.need_score:
+                    card, values = engine._score(lead, when, None)
+                    total = card.total
+                else:
+                    values = engine._values(lead, when)
+                matched = set()
+                if engine.contact_matcher is not None:
+                    matched = {r for r, _ in engine.contact_matcher.match(values, lead.activities, when)}
+            except Exception:  # noqa: BLE001 - as in build_accounts: the scoring pass reports it
+                continue
+            function = values.get("title.function")
+            rows.append((k, account_key(lead), lead.id, _person_text(lead),
+                         values.get("intent.beyond_email.count_90d", 0) >= 1,
+                         values.get("title.seniority") in SENIOR, function,
+                         values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
+                         *[i in matched for i in range(len(self.signals))]))
+        if rows:
+            con.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
+
+    def _summary(self) -> exp.Select:
+        """Per account: its people (leads counted by person_key), engaged and senior engaged people,
+        distinct functions engaged, the sum of each person's largest high-intent count, best total."""
+        function_ok = q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
+                             q.col("function").neq(q.lit("other")))
+        people = (q.select(q.col("key"), q.col("person"), q.fn("bool_or", q.col("engaged")).as_("e", copy=False),
+                           q.fn("bool_or", q.and_(q.col("engaged"), q.col("senior"))).as_("se", copy=False),
+                           q.fn("max", q.col("high")).as_("h", copy=False))
+                  .from_("contacts", copy=False).group_by(q.col("key"), q.col("person"), copy=False))
+        per_person = (q.select(q.col("key"), exp.Count(this=exp.Star()).as_("contacts", copy=False),
+                               q.fn("count_if", q.col("e")).as_("engaged", copy=False),
+                               q.fn("count_if", q.col("se")).as_("senior_engaged", copy=False),
+                               q.fn("sum", q.col("h")).as_("high", copy=False))
+                      .from_(people.subquery("pp", copy=False)).group_by(q.col("key"), copy=False))
+        per_lead = (q.select(q.col("key"), exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[q.col("function")])),
+                                                      expression=exp.Where(this=function_ok)).as_("functions", copy=False),
+                             q.fn("max", q.col("total")).as_("best", copy=False))
+                    .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
+        p, f = lambda c: q.col(c, "p"), lambda c: q.col(c, "f")  # noqa: E731
+        return (q.select(p("key"), p("contacts"), p("engaged"), p("senior_engaged"), f("functions"),
+                         q.cast(p("high"), "BIGINT").as_("high", copy=False), f("best"))
+                .from_(per_person.subquery("p", copy=False))
+                .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
+
+    def _same(self, index: int, signal: str) -> exp.Select:
+        """Per account: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
+        first matching lead), counted and named by that lead's id."""
+        cap = self.caps[signal]
+        firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
+                           q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_("contacts", copy=False)
+                  .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("person"), copy=False))
+        ranked = q.select(q.col("key"), q.col("id"), exp.Window(
+            this=exp.RowNumber(), partition_by=[q.col("key")],
+            order=exp.Order(expressions=[exp.Ordered(this=q.col("first"))])).as_("rn", copy=False)).from_(firsts.subquery("f", copy=False))
+        ids = q.fn("list_sort", q.fn("list_distinct", q.fn("list", q.col("id"))))
+        return (q.select(q.col("key"), exp.Count(this=exp.Distinct(expressions=[q.col("id")])).as_("n", copy=False),
+                         ids.as_("ids", copy=False))
+                .from_(ranked.subquery("r", copy=False)).where(exp.LTE(this=q.col("rn"), expression=q.lit(cap)), copy=False)
+                .group_by(q.col("key"), copy=False))
+
+    def _rows(self) -> exp.Select:
+        key = q.col("key", "c")
+        ev = q.concat(q.lit("account "), key)
+        cols: list[exp.Expression] = [q.col("k", "c")]
+
+        def signal(name: str, value: exp.Expression, evidence: exp.Expression) -> None:
+            cols.extend([value.as_(name, quoted=True, copy=False), q.cast(exp.null(), "BIGINT").as_(f"{name}#at", quoted=True, copy=False),
+                         evidence.as_(f"{name}#ev", quoted=True, copy=False)])
+
+        a = lambda c: q.col(c, "a")  # noqa: E731
+        signal("account.id", key, ev)
+        signal("account.contacts", q.cast(a("contacts"), "BIGINT"), ev)
+        signal("account.engaged_contacts", q.cast(a("engaged"), "BIGINT"), ev)
+        signal("account.senior_engaged_contacts", q.cast(a("senior_engaged"), "BIGINT"), ev)
+        signal("account.functions_engaged", q.cast(a("functions"), "BIGINT"), ev)
+        signal("account.high_intent_30d", q.cast(a("high"), "BIGINT"), ev)
+        if self.need_score:
+            signal("account.best_lead_score", a("best"), q.case([(q.not_null(a("best")), ev)]))
+        select = (q.select(copy=False).from_(q.table("contacts", "c"), copy=False)
+                  .join(q.table("account_sum", "a"), on=q.col("key", "a").eq(key), copy=False))
+        for index, name in enumerate(self.signals):
+            alias = f"x{index}"
+            n = q.cast(q.coalesce(q.col("n", alias), q.lit(0)), "BIGINT")
+            shown = q.concat(q.fn("array_to_string", q.fn("list_slice", q.col("ids", alias), q.lit(1), q.lit(5)), q.lit(", ")),
+                             q.case([(exp.GT(this=n, expression=q.lit(5)), q.lit(", ..."))], q.lit("")))
+            text = q.concat(q.cast(n, "VARCHAR"), q.case([(n.eq(q.lit(1)), q.lit(" contact"))], q.lit(" contacts")),
+                            q.lit(" of account "), key,
+                            q.case([(exp.GT(this=n, expression=q.lit(0)), q.concat(q.lit(": "), shown))], q.lit("")))
+            signal(name, n, text)
+            select = select.join(q.table(f"same_{index}", alias), on=q.col("key", alias).eq(key), join_type="left", copy=False)
+        return select.select(*cols, copy=False)
+
+
+def _email_domain(email: str | None) -> str | None:
+    """The account key a lead without account_id gets: its business email domain (see account_key)."""
+    if not email:
+        return None
+    kind, domain = classify_address(email)
+    return domain if kind == "business" else None
+
+
+def _person_text(lead: Any) -> str:
+    """person_key as text: "e:" and the normalised email, or "i:" and the lead id."""
+    key = person_key(lead)
+    return f"i:{key[1]}" if isinstance(key, tuple) else f"e:{key}"
+
+
+def _person(email: str | None, lead_id: str | None) -> str:
+    return _person_text(Lead(lead_id or "-", email=email))
+
+
+def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> exp.Expression:
+    """person_key in SQL for ASCII addresses without spaces at their ends (Python's strip() and lower()
+    are DuckDB's there); ``python(email, id)`` for the others."""
+    e = q.fn("lower", q.coalesce(email, q.lit("")))
+    at = q.fn("strpos", e, q.lit("@"))
+    local = q.fn("split_part", q.fn("substr", e, q.lit(1), exp.Sub(this=at, expression=q.lit(1))), q.lit("+"), q.lit(1))
+    domain = q.fn("substr", e, exp.Add(this=at, expression=q.lit(1)))
+    gmail = q.in_(domain, ("gmail.com", "googlemail.com"))
+    by_email = q.concat(q.lit("e:"), q.case([(gmail, q.fn("replace", local, q.lit("."), q.lit("")))], local), q.lit("@"),
+                        q.case([(gmail, q.lit("gmail.com"))], domain))
+    plain = q.or_(q.is_null(email), q.and_(q.fn("strlen", email).eq(q.fn("length", email)),
+                                           q.not_(q.fn("regexp_matches", email, q.lit(f"^{q.PY_SPACE}|{q.PY_SPACE}$")))))
+    return q.case([(q.not_(plain), python(email, lead_id)),
+                   (exp.LTE(this=at, expression=q.lit(1)), q.concat(q.lit("i:"), lead_id))], by_email)
+
+
+class SqlAccounts:
+    """The account pass's result, for the leads the python engine scores (the AccountIndex calls it makes)."""
+
+    def __init__(self, run: AccountPass, con: Any) -> None:
+        self.run = run
+        self.con = con
+
+    def signals_for(self, key: str | None) -> AccountSignals | dict[str, Any]:
+        if key is None:
+            return {}
+        found = self.con.execute(q.sql(q.select(exp.Star(), copy=False).from_("account_sum", copy=False).where(q.col("key").eq(q.lit(key)), copy=False))).fetchall()
+        if not found:
+            return {}
+        _, contacts, engaged, senior, functions, high, best = found[0]
+        values = AccountSignals({"account.id": key, "account.contacts": contacts, "account.engaged_contacts": engaged,
+                                 "account.senior_engaged_contacts": senior, "account.functions_engaged": functions,
+                                 "account.high_intent_30d": int(high or 0)})
+        if self.run.need_score and best is not None:
+            values["account.best_lead_score"] = best
+        for index, name in enumerate(self.run.signals):
+            got = self.con.execute(q.sql(q.select(q.col("n"), q.col("ids"), copy=False).from_(f"same_{index}", copy=False)
+                                         .where(q.col("key").eq(q.lit(key)), copy=False))).fetchall()
+            n, ids = (got[0][0], got[0][1]) if got else (0, [])
+            shown = ", ".join(ids[:5]) + (", ..." if n > 5 else "")
+            values[name] = n
+            values.evidence[name] = f"{n} contact{'' if n == 1 else 's'} of account {key}" + (f": {shown}" if n else "")
+        return values
+
+    def record(self, *args: Any) -> None:
+        """Account cards are not built on this path (``--accounts`` scores the python way)."""

@@ -1,0 +1,518 @@
+"""Runs a columnar plan with embedded DuckDB over batches of leads and turns the result into cards.
+
+Leads reach DuckDB as two relations (``leads``, ``activities``): from Lead records (this module,
+for ``Engine.score``) or decoded straight from JSON Lines files (:mod:`leadscore.columnar.lines`). A lead
+whose values lie outside what the SQL reproduces exactly (integers beyond 2**53, NaN and
+infinities, naive date-times, non-JSON properties, floats in custom fields) is scored by the
+python engine instead, in its place in the output; so is every lead of a batch that fails in SQL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from leadscore.accounts import account_key
+from leadscore.columnar import Rendered
+from leadscore.columnar import sql as q
+from leadscore.columnar.cards import gate_columns, lookup_tables, statements
+from leadscore.columnar.conditions import Unsupported
+from leadscore.columnar.plan import LINE_COLUMNS, Plan
+from leadscore.rulepack.fields import as_declared
+from leadscore.rulepack.schema import CUSTOM_FIELDS
+from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
+
+WHOLE = 2**53
+BATCH = 20_000
+
+LEAD_SCHEMA = pa.schema([
+    ("k", pa.int64()), ("id", pa.string()), ("email", pa.string()), ("title", pa.string()), ("source", pa.string()),
+    ("created_at", pa.int64()), ("account_id", pa.string()), ("c_name", pa.string()), ("c_domain", pa.string()),
+    ("c_industry", pa.string()), ("c_employees", pa.int64()), ("c_revenue", pa.float64()), ("c_country", pa.string()),
+    ("c_tier", pa.string()), ("fields", pa.string()),
+])
+ACTIVITY_SCHEMA = pa.schema([
+    ("k", pa.int64()), ("pos", pa.int64()), ("type", pa.string()), ("at", pa.int64()), ("props", pa.string()),
+    ("ev", pa.string()),
+])
+
+
+TIMES: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def timed(step: str) -> Iterator[None]:
+    """Adds the step's wall time to TIMES (printed at exit with LEADSCORE_COLUMNAR_TIMES=1)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        TIMES[step] = TIMES.get(step, 0.0) + time.perf_counter() - start
+
+
+def _print_times() -> None:
+    total = sum(TIMES.values())
+    for step, seconds in sorted(TIMES.items(), key=lambda item: -item[1]):
+        sys.stderr.write(f"columnar {step:<16} {seconds:8.2f} s {seconds / total:6.1%}\n")
+
+
+if os.environ.get("LEADSCORE_COLUMNAR_TIMES"):
+    atexit.register(_print_times)
+
+
+class NotColumnar(Exception):
+    """A lead (or value) the SQL does not reproduce exactly: the python engine scores it."""
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise NotColumnar("text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotColumnar("surrogates") from None
+    return value
+
+
+def _micros(value: Any, as_of_us: int) -> int:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise NotColumnar("datetime")
+    us = q.micros(value)
+    if abs(as_of_us - us) >= WHOLE:
+        raise NotColumnar("far date")
+    return us
+
+
+def _whole(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or abs(value) > WHOLE:
+        raise NotColumnar("number")
+    return value
+
+
+def _real(value: Any) -> float | None:
+    if value is None:
+        return None
+    if type(value) is int:
+        if abs(value) > WHOLE:
+            raise NotColumnar("number")
+        return float(value)
+    if type(value) is not float or not math.isfinite(value):
+        raise NotColumnar("number")
+    return value
+
+
+def _json_value(value: Any, depth: int = 0) -> Any:
+    if value is None or type(value) in (str, bool):
+        if type(value) is str:
+            _text(value)
+        return value
+    if type(value) is int:
+        if abs(value) > WHOLE:
+            raise NotColumnar("number")
+        return value
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise NotColumnar("number")
+        return value
+    if depth < 20 and isinstance(value, (list, tuple)):
+        return [_json_value(v, depth + 1) for v in value]
+    if depth < 20 and isinstance(value, Mapping):
+        return _json_object(value, depth + 1)
+    raise NotColumnar("property")
+
+
+def _json_object(value: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise NotColumnar("key")
+        _text(key)
+        out[key] = _json_value(item, depth)
+    return out
+
+
+# A custom field declared as a number whose text the SQL reads exactly: a whole number of 15 digits at most.
+_WHOLE_TEXT = re.compile(r"[+-]?[0-9]{1,15}", re.ASCII)
+
+
+def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if type(key) is not str:
+            raise NotColumnar("field name")
+        _text(key)
+        if value is None:
+            continue
+        if type(value) in (str, bool):
+            if type(value) is str:
+                _text(value)
+                if key in numeric and as_declared(value, numeric[key]) is not None and \
+                        not _WHOLE_TEXT.fullmatch(value.strip()):
+                    raise NotColumnar("declared number")  # a float or a long number: printed the Python way
+            out[key] = value
+        elif type(value) is int and abs(value) <= WHOLE:
+            out[key] = value
+        else:  # floats print as Python prints them in evidence; those leads stay in Python
+            raise NotColumnar("field")
+    return json.dumps(out, ensure_ascii=False) if out else None
+
+
+class Rows:
+    """Leads and their activities as column lists, ready to become Arrow tables.
+
+    ``numeric``: custom fields a pack declares as a number or int (name -> kind); their text
+    values are read as numbers.
+    """
+
+    def __init__(self, numeric: Mapping[str, str] | None = None) -> None:
+        self.numeric = numeric or {}
+        self.leads: dict[str, list[Any]] = {f.name: [] for f in LEAD_SCHEMA}
+        self.acts: dict[str, list[Any]] = {f.name: [] for f in ACTIVITY_SCHEMA}
+
+    def add(self, k: int, lead: Lead, as_of_us: int) -> None:
+        """Append one lead; raises NotColumnar (and appends nothing) for values SQL would not treat exactly."""
+        company = lead.company
+        row = (k, _text(lead.id), _text(lead.email), _text(lead.title), _text(lead.source),
+               None if lead.created_at is None else _micros(lead.created_at, as_of_us), _text(lead.account_id),
+               _text(company.name), _text(company.domain), _text(company.industry), _whole(company.employees),
+               _real(company.annual_revenue), _text(company.country), _text(company.tier), _fields(lead.fields, self.numeric))
+        acts = lead.activities if type(lead.activities) is Activities else Activities.of(lead.activities)
+        acts = acts.by_time()
+        act_rows = []
+        for pos in range(len(acts)):
+            props = acts.properties(pos)
+            kind = _text(acts.types[pos])
+            if kind is None:
+                raise NotColumnar("activity type")
+            record = acts.record(pos)
+            where = props.get("url") or props.get("asset") or props.get("title") if props else None
+            if where and type(where) is not str:
+                raise NotColumnar("evidence")
+            act_rows.append((k, pos, kind, _micros(acts.times[pos], as_of_us),
+                             json.dumps(_json_object(props), ensure_ascii=False) if props else None,
+                             activity_evidence(record)))
+        for name, value in zip(self.leads, row):
+            self.leads[name].append(value)
+        for act in act_rows:
+            for name, value in zip(self.acts, act):
+                self.acts[name].append(value)
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        return (pa.table(self.leads, schema=LEAD_SCHEMA), pa.table(self.acts, schema=ACTIVITY_SCHEMA))
+
+
+def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
+    names = scorer.plan.account_signals()
+    columns: dict[str, list[Any]] = {"k": []}
+    for name in names:
+        columns[name] = []
+        columns[name + "#at"] = []
+        columns[name + "#ev"] = []
+    for k, lead in leads.items():
+        values = accounts.signals_for(account_key(lead)) if accounts is not None else {}
+        columns["k"].append(k)
+        evidence = getattr(values, "evidence", {})
+        default = f"account {values.get('account.id')}"
+        for name in names:
+            value = values.get(name) if values else None
+            columns[name].append(value)
+            columns[name + "#at"].append(None)
+            columns[name + "#ev"].append(None if value is None else evidence.get(name, default))
+    types = {name: pa.string() if name == "account.id" else pa.int64() for name in names}
+    return pa.table({name: pa.array(values, type=types.get(name, pa.int64() if name.endswith("#at") or name == "k"
+                                                        else pa.string()))
+                     for name, values in columns.items()})
+
+
+def columnar_forms(engine: Any) -> dict[str, Any]:
+    """Extractor name -> columnar form, for every extractor that offers one (built-ins and plugins)."""
+    forms: dict[str, Any] = {}
+    for extractor in engine.extractors:
+        form = getattr(extractor, "columnar", None)
+        if form is not None:
+            forms[extractor.name] = form
+    return forms
+
+
+class ColumnarScorer:
+    """Scores batches of leads with one compiled plan on one DuckDB connection.
+
+    :param engine: a python Engine set up for the run (packs, plugins, vocabulary, router).
+    :param as_of: the scoring time.
+    :raises Unsupported: when part of the run has no columnar form (the caller scores per lead).
+    """
+
+    def __init__(self, engine: Any, as_of: datetime, *, explain: bool = True, top: int = 3,
+                 memory_limit: str = "200MB", values: bool = True, render: bool = False) -> None:
+        import duckdb
+
+        self.engine = engine
+        self.as_of = as_of
+        self.explain = explain
+        self.top = top
+        routers = engine.pm.get_columnar_routers() if hasattr(engine.pm, "get_columnar_routers") else None
+        if routers is None:
+            routers = []
+        self.plan = Plan(engine, columnar_forms(engine), routers, as_of)
+        self.numeric_fields = {name: kind for name, (kind, _) in (engine.vocabulary.get(CUSTOM_FIELDS) or {}).items()
+                               if kind in ("int", "number")}
+        self.tmp = tempfile.TemporaryDirectory(prefix="leadscore-duckdb-")
+        # Past the memory limit DuckDB spills to the temporary directory, so big files stay within it.
+        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit,
+                                          "preserve_insertion_order": True, "temp_directory": self.tmp.name})
+        from leadscore.columnar.render import routable
+
+        # render: the cards come back as the JSON lines `--format jsonl` writes (no records built).
+        self.render = render and not explain and routable(engine.pm)
+        self.values_needed = not self.render and (values or len(engine.pm.router_functions()) > 1)
+        self.variants: dict[bool, dict[str, Any]] = {}
+        self.compilers: dict[bool, Any] = {}
+        self.same_account: dict[bool, list[Any]] = {}
+        self.reads_props = False
+        self._prepare(False)  # compiles everything once: raises Unsupported now, not mid-run
+        self._check(False)
+        if engine.needs_accounts:
+            self._prepare(True)
+            self._check(True)
+        self.last_values: dict[int, dict[str, Any]] = {}
+        # How many leads SQL scored and how many went to the python engine (tests and the CLI read it).
+        self.stats = {"sql": 0, "python": 0}
+
+    def close(self) -> None:
+        self.con.close()
+        self.tmp.cleanup()
+
+    # --- compiling the batch statements ---------------------------------------------------------
+
+    def _prepare(self, with_accounts: bool) -> dict[str, Any]:
+        """Compile the batch statements once per variant (with or without account signals)."""
+        found = self.variants.get(with_accounts)
+        if found is not None:
+            return found
+        plan = self.plan
+        ctx = plan.context("b_leads", "b_acts")
+        relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
+        compiler = plan.compiler(refs)
+        # Conditions and patterns are compiled against the signal columns of `sig`.
+        lines = plan.rule_lines(compiler, refs, "sig", "b_acts", self.explain)
+        matched = plan.matched if any(rule.on for c in plan.combos for rule in c.composed.rules) else None
+        mask = plan.mask_expression(compiler)
+        gates = gate_columns(plan, compiler)
+        self.same_account[with_accounts] = plan.compile_same_account(compiler)
+        patterns = plan.pattern_relation("b_acts")
+        inner = relation.subquery("sg", copy=False)
+        base = q.select(exp_star(), copy=False).from_(inner, copy=False)
+        if patterns is not None:
+            base = q.select(exp_star(), copy=False).from_(inner, copy=False).join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")),
+                                                          join_type="left", copy=False)
+        with_mask = base.select(mask.as_("mask", copy=False))
+        sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
+        if lines:
+            union = lines[0]
+            for part in lines[1:]:
+                union = union_all(union, part)
+            body = q.select(*[q.col(c) for c in LINE_COLUMNS], copy=False).from_(union.subquery("u", copy=False))
+        else:
+            body = q.select(*[q.cast(exp_null(), t).as_(c, copy=False) for c, t in zip(LINE_COLUMNS, _LINE_TYPES)], copy=False).where(exp_false(), copy=False)
+        kinds = {name: ref.kind for name, ref in refs.items()}
+        # Routers other than the built-in one, and the account roll-up, read the lead's signal values.
+        if not self.values_needed:
+            kinds = {}
+        sig_struct = q.struct(**{name: q.col(name, "s") for name in kinds}) if kinds else exp_null()
+        result = (q.select(exp_table_star("c"), sig_struct.as_("sig", copy=False))
+                  .from_(q.table("cards", "c"), copy=False).join(q.table("sig", "s"), on=q.col("k", "c").eq(q.col("k", "s")), copy=False))
+        steps: list[tuple[str, Any]] = [("sig0", sig), ("sig", q.select(exp_star(), gates.as_("gates", copy=False)).from_("sig0", copy=False))]
+        if matched is not None:
+            steps.append(("matches", matched))
+        steps.append(("lines", body))
+        steps += statements(plan, self.top, self.explain)
+        plan.refs = refs
+        if self.render:
+            from leadscore.columnar.render import line_statement
+
+            routers = [fn.columnar for fn in self.engine.pm.router_functions() if getattr(fn, "columnar", None)]
+            steps.append(("lines_out", line_statement(plan, routers)))
+        variant = {"steps": [(name, q.sql(select)) for name, select in steps], "result": q.sql(result),
+                   "kinds": kinds}
+        # Whether any statement reads activity properties (a columnar form reads them by this name).
+        self.reads_props = self.reads_props or any("props" in text for _, text in variant["steps"])
+        if not self.variants:
+            tables = lookup_tables(plan)
+            if self.render:
+                from leadscore.columnar.render import constants, route_tables
+
+                tables["ls_routes"] = route_tables(plan)
+                tables["ls_render"] = constants(plan, self.as_of)
+            tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
+                ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
+                ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),
+                ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64())]))
+            for name, table in tables.items():
+                self.con.register(name, table)
+        plan.udfs.register(self.con)
+        self.compilers[with_accounts] = compiler
+        self.variants[with_accounts] = variant
+        return variant
+
+    def _check(self, with_accounts: bool) -> None:
+        """Run the plan once on no leads: a statement DuckDB cannot bind is found now, and the run
+        goes to the python engine instead of failing half-way."""
+        empty = Rows().tables()
+        accounts = None
+        if with_accounts:
+            accounts = account_table(self, {}, None)
+        try:
+            self.run(*empty, accounts)
+        except Exception as err:  # noqa: BLE001
+            raise Unsupported(f"the plan does not run in DuckDB: {err}") from err
+
+    def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | None) -> list[dict[str, Any]]:
+        """Score one batch of Arrow rows; one dict per lead with what its card holds (combo -1: no pack)."""
+        con = self.con
+        con.register("b_leads", leads)
+        con.register("b_acts", acts)
+        if accounts is not None:
+            con.register("b_acc", accounts)
+        return self.run_views(with_accounts=accounts is not None)
+
+    def run_views(self, *, with_accounts: bool | None = None, sig_only: bool = False) -> list[dict[str, Any]]:
+        """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``)."""
+        if with_accounts is None:
+            with_accounts = self.engine.needs_accounts
+        variant = self._prepare(with_accounts)
+        self._kinds = variant["kinds"]
+        con = self.con
+        for name, statement in variant["steps"]:
+            with timed(name):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
+            if sig_only and name == "sig":
+                return []
+        if self.render:
+            with timed("fetch"):
+                lines = con.sql("SELECT k, text FROM lines_out").fetchall()
+            missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
+            return [{"k": k, "text": text} for k, text in lines] + [{"k": k, "combo": -1} for (k,) in missing]
+        with timed("fetch"):
+            cards = con.sql(variant["result"]).to_arrow_table().to_pylist()
+        missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
+        return cards + [{"k": k, "combo": -1} for (k,) in missing]
+
+    def cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
+        """ScoreCards (or the no-pack rejection) for a batch's result rows."""
+        with timed("cards"):
+            return self._cards(rows, leads)
+
+    def _cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
+        out: dict[int, ScoreCard | Rejection] = {}
+        self.last_values = {}
+        combos = {c.index: c.composed for c in self.plan.combos}
+        router = self.engine.router
+        for row in rows:
+            k = row["k"]
+            lead = leads[k]
+            if "text" in row:
+                out[k] = Rendered(row["text"], lead.id)
+                continue
+            if row["combo"] < 0:
+                out[k] = Rejection(f"lead {lead.id}", "could not be scored: LookupError: no rulepack applies to this "
+                                   "lead (every installed pack has an applies_when it does not meet); install or pass "
+                                   "a pack without applies_when", lead.id)
+                continue
+            composed = combos[row["combo"]]
+            if "ledger" not in row:
+                # Without --explain only the top reasons are read: the card carries those lines alone.
+                raw = [(r["rule_id"], "", r["points"], r["reason"], "", "rule", 0, "none", 1.0, None, None, "")
+                       for r in row["reasons"] or ()]
+            ledger_rows = row.get("ledger") or []
+            if "ledger" in row:
+                raw = [(line["rule_id"], line["category"], line["points"], line["reason"], line["pack"], line["kind"],
+                    line["raw"], line["decay"], line["factor"], line["signal"],
+                    None if line["observed_at"] is None else _datetime(line["observed_at"]), line["evidence"])
+                   for line in ledger_rows]
+            subscores = tuple((s["category"], s["points"]) for s in row["subscores"] or ())
+            card = ScoreCard(lead.id, self.as_of, row["total"], subscores, row["band"], row["points_band"],
+                             tuple(row["gate_notes"] or ()), None, Ledger(raw), composed.packs, lead.account_id)
+            values = self.last_values[k] = self._values(row["sig"]) if row.get("sig") else {}
+            route = router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
+            if route is not None:
+                card = ScoreCard(lead.id, self.as_of, card.total, subscores, card.band, card.points_band,
+                                 card.gate_notes, route, card.ledger, composed.packs, lead.account_id)
+            out[k] = card
+        return out
+
+    def _values(self, sig: Mapping[str, Any]) -> dict[str, Any]:
+        """The lead's signal values as the python engine holds them (for routers and the account roll-up)."""
+        values: dict[str, Any] = {}
+        kinds = self._kinds
+        for name, value in sig.items():
+            if value is None or name.endswith(("#at", "#ev")) or name not in kinds:
+                continue
+            kind = kinds[name]
+            if kind == "dt":
+                value = _datetime(value)
+            elif kind == "num" and name.startswith("fields.") and isinstance(value, float):
+                value = int(value)  # a declared number field holds whole numbers only here (see _fields)
+            elif kind == "any":
+                value = {"str": value["s"], "bool": value["b"], "dt": None if value["t"] is None else _datetime(value["t"])
+                         }.get(value["k"], value["n"])
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)  # custom fields hold whole numbers only (floats stay in Python)
+            values[name] = value
+        return values
+
+
+_LINE_TYPES = ("BIGINT", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT",
+               "VARCHAR", "DOUBLE", "VARCHAR", "BIGINT", "VARCHAR")
+
+
+def _datetime(us: int) -> datetime:
+    return q.EPOCH + timedelta(microseconds=us)
+
+
+def exp_star() -> Any:
+    from sqlglot import exp
+
+    return exp.Star()
+
+
+def exp_table_star(alias: str) -> Any:
+    from sqlglot import exp
+
+    return exp.Column(this=exp.Star(), table=exp.to_identifier(alias))
+
+
+def exp_null() -> Any:
+    from sqlglot import exp
+
+    return exp.null()
+
+
+def exp_false() -> Any:
+    from sqlglot import exp
+
+    return exp.false()
+
+
+def union_all(a: Any, b: Any) -> Any:
+    from sqlglot import exp
+
+    return exp.union(a, b, distinct=False, copy=False)
+
+
+__all__ = ["BATCH", "ColumnarScorer", "NotColumnar", "Rows", "Unsupported", "columnar_forms"]

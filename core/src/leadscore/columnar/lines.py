@@ -1,0 +1,193 @@
+"""A block of JSON Lines as the rows of the ``leads`` and ``activities`` relations, decoded by the
+python reader's own typed shape.
+
+Each line goes through the python reader's typed shape (narrowed to numbers the SQL reads exactly)
+and the field helpers of its fast path (:func:`leadscore.io.readers._fast_lead`), so a line taken
+here is one that path takes, with the same values; no Lead or Activity record is built. Every other line (one the fast path
+leaves to the general reader, a value the SQL would not treat exactly, a time it does not read as
+``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``) is numbered for the python reader's line parser, as before.
+Activity times stay text here; the SQL checks their form and turns them into microseconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+
+import pyarrow as pa
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.columnar.engine import LEAD_SCHEMA, WHOLE, NotColumnar, _fields as column_fields, _micros, _real, _whole
+from leadscore.io import readers as r
+from leadscore.io.timestamps import parse_timestamp
+
+# The activities of a block before the SQL reads their times: ``at`` as written, ``where`` the evidence's place.
+ACTIVITY_COLUMNS = pa.schema([
+    ("k", pa.int64()), ("pos", pa.int64()), ("type", pa.string()), ("at", pa.string()), ("props", pa.string()),
+    ("where", pa.string()),
+])
+
+
+
+def _bounded(shape: Any, name: str, types: Mapping[str, Any]) -> Any:
+    """The reader's typed shape ``shape`` with the fields in ``types`` narrowed to those types."""
+    fields = [(f.name, types.get(f.name, f.type)) if f.required else (f.name, types.get(f.name, f.type), f.default)
+              for f in msgspec.structs.fields(shape)]
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True)
+
+
+# The reader's shapes, with property values narrowed to numbers the SQL reads exactly (whole numbers
+# up to 2**53, finite doubles), nested as deep as the reader's. A line the narrower shape refuses
+# goes to the python reader; one it takes, the reader's fast path takes with the same values.
+_Whole = Annotated[int, msgspec.Meta(ge=-WHOLE, le=WHOLE)]
+_Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+_SCALAR: Any = str | bool | _Whole | _Finite | None
+_PROPERTY: Any = _SCALAR
+for _ in range(4):
+    _PROPERTY = _SCALAR | list[_PROPERTY] | dict[str, _PROPERTY]
+_ActivityShape = _bounded(r._ActivityShape, "_ColumnarActivity", {"properties": dict[str, _PROPERTY] | None})
+_LeadShape = _bounded(r._LeadShape, "_ColumnarLead", {"activities": list[_ActivityShape] | None})
+_decode = msgspec.json.Decoder(_LeadShape).decode
+_ERRORS = (*r._SHAPE_ERRORS, NotColumnar, KeyError)
+
+
+class _Odd(Exception):
+    """The line is left to the python reader."""
+
+
+class DecodedBlock:
+    """The rows of a block's lines that decoded cleanly, and the numbers of the others."""
+
+    def __init__(self, leads: pa.Table, activities: pa.Table, odd: list[int]) -> None:
+        self.leads, self.activities, self.odd = leads, activities, odd
+
+
+def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str],
+                 with_props: bool = True) -> DecodedBlock:
+    """``lines`` (without their line ends) numbered from ``first``.
+
+    ``numeric``: custom fields a pack declares as numbers (see Rows). Property values are all ones
+    the SQL reads exactly (the line checks below), so rules may compare them. ``with_props``: the
+    plan reads the ``props`` column (else it stays NULL; the evidence's place is read either way).
+    """
+    rows: list[tuple[Any, ...]] = []
+    ks: list[int] = []
+    positions: list[int] = []
+    types: list[str] = []
+    times: list[str] = []
+    props: list[str | None] = []
+    wheres: list[str | None] = []
+    odd: list[int] = []
+    decode, lead_row = _decode, _lead_row
+    for k, raw in enumerate(lines, first):
+        try:
+            if len(raw) > r.MAX_LINE_BYTES:
+                raise _Odd
+            shape = decode(raw)
+            row = lead_row(k, shape, as_of_us, numeric)
+            acts = shape.activities
+            if acts:
+                order, kinds, stamps, texts, places = _activity_columns(acts, with_props)
+                ks.extend([k] * len(acts))
+                positions.extend(order)
+                types.extend(kinds)
+                times.extend(stamps)
+                props.extend(texts)
+                wheres.extend(places)
+        except _ERRORS:
+            odd.append(k)
+            continue
+        except _Odd:
+            odd.append(k)
+            continue
+        rows.append(row)
+    columns = list(zip(*rows)) if rows else [[] for _ in LEAD_SCHEMA]
+    leads = pa.table({field.name: pa.array(values, field.type) for field, values in zip(LEAD_SCHEMA, columns)})
+    activities = pa.table([pa.array(ks, pa.int64()), pa.array(positions, pa.int64()), pa.array(types, pa.string()),
+                           pa.array(times, pa.string()), pa.array(props, pa.binary()).cast(pa.string()),  # orjson's bytes
+                           pa.array(wheres, pa.string())], schema=ACTIVITY_COLUMNS)
+    return DecodedBlock(leads, activities, odd)
+
+
+def _lead_row(k: int, shape: Any, as_of_us: int, numeric: Mapping[str, str]) -> tuple[Any, ...]:
+    """The lead's row, from the reader's own helpers as its fast path calls them."""
+    lead_id = r._identifier(shape.id, "", "id")
+    if lead_id is None:
+        raise _Odd
+    email = r._text(shape.email, "", "email")
+    created = shape.created_at
+    created_us = None if r._missing(created) else _micros(parse_timestamp(created, "", "created_at"), as_of_us)
+    company = r._NO_COMPANY if shape.company is None else r._fast_company(shape.company, "")
+    fields = r.EMPTY if shape.fields is None else r._fields(shape.fields, "")
+    r._text(shape.first_name, "", "first_name")
+    r._text(shape.last_name, "", "last_name")
+    return (k, lead_id, email.lower() if email is not None else None, r._text(shape.title, "", "title"),
+            r._text(shape.source, "", "source"), created_us, r._identifier(shape.account_id, "", "account_id"),
+            company.name, company.domain, company.industry, _whole(company.employees), _real(company.annual_revenue),
+            company.country, company.tier, column_fields(fields, numeric) if fields else None)
+
+
+def _activity_columns(acts: list[Any], with_props: bool) -> tuple[Any, ...]:
+    """(time order, types, times, properties as JSON, evidence place) of a lead's activities.
+
+    The checks are the reader's fast path's (clean text types, text ids); the order is the
+    reader's (by time, equal times in input order): when every time is written with the same
+    number of characters, text order is time order (the SQL refuses any other form).
+    """
+    kinds = [a.type for a in acts]
+    if not r._GOOD_TYPES.issuperset(kinds) and not all(map(r._good_type, kinds)):
+        raise _Odd
+    ids = [a.id for a in acts]
+    if ids.count(None) != len(ids) and not all(i is None or (type(i) is str and i and i == i.strip()) for i in ids):
+        raise _Odd
+    stamps = [a.at for a in acts]
+    if len(set(map(len, stamps))) != 1:
+        raise _Odd
+    n = len(stamps)
+    order: Any = range(n)
+    ordered = sorted(stamps)
+    if ordered != stamps:
+        by_time = sorted(range(n), key=stamps.__getitem__)
+        order = [0] * n
+        for pos, index in enumerate(by_time):
+            order[index] = pos
+    props = [a.properties for a in acts]
+    if not any(props):
+        return order, kinds, stamps, [None] * n, [None] * n
+    # As activity_evidence: the first of url, asset and title that is not empty, which must be text.
+    places = [(p.get("url") or p.get("asset") or p.get("title") or None) if p else None for p in props]
+    if not _TEXT_OR_NONE.issuperset(map(type, places)):
+        raise _Odd
+    texts = [_dumps(p) if p else None for p in props] if with_props else [None] * n
+    return order, kinds, stamps, texts, places
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_dumps = r.orjson.dumps
+
+
+# Times the SQL reads exactly as the python reader does: UTC, written with a Z.
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"
+
+
+def time_sql(as_of_us: int) -> tuple[str, str]:
+    """(the select list that makes ``activities`` from a decoded block's activities, the check each
+    activity's time must pass: the form above, a real calendar time, and within 2**53 microseconds
+    of the scoring time, where doubles are exact)."""
+    text = q.col("at")
+    at = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
+    day = q.fn("strftime", q.call("make_timestamp", at), q.lit("%Y-%m-%d"))
+    evidence = q.concat(q.col("type"), q.lit(" on "), day,
+                        q.coalesce(q.concat(q.lit(" ("), q.col("where"), q.lit(")")), q.lit("")))
+    columns = [q.col("k"), q.col("pos"), q.col("type"), at.as_("at", copy=False), q.col("props"),
+               evidence.as_("ev", copy=False)]
+    check = q.and_(q.fn("regexp_full_match", text, q.lit(_STAMP)), q.not_null(at),
+                   exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=at)), expression=q.lit(WHOLE)))
+    return ", ".join(q.sql(c) for c in columns), q.sql(check)
+
+
+__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "decode_block", "time_sql"]

@@ -1,0 +1,146 @@
+"""Score cards as JSON Lines text, made in SQL: the bytes ``leadscore score --format jsonl`` writes.
+
+Without ``--explain`` a card line is a few dozen values, and building a Python record per lead to
+print it cost more than scoring it. Here each line is assembled in SQL from the card's columns;
+what is constant per pack combination (the packs list, each route of the ``[routing]`` table, the
+category keys) is serialised once by the python writer's own code, and text is escaped with
+DuckDB's ``to_json`` except for control characters, which go through ``orjson`` as the python
+writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: the default router
+is the composed ``[routing]`` table; a plugin router takes part through its columnar form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from attrs import frozen
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.io.timestamps import format_timestamp
+from leadscore.io.writers import _plain_number
+from leadscore.model import Route
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@frozen
+class RouterContext:
+    """What a router's columnar form reads: the band, the lead's signals, its packs and its id.
+
+    ``signal(name)`` is the signal's value column (NULL when the lead lacks it, or when no extractor
+    of the run provides it); ``has_pack(name)`` is true when that rulepack scored the lead.
+    """
+
+    band: exp.Expression
+    lead_id: exp.Expression
+    plan: Any
+
+    def signal(self, name: str) -> exp.Expression:
+        ref = self.plan.refs.get(name)
+        return exp.null() if ref is None else q.col(name, "s")
+
+    def has_pack(self, name: str) -> exp.Expression:
+        combos = [c.index for c in self.plan.combos if name in c.composed.key]
+        return q.in_(q.col("combo", "x"), combos)
+
+
+def route_struct(action: Any, queue: Any, sla_hours: Any, owner_hint: Any, reason: Any) -> exp.Expression:
+    """The SQL value a columnar router returns (NULL: no opinion)."""
+    return q.struct(action=action, queue=queue, sla_hours=q.cast(sla_hours, "DOUBLE"), owner_hint=owner_hint,
+                    reason=reason)
+
+
+def routable(pm: Any) -> bool:
+    """Whether every router of the run has a columnar form (the built-in one is the routing table)."""
+    return all(getattr(fn, "routes_by_table", False) or getattr(fn, "columnar", None) is not None
+               for fn in pm.router_functions())
+
+
+def route_tables(plan: Any) -> pa.Table:
+    """Per (combination, band): the ``[routing]`` table's route as the JSON the python writer prints."""
+    rows: dict[str, list[Any]] = {"combo": [], "band": [], "route_json": []}
+    for combo in plan.combos:
+        for band in combo.composed.bands:
+            route = combo.composed.routing.get(band.name)
+            rows["combo"].append(combo.index)
+            rows["band"].append(band.name)
+            rows["route_json"].append(None if route is None else _route_json(
+                Route(route.action, route.queue, route.sla_hours, route.owner_hint, route.reason)))
+    return pa.table({"combo": pa.array(rows["combo"], pa.int64()), "band": pa.array(rows["band"], pa.string()),
+                     "route_json": pa.array(rows["route_json"], pa.string())})
+
+
+def _route_json(route: Route) -> str:
+    return _dumps({"action": route.action, "queue": route.queue, "sla_hours": _plain_number(route.sla_hours)})
+
+
+def json_text(plan: Any, e: exp.Expression) -> exp.Expression:
+    """``e`` (VARCHAR) as a JSON string, exactly as orjson writes it."""
+    py = plan.udfs.add("ls_json_text", lambda v: _dumps(v), ("VARCHAR",), "VARCHAR")
+    control = q.fn("regexp_matches", e, q.lit("[\\x00-\\x1f]"))
+    return q.case([(q.is_null(e), q.lit("null")), (control, py(e))], q.cast(q.fn("to_json", e), "VARCHAR"))
+
+
+def constants(plan: Any, as_of: Any) -> pa.Table:
+    """Per combination: its packs and categories as JSON, and the scoring time's text."""
+    combos, packs = [], []
+    for combo in plan.combos:
+        combos.append(combo.index)
+        packs.append(_dumps([f"{name}@{version}" for name, version in combo.composed.packs]))
+    return pa.table({"combo": pa.array(combos, pa.int64()), "packs_json": pa.array(packs, pa.string()),
+                     "as_of_json": pa.array([_dumps(format_timestamp(as_of))] * len(combos), pa.string())})
+
+
+def line_statement(plan: Any, routers: list[Any]) -> exp.Select:
+    """(k, text): each scored lead's JSON line (newline included), from ``cards``, ``sig`` and the tables
+    ``ls_routes`` / ``ls_render``."""
+    x = lambda c: q.col(c, "x")  # noqa: E731
+    band = x("band")
+    ctx = RouterContext(band, q.col("id", "l"), plan)
+    table_route = q.col("route_json", "rt")
+    parts = []
+    for router in routers:
+        made = router(ctx)
+        r = exp.column("r")
+        sla = q.field(made, "sla_hours")
+        sla_text = q.case([(q.is_null(sla), q.lit("null")),
+                           (sla.eq(q.fn("floor", sla)), q.cast(q.cast(sla, "BIGINT"), "VARCHAR"))],
+                          q.cast(sla, "VARCHAR"))
+        text = q.concat(q.lit('{"action":'), json_text(plan, q.field(made, "action")), q.lit(',"queue":'),
+                        json_text(plan, q.field(made, "queue")), q.lit(',"sla_hours":'), sla_text, q.lit("}"))
+        parts.append(q.case([(q.not_null(made), text)]))
+        del r
+    route = q.coalesce(*parts, table_route, q.lit("null")) if parts else q.coalesce(table_route, q.lit("null"))
+    subscores = q.fn("array_to_string", q.fn("list_transform", x("subscores"), exp.Lambda(
+        this=q.concat(json_text(plan, q.field(exp.column("c"), "category")), q.lit(":"),
+                      q.cast(q.field(exp.column("c"), "points"), "VARCHAR")),
+        expressions=[exp.to_identifier("c")])), q.lit(","))
+    reason = lambda r: q.concat(q.case([(exp.GT(this=q.field(r, "points"), expression=q.lit(0)), q.lit("+"))],  # noqa: E731
+                                       q.lit("")),
+                                q.cast(q.field(r, "points"), "VARCHAR"), q.lit(" "), q.field(r, "reason"))
+    reasons = q.fn("array_to_string", q.fn("list_transform", x("reasons"), exp.Lambda(
+        this=json_text(plan, reason(exp.column("r"))), expressions=[exp.to_identifier("r")])), q.lit(","))
+    notes = q.fn("array_to_string", q.fn("list_transform", x("gate_notes"), exp.Lambda(
+        this=json_text(plan, exp.column("n")), expressions=[exp.to_identifier("n")])), q.lit(","))
+    gated = q.case([(band.neq(x("points_band")), q.concat(q.lit(',"points_band":'), json_text(plan, x("points_band")),
+                                                         q.lit(',"gate_notes":['), notes, q.lit("]")))], q.lit(""))
+    text = q.concat(
+        q.lit('{"id":'), json_text(plan, q.col("id", "l")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
+        q.lit(',"band":'), json_text(plan, band), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
+        q.lit(',"reasons":['), reasons, q.lit('],"packs":'), q.col("packs_json", "c"), q.lit(',"as_of":'),
+        q.col("as_of_json", "c"), gated, q.lit("}\n"))
+    return (q.select(x("k"), text.as_("text", copy=False))
+            .from_(q.table("cards", "x"), copy=False)
+            .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
+            .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
+            .join(q.table("ls_render", "c"), on=q.col("combo", "c").eq(x("combo")), copy=False)
+            .join(q.table("ls_routes", "rt"), on=q.and_(q.col("combo", "rt").eq(x("combo")), q.col("band", "rt").eq(band)),
+                  join_type="left", copy=False))
+
+
+__all__ = ["RouterContext", "constants", "line_statement", "routable", "route_struct", "route_tables"]

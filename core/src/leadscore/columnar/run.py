@@ -1,0 +1,69 @@
+"""Scores a stream of Lead records in batches with the columnar plan, in input order.
+
+Per batch: leads the SQL reproduces exactly become rows; the others, and every lead of a batch
+whose SQL fails, are scored by the python engine in their place. With an account index, each
+lead's account signals come from it (as in the python engine) and scored contacts are recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+
+from leadscore.accounts import account_key
+from leadscore.columnar import sql as q
+from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
+from leadscore.model import Lead, Rejection, ScoreCard
+
+
+def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
+                  accounts: Any = None, batch_size: int = BATCH) -> Iterator[ScoreCard | Rejection]:
+    batch: list[Lead | Rejection] = []
+    for item in leads:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            yield from _batch(engine, scorer, batch, when, accounts)
+            batch = []
+    if batch:
+        yield from _batch(engine, scorer, batch, when, accounts)
+
+
+def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,
+           accounts: Any) -> Iterator[ScoreCard | Rejection]:
+    rows = Rows(scorer.numeric_fields)
+    as_of_us = q.micros(when)
+    columnar: dict[int, Lead] = {}
+    for k, item in enumerate(batch):
+        if isinstance(item, Rejection):
+            continue
+        try:
+            rows.add(k, item, as_of_us)
+            columnar[k] = item
+        except NotColumnar:
+            continue
+    results: dict[int, ScoreCard | Rejection] = {}
+    values: dict[int, dict[str, Any]] = {}
+    if columnar:
+        leads_table, acts_table = rows.tables()
+        try:
+            acc = account_table(scorer, columnar, accounts) if accounts is not None else None
+            found = scorer.run(leads_table, acts_table, acc)
+            results = scorer.cards(found, columnar)
+            values = scorer.last_values
+        except Exception:  # noqa: BLE001 - the python engine gives each lead its own result or message
+            if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
+                raise
+            results = {}
+    scorer.stats["sql"] += len(results)
+    scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
+    for k, item in enumerate(batch):
+        result = results.get(k)
+        if result is None:
+            yield engine.score_item(item, when, accounts)
+            continue
+        if accounts is not None and isinstance(result, ScoreCard):
+            accounts.record(account_key(item), item, result, values.get(k, {}))
+        yield result

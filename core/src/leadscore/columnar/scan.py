@@ -1,0 +1,261 @@
+"""Scores a JSON Lines file with the columnar engine: read block by block into Arrow columns, scored in SQL.
+
+The file is cut into blocks of whole lines (about 25,000 leads each); each block is decoded into
+Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`), scored and
+written before the next is read, so memory stays flat whatever the file's size. Lines that decoder
+does not take are parsed by the python reader's line parser; leads with values the SQL does not
+reproduce are scored by the python engine; both in their place. When the
+rulepacks need the account pass, a first pass over the blocks summarises every account in SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.columnar.engine import NotColumnar, Rows, timed
+from leadscore.columnar.lines import decode_block, time_sql
+from leadscore.errors import InputError
+from leadscore.io.duplicates import DEDUPE_FIX
+from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
+from leadscore.model import Lead, Rejection, ScoreCard
+
+BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
+
+
+def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
+               block_bytes: int = BLOCK_BYTES, render: bool = False, report: ReadReport | None = None,
+               unknown_types: Counter[str] | None = None) -> Iterator[Any] | None:
+    """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
+    cannot read this file or run this plan (the caller then reads and scores it the python way).
+
+    ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
+    when the plan can make it (JSON Lines output without the ledger), else as a ScoreCard.
+    As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected
+    as a duplicate, activities left out are noted in ``report``, and activity types outside the
+    run's vocabulary are counted in ``unknown_types``.
+    """
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
+    if scorer is None:
+        return None
+    stub = {"id", "account_id"}
+    if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
+        return None  # a router reads more of the lead than a card keeps: read the leads as records
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types)
+    blocks = reader.blocks()
+    first = next(blocks, None)
+    if first is None:
+        raise InputError(label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}')
+    return reader.scored(first, blocks)
+
+
+class _Block:
+    """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
+
+    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection]) -> None:
+        self.first, self.last, self.by_python = first, last, by_python
+
+
+class _BlockReader:
+    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int,
+                 report: ReadReport | None, unknown_types: Counter[str] | None) -> None:
+        self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
+        self.block_bytes = block_bytes
+        self.report, self.unknown_types = report, unknown_types
+        self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
+        self.last_pass = not engine.needs_accounts
+
+    def _pieces(self) -> Iterator[tuple[int, bytes]]:
+        """(number of the first line, bytes of whole lines), in file order."""
+        first, carry = 1, b""
+        with open(self.path, "rb") as handle:
+            while True:
+                data = handle.read(self.block_bytes)
+                if not data:
+                    if carry:
+                        yield first, carry + b"\n"
+                    return
+                data = carry + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                block, carry = data[:cut], data[cut:]
+                yield first, block
+                first += block.count(b"\n")
+
+    def blocks(self) -> Iterator[_Block]:
+        """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
+        con, scorer = self.scorer.con, self.scorer
+        as_of_us = q.micros(self.when)
+        # Every lead id met so far in this pass: a later lead with one of them is a duplicate.
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR)")
+        for first, data in self._pieces():
+            lines = data.split(b"\n")
+            lines.pop()  # after the last line end
+            with timed("read decode"):
+                decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
+            with timed("read tables"):
+                odd = self._tables(decoded, as_of_us)
+            with timed("read odd lines"):
+                by_python = self._odd_lines(first, lines, odd, as_of_us)
+            self._duplicates(by_python)
+            if self.last_pass:
+                self._count_types(by_python)
+            yield _Block(first, first + len(lines) - 1, by_python)
+        self.last_pass = True
+
+    def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
+        """``leads`` and ``activities`` from a decoded block; the numbers of the lines left to the
+        python reader (the decoder's, and those with an activity time the SQL does not read)."""
+        con = self.scorer.con
+        con.register("in_leads", decoded.leads)
+        con.register("in_acts", decoded.activities)
+        times, checks = time_sql(as_of_us)
+        bad = [k for (k,) in con.execute(f"SELECT DISTINCT k FROM in_acts WHERE NOT coalesce({checks}, false)").fetchall()]
+        keep = ""
+        if bad:
+            con.register("bad_lines", pa.table({"k": pa.array(bad, pa.int64())}))
+            keep = " WHERE k NOT IN (SELECT k FROM bad_lines)"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT * FROM in_leads{keep}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS SELECT {times} FROM in_acts{keep}")
+        for name in ("in_leads", "in_acts", *(("bad_lines",) if bad else ())):
+            con.unregister(name)
+        return sorted(decoded.odd + bad)
+
+    def _duplicates(self, by_python: dict[int, Lead | Rejection]) -> None:
+        """Leads whose id an earlier lead of the file has: out of ``leads`` (and so of the account
+        pass), rejected in their place as the python reader's duplicate check words it."""
+        con = self.scorer.con
+        con.execute("CREATE OR REPLACE TEMP TABLE block_ids (k BIGINT, id VARCHAR)")
+        con.execute("INSERT INTO block_ids SELECT k, id FROM leads")
+        python_ids = [(k, item.id) for k, item in by_python.items() if isinstance(item, Lead)]
+        if python_ids:
+            con.executemany("INSERT INTO block_ids VALUES (?, ?)", python_ids)
+        found = con.execute(
+            "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
+            "WHERE rn > 1 OR id IN (SELECT id FROM seen_ids) ORDER BY k").fetchall()
+        con.execute("INSERT INTO seen_ids SELECT DISTINCT id FROM block_ids")
+        if not found:
+            return
+        for k, lead_id in found:
+            by_python[k] = Rejection(f"lead {lead_id}", f"duplicate lead id {lead_id!r}: an earlier row of {self.label} "
+                                     f"has it and was scored; {DEDUPE_FIX}", lead_id)
+        listed = ",".join(str(k) for k, _ in found)
+        con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
+        con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+
+    def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
+        """Activity types no rulepack of the run knows, counted as ``leadscore score`` reports them."""
+        if self.unknown_types is None:
+            return
+        known = q.in_(q.col("type"), self.known_types)
+        counted = (q.select(q.col("type"), exp.Count(this=exp.Star()), copy=False).from_("activities", copy=False)
+                   .where(q.not_(known), copy=False).group_by(q.col("type"), copy=False))
+        for kind, count in self.scorer.con.execute(q.sql(counted)).fetchall():
+            self.unknown_types[kind] += count
+        known_set = frozenset(self.known_types)
+        for item in by_python.values():
+            if isinstance(item, Lead):
+                for kind in item.activities.types:
+                    if kind not in known_set:
+                        self.unknown_types[kind] += 1
+
+    def _odd_lines(self, first: int, lines: list[bytes], numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
+        """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
+        con = self.scorer.con
+        found: dict[int, Lead | Rejection] = {}
+        if not numbers:
+            return found
+        rows = Rows(self.scorer.numeric_fields)
+        # Activities left out of a lead are reported once, in the pass that scores.
+        context = line_context(self.report if self.last_pass else None)
+        for number in numbers:
+            raw = lines[number - first]
+            # A line longer than the python reader reads is refused as it refuses it.
+            line = None if len(raw) > MAX_LINE_BYTES else raw + b"\n"
+            item = parse_jsonl_line(line, f"{self.label}:{number}", number == 1, context)
+            if item is None:
+                continue
+            if isinstance(item, Lead):
+                try:
+                    rows.add(number, item, as_of_us)
+                    continue
+                except NotColumnar:
+                    pass
+            found[number] = item
+        leads, acts = rows.tables()
+        if leads.num_rows:
+            con.register("more_leads", leads)
+            con.register("more_acts", acts)
+            con.execute("INSERT INTO leads SELECT * FROM more_leads")
+            con.execute("INSERT INTO activities SELECT * FROM more_acts")
+            con.unregister("more_leads")
+            con.unregister("more_acts")
+        return found
+
+    def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
+        """Score the blocks (``first`` is read already); with the account pass, read them all first."""
+        engine, scorer, when = self.engine, self.scorer, self.when
+        accounts = None
+        blocks = itertools.chain([first], rest)
+        if engine.needs_accounts:
+            from leadscore.columnar.accounts import AccountPass
+
+            summary = AccountPass(engine, scorer, when)
+            for block in blocks:
+                _views(scorer.con)
+                summary.add_block(block.by_python)
+            accounts = summary.finish()
+            blocks = self.blocks()
+        for block in blocks:
+            _views(scorer.con, accounts is not None)
+            found = scorer.run_views(with_accounts=accounts is not None)
+            cards = scorer.cards(found, _leads_of(scorer.con))
+            for number in range(block.first, block.last + 1):
+                item = cards.get(number)
+                if item is not None:
+                    yield item
+                    continue
+                pending = block.by_python.get(number)
+                if pending is None:
+                    continue  # a blank line
+                if isinstance(pending, Rejection):
+                    yield pending
+                else:
+                    yield engine.score_item(pending, when, accounts)
+
+
+def _views(con: Any, accounts: bool = False) -> None:
+    """``b_leads``, ``b_acts`` (and ``b_acc``): the relations the plan's statements read."""
+    for view, table in (("b_leads", "leads"), ("b_acts", "activities")):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(q.select(exp.Star()).from_(table, copy=False))}")
+    if accounts:
+        joined = (q.select(exp.Column(this=exp.Star(), table=exp.to_identifier("a")))
+                  .from_(q.table("account_rows", "a"), copy=False)
+                  .join(q.table("leads", "l"), on=q.col("k", "l").eq(q.col("k", "a")), copy=False))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {q.sql(joined)}")
+
+
+class _LeadStub:
+    """What a card needs of a lead scored in SQL: its id and account id (the record is never built)."""
+
+    __slots__ = ("id", "account_id")
+
+    def __init__(self, lead_id: str, account_id: str | None) -> None:
+        self.id = lead_id
+        self.account_id = account_id
+
+
+def _leads_of(con: Any) -> dict[int, Any]:
+    return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
+
+
+__all__ = ["scan_jsonl"]

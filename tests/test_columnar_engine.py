@@ -1,0 +1,486 @@
+"""The columnar engine against the python engine: every extractor's columnar form against its per-lead
+form, the command line on files (cards, explain, CSV, rejections), and bad input of every kind.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[columnar]")
+
+from leadscore import Engine, PluginManager  # noqa: E402
+from leadscore.columnar import sql as q  # noqa: E402
+from leadscore.columnar.engine import Rows, columnar_forms  # noqa: E402
+from leadscore.columnar.scan import scan_jsonl  # noqa: E402
+from leadscore.model import Activity, Company, ExtractContext, Lead  # noqa: E402
+from leadscore_cli.main import build_cli  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "rulepacks" / "samples"
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+# --- every columnar extractor equals its per-lead form ------------------------------------------
+
+TYPES = ("pricing_page_visit", "demo_request", "email_open", "email_click", "page_view", "content_download",
+         "service_page_visit", "webinar_registration", "unsubscribe", "custom_thing")
+ASSETS = ("The Lead Scoring Playbook", "Revenue Operations 101", "Cooking tips", "", "B2B funnel guide")
+
+
+def _at(days: float) -> datetime:
+    return AS_OF - timedelta(days=days)
+
+
+def _props(url: str | None, asset: str | None, stage: str | None, campaign: str | None) -> dict[str, Any]:
+    found = {"url": url, "asset": asset, "stage": stage, "campaign_type": campaign}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+activity = st.builds(
+    lambda t, d, url, asset, stage, campaign: Activity(t, _at(d), _props(url, asset, stage, campaign)),
+    st.sampled_from(TYPES), st.sampled_from((0, 0.5, 1, 6.9, 7, 13.9, 14, 29, 30, 31, 89, 90, 91, 200, -1)),
+    st.one_of(st.none(), st.sampled_from(("/pricing", "/resources/lead-scoring-playbook", ""))),
+    st.one_of(st.none(), st.sampled_from(ASSETS)),
+    st.one_of(st.none(), st.sampled_from(("bofu", "Top", "middle of funnel", "awareness"))),
+    st.one_of(st.none(), st.sampled_from(("nurture", "Nurture", "event"))),
+)
+lead = st.builds(
+    lambda i, email, title, source, created, employees, revenue, industry, country, tier, domain, fields, acts: Lead(
+        f"L-{i}", email=email, title=title, source=source, created_at=created,
+        company=Company(name="Acme", domain=domain, industry=industry, employees=employees, annual_revenue=revenue,
+                        country=country, tier=tier),
+        fields=fields, activities=acts),
+    st.integers(0, 10**6),
+    st.sampled_from(("dana@acme.io", "Bob@Gmail.com", "x@mailinator.com", "info@acme.io", "s@mit.edu", "bad-email",
+                     " Élise@Acme.io ", "a@b@acme.io", "", None)),
+    st.sampled_from(("VP Marketing", "Chief Executive Officer", "Head of Sales Ops", "Marketing Intern", "fp&a lead",
+                     "DIRECTEUR GÉNÉRAL", " ", "", None)),
+    st.sampled_from(("linkedin_ads", "Content-Syndication", "webinar", "G2", "", None)),
+    st.sampled_from((None, _at(3), _at(400))),
+    st.sampled_from((None, 0, 9, 10, 99, 100, 999, 1000, 5000, 250_000)),
+    st.sampled_from((None, 0.0, 999_999.5, 1e7, 5e7, 2.5e8, 1e9, 1234567.5)),
+    st.sampled_from(("software", "Hospital & Health Care", "b2b_software", "Ünïcode Industry", "", None)),
+    st.sampled_from(("US", "united states", " de ", "Cuba", "", None)),
+    st.sampled_from(("Strategic", " target ", "tier 3", "", None)),
+    st.sampled_from(("acme.io", "WWW.Acme.IO", "eu.acme.io", "", None)),
+    st.dictionaries(st.sampled_from(("plan", "budget_confirmed", "score")),
+                    st.one_of(st.sampled_from(("pro", "x")), st.booleans(), st.integers(-5, 10**6)), max_size=3),
+    st.lists(activity, max_size=12),
+)
+
+
+def _signals_per_lead(extractor: Any, wanted: frozenset[str], leads: list[Lead], vocabulary: Any) -> list[dict]:
+    ctx = ExtractContext(AS_OF, vocabulary, wanted)
+    out = []
+    for item in leads:
+        ordered = item if item.activities.in_time_order() else Lead(
+            item.id, item.email, item.title, item.source, item.created_at, item.account_id, item.company,
+            item.fields, item.activities.by_time())
+        found = {s.name: (s.value, s.observed_at, s.evidence) for s in extractor.fn(ordered, ctx)}
+        out.append({k: v for k, v in found.items() if k in wanted or not wanted})
+    return out
+
+
+def _signals_columnar(engine: Engine, form: Any, wanted: frozenset[str], leads: list[Lead]) -> list[dict]:
+    scorer = engine.columnar_scorer(AS_OF)
+    rows = Rows(scorer.numeric_fields)
+    for k, item in enumerate(leads):
+        rows.add(k, item, q.micros(AS_OF))
+    leads_table, acts_table = rows.tables()
+    con = scorer.con
+    con.register("t_leads", leads_table)
+    con.register("t_acts", acts_table)
+    ctx = scorer.plan.context("t_leads", "t_acts")
+    ctx = type(ctx)(ctx.as_of, ctx.as_of_us, ctx.vocabulary, wanted, ctx.leads, ctx.activities, ctx.udfs)
+    select = form(ctx)
+    scorer.plan.udfs.register(con)
+    found: list[dict] = [{} for _ in leads]
+    if select is None:
+        return found
+    for row in con.sql(q.sql(select)).to_arrow_table().to_pylist():
+        signals = found[row["k"]]
+        for name in wanted:
+            if row.get(name) is None:
+                continue
+            value = row[name]
+            kind = scorer.plan._kind(name)
+            if kind == "dt":
+                value = q.EPOCH + timedelta(microseconds=value)
+            elif kind == "any":
+                value = {"str": value["s"], "bool": value["b"]}.get(value["k"], value["n"])
+                value = int(value) if isinstance(value, float) and value.is_integer() else value
+            at = row[name + "#at"]
+            signals[name] = (value, None if at is None else q.EPOCH + timedelta(microseconds=at), row[name + "#ev"])
+    return found
+
+
+WANTED = frozenset({
+    "email.type", "email.domain", "email.is_business", "email.matches_company", "email.is_role",
+    "email.is_competitor", "title.seniority", "title.function", "title.is_decision_maker", "title.text",
+    "company.industry", "company.employees", "company.size_band", "company.annual_revenue", "company.revenue_band",
+    "company.country", "company.region", "company.domain", "company.name", "company.tier", "lead.source",
+    "lead.channel", "lead.age_days", "fields.plan", "fields.budget_confirmed", "fields.score",
+    "activity.page_view.count", "activity.page_view.count_7d", "activity.email_open.count_30d",
+    "activity.pricing_page_visit.last_at", "activity.demo_request.first_at", "activity.page_view.days_since_last",
+    "intent.high.count_30d", "intent.readiness.count_30d", "intent.beyond_email.count_90d", "intent.any.count",
+    "intent.low.last_at", "intent.other.count", "intent.email.days_since_last",
+    "enterprise.account_tier", "midmarket.high_intent_types_14d",
+    "syndication.downloads_90d", "syndication.top_funnel_downloads_90d", "syndication.topic_match",
+    "syndication.topics_matched", "syndication.relevant_downloads_90d", "syndication.nurture_clicks_90d",
+    "syndication.service_page_after_download", "syndication.follow_ups_90d",
+})
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as made:
+        yield made
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(lead, min_size=1, max_size=12))
+def test_every_columnar_extractor_equals_its_per_lead_form(engine: Engine, batch: list[Lead]) -> None:
+    forms = columnar_forms(engine)
+    for extractor in engine.extractors:
+        form = forms.get(extractor.name)
+        if form is None:
+            continue
+        names = frozenset(n for n in WANTED if any(_provides(spec.name, n) for spec in extractor.provides))
+        want = _signals_per_lead(extractor, names, batch, engine.vocabulary)
+        got = _signals_columnar(engine, form, names, batch)
+        for item, expected, actual in zip(batch, want, got):
+            assert actual == expected, f"{extractor.name}: lead {item.id} differs"
+
+
+def _provides(pattern: str, name: str) -> bool:
+    parts, wanted = pattern.split("."), name.split(".")
+    return len(parts) == len(wanted) and all(p in ("*", w) for p, w in zip(parts, wanted))
+
+
+def test_the_built_ins_and_the_shipped_plugins_all_have_a_columnar_form(engine: Engine) -> None:
+    forms = columnar_forms(engine)
+    per_lead_only = [ex.name for ex in engine.extractors if ex.name not in forms and ex.name != "account"]
+    assert per_lead_only == []
+
+
+# --- the command line on files ------------------------------------------------------------------
+
+
+def _score(tmp_path: Path, source: Path, engine: str, *extra: str) -> tuple[int, str, str, str]:
+    # The same paths for every engine: the summary line names them.
+    out = tmp_path / f"out.{'csv' if '--format=csv' in extra else 'jsonl'}"
+    rejects = tmp_path / "rejects.jsonl"
+    out.unlink(missing_ok=True)
+    rejects.unlink(missing_ok=True)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
+        *extra])
+    summary = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
+            rejects.read_text(encoding="utf-8") if rejects.exists() else "", summary)
+
+
+@pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])
+@pytest.mark.parametrize("extra", [("--explain",), ("--format=csv", "--explain"), ("-r", "firr-base")])
+def test_files_score_byte_identical(tmp_path: Path, name: str, extra: tuple[str, ...]) -> None:
+    python = _score(tmp_path, SAMPLES / name, "python", *extra)
+    duckdb = _score(tmp_path, SAMPLES / name, "duckdb", *extra)
+    assert duckdb == python
+    assert python[0] == 0 and python[1]
+
+
+@pytest.mark.parametrize("extra", [("--explain",), ()])
+def test_generated_leads_score_byte_identical(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    # Without --explain the columnar engine writes each card's line in SQL (and routes in SQL).
+    import subprocess
+    import sys
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "300", "--seed", "3", "-o",
+                    str(source)], check=True)
+    assert _score(tmp_path, source, "duckdb", *extra) == _score(tmp_path, source, "python", *extra)
+
+
+@pytest.mark.slow
+def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
+    """A file read in many small blocks scores as one read whole (accounts span blocks)."""
+    import subprocess
+    import sys
+
+    from leadscore.io import card_to_dict, read_leads
+    from leadscore.model import Rejection
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "400", "--seed", "11", "-o",
+                    str(source)], check=True)
+    with Engine(plugins=PluginManager(), backend="python", as_of=AS_OF) as python:
+        leads = list(read_leads(str(source)))
+        index = python.build_accounts(leads)
+        want = [card_to_dict(c, explain=True) for c in python.score(leads, accounts=index)]
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as duckdb:
+        found = scan_jsonl(duckdb, str(source), str(source), AS_OF, explain=True, top=3, block_bytes=60_000)
+        assert found is not None
+        got = [card_to_dict(c, explain=True) if not isinstance(c, Rejection) else c for c in found]
+    assert got == want
+
+
+# --- bad input: the same rejections, with the same messages, from both engines ----------------------
+
+GOOD = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines()
+BAD_LINES = [
+    '{"id": "B-1", "email": "x@acme.io"',
+    "[1, 2]",
+    '"just text"',
+    "null",
+    '{"id": "B-2", "unknown": 1}',
+    '{"id": "B-3", "company": {"employees": "many"}}',
+    '{"id": "B-4", "activities": [{"type": "page_view", "at": "yesterday"}]}',
+    '{"id": "B-5", "activities": [{"type": "page_view", "at": "2026-11-20T10:00:00Z",}]}',
+    '{"id": NaN}',
+    '{"id": "B-6", "company": {"annual_revenue": Infinity}}',
+    '{"id": "B-7", "id": "B-8", "title": "VP Sales"}',
+    '{"id": "B-9", "email": 5}',
+    '{"id": "  B-10  ", "title": " VP Sales ", "email": " Dana@Acme.io "}',
+    '{"id": "B-11", "company": {"employees": 12345678901234567890}}',
+    '{"id": "B-12", "fields": {"score": 2.5, "flag": true}}',
+    '{"id": "B-13", "fields": {"nested": {"a": 1}}}',
+    '{"email": "x@y.io"}',
+    '{"id": "B-14", "created_at": "2026-11-20T10:00:00+02:00", "source": "webinar"}',
+    '{"id": "B-15", "activities": [{"type": "", "at": "2026-11-20T10:00:00Z"}]}',
+    '{"id": "B-16", "email": "\\u00c9lise@Acme.io"}',
+    '{"id": 123, "title": "CTO"}',
+    '{"id": "B-17", "activities": "nope"}',
+    '{"id": "B-18", "activities": [{"type": "page_view", "at": "2026-11-20T10:00:00Z", "properties": {"url": 5}}]}',
+    '{"id": "B-19", "company": {"employees": 1200.0, "annual_revenue": "250000000"}}',
+    '{"id": "B-20", "activities": [{"type": "demo_request", "at": "2026-02-30T10:00:00Z"}]}',
+    '{"id": "B-21", "fields": {"blank": "   ", "plan": "pro"}}',
+    '{"id": "B-22", "account_id": 42, "activities": [{"type": "page_view", "at": "2026-11-20"}]}',
+    '{"id": "B-23", "company": {"name": "Acme", "name": "Acme Corp"}}',
+    '{"id": "B-24", "activities": [{"type": "page_view", "at": "1066-10-14T09:00:00Z"}]}',
+]
+
+
+def _mixed(tmp_path: Path) -> Path:
+    lines = []
+    for index, bad in enumerate(BAD_LINES):
+        lines += [GOOD[index % len(GOOD)], bad]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_bad_lines_are_rejected_alike_and_the_rest_scored_in_sql(tmp_path: Path) -> None:
+    source = _mixed(tmp_path)
+    python = _score(tmp_path, source, "python", "--explain")
+    duckdb = _score(tmp_path, source, "duckdb", "--explain")
+    assert duckdb == python
+    code, out, rejects, summary = python
+    read = 2 * len(BAD_LINES)
+    scored, rejected = len(out.splitlines()), len(rejects.splitlines())
+    # A bad activity costs only itself (it is left out and listed); the other bad lines are rejected.
+    assert code == 1 and scored + rejected == read and rejected >= 12
+    assert summary.startswith(f"scored {scored} + rejected {rejected} (see {tmp_path / 'rejects.jsonl'}) == read {read}; ")
+    assert summary.endswith("activities left out (listed above)")
+    reasons = [json.loads(line)["reason"] for line in rejects.splitlines()]
+    assert any("malformed JSON" in r for r in reasons) and any("unknown key 'unknown'" in r for r in reasons)
+    # The columnar engine read this file itself (only the odd lines went to the python reader).
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
+        assert scan_jsonl(engine, str(source), str(source), AS_OF, explain=False, top=3) is not None
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbf" + GOOD[0].encode() + b"\n" + GOOD[1].encode() + b"\n",
+    GOOD[0].encode() + b"\n\n   \n" + GOOD[1].encode() + b"\n",
+    GOOD[0].encode() + b"\n" + b'{"id": "X-1", "title": "caf\xe9"}\n' + GOOD[1].encode() + b"\n",
+    b'{"id": "X-2", "email": "\\ud800@x.io"}\n' + GOOD[2].encode() + b"\n",
+])
+def test_files_duckdb_cannot_read_as_lines_are_read_the_python_way(tmp_path: Path, content: bytes) -> None:
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes(content)
+    assert _score(tmp_path, source, "duckdb") == _score(tmp_path, source, "python")
+
+
+def test_empty_and_missing_files_fail_alike(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for source in (empty, tmp_path / "missing.jsonl"):
+        runs = [CliRunner().invoke(build_cli(PluginManager()), ["score", str(source), "--engine", e])
+                for e in ("python", "duckdb")]
+        assert runs[0].exit_code == runs[1].exit_code == 2
+        assert runs[0].stderr == runs[1].stderr
+
+
+def test_auto_engine_picks_by_file_size(tmp_path: Path) -> None:
+    from leadscore_cli.main import AUTO_COLUMNAR_BYTES, choose_engine
+
+    small = SAMPLES / "leads.jsonl"
+    assert small.stat().st_size < AUTO_COLUMNAR_BYTES
+    assert choose_engine("auto", str(small)) == "python"
+    big = tmp_path / "big.jsonl"
+    big.write_bytes((GOOD[0] + "\n").encode() * (AUTO_COLUMNAR_BYTES // len(GOOD[0]) + 1))
+    assert choose_engine("auto", str(big)) == "duckdb"
+    assert choose_engine("auto", "-") == "python"
+    assert choose_engine("python", str(big)) == "python"
+
+
+
+
+# --- a third-party extractor: with a columnar form (the docs/hooks.md example), and without -----
+
+class _PhonePlugin:
+    """The docs/hooks.md example, with or without its columnar form."""
+
+    def __init__(self, columnar: bool) -> None:
+        self.columnar = columnar
+
+    @staticmethod
+    def has_phone(lead: Lead, ctx: ExtractContext) -> Any:
+        from leadscore.model import Signal
+
+        phone = lead.fields.get("phone")
+        yield Signal("crm.has_phone", isinstance(phone, str) and phone != "", None, "")
+
+    @staticmethod
+    def has_phone_columnar(ctx: Any) -> Any:
+        from leadscore.columnar.api import emit
+
+        if "crm.has_phone" not in ctx.wanted:
+            return None
+        phone = q.call("json_extract_string", q.col("fields"), q.lit("$.phone"))
+        value = q.coalesce(q.and_(q.not_null(phone), phone.neq(q.lit(""))), q.lit(False))
+        return q.select(q.col("k"), *emit("crm.has_phone", value, None, q.lit(""))).from_(q.table(ctx.leads))
+
+    def leadscore_signal_extractors(self) -> Any:
+        from leadscore.model import SignalExtractor, SignalSpec
+
+        return [SignalExtractor("acme-crm", self.has_phone, (SignalSpec("crm.has_phone", "bool"),),
+                                columnar=self.has_phone_columnar if self.columnar else None)]
+
+
+PHONE_PACK = """
+[pack]
+name = "phone"
+version = "1"
+extends = ["firr-base"]
+priority = 5
+
+[[rules]]
+id = "fit.phone"
+category = "fit"
+points = 7
+reason = "Gave a phone number"
+when = { signal = "crm.has_phone", eq = true }
+"""
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_third_party_extractor_works_with_and_without_a_columnar_form(tmp_path: Path, columnar: bool) -> None:
+    from leadscore.hookspecs import hookimpl
+    from leadscore.io import card_to_dict
+
+    import types
+
+    made = _PhonePlugin(columnar)
+
+    @hookimpl
+    def leadscore_signal_extractors() -> Any:
+        return made.leadscore_signal_extractors()
+
+    plugin = types.SimpleNamespace(leadscore_signal_extractors=leadscore_signal_extractors)
+    pack = tmp_path / "phone.toml"
+    pack.write_text(PHONE_PACK, encoding="utf-8")
+    batch = [Lead(f"P-{i}", email="dana@acme.io", fields={"phone": phone} if phone is not None else {})
+             for i, phone in enumerate(("+1 555 0100", "", None, "n/a"))]
+
+    def run(backend: str) -> tuple[list[dict], Any]:
+        pm = PluginManager(entry_points=False)
+        pm.register(plugin, "acme-crm")
+        with Engine(plugins=pm, rulepacks=[pack], backend=backend, as_of=AS_OF) as engine:
+            cards = [card_to_dict(c, explain=True) for c in engine.score(batch)]
+            return cards, engine.columnar_scorer(AS_OF) if backend == "duckdb" else None, pm.per_lead_only("acme-crm")
+
+    want, _, _ = run("python")
+    got, scorer, per_lead = run("duckdb")
+    assert got == want
+    assert any(line["rule_id"] == "fit.phone" for line in want[0]["ledger"])
+    # Without a columnar form the run is scored the python way, and `leadscore plugins` says so.
+    assert (scorer is not None) == columnar
+    assert per_lead == (() if columnar else ("leadscore_signal_extractors",))
+
+
+# --- the block decoder takes a line only as the python reader does ---------------------------------
+
+_line_stamp = st.sampled_from(("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-21T09:00:00.250000Z",
+                          "2026-11-19T23:59:59Z", "2026-11-20T10:00:00+02:00", "2026-11-20", "2026-02-30T10:00:00Z",
+                          "1066-10-14T09:00:00Z", "2026-11-20T10:00:00.1234567Z", " 2026-11-20T10:00:00Z", "soon"))
+_line_text = st.sampled_from(("Acme", " Acme ", "", "VP Sales", "Élise", "x\u2028", "\u00a0pad"))
+_line_value = st.one_of(_line_text, st.booleans(), st.none(), st.integers(-10, 10), st.sampled_from((2**53, 2**53 + 1, 2**70)),
+                   st.sampled_from((0.5, 1e308, 12.0)))
+_line_props = st.one_of(st.none(), st.just({}), st.dictionaries(
+    st.sampled_from(("url", "asset", "title", "n", "deep")),
+    st.one_of(_line_value, st.lists(_line_value, max_size=2), st.dictionaries(st.just("a"), _line_value, max_size=1)), max_size=3))
+_line_dicts = st.fixed_dictionaries({"id": st.one_of(st.sampled_from(("L-1", " L-2 ", "", "L-3")), st.integers(0, 9))}, optional={
+    "email": st.one_of(_line_text, st.sampled_from(("Dana@Acme.IO", "ÉLISE@acme.io")), st.integers(0, 1)),
+    "title": _line_text, "source": _line_text, "first_name": _line_text, "account_id": st.one_of(_line_text, st.integers(0, 2**60)),
+    "created_at": st.one_of(_line_stamp, st.none()),
+    "company": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+        "name": _line_text, "domain": st.sampled_from(("Acme.IO", " acme.io ", "")),
+        "employees": st.one_of(st.none(), st.integers(-1, 10**6), st.just(2**60), st.just(12.0)),
+        "annual_revenue": st.one_of(st.none(), st.integers(0, 10**9), st.floats(0, 1e12), st.just("250000"))})),
+    "fields": st.dictionaries(st.sampled_from(("plan", "budget_confirmed", "score")), _line_value, max_size=2),
+    "activities": st.one_of(st.none(), st.lists(st.fixed_dictionaries(
+        {"type": st.sampled_from(("page_view", "demo_request", "page_view ", "")), "at": _line_stamp},
+        optional={"properties": _line_props, "id": st.sampled_from((None, "ev-1", " ev-2", ""))}), max_size=6)),
+    "colour": st.just("red"),
+})
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line_dicts, min_size=1, max_size=6), st.booleans())
+def test_the_block_decoder_takes_lines_as_the_python_reader_does(dicts: list[dict], compact: bool) -> None:
+    """Every line the decoder (and the SQL's time check) takes gives the rows the python reader's
+    lead gives through Rows; the others go to the python reader."""
+    import duckdb
+
+    from leadscore.columnar.lines import decode_block, time_sql
+    from leadscore.io.readers import parse_jsonl_line
+
+    separators = (",", ":") if compact else (", ", ": ")
+    lines = [json.dumps(d, separators=separators, ensure_ascii=compact).encode() for d in dicts]
+    as_of_us = q.micros(AS_OF)
+    decoded = decode_block(lines, 1, as_of_us, {"score": "number"}, True)
+    con = duckdb.connect()
+    con.register("in_acts", decoded.activities)
+    times, checks = time_sql(as_of_us)
+    bad = {k for (k,) in con.execute(f"SELECT DISTINCT k FROM in_acts WHERE NOT coalesce({checks}, false)").fetchall()}
+    acts = con.execute(f"SELECT {times} FROM in_acts ORDER BY k, pos").fetchall()
+    taken = {row["k"]: tuple(row.values()) for row in decoded.leads.to_pylist()}
+    assert set(taken) | set(decoded.odd) == set(range(1, len(lines) + 1))
+    for k, line in enumerate(lines, 1):
+        if k not in taken or k in bad:
+            continue
+        event("a line taken by the decoder")
+        lead = parse_jsonl_line(line + b"\n", f"x:{k}")
+        assert isinstance(lead, Lead), (line, lead)
+        rows = Rows({"score": "number"})
+        rows.add(k, lead, as_of_us)
+        want_lead, want_acts = rows.tables()
+        want = tuple(want_lead.to_pylist()[0].values())
+        got = taken[k]
+        assert got[:-1] == want[:-1]
+        assert (json.loads(got[-1]) if got[-1] else None) == (json.loads(want[-1]) if want[-1] else None)
+        mine = [(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5]) for r in acts if r[0] == k]
+        theirs = [(r["k"], r["pos"], r["type"], r["at"], json.loads(r["props"]) if r["props"] else None, r["ev"])
+                  for r in want_acts.to_pylist()]
+        assert mine == sorted(theirs, key=lambda r: r[1])
