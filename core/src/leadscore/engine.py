@@ -24,6 +24,7 @@ from leadscore.accounts import (
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
 from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
+from leadscore.hookspecs import declared_reads
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -128,6 +129,7 @@ class Engine:
         except BaseException:
             self.close()
             raise
+        self.account_reads, self.undeclared_readers = self._account_reads()
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -193,6 +195,29 @@ class Engine:
         return [RuleIR(id=spec.signal, category="same_account", points=0, reason="", pack="same_account",
                        when=spec.where, signals=tuple(sorted(spec.where.signals())))
                 for spec in self.same_account]
+
+    def _account_reads(self) -> tuple[frozenset[str] | None, list[str]]:
+        """(the ``account.*`` signals a card can depend on, the plugin functions that did not say).
+
+        Rules, gates and ``applies_when`` name what they read; the extractors, the scorers the
+        packs use and the routers may read any signal, so each declares its reads with
+        ``reads_signals``. One that does not makes the first item None: any account signal may
+        matter (``leadscore ingest`` then rescores every contact whenever any of them moves).
+        """
+        names = {n for n in self.composer.wanted_signals() if n.startswith("account.")}
+        used = sorted({n for composed, _ in self._matchers.values() for n in composed.scorers if n != RULES_SCORER})
+        functions = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
+                     for ex in self.extractors]
+        functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
+        functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.router_functions()]
+        undeclared = []
+        for what, fn in functions:
+            reads = declared_reads(fn)
+            if reads is None:
+                undeclared.append(what)
+            else:
+                names.update(n for n in reads if n.startswith("account."))
+        return (None if undeclared else frozenset(names)), undeclared
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""
