@@ -7,6 +7,7 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,6 +106,9 @@ class Engine:
         self.needs_accounts = any(name.startswith("account.") for name in self.wanted)
         self.contact_signals = CONTACT_SIGNALS | frozenset(n for spec in self.same_account for n in spec.where.signals())
         self.wanted = self.wanted | self.contact_signals
+        # The account pass extracts only the contact signals, from the extractors declaring them.
+        self.contact_extractors = _extractors_for(self.extractors, self.contact_signals)
+        self._contact_ctx: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
         self.account_config = self._account_config()
         self._ctx_cache: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
         # Band sets with "top N%" minimums -> this run's minimums (resolve_shares fills it).
@@ -420,8 +424,10 @@ class Engine:
 
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""
-        ctx = ExtractContext(when, self.vocabulary, self.contact_signals)
-        return {s.name: s.value for ex in self.extractors for s in ex.fn(lead, ctx)}
+        ctx = self._contact_ctx.get(when)
+        if ctx is None:
+            ctx = self._contact_ctx.put(when, ExtractContext(when, self.vocabulary, self.contact_signals))
+        return {s.name: s.value for ex in self.contact_extractors for s in ex.fn(lead, ctx)}
 
     def account_cards(self, index: AccountIndex) -> Iterator[AccountCard]:
         """Second-pass roll-up: one AccountCard per account, ordered by account id."""
@@ -510,6 +516,20 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _extractors_for(extractors: Sequence[SignalExtractor], names: frozenset[str]) -> tuple[SignalExtractor, ...]:
+    """The extractors that declare one of ``names``, in their order (later ones still override
+    earlier ones). Every extractor when one of the names is declared by none, and always the
+    extractors that declare nothing: what they yield is unknown."""
+    chosen, covered = [], set()
+    for ex in extractors:
+        patterns = [re.compile("^" + re.escape(spec.name).replace(r"\*", "[^.]+") + "$") for spec in ex.provides]
+        found = {name for name in names if any(p.match(name) for p in patterns)}
+        if found or not ex.provides:
+            chosen.append(ex)
+            covered |= found
+    return tuple(chosen) if covered == names else tuple(extractors)
 
 
 def score(
