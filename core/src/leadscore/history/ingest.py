@@ -197,6 +197,12 @@ class Ingestor:
             self._whole.add(key)
         return [self.cache[i] for i in sorted(self._members.get(key, ()))]
 
+    def account_size(self, lead_id: str) -> int:
+        """Leads in the working set's copy of ``lead_id``'s account (1 for a lead without one)."""
+        entry = self.cache.get(lead_id)
+        key = entry.state.account_key if entry is not None else None
+        return max(1, len(self._members.get(key, ()))) if key is not None else 1
+
     def _forget(self) -> None:
         self.cache.clear()
         self._members.clear()
