@@ -213,7 +213,7 @@ class Engine:
         functions = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
                      for ex in self.extractors]
         functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
-        functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.router_functions()]
+        functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.routers_by_plugin()]
         undeclared = []
         for what, fn in functions:
             reads = declared_reads(fn)

@@ -311,7 +311,7 @@ class PluginManager:
     def get_rollup_strategies(self) -> dict[str, RollupStrategy]:
         return {r.name: r for r, _ in self._collect("leadscore_rollup_strategies", "roll-up strategy", RollupStrategy)}
 
-    def router_functions(self) -> list[tuple[str, Callable[..., Any]]]:
+    def routers_by_plugin(self) -> list[tuple[str, Callable[..., Any]]]:
         """(plugin name, function) of every ``leadscore_route_lead`` implementation, in call order."""
         return [(impl.plugin_name, impl.function)
                 for impl in reversed(self._pm.hook.leadscore_route_lead.get_hookimpls())]
