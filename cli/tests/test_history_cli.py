@@ -113,6 +113,37 @@ def test_diff_sets_share_bands_from_the_same_leads(tmp_path: Path) -> None:
     assert data["bands"] == ["early", "engaged", "mql", "sales_ready", "target_account"]
 
 
+def test_ingest_names_a_plugin_router_that_does_not_declare_what_it_reads(history: str, tmp_path: Path) -> None:
+    from leadscore.plugin import Route, hookimpl, reads_signals
+
+    class Surge:
+        @hookimpl
+        def leadscore_route_lead(self, card, lead, ctx):
+            return Route("surge") if ctx["signals"].get("account.high_intent_30d", 0) >= 3 else None
+
+    class Declared:
+        @hookimpl
+        @reads_signals("account.high_intent_30d")
+        def leadscore_route_lead(self, card, lead, ctx):
+            return None
+
+    pack = tmp_path / "people.toml"
+    pack.write_text('[pack]\nname = "people"\nversion = "1"\nextends = ["firr-base"]\n\n[[rules]]\n'
+                    'id = "people.two"\ncategory = "fit"\npoints = 5\nreason = "Two people"\n'
+                    'when = { signal = "account.contacts", gte = 2 }\n')
+    event = '{"event":"activity","lead_id":"L-1002","activity":{"type":"demo_request","at":"2026-11-24T09:00:00Z"}}\n'
+    for plugin, noted in ((Surge(), True), (Declared(), False)):
+        pm = PluginManager(entry_points=False)
+        pm.register(plugin, "surge")
+        result = CliRunner().invoke(build_cli(pm), ["ingest", "-", "--history", history, "-r", str(pack)], input=event,
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        note = ("leadscore: note: router of 'surge' does not declare the signals read "
+                "(leadscore.plugin.reads_signals), so an event rescores every contact of its account whenever any "
+                "account signal moves\n")
+        assert (note in result.stderr) is noted
+
+
 def test_ingest_and_replay(history: str, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(

@@ -140,3 +140,21 @@ def test_hook_leadscore_rollup_strategies(tmp_path: Path, make_lead, as_of) -> N
     top_two = sorted((c.total for c in cards), reverse=True)[:2]
     assert account.account_id == "acme-robotics.com"
     assert account.score == sum(top_two) and "best 2 contacts" in account.reasons
+
+
+def test_the_account_pass_runs_the_extractors_that_declare_a_contact_signal() -> None:
+    from leadscore.engine import _extractors_for
+    from leadscore.model import SignalExtractor, SignalSpec
+
+    def none(lead, ctx):
+        return ()
+
+    activities = SignalExtractor("activities", none, (SignalSpec("intent.*.count_30d", "int"),))
+    title = SignalExtractor("title", none, (SignalSpec("title.seniority", "str"),))
+    crm = SignalExtractor("crm", none, (SignalSpec("crm.stage", "str"),))
+    silent = SignalExtractor("silent", none)
+    every = (activities, crm, title, silent)
+    assert _extractors_for(every, frozenset({"intent.high.count_30d", "title.seniority"})) == (activities, title,
+                                                                                               silent)
+    # A name no extractor declares may come from any of them undeclared: every extractor runs.
+    assert _extractors_for(every, frozenset({"intent.high.count_30d", "fields.budget"})) == every

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
 from leadscore.taxonomy.activities import KNOWN_TYPES
-from leadscore.model import Activity, Company, Lead, ScoreCard
+from leadscore.model import Activity, Company, ExtractContext, Lead, ScoreCard
 from leadscore.plugins import DEFAULT_PLUGINS
 
 # The same instant as conftest's AS_OF; hypothesis strategies are built at import time, before fixtures.
@@ -172,3 +172,30 @@ def test_decay_factors_start_at_one_stay_in_range_and_never_increase(case, ages)
     values = [factor(age) for age in sorted(ages)]
     assert all(0.0 <= v <= 1.0 for v in values)
     assert all(later <= earlier for earlier, later in zip(values, values[1:]))
+
+
+@cache
+def installed_engine() -> Engine:
+    return Engine(as_of=AS_OF)
+
+
+@PROPERTY_SETTINGS
+@given(leads=lead_lists, days=st.integers(-120, 5))
+def test_the_account_pass_reads_the_same_contact_signals_from_the_extractors_that_declare_them(leads, days):
+    """The account pass runs only the extractors that declare a contact signal (Engine.contact_extractors):
+    every contact signal, and every same_account condition a contact meets, is what running every
+    extractor gives, under the installed packs (whose plugin extractors it skips)."""
+    engine = installed_engine()
+    assert len(engine.contact_extractors) < len(engine.extractors)
+    when = AS_OF + timedelta(days=days)
+    ctx = ExtractContext(when, engine.vocabulary, engine.contact_signals)
+    for lead in leads:
+        entry = engine.account_entry(lead, when)
+        plain = {s.name: s.value for ex in engine.extractors for s in ex.fn(lead, ctx)}
+        if entry is None:
+            continue
+        assert {n: entry.values.get(n) for n in engine.contact_signals} == {
+            n: plain.get(n) for n in engine.contact_signals}
+        matched = tuple(engine.same_account[r].signal for r, _ in engine.contact_matcher.match(plain, lead.activities,
+                                                                                               when))
+        assert entry.matched == matched

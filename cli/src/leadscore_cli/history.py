@@ -404,6 +404,11 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                 engine = stack.enter_context(engine_for_packs(get_pm(), rulepacks, "--rulepack"))
                 ledgers = stack.enter_context(LedgerSource(store, get_pm()))
                 ingestor = Ingestor(store, engine, source=name, policy=policy)
+                if engine.needs_accounts and engine.undeclared_readers:
+                    say(f"leadscore: note: {', '.join(engine.undeclared_readers)} "
+                        f"{'does' if len(engine.undeclared_readers) == 1 else 'do'} not declare the signals "
+                        "read (leadscore.plugin.reads_signals), so an event rescores every contact of its account "
+                        "whenever any account signal moves", err=True)
                 for lines in _batches(stream, batch):
                     events, bad = [], []
                     for number, raw in lines:

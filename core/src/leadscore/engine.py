@@ -7,6 +7,7 @@ functions only. Every lead yields exactly one ScoreCard or one Rejection.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ from leadscore.accounts import (
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
 from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
+from leadscore.hookspecs import declared_reads
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -104,6 +106,9 @@ class Engine:
         self.needs_accounts = any(name.startswith("account.") for name in self.wanted)
         self.contact_signals = CONTACT_SIGNALS | frozenset(n for spec in self.same_account for n in spec.where.signals())
         self.wanted = self.wanted | self.contact_signals
+        # The account pass extracts only the contact signals, from the extractors declaring them.
+        self.contact_extractors = _extractors_for(self.extractors, self.contact_signals)
+        self._contact_ctx: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
         self.account_config = self._account_config()
         self._ctx_cache: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
         # Band sets with "top N%" minimums -> this run's minimums (resolve_shares fills it).
@@ -128,6 +133,7 @@ class Engine:
         except BaseException:
             self.close()
             raise
+        self.account_reads, self.undeclared_readers = self._account_reads()
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -193,6 +199,29 @@ class Engine:
         return [RuleIR(id=spec.signal, category="same_account", points=0, reason="", pack="same_account",
                        when=spec.where, signals=tuple(sorted(spec.where.signals())))
                 for spec in self.same_account]
+
+    def _account_reads(self) -> tuple[frozenset[str] | None, list[str]]:
+        """(the ``account.*`` signals a card can depend on, the plugin functions that did not say).
+
+        Rules, gates and ``applies_when`` name what they read; the extractors, the scorers the
+        packs use and the routers may read any signal, so each declares its reads with
+        ``reads_signals``. One that does not makes the first item None: any account signal may
+        matter (``leadscore ingest`` then rescores every contact whenever any of them moves).
+        """
+        names = {n for n in self.composer.wanted_signals() if n.startswith("account.")}
+        used = sorted({n for composed, _ in self._matchers.values() for n in composed.scorers if n != RULES_SCORER})
+        functions = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
+                     for ex in self.extractors]
+        functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
+        functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.routers_by_plugin()]
+        undeclared = []
+        for what, fn in functions:
+            reads = declared_reads(fn)
+            if reads is None:
+                undeclared.append(what)
+            else:
+                names.update(n for n in reads if n.startswith("account."))
+        return (None if undeclared else frozenset(names)), undeclared
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""
@@ -395,8 +424,10 @@ class Engine:
 
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""
-        ctx = ExtractContext(when, self.vocabulary, self.contact_signals)
-        return {s.name: s.value for ex in self.extractors for s in ex.fn(lead, ctx)}
+        ctx = self._contact_ctx.get(when)
+        if ctx is None:
+            ctx = self._contact_ctx.put(when, ExtractContext(when, self.vocabulary, self.contact_signals))
+        return {s.name: s.value for ex in self.contact_extractors for s in ex.fn(lead, ctx)}
 
     def account_cards(self, index: AccountIndex) -> Iterator[AccountCard]:
         """Second-pass roll-up: one AccountCard per account, ordered by account id."""
@@ -485,6 +516,20 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _extractors_for(extractors: Sequence[SignalExtractor], names: frozenset[str]) -> tuple[SignalExtractor, ...]:
+    """The extractors that declare one of ``names``, in their order (later ones still override
+    earlier ones). Every extractor when one of the names is declared by none, and always the
+    extractors that declare nothing: what they yield is unknown."""
+    chosen, covered = [], set()
+    for ex in extractors:
+        patterns = [re.compile("^" + re.escape(spec.name).replace(r"\*", "[^.]+") + "$") for spec in ex.provides]
+        found = {name for name in names if any(p.match(name) for p in patterns)}
+        if found or not ex.provides:
+            chosen.append(ex)
+            covered |= found
+    return tuple(chosen) if covered == names else tuple(extractors)
 
 
 def score(

@@ -6,16 +6,53 @@ plain functions they returned. Implementations import ``hookimpl`` from ``leadsc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 PROJECT = "leadscore"
+F = TypeVar("F", bound=Callable[..., Any])
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Marker for hook implementations, used by plugins and by the core's own built-ins."""
+
+READS_ATTRIBUTE = "leadscore_reads"
+
+
+def reads_signals(*names: str) -> Callable[[F], F]:
+    """Declare the signals a router, scorer or extractor function reads (``account.*`` ones matter).
+
+    ``leadscore ingest`` rescores an account's other contacts when an account signal that the
+    run reads moves. Rules, gates and ``applies_when`` say what they read; a plugin function can
+    read any signal (a router or scorer from its ``signals``, an extractor from ``ctx.account``),
+    so one without this declaration makes ingest rescore every contact whenever any account
+    signal moves. An extractor that only hands ``ctx.account`` on unchanged (as the core's
+    account extractor does) declares nothing: whoever reads those signals declares them.
+
+    Example::
+
+        @hookimpl
+        @reads_signals("account.senior_engaged_contacts", "intent.readiness.count_30d")
+        def leadscore_route_lead(card, lead, ctx):
+            ...
+    """
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"reads_signals: {name!r} is not a signal name; give names such as 'account.contacts'")
+
+    def mark(fn: F) -> F:
+        setattr(fn, READS_ATTRIBUTE, frozenset(names))
+        return fn
+
+    return mark
+
+
+def declared_reads(fn: Any) -> frozenset[str] | None:
+    """The signals ``fn`` declared with :func:`reads_signals`, or None when it declared nothing."""
+    found = getattr(fn, READS_ATTRIBUTE, None)
+    return found if isinstance(found, frozenset) else None
 
 if TYPE_CHECKING:
     from leadscore.model import (

@@ -16,13 +16,14 @@ Helpers built-ins and plugins share:
     :func:`classify_email` (business / personal / disposable / education / invalid),
     :func:`activity_tiers` (activity type -> intent tier for the run's vocabulary),
     :func:`day_text` (a day as evidence text), :func:`age_days`,
+    :func:`reads_signals` (what a router, scorer or extractor function reads),
     :func:`per_vocabulary` and :class:`BoundedCache` (memo tables that keep memory flat).
 """
 
 from __future__ import annotations
 
 from leadscore.caching import BoundedCache, per_vocabulary
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import (
     Activity,
     Company,
@@ -69,4 +70,5 @@ __all__ = [
     "day_text",
     "hookimpl",
     "per_vocabulary",
+    "reads_signals",
 ]

@@ -311,6 +311,11 @@ class PluginManager:
     def get_rollup_strategies(self) -> dict[str, RollupStrategy]:
         return {r.name: r for r, _ in self._collect("leadscore_rollup_strategies", "roll-up strategy", RollupStrategy)}
 
+    def routers_by_plugin(self) -> list[tuple[str, Callable[..., Any]]]:
+        """(plugin name, function) of every ``leadscore_route_lead`` implementation, in call order."""
+        return [(impl.plugin_name, impl.function)
+                for impl in reversed(self._pm.hook.leadscore_route_lead.get_hookimpls())]
+
     def get_router(self) -> Callable[[ScoreCard, Lead, dict[str, Any]], Route | None]:
         """A plain function with ``leadscore_route_lead``'s firstresult semantics.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from leadscore.history.packs import engine_for_packs
 from leadscore.history.recorder import RunRecorder
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.io import read_leads
+from leadscore.plugin import Route, hookimpl, reads_signals
 from leadscore.plugins import PluginManager
 
 SAMPLES = Path(__file__).resolve().parents[3] / "rulepacks" / "samples" / "leads.jsonl"
@@ -50,7 +52,7 @@ def ingest(target: str, engine: Engine, lines: list[str], policy: AlertPolicy | 
         return ingestor
 
 
-def plain_scores(target: str, engine: Engine, lead_ids: list[str] | None = None) -> dict[str, tuple[int, str]]:
+def plain_scores(target: str, engine: Engine, lead_ids: list[str] | None = None) -> dict[str, tuple[int, str, str | None]]:
     """Every current lead scored from scratch at its stored time, with an account pass over all of them."""
     with open_store(target) as store:
         states = store.lead_states(lead_ids or [lead.id for lead in read_leads(SAMPLES)] + ["L-NEW"])
@@ -62,7 +64,7 @@ def plain_scores(target: str, engine: Engine, lead_ids: list[str] | None = None)
         for lead_id, state in states.items():
             if state.as_of == as_of:
                 card = next(engine.score([leads[lead_id]], as_of=as_of, accounts=index))
-                out[lead_id] = (card.total, card.band)
+                out[lead_id] = (card.total, card.band, None if card.route is None else card.route.action)
     return out
 
 
@@ -138,27 +140,151 @@ def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
         "activities": [{"type": "demo_request", "at": at}]}})
 
 
+# A pack whose only account rule reads account.contacts: an activity moves the account's engaged
+# and high-intent counts, which nothing reads, so the account's other contacts stay as they are.
+CONTACTS_PACK = """
+[pack]
+name = "contacts-only"
+version = "1"
+extends = ["firr-base"]
+
+[categories.people]
+label = "People at the account"
+max = 30
+
+[[rules]]
+id = "contacts-only.two-people"
+category = "people"
+points = 10
+reason = "Two or more people at the account"
+when = { signal = "account.contacts", gte = 2 }
+
+[[rules]]
+id = "contacts-only.three-people"
+category = "people"
+points = 10
+reason = "Three or more people at the account"
+when = { signal = "account.contacts", gte = 3 }
+
+[[rules]]
+id = "contacts-only.four-people"
+category = "people"
+points = 10
+reason = "Four or more people at the account"
+when = { signal = "account.contacts", gte = 4 }
+"""
+
+
+class SurgeRouter:
+    """A plugin router that reads an account signal no rule reads, and does not declare it."""
+
+    @hookimpl
+    def leadscore_route_lead(self, card, lead, ctx):
+        surge = ctx["signals"].get("account.high_intent_30d", 0)
+        return Route(f"account_surge_{surge}", "surge-desk") if surge else None
+
+
+# The pack sets the property runs under: the installed packs (rules and the enterprise router read
+# committee signals), a pack reading account.contacts only, firr-base (no account pass), and the
+# installed packs with an undeclared plugin router (every contact rescored when any signal moves).
+PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router")
+# The installed packs run with the quick tests; each other set adds some 15 s.
+PACK_PARAMS = [pytest.param(p, marks=() if p == "installed" else pytest.mark.slow) for p in PACK_SETS]
+
+
+def pack_engine(packs: str, folder: Path) -> Engine:
+    if packs == "installed":
+        return Engine(as_of=AS_OF)
+    if packs == "contacts-only":
+        path = folder / "contacts-only.toml"
+        path.write_text(CONTACTS_PACK, encoding="utf-8")
+        return Engine(rulepacks=[path], as_of=AS_OF)
+    if packs == "firr-base":
+        return Engine(rulepacks=["firr-base"], as_of=AS_OF)
+    pm = PluginManager()
+    pm.register(SurgeRouter(), "surge-router")
+    return Engine(plugins=pm, as_of=AS_OF)
+
+
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample leads stored once; each example works on a copy."""
-    path = tmp_path_factory.mktemp("seeded") / "h.duckdb"
-    with Engine(as_of=AS_OF) as engine:
-        seed(str(path), engine)
-    return path
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Path]]:
+    """The sample leads stored once per pack set; each example works on a copy."""
+    made: dict[str, tuple[Path, Path]] = {}
+
+    def get(packs: str) -> tuple[Path, Path]:
+        if packs not in made:
+            folder = tmp_path_factory.mktemp(f"seeded-{packs}")
+            with pack_engine(packs, folder) as engine:
+                seed(str(folder / "h.duckdb"), engine)
+            made[packs] = (folder, folder / "h.duckdb")
+        return made[packs]
+
+    return get
 
 
+def test_the_engine_knows_which_account_signals_a_card_can_depend_on(tmp_path: Path) -> None:
+    with pack_engine("installed", tmp_path) as engine:
+        # The rules' committee signals, and what the enterprise router declares it reads.
+        assert engine.account_reads == {
+            "account.engaged_contacts", "account.functions_engaged", "account.senior_engaged_contacts",
+            "account.id", *(spec.signal for spec in engine.same_account)}
+        assert engine.undeclared_readers == []
+    with pack_engine("contacts-only", tmp_path) as engine:
+        assert engine.needs_accounts and engine.account_reads == {"account.contacts", "account.senior_engaged_contacts",
+                                                                  "account.id"}
+    with pack_engine("undeclared-router", tmp_path) as engine:
+        assert engine.account_reads is None
+        assert engine.undeclared_readers == ["router of 'surge-router'"]
+
+
+def test_reads_signals_takes_signal_names() -> None:
+    with pytest.raises(TypeError, match="reads_signals: 3 is not a signal name"):
+        reads_signals("account.contacts", 3)  # type: ignore[arg-type]
+
+
+def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alone(seeded) -> None:
+    """An activity moves its account's high-intent count: with the contacts-only pack no card of the
+    account's other contacts can change, so none is scored again (each keeps its stored time); an
+    undeclared router may read that count, so there every contact is scored again."""
+    line = ('{"event":"activity","lead_id":"L-1002","activity":{"type":"demo_request",'
+            '"at":"2026-11-24T09:00:00Z"}}')
+    moved = {}
+    for packs in ("contacts-only", "undeclared-router"):
+        folder, path = seeded(packs)
+        target = folder / "moved.duckdb"
+        shutil.copy(path, target)
+        with pack_engine(packs, folder) as engine:
+            with open_store(str(target)) as store:
+                key = store.lead_states(["L-1002"])["L-1002"].account_key
+                others = [i for i, s in store.lead_states_for_accounts([key]).items() if i != "L-1002"]
+            assert others  # L-1002 shares its account
+            done = ingest(str(target), engine, [line])
+            assert done.outcomes[0].status == "applied"  # type: ignore[attr-defined]
+            with open_store(str(target)) as store:
+                moved[packs] = sorted(i for i, s in store.lead_states(others).items() if s.as_of > AS_OF)
+            assert {i: v for i, v in plain_scores(str(target), engine, [*others, "L-1002"]).items()} == {
+                i: (s.total, s.band, s.route_action) for i, s in open_store(str(target)).lead_states(
+                    [*others, "L-1002"]).items()}
+    assert moved["contacts-only"] == []
+    assert moved["undeclared-router"] == sorted(others)
+
+
+@pytest.mark.parametrize("packs", PACK_PARAMS)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(events=st.lists(EVENTS, min_size=1, max_size=25), batch=st.integers(1, 25))
-def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory, seeded, events, batch) -> None:
+def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory, seeded, packs, events,
+                                                                batch) -> None:
     """The incremental path (only the touched lead, and its accounts' contacts when the event moves
-    what they see) leaves every stored lead, touched or not, with the card that scoring all current
-    leads from scratch gives at its stored time, whatever the kind, order, timing and batching of
-    the events."""
+    an account signal the run reads) leaves every stored lead, touched or not, with the card (total,
+    band, route) that scoring all current leads from scratch gives at its stored time, whatever the
+    kind, order, timing and batching of the events, under packs that read account signals, packs
+    that read few or none, and an undeclared plugin router."""
+    folder, path = seeded(packs)
     target = tmp_path_factory.mktemp("ingest") / "h.duckdb"
-    shutil.copy(seeded, target)
+    shutil.copy(path, target)
     lines = [event_line(*event) for event in events]
-    with Engine(as_of=AS_OF) as engine, open_store(str(target)) as store:
+    with pack_engine(packs, folder) as engine, open_store(str(target)) as store:
         ingestor = Ingestor(store, engine, source="test", policy=AlertPolicy())
         parsed = [parse_event(line, f"events:{i}", i) for i, line in enumerate(lines, 1)]
         for start in range(0, len(parsed), batch):
@@ -167,8 +293,8 @@ def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory
             for event in chunk:
                 ingestor.apply(event)
             ingestor.commit()
-        current = {i: (s.total, s.band) for i, s in store.lead_states(LEAD_IDS + NEW_IDS).items()}
-    with Engine(as_of=AS_OF) as engine:
+        current = {i: (s.total, s.band, s.route_action) for i, s in store.lead_states(LEAD_IDS + NEW_IDS).items()}
+    with pack_engine(packs, folder) as engine:
         assert current == plain_scores(str(target), engine, LEAD_IDS + NEW_IDS)
 
 

@@ -197,6 +197,12 @@ class Ingestor:
             self._whole.add(key)
         return [self.cache[i] for i in sorted(self._members.get(key, ()))]
 
+    def account_size(self, lead_id: str) -> int:
+        """Leads in the working set's copy of ``lead_id``'s account (1 for a lead without one)."""
+        entry = self.cache.get(lead_id)
+        key = entry.state.account_key if entry is not None else None
+        return max(1, len(self._members.get(key, ()))) if key is not None else 1
+
     def _forget(self) -> None:
         self.cache.clear()
         self._members.clear()
@@ -304,8 +310,8 @@ class Ingestor:
         mine = self._card(lead, as_of, after)
         again: list[tuple[_Entry, ScoreCard]] = []
         for key in keys:
-            if before.signals_for(key) != after.signals_for(key):
-                moved = others[key]  # the account's signals moved: every contact may move
+            if self._read(before, key) != self._read(after, key):
+                moved = others[key]  # a signal the run reads moved: every contact may move
             else:
                 moved = self._moved_before(old, lead, others[key], as_of)
             again.extend((entry, self._card(entry.lead, as_of, after)) for entry in moved)
@@ -317,6 +323,13 @@ class Ingestor:
             else:
                 cards.append(self._stage(entry.lead, card, entry.state.field_times, entry.state.snapshot))
         return cards
+
+    def _read(self, index: AccountIndex, key: str) -> Mapping[str, Any]:
+        """The account signals of ``key`` that a card can depend on (every one when a plugin
+        function of the run did not declare what it reads: ``Engine.account_reads``)."""
+        values = index.signals_for(key)
+        reads = self.engine.account_reads
+        return values if reads is None else {n: v for n, v in values.items() if n in reads}
 
     def _moved_before(self, old: _Entry | None, lead: Lead, others: list[_Entry], as_of: datetime) -> list[_Entry]:
         """The contacts held at an earlier time at which the event changes what the lead adds to

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from leadscore.plugin import Route, RulepackSource, SignalExtractor, hookimpl
+from leadscore.plugin import Route, RulepackSource, SignalExtractor, hookimpl, reads_signals
 
 from leadscore_enterprise import tiers
 
@@ -50,6 +50,8 @@ def strong_signal(band: str, signals: dict) -> str | None:
 
 
 @hookimpl
+@reads_signals(tiers.TIER_SIGNAL, "intent.readiness.count_30d", "account.senior_engaged_contacts", "account.id",
+               "company.domain", "email.domain")
 def leadscore_route_lead(card, lead, ctx):
     # Only for leads the enterprise pack scored: a run pinned to other packs keeps their routing.
     if PACK not in ctx["packs"]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, classify_email, per_vocabulary
+from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, classify_email, per_vocabulary, reads_signals
 
 TIERS = ("strategic", "target")
 RANK = {"none": 0, "target": 1, "strategic": 2}
@@ -107,6 +107,7 @@ def account_tier(lead: Lead, vocabulary: Mapping[str, Any]) -> tuple[str, str]:
     return best, evidence
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if ctx.wanted is not None and TIER_SIGNAL not in ctx.wanted:
         return

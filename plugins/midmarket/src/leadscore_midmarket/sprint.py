@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, activity_tiers
+from leadscore.plugin import ExtractContext, Lead, Signal, SignalSpec, activity_tiers, reads_signals
 
 WINDOW_DAYS = 14
 SPRINT_TIERS = frozenset({"high", "readiness"})
@@ -30,6 +30,7 @@ PROVIDES = (
 
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if ctx.wanted is not None and SIGNAL not in ctx.wanted:
         return

@@ -36,7 +36,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from leadscore.plugin import Activity, ExtractContext, Lead, Signal, SignalSpec, activity_tiers, day_text, per_vocabulary
+from leadscore.plugin import (
+    Activity,
+    ExtractContext,
+    Lead,
+    Signal,
+    SignalSpec,
+    activity_tiers,
+    day_text,
+    per_vocabulary,
+    reads_signals,
+)
 
 WINDOW_DAYS = 90
 LATER_STAGES = frozenset({"middle", "mid", "mofu", "middle_of_funnel", "consideration", "bottom", "bofu",
@@ -134,6 +144,7 @@ def _label(activity: Activity) -> str:
     return f"{activity.type} on {day} ({name})" if isinstance(name, str) and name else f"{activity.type} on {day}"
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     if ctx.wanted is not None and not (ctx.wanted & NAMES):
         return

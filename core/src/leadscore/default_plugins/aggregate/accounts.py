@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from leadscore.accounts import ACCOUNT_SIGNALS, Contact
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import (
     EMPTY,
     ExtractContext,
@@ -34,6 +34,8 @@ from leadscore.model import (
 DEFAULT_WEIGHTS = {"c_level": 1.5, "vp": 1.3, "director": 1.2, "manager": 1.0, "individual": 0.8, "student": 0.0}
 
 
+# It hands ctx.account on as signals unchanged: whatever reads them declares them.
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> Iterator[Signal]:
     account = ctx.account
     if not account:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from leadscore.caching import BoundedCache
 from leadscore.default_plugins.extract.lazy import columnar
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -134,6 +134,7 @@ def _emit(out: list[Signal], prefix: str, parts: list[list[datetime]], windows: 
 _WINDOW_INDEX = {"count_7d": 0, "count_30d": 1, "count_90d": 2}
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     # Counts of things that never happened are 0, not missing, so `lt`/`eq` rules behave.
     plan = _plan_for(ctx.wanted)

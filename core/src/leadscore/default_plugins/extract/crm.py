@@ -16,7 +16,7 @@ from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.default_plugins.extract.lazy import columnar
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import (
     ExtractContext,
     Lead,
@@ -89,6 +89,7 @@ def _field_signal(name: str, value: Any) -> Signal:
     return found
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> list[Signal]:
     out: list[Signal] = []
     if lead.source:

@@ -13,7 +13,7 @@ from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.default_plugins.extract.lazy import columnar
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 from leadscore.taxonomy.email import ROLE_LOCAL_PARTS, classify, free_domains
 
@@ -35,6 +35,7 @@ def _build_entry(vocabulary: Mapping[str, Any]) -> tuple[frozenset[str], Any, Bo
 _entry = per_vocabulary(_build_entry)
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     email = lead.email
     if not email:

@@ -16,7 +16,7 @@ from typing import Any
 
 from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.default_plugins.extract.lazy import columnar
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import (
     Company,
     ExtractContext,
@@ -118,6 +118,7 @@ def _company_table(vocabulary: Mapping[str, Any]) -> BoundedCache[Company, tuple
 _companies = per_vocabulary(_company_table)
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     company = lead.company
     table = _companies(ctx.vocabulary)

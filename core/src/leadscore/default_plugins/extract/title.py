@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from leadscore.caching import BoundedCache, per_vocabulary
 from leadscore.default_plugins.extract.lazy import columnar
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import ExtractContext, Lead, Signal, SignalExtractor, SignalSpec
 
 SENIORITY: dict[str, tuple[str, ...]] = {
@@ -108,6 +108,7 @@ def _classify(title: str, seniority_table: list, function_table: list) -> tuple[
     return seniority, function
 
 
+@reads_signals()
 def extract(lead: Lead, ctx: ExtractContext) -> tuple[Signal, ...]:
     title = lead.title
     if not title:

@@ -6,11 +6,12 @@ table entry as a :class:`~leadscore.model.Route` whose reason defaults to the ba
 
 from __future__ import annotations
 
-from leadscore.hookspecs import hookimpl
+from leadscore.hookspecs import hookimpl, reads_signals
 from leadscore.model import evolve
 
 
 @hookimpl(trylast=True)
+@reads_signals()  # the band and the routing table only
 def leadscore_route_lead(card, lead, ctx):
     route = ctx["routing"].get(card.band)
     if route is None or route.reason:
