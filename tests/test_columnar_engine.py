@@ -484,3 +484,26 @@ def test_the_block_decoder_takes_lines_as_the_python_reader_does(dicts: list[dic
         theirs = [(r["k"], r["pos"], r["type"], r["at"], json.loads(r["props"]) if r["props"] else None, r["ev"])
                   for r in want_acts.to_pylist()]
         assert mine == sorted(theirs, key=lambda r: r[1])
+
+
+def test_field_values_that_misfit_their_declared_type_are_counted_alike(tmp_path: Path) -> None:
+    # firr-base declares budget_confirmed and competitor as bool: "maybe" and 3 fit neither, "yes" does.
+    source = tmp_path / "typed.jsonl"
+    rows = [{"id": "T-1", "fields": {"budget_confirmed": "yes"}}, {"id": "T-2", "fields": {"budget_confirmed": "maybe"}},
+            {"id": "T-3", "fields": {"budget_confirmed": "maybe", "competitor": 3}},
+            {"id": "T-4", "fields": {"competitor": 2.5, "budget_confirmed": None}}]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    results = {}
+    for engine in ("python", "duckdb"):
+        result = CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(source), "--as-of", "2026-11-23", "-r", "firr-base", "--engine", engine, "--explain",
+            "--format", "jsonl"])
+        results[engine] = (result.exit_code, result.stdout, result.stderr)
+    assert results["duckdb"] == results["python"]
+    assert results["python"][2].splitlines()[-2] == (
+        "leadscore: warning: custom field values that do not fit their declared type, scored nothing: "
+        "fields.budget_confirmed (2 not a bool); fields.competitor (2 not a bool); fix the values or the type in the "
+        "pack's [fields] (docs/rulepacks.md, \"Custom fields\")")
+    # The columnar engine read this file itself: declared fields no longer send it the python way.
+    with Engine(plugins=PluginManager(), rulepacks=["firr-base"], backend="duckdb", as_of=AS_OF) as engine:
+        assert scan_jsonl(engine, str(source), str(source), AS_OF, explain=False, top=3) is not None

@@ -404,7 +404,7 @@ def choose_engine(name: str, input_path: str) -> str:
 
 
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
-                   render: bool = False, report: Any = None, unknown_types: Any = None) -> Any:
+                   render: bool = False, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
     """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
     if input_path == "-" or (input_fmt or ("csv" if input_path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
         return None
@@ -414,7 +414,7 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
 
     when = engine._resolve_as_of(None)
     return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
-                      unknown_types=unknown_types)
+                      unknown_types=unknown_types, misfits=misfits)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -568,10 +568,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     results = None
                     if (engine_name == "duckdb" and run is None and not with_next_steps and not activities
                             and not accounts_path and not dedupe and options.column_map is None
-                            and not engine.needs_shares and not engine.vocabulary.get(CUSTOM_FIELDS)):
-                        # (Typed [fields] are read the python way, which counts the values that misfit.)
+                            and not engine.needs_shares):
                         results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl",
-                                                 report=report, unknown_types=unknown_types)
+                                                 report=report, unknown_types=unknown_types, misfits=misfits)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

@@ -11,6 +11,7 @@ rulepacks need the account pass, a first pass over the blocks summarises every a
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,21 +27,25 @@ from leadscore.errors import InputError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
+from leadscore.rulepack.fields import misfit_fields
+from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
                block_bytes: int = BLOCK_BYTES, render: bool = False, report: ReadReport | None = None,
-               unknown_types: Counter[str] | None = None) -> Iterator[Any] | None:
+               unknown_types: Counter[str] | None = None,
+               misfits: Counter[tuple[str, str]] | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
     ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
     when the plan can make it (JSON Lines output without the ledger), else as a ScoreCard.
     As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected
-    as a duplicate, activities left out are noted in ``report``, and activity types outside the
-    run's vocabulary are counted in ``unknown_types``.
+    as a duplicate, activities left out are noted in ``report``, activity types outside the
+    run's vocabulary are counted in ``unknown_types``, and custom field values that do not fit
+    their declared ``[fields]`` type in ``misfits`` ((field, type) -> leads).
     """
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
     if scorer is None:
@@ -48,7 +53,7 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     stub = {"id", "account_id"}
     if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
         return None  # a router reads more of the lead than a card keeps: read the leads as records
-    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types)
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits)
     blocks = reader.blocks()
     first = next(blocks, None)
     if first is None:
@@ -65,10 +70,12 @@ class _Block:
 
 class _BlockReader:
     def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int,
-                 report: ReadReport | None, unknown_types: Counter[str] | None) -> None:
+                 report: ReadReport | None, unknown_types: Counter[str] | None,
+                 misfits: Counter[tuple[str, str]] | None = None) -> None:
         self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
         self.block_bytes = block_bytes
-        self.report, self.unknown_types = report, unknown_types
+        self.report, self.unknown_types, self.misfits = report, unknown_types, misfits
+        self.declared = engine.vocabulary.get(CUSTOM_FIELDS) or {}
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
 
@@ -109,6 +116,7 @@ class _BlockReader:
             self._duplicates(by_python)
             if self.last_pass:
                 self._count_types(by_python)
+                self._count_misfits(by_python)
             yield _Block(first, first + len(lines) - 1, by_python)
         self.last_pass = True
 
@@ -167,6 +175,23 @@ class _BlockReader:
                 for kind in item.activities.types:
                     if kind not in known_set:
                         self.unknown_types[kind] += 1
+
+    def _count_misfits(self, by_python: dict[int, Lead | Rejection]) -> None:
+        """Custom field values that cannot be read as their declared type, counted per lead as
+        ``leadscore score`` reports them: each distinct stored value is judged once."""
+        if self.misfits is None or not self.declared:
+            return
+        for name, (kind, _) in self.declared.items():
+            found = self.scorer.con.execute(
+                "SELECT v, count(*) FROM (SELECT json_extract(fields, ?) AS v FROM leads) WHERE v IS NOT NULL "
+                "GROUP BY v", [f'$."{name}"']).fetchall()
+            for text, count in found:
+                if misfit_fields({name: json.loads(text)}, self.declared):
+                    self.misfits[(name, kind)] += count
+        for item in by_python.values():
+            if isinstance(item, Lead) and item.fields:
+                for name, kind in misfit_fields(item.fields, self.declared).items():
+                    self.misfits[(name, kind)] += 1
 
     def _odd_lines(self, first: int, lines: list[bytes], numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
