@@ -348,10 +348,19 @@ class ColumnarScorer:
 
             routers = [fn.columnar for fn in self.engine.pm.router_functions() if getattr(fn, "columnar", None)]
             steps.append(("lines_out", line_statement(plan, routers)))
-        variant = {"steps": [(name, q.sql(select)) for name, select in steps], "result": q.sql(result),
-                   "kinds": kinds}
+        final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if self.render else result
+        # The signal relation is stored (the account pass and the result read it); the rest is one
+        # query of named steps, which DuckDB pipelines instead of storing each step. With the full
+        # ledger the lines are stored too: a stored table spills past the memory limit, a query's
+        # intermediate lists cannot.
+        last = "lines" if self.explain else "sig"
+        cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
+        stored, rest = steps[:cut], steps[cut:]
+        variant = {"steps": [(name, q.sql(select)) for name, select in stored],
+                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds}
         # Whether any statement reads activity properties (a columnar form reads them by this name).
-        self.reads_props = self.reads_props or any("props" in text for _, text in variant["steps"])
+        self.reads_props = self.reads_props or any("props" in text for _, text in variant["steps"]) or \
+            "props" in variant["query"]
         if not self.variants:
             tables = lookup_tables(plan)
             if self.render:
@@ -403,15 +412,19 @@ class ColumnarScorer:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
             if sig_only and name == "sig":
                 return []
-        if self.render:
-            with timed("fetch"):
-                lines = con.sql("SELECT k, text FROM lines_out").fetchall()
-            missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
-            return [{"k": k, "text": text} for k, text in lines] + [{"k": k, "combo": -1} for (k,) in missing]
-        with timed("fetch"):
-            cards = con.sql(variant["result"]).to_arrow_table().to_pylist()
+        profile = os.environ.get("LEADSCORE_COLUMNAR_PROFILE")
+        if profile:  # DuckDB's operator timings of the batch's query, as JSON (the last batch's stays)
+            con.execute("PRAGMA enable_profiling='json'")
+            con.execute(f"PRAGMA profiling_output={q.sql(q.lit(profile))}")
+        with timed("plan"):
+            if self.render:
+                found: list[dict[str, Any]] = [{"k": k, "text": text} for k, text in con.sql(variant["query"]).fetchall()]
+            else:
+                found = con.sql(variant["query"]).to_arrow_table().to_pylist()
+        if profile:
+            con.execute("PRAGMA disable_profiling")
         missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
-        return cards + [{"k": k, "combo": -1} for (k,) in missing]
+        return found + [{"k": k, "combo": -1} for (k,) in missing]
 
     def cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
         """ScoreCards (or the no-pack rejection) for a batch's result rows."""
