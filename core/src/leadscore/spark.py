@@ -235,7 +235,9 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     result_schema = "f int, line long, text string, id string, where string, reason string"
 
     raw = spark.read.format("binaryFile").load(files).select("path", "content")
-    lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema)
+    # Kept once computed: the lines feed three branches, and the final sort samples its input first;
+    # without persist() Spark would split (and score) everything again for each of them.
+    lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema).persist()
     first = Window.partitionBy("id").orderBy("f", "line")
     leads = (lines.where(F.col("reason").isNull())
              .withColumn("copy", F.row_number().over(first)))
@@ -247,15 +249,19 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
     grouped = (kept.repartition(partitions or spark.sparkContext.defaultParallelism, key)
                .sortWithinPartitions("f", "line"))
-    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top), result_schema)
+    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top), result_schema).persist()
     refused = lines.where(F.col("reason").isNotNull()).select(
         "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
     everything = scored.unionByName(duplicates).unionByName(refused).orderBy("f", "line")
-    for row in everything.toLocalIterator():
-        if row["text"] is not None:
-            yield Rendered(row["text"], row["id"])
-        else:
-            yield Rejection(row["where"], row["reason"], row["id"])
+    try:
+        for row in everything.toLocalIterator():
+            if row["text"] is not None:
+                yield Rendered(row["text"], row["id"])
+            else:
+                yield Rejection(row["where"], row["reason"], row["id"])
+    finally:
+        scored.unpersist()
+        lines.unpersist()
 
 
 def _label(path: str, given: Sequence[str]) -> str:
