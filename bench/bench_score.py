@@ -3,6 +3,7 @@
 
     uv run python bench/bench_score.py --sizes 10000,100000
     uv run python bench/bench_score.py --sizes 10000,100000,1000000 --engine python --repeat 3
+    uv run python bench/bench_score.py --sizes 20000 --engines 'spark:local[1],spark:local[2]' --rulepack firr-base
 
 For each size it generates the leads once with bench/generate.py (cached in bench/out/, which git
 ignores; the cache key includes a hash of the generator, so editing it invalidates the cache), then
@@ -191,8 +192,11 @@ SAMPLE = HERE.parent / "rulepacks" / "samples" / "leads.jsonl"
 
 def run_once(input_path: Path, output_path: Path, engine: str) -> tuple[Run, str]:
     """Run ``leadscore score`` once; return its wall time, peak RSS and stderr."""
+    # "spark:local[2]": the Spark engine on that master (peak RSS is then the driver's alone: the
+    # JVM and the Python workers are further processes).
+    name, _, master = engine.partition(":")
     cmd = [str(leadscore_executable()), "score", str(input_path), "--as-of", AS_OF, "--format", "jsonl",
-           "-o", str(output_path), "--engine", engine]
+           "-o", str(output_path), "--engine", name, *(["--spark-master", master] if master else [])]
     for pack in RULEPACKS:
         cmd += ["--rulepack", pack]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
@@ -314,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", type=lambda t: [e.strip() for e in t.split(",") if e.strip()],
                         default=["python"], metavar="E[,E...]",
                         help="engines to run side by side, passed to leadscore score --engine: python, durable, "
-                             "duckdb (default python); the first is the base of the ratios")
+                             "duckdb, spark:MASTER such as spark:local[2] (default python); the first is the base "
+                             "of the ratios")
     parser.add_argument("--engine", dest="engines", type=lambda t: [t], help=argparse.SUPPRESS)
     parser.add_argument("--rulepack", action="append", default=[], metavar="NAME|PATH",
                         help="passed to leadscore score (repeatable); default: every installed rulepack")

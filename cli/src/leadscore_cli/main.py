@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -417,6 +417,27 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
                       unknown_types=unknown_types, misfits=misfits)
 
 
+def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
+                refused: Sequence[tuple[str, bool]]) -> Any:
+    """Cards and rejections of INPUT (a JSON Lines file, a glob or a directory of part files)
+    scored on Spark, in input order (see leadscore.spark)."""
+    for option, given in refused:
+        if given:
+            raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
+                               f"or duckdb, or leave {option} out")
+    if input_path == "-":
+        raise UsageFailure("--engine spark: reads files, not standard input; name a file, a glob or a directory")
+    if engine.needs_shares:
+        raise UsageFailure("--engine spark: a band's minimum is a share of leads (\"top N%\"), which Spark does "
+                           "not rank yet; use --engine python")
+    from leadscore import spark
+
+    when = engine._resolve_as_of(None)
+    session = spark.session(master)
+    return spark.score_files(session, [input_path], rulepacks=list(rulepacks) or None, as_of=when,
+                             explain=explain, top=top)
+
+
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
     from leadscore.engine import Engine
 
@@ -477,7 +498,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]),
                   help="Output format; default: table on a terminal, else by --output suffix, else jsonl.")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write results to FILE.")
-    @engine_option
+    @click.option(
+        "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
+        default="python", show_default=True,
+        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
+             "files of 1 MB or more when DuckDB is installed, else python; spark: on a Spark cluster "
+             "(leadscore[spark]; INPUT may be a directory of part files; see docs/scale.md).")
+    @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
+                  help="With --engine spark: the Spark master (local[N], spark://HOST:PORT, yarn).")
     @click.option("--explain", is_flag=True, help="Include the full ledger for every lead.")
     @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
                   help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
@@ -495,7 +523,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
               as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
               rejects: str | None, top: int, accounts_path: str | None, history: str | None,
               history_ledger: bool, with_next_steps: bool, map_spec: str | None, delimiter: str | None,
-              strict: bool, dedupe: bool) -> None:
+              strict: bool, dedupe: bool, spark_master: str) -> None:
         """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
 
         Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
@@ -527,7 +555,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
         engine_name = choose_engine(engine_name, input_path)
         try:
-            engine = _engine(get_pm(), rulepacks, engine_name, when)
+            engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
         except LeadscoreError as err:
             raise _fail(err) from err
         count = {"scored": 0, "rejected": 0}
@@ -571,6 +599,16 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             and not engine.needs_shares):
                         results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl",
                                                  report=report, unknown_types=unknown_types, misfits=misfits)
+                    if engine_name == "spark":
+                        if fmt != "jsonl":
+                            raise UsageFailure(f"--engine spark: writes JSON Lines, not {fmt}; add --format jsonl "
+                                               "or an -o FILE ending .jsonl")
+                        results = _spark_scan(engine, input_path, rulepacks, explain, top, spark_master, [
+                            ("--activities", bool(activities)), ("--history", bool(history)),
+                            ("--next-steps", with_next_steps), ("--accounts", bool(accounts_path)),
+                            ("--dedupe", dedupe), ("--map", options.column_map is not None),
+                            ("--input-format csv", input_fmt == "csv"
+                             or input_path.lower().endswith((".csv", ".tsv")))])
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

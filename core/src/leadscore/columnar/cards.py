@@ -22,14 +22,23 @@ BIG = 1 << 40  # s1 of category and total cap lines: after every rule
 
 
 def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
-    """The per-combination constants the card step joins: rule caps, categories, totals, bands."""
+    """The per-combination constants the plan joins: lead-level rules' texts, rule caps, categories,
+    totals, bands."""
     rules: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "rule_id", "category", "pack", "max_points", "min_points")}
     cats: dict[str, list[Any]] = {c: [] for c in ("combo", "ci", "category", "label", "cmin", "cmax")}
     totals: dict[str, list[Any]] = {c: [] for c in ("combo", "tmin", "tmax", "pack")}
     bands: dict[str, list[Any]] = {c: [] for c in ("combo", "bi", "name", "min_points", "gate_reason")}
+    lead_rules: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "s2", "rule_id", "category", "reason", "pack",
+                                                         "kind", "raw", "decay", "signal")}
     for combo in plan.combos:
         composed = combo.composed
         for index, rule in enumerate(composed.rules):
+            if not rule.on and rule.when is not None:
+                for key, value in (("combo", combo.index), ("s1", index), ("s2", 0), ("rule_id", rule.id),
+                                   ("category", rule.category), ("reason", rule.reason), ("pack", rule.pack),
+                                   ("kind", "rule"), ("raw", rule.points), ("decay", composed.rule_decay[index][1]),
+                                   ("signal", rule.signals[0] if rule.signals else None)):
+                    lead_rules[key].append(value)
             if rule.max_points is not None or rule.min_points is not None:
                 for key, value in (("combo", combo.index), ("s1", index), ("rule_id", rule.id),
                                    ("category", rule.category), ("pack", rule.pack), ("max_points", rule.max_points),
@@ -47,13 +56,14 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
             for key, value in (("combo", combo.index), ("bi", bi), ("name", band.name),
                                ("min_points", minimum), ("gate_reason", band.gate_reason)):
                 bands[key].append(value)
-    schema = {"combo": pa.int64(), "s1": pa.int64(), "ci": pa.int64(), "bi": pa.int64(), "max_points": pa.int64(),
+    schema = {"combo": pa.int64(), "s1": pa.int64(), "s2": pa.int64(), "raw": pa.int64(), "ci": pa.int64(), "bi": pa.int64(), "max_points": pa.int64(),
               "min_points": pa.int64(), "cmin": pa.int64(), "cmax": pa.int64(), "tmin": pa.int64(), "tmax": pa.int64()}
 
     def table(columns: dict[str, list[Any]]) -> pa.Table:
         return pa.table({name: pa.array(values, type=schema.get(name, pa.string())) for name, values in columns.items()})
 
-    return {"ls_rules": table(rules), "ls_cats": table(cats), "ls_totals": table(totals), "ls_bands": table(bands)}
+    return {"ls_rules": table(rules), "ls_cats": table(cats), "ls_totals": table(totals), "ls_bands": table(bands),
+            "ls_lead_rules": table(lead_rules)}
 
 
 def band_minimums(engine: Any, composed: Any) -> list[int]:

@@ -119,11 +119,13 @@ def _vectorised(fn: Callable[..., Any], out_type: pa.DataType) -> Callable[..., 
         values = [c.to_pylist() for c in columns]
         out = []
         for args in zip(*values):
-            hit = cache.get(args, cache)
+            # -0.0 == 0.0 as a dict key, but f"{-0.0:,.0f}" is "-0": zeros are told apart by sign.
+            key = tuple(a.hex() if isinstance(a, float) else a for a in args) if 0.0 in args else args
+            hit = cache.get(key, cache)
             if hit is cache:
                 if len(cache) > 50_000:
                     cache.clear()
-                hit = cache[args] = fn(*args)
+                hit = cache[key] = fn(*args)
             out.append(hit)
         return pa.array(out, type=out_type)
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
@@ -348,10 +349,28 @@ class ColumnarScorer:
 
             routers = [fn.columnar for fn in self.engine.pm.router_functions() if getattr(fn, "columnar", None)]
             steps.append(("lines_out", line_statement(plan, routers)))
-        variant = {"steps": [(name, q.sql(select)) for name, select in steps], "result": q.sql(result),
-                   "kinds": kinds}
+        final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if self.render else result
+        # The signal relation is stored (the account pass and the result read it); the rest is one
+        # query of named steps, which DuckDB pipelines instead of storing each step. With the full
+        # ledger the lines are stored too, so that the query holds less at once.
+        last = "lines" if self.explain else "sig"
+        cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
+        stored, rest = steps[:cut], steps[cut:]
+        # After each stored step, the tables no later step nor the query reads: dropped there, so a
+        # batch holds only what is still to be read (the memory limit applies to them all).
+        reads = [{t.name for t in select.find_all(exp.Table)} for _, select in stored]
+        final_reads = {t.name for _, select in [*rest, ("", final)] for t in select.find_all(exp.Table)} | {"sig"}
+        done_after: list[list[str]] = [[] for _ in stored]
+        for i, (name, _) in enumerate(stored):
+            if name in final_reads:
+                continue
+            last = max((j for j in range(i + 1, len(stored)) if name in reads[j]), default=i)
+            done_after[last].append(name)
+        variant = {"steps": [(name, q.sql(select), done) for (name, select), done in zip(stored, done_after)],
+                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds}
         # Whether any statement reads activity properties (a columnar form reads them by this name).
-        self.reads_props = self.reads_props or any("props" in text for _, text in variant["steps"])
+        self.reads_props = self.reads_props or any("props" in text for _, text, _ in variant["steps"]) or \
+            "props" in variant["query"]
         if not self.variants:
             tables = lookup_tables(plan)
             if self.render:
@@ -398,20 +417,26 @@ class ColumnarScorer:
         variant = self._prepare(with_accounts)
         self._kinds = variant["kinds"]
         con = self.con
-        for name, statement in variant["steps"]:
+        for name, statement, done in variant["steps"]:
             with timed(name):
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
+                for table in done:
+                    con.execute(f"DROP TABLE {table}")
             if sig_only and name == "sig":
                 return []
-        if self.render:
-            with timed("fetch"):
-                lines = con.sql("SELECT k, text FROM lines_out").fetchall()
-            missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
-            return [{"k": k, "text": text} for k, text in lines] + [{"k": k, "combo": -1} for (k,) in missing]
-        with timed("fetch"):
-            cards = con.sql(variant["result"]).to_arrow_table().to_pylist()
+        profile = os.environ.get("LEADSCORE_COLUMNAR_PROFILE")
+        if profile:  # DuckDB's operator timings of the batch's query, as JSON (the last batch's stays)
+            con.execute("PRAGMA enable_profiling='json'")
+            con.execute(f"PRAGMA profiling_output={q.sql(q.lit(profile))}")
+        with timed("plan"):
+            if self.render:
+                found: list[dict[str, Any]] = [{"k": k, "text": text} for k, text in con.sql(variant["query"]).fetchall()]
+            else:
+                found = con.sql(variant["query"]).to_arrow_table().to_pylist()
+        if profile:
+            con.execute("PRAGMA disable_profiling")
         missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
-        return cards + [{"k": k, "combo": -1} for (k,) in missing]
+        return found + [{"k": k, "combo": -1} for (k,) in missing]
 
     def cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
         """ScoreCards (or the no-pack rejection) for a batch's result rows."""

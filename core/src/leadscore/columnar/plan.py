@@ -313,10 +313,16 @@ class Plan:
         if per_combo:
             nonnull = exp.Lambda(this=q.not_null(exp.column("x")), expressions=[exp.to_identifier("x")])
             unnested = q.fn("unnest", q.fn("list_filter", q.case(per_combo), nonnull))
-            inner = q.select(q.col("k"), unnested.as_("line", quoted=True, copy=False)).from_(q.table(sig), copy=False)
-            line = q.col("line")
-            out.append(q.select(q.col("k"), *[q.field(line, c).as_(c, quoted=True, copy=False) for c in LINE_COLUMNS[1:]])
-                       .from_(inner.subquery("ll", copy=False)))
+            inner = q.select(q.col("k"), q.col("combo"), unnested.as_("line", quoted=True, copy=False)).from_(
+                q.table(sig), copy=False)
+            # A lead's line carries what varies by lead; the rule's own texts join from ls_lead_rules.
+            line = q.col("line", "ll")
+            varying = {"s1", "points", "factor", "observed_at", "evidence"}
+            columns = [q.field(line, c) if c in varying else q.col(c, "r") for c in LINE_COLUMNS[1:]]
+            out.append(q.select(q.col("k", "ll"), *[e.as_(c, quoted=True, copy=False) for e, c in zip(columns, LINE_COLUMNS[1:])])
+                       .from_(inner.subquery("ll", copy=False))
+                       .join(q.table("ls_lead_rules", "r"), on=q.and_(q.col("combo", "r").eq(q.col("combo", "ll")),
+                                                                      q.col("s1", "r").eq(q.field(line, "s1"))), copy=False))
         activity_rules = [(combo, index, rule) for combo in self.combos
                           for index, rule in enumerate(combo.composed.rules) if rule.on]
         if activity_rules:
@@ -346,12 +352,8 @@ class Plan:
             evidence = q.fn("concat_ws", q.lit("; "), *parts) if parts else q.lit("")
         else:
             evidence = q.lit("")
-        line = q.struct(
-            s1=q.lit(index), s2=q.lit(0), rule_id=q.lit(rule.id), category=q.lit(rule.category),
-            points=q.cast(points, "BIGINT"), reason=q.lit(rule.reason), pack=q.lit(rule.pack), kind=q.lit("rule"),
-            raw=q.lit(rule.points), decay=q.lit(label), factor=q.cast(factor, "DOUBLE"),
-            signal=q.lit(rule.signals[0]) if rule.signals else q.cast(exp.null(), "VARCHAR"),
-            observed_at=q.cast(observed, "BIGINT"), evidence=q.cast(evidence, "VARCHAR"))
+        line = q.struct(s1=q.lit(index), points=q.cast(points, "BIGINT"), factor=q.cast(factor, "DOUBLE"),
+                        observed_at=q.cast(observed, "BIGINT"), evidence=q.cast(evidence, "VARCHAR"))
         return q.case([(compiler.compile(rule.when), line)])  # type: ignore[arg-type]
 
     def _decay_factor(self, composed: ComposedPack, rule: RuleIR, age: exp.Expression) -> exp.Expression:

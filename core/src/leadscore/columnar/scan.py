@@ -31,10 +31,13 @@ from leadscore.rulepack.fields import misfit_fields
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
+# With --explain every lead's full ledger is built at once: a quarter of the block stays within
+# DuckDB's memory limit (a whole one does not, with firr-base on generated leads).
+EXPLAIN_BLOCK_BYTES = BLOCK_BYTES // 4
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
-               block_bytes: int = BLOCK_BYTES, render: bool = False, report: ReadReport | None = None,
+               block_bytes: int | None = None, render: bool = False, report: ReadReport | None = None,
                unknown_types: Counter[str] | None = None,
                misfits: Counter[tuple[str, str]] | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
@@ -53,6 +56,8 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     stub = {"id", "account_id"}
     if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
         return None  # a router reads more of the lead than a card keeps: read the leads as records
+    if block_bytes is None:
+        block_bytes = EXPLAIN_BLOCK_BYTES if explain else BLOCK_BYTES
     reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits)
     blocks = reader.blocks()
     first = next(blocks, None)

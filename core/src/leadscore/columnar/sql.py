@@ -163,6 +163,14 @@ def select(*columns: exp.Expression, copy: bool = False) -> exp.Select:
     return exp.select(*columns, copy=copy)
 
 
+def with_steps(steps: Iterable[tuple[str, exp.Expression]], final: exp.Select) -> exp.Select:
+    """``final`` with each named step before it as a common table expression (in order, so a step
+    reads the ones before it by name): one query for the whole plan."""
+    for name, step in steps:
+        final = final.with_(name, as_=step, copy=False)
+    return final
+
+
 def sql(e: exp.Expression) -> str:
     return e.sql(dialect=DIALECT, copy=False)
 
@@ -183,4 +191,5 @@ def finite(value: float) -> bool:
 __all__ = [
     "DIALECT", "and_", "call", "case", "cast", "coalesce", "col", "concat", "field", "fn", "ident", "in_",
     "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "py_strip", "select", "sql", "struct", "table",
+    "with_steps",
 ]

@@ -1,0 +1,275 @@
+"""Scores JSON Lines files on Spark: the python engine runs inside each partition, with the leads
+grouped so that every contact of an account is scored in the same partition.
+
+Three steps, each a DataFrame operation Spark can spread over a cluster:
+
+1. every input file is read whole (``binaryFile``) and split into lines by the python reader's own
+   line rules; each line becomes a lead (its id, its account key, its text) or a rejection naming
+   ``file:line`` exactly as ``leadscore score`` does;
+2. a later lead with an id met before (in file order, then line order) is rejected as a duplicate;
+3. the leads are repartitioned by account key (a lead without one by its id), sorted by their
+   place in the input, and each partition is scored by an :class:`~leadscore.engine.Engine` built
+   once per worker: the account pass sees every contact of each account it scores, so account
+   signals and ``same_account`` are those of a single-process run.
+
+The driver collects the cards (JSON Lines text made by the python writer) and the rejections in
+input order. What is shuffled: one row per lead (its text), once for duplicates (by id) and once
+for scoring (by account key).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadscore.accounts import account_key
+from leadscore.columnar import Rendered
+from leadscore.errors import ConfigurationError, InputError
+from leadscore.io.duplicates import DEDUPE_FIX
+from leadscore.io.readers import MAX_LINE_BYTES, line_context, parse_jsonl_line
+from leadscore.model import Lead, Rejection
+
+# Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
+PART_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def input_files(paths: Sequence[str]) -> list[str]:
+    """The files behind ``paths`` (files, globs, directories of part files), sorted within each path.
+
+    :raises InputError: when a path names nothing, or a directory holds no JSON Lines part files.
+    """
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            parts = sorted(os.path.join(path, name) for name in os.listdir(path)
+                           if name.endswith(PART_SUFFIXES) and not name.startswith((".", "_")))
+            if not parts:
+                raise InputError(path, "no JSON Lines part files in this directory",
+                                 f"put the leads in files ending {', '.join(PART_SUFFIXES)}")
+            found += parts
+        elif any(ch in path for ch in "*?["):
+            matched = sorted(p for p in glob.glob(path) if os.path.isfile(p))
+            if not matched:
+                raise InputError(path, "no file matches this pattern", "check the pattern and the folder")
+            found += matched
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise InputError(path, "no such file or directory", "check the path")
+    return [os.path.abspath(p) for p in found]
+
+
+def check_java() -> None:
+    """Spark runs on a Java virtual machine: say in one line what to install when there is none."""
+    home = os.environ.get("JAVA_HOME")
+    if (home and os.path.exists(os.path.join(home, "bin", "java"))) or shutil.which("java"):
+        return
+    raise ConfigurationError("--engine spark", "no Java runtime found (Spark needs Java 17 or later)",
+                             "install one (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+
+
+def session(master: str = "local[*]") -> Any:
+    """A Spark session for ``master`` (or the one already running in this process)."""
+    check_java()
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:
+        raise ConfigurationError("--engine spark", "PySpark is not installed",
+                                 "pip install 'leadscore[spark]' (or uv sync --group spark)") from err
+    spark = (SparkSession.builder.master(master).appName("leadscore")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")  # Spark's own progress and warnings would drown the summary
+    return spark
+
+
+# --- what runs on the workers -----------------------------------------------------------------
+
+_ENGINES: dict[tuple[Any, ...], Any] = {}
+
+
+def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
+    """The worker's engine for this run's packs (a Spark python worker scores many partitions)."""
+    key = (rulepacks, as_of)
+    engine = _ENGINES.get(key)
+    if engine is None:
+        from leadscore.engine import Engine
+
+        _ENGINES.clear()
+        engine = _ENGINES[key] = Engine(rulepacks=list(rulepacks) if rulepacks else None, as_of=as_of)
+    return engine
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) as the python reader splits a file: at b"\\n" only, the line end kept;
+    None for a line longer than the reader's limit."""
+    pieces = data.split(b"\n")
+    last = len(pieces) - 1
+    for number, piece in enumerate(pieces, 1):
+        if number - 1 == last:
+            if not piece:
+                return
+            line = piece
+        else:
+            line = piece + b"\n"
+        yield number, (None if len(line) > MAX_LINE_BYTES else line)
+
+
+def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
+    import pyarrow as pa
+
+    for batch in batches:
+        out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "id", "akey", "raw", "where", "reason", "dup")}
+        for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+            f = files[_local(path)]
+            for number, raw in _lines(content):
+                where = f"{labels[f]}:{number}"
+                item = parse_jsonl_line(raw, where, number == 1, line_context())
+                if item is None:
+                    continue
+                out["f"].append(f)
+                out["line"].append(number)
+                out["where"].append(where)
+                if isinstance(item, Rejection):
+                    out["id"].append(item.lead_id)
+                    out["akey"].append(None)
+                    out["raw"].append(None)
+                    out["reason"].append(item.reason)
+                    out["dup"].append(None)
+                else:
+                    out["id"].append(item.id)
+                    out["akey"].append(account_key(item))
+                    out["raw"].append(raw)
+                    out["reason"].append(None)
+                    # What a later copy of this id is told (io.duplicates words it the same way).
+                    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and "
+                                      f"was scored; {DEDUPE_FIX}")
+        yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
+
+
+def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime, explain: bool,
+           top: int) -> Iterator[Any]:
+    import pyarrow as pa
+
+    from leadscore.io.writers import JsonLinesWriter
+
+    engine = _engine(rulepacks, as_of)
+    rows: list[tuple[int, int, str, bytes]] = []
+    for batch in batches:
+        rows += zip(batch.column("f").to_pylist(), batch.column("line").to_pylist(),
+                    batch.column("where").to_pylist(), batch.column("raw").to_pylist())
+    if not rows:
+        return
+    rows.sort(key=lambda row: (row[0], row[1]))
+    leads: list[Lead] = []
+    for _, number, where, raw in rows:
+        item = parse_jsonl_line(raw, where, number == 1, line_context())
+        assert isinstance(item, Lead)  # the split step kept leads only
+        leads.append(item)
+    index = engine.build_accounts(leads) if engine.needs_accounts else None
+    out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "text", "id", "where", "reason")}
+    buffer = io.StringIO()
+    writer = JsonLinesWriter(buffer, explain=explain, top=top)
+    for (f, number, _, _), lead, result in zip(rows, leads, engine.score(leads, accounts=index)):
+        out["f"].append(f)
+        out["line"].append(number)
+        if isinstance(result, Rejection):
+            out["text"].append(None)
+            out["id"].append(result.lead_id)
+            out["where"].append(result.where)
+            out["reason"].append(result.reason)
+            continue
+        buffer.seek(0)
+        buffer.truncate()
+        writer.write(result)
+        out["text"].append(buffer.getvalue())
+        out["id"].append(lead.id)
+        out["where"].append(None)
+        out["reason"].append(None)
+    yield pa.RecordBatch.from_pydict(out, schema=_RESULT_SCHEMA())
+
+
+def _local(path: str) -> str:
+    return path[len("file:"):] if path.startswith("file:") else path
+
+
+def _SPLIT_SCHEMA() -> Any:  # noqa: N802 - a schema, built where pyarrow is imported
+    import pyarrow as pa
+
+    return pa.schema([("f", pa.int32()), ("line", pa.int64()), ("id", pa.string()), ("akey", pa.string()),
+                      ("raw", pa.binary()), ("where", pa.string()), ("reason", pa.string()), ("dup", pa.string())])
+
+
+def _RESULT_SCHEMA() -> Any:  # noqa: N802
+    import pyarrow as pa
+
+    return pa.schema([("f", pa.int32()), ("line", pa.int64()), ("text", pa.string()), ("id", pa.string()),
+                      ("where", pa.string()), ("reason", pa.string())])
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
+                explain: bool = False, top: int = 3, label: str | None = None,
+                partitions: int | None = None) -> Iterator[Rendered | Rejection]:
+    """Score the JSON Lines files behind ``paths`` on ``spark``; cards (as their JSON line) and
+    rejections come back in input order (file, then line), as ``leadscore score`` gives them.
+
+    ``label`` names the input in duplicate-id messages (default: the one path, or "input").
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
+
+    files = input_files(paths)
+    number_of = {p: i for i, p in enumerate(files)}
+    labels = [_label(p, paths) for p in files]
+    label = label or (paths[0] if len(paths) == 1 else "input")
+    packs = tuple(rulepacks) if rulepacks else None
+    split_schema = "f int, line long, id string, akey string, raw binary, where string, reason string, dup string"
+    result_schema = "f int, line long, text string, id string, where string, reason string"
+
+    raw = spark.read.format("binaryFile").load(files).select("path", "content")
+    # Kept once computed: the lines feed three branches, and the final sort samples its input first;
+    # without persist() Spark would split (and score) everything again for each of them.
+    lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema).persist()
+    first = Window.partitionBy("id").orderBy("f", "line")
+    leads = (lines.where(F.col("reason").isNull())
+             .withColumn("copy", F.row_number().over(first)))
+    # A later copy of an id: rejected as leadscore score rejects it.
+    duplicates = leads.where(F.col("copy") > 1).select(
+        "f", "line", F.lit(None).cast("string").alias("text"), "id",
+        F.concat(F.lit("lead "), F.col("id")).alias("where"), F.col("dup").alias("reason"))
+    kept = leads.where(F.col("copy") == 1).drop("copy", "dup")
+    key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
+    grouped = (kept.repartition(partitions or spark.sparkContext.defaultParallelism, key)
+               .sortWithinPartitions("f", "line"))
+    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top), result_schema).persist()
+    refused = lines.where(F.col("reason").isNotNull()).select(
+        "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
+    everything = scored.unionByName(duplicates).unionByName(refused).orderBy("f", "line")
+    try:
+        for row in everything.toLocalIterator():
+            if row["text"] is not None:
+                yield Rendered(row["text"], row["id"])
+            else:
+                yield Rejection(row["where"], row["reason"], row["id"])
+    finally:
+        scored.unpersist()
+        lines.unpersist()
+
+
+def _label(path: str, given: Sequence[str]) -> str:
+    """How a file is named in messages: as given when it was given by itself, else its path."""
+    for name in given:
+        if os.path.isfile(name) and os.path.abspath(name) == path:
+            return name
+    return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+
+
+__all__ = ["PART_SUFFIXES", "check_java", "input_files", "score_files", "session"]

@@ -1,0 +1,113 @@
+"""`leadscore score --engine spark` gives the python engine's cards and rejections, in input order,
+also when an account's contacts are spread over several part files.
+
+The tests share one local Spark session (started by the first run, about half a minute); they
+are skipped with the reason when PySpark (`uv sync --group spark`) or Java is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("pyspark", reason="the Spark engine needs leadscore[spark] (uv sync --group spark)")
+if not shutil.which("java"):
+    pytest.skip("the Spark engine needs Java 17 or later on PATH", allow_module_level=True)
+
+from leadscore import PluginManager  # noqa: E402
+from leadscore.accounts import account_key  # noqa: E402
+from leadscore.io.readers import parse_jsonl_line, read_leads  # noqa: E402
+from leadscore_cli.main import build_cli  # noqa: E402
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "rulepacks" / "samples"
+SPARK = ("--engine", "spark", "--spark-master", "local[2]")
+
+
+def _score(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str]:
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
+    out.unlink(missing_ok=True)
+    rejects.unlink(missing_ok=True)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), "--as-of", "2026-11-23", "-o", str(out), "--rejects", str(rejects), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
+            rejects.read_text(encoding="utf-8") if rejects.exists() else "")
+
+
+def _spread(lines: list[str], folder: Path, parts: int) -> Path:
+    """The lines dealt over ``parts`` files in turn, so an account's contacts land in different files;
+    the concatenation of the parts (in name order) is written beside them."""
+    folder.mkdir()
+    dealt: list[list[str]] = [[] for _ in range(parts)]
+    for i, line in enumerate(lines):
+        dealt[i % parts].append(line)
+    for i, chunk in enumerate(dealt):
+        (folder / f"part-{i:05d}.jsonl").write_text("".join(chunk), encoding="utf-8")
+    (folder.parent / "all.jsonl").write_text("".join(line for chunk in dealt for line in chunk), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("extra", [("--explain",), ("-r", "firr-base")])
+def test_sample_leads_score_byte_identical(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    python = _score(tmp_path, SAMPLES / "leads.jsonl", *extra)
+    spark = _score(tmp_path, SAMPLES / "leads.jsonl", *SPARK, *extra)
+    assert spark == python and python[0] == 0 and python[1]
+
+
+def test_an_account_split_across_part_files_is_scored_as_one(tmp_path: Path) -> None:
+    lines = (SAMPLES / "segment-leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines += (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    # Contacts of one account next to each other, then dealt over three files: every account with
+    # three or more contacts has one in each file.
+    lines.sort(key=lambda line: account_key(parse_jsonl_line(line.encode(), "x:1")) or "")
+    folder = _spread(lines, tmp_path / "parts", 3)
+    keys = [account_key(lead) for lead in read_leads(str(tmp_path / "all.jsonl"))]
+    assert any(keys.count(key) >= 3 for key in keys if key)
+    python = _score(tmp_path, tmp_path / "all.jsonl", "--explain")
+    spark = _score(tmp_path, folder, *SPARK, "--explain")
+    assert python[0] == 0
+    assert spark == python
+    # Account signals reached the cards: some ledger line reads an account.* signal.
+    assert any((line.get("signal") or "").startswith("account.")
+               for card in python[1].splitlines() for line in json.loads(card)["ledger"])
+
+
+def test_bad_lines_and_duplicate_ids_are_rejected_alike(tmp_path: Path) -> None:
+    good = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[:6]
+    lines = [good[0], "{not json\n", good[1], "\n", "[1, 2]\n", good[2], good[0], '{"id": 5}\n', good[3]]
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("".join(lines), encoding="utf-8")
+    python = _score(tmp_path, source, "--explain")
+    spark = _score(tmp_path, source, *SPARK, "--explain")
+    assert spark == python
+    reasons = [json.loads(line)["reason"] for line in python[2].splitlines()]
+    assert python[0] == 1 and len(reasons) == 3  # malformed, not an object, the later copy
+    assert any(r.startswith("duplicate lead id") for r in reasons) and any("malformed JSON" in r for r in reasons)
+
+
+def test_generated_leads_score_byte_identical(tmp_path: Path) -> None:
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "2000", "--seed", "5", "-o",
+                    str(source)], check=True)
+    assert _score(tmp_path, source, *SPARK) == _score(tmp_path, source)
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (("--format", "csv"), "--engine spark: writes JSON Lines, not csv; add --format jsonl"),
+    (("--dedupe",), "--engine spark: --dedupe is not supported on Spark; score with --engine python or duckdb"),
+    (("--next-steps",), "--engine spark: --next-steps is not supported on Spark"),
+])
+def test_what_spark_does_not_do_is_one_line(tmp_path: Path, extra: tuple[str, ...], expected: str) -> None:
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(SAMPLES / "leads.jsonl"), "--as-of", "2026-11-23", *SPARK, "-o", str(tmp_path / "o.jsonl"),
+        *extra])
+    assert result.exit_code == 2
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
