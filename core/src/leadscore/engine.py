@@ -134,6 +134,16 @@ class Engine:
             self.close()
             raise
         self.account_reads, self.undeclared_readers = self._account_reads()
+        self._reads_by_packs: dict[frozenset[str], frozenset[str] | None] = {}
+        # What the packs' applies_when read, and the extractors producing it: a lead's packs can be
+        # chosen without scoring it (Engine.packs_for).
+        self.selection_signals = frozenset(n for name, _, _ in self.composer.conditional
+                                           for n in self.composer.by_name[name].applies_when.signals())
+        self._selection_extractors = _extractors_for(self.extractors, self.selection_signals)
+        self._selection_reads_account = self.account_reads is None or any(
+            n.startswith("account.") for n in self.selection_signals | _declared_account_reads(
+                (ex.name, ex.fn) for ex in self._selection_extractors)[0])
+        self._selection_ctx: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -214,14 +224,33 @@ class Engine:
                      for ex in self.extractors]
         functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
         functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.routers_by_plugin()]
-        undeclared = []
-        for what, fn in functions:
-            reads = declared_reads(fn)
-            if reads is None:
-                undeclared.append(what)
-            else:
-                names.update(n for n in reads if n.startswith("account."))
-        return (None if undeclared else frozenset(names)), undeclared
+        found, undeclared = _declared_account_reads(functions)
+        return (None if undeclared else frozenset(names | found)), undeclared
+
+    def account_reads_for(self, packs: frozenset[str]) -> frozenset[str] | None:
+        """The ``account.*`` signals a card scored with the pack combination ``packs`` can depend on
+        (None: any of them, a plugin function did not declare what it reads).
+
+        Its own rules, gates and scorers, and what every card can read: the extractors, the
+        routers and every pack's ``applies_when`` (a moved account signal there can change which
+        packs apply). Made once per combination.
+        """
+        if packs in self._reads_by_packs:
+            return self._reads_by_packs[packs]
+        if self.account_reads is None:
+            reads = None
+        else:
+            composed, _ = self.plan(packs)
+            names = {n for rule in composed.rules for n in rule.signals}
+            names.update(n for band in composed.bands if band.requires is not None for n in band.requires.signals())
+            names.update(self.selection_signals)
+            functions = [(ex.name, ex.fn) for ex in self.extractors]
+            functions += [(n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER]
+            functions += self.pm.routers_by_plugin()
+            found, undeclared = _declared_account_reads(functions)
+            reads = None if undeclared else frozenset(n for n in names | found if n.startswith("account."))
+        self._reads_by_packs[packs] = reads
+        return reads
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""
@@ -422,6 +451,24 @@ class Engine:
             return None
         return AccountEntry(key, lead.id, person_key(lead), values, total, matched, lead)
 
+    def packs_for(self, lead: Lead, as_of: datetime) -> frozenset[str] | None:
+        """The packs that apply to ``lead`` at ``as_of``, from what ``applies_when`` reads alone
+        (without scoring the lead); None when that choice can depend on the lead's account (an
+        ``applies_when`` or an extractor reads an account signal) or its signals cannot be had."""
+        if not self.composer.conditional:
+            return self.composer.always
+        if self._selection_reads_account:
+            return None
+        ctx = self._selection_ctx.get(as_of)
+        if ctx is None:
+            ctx = self._selection_ctx.put(as_of, ExtractContext(as_of, self.vocabulary, self.selection_signals))
+        try:
+            lead = _in_time_order(lead)
+            values = {s.name: s.value for ex in self._selection_extractors for s in ex.fn(lead, ctx)}
+        except Exception:  # scoring the lead reports its problem
+            return None
+        return self.composer.select(values) or None
+
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""
         ctx = self._contact_ctx.get(when)
@@ -516,6 +563,19 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _declared_account_reads(functions: Iterable[tuple[str, Any]]) -> tuple[set[str], list[str]]:
+    """(the ``account.*`` signals the functions declare they read, the names of those declaring nothing)."""
+    found: set[str] = set()
+    undeclared = []
+    for what, fn in functions:
+        reads = declared_reads(fn)
+        if reads is None:
+            undeclared.append(what)
+        else:
+            found.update(n for n in reads if n.startswith("account."))
+    return found, undeclared
 
 
 def _extractors_for(extractors: Sequence[SignalExtractor], names: frozenset[str]) -> tuple[SignalExtractor, ...]:

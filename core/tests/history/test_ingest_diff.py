@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,10 +114,15 @@ EMAILS = ["Priya.Raman+demo@quillstone-analytics.com", "tomasz.wiecek@quillstone
           "marcus.oyelaran@larkspurhealth.com", "jonas.kettler+q4@brackenridge-freight.com",
           "rosa.villanueva@kilnworth.io", "someone.new@kilnworth.io"]
 HOURS = st.integers(-30 * 24, 10 * 24)
+# Changes that move a lead in or out of a pack's applies_when (the enterprise pack's company size,
+# the syndication pack's channel): the packs a contact's card reads change with them.
+FIRM = [("company.employees", 40), ("company.employees", 650), ("company.employees", 2400),
+        ("source", "content_syndication"), ("source", "event")]
 # Activities (on known and not-yet-known leads), title changes, moves between accounts (or out of
 # every account: without account_id a lead falls back to its email domain), email changes that
-# make two leads one person (or part them), and new leads joining.
+# make two leads one person (or part them), changes of the packs that apply, and new leads joining.
 EVENTS = st.one_of(
+    st.tuples(st.just("firm"), st.sampled_from(LEAD_IDS), st.sampled_from(FIRM), HOURS),
     st.tuples(st.just("activity"), st.sampled_from(LEAD_IDS + NEW_IDS), st.sampled_from(EVENT_TYPES), HOURS),
     st.tuples(st.just("title"), st.sampled_from(LEAD_IDS), st.sampled_from(TITLES), HOURS),
     st.tuples(st.just("account"), st.sampled_from(LEAD_IDS), st.sampled_from([*ACCOUNTS, None]), HOURS),
@@ -125,7 +131,7 @@ EVENTS = st.one_of(
 )
 
 
-def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
+def event_line(kind: str, lead: str, value: Any, hours: int) -> str:
     at = (AS_OF + timedelta(hours=hours)).isoformat()
     if kind == "activity":
         return json.dumps({"event": "activity", "lead_id": lead, "activity": {"type": value, "at": at}})
@@ -135,6 +141,8 @@ def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"account_id": value}})
     if kind == "email":
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"email": value}})
+    if kind == "firm":
+        return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": dict([value])})
     return json.dumps({"event": "lead", "at": at, "lead": {
         "id": lead, "email": f"new.{lead.lower()}@{value}", "account_id": value, "title": "VP Marketing",
         "activities": [{"type": "demo_request", "at": at}]}})
@@ -267,6 +275,86 @@ def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alo
                     [*others, "L-1002"]).items()}
     assert moved["contacts-only"] == []
     assert moved["undeclared-router"] == sorted(others)
+
+
+def test_a_contact_whose_own_packs_read_no_moved_signal_keeps_its_card(tmp_path: Path) -> None:
+    """Under the syndication pack only its leads read account.engaged_contacts: when a colleague
+    becomes engaged, the account's syndicated contact is scored again, the others keep their card
+    and time (the routers read only the senior count and the account id, which do not move)."""
+    line = ('{"event":"activity","lead_id":"L-1007","activity":{"type":"webinar_attendance",'
+            '"at":"2026-11-24T09:00:00Z"}}')  # a procurement specialist, not engaged before
+    target = str(tmp_path / "h.duckdb")
+    with Engine(rulepacks=["syndication"], as_of=AS_OF) as engine:
+        seed(target, engine)
+        assert engine.account_reads_for(frozenset({"firr-base"})) == {"account.senior_engaged_contacts", "account.id"}
+        assert "account.engaged_contacts" in engine.account_reads_for(frozenset({"firr-base", "syndication"}))
+        done = ingest(target, engine, [line])
+        assert done.outcomes[0].status == "applied"  # type: ignore[attr-defined]
+        others = ["L-1005", "L-1006", "L-1008"]  # the colleagues at larkspurhealth.com; L-1008 is syndicated
+        with open_store(target) as store:
+            states = store.lead_states(others)
+        assert {i for i, s in states.items() if s.as_of > AS_OF} == {"L-1008"}
+        assert plain_scores(target, engine, [*others, "L-1007"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in open_store(target).lead_states([*others, "L-1007"]).items()}
+
+
+# A pack for large companies only, reading an account signal nothing else reads.
+LARGE_PACK = """
+[pack]
+name = "large"
+version = "1"
+extends = ["firr-base"]
+priority = 20
+applies_when = { signal = "company.employees", gte = 1000 }
+
+[categories.people]
+label = "People at the account"
+max = 10
+
+[[rules]]
+id = "large.five-people"
+category = "people"
+points = 10
+reason = "Five or more people at the account"
+when = { signal = "account.contacts", gte = 5 }
+"""
+
+
+def test_a_contact_that_changes_packs_reads_what_its_new_packs_read(tmp_path: Path) -> None:
+    """A lead of a 650-person company grows past 1,000 people: the large pack now applies to it,
+    so when a fifth person joins its account, its card (which now reads the people count) is
+    scored again; its colleagues, still without the pack, keep theirs."""
+    path = tmp_path / "large.toml"
+    path.write_text(LARGE_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+
+    def joins(lead_id: str, hour: int) -> str:
+        return json.dumps({"event": "lead", "at": f"2026-11-24T{hour:02d}:00:00Z", "lead": {
+            "id": lead_id, "email": f"{lead_id.lower()}@brackenridge-freight.com",
+            "account_id": "brackenridge-freight.com", "title": "Analyst"}})
+
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        done = ingest(target, engine, [
+            joins("L-N1", 9),  # a fourth person: nothing the three contacts' packs read moves
+            '{"event":"update","lead_id":"L-1009","at":"2026-11-24T10:00:00Z","set":{"company.employees":2400}}',
+            joins("L-N2", 11)])  # a fifth: L-1009 now reads the count
+        assert [o.status for o in done.outcomes] == ["applied"] * 3  # type: ignore[attr-defined]
+        ids = ["L-1009", "L-1010", "L-1011", "L-N1", "L-N2"]
+        with open_store(target) as store:
+            states = store.lead_states(ids)
+            latest = store.cards_for_leads(["L-1009"])["L-1009"][-1]
+        assert states["L-1009"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC)
+        assert "large.five-people" in {line["rule_id"] for line in latest.ledger or ()}
+        assert {i for i in ("L-1010", "L-1011") if states[i].as_of > AS_OF} == set()
+        assert plain_scores(target, engine, ids) == {i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_the_packs_of_a_lead_are_known_without_scoring_it(tmp_path: Path) -> None:
+    with pack_engine("installed", tmp_path) as engine:
+        for lead in read_leads(SAMPLES):
+            card = next(engine.score([lead], as_of=AS_OF))
+            assert engine.packs_for(lead, AS_OF) == {name for name, _ in card.packs}, lead.id
 
 
 @pytest.mark.parametrize("packs", PACK_PARAMS)
