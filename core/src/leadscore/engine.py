@@ -140,6 +140,7 @@ class Engine:
         self.selection_signals = frozenset(n for name, _, _ in self.composer.conditional
                                            for n in self.composer.by_name[name].applies_when.signals())
         self._selection_extractors = _extractors_for(self.extractors, self.selection_signals)
+        self.account_reads_everywhere = self._account_reads_everywhere()
         self._selection_reads_account = self.account_reads is None or any(
             n.startswith("account.") for n in self.selection_signals | _declared_account_reads(
                 (ex.name, ex.fn) for ex in self._selection_extractors)[0])
@@ -227,30 +228,28 @@ class Engine:
         found, undeclared = _declared_account_reads(functions)
         return (None if undeclared else frozenset(names | found)), undeclared
 
-    def account_reads_for(self, packs: frozenset[str]) -> frozenset[str] | None:
-        """The ``account.*`` signals a card scored with the pack combination ``packs`` can depend on
-        (None: any of them, a plugin function did not declare what it reads).
+    def _account_reads_everywhere(self) -> frozenset[str] | None:
+        """The ``account.*`` signals every card can depend on, whatever its packs: what the
+        extractors and routers declare, and every pack's ``applies_when`` (a moved account signal
+        there can change which packs apply). None: any of them, one did not declare its reads."""
+        functions = [(ex.name, ex.fn) for ex in self.extractors] + self.pm.routers_by_plugin()
+        found, undeclared = _declared_account_reads(functions)
+        return None if undeclared else frozenset(n for n in found | self.selection_signals if n.startswith("account."))
 
-        Its own rules, gates and scorers, and what every card can read: the extractors, the
-        routers and every pack's ``applies_when`` (a moved account signal there can change which
-        packs apply). Made once per combination.
-        """
-        if packs in self._reads_by_packs:
-            return self._reads_by_packs[packs]
-        if self.account_reads is None:
-            reads = None
-        else:
+    def account_reads_for(self, packs: frozenset[str]) -> frozenset[str] | None:
+        """The ``account.*`` signals a card scored with the pack combination ``packs`` can depend on:
+        its own rules', gates' and scorers', and what every card can read
+        (:attr:`account_reads_everywhere`). None: any of them. Made once per combination."""
+        if packs not in self._reads_by_packs:
+            everywhere = self.account_reads_everywhere
             composed, _ = self.plan(packs)
             names = {n for rule in composed.rules for n in rule.signals}
             names.update(n for band in composed.bands if band.requires is not None for n in band.requires.signals())
-            names.update(self.selection_signals)
-            functions = [(ex.name, ex.fn) for ex in self.extractors]
-            functions += [(n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER]
-            functions += self.pm.routers_by_plugin()
-            found, undeclared = _declared_account_reads(functions)
-            reads = None if undeclared else frozenset(n for n in names | found if n.startswith("account."))
-        self._reads_by_packs[packs] = reads
-        return reads
+            found, undeclared = _declared_account_reads(
+                (n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER)
+            self._reads_by_packs[packs] = None if everywhere is None or undeclared else frozenset(
+                everywhere | found | {n for n in names if n.startswith("account.")})
+        return self._reads_by_packs[packs]
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""

@@ -237,11 +237,17 @@ def test_the_engine_knows_which_account_signals_a_card_can_depend_on(tmp_path: P
             "account.engaged_contacts", "account.functions_engaged", "account.senior_engaged_contacts",
             "account.id", *(spec.signal for spec in engine.same_account)}
         assert engine.undeclared_readers == []
+        # What any card reads whatever its packs (the enterprise router, for every lead), and a
+        # combination's own reads on top.
+        assert engine.account_reads_everywhere == {"account.senior_engaged_contacts", "account.id"}
+        assert engine.account_reads_for(frozenset({"firr-base", "syndication"})) == {
+            "account.senior_engaged_contacts", "account.id", "account.engaged_contacts"}
     with pack_engine("contacts-only", tmp_path) as engine:
         assert engine.needs_accounts and engine.account_reads == {"account.contacts", "account.senior_engaged_contacts",
                                                                   "account.id"}
     with pack_engine("undeclared-router", tmp_path) as engine:
         assert engine.account_reads is None
+        assert engine.account_reads_everywhere is None and engine.account_reads_for(frozenset({"firr-base"})) is None
         assert engine.undeclared_readers == ["router of 'surge-router'"]
 
 

@@ -310,11 +310,8 @@ class Ingestor:
         if (found := self.engine.account_entry(lead, as_of)) is not None:
             after.add_entry(found)
         mine = self._card(lead, as_of, after)
-        again: list[tuple[_Entry, ScoreCard]] = []
-        for key in keys:
-            moved = self._moved(key, old, lead, as_of, before, after, {e.state.as_of for e in others[key]})
-            again.extend((entry, self._card(entry.lead, as_of, after)) for entry in others[key]
-                         if self._reads_any(entry, moved[entry.state.as_of]))
+        again = [(entry, self._card(entry.lead, as_of, after)) for key in keys
+                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, before, after)]
         # Staged only once every card is made: a lead that cannot be scored leaves nothing half done.
         cards = [self._stage(lead, mine, times)]
         for entry, card in again:
@@ -324,23 +321,28 @@ class Ingestor:
                 cards.append(self._stage(entry.lead, card, entry.state.field_times, entry.state.snapshot))
         return cards
 
-    def _moved(self, key: str, old: _Entry | None, lead: Lead, as_of: datetime, before: AccountIndex,
-               after: AccountIndex, times: set[datetime]) -> dict[datetime, frozenset[str]]:
-        """The signals of account ``key`` that the event moves for a contact held at each of ``times``.
+    def _moved_contacts(self, key: str, others: list[_Entry], old: _Entry | None, lead: Lead, as_of: datetime,
+                        before: AccountIndex, after: AccountIndex) -> list[_Entry]:
+        """The contacts of account ``key`` whose card the event can move, to score again at ``as_of``.
 
-        Those whose value differs in the account before and after the event at the scoring time:
-        a contact reading one is scored again, at that time, for the event to show on its card at
-        once. And for a contact held at an earlier time, which otherwise keeps its card and time,
-        the signals that the lead's part of the account moved then (``moved_signals``: an activity
-        sent late, a changed title): its card must stay the one scoring it from scratch gives.
+        A contact reading a signal whose value differs in the account before and after the event
+        at that time, for the event to show on its card at once. And one held at an earlier time,
+        which otherwise keeps its card and time, reading a signal that the lead's part of the
+        account moved then (``moved_signals``: an activity sent late, a changed title): its card
+        must stay the one scoring it from scratch gives.
         """
         was, now = before.signals_for(key), after.signals_for(key)
-        moved = {as_of: frozenset(n for n in was.keys() | now.keys() if was.get(n) != now.get(n))}
-        for when in sorted(times - {as_of}):
-            moved[when] = moved[as_of] | moved_signals(
-                key, self._entry_in(old.lead if old is not None else None, key, when),
-                self._entry_in(lead, key, when), before.caps)
-        return moved
+        moved_now = frozenset(n for n in was.keys() | now.keys() if was.get(n) != now.get(n))
+        moved_then: dict[datetime, frozenset[str]] = {}
+
+        def moved_at(when: datetime) -> frozenset[str]:
+            if when not in moved_then:
+                moved_then[when] = moved_signals(key, self._entry_in(old.lead if old is not None else None, key, when),
+                                                 self._entry_in(lead, key, when), before.caps)
+            return moved_then[when]
+
+        return [entry for entry in others if self._reads_any(entry, moved_now) or (
+            entry.state.as_of < as_of and self._reads_any(entry, moved_at(entry.state.as_of)))]
 
     def _entry_in(self, lead: Lead | None, key: str, as_of: datetime) -> AccountEntry | None:
         """What ``lead`` adds to account ``key`` as of ``as_of`` (None: nothing, it is not in it)."""
@@ -354,6 +356,9 @@ class Ingestor:
         reads = self.engine.account_reads
         if not moved or (reads is not None and moved.isdisjoint(reads)):
             return False
+        everywhere = self.engine.account_reads_everywhere
+        if everywhere is None or not moved.isdisjoint(everywhere):
+            return True  # whatever its packs
         if entry.packs is None:
             entry.packs = self.engine.packs_for(entry.lead, entry.state.as_of)
         reads = self.engine.account_reads_for(entry.packs) if entry.packs is not None else None
