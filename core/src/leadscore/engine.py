@@ -24,7 +24,7 @@ from leadscore.accounts import (
 )
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
-from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
+from leadscore.errors import ConfigurationError, PluginError, PluginFault, RulepackError, RulepackErrors, describe_failure
 from leadscore.hookspecs import declared_reads
 from leadscore.model import (
     ExtractContext,
@@ -221,32 +221,40 @@ class Engine:
         """
         names = {n for n in self.composer.wanted_signals() if n.startswith("account.")}
         used = sorted({n for composed, _ in self._matchers.values() for n in composed.scorers if n != RULES_SCORER})
-        functions = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
-                     for ex in self.extractors]
-        functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
+        extractors = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
+                      for ex in self.extractors]
+        for what, fn in extractors:
+            if (reads := declared_reads(fn)) is not None and reads.by_packs:
+                raise PluginError(what, "declares signals it reads for the leads of some packs only (reads_signals("
+                                  "..., packs=...)), but an extractor runs before a lead's packs are chosen",
+                                  "declare the extractor's reads without packs=")
+        functions = extractors + [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn)
+                                  for n in used]
         functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.routers_by_plugin()]
         found, undeclared = _declared_account_reads(functions)
         return (None if undeclared else frozenset(names | found)), undeclared
 
     def _account_reads_everywhere(self) -> frozenset[str] | None:
         """The ``account.*`` signals every card can depend on, whatever its packs: what the
-        extractors and routers declare, and every pack's ``applies_when`` (a moved account signal
-        there can change which packs apply). None: any of them, one did not declare its reads."""
+        extractors and routers declare they read for every lead (not for the leads of some packs
+        only), and every pack's ``applies_when`` (a moved account signal there can change which
+        packs apply). None: any of them, one did not declare its reads."""
         functions = [(ex.name, ex.fn) for ex in self.extractors] + self.pm.routers_by_plugin()
-        found, undeclared = _declared_account_reads(functions)
+        found, undeclared = _declared_account_reads(functions, packs=frozenset())
         return None if undeclared else frozenset(n for n in found | self.selection_signals if n.startswith("account."))
 
     def account_reads_for(self, packs: frozenset[str]) -> frozenset[str] | None:
         """The ``account.*`` signals a card scored with the pack combination ``packs`` can depend on:
-        its own rules', gates' and scorers', and what every card can read
-        (:attr:`account_reads_everywhere`). None: any of them. Made once per combination."""
+        its own rules', gates' and scorers', what the routers declare they read for the leads of
+        one of these packs, and what every card can read (:attr:`account_reads_everywhere`).
+        None: any of them. Made once per combination."""
         if packs not in self._reads_by_packs:
             everywhere = self.account_reads_everywhere
             composed, _ = self.plan(packs)
             names = {n for rule in composed.rules for n in rule.signals}
             names.update(n for band in composed.bands if band.requires is not None for n in band.requires.signals())
-            found, undeclared = _declared_account_reads(
-                (n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER)
+            functions = [(n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER]
+            found, undeclared = _declared_account_reads(functions + self.pm.routers_by_plugin(), packs=packs)
             self._reads_by_packs[packs] = None if everywhere is None or undeclared else frozenset(
                 everywhere | found | {n for n in names if n.startswith("account.")})
         return self._reads_by_packs[packs]
@@ -564,8 +572,11 @@ class Engine:
         self.close()
 
 
-def _declared_account_reads(functions: Iterable[tuple[str, Any]]) -> tuple[set[str], list[str]]:
-    """(the ``account.*`` signals the functions declare they read, the names of those declaring nothing)."""
+def _declared_account_reads(functions: Iterable[tuple[str, Any]],
+                            packs: frozenset[str] | None = None) -> tuple[set[str], list[str]]:
+    """(the ``account.*`` signals the functions declare they read, the names of those declaring
+    nothing). ``packs``: only what they read for a lead scored with that combination (None: for
+    any lead)."""
     found: set[str] = set()
     undeclared = []
     for what, fn in functions:
@@ -573,7 +584,8 @@ def _declared_account_reads(functions: Iterable[tuple[str, Any]]) -> tuple[set[s
         if reads is None:
             undeclared.append(what)
         else:
-            found.update(n for n in reads if n.startswith("account."))
+            names = reads.all() if packs is None else reads.for_packs(packs)
+            found.update(n for n in names if n.startswith("account."))
     return found, undeclared
 
 

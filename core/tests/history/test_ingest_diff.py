@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine
-from leadscore.errors import ConfigurationError
+from leadscore.errors import ConfigurationError, PluginError
 from leadscore.history import open_store
 from leadscore.history.alerts import AlertPolicy
 from leadscore.history.changes import ledger_changes
@@ -24,7 +24,8 @@ from leadscore.history.packs import engine_for_packs
 from leadscore.history.recorder import RunRecorder
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.io import read_leads
-from leadscore.plugin import Route, hookimpl, reads_signals
+from leadscore.hookspecs import declared_reads
+from leadscore.plugin import Route, SignalExtractor, SignalSpec, hookimpl, reads_signals
 from leadscore.plugins import PluginManager
 
 SAMPLES = Path(__file__).resolve().parents[3] / "rulepacks" / "samples" / "leads.jsonl"
@@ -192,10 +193,30 @@ class SurgeRouter:
         return Route(f"account_surge_{surge}", "surge-desk") if surge else None
 
 
+# The account signals LargeSurgeRouter reads: those of the committee (which titles and activities
+# move often) and the high-intent count, none of which the large pack's rules read.
+SURGE_READS = ("account.engaged_contacts", "account.senior_engaged_contacts", "account.functions_engaged",
+               "account.high_intent_30d")
+
+
+class LargeSurgeRouter:
+    """A plugin router that reads account signals no rule reads, for the large pack's leads only."""
+
+    @hookimpl
+    @reads_signals(*SURGE_READS, packs="large")
+    def leadscore_route_lead(self, card, lead, ctx):
+        if "large" not in ctx["packs"]:
+            return None
+        counts = [ctx["signals"].get(name, 0) for name in SURGE_READS]
+        return Route("large_account_surge_" + "_".join(map(str, counts)), "surge-desk") if any(counts) else None
+
+
 # The pack sets the property runs under: the installed packs (rules and the enterprise router read
-# committee signals), a pack reading account.contacts only, firr-base (no account pass), and the
-# installed packs with an undeclared plugin router (every contact rescored when any signal moves).
-PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router")
+# committee signals), a pack reading account.contacts only, firr-base (no account pass), the
+# installed packs with an undeclared plugin router (every contact rescored when any signal moves),
+# and a router declaring what it reads for one pack's leads only, which no rule reads (so a wrong
+# scope leaves a stale route).
+PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router", "scoped-router")
 # The installed packs run with the quick tests; each other set adds some 15 s.
 PACK_PARAMS = [pytest.param(p, marks=() if p == "installed" else pytest.mark.slow) for p in PACK_SETS]
 
@@ -209,6 +230,12 @@ def pack_engine(packs: str, folder: Path) -> Engine:
         return Engine(rulepacks=[path], as_of=AS_OF)
     if packs == "firr-base":
         return Engine(rulepacks=["firr-base"], as_of=AS_OF)
+    if packs == "scoped-router":
+        path = folder / "large.toml"
+        path.write_text(LARGE_PACK, encoding="utf-8")
+        pm = PluginManager()
+        pm.register(LargeSurgeRouter(), "large-surge")
+        return Engine(rulepacks=["firr-base", path], plugins=pm, as_of=AS_OF)
     pm = PluginManager()
     pm.register(SurgeRouter(), "surge-router")
     return Engine(plugins=pm, as_of=AS_OF)
@@ -237,11 +264,13 @@ def test_the_engine_knows_which_account_signals_a_card_can_depend_on(tmp_path: P
             "account.engaged_contacts", "account.functions_engaged", "account.senior_engaged_contacts",
             "account.id", *(spec.signal for spec in engine.same_account)}
         assert engine.undeclared_readers == []
-        # What any card reads whatever its packs (the enterprise router, for every lead), and a
-        # combination's own reads on top.
-        assert engine.account_reads_everywhere == {"account.senior_engaged_contacts", "account.id"}
-        assert engine.account_reads_for(frozenset({"firr-base", "syndication"})) == {
-            "account.senior_engaged_contacts", "account.id", "account.engaged_contacts"}
+        # Nothing every card reads whatever its packs: the enterprise router reads the senior count
+        # and the account id for the enterprise pack's leads only, as its rules read the committee.
+        assert engine.account_reads_everywhere == set()
+        assert engine.account_reads_for(frozenset({"firr-base", "syndication"})) == {"account.engaged_contacts"}
+        enterprise = engine.account_reads_for(frozenset({"firr-base", "enterprise"}))
+        assert {n for n in enterprise if not n.startswith("account.same_account.")} == {
+            "account.senior_engaged_contacts", "account.id", "account.functions_engaged"}
     with pack_engine("contacts-only", tmp_path) as engine:
         assert engine.needs_accounts and engine.account_reads == {"account.contacts", "account.senior_engaged_contacts",
                                                                   "account.id"}
@@ -254,6 +283,44 @@ def test_the_engine_knows_which_account_signals_a_card_can_depend_on(tmp_path: P
 def test_reads_signals_takes_signal_names() -> None:
     with pytest.raises(TypeError, match="reads_signals: 3 is not a signal name"):
         reads_signals("account.contacts", 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"reads_signals: packs=\(\) is not a pack name or a list of them; "
+                                        r"give names such as packs=\('enterprise',\)"):
+        reads_signals("account.contacts", packs=())
+
+
+def test_reads_declared_for_some_packs_count_only_for_their_leads() -> None:
+    @reads_signals("account.id")
+    @reads_signals("account.contacts", "account.high_intent_30d", packs=("large", "enterprise"))
+    @reads_signals("account.engaged_contacts", packs="syndication")
+    def route(card, lead, ctx):
+        return None
+
+    reads = declared_reads(route)
+    assert reads is not None and reads.all() == {"account.id", "account.contacts", "account.high_intent_30d",
+                                                 "account.engaged_contacts"}
+    assert reads.for_packs({"firr-base"}) == {"account.id"}
+    assert reads.for_packs({"firr-base", "enterprise"}) == {"account.id", "account.contacts", "account.high_intent_30d"}
+    assert reads.for_packs({"syndication", "large"}) == reads.all()
+
+
+def test_an_extractor_cannot_declare_reads_for_some_packs(tmp_path: Path) -> None:
+    @reads_signals("account.contacts", packs="enterprise")
+    def extract(lead, ctx):
+        return []
+
+    class Extractor:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor("by-pack", extract, (SignalSpec("by_pack.flag", "bool"),))]
+
+    pm = PluginManager()
+    pm.register(Extractor(), "by-pack-plugin")
+    with pytest.raises(PluginError) as caught:
+        Engine(rulepacks=["firr-base"], plugins=pm, as_of=AS_OF)
+    assert str(caught.value) == (
+        "signal extractor 'by-pack' (by-pack-plugin): declares signals it reads for the leads of some packs only "
+        "(reads_signals(..., packs=...)), but an extractor runs before a lead's packs are chosen; declare the "
+        "extractor's reads without packs=")
 
 
 def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alone(seeded) -> None:
@@ -286,13 +353,13 @@ def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alo
 def test_a_contact_whose_own_packs_read_no_moved_signal_keeps_its_card(tmp_path: Path) -> None:
     """Under the syndication pack only its leads read account.engaged_contacts: when a colleague
     becomes engaged, the account's syndicated contact is scored again, the others keep their card
-    and time (the routers read only the senior count and the account id, which do not move)."""
+    and time (no router reads that count)."""
     line = ('{"event":"activity","lead_id":"L-1007","activity":{"type":"webinar_attendance",'
             '"at":"2026-11-24T09:00:00Z"}}')  # a procurement specialist, not engaged before
     target = str(tmp_path / "h.duckdb")
     with Engine(rulepacks=["syndication"], as_of=AS_OF) as engine:
         seed(target, engine)
-        assert engine.account_reads_for(frozenset({"firr-base"})) == {"account.senior_engaged_contacts", "account.id"}
+        assert engine.account_reads_for(frozenset({"firr-base"})) == set()
         assert "account.engaged_contacts" in engine.account_reads_for(frozenset({"firr-base", "syndication"}))
         done = ingest(target, engine, [line])
         assert done.outcomes[0].status == "applied"  # type: ignore[attr-defined]
@@ -302,6 +369,68 @@ def test_a_contact_whose_own_packs_read_no_moved_signal_keeps_its_card(tmp_path:
         assert {i for i in others if states[i].as_of > AS_OF} == {"L-1008"}
         assert plain_scores(target, engine, [*others, "L-1007"]) == {
             i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def account_signals(target: str, engine: Engine, key: str, as_of: datetime) -> dict[str, Any]:
+    """The account's signals at ``as_of`` from its contacts' current snapshots."""
+    with open_store(target) as store:
+        states = store.lead_states_for_accounts([key])
+        texts = store.snapshots(s.snapshot for s in states.values())
+    leads = [lead_from_snapshot(texts[s.snapshot], i) for i, s in states.items()]
+    return dict(engine.build_accounts(leads, as_of=as_of).signals_for(key))
+
+
+def test_a_moved_senior_count_rescores_the_enterprise_contacts_only(tmp_path: Path) -> None:
+    """The enterprise router reads the senior count for the enterprise pack's leads only: when a
+    contact of a 2,400-person account becomes a VP, its enterprise colleagues are scored again,
+    and a colleague whose record says 40 people (so firr-base alone, reading no account signal)
+    keeps its card and time."""
+    target = str(tmp_path / "h.duckdb")
+    key, at = "quillstone-analytics.com", datetime(2026, 11, 24, 10, tzinfo=UTC)
+    joins = json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
+        "id": "L-N1", "email": "dana.new@quillstone-analytics.com", "account_id": key,
+        "title": "Analyst", "company": {"employees": 40},
+        "activities": [{"type": "webinar_attendance", "at": "2026-11-24T09:00:00Z"}]}})
+    promoted = '{"event":"update","lead_id":"L-1003","at":"2026-11-24T10:00:00Z","set":{"title":"VP Data Engineering"}}'
+    enterprise = ["L-1001", "L-1002", "L-1004"]  # L-1003's colleagues at the account
+    with Engine(as_of=AS_OF) as engine:
+        seed(target, engine)
+        ingest(target, engine, [joins])
+        with open_store(target) as store:
+            joined = store.lead_states(["L-N1"])["L-N1"]
+            lead = lead_from_snapshot(store.snapshots([joined.snapshot])[joined.snapshot], "L-N1")
+        assert joined.account_key == key and engine.packs_for(lead, joined.as_of) == {"firr-base"}
+        before = account_signals(target, engine, key, at)
+        done = ingest(target, engine, [promoted])
+        assert [o.status for o in done.outcomes] == ["applied"]  # type: ignore[attr-defined]
+        moved = {n for n, v in account_signals(target, engine, key, at).items() if before[n] != v}
+        assert moved == {"account.senior_engaged_contacts"}
+        with open_store(target) as store:
+            after = store.lead_states([*enterprise, "L-N1", "L-1003"])
+        assert {i for i in enterprise if after[i].as_of == at} == set(enterprise)
+        assert after["L-N1"].as_of == joined.as_of == datetime(2026, 11, 24, 9, tzinfo=UTC)
+        assert plain_scores(target, engine, [*enterprise, "L-N1", "L-1003"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in after.items()}
+
+
+def test_a_router_scoped_to_a_pack_rescores_that_packs_contacts(tmp_path: Path) -> None:
+    """A router reads the account's high-intent count for the large pack's leads only, and no
+    rule reads it: when a colleague asks for a demo, the contact the large pack scores is scored
+    again (its route follows the count), the other keeps its card and time."""
+    target = str(tmp_path / "h.duckdb")
+    with pack_engine("scoped-router", tmp_path) as engine:
+        seed(target, engine)
+        done = ingest(target, engine, [
+            '{"event":"update","lead_id":"L-1009","at":"2026-11-24T10:00:00Z","set":{"company.employees":2400}}',
+            '{"event":"activity","lead_id":"L-1010","activity":{"type":"demo_request","at":"2026-11-24T11:00:00Z"}}'])
+        assert [o.status for o in done.outcomes] == ["applied"] * 2  # type: ignore[attr-defined]
+        ids = ["L-1009", "L-1010", "L-1011"]  # brackenridge-freight.com; L-1009 grows into the large pack
+        with open_store(target) as store:
+            states = store.lead_states(ids)
+        assert states["L-1009"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC)
+        assert (states["L-1009"].route_action or "").startswith("large_account_surge_")
+        assert states["L-1011"].as_of == AS_OF
+        assert plain_scores(target, engine, ids) == {i: (s.total, s.band, s.route_action) for i, s in states.items()}
 
 
 # A pack for large companies only, reading an account signal nothing else reads.
