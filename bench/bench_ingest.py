@@ -74,6 +74,12 @@ def make_events(lead_ids: list[str], count: int, seed: int) -> list[str]:
 
 
 def main() -> None:
+    # The generated leads (and the history, unless --history names one) go in a folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
+        run(folder)
+
+
+def run(folder: str) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5000)
@@ -91,7 +97,6 @@ def main() -> None:
     from leadscore.history.alerts import AlertPolicy
     from leadscore.history.ingest import Ingestor, parse_event
 
-    folder = tempfile.mkdtemp(prefix="bench-ingest-")
     target = args.history or os.path.join(folder, "history.duckdb")
     leads_path = os.path.join(folder, "leads.jsonl")
     subprocess.run([sys.executable, str(HERE / "generate.py"), "--leads", str(args.leads), "--seed", str(args.seed),

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager, hookimpl
-from leadscore.accounts import AccountIndex, Contact, account_key
+from leadscore.accounts import AccountEntry, AccountIndex, Contact, account_key, moved_signals
 from leadscore.default_plugins.aggregate.accounts import mean_scored, role_weighted, sum_capped
 from leadscore.errors import RulepackErrors
-from leadscore.model import RollupStrategy
+from leadscore.model import Lead, RollupStrategy
 
 COMMITTEE_PACK = """\
 [pack]
@@ -158,3 +160,62 @@ def test_the_account_pass_runs_the_extractors_that_declare_a_contact_signal() ->
                                                                                                silent)
     # A name no extractor declares may come from any of them undeclared: every extractor runs.
     assert _extractors_for(every, frozenset({"intent.high.count_30d", "fields.budget"})) == every
+
+
+# Contacts as the account pass sees them: a few people (two leads may be one person), engaged or
+# not, senior or not, in a function, with high-intent counts, a first-pass total and the
+# same_account conditions they meet.
+SAME = ("account.same_account.a", "account.same_account.b")
+ENTRIES = st.builds(
+    lambda lead, person, engaged, seniority, function, high, readiness, total, matched: AccountEntry(
+        "acme.com", lead, person, {"intent.beyond_email.count_90d": engaged, "title.seniority": seniority,
+                                   "title.function": function, "intent.high.count_30d": high,
+                                   "intent.readiness.count_30d": readiness},
+        total, matched, Lead(lead)),
+    st.sampled_from(["L-1", "L-2", "L-3", "L-4"]), st.sampled_from(["ann@acme.com", "bo@acme.com", "cy@acme.com"]),
+    st.integers(0, 2), st.sampled_from(["vp", "director", "individual"]),
+    st.sampled_from(["sales", "marketing", "other"]), st.integers(0, 2), st.integers(0, 1),
+    st.none() | st.integers(0, 60), st.sampled_from([(), SAME[:1], SAME]))
+
+
+@given(others=st.lists(ENTRIES, max_size=5), before=st.none() | ENTRIES, after=st.none() | ENTRIES)
+def test_a_signal_whose_part_a_lead_changes_is_the_only_one_its_account_can_move(others, before, after) -> None:
+    """Whoever else is in the account, replacing one lead's entry moves no account signal that
+    ``moved_signals`` leaves out (what ``leadscore ingest`` relies on to keep contacts' cards)."""
+    if before is not None and after is not None:
+        after = AccountEntry(after.key, before.lead_id, after.person, after.values, after.first_total, after.matched,
+                             before.lead)  # the same lead, changed
+    others = [e for e in others if e.lead_id not in {getattr(before, "lead_id", None), getattr(after, "lead_id", None)}]
+    assume(others)  # an account with no one else in it: no contact to keep a card
+    caps = {SAME[0]: 2, SAME[1]: 1}
+
+    def signals(entry: AccountEntry | None) -> dict:
+        index = AccountIndex(caps)
+        for item in [*others, *([entry] if entry is not None else [])]:
+            index.add_entry(item)
+        return dict(index.signals_for("acme.com"))
+
+    was, now = signals(before), signals(after)
+    changed = {name for name in was.keys() | now.keys() if was.get(name) != now.get(name)}
+    assert changed <= moved_signals("acme.com", before, after, caps)
+
+
+def test_moved_signals_names_the_parts_that_moved() -> None:
+    def entry(person: str, engaged: int, seniority: str = "individual", function: str = "sales") -> AccountEntry:
+        return AccountEntry("acme.com", "L-1", person, {"intent.beyond_email.count_90d": engaged,
+                                                         "title.seniority": seniority, "title.function": function},
+                            None, (), Lead("L-1"))
+
+    # A colleague becomes engaged: the engaged contacts and functions may move, the people count not.
+    assert moved_signals("acme.com", entry("ann", 0), entry("ann", 1)) == {
+        "account.engaged_contacts", "account.functions_engaged"}
+    # An engaged contact gets a senior title.
+    assert moved_signals("acme.com", entry("ann", 1), entry("ann", 1, "vp")) == {"account.senior_engaged_contacts"}
+    assert moved_signals("acme.com", entry("ann", 1), entry("ann", 1)) == set()
+    # As many functions alone, but another one: with a colleague in sales, the account has one more.
+    assert moved_signals("acme.com", entry("ann", 1), entry("ann", 1, function="marketing")) == {
+        "account.functions_engaged"}
+    # Another person (a changed email address): what the lead brings moves from one to the other.
+    assert moved_signals("acme.com", entry("ann", 0), entry("bo", 0)) == {"account.contacts"}
+    assert moved_signals("acme.com", None, entry("bo", 1)) == {
+        "account.contacts", "account.engaged_contacts", "account.functions_engaged"}

@@ -128,6 +128,47 @@ class AccountSummary:
                                      + (f": {shown}" if ids else ""))
         return values
 
+    def parts(self, caps: Mapping[str, int] = EMPTY) -> dict[str, Any]:
+        """What each of the :meth:`signals` is counted from (see :func:`moved_signals`)."""
+        parts = {
+            "account.id": self.key,
+            "account.contacts": self.contacts,
+            "account.engaged_contacts": self.engaged,
+            "account.senior_engaged_contacts": self.senior_engaged,
+            "account.functions_engaged": self.functions,
+            "account.high_intent_30d": self.high_intent_30d,
+            "account.best_lead_score": (self.best_score, self.best_lead),
+        }
+        parts.update((name, self.matching.get(name, {})) for name in caps)
+        return parts
+
+
+def moved_signals(key: str, before: AccountEntry | None, after: AccountEntry | None,
+                  caps: Mapping[str, int] = EMPTY) -> frozenset[str]:
+    """The signals of account ``key`` that can change, whoever else the account holds, when one
+    lead's entry goes from ``before`` to ``after`` (None: the lead is not in the account then).
+
+    An :class:`AccountIndex` adds people up one by one, and each signal is a count, union or
+    largest value of its own part of them (a person engaged or not, the functions, the largest
+    high-intent count): a part the same for the lead alone before and after leaves that signal
+    the same in any account. A lead that becomes another person takes every part it has from
+    one person to the other, so each may move.
+    """
+    was, now = _alone(key, before, caps), _alone(key, after, caps)
+    if before is None or after is None or before.person == after.person:
+        return frozenset(name for name in was if was[name] != now[name])
+    empty = _alone(key, None, caps)
+    return frozenset(name for name in empty if was[name] != empty[name] or now[name] != empty[name])
+
+
+def _alone(key: str, entry: AccountEntry | None, caps: Mapping[str, int]) -> dict[str, Any]:
+    """The parts of account ``key`` holding ``entry`` alone (or no one)."""
+    index = AccountIndex(caps)
+    if entry is not None:
+        index.add_entry(entry)
+    summary = index.accounts.get(key) or AccountSummary(key, functions=set(), scored=[], matching={})
+    return summary.parts(caps)
+
 
 class AccountSignals(dict):
     """An account's signal values, with evidence text for the ones that need more than the account id."""

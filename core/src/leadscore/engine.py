@@ -24,7 +24,7 @@ from leadscore.accounts import (
 )
 from leadscore.backends import Matcher, get_backend
 from leadscore.caching import BoundedCache
-from leadscore.errors import ConfigurationError, PluginFault, RulepackError, RulepackErrors, describe_failure
+from leadscore.errors import ConfigurationError, PluginError, PluginFault, RulepackError, RulepackErrors, describe_failure
 from leadscore.hookspecs import declared_reads
 from leadscore.model import (
     ExtractContext,
@@ -134,6 +134,17 @@ class Engine:
             self.close()
             raise
         self.account_reads, self.undeclared_readers = self._account_reads()
+        self._reads_by_packs: dict[frozenset[str], frozenset[str] | None] = {}
+        # What the packs' applies_when read, and the extractors producing it: a lead's packs can be
+        # chosen without scoring it (Engine.packs_for).
+        self.selection_signals = frozenset(n for name, _, _ in self.composer.conditional
+                                           for n in self.composer.by_name[name].applies_when.signals())
+        self._selection_extractors = _extractors_for(self.extractors, self.selection_signals)
+        self.account_reads_everywhere = self._account_reads_everywhere()
+        self._selection_reads_account = self.account_reads is None or any(
+            n.startswith("account.") for n in self.selection_signals | _declared_account_reads(
+                (ex.name, ex.fn) for ex in self._selection_extractors)[0])
+        self._selection_ctx: BoundedCache[datetime, ExtractContext] = BoundedCache(64)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -210,18 +221,43 @@ class Engine:
         """
         names = {n for n in self.composer.wanted_signals() if n.startswith("account.")}
         used = sorted({n for composed, _ in self._matchers.values() for n in composed.scorers if n != RULES_SCORER})
-        functions = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
-                     for ex in self.extractors]
-        functions += [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn) for n in used]
+        extractors = [(f"signal extractor {ex.name!r} ({self.pm.plugin_of('signal extractor', ex.name)})", ex.fn)
+                      for ex in self.extractors]
+        for what, fn in extractors:
+            if (reads := declared_reads(fn)) is not None and reads.by_packs:
+                raise PluginError(what, "declares signals it reads for the leads of some packs only (reads_signals("
+                                  "..., packs=...)), but an extractor runs before a lead's packs are chosen",
+                                  "declare the extractor's reads without packs=")
+        functions = extractors + [(f"scorer {n!r} ({self.pm.plugin_of('scorer', n)})", self.scorers[n].fn)
+                                  for n in used]
         functions += [(f"router of {plugin!r}", fn) for plugin, fn in self.pm.routers_by_plugin()]
-        undeclared = []
-        for what, fn in functions:
-            reads = declared_reads(fn)
-            if reads is None:
-                undeclared.append(what)
-            else:
-                names.update(n for n in reads if n.startswith("account."))
-        return (None if undeclared else frozenset(names)), undeclared
+        found, undeclared = _declared_account_reads(functions)
+        return (None if undeclared else frozenset(names | found)), undeclared
+
+    def _account_reads_everywhere(self) -> frozenset[str] | None:
+        """The ``account.*`` signals every card can depend on, whatever its packs: what the
+        extractors and routers declare they read for every lead (not for the leads of some packs
+        only), and every pack's ``applies_when`` (a moved account signal there can change which
+        packs apply). None: any of them, one did not declare its reads."""
+        functions = [(ex.name, ex.fn) for ex in self.extractors] + self.pm.routers_by_plugin()
+        found, undeclared = _declared_account_reads(functions, packs=frozenset())
+        return None if undeclared else frozenset(n for n in found | self.selection_signals if n.startswith("account."))
+
+    def account_reads_for(self, packs: frozenset[str]) -> frozenset[str] | None:
+        """The ``account.*`` signals a card scored with the pack combination ``packs`` can depend on:
+        its own rules', gates' and scorers', what the routers declare they read for the leads of
+        one of these packs, and what every card can read (:attr:`account_reads_everywhere`).
+        None: any of them. Made once per combination."""
+        if packs not in self._reads_by_packs:
+            everywhere = self.account_reads_everywhere
+            composed, _ = self.plan(packs)
+            names = {n for rule in composed.rules for n in rule.signals}
+            names.update(n for band in composed.bands if band.requires is not None for n in band.requires.signals())
+            functions = [(n, self.scorers[n].fn) for n in composed.scorers if n != RULES_SCORER]
+            found, undeclared = _declared_account_reads(functions + self.pm.routers_by_plugin(), packs=packs)
+            self._reads_by_packs[packs] = None if everywhere is None or undeclared else frozenset(
+                everywhere | found | {n for n in names if n.startswith("account.")})
+        return self._reads_by_packs[packs]
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""
@@ -422,6 +458,24 @@ class Engine:
             return None
         return AccountEntry(key, lead.id, person_key(lead), values, total, matched, lead)
 
+    def packs_for(self, lead: Lead, as_of: datetime) -> frozenset[str] | None:
+        """The packs that apply to ``lead`` at ``as_of``, from what ``applies_when`` reads alone
+        (without scoring the lead); None when that choice can depend on the lead's account (an
+        ``applies_when`` or an extractor reads an account signal) or its signals cannot be had."""
+        if not self.composer.conditional:
+            return self.composer.always
+        if self._selection_reads_account:
+            return None
+        ctx = self._selection_ctx.get(as_of)
+        if ctx is None:
+            ctx = self._selection_ctx.put(as_of, ExtractContext(as_of, self.vocabulary, self.selection_signals))
+        try:
+            lead = _in_time_order(lead)
+            values = {s.name: s.value for ex in self._selection_extractors for s in ex.fn(lead, ctx)}
+        except Exception:  # scoring the lead reports its problem
+            return None
+        return self.composer.select(values) or None
+
     def _values(self, lead: Lead, when: datetime) -> dict[str, Any]:
         """The contact signals an account summary needs (extractors may skip everything else)."""
         ctx = self._contact_ctx.get(when)
@@ -516,6 +570,23 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _declared_account_reads(functions: Iterable[tuple[str, Any]],
+                            packs: frozenset[str] | None = None) -> tuple[set[str], list[str]]:
+    """(the ``account.*`` signals the functions declare they read, the names of those declaring
+    nothing). ``packs``: only what they read for a lead scored with that combination (None: for
+    any lead)."""
+    found: set[str] = set()
+    undeclared = []
+    for what, fn in functions:
+        reads = declared_reads(fn)
+        if reads is None:
+            undeclared.append(what)
+        else:
+            names = reads.all() if packs is None else reads.for_packs(packs)
+            found.update(n for n in names if n.startswith("account."))
+    return found, undeclared
 
 
 def _extractors_for(extractors: Sequence[SignalExtractor], names: frozenset[str]) -> tuple[SignalExtractor, ...]:

@@ -6,10 +6,11 @@ plain functions they returned. Implementations import ``hookimpl`` from ``leadsc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
+from attrs import evolve, frozen
 
 PROJECT = "leadscore"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,7 +22,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 READS_ATTRIBUTE = "leadscore_reads"
 
 
-def reads_signals(*names: str) -> Callable[[F], F]:
+@frozen
+class DeclaredReads:
+    """What a plugin function declared with :func:`reads_signals`: the signals it reads for
+    every lead, and those it reads only for the leads scored with one of some packs."""
+
+    everywhere: frozenset[str] = frozenset()
+    by_packs: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
+    """(pack names, the signals read for a lead whose packs include one of them), per declaration."""
+
+    def all(self) -> frozenset[str]:
+        """Every signal it may read, for some lead."""
+        return self.everywhere.union(*(names for _, names in self.by_packs))
+
+    def for_packs(self, packs: Collection[str]) -> frozenset[str]:
+        """The signals it may read for a lead scored with the pack combination ``packs``."""
+        return self.everywhere.union(*(names for scope, names in self.by_packs if not scope.isdisjoint(packs)))
+
+
+def reads_signals(*names: str, packs: str | Iterable[str] | None = None) -> Callable[[F], F]:
     """Declare the signals a router, scorer or extractor function reads (``account.*`` ones matter).
 
     ``leadscore ingest`` rescores an account's other contacts when an account signal that the
@@ -31,28 +50,45 @@ def reads_signals(*names: str) -> Callable[[F], F]:
     signal moves. An extractor that only hands ``ctx.account`` on unchanged (as the core's
     account extractor does) declares nothing: whoever reads those signals declares them.
 
+    ``packs`` (a pack name or several): the function reads ``names`` only for the leads whose
+    packs (``ctx["packs"]``) include one of them, and, for any other lead, answers without
+    them, so ingest rescores a contact for these signals only when its own packs hold one of
+    those. A router or scorer may say so; an extractor may not (it runs before a lead's packs
+    are chosen). Declarations stack: a function decorated twice reads what both name.
+
     Example::
 
         @hookimpl
-        @reads_signals("account.senior_engaged_contacts", "intent.readiness.count_30d")
+        @reads_signals("account.senior_engaged_contacts", "intent.readiness.count_30d", packs="enterprise")
         def leadscore_route_lead(card, lead, ctx):
+            if "enterprise" not in ctx["packs"]:
+                return None
             ...
     """
     for name in names:
         if not isinstance(name, str) or not name:
             raise TypeError(f"reads_signals: {name!r} is not a signal name; give names such as 'account.contacts'")
+    scope = None if packs is None else frozenset([packs] if isinstance(packs, str) else packs)
+    if scope is not None and (not scope or not all(isinstance(n, str) and n for n in scope)):
+        raise TypeError(f"reads_signals: packs={packs!r} is not a pack name or a list of them; "
+                        "give names such as packs=('enterprise',)")
 
     def mark(fn: F) -> F:
-        setattr(fn, READS_ATTRIBUTE, frozenset(names))
+        before = declared_reads(fn) or DeclaredReads()
+        if scope is None:
+            after = evolve(before, everywhere=before.everywhere | frozenset(names))
+        else:
+            after = evolve(before, by_packs=(*before.by_packs, (scope, frozenset(names))))
+        setattr(fn, READS_ATTRIBUTE, after)
         return fn
 
     return mark
 
 
-def declared_reads(fn: Any) -> frozenset[str] | None:
-    """The signals ``fn`` declared with :func:`reads_signals`, or None when it declared nothing."""
+def declared_reads(fn: Any) -> DeclaredReads | None:
+    """What ``fn`` declared with :func:`reads_signals`, or None when it declared nothing."""
     found = getattr(fn, READS_ATTRIBUTE, None)
-    return found if isinstance(found, frozenset) else None
+    return found if isinstance(found, DeclaredReads) else None
 
 if TYPE_CHECKING:
     from leadscore.model import (

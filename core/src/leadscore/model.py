@@ -48,7 +48,7 @@ class Activity:
     id: str | None = None
 
 
-class _LazyRecords(Sequence[Any]):
+class LazyRecords(Sequence[Any]):
     """An immutable sequence whose records are built on first read (see Activities and Ledger).
 
     A subclass keeps its compact form and implements ``_all()``, which builds (once) and returns
@@ -82,7 +82,7 @@ class _LazyRecords(Sequence[Any]):
         return f"{type(self).__name__}({list(self._all())!r})"
 
 
-class Activities(_LazyRecords):
+class Activities(LazyRecords):
     """A lead's activities: an immutable sequence of Activity records, stored as columns.
 
     Scoring reads the columns (``types``, ``times``) and the per-type index (:meth:`groups`)
@@ -301,7 +301,7 @@ def _evidence(raw: str | tuple[str, ...] | int, events: Activities | None) -> st
     return activity_evidence(events.record(raw))
 
 
-class Ledger(_LazyRecords):
+class Ledger(LazyRecords):
     """A score card's ledger lines, in order, as an immutable sequence of Contribution records.
 
     Scoring keeps each line as a :class:`LedgerLine` and the records are built only when someone

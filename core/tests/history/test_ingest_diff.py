@@ -7,13 +7,14 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine
-from leadscore.errors import ConfigurationError
+from leadscore.errors import ConfigurationError, PluginError
 from leadscore.history import open_store
 from leadscore.history.alerts import AlertPolicy
 from leadscore.history.changes import ledger_changes
@@ -23,7 +24,8 @@ from leadscore.history.packs import engine_for_packs
 from leadscore.history.recorder import RunRecorder
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.io import read_leads
-from leadscore.plugin import Route, hookimpl, reads_signals
+from leadscore.hookspecs import declared_reads
+from leadscore.plugin import Route, SignalExtractor, SignalSpec, hookimpl, reads_signals
 from leadscore.plugins import PluginManager
 
 SAMPLES = Path(__file__).resolve().parents[3] / "rulepacks" / "samples" / "leads.jsonl"
@@ -113,10 +115,15 @@ EMAILS = ["Priya.Raman+demo@quillstone-analytics.com", "tomasz.wiecek@quillstone
           "marcus.oyelaran@larkspurhealth.com", "jonas.kettler+q4@brackenridge-freight.com",
           "rosa.villanueva@kilnworth.io", "someone.new@kilnworth.io"]
 HOURS = st.integers(-30 * 24, 10 * 24)
+# Changes that move a lead in or out of a pack's applies_when (the enterprise pack's company size,
+# the syndication pack's channel): the packs a contact's card reads change with them.
+FIRM = [("company.employees", 40), ("company.employees", 650), ("company.employees", 2400),
+        ("source", "content_syndication"), ("source", "event")]
 # Activities (on known and not-yet-known leads), title changes, moves between accounts (or out of
 # every account: without account_id a lead falls back to its email domain), email changes that
-# make two leads one person (or part them), and new leads joining.
+# make two leads one person (or part them), changes of the packs that apply, and new leads joining.
 EVENTS = st.one_of(
+    st.tuples(st.just("firm"), st.sampled_from(LEAD_IDS), st.sampled_from(FIRM), HOURS),
     st.tuples(st.just("activity"), st.sampled_from(LEAD_IDS + NEW_IDS), st.sampled_from(EVENT_TYPES), HOURS),
     st.tuples(st.just("title"), st.sampled_from(LEAD_IDS), st.sampled_from(TITLES), HOURS),
     st.tuples(st.just("account"), st.sampled_from(LEAD_IDS), st.sampled_from([*ACCOUNTS, None]), HOURS),
@@ -125,7 +132,7 @@ EVENTS = st.one_of(
 )
 
 
-def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
+def event_line(kind: str, lead: str, value: Any, hours: int) -> str:
     at = (AS_OF + timedelta(hours=hours)).isoformat()
     if kind == "activity":
         return json.dumps({"event": "activity", "lead_id": lead, "activity": {"type": value, "at": at}})
@@ -135,6 +142,8 @@ def event_line(kind: str, lead: str, value: str | None, hours: int) -> str:
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"account_id": value}})
     if kind == "email":
         return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": {"email": value}})
+    if kind == "firm":
+        return json.dumps({"event": "update", "lead_id": lead, "at": at, "set": dict([value])})
     return json.dumps({"event": "lead", "at": at, "lead": {
         "id": lead, "email": f"new.{lead.lower()}@{value}", "account_id": value, "title": "VP Marketing",
         "activities": [{"type": "demo_request", "at": at}]}})
@@ -184,10 +193,30 @@ class SurgeRouter:
         return Route(f"account_surge_{surge}", "surge-desk") if surge else None
 
 
+# The account signals LargeSurgeRouter reads: those of the committee (which titles and activities
+# move often) and the high-intent count, none of which the large pack's rules read.
+SURGE_READS = ("account.engaged_contacts", "account.senior_engaged_contacts", "account.functions_engaged",
+               "account.high_intent_30d")
+
+
+class LargeSurgeRouter:
+    """A plugin router that reads account signals no rule reads, for the large pack's leads only."""
+
+    @hookimpl
+    @reads_signals(*SURGE_READS, packs="large")
+    def leadscore_route_lead(self, card, lead, ctx):
+        if "large" not in ctx["packs"]:
+            return None
+        counts = [ctx["signals"].get(name, 0) for name in SURGE_READS]
+        return Route("large_account_surge_" + "_".join(map(str, counts)), "surge-desk") if any(counts) else None
+
+
 # The pack sets the property runs under: the installed packs (rules and the enterprise router read
-# committee signals), a pack reading account.contacts only, firr-base (no account pass), and the
-# installed packs with an undeclared plugin router (every contact rescored when any signal moves).
-PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router")
+# committee signals), a pack reading account.contacts only, firr-base (no account pass), the
+# installed packs with an undeclared plugin router (every contact rescored when any signal moves),
+# and a router declaring what it reads for one pack's leads only, which no rule reads (so a wrong
+# scope leaves a stale route).
+PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router", "scoped-router")
 # The installed packs run with the quick tests; each other set adds some 15 s.
 PACK_PARAMS = [pytest.param(p, marks=() if p == "installed" else pytest.mark.slow) for p in PACK_SETS]
 
@@ -201,6 +230,12 @@ def pack_engine(packs: str, folder: Path) -> Engine:
         return Engine(rulepacks=[path], as_of=AS_OF)
     if packs == "firr-base":
         return Engine(rulepacks=["firr-base"], as_of=AS_OF)
+    if packs == "scoped-router":
+        path = folder / "large.toml"
+        path.write_text(LARGE_PACK, encoding="utf-8")
+        pm = PluginManager()
+        pm.register(LargeSurgeRouter(), "large-surge")
+        return Engine(rulepacks=["firr-base", path], plugins=pm, as_of=AS_OF)
     pm = PluginManager()
     pm.register(SurgeRouter(), "surge-router")
     return Engine(plugins=pm, as_of=AS_OF)
@@ -229,17 +264,63 @@ def test_the_engine_knows_which_account_signals_a_card_can_depend_on(tmp_path: P
             "account.engaged_contacts", "account.functions_engaged", "account.senior_engaged_contacts",
             "account.id", *(spec.signal for spec in engine.same_account)}
         assert engine.undeclared_readers == []
+        # Nothing every card reads whatever its packs: the enterprise router reads the senior count
+        # and the account id for the enterprise pack's leads only, as its rules read the committee.
+        assert engine.account_reads_everywhere == set()
+        assert engine.account_reads_for(frozenset({"firr-base", "syndication"})) == {"account.engaged_contacts"}
+        enterprise = engine.account_reads_for(frozenset({"firr-base", "enterprise"}))
+        assert {n for n in enterprise if not n.startswith("account.same_account.")} == {
+            "account.senior_engaged_contacts", "account.id", "account.functions_engaged"}
     with pack_engine("contacts-only", tmp_path) as engine:
         assert engine.needs_accounts and engine.account_reads == {"account.contacts", "account.senior_engaged_contacts",
                                                                   "account.id"}
     with pack_engine("undeclared-router", tmp_path) as engine:
         assert engine.account_reads is None
+        assert engine.account_reads_everywhere is None and engine.account_reads_for(frozenset({"firr-base"})) is None
         assert engine.undeclared_readers == ["router of 'surge-router'"]
 
 
 def test_reads_signals_takes_signal_names() -> None:
     with pytest.raises(TypeError, match="reads_signals: 3 is not a signal name"):
         reads_signals("account.contacts", 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"reads_signals: packs=\(\) is not a pack name or a list of them; "
+                                        r"give names such as packs=\('enterprise',\)"):
+        reads_signals("account.contacts", packs=())
+
+
+def test_reads_declared_for_some_packs_count_only_for_their_leads() -> None:
+    @reads_signals("account.id")
+    @reads_signals("account.contacts", "account.high_intent_30d", packs=("large", "enterprise"))
+    @reads_signals("account.engaged_contacts", packs="syndication")
+    def route(card, lead, ctx):
+        return None
+
+    reads = declared_reads(route)
+    assert reads is not None and reads.all() == {"account.id", "account.contacts", "account.high_intent_30d",
+                                                 "account.engaged_contacts"}
+    assert reads.for_packs({"firr-base"}) == {"account.id"}
+    assert reads.for_packs({"firr-base", "enterprise"}) == {"account.id", "account.contacts", "account.high_intent_30d"}
+    assert reads.for_packs({"syndication", "large"}) == reads.all()
+
+
+def test_an_extractor_cannot_declare_reads_for_some_packs(tmp_path: Path) -> None:
+    @reads_signals("account.contacts", packs="enterprise")
+    def extract(lead, ctx):
+        return []
+
+    class Extractor:
+        @hookimpl
+        def leadscore_signal_extractors(self):
+            return [SignalExtractor("by-pack", extract, (SignalSpec("by_pack.flag", "bool"),))]
+
+    pm = PluginManager()
+    pm.register(Extractor(), "by-pack-plugin")
+    with pytest.raises(PluginError) as caught:
+        Engine(rulepacks=["firr-base"], plugins=pm, as_of=AS_OF)
+    assert str(caught.value) == (
+        "signal extractor 'by-pack' (by-pack-plugin): declares signals it reads for the leads of some packs only "
+        "(reads_signals(..., packs=...)), but an extractor runs before a lead's packs are chosen; declare the "
+        "extractor's reads without packs=")
 
 
 def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alone(seeded) -> None:
@@ -267,6 +348,148 @@ def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alo
                     [*others, "L-1002"]).items()}
     assert moved["contacts-only"] == []
     assert moved["undeclared-router"] == sorted(others)
+
+
+def test_a_contact_whose_own_packs_read_no_moved_signal_keeps_its_card(tmp_path: Path) -> None:
+    """Under the syndication pack only its leads read account.engaged_contacts: when a colleague
+    becomes engaged, the account's syndicated contact is scored again, the others keep their card
+    and time (no router reads that count)."""
+    line = ('{"event":"activity","lead_id":"L-1007","activity":{"type":"webinar_attendance",'
+            '"at":"2026-11-24T09:00:00Z"}}')  # a procurement specialist, not engaged before
+    target = str(tmp_path / "h.duckdb")
+    with Engine(rulepacks=["syndication"], as_of=AS_OF) as engine:
+        seed(target, engine)
+        assert engine.account_reads_for(frozenset({"firr-base"})) == set()
+        assert "account.engaged_contacts" in engine.account_reads_for(frozenset({"firr-base", "syndication"}))
+        done = ingest(target, engine, [line])
+        assert done.outcomes[0].status == "applied"  # type: ignore[attr-defined]
+        others = ["L-1005", "L-1006", "L-1008"]  # the colleagues at larkspurhealth.com; L-1008 is syndicated
+        with open_store(target) as store:
+            states = store.lead_states([*others, "L-1007"])
+        assert {i for i in others if states[i].as_of > AS_OF} == {"L-1008"}
+        assert plain_scores(target, engine, [*others, "L-1007"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def account_signals(target: str, engine: Engine, key: str, as_of: datetime) -> dict[str, Any]:
+    """The account's signals at ``as_of`` from its contacts' current snapshots."""
+    with open_store(target) as store:
+        states = store.lead_states_for_accounts([key])
+        texts = store.snapshots(s.snapshot for s in states.values())
+    leads = [lead_from_snapshot(texts[s.snapshot], i) for i, s in states.items()]
+    return dict(engine.build_accounts(leads, as_of=as_of).signals_for(key))
+
+
+def test_a_moved_senior_count_rescores_the_enterprise_contacts_only(tmp_path: Path) -> None:
+    """The enterprise router reads the senior count for the enterprise pack's leads only: when a
+    contact of a 2,400-person account becomes a VP, its enterprise colleagues are scored again,
+    and a colleague whose record says 40 people (so firr-base alone, reading no account signal)
+    keeps its card and time."""
+    target = str(tmp_path / "h.duckdb")
+    key, at = "quillstone-analytics.com", datetime(2026, 11, 24, 10, tzinfo=UTC)
+    joins = json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
+        "id": "L-N1", "email": "dana.new@quillstone-analytics.com", "account_id": key,
+        "title": "Analyst", "company": {"employees": 40},
+        "activities": [{"type": "webinar_attendance", "at": "2026-11-24T09:00:00Z"}]}})
+    promoted = '{"event":"update","lead_id":"L-1003","at":"2026-11-24T10:00:00Z","set":{"title":"VP Data Engineering"}}'
+    enterprise = ["L-1001", "L-1002", "L-1004"]  # L-1003's colleagues at the account
+    with Engine(as_of=AS_OF) as engine:
+        seed(target, engine)
+        ingest(target, engine, [joins])
+        with open_store(target) as store:
+            joined = store.lead_states(["L-N1"])["L-N1"]
+            lead = lead_from_snapshot(store.snapshots([joined.snapshot])[joined.snapshot], "L-N1")
+        assert joined.account_key == key and engine.packs_for(lead, joined.as_of) == {"firr-base"}
+        before = account_signals(target, engine, key, at)
+        done = ingest(target, engine, [promoted])
+        assert [o.status for o in done.outcomes] == ["applied"]  # type: ignore[attr-defined]
+        moved = {n for n, v in account_signals(target, engine, key, at).items() if before[n] != v}
+        assert moved == {"account.senior_engaged_contacts"}
+        with open_store(target) as store:
+            after = store.lead_states([*enterprise, "L-N1", "L-1003"])
+        assert {i for i in enterprise if after[i].as_of == at} == set(enterprise)
+        assert after["L-N1"].as_of == joined.as_of == datetime(2026, 11, 24, 9, tzinfo=UTC)
+        assert plain_scores(target, engine, [*enterprise, "L-N1", "L-1003"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in after.items()}
+
+
+def test_a_router_scoped_to_a_pack_rescores_that_packs_contacts(tmp_path: Path) -> None:
+    """A router reads the account's high-intent count for the large pack's leads only, and no
+    rule reads it: when a colleague asks for a demo, the contact the large pack scores is scored
+    again (its route follows the count), the other keeps its card and time."""
+    target = str(tmp_path / "h.duckdb")
+    with pack_engine("scoped-router", tmp_path) as engine:
+        seed(target, engine)
+        done = ingest(target, engine, [
+            '{"event":"update","lead_id":"L-1009","at":"2026-11-24T10:00:00Z","set":{"company.employees":2400}}',
+            '{"event":"activity","lead_id":"L-1010","activity":{"type":"demo_request","at":"2026-11-24T11:00:00Z"}}'])
+        assert [o.status for o in done.outcomes] == ["applied"] * 2  # type: ignore[attr-defined]
+        ids = ["L-1009", "L-1010", "L-1011"]  # brackenridge-freight.com; L-1009 grows into the large pack
+        with open_store(target) as store:
+            states = store.lead_states(ids)
+        assert states["L-1009"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC)
+        assert (states["L-1009"].route_action or "").startswith("large_account_surge_")
+        assert states["L-1011"].as_of == AS_OF
+        assert plain_scores(target, engine, ids) == {i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+# A pack for large companies only, reading an account signal nothing else reads.
+LARGE_PACK = """
+[pack]
+name = "large"
+version = "1"
+extends = ["firr-base"]
+priority = 20
+applies_when = { signal = "company.employees", gte = 1000 }
+
+[categories.people]
+label = "People at the account"
+max = 10
+
+[[rules]]
+id = "large.five-people"
+category = "people"
+points = 10
+reason = "Five or more people at the account"
+when = { signal = "account.contacts", gte = 5 }
+"""
+
+
+def test_a_contact_that_changes_packs_reads_what_its_new_packs_read(tmp_path: Path) -> None:
+    """A lead of a 650-person company grows past 1,000 people: the large pack now applies to it,
+    so when a fifth person joins its account, its card (which now reads the people count) is
+    scored again; its colleagues, still without the pack, keep theirs."""
+    path = tmp_path / "large.toml"
+    path.write_text(LARGE_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+
+    def joins(lead_id: str, hour: int) -> str:
+        return json.dumps({"event": "lead", "at": f"2026-11-24T{hour:02d}:00:00Z", "lead": {
+            "id": lead_id, "email": f"{lead_id.lower()}@brackenridge-freight.com",
+            "account_id": "brackenridge-freight.com", "title": "Analyst"}})
+
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        done = ingest(target, engine, [
+            joins("L-N1", 9),  # a fourth person: nothing the three contacts' packs read moves
+            '{"event":"update","lead_id":"L-1009","at":"2026-11-24T10:00:00Z","set":{"company.employees":2400}}',
+            joins("L-N2", 11)])  # a fifth: L-1009 now reads the count
+        assert [o.status for o in done.outcomes] == ["applied"] * 3  # type: ignore[attr-defined]
+        ids = ["L-1009", "L-1010", "L-1011", "L-N1", "L-N2"]
+        with open_store(target) as store:
+            states = store.lead_states(ids)
+            latest = store.cards_for_leads(["L-1009"])["L-1009"][-1]
+        assert states["L-1009"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC)
+        assert "large.five-people" in {line["rule_id"] for line in latest.ledger or ()}
+        assert {i for i in ("L-1010", "L-1011") if states[i].as_of > AS_OF} == set()
+        assert plain_scores(target, engine, ids) == {i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_the_packs_of_a_lead_are_known_without_scoring_it(tmp_path: Path) -> None:
+    with pack_engine("installed", tmp_path) as engine:
+        for lead in read_leads(SAMPLES):
+            card = next(engine.score([lead], as_of=AS_OF))
+            assert engine.packs_for(lead, AS_OF) == {name for name, _ in card.packs}, lead.id
 
 
 @pytest.mark.parametrize("packs", PACK_PARAMS)

@@ -11,6 +11,7 @@ import pytest
 
 from leadscore import Engine
 from leadscore.cases import load_cases, run_cases
+from leadscore.hookspecs import declared_reads
 from leadscore.io import read_leads
 from leadscore.model import Company, ExtractContext, Lead, Rejection, ScoreCard
 from leadscore.testing import case_params, run_case
@@ -158,6 +159,41 @@ def test_a_named_account_with_a_strong_signal_goes_to_its_abm_queue(tier, queue,
 def test_otherwise_the_router_has_no_opinion(packs, tier, band) -> None:
     ctx = {"packs": packs, "routing": {}, "signals": {"enterprise.account_tier": tier}}
     assert leadscore_route_lead(card(band), Lead("R-1"), ctx) is None
+
+
+class WatchedSignals(dict):
+    """A lead's signals that note each name read."""
+
+    def __init__(self, values: dict, read: list[str]) -> None:
+        super().__init__(values)
+        self.read = read
+
+    def get(self, key, default=None):
+        self.read.append(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.append(key)
+        return super().__getitem__(key)
+
+
+def test_the_router_reads_signals_for_the_enterprise_packs_leads_only() -> None:
+    """What the scoped reads_signals declaration rests on (leadscore ingest rescores a contact for
+    a moved senior count only when its packs hold the enterprise pack): outside the pack the
+    router reads no signal; inside, only what it declares."""
+    read: list[str] = []
+    signals = WatchedSignals({"enterprise.account_tier": "strategic", "account.senior_engaged_contacts": 4,
+                              "intent.readiness.count_30d": 0, "account.id": "quarrymoor-logistics.com"}, read)
+    for band in ("target_account", "mql", "engaged"):
+        assert leadscore_route_lead(card(band), Lead("R-1"), {"packs": ("firr-base", "midmarket"), "routing": {},
+                                                              "signals": signals}) is None
+    assert read == []
+    reads = declared_reads(leadscore_route_lead)
+    assert reads is not None and reads.for_packs({"firr-base", "midmarket"}) == set()
+    for band in ("target_account", "mql", "engaged"):
+        leadscore_route_lead(card(band), Lead("R-1"), {"packs": ("firr-base", "enterprise"), "routing": {},
+                                                       "signals": signals})
+    assert "account.senior_engaged_contacts" in read and set(read) <= reads.for_packs({"firr-base", "enterprise"})
 
 
 def test_the_router_wins_over_the_routing_table_through_the_engine(engine) -> None:

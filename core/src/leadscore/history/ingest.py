@@ -16,7 +16,7 @@ from typing import Any
 from attrs import define, frozen
 
 from leadscore import __version__
-from leadscore.accounts import AccountIndex, AccountSummary, account_key
+from leadscore.accounts import AccountEntry, AccountIndex, account_key, moved_signals
 from leadscore.errors import InputError
 from leadscore.history.alerts import Alert, AlertPolicy, crossings
 from leadscore.history.recorder import engine_bands, engine_packs, snapshot_of, stored_card
@@ -97,6 +97,8 @@ class _Entry:
     state: LeadState
     lead: Lead
     history: list[StoredCard]
+    packs: frozenset[str] | None = None
+    """The packs its card was scored with (None until known; see ``Ingestor._reads_any``)."""
 
 
 @frozen
@@ -308,50 +310,59 @@ class Ingestor:
         if (found := self.engine.account_entry(lead, as_of)) is not None:
             after.add_entry(found)
         mine = self._card(lead, as_of, after)
-        again: list[tuple[_Entry, ScoreCard]] = []
-        for key in keys:
-            if self._read(before, key) != self._read(after, key):
-                moved = others[key]  # a signal the run reads moved: every contact may move
-            else:
-                moved = self._moved_before(old, lead, others[key], as_of)
-            again.extend((entry, self._card(entry.lead, as_of, after)) for entry in moved)
+        again = [(entry, self._card(entry.lead, as_of, after)) for key in keys
+                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, before, after)]
         # Staged only once every card is made: a lead that cannot be scored leaves nothing half done.
         cards = [self._stage(lead, mine, times)]
         for entry, card in again:
             if _same(entry.state, card):
-                self._restamp(entry, as_of)
+                self._restamp(entry, card)
             else:
                 cards.append(self._stage(entry.lead, card, entry.state.field_times, entry.state.snapshot))
         return cards
 
-    def _read(self, index: AccountIndex, key: str) -> Mapping[str, Any]:
-        """The account signals of ``key`` that a card can depend on (every one when a plugin
-        function of the run did not declare what it reads: ``Engine.account_reads``)."""
-        values = index.signals_for(key)
+    def _moved_contacts(self, key: str, others: list[_Entry], old: _Entry | None, lead: Lead, as_of: datetime,
+                        before: AccountIndex, after: AccountIndex) -> list[_Entry]:
+        """The contacts of account ``key`` whose card the event can move, to score again at ``as_of``.
+
+        A contact reading a signal whose value differs in the account before and after the event
+        at that time, for the event to show on its card at once. And one held at an earlier time,
+        which otherwise keeps its card and time, reading a signal that the lead's part of the
+        account moved then (``moved_signals``: an activity sent late, a changed title): its card
+        must stay the one scoring it from scratch gives.
+        """
+        was, now = before.signals_for(key), after.signals_for(key)
+        moved_now = frozenset(n for n in was.keys() | now.keys() if was.get(n) != now.get(n))
+        moved_then: dict[datetime, frozenset[str]] = {}
+
+        def moved_at(when: datetime) -> frozenset[str]:
+            if when not in moved_then:
+                moved_then[when] = moved_signals(key, self._entry_in(old.lead if old is not None else None, key, when),
+                                                 self._entry_in(lead, key, when), before.caps)
+            return moved_then[when]
+
+        return [entry for entry in others if self._reads_any(entry, moved_now) or (
+            entry.state.as_of < as_of and self._reads_any(entry, moved_at(entry.state.as_of)))]
+
+    def _entry_in(self, lead: Lead | None, key: str, as_of: datetime) -> AccountEntry | None:
+        """What ``lead`` adds to account ``key`` as of ``as_of`` (None: nothing, it is not in it)."""
+        entry = self.engine.account_entry(lead, as_of) if lead is not None else None
+        return entry if entry is not None and entry.key == key else None
+
+    def _reads_any(self, entry: _Entry, moved: frozenset[str]) -> bool:
+        """Whether the contact's card can depend on one of the ``moved`` account signals: one its
+        own packs read (``Engine.account_reads_for``; the packs that apply to it only change with
+        a signal every card reads)."""
         reads = self.engine.account_reads
-        return values if reads is None else {n: v for n, v in values.items() if n in reads}
-
-    def _moved_before(self, old: _Entry | None, lead: Lead, others: list[_Entry], as_of: datetime) -> list[_Entry]:
-        """The contacts held at an earlier time at which the event changes what the lead adds to
-        its account (an activity sent late, a changed title): scoring them again keeps each
-        contact's card equal to scoring it from scratch at its own time."""
-        if old is None:
-            return []
-        changed = [t for t in sorted({e.state.as_of for e in others if e.state.as_of < as_of})
-                   if self._alone(old.lead, t) != self._alone(lead, t)]
-        return [e for e in others if e.state.as_of in changed]
-
-    def _alone(self, lead: Lead, as_of: datetime) -> tuple[Any, AccountSummary] | None:
-        """Who ``lead`` is and the summary of its account if it were the only contact. A summary
-        adds its people up one by one (a person's leads counted once), so a lead that is the same
-        person with the same summary alone before and after an event leaves its account's
-        summary the same."""
-        entry = self.engine.account_entry(lead, as_of)
-        if entry is None:
-            return None
-        index = self._index()
-        index.add_entry(entry)
-        return entry.person, index.accounts[entry.key]
+        if not moved or (reads is not None and moved.isdisjoint(reads)):
+            return False
+        everywhere = self.engine.account_reads_everywhere
+        if everywhere is None or not moved.isdisjoint(everywhere):
+            return True  # whatever its packs
+        if entry.packs is None:
+            entry.packs = self.engine.packs_for(entry.lead, entry.state.as_of)
+        reads = self.engine.account_reads_for(entry.packs) if entry.packs is not None else None
+        return reads is None or not moved.isdisjoint(reads)
 
     def _index(self) -> AccountIndex:
         return AccountIndex({spec.signal: spec.cap for spec in self.engine.same_account})
@@ -377,17 +388,17 @@ class Ingestor:
         self._staged_states[lead.id] = state
         entry = self.cache.get(lead.id)
         if entry is None:
-            self._keep(_Entry(state, lead, [stored]))
+            self._keep(_Entry(state, lead, [stored], _packs(card)))
         else:
             previous_key = entry.state.account_key
-            entry.state, entry.lead = state, lead
+            entry.state, entry.lead, entry.packs = state, lead, _packs(card)
             entry.history.append(stored)
             self._keep(entry, previous_key)
         return stored
 
-    def _restamp(self, entry: _Entry, as_of: datetime) -> None:
-        """A contact scored again to the same card: its state moves to ``as_of``, no card is stored."""
-        entry.state = evolve(entry.state, as_of=as_of)
+    def _restamp(self, entry: _Entry, card: ScoreCard) -> None:
+        """A contact scored again to the same card: its state moves to the card's time, no card is stored."""
+        entry.state, entry.packs = evolve(entry.state, as_of=card.as_of), _packs(card)
         self._staged_states[entry.state.lead_id] = entry.state
 
     def _alerts(self, cards: Iterable[StoredCard]) -> list[Alert]:
@@ -456,6 +467,10 @@ class Ingestor:
         self._staged_cards, self._staged_snapshots, self._staged_states, self._staged_events = [], {}, {}, []
         self.pending_alerts = []
         self._forget()
+
+
+def _packs(card: ScoreCard) -> frozenset[str]:
+    return frozenset(name for name, _ in card.packs)
 
 
 def _same(state: LeadState, card: ScoreCard) -> bool:

@@ -7,7 +7,7 @@ many runs see it unchanged), so replay and diff later need no source files.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from leadscore.history.store import (
     utcnow,
 )
 from leadscore.io.writers import contribution_to_dict, lead_to_dict
-from leadscore.model import Lead, Rejection, ScoreCard
+from leadscore.model import Contribution, LazyRecords, Lead, Rejection, ScoreCard
 
 # Top reasons kept with every card (the full ledger only with ledgers on).
 STORED_REASONS = 5
@@ -74,7 +74,28 @@ def stored_card(card: ScoreCard, run_id: int, seq: int, snapshot: str, with_ledg
         run_id, card.lead_id, seq, account, card.as_of, card.total, card.band, card.points_band,
         None if route is None else route.action, None if route is None else route.queue, dict(card.subscores),
         tuple(card.top_reasons(STORED_REASONS)),
-        tuple(contribution_to_dict(line) for line in card.ledger) if with_ledger else None, snapshot)
+        LedgerDicts(card.ledger) if with_ledger else None, snapshot)
+
+
+class LedgerDicts(LazyRecords):
+    """A card's ledger as the JSON-ready dicts a store writes, made on first read: ``ingest``
+    stores the cards of many contacts per event, which only its batch's commit (and an alert
+    that shows what changed) reads."""
+
+    __slots__ = ("_ledger", "_dicts")
+
+    def __init__(self, ledger: Sequence[Contribution]) -> None:
+        self._ledger: Sequence[Contribution] | None = ledger
+        self._dicts: tuple[dict[str, Any], ...] | None = None
+
+    def _all(self) -> tuple[dict[str, Any], ...]:
+        if self._dicts is None:
+            self._dicts = tuple(contribution_to_dict(line) for line in self._ledger or ())
+            self._ledger = None  # kept once, as dicts
+        return self._dicts
+
+    def __len__(self) -> int:
+        return len(self._all()) if self._ledger is None else len(self._ledger)
 
 
 def snapshot_of(lead: Lead) -> tuple[str, str]:

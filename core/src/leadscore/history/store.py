@@ -87,7 +87,8 @@ class StoredCard:
     route_queue: str | None
     subscores: Mapping[str, int]
     reasons: tuple[str, ...]
-    ledger: tuple[Mapping[str, Any], ...] | None
+    ledger: Sequence[Mapping[str, Any]] | None
+    """JSON-ready ledger lines (a tuple, or LedgerDicts made on first read), None unless stored."""
     snapshot: str
 
     @property

@@ -49,9 +49,12 @@ def strong_signal(band: str, signals: dict) -> str | None:
     return None
 
 
+# It reads nothing for a lead the enterprise pack did not score (it answers None first), so its
+# reads are declared for that pack's leads: ingest rescores a contact for a moved senior count
+# only when the contact's own packs hold the enterprise pack.
 @hookimpl
 @reads_signals(tiers.TIER_SIGNAL, "intent.readiness.count_30d", "account.senior_engaged_contacts", "account.id",
-               "company.domain", "email.domain")
+               "company.domain", "email.domain", packs=PACK)
 def leadscore_route_lead(card, lead, ctx):
     # Only for leads the enterprise pack scored: a run pinned to other packs keeps their routing.
     if PACK not in ctx["packs"]:
