@@ -234,6 +234,11 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     split_schema = "f int, line long, id string, akey string, raw binary, where string, reason string, dup string"
     result_schema = "f int, line long, text string, id string, where string, reason string"
 
+    # Shuffles (duplicates by id, the final sort) into as many partitions as the scoring step: Spark's
+    # default of 200 made the driver fetch the sorted cards in 200 jobs.
+    parallel = partitions or spark.sparkContext.defaultParallelism
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(parallel))
     raw = spark.read.format("binaryFile").load(files).select("path", "content")
     # Kept once computed: the lines feed three branches, and the final sort samples its input first;
     # without persist() Spark would split (and score) everything again for each of them.
@@ -247,7 +252,7 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
         F.concat(F.lit("lead "), F.col("id")).alias("where"), F.col("dup").alias("reason"))
     kept = leads.where(F.col("copy") == 1).drop("copy", "dup")
     key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
-    grouped = (kept.repartition(partitions or spark.sparkContext.defaultParallelism, key)
+    grouped = (kept.repartition(parallel, key)
                .sortWithinPartitions("f", "line"))
     scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top), result_schema).persist()
     refused = lines.where(F.col("reason").isNotNull()).select(
@@ -262,6 +267,7 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     finally:
         scored.unpersist()
         lines.unpersist()
+        spark.conf.set("spark.sql.shuffle.partitions", before)
 
 
 def _label(path: str, given: Sequence[str]) -> str:
