@@ -106,6 +106,23 @@ def test_instruction_count_script_counts_a_few_leads() -> None:
     assert int(figure.replace(",", "")) > 10_000  # scoring a lead takes real work
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_decoder_instruction_count_script_counts_a_few_leads() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "decode_instructions.py"), "--leads", "20"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    figure = result.stdout.split(" instructions per lead in decode_block")[0]
+    assert int(figure.replace(",", "")) > 10_000  # decoding a 2 KB line with its activities takes real work
+
+
+def test_decoder_instruction_count_script_without_valgrind_says_what_to_install(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "decode_instructions.py")], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT, env={**os.environ, "PATH": str(tmp_path)})
+    assert result.returncode == 2
+    assert "valgrind is not on PATH" in result.stderr and "apt install valgrind" in result.stderr
+
+
 def test_instruction_count_script_without_valgrind_says_what_to_install(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}  # an empty directory: no valgrind on it
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py")],
