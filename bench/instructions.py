@@ -47,16 +47,21 @@ def _generator():
 
 def count(leads: Path, rulepack: str | None) -> int:
     """Instructions valgrind counts for one ``leadscore score`` run over ``leads``."""
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-               sys.executable, "-c", _CHILD, "score", str(leads), "--as-of", AS_OF, "--format", "jsonl",
-               "-o", "/dev/null"]
+    args = ["-c", _CHILD, "score", str(leads), "--as-of", AS_OF, "--format", "jsonl", "-o", "/dev/null"]
     if rulepack:
-        command += ["--rulepack", rulepack]
+        args += ["--rulepack", rulepack]
+    return valgrind_count(args, f"instructions.py: the run on {leads}")
+
+
+def valgrind_count(args: list[str], run: str) -> int:
+    """Instructions valgrind counts for this interpreter run with ``args``; ``run`` names it in an error."""
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               sys.executable, *args]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     found = _REFS.search(done.stderr)
     if done.returncode != 0 or found is None:
         tail = done.stderr.strip().splitlines()[-3:]
-        raise SystemExit(f"instructions.py: the run on {leads} failed (exit {done.returncode}): {' | '.join(tail)}")
+        raise SystemExit(f"{run} failed (exit {done.returncode}): {' | '.join(tail)}")
     return int(found.group(1).replace(",", ""))
 
 

@@ -95,20 +95,27 @@ def test_benchmark_runs_end_to_end_with_its_inputs_outside_the_repository(tmp_pa
     assert "|         40 |" in result.stdout and rows
 
 
+# The valgrind scripts: bench/instructions.py (a whole `leadscore score` run) and
+# bench/decode_instructions.py (the columnar engine's JSON Lines block decoder).
+_COUNTERS = [("instructions.py", "4"), ("decode_instructions.py", "20")]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_instruction_count_script_counts_a_few_leads() -> None:
+@pytest.mark.parametrize(("script", "leads"), _COUNTERS)
+def test_instruction_count_scripts_count_a_few_leads(script: str, leads: str) -> None:
     # Plumbing only (generate, run under valgrind twice, report): a handful of leads.
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py"), "--leads", "4"],
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--leads", leads],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     figure = result.stdout.split(" instructions per lead")[0]
-    assert int(figure.replace(",", "")) > 10_000  # scoring a lead takes real work
+    assert int(figure.replace(",", "")) > 10_000  # scoring or decoding a lead takes real work
 
 
-def test_instruction_count_script_without_valgrind_says_what_to_install(tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", [script for script, _ in _COUNTERS])
+def test_instruction_count_scripts_without_valgrind_say_what_to_install(tmp_path: Path, script: str) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}  # an empty directory: no valgrind on it
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py")],
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert result.returncode == 2
     assert "valgrind is not on PATH" in result.stderr and "apt install valgrind" in result.stderr

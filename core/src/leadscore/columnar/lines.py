@@ -7,16 +7,18 @@ here is one that path takes, with the same values; no Lead or Activity record is
 leaves to the general reader, a value the SQL would not treat exactly, a time it does not read as
 ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``) is numbered for the python reader's line parser, as before.
 Activity times stay text here; the SQL checks their form and turns them into microseconds.
+Python's cycle collector is paused while a block is decoded (see ``_collector_paused``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 import msgspec
-
 import pyarrow as pa
 from sqlglot import exp
 
@@ -74,6 +76,27 @@ def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping
     the SQL reads exactly (the line checks below), so rules may compare them. ``with_props``: the
     plan reads the ``props`` column (else it stays NULL; the evidence's place is read either way).
     """
+    with _collector_paused():
+        return _decode_block(lines, first, as_of_us, numeric, with_props)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a block's objects are made: the decoded values hold no
+    cycles and all die with the block, yet with the collector on, its passes over the hundreds of
+    thousands of live dicts and lists (and, in a run, over the engine's own objects) cost about as
+    much as the decoding itself."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str],
+                  with_props: bool) -> DecodedBlock:
     rows: list[tuple[Any, ...]] = []
     ks: list[int] = []
     positions: list[int] = []
@@ -114,21 +137,35 @@ def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping
 
 
 def _lead_row(k: int, shape: Any, as_of_us: int, numeric: Mapping[str, str]) -> tuple[Any, ...]:
-    """The lead's row, from the reader's own helpers as its fast path calls them."""
-    lead_id = r._identifier(shape.id, "", "id")
+    """The lead's row, read as the reader's fast path reads it. msgspec has made every text field
+    text or null, so the reader's ``_text`` comes down to ``(v and v.strip()) or None`` (its type
+    check cannot fail), written out here because it runs a dozen times a lead."""
+    lead_id = shape.id
+    lead_id = (lead_id.strip() or None) if type(lead_id) is str else str(lead_id)
     if lead_id is None:
         raise _Odd
-    email = r._text(shape.email, "", "email")
+    email = shape.email
     created = shape.created_at
     created_us = None if r._missing(created) else _micros(parse_timestamp(created, "", "created_at"), as_of_us)
-    company = r._NO_COMPANY if shape.company is None else r._fast_company(shape.company, "")
     fields = r.EMPTY if shape.fields is None else r._fields(shape.fields, "")
-    r._text(shape.first_name, "", "first_name")
-    r._text(shape.last_name, "", "last_name")
-    return (k, lead_id, email.lower() if email is not None else None, r._text(shape.title, "", "title"),
-            r._text(shape.source, "", "source"), created_us, r._identifier(shape.account_id, "", "account_id"),
-            company.name, company.domain, company.industry, _whole(company.employees), _real(company.annual_revenue),
-            company.country, company.tier, column_fields(fields, numeric) if fields else None)
+    account_id = shape.account_id
+    if type(account_id) is int:
+        account_id = str(account_id)
+    title, source, company = shape.title, shape.source, shape.company
+    if company is None:
+        return (k, lead_id, (email and email.strip().lower()) or None, (title and title.strip()) or None,
+                (source and source.strip()) or None, created_us, (account_id and account_id.strip()) or None,
+                None, None, None, None, None, None, None, column_fields(fields, numeric) if fields else None)
+    name, domain, industry, country, tier = company.name, company.domain, company.industry, company.country, company.tier
+    employees, revenue = company.employees, company.annual_revenue
+    return (k, lead_id, (email and email.strip().lower()) or None, (title and title.strip()) or None,
+            (source and source.strip()) or None, created_us, (account_id and account_id.strip()) or None,
+            (name and name.strip()) or None, (domain and domain.strip().lower()) or None,
+            (industry and industry.strip()) or None,
+            None if employees is None else _whole(r._whole_number(employees, "", "company.employees")),
+            None if revenue is None else _real(r._number(revenue, "", "company.annual_revenue")),
+            (country and country.strip()) or None, (tier and tier.strip()) or None,
+            column_fields(fields, numeric) if fields else None)
 
 
 def _activity_columns(acts: list[Any], with_props: bool) -> tuple[Any, ...]:
@@ -170,24 +207,37 @@ _TEXT_OR_NONE = frozenset({str, type(None)})
 _dumps = r.orjson.dumps
 
 
-# Times the SQL reads exactly as the python reader does: UTC, written with a Z.
-_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"
+# Times the SQL reads exactly as the python reader does: UTC, written with a Z, each part in its range
+# (DuckDB reads 24:00:00 as the next midnight; Python refuses it).
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
 
 
-def time_sql(as_of_us: int) -> tuple[str, str]:
-    """(the select list that makes ``activities`` from a decoded block's activities, the check each
-    activity's time must pass: the form above, a real calendar time, and within 2**53 microseconds
-    of the scoring time, where doubles are exact)."""
+def activity_sql(as_of_us: int, source: str, without: str | None = None) -> tuple[str, str]:
+    """(a query of the keys of leads with an activity time the SQL does not read as the reader does,
+    a query of the ``activities`` rows) from ``source``, a decoded block's activities, leaving out
+    the leads whose keys the relation ``without`` lists.
+
+    A time is read when it has the form above, is a real calendar time, and lies within 2**53
+    microseconds of the scoring time (where doubles are exact). Each time is parsed once.
+    """
     text = q.col("at")
-    at = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
-    day = q.fn("strftime", q.call("make_timestamp", at), q.lit("%Y-%m-%d"))
-    evidence = q.concat(q.col("type"), q.lit(" on "), day,
+    parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
+    timed = q.select(exp.Star(), parsed.as_("us", copy=False)).from_(source, copy=False)
+    if without is not None:
+        listed = q.select(q.col("k")).from_(without, copy=False).subquery(copy=False)
+        timed = timed.where(q.not_(exp.In(this=q.col("k"), query=listed)), copy=False)
+    relation = timed.subquery("a", copy=False)
+    us = q.col("us")
+    check = q.and_(q.fn("regexp_full_match", text, q.lit(_STAMP)), q.not_null(us),
+                   exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=us)), expression=q.lit(WHOLE)))
+    bad = q.select(q.col("k")).distinct(copy=False).from_(relation.copy(), copy=False).where(
+        q.not_(q.coalesce(check, exp.false())), copy=False)
+    # The form checked above is UTC, so the day the evidence names is the text's first ten characters.
+    evidence = q.concat(q.col("type"), q.lit(" on "), q.fn("left", text, q.lit(10)),
                         q.coalesce(q.concat(q.lit(" ("), q.col("where"), q.lit(")")), q.lit("")))
-    columns = [q.col("k"), q.col("pos"), q.col("type"), at.as_("at", copy=False), q.col("props"),
-               evidence.as_("ev", copy=False)]
-    check = q.and_(q.fn("regexp_full_match", text, q.lit(_STAMP)), q.not_null(at),
-                   exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=at)), expression=q.lit(WHOLE)))
-    return ", ".join(q.sql(c) for c in columns), q.sql(check)
+    rows = q.select(q.col("k"), q.col("pos"), q.col("type"), us.copy().as_("at", copy=False),
+                    q.col("props"), evidence.as_("ev", copy=False)).from_(relation, copy=False)
+    return q.sql(bad), q.sql(rows)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "decode_block", "time_sql"]
+__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "activity_sql", "decode_block"]

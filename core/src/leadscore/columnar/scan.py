@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import NotColumnar, Rows, timed
-from leadscore.columnar.lines import decode_block, time_sql
+from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.errors import InputError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
@@ -131,14 +131,15 @@ class _BlockReader:
         con = self.scorer.con
         con.register("in_leads", decoded.leads)
         con.register("in_acts", decoded.activities)
-        times, checks = time_sql(as_of_us)
-        bad = [k for (k,) in con.execute(f"SELECT DISTINCT k FROM in_acts WHERE NOT coalesce({checks}, false)").fetchall()]
+        check, _ = activity_sql(as_of_us, "in_acts")
+        bad = [k for (k,) in con.execute(check).fetchall()]
         keep = ""
         if bad:
             con.register("bad_lines", pa.table({"k": pa.array(bad, pa.int64())}))
             keep = " WHERE k NOT IN (SELECT k FROM bad_lines)"
+        _, rows = activity_sql(as_of_us, "in_acts", "bad_lines" if bad else None)
         con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT * FROM in_leads{keep}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS SELECT {times} FROM in_acts{keep}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS {rows}")
         for name in ("in_leads", "in_acts", *(("bad_lines",) if bad else ())):
             con.unregister(name)
         return sorted(decoded.odd + bad)

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Instructions per lead of the columnar engine's JSON Lines block decoder, counted by valgrind.
+
+    uv run python bench/decode_instructions.py                  # 2,000 generated leads
+    uv run python bench/decode_instructions.py --leads 5000 --props
+
+Wall-clock figures of one step on this shared VM drift more than the changes worth making to it
+(see instructions.py). This script runs, under ``valgrind --tool=cachegrind``, a child that reads
+N generated leads (bench/generate.py, seed 7) and calls
+``leadscore.columnar.lines.decode_block`` on them twice, and a child that only reads them; it
+prints ``(count(decode) - count(read)) / (2 N)``. ``--props``: as for a plan that reads activity
+properties (they are then written as JSON). Compare two commits by running it in each checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# 2026-11-23T00:00:00Z in microseconds: the scoring time the generated leads are written around.
+_AS_OF_US = 1_795_392_000_000_000
+_CHILD = """
+import sys
+from leadscore.columnar.lines import decode_block
+lines = open(sys.argv[1], "rb").read().split(b"\\n")[:-1]
+if sys.argv[2] == "decode":
+    for _ in range(2):
+        decode_block(lines, 1, {as_of}, {{}}, sys.argv[3] == "1")
+"""
+
+
+def _sibling(name: str):
+    spec = importlib.util.spec_from_file_location(f"leadscore_bench_{name}", HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def count(leads: Path, mode: str, props: bool) -> int:
+    args = ["-c", _CHILD.format(as_of=_AS_OF_US), str(leads), mode, "1" if props else "0"]
+    return _sibling("instructions").valgrind_count(args, f"decode_instructions.py: the {mode} run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=2000, help="leads to decode (default 2000)")
+    parser.add_argument("--props", action="store_true", help="write activity properties as JSON too")
+    args = parser.parse_args(argv)
+    if args.leads < 1:
+        parser.error("--leads must be at least 1")
+    if shutil.which("valgrind") is None:
+        print("decode_instructions.py: valgrind is not on PATH; install it (apt install valgrind)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="leadscore-decode-") as tmp:
+        leads = Path(tmp) / "leads.jsonl"
+        with leads.open("w", encoding="utf-8") as out:
+            _sibling("generate").write_leads(args.leads, 7, out)
+        per_lead = (count(leads, "decode", args.props) - count(leads, "read", args.props)) / (2 * args.leads)
+    print(f"{per_lead:,.0f} instructions per lead in decode_block  ({args.leads:,} leads, properties "
+          f"{'written' if args.props else 'not read'}, {platform.python_implementation()} {platform.python_version()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
