@@ -31,7 +31,7 @@ from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
 from leadscore.errors import ConfigurationError, InputError
 from leadscore.io.duplicates import DEDUPE_FIX
-from leadscore.io.readers import MAX_LINE_BYTES, line_context, parse_jsonl_line
+from leadscore.io.readers import _lines, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
@@ -105,21 +105,6 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
     return engine
 
 
-def _lines(data: bytes) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line) as the python reader splits a file: at b"\\n" only, the line end kept;
-    None for a line longer than the reader's limit."""
-    pieces = data.split(b"\n")
-    last = len(pieces) - 1
-    for number, piece in enumerate(pieces, 1):
-        if number - 1 == last:
-            if not piece:
-                return
-            line = piece
-        else:
-            line = piece + b"\n"
-        yield number, (None if len(line) > MAX_LINE_BYTES else line)
-
-
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
     import pyarrow as pa
 
@@ -127,7 +112,8 @@ def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], lab
         out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "id", "akey", "raw", "where", "reason", "dup")}
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
-            for number, raw in _lines(content):
+            # The python reader's own line splitting (at b"\n", over-long lines as None).
+            for number, raw in _lines(io.BytesIO(content), labels[f]):
                 where = f"{labels[f]}:{number}"
                 item = parse_jsonl_line(raw, where, number == 1, line_context())
                 if item is None:

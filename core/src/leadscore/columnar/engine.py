@@ -364,8 +364,8 @@ class ColumnarScorer:
         for i, (name, _) in enumerate(stored):
             if name in final_reads:
                 continue
-            last = max((j for j in range(i + 1, len(stored)) if name in reads[j]), default=i)
-            done_after[last].append(name)
+            last_reader = max((j for j in range(i + 1, len(stored)) if name in reads[j]), default=i)
+            done_after[last_reader].append(name)
         variant = {"steps": [(name, q.sql(select), done) for (name, select), done in zip(stored, done_after)],
                    "query": q.sql(q.with_steps(rest, final)), "kinds": kinds}
         # Whether any statement reads activity properties (a columnar form reads them by this name).
