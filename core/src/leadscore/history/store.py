@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -158,7 +159,10 @@ def pack_hash(text: str) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits (the readers accept them): the standard library's JSON
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def to_db_time(value: datetime | None) -> datetime | None:
