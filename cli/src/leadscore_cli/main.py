@@ -923,6 +923,50 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 for rid in row["rule_ids"]:
                     say(f"    {rid}")
 
+    @cli.command("sql")
+    @rulepack_option
+    @as_of_option
+    @click.option("--dialect", default="duckdb", show_default=True, metavar="NAME",
+                  help="SQL dialect: duckdb or spark (postgres, snowflake and bigquery: not yet, says why).")
+    @click.option("--leads", "leads_table", default="leads", show_default=True, metavar="TABLE",
+                  help="The leads relation (the CSV input's columns, typed; custom fields as JSON in `fields`).")
+    @click.option("--activities", "activities_table", default="activities", show_default=True, metavar="TABLE",
+                  help="The activities relation (lead_id, type, at, properties as JSON).")
+    @click.option("--top", default=3, show_default=True, type=click.IntRange(0, 100), help="Top reasons per card.")
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the query to FILE.")
+    def sql(rulepacks: tuple[str, ...], as_of: str | None, dialect: str, leads_table: str, activities_table: str,
+            top: int, output: str | None) -> None:
+        """Print the scoring query of the composed rulepacks, for a warehouse to run.
+
+        One row per lead: id, total, band, card (the JSON line `score` writes), exact (false where
+        the lead's text is not plain ASCII or a value sits on a rounding tie: score those with
+        `leadscore score`) and rejection. The scoring time is part of the query.
+
+        \b
+        Example:
+          leadscore sql -r firr-base --as-of 2026-11-23 --leads crm.leads --activities crm.activities
+        """
+        from datetime import timezone
+
+        from leadscore.columnar.conditions import Unsupported
+        from leadscore.columnar.export import warehouse_query
+
+        when = parse_as_of(as_of) or datetime.now(timezone.utc)
+        try:
+            engine = _engine(get_pm(), rulepacks, "python", when)
+        except LeadscoreError as err:
+            raise _fail(err) from err
+        with engine:
+            try:
+                text = warehouse_query(engine, when, leads=leads_table, activities=activities_table, dialect=dialect,
+                                       top=top)
+            except Unsupported as err:
+                raise UsageFailure(printable(f"sql: {err}")) from None
+        if output:
+            write_file(output, text)
+        else:
+            click.echo(text, nl=False)
+
     @cli.command()
     @rulepack_option
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -29,6 +29,7 @@ from attrs import frozen
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
+from leadscore.columnar.conditions import Unsupported
 
 # Arrow types for the SQL types helpers return.
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -73,13 +74,23 @@ class Udfs:
     countries, sources) far more often than new ones.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, portable: bool = False) -> None:
         self.functions: dict[str, tuple[Callable[..., Any], tuple[str, ...], str]] = {}
         self.registered: dict[int, set[str]] = {}
+        # portable: the plan is for a warehouse, where no Python runs (see leadscore.columnar.export).
+        self.portable = portable
 
     def add(self, name: str, fn: Callable[..., Any], params: tuple[str, ...], returns: str, *,
-            nulls: bool = False) -> Callable[..., exp.Expression]:
-        """``nulls``: call ``fn`` with None arguments too (by default a NULL argument gives NULL)."""
+            nulls: bool = False, portable: Callable[..., exp.Expression] | None = None) -> Callable[..., exp.Expression]:
+        """``nulls``: call ``fn`` with None arguments too (by default a NULL argument gives NULL).
+
+        ``portable``: the same function written in SQL alone (argument expressions -> expression),
+        used when the plan is exported; it must equal ``fn`` on plain text (printable ASCII) and on
+        numbers short of rounding ties (the export flags the other leads as inexact)."""
+        if self.portable:
+            if portable is None:
+                raise Unsupported(f"the function {name} runs in Python and has no SQL form")
+            return portable
         known = self.functions.get(name)
         if known is None:
             self.functions[name] = (fn if nulls else _strict(fn), params, returns)
@@ -145,12 +156,19 @@ class ColumnarContext:
     udfs: Udfs
 
     def udf(self, name: str, fn: Callable[..., Any], params: tuple[str, ...], returns: str, *,
-            nulls: bool = False) -> Callable[..., exp.Expression]:
+            nulls: bool = False, portable: Callable[..., exp.Expression] | None = None) -> Callable[..., exp.Expression]:
         """Register ``fn`` as the SQL function ``name`` (once) and return a builder for calls to it.
 
         ``fn`` gets one Python value per parameter and returns one; a NULL argument gives NULL
-        without calling it unless ``nulls`` is true."""
-        return self.udfs.add(name, fn, params, returns, nulls=nulls)
+        without calling it unless ``nulls`` is true. ``portable`` is its form in SQL alone, for a
+        plan exported to a warehouse (``leadscore sql``); without one such an export stops with a
+        one-line error naming the function."""
+        return self.udfs.add(name, fn, params, returns, nulls=nulls, portable=portable)
+
+    @property
+    def portable(self) -> bool:
+        """Whether the plan is for a warehouse (no Python functions at all)."""
+        return self.udfs.portable
 
     def wants(self, name: str) -> bool:
         return name in self.wanted

@@ -307,49 +307,10 @@ class ColumnarScorer:
         if found is not None:
             return found
         plan = self.plan
-        ctx = plan.context("b_leads", "b_acts")
-        relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
-        compiler = plan.compiler(refs)
-        # Conditions and patterns are compiled against the signal columns of `sig`.
-        lines = plan.rule_lines(compiler, refs, "sig", "b_acts", self.explain)
-        matched = plan.matched if any(rule.on for c in plan.combos for rule in c.composed.rules) else None
-        mask = plan.mask_expression(compiler)
-        gates = gate_columns(plan, compiler)
-        self.same_account[with_accounts] = plan.compile_same_account(compiler)
-        patterns = plan.pattern_relation("b_acts")
-        inner = relation.subquery("sg", copy=False)
-        base = q.select(exp_star(), copy=False).from_(inner, copy=False)
-        if patterns is not None:
-            base = q.select(exp_star(), copy=False).from_(inner, copy=False).join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")),
-                                                          join_type="left", copy=False)
-        with_mask = base.select(mask.as_("mask", copy=False))
-        sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
-        if lines:
-            union = lines[0]
-            for part in lines[1:]:
-                union = union_all(union, part)
-            body = q.select(*[q.col(c) for c in LINE_COLUMNS], copy=False).from_(union.subquery("u", copy=False))
-        else:
-            body = q.select(*[q.cast(exp_null(), t).as_(c, copy=False) for c, t in zip(LINE_COLUMNS, _LINE_TYPES)], copy=False).where(exp_false(), copy=False)
-        kinds = {name: ref.kind for name, ref in refs.items()}
-        # Routers other than the built-in one, and the account roll-up, read the lead's signal values.
-        if not self.values_needed:
-            kinds = {}
-        sig_struct = q.struct(**{name: q.col(name, "s") for name in kinds}) if kinds else exp_null()
-        result = (q.select(exp_table_star("c"), sig_struct.as_("sig", copy=False))
-                  .from_(q.table("cards", "c"), copy=False).join(q.table("sig", "s"), on=q.col("k", "c").eq(q.col("k", "s")), copy=False))
-        steps: list[tuple[str, Any]] = [("sig0", sig), ("sig", q.select(exp_star(), gates.as_("gates", copy=False)).from_("sig0", copy=False))]
-        if matched is not None:
-            steps.append(("matches", matched))
-        steps.append(("lines", body))
-        steps += statements(plan, self.top, self.explain)
-        plan.refs = refs
-        if self.render:
-            from leadscore.columnar.render import line_statement
-
-            routers = [fn.columnar for fn in self.engine.pm.router_functions() if getattr(fn, "columnar", None)]
-            steps.append(("lines_out", line_statement(plan, routers)))
-        final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if self.render else result
+        steps, final, refs, kinds, compiler, same_account = plan_steps(
+            plan, with_accounts=with_accounts, explain=self.explain, top=self.top, render=self.render,
+            values_needed=self.values_needed)
+        self.same_account[with_accounts] = same_account
         # The signal relation is stored (the account pass and the result read it); the rest is one
         # query of named steps, which DuckDB pipelines instead of storing each step. With the full
         # ledger the lines are stored too, so that the query holds less at once.
@@ -372,17 +333,7 @@ class ColumnarScorer:
         self.reads_props = self.reads_props or any("props" in text for _, text, _ in variant["steps"]) or \
             "props" in variant["query"]
         if not self.variants:
-            tables = lookup_tables(plan)
-            if self.render:
-                from leadscore.columnar.render import constants, route_tables
-
-                tables["ls_routes"] = route_tables(plan)
-                tables["ls_render"] = constants(plan, self.as_of)
-            tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
-                ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
-                ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),
-                ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64())]))
-            for name, table in tables.items():
+            for name, table in constant_tables(plan, self.as_of, render=self.render).items():
                 self.con.register(name, table)
         plan.udfs.register(self.con)
         self.compilers[with_accounts] = compiler
@@ -500,6 +451,71 @@ class ColumnarScorer:
                     value = int(value)  # custom fields hold whole numbers only (floats stay in Python)
             values[name] = value
         return values
+
+
+def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: bool,
+               values_needed: bool) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
+    """The named steps of a batch over ``b_leads``/``b_acts`` (and ``b_acc``) and the final select:
+    (steps, final, signal refs, signal kinds read back, condition compiler, same_account rules)."""
+    ctx = plan.context("b_leads", "b_acts")
+    relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
+    compiler = plan.compiler(refs)
+    # Conditions and patterns are compiled against the signal columns of `sig`.
+    lines = plan.rule_lines(compiler, refs, "sig", "b_acts", explain)
+    matched = plan.matched if any(rule.on for c in plan.combos for rule in c.composed.rules) else None
+    mask = plan.mask_expression(compiler)
+    gates = gate_columns(plan, compiler)
+    same_account = plan.compile_same_account(compiler)
+    patterns = plan.pattern_relation("b_acts")
+    inner = relation.subquery("sg", copy=False)
+    base = q.select(exp_star(), copy=False).from_(inner, copy=False)
+    if patterns is not None:
+        base = q.select(exp_star(), copy=False).from_(inner, copy=False).join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")),
+                                                      join_type="left", copy=False)
+    with_mask = base.select(mask.as_("mask", copy=False))
+    sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
+    if lines:
+        union = lines[0]
+        for part in lines[1:]:
+            union = union_all(union, part)
+        body = q.select(*[q.col(c) for c in LINE_COLUMNS], copy=False).from_(union.subquery("u", copy=False))
+    else:
+        body = q.select(*[q.cast(exp_null(), t).as_(c, copy=False) for c, t in zip(LINE_COLUMNS, _LINE_TYPES)], copy=False).where(exp_false(), copy=False)
+    kinds = {name: ref.kind for name, ref in refs.items()}
+    # Routers other than the built-in one, and the account roll-up, read the lead's signal values.
+    if not values_needed:
+        kinds = {}
+    sig_struct = q.struct(**{name: q.col(name, "s") for name in kinds}) if kinds else exp_null()
+    result = (q.select(exp_table_star("c"), sig_struct.as_("sig", copy=False))
+              .from_(q.table("cards", "c"), copy=False).join(q.table("sig", "s"), on=q.col("k", "c").eq(q.col("k", "s")), copy=False))
+    steps: list[tuple[str, Any]] = [("sig0", sig), ("sig", q.select(exp_star(), gates.as_("gates", copy=False)).from_("sig0", copy=False))]
+    if matched is not None:
+        steps.append(("matches", matched))
+    steps.append(("lines", body))
+    steps += statements(plan, top, explain)
+    plan.refs = refs
+    if render:
+        from leadscore.columnar.render import line_statement
+
+        routers = [fn.columnar for fn in plan.engine.pm.router_functions() if getattr(fn, "columnar", None)]
+        steps.append(("lines_out", line_statement(plan, routers)))
+    final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if render else result
+    return steps, final, refs, kinds, compiler, same_account
+
+
+def constant_tables(plan: Plan, as_of: datetime, *, render: bool) -> dict[str, pa.Table]:
+    """The tables of per-combination constants the plan's steps join, by name."""
+    tables = lookup_tables(plan)
+    if render:
+        from leadscore.columnar.render import constants, route_tables
+
+        tables["ls_routes"] = route_tables(plan)
+        tables["ls_render"] = constants(plan, as_of)
+    tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
+        ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
+        ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),
+        ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64())]))
+    return tables
 
 
 _LINE_TYPES = ("BIGINT", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT",

@@ -85,15 +85,16 @@ class Plan:
         reads its packs, composer, wanted signals, vocabulary and plugins.
     :param columnar_extractors: extractor name -> columnar form.
     :param routers: the run's routers in call order, each a columnar form or None (per lead only).
+    :param portable: SQL alone, for a warehouse: a Python function with no SQL form raises Unsupported.
     :raises Unsupported: when some part of the run has no columnar form.
     """
 
     def __init__(self, engine: Any, columnar_extractors: Mapping[str, Callable[[ColumnarContext], Any]],
-                 routers: Sequence[Any], as_of: datetime) -> None:
+                 routers: Sequence[Any], as_of: datetime, *, portable: bool = False) -> None:
         self.engine = engine
         self.as_of = as_of
         self.as_of_us = q.micros(as_of)
-        self.udfs = Udfs()
+        self.udfs = Udfs(portable=portable)
         self.columnar_extractors = columnar_extractors
         self.routers = routers
         specs = [spec for ex in engine.extractors for spec in ex.provides]
@@ -165,7 +166,10 @@ class Plan:
             fn = self.columnar_extractors.get(extractor.name)
             if fn is None:
                 raise Unsupported(f"signal extractor {extractor.name!r} has no columnar form")
-            made = fn(ctx)
+            try:
+                made = fn(ctx)
+            except Unsupported as err:
+                raise Unsupported(f"signal extractor {extractor.name!r}: {err}") from err
             if made is not None:
                 selects.append((f"x{index}", made))
         owners: dict[str, list[str]] = {}

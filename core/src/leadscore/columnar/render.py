@@ -81,6 +81,10 @@ def _route_json(route: Route) -> str:
 
 def json_text(plan: Any, e: exp.Expression) -> exp.Expression:
     """``e`` (VARCHAR) as a JSON string, exactly as orjson writes it."""
+    if plan.udfs.portable:
+        from leadscore.columnar.portable import json_string
+
+        return json_string(e)
     py = plan.udfs.add("ls_json_text", lambda v: _dumps(v), ("VARCHAR",), "VARCHAR")
     control = q.fn("regexp_matches", e, q.lit("[\\x00-\\x1f]"))
     return q.case([(q.is_null(e), q.lit("null")), (control, py(e))], q.cast(q.fn("to_json", e), "VARCHAR"))

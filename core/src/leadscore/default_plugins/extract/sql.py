@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from leadscore.columnar import portable as portable_sql
 from leadscore.columnar import sql as q
 from leadscore.columnar.context import ColumnarContext, day_text, emit, json_path
 from leadscore.default_plugins.extract import activities as acts_mod
@@ -69,14 +70,21 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
                 "role": found["email.is_role"].value, "competitor": found["email.is_competitor"].value,
                 "match_ev": found["email.matches_company"].evidence}
 
-    py = ctx.udf("ls_email", reference, ("VARCHAR", "VARCHAR"), _EMAIL_STRUCT, nulls=True)
     email, cdom = q.col("email"), q.col("c_domain")
-    plain = q.and_(_ascii_plain(email), q.or_(q.is_null(cdom), q.fn("strlen", cdom).eq(q.fn("length", cdom))))
+    if ctx.portable:
+        # Exported: every address in SQL (an address that is not plain text marks its lead inexact).
+        py = None
+        plain: exp.Expression = exp.NEQ(this=exp.Trim(this=email), expression=q.lit(""))
+        lowered = q.fn("lower", exp.Trim(this=email))
+    else:
+        py = ctx.udf("ls_email", reference, ("VARCHAR", "VARCHAR"), _EMAIL_STRUCT, nulls=True)
+        plain = q.and_(_ascii_plain(email), q.or_(q.is_null(cdom), q.fn("strlen", cdom).eq(q.fn("length", cdom))))
+        lowered = q.fn("lower", email)
     # Plain addresses in SQL, in stages so each piece is computed once.
     e = q.col("e")
     has_at = exp.GT(this=q.fn("strpos", e, q.lit("@")), expression=q.lit(0))
     cd0 = q.fn("lower", q.coalesce(cdom, q.lit("")))
-    stage1 = (q.select(q.col("k"), q.fn("lower", email).as_("e", copy=False), cdom)
+    stage1 = (q.select(q.col("k"), lowered.as_("e", copy=False), cdom)
               .from_(q.table(ctx.leads), copy=False).where(q.and_(q.not_null(email), plain), copy=False))
     stage2 = q.select(
         q.col("k"), e, has_at.as_("has_at", copy=False),
@@ -86,7 +94,8 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
     ).from_(stage1.subquery("s1", copy=False))
     # The domain's verdict is Python's own (its regex has counted repeats, slow in RE2), once per domain.
     free_set = frozenset(free)
-    domain_kind = ctx.udf("ls_domain_kind", lambda d: email_mod._domain_kind(d, free_set), ("VARCHAR",), "VARCHAR")
+    domain_kind = ctx.udf("ls_domain_kind", lambda d: email_mod._domain_kind(d, free_set), ("VARCHAR",), "VARCHAR",
+                          portable=lambda d: _domain_kind_sql(d, free_set))
     domain, local, cd = q.col("domain"), q.col("local"), q.col("cd")
     stage3 = q.select(q.col("k"), e, q.col("has_at"), domain, local, cd, domain_kind(domain).as_("kind0", copy=False)).from_(
         stage2.subquery("s2", copy=False))
@@ -103,11 +112,13 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
         q.concat(domain, q.lit(" vs "), q.case([(cd.neq(q.lit("")), cd)], q.lit("no company domain"))).as_("match_ev", copy=False),
     ).from_(stage3.subquery("s3", copy=False))
     r = q.col("r")
-    py_rows = q.select(q.col("k"), *[q.field(r, name).as_(name, copy=False) for name in
-                                     ("e", "kind", "domain", "matches", "role", "competitor", "match_ev")], copy=False).from_(
-        q.select(q.col("k"), py(email, cdom).as_("r", copy=False)).from_(q.table(ctx.leads), copy=False)
-        .where(q.and_(q.not_null(email), q.not_(plain)), copy=False).subquery("p", copy=False))
-    rows = exp.union(sql_rows, py_rows, distinct=False)
+    rows: exp.Expression = sql_rows
+    if py is not None:
+        py_rows = q.select(q.col("k"), *[q.field(r, name).as_(name, copy=False) for name in
+                                         ("e", "kind", "domain", "matches", "role", "competitor", "match_ev")], copy=False).from_(
+            q.select(q.col("k"), py(email, cdom).as_("r", copy=False)).from_(q.table(ctx.leads), copy=False)
+            .where(q.and_(q.not_null(email), q.not_(plain)), copy=False).subquery("p", copy=False))
+        rows = exp.union(sql_rows, py_rows, distinct=False)
     cols: list[exp.Expression] = [q.col("k")]
     values = {
         "email.type": (q.col("kind"), e),
@@ -121,6 +132,16 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
         value, evidence = values[name]
         cols += emit(name, value, None, evidence)
     return q.select(*cols, copy=False).from_(rows.subquery("e", copy=False))
+
+
+def _domain_kind_sql(domain: exp.Expression, free: frozenset[str]) -> exp.Expression:
+    """email._domain_kind in SQL: the domain pattern, the disposable and free lists, academic suffixes."""
+    return q.case([
+        (q.not_(exp.RegexpLike(this=domain, expression=q.lit(f"^(?:{email_mod._DOMAIN.pattern})$"))), q.lit("invalid")),
+        (q.in_(domain, sorted(email_mod.DISPOSABLE_DOMAINS)), q.lit("disposable")),
+        (q.in_(domain, sorted(free)), q.lit("personal")),
+        (exp.RegexpLike(this=domain, expression=q.lit(email_mod._EDU.pattern)), q.lit("education")),
+    ], q.lit("business"))
 
 
 # --- title ------------------------------------------------------------------------------------
@@ -138,7 +159,17 @@ def title_columnar(ctx: ColumnarContext) -> exp.Select | None:
         seniority, function = title_mod.classify(title, vocabulary)
         return {"seniority": seniority, "function": function, "text": title.lower()}
 
-    py = ctx.udf("ls_title", reference, ("VARCHAR",), "STRUCT(seniority VARCHAR, function VARCHAR, text VARCHAR)")
+    def portable(title: exp.Expression) -> exp.Expression:
+        seniority_table, function_table = _title_keywords(vocabulary)
+        text = portable_sql.padded(title)
+        found = lambda table, default: q.case(  # noqa: E731
+            [(exp.RegexpLike(this=text, expression=q.lit(portable_sql.keyword_pattern(words))), q.lit(name))
+             for name, words in table], q.lit(default))
+        return q.struct(seniority=found(seniority_table, "individual"), function=found(function_table, "other"),
+                        text=q.fn("lower", title))
+
+    py = ctx.udf("ls_title", reference, ("VARCHAR",), "STRUCT(seniority VARCHAR, function VARCHAR, text VARCHAR)",
+                 portable=portable)
     title = q.col("title")
     inner = q.select(q.col("k"), title, py(title).as_("r", quoted=True, copy=False)).from_(q.table(ctx.leads), copy=False).where(
         q.and_(q.not_null(title), title.neq(q.lit(""))), copy=False)
@@ -155,6 +186,16 @@ def title_columnar(ctx: ColumnarContext) -> exp.Select | None:
     return q.select(*cols, copy=False).from_(inner.subquery("t", copy=False))
 
 
+def _title_keywords(vocabulary: Any) -> tuple[list[tuple[str, tuple[str, ...]]], list[tuple[str, tuple[str, ...]]]]:
+    """The title extractor's keyword tables in its order (a rulepack's extensions first)."""
+    ext_s = dict(title_mod._freeze(vocabulary.get("title_seniority")))
+    ext_f = dict(title_mod._freeze(vocabulary.get("title_function")))
+    seniority = [(level, tuple(ext_s.get(level, ())) + title_mod.SENIORITY[level]) for level in title_mod.SENIORITY_ORDER]
+    functions = [(fn, tuple(kw)) for fn, kw in ext_f.items() if kw]
+    functions += [(fn, kw) for fn, kw in title_mod.FUNCTION.items()]
+    return seniority, functions
+
+
 # --- firmographics ----------------------------------------------------------------------------
 
 FIRMO_NAMES = ("company.industry", "company.employees", "company.size_band", "company.annual_revenue",
@@ -167,17 +208,36 @@ def firmographics_columnar(ctx: ColumnarContext) -> exp.Select | None:
     if not wanted:
         return None
     aliases = ctx.vocabulary.get("industry_aliases")
-    industry = ctx.udf("ls_industry", lambda raw: firmo.normalise_industry(raw, aliases), ("VARCHAR",), "VARCHAR")
+    industry_table = {k: v for k, v in firmo.INDUSTRY_ALIASES.items() if v} | dict(aliases or {})
+
+    def industry_sql(raw: exp.Expression) -> exp.Expression:
+        key = portable_sql.words(exp.Replace(this=q.fn("lower", raw), expression=q.lit("_"), replacement=q.lit(" ")))
+        fallback = key
+        for old in (" & ", " ", "-"):
+            fallback = exp.Replace(this=fallback, expression=q.lit(old), replacement=q.lit("_"))
+        return portable_sql.lookup(key, industry_table, fallback)
+
+    industry = ctx.udf("ls_industry", lambda raw: firmo.normalise_industry(raw, aliases), ("VARCHAR",), "VARCHAR",
+                       portable=industry_sql)
 
     def country(raw: str) -> dict[str, str]:
         code = firmo.normalise_country(raw)
         return {"code": code, "region": firmo._REGION_BY_COUNTRY.get(code, "unknown")}
 
-    country_fn = ctx.udf("ls_country", country, ("VARCHAR",), "STRUCT(code VARCHAR, region VARCHAR)")
-    revenue_text = ctx.udf("ls_revenue_text", lambda v: f"revenue {v:,.0f}", ("DOUBLE",), "VARCHAR")
-    py_lower = ctx.udf("ls_lower", lambda v: v.lower(), ("VARCHAR",), "VARCHAR")
+    def country_sql(raw: exp.Expression) -> exp.Expression:
+        text = exp.Trim(this=raw)
+        code = portable_sql.lookup(q.fn("lower", text), firmo.COUNTRY_NAMES, exp.Upper(this=text))
+        return q.struct(code=code, region=portable_sql.lookup(code, firmo._REGION_BY_COUNTRY, q.lit("unknown")))
+
+    country_fn = ctx.udf("ls_country", country, ("VARCHAR",), "STRUCT(code VARCHAR, region VARCHAR)",
+                         portable=country_sql)
+    revenue_text = ctx.udf("ls_revenue_text", lambda v: f"revenue {v:,.0f}", ("DOUBLE",), "VARCHAR",
+                           portable=lambda v: q.concat(q.lit("revenue "), portable_sql.whole_text(v)))
+    py_lower = ctx.udf("ls_lower", lambda v: v.lower(), ("VARCHAR",), "VARCHAR", portable=lambda v: q.fn("lower", v))
 
     def lower(e: exp.Expression) -> exp.Expression:
+        if ctx.portable:
+            return q.fn("lower", e)
         return q.case([(q.fn("strlen", e).eq(q.fn("length", e)), q.fn("lower", e))], py_lower(e))
 
     emp, rev = q.col("c_employees"), q.col("c_revenue")
@@ -224,7 +284,13 @@ def crm_columnar(ctx: ColumnarContext) -> exp.Select | None:
     src = q.col("source")
     has_source = q.and_(q.not_null(src), src.neq(q.lit("")))
     if ctx.wants("lead.source") or ctx.wants("lead.channel"):
-        fn = ctx.udf("ls_source", source, ("VARCHAR",), "STRUCT(source VARCHAR, channel VARCHAR)")
+        channels = dict(source_mod.CHANNELS) | dict(extra or {})
+
+        def source_sql(text: exp.Expression) -> exp.Expression:
+            name = portable_sql.words(exp.Replace(this=q.fn("lower", text), expression=q.lit("-"), replacement=q.lit(" ")), "_")
+            return q.struct(source=name, channel=portable_sql.lookup(name, channels, q.lit("other")))
+
+        fn = ctx.udf("ls_source", source, ("VARCHAR",), "STRUCT(source VARCHAR, channel VARCHAR)", portable=source_sql)
         row = fn(src)
         for name, part in (("lead.source", "source"), ("lead.channel", "channel")):
             if ctx.wants(name):
@@ -233,7 +299,7 @@ def crm_columnar(ctx: ColumnarContext) -> exp.Select | None:
         created = q.col("created_at")
         days = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(ctx.as_of_us), expression=created), "DOUBLE"),
                                     expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
-        round3 = ctx.udf("ls_round3", lambda v: round(v, 3), ("DOUBLE",), "DOUBLE")
+        round3 = ctx.udf("ls_round3", lambda v: round(v, 3), ("DOUBLE",), "DOUBLE", portable=portable_sql.round3)
         cols += emit("lead.age_days", q.case([(q.not_null(created), round3(days))]), created,
                      q.case([(q.not_null(created), q.concat(q.lit("created "), day_text(created)))]))
     declared = ctx.vocabulary.get(CUSTOM_FIELDS) or {}
@@ -389,7 +455,7 @@ def activities_columnar(ctx: ColumnarContext) -> exp.Select | None:
                 cols += emit(name, q.case([(some, last)]), q.case([(some, last)]), q.case([(some, evidence)]))
             else:  # days_since_last
                 if round3 is None:
-                    round3 = ctx.udf("ls_round3", lambda v: round(v, 3), ("DOUBLE",), "DOUBLE")
+                    round3 = ctx.udf("ls_round3", lambda v: round(v, 3), ("DOUBLE",), "DOUBLE", portable=portable_sql.round3)
                 days = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(as_of), expression=last), "DOUBLE"),
                                             expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
                 cols += emit(name, q.case([(some, round3(days))]), q.case([(some, last)]), q.case([(some, evidence)]))

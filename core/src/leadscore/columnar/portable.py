@@ -1,0 +1,111 @@
+"""SQL alone for what the columnar plan otherwise asks Python: the forms an exported plan uses.
+
+Each builder equals its Python counterpart on *plain* text (printable ASCII, where SQL's
+``lower``/``upper``/``trim`` are Python's) and on numbers away from rounding ties; the export marks
+every other lead as inexact (see :func:`leadscore.columnar.export.exact_column`) instead of pretending.
+Only standard functions are used (``lower``, ``replace``, ``regexp_replace``, ``substr``, ``floor``,
+``round``, ``concat``, ``CASE``), so sqlglot can write them for each dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+
+PLAIN = "^[ -~]*$"  # printable ASCII: the text the forms here treat exactly as Python does
+
+
+def plain(e: exp.Expression) -> exp.Expression:
+    """True when ``e`` is NULL or printable ASCII."""
+    return q.or_(q.is_null(e), exp.RegexpLike(this=e, expression=q.lit(PLAIN)))
+
+
+def words(e: exp.Expression, joiner: str = " ") -> exp.Expression:
+    """``joiner.join(e.split())`` on plain text (its only white space is the space)."""
+    return exp.RegexpReplace(this=exp.Trim(this=e), expression=q.lit(" +"), replacement=q.lit(joiner),
+                             modifiers=q.lit("g"))
+
+
+def lookup(key: exp.Expression, table: Mapping[str, str], default: exp.Expression) -> exp.Expression:
+    """``table.get(key, default)`` as one CASE (tables here have at most a few hundred keys)."""
+    if not table:
+        return default
+    # The simple CASE names ``key`` once (a nested lookup does not repeat its key per entry).
+    return exp.Case(this=key, ifs=[exp.If(this=q.lit(k), true=q.lit(v)) for k, v in sorted(table.items())],
+                    default=default)
+
+
+def keyword_pattern(keywords: list[str] | tuple[str, ...]) -> str:
+    """A regex that finds any of ``keywords`` as whole words in ``' ' + text + ' '`` (lower case):
+    the title extractor's lookarounds become the padding's neighbours, which every dialect's
+    regular expressions can read. Characters other than letters, digits and spaces go in brackets."""
+    def escaped(word: str) -> str:
+        return "".join(c if c.isalnum() or c == " " else f"[{c}]" for c in word.lower())
+
+    alternatives = sorted({escaped(k) for k in keywords}, key=len, reverse=True)
+    return "[^a-z0-9&-](" + "|".join(alternatives) + ")[^a-z0-9&-]"
+
+
+def padded(e: exp.Expression) -> exp.Expression:
+    return q.concat(q.lit(" "), exp.Lower(this=e), q.lit(" "))
+
+
+def round3(e: exp.Expression) -> exp.Expression:
+    """``round(x, 3)`` away from ties: the nearest double to round(x * 1000) / 1000, as Python's."""
+    return exp.Div(this=exp.Round(this=exp.Mul(this=q.paren(e), expression=q.lit(1000.0))), expression=q.lit(1000.0))
+
+
+def near_tie3(e: exp.Expression) -> exp.Expression:
+    """Whether ``x * 1000`` lies within a millionth of a half (where SQL and Python may round apart)."""
+    scaled = exp.Mul(this=q.paren(e), expression=q.lit(1000.0))
+    frac = exp.Sub(this=scaled, expression=exp.Floor(this=scaled))
+    return exp.LT(this=exp.Abs(this=exp.Sub(this=frac, expression=q.lit(0.5))), expression=q.lit(1e-6))
+
+
+def whole_text(v: exp.Expression) -> exp.Expression:
+    """``f"{v:,.0f}"`` for |v| < 2**53: ties to even, thousands separated by commas."""
+    a = exp.Abs(this=v)
+    fl = exp.Floor(this=a)
+    diff = exp.Sub(this=a, expression=fl)
+    even = exp.Sub(this=fl, expression=exp.Mul(this=q.lit(2.0), expression=exp.Floor(
+        this=exp.Div(this=fl, expression=q.lit(2.0))))).eq(q.lit(0.0))
+    plus_one = exp.Add(this=fl, expression=q.lit(1.0))
+    rounded = q.case([(exp.GT(this=diff, expression=q.lit(0.5)), plus_one), (exp.LT(this=diff, expression=q.lit(0.5)), fl),
+                      (even, fl)], plus_one)
+    digits = q.cast(q.cast(rounded, "BIGINT"), "VARCHAR")
+    size = exp.Length(this=digits)
+    # The first group has 1-3 digits, every later one 3: at most five more for 16 digits.
+    first = exp.Add(this=exp.Mod(this=q.paren(exp.Sub(this=size, expression=q.lit(1))), expression=q.lit(3)),
+                    expression=q.lit(1))
+    parts: list[exp.Expression] = [exp.Substring(this=digits, start=q.lit(1), length=first)]
+    for group in range(5):
+        start = exp.Add(this=first, expression=q.lit(1 + 3 * group))
+        parts.append(q.case([(exp.GTE(this=size, expression=start),
+                              q.concat(q.lit(","), exp.Substring(this=digits, start=start, length=q.lit(3))))], q.lit("")))
+    sign = q.case([(exp.LT(this=v, expression=q.lit(0.0)), q.lit("-"))], q.lit(""))
+    return q.concat(sign, *parts)
+
+
+def exact_whole_text(v: exp.Expression) -> exp.Expression:
+    """Where :func:`whole_text` is Python's: below 2**53 and not negative zero."""
+    return q.or_(q.is_null(v), q.and_(exp.LT(this=exp.Abs(this=v), expression=q.lit(float(2**53))),
+                                      q.not_(q.and_(v.eq(q.lit(0.0)), exp.Like(this=q.cast(v, "VARCHAR"), expression=q.lit("-%"))))))
+
+
+def json_string(e: exp.Expression) -> exp.Expression:
+    """``e`` as a JSON string as orjson writes it, for text without control characters."""
+    escaped = exp.Replace(this=exp.Replace(this=e, expression=q.lit("\\"), replacement=q.lit("\\\\")),
+                          expression=q.lit('"'), replacement=q.lit('\\"'))
+    return q.case([(q.is_null(e), q.lit("null"))], q.concat(q.lit('"'), escaped, q.lit('"')))
+
+
+def no_control(e: exp.Expression) -> exp.Expression:
+    """True when ``e`` is NULL or has no character below U+0020 (JSON would escape it)."""
+    return q.or_(q.is_null(e), q.not_(exp.RegexpLike(this=e, expression=q.lit("[\x01-\x1f]"))),)
+
+
+__all__ = ["PLAIN", "exact_whole_text", "json_string", "keyword_pattern", "lookup", "near_tie3", "no_control", "padded",
+           "plain", "round3", "whole_text", "words"]
