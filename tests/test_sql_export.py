@@ -1,0 +1,300 @@
+"""`leadscore sql`: the exported query, run by DuckDB over the two relations it names, gives the
+python engine's cards byte for byte on every lead it marks exact; what it cannot export is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import types
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+duckdb = pytest.importorskip("duckdb", reason="the exported query is run by DuckDB here")
+
+from leadscore import Engine, PluginManager  # noqa: E402
+from leadscore.columnar.conditions import Unsupported  # noqa: E402
+from leadscore.columnar.export import warehouse_query  # noqa: E402
+from leadscore.io.readers import read_leads  # noqa: E402
+from leadscore.io.writers import _json_line, card_to_dict  # noqa: E402
+from leadscore.model import Activity, Company, Lead  # noqa: E402
+from leadscore_cli.main import build_cli  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "rulepacks" / "samples"
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+LEADS_DDL = ('CREATE TABLE {name} (id VARCHAR, email VARCHAR, title VARCHAR, source VARCHAR, created_at TIMESTAMP, '
+             'account_id VARCHAR, "company.name" VARCHAR, "company.domain" VARCHAR, "company.industry" VARCHAR, '
+             '"company.employees" BIGINT, "company.annual_revenue" DOUBLE, "company.country" VARCHAR, '
+             '"company.tier" VARCHAR, fields VARCHAR)')
+ACTIVITIES_DDL = 'CREATE TABLE {name} (lead_id VARCHAR, type VARCHAR, "at" TIMESTAMP, properties VARCHAR)'
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(dict(value), ensure_ascii=False) if value else None
+
+
+def load(con: Any, leads: list[Lead], *, names: tuple[str, str] = ("leads", "activities")) -> None:
+    """The two relations as a warehouse would hold them: typed columns, JSON for fields and properties."""
+    con.execute(LEADS_DDL.format(name=names[0]))
+    con.execute(ACTIVITIES_DDL.format(name=names[1]))
+    lead_rows, activity_rows = [], []
+    for lead in leads:
+        c = lead.company
+        lead_rows.append([lead.id, lead.email, lead.title, lead.source, _utc(lead.created_at), lead.account_id, c.name,
+                          c.domain, c.industry, c.employees, c.annual_revenue, c.country, c.tier, _json(lead.fields)])
+        activity_rows += [[lead.id, a.type, _utc(a.at), _json(a.properties)] for a in lead.activities]
+    if lead_rows:
+        con.executemany(f"INSERT INTO {names[0]} VALUES ({', '.join('?' * 14)})", lead_rows)
+    if activity_rows:
+        con.executemany(f"INSERT INTO {names[1]} VALUES (?, ?, ?, ?)", activity_rows)
+
+
+def python_lines(engine: Engine, leads: list[Lead]) -> dict[str, str]:
+    """Each lead's card as `leadscore score --format jsonl` writes it (no newline)."""
+    return {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in engine.score(leads, AS_OF)}
+
+
+def run_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> tuple[list[tuple], dict[str, str]]:
+    with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
+        text = warehouse_query(engine, AS_OF)
+        want = python_lines(engine, leads)
+    con = duckdb.connect()
+    load(con, leads)
+    return con.execute(text).fetchall(), want
+
+
+def in_time_order(lead: Lead) -> Lead:
+    """The lead with its activities in the query's order (time, then type, then properties), which
+    the python engine keeps for activities at the same time."""
+    acts = sorted(lead.activities, key=lambda a: (a.at, a.type, _json(a.properties) or ""))
+    return Lead(lead.id, lead.email, lead.title, lead.source, lead.created_at, lead.account_id, lead.company,
+                lead.fields, tuple(acts))
+
+
+def sample_leads(name: str = "leads.jsonl") -> list[Lead]:
+    return [in_time_order(item) for item in read_leads(SAMPLES / name) if isinstance(item, Lead)]
+
+
+def _near_tie(days: float) -> bool:
+    scaled = days * 1000.0
+    return abs(scaled - math.floor(scaled) - 0.5) < 1e-6
+
+
+def expected_exact(lead: Lead) -> bool:
+    """The query's `exact` column, worked out in Python (see leadscore.columnar.export)."""
+    c = lead.company
+    texts = (lead.email, lead.title, lead.source, c.domain, c.industry, c.country, c.tier)
+    if not all(t is None or all(" " <= ch <= "~" for ch in t) for t in texts):
+        return False
+    if any("\x01" <= ch <= "\x1f" for ch in lead.id):
+        return False
+    revenue = c.annual_revenue
+    if revenue is not None and (abs(revenue) >= 2**53 or (revenue == 0 and math.copysign(1, revenue) < 0)):
+        return False
+    days = lambda at: (AS_OF - at).total_seconds() / 86_400.0  # noqa: E731
+    if lead.created_at is not None and _near_tie(days(lead.created_at)):
+        return False
+    return not any(a.at <= AS_OF and _near_tie(days(a.at)) for a in lead.activities)
+
+
+def assert_same(rows: list[tuple], want: dict[str, str], *, all_exact: bool = False) -> int:
+    """Every exact row's card equals the python engine's; returns how many rows were exact."""
+    assert sorted(r[0] for r in rows) == sorted(want)
+    exact = 0
+    for lead_id, total, band, card, is_exact, rejection in rows:
+        assert rejection is None
+        if is_exact:
+            exact += 1
+            assert card == want[lead_id], lead_id
+            assert (total, band) == (json.loads(card)["total"], json.loads(card)["band"])
+    if all_exact:
+        assert exact == len(rows)
+    return exact
+
+
+# --- the query scores as the python engine does ------------------------------------------------
+
+
+@pytest.mark.parametrize("packs", [["firr-base"], ["firr-base", "midmarket"]])
+def test_sample_leads_score_alike(packs: list[str]) -> None:
+    leads = sample_leads()
+    rows, want = run_query(leads, packs, PluginManager())
+    assert_same(rows, want)
+    assert {r[0]: r[4] for r in rows} == {lead.id: expected_exact(lead) for lead in leads}
+    # The leads marked inexact here (activities 18 minutes past the hour: an age of n.0125 days,
+    # a rounding tie) score alike too: the mark is conservative.
+    assert sum(1 for r in rows if r[3] == want[r[0]]) == len(rows) and not all(r[4] for r in rows)
+
+
+def test_generated_leads_score_alike() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate", ROOT / "bench" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(generate)
+    import io
+
+    out = io.StringIO()
+    generate.write_leads(1500, 23, out)
+    leads = [in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
+             if isinstance(item, Lead)]
+    rows, want = run_query(leads, ["firr-base"])
+    exact = assert_same(rows, want)
+    assert exact > 1400
+
+
+ASCII_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+TITLES = st.one_of(st.sampled_from(("VP Marketing", "Chief Executive Officer", "Head of Sales Ops", "Marketing Intern",
+                                    "fp&a lead", "co-founder & CTO", "Director, IT", " Senior  manager ",
+                                    "DIRECTEUR GÉNÉRAL", "Head-Hunter", "Ex-CEO", "ceo-in-residence", "R&D lead", "")),
+                   ASCII_TEXT, st.none())
+lead_strategy = st.builds(
+    lambda i, email, title, source, created, employees, revenue, industry, country, tier, domain, acts: Lead(
+        f"H-{i}", email=email, title=title, source=source, created_at=created,
+        company=Company(name="Acme", domain=domain, industry=industry, employees=employees, annual_revenue=revenue,
+                        country=country, tier=tier),
+        activities=tuple(sorted(acts, key=lambda a: a.at))),
+    st.integers(0, 10**6),
+    st.one_of(st.sampled_from(("dana@acme.io", "Bob@Gmail.com", "x@mailinator.com", "info@acme.io", "s@mit.edu",
+                               "bad-email", " Élise@Acme.io ", "a@b@acme.io", "o'neil@acme.co.uk")), st.none()),
+    TITLES,
+    st.one_of(st.sampled_from(("linkedin_ads", "Content-Syndication", "webinar", "G2", "Paid  Search")), st.none()),
+    st.one_of(st.none(), st.integers(0, 800 * 86_400).map(lambda s: AS_OF - timedelta(seconds=s, microseconds=250))),
+    st.sampled_from((None, 0, 9, 10, 99, 100, 999, 1000, 5000, 250_000)),
+    st.sampled_from((None, 0.0, 0.5, 2.5, 999_999.5, 1e7, 5e7, 2.5e8, 1e9, 1234567.5, -3.7, 12345678901234.0)),
+    st.one_of(st.sampled_from(("software", "Hospital & Health Care", "b2b_software", "Computer-Software", "Ünïcode")),
+              ASCII_TEXT, st.none()),
+    st.one_of(st.sampled_from(("US", "united states", " de ", "Cuba", "United Kingdom", "Deutschland")), ASCII_TEXT,
+              st.none()),
+    st.sampled_from(("Strategic", " target ", "tier 3", None)),
+    st.sampled_from(("acme.io", "WWW.Acme.IO", "eu.acme.io", None)),
+    st.lists(st.builds(lambda t, d, url: Activity(t, AS_OF - timedelta(hours=d), {"url": url} if url else {}),
+                       st.sampled_from(("pricing_page_visit", "demo_request", "email_open", "webinar_attended",
+                                        "content_download", "form_submit")),
+                       st.integers(-24, 24 * 200), st.sampled_from(("/pricing", "/blog", ""))), max_size=8),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(lead_strategy, min_size=1, max_size=30, unique_by=lambda lead: lead.id))
+def test_any_exact_lead_scores_alike(leads: list[Lead]) -> None:
+    rows, want = run_query(leads, ["firr-base"])
+    assert_same(rows, want)
+
+
+def test_plain_leads_are_exact() -> None:
+    rnd = random.Random(5)
+    leads = [Lead(f"P-{i}", email=f"{rnd.choice('abc')}@{rnd.choice(('acme.io', 'gmail.com'))}",
+                  title=rnd.choice(("VP Sales", "CEO", "Analyst")), source="webinar",
+                  created_at=AS_OF - timedelta(days=rnd.randint(1, 300), seconds=7),
+                  company=Company(domain="acme.io", industry="software", employees=rnd.choice((50, 5000)),
+                                  annual_revenue=3e7, country="US"),
+                  activities=(Activity("demo_request", AS_OF - timedelta(days=rnd.randint(1, 40), seconds=3)),))
+             for i in range(40)]
+    rows, want = run_query(leads, ["firr-base"])
+    assert_same(rows, want, all_exact=True)
+
+
+def test_text_beyond_ascii_is_marked_inexact() -> None:
+    leads = [Lead("U-1", email="dana@acme.io", title="Directeur Général", company=Company(country="US")),
+             Lead("U-2", email="dana@acme.io", title="Director", company=Company(country="US"))]
+    rows, _ = run_query(leads, ["firr-base"])
+    assert {r[0]: r[4] for r in rows} == {"U-1": False, "U-2": True}
+
+
+def test_relations_are_named_by_the_team() -> None:
+    leads = sample_leads()[:5]
+    with Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], as_of=AS_OF) as engine:
+        text = warehouse_query(engine, AS_OF, leads="crm_contacts", activities="crm_events")
+        want = python_lines(engine, leads)
+    con = duckdb.connect()
+    load(con, leads, names=("crm_contacts", "crm_events"))
+    assert '"crm_contacts"' in text and '"leads"' not in text
+    assert_same(con.execute(text).fetchall(), want)
+
+
+# --- what it cannot export is one line -----------------------------------------------------------
+
+
+def _message(pm: PluginManager, packs: list[str] | None, **kwargs: Any) -> str:
+    with Engine(plugins=pm, rulepacks=packs, as_of=AS_OF) as engine, pytest.raises(Unsupported) as caught:
+        warehouse_query(engine, AS_OF, **kwargs)
+    return str(caught.value)
+
+
+def test_account_roll_up_is_refused() -> None:
+    assert "account signals" in _message(PluginManager(), None)
+
+
+@pytest.mark.parametrize("dialect, says", [("postgres", "--dialect postgres is not supported yet"),
+                                           ("oracle", "--dialect 'oracle' is not a dialect leadscore writes")])
+def test_dialects_without_a_running_query_are_refused(dialect: str, says: str) -> None:
+    assert says in _message(PluginManager(entry_points=False), ["firr-base"], dialect=dialect)
+
+
+def test_an_extractor_with_a_python_function_and_no_sql_form_is_named(tmp_path: Path) -> None:
+    from leadscore.columnar import sql as q
+    from leadscore.columnar.context import emit
+    from leadscore.hookspecs import hookimpl
+    from leadscore.model import Signal, SignalExtractor, SignalSpec
+
+    def per_lead(lead: Lead, ctx: Any) -> tuple[Signal, ...]:
+        return (Signal("crm.shout", (lead.title or "").upper(), None, "title"),)
+
+    def columnar(ctx: Any) -> Any:
+        upper = ctx.udf("acme_upper", str.upper, ("VARCHAR",), "VARCHAR")
+        return q.select(q.col("k"), *emit("crm.shout", upper(q.col("title")), None, q.lit("title"))).from_(q.table(ctx.leads))
+
+    @hookimpl
+    def leadscore_signal_extractors() -> Any:
+        return [SignalExtractor("shout", per_lead, (SignalSpec("crm.shout", "str", "the title, shouted"),), "",
+                                columnar)]
+
+    pm = PluginManager(entry_points=False)
+    pm.register(types.SimpleNamespace(leadscore_signal_extractors=leadscore_signal_extractors), "acme-shout")
+    pack = tmp_path / "shout.toml"
+    pack.write_text('[pack]\nname = "shout"\nversion = "1"\nextends = ["firr-base"]\npriority = 5\n\n[[rules]]\n'
+                    'id = "fit.ceo"\ncategory = "fit"\npoints = 5\nreason = "CEO"\n'
+                    'when = { signal = "crm.shout", eq = "CEO" }\n', encoding="utf-8")
+    message = _message(pm, ["firr-base", str(pack)])
+    assert message == "signal extractor 'shout': the function acme_upper runs in Python and has no SQL form"
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_the_command_prints_a_query_that_runs(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cli = build_cli(PluginManager(entry_points=False))
+    out = tmp_path / "score.sql"
+    result = runner.invoke(cli, ["sql", "-r", "firr-base", "--as-of", "2026-11-23", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    leads = sample_leads()
+    con = duckdb.connect()
+    load(con, leads)
+    rows = con.execute(out.read_text(encoding="utf-8")).fetchall()
+    with Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], as_of=AS_OF) as engine:
+        assert_same(rows, python_lines(engine, leads))
+    printed = runner.invoke(cli, ["sql", "-r", "firr-base", "--as-of", "2026-11-23"])
+    assert printed.exit_code == 0 and printed.output == out.read_text(encoding="utf-8")
+
+
+def test_the_command_refuses_in_one_line() -> None:
+    result = CliRunner().invoke(build_cli(PluginManager(entry_points=False)),
+                                ["sql", "-r", "firr-base", "--dialect", "postgres"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leadscore: sql: --dialect postgres is not supported yet: ")
