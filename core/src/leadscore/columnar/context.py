@@ -176,7 +176,7 @@ class ColumnarContext:
 
 def day_text(e: exp.Expression) -> exp.Expression:
     """``2026-11-20`` for a microseconds column (the python engine's ``day_text``)."""
-    return q.fn("strftime", q.call("make_timestamp", e), q.lit("%Y-%m-%d"))
+    return q.utc_day_text(e)
 
 
 def json_path(key: str) -> exp.Expression:

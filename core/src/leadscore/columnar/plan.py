@@ -409,7 +409,7 @@ class Plan:
         found = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[q.col("k", "a"), q.col("s1", "r")])
         # count = "daily": the newest match of each UTC day (dn = 1), the newest days first (drank), and
         # on the newest match, how many days there are (ndays: its day's rank counted from the oldest).
-        day = q.cast(q.call("make_timestamp", at), "DATE")
+        day = q.utc_day(at)
         daily_cols: list[exp.Expression] = []
         if dailies:
             keys = [q.col("k", "a"), q.col("s1", "r")]
@@ -523,15 +523,13 @@ class Plan:
 
 def any_property(doc: exp.Expression, key: str) -> exp.Expression:
     """An activity property as an ``any`` struct; a JSON null, list or object is present with kind ``other``."""
-    from leadscore.columnar.context import json_path as _json_path
-
-    got = q.call("json_extract", doc, _json_path(key))
-    kind = q.fn("json_type", got)
+    got = q.json_at(doc, key)
+    kind = q.json_kind(got)
     null = {"s": q.cast(exp.null(), "VARCHAR"), "n": q.cast(exp.null(), "DOUBLE"), "b": q.cast(exp.null(), "BOOLEAN"),
             "t": q.cast(exp.null(), "BIGINT")}
     return q.case([
         (q.is_null(got), exp.null()),
-        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), **{**null, "s": q.call("json_extract_string", doc, _json_path(key))})),
+        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), **{**null, "s": q.json_str(doc, key)})),
         (kind.eq(q.lit("BOOLEAN")), q.struct(k=q.lit("bool"), **{**null, "b": q.cast(got, "BOOLEAN")})),
         (q.in_(kind, ("BIGINT", "UBIGINT", "DOUBLE")), q.struct(k=q.lit("num"), **{**null, "n": q.cast(got, "DOUBLE")})),
     ], q.struct(k=q.lit("other"), **null))

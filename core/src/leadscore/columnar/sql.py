@@ -172,7 +172,140 @@ def with_steps(steps: Iterable[tuple[str, exp.Expression]], final: exp.Select) -
 
 
 def sql(e: exp.Expression) -> str:
-    return e.sql(dialect=DIALECT, copy=False)
+    return lower_json(e, DIALECT, copy=False).sql(dialect=DIALECT, copy=False)
+
+
+# JSON is read through three placeholders, spelt per dialect when the plan is written out: DuckDB
+# and Spark share no JSON function (DuckDB's JSON type and pointer paths, Spark's VARIANT).
+_JSON_AT, _JSON_KIND, _JSON_STR = "ls__json_at", "ls__json_kind", "ls__json_str"
+# So are UTC days of microsecond times: Spark's timestamps turn into days in the session's zone.
+_DAY, _DAY_TEXT = "ls__utc_day", "ls__utc_day_text"
+_DAY_US = 86_400_000_000
+
+
+def utc_day(micros: exp.Expression) -> exp.Expression:
+    """The UTC date of a time in microseconds since 1970."""
+    return exp.Anonymous(this=_DAY, expressions=[micros])
+
+
+def utc_day_text(micros: exp.Expression) -> exp.Expression:
+    """``2026-11-20``: the UTC date of a time in microseconds since 1970, as text."""
+    return exp.Anonymous(this=_DAY_TEXT, expressions=[micros])
+
+
+def json_at(doc: exp.Expression, key: str) -> exp.Expression:
+    """The JSON value under ``key`` of the JSON object text ``doc`` (NULL when absent)."""
+    return exp.Anonymous(this=_JSON_AT, expressions=[doc, lit(key)])
+
+
+def json_kind(value: exp.Expression) -> exp.Expression:
+    """The kind of a :func:`json_at` value by DuckDB's names: VARCHAR, BOOLEAN, BIGINT, UBIGINT, DOUBLE,
+    NULL, OBJECT or ARRAY."""
+    return exp.Anonymous(this=_JSON_KIND, expressions=[value])
+
+
+def json_str(doc: exp.Expression, key: str) -> exp.Expression:
+    """The text of the scalar under ``key`` (a string without its quotes)."""
+    return exp.Anonymous(this=_JSON_STR, expressions=[doc, lit(key)])
+
+
+def _pointer(key: str) -> exp.Expression:
+    return lit("/" + key.replace("~", "~0").replace("/", "~1"))
+
+
+def _spark_path(key: str) -> exp.Expression:
+    if "'" in key or "\\" in key or "]" in key:
+        raise ValueError(f"the key {key!r} cannot be written as a Spark JSON path")
+    return lit(f"$['{key}']")
+
+
+def for_dialect(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
+    """``tree`` made writable in ``dialect``: its JSON placeholders spelt (:func:`lower_json`) and, for
+    Spark, the few DuckDB list and text functions sqlglot does not write there (or writes with
+    another meaning, such as an ordered ``list`` aggregate) given their Spark form."""
+    tree = lower_json(tree, dialect, copy=copy)
+    if dialect == "spark":
+        tree = tree.transform(_spark_node, copy=False)
+    return tree
+
+
+def _sorted_values(value: exp.Expression, keys: list[exp.Expression]) -> exp.Expression:
+    """Spark: the aggregated ``value`` in the order of ``keys`` (collect_list keeps no order)."""
+    order = exp.Struct(expressions=[exp.PropertyEQ(this=ident(f"o{i}"), expression=k) for i, k in enumerate(keys)])
+    pair = exp.Struct(expressions=[exp.PropertyEQ(this=ident("o"), expression=order),
+                                   exp.PropertyEQ(this=ident("v"), expression=value)])
+    collected = exp.Anonymous(this="array_sort", expressions=[exp.Anonymous(this="collect_list", expressions=[pair])])
+    return exp.Anonymous(this="transform", expressions=[collected, exp.Lambda(
+        this=exp.Dot(this=exp.column("e"), expression=ident("v")), expressions=[exp.to_identifier("e")])])
+
+
+def _spark_node(node: exp.Expression) -> exp.Expression:
+    children = lambda: [_spark(a) for a in node.expressions]  # noqa: E731
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        return exp.RegexpLike(this=_spark(node.this), expression=lit(f"^(?:{pattern.name})$"))
+    if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
+        return exp.Anonymous(this="slice", expressions=[_sorted_values(_spark(node.this), [_spark(node.expression)]),
+                                                        lit(1), _spark(node.args["count"])])
+    if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.ArrayAgg):
+        keys = [_spark(o.this) for o in node.expression.expressions]
+        return _sorted_values(_spark(node.this.this), keys)
+    if isinstance(node, exp.Length) and isinstance(node.this, (exp.ArrayFilter, exp.Array)):
+        return exp.ArraySize(this=_spark(node.this))
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        if name == "strlen":
+            return exp.Anonymous(this="octet_length", expressions=children())
+        if name == "list_extract":
+            return exp.Anonymous(this="try_element_at", expressions=children())
+        if name == "list_reverse":
+            return exp.Anonymous(this="reverse", expressions=children())
+        if name == "list_slice":
+            items, start, end = children()
+            return exp.Anonymous(this="slice", expressions=[items, start, exp.Add(
+                this=exp.Sub(this=end, expression=start), expression=lit(1))])
+    return node
+
+
+def _spark(node: exp.Expression) -> exp.Expression:
+    return node.transform(_spark_node, copy=False)
+
+
+def lower_json(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
+    """``tree`` with the JSON placeholders written for ``dialect`` (duckdb or spark)."""
+    def change(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Anonymous) or node.name not in (_JSON_AT, _JSON_KIND, _JSON_STR, _DAY, _DAY_TEXT):
+            return node
+        # A replaced node's children are not visited again: lower them here.
+        args = [lower_json(a, dialect, copy=False) for a in node.expressions]
+        if node.name in (_DAY, _DAY_TEXT):
+            if dialect == "duckdb":
+                stamp = exp.Anonymous(this="make_timestamp", expressions=args)
+                return cast(stamp, "DATE") if node.name == _DAY else fn("strftime", stamp, lit("%Y-%m-%d"))
+            # Spark: whole days since 1970 (DIV truncates towards zero, so times before 1970 step back one).
+            micros = paren(args[0])
+            number = exp.Sub(this=exp.IntDiv(this=micros, expression=lit(_DAY_US)), expression=case(
+                [(exp.LT(this=exp.Mod(this=micros, expression=lit(_DAY_US)), expression=lit(0)), lit(1))], lit(0)))
+            day = exp.Anonymous(this="date_from_unix_date", expressions=[cast(number, "INT")])
+            return day if node.name == _DAY else cast(day, "VARCHAR")
+        if dialect == "duckdb":
+            if node.name == _JSON_KIND:
+                return exp.Anonymous(this="json_type", expressions=args)
+            name = "json_extract" if node.name == _JSON_AT else "json_extract_string"
+            return exp.Anonymous(this=name, expressions=[args[0], _pointer(args[1].name)])
+        if dialect == "spark":
+            if node.name == _JSON_KIND:
+                shape = exp.Anonymous(this="schema_of_variant", expressions=args)
+                return case([(shape.eq(lit("STRING")), lit("VARCHAR")), (shape.eq(lit("BOOLEAN")), lit("BOOLEAN")),
+                             (shape.eq(lit("BIGINT")), lit("BIGINT")), (shape.eq(lit("VOID")), lit("NULL")),
+                             (exp.Like(this=shape, expression=lit("OBJECT%")), lit("OBJECT")),
+                             (exp.Like(this=shape, expression=lit("ARRAY%")), lit("ARRAY"))], lit("DOUBLE"))
+            parsed = exp.Anonymous(this="try_parse_json", expressions=[args[0]])
+            extra = [lit("string")] if node.name == _JSON_STR else []
+            return exp.Anonymous(this="variant_get", expressions=[parsed, _spark_path(args[1].name), *extra])
+        raise ValueError(f"no JSON functions for the dialect {dialect!r}")
+
+    return tree.transform(change, copy=copy)
 
 
 # What Python's str.strip() removes (every character whose isspace() is true), as an RE2 class.

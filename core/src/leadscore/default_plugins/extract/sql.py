@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from leadscore.columnar import portable as portable_sql
 from leadscore.columnar import sql as q
-from leadscore.columnar.context import ColumnarContext, day_text, emit, json_path
+from leadscore.columnar.context import ColumnarContext, day_text, emit
 from leadscore.default_plugins.extract import activities as acts_mod
 from leadscore.default_plugins.extract import crm as source_mod
 from leadscore.default_plugins.extract import email as email_ext
@@ -322,10 +322,10 @@ def any_value(doc: exp.Expression, key: str) -> exp.Expression:
     Strings, booleans and integers only: the engine sends leads with other JSON values in
     custom fields or properties it reads to the python engine.
     """
-    got = q.call("json_extract", doc, json_path(key))
-    kind = q.fn("json_type", got)
+    got = q.json_at(doc, key)
+    kind = q.json_kind(got)
     return q.case([
-        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), s=q.call("json_extract_string", doc, json_path(key)),
+        (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), s=q.json_str(doc, key),
                                               n=q.cast(exp.null(), "DOUBLE"), b=q.cast(exp.null(), "BOOLEAN"),
                                               t=q.cast(exp.null(), "BIGINT"))),
         (kind.eq(q.lit("BOOLEAN")), q.struct(k=q.lit("bool"), s=q.cast(exp.null(), "VARCHAR"),
@@ -344,9 +344,9 @@ def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expres
     The engine sends leads whose value of a declared number or int field is text that is not a
     whole number of 15 digits at most to the python engine (the SQL prints no Python float).
     """
-    got = q.call("json_extract", doc, json_path(key))
-    kind_of = q.fn("json_type", got)
-    text = q.call("json_extract_string", doc, json_path(key))
+    got = q.json_at(doc, key)
+    kind_of = q.json_kind(got)
+    text = q.json_str(doc, key)
     is_text, is_bool = kind_of.eq(q.lit("VARCHAR")), kind_of.eq(q.lit("BOOLEAN"))
     is_int = q.in_(kind_of, ("BIGINT", "UBIGINT"))
     stripped = q.py_strip(text)
@@ -376,10 +376,10 @@ def field_value(doc: exp.Expression, key: str) -> exp.Expression:
 
 def field_evidence(doc: exp.Expression, key: str) -> exp.Expression:
     """``f"{name}={value}"`` for a string, boolean or integer field."""
-    got = q.call("json_extract", doc, json_path(key))
-    kind = q.fn("json_type", got)
+    got = q.json_at(doc, key)
+    kind = q.json_kind(got)
     text = q.case([
-        (kind.eq(q.lit("VARCHAR")), q.call("json_extract_string", doc, json_path(key))),
+        (kind.eq(q.lit("VARCHAR")), q.json_str(doc, key)),
         (kind.eq(q.lit("BOOLEAN")), q.case([(q.cast(got, "BOOLEAN"), q.lit("True"))], q.lit("False"))),
         (q.in_(kind, ("BIGINT", "UBIGINT")), q.cast(got, "VARCHAR")),
     ])
