@@ -83,7 +83,8 @@ class ParquetPart:
             raise InputError(label, "reading Parquet needs pyarrow, which is not installed", _INSTALL_FIX) from None
         self.label = label
         try:
-            self.file = pq.ParquetFile(path)
+            # Checksums are verified where the writer stored them (leadscore's own output does).
+            self.file = pq.ParquetFile(path, page_checksum_verification=True)
         except FileNotFoundError:
             raise InputError(label, "file not found", "check the path") from None
         except PermissionError:
@@ -169,15 +170,15 @@ def _text_cells(column: Any) -> list[str]:
     kind = column.type
     if t.is_null(kind):
         return [""] * len(column)
+    if t.is_floating(kind):
+        # Python's shortest text for a float, as pandas' to_csv writes it: 2.0 stays "2.0" (a
+        # decimal, not the integer 2), and a message quoting a bad value quotes what a CSV would.
+        return ["" if value is None else repr(value) for value in column.to_pylist()]
     if t.is_timestamp(kind) and kind.tz is not None:
         # Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it ends in Z.
         column = column.cast(pa.timestamp(kind.unit, "UTC"))
     if not (t.is_string(kind) or t.is_large_string(kind)):
         column = pc.cast(column, pa.string())
-    if t.is_floating(kind):
-        # Arrow writes 2.0 as "2"; a float column's value stays a decimal, as "2.0" in a CSV would.
-        column = pc.if_else(pc.match_substring_regex(column, r"^-?[0-9]+$"),
-                            pc.binary_join_element_wise(column, ".0", ""), column)
     return column.fill_null("").to_pylist()
 
 

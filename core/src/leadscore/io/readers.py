@@ -1212,20 +1212,16 @@ def _parquet_activity_table(path: Path, label: str, ctx: _ReadContext) -> _Activ
     an activities CSV is; a row is at ``file:row N``."""
     table = _ActivityTable()
     order = 0
-    seen = False
     for part_path, part_label in parquet_parts(path, label):
         with ParquetPart(part_path, part_label) as part:
             plan = _ActivityPlan(part.columns, part_label, label, ctx)
             part.check(plan.targets())
             for number, row in part.rows():
-                seen = True
                 order += 1
                 where = f"{part_label}:row {number}"
                 lead_id = plan.lead_id(row, order, where, table)
                 if lead_id is not None:
                     plan.add(row, lead_id, where, table)
-    if not seen:
-        raise InputError(label, "the activities file is empty", "write one row per activity (lead_id, type, at)")
     return table
 
 

@@ -287,7 +287,8 @@ class ParquetWriter(Writer):
         if self.explain:
             fields.append(("ledger", text))
         self._schema = pa.schema(fields)
-        self._writer = pq.ParquetWriter(self.stream, self._schema, compression="zstd")
+        # A page checksum lets a reader tell a damaged page from data (pyarrow checks it on request).
+        self._writer = pq.ParquetWriter(self.stream, self._schema, compression="zstd", write_page_checksum=True)
         self._rows = {name: [] for name in self._schema.names}
 
     def write(self, card: ScoreCard) -> None:
