@@ -600,6 +600,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 width = (shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty()
                          else None)
                 writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
+                stack.callback(writer.discard)
                 reject_writer = None
                 if rejects:
                     rej_stream = stack.enter_context(AtomicOutput(rejects))

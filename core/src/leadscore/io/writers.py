@@ -174,6 +174,10 @@ class Writer(abc.ABC):
         if flush is not None:
             flush()
 
+    def discard(self) -> None:
+        """Stop without finishing, when the run failed and its output is thrown away; after
+        ``close()`` it does nothing. Only a writer holding more than the stream (Parquet's) acts."""
+
     def __enter__(self) -> Writer:
         return self
 
@@ -323,6 +327,15 @@ class ParquetWriter(Writer):
         self._writer.write_table(pa.Table.from_pydict(self._rows, schema=self._schema))
         for column in self._rows.values():
             column.clear()
+
+    def discard(self) -> None:
+        # pyarrow's writer would otherwise write its footer when collected, into a file already gone.
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except (OSError, ValueError):
+                pass
 
     def close(self) -> None:
         # A run that scored nothing still leaves a valid Parquet file: the columns and no rows.
