@@ -179,7 +179,9 @@ def _text_cells(column: Any) -> list[str]:
         column = column.cast(pa.timestamp(kind.unit, "UTC"))
     if not (t.is_string(kind) or t.is_large_string(kind)):
         column = pc.cast(column, pa.string())
-    return column.fill_null("").to_pylist()
+    # Nulls filled in Python: pyarrow's fill_null("") makes a scalar, which imports pandas when it
+    # is installed (two seconds of start-up).
+    return ["" if value is None else value for value in column.to_pylist()]
 
 
 def _first_line(err: BaseException) -> str:
