@@ -124,9 +124,3 @@ def test_bad_rows_are_rejected_at_their_row_and_counted(tmp_path: Path) -> None:
                      "per input; pass --dedupe to merge the copies into one lead")]
     assert result.stderr.strip().splitlines()[-1] == f"scored 1 + rejected 2 (see {rejects}) == read 3"
 
-
-def test_spark_says_it_does_not_read_parquet_yet(leads: Path) -> None:
-    result = run("score", str(leads), "--engine", "spark", "--format", "jsonl")
-    assert result.exit_code == 2
-    assert result.stderr.strip() == ("leadscore: --engine spark: Parquet input is not supported on Spark; score with "
-                                     "--engine python or duckdb, or leave Parquet input out")

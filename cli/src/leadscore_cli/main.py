@@ -409,12 +409,6 @@ def _output_format(path: str) -> str:
     return "csv" if lowered.endswith(".csv") else "parquet" if lowered.endswith(".parquet") else "jsonl"
 
 
-def _is_parquet_input(path: str, fmt: str | None) -> bool:
-    from leadscore.io.parquet import is_parquet
-
-    return fmt == "parquet" or (fmt is None and path != "-" and is_parquet(Path(path)))
-
-
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
                    render: bool = False, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
     """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
@@ -431,8 +425,8 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
 
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]]) -> Any:
-    """Cards and rejections of INPUT (a JSON Lines file, a glob or a directory of part files)
-    scored on Spark, in input order (see leadscore.spark)."""
+    """Cards and rejections of INPUT (a JSON Lines or Parquet file, a glob or a directory of part
+    files) scored on Spark, in input order (see leadscore.spark)."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -629,8 +623,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             ("--next-steps", with_next_steps), ("--accounts", bool(accounts_path)),
                             ("--dedupe", dedupe), ("--map", options.column_map is not None),
                             ("--input-format csv", input_fmt == "csv"
-                             or input_path.lower().endswith((".csv", ".tsv"))),
-                            ("Parquet input", _is_parquet_input(input_path, input_fmt))])
+                             or input_path.lower().endswith((".csv", ".tsv")))])
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

@@ -174,9 +174,11 @@ def _text_cells(column: Any) -> list[str]:
         # Python's shortest text for a float, as pandas' to_csv writes it: 2.0 stays "2.0" (a
         # decimal, not the integer 2), and a message quoting a bad value quotes what a CSV would.
         return ["" if value is None else repr(value) for value in column.to_pylist()]
-    if t.is_timestamp(kind) and kind.tz is not None:
-        # Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it ends in Z.
-        column = column.cast(pa.timestamp(kind.unit, "UTC"))
+    if t.is_timestamp(kind):
+        # Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it ends in Z. One
+        # unit (microseconds, what a datetime holds) gives one text for one instant, whatever unit
+        # the writer chose (Spark reads every unit as microseconds).
+        column = column.cast(pa.timestamp("us", None if kind.tz is None else "UTC"), safe=False)
     if not (t.is_string(kind) or t.is_large_string(kind)):
         column = pc.cast(column, pa.string())
     # Nulls filled in Python: pyarrow's fill_null("") makes a scalar, which imports pandas when it
