@@ -324,6 +324,14 @@ def test_a_column_of_the_wrong_parquet_type_is_one_line_naming_it(tmp_path: Path
     assert str(caught.value) == f"{path}: {message}"
 
 
+def test_a_column_of_nulls_only_is_empty_cells_whatever_it_feeds(tmp_path: Path) -> None:
+    path = tmp_path / "leads.parquet"
+    pq.write_table(pa.table({"id": ["L-1"], "created_at": pa.array([None], pa.null()),
+                             "fields.note": pa.array([None], pa.null())}), path)
+    [lead] = list(read_leads(path))
+    assert isinstance(lead, Lead) and lead.created_at is None and not lead.fields
+
+
 def test_an_activities_column_of_the_wrong_type_names_its_part_file(tmp_path: Path) -> None:
     pq.write_table(_leads_table(), tmp_path / "leads.parquet")
     folder = tmp_path / "acts"

@@ -102,7 +102,9 @@ class ParquetPart:
         for index, target in targets:
             name = self.columns[index]
             kinds, words = expected(target)
-            if _kind(self.types[name]) not in kinds:
+            found = _kind(self.types[name])
+            # A column of nulls only (pandas writes an all-None column so) is empty cells.
+            if found != "null" and found not in kinds:
                 raise InputError(self.label, f"column {name!r} is of Parquet type {self.types[name]}, "
                                  f"not {words}", f"write {'that field' if target == FREE else target} as {words}")
 
