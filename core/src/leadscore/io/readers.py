@@ -28,10 +28,10 @@ import msgspec
 import orjson
 
 from leadscore.errors import InputError
+from leadscore.io.maps import CellError, ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
 from leadscore.io.parquet import FREE as PARQUET_FREE
 from leadscore.io.parquet import ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
-from leadscore.io.maps import CellError, ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
 from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
 
