@@ -132,36 +132,43 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
     return engine
 
 
+_SPLIT_COLUMNS = ("f", "line", "id", "akey", "raw", "where", "reason", "dup")
+
+
+def _split_row(out: dict[str, list[Any]], f: int, number: int, where: str, item: Lead | Rejection, raw: Any,
+               label: str) -> None:
+    """One line or row of the input into the split step's columns: a lead with its text, or a rejection."""
+    out["f"].append(f)
+    out["line"].append(number)
+    out["where"].append(where)
+    if isinstance(item, Rejection):
+        out["id"].append(item.lead_id)
+        out["akey"].append(None)
+        out["raw"].append(None)
+        out["reason"].append(item.reason)
+        out["dup"].append(None)
+        return
+    out["id"].append(item.id)
+    out["akey"].append(account_key(item))
+    out["raw"].append(raw)
+    out["reason"].append(None)
+    # What a later copy of this id is told (io.duplicates words it the same way).
+    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and was scored; {DEDUPE_FIX}")
+
+
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
     import pyarrow as pa
 
     for batch in batches:
-        out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "id", "akey", "raw", "where", "reason", "dup")}
+        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
             # The python reader's own line splitting (at b"\n", over-long lines as None).
             for number, raw in _lines(io.BytesIO(content), labels[f]):
                 where = f"{labels[f]}:{number}"
                 item = parse_jsonl_line(raw, where, number == 1, line_context())
-                if item is None:
-                    continue
-                out["f"].append(f)
-                out["line"].append(number)
-                out["where"].append(where)
-                if isinstance(item, Rejection):
-                    out["id"].append(item.lead_id)
-                    out["akey"].append(None)
-                    out["raw"].append(None)
-                    out["reason"].append(item.reason)
-                    out["dup"].append(None)
-                else:
-                    out["id"].append(item.id)
-                    out["akey"].append(account_key(item))
-                    out["raw"].append(raw)
-                    out["reason"].append(None)
-                    # What a later copy of this id is told (io.duplicates words it the same way).
-                    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and "
-                                      f"was scored; {DEDUPE_FIX}")
+                if item is not None:
+                    _split_row(out, f, number, where, item, raw, label)
         yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
 
 
@@ -177,29 +184,14 @@ def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[s
     context = line_context()
     width = len(header)
     for batch in batches:
-        out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "id", "akey", "raw", "where", "reason", "dup")}
+        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
         cells = [_text_cells(batch.column(i)) for i in range(width)]
         places = zip(batch.column(width).to_pylist(), batch.column(width + 1).to_pylist())
         for (path, index), row in zip(places, zip(*cells)):
             f = files[_local(path)]
             where = f"{labels[f]}:row {index + 1}"
             item = _row_lead(plan, row, where, context)
-            out["f"].append(f)
-            out["line"].append(index + 1)
-            out["where"].append(where)
-            if isinstance(item, Rejection):
-                out["id"].append(item.lead_id)
-                out["akey"].append(None)
-                out["raw"].append(None)
-                out["reason"].append(item.reason)
-                out["dup"].append(None)
-            else:
-                out["id"].append(item.id)
-                out["akey"].append(account_key(item))
-                out["raw"].append(json.dumps(row, ensure_ascii=False).encode())
-                out["reason"].append(None)
-                out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and "
-                                  f"was scored; {DEDUPE_FIX}")
+            _split_row(out, f, index + 1, where, item, json.dumps(row, ensure_ascii=False).encode(), label)
         yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
 
 
