@@ -52,6 +52,22 @@ def test_csv_samples_score_like_the_jsonl_samples() -> None:
     assert jsonl.stdout == csv_.stdout
 
 
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_parquet_samples_score_like_the_csv_samples(tmp_path: Path, engine: str) -> None:
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pacsv.read_csv(SAMPLES / "leads.csv"), tmp_path / "leads.parquet")
+    parts = tmp_path / "activities"
+    parts.mkdir()
+    pq.write_table(pacsv.read_csv(SAMPLES / "activities.csv"), parts / "part-00000.parquet", row_group_size=10)
+    common = ("--as-of", AS_OF, "--format", "jsonl", "--explain", "--engine", engine)
+    csv_ = run("score", "rulepacks/samples/leads.csv", "--activities", "rulepacks/samples/activities.csv", *common)
+    parquet = run("score", str(tmp_path / "leads.parquet"), "--activities", str(parts), *common)
+    assert csv_.returncode == parquet.returncode == 0, csv_.stderr + parquet.stderr
+    assert parquet.stdout == csv_.stdout
+    assert parquet.stdout.count("\n") == len(sample_ids())
+
+
 def test_sample_cases_pass() -> None:
     result = run("test", "rulepacks/samples/cases.toml")
     assert result.returncode == 0, result.stdout

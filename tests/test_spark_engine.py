@@ -100,6 +100,45 @@ def test_generated_leads_score_byte_identical(tmp_path: Path) -> None:
     assert _score(tmp_path, source, *SPARK) == _score(tmp_path, source)
 
 
+def test_parquet_part_files_are_read_by_spark_and_score_byte_identical(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    # The sample leads typed by pyarrow (integers, booleans, UTC timestamps), with a row whose
+    # employees do not fit, a copy of an earlier id, and a row of nulls, dealt over three parts.
+    leads = pacsv.read_csv(SAMPLES / "leads.csv")
+    bad = leads.slice(0, 3).to_pylist()
+    bad[0]["id"], bad[0]["company.employees"] = "L-BAD", None
+    bad[2] = dict.fromkeys(bad[2])
+    table = pa.concat_tables([leads, pa.Table.from_pylist(bad, schema=leads.schema)])
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    third = -(-table.num_rows // 3)
+    for i in range(3):
+        pq.write_table(table.slice(i * third, third), folder / f"part-{i:05d}.parquet", row_group_size=5)
+    python = _score(tmp_path, folder, "--explain")
+    spark = _score(tmp_path, folder, *SPARK, "--explain")
+    assert spark == python
+    reasons = [(r["where"], r["reason"]) for r in map(json.loads, python[2].splitlines())]
+    assert python[0] == 1 and len(python[1].splitlines()) == 47
+    assert (f"{folder / 'part-00002.parquet'}:row {table.num_rows - 2 * third}",
+            "id is missing; every lead needs a non-empty id such as L-1001") in reasons
+    assert any(reason.startswith("duplicate lead id 'L-1002'") for _, reason in reasons)
+
+
+def test_a_parquet_column_of_the_wrong_type_is_one_line_on_spark_too(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    source = tmp_path / "leads.parquet"
+    pq.write_table(pa.table({"id": ["L-1"], "title": [["VP"]]}), source)
+    code, _, _ = _score(tmp_path, source, *SPARK)
+    result = CliRunner().invoke(build_cli(PluginManager()), ["score", str(source), *SPARK, "-o", str(tmp_path / "o.jsonl")])
+    assert code == result.exit_code == 2
+    assert result.stderr.strip() == (f"leadscore: {source}: column 'title' is of Parquet type list<element: string>, "
+                                     "not text; write title as text")
+
+
 @pytest.mark.parametrize("extra, expected", [
     (("--format", "csv"), "--engine spark: writes JSON Lines, not csv; add --format jsonl"),
     (("--dedupe",), "--engine spark: --dedupe is not supported on Spark; score with --engine python or duckdb"),

@@ -145,7 +145,7 @@ def test_a_bad_choice_is_one_usage_line(tmp_path: Path) -> None:
     result = run("score", str(tmp_path / "l.jsonl"), "--format", "xml")
     assert result.exit_code == 2
     assert result.stderr.strip() == ("leadscore: score: Invalid value for '--format': 'xml' is not one of "
-                                     "'table', 'jsonl', 'csv'; see 'leadscore score --help'")
+                                     "'table', 'jsonl', 'csv', 'parquet'; see 'leadscore score --help'")
 
 
 def test_non_numeric_employees(tmp_path: Path) -> None:

@@ -354,7 +354,7 @@ def test_unknown_suffix_asks_for_the_format(tmp_path):
         read_leads(path, name="leads.txt")
     assert str(caught.value) == (
         "leads.txt: cannot tell the format from the suffix '.txt'; "
-        "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json, .csv and .tsv are known)"
+        "pass fmt='jsonl', 'csv' or 'parquet' (.jsonl, .ndjson, .json, .csv, .tsv and .parquet are known)"
     )
     assert [lead.id for lead in read_leads(path, fmt="jsonl")] == ["L-1"]
 

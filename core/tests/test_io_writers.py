@@ -317,7 +317,7 @@ def test_table_explain_lists_the_ledger_under_the_row():
 def test_unknown_output_format():
     with pytest.raises(ConfigurationError) as caught:
         open_writer("xlsx", io.StringIO())
-    assert str(caught.value) == "unknown output format 'xlsx'; use one of: jsonl, csv, table"
+    assert str(caught.value) == "unknown output format 'xlsx'; use one of: jsonl, csv, parquet, table"
 
 
 # --- rejections ---------------------------------------------------------------------------

@@ -403,6 +403,12 @@ def choose_engine(name: str, input_path: str) -> str:
     return "duckdb"
 
 
+def _output_format(path: str) -> str:
+    """The output format a file name asks for: csv or parquet by its suffix, else jsonl."""
+    lowered = path.lower()
+    return "csv" if lowered.endswith(".csv") else "parquet" if lowered.endswith(".parquet") else "jsonl"
+
+
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
                    render: bool = False, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
     """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
@@ -419,8 +425,8 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
 
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]]) -> Any:
-    """Cards and rejections of INPUT (a JSON Lines file, a glob or a directory of part files)
-    scored on Spark, in input order (see leadscore.spark)."""
+    """Cards and rejections of INPUT (a JSON Lines or Parquet file, a glob or a directory of part
+    files) scored on Spark, in input order (see leadscore.spark)."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -484,10 +490,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
                                 help="Scoring time (ISO 8601; default now). Decay and windows count back from it.")
-    input_format_option = click.option("--input-format", "input_fmt", type=click.Choice(["jsonl", "csv"]),
-                                       help="Input format; default: from the suffix, jsonl for stdin.")
-    activities_option = click.option("--activities", type=click.Path(dir_okay=False), metavar="FILE",
-                                     help="Activities CSV (lead_id,type,at,...) joined on lead_id.")
+    input_format_option = click.option("--input-format", "input_fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
+                                       help="Input format; default: from the suffix (a directory of .parquet "
+                                            "part files is parquet), jsonl for stdin.")
+    activities_option = click.option("--activities", type=click.Path(), metavar="FILE",
+                                     help="Activities CSV or Parquet (lead_id,type,at,...; or a directory of "
+                                          ".parquet parts) joined on lead_id.")
 
     @cli.command()
     @click.argument("input_path", metavar="INPUT")
@@ -495,8 +503,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @input_format_option
     @rulepack_option
     @as_of_option
-    @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]),
-                  help="Output format; default: table on a terminal, else by --output suffix, else jsonl.")
+    @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv", "parquet"]),
+                  help="Output format; default: table on a terminal, else by --output suffix (.csv, .parquet), "
+                       "else jsonl. parquet needs -o FILE.")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write results to FILE.")
     @click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
@@ -524,7 +533,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
               rejects: str | None, top: int, accounts_path: str | None, history: str | None,
               history_ledger: bool, with_next_steps: bool, map_spec: str | None, delimiter: str | None,
               strict: bool, dedupe: bool, spark_master: str) -> None:
-        """Score the leads in INPUT (JSON Lines or CSV; - for stdin).
+        """Score the leads in INPUT (JSON Lines, CSV or Parquet, a file or a directory of part files;
+        - for stdin).
 
         Leads of one account may be anywhere in the input. When a rulepack uses account.* signals,
         or with --accounts, the input is read twice: a first pass summarises each account (memory
@@ -535,6 +545,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         Examples:
           leadscore score leads.jsonl --as-of 2026-11-23
           leadscore score leads.csv --activities activities.csv -o scores.csv
+          leadscore score leads.parquet --activities activities/ -o cards.parquet
           leadscore score hubspot-contacts.csv --map hubspot
           leadscore score leads.jsonl -r firr-base -r my-pack.toml --explain --format jsonl
           leadscore score leads.jsonl --accounts accounts.csv -o scores.jsonl
@@ -567,12 +578,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 # failed run leaves each file as it was, never half written.
                 files: list[AtomicOutput] = []
                 if output:
-                    out: Any = stack.enter_context(AtomicOutput(output))
+                    fmt = fmt or _output_format(output)
+                    out: Any = stack.enter_context(AtomicOutput(output, binary=fmt == "parquet"))
                     files.append(out)
-                    fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
                 else:
                     out = sys.stdout
                     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+                    if fmt == "parquet":
+                        raise UsageFailure("--format parquet: a Parquet file is not written to standard output; "
+                                           "add -o FILE.parquet")
                 if with_next_steps and fmt != "jsonl":
                     raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format "
                                        f"jsonl")
@@ -580,6 +594,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 width = (shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty()
                          else None)
                 writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
+                stack.callback(writer.discard)
                 reject_writer = None
                 if rejects:
                     rej_stream = stack.enter_context(AtomicOutput(rejects))

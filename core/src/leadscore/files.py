@@ -190,10 +190,11 @@ class AtomicOutput:
 
     A path that is a device or a pipe (``/dev/null``, ``/dev/stdout``) is written straight
     through: there is no file to replace. A symbolic link is followed, so the link stays.
-    Write errors are raised as OutputError naming ``path``.
+    Write errors are raised as OutputError naming ``path``. With ``binary`` it takes bytes (a
+    Parquet file) rather than text.
     """
 
-    def __init__(self, path: str, *, encoding: str = "utf-8", newline: str = "") -> None:
+    def __init__(self, path: str, *, encoding: str = "utf-8", newline: str = "", binary: bool = False) -> None:
         self.path = path
         self.done = False
         target = os.path.realpath(path)
@@ -207,21 +208,27 @@ class AtomicOutput:
             raise OutputError(path, "is a directory", "name a file to write")
         self.target = target
         self.temp: str | None = None
+        mode: dict[str, Any] = {"mode": "wb"} if binary else {"mode": "w", "encoding": encoding, "newline": newline}
         try:
             if info is not None and not stat.S_ISREG(info.st_mode):
-                self.stream: IO[str] = open(target, "w", encoding=encoding, newline=newline)  # noqa: SIM115
+                self.stream: IO[Any] = open(target, **mode)  # noqa: SIM115
             else:
                 fd, self.temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".partial",
                                                  dir=os.path.dirname(target))
-                self.stream = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+                self.stream = os.fdopen(fd, **mode)
         except OSError as err:
             raise describe_os_error(path, err) from None
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:
         try:
             return self.stream.write(text)
         except OSError as err:
             raise describe_os_error(self.path, err) from None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the file is finished (committed or discarded); pyarrow's writers ask before writing."""
+        return self.done
 
     def flush(self) -> None:
         try:

@@ -1,11 +1,13 @@
-"""Scores JSON Lines files on Spark: the python engine runs inside each partition, with the leads
-grouped so that every contact of an account is scored in the same partition.
+"""Scores JSON Lines or Parquet files on Spark: the python engine runs inside each partition, with
+the leads grouped so that every contact of an account is scored in the same partition.
 
 Three steps, each a DataFrame operation Spark can spread over a cluster:
 
-1. every input file is read whole (``binaryFile``) and split into lines by the python reader's own
-   line rules; each line becomes a lead (its id, its account key, its text) or a rejection naming
-   ``file:line`` exactly as ``leadscore score`` does;
+1. every JSON Lines file is read whole (``binaryFile``) and split into lines by the python reader's
+   own line rules; Parquet files are read by Spark's Parquet reader, each row with its file and row
+   number, its values as text by the python Parquet reader's rules (leadscore.io.parquet). Each
+   line or row becomes a lead (its id, its account key, its text) or a rejection naming
+   ``file:line`` or ``file:row N`` exactly as ``leadscore score`` does;
 2. a later lead with an id met before (in file order, then line order) is rejected as a duplicate;
 3. the leads are repartitioned by account key (a lead without one by its id), sorted by their
    place in the input, and each partition is scored by an :class:`~leadscore.engine.Engine` built
@@ -21,9 +23,12 @@ from __future__ import annotations
 
 import glob
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +36,13 @@ from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
 from leadscore.errors import ConfigurationError, InputError
 from leadscore.io.duplicates import DEDUPE_FIX
-from leadscore.io.readers import _lines, line_context, parse_jsonl_line
+from leadscore.io.maps import plan_header
+from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
+from leadscore.io.readers import _lead_targets, _lines, _row_lead, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
-PART_SUFFIXES = (".jsonl", ".json", ".ndjson")
+PART_SUFFIXES = (".jsonl", ".json", ".ndjson", PARQUET_SUFFIX)
 
 
 def input_files(paths: Sequence[str]) -> list[str]:
@@ -49,7 +56,7 @@ def input_files(paths: Sequence[str]) -> list[str]:
             parts = sorted(os.path.join(path, name) for name in os.listdir(path)
                            if name.endswith(PART_SUFFIXES) and not name.startswith((".", "_")))
             if not parts:
-                raise InputError(path, "no JSON Lines part files in this directory",
+                raise InputError(path, "no JSON Lines or Parquet part files in this directory",
                                  f"put the leads in files ending {', '.join(PART_SUFFIXES)}")
             found += parts
         elif any(ch in path for ch in "*?["):
@@ -62,6 +69,26 @@ def input_files(paths: Sequence[str]) -> list[str]:
         else:
             raise InputError(path, "no such file or directory", "check the path")
     return [os.path.abspath(p) for p in found]
+
+
+def parquet_header(files: Sequence[str], labels: Sequence[str]) -> list[str] | None:
+    """The lead columns when ``files`` are Parquet (None when they are JSON Lines), each file's
+    columns checked as ``leadscore score`` checks them, before Spark starts on them.
+
+    :raises InputError: when Parquet and JSON Lines files are mixed, or a file has a column of a
+        type its field does not take (the same one-line message as the python reader).
+    """
+    kinds = {is_parquet(Path(path)) for path in files}
+    if kinds == {False}:
+        return None
+    if len(kinds) > 1:
+        raise InputError(labels[0], "the input mixes Parquet and JSON Lines files", "score each format in its own run")
+    header: list[str] = []
+    for path, label in zip(files, labels):
+        with ParquetPart(Path(path), label) as part:
+            part.check(_lead_targets(plan_header(part.columns, label, None)))
+            header += [name for name in part.columns if name not in header]
+    return header
 
 
 def check_java() -> None:
@@ -105,41 +132,81 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
     return engine
 
 
+_SPLIT_COLUMNS = ("f", "line", "id", "akey", "raw", "where", "reason", "dup")
+
+
+def _split_row(out: dict[str, list[Any]], f: int, number: int, where: str, item: Lead | Rejection, raw: Any,
+               label: str) -> None:
+    """One line or row of the input into the split step's columns: a lead with its text, or a rejection."""
+    out["f"].append(f)
+    out["line"].append(number)
+    out["where"].append(where)
+    if isinstance(item, Rejection):
+        out["id"].append(item.lead_id)
+        out["akey"].append(None)
+        out["raw"].append(None)
+        out["reason"].append(item.reason)
+        out["dup"].append(None)
+        return
+    out["id"].append(item.id)
+    out["akey"].append(account_key(item))
+    out["raw"].append(raw)
+    out["reason"].append(None)
+    # What a later copy of this id is told (io.duplicates words it the same way).
+    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and was scored; {DEDUPE_FIX}")
+
+
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
     import pyarrow as pa
 
     for batch in batches:
-        out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "id", "akey", "raw", "where", "reason", "dup")}
+        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
             # The python reader's own line splitting (at b"\n", over-long lines as None).
             for number, raw in _lines(io.BytesIO(content), labels[f]):
                 where = f"{labels[f]}:{number}"
                 item = parse_jsonl_line(raw, where, number == 1, line_context())
-                if item is None:
-                    continue
-                out["f"].append(f)
-                out["line"].append(number)
-                out["where"].append(where)
-                if isinstance(item, Rejection):
-                    out["id"].append(item.lead_id)
-                    out["akey"].append(None)
-                    out["raw"].append(None)
-                    out["reason"].append(item.reason)
-                    out["dup"].append(None)
-                else:
-                    out["id"].append(item.id)
-                    out["akey"].append(account_key(item))
-                    out["raw"].append(raw)
-                    out["reason"].append(None)
-                    # What a later copy of this id is told (io.duplicates words it the same way).
-                    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and "
-                                      f"was scored; {DEDUPE_FIX}")
+                if item is not None:
+                    _split_row(out, f, number, where, item, raw, label)
         yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
 
 
+def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str,
+                   header: list[str]) -> Iterator[Any]:
+    """Parquet rows (columns ``header``, then the file's path and the row's index) as leads or
+    rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON."""
+    import pyarrow as pa
+
+    from leadscore.io.parquet import _text_cells
+
+    plan = plan_header(header, label, None)
+    context = line_context()
+    width = len(header)
+    for batch in batches:
+        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
+        cells = [_text_cells(batch.column(i)) for i in range(width)]
+        places = zip(batch.column(width).to_pylist(), batch.column(width + 1).to_pylist())
+        for (path, index), row in zip(places, zip(*cells)):
+            f = files[_local(path)]
+            where = f"{labels[f]}:row {index + 1}"
+            item = _row_lead(plan, row, where, context)
+            _split_row(out, f, index + 1, where, item, json.dumps(row, ensure_ascii=False).encode(), label)
+        yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
+
+
+def _lead_of(raw: bytes, where: str, number: int, header: list[str] | None, plan: Any) -> Lead:
+    """The lead the split step kept, built again from its text (a JSON line, or a Parquet row's cells)."""
+    if header is None:
+        item = parse_jsonl_line(raw, where, number == 1, line_context())
+    else:
+        item = _row_lead(plan, json.loads(raw), where, line_context())
+    assert isinstance(item, Lead)  # the split step kept leads only
+    return item
+
+
 def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime, explain: bool,
-           top: int) -> Iterator[Any]:
+           top: int, header: list[str] | None = None) -> Iterator[Any]:
     import pyarrow as pa
 
     from leadscore.io.writers import JsonLinesWriter
@@ -152,11 +219,8 @@ def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: dat
     if not rows:
         return
     rows.sort(key=lambda row: (row[0], row[1]))
-    leads: list[Lead] = []
-    for _, number, where, raw in rows:
-        item = parse_jsonl_line(raw, where, number == 1, line_context())
-        assert isinstance(item, Lead)  # the split step kept leads only
-        leads.append(item)
+    plan = plan_header(header, "", None) if header is not None else None
+    leads = [_lead_of(raw, where, number, header, plan) for _, number, where, raw in rows]
     index = engine.build_accounts(leads) if engine.needs_accounts else None
     out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "text", "id", "where", "reason")}
     buffer = io.StringIO()
@@ -181,7 +245,10 @@ def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: dat
 
 
 def _local(path: str) -> str:
-    return path[len("file:"):] if path.startswith("file:") else path
+    # binaryFile gives file:/tmp/a b.jsonl; Parquet's _metadata.file_path gives file:///tmp/a%20b.parquet.
+    if path.startswith("file:"):
+        return unquote(urlparse(path).path) if "%" in path or path.startswith("file://") else path[len("file:"):]
+    return path
 
 
 def _SPLIT_SCHEMA() -> Any:  # noqa: N802 - a schema, built where pyarrow is imported
@@ -204,8 +271,9 @@ def _RESULT_SCHEMA() -> Any:  # noqa: N802
 def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
                 explain: bool = False, top: int = 3, label: str | None = None,
                 partitions: int | None = None) -> Iterator[Rendered | Rejection]:
-    """Score the JSON Lines files behind ``paths`` on ``spark``; cards (as their JSON line) and
-    rejections come back in input order (file, then line), as ``leadscore score`` gives them.
+    """Score the JSON Lines or Parquet files behind ``paths`` on ``spark``; cards (as their JSON
+    line) and rejections come back in input order (file, then line or row), as ``leadscore score``
+    gives them.
 
     ``label`` names the input in duplicate-id messages (default: the one path, or "input").
     """
@@ -217,6 +285,7 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     labels = [_label(p, paths) for p in files]
     label = label or (paths[0] if len(paths) == 1 else "input")
     packs = tuple(rulepacks) if rulepacks else None
+    header = parquet_header(files, labels)
     split_schema = "f int, line long, id string, akey string, raw binary, where string, reason string, dup string"
     result_schema = "f int, line long, text string, id string, where string, reason string"
 
@@ -225,10 +294,19 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     parallel = partitions or spark.sparkContext.defaultParallelism
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parallel))
-    raw = spark.read.format("binaryFile").load(files).select("path", "content")
     # Kept once computed: the lines feed three branches, and the final sort samples its input first;
     # without persist() Spark would split (and score) everything again for each of them.
-    lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema).persist()
+    if header is None:
+        raw = spark.read.format("binaryFile").load(files).select("path", "content")
+        lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema).persist()
+    else:
+        # Spark's own Parquet reader; the hidden _metadata columns give each row's file and place in it.
+        table = spark.read.option("mergeSchema", "true").parquet(*files)
+        # Positional names: Spark's Python bridge does not resolve dotted ones (company.name).
+        rows = table.select(*(F.col(f"`{name}`").alias(f"c{i}") for i, name in enumerate(header)),
+                            F.col("_metadata.file_path"), F.col("_metadata.row_index"))
+        lines = rows.mapInArrow(lambda batches: _split_parquet(batches, number_of, labels, label, header),
+                                split_schema).persist()
     first = Window.partitionBy("id").orderBy("f", "line")
     leads = (lines.where(F.col("reason").isNull())
              .withColumn("copy", F.row_number().over(first)))
@@ -240,7 +318,8 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
     grouped = (kept.repartition(parallel, key)
                .sortWithinPartitions("f", "line"))
-    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top), result_schema).persist()
+    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top, header),
+                                result_schema).persist()
     refused = lines.where(F.col("reason").isNotNull()).select(
         "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
     everything = scored.unionByName(duplicates).unionByName(refused).orderBy("f", "line")

@@ -18,7 +18,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -29,6 +29,9 @@ import orjson
 
 from leadscore.errors import InputError
 from leadscore.io.maps import CellError, ColumnMap, HeaderPlan, cell_value, describe_unknown, plan_activity_header, plan_header
+from leadscore.io.parquet import FREE as PARQUET_FREE
+from leadscore.io.parquet import ParquetPart, is_parquet
+from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
 from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
 
@@ -55,7 +58,7 @@ _ACTIVITY_KEY_SET = frozenset(ACTIVITY_KEYS)
 
 _JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 _CSV_SUFFIXES = frozenset({".csv", ".tsv"})
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "parquet")
 
 # ASCII only: re's \d and int() also accept other scripts' digits, which no CRM export means.
 _WHOLE = re.compile(r"[0-9]+(?:\.0*)?", re.ASCII)
@@ -558,9 +561,12 @@ def read_leads(
         if act_path is not None and act_path.suffix.lower() in _JSONL_SUFFIXES:
             raise InputError(
                 act_label,
-                "an activities file must be CSV",
+                "an activities file must be CSV or Parquet",
                 "write the header lead_id,type,at, or nest activities inside each JSON lead",
             )
+        if act_path is not None and act_path.is_dir() and not is_parquet(act_path):
+            raise InputError(act_label, "is a directory with no .parquet files",
+                             "pass an activities CSV or Parquet file, or a directory of .parquet part files")
         table_source = (act_path, act_stream, act_label)
     ctx = _ReadContext(column_map, delimiter, strict, report if report is not None else ReadReport())
     return _read(path, stream, label, fmt, table_source, ctx)
@@ -585,15 +591,21 @@ def _check_file(path: Path, label: str) -> None:
         exists, is_dir = False, False
     if not exists:
         raise InputError(label, "file not found", "check the path")
-    if is_dir:
-        raise InputError(label, "is a directory", "pass the path of a file")
+    if is_dir and not is_parquet(path):
+        raise InputError(label, "is a directory", "pass the path of a file, or a directory of .parquet part files")
 
 
 def _format(fmt: str | None, path: Path | None, label: str) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
-            raise InputError(label, f"unknown format {fmt!r}", "use jsonl or csv")
+            raise InputError(label, f"unknown format {fmt!r}", "use jsonl, csv or parquet")
+        if fmt == "parquet" and path is None:
+            raise InputError(label, "Parquet is read from a file, not a stream", "name the .parquet file or directory")
+        if fmt != "parquet" and path is not None and path.is_dir():
+            raise InputError(label, "is a directory", f"pass the path of a {fmt} file")
         return fmt
+    if path is not None and is_parquet(path):
+        return "parquet"
     suffix = (path if path is not None else Path(label)).suffix.lower()
     if suffix in _JSONL_SUFFIXES:
         return "jsonl"
@@ -603,7 +615,8 @@ def _format(fmt: str | None, path: Path | None, label: str) -> str:
         what = f"cannot tell the format from the suffix {suffix!r}"
     else:
         what = "cannot tell the format: the name has no suffix"
-    raise InputError(label, what, "pass fmt='jsonl' or fmt='csv' (.jsonl, .ndjson, .json, .csv and .tsv are known)")
+    raise InputError(label, what, "pass fmt='jsonl', 'csv' or 'parquet' (.jsonl, .ndjson, .json, .csv, .tsv and "
+                     ".parquet are known)")
 
 
 def _read(
@@ -617,7 +630,10 @@ def _read(
     if table_source is not None:
         ctx.table = _read_activities(*table_source, ctx)
     reader = _read_jsonl if fmt == "jsonl" else _read_csv
-    if path is not None:
+    if fmt == "parquet":
+        assert path is not None  # _format refuses a stream
+        yield from _read_parquet(path, label, ctx)
+    elif path is not None:
         # JSON Lines is read as bytes so a bad UTF-8 sequence rejects one line, not the file.
         mode = ({"mode": "rb"} if fmt == "jsonl"
                 else {"mode": "r", "encoding": _csv_encoding(path, label), **_CSV_TEXT})
@@ -978,19 +994,48 @@ def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rej
                 where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
             )
             continue
-        try:
-            shape, problems = plan.row(row, where)
-        except InputError as err:
-            lead_id = row[id_index].strip() or None
-            if table is not None and lead_id is not None:
-                table.matched.add(lead_id)
-            yield Rejection(err.where, _reason(err), lead_id)
-            continue
-        for at, reason in problems:
-            ctx.report.skip(Rejection(at, reason, _peek_id(shape)))
-        yield _lead_or_rejection(shape, where, ctx)
+        yield _row_lead(plan, row, where, ctx)
     if not seen:
         raise InputError(label, "no leads in this file", "write one row per lead under the header")
+
+
+def _row_lead(plan: HeaderPlan, row: Sequence[str], where: str, ctx: _ReadContext) -> Lead | Rejection:
+    """One row of text cells (a CSV row, or a Parquet row as text) as a Lead or a Rejection at ``where``."""
+    try:
+        shape, problems = plan.row(row, where)
+    except InputError as err:
+        lead_id = row[plan.id_index].strip() or None
+        if ctx.table is not None and lead_id is not None:
+            ctx.table.matched.add(lead_id)
+        return Rejection(err.where, _reason(err), lead_id)
+    for at, reason in problems:
+        ctx.report.skip(Rejection(at, reason, _peek_id(shape)))
+    return _lead_or_rejection(shape, where, ctx)
+
+
+def _read_parquet(path: Path, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
+    """Leads from a Parquet file or a directory of part files, batch by batch; a row is at ``file:row N``."""
+    seen = False
+    for part_path, part_label in parquet_parts(path, label):
+        with ParquetPart(part_path, part_label) as part:
+            header = part.columns
+            plan = plan_header(header, part_label, ctx.column_map)
+            part.check(_lead_targets(plan))
+            # Named by the input, not the part: a directory of parts with one schema warns once.
+            _unknown_columns(plan, header, label, ctx)
+            for number, row in part.rows():
+                seen = True
+                yield _row_lead(plan, row, f"{part_label}:row {number}", ctx)
+    if not seen:
+        raise InputError(label, "no leads in this file", "write one row per lead")
+
+
+def _lead_targets(plan: HeaderPlan) -> Iterator[tuple[int, str]]:
+    """(column index, the lead field it feeds) for the Parquet type check; custom fields take any value."""
+    yield from plan.lead
+    yield from ((index, PARQUET_FREE) for index, _ in plan.fields)
+    yield from ((index, "at") for index, _ in plan.activities)
+    yield from ((index, PARQUET_FREE) for index, _ in plan.unknown)
 
 
 def _unknown_columns(plan: HeaderPlan, header: list[str], where: str, ctx: _ReadContext) -> None:
@@ -1076,17 +1121,20 @@ def _csv_rows(lines: Any, delimiter: str, label: str) -> Iterator[tuple[int, lis
 
 
 class _ActivityTable:
-    """Activities from an activities CSV, by lead id, and the rows that could not be used."""
+    """Activities from an activities file, by lead id, and the rows that could not be used.
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    Rows are numbered in reading order (a CSV's line numbers; a count across Parquet parts), so
+    the rejections given after the last lead come in the order of the file.
+    """
+
+    def __init__(self) -> None:
         self.by_lead: dict[str, list[Activity]] = {}
-        self.first_line: dict[str, int] = {}
+        self.first_row: dict[str, tuple[int, str]] = {}
         self.orphans: list[tuple[int, Rejection]] = []
         self.matched: set[str] = set()
 
     def join(self, lead: Lead) -> Lead | Rejection:
-        if lead.id not in self.first_line:
+        if lead.id not in self.first_row:
             return lead
         self.matched.add(lead.id)
         extra = self.by_lead.get(lead.id)
@@ -1097,15 +1145,15 @@ class _ActivityTable:
     def unmatched(self) -> Iterator[Rejection]:
         found = [
             (
-                line,
+                order,
                 Rejection(
-                    f"{self.label}:{line}",
+                    where,
                     f"activity for unknown lead {lead_id!r}; "
                     "every activity's lead_id must match an id in the leads file",
                     lead_id,
                 ),
             )
-            for lead_id, line in self.first_line.items()
+            for lead_id, (order, where) in self.first_row.items()
             if lead_id not in self.matched
         ]
         found.extend(self.orphans)
@@ -1115,6 +1163,8 @@ class _ActivityTable:
 
 
 def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
+    if path is not None and is_parquet(path):
+        return _parquet_activity_table(path, label, ctx)
     if path is not None:
         with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
             return _activity_table(handle, label, ctx)
@@ -1137,70 +1187,116 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
     where_header = f"{label}:{header_line}"
     if isinstance(header, _Unreadable):
         raise InputError(where_header, f"unreadable header row: {header.reason}")
-    columns, unknown = plan_activity_header(header, where_header, ctx.column_map)
-    keys = [key for _, key in columns]
-    for required in ("lead_id", "type", "at"):
-        if required not in keys:
-            others = ", ".join(repr(header[i].strip()) for i, _ in unknown)
-            raise InputError(
-                where_header,
-                f"missing column {required!r}" + (f" (the header has {others})" if others else ""),
-                "an activities file needs the columns lead_id, type and at (or a map's [activity_columns])",
-            )
-    if unknown:
-        listed = ", ".join(f"{header[i].strip()!r} -> properties.{name}" for i, name in unknown)
-        if ctx.strict:
-            raise InputError(where_header, f"{len(unknown)} unknown activity column{'s' if len(unknown) != 1 else ''}: "
-                             f"{listed}", "map them in the map's [activity_columns], or drop --strict to keep "
-                             "them as properties")
-        ctx.report.warn(f"{where_header}: {len(unknown)} column{'s' if len(unknown) != 1 else ''} kept as activity "
-                        f"propert{'ies' if len(unknown) != 1 else 'y'}: {listed}; map them with --map, or --strict "
-                        "to stop on them")
-    lead_index = columns[keys.index("lead_id")][0]
+    plan = _ActivityPlan(header, where_header, where_header, ctx)
     width = len(header)
-    cmap = ctx.column_map
-    dates = cmap.dates if cmap is not None else None
-    table = _ActivityTable(label)
+    table = _ActivityTable()
     for lineno, row in rows:
         where = f"{label}:{lineno}"
         if isinstance(row, _Unreadable):
             table.orphans.append((lineno, Rejection(where, row.reason)))
             continue
-        lead_id = row[lead_index].strip() if lead_index < len(row) else ""
-        if not lead_id:
-            table.orphans.append(
-                (lineno, Rejection(where, "lead_id is missing; every activity needs the id of its lead"))
-            )
+        lead_id = plan.lead_id(row, lineno, where, table)
+        if lead_id is None:
             continue
-        if cmap is not None and cmap.id_prefix:
-            lead_id = f"{cmap.id_prefix}{lead_id}"
-        table.first_line.setdefault(lead_id, lineno)
         if len(row) != width:
             ctx.report.skip(Rejection(
                 where, f"activity left out: row has {len(row)} cells but the header has {width}; {_CELLS_FIX}",
                 lead_id))
             continue
+        plan.add(row, lead_id, where, table)
+    return table
+
+
+def _parquet_activity_table(path: Path, label: str, ctx: _ReadContext) -> _ActivityTable:
+    """Every usable row of an activities Parquet file (or directory of parts) by lead id, read as
+    an activities CSV is; a row is at ``file:row N``."""
+    table = _ActivityTable()
+    order = 0
+    for part_path, part_label in parquet_parts(path, label):
+        with ParquetPart(part_path, part_label) as part:
+            plan = _ActivityPlan(part.columns, part_label, label, ctx)
+            part.check(plan.targets())
+            for number, row in part.rows():
+                order += 1
+                where = f"{part_label}:row {number}"
+                lead_id = plan.lead_id(row, order, where, table)
+                if lead_id is not None:
+                    plan.add(row, lead_id, where, table)
+    return table
+
+
+class _ActivityPlan:
+    """How an activities file's columns become activities (header checked once, used per row)."""
+
+    def __init__(self, header: Sequence[str], where_header: str, warn_where: str, ctx: _ReadContext) -> None:
+        header = list(header)
+        columns, unknown = plan_activity_header(header, where_header, ctx.column_map)
+        keys = [key for _, key in columns]
+        for required in ("lead_id", "type", "at"):
+            if required not in keys:
+                others = ", ".join(repr(header[i].strip()) for i, _ in unknown)
+                raise InputError(
+                    where_header,
+                    f"missing column {required!r}" + (f" (the header has {others})" if others else ""),
+                    "an activities file needs the columns lead_id, type and at (or a map's [activity_columns])",
+                )
+        if unknown:
+            listed = ", ".join(f"{header[i].strip()!r} -> properties.{name}" for i, name in unknown)
+            if ctx.strict:
+                raise InputError(where_header, f"{len(unknown)} unknown activity column{'s' if len(unknown) != 1 else ''}: "
+                                 f"{listed}", "map them in the map's [activity_columns], or drop --strict to keep "
+                                 "them as properties")
+            ctx.report.warn(f"{warn_where}: {len(unknown)} column{'s' if len(unknown) != 1 else ''} kept as activity "
+                            f"propert{'ies' if len(unknown) != 1 else 'y'}: {listed}; map them with --map, or --strict "
+                            "to stop on them")
+        self.columns, self.unknown = columns, unknown
+        self.lead_index = columns[keys.index("lead_id")][0]
+        self.ctx = ctx
+        self.cmap = ctx.column_map
+        self.dates = self.cmap.dates if self.cmap is not None else None
+        self.missing = self.cmap.missing if self.cmap is not None else frozenset({""})
+
+    def targets(self) -> Iterator[tuple[int, str]]:
+        """(column index, what it feeds) for the Parquet type check; properties take any value."""
+        for index, key in self.columns:
+            yield index, PARQUET_FREE if key.startswith("properties.") else key
+        for index, _ in self.unknown:
+            yield index, PARQUET_FREE
+
+    def lead_id(self, row: Sequence[str], order: int, where: str, table: _ActivityTable) -> str | None:
+        """The row's lead id (with the map's prefix), noted in ``table``; None (and an orphan) when missing."""
+        lead_id = row[self.lead_index].strip() if self.lead_index < len(row) else ""
+        if not lead_id:
+            table.orphans.append((order, Rejection(where, "lead_id is missing; every activity needs the id of its lead")))
+            return None
+        if self.cmap is not None and self.cmap.id_prefix:
+            lead_id = f"{self.cmap.id_prefix}{lead_id}"
+        table.first_row.setdefault(lead_id, (order, where))
+        return lead_id
+
+    def add(self, row: Sequence[str], lead_id: str, where: str, table: _ActivityTable) -> None:
+        """The row's activity into ``table``, or, when it does not fit, into the report as left out."""
+        cmap, report = self.cmap, self.ctx.report
         try:
-            shape = _activity_row(columns, unknown, row, cmap.missing if cmap is not None else frozenset({""}))
-            if dates is not None and "at" in shape and isinstance(shape["at"], str) and shape["at"].strip():
+            shape = _activity_row(self.columns, self.unknown, row, self.missing)
+            if self.dates is not None and "at" in shape and isinstance(shape["at"], str) and shape["at"].strip():
                 try:
-                    shape["at"] = dates.parse(shape["at"])
+                    shape["at"] = self.dates.parse(shape["at"])
                 except ValueError:
                     pass  # _activity words the message
             activity = _activity(shape, where, "")
         except CellError as err:
-            ctx.report.skip(Rejection(where, f"activity left out: {err}", lead_id))
-            continue
+            report.skip(Rejection(where, f"activity left out: {err}", lead_id))
+            return
         except InputError as err:
-            ctx.report.skip(Rejection(err.where, f"activity left out: {_reason(err)}", lead_id))
-            continue
+            report.skip(Rejection(err.where, f"activity left out: {_reason(err)}", lead_id))
+            return
         if cmap is not None and cmap.activity_types:
             activity = evolve(activity, type=cmap.activity_type(activity.type))
         table.by_lead.setdefault(lead_id, []).append(activity)
-    return table
 
 
-def _activity_row(columns: list[tuple[int, str]], unknown: list[tuple[int, str]], row: list[str],
+def _activity_row(columns: list[tuple[int, str]], unknown: list[tuple[int, str]], row: Sequence[str],
                   missing: frozenset[str]) -> dict[str, Any]:
     activity: dict[str, Any] = {}
     properties: dict[str, Any] = {}
