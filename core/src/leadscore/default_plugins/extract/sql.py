@@ -224,10 +224,16 @@ def firmographics_columnar(ctx: ColumnarContext) -> exp.Select | None:
         code = firmo.normalise_country(raw)
         return {"code": code, "region": firmo._REGION_BY_COUNTRY.get(code, "unknown")}
 
+    # The region straight from the text (the names' regions, then the codes'), so that no lookup is
+    # nested in another: a warehouse may spell a nested CASE out once per entry.
+    regions = {code.lower(): region for code, region in firmo._REGION_BY_COUNTRY.items()}
+    regions |= {name: firmo._REGION_BY_COUNTRY.get(code, "unknown") for name, code in firmo.COUNTRY_NAMES.items()}
+
     def country_sql(raw: exp.Expression) -> exp.Expression:
         text = exp.Trim(this=raw)
         code = portable_sql.lookup(q.fn("lower", text), firmo.COUNTRY_NAMES, exp.Upper(this=text))
-        return q.struct(code=code, region=portable_sql.lookup(code, firmo._REGION_BY_COUNTRY, q.lit("unknown")))
+        return q.struct(code=code, region=portable_sql.lookup(q.fn("lower", exp.Trim(this=raw.copy())), regions,
+                                                              q.lit("unknown")))
 
     country_fn = ctx.udf("ls_country", country, ("VARCHAR",), "STRUCT(code VARCHAR, region VARCHAR)",
                          portable=country_sql)
