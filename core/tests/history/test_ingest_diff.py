@@ -249,6 +249,7 @@ min = 0
 [[bands]]
 name = "engaged"
 min = 30
+requires = { not = { signal = "account.engaged_contacts", eq = 2 } }
 
 [[bands]]
 name = "mql"
@@ -269,6 +270,17 @@ min = 100
 CHOSEN_PACK = THRESHOLDS_PACK.replace(
     "priority = 20\n", 'priority = 20\napplies_when = { any = [{ signal = "account.contacts", lt = 4 }, '
     '{ signal = "company.employees", gte = 1000 }] }\n')
+
+
+class BusyAccountRouter:
+    """A plugin router whose route depends on the account's people count only through "five or
+    more", as it declares (its reason shows the count); no rule compares the count with 5."""
+
+    @hookimpl
+    @reads_signals("account.contacts", compares={"account.contacts": {"gte": 5}})
+    def leadscore_route_lead(self, card, lead, ctx):
+        people = ctx["signals"].get("account.contacts", 0)
+        return Route("busy_account", "busy-desk", reason=f"{people} people at the account") if people >= 5 else None
 
 
 class SurgeRouter:
@@ -302,8 +314,9 @@ class LargeSurgeRouter:
 # committee signals), a pack reading account.contacts only, firr-base (no account pass), the
 # installed packs with an undeclared plugin router (every contact rescored when any signal moves),
 # a router declaring what it reads for one pack's leads only, which no rule reads (so a wrong
-# scope leaves a stale route), a pack comparing account signals in every way a condition can,
-# and that pack chosen by an account signal.
+# scope leaves a stale route), a pack comparing account signals in every way a condition can
+# with a router declaring the one comparison it reads the people count through, and that pack
+# chosen by an account signal.
 PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router", "scoped-router", "thresholds",
              "chosen-by-account")
 # The installed packs run with the quick tests; each other set adds some 15 s.
@@ -322,7 +335,9 @@ def pack_engine(packs: str, folder: Path) -> Engine:
     if packs in ("thresholds", "chosen-by-account"):
         path = folder / f"{packs}.toml"
         path.write_text(THRESHOLDS_PACK if packs == "thresholds" else CHOSEN_PACK, encoding="utf-8")
-        return Engine(rulepacks=["firr-base", path], as_of=AS_OF)
+        pm = PluginManager()
+        pm.register(BusyAccountRouter(), "busy-account")
+        return Engine(rulepacks=["firr-base", path], plugins=pm, as_of=AS_OF)
     if packs == "scoped-router":
         path = folder / "large.toml"
         path.write_text(LARGE_PACK, encoding="utf-8")
@@ -379,6 +394,41 @@ def test_reads_signals_takes_signal_names() -> None:
     with pytest.raises(TypeError, match=r"reads_signals: packs=\(\) is not a pack name or a list of them; "
                                         r"give names such as packs=\('enterprise',\)"):
         reads_signals("account.contacts", packs=())
+    with pytest.raises(TypeError, match=r"reads_signals: compares\['account.contacts'\] = \{'atleast': 2\} is not a "
+                                        r"table of comparisons; give operators and values such as \{'gte': 2\} "
+                                        r"\(operators: eq, ne, lt, lte, gt, gte, in, not_in, between\)"):
+        reads_signals("account.contacts", compares={"account.contacts": {"atleast": 2}})
+    with pytest.raises(TypeError, match=r"reads_signals: compares\['account.contacts'\]\['between'\] = 2 is not a "
+                                        r"list; give \[low, high\]"):
+        reads_signals("account.contacts", compares={"account.contacts": {"between": 2}})
+    with pytest.raises(TypeError, match="reads_signals: compares names 'account.id', which it does not read; "
+                                        "list it among the signal names too"):
+        reads_signals("account.contacts", compares={"account.id": {"eq": "x"}})
+
+
+def test_reads_through_declared_comparisons_are_tested_on_the_moved_values(tmp_path: Path) -> None:
+    @reads_signals("account.contacts", "account.engaged_contacts", compares={"account.contacts": {"gte": 5, "in": [1, 2]}})
+    def route(card, lead, ctx):
+        return None
+
+    reads = declared_reads(route)
+    assert reads is not None and reads.comparisons("account.contacts") == (("gte", 5), ("in", (1, 2)))
+    assert reads.comparisons("account.engaged_contacts") is None
+    with pack_engine("thresholds", tmp_path) as engine:
+        tests = engine.account_tests_for(frozenset({"firr-base", "thresholds"}))
+        assert tests is not None and "account.contacts" not in tests.opaque
+        # The router's "five or more", beside the pack's own comparisons of the count.
+        assert not tests.differ({"account.contacts": 3}, {"account.contacts": 4})
+        assert tests.differ({"account.contacts": 4}, {"account.contacts": 5})
+        assert tests.differ({"account.contacts": 2}, {"account.contacts": 3})
+    with pack_engine("installed", tmp_path) as engine:
+        tests = engine.account_tests_for(frozenset({"firr-base", "enterprise"}))
+        # The enterprise router reads the account id whole, the senior count through "two or more".
+        assert tests is not None and tests.opaque == {"account.id"}
+        assert {name for name, _ in tests.comparisons} >= {"account.senior_engaged_contacts",
+                                                           "account.functions_engaged"}
+        assert not tests.differ({"account.senior_engaged_contacts": 3}, {"account.senior_engaged_contacts": 4})
+        assert tests.differ({"account.senior_engaged_contacts": 1}, {"account.senior_engaged_contacts": 2})
 
 
 def test_reads_declared_for_some_packs_count_only_for_their_leads() -> None:
