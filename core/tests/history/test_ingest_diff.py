@@ -531,11 +531,12 @@ def test_a_contact_is_scored_again_only_when_a_moved_count_changes_what_its_pack
 
 
 def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_time(tmp_path: Path) -> None:
-    """A colleague engaged by a September webinar becomes a VP on 10 December: at the event's time
-    the webinar is more than 90 days old, so the account's senior count does not move then (0 both
-    ways), but at 24 November, where the contact L-N1 is held, it goes from 0 to 1, which its
-    pack's rule "not fewer than 1" reads: L-N1 is scored again, or it would keep a card that
-    scoring it from scratch at its time no longer gives."""
+    """A colleague engaged by a September webinar becomes the CEO on 10 December: at the event's
+    time the webinar is more than 90 days old, so the account's senior count does not move then (0
+    both ways), but at 24 November, where the contact L-N1 is held, it goes from 0 to 1, which its
+    pack's rule "not fewer than 1" reads (and nothing else: a CEO's function counts for none): L-N1
+    is scored again, or it would keep a card that scoring it from scratch at its time no longer
+    gives."""
     path = tmp_path / "thresholds.toml"
     path.write_text(THRESHOLDS_PACK, encoding="utf-8")
     target = str(tmp_path / "h.duckdb")
@@ -545,7 +546,7 @@ def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_
         "activities": [{"type": "webinar_attendance", "at": "2026-09-01T10:00:00Z"}]}})
     contact = json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
         "id": "L-N1", "email": "l-n1@fernbrook.io", "account_id": key, "title": "Analyst"}})
-    promoted = '{"event":"update","lead_id":"L-N2","at":"2026-12-10T10:00:00Z","set":{"title":"VP Sales"}}'
+    promoted = '{"event":"update","lead_id":"L-N2","at":"2026-12-10T10:00:00Z","set":{"title":"CEO"}}'
     held, late = datetime(2026, 11, 24, 9, tzinfo=UTC), datetime(2026, 12, 10, 10, tzinfo=UTC)
     with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
         seed(target, engine)
@@ -564,6 +565,37 @@ def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_
             states = store.lead_states(["L-N1", "L-N2"])
         assert states["L-N1"].as_of == late
         assert plain_scores(target, engine, ["L-N1", "L-N2"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_a_gate_on_a_moved_count_rescores_the_contacts_it_holds_back(tmp_path: Path) -> None:
+    """Under the thresholds pack the engaged band asks for an engaged count other than 2, the mql
+    band for 3 or more, and a rule for exactly 1: when a third colleague becomes engaged, only the
+    gates' comparisons change their truth, and the contact they held in the early band (its points
+    are an mql's) is scored again into the mql band."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text(THRESHOLDS_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+
+    def joins(lead_id: str, hour: int, title: str, kind: str) -> str:
+        at = f"2026-11-24T{hour:02d}:00:00Z"
+        return json.dumps({"event": "lead", "at": at, "lead": {
+            "id": lead_id, "email": f"{lead_id.lower()}@fernbrook.io", "account_id": "fernbrook.io", "title": title,
+            "company": {"employees": 300, "industry": "software"},
+            "activities": [{"type": kind, "at": at}]}})
+
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        ingest(target, engine, [joins("L-N1", 9, "Marketing Manager", "webinar_attendance"),
+                                joins("L-N2", 10, "Analyst", "webinar_attendance")])
+        with open_store(target) as store:
+            held = store.lead_states(["L-N1"])["L-N1"]
+        assert held.band == "early" and held.total >= 60  # the gates hold it back: 2 engaged
+        ingest(target, engine, [joins("L-N3", 11, "Analyst", "webinar_attendance")])
+        with open_store(target) as store:
+            states = store.lead_states(["L-N1", "L-N2", "L-N3"])
+        assert states["L-N1"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC) and states["L-N1"].band == "mql"
+        assert plain_scores(target, engine, list(states)) == {
             i: (s.total, s.band, s.route_action) for i, s in states.items()}
 
 
