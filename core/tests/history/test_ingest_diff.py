@@ -570,8 +570,8 @@ def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_
 
 def test_a_gate_on_a_moved_count_rescores_the_contacts_it_holds_back(tmp_path: Path) -> None:
     """Under the thresholds pack the engaged band asks for an engaged count other than 2, the mql
-    band for 3 or more, and a rule for exactly 1: when a third colleague becomes engaged, only the
-    gates' comparisons change their truth, and the contact they held in the early band (its points
+    band for 3 or more, and a rule for exactly 1: when a third colleague becomes engaged (and a
+    fourth person joins), only the gates' comparisons change their truth, and the contact they held in the early band (its points
     are an mql's) is scored again into the mql band."""
     path = tmp_path / "thresholds.toml"
     path.write_text(THRESHOLDS_PACK, encoding="utf-8")
@@ -586,7 +586,9 @@ def test_a_gate_on_a_moved_count_rescores_the_contacts_it_holds_back(tmp_path: P
 
     with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
         seed(target, engine)
-        ingest(target, engine, [joins("L-N1", 9, "Marketing Manager", "webinar_attendance"),
+        # Three people (the rule "three or more people" reads the count) of whom two are engaged.
+        ingest(target, engine, [joins("L-N0", 9, "Analyst", "email_open"),
+                                joins("L-N1", 9, "Marketing Manager", "webinar_attendance"),
                                 joins("L-N2", 10, "Analyst", "webinar_attendance")])
         with open_store(target) as store:
             held = store.lead_states(["L-N1"])["L-N1"]
