@@ -99,7 +99,7 @@ class _Entry:
     lead: Lead
     history: list[StoredCard]
     packs: frozenset[str] | None = None
-    """The packs its card was scored with (None until known; see ``Ingestor._contact_reads``)."""
+    """The packs its card was scored with (None until known; see ``Ingestor._reads_any``)."""
 
 
 @frozen
@@ -304,7 +304,8 @@ class Ingestor:
         now_mine = self.engine.account_entry(lead, as_of)
         # The rest of the account matters at this time only to a card reading an account signal:
         # the lead's own, or a contact's when the lead's part moves a signal the run reads.
-        whole = any(self._moves_read(key, was_mine, now_mine) for key in keys) or self._reads_accounts(lead, as_of)
+        whole = bool(keys) and (any(self._moves_read(key, was_mine, now_mine) for key in keys)
+                                or self._reads_accounts(lead, as_of))
         before, after = self._index(), self._index()
         for group in others.values() if whole else ():
             for entry in group:
