@@ -16,6 +16,8 @@ from attrs import define, field, frozen
 
 from leadscore.caching import SeenHashes
 from leadscore.model import EMPTY, Lead, ScoreCard, SignalSpec
+from leadscore.rulepack.predicates import MISSING, Pred, compile_condition
+from leadscore.rulepack.schema import ACCOUNT_OPS, BOOL_OPS, LEAF_OPS, Condition, account_leaf
 from leadscore.taxonomy.email import classify_address
 
 # The most contacts an account keeps for its roll-up: the highest-scoring ones (a buying committee
@@ -168,6 +170,58 @@ def _alone(key: str, entry: AccountEntry | None, caps: Mapping[str, int]) -> dic
         index.add_entry(entry)
     summary = index.accounts.get(key) or AccountSummary(key, functions=set(), scored=[], matching={})
     return summary.parts(caps)
+
+
+@frozen
+class AccountTests:
+    """How a card scored with one pack combination reads its account's signals.
+
+    ``comparisons``: each comparison of an ``account.*`` signal in its conditions (rules, gates,
+    every ``applies_when``; a ``same_account`` node as its count ``>= N``), as a predicate over the
+    account's values. ``opaque``: the ``account.*`` signals plugin functions (extractors, scorers,
+    routers) declare they read, which may use any value.
+    """
+
+    comparisons: tuple[tuple[str, Pred], ...]
+    opaque: frozenset[str]
+
+    def differ(self, was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+        """Whether the card can change when the account's values go from ``was`` to ``now``.
+
+        Every condition is a combination of comparisons: when none of those reading an account
+        signal changes its truth value, and no signal a plugin function reads changes value, the
+        rules that match, the gates that hold and the packs that apply are the same, so the total,
+        band and route are too. (A value shown only in a line's evidence, such as a
+        ``same_account`` count, does not make a card that is stored: a contact scored again to
+        the same total, band and route keeps its card.)
+        """
+        return (any(was.get(name, MISSING) != now.get(name, MISSING) for name in self.opaque)
+                or any(test(was) != test(now) for _, test in self.comparisons))
+
+
+def account_comparisons(conditions: Iterable[Condition | None]) -> tuple[list[tuple[str, Pred]], set[str]]:
+    """(the comparisons of ``account.*`` signals in ``conditions``, the account signals read by
+    any other kind of node, which must count as read whole)."""
+    comparisons: list[tuple[str, Pred]] = []
+    whole: set[str] = set()
+
+    def walk(cond: Condition) -> None:
+        if cond.op in BOOL_OPS:
+            for child in cond.children:
+                walk(child)
+        elif cond.op in ACCOUNT_OPS:
+            leaf = account_leaf(cond)
+            comparisons.append((leaf.signal, compile_condition(leaf)))
+        elif cond.op in LEAF_OPS and cond.signal is not None:
+            if cond.signal.startswith("account."):
+                comparisons.append((cond.signal, compile_condition(cond)))
+        else:
+            whole.update(n for n in cond.signals() if n.startswith("account."))
+
+    for cond in conditions:
+        if cond is not None:
+            walk(cond)
+    return comparisons, whole
 
 
 class AccountSignals(dict):

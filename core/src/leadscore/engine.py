@@ -18,7 +18,9 @@ from leadscore.accounts import (
     AccountCard,
     AccountEntry,
     AccountIndex,
+    AccountTests,
     account_card,
+    account_comparisons,
     account_key,
     person_key,
 )
@@ -39,7 +41,7 @@ from leadscore.model import (
 from leadscore.plugins import RULES_SCORER, PluginManager
 from leadscore.rulepack.composer import ComposedPack, Composer
 from leadscore.rulepack.loader import pack_name, parse_rulepacks, read_source
-from leadscore.rulepack.schema import RuleIR, Rulepack
+from leadscore.rulepack.schema import Condition, RuleIR, Rulepack
 from leadscore.scoring import build_ledger, choose_band, share_thresholds
 from leadscore.scoring.bands import band_key
 
@@ -135,6 +137,7 @@ class Engine:
             raise
         self.account_reads, self.undeclared_readers = self._account_reads()
         self._reads_by_packs: dict[frozenset[str], frozenset[str] | None] = {}
+        self._tests_by_packs: dict[frozenset[str], AccountTests | None] = {}
         # What the packs' applies_when read, and the extractors producing it: a lead's packs can be
         # chosen without scoring it (Engine.packs_for).
         self.selection_signals = frozenset(n for name, _, _ in self.composer.conditional
@@ -258,6 +261,36 @@ class Engine:
             self._reads_by_packs[packs] = None if everywhere is None or undeclared else frozenset(
                 everywhere | found | {n for n in names if n.startswith("account.")})
         return self._reads_by_packs[packs]
+
+    def account_tests_for(self, packs: frozenset[str]) -> AccountTests | None:
+        """How a card scored with the pack combination ``packs`` reads the account signals of
+        :meth:`account_reads_for`: its rules', gates' and every ``applies_when``'s comparisons of
+        them, and what the plugin functions declare they read (the extractors', and the scorers'
+        and routers' for a lead of these packs), whole or through the comparisons they declare
+        (``reads_signals(compares=...)``). None: a function did not declare its reads, any change
+        may matter. Made once per combination."""
+        if packs not in self._tests_by_packs:
+            tests = None
+            if self.account_reads_for(packs) is not None:
+                composed, _ = self.plan(packs)
+                conditions = [rule.when for rule in composed.rules] + [band.requires for band in composed.bands]
+                conditions += [self.composer.by_name[name].applies_when for name, _, _ in self.composer.conditional]
+                comparisons, opaque = account_comparisons(conditions)
+                functions = [ex.fn for ex in self.extractors] + [fn for _, fn in self.pm.routers_by_plugin()]
+                functions += [self.scorers[n].fn for n in composed.scorers if n != RULES_SCORER]
+                for reads in filter(None, map(declared_reads, functions)):
+                    for name in reads.for_packs(packs):
+                        if not name.startswith("account."):
+                            continue
+                        compared = reads.comparisons(name)
+                        if compared is None:
+                            opaque.add(name)  # it may use any value
+                        else:
+                            found, _ = account_comparisons(Condition(op, name, value) for op, value in compared)
+                            comparisons.extend(found)
+                tests = AccountTests(tuple(comparisons), frozenset(opaque))
+            self._tests_by_packs[packs] = tests
+        return self._tests_by_packs[packs]
 
     def plan(self, key: frozenset[str]) -> tuple[ComposedPack, Matcher]:
         """The composed pack and the backend's matcher for a combination of packs (made once)."""

@@ -6,7 +6,7 @@ plain functions they returned. Implementations import ``hookimpl`` from ``leadsc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -30,6 +30,14 @@ class DeclaredReads:
     everywhere: frozenset[str] = frozenset()
     by_packs: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
     """(pack names, the signals read for a lead whose packs include one of them), per declaration."""
+    compares: tuple[tuple[str, str, Any], ...] = ()
+    """(signal, operator, value): the comparisons through which alone it reads those signals."""
+
+    def comparisons(self, name: str) -> tuple[tuple[str, Any], ...] | None:
+        """The (operator, value) comparisons through which alone it reads ``name``; None: it may
+        use any value."""
+        found = tuple((op, value) for signal, op, value in self.compares if signal == name)
+        return found or None
 
     def all(self) -> frozenset[str]:
         """Every signal it may read, for some lead."""
@@ -40,7 +48,12 @@ class DeclaredReads:
         return self.everywhere.union(*(names for scope, names in self.by_packs if not scope.isdisjoint(packs)))
 
 
-def reads_signals(*names: str, packs: str | Iterable[str] | None = None) -> Callable[[F], F]:
+# The comparisons a function may declare it reads a signal through (see reads_signals).
+COMPARE_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between")
+
+
+def reads_signals(*names: str, packs: str | Iterable[str] | None = None,
+                  compares: Mapping[str, Mapping[str, Any]] | None = None) -> Callable[[F], F]:
     """Declare the signals a router, scorer or extractor function reads (``account.*`` ones matter).
 
     ``leadscore ingest`` rescores an account's other contacts when an account signal that the
@@ -56,10 +69,18 @@ def reads_signals(*names: str, packs: str | Iterable[str] | None = None) -> Call
     those. A router or scorer may say so; an extractor may not (it runs before a lead's packs
     are chosen). Declarations stack: a function decorated twice reads what both name.
 
+    ``compares`` (signal name -> ``{operator: value}``, the operators of a rule's condition:
+    eq, ne, lt, lte, gt, gte, in, not_in, between): what the function returns that a stored
+    card holds (a route's action and queue, a score line's points) depends on that signal only
+    through the truth of these comparisons, as a rule's does; ingest then rescores a contact for
+    it only when one of them changes its truth. A text may still show the value (a route's
+    reason): a contact scored again to the same total, band and route keeps its card anyway.
+
     Example::
 
         @hookimpl
-        @reads_signals("account.senior_engaged_contacts", "intent.readiness.count_30d", packs="enterprise")
+        @reads_signals("account.senior_engaged_contacts", "intent.readiness.count_30d", packs="enterprise",
+                       compares={"account.senior_engaged_contacts": {"gte": 2}})
         def leadscore_route_lead(card, lead, ctx):
             if "enterprise" not in ctx["packs"]:
                 return None
@@ -73,8 +94,16 @@ def reads_signals(*names: str, packs: str | Iterable[str] | None = None) -> Call
         raise TypeError(f"reads_signals: packs={packs!r} is not a pack name or a list of them; "
                         "give names such as packs=('enterprise',)")
 
+    comparisons = tuple((name, op, _compared(name, op, value)) for name, ops in (compares or {}).items()
+                        for op, value in _operators(name, ops))
+    unread = sorted({name for name, _, _ in comparisons} - set(names))
+    if unread:
+        raise TypeError(f"reads_signals: compares names {unread[0]!r}, which it does not read; "
+                        "list it among the signal names too")
+
     def mark(fn: F) -> F:
         before = declared_reads(fn) or DeclaredReads()
+        before = evolve(before, compares=before.compares + comparisons)
         if scope is None:
             after = evolve(before, everywhere=before.everywhere | frozenset(names))
         else:
@@ -83,6 +112,23 @@ def reads_signals(*names: str, packs: str | Iterable[str] | None = None) -> Call
         return fn
 
     return mark
+
+
+def _operators(name: str, ops: Any) -> list[tuple[str, Any]]:
+    if not isinstance(ops, Mapping) or not ops or not all(op in COMPARE_OPS for op in ops):
+        raise TypeError(f"reads_signals: compares[{name!r}] = {ops!r} is not a table of comparisons; "
+                        f"give operators and values such as {{'gte': 2}} (operators: {', '.join(COMPARE_OPS)})")
+    return list(ops.items())
+
+
+def _compared(name: str, op: str, value: Any) -> Any:
+    """The value as a rule's condition holds it (lists as tuples), checked for its operator."""
+    if op in ("in", "not_in", "between"):
+        if not isinstance(value, (list, tuple)) or (op == "between" and len(value) != 2):
+            raise TypeError(f"reads_signals: compares[{name!r}][{op!r}] = {value!r} is not a list; give "
+                            + ("[low, high]" if op == "between" else "a list of values"))
+        return tuple(value)
+    return value
 
 
 def declared_reads(fn: Any) -> DeclaredReads | None:

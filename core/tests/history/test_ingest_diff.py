@@ -184,6 +184,105 @@ when = { signal = "account.contacts", gte = 4 }
 """
 
 
+# A pack comparing account signals in every way a condition can (eq, in, between, not/lt, a
+# rule with `on`, same_account, a gate) at thresholds the sample accounts cross both ways, each
+# comparison flipping at counts where no other does: ingest rescores a contact only when one of
+# them changes its truth, so each kind must be tested on the moved values.
+THRESHOLDS_PACK = """
+[pack]
+name = "thresholds"
+version = "1"
+extends = ["firr-base"]
+priority = 20
+
+[categories.people]
+label = "People at the account"
+max = 80
+
+[[rules]]
+id = "thresholds.one-engaged"
+category = "people"
+points = 17
+reason = "Exactly one engaged contact at the account"
+when = { signal = "account.engaged_contacts", eq = 1 }
+
+[[rules]]
+id = "thresholds.functions"
+category = "people"
+points = 15
+reason = "One or three functions engaged at the account"
+when = { signal = "account.functions_engaged", in = [1, 3] }
+
+[[rules]]
+id = "thresholds.surge"
+category = "people"
+points = 19
+reason = "Two to five high-intent actions at the account in 30 days"
+when = { signal = "account.high_intent_30d", between = [2, 5] }
+
+[[rules]]
+id = "thresholds.senior"
+category = "people"
+points = 14
+reason = "A senior contact at the account is engaged"
+when = { not = { signal = "account.senior_engaged_contacts", lt = 1 } }
+
+[[rules]]
+id = "thresholds.demo-at-a-busy-account"
+category = "people"
+points = 16
+on = "demo_request"
+reason = "Asked for a demo at an account of three or more people"
+when = { signal = "account.contacts", gte = 3 }
+
+[[rules]]
+id = "thresholds.pricing-pair"
+category = "people"
+points = 18
+reason = "Two or more people at the account looked at pricing in 30 days"
+when = { same_account = 2, where = { at_least = 1, of = "pricing_page_visit", within_days = 30 } }
+
+[[bands]]
+name = "early"
+min = 0
+
+[[bands]]
+name = "engaged"
+min = 30
+requires = { not = { signal = "account.engaged_contacts", eq = 2 } }
+
+[[bands]]
+name = "mql"
+min = 60
+requires = { signal = "account.engaged_contacts", gte = 3 }
+
+[[bands]]
+name = "sales_ready"
+min = 80
+
+[[bands]]
+name = "target_account"
+min = 100
+"""
+
+# The same pack for the leads of small accounts and large companies only: a lead's packs then
+# depend on its account (Engine.packs_for cannot tell them apart from the lead alone).
+CHOSEN_PACK = THRESHOLDS_PACK.replace(
+    "priority = 20\n", 'priority = 20\napplies_when = { any = [{ signal = "account.contacts", lt = 4 }, '
+    '{ signal = "company.employees", gte = 1000 }] }\n')
+
+
+class BusyAccountRouter:
+    """A plugin router whose route depends on the account's people count only through "five or
+    more", as it declares (its reason shows the count); no rule compares the count with 5."""
+
+    @hookimpl
+    @reads_signals("account.contacts", compares={"account.contacts": {"gte": 5}})
+    def leadscore_route_lead(self, card, lead, ctx):
+        people = ctx["signals"].get("account.contacts", 0)
+        return Route("busy_account", "busy-desk", reason=f"{people} people at the account") if people >= 5 else None
+
+
 class SurgeRouter:
     """A plugin router that reads an account signal no rule reads, and does not declare it."""
 
@@ -214,9 +313,12 @@ class LargeSurgeRouter:
 # The pack sets the property runs under: the installed packs (rules and the enterprise router read
 # committee signals), a pack reading account.contacts only, firr-base (no account pass), the
 # installed packs with an undeclared plugin router (every contact rescored when any signal moves),
-# and a router declaring what it reads for one pack's leads only, which no rule reads (so a wrong
-# scope leaves a stale route).
-PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router", "scoped-router")
+# a router declaring what it reads for one pack's leads only, which no rule reads (so a wrong
+# scope leaves a stale route), a pack comparing account signals in every way a condition can
+# with a router declaring the one comparison it reads the people count through, and that pack
+# chosen by an account signal.
+PACK_SETS = ("installed", "contacts-only", "firr-base", "undeclared-router", "scoped-router", "thresholds",
+             "chosen-by-account")
 # The installed packs run with the quick tests; each other set adds some 15 s.
 PACK_PARAMS = [pytest.param(p, marks=() if p == "installed" else pytest.mark.slow) for p in PACK_SETS]
 
@@ -230,6 +332,12 @@ def pack_engine(packs: str, folder: Path) -> Engine:
         return Engine(rulepacks=[path], as_of=AS_OF)
     if packs == "firr-base":
         return Engine(rulepacks=["firr-base"], as_of=AS_OF)
+    if packs in ("thresholds", "chosen-by-account"):
+        path = folder / f"{packs}.toml"
+        path.write_text(THRESHOLDS_PACK if packs == "thresholds" else CHOSEN_PACK, encoding="utf-8")
+        pm = PluginManager()
+        pm.register(BusyAccountRouter(), "busy-account")
+        return Engine(rulepacks=["firr-base", path], plugins=pm, as_of=AS_OF)
     if packs == "scoped-router":
         path = folder / "large.toml"
         path.write_text(LARGE_PACK, encoding="utf-8")
@@ -286,6 +394,41 @@ def test_reads_signals_takes_signal_names() -> None:
     with pytest.raises(TypeError, match=r"reads_signals: packs=\(\) is not a pack name or a list of them; "
                                         r"give names such as packs=\('enterprise',\)"):
         reads_signals("account.contacts", packs=())
+    with pytest.raises(TypeError, match=r"reads_signals: compares\['account.contacts'\] = \{'atleast': 2\} is not a "
+                                        r"table of comparisons; give operators and values such as \{'gte': 2\} "
+                                        r"\(operators: eq, ne, lt, lte, gt, gte, in, not_in, between\)"):
+        reads_signals("account.contacts", compares={"account.contacts": {"atleast": 2}})
+    with pytest.raises(TypeError, match=r"reads_signals: compares\['account.contacts'\]\['between'\] = 2 is not a "
+                                        r"list; give \[low, high\]"):
+        reads_signals("account.contacts", compares={"account.contacts": {"between": 2}})
+    with pytest.raises(TypeError, match="reads_signals: compares names 'account.id', which it does not read; "
+                                        "list it among the signal names too"):
+        reads_signals("account.contacts", compares={"account.id": {"eq": "x"}})
+
+
+def test_reads_through_declared_comparisons_are_tested_on_the_moved_values(tmp_path: Path) -> None:
+    @reads_signals("account.contacts", "account.engaged_contacts", compares={"account.contacts": {"gte": 5, "in": [1, 2]}})
+    def route(card, lead, ctx):
+        return None
+
+    reads = declared_reads(route)
+    assert reads is not None and reads.comparisons("account.contacts") == (("gte", 5), ("in", (1, 2)))
+    assert reads.comparisons("account.engaged_contacts") is None
+    with pack_engine("thresholds", tmp_path) as engine:
+        tests = engine.account_tests_for(frozenset({"firr-base", "thresholds"}))
+        assert tests is not None and "account.contacts" not in tests.opaque
+        # The router's "five or more", beside the pack's own comparisons of the count.
+        assert not tests.differ({"account.contacts": 3}, {"account.contacts": 4})
+        assert tests.differ({"account.contacts": 4}, {"account.contacts": 5})
+        assert tests.differ({"account.contacts": 2}, {"account.contacts": 3})
+    with pack_engine("installed", tmp_path) as engine:
+        tests = engine.account_tests_for(frozenset({"firr-base", "enterprise"}))
+        # The enterprise router reads the account id whole, the senior count through "two or more".
+        assert tests is not None and tests.opaque == {"account.id"}
+        assert {name for name, _ in tests.comparisons} >= {"account.senior_engaged_contacts",
+                                                           "account.functions_engaged"}
+        assert not tests.differ({"account.senior_engaged_contacts": 3}, {"account.senior_engaged_contacts": 4})
+        assert tests.differ({"account.senior_engaged_contacts": 1}, {"account.senior_engaged_contacts": 2})
 
 
 def test_reads_declared_for_some_packs_count_only_for_their_leads() -> None:
@@ -350,24 +493,111 @@ def test_a_moved_account_signal_that_nothing_reads_leaves_the_other_contacts_alo
     assert moved["undeclared-router"] == sorted(others)
 
 
-def test_a_contact_whose_own_packs_read_no_moved_signal_keeps_its_card(tmp_path: Path) -> None:
-    """Under the syndication pack only its leads read account.engaged_contacts: when a colleague
-    becomes engaged, the account's syndicated contact is scored again, the others keep their card
-    and time (no router reads that count)."""
-    line = ('{"event":"activity","lead_id":"L-1007","activity":{"type":"webinar_attendance",'
-            '"at":"2026-11-24T09:00:00Z"}}')  # a procurement specialist, not engaged before
+def test_a_contact_is_scored_again_only_when_a_moved_count_changes_what_its_packs_see(tmp_path: Path) -> None:
+    """Under the syndication pack only its leads read account.engaged_contacts, in a rule and a
+    gate asking for two or more: a syndicated contact is scored again when its account's count
+    goes from 1 to 2, not from 0 to 1 nor from 2 to 3 (no comparison changes, nor its card), and a
+    colleague outside the pack never is."""
     target = str(tmp_path / "h.duckdb")
+
+    def joins(lead_id: str, hour: int, source: str, engaged: bool) -> str:
+        at = f"2026-11-24T{hour:02d}:00:00Z"
+        return json.dumps({"event": "lead", "at": at, "lead": {
+            "id": lead_id, "email": f"{lead_id.lower()}@fernbrook.io", "account_id": "fernbrook.io",
+            "title": "Analyst", "source": source,
+            "activities": [{"type": "webinar_attendance" if engaged else "email_open", "at": at}]}})
+
+    steps = [joins("L-N1", 9, "content_syndication", False), joins("L-N2", 10, "event", True),
+             joins("L-N3", 11, "event", True), joins("L-N4", 12, "event", True)]
     with Engine(rulepacks=["syndication"], as_of=AS_OF) as engine:
         seed(target, engine)
         assert engine.account_reads_for(frozenset({"firr-base"})) == set()
-        assert "account.engaged_contacts" in engine.account_reads_for(frozenset({"firr-base", "syndication"}))
-        done = ingest(target, engine, [line])
-        assert done.outcomes[0].status == "applied"  # type: ignore[attr-defined]
-        others = ["L-1005", "L-1006", "L-1008"]  # the colleagues at larkspurhealth.com; L-1008 is syndicated
+        times, counts = [], []
+        for step in steps:
+            done = ingest(target, engine, [step])
+            assert [o.status for o in done.outcomes] == ["applied"]  # type: ignore[attr-defined]
+            with open_store(target) as store:
+                states = store.lead_states(["L-N1", "L-N2"])
+            times.append(tuple(states[i].as_of.hour if i in states else None for i in ("L-N1", "L-N2")))
+            counts.append(account_signals(target, engine, "fernbrook.io", AS_OF + timedelta(days=1, hours=12))[
+                "account.engaged_contacts"])
+        assert counts == [0, 1, 2, 3]
+        # L-N1 (syndicated) moves to 11:00 with the count reaching 2 only; L-N2 keeps its own time.
+        assert times == [(9, None), (9, 10), (11, 10), (11, 10)]
+        ids = ["L-N1", "L-N2", "L-N3", "L-N4"]
         with open_store(target) as store:
-            states = store.lead_states([*others, "L-1007"])
-        assert {i for i in others if states[i].as_of > AS_OF} == {"L-1008"}
-        assert plain_scores(target, engine, [*others, "L-1007"]) == {
+            states = store.lead_states(ids)
+        assert plain_scores(target, engine, ids) == {i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_time(tmp_path: Path) -> None:
+    """A colleague engaged by a September webinar becomes the CEO on 10 December: at the event's
+    time the webinar is more than 90 days old, so the account's senior count does not move then (0
+    both ways), but at 24 November, where the contact L-N1 is held, it goes from 0 to 1, which its
+    pack's rule "not fewer than 1" reads (and nothing else: a CEO's function counts for none): L-N1
+    is scored again, or it would keep a card that scoring it from scratch at its time no longer
+    gives."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text(THRESHOLDS_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+    key = "fernbrook.io"
+    colleague = json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
+        "id": "L-N2", "email": "l-n2@fernbrook.io", "account_id": key, "title": "Analyst",
+        "activities": [{"type": "webinar_attendance", "at": "2026-09-01T10:00:00Z"}]}})
+    contact = json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
+        "id": "L-N1", "email": "l-n1@fernbrook.io", "account_id": key, "title": "Analyst"}})
+    promoted = '{"event":"update","lead_id":"L-N2","at":"2026-12-10T10:00:00Z","set":{"title":"CEO"}}'
+    held, late = datetime(2026, 11, 24, 9, tzinfo=UTC), datetime(2026, 12, 10, 10, tzinfo=UTC)
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        ingest(target, engine, [colleague, contact])
+        with open_store(target) as store:
+            assert store.lead_states(["L-N1"])["L-N1"].as_of == held
+
+        def seniors() -> dict[datetime, int]:
+            return {at: account_signals(target, engine, key, at)["account.senior_engaged_contacts"] for at in (held, late)}
+
+        before = seniors()
+        ingest(target, engine, [promoted])
+        after = seniors()
+        assert (before, after) == ({held: 0, late: 0}, {held: 1, late: 0})
+        with open_store(target) as store:
+            states = store.lead_states(["L-N1", "L-N2"])
+        assert states["L-N1"].as_of == late
+        assert plain_scores(target, engine, ["L-N1", "L-N2"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_a_gate_on_a_moved_count_rescores_the_contacts_it_holds_back(tmp_path: Path) -> None:
+    """Under the thresholds pack the engaged band asks for an engaged count other than 2, the mql
+    band for 3 or more, and a rule for exactly 1: when a third colleague becomes engaged (and a
+    fourth person joins), only the gates' comparisons change their truth, and the contact they held in the early band (its points
+    are an mql's) is scored again into the mql band."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text(THRESHOLDS_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+
+    def joins(lead_id: str, hour: int, title: str, kind: str) -> str:
+        at = f"2026-11-24T{hour:02d}:00:00Z"
+        return json.dumps({"event": "lead", "at": at, "lead": {
+            "id": lead_id, "email": f"{lead_id.lower()}@fernbrook.io", "account_id": "fernbrook.io", "title": title,
+            "company": {"employees": 300, "industry": "software"},
+            "activities": [{"type": kind, "at": at}]}})
+
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        # Three people (the rule "three or more people" reads the count) of whom two are engaged.
+        ingest(target, engine, [joins("L-N0", 9, "Analyst", "email_open"),
+                                joins("L-N1", 9, "Marketing Manager", "webinar_attendance"),
+                                joins("L-N2", 10, "Analyst", "webinar_attendance")])
+        with open_store(target) as store:
+            held = store.lead_states(["L-N1"])["L-N1"]
+        assert held.band == "early" and held.total >= 60  # the gates hold it back: 2 engaged
+        ingest(target, engine, [joins("L-N3", 11, "Analyst", "webinar_attendance")])
+        with open_store(target) as store:
+            states = store.lead_states(["L-N1", "L-N2", "L-N3"])
+        assert states["L-N1"].as_of == datetime(2026, 11, 24, 11, tzinfo=UTC) and states["L-N1"].band == "mql"
+        assert plain_scores(target, engine, list(states)) == {
             i: (s.total, s.band, s.route_action) for i, s in states.items()}
 
 
@@ -492,17 +722,42 @@ def test_the_packs_of_a_lead_are_known_without_scoring_it(tmp_path: Path) -> Non
             assert engine.packs_for(lead, AS_OF) == {name for name, _ in card.packs}, lead.id
 
 
+def card_in(engine: Engine, account: dict[str, Any], lead_id: str, as_of: datetime) -> tuple[Any, ...]:
+    """The lead's card (total, band, route) scored from scratch with ``account`` (its leads by id)."""
+    index = engine.build_accounts(account.values(), as_of=as_of)
+    card = next(engine.score([account[lead_id]], as_of=as_of, accounts=index))
+    return (card.total, card.band, None if card.route is None else card.route.action) if hasattr(card, "band") \
+        else card.reason
+
+
+def held_contacts_keep_their_card(engine: Engine, ingestor: Ingestor, lead_id: str,
+                                  was: dict[str, tuple[Any, Any]]) -> None:
+    """Every contact of the event's account(s) that the event left alone (its state untouched) has
+    the same card at the event's scoring time with the account before the event as after it: the
+    event would not have changed its card, so not scoring it again loses nothing."""
+    now = {i: (e.lead, e.state) for i, e in ingestor.cache.items()}
+    as_of = now[lead_id][1].as_of
+    for key in {states[lead_id][1].account_key for states in (was, now) if lead_id in states} - {None}:
+        before = {i: lead for i, (lead, s) in was.items() if s.account_key == key}
+        after = {i: lead for i, (lead, s) in now.items() if s.account_key == key}
+        for contact in sorted(before.keys() & after.keys() - {lead_id}):
+            if was[contact][1] is now[contact][1]:
+                assert card_in(engine, before, contact, as_of) == card_in(engine, after, contact, as_of), (
+                    f"{contact} at {as_of}, after an event on {lead_id}")
+
+
 @pytest.mark.parametrize("packs", PACK_PARAMS)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(events=st.lists(EVENTS, min_size=1, max_size=25), batch=st.integers(1, 25))
 def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory, seeded, packs, events,
                                                                 batch) -> None:
-    """The incremental path (only the touched lead, and its accounts' contacts when the event moves
-    an account signal the run reads) leaves every stored lead, touched or not, with the card (total,
-    band, route) that scoring all current leads from scratch gives at its stored time, whatever the
-    kind, order, timing and batching of the events, under packs that read account signals, packs
-    that read few or none, and an undeclared plugin router."""
+    """The incremental path (only the touched lead, and its accounts' contacts whose card the event
+    can change) leaves every stored lead, touched or not, with the card (total, band, route) that
+    scoring all current leads from scratch gives at its stored time, whatever the kind, order,
+    timing and batching of the events, under packs that read account signals (in every kind of
+    comparison), packs that read few or none, and an undeclared plugin router. And a contact it
+    leaves alone would have had the same card at the event's time had it been scored again."""
     folder, path = seeded(packs)
     target = tmp_path_factory.mktemp("ingest") / "h.duckdb"
     shutil.copy(path, target)
@@ -514,7 +769,9 @@ def test_ingest_gives_the_cards_that_scoring_from_scratch_gives(tmp_path_factory
             chunk = parsed[start:start + batch]
             ingestor.prepare(chunk)
             for event in chunk:
-                ingestor.apply(event)
+                was = {i: (e.lead, e.state) for i, e in ingestor.cache.items()}
+                if ingestor.apply(event).status == "applied" and engine.needs_accounts:
+                    held_contacts_keep_their_card(engine, ingestor, event.lead_id, was)
             ingestor.commit()
         current = {i: (s.total, s.band, s.route_action) for i, s in store.lead_states(LEAD_IDS + NEW_IDS).items()}
     with pack_engine(packs, folder) as engine:

@@ -196,6 +196,29 @@ def test_the_router_reads_signals_for_the_enterprise_packs_leads_only() -> None:
     assert "account.senior_engaged_contacts" in read and set(read) <= reads.for_packs({"firr-base", "enterprise"})
 
 
+def test_the_router_routes_by_the_senior_count_only_through_two_or_more() -> None:
+    """What its compares={"gte": 2} declaration rests on (leadscore ingest then rescores a contact
+    only when the count crosses 2): for every tier, band and readiness, the route's action, queue,
+    SLA and owner are the same for any two counts on the same side of 2."""
+    reads = declared_reads(leadscore_route_lead)
+    assert reads is not None and reads.comparisons("account.senior_engaged_contacts") == (("gte", 2),)
+
+    def route(tier, band, ready, senior):
+        found = leadscore_route_lead(card(band), Lead("R-1"), {"packs": ("firr-base", "enterprise"), "routing": {},
+                                                                "signals": {"enterprise.account_tier": tier,
+                                                                            "account.senior_engaged_contacts": senior,
+                                                                            "intent.readiness.count_30d": ready,
+                                                                            "account.id": "quarrymoor-logistics.com"}})
+        return None if found is None else (found.action, found.queue, found.sla_hours, found.owner_hint)
+
+    for tier in ("strategic", "target", None):
+        for band in ("early", "engaged", "mql", "sales_ready", "target_account"):
+            for ready in (0, 1):
+                routes = {senior: route(tier, band, ready, senior) for senior in range(6)}
+                assert routes[0] == routes[1] and len({routes[n] for n in range(2, 6)}) == 1
+    assert route("strategic", "mql", 0, 1) is None and route("strategic", "mql", 0, 2)[0] == "abm_play"
+
+
 def test_the_router_wins_over_the_routing_table_through_the_engine(engine) -> None:
     leads = {lead.id: lead for lead in read_leads(CASES / "enterprise-leads.jsonl")}
     strategic = engine.score_lead(leads["EQ-1"]).route

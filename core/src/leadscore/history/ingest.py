@@ -9,7 +9,7 @@ what the batch touches, :meth:`Ingestor.apply` applies one event in memory and s
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from leadscore.io.readers import NotJson, lead_from_dict, parse_json_line
 from leadscore.io.timestamps import parse_timestamp
 from leadscore.io.writers import lead_to_dict
 from leadscore.model import Lead, ScoreCard, evolve
+from leadscore.rulepack.predicates import MISSING
 from leadscore.taxonomy.email import classify_address
 
 EVENT_KINDS = ("activity", "update", "lead")
@@ -125,6 +126,7 @@ class Ingestor:
         self.run_id: int | None = None
         self._started = False  # the run's row is committed: later batches only update it
         self.bands = engine_bands(engine)
+        self._caps = {spec.signal: spec.cap for spec in engine.same_account}
         self._band_table = {name: (rank, points) for rank, (name, points) in enumerate(self.bands)}
         self._run_bands: dict[int, dict[str, tuple[int, int]]] = {}
         self.cache: dict[str, _Entry] = {}
@@ -298,20 +300,27 @@ class Ingestor:
         others = {key: [e for e in self._whole_account(key) if e.state.lead_id != lead_id] for key in keys}
         # Scored at the latest time any of them holds: a card never goes back in time.
         as_of = max([at, *(e.state.as_of for group in others.values() for e in group)])
+        was_mine = self.engine.account_entry(old.lead, as_of) if old is not None else None
+        now_mine = self.engine.account_entry(lead, as_of)
+        # The rest of the account matters at this time only to a card reading an account signal:
+        # the lead's own, or a contact's when the lead's part moves a signal the run reads.
+        whole = bool(keys) and (any(self._moves_read(key, was_mine, now_mine) for key in keys)
+                                or self._reads_accounts(lead, as_of))
         before, after = self._index(), self._index()
-        for group in others.values():
+        for group in others.values() if whole else ():
             for entry in group:
                 found = self.engine.account_entry(entry.lead, as_of)
                 if found is not None:
                     before.add_entry(found)
                     after.add_entry(found)
-        if old is not None and (found := self.engine.account_entry(old.lead, as_of)) is not None:
-            before.add_entry(found)
-        if (found := self.engine.account_entry(lead, as_of)) is not None:
-            after.add_entry(found)
+        if was_mine is not None:
+            before.add_entry(was_mine)
+        if now_mine is not None:
+            after.add_entry(now_mine)
         mine = self._card(lead, as_of, after)
+        moved = {key: (before.signals_for(key), after.signals_for(key)) if whole else None for key in keys}
         again = [(entry, self._card(entry.lead, as_of, after)) for key in keys
-                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, before, after)]
+                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, moved[key])]
         # Staged only once every card is made: a lead that cannot be scored leaves nothing half done.
         cards = [self._stage(lead, mine, times)]
         for entry, card in again:
@@ -322,50 +331,105 @@ class Ingestor:
         return cards
 
     def _moved_contacts(self, key: str, others: list[_Entry], old: _Entry | None, lead: Lead, as_of: datetime,
-                        before: AccountIndex, after: AccountIndex) -> list[_Entry]:
+                        values: tuple[Mapping[str, Any], Mapping[str, Any]] | None) -> list[_Entry]:
         """The contacts of account ``key`` whose card the event can move, to score again at ``as_of``.
 
-        A contact reading a signal whose value differs in the account before and after the event
-        at that time, for the event to show on its card at once. And one held at an earlier time,
-        which otherwise keeps its card and time, reading a signal that the lead's part of the
-        account moved then (``moved_signals``: an activity sent late, a changed title): its card
-        must stay the one scoring it from scratch gives.
+        ``values``: the account's signals before and after the event at ``as_of`` (None: it moves
+        no signal the run reads then). A contact whose card can differ with those
+        (``_changes_card``), for the event to show on its card at once. And one held at an earlier
+        time, which otherwise keeps its card and time, whose card can differ with the account's
+        values before and after the event at its own time (an activity sent late, a changed
+        title): its card must stay the one scoring it from scratch gives. Those values are worked
+        out only for a contact reading a signal that the lead's part of the account moved then
+        (``moved_signals``), once per time.
         """
-        was, now = before.signals_for(key), after.signals_for(key)
-        moved_now = frozenset(n for n in was.keys() | now.keys() if was.get(n) != now.get(n))
+        entries: dict[tuple[int, datetime], AccountEntry | None] = {}
         moved_then: dict[datetime, frozenset[str]] = {}
+        values_then: dict[datetime, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        old_lead = old.lead if old is not None else None
+
+        def entry_at(contact: Lead | None, when: datetime) -> AccountEntry | None:
+            if (id(contact), when) not in entries:
+                entries[id(contact), when] = self._entry_in(contact, key, when)
+            return entries[id(contact), when]
 
         def moved_at(when: datetime) -> frozenset[str]:
             if when not in moved_then:
-                moved_then[when] = moved_signals(key, self._entry_in(old.lead if old is not None else None, key, when),
-                                                 self._entry_in(lead, key, when), before.caps)
+                moved_then[when] = moved_signals(key, entry_at(old_lead, when), entry_at(lead, when),
+                                                 self._caps)
             return moved_then[when]
 
-        return [entry for entry in others if self._reads_any(entry, moved_now) or (
-            entry.state.as_of < as_of and self._reads_any(entry, moved_at(entry.state.as_of)))]
+        def values_at(when: datetime) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+            if when not in values_then:
+                then_before, then_after = self._index(), self._index()
+                for entry in others:
+                    if (found := entry_at(entry.lead, when)) is not None:
+                        then_before.add_entry(found)
+                        then_after.add_entry(found)
+                if (found := entry_at(old_lead, when)) is not None:
+                    then_before.add_entry(found)
+                if (found := entry_at(lead, when)) is not None:
+                    then_after.add_entry(found)
+                values_then[when] = then_before.signals_for(key), then_after.signals_for(key)
+            return values_then[when]
+
+        def moves(entry: _Entry) -> bool:
+            if values is not None and self._changes_card(entry, *values):
+                return True
+            then = entry.state.as_of
+            return then < as_of and self._reads_any(entry, moved_at(then)) and self._changes_card(
+                entry, *values_at(then))
+
+        return [entry for entry in others if moves(entry)]
 
     def _entry_in(self, lead: Lead | None, key: str, as_of: datetime) -> AccountEntry | None:
         """What ``lead`` adds to account ``key`` as of ``as_of`` (None: nothing, it is not in it)."""
         entry = self.engine.account_entry(lead, as_of) if lead is not None else None
         return entry if entry is not None and entry.key == key else None
 
-    def _reads_any(self, entry: _Entry, moved: frozenset[str]) -> bool:
-        """Whether the contact's card can depend on one of the ``moved`` account signals: one its
-        own packs read (``Engine.account_reads_for``; the packs that apply to it only change with
-        a signal every card reads)."""
+    def _reads_accounts(self, lead: Lead, as_of: datetime) -> bool:
+        """Whether ``lead``'s card at ``as_of`` can read an account signal (its packs': see
+        ``Engine.account_reads_for``)."""
+        if self.engine.account_reads_everywhere is None:
+            return True
+        packs = self.engine.packs_for(lead, as_of)
+        reads = self.engine.account_reads_for(packs) if packs is not None else None
+        return reads is None or bool(reads)
+
+    def _moves_read(self, key: str, was: AccountEntry | None, now: AccountEntry | None) -> bool:
+        """Whether the lead's part of account ``key`` going from ``was`` to ``now`` (its entries at
+        one time) can move a signal the run reads, whoever else the account holds."""
         reads = self.engine.account_reads
-        if not moved or (reads is not None and moved.isdisjoint(reads)):
+        moved = moved_signals(key, was if was is not None and was.key == key else None,
+                              now if now is not None and now.key == key else None, self._caps)
+        return bool(moved) and (reads is None or not moved.isdisjoint(reads))
+
+    def _reads_any(self, entry: _Entry, moved: Collection[str]) -> bool:
+        """Whether the contact's card can read one of the ``moved`` account signals: one its own
+        packs read (``Engine.account_reads_for``, its packs looked up the first time they are
+        needed)."""
+        reads = self.engine.account_reads
+        if not moved or (reads is not None and reads.isdisjoint(moved)):
             return False
-        everywhere = self.engine.account_reads_everywhere
-        if everywhere is None or not moved.isdisjoint(everywhere):
+        if self.engine.account_reads_everywhere is None:
             return True  # whatever its packs
         if entry.packs is None:
             entry.packs = self.engine.packs_for(entry.lead, entry.state.as_of)
         reads = self.engine.account_reads_for(entry.packs) if entry.packs is not None else None
-        return reads is None or not moved.isdisjoint(reads)
+        return reads is None or not reads.isdisjoint(moved)
+
+    def _changes_card(self, entry: _Entry, was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+        """Whether the contact's card can differ when its account's signals go from ``was`` to
+        ``now``: a moved signal its packs read (``_reads_any``) that changes the truth of one of
+        their comparisons, or that a plugin function reads (``Engine.account_tests_for``)."""
+        moved = {n for n in was.keys() | now.keys() if was.get(n, MISSING) != now.get(n, MISSING)}
+        if not self._reads_any(entry, moved):
+            return False
+        tests = self.engine.account_tests_for(entry.packs) if entry.packs is not None else None
+        return tests is None or tests.differ(was, now)
 
     def _index(self) -> AccountIndex:
-        return AccountIndex({spec.signal: spec.cap for spec in self.engine.same_account})
+        return AccountIndex(self._caps)
 
     def _card(self, lead: Lead, as_of: datetime, accounts: AccountIndex | None) -> ScoreCard:
         result = next(self.engine.score([lead], as_of=as_of, accounts=accounts))

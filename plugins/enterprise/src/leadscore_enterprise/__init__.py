@@ -51,10 +51,12 @@ def strong_signal(band: str, signals: dict) -> str | None:
 
 # It reads nothing for a lead the enterprise pack did not score (it answers None first), so its
 # reads are declared for that pack's leads: ingest rescores a contact for a moved senior count
-# only when the contact's own packs hold the enterprise pack.
+# only when the contact's own packs hold the enterprise pack. The route it chooses depends on
+# the senior count only through "two or more" (its reason shows the count, a card's text).
 @hookimpl
 @reads_signals(tiers.TIER_SIGNAL, "intent.readiness.count_30d", "account.senior_engaged_contacts", "account.id",
-               "company.domain", "email.domain", packs=PACK)
+               "company.domain", "email.domain", packs=PACK,
+               compares={"account.senior_engaged_contacts": {"gte": 2}})
 def leadscore_route_lead(card, lead, ctx):
     # Only for leads the enterprise pack scored: a run pinned to other packs keeps their routing.
     if PACK not in ctx["packs"]:
