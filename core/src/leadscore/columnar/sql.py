@@ -254,6 +254,11 @@ def _spark_node(node: exp.Expression) -> exp.Expression:
         return exp.ArraySize(this=_spark(node.this))
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
+        if name == "list":  # DuckDB's list aggregate; its DISTINCT form is Spark's collect_set
+            (arg,) = children()
+            if isinstance(arg, exp.Distinct):
+                return exp.Anonymous(this="collect_set", expressions=list(arg.expressions))
+            return exp.Anonymous(this="collect_list", expressions=[arg])
         if name == "strlen":
             return exp.Anonymous(this="octet_length", expressions=children())
         if name == "list_extract":
