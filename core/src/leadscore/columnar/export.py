@@ -1,5 +1,8 @@
 """The columnar plan as one query a warehouse runs: ``leadscore sql``.
 
+DuckDB gets one ``WITH ... SELECT``; Spark a script of one table per step and then the query
+(Spark plans a query with every step it reads spelled out, and the plan reads its steps often).
+
 The query reads two relations the team names:
 
 - leads: ``id``, ``email``, ``title``, ``source``, ``created_at`` (a timestamp, UTC), ``account_id``,
