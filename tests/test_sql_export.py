@@ -47,18 +47,30 @@ def _json(value: Any) -> str | None:
 
 def load(con: Any, leads: list[Lead], *, names: tuple[str, str] = ("leads", "activities")) -> None:
     """The two relations as a warehouse would hold them: typed columns, JSON for fields and properties."""
-    con.execute(LEADS_DDL.format(name=names[0]))
-    con.execute(ACTIVITIES_DDL.format(name=names[1]))
-    lead_rows, activity_rows = [], []
+    import pyarrow as pa
+
+    lead_rows: dict[str, list[Any]] = {c: [] for c in ("id", "email", "title", "source", "created_at", "account_id",
+                                                       "company.name", "company.domain", "company.industry",
+                                                       "company.employees", "company.annual_revenue",
+                                                       "company.country", "company.tier", "fields")}
+    activity_rows: dict[str, list[Any]] = {c: [] for c in ("lead_id", "type", "at", "properties")}
     for lead in leads:
         c = lead.company
-        lead_rows.append([lead.id, lead.email, lead.title, lead.source, _utc(lead.created_at), lead.account_id, c.name,
-                          c.domain, c.industry, c.employees, c.annual_revenue, c.country, c.tier, _json(lead.fields)])
-        activity_rows += [[lead.id, a.type, _utc(a.at), _json(a.properties)] for a in lead.activities]
-    if lead_rows:
-        con.executemany(f"INSERT INTO {names[0]} VALUES ({', '.join('?' * 14)})", lead_rows)
-    if activity_rows:
-        con.executemany(f"INSERT INTO {names[1]} VALUES (?, ?, ?, ?)", activity_rows)
+        for name, value in zip(lead_rows, (lead.id, lead.email, lead.title, lead.source, _utc(lead.created_at),
+                                           lead.account_id, c.name, c.domain, c.industry, c.employees,
+                                           c.annual_revenue, c.country, c.tier, _json(lead.fields))):
+            lead_rows[name].append(value)
+        for a in lead.activities:
+            for name, value in zip(activity_rows, (lead.id, a.type, _utc(a.at), _json(a.properties))):
+                activity_rows[name].append(value)
+    types = {"created_at": pa.timestamp("us"), "at": pa.timestamp("us"), "company.employees": pa.int64(),
+             "company.annual_revenue": pa.float64()}
+    for name, ddl, columns in ((names[0], LEADS_DDL, lead_rows), (names[1], ACTIVITIES_DDL, activity_rows)):
+        con.execute(ddl.format(name=name))
+        table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in columns.items()})
+        con.register("ls_loading", table)
+        con.execute(f"INSERT INTO {name} SELECT * FROM ls_loading")
+        con.unregister("ls_loading")
 
 
 def python_lines(engine: Engine, leads: list[Lead]) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """The columnar plan as one query a warehouse runs: ``leadscore sql``.
 
+DuckDB gets one ``WITH ... SELECT``; Spark a script of one table per step and then the query
+(Spark plans a query with every step it reads spelled out, and the plan reads its steps often).
+
 The query reads two relations the team names:
 
 - leads: ``id``, ``email``, ``title``, ``source``, ``created_at`` (a timestamp, UTC), ``account_id``,
@@ -36,8 +39,9 @@ from leadscore.columnar.plan import Plan
 
 # The dialects whose output is run by the tests and gives the python engine's cards.
 DIALECTS = ("duckdb", "spark")
-# Dialects written as a script (one cached table per step, then the query) rather than one query.
+# Dialects written as a script (a table per step, then the query) rather than one query.
 SCRIPTS = ("spark",)
+STEP_PREFIX = "leadscore_step_"
 # Dialects sqlglot writes but whose output does not run yet, and why (one line each).
 NOT_YET = {
     "postgres": "the plan keeps lists and structs per lead (sub-scores, top reasons, band gates), which PostgreSQL "
@@ -73,13 +77,25 @@ def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activ
                           copy=False)
     if dialect not in SCRIPTS:
         return select.sql(dialect=dialect, pretty=pretty, unsupported_level="raise") + ";\n"
-    # Spark inlines a common table expression wherever it is read, and the plan reads its steps many
-    # times over: planning the one query takes longer than scoring. Each step is cached instead.
+    # Spark plans a query with every step it reads spelled out (a common table expression, a view or
+    # a cached table alike), and the plan reads its steps many times over: planning would take
+    # longer than scoring. Each step is written to a table of its own instead.
     with_ = select.args.pop("with_")
-    statements = [f"CACHE TABLE {q.ident(cte.alias).sql(dialect=dialect)} AS "
-                  + cte.this.sql(dialect=dialect, pretty=pretty, unsupported_level="raise")
-                  for cte in with_.expressions]
-    statements.append(select.sql(dialect=dialect, pretty=pretty, unsupported_level="raise"))
+    steps = {cte.alias: STEP_PREFIX + cte.alias for cte in with_.expressions}
+    for name in (leads, activities):
+        if name in steps or name.startswith(STEP_PREFIX):
+            raise Unsupported(f"the relation name {name!r} is one of the script's own step tables; rename it")
+
+    def renamed(tree: exp.Expression) -> str:
+        tree = tree.transform(lambda n: q.table(steps[n.name], n.alias or None) if isinstance(n, exp.Table)
+                              and n.name in steps else n, copy=False)
+        return tree.sql(dialect=dialect, pretty=pretty, unsupported_level="raise")
+
+    statements = []
+    for cte in with_.expressions:
+        table = q.ident(steps[cte.alias]).sql(dialect=dialect)
+        statements += [f"DROP TABLE IF EXISTS {table}", f"CREATE TABLE {table} USING parquet AS {renamed(cte.this)}"]
+    statements.append(renamed(select))
     return ";\n".join(statements) + ";\n"
 
 

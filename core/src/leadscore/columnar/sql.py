@@ -7,7 +7,7 @@ their exact ``repr``), so a rulepack constant can never change the shape of a qu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -219,13 +219,30 @@ def _spark_path(key: str) -> exp.Expression:
     return lit(f"$['{key}']")
 
 
+def rewrite(tree: exp.Expression, change: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """``tree`` with ``change`` applied to every node, children first, in place.
+
+    Unlike sqlglot's ``transform``, a node object the plan reuses in several places (the builders
+    here share subtrees instead of copying them) is rewritten in each of them."""
+    for key, value in list(node_args(tree)):
+        if isinstance(value, exp.Expression):
+            tree.set(key, rewrite(value, change))
+        elif isinstance(value, list):
+            tree.set(key, [rewrite(v, change) if isinstance(v, exp.Expression) else v for v in value])
+    return change(tree)
+
+
+def node_args(node: exp.Expression) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in node.args.items() if v is not None]
+
+
 def for_dialect(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
     """``tree`` made writable in ``dialect``: its JSON placeholders spelt (:func:`lower_json`) and, for
     Spark, the few DuckDB list and text functions sqlglot does not write there (or writes with
     another meaning, such as an ordered ``list`` aggregate) given their Spark form."""
     tree = lower_json(tree, dialect, copy=copy)
     if dialect == "spark":
-        tree = tree.transform(_spark_node, copy=False)
+        tree = rewrite(tree, _spark_node)
     return tree
 
 
@@ -240,20 +257,26 @@ def _sorted_values(value: exp.Expression, keys: list[exp.Expression]) -> exp.Exp
 
 
 def _spark_node(node: exp.Expression) -> exp.Expression:
-    children = lambda: [_spark(a) for a in node.expressions]  # noqa: E731
+    """One node in its Spark form (its children already are)."""
+    children = lambda: list(node.expressions)  # noqa: E731
     if isinstance(node, exp.RegexpFullMatch):
         pattern = node.expression
-        return exp.RegexpLike(this=_spark(node.this), expression=lit(f"^(?:{pattern.name})$"))
+        return exp.RegexpLike(this=node.this, expression=lit(f"^(?:{pattern.name})$"))
     if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
-        return exp.Anonymous(this="slice", expressions=[_sorted_values(_spark(node.this), [_spark(node.expression)]),
-                                                        lit(1), _spark(node.args["count"])])
+        return exp.Anonymous(this="slice", expressions=[_sorted_values(node.this, [node.expression]),
+                                                        lit(1), node.args["count"]])
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.ArrayAgg):
-        keys = [_spark(o.this) for o in node.expression.expressions]
-        return _sorted_values(_spark(node.this.this), keys)
+        keys = [o.this for o in node.expression.expressions]
+        return _sorted_values(node.this.this, keys)
     if isinstance(node, exp.Length) and isinstance(node.this, (exp.ArrayFilter, exp.Array)):
-        return exp.ArraySize(this=_spark(node.this))
+        return exp.ArraySize(this=node.this)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
+        if name == "list":  # DuckDB's list aggregate; its DISTINCT form is Spark's collect_set
+            (arg,) = children()
+            if isinstance(arg, exp.Distinct):
+                return exp.Anonymous(this="collect_set", expressions=list(arg.expressions))
+            return exp.Anonymous(this="collect_list", expressions=[arg])
         if name == "strlen":
             return exp.Anonymous(this="octet_length", expressions=children())
         if name == "list_extract":
@@ -267,17 +290,12 @@ def _spark_node(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _spark(node: exp.Expression) -> exp.Expression:
-    return node.transform(_spark_node, copy=False)
-
-
 def lower_json(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
     """``tree`` with the JSON placeholders written for ``dialect`` (duckdb or spark)."""
     def change(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Anonymous) or node.name not in (_JSON_AT, _JSON_KIND, _JSON_STR, _DAY, _DAY_TEXT):
             return node
-        # A replaced node's children are not visited again: lower them here.
-        args = [lower_json(a, dialect, copy=False) for a in node.expressions]
+        args = list(node.expressions)  # already lowered: rewrite() goes children first
         if node.name in (_DAY, _DAY_TEXT):
             if dialect == "duckdb":
                 stamp = exp.Anonymous(this="make_timestamp", expressions=args)
@@ -305,7 +323,7 @@ def lower_json(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.
             return exp.Anonymous(this="variant_get", expressions=[parsed, _spark_path(args[1].name), *extra])
         raise ValueError(f"no JSON functions for the dialect {dialect!r}")
 
-    return tree.transform(change, copy=copy)
+    return rewrite(tree.copy() if copy else tree, change)
 
 
 # What Python's str.strip() removes (every character whose isspace() is true), as an RE2 class.
