@@ -230,11 +230,12 @@ def test_text_beyond_ascii_is_marked_inexact() -> None:
 def test_relations_are_named_by_the_team() -> None:
     leads = sample_leads()[:5]
     with Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], as_of=AS_OF) as engine:
-        text = warehouse_query(engine, AS_OF, leads="crm_contacts", activities="crm_events")
+        text = warehouse_query(engine, AS_OF, leads="crm.contacts", activities="crm_events")
         want = python_lines(engine, leads)
     con = duckdb.connect()
-    load(con, leads, names=("crm_contacts", "crm_events"))
-    assert '"crm_contacts"' in text and '"leads"' not in text
+    con.execute("CREATE SCHEMA crm")
+    load(con, leads, names=("crm.contacts", "crm_events"))
+    assert '"crm"."contacts"' in text and '"leads"' not in text
     assert_same(con.execute(text).fetchall(), want)
 
 
@@ -245,6 +246,12 @@ def _message(pm: PluginManager, packs: list[str] | None, **kwargs: Any) -> str:
     with Engine(plugins=pm, rulepacks=packs, as_of=AS_OF) as engine, pytest.raises(Unsupported) as caught:
         warehouse_query(engine, AS_OF, **kwargs)
     return str(caught.value)
+
+
+def test_a_relation_named_like_a_step_is_refused() -> None:
+    message = _message(PluginManager(entry_points=False), ["firr-base"], leads="sig")
+    assert message == ("the relation name 'sig' is also the name of one of the query's own steps; use a qualified "
+                       "name (e.g. crm.leads) or a view under another name")
 
 
 def test_account_roll_up_is_refused() -> None:

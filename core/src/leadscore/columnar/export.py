@@ -87,8 +87,8 @@ def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activ
             raise Unsupported(f"the relation name {name!r} is one of the script's own step tables; rename it")
 
     def renamed(tree: exp.Expression) -> str:
-        tree = tree.transform(lambda n: q.table(steps[n.name], n.alias or None) if isinstance(n, exp.Table)
-                              and n.name in steps else n, copy=False)
+        tree = q.rewrite(tree, lambda n: q.table(steps[n.name], n.alias or None) if isinstance(n, exp.Table)
+                         and n.name in steps else n)
         return tree.sql(dialect=dialect, pretty=pretty, unsupported_level="raise")
 
     statements = []
@@ -116,6 +116,11 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
         raise Unsupported("a band's minimum is a share of leads (\"top N%\"), which needs every lead scored first")
     steps, _, _, _, _, _ = plan_steps(plan, with_accounts=False, explain=False, top=top, render=True,
                                       values_needed=False)
+    own = {"b_leads", "b_acts", *constant_tables(plan, as_of, render=True), *(name for name, _ in steps)}
+    for name in (leads, activities):
+        if name in own:
+            raise Unsupported(f"the relation name {name!r} is also the name of one of the query's own steps; "
+                              "use a qualified name (e.g. crm.leads) or a view under another name")
     inputs = [("b_leads", _leads_relation(leads)), ("b_acts", _activities_relation(activities, leads))]
     constants = [(name, _values(table)) for name, table in constant_tables(plan, as_of, render=True).items()]
     x = lambda c: q.col(c, "l")  # noqa: E731
@@ -132,6 +137,15 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     return q.with_steps([*inputs, *constants, *steps], final)
 
 
+def _relation(name: str, alias: str | None = None) -> exp.Expression:
+    """A relation the team names, qualified or not (``crm.leads``, ``lake.crm.leads``)."""
+    table = exp.to_table(name)
+    for part in ("this", "db", "catalog"):
+        if isinstance(table.args.get(part), exp.Identifier):
+            table.args[part].set("quoted", True)
+    return table.as_(alias) if alias else table
+
+
 def _micros(e: exp.Expression) -> exp.Expression:
     """A timestamp as whole microseconds since 1970 (UTC)."""
     return exp.UnixMicros(this=e)
@@ -143,7 +157,7 @@ def _leads_relation(leads: str) -> exp.Select:
     for name, source in LEAD_COLUMNS:
         cols.append(q.col(source).as_(name, quoted=True, copy=False))
     cols.append(_micros(q.col("created_at")).as_("created_at", copy=False))
-    return q.select(*cols, copy=False).from_(q.table(leads), copy=False)
+    return q.select(*cols, copy=False).from_(_relation(leads), copy=False)
 
 
 def _activities_relation(activities: str, leads: str) -> exp.Select:
@@ -158,7 +172,7 @@ def _activities_relation(activities: str, leads: str) -> exp.Select:
         exp.Ordered(this=a("at")), exp.Ordered(this=a("type")), exp.Ordered(this=a("properties"))])), expression=q.lit(1))
     return (q.select(q.col("k", "l"), pos.as_("pos", copy=False), a("type").as_("type", copy=False), at.as_("at", copy=False),
                      a("properties").as_("props", copy=False), evidence.as_("ev", copy=False), copy=False)
-            .from_(q.table(activities, "a"), copy=False)
+            .from_(_relation(activities, "a"), copy=False)
             .join(q.table("b_leads", "l"), on=q.col("id", "l").eq(a("lead_id")), copy=False))
 
 
