@@ -523,3 +523,54 @@ def test_field_values_that_misfit_their_declared_type_are_counted_alike(tmp_path
     # The columnar engine read this file itself: declared fields no longer send it the python way.
     with Engine(plugins=PluginManager(), rulepacks=["firr-base"], backend="duckdb", as_of=AS_OF) as engine:
         assert scan_jsonl(engine, str(source), str(source), AS_OF, explain=False, top=3) is not None
+
+
+def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch DuckDB cannot run goes to the python engine (same cards) and the run says so in one line."""
+    from leadscore.columnar.engine import ColumnarScorer
+
+    source = SAMPLES / "leads.csv"
+    extra = ("--activities", str(SAMPLES / "activities.csv"), "-r", "firr-base")
+    python = _score(tmp_path, source, "python", *extra)
+    calls = []
+
+    run = ColumnarScorer.run
+
+    def failing(self: Any, leads: Any, *args: Any, **kwargs: Any) -> Any:
+        if not leads.num_rows:  # the check on no leads when the plan is compiled
+            return run(self, leads, *args, **kwargs)
+        calls.append(1)
+        raise RuntimeError("Out of Memory Error: could not allocate block of 262144 bytes\nsecond line")
+
+    monkeypatch.setattr(ColumnarScorer, "run", failing)
+    out = tmp_path / "fallback.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), *extra, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert calls and result.exit_code == 0
+    assert out.read_text(encoding="utf-8") == python[1]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("leadscore: note: the columnar engine")]
+    assert notes == ["leadscore: note: the columnar engine could not run 1 batch in SQL, so the python engine scored "
+                     "those leads (same cards, slower); first error: RuntimeError: Out of Memory Error: could not "
+                     "allocate block of 262144 bytes second line; LEADSCORE_COLUMNAR_STRICT=1 stops at it instead"]
+    monkeypatch.undo()
+    quiet = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), *extra, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert "columnar engine could not" not in quiet.stderr and out.read_text(encoding="utf-8") == python[1]
+
+
+
+def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.columnar.engine import ColumnarScorer
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("Binder Error: no function list_filter")
+
+    monkeypatch.setattr(ColumnarScorer, "run", failing)
+    out = tmp_path / "fallback.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(SAMPLES / "leads.csv"), "--activities", str(SAMPLES / "activities.csv"), "-r", "firr-base",
+        "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert result.exit_code == 0 and out.read_text(encoding="utf-8").count("\n") == 46
+    assert ("leadscore: note: the columnar engine cannot run this run's plan (the plan does not run in DuckDB: Binder "
+            "Error: no function list_filter), so the python engine scored every lead (same cards, slower)"
+            in result.stderr.splitlines())

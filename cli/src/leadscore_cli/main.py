@@ -673,6 +673,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 if reject_writer is None:
                     _report_rejections(shown, count["rejected"])
                 _report_reading(report, unknown_types, known_types, misfits)
+                if engine_name == "duckdb":
+                    from leadscore.columnar.run import fallback_note
+
+                    note = fallback_note(engine)
+                    if note:
+                        say(f"leadscore: note: {printable(note)}", err=True)
                 if run is not None:
                     run.commit()
         except OutputError as err:

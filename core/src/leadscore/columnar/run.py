@@ -53,10 +53,13 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
             found = scorer.run(leads_table, acts_table, acc)
             results = scorer.cards(found, columnar)
             values = scorer.last_values
-        except Exception:  # noqa: BLE001 - the python engine gives each lead its own result or message
+        except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
             if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
                 raise
             results = {}
+            # Same cards, lost speed: the command says so once at the end (see fallback_note).
+            scorer.stats["failed_batches"] = scorer.stats.get("failed_batches", 0) + 1
+            scorer.stats.setdefault("first_failure", " ".join(f"{type(err).__name__}: {err}".split())[:200])
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
     for k, item in enumerate(batch):
@@ -67,3 +70,19 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         if accounts is not None and isinstance(result, ScoreCard):
             accounts.record(account_key(item), item, result, values.get(k, {}))
         yield result
+
+
+def fallback_note(engine: Any) -> str | None:
+    """One line when the plan or some batch of the run could not be scored in SQL (the python engine
+    scored those leads, with the same cards), else None."""
+    for scorer in getattr(engine, "_scorers", {}).values():
+        if scorer is None:
+            why = " ".join(str(getattr(engine, "columnar_note", "") or "no reason given").split())[:200]
+            return (f"the columnar engine cannot run this run's plan ({why}), so the python engine scored every "
+                    "lead (same cards, slower)")
+        failed = scorer.stats.get("failed_batches", 0)
+        if failed:
+            return (f"the columnar engine could not run {failed} batch{'es' if failed > 1 else ''} in SQL, so the "
+                    f"python engine scored those leads (same cards, slower); first error: {scorer.stats['first_failure']}; "
+                    "LEADSCORE_COLUMNAR_STRICT=1 stops at it instead")
+    return None
