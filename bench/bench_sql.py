@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import time
@@ -51,18 +50,13 @@ def main(argv: list[str] | None = None) -> int:
 
     out = io.StringIO()
     generate.write_leads(args.leads, args.seed, out)
-    leads = []
-    for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl"):
-        if isinstance(item, Lead):
-            acts = sorted(item.activities, key=lambda a: (a.at, a.type, json.dumps(dict(a.properties), ensure_ascii=False)
-                                                          if a.properties else ""))
-            leads.append(Lead(item.id, item.email, item.title, item.source, item.created_at, item.account_id,
-                              item.company, item.fields, tuple(acts)))
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from test_sql_export import in_time_order, load  # the tests' relations: what the tests check
+
+    leads = [in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
+             if isinstance(item, Lead)]
     packs = args.rulepack or ["firr-base"]
     con = duckdb.connect(config={"threads": args.threads})
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from test_sql_export import load  # the tests' loader: the same relations the tests check
-
     started = time.perf_counter()
     load(con, leads)
     load_s = time.perf_counter() - started

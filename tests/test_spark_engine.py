@@ -157,29 +157,29 @@ def test_what_spark_does_not_do_is_one_line(tmp_path: Path, extra: tuple[str, ..
 # --- leadscore sql --dialect spark -----------------------------------------------------------------
 
 
+def _sql_export_tests() -> Any:
+    """tests/test_sql_export.py as a module: its relation builder and sample leads are shared, not copied."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ls_sql_export_tests", ROOT / "tests" / "test_sql_export.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
 def _spark_relations(spark: Any, leads: list[Any]) -> None:
-    """The sample leads as the two relations `leadscore sql` reads, typed as a lakehouse holds them."""
-    from datetime import timezone
-
-    def utc(value: Any) -> Any:
-        return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def as_json(value: Any) -> Any:
-        return json.dumps(dict(value), ensure_ascii=False) if value else None
-
-    lead_rows, activity_rows = [], []
-    for lead in leads:
-        c = lead.company
-        revenue = None if c.annual_revenue is None else float(c.annual_revenue)
-        lead_rows.append((lead.id, lead.email, lead.title, lead.source, utc(lead.created_at), lead.account_id, c.name,
-                          c.domain, c.industry, c.employees, revenue, c.country, c.tier, as_json(lead.fields)))
-        activity_rows += [(lead.id, a.type, utc(a.at), as_json(a.properties)) for a in lead.activities]
-    spark.createDataFrame(lead_rows, "id string, email string, title string, source string, created_at timestamp, "
-                          "account_id string, `company.name` string, `company.domain` string, `company.industry` "
-                          "string, `company.employees` bigint, `company.annual_revenue` double, `company.country` "
-                          "string, `company.tier` string, fields string").createOrReplaceTempView("ls_test_leads")
-    spark.createDataFrame(activity_rows, "lead_id string, type string, at timestamp, properties string"
-                          ).createOrReplaceTempView("ls_test_activities")
+    """The leads as the two relations `leadscore sql` reads, built as tests/test_sql_export.py builds them."""
+    lead_columns, activity_columns = _sql_export_tests().relation_rows(leads)
+    revenue = lead_columns["company.annual_revenue"]
+    lead_columns["company.annual_revenue"] = [None if v is None else float(v) for v in revenue]
+    spark.createDataFrame(list(zip(*lead_columns.values())), "id string, email string, title string, source string, "
+                          "created_at timestamp, account_id string, `company.name` string, `company.domain` string, "
+                          "`company.industry` string, `company.employees` bigint, `company.annual_revenue` double, "
+                          "`company.country` string, `company.tier` string, fields string"
+                          ).createOrReplaceTempView("ls_test_leads")
+    spark.createDataFrame(list(zip(*activity_columns.values())), "lead_id string, type string, at timestamp, "
+                          "properties string").createOrReplaceTempView("ls_test_activities")
 
 
 @pytest.mark.parametrize("packs", [("firr-base",), ("firr-base", "midmarket")])
@@ -187,17 +187,10 @@ def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, p
     from leadscore import Engine
     from leadscore.columnar.export import STEP_PREFIX
     from leadscore.io.writers import _json_line, card_to_dict
-    from leadscore.model import Lead
     from leadscore.spark import session
 
     as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    leads = []
-    for item in read_leads(SAMPLES / "leads.jsonl"):
-        # The query takes activities at the same time in (type, properties) order; a file keeps input order.
-        acts = sorted(item.activities, key=lambda a: (a.at, a.type, json.dumps(dict(a.properties), ensure_ascii=False)
-                                                      if a.properties else ""))
-        leads.append(Lead(item.id, item.email, item.title, item.source, item.created_at, item.account_id,
-                          item.company, item.fields, tuple(acts)))
+    leads = _sql_export_tests().sample_leads()  # activities at the same time in the query's order
     with Engine(plugins=PluginManager(), rulepacks=list(packs), as_of=as_of) as engine:
         want = {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in engine.score(leads, as_of)}
     args = ["sql", "--dialect", "spark", "--as-of", "2026-11-23", "--leads", "ls_test_leads",

@@ -45,27 +45,36 @@ def _json(value: Any) -> str | None:
     return json.dumps(dict(value), ensure_ascii=False) if value else None
 
 
-def load(con: Any, leads: list[Lead], *, names: tuple[str, str] = ("leads", "activities")) -> None:
-    """The two relations as a warehouse would hold them: typed columns, JSON for fields and properties."""
-    import pyarrow as pa
+LEAD_COLUMNS = ("id", "email", "title", "source", "created_at", "account_id", "company.name", "company.domain",
+                "company.industry", "company.employees", "company.annual_revenue", "company.country", "company.tier",
+                "fields")
+ACTIVITY_COLUMNS = ("lead_id", "type", "at", "properties")
 
-    lead_rows: dict[str, list[Any]] = {c: [] for c in ("id", "email", "title", "source", "created_at", "account_id",
-                                                       "company.name", "company.domain", "company.industry",
-                                                       "company.employees", "company.annual_revenue",
-                                                       "company.country", "company.tier", "fields")}
-    activity_rows: dict[str, list[Any]] = {c: [] for c in ("lead_id", "type", "at", "properties")}
+
+def relation_rows(leads: list[Lead]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The two relations `leadscore sql` reads, column by column, as a warehouse would hold them:
+    typed values (UTC times without zone), JSON text for fields and properties."""
+    lead_rows: dict[str, list[Any]] = {c: [] for c in LEAD_COLUMNS}
+    activity_rows: dict[str, list[Any]] = {c: [] for c in ACTIVITY_COLUMNS}
     for lead in leads:
         c = lead.company
-        for name, value in zip(lead_rows, (lead.id, lead.email, lead.title, lead.source, _utc(lead.created_at),
-                                           lead.account_id, c.name, c.domain, c.industry, c.employees,
-                                           c.annual_revenue, c.country, c.tier, _json(lead.fields))):
+        for name, value in zip(LEAD_COLUMNS, (lead.id, lead.email, lead.title, lead.source, _utc(lead.created_at),
+                                              lead.account_id, c.name, c.domain, c.industry, c.employees,
+                                              c.annual_revenue, c.country, c.tier, _json(lead.fields))):
             lead_rows[name].append(value)
         for a in lead.activities:
-            for name, value in zip(activity_rows, (lead.id, a.type, _utc(a.at), _json(a.properties))):
+            for name, value in zip(ACTIVITY_COLUMNS, (lead.id, a.type, _utc(a.at), _json(a.properties))):
                 activity_rows[name].append(value)
+    return lead_rows, activity_rows
+
+
+def load(con: Any, leads: list[Lead], *, names: tuple[str, str] = ("leads", "activities")) -> None:
+    """The two relations in a DuckDB database (see relation_rows)."""
+    import pyarrow as pa
+
     types = {"created_at": pa.timestamp("us"), "at": pa.timestamp("us"), "company.employees": pa.int64(),
              "company.annual_revenue": pa.float64()}
-    for name, ddl, columns in ((names[0], LEADS_DDL, lead_rows), (names[1], ACTIVITIES_DDL, activity_rows)):
+    for name, ddl, columns in zip(names, (LEADS_DDL, ACTIVITIES_DDL), relation_rows(leads)):
         con.execute(ddl.format(name=name))
         table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in columns.items()})
         con.register("ls_loading", table)

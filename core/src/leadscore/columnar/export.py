@@ -106,10 +106,11 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     if engine.needs_accounts:
         raise Unsupported("the rulepacks read account signals (account.* or same_account), whose roll-up over "
                           "an account's contacts is not in the exported query yet")
-    per_lead = [getattr(fn, "__name__", repr(fn)) for fn in engine.pm.router_functions()
-                if not (getattr(fn, "routes_by_table", False) or getattr(fn, "columnar", None) is not None)]
     if not routable(engine.pm):
-        raise Unsupported(f"router {per_lead[0]!r} routes per lead only (it has no columnar form)")
+        per_lead = next(fn for fn in engine.pm.router_functions() if getattr(fn, "columnar", None) is None
+                        and not getattr(fn, "routes_by_table", False))
+        raise Unsupported(f"router {getattr(per_lead, '__name__', repr(per_lead))!r} routes per lead only "
+                          "(it has no columnar form)")
     routers = engine.pm.get_columnar_routers() if hasattr(engine.pm, "get_columnar_routers") else []
     plan = Plan(engine, columnar_forms(engine), routers, as_of, portable=True)
     if any(combo.composed.has_shares for combo in plan.combos):
