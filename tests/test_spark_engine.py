@@ -192,7 +192,9 @@ def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, p
     as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
     leads = _sql_export_tests().sample_leads()  # activities at the same time in the query's order
     with Engine(plugins=PluginManager(), rulepacks=list(packs), as_of=as_of) as engine:
-        want = {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in engine.score(leads, as_of)}
+        cards = list(engine.score(leads, as_of))
+    want = {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in cards}
+    ledgers = {card.lead_id: _sql_export_tests().explain_ledger(card) for card in cards}
     args = ["sql", "--dialect", "spark", "--as-of", "2026-11-23", "--leads", "ls_test_leads",
             "--activities", "ls_test_activities", "-o", str(tmp_path / "score.sql")]
     for pack in packs:
@@ -219,4 +221,5 @@ def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, p
         assert row["rejection"] is None
         if row["exact"]:
             assert row["card"] == want[row["id"]], row["id"]
+            assert row["ledger"] == ledgers[row["id"]], row["id"]
     assert sum(1 for row in rows if row["exact"]) >= 40

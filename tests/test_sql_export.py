@@ -23,7 +23,7 @@ from leadscore import Engine, PluginManager  # noqa: E402
 from leadscore.columnar.conditions import Unsupported  # noqa: E402
 from leadscore.columnar.export import warehouse_query  # noqa: E402
 from leadscore.io.readers import read_leads  # noqa: E402
-from leadscore.io.writers import _json_line, card_to_dict  # noqa: E402
+from leadscore.io.writers import _json_line, card_to_dict, contribution_to_dict  # noqa: E402
 from leadscore.model import Activity, Company, Lead  # noqa: E402
 from leadscore_cli.main import build_cli  # noqa: E402
 
@@ -87,6 +87,13 @@ def python_lines(engine: Engine, leads: list[Lead]) -> dict[str, str]:
     return {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in engine.score(leads, AS_OF)}
 
 
+def explain_ledger(card: Any) -> str:
+    """The card's ledger as the JSON array `leadscore score --explain` writes under "ledger"."""
+    import orjson
+
+    return orjson.dumps([contribution_to_dict(line) for line in card.ledger]).decode()
+
+
 def run_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> tuple[list[tuple], dict[str, str]]:
     with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
         text = warehouse_query(engine, AS_OF)
@@ -94,6 +101,23 @@ def run_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None 
     con = duckdb.connect()
     load(con, leads)
     return con.execute(text).fetchall(), want
+
+
+def run_ledger_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> int:
+    """The query with its ledger column: every exact row's card and ledger equal the python engine's
+    (its JSON line, and its --explain ledger); returns how many rows were exact."""
+    with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
+        text = warehouse_query(engine, AS_OF, ledger=True)
+        cards = list(engine.score(leads, AS_OF))
+    con = duckdb.connect()
+    load(con, leads)
+    rows = con.execute(text).fetchall()
+    ledgers = {card.lead_id: explain_ledger(card) for card in cards}
+    for lead_id, _, _, _, ledger, is_exact, _ in rows:
+        if is_exact:
+            assert ledger == ledgers[lead_id], lead_id
+    return assert_same([(r[0], r[1], r[2], r[3], r[5], r[6]) for r in rows],
+                       {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in cards})
 
 
 def in_time_order(lead: Lead) -> Lead:
@@ -159,6 +183,47 @@ def test_sample_leads_score_alike(packs: list[str]) -> None:
     assert sum(1 for r in rows if r[3] == want[r[0]]) == len(rows) and not all(r[4] for r in rows)
 
 
+@pytest.mark.parametrize("packs", [["firr-base"], ["firr-base", "midmarket"]])
+def test_the_ledger_column_is_the_explain_ledger(packs: list[str]) -> None:
+    leads = sample_leads()
+    assert run_ledger_query(leads, packs, PluginManager()) >= 40
+
+
+def test_decay_factors_and_times_are_written_as_python_writes_them() -> None:
+    """The ledger's decay factor (rounded to 4 places) and observed time, written by SQL, against the
+    python writer's own text for values drawn across the range, ties included."""
+    import orjson
+
+    from leadscore.columnar import portable as p
+    from leadscore.columnar import sql as q
+    from leadscore.io.timestamps import format_timestamp
+
+    rnd = random.Random(11)
+    factors = [0.0, 1.0, 0.25, 0.0435, 0.00005, 0.00015, 0.99995, 1e-9, 0.5 ** 30, 2.0, 1234.56789, 99999999999.0]
+    factors += [rnd.random() for _ in range(400)] + [rnd.randint(0, 10**6) / 10**4 + 0.00005 for _ in range(100)]
+    times = [0, -1, 1, 86_399_999_999, -86_400_000_001, p.STAMP_MIN, p.STAMP_MAX - 1, p.STAMP_MIN - 1]
+    times += [rnd.randint(p.STAMP_MIN, p.STAMP_MAX - 1) for _ in range(400)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/Los_Angeles'")
+    f, t = q.col("f"), q.col("t")
+    query = q.select(p.factor_text(f), p.exact_factor(f)).from_("factors").sql(dialect="duckdb")
+    con.execute("CREATE TABLE factors AS SELECT unnest($1::DOUBLE[]) AS f", [factors])
+    written = 0
+    for value, (text, exact) in zip(factors, con.execute(query).fetchall()):
+        assert exact == (value < p.FACTOR_LIMIT and abs(value * 1e4 - math.floor(value * 1e4) - 0.5) >= 1e-6), value
+        if exact:
+            written += 1
+            assert text == orjson.dumps(round(value, 4)).decode(), value
+    assert written > 400  # all but the hundred drawn on a tie
+    query = q.select(p.stamp_text(t), p.exact_stamp(t)).from_("times")
+    con.execute("CREATE TABLE times AS SELECT unnest($1::BIGINT[]) AS t", [times])
+    rows = con.execute(q.sql(query)).fetchall()
+    for value, (text, exact) in zip(times, rows):
+        assert exact == (p.STAMP_MIN <= value < p.STAMP_MAX), value
+        if exact:
+            assert text == format_timestamp(q.EPOCH + timedelta(microseconds=value)), value
+
+
 def test_generated_leads_score_alike() -> None:
     import importlib.util
 
@@ -172,9 +237,7 @@ def test_generated_leads_score_alike() -> None:
     generate.write_leads(1500, 23, out)
     leads = [in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
              if isinstance(item, Lead)]
-    rows, want = run_query(leads, ["firr-base"])
-    exact = assert_same(rows, want)
-    assert exact > 1400
+    assert run_ledger_query(leads, ["firr-base"]) > 1400
 
 
 ASCII_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
@@ -212,8 +275,7 @@ lead_strategy = st.builds(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(lead_strategy, min_size=1, max_size=30, unique_by=lambda lead: lead.id))
 def test_any_exact_lead_scores_alike(leads: list[Lead]) -> None:
-    rows, want = run_query(leads, ["firr-base"])
-    assert_same(rows, want)
+    run_ledger_query(leads, ["firr-base"])
 
 
 def test_plain_leads_are_exact() -> None:
@@ -313,11 +375,20 @@ def test_the_command_prints_a_query_that_runs(tmp_path: Path) -> None:
     leads = sample_leads()
     con = duckdb.connect()
     load(con, leads)
-    rows = con.execute(out.read_text(encoding="utf-8")).fetchall()
+    result = con.execute(out.read_text(encoding="utf-8"))
+    assert [d[0] for d in result.description] == ["id", "total", "band", "card", "ledger", "exact", "rejection"]
+    rows = result.fetchall()
     with Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], as_of=AS_OF) as engine:
-        assert_same(rows, python_lines(engine, leads))
+        cards = {card.lead_id: card for card in engine.score(leads, AS_OF)}
+    assert_same([(r[0], r[1], r[2], r[3], r[5], r[6]) for r in rows],
+                {k: _json_line(card_to_dict(c)).rstrip("\n") for k, c in cards.items()})
+    assert all(r[4] == explain_ledger(cards[r[0]]) for r in rows if r[5])
     printed = runner.invoke(cli, ["sql", "-r", "firr-base", "--as-of", "2026-11-23"])
     assert printed.exit_code == 0 and printed.output == out.read_text(encoding="utf-8")
+    short = runner.invoke(cli, ["sql", "-r", "firr-base", "--as-of", "2026-11-23", "--no-ledger"])
+    assert short.exit_code == 0 and len(short.output) < len(printed.output)
+    result = con.execute(short.output)
+    assert [d[0] for d in result.description] == ["id", "total", "band", "card", "exact", "rejection"]
 
 
 def test_the_command_refuses_in_one_line() -> None:

@@ -954,14 +954,18 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--activities", "activities_table", default="activities", show_default=True, metavar="TABLE",
                   help="The activities relation (lead_id, type, at, properties as JSON).")
     @click.option("--top", default=3, show_default=True, type=click.IntRange(0, 100), help="Top reasons per card.")
+    @click.option("--ledger/--no-ledger", default=True, show_default=True,
+                  help="A `ledger` column: every line of the card's ledger as the JSON array `score --explain` writes.")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the query to FILE.")
     def sql(rulepacks: tuple[str, ...], as_of: str | None, dialect: str, leads_table: str, activities_table: str,
-            top: int, output: str | None) -> None:
+            top: int, ledger: bool, output: str | None) -> None:
         """Print the scoring query of the composed rulepacks, for a warehouse to run.
 
-        One row per lead: id, total, band, card (the JSON line `score` writes), exact (false where
-        the lead's text is not plain ASCII or a value sits on a rounding tie: score those with
-        `leadscore score`) and rejection. The scoring time is part of the query.
+        One row per lead: id, total, band, card (the JSON line `score` writes), ledger (every
+        ledger line with its evidence, as the JSON array `score --explain` writes; --no-ledger
+        leaves it out), exact (false where the lead's text is not plain ASCII or a value sits on a
+        rounding tie: score those with `leadscore score`) and rejection. The scoring time is part
+        of the query.
 
         \b
         Example:
@@ -980,7 +984,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         with engine:
             try:
                 text = warehouse_query(engine, when, leads=leads_table, activities=activities_table, dialect=dialect,
-                                       top=top)
+                                       top=top, ledger=ledger)
             except Unsupported as err:
                 raise UsageFailure(printable(f"sql: {err}")) from None
         if output:

@@ -61,7 +61,7 @@ NO_PACK = ("could not be scored: LookupError: no rulepack applies to this lead (
 
 
 def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activities: str = "activities",
-                    dialect: str = "duckdb", top: int = 3, pretty: bool = True) -> str:
+                    dialect: str = "duckdb", top: int = 3, ledger: bool = False, pretty: bool = True) -> str:
     """The scoring query of ``engine``'s composed rulepacks, as of ``as_of``, in ``dialect``.
 
     :raises Unsupported: a part of the run has no SQL form (the message names it), or the dialect
@@ -73,8 +73,8 @@ def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activ
     if dialect not in DIALECTS:
         raise Unsupported(f"--dialect {dialect!r} is not a dialect leadscore writes; use one of "
                           + ", ".join((*DIALECTS, *NOT_YET)))
-    select = q.for_dialect(warehouse_select(engine, as_of, leads=leads, activities=activities, top=top), dialect,
-                          copy=False)
+    select = q.for_dialect(warehouse_select(engine, as_of, leads=leads, activities=activities, top=top,
+                                            ledger=ledger), dialect, copy=False)
     if dialect not in SCRIPTS:
         return select.sql(dialect=dialect, pretty=pretty, unsupported_level="raise") + ";\n"
     # Spark plans a query with every step it reads spelled out (a common table expression, a view or
@@ -99,9 +99,10 @@ def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activ
     return ";\n".join(statements) + ";\n"
 
 
-def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: str, top: int = 3) -> exp.Select:
+def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: str, top: int = 3,
+                     ledger: bool = False) -> exp.Select:
     from leadscore.columnar.engine import columnar_forms
-    from leadscore.columnar.render import routable
+    from leadscore.columnar.render import ledger_statement, routable
 
     if engine.needs_accounts:
         raise Unsupported("the rulepacks read account signals (account.* or same_account), whose roll-up over "
@@ -115,8 +116,10 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     plan = Plan(engine, columnar_forms(engine), routers, as_of, portable=True)
     if any(combo.composed.has_shares for combo in plan.combos):
         raise Unsupported("a band's minimum is a share of leads (\"top N%\"), which needs every lead scored first")
-    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=False, explain=False, top=top, render=True,
+    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=False, explain=ledger, top=top, render=True,
                                       values_needed=False)
+    if ledger:
+        steps.append(("ledger_out", ledger_statement(plan)))
     own = {"b_leads", "b_acts", *constant_tables(plan, as_of, render=True), *(name for name, _ in steps)}
     for name in (leads, activities):
         if name in own:
@@ -127,14 +130,19 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     x = lambda c: q.col(c, "l")  # noqa: E731
     card = exp.Substring(this=q.col("text", "o"), start=q.lit(1),
                          length=exp.Sub(this=exp.Length(this=q.col("text", "o")), expression=q.lit(1)))
+    exact = _exact(plan)
+    if ledger:
+        exact = q.and_(exact, q.coalesce(q.col("ledger_exact", "g"), exp.true()))
     final = (q.select(x("id"), q.col("total", "c"), q.col("band", "c"), card.as_("card", copy=False),
-                      _exact(plan).as_("exact", copy=False),
+                      *([q.col("ledger", "g")] if ledger else []), exact.as_("exact", copy=False),
                       q.case([(exp.LT(this=q.col("combo", "s"), expression=q.lit(0)), q.lit(NO_PACK))]).as_("rejection", copy=False))
              .from_(q.table("b_leads", "l"), copy=False)
              .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
              .join(q.table("cards", "c"), on=q.col("k", "c").eq(x("k")), join_type="left", copy=False)
-             .join(q.table("lines_out", "o"), on=q.col("k", "o").eq(x("k")), join_type="left", copy=False)
-             .order_by(x("k"), copy=False))
+             .join(q.table("lines_out", "o"), on=q.col("k", "o").eq(x("k")), join_type="left", copy=False))
+    if ledger:
+        final = final.join(q.table("ledger_out", "g"), on=q.col("k", "g").eq(x("k")), join_type="left", copy=False)
+    final = final.order_by(x("k"), copy=False)
     return q.with_steps([*inputs, *constants, *steps], final)
 
 

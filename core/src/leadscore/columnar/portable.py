@@ -60,9 +60,62 @@ def round3(e: exp.Expression) -> exp.Expression:
 
 def near_tie3(e: exp.Expression) -> exp.Expression:
     """Whether ``x * 1000`` lies within a millionth of a half (where SQL and Python may round apart)."""
-    scaled = exp.Mul(this=q.paren(e), expression=q.lit(1000.0))
+    return near_tie(e, 1000.0)
+
+
+def near_tie(e: exp.Expression, scale: float) -> exp.Expression:
+    """Whether ``x * scale`` lies within a millionth of a half."""
+    scaled = exp.Mul(this=q.paren(e), expression=q.lit(scale))
     frac = exp.Sub(this=scaled, expression=exp.Floor(this=scaled))
     return exp.LT(this=exp.Abs(this=exp.Sub(this=frac, expression=q.lit(0.5))), expression=q.lit(1e-6))
+
+
+# A decay factor's text is exact below this (its ten-thousandths are a whole BIGINT well inside 2**53).
+FACTOR_LIMIT = 1e11
+
+
+def factor_text(e: exp.Expression) -> exp.Expression:
+    """``round(x, 4)`` as Python writes the float (``0.0435``, ``1.0``) for 0 <= x < FACTOR_LIMIT away from
+    ties: the ten-thousandths as a whole number, then written with at least one decimal."""
+    n = q.cast(exp.Round(this=exp.Mul(this=q.paren(e), expression=q.lit(10000.0))), "BIGINT")
+    whole = q.cast(exp.IntDiv(this=n, expression=q.lit(10000)), "VARCHAR")
+    digits = q.fn("lpad", q.cast(exp.Mod(this=n, expression=q.lit(10000)), "VARCHAR"), q.lit(4), q.lit("0"))
+    frac = exp.RegexpReplace(this=digits, expression=q.lit("0+$"), replacement=q.lit(""))
+    return q.concat(whole, q.lit("."), q.case([(frac.eq(q.lit("")), q.lit("0"))], frac))
+
+
+def exact_factor(e: exp.Expression) -> exp.Expression:
+    """Whether :func:`factor_text` writes ``e`` as Python would."""
+    return q.or_(q.is_null(e), q.and_(exp.GTE(this=e, expression=q.lit(0.0)),
+                                      exp.LT(this=e, expression=q.lit(FACTOR_LIMIT)), q.not_(near_tie(e, 10000.0))))
+
+
+_DAY_US = 86_400_000_000
+# Times whose text is a four-digit year in every dialect (years 1000 to 9999).
+STAMP_MIN, STAMP_MAX = -30_610_224_000_000_000, 253_402_300_800_000_000
+
+
+def stamp_text(us: exp.Expression) -> exp.Expression:
+    """``2026-11-20T10:00:00Z``: a time in microseconds since 1970 as the python writer prints it (UTC,
+    whole seconds, the fraction dropped), whatever the session's time zone."""
+    of_day = exp.Mod(this=q.paren(exp.Add(this=exp.Mod(this=q.paren(us), expression=q.lit(_DAY_US)),
+                                          expression=q.lit(_DAY_US))), expression=q.lit(_DAY_US))
+    seconds = exp.IntDiv(this=q.paren(of_day), expression=q.lit(1_000_000))
+
+    def two(value: exp.Expression) -> exp.Expression:
+        return q.fn("lpad", q.cast(value, "VARCHAR"), q.lit(2), q.lit("0"))
+
+    hours = exp.IntDiv(this=q.paren(seconds), expression=q.lit(3600))
+    minutes = exp.Mod(this=q.paren(exp.IntDiv(this=q.paren(seconds), expression=q.lit(60))), expression=q.lit(60))
+    secs = exp.Mod(this=q.paren(seconds), expression=q.lit(60))
+    return q.concat(q.utc_day_text(us), q.lit("T"), two(hours), q.lit(":"), two(minutes), q.lit(":"), two(secs),
+                    q.lit("Z"))
+
+
+def exact_stamp(us: exp.Expression) -> exp.Expression:
+    """Whether :func:`stamp_text` writes ``us`` as Python would (a four-digit year)."""
+    return q.or_(q.is_null(us), q.and_(exp.GTE(this=us, expression=q.lit(STAMP_MIN)),
+                                       exp.LT(this=us, expression=q.lit(STAMP_MAX))))
 
 
 def whole_text(v: exp.Expression) -> exp.Expression:

@@ -147,4 +147,35 @@ def line_statement(plan: Any, routers: list[Any]) -> exp.Select:
                   join_type="left", copy=False))
 
 
-__all__ = ["RouterContext", "constants", "line_statement", "routable", "route_struct", "route_tables"]
+def ledger_statement(plan: Any) -> exp.Select:
+    """(k, ledger, ledger_exact): each scored lead's ledger as the JSON array ``--explain`` writes
+    (``contribution_to_dict`` per line, in the card's order), from ``cards``; ``ledger_exact`` is false
+    when a line's decay factor or time is one the text may not give as Python does (see
+    :func:`leadscore.columnar.portable.exact_factor`)."""
+    from leadscore.columnar import portable as p
+
+    line = exp.column("l")
+    f = lambda name: q.field(line, name)  # noqa: E731
+    text = lambda name: json_text(plan, f(name))  # noqa: E731
+    whole = lambda name: q.cast(f(name), "VARCHAR")  # noqa: E731
+    observed = q.case([(q.is_null(f("observed_at")), q.lit("null"))],
+                      q.concat(q.lit('"'), p.stamp_text(f("observed_at")), q.lit('"')))
+    one = q.concat(
+        q.lit('{"rule_id":'), text("rule_id"), q.lit(',"kind":'), text("kind"), q.lit(',"category":'), text("category"),
+        q.lit(',"points":'), whole("points"), q.lit(',"raw_points":'), whole("raw"), q.lit(',"decay":'), text("decay"),
+        q.lit(',"decay_factor":'), p.factor_text(f("factor")), q.lit(',"signal":'), text("signal"),
+        q.lit(',"observed_at":'), observed, q.lit(',"reason":'), text("reason"), q.lit(',"pack":'), text("pack"),
+        q.lit(',"evidence":'), text("evidence"), q.lit("}"))
+    ledger = q.col("ledger", "x")
+    lines = q.fn("array_to_string", q.fn("list_transform", ledger, exp.Lambda(
+        this=one, expressions=[exp.to_identifier("l")])), q.lit(","))
+    doubtful = q.fn("list_filter", ledger, exp.Lambda(
+        this=q.not_(q.and_(p.exact_factor(f("factor")), p.exact_stamp(f("observed_at")))),
+        expressions=[exp.to_identifier("l")]))
+    exact = q.or_(q.is_null(ledger), exp.Length(this=doubtful).eq(q.lit(0)))
+    return (q.select(q.col("k", "x"), q.coalesce(q.concat(q.lit("["), lines, q.lit("]")), q.lit("[]")).as_("ledger", copy=False),
+                     exact.as_("ledger_exact", copy=False), copy=False)
+            .from_(q.table("cards", "x"), copy=False))
+
+
+__all__ = ["RouterContext", "constants", "ledger_statement", "line_statement", "routable", "route_struct", "route_tables"]
