@@ -19,43 +19,30 @@ from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
 
 
-class AccountPass:
-    """Built block by block (:meth:`add_block` after each block is read), then :meth:`finish`."""
+class AccountSql:
+    """The account pass as selects over named relations: each contact (from ``sig`` and ``b_leads``, and
+    ``cards`` when a pack reads the best contact's total) into ``contacts``; per account its summary
+    (``account_sum``) and each ``same_account`` count (``same_<i>``); and every contact's ``account.*``
+    signal row. :class:`AccountPass` runs them block by block; ``leadscore sql`` puts them in its query.
 
-    def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
-        self.engine, self.scorer, self.when = engine, scorer, when
+    ``domain(email)`` is the account key of a lead without account_id (its business email domain);
+    ``person(email, id)`` is person_key for the addresses :func:`person_sql` leaves to Python (None:
+    every address in SQL, trimmed of spaces, as the exported query does).
+    """
+
+    def __init__(self, engine: Any, domain: Any, person: Any) -> None:
         self.signals = [spec.signal for spec in engine.same_account]
         self.caps = {spec.signal: spec.cap for spec in engine.same_account}
         self.need_score = "account.best_lead_score" in engine.wanted
-        con = scorer.con
-        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "person VARCHAR", "engaged BOOLEAN", "senior BOOLEAN",
-                   "function VARCHAR"]
-        columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
-        self.domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
-        self.person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
-        scorer.plan.udfs.register(con)
+        self.domain, self.person = domain, person
 
-    def add_block(self, by_python: dict[int, Any]) -> None:
-        """Count the contacts of the block behind ``b_leads`` / ``b_acts`` (and its python leads)."""
-        self.scorer.run_views(sig_only=not self.need_score, with_accounts=False)
-        self.scorer.con.execute(f"INSERT INTO contacts {q.sql(self._contacts(self.domain))}")
-        self._python_contacts(self.scorer.con, by_python)
-
-    def finish(self) -> SqlAccounts:
-        con = self.scorer.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE account_sum AS {q.sql(self._summary())}")
-        for index, signal in enumerate(self.signals):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE same_{index} AS {q.sql(self._same(index, signal))}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE account_rows AS {q.sql(self._rows())}")
-        return SqlAccounts(self, con)
-
-    def _contacts(self, domain: Any) -> exp.Select:
+    def contacts(self, matched: list[exp.Expression]) -> exp.Select:
+        """One row per lead with an account key: what it adds to its account (``matched``: each
+        ``same_account`` condition's ``where``, compiled on ``sig``)."""
         sig = lambda name: q.col(name, "s")  # noqa: E731
         account = q.fn("nullif", q.col("account_id", "l"), q.lit(""))
-        key = q.case([(q.not_null(account), account)], domain(q.col("email", "l")))
+        key = q.case([(q.not_null(account), account)], self.domain(q.col("email", "l")))
         engaged = exp.GTE(this=q.coalesce(sig("intent.beyond_email.count_90d"), q.lit(0)), expression=q.lit(1))
-        matched = self.scorer.same_account[False]
         total = q.col("total", "c") if self.need_score else q.cast(exp.null(), "BIGINT")
         select = (q.select(q.col("k", "s"), key.as_("key", copy=False), q.col("id", "l"),
                            person_sql(q.col("email", "l"), q.col("id", "l"), self.person).as_("person", copy=False),
@@ -70,35 +57,7 @@ class AccountPass:
             select = select.join(q.table("cards", "c"), on=q.col("k", "c").eq(q.col("k", "s")), join_type="left", copy=False)
         return select.where(q.not_null(key), copy=False)
 
-    def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
-        """Contacts the python engine scores: their summary values the python way."""
-        engine, when = self.engine, self.when
-        rows = []
-        for k, lead in sorted(by_python.items()):
-            if not isinstance(lead, Lead) or account_key(lead) is None:
-                continue
-            try:
-                total = None
-                if self.need_score:
-                    card, values = engine._score(lead, when, None)
-                    total = card.total
-                else:
-                    values = engine._values(lead, when)
-                matched = set()
-                if engine.contact_matcher is not None:
-                    matched = {r for r, _ in engine.contact_matcher.match(values, lead.activities, when)}
-            except Exception:  # noqa: BLE001 - as in build_accounts: the scoring pass reports it
-                continue
-            function = values.get("title.function")
-            rows.append((k, account_key(lead), lead.id, _person_text(lead),
-                         values.get("intent.beyond_email.count_90d", 0) >= 1,
-                         values.get("title.seniority") in SENIOR, function,
-                         values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
-                         *[i in matched for i in range(len(self.signals))]))
-        if rows:
-            con.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
-
-    def _summary(self) -> exp.Select:
+    def summary(self) -> exp.Select:
         """Per account: its people (leads counted by person_key), engaged and senior engaged people,
         distinct functions engaged, the sum of each person's largest high-intent count, best total."""
         function_ok = q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
@@ -122,10 +81,10 @@ class AccountPass:
                 .from_(per_person.subquery("p", copy=False))
                 .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
 
-    def _same(self, index: int, signal: str) -> exp.Select:
+    def same(self, index: int) -> exp.Select:
         """Per account: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
         first matching lead), counted and named by that lead's id."""
-        cap = self.caps[signal]
+        cap = self.caps[self.signals[index]]
         firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
                            q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_("contacts", copy=False)
                   .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("person"), copy=False))
@@ -138,7 +97,8 @@ class AccountPass:
                 .from_(ranked.subquery("r", copy=False)).where(exp.LTE(this=q.col("rn"), expression=q.lit(cap)), copy=False)
                 .group_by(q.col("key"), copy=False))
 
-    def _rows(self) -> exp.Select:
+    def rows(self) -> exp.Select:
+        """Each contact's ``account.*`` signal columns (with their ``#at`` and ``#ev``), by ``k``."""
         key = q.col("key", "c")
         ev = q.concat(q.lit("account "), key)
         cols: list[exp.Expression] = [q.col("k", "c")]
@@ -171,6 +131,67 @@ class AccountPass:
         return select.select(*cols, copy=False)
 
 
+
+class AccountPass:
+    """Built block by block (:meth:`add_block` after each block is read), then :meth:`finish`."""
+
+    def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
+        self.engine, self.scorer, self.when = engine, scorer, when
+        domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
+        person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
+        self.sql = AccountSql(engine, domain, person)
+        self.signals, self.need_score = self.sql.signals, self.sql.need_score
+        con = scorer.con
+        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "person VARCHAR", "engaged BOOLEAN", "senior BOOLEAN",
+                   "function VARCHAR"]
+        columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
+        scorer.plan.udfs.register(con)
+
+    def add_block(self, by_python: dict[int, Any]) -> None:
+        """Count the contacts of the block behind ``b_leads`` / ``b_acts`` (and its python leads)."""
+        self.scorer.run_views(sig_only=not self.need_score, with_accounts=False)
+        contacts = self.sql.contacts(self.scorer.same_account[False])
+        self.scorer.con.execute(f"INSERT INTO contacts {q.sql(contacts)}")
+        self._python_contacts(self.scorer.con, by_python)
+
+    def finish(self) -> SqlAccounts:
+        con = self.scorer.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE account_sum AS {q.sql(self.sql.summary())}")
+        for index in range(len(self.signals)):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE same_{index} AS {q.sql(self.sql.same(index))}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE account_rows AS {q.sql(self.sql.rows())}")
+        return SqlAccounts(self, con)
+
+    def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
+        """Contacts the python engine scores: their summary values the python way."""
+        engine, when = self.engine, self.when
+        rows = []
+        for k, lead in sorted(by_python.items()):
+            if not isinstance(lead, Lead) or account_key(lead) is None:
+                continue
+            try:
+                total = None
+                if self.need_score:
+                    card, values = engine._score(lead, when, None)
+                    total = card.total
+                else:
+                    values = engine._values(lead, when)
+                matched = set()
+                if engine.contact_matcher is not None:
+                    matched = {r for r, _ in engine.contact_matcher.match(values, lead.activities, when)}
+            except Exception:  # noqa: BLE001 - as in build_accounts: the scoring pass reports it
+                continue
+            function = values.get("title.function")
+            rows.append((k, account_key(lead), lead.id, _person_text(lead),
+                         values.get("intent.beyond_email.count_90d", 0) >= 1,
+                         values.get("title.seniority") in SENIOR, function,
+                         values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
+                         *[i in matched for i in range(len(self.signals))]))
+        if rows:
+            con.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
+
+
 def _email_domain(email: str | None) -> str | None:
     """The account key a lead without account_id gets: its business email domain (see account_key)."""
     if not email:
@@ -191,7 +212,10 @@ def _person(email: str | None, lead_id: str | None) -> str:
 
 def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> exp.Expression:
     """person_key in SQL for ASCII addresses without spaces at their ends (Python's strip() and lower()
-    are DuckDB's there); ``python(email, id)`` for the others."""
+    are DuckDB's there); ``python(email, id)`` for the others, or, without ``python``, every address
+    trimmed of spaces (Python's strip() on printable ASCII: the exported query marks other text inexact)."""
+    if python is None:
+        email = exp.Trim(this=email)
     e = q.fn("lower", q.coalesce(email, q.lit("")))
     at = q.fn("strpos", e, q.lit("@"))
     local = q.fn("split_part", q.fn("substr", e, q.lit(1), exp.Sub(this=at, expression=q.lit(1))), q.lit("+"), q.lit(1))
@@ -201,8 +225,10 @@ def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> e
                         q.case([(gmail, q.lit("gmail.com"))], domain))
     plain = q.or_(q.is_null(email), q.and_(q.fn("strlen", email).eq(q.fn("length", email)),
                                            q.not_(q.fn("regexp_matches", email, q.lit(f"^{q.PY_SPACE}|{q.PY_SPACE}$")))))
-    return q.case([(q.not_(plain), python(email, lead_id)),
-                   (exp.LTE(this=at, expression=q.lit(1)), q.concat(q.lit("i:"), lead_id))], by_email)
+    by_id = (exp.LTE(this=at, expression=q.lit(1)), q.concat(q.lit("i:"), lead_id))
+    if python is None:
+        return q.case([by_id], by_email)
+    return q.case([(q.not_(plain), python(email, lead_id)), by_id], by_email)
 
 
 class SqlAccounts:

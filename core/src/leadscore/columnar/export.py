@@ -104,9 +104,6 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     from leadscore.columnar.engine import columnar_forms
     from leadscore.columnar.render import ledger_statement, routable
 
-    if engine.needs_accounts:
-        raise Unsupported("the rulepacks read account signals (account.* or same_account), whose roll-up over "
-                          "an account's contacts is not in the exported query yet")
     if not routable(engine.pm):
         per_lead = next(fn for fn in engine.pm.router_functions() if getattr(fn, "columnar", None) is None
                         and not getattr(fn, "routes_by_table", False))
@@ -116,10 +113,26 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     plan = Plan(engine, columnar_forms(engine), routers, as_of, portable=True)
     if any(combo.composed.has_shares for combo in plan.combos):
         raise Unsupported("a band's minimum is a share of leads (\"top N%\"), which needs every lead scored first")
-    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=False, explain=ledger, top=top, render=True,
+    # With account signals, the account pass (the plan without them, over every lead) comes first.
+    accounts = _account_steps(engine, plan, top) if engine.needs_accounts else []
+    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=bool(accounts), explain=ledger, top=top, render=True,
                                       values_needed=False)
+    steps = [*accounts, *steps]
     if ledger:
         steps.append(("ledger_out", ledger_statement(plan)))
+    x = lambda c: q.col(c, "l")  # noqa: E731
+    exact = _exact(plan)
+    if accounts:
+        # A contact's card reads its account's values, which every contact of the account makes.
+        steps.append(("lead_exact", q.select(x("k"), exact.as_("exact", copy=False), copy=False).from_(
+            q.table("b_leads", "l"), copy=False)))
+        steps.append(("account_exact", q.select(q.col("key", "c"), q.fn("bool_and", q.col("exact", "e")).as_(
+            "exact", copy=False), copy=False).from_(q.table("contacts", "c"), copy=False).join(
+            q.table("lead_exact", "e"), on=q.col("k", "e").eq(q.col("k", "c")), copy=False).group_by(
+            q.col("key", "c"), copy=False)))
+        exact = q.and_(q.col("exact", "le"), q.coalesce(q.col("exact", "ae"), exp.true()))
+    if ledger:
+        exact = q.and_(exact, q.coalesce(q.col("ledger_exact", "g"), exp.true()))
     own = {"b_leads", "b_acts", *constant_tables(plan, as_of, render=True), *(name for name, _ in steps)}
     for name in (leads, activities):
         if name in own:
@@ -127,12 +140,8 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
                               "use a qualified name (e.g. crm.leads) or a view under another name")
     inputs = [("b_leads", _leads_relation(leads)), ("b_acts", _activities_relation(activities, leads))]
     constants = [(name, _values(table)) for name, table in constant_tables(plan, as_of, render=True).items()]
-    x = lambda c: q.col(c, "l")  # noqa: E731
     card = exp.Substring(this=q.col("text", "o"), start=q.lit(1),
                          length=exp.Sub(this=exp.Length(this=q.col("text", "o")), expression=q.lit(1)))
-    exact = _exact(plan)
-    if ledger:
-        exact = q.and_(exact, q.coalesce(q.col("ledger_exact", "g"), exp.true()))
     final = (q.select(x("id"), q.col("total", "c"), q.col("band", "c"), card.as_("card", copy=False),
                       *([q.col("ledger", "g")] if ledger else []), exact.as_("exact", copy=False),
                       q.case([(exp.LT(this=q.col("combo", "s"), expression=q.lit(0)), q.lit(NO_PACK))]).as_("rejection", copy=False))
@@ -142,8 +151,51 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
              .join(q.table("lines_out", "o"), on=q.col("k", "o").eq(x("k")), join_type="left", copy=False))
     if ledger:
         final = final.join(q.table("ledger_out", "g"), on=q.col("k", "g").eq(x("k")), join_type="left", copy=False)
+    if accounts:
+        final = (final.join(q.table("lead_exact", "le"), on=q.col("k", "le").eq(x("k")), copy=False)
+                 .join(q.table("contacts", "ct"), on=q.col("k", "ct").eq(x("k")), join_type="left", copy=False)
+                 .join(q.table("account_exact", "ae"), on=q.col("key", "ae").eq(q.col("key", "ct")), join_type="left",
+                       copy=False))
     final = final.order_by(x("k"), copy=False)
     return q.with_steps([*inputs, *constants, *steps], final)
+
+
+ACCOUNT_PREFIX = "acct_"
+
+
+def _account_steps(engine: Any, plan: Plan, top: int) -> list[tuple[str, exp.Expression]]:
+    """The account pass as steps: the plan without account signals (the signals, and the cards when a
+    pack reads the best contact's total) under ``acct_`` names, then each contact, each account's
+    summary and ``same_account`` counts, and ``b_acc``, the ``account.*`` rows the scoring pass joins."""
+    from leadscore.columnar.accounts import AccountSql
+
+    steps, _, _, _, _, matched = plan_steps(plan, with_accounts=False, explain=False, top=top, render=False,
+                                            values_needed=False)
+    sql = AccountSql(engine, p.business_domain, None)
+    contacts = sql.contacts(matched)
+    named = dict(steps)
+    needed: set[str] = set()
+
+    def read_by(tree: exp.Expression) -> None:
+        for table in tree.find_all(exp.Table):
+            if table.name in named and table.name not in needed:
+                needed.add(table.name)
+                read_by(named[table.name])
+
+    read_by(contacts)
+    names = {name: ACCOUNT_PREFIX + name for name in needed}
+
+    def renamed(tree: exp.Expression) -> exp.Expression:
+        # Copied first: the scoring pass is built from the same plan and may share these nodes.
+        return q.rewrite(tree.copy(), lambda n: q.table(names[n.name], n.alias or None)
+                         if isinstance(n, exp.Table) and n.name in names else n)
+
+    out = [(names[name], renamed(step)) for name, step in steps if name in needed]
+    out.append(("contacts", renamed(contacts)))
+    out.append(("account_sum", sql.summary()))
+    out += [(f"same_{index}", sql.same(index)) for index in range(len(sql.signals))]
+    out.append(("b_acc", sql.rows()))
+    return out
 
 
 def _relation(name: str, alias: str | None = None) -> exp.Expression:

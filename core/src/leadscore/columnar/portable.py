@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
+from leadscore.taxonomy import email as email_mod
 
 PLAIN = "^[ -~]*$"  # printable ASCII: the text the forms here treat exactly as Python does
 
@@ -47,6 +48,27 @@ def keyword_pattern(keywords: list[str] | tuple[str, ...]) -> str:
 
     alternatives = sorted({escaped(k) for k in keywords}, key=len, reverse=True)
     return "[^a-z0-9&-](" + "|".join(alternatives) + ")[^a-z0-9&-]"
+
+
+def domain_kind(domain: exp.Expression, free: frozenset[str]) -> exp.Expression:
+    """email._domain_kind in SQL: the domain pattern, the disposable and free lists, academic suffixes."""
+    return q.case([
+        (q.not_(exp.RegexpLike(this=domain, expression=q.lit(f"^(?:{email_mod._DOMAIN.pattern})$"))), q.lit("invalid")),
+        (q.in_(domain, sorted(email_mod.DISPOSABLE_DOMAINS)), q.lit("disposable")),
+        (q.in_(domain, sorted(free)), q.lit("personal")),
+        (exp.RegexpLike(this=domain, expression=q.lit(email_mod._EDU.pattern)), q.lit("education")),
+    ], q.lit("business"))
+
+
+def business_domain(email: exp.Expression) -> exp.Expression:
+    """The domain of a business address by the built-in lists, else NULL: ``classify_address`` (whose
+    strip() is a trim of spaces on printable ASCII, the only text the exported query trusts)."""
+    e = q.fn("lower", exp.Trim(this=email))
+    has_at = exp.GT(this=q.fn("strpos", e, q.lit("@")), expression=q.lit(0))
+    domain = q.fn("regexp_extract", e, q.lit("@([^@]*)$"), q.lit(1))
+    local = q.fn("regexp_extract", e, q.lit("(?s)^(.*)@[^@]*$"), q.lit(1))
+    valid = q.and_(has_at, q.fn("regexp_full_match", local, q.lit(email_mod._LOCAL.pattern)))
+    return q.case([(q.and_(valid, domain_kind(domain, email_mod.FREE_EMAIL_DOMAINS).eq(q.lit("business"))), domain)])
 
 
 def padded(e: exp.Expression) -> exp.Expression:

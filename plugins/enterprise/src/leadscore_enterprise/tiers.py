@@ -138,8 +138,9 @@ def columnar(ctx):
         row = fn(tier, domain, email)
         value, evidence = q.field(row, "tier"), q.field(row, "evidence")
     else:
+        # In SQL (portable=) for an exported query, which trusts printable ASCII only: strip() is a trim there.
         crm = ctx.udf("ls_enterprise_crm", lambda raw: (raw or "").strip().lower(), ("VARCHAR",), "VARCHAR",
-                      nulls=True)(tier)
+                      nulls=True, portable=lambda raw: q.fn("lower", q.fn("trim", q.coalesce(raw, q.lit("")))))(tier)
         named = q.in_(crm, TIERS)
         value = q.case([(named, crm)], q.lit("none"))
         evidence = q.case([(named, q.concat(q.lit("CRM tier "), tier))],

@@ -95,7 +95,7 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
     # The domain's verdict is Python's own (its regex has counted repeats, slow in RE2), once per domain.
     free_set = frozenset(free)
     domain_kind = ctx.udf("ls_domain_kind", lambda d: email_mod._domain_kind(d, free_set), ("VARCHAR",), "VARCHAR",
-                          portable=lambda d: _domain_kind_sql(d, free_set))
+                          portable=lambda d: portable_sql.domain_kind(d, free_set))
     domain, local, cd = q.col("domain"), q.col("local"), q.col("cd")
     stage3 = q.select(q.col("k"), e, q.col("has_at"), domain, local, cd, domain_kind(domain).as_("kind0", copy=False)).from_(
         stage2.subquery("s2", copy=False))
@@ -132,16 +132,6 @@ def email_columnar(ctx: ColumnarContext) -> exp.Select | None:
         value, evidence = values[name]
         cols += emit(name, value, None, evidence)
     return q.select(*cols, copy=False).from_(rows.subquery("e", copy=False))
-
-
-def _domain_kind_sql(domain: exp.Expression, free: frozenset[str]) -> exp.Expression:
-    """email._domain_kind in SQL: the domain pattern, the disposable and free lists, academic suffixes."""
-    return q.case([
-        (q.not_(exp.RegexpLike(this=domain, expression=q.lit(f"^(?:{email_mod._DOMAIN.pattern})$"))), q.lit("invalid")),
-        (q.in_(domain, sorted(email_mod.DISPOSABLE_DOMAINS)), q.lit("disposable")),
-        (q.in_(domain, sorted(free)), q.lit("personal")),
-        (exp.RegexpLike(this=domain, expression=q.lit(email_mod._EDU.pattern)), q.lit("education")),
-    ], q.lit("business"))
 
 
 # --- title ------------------------------------------------------------------------------------
