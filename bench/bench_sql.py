@@ -2,12 +2,14 @@
 """The query ``leadscore sql`` prints, run by DuckDB on generated leads: time, throughput, agreement.
 
     uv run python bench/bench_sql.py --leads 20000 --rulepack firr-base
+    uv run python bench/bench_sql.py --leads 20000 -r firr-base -r enterprise --ledger   # account pass, ledger
 
 Generates the leads with bench/generate.py, loads them into an in-memory DuckDB database as the two
 relations the query reads (not timed with the query), then times the query alone (wall and this
 process's CPU: DuckDB's threads included) and, for comparison, the python engine scoring the same
-leads in this process. Prints how many leads the query marked exact and checks that every exact
-card is the python engine's, byte for byte (a mismatch is an error, exit 1).
+leads in this process (with its account pass when a pack reads account signals). Prints how many
+leads the query marked exact and checks that every exact card (and, with ``--ledger``, every exact
+ledger) is the python engine's, byte for byte (a mismatch is an error, exit 1).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rulepack", "-r", action="append", default=None)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument("--ledger", action="store_true", help="the query with its ledger column (as the CLI's default)")
     args = parser.parse_args(argv)
 
     import duckdb
@@ -51,26 +54,32 @@ def main(argv: list[str] | None = None) -> int:
     out = io.StringIO()
     generate.write_leads(args.leads, args.seed, out)
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from test_sql_export import in_time_order, load  # the tests' relations: what the tests check
+    from test_sql_export import explain_ledger, in_time_order, load  # the tests' relations: what they check
 
-    leads = [in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
-             if isinstance(item, Lead)]
+    # In id order: the query's order for same_account's "first N" people.
+    leads = sorted((in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
+                    if isinstance(item, Lead)), key=lambda lead: lead.id)
     packs = args.rulepack or ["firr-base"]
     con = duckdb.connect(config={"threads": args.threads})
     started = time.perf_counter()
     load(con, leads)
     load_s = time.perf_counter() - started
     with Engine(plugins=PluginManager(), rulepacks=packs, as_of=AS_OF) as engine:
-        text = warehouse_query(engine, AS_OF)
+        text = warehouse_query(engine, AS_OF, ledger=args.ledger)
         wall, cpu = time.perf_counter(), _cpu()
-        rows = con.execute(text).fetchall()
+        result = con.execute(text)
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, row)) for row in result.fetchall()]
         query_wall, query_cpu = time.perf_counter() - wall, _cpu() - cpu
         wall, cpu = time.perf_counter(), _cpu()
-        want = {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in engine.score(leads, AS_OF)}
+        accounts = engine.build_accounts(leads, AS_OF) if engine.needs_accounts else None
+        cards = {card.lead_id: card for card in engine.score(leads, AS_OF, accounts)}
         python_wall, python_cpu = time.perf_counter() - wall, _cpu() - cpu
-    exact = [r for r in rows if r[4]]
-    wrong = [r[0] for r in exact if r[3] != want.get(r[0])]
-    print(f"leads {len(leads)}  packs {','.join(packs)}  query {len(text):,} characters  (loading {load_s:.1f} s)")
+    exact = [r for r in rows if r["exact"]]
+    wrong = [r["id"] for r in exact if r["card"] != _json_line(card_to_dict(cards[r["id"]])).rstrip("\n")
+             or (args.ledger and r["ledger"] != explain_ledger(cards[r["id"]]))]
+    print(f"leads {len(leads)}  packs {','.join(packs)}{'  with the ledger' if args.ledger else ''}  "
+          f"query {len(text):,} characters  (loading {load_s:.1f} s)")
     print(f"query   wall {query_wall:6.2f} s  cpu {query_cpu:6.2f} s  {len(rows) / query_wall:8,.0f} leads/s")
     print(f"python  wall {python_wall:6.2f} s  cpu {python_cpu:6.2f} s  {len(leads) / python_wall:8,.0f} leads/s")
     print(f"ratio (query / python, wall) {python_wall / query_wall:.2f}x")

@@ -964,8 +964,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         One row per lead: id, total, band, card (the JSON line `score` writes), ledger (every
         ledger line with its evidence, as the JSON array `score --explain` writes; --no-ledger
         leaves it out), exact (false where the lead's text is not plain ASCII or a value sits on a
-        rounding tie: score those with `leadscore score`) and rejection. The scoring time is part
-        of the query.
+        rounding tie, or, with account signals, a contact of its account is so: score those with
+        `leadscore score`) and rejection. The scoring time is part of the query.
 
         \b
         Example:

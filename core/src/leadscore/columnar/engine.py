@@ -470,8 +470,11 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     inner = relation.subquery("sg", copy=False)
     base = q.select(exp_star(), copy=False).from_(inner, copy=False)
     if patterns is not None:
-        base = q.select(exp_star(), copy=False).from_(inner, copy=False).join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")),
-                                                      join_type="left", copy=False)
+        # The pattern columns by name: a second `k` would be refused by Spark when a step becomes a table.
+        pattern_columns = [q.col(name, "pt") for name in patterns.named_selects if name != "k"]
+        base = (q.select(exp_table_star("sg"), *pattern_columns, copy=False).from_(inner, copy=False)
+                .join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")), join_type="left",
+                      copy=False))
     with_mask = base.select(mask.as_("mask", copy=False))
     sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
     if lines:

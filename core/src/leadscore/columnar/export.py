@@ -14,8 +14,10 @@ The query reads two relations the team names:
   text, or NULL). Activities at the same time are taken in (type, properties) order.
 
 It returns one row per lead: ``id``, ``total``, ``band``, ``card`` (the JSON line ``leadscore score``
-writes for it: sub-scores, route, top reasons, packs), ``exact`` and ``rejection`` (why a lead
-got no card, else NULL). ``exact`` is false for a lead whose card SQL may not reproduce: text that
+writes for it: sub-scores, route, top reasons, packs), with ``ledger=True`` ``ledger`` (the JSON
+array ``--explain`` writes), ``exact`` and ``rejection`` (why a lead got no card, else NULL). When
+a pack reads account signals, the account roll-up runs first in the same query (see
+:func:`_account_steps`); a contact the query cannot trust makes its whole account inexact. ``exact`` is false for a lead whose card SQL may not reproduce: text that
 is not printable ASCII where the extractors lower-case or classify it, an id with control
 characters, a revenue beyond 2**53, an age on a rounding tie. Score those leads with
 ``leadscore score`` (the ids are in the rows). Every constant (rule texts, bands, routes) is in the
