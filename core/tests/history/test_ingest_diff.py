@@ -617,14 +617,13 @@ def test_an_activity_after_a_held_contacts_time_is_not_worked_out_at_that_time(t
 
 
 class LaterActivityExtractor:
-    """A careless plugin extractor: a lead with any activity at all, even one after the scoring
-    time, is a C-level contact (it declares nothing, so the account pass runs it)."""
+    """A careless plugin extractor: it counts every activity as high intent, even those after the
+    scoring time (it declares nothing, so the account pass runs it)."""
 
     @hookimpl
     def leadscore_signal_extractors(self):
         def extract(lead, ctx):
-            if len(lead.activities):
-                yield Signal("title.seniority", "c_level", None, "any activity")
+            yield Signal("intent.high.count_30d", len(lead.activities), None, "every activity")
         return [SignalExtractor("careless", extract)]
 
 
