@@ -53,8 +53,9 @@ def _in_time_order(lead: Lead) -> Lead:
     return lead if ordered is acts else evolve(lead, activities=ordered)
 
 
-def _seen_at(lead: Lead, when: datetime) -> Lead:
-    """The lead as it stood at ``when``: its activities oldest first, the later ones left out."""
+def seen_at(lead: Lead, when: datetime) -> Lead:
+    """The lead as it stood at ``when``: its activities oldest first, the later ones left out (what
+    the account pass reads of a contact)."""
     lead = _in_time_order(lead)
     acts = lead.activities
     return lead if not acts or acts.times[-1] <= when else evolve(lead, activities=acts.until(when))
@@ -484,7 +485,7 @@ class Engine:
         """What ``lead`` adds to its account's summary as of ``as_of``: None for a lead without an
         account, or one whose signals cannot be extracted (the scoring pass reports its problem).
 
-        Made from the lead as it stood then (:func:`_seen_at`): activities after ``as_of`` are no
+        Made from the lead as it stood then (:func:`seen_at`): activities after ``as_of`` are no
         part of it whatever the extractors do with them, so a lead that only gained a later
         activity adds the same (``leadscore ingest`` relies on it)."""
         key = account_key(lead)
@@ -492,7 +493,7 @@ class Engine:
             return None
         when = self._resolve_as_of(as_of)
         try:
-            seen = _seen_at(lead, when)
+            seen = seen_at(lead, when)
             total = None
             if "account.best_lead_score" in self.wanted:
                 _, _, _, values, _, total = self._points(seen, when, None)
