@@ -14,6 +14,11 @@ account when account signals it reads move, decide alerts) and the time until it
 durable), as p50 / p95 / p99 / max, the apply time's CPU time (the work without the waits for a
 core) and the apply time by the size of the event's account; per batch, the time to read what
 the batch touches (prepare) and to commit it; and the end-to-end throughput, everything included.
+
+``--count`` also counts the work of each event, which does not depend on the machine's load: the
+cards scored (the touched lead's and each contact's scored again) and the account entries made
+(what a lead adds to its account at one time, :meth:`Engine.account_entry`), as total, mean and
+p50 / p95 / p99 / max per event. (The counters add a call per card and entry: time without them.)
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ def run(folder: str) -> None:
     parser.add_argument("--history", help="existing target to build in (default: a DuckDB file in a temp dir)")
     parser.add_argument("--reuse", action="store_true",
                         help="the --history target already holds these leads (same --leads and --seed): do not build")
+    parser.add_argument("--count", action="store_true",
+                        help="also count the cards scored and the account entries made per event")
     args = parser.parse_args()
 
     from leadscore import Engine
@@ -125,6 +132,11 @@ def run(folder: str) -> None:
     with open_store(target) as store, Engine() as engine:
         cards_before = store.count("cards")
         ingestor = Ingestor(store, engine, source="bench", policy=AlertPolicy())
+        work: dict[str, int] = {"cards": 0, "entries": 0}
+        per_event: dict[str, list[int]] = {"cards": [], "entries": []}
+        if args.count:
+            count_calls(engine, "account_entry", work, "entries")
+            count_calls(ingestor, "_card", work, "cards")
         # (An older checkout's Ingestor lacks it: this script also measures one, without the breakdown.)
         sizes = getattr(ingestor, "account_size", None)
         started = time.perf_counter()
@@ -141,6 +153,9 @@ def run(folder: str) -> None:
                 ingestor.apply(event)
                 apply_times.append(time.perf_counter() - t0)
                 apply_cpu.append(time.thread_time() - c0)
+                for name in work:
+                    per_event[name].append(work[name])
+                    work[name] = 0
                 if sizes is not None:
                     by_size.setdefault(_size_group(sizes(event.lead_id)), []).append(apply_times[-1])
             t0 = time.perf_counter()
@@ -165,6 +180,23 @@ def run(folder: str) -> None:
           f"{percentile(commit_times, 0.5) * 1000:.1f} ms (per event: "
           f"{(sum(prepare_times) + sum(commit_times)) / len(events) * 1000:.2f} ms)")
     print(f"throughput: {len(events) / total:,.0f} events/s end to end ({total:.1f} s)")
+    if args.count:
+        for name, what in (("cards", "cards scored"), ("entries", "account entries made")):
+            counts = per_event[name]
+            print(f"{what}: {sum(counts):,} ({statistics.fmean(counts):.2f} per event); per event p50 "
+                  f"{percentile(counts, 0.5)}, p95 {percentile(counts, 0.95)}, p99 {percentile(counts, 0.99)}, "
+                  f"max {max(counts)}")
+
+
+def count_calls(owner: object, method: str, work: dict[str, int], name: str) -> None:
+    """Count the calls of ``owner.method`` in ``work[name]`` (wrapped on the instance)."""
+    real = getattr(owner, method)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        work[name] += 1
+        return real(*args, **kwargs)
+
+    setattr(owner, method, counted)
 
 
 if __name__ == "__main__":

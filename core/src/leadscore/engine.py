@@ -53,6 +53,14 @@ def _in_time_order(lead: Lead) -> Lead:
     return lead if ordered is acts else evolve(lead, activities=ordered)
 
 
+def seen_at(lead: Lead, when: datetime) -> Lead:
+    """The lead as it stood at ``when``: its activities oldest first, the later ones left out (what
+    the account pass reads of a contact)."""
+    lead = _in_time_order(lead)
+    acts = lead.activities
+    return lead if not acts or acts.times[-1] <= when else evolve(lead, activities=acts.until(when))
+
+
 def _require_duckdb() -> None:
     try:
         import duckdb  # noqa: F401
@@ -126,6 +134,7 @@ class Engine:
         # Every combination of packs a lead can meet, composed and compiled now: a conflict
         # between packs, or a rule the backend cannot run, stops the run before the first lead.
         self._matchers: dict[frozenset[str], tuple[ComposedPack, Matcher]] = {}
+        self._shares = False  # whether a composed combination has a share band (see needs_shares)
         self.contact_matcher: Matcher | None = None
         try:
             for key in self.composer.combinations():
@@ -298,6 +307,7 @@ class Engine:
         if hit is None:
             composed = self.composer.get(key)
             hit = self._matchers[key] = (composed, self.backend.compile(composed.rules, composed.key))
+            self._shares = self._shares or composed.has_shares
         return hit
 
     def active_packs(self) -> list[Rulepack]:
@@ -306,8 +316,9 @@ class Engine:
     @property
     def needs_shares(self) -> bool:
         """Whether a band of the run is a share of leads (``min = "top 5%"``): then every lead is
-        scored once to set the minimums (:meth:`resolve_shares`) before any band is given."""
-        return any(composed.has_shares for composed, _ in self._matchers.values())
+        scored once to set the minimums (:meth:`resolve_shares`) before any band is given.
+        (Kept as the combinations are composed: ``leadscore ingest`` asks it for every card.)"""
+        return self._shares
 
     def resolve_shares(self, leads: Iterable[Lead | Rejection], as_of: datetime | None = None,
                        accounts: AccountIndex | None = None) -> list[tuple[str, str, int, int]]:
@@ -472,21 +483,25 @@ class Engine:
 
     def account_entry(self, lead: Lead, as_of: datetime | None = None) -> AccountEntry | None:
         """What ``lead`` adds to its account's summary as of ``as_of``: None for a lead without an
-        account, or one whose signals cannot be extracted (the scoring pass reports its problem)."""
+        account, or one whose signals cannot be extracted (the scoring pass reports its problem).
+
+        Made from the lead as it stood then (:func:`seen_at`): activities after ``as_of`` are no
+        part of it whatever the extractors do with them, so a lead that only gained a later
+        activity adds the same (``leadscore ingest`` relies on it)."""
         key = account_key(lead)
         if key is None:
             return None
         when = self._resolve_as_of(as_of)
         try:
-            lead = _in_time_order(lead)
+            seen = seen_at(lead, when)
             total = None
             if "account.best_lead_score" in self.wanted:
-                _, _, _, values, _, total = self._points(lead, when, None)
+                _, _, _, values, _, total = self._points(seen, when, None)
             else:
-                values = self._values(lead, when)
+                values = self._values(seen, when)
             matcher = self.contact_matcher
             matched = () if matcher is None else tuple(
-                self.same_account[r].signal for r, _ in matcher.match(values, lead.activities, when))
+                self.same_account[r].signal for r, _ in matcher.match(values, seen.activities, when))
         except Exception:  # the scoring pass reports this lead's problem as a rejection
             return None
         return AccountEntry(key, lead.id, person_key(lead), values, total, matched, lead)

@@ -165,6 +165,17 @@ class Activities(LazyRecords):
         made._ordered = True
         return made
 
+    def until(self, at: datetime) -> Activities:
+        """These activities oldest first, up to and including ``at`` (the later ones left out)."""
+        acts = self.by_time()
+        end = bisect.bisect_right(acts.times, at)
+        if end == len(acts):
+            return acts
+        made = Activities(acts.types[:end], acts.times[:end], acts.props[:end] if acts.props else None,
+                          acts.ids[:end] if acts.ids else None)
+        made._ordered = True
+        return made
+
     def inserted(self, activity: Activity) -> Activities:
         """These activities with ``activity`` added in time order (after any at the same instant);
         the others are not rebuilt as records."""

@@ -25,6 +25,7 @@ from leadscore.history.recorder import RunRecorder
 from leadscore.history.rescore import lead_from_snapshot
 from leadscore.io import read_leads
 from leadscore.hookspecs import declared_reads
+from leadscore.model import Activity, Signal, evolve
 from leadscore.plugin import Route, SignalExtractor, SignalSpec, hookimpl, reads_signals
 from leadscore.plugins import PluginManager
 
@@ -566,6 +567,86 @@ def test_a_contact_held_at_an_earlier_time_is_scored_again_for_a_change_at_that_
         assert states["L-N1"].as_of == late
         assert plain_scores(target, engine, ["L-N1", "L-N2"]) == {
             i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+def test_an_activity_after_a_held_contacts_time_is_not_worked_out_at_that_time(tmp_path: Path) -> None:
+    """L-N1 and L-N2 of one account are held at 24 November. An email open for L-N2 on 10 March
+    2027 cannot change the account as it stood at 24 November, so no account entry is made for that
+    time (the lead's part then leaves later activities out). A demo request dated 24 November
+    09:00 itself, sent afterwards, does count then (and no longer on 10 March, 106 days later):
+    the engaged count at 24 November goes from 0 to 1, which the thresholds pack's "exactly one
+    engaged" reads, so L-N1 is scored again."""
+    path = tmp_path / "thresholds.toml"
+    path.write_text(THRESHOLDS_PACK, encoding="utf-8")
+    target = str(tmp_path / "h.duckdb")
+    key = "fernbrook.io"
+    people = [json.dumps({"event": "lead", "at": "2026-11-24T09:00:00Z", "lead": {
+        "id": lead_id, "email": f"{lead_id.lower()}@fernbrook.io", "account_id": key, "title": "Analyst"}})
+        for lead_id in ("L-N2", "L-N1")]
+    held, late = datetime(2026, 11, 24, 9, tzinfo=UTC), datetime(2027, 3, 10, 10, tzinfo=UTC)
+    opened = json.dumps({"event": "activity", "lead_id": "L-N2",
+                         "activity": {"type": "email_open", "at": late.isoformat()}})
+    demo = json.dumps({"event": "activity", "lead_id": "L-N2", "activity": {"type": "demo_request",
+                                                                             "at": held.isoformat()}})
+    with Engine(rulepacks=["firr-base", path], as_of=AS_OF) as engine:
+        seed(target, engine)
+        ingest(target, engine, people)
+        times: list[datetime | None] = []
+        entry = engine.account_entry
+
+        def counted(lead: Any, as_of: datetime | None = None) -> Any:
+            times.append(as_of)
+            return entry(lead, as_of)
+
+        engine.account_entry = counted  # type: ignore[method-assign]
+        ingest(target, engine, [opened])
+        assert held not in times and late in times
+        with open_store(target) as store:
+            assert store.lead_states(["L-N1"])["L-N1"].as_of == held
+        before = account_signals(target, engine, key, held)["account.engaged_contacts"]
+        times.clear()
+        ingest(target, engine, [demo])
+        # L-N2's part of the account at 24 November before and after the event, and L-N1's.
+        assert times.count(held) == 3
+        assert (before, account_signals(target, engine, key, held)["account.engaged_contacts"]) == (0, 1)
+        with open_store(target) as store:
+            states = store.lead_states(["L-N1", "L-N2"])
+        assert states["L-N1"].as_of == late
+        assert plain_scores(target, engine, ["L-N1", "L-N2"]) == {
+            i: (s.total, s.band, s.route_action) for i, s in states.items()}
+
+
+class LaterActivityExtractor:
+    """A careless plugin extractor: it counts every activity as high intent, even those after the
+    scoring time (it declares nothing, so the account pass runs it)."""
+
+    @hookimpl
+    def leadscore_signal_extractors(self):
+        def extract(lead, ctx):
+            yield Signal("intent.high.count_30d", len(lead.activities), None, "every activity")
+        return [SignalExtractor("careless", extract)]
+
+
+@pytest.mark.parametrize("careless", [False, True], ids=["installed", "careless-extractor"])
+@settings(max_examples=40, deadline=None)
+@given(lead_index=st.integers(0, len(LEAD_IDS) - 1), hours=HOURS, later=st.integers(1, 120 * 24),
+       kind=st.sampled_from(EVENT_TYPES))
+def test_a_leads_part_of_its_account_leaves_out_later_activities(careless, lead_index, hours, later, kind) -> None:
+    """What a lead adds to its account at a time is the same with an activity after that time:
+    ingest then skips working out the lead's part of the account at a contact's earlier time. It
+    holds by construction (Engine.account_entry reads the lead as it stood then), even for an
+    extractor that looks at every activity."""
+    pm = PluginManager()
+    if careless:
+        pm.register(LaterActivityExtractor(), "careless")
+    lead = list(read_leads(SAMPLES))[lead_index]
+    at = AS_OF + timedelta(hours=hours)
+    added = Activity(kind, at + timedelta(hours=later))
+    with Engine(plugins=pm, as_of=AS_OF) as engine:
+        was = engine.account_entry(lead, at)
+        now = engine.account_entry(evolve(lead, activities=lead.activities.inserted(added)), at)
+        until = engine.account_entry(evolve(lead, activities=lead.activities.until(at)), at)
+    assert was == now == until  # (entries compare on everything an account summary reads)
 
 
 def test_a_gate_on_a_moved_count_rescores_the_contacts_it_holds_back(tmp_path: Path) -> None:

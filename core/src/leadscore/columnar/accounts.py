@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
 from leadscore.columnar import sql as q
+from leadscore.engine import seen_at
 from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
 
@@ -171,15 +172,16 @@ class AccountPass:
             if not isinstance(lead, Lead) or account_key(lead) is None:
                 continue
             try:
+                seen = seen_at(lead, when)  # as Engine.account_entry: its later activities left out
                 total = None
                 if self.need_score:
-                    card, values = engine._score(lead, when, None)
+                    card, values = engine._score(seen, when, None)
                     total = card.total
                 else:
-                    values = engine._values(lead, when)
+                    values = engine._values(seen, when)
                 matched = set()
                 if engine.contact_matcher is not None:
-                    matched = {r for r, _ in engine.contact_matcher.match(values, lead.activities, when)}
+                    matched = {r for r, _ in engine.contact_matcher.match(values, seen.activities, when)}
             except Exception:  # noqa: BLE001 - as in build_accounts: the scoring pass reports it
                 continue
             function = values.get("title.function")

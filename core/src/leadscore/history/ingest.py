@@ -231,16 +231,16 @@ class Ingestor:
                                         "send update or activity events for it")
                 lead = lead_from_dict(event.body["lead"], event.where)
                 times = {"*": event.at.isoformat()}
-                as_of = event.at
+                as_of, added = event.at, None
             else:
                 if entry is None:
                     return self._reject(event, f"lead {event.lead_id!r} is not in the history",
                                         'send a {"event": "lead", ...} event for it first, or score it with --history')
-                lead, times, note = self._changed(entry, event)
+                lead, times, added, note = self._changed(entry, event)
                 if note:
                     return self._record(event, "duplicate", note)
                 as_of = max(event.at, entry.state.as_of)
-            cards = self._score(event.lead_id, lead, times, as_of)
+            cards = self._score(event.lead_id, lead, times, as_of, added)
         except InputError as err:
             return self._reject(event, err.what, err.fix)
         alerts = self._alerts(cards)
@@ -262,8 +262,9 @@ class Ingestor:
                                             f"{where}: {detail}"))
         return Outcome(None, "rejected", f"{where}: {detail}")
 
-    def _changed(self, entry: _Entry, event: Event) -> tuple[Lead, dict[str, str], str]:
-        """The lead after ``event``, its field times, and a note when nothing changes."""
+    def _changed(self, entry: _Entry, event: Event) -> tuple[Lead, dict[str, str], datetime | None, str]:
+        """The lead after ``event``, its field times, the time of the activity it adds (None: it
+        changes fields) and a note when nothing changes."""
         times = dict(entry.state.field_times)
         lead = entry.lead
         if event.kind == "activity":
@@ -272,8 +273,8 @@ class Ingestor:
             activity = lead_from_dict({"id": lead.id, "activities": [raw]}, event.where).activities.record(0)
             known = lead.activities.ids
             if activity.id is not None and known is not None and activity.id in known:
-                return lead, times, f"activity {activity.id} is already on lead {lead.id}"
-            return evolve(lead, activities=lead.activities.inserted(activity)), times, ""
+                return lead, times, None, f"activity {activity.id} is already on lead {lead.id}"
+            return evolve(lead, activities=lead.activities.inserted(activity)), times, activity.at, ""
         data = lead_to_dict(lead)
         base = times.get("*", "")
         applied = 0
@@ -287,11 +288,13 @@ class Ingestor:
             times[name] = event.at.isoformat()
             applied += 1
         if not applied:
-            return lead, times, "every field in it was changed later already"
-        return lead_from_dict(data, event.where), times, ""
+            return lead, times, None, "every field in it was changed later already"
+        return lead_from_dict(data, event.where), times, None, ""
 
-    def _score(self, lead_id: str, lead: Lead, times: dict[str, str], at: datetime) -> list[StoredCard]:
-        """Score ``lead`` after its event, and the contacts of its account(s) whose cards it moves."""
+    def _score(self, lead_id: str, lead: Lead, times: dict[str, str], at: datetime,
+               added: datetime | None) -> list[StoredCard]:
+        """Score ``lead`` after its event, and the contacts of its account(s) whose cards it moves
+        (``added``: the time of the activity the event adds to it, None for any other change)."""
         if not self.engine.needs_accounts:
             return [self._stage(lead, self._card(lead, at, None), times)]
         old = self.cache.get(lead_id)
@@ -320,7 +323,7 @@ class Ingestor:
         mine = self._card(lead, as_of, after)
         moved = {key: (before.signals_for(key), after.signals_for(key)) if whole else None for key in keys}
         again = [(entry, self._card(entry.lead, as_of, after)) for key in keys
-                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, moved[key])]
+                 for entry in self._moved_contacts(key, others[key], old, lead, as_of, moved[key], added)]
         # Staged only once every card is made: a lead that cannot be scored leaves nothing half done.
         cards = [self._stage(lead, mine, times)]
         for entry, card in again:
@@ -331,7 +334,8 @@ class Ingestor:
         return cards
 
     def _moved_contacts(self, key: str, others: list[_Entry], old: _Entry | None, lead: Lead, as_of: datetime,
-                        values: tuple[Mapping[str, Any], Mapping[str, Any]] | None) -> list[_Entry]:
+                        values: tuple[Mapping[str, Any], Mapping[str, Any]] | None,
+                        added: datetime | None) -> list[_Entry]:
         """The contacts of account ``key`` whose card the event can move, to score again at ``as_of``.
 
         ``values``: the account's signals before and after the event at ``as_of`` (None: it moves
@@ -341,7 +345,9 @@ class Ingestor:
         values before and after the event at its own time (an activity sent late, a changed
         title): its card must stay the one scoring it from scratch gives. Those values are worked
         out only for a contact reading a signal that the lead's part of the account moved then
-        (``moved_signals``), once per time.
+        (``moved_signals``), once per time. An activity added after that time (``added``) moves
+        nothing then: the lead's part of the account at a time leaves its later activities out
+        (``Engine.account_entry``), so it is the part it had before the event.
         """
         entries: dict[tuple[int, datetime], AccountEntry | None] = {}
         moved_then: dict[datetime, frozenset[str]] = {}
@@ -355,8 +361,8 @@ class Ingestor:
 
         def moved_at(when: datetime) -> frozenset[str]:
             if when not in moved_then:
-                moved_then[when] = moved_signals(key, entry_at(old_lead, when), entry_at(lead, when),
-                                                 self._caps)
+                moved_then[when] = frozenset() if added is not None and added > when else moved_signals(
+                    key, entry_at(old_lead, when), entry_at(lead, when), self._caps)
             return moved_then[when]
 
         def values_at(when: datetime) -> tuple[Mapping[str, Any], Mapping[str, Any]]:

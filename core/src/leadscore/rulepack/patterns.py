@@ -239,25 +239,23 @@ def _types(value: Any, key: str, known: Collection[str]) -> tuple[str, ...]:
 class ActivityIndex:
     """A lead's activities at or before ``as_of``, by type and in time order (built once per lead).
 
-    Types are sorted on first use, so a lead pays only for the types its patterns look at.
+    A type's activities are picked out and sorted on first use, so a lead pays only for the types
+    its patterns look at (the lead's grouping by type is its own, built once and shared).
     """
 
-    __slots__ = ("as_of", "_groups", "_entries", "_times")
+    __slots__ = ("as_of", "_positions", "_at", "_entries", "_times")
 
     def __init__(self, events: Seq[Any], as_of: datetime) -> None:
         self.as_of = as_of
-        groups: dict[str, list[tuple[datetime, int]]] = {}
         if isinstance(events, Activities):
-            times = events.times
-            for kind, positions in events.groups().items():
-                found = [(times[i], i) for i in positions if times[i] <= as_of]
-                if found:
-                    groups[kind] = found
+            self._positions = events.groups()
+            self._at = events.times
         else:
+            positions: dict[str, list[int]] = {}
             for index, event in enumerate(events):
-                if event.at <= as_of:
-                    groups.setdefault(event.type, []).append((event.at, index))
-        self._groups = groups
+                positions.setdefault(event.type, []).append(index)
+            self._positions = positions
+            self._at = [event.at for event in events]
         self._entries: dict[str, list[tuple[datetime, int]]] = {}
         self._times: dict[str, list[datetime]] = {}
 
@@ -265,7 +263,8 @@ class ActivityIndex:
         """(time, activity index) of one type, oldest first."""
         found = self._entries.get(kind)
         if found is None:
-            found = self._entries[kind] = sorted(self._groups.get(kind, ()))
+            at, as_of = self._at, self.as_of
+            found = self._entries[kind] = sorted((at[i], i) for i in self._positions.get(kind, ()) if at[i] <= as_of)
         return found
 
     def times(self, kind: str) -> list[datetime]:
@@ -278,7 +277,7 @@ class ActivityIndex:
         """How many activities of ``types`` lie in [lo, hi] (no lower bound when ``lo`` is None)."""
         total = 0
         for t in types:
-            if t in self._groups:
+            if t in self._positions:
                 times = self.times(t)
                 start = 0 if lo is None else bisect.bisect_left(times, lo)
                 total += bisect.bisect_right(times, hi) - start
