@@ -559,6 +559,45 @@ def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path,
 
 
 
+@pytest.mark.parametrize("explain", [(), ("--explain",)])
+def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explain: tuple[str, ...]) -> None:
+    """JSON Lines read by the columnar engine in blocks: a block DuckDB cannot score (out of memory, say)
+    is read again by the python reader and scored by the python engine, the rest in SQL; same bytes."""
+    import subprocess
+    import sys
+
+    from leadscore.columnar import scan
+    from leadscore.columnar.engine import ColumnarScorer
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "300", "--seed", "5", "-o",
+                    str(source)], check=True)
+    with source.open("a", encoding="utf-8") as handle:  # an odd line and a duplicate, read the python way
+        handle.write('{"id": "L-0000003", "email": "again@acme.io"}\n{"id": "X-1", "title": "  VP  "}\n\n')
+    python = _score(tmp_path, source, "python", "-r", "firr-base", *explain)
+    monkeypatch.setattr(scan, "BLOCK_BYTES", 120_000)
+    monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 120_000)
+    run_views, scored_blocks = ColumnarScorer.run_views, []
+
+    def failing(self: Any, **kwargs: Any) -> Any:
+        if self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0]:
+            scored_blocks.append(1)
+            if len(scored_blocks) == 2:
+                raise RuntimeError("Out of Memory Error: failed to allocate data of size 8.0 MiB")
+        return run_views(self, **kwargs)
+
+    monkeypatch.setattr(ColumnarScorer, "run_views", failing)
+    out = tmp_path / "fallback.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), "-r", "firr-base", *explain, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert len(scored_blocks) >= 3 and result.exit_code == python[0], result.output
+    assert out.read_text(encoding="utf-8") == python[1]
+    assert ("leadscore: note: the columnar engine could not run 1 batch in SQL, so the python engine scored those "
+            "leads (same cards, slower); first error: RuntimeError: Out of Memory Error: failed to allocate data of "
+            "size 8.0 MiB; LEADSCORE_COLUMNAR_STRICT=1 stops at it instead") in result.stderr.splitlines()
+
+
 def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from leadscore.columnar.engine import ColumnarScorer
 

@@ -280,7 +280,7 @@ class ColumnarScorer:
         from leadscore.columnar.render import routable
 
         # render: the cards come back as the JSON lines `--format jsonl` writes (no records built).
-        self.render = render and not explain and routable(engine.pm)
+        self.render = render and routable(engine.pm)
         self.values_needed = not self.render and (values or len(engine.pm.router_functions()) > 1)
         self.variants: dict[bool, dict[str, Any]] = {}
         self.compilers: dict[bool, Any] = {}
@@ -454,9 +454,13 @@ class ColumnarScorer:
 
 
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: bool,
-               values_needed: bool) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
+               values_needed: bool, ledger_in_lines: bool | None = None,
+               ) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
     """The named steps of a batch over ``b_leads``/``b_acts`` (and ``b_acc``) and the final select:
-    (steps, final, signal refs, signal kinds read back, condition compiler, same_account rules)."""
+    (steps, final, signal refs, signal kinds read back, condition compiler, same_account rules).
+
+    With ``render``, each card's JSON line is made in SQL, with its ledger when ``ledger_in_lines``
+    (by default: with ``explain``)."""
     ctx = plan.context("b_leads", "b_acts")
     relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
     compiler = plan.compiler(refs)
@@ -501,7 +505,7 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
         from leadscore.columnar.render import line_statement
 
         routers = [fn.columnar for fn in plan.engine.pm.router_functions() if getattr(fn, "columnar", None)]
-        steps.append(("lines_out", line_statement(plan, routers)))
+        steps.append(("lines_out", line_statement(plan, routers, explain if ledger_in_lines is None else ledger_in_lines)))
     final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if render else result
     return steps, final, refs, kinds, compiler, same_account
 

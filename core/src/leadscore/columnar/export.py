@@ -118,7 +118,7 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     # With account signals, the account pass (the plan without them, over every lead) comes first.
     accounts = _account_steps(engine, plan, top) if engine.needs_accounts else []
     steps, _, _, _, _, _ = plan_steps(plan, with_accounts=bool(accounts), explain=ledger, top=top, render=True,
-                                      values_needed=False)
+                                      values_needed=False, ledger_in_lines=False)
     steps = [*accounts, *steps]
     if ledger:
         steps.append(("ledger_out", ledger_statement(plan)))

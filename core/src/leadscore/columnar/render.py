@@ -6,11 +6,15 @@ what is constant per pack combination (the packs list, each route of the ``[rout
 category keys) is serialised once by the python writer's own code, and text is escaped with
 DuckDB's ``to_json`` except for control characters, which go through ``orjson`` as the python
 writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: the default router
-is the composed ``[routing]`` table; a plugin router takes part through its columnar form.
+is the composed ``[routing]`` table; a plugin router takes part through its columnar form. With
+``--explain`` the card's ledger follows (:func:`ledger_text`): each line's values written in SQL,
+its decay factor (rounded to four places) and time by the python writer's own code where SQL's
+rounding or date text could differ.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -100,9 +104,10 @@ def constants(plan: Any, as_of: Any) -> pa.Table:
                      "as_of_json": pa.array([_dumps(format_timestamp(as_of))] * len(combos), pa.string())})
 
 
-def line_statement(plan: Any, routers: list[Any]) -> exp.Select:
+def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.Select:
     """(k, text): each scored lead's JSON line (newline included), from ``cards``, ``sig`` and the tables
-    ``ls_routes`` / ``ls_render``."""
+    ``ls_routes`` / ``ls_render``; with ``ledger``, the line ``--explain`` writes (``cards`` then holds
+    each lead's ledger)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     band = x("band")
     ctx = RouterContext(band, q.col("id", "l"), plan)
@@ -137,7 +142,8 @@ def line_statement(plan: Any, routers: list[Any]) -> exp.Select:
         q.lit('{"id":'), json_text(plan, q.col("id", "l")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
         q.lit(',"band":'), json_text(plan, band), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
         q.lit(',"reasons":['), reasons, q.lit('],"packs":'), q.col("packs_json", "c"), q.lit(',"as_of":'),
-        q.col("as_of_json", "c"), gated, q.lit("}\n"))
+        q.col("as_of_json", "c"), gated,
+        *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []), q.lit("}\n"))
     return (q.select(x("k"), text.as_("text", copy=False))
             .from_(q.table("cards", "x"), copy=False)
             .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
@@ -147,35 +153,48 @@ def line_statement(plan: Any, routers: list[Any]) -> exp.Select:
                   join_type="left", copy=False))
 
 
-def ledger_statement(plan: Any) -> exp.Select:
-    """(k, ledger, ledger_exact): each scored lead's ledger as the JSON array ``--explain`` writes
-    (``contribution_to_dict`` per line, in the card's order), from ``cards``; ``ledger_exact`` is false
-    when a line's decay factor or time is one the text may not give as Python does (see
-    :func:`leadscore.columnar.portable.exact_factor`)."""
+def ledger_text(plan: Any, ledger: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
+    """(text, exact) of a card's ledger (a list of line structs, in the card's order): the JSON array
+    ``--explain`` writes (``contribution_to_dict`` per line), and whether SQL alone wrote it as Python
+    would. In an exported query (portable) a decay factor on a four-decimal tie or a time outside the
+    years 1000-9999 makes ``exact`` false; on the columnar engine those few values are written by the
+    python writer's own code instead, and ``exact`` is always true."""
     from leadscore.columnar import portable as p
 
     line = exp.column("l")
     f = lambda name: q.field(line, name)  # noqa: E731
     text = lambda name: json_text(plan, f(name))  # noqa: E731
     whole = lambda name: q.cast(f(name), "VARCHAR")  # noqa: E731
-    observed = q.case([(q.is_null(f("observed_at")), q.lit("null"))],
-                      q.concat(q.lit('"'), p.stamp_text(f("observed_at")), q.lit('"')))
+    factor, stamp = p.factor_text(f("factor")), p.stamp_text(f("observed_at"))
+    if not plan.udfs.portable:
+        py_factor = plan.udfs.add("ls_factor_text", lambda v: _dumps(round(v, 4)), ("DOUBLE",), "VARCHAR")
+        py_stamp = plan.udfs.add("ls_stamp_text", lambda us: format_timestamp(q.EPOCH + timedelta(microseconds=us)),
+                                 ("BIGINT",), "VARCHAR")
+        factor = q.case([(q.not_(p.exact_factor(f("factor"))), py_factor(f("factor")))], factor)
+        stamp = q.case([(q.not_(p.exact_stamp(f("observed_at"))), py_stamp(f("observed_at")))], stamp)
+    observed = q.case([(q.is_null(f("observed_at")), q.lit("null"))], q.concat(q.lit('"'), stamp, q.lit('"')))
     one = q.concat(
         q.lit('{"rule_id":'), text("rule_id"), q.lit(',"kind":'), text("kind"), q.lit(',"category":'), text("category"),
         q.lit(',"points":'), whole("points"), q.lit(',"raw_points":'), whole("raw"), q.lit(',"decay":'), text("decay"),
-        q.lit(',"decay_factor":'), p.factor_text(f("factor")), q.lit(',"signal":'), text("signal"),
+        q.lit(',"decay_factor":'), factor, q.lit(',"signal":'), text("signal"),
         q.lit(',"observed_at":'), observed, q.lit(',"reason":'), text("reason"), q.lit(',"pack":'), text("pack"),
         q.lit(',"evidence":'), text("evidence"), q.lit("}"))
-    ledger = q.col("ledger", "x")
     lines = q.fn("array_to_string", q.fn("list_transform", ledger, exp.Lambda(
         this=one, expressions=[exp.to_identifier("l")])), q.lit(","))
+    joined = q.coalesce(q.concat(q.lit("["), lines, q.lit("]")), q.lit("[]"))
+    if not plan.udfs.portable:
+        return joined, exp.true()
     doubtful = q.fn("list_filter", ledger, exp.Lambda(
         this=q.not_(q.and_(p.exact_factor(f("factor")), p.exact_stamp(f("observed_at")))),
         expressions=[exp.to_identifier("l")]))
-    exact = q.or_(q.is_null(ledger), exp.Length(this=doubtful).eq(q.lit(0)))
-    return (q.select(q.col("k", "x"), q.coalesce(q.concat(q.lit("["), lines, q.lit("]")), q.lit("[]")).as_("ledger", copy=False),
-                     exact.as_("ledger_exact", copy=False), copy=False)
+    return joined, q.or_(q.is_null(ledger), exp.Length(this=doubtful).eq(q.lit(0)))
+
+
+def ledger_statement(plan: Any) -> exp.Select:
+    """(k, ledger, ledger_exact): each scored lead's ledger text (see :func:`ledger_text`), from ``cards``."""
+    text, exact = ledger_text(plan, q.col("ledger", "x"))
+    return (q.select(q.col("k", "x"), text.as_("ledger", copy=False), exact.as_("ledger_exact", copy=False), copy=False)
             .from_(q.table("cards", "x"), copy=False))
 
 
-__all__ = ["RouterContext", "constants", "ledger_statement", "line_statement", "routable", "route_struct", "route_tables"]
+__all__ = ["RouterContext", "constants", "ledger_statement", "ledger_text", "line_statement", "routable", "route_struct", "route_tables"]

@@ -54,12 +54,8 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
             results = scorer.cards(found, columnar)
             values = scorer.last_values
         except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
-            if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
-                raise
+            record_failure(scorer, err)
             results = {}
-            # Same cards, lost speed: the command says so once at the end (see fallback_note).
-            scorer.stats["failed_batches"] = scorer.stats.get("failed_batches", 0) + 1
-            scorer.stats.setdefault("first_failure", " ".join(f"{type(err).__name__}: {err}".split())[:200])
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
     for k, item in enumerate(batch):
@@ -70,6 +66,15 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         if accounts is not None and isinstance(result, ScoreCard):
             accounts.record(account_key(item), item, result, values.get(k, {}))
         yield result
+
+
+def record_failure(scorer: Any, err: Exception) -> None:
+    """A batch the SQL could not score (the python engine scores its leads instead, with the same
+    cards): counted for :func:`fallback_note`, or raised again under LEADSCORE_COLUMNAR_STRICT."""
+    if os.environ.get("LEADSCORE_COLUMNAR_STRICT"):
+        raise err
+    scorer.stats["failed_batches"] = scorer.stats.get("failed_batches", 0) + 1
+    scorer.stats.setdefault("first_failure", " ".join(f"{type(err).__name__}: {err}".split())[:200])
 
 
 def fallback_note(engine: Any) -> str | None:

@@ -23,6 +23,7 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.lines import activity_sql, decode_block
+from leadscore.columnar.run import record_failure
 from leadscore.errors import InputError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
@@ -44,7 +45,9 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
     ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
-    when the plan can make it (JSON Lines output without the ledger), else as a ScoreCard.
+    when the plan can make it (JSON Lines output, with its ledger under ``explain``), else as a ScoreCard.
+    A block DuckDB cannot score (out of memory, say) is read again by the python reader and scored
+    by the python engine (same cards; :func:`leadscore.columnar.run.fallback_note` says so).
     As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected
     as a duplicate, activities left out are noted in ``report``, activity types outside the
     run's vocabulary are counted in ``unknown_types``, and custom field values that do not fit
@@ -69,8 +72,21 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
 class _Block:
     """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
 
-    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection]) -> None:
-        self.first, self.last, self.by_python = first, last, by_python
+    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: list[bytes]) -> None:
+        self.first, self.last, self.by_python, self.lines = first, last, by_python, lines
+
+    def read_whole(self, label: str) -> None:
+        """Every line of the block read by the python reader (for a block the SQL could not score):
+        the lines the SQL took become leads beside the odd lines and duplicates already read."""
+        context = line_context(None)  # what these lines leave out was noted when the block was read
+        for index, raw in enumerate(self.lines):
+            number = self.first + index
+            if number in self.by_python:
+                continue
+            item = parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}",
+                                    number == 1, context)
+            if item is not None:
+                self.by_python[number] = item
 
 
 class _BlockReader:
@@ -122,7 +138,7 @@ class _BlockReader:
             if self.last_pass:
                 self._count_types(by_python)
                 self._count_misfits(by_python)
-            yield _Block(first, first + len(lines) - 1, by_python)
+            yield _Block(first, first + len(lines) - 1, by_python, lines)
         self.last_pass = True
 
     def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
@@ -248,8 +264,14 @@ class _BlockReader:
             blocks = self.blocks()
         for block in blocks:
             _views(scorer.con, accounts is not None)
-            found = scorer.run_views(with_accounts=accounts is not None)
-            cards = scorer.cards(found, _leads_of(scorer.con))
+            try:
+                found = scorer.run_views(with_accounts=accounts is not None)
+                cards = scorer.cards(found, _leads_of(scorer.con))
+            except Exception as err:  # noqa: BLE001 - out of memory, say: the python engine scores the block
+                record_failure(scorer, err)
+                scorer.con.abort()  # a result left half fetched would refuse the next block's tables
+                cards = {}
+                block.read_whole(self.label)
             for number in range(block.first, block.last + 1):
                 item = cards.get(number)
                 if item is not None:
