@@ -460,7 +460,7 @@ def test_a_plugin_extractor_without_sql_forms_is_named() -> None:
                                                "Python and has no SQL form")
 
 
-@pytest.mark.parametrize("dialect, says", [("postgres", "--dialect postgres is not supported yet"),
+@pytest.mark.parametrize("dialect, says", [("snowflake", "--dialect snowflake is not supported yet"),
                                            ("oracle", "--dialect 'oracle' is not a dialect leadscore writes")])
 def test_dialects_without_a_running_query_are_refused(dialect: str, says: str) -> None:
     assert says in _message(PluginManager(entry_points=False), ["firr-base"], dialect=dialect)
@@ -524,7 +524,7 @@ def test_the_command_prints_a_query_that_runs(tmp_path: Path) -> None:
 
 def test_the_command_refuses_in_one_line() -> None:
     result = CliRunner().invoke(build_cli(PluginManager(entry_points=False)),
-                                ["sql", "-r", "firr-base", "--dialect", "postgres"])
+                                ["sql", "-r", "firr-base", "--dialect", "bigquery"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("leadscore: sql: --dialect postgres is not supported yet: ")
+    assert len(lines) == 1 and lines[0].startswith("leadscore: sql: --dialect bigquery is not supported yet: ")
