@@ -166,3 +166,35 @@ def test_the_command_prints_a_query_postgres_runs(pg: Any, tmp_path: Path) -> No
     with Engine(plugins=PluginManager(entry_points=False), rulepacks=["firr-base"], as_of=AS_OF) as engine:
         ex.assert_same(rows, ex.python_lines(engine, leads))
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # ordered by id, byte by byte
+
+
+def test_custom_fields_read_as_declared(pg: Any, tmp_path: Path) -> None:
+    """Declared fields go through Python's str.strip() (white space beyond ASCII, PostgreSQL's regular
+    expressions) and JSON kinds (integers and other numbers tell apart)."""
+    from leadscore.model import Company
+
+    pack = tmp_path / "fields.toml"
+    pack.write_text('[pack]\nname = "crm-fields"\nversion = "1"\nextends = ["firr-base"]\npriority = 5\n\n'
+                    '[fields]\nseats = "number"\ntrial = "bool"\nplan = "str"\n\n'
+                    '[[rules]]\nid = "fit.seats"\ncategory = "fit"\npoints = 7\nreason = "10+ seats"\n'
+                    'when = { signal = "fields.seats", gte = 10 }\n\n'
+                    '[[rules]]\nid = "intent.trial"\ncategory = "intent"\npoints = 9\nreason = "On a trial"\n'
+                    'when = { signal = "fields.trial", eq = true }\n\n'
+                    '[[rules]]\nid = "fit.plan"\ncategory = "fit"\npoints = 4\nreason = "Pro plan"\n'
+                    'when = { signal = "fields.plan", eq = "pro" }\n\n'
+                    '[[rules]]\nid = "fit.tag"\ncategory = "fit"\npoints = 3\nreason = "Tagged"\n'
+                    'when = { signal = "fields.tag", exists = true }\n', encoding="utf-8")
+    values = [{"seats": " 42\u00a0", "trial": " Yes\u3000", "plan": "pro", "tag": "x"},
+              {"seats": "\u2003 7 ", "trial": "no", "plan": 12, "tag": 5},
+              {"seats": 12, "trial": True, "plan": "pro ", "tag": True},
+              {"seats": "12", "trial": "maybe", "tag": None},
+              {"seats": "0012", "trial": 1, "plan": "Pro"},
+              {"seats": "-15", "trial": False},
+              {}]
+    leads = [Lead(f"F-{i}", email="dana@acme.io", title="VP Sales", company=Company(domain="acme.io", country="US"),
+                  fields=fields) for i, fields in enumerate(values)]
+    rows, want = run_query(pg, leads, ["firr-base", str(pack)])
+    ex.assert_same(rows, want, all_exact=True)
+    # the white space beyond ASCII is stripped: F-0 reads 42 seats and a trial, F-1 7 seats and none
+    assert '"+7 10+ seats"' in want["F-0"] and '"+9 On a trial"' in want["F-0"]
+    assert "seats" not in want["F-1"] and "trial" not in want["F-1"]

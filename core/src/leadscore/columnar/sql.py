@@ -437,6 +437,9 @@ def _postgres_node(node: exp.Expression) -> exp.Expression:
         node = _full_match(node)
     if isinstance(node, (exp.RegexpLike, exp.RegexpReplace)):
         node.set("expression", _pg_regex(node.expression))
+        if isinstance(node, exp.RegexpReplace):
+            # DuckDB replaces the first match unless told 'g', as PostgreSQL does: the flags stay as written
+            node.set("single_replace", True)
         return node
     if isinstance(node, exp.RegexpExtract):
         return _pg_form("regexp_extract", text=node.this, pattern=_pg_regex(node.expression),
