@@ -176,9 +176,9 @@ def test_custom_fields_read_as_declared(pg: Any, tmp_path: Path) -> None:
     pack = tmp_path / "fields.toml"
     pack.write_text('[pack]\nname = "crm-fields"\nversion = "1"\nextends = ["firr-base"]\npriority = 5\n\n'
                     '[fields]\nseats = "number"\ntrial = "bool"\nplan = "str"\n\n'
-                    '[[rules]]\nid = "fit.seats"\ncategory = "fit"\npoints = 7\nreason = "10+ seats"\n'
+                    '[[rules]]\nid = "intent.seats"\ncategory = "intent"\npoints = 31\nreason = "10+ seats"\n'
                     'when = { signal = "fields.seats", gte = 10 }\n\n'
-                    '[[rules]]\nid = "intent.trial"\ncategory = "intent"\npoints = 9\nreason = "On a trial"\n'
+                    '[[rules]]\nid = "readiness.trial"\ncategory = "readiness"\npoints = 29\nreason = "On a trial"\n'
                     'when = { signal = "fields.trial", eq = true }\n\n'
                     '[[rules]]\nid = "fit.plan"\ncategory = "fit"\npoints = 4\nreason = "Pro plan"\n'
                     'when = { signal = "fields.plan", eq = "pro" }\n\n'
@@ -196,5 +196,5 @@ def test_custom_fields_read_as_declared(pg: Any, tmp_path: Path) -> None:
     rows, want = run_query(pg, leads, ["firr-base", str(pack)])
     ex.assert_same(rows, want, all_exact=True)
     # the white space beyond ASCII is stripped: F-0 reads 42 seats and a trial, F-1 7 seats and none
-    assert '"+7 10+ seats"' in want["F-0"] and '"+9 On a trial"' in want["F-0"]
+    assert '"+31 10+ seats"' in want["F-0"] and '"+29 On a trial"' in want["F-0"]
     assert "seats" not in want["F-1"] and "trial" not in want["F-1"]
