@@ -124,11 +124,12 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     if ledger:
         steps.append(("ledger_out", ledger_statement(plan)))
     x = lambda c: q.col(c, "l")  # noqa: E731
+    steps.append(("act_ties", _activity_ties(plan)))
     exact = _exact(plan)
     if accounts:
         # A contact's card reads its account's values, which every contact of the account makes.
-        steps.append(("lead_exact", q.select(x("k"), exact.as_("exact", copy=False), copy=False).from_(
-            q.table("b_leads", "l"), copy=False)))
+        steps.append(("lead_exact", _with_ties(q.select(x("k"), exact.as_("exact", copy=False), copy=False).from_(
+            q.table("b_leads", "l"), copy=False))))
         steps.append(("account_exact", q.select(q.col("key", "c"), q.fn("bool_and", q.col("exact", "e")).as_(
             "exact", copy=False), copy=False).from_(q.table("contacts", "c"), copy=False).join(
             q.table("lead_exact", "e"), on=q.col("k", "e").eq(q.col("k", "c")), copy=False).group_by(
@@ -159,6 +160,8 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
                  .join(q.table("contacts", "ct"), on=q.col("k", "ct").eq(x("k")), join_type="left", copy=False)
                  .join(q.table("account_exact", "ae"), on=q.col("key", "ae").eq(q.col("key", "ct")), join_type="left",
                        copy=False))
+    else:
+        final = _with_ties(final)
     final = final.order_by(x("k"), copy=False)
     return q.with_steps([*inputs, *constants, *steps], final)
 
@@ -258,19 +261,35 @@ def _values(table: pa.Table) -> exp.Select:
     return q.select(exp.Star(), copy=False).from_(union.subquery("v", copy=False), copy=False)
 
 
+def _days_before(plan: Plan, micros: exp.Expression) -> exp.Expression:
+    return exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=micros), "DOUBLE"),
+                                expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
+
+
+def _activity_ties(plan: Plan) -> exp.Select:
+    """The leads with an activity whose age in days sits on a rounding tie (step ``act_ties``). A
+    join rather than a correlated EXISTS: PostgreSQL runs a correlated subquery in the select list
+    once per lead, over every activity."""
+    t = lambda c: q.col(c, "t")  # noqa: E731
+    return (q.select(t("k"), copy=False).distinct(copy=False).from_(q.table("b_acts", "t"), copy=False)
+            .where(q.and_(exp.LTE(this=t("at"), expression=q.lit(plan.as_of_us)), p.near_tie3(_days_before(plan, t("at")))),
+                   copy=False))
+
+
+def _with_ties(select: exp.Select) -> exp.Select:
+    """``select`` over ``b_leads l`` joined with the leads' activity ties, which :func:`_exact` reads."""
+    return select.join(q.table("act_ties", "tie"), on=q.col("k", "tie").eq(q.col("k", "l")), join_type="left",
+                       copy=False)
+
+
 def _exact(plan: Plan) -> exp.Expression:
-    """Whether the lead's card is the python engine's for sure (see the module's notes)."""
+    """Whether the lead's card is the python engine's for sure (see the module's notes), over
+    ``b_leads l`` joined as :func:`_with_ties` does."""
     x = lambda c: q.col(c, "l")  # noqa: E731
     texts = [p.plain(x(c)) for c in ("email", "title", "source", "c_domain", "c_industry", "c_country", "c_tier")]
-    age = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=x("created_at")), "DOUBLE"),
-                               expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
-    act_age = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=q.col("at", "t")), "DOUBLE"),
-                                   expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
-    tie_activity = exp.Exists(this=q.select(q.lit(1), copy=False).from_(q.table("b_acts", "t"), copy=False).where(
-        q.and_(q.col("k", "t").eq(x("k")), exp.LTE(this=q.col("at", "t"), expression=q.lit(plan.as_of_us)), p.near_tie3(act_age)),
-        copy=False))
     return q.and_(*texts, p.no_control(x("id")), p.exact_whole_text(x("c_revenue")),
-                  q.or_(q.is_null(x("created_at")), q.not_(p.near_tie3(age))), q.not_(tie_activity))
+                  q.or_(q.is_null(x("created_at")), q.not_(p.near_tie3(_days_before(plan, x("created_at"))))),
+                  q.is_null(q.col("k", "tie")))
 
 
 __all__ = ["DIALECTS", "NOT_YET", "warehouse_query", "warehouse_select"]
