@@ -8,6 +8,7 @@ import json
 import math
 import random
 import types
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -110,15 +111,22 @@ def python_cards(engine: Engine, leads: list[Lead]) -> list[Any]:
     return list(engine.score(leads, AS_OF, accounts))
 
 
-def run_ledger_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> int:
-    """The query with its ledger column: every exact row's card and ledger equal the python engine's
-    (its JSON line, and its --explain ledger); returns how many rows were exact."""
-    with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
-        text = warehouse_query(engine, AS_OF, ledger=True)
-        cards = python_cards(engine, leads)
+def run_duckdb(text: str, leads: list[Lead]) -> list[tuple]:
+    """The query's rows over ``leads`` loaded into a new DuckDB database."""
     con = duckdb.connect()
     load(con, leads)
-    rows = con.execute(text).fetchall()
+    return con.execute(text).fetchall()
+
+
+def run_ledger_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None, *,
+                     dialect: str = "duckdb", run: Callable[[str, list[Lead]], list[tuple]] = run_duckdb) -> int:
+    """The query with its ledger column, in ``dialect``, run by ``run``: every exact row's card and
+    ledger equal the python engine's (its JSON line, and its --explain ledger); returns how many rows
+    were exact."""
+    with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
+        text = warehouse_query(engine, AS_OF, ledger=True, dialect=dialect)
+        cards = python_cards(engine, leads)
+    rows = run(text, leads)
     ledgers = {card.lead_id: explain_ledger(card) for card in cards}
     for lead_id, _, _, _, ledger, is_exact, _ in rows:
         if is_exact:

@@ -170,6 +170,8 @@ FIELD_TYPES = {
     "name": "VARCHAR", "min_points": "BIGINT", "gate_reason": "VARCHAR", "category": "VARCHAR", "points": "BIGINT",
     "rank": "BIGINT", "rule_id": "VARCHAR", "reason": "VARCHAR", "s1": "BIGINT", "factor": "DOUBLE",
     "observed_at": "BIGINT", "evidence": "VARCHAR",
+    # ledger lines (columnar.cards: every LINE_COLUMNS field after k, s1, s2)
+    "pack": "VARCHAR", "kind": "VARCHAR", "raw": "BIGINT", "decay": "VARCHAR", "signal": "VARCHAR",
     # routes (columnar.render.route_struct)
     "action": "VARCHAR", "queue": "VARCHAR", "sla_hours": "DOUBLE", "owner_hint": "VARCHAR",
     # ``any`` values (columnar.conditions)
@@ -336,11 +338,16 @@ _PG_FORMS = {
     "slice": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) WITH ORDINALITY AS ls_e(v, o) WHERE ls_e.o BETWEEN :start AND :end "
              "ORDER BY ls_e.o)",
     "max": "(SELECT MAX(ls_e.v) FROM UNNEST(:list) AS ls_e(v))",
+    # DuckDB's list_distinct drops NULLs and keeps no order
+    "distinct": "ARRAY(SELECT DISTINCT ls_e.v FROM UNNEST(:list) AS ls_e(v) WHERE NOT ls_e.v IS NULL)",
     # the plan sorts lists of text only; byte order, as DuckDB's (PostgreSQL refuses COLLATE on others)
     "sort": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) AS ls_e(v) ORDER BY ls_e.v COLLATE \"C\")",
     "range": "ARRAY(SELECT GENERATE_SERIES(:start, :end - 1))",
     "extract": "(:list)[:index]",
     "first": "(:list)[1 : :count]",
+    # DuckDB's min_by / max_by skip the rows whose key is NULL
+    "min_by": "(ARRAY_AGG(:value ORDER BY :key) FILTER(WHERE NOT :key IS NULL))[1]",
+    "max_by": "(ARRAY_AGG(:value ORDER BY :key DESC) FILTER(WHERE NOT :key IS NULL))[1]",
     "micros": "CAST(EXTRACT(EPOCH FROM :time) * 1000000 AS BIGINT)",
     "regexp_extract": "COALESCE((REGEXP_MATCH(:text, :pattern))[:group], CASE WHEN NOT :text IS NULL THEN '' END)",
     "ends_with": "RIGHT(:text, LENGTH(:suffix)) = :suffix",
@@ -355,11 +362,15 @@ def _pg_form(name: str, **parts: exp.Expression) -> exp.Expression:
     from sqlglot import parse_one
 
     def fill(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Bracket):
-            node.set("offset", 1)  # the forms' subscripts are PostgreSQL's own (from 1): written as they are
         return parts[node.name] if isinstance(node, exp.Placeholder) else node
 
-    return rewrite(parse_one(_PG_FORMS[name], read="postgres"), fill)
+    form = parse_one(_PG_FORMS[name], read="postgres")
+    for bracket in form.find_all(exp.Bracket):
+        if isinstance(bracket.expressions[0], exp.Placeholder):
+            # a subscript the plan gives is PostgreSQL's own (from 1): written as it is (sqlglot reads
+            # the forms' literal subscripts from 1 and writes them back the same)
+            bracket.set("offset", 1)
+    return rewrite(form, fill)
 
 
 def _element_body(lam: exp.Lambda) -> exp.Expression:
@@ -416,6 +427,10 @@ def _postgres_node(node: exp.Expression) -> exp.Expression:
                 for name, value in _struct_fields(node.expression)]
         return _pg_form("first", list=exp.ArrayAgg(this=exp.Order(this=node.this, expressions=keys)),
                         count=node.args["count"])
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:
+        if isinstance(node.expression, exp.Anonymous) and node.expression.name == "jsonb_build_object":
+            raise ValueError("PostgreSQL: min_by/max_by with a struct key is not written yet")
+        return _pg_form("min_by" if isinstance(node, exp.ArgMin) else "max_by", value=node.this, key=node.expression)
     if isinstance(node, exp.ArrayFilter):
         return _pg_form("filter", list=node.this, body=_element_body(node.expression))
     if isinstance(node, exp.Transform):
@@ -427,6 +442,8 @@ def _postgres_node(node: exp.Expression) -> exp.Expression:
         return _pg_form("range", start=node.args["start"], end=end)
     if isinstance(node, exp.ArraySort) and node.expression is None:
         return _pg_form("sort", list=node.this)
+    if isinstance(node, exp.ArrayDistinct):
+        return _pg_form("distinct", list=node.this)
     if isinstance(node, exp.ArrayMax):
         return _pg_form("max", list=node.this)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.Array):
