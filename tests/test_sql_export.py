@@ -447,6 +447,69 @@ def test_relations_are_named_by_the_team() -> None:
     assert_same(con.execute(text).fetchall(), want)
 
 
+# A pack reading declared custom fields (and one undeclared), for the tests of custom field values.
+FIELDS_PACK = """\
+[pack]
+name = "crm-fields"
+version = "1"
+extends = ["firr-base"]
+priority = 5
+
+[fields]
+seats = "number"
+trial = "bool"
+plan = "str"
+
+[[rules]]
+id = "intent.seats"
+category = "intent"
+points = 31
+reason = "10+ seats"
+when = { signal = "fields.seats", gte = 10 }
+
+[[rules]]
+id = "readiness.trial"
+category = "readiness"
+points = 29
+reason = "On a trial"
+when = { signal = "fields.trial", eq = true }
+
+[[rules]]
+id = "fit.plan"
+category = "fit"
+points = 4
+reason = "Pro plan"
+when = { signal = "fields.plan", eq = "pro" }
+
+[[rules]]
+id = "fit.tag"
+category = "fit"
+points = 3
+reason = "Tagged"
+when = { signal = "fields.tag", exists = true }
+"""
+# Custom field values and whether the query marks the lead exact: it reads strings, booleans and
+# integers as Python does; a JSON float, list or object, and a number field's numeric text other
+# than a whole number of at most 15 digits, leave the card to the python engine.
+ODD_FIELDS = {("seats", 12.5): False, ("seats", "1e3"): False, ("seats", " 2.5 "): False, ("seats", 3.0): False,
+              ("seats", " 12 "): True, ("seats", "abc"): True, ("tag", 1.5): False, ("tag", "[1]"): True,
+              ("tag", (1,)): False, ("plan", "pro"): True}
+
+
+def odd_field_leads() -> list[Lead]:
+    return [Lead(f"G-{i}", email="dana@acme.io", company=Company(country="US"),
+                 fields={key: list(value) if isinstance(value, tuple) else value})
+            for i, (key, value) in enumerate(ODD_FIELDS)]
+
+
+def test_custom_field_values_the_query_does_not_read_are_marked_inexact(tmp_path: Path) -> None:
+    pack = tmp_path / "fields.toml"
+    pack.write_text(FIELDS_PACK, encoding="utf-8")
+    rows, want = run_query(odd_field_leads(), ["firr-base", str(pack)])
+    assert {r[0]: r[4] for r in rows} == {f"G-{i}": exact for i, exact in enumerate(ODD_FIELDS.values())}
+    assert_same(rows, want)
+
+
 # --- what it cannot export is one line -----------------------------------------------------------
 
 

@@ -19,7 +19,9 @@ array ``--explain`` writes), ``exact`` and ``rejection`` (why a lead got no card
 a pack reads account signals, the account roll-up runs first in the same query (see
 :func:`_account_steps`); a contact the query cannot trust makes its whole account inexact. ``exact`` is false for a lead whose card SQL may not reproduce: text that
 is not printable ASCII where the extractors lower-case or classify it, an id with control
-characters, a revenue beyond 2**53, an age on a rounding tie. Score those leads with
+characters, a revenue beyond 2**53, an age on a rounding tie, a custom field value the query does
+not read as Python does (a JSON float, list or object; numeric text that is not a whole number in
+a number field). Score those leads with
 ``leadscore score`` (the ids are in the rows). Every constant (rule texts, bands, routes) is in the
 query itself; the plan is the columnar engine's, with SQL forms for the functions it otherwise runs
 in Python.
@@ -289,7 +291,29 @@ def _exact(plan: Plan) -> exp.Expression:
     texts = [p.plain(x(c)) for c in ("email", "title", "source", "c_domain", "c_industry", "c_country", "c_tier")]
     return q.and_(*texts, p.no_control(x("id")), p.exact_whole_text(x("c_revenue")),
                   q.or_(q.is_null(x("created_at")), q.not_(p.near_tie3(_days_before(plan, x("created_at"))))),
-                  q.is_null(q.col("k", "tie")))
+                  q.is_null(q.col("k", "tie")), *_plain_fields(plan, x("fields")))
+
+
+def _plain_fields(plan: Plan, doc: exp.Expression) -> list[exp.Expression]:
+    """For each custom field the packs read: its value is one the query reads as Python does. The
+    query reads strings, booleans and integers (the columnar engine sends other values to the python
+    engine); a number field's text must be a whole number of at most 15 digits, or have no digit."""
+    from leadscore.rulepack.schema import CUSTOM_FIELDS
+
+    declared = plan.engine.vocabulary.get(CUSTOM_FIELDS) or {}
+    out = []
+    for name in sorted(plan.engine.wanted):
+        if not name.startswith("fields."):
+            continue
+        key = name[len("fields."):]
+        kind = q.json_kind(q.json_at(doc, key))
+        checks = [q.not_(q.in_(kind, ("DOUBLE", "OBJECT", "ARRAY")))]
+        if key in declared and declared[key][0] in ("number", "int"):
+            text = q.py_strip(q.json_str(doc, key))
+            numeric = q.and_(kind.eq(q.lit("VARCHAR")), exp.RegexpLike(this=text, expression=q.lit("[0-9]")))
+            checks.append(q.not_(q.and_(numeric, q.not_(q.fn("regexp_full_match", text, q.lit("[+-]?[0-9]{1,15}"))))))
+        out.append(q.or_(q.is_null(doc), q.coalesce(q.and_(*checks), exp.true())))
+    return out
 
 
 __all__ = ["DIALECTS", "NOT_YET", "warehouse_query", "warehouse_select"]
