@@ -306,13 +306,15 @@ def _plain_fields(plan: Plan, doc: exp.Expression) -> list[exp.Expression]:
         if not name.startswith("fields."):
             continue
         key = name[len("fields."):]
-        kind = q.json_kind(q.json_at(doc, key))
+        got = q.json_at(doc, key)
+        kind = q.json_kind(got)
         checks = [q.not_(q.in_(kind, ("DOUBLE", "OBJECT", "ARRAY")))]
         if key in declared and declared[key][0] in ("number", "int"):
             text = q.py_strip(q.json_str(doc, key))
             numeric = q.and_(kind.eq(q.lit("VARCHAR")), exp.RegexpLike(this=text, expression=q.lit("[0-9]")))
             checks.append(q.not_(q.and_(numeric, q.not_(q.fn("regexp_full_match", text, q.lit("[+-]?[0-9]{1,15}"))))))
-        out.append(q.or_(q.is_null(doc), q.coalesce(q.and_(*checks), exp.true())))
+        # (an absent field has no kind: Spark's spelling of the kind would call it a number)
+        out.append(q.or_(q.is_null(got), q.coalesce(q.and_(*checks), exp.true())))
     return out
 
 
