@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""The query ``leadscore sql`` prints, run by DuckDB on generated leads: time, throughput, agreement.
+"""The query ``leadscore sql`` prints, run by DuckDB (or PostgreSQL) on generated leads: time, throughput, agreement.
 
     uv run python bench/bench_sql.py --leads 20000 --rulepack firr-base
     uv run python bench/bench_sql.py --leads 20000 -r firr-base -r enterprise --ledger   # account pass, ledger
+    uv run python bench/bench_sql.py --leads 5000 --postgres postgresql://postgres@/bench?host=/tmp/pg
+
+With ``--postgres URL`` the ``--dialect postgres`` query runs on that server instead, over tables
+``leads`` and ``activities`` it replaces in the database (timestamp and text columns).
 
 Generates the leads with bench/generate.py, loads them into an in-memory DuckDB database as the two
 relations the query reads (not timed with the query), then times the query alone (wall and this
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rulepack", "-r", action="append", default=None)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
     parser.add_argument("--ledger", action="store_true", help="the query with its ledger column (as the CLI's default)")
+    parser.add_argument("--postgres", metavar="URL", help="run the postgres query on this server instead of DuckDB")
     args = parser.parse_args(argv)
 
     import duckdb
@@ -60,12 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     leads = sorted((in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
                     if isinstance(item, Lead)), key=lambda lead: lead.id)
     packs = args.rulepack or ["firr-base"]
-    con = duckdb.connect(config={"threads": args.threads})
+    if args.postgres:
+        import psycopg
+        from test_sql_postgres import load as load_postgres  # the PostgreSQL tests' relations
+
+        con = psycopg.connect(args.postgres, autocommit=True)
+        load = load_postgres  # noqa: F811
+    else:
+        con = duckdb.connect(config={"threads": args.threads})
     started = time.perf_counter()
     load(con, leads)
     load_s = time.perf_counter() - started
     with Engine(plugins=PluginManager(), rulepacks=packs, as_of=AS_OF) as engine:
-        text = warehouse_query(engine, AS_OF, ledger=args.ledger)
+        text = warehouse_query(engine, AS_OF, ledger=args.ledger,
+                               dialect="postgres" if args.postgres else "duckdb")
         wall, cpu = time.perf_counter(), _cpu()
         result = con.execute(text)
         names = [d[0] for d in result.description]
@@ -79,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     wrong = [r["id"] for r in exact if r["card"] != _json_line(card_to_dict(cards[r["id"]])).rstrip("\n")
              or (args.ledger and r["ledger"] != explain_ledger(cards[r["id"]]))]
     print(f"leads {len(leads)}  packs {','.join(packs)}{'  with the ledger' if args.ledger else ''}  "
+          f"on {'PostgreSQL' if args.postgres else 'DuckDB'}  "
           f"query {len(text):,} characters  (loading {load_s:.1f} s)")
     print(f"query   wall {query_wall:6.2f} s  cpu {query_cpu:6.2f} s  {len(rows) / query_wall:8,.0f} leads/s")
     print(f"python  wall {python_wall:6.2f} s  cpu {python_cpu:6.2f} s  {len(leads) / python_wall:8,.0f} leads/s")

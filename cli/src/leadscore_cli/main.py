@@ -948,7 +948,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @rulepack_option
     @as_of_option
     @click.option("--dialect", default="duckdb", show_default=True, metavar="NAME",
-                  help="SQL dialect: duckdb (one query) or spark (a script: a table per step, then the query); postgres, snowflake, bigquery: not yet, the error says why.")
+                  help="SQL dialect: duckdb (one query), spark (a script: a table per step, then the query) or postgres (one query, PostgreSQL 14 or later); snowflake, bigquery: not yet, the error says why.")
     @click.option("--leads", "leads_table", default="leads", show_default=True, metavar="TABLE",
                   help="The leads relation (the CSV input's columns, typed; custom fields as JSON in `fields`).")
     @click.option("--activities", "activities_table", default="activities", show_default=True, metavar="TABLE",

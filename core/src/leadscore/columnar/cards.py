@@ -202,7 +202,8 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
     # The top reasons: the lines with the most points either way, ties by rule id (Ledger.top_reasons's
     # order); min_by keeps the first ``top`` of that order without sorting every line of the lead.
     line = q.struct(rule_id=q.col("rule_id"), points=q.col("points"), reason=q.col("reason"))
-    order = q.struct(a=exp.Neg(this=q.fn("abs", q.col("points"))), b=q.col("rule_id"), c=q.col("points"), d=q.col("reason"))
+    order = q.struct(rank=exp.Neg(this=q.fn("abs", q.col("points"))), rule_id=q.col("rule_id"), points=q.col("points"),
+                     reason=q.col("reason"))
     reasons = (q.select(q.col("k"), q.fn("min_by", line, order, q.lit(max(top, 1))).as_("reasons", copy=False))
         .from_("lines", copy=False).where(q.and_(q.col("kind").eq(q.lit("rule")), q.col("points").neq(q.lit(0))), copy=False)
         .group_by(q.col("k"), copy=False))

@@ -19,7 +19,9 @@ array ``--explain`` writes), ``exact`` and ``rejection`` (why a lead got no card
 a pack reads account signals, the account roll-up runs first in the same query (see
 :func:`_account_steps`); a contact the query cannot trust makes its whole account inexact. ``exact`` is false for a lead whose card SQL may not reproduce: text that
 is not printable ASCII where the extractors lower-case or classify it, an id with control
-characters, a revenue beyond 2**53, an age on a rounding tie. Score those leads with
+characters, a revenue beyond 2**53, an age on a rounding tie, a custom field value the query does
+not read as Python does (a JSON float, list or object; numeric text that is not a whole number in
+a number field). Score those leads with
 ``leadscore score`` (the ids are in the rows). Every constant (rule texts, bands, routes) is in the
 query itself; the plan is the columnar engine's, with SQL forms for the functions it otherwise runs
 in Python.
@@ -40,14 +42,12 @@ from leadscore.columnar.engine import constant_tables, plan_steps
 from leadscore.columnar.plan import Plan
 
 # The dialects whose output is run by the tests and gives the python engine's cards.
-DIALECTS = ("duckdb", "spark")
+DIALECTS = ("duckdb", "spark", "postgres")
 # Dialects written as a script (a table per step, then the query) rather than one query.
 SCRIPTS = ("spark",)
 STEP_PREFIX = "leadscore_step_"
 # Dialects sqlglot writes but whose output does not run yet, and why (one line each).
 NOT_YET = {
-    "postgres": "the plan keeps lists and structs per lead (sub-scores, top reasons, band gates), which PostgreSQL "
-                "has no functions for",
     "snowflake": "the plan's list functions with lambdas (list_filter, list_transform) have no Snowflake form in "
                  "the SQL writer",
     "bigquery": "the plan's list functions with lambdas (list_filter, list_transform) have no BigQuery form in "
@@ -75,8 +75,11 @@ def warehouse_query(engine: Any, as_of: datetime, *, leads: str = "leads", activ
     if dialect not in DIALECTS:
         raise Unsupported(f"--dialect {dialect!r} is not a dialect leadscore writes; use one of "
                           + ", ".join((*DIALECTS, *NOT_YET)))
-    select = q.for_dialect(warehouse_select(engine, as_of, leads=leads, activities=activities, top=top,
-                                            ledger=ledger), dialect, copy=False)
+    try:
+        select = q.for_dialect(warehouse_select(engine, as_of, leads=leads, activities=activities, top=top,
+                                                ledger=ledger), dialect, copy=False)
+    except ValueError as err:  # a construct the dialect's forms do not cover (the message names it)
+        raise Unsupported(f"--dialect {dialect}: {err}") from None
     if dialect not in SCRIPTS:
         return select.sql(dialect=dialect, pretty=pretty, unsupported_level="raise") + ";\n"
     # Spark plans a query with every step it reads spelled out (a common table expression, a view or
@@ -123,11 +126,12 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
     if ledger:
         steps.append(("ledger_out", ledger_statement(plan)))
     x = lambda c: q.col(c, "l")  # noqa: E731
+    steps.append(("act_ties", _activity_ties(plan)))
     exact = _exact(plan)
     if accounts:
         # A contact's card reads its account's values, which every contact of the account makes.
-        steps.append(("lead_exact", q.select(x("k"), exact.as_("exact", copy=False), copy=False).from_(
-            q.table("b_leads", "l"), copy=False)))
+        steps.append(("lead_exact", _with_ties(q.select(x("k"), exact.as_("exact", copy=False), copy=False).from_(
+            q.table("b_leads", "l"), copy=False))))
         steps.append(("account_exact", q.select(q.col("key", "c"), q.fn("bool_and", q.col("exact", "e")).as_(
             "exact", copy=False), copy=False).from_(q.table("contacts", "c"), copy=False).join(
             q.table("lead_exact", "e"), on=q.col("k", "e").eq(q.col("k", "c")), copy=False).group_by(
@@ -158,6 +162,8 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
                  .join(q.table("contacts", "ct"), on=q.col("k", "ct").eq(x("k")), join_type="left", copy=False)
                  .join(q.table("account_exact", "ae"), on=q.col("key", "ae").eq(q.col("key", "ct")), join_type="left",
                        copy=False))
+    else:
+        final = _with_ties(final)
     final = final.order_by(x("k"), copy=False)
     return q.with_steps([*inputs, *constants, *steps], final)
 
@@ -216,7 +222,7 @@ def _micros(e: exp.Expression) -> exp.Expression:
 
 def _leads_relation(leads: str) -> exp.Select:
     cols: list[exp.Expression] = [exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(
-        this=q.col("id"))])).as_("k", copy=False)]
+        this=q.text_order(q.col("id")))])).as_("k", copy=False)]
     for name, source in LEAD_COLUMNS:
         cols.append(q.col(source).as_(name, quoted=True, copy=False))
     cols.append(_micros(q.col("created_at")).as_("created_at", copy=False))
@@ -232,7 +238,8 @@ def _activities_relation(activities: str, leads: str) -> exp.Select:
     evidence = q.concat(a("type"), q.lit(" on "), day,
                         q.coalesce(q.concat(q.lit(" ("), where, q.lit(")")), q.lit("")))
     pos = exp.Sub(this=exp.Window(this=exp.RowNumber(), partition_by=[a("lead_id")], order=exp.Order(expressions=[
-        exp.Ordered(this=a("at")), exp.Ordered(this=a("type")), exp.Ordered(this=a("properties"))])), expression=q.lit(1))
+        exp.Ordered(this=a("at")), exp.Ordered(this=q.text_order(a("type"))),
+        exp.Ordered(this=q.text_order(a("properties")))])), expression=q.lit(1))
     return (q.select(q.col("k", "l"), pos.as_("pos", copy=False), a("type").as_("type", copy=False), at.as_("at", copy=False),
                      a("properties").as_("props", copy=False), evidence.as_("ev", copy=False), copy=False)
             .from_(_relation(activities, "a"), copy=False)
@@ -256,19 +263,59 @@ def _values(table: pa.Table) -> exp.Select:
     return q.select(exp.Star(), copy=False).from_(union.subquery("v", copy=False), copy=False)
 
 
+def _days_before(plan: Plan, micros: exp.Expression) -> exp.Expression:
+    return exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=micros), "DOUBLE"),
+                                expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
+
+
+def _activity_ties(plan: Plan) -> exp.Select:
+    """The leads with an activity whose age in days sits on a rounding tie (step ``act_ties``). A
+    join rather than a correlated EXISTS: PostgreSQL runs a correlated subquery in the select list
+    once per lead, over every activity."""
+    t = lambda c: q.col(c, "t")  # noqa: E731
+    return (q.select(t("k"), copy=False).distinct(copy=False).from_(q.table("b_acts", "t"), copy=False)
+            .where(q.and_(exp.LTE(this=t("at"), expression=q.lit(plan.as_of_us)), p.near_tie3(_days_before(plan, t("at")))),
+                   copy=False))
+
+
+def _with_ties(select: exp.Select) -> exp.Select:
+    """``select`` over ``b_leads l`` joined with the leads' activity ties, which :func:`_exact` reads."""
+    return select.join(q.table("act_ties", "tie"), on=q.col("k", "tie").eq(q.col("k", "l")), join_type="left",
+                       copy=False)
+
+
 def _exact(plan: Plan) -> exp.Expression:
-    """Whether the lead's card is the python engine's for sure (see the module's notes)."""
+    """Whether the lead's card is the python engine's for sure (see the module's notes), over
+    ``b_leads l`` joined as :func:`_with_ties` does."""
     x = lambda c: q.col(c, "l")  # noqa: E731
     texts = [p.plain(x(c)) for c in ("email", "title", "source", "c_domain", "c_industry", "c_country", "c_tier")]
-    age = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=x("created_at")), "DOUBLE"),
-                               expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
-    act_age = exp.Div(this=exp.Div(this=q.cast(exp.Sub(this=q.lit(plan.as_of_us), expression=q.col("at", "t")), "DOUBLE"),
-                                   expression=q.lit(1_000_000.0)), expression=q.lit(86_400.0))
-    tie_activity = exp.Exists(this=q.select(q.lit(1), copy=False).from_(q.table("b_acts", "t"), copy=False).where(
-        q.and_(q.col("k", "t").eq(x("k")), exp.LTE(this=q.col("at", "t"), expression=q.lit(plan.as_of_us)), p.near_tie3(act_age)),
-        copy=False))
     return q.and_(*texts, p.no_control(x("id")), p.exact_whole_text(x("c_revenue")),
-                  q.or_(q.is_null(x("created_at")), q.not_(p.near_tie3(age))), q.not_(tie_activity))
+                  q.or_(q.is_null(x("created_at")), q.not_(p.near_tie3(_days_before(plan, x("created_at"))))),
+                  q.is_null(q.col("k", "tie")), *_plain_fields(plan, x("fields")))
+
+
+def _plain_fields(plan: Plan, doc: exp.Expression) -> list[exp.Expression]:
+    """For each custom field the packs read: its value is one the query reads as Python does. The
+    query reads strings, booleans and integers (the columnar engine sends other values to the python
+    engine); a number field's text must be a whole number of at most 15 digits, or have no digit."""
+    from leadscore.rulepack.schema import CUSTOM_FIELDS
+
+    declared = plan.engine.vocabulary.get(CUSTOM_FIELDS) or {}
+    out = []
+    for name in sorted(plan.engine.wanted):
+        if not name.startswith("fields."):
+            continue
+        key = name[len("fields."):]
+        got = q.json_at(doc, key)
+        kind = q.json_kind(got)
+        checks = [q.not_(q.in_(kind, ("DOUBLE", "OBJECT", "ARRAY")))]
+        if key in declared and declared[key][0] in ("number", "int"):
+            text = q.py_strip(q.json_str(doc, key))
+            numeric = q.and_(kind.eq(q.lit("VARCHAR")), exp.RegexpLike(this=text, expression=q.lit("[0-9]")))
+            checks.append(q.not_(q.and_(numeric, q.not_(q.fn("regexp_full_match", text, q.lit("[+-]?[0-9]{1,15}"))))))
+        # (an absent field has no kind: Spark's spelling of the kind would call it a number)
+        out.append(q.or_(q.is_null(got), q.coalesce(q.and_(*checks), exp.true())))
+    return out
 
 
 __all__ = ["DIALECTS", "NOT_YET", "warehouse_query", "warehouse_select"]

@@ -154,8 +154,32 @@ def struct(**fields: exp.Expression) -> exp.Expression:
     return exp.Struct(expressions=[exp.PropertyEQ(this=ident(k), expression=v) for k, v in fields.items()])
 
 
-def field(e: exp.Expression, name: str) -> exp.Expression:
-    return exp.Dot(this=paren(e), expression=ident(name))
+def field(e: exp.Expression, name: str, kind: str | None = None) -> exp.Expression:
+    """The field ``name`` of the struct ``e``. PostgreSQL keeps structs as JSON objects, so a field
+    read there is cast to its SQL type: ``kind``, else the type :data:`FIELD_TYPES` gives the name."""
+    made = exp.Dot(this=paren(e), expression=ident(name))
+    if kind is not None:
+        made.meta["kind"] = kind
+    return made
+
+
+# The SQL type of each struct field the plan reads (PostgreSQL reads fields out of JSON objects as
+# text). A struct whose field is missing here takes its type through ``field(..., kind=...)``.
+FIELD_TYPES = {
+    # band, sub-score and reason lists (columnar.cards), lead rule lines (columnar.plan)
+    "name": "VARCHAR", "min_points": "BIGINT", "gate_reason": "VARCHAR", "category": "VARCHAR", "points": "BIGINT",
+    "rank": "BIGINT", "rule_id": "VARCHAR", "reason": "VARCHAR", "s1": "BIGINT", "factor": "DOUBLE",
+    "observed_at": "BIGINT", "evidence": "VARCHAR",
+    # ledger lines (columnar.cards: every LINE_COLUMNS field after k, s1, s2)
+    "pack": "VARCHAR", "kind": "VARCHAR", "raw": "BIGINT", "decay": "VARCHAR", "signal": "VARCHAR",
+    # routes (columnar.render.route_struct)
+    "action": "VARCHAR", "queue": "VARCHAR", "sla_hours": "DOUBLE", "owner_hint": "VARCHAR",
+    # ``any`` values (columnar.conditions)
+    "k": "VARCHAR", "s": "VARCHAR", "n": "DOUBLE", "b": "BOOLEAN", "t": "BIGINT",
+    # the built-in extractors' SQL forms (default_plugins.extract.sql)
+    "seniority": "VARCHAR", "function": "VARCHAR", "text": "VARCHAR", "code": "VARCHAR", "region": "VARCHAR",
+    "source": "VARCHAR", "channel": "VARCHAR",
+}
 
 
 def select(*columns: exp.Expression, copy: bool = False) -> exp.Select:
@@ -180,6 +204,8 @@ def sql(e: exp.Expression) -> str:
 _JSON_AT, _JSON_KIND, _JSON_STR = "ls__json_at", "ls__json_kind", "ls__json_str"
 # So are UTC days of microsecond times: Spark's timestamps turn into days in the session's zone.
 _DAY, _DAY_TEXT = "ls__utc_day", "ls__utc_day_text"
+# And a text sort key: PostgreSQL sorts text by the database's collation unless told to sort bytes.
+_TEXT_ORDER = "ls__text_order"
 _DAY_US = 86_400_000_000
 
 
@@ -191,6 +217,12 @@ def utc_day(micros: exp.Expression) -> exp.Expression:
 def utc_day_text(micros: exp.Expression) -> exp.Expression:
     """``2026-11-20``: the UTC date of a time in microseconds since 1970, as text."""
     return exp.Anonymous(this=_DAY_TEXT, expressions=[micros])
+
+
+def text_order(e: exp.Expression) -> exp.Expression:
+    """``e`` (text) as a sort key ordering by bytes, as DuckDB and Spark order text (and so ties the
+    same way in every dialect)."""
+    return exp.Anonymous(this=_TEXT_ORDER, expressions=[e])
 
 
 def json_at(doc: exp.Expression, key: str) -> exp.Expression:
@@ -238,11 +270,13 @@ def node_args(node: exp.Expression) -> list[tuple[str, Any]]:
 
 def for_dialect(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
     """``tree`` made writable in ``dialect``: its JSON placeholders spelt (:func:`lower_json`) and, for
-    Spark, the few DuckDB list and text functions sqlglot does not write there (or writes with
-    another meaning, such as an ordered ``list`` aggregate) given their Spark form."""
+    Spark and PostgreSQL, the few DuckDB list, struct and text functions sqlglot does not write there
+    (or writes with another meaning, such as an ordered ``list`` aggregate) given their own form."""
     tree = lower_json(tree, dialect, copy=copy)
     if dialect == "spark":
         tree = rewrite(tree, _spark_node)
+    elif dialect == "postgres":
+        tree = rewrite(tree, _postgres_node)
     return tree
 
 
@@ -260,8 +294,7 @@ def _spark_node(node: exp.Expression) -> exp.Expression:
     """One node in its Spark form (its children already are)."""
     children = lambda: list(node.expressions)  # noqa: E731
     if isinstance(node, exp.RegexpFullMatch):
-        pattern = node.expression
-        return exp.RegexpLike(this=node.this, expression=lit(f"^(?:{pattern.name})$"))
+        return _full_match(node)
     if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
         return exp.Anonymous(this="slice", expressions=[_sorted_values(node.this, [node.expression]),
                                                         lit(1), node.args["count"]])
@@ -290,27 +323,211 @@ def _spark_node(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _full_match(node: exp.RegexpFullMatch) -> exp.Expression:
+    return exp.RegexpLike(this=node.this, expression=lit(f"^(?:{node.expression.name})$"))
+
+
+# PostgreSQL has arrays but no anonymous structs whose fields a query can read, and no lambdas: a
+# struct becomes a JSONB object (its fields read back with their types, FIELD_TYPES), a list an
+# array (of JSONB objects for lists of structs), and each list function with a lambda a subquery
+# over the array's elements in order (``unnest ... WITH ORDINALITY``).
+_PG_FORMS = {
+    "filter": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) WITH ORDINALITY AS ls_e(v, o) WHERE :body ORDER BY ls_e.o)",
+    "transform": "ARRAY(SELECT :body FROM UNNEST(:list) WITH ORDINALITY AS ls_e(v, o) ORDER BY ls_e.o)",
+    "reverse": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) WITH ORDINALITY AS ls_e(v, o) ORDER BY ls_e.o DESC)",
+    "slice": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) WITH ORDINALITY AS ls_e(v, o) WHERE ls_e.o BETWEEN :start AND :end "
+             "ORDER BY ls_e.o)",
+    "max": "(SELECT MAX(ls_e.v) FROM UNNEST(:list) AS ls_e(v))",
+    # DuckDB's list_distinct drops NULLs and keeps no order
+    "distinct": "ARRAY(SELECT DISTINCT ls_e.v FROM UNNEST(:list) AS ls_e(v) WHERE NOT ls_e.v IS NULL)",
+    # the plan sorts lists of text only; byte order, as DuckDB's (PostgreSQL refuses COLLATE on others)
+    "sort": "ARRAY(SELECT ls_e.v FROM UNNEST(:list) AS ls_e(v) ORDER BY ls_e.v COLLATE \"C\")",
+    "range": "ARRAY(SELECT GENERATE_SERIES(:start, :end - 1))",
+    "extract": "(:list)[:index]",
+    "first": "(:list)[1 : :count]",
+    # DuckDB's min_by / max_by skip the rows whose key is NULL
+    "min_by": "(ARRAY_AGG(:value ORDER BY :key) FILTER(WHERE NOT :key IS NULL))[1]",
+    "max_by": "(ARRAY_AGG(:value ORDER BY :key DESC) FILTER(WHERE NOT :key IS NULL))[1]",
+    "micros": "CAST(EXTRACT(EPOCH FROM :time) * 1000000 AS BIGINT)",
+    "regexp_extract": "COALESCE((REGEXP_MATCH(:text, :pattern))[:group], CASE WHEN NOT :text IS NULL THEN '' END)",
+    "ends_with": "RIGHT(:text, LENGTH(:suffix)) = :suffix",
+    # DuckDB rounds a double's half away from zero, PostgreSQL's round(double precision) to even.
+    "round": "CAST(ROUND(CAST(:value AS NUMERIC)) AS DOUBLE PRECISION)",
+}
+
+
+def _pg_form(name: str, **parts: exp.Expression) -> exp.Expression:
+    """The PostgreSQL form ``name`` with its placeholders filled (each part is used as it is: the
+    plan's trees are not copied)."""
+    from sqlglot import parse_one
+
+    def fill(node: exp.Expression) -> exp.Expression:
+        return parts[node.name] if isinstance(node, exp.Placeholder) else node
+
+    form = parse_one(_PG_FORMS[name], read="postgres")
+    for bracket in form.find_all(exp.Bracket):
+        if isinstance(bracket.expressions[0], exp.Placeholder):
+            # a subscript the plan gives is PostgreSQL's own (from 1): written as it is (sqlglot reads
+            # the forms' literal subscripts from 1 and writes them back the same)
+            bracket.set("offset", 1)
+    return rewrite(form, fill)
+
+
+def _element_body(lam: exp.Lambda) -> exp.Expression:
+    """A lambda's body reading the array element ``ls_e.v`` for its parameter."""
+    (param,) = lam.expressions
+    return rewrite(lam.this, lambda n: col("v", "ls_e") if isinstance(n, exp.Column) and not n.table
+                   and n.name == param.name and not n.this.quoted else n)
+
+
+def _struct_fields(e: exp.Expression) -> list[tuple[str, exp.Expression]]:
+    """The (name, value) pairs of a struct already written as ``jsonb_build_object``."""
+    if not (isinstance(e, exp.Anonymous) and e.name == "jsonb_build_object"):
+        raise ValueError("PostgreSQL: only a struct built in the query can be a sort key")
+    args = list(e.expressions)
+    return [(k.name, v) for k, v in zip(args[0::2], args[1::2])]
+
+
+def _pg_sort_key(name: str, value: exp.Expression) -> exp.Expression:
+    return exp.Collate(this=value, expression=exp.to_identifier("C", quoted=True)) if FIELD_TYPES.get(name) == "VARCHAR" \
+        else value
+
+
+def _pg_regex(pattern: exp.Expression) -> exp.Expression:
+    r"""An RE2 pattern literal in PostgreSQL's flavour: code points as ``\uHHHH`` (ARE reads every hex
+    digit after ``\x``, and has no ``\x{..}``)."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return pattern
+    import re
+
+    text = re.sub(r"\\x\{([0-9a-fA-F]{1,4})\}", lambda m: "\\u" + m.group(1).rjust(4, "0"), pattern.name)
+    text = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: "\\u00" + m.group(1), text)
+    return lit(text)
+
+
+def _postgres_node(node: exp.Expression) -> exp.Expression:
+    """One node in its PostgreSQL form (its children already are)."""
+    if isinstance(node, exp.Struct):
+        args: list[exp.Expression] = []
+        for item in node.expressions:
+            args += [lit(item.this.name), item.expression]
+        return exp.Anonymous(this="jsonb_build_object", expressions=args)
+    if isinstance(node, exp.Dot):
+        name = node.expression.name
+        kind = node.meta.get("kind") or FIELD_TYPES.get(name)
+        if kind is None:
+            raise ValueError(f"the struct field {name!r} has no SQL type for PostgreSQL (leadscore.columnar.sql."
+                             "FIELD_TYPES, or field(..., kind=...))")
+        text = exp.Anonymous(this="jsonb_extract_path_text", expressions=[node.this, lit(name)])
+        return text if kind == "VARCHAR" else cast(text, kind)
+    if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.ArrayAgg):
+        return exp.ArrayAgg(this=exp.Order(this=node.this.this, expressions=list(node.expression.expressions)))
+    if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
+        keys = [exp.Ordered(this=_pg_sort_key(name, value), nulls_first=False)
+                for name, value in _struct_fields(node.expression)]
+        return _pg_form("first", list=exp.ArrayAgg(this=exp.Order(this=node.this, expressions=keys)),
+                        count=node.args["count"])
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:
+        if isinstance(node.expression, exp.Anonymous) and node.expression.name == "jsonb_build_object":
+            raise ValueError("PostgreSQL: min_by/max_by with a struct key is not written yet")
+        return _pg_form("min_by" if isinstance(node, exp.ArgMin) else "max_by", value=node.this, key=node.expression)
+    if isinstance(node, exp.ArrayFilter):
+        return _pg_form("filter", list=node.this, body=_element_body(node.expression))
+    if isinstance(node, exp.Transform):
+        return _pg_form("transform", list=node.this, body=_element_body(node.expression))
+    if isinstance(node, exp.GenerateSeries):
+        end = node.args["end"]
+        if not node.args.get("is_end_exclusive"):
+            end = exp.Add(this=paren(end), expression=lit(1))
+        return _pg_form("range", start=node.args["start"], end=end)
+    if isinstance(node, exp.ArraySort) and node.expression is None:
+        return _pg_form("sort", list=node.this)
+    if isinstance(node, exp.ArrayDistinct):
+        return _pg_form("distinct", list=node.this)
+    if isinstance(node, exp.ArrayMax):
+        return _pg_form("max", list=node.this)
+    if isinstance(node, exp.Length) and isinstance(node.this, exp.Array):
+        return exp.Anonymous(this="cardinality", expressions=[node.this])
+    if isinstance(node, exp.Array) and not node.expressions:
+        return lit("{}")  # typed by its context (COALESCE with an array)
+    if isinstance(node, exp.RegexpFullMatch):
+        node = _full_match(node)
+    if isinstance(node, (exp.RegexpLike, exp.RegexpReplace)):
+        node.set("expression", _pg_regex(node.expression))
+        if isinstance(node, exp.RegexpReplace):
+            # DuckDB replaces the first match unless told 'g', as PostgreSQL does: the flags stay as written
+            node.set("single_replace", True)
+        return node
+    if isinstance(node, exp.RegexpExtract):
+        return _pg_form("regexp_extract", text=node.this, pattern=_pg_regex(node.expression),
+                        group=node.args.get("group") or lit(0))
+    if isinstance(node, exp.EndsWith):
+        return _pg_form("ends_with", text=node.this, suffix=node.expression)
+    if isinstance(node, exp.UnixMicros):
+        return _pg_form("micros", time=node.this)
+    if isinstance(node, exp.Round) and node.args.get("decimals") is None:
+        return _pg_form("round", value=node.this)
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Anonymous) and node.this.name == "json_extract_path":
+        # a JSON scalar reads as its text first (JSON casts to no other type)
+        return exp.cast(cast(node.this, "TEXT"), node.to, copy=False)
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        items = list(node.expressions)
+        if name == "strlen":
+            return exp.Anonymous(this="octet_length", expressions=items)
+        if name == "list":  # DuckDB's list aggregate (its DISTINCT form: in no order)
+            return exp.ArrayAgg(this=items[0])
+        if name == "list_extract":
+            return _pg_form("extract", list=items[0], index=items[1])
+        if name == "list_reverse":
+            return _pg_form("reverse", list=items[0])
+        if name == "list_slice":
+            return _pg_form("slice", list=items[0], start=items[1], end=items[2])
+    return node
+
+
 def lower_json(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.Expression:
-    """``tree`` with the JSON placeholders written for ``dialect`` (duckdb or spark)."""
+    """``tree`` with the JSON, day and sort placeholders written for ``dialect`` (duckdb, spark or postgres)."""
     def change(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, exp.Anonymous) or node.name not in (_JSON_AT, _JSON_KIND, _JSON_STR, _DAY, _DAY_TEXT):
+        if not isinstance(node, exp.Anonymous) or node.name not in (_JSON_AT, _JSON_KIND, _JSON_STR, _DAY, _DAY_TEXT,
+                                                                    _TEXT_ORDER):
             return node
         args = list(node.expressions)  # already lowered: rewrite() goes children first
+        if node.name == _TEXT_ORDER:
+            if dialect == "postgres":
+                return exp.Collate(this=cast(args[0], "TEXT"), expression=exp.to_identifier("C", quoted=True))
+            return args[0]
         if node.name in (_DAY, _DAY_TEXT):
             if dialect == "duckdb":
                 stamp = exp.Anonymous(this="make_timestamp", expressions=args)
                 return cast(stamp, "DATE") if node.name == _DAY else fn("strftime", stamp, lit("%Y-%m-%d"))
-            # Spark: whole days since 1970 (DIV truncates towards zero, so times before 1970 step back one).
+            # Spark and PostgreSQL: whole days since 1970, so the session's time zone plays no part
+            # (DIV truncates towards zero, so times before 1970 step back one).
             micros = paren(args[0])
-            number = exp.Sub(this=exp.IntDiv(this=micros, expression=lit(_DAY_US)), expression=case(
-                [(exp.LT(this=exp.Mod(this=micros, expression=lit(_DAY_US)), expression=lit(0)), lit(1))], lit(0)))
-            day = exp.Anonymous(this="date_from_unix_date", expressions=[cast(number, "INT")])
+            number = cast(exp.Sub(this=exp.IntDiv(this=micros, expression=lit(_DAY_US)), expression=case(
+                [(exp.LT(this=exp.Mod(this=micros, expression=lit(_DAY_US)), expression=lit(0)), lit(1))], lit(0))), "INT")
+            if dialect == "postgres":
+                day = exp.Add(this=cast(lit("1970-01-01"), "DATE"), expression=number)
+                return day if node.name == _DAY else exp.Anonymous(this="to_char", expressions=[day, lit("YYYY-MM-DD")])
+            day = exp.Anonymous(this="date_from_unix_date", expressions=[number])
             return day if node.name == _DAY else cast(day, "VARCHAR")
         if dialect == "duckdb":
             if node.name == _JSON_KIND:
                 return exp.Anonymous(this="json_type", expressions=args)
             name = "json_extract" if node.name == _JSON_AT else "json_extract_string"
             return exp.Anonymous(this=name, expressions=[args[0], _pointer(args[1].name)])
+        if dialect == "postgres":
+            # JSON (not JSONB) keeps a number's text, so integers and other numbers tell apart as in DuckDB.
+            if node.name == _JSON_KIND:
+                (value,) = args
+                number = case([(exp.RegexpLike(this=cast(value, "TEXT"), expression=lit("^-?[0-9]+$")), lit("BIGINT"))],
+                              lit("DOUBLE"))
+                kinds = {"string": lit("VARCHAR"), "boolean": lit("BOOLEAN"), "null": lit("NULL"), "object": lit("OBJECT"),
+                         "array": lit("ARRAY"), "number": number}
+                return exp.Case(this=exp.Anonymous(this="json_typeof", expressions=[value]),
+                                ifs=[exp.If(this=lit(k), true=v) for k, v in kinds.items()])
+            name = "json_extract_path" if node.name == _JSON_AT else "json_extract_path_text"
+            return exp.Anonymous(this=name, expressions=[cast(args[0], "JSON"), lit(args[1].name)])
         if dialect == "spark":
             if node.name == _JSON_KIND:
                 shape = exp.Anonymous(this="schema_of_variant", expressions=args)
@@ -342,5 +559,5 @@ def finite(value: float) -> bool:
 __all__ = [
     "DIALECT", "and_", "call", "case", "cast", "coalesce", "col", "concat", "field", "fn", "ident", "in_",
     "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "py_strip", "select", "sql", "struct", "table",
-    "with_steps",
+    "text_order", "with_steps",
 ]
