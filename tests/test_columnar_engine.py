@@ -559,11 +559,16 @@ def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path,
 
 
 
-@pytest.mark.parametrize("explain", [(), ("--explain",)])
+@pytest.mark.parametrize(("explain", "packs", "fail"), [((), ("-r", "firr-base"), 2),
+                                                         (("--explain",), ("-r", "firr-base"), 2),
+                                                         ((), (), 2), ((), (), 8)])
 def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explain: tuple[str, ...]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explain: tuple[str, ...], packs: tuple[str, ...],
+        fail: int) -> None:
     """JSON Lines read by the columnar engine in blocks: a block DuckDB cannot score (out of memory, say)
-    is read again by the python reader and scored by the python engine, the rest in SQL; same bytes."""
+    is read again by the python reader and scored by the python engine, the rest in SQL; same bytes.
+    With every installed pack the file is read twice (the account pass first): the ``fail``-th block
+    with leads falls in the account pass (2, of 6 blocks) or in the scoring pass (8)."""
     import subprocess
     import sys
 
@@ -575,7 +580,7 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
                     str(source)], check=True)
     with source.open("a", encoding="utf-8") as handle:  # an odd line and a duplicate, read the python way
         handle.write('{"id": "L-0000003", "email": "again@acme.io"}\n{"id": "X-1", "title": "  VP  "}\n\n')
-    python = _score(tmp_path, source, "python", "-r", "firr-base", *explain)
+    python = _score(tmp_path, source, "python", *packs, *explain)
     monkeypatch.setattr(scan, "BLOCK_BYTES", 120_000)
     monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 120_000)
     run_views, scored_blocks = ColumnarScorer.run_views, []
@@ -583,15 +588,15 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
     def failing(self: Any, **kwargs: Any) -> Any:
         if self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0]:
             scored_blocks.append(1)
-            if len(scored_blocks) == 2:
+            if len(scored_blocks) == fail:
                 raise RuntimeError("Out of Memory Error: failed to allocate data of size 8.0 MiB")
         return run_views(self, **kwargs)
 
     monkeypatch.setattr(ColumnarScorer, "run_views", failing)
     out = tmp_path / "fallback.jsonl"
     result = CliRunner().invoke(build_cli(PluginManager()), [
-        "score", str(source), "-r", "firr-base", *explain, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
-    assert len(scored_blocks) >= 3 and result.exit_code == python[0], result.output
+        "score", str(source), *packs, *explain, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert len(scored_blocks) >= fail + 1 and result.exit_code == python[0], result.output
     assert out.read_text(encoding="utf-8") == python[1]
     assert ("leadscore: note: the columnar engine could not run 1 batch in SQL, so the python engine scored those "
             "leads (same cards, slower); first error: RuntimeError: Out of Memory Error: failed to allocate data of "

@@ -156,6 +156,10 @@ class AccountPass:
         self.scorer.con.execute(f"INSERT INTO contacts {q.sql(contacts)}")
         self._python_contacts(self.scorer.con, by_python)
 
+    def add_python(self, leads: dict[int, Any]) -> None:
+        """Count the contacts of a block by the python engine alone (a block the SQL could not run)."""
+        self._python_contacts(self.scorer.con, leads)
+
     def finish(self) -> SqlAccounts:
         con = self.scorer.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE account_sum AS {q.sql(self.sql.summary())}")

@@ -259,7 +259,13 @@ class _BlockReader:
             summary = AccountPass(engine, scorer, when)
             for block in blocks:
                 _views(scorer.con)
-                summary.add_block(block.by_python)
+                try:
+                    summary.add_block(block.by_python)
+                except Exception as err:  # noqa: BLE001 - its contacts are counted the python way instead
+                    record_failure(scorer, err)
+                    scorer.con.abort()
+                    block.read_whole(self.label)
+                    summary.add_python(block.by_python)
             accounts = summary.finish()
             blocks = self.blocks()
         for block in blocks:
