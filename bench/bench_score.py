@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:  # generate everything first, so generation never overlaps a timed run
         leads_file(n, args.seed, args.out_dir)
     for engine in args.engines:
-        if engine not in ("python", "durable", "duckdb"):
-            parser.error(f"--engines: unknown engine {engine!r}; use python, durable or duckdb")
+        if engine not in ("python", "durable", "duckdb") and not engine.startswith("spark:"):
+            parser.error(f"--engines: unknown engine {engine!r}; use python, durable, duckdb or spark:MASTER")
     startups: dict[str, Result] = {}
     if not args.no_startup:
         sample = count_lines(SAMPLE)
