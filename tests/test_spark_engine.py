@@ -154,6 +154,39 @@ def test_what_spark_does_not_do_is_one_line(tmp_path: Path, extra: tuple[str, ..
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_json_lines_file_too_big_for_one_task_is_one_line_before_spark_starts(tmp_path: Path) -> None:
+    from leadscore.spark import WHOLE_FILE_LIMIT
+
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as f:  # sparse: no disk is used
+        f.truncate(WHOLE_FILE_LIMIT + 1)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(big), "--as-of", "2026-11-23", *SPARK, "-o", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"leadscore: {big}: is 2.0 GiB: Spark reads a JSON Lines file whole in one task, which holds less than "
+        "2 GiB; split it into part files in a directory (e.g. split -C 256m --additional-suffix=.jsonl FILE "
+        "DIR/part-) and score the directory")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_local_session_runs_this_interpreter_with_room_for_part_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from leadscore.spark import local_defaults
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
+    settings = local_defaults()
+    assert settings["spark.pyspark.python"] == sys.executable
+    assert settings["spark.driver.memory"] in {f"{n}g" for n in range(1, 9)}
+    # What the user set stays theirs.
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/python3")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 2g pyspark-shell")
+    assert local_defaults() == {}
+
+
 # --- leadscore sql --dialect spark -----------------------------------------------------------------
 
 

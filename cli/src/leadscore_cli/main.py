@@ -439,6 +439,7 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
     from leadscore import spark
 
     when = engine._resolve_as_of(None)
+    spark.input_files([input_path])  # a missing or too big file is one line before Spark starts
     session = spark.session(master)
     return spark.score_files(session, [input_path], rulepacks=list(rulepacks) or None, as_of=when,
                              explain=explain, top=top)

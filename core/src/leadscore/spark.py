@@ -26,6 +26,7 @@ import io
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -45,10 +46,15 @@ from leadscore.model import Lead, Rejection
 PART_SUFFIXES = (".jsonl", ".json", ".ndjson", PARQUET_SUFFIX)
 
 
+# A JSON Lines file is read whole by one task (binaryFile), and a JVM byte array holds less than 2 GiB.
+WHOLE_FILE_LIMIT = 2**31 - 1 - 2**20
+
+
 def input_files(paths: Sequence[str]) -> list[str]:
     """The files behind ``paths`` (files, globs, directories of part files), sorted within each path.
 
-    :raises InputError: when a path names nothing, or a directory holds no JSON Lines part files.
+    :raises InputError: when a path names nothing, a directory holds no JSON Lines part files, or a
+        JSON Lines file is too big for one task.
     """
     found: list[str] = []
     for path in paths:
@@ -68,6 +74,13 @@ def input_files(paths: Sequence[str]) -> list[str]:
             found.append(path)
         else:
             raise InputError(path, "no such file or directory", "check the path")
+    for path in found:
+        size = os.path.getsize(path)
+        if size > WHOLE_FILE_LIMIT and not is_parquet(Path(path)):
+            raise InputError(path, f"is {size / 2**30:.1f} GiB: Spark reads a JSON Lines file whole in one task, "
+                                   "which holds less than 2 GiB",
+                             "split it into part files in a directory (e.g. split -C 256m --additional-suffix=.jsonl "
+                             "FILE DIR/part-) and score the directory")
     return [os.path.abspath(p) for p in found]
 
 
@@ -108,11 +121,32 @@ def session(master: str = "local[*]") -> Any:
     except ImportError as err:
         raise ConfigurationError("--engine spark", "PySpark is not installed",
                                  "pip install 'leadscore[spark]' (or uv sync --group spark)") from err
-    spark = (SparkSession.builder.master(master).appName("leadscore")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .getOrCreate())
+    builder = (SparkSession.builder.master(master).appName("leadscore")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local"):
+        for key, value in local_defaults().items():
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")  # Spark's own progress and warnings would drown the summary
     return spark
+
+
+def local_defaults() -> dict[str, str]:
+    """Settings for a session on this machine (``local[N]``) that Spark's own defaults get wrong here,
+    each left alone when the user set it: the workers run this interpreter (where leadscore is
+    installed; Spark would start ``python3`` from PATH), and the driver, which is also the executor,
+    may use a quarter of the memory (at most 8 GiB; Spark's 1 GiB ran out of heap splitting 130 MB
+    part files)."""
+    settings: dict[str, str] = {}
+    if not os.environ.get("PYSPARK_PYTHON"):
+        settings["spark.pyspark.python"] = sys.executable
+    if "--driver-memory" not in os.environ.get("PYSPARK_SUBMIT_ARGS", "") and not os.environ.get("SPARK_DRIVER_MEMORY"):
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            total = 4 * 2**30
+        settings["spark.driver.memory"] = f"{max(1, min(8, total // 4 // 2**30))}g"
+    return settings
 
 
 # --- what runs on the workers -----------------------------------------------------------------
