@@ -167,6 +167,28 @@ def leads_file(n: int, seed: int, out_dir: Path) -> Path:
     return path
 
 
+def part_files(path: Path, parts: int) -> Path:
+    """``path`` cut at line ends into ``parts`` files of about equal size, in a directory next to it
+    (cached like the file): the lakehouse layout the Spark engine reads, a task per file."""
+    folder = path.with_name(f"{path.stem}-{parts}parts")
+    if folder.is_dir() and len(list(folder.glob("part-*.jsonl"))) == parts:
+        return folder
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=folder.name, suffix=".tmp"))
+    size = path.stat().st_size
+    with open(path, "rb") as source:
+        for i in range(parts):
+            end = size * (i + 1) // parts
+            with open(tmp / f"part-{i:05d}.jsonl", "wb") as out:
+                while source.tell() < end:
+                    out.write(source.readline())
+    if folder.exists():
+        for stale in folder.iterdir():
+            stale.unlink()
+        folder.rmdir()
+    tmp.rename(folder)
+    return folder
+
+
 # --- one run ------------------------------------------------------------------------------------------
 
 
@@ -226,8 +248,10 @@ def count_lines(path: Path) -> int:
 
 
 def bench_size(n: int, engine: str, repeat: int, seed: int, out_dir: Path, keep: bool,
-               input_path: Path | None = None) -> Result:
+               input_path: Path | None = None, parts: int = 0) -> Result:
     input_path = input_path or leads_file(n, seed, out_dir)
+    if parts and engine.startswith("spark:"):
+        input_path = part_files(input_path, parts)
     output_path = out_dir / f"scores-{n}-{engine}.jsonl"
     runs = []
     rejected = 0
@@ -330,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-startup", action="store_true", help="skip measuring the 1-lead start-up cost")
     parser.add_argument("--keep-output", action="store_true", help="keep the scores files in --out-dir")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--parts", type=int, default=0, metavar="N",
+                        help="give spark engines the leads as a directory of N part files (a JSON Lines file is "
+                             "one task on Spark, and one over 2 GiB is refused)")
     args = parser.parse_args(argv)
     global RULEPACKS
     RULEPACKS = tuple(args.rulepack)
@@ -352,13 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             startups[engine] = bench_size(sample, engine, args.repeat, args.seed, args.out_dir, keep=False,
                                           input_path=SAMPLE)
     # Engines alternate within a size, so a drift in the machine's speed hits both alike.
-    results = [bench_size(n, engine, args.repeat, args.seed, args.out_dir, args.keep_output)
+    results = [bench_size(n, engine, args.repeat, args.seed, args.out_dir, args.keep_output, parts=args.parts)
                for n in args.sizes for engine in args.engines]
     print(report(results, info, args, startups))
     if args.json:
         payload = {
             "command": f"leadscore score LEADS --as-of {AS_OF} --format jsonl -o SCORES --engine E",
-            "engines": args.engines, "repeat": args.repeat, "seed": args.seed, "machine": info,
+            "engines": args.engines, "repeat": args.repeat, "seed": args.seed, "parts": args.parts, "machine": info,
             "startup": {e: {"seconds": r.best, "peak_rss_mib": r.peak_mib} for e, r in startups.items()},
             "results": [{"leads": r.leads, "engine": r.engine, "best_seconds": r.best, "leads_per_s": r.rate,
                          "peak_rss_mib": r.peak_mib, "runs": [asdict(run) for run in r.runs]} for r in results],
