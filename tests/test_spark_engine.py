@@ -147,7 +147,7 @@ ENTERPRISE = ("-r", "firr-base", "-r", "enterprise")
 
 
 def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list[str]]:
-    """_score, and the lines on stderr about the read: left-out activities, warnings, the summary."""
+    """_score, and the lines on stderr about the read: left-out activities, warnings, an error, the summary."""
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
     out.unlink(missing_ok=True)
     rejects.unlink(missing_ok=True)
@@ -155,7 +155,7 @@ def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list
         "score", str(source), "--as-of", "2026-11-23", "-o", str(out), "--rejects", str(rejects), *extra])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     notes = [line for line in result.stderr.splitlines()
-             if line.startswith(("skipped ", "leadscore: warning: ", "scored ", "... and"))
+             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))
              and "activity types no rulepack knows" not in line]
     return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
             rejects.read_text(encoding="utf-8") if rejects.exists() else "", notes)
@@ -275,6 +275,23 @@ def test_json_leads_with_parquet_activity_parts_score_byte_identical(tmp_path: P
     spark = _run(tmp_path, SAMPLES / "leads.jsonl", *SPARK, *args)
     assert spark == python
     assert python[0] == 0 and len(python[1].splitlines()) == 46
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_delimiter_and_strict_are_the_csv_readers_on_spark_too(tmp_path: Path, strict: bool) -> None:
+    header, rows = _csv_rows(SAMPLES / "leads.csv")
+    source = tmp_path / "leads.txt"  # no suffix to tell the format: --input-format says it
+    _write_csv(source, [*header, "favourite colour"], [[*row, "teal"] for row in rows[:6]], delimiter="|")
+    args = ("--input-format", "csv", "--delimiter", "|", "-r", "firr-base", *(("--strict",) if strict else ()))
+    python = _run(tmp_path, source, *args)
+    spark = _run(tmp_path, source, *SPARK, *args)
+    assert spark == python
+    if strict:
+        assert python[0] == 2 and python[1] == "" and len(python[3]) == 1
+        assert python[3][0].startswith(f"leadscore: {source}:1: 1 unknown column: 'favourite colour'")
+    else:
+        assert python[0] == 0 and len(python[1].splitlines()) == 6
+        assert any("1 column kept as custom field: 'favourite colour'" in note for note in python[3])
 
 
 def test_an_empty_activities_file_stops_both_engines_in_one_line(tmp_path: Path) -> None:
