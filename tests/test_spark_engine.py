@@ -141,8 +141,177 @@ def test_a_parquet_column_of_the_wrong_type_is_one_line_on_spark_too(tmp_path: P
                                      "not text; write title as text")
 
 
+# --- CSV leads and an activities file ------------------------------------------------------------
+
+ENTERPRISE = ("-r", "firr-base", "-r", "enterprise")
+
+
+def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list[str]]:
+    """_score, and the lines on stderr about the read: left-out activities, warnings, an error, the summary."""
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
+    out.unlink(missing_ok=True)
+    rejects.unlink(missing_ok=True)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), "--as-of", "2026-11-23", "-o", str(out), "--rejects", str(rejects), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    notes = [line for line in result.stderr.splitlines()
+             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))
+             and "activity types no rulepack knows" not in line]
+    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
+            rejects.read_text(encoding="utf-8") if rejects.exists() else "", notes)
+
+
+def test_sample_csv_with_activities_scores_byte_identical(tmp_path: Path) -> None:
+    args = ("--activities", str(SAMPLES / "activities.csv"), *ENTERPRISE, "--explain")
+    python = _run(tmp_path, SAMPLES / "leads.csv", *args)
+    spark = _run(tmp_path, SAMPLES / "leads.csv", *SPARK, *args)
+    assert spark == python
+    assert python[0] == 0 and len(python[1].splitlines()) == 46
+    cards = [json.loads(line) for line in python[1].splitlines()]
+    # The activities reached the cards, and so did the enterprise pack's account signals.
+    assert sum(1 for card in cards for line in card["ledger"] if line.get("evidence")) > 100
+    assert any((line.get("signal") or "").startswith("account.") for card in cards for line in card["ledger"])
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *rows = csv.reader(handle)
+    return header, rows
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str = ",") -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_csv_part_files_split_an_account_and_score_as_one_file(tmp_path: Path) -> None:
+    header, rows = _csv_rows(SAMPLES / "leads.csv")
+    account = header.index("account_id")
+    # A quoted cell spanning lines, and the accounts' contacts dealt over two files in turn: the
+    # second file is separated by semicolons (sniffed from its header).
+    header.append("fields.note")
+    for i, row in enumerate(rows):
+        row.append("met at the booth;\nasked for a trial" if i % 5 == 0 else "")
+    rows.sort(key=lambda row: row[account])
+    parts = tmp_path / "leads"
+    parts.mkdir()
+    (parts / "_SUCCESS").write_text("")
+    _write_csv(parts / "part-00000.csv", header, rows[0::2])
+    _write_csv(parts / "part-00001.csv", header, rows[1::2], delimiter=";")
+    _write_csv(tmp_path / "all.csv", header, rows[0::2] + rows[1::2])
+    split = ({row[account] for row in rows[0::2]} & {row[account] for row in rows[1::2]}) - {""}
+    assert len(split) >= 3
+    args = ("--activities", str(SAMPLES / "activities.csv"), *ENTERPRISE, "--explain")
+    python = _run(tmp_path, tmp_path / "all.csv", *args)
+    spark = _run(tmp_path, parts, *SPARK, *args)
+    assert python[0] == 0 and python[2] == ""
+    assert spark == python and len(python[1].splitlines()) == 46
+
+
+def test_bad_csv_rows_and_activity_rows_are_rejected_alike(tmp_path: Path) -> None:
+    lines = (SAMPLES / "leads.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    width = lines[0].count(",")
+    leads = tmp_path / "leads.csv"
+    leads.write_text("".join([
+        *lines[:4],
+        "L-9002,short@row.example\n",                       # too few cells: rejected, its id named
+        lines[1],                                            # L-1001 again: a duplicate
+        *lines[4:7],
+        "L-9003," + "," * (width - 1) + "\n",               # a lead with nothing but its id
+        'L-9001,"never closed,' + "," * (width - 1) + "\n",  # a quote that never closes
+        *lines[7:9],
+    ]), encoding="utf-8")
+    acts = (SAMPLES / "activities.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    extra = "," * (acts[0].count(",") - 2)
+    activities = tmp_path / "activities.csv"
+    activities.write_text("".join([
+        acts[0],
+        f"L-1001,page_view,not a time{extra}\n",            # left out, the lead still scored
+        f"L-NOPE,page_view,2026-11-20T10:00:00Z{extra}\n",  # for no lead
+        *acts[1:30],
+        f",page_view,2026-11-20T10:00:00Z{extra}\n",        # no lead id
+        f"L-9002,demo_request,2026-11-20T10:00:00Z{extra}\n",  # its lead was rejected: not unknown
+        f"L-1002,pricing_page_visit,2026-11-21T10:00:00Z,/pricing{extra[1:]}\n",
+        "L-1003,page_view\n",                               # too few cells: left out
+    ]), encoding="utf-8")
+    args = ("--activities", str(activities), *ENTERPRISE, "--explain")
+    python = _run(tmp_path, leads, *args)
+    spark = _run(tmp_path, leads, *SPARK, *args)
+    assert spark == python
+    rejected = [(r["where"], r["reason"]) for r in map(json.loads, python[2].splitlines())]
+    assert python[0] == 1
+    assert (f"{leads}:5",
+            f"row has 2 cells but the header has {width + 1}; quote cells that contain commas") in rejected
+    assert any(where == f"{leads}:11" and "never closed" in reason for where, reason in rejected)
+    assert any(reason.startswith("duplicate lead id 'L-1001'") for _, reason in rejected)
+    assert (f"{activities}:3", "activity for unknown lead 'L-NOPE'; every activity's lead_id must match an id in "
+            "the leads file") in rejected
+    assert any(where == f"{activities}:33" and "lead_id is missing" in reason for where, reason in rejected)
+    assert not any("'L-9002'" in reason and "unknown lead" in reason for _, reason in rejected)
+    # Leads first (in file order), then the activity rows in the activities file's order.
+    places = [where for where, _ in rejected]
+    assert places.index(f"{activities}:3") > places.index(f"{leads}:11")
+    assert any(note.startswith(f"skipped {activities}:2: activity left out") for note in python[3])
+    assert python[3][-1].endswith("activities left out (listed above)")
+
+
+def test_json_leads_with_parquet_activity_parts_score_byte_identical(tmp_path: Path) -> None:
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    # The sample activities as two typed Parquet parts, joined to JSON leads that have their own.
+    table = pacsv.read_csv(SAMPLES / "activities.csv")
+    folder = tmp_path / "activities"
+    folder.mkdir()
+    pq.write_table(table.slice(0, 120), folder / "part-00000.parquet")
+    pq.write_table(table.slice(120), folder / "part-00001.parquet")
+    args = ("--activities", str(folder), "-r", "firr-base", "--explain")
+    python = _run(tmp_path, SAMPLES / "leads.jsonl", *args)
+    spark = _run(tmp_path, SAMPLES / "leads.jsonl", *SPARK, *args)
+    assert spark == python
+    assert python[0] == 0 and len(python[1].splitlines()) == 46
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_delimiter_and_strict_are_the_csv_readers_on_spark_too(tmp_path: Path, strict: bool) -> None:
+    header, rows = _csv_rows(SAMPLES / "leads.csv")
+    source = tmp_path / "leads.txt"  # no suffix to tell the format: --input-format says it
+    _write_csv(source, [*header, "favourite colour"], [[*row, "teal"] for row in rows[:6]], delimiter="|")
+    args = ("--input-format", "csv", "--delimiter", "|", "-r", "firr-base", *(("--strict",) if strict else ()))
+    python = _run(tmp_path, source, *args)
+    spark = _run(tmp_path, source, *SPARK, *args)
+    assert spark == python
+    if strict:
+        assert python[0] == 2 and python[1] == "" and len(python[3]) == 1
+        assert python[3][0].startswith(f"leadscore: {source}:1: 1 unknown column: 'favourite colour'")
+    else:
+        assert python[0] == 0 and len(python[1].splitlines()) == 6
+        assert any("1 column kept as custom field: 'favourite colour'" in note for note in python[3])
+
+
+def test_an_empty_activities_file_stops_both_engines_in_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "activities.csv"
+    empty.write_text("", encoding="utf-8")
+    lines = []
+    for engine in (("--engine", "python"), SPARK):
+        result = CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(SAMPLES / "leads.csv"), "--activities", str(empty), "--as-of", "2026-11-23", *engine,
+            "-o", str(tmp_path / "o.jsonl")])
+        assert result.exit_code == 2
+        lines.append(result.stderr.strip())
+    assert lines[0] == lines[1] == (f"leadscore: {empty}: the activities file is empty; write the header "
+                                    "lead_id,type,at first")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 @pytest.mark.parametrize("extra, expected", [
     (("--format", "csv"), "--engine spark: writes JSON Lines, not csv; add --format jsonl"),
+    (("--map", "hubspot"), "--engine spark: --map is not supported on Spark; score with --engine python or duckdb"),
     (("--dedupe",), "--engine spark: --dedupe is not supported on Spark; score with --engine python or duckdb"),
     (("--next-steps",), "--engine spark: --next-steps is not supported on Spark"),
 ])
@@ -164,7 +333,7 @@ def test_a_json_lines_file_too_big_for_one_task_is_one_line_before_spark_starts(
         "score", str(big), "--as-of", "2026-11-23", *SPARK, "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == (
-        f"leadscore: {big}: is 2.0 GiB: Spark reads a JSON Lines file whole in one task, which holds less than "
+        f"leadscore: {big}: is 2.0 GiB: Spark reads a JSON Lines or CSV file whole in one task, which holds less than "
         "2 GiB; split it into part files in a directory (e.g. split -C 256m --additional-suffix=.jsonl FILE "
         "DIR/part-) and score the directory")
     assert not (tmp_path / "o.jsonl").exists()

@@ -424,9 +424,11 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
 
 
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
-                refused: Sequence[tuple[str, bool]]) -> Any:
-    """Cards and rejections of INPUT (a JSON Lines or Parquet file, a glob or a directory of part
-    files) scored on Spark, in input order (see leadscore.spark)."""
+                refused: Sequence[tuple[str, bool]], activities: str | None = None, input_fmt: str | None = None,
+                options: InputOptions | None = None, report: Any = None) -> Any:
+    """Cards and rejections of INPUT (a JSON Lines, CSV or Parquet file, a glob or a directory of
+    part files; ``activities`` joined on lead_id) scored on Spark, in input order (see
+    leadscore.spark); the read's warnings and left-out activities go to ``report``."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -439,10 +441,15 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
     from leadscore import spark
 
     when = engine._resolve_as_of(None)
-    spark.input_files([input_path])  # a missing or too big file is one line before Spark starts
+    # A missing or too big file is one line before Spark starts.
+    spark.input_files([input_path])
+    if activities is not None:
+        spark.activity_parts(activities)
     session = spark.session(master)
+    options = options or InputOptions()
     return spark.score_files(session, [input_path], rulepacks=list(rulepacks) or None, as_of=when,
-                             explain=explain, top=top)
+                             explain=explain, top=top, activities=activities, fmt=input_fmt,
+                             delimiter=options.delimiter, strict=options.strict, report=report)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -513,7 +520,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         default="python", show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
              "files of 1 MB or more when DuckDB is installed, else python; spark: on a Spark cluster "
-             "(leadscore[spark]; INPUT may be a directory of part files; see docs/scale.md).")
+             "(leadscore[spark]; INPUT may be a glob or a directory of JSON Lines, CSV or Parquet part files; "
+             "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
                   help="With --engine spark: the Spark master (local[N], spark://HOST:PORT, yarn).")
     @click.option("--explain", is_flag=True, help="Include the full ledger for every lead.")
@@ -620,11 +628,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             raise UsageFailure(f"--engine spark: writes JSON Lines, not {fmt}; add --format jsonl "
                                                "or an -o FILE ending .jsonl")
                         results = _spark_scan(engine, input_path, rulepacks, explain, top, spark_master, [
-                            ("--activities", bool(activities)), ("--history", bool(history)),
-                            ("--next-steps", with_next_steps), ("--accounts", bool(accounts_path)),
-                            ("--dedupe", dedupe), ("--map", options.column_map is not None),
-                            ("--input-format csv", input_fmt == "csv"
-                             or input_path.lower().endswith((".csv", ".tsv")))])
+                            ("--history", bool(history)), ("--next-steps", with_next_steps),
+                            ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
+                            ("--map", options.column_map is not None)], activities, input_fmt, options, report)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

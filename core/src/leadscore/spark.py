@@ -1,22 +1,35 @@
-"""Scores JSON Lines or Parquet files on Spark: the python engine runs inside each partition, with
-the leads grouped so that every contact of an account is scored in the same partition.
+"""Scores JSON Lines, CSV or Parquet files (with an optional activities file) on Spark: the python
+engine runs inside each partition, with the leads grouped so that every contact of an account is
+scored in the same partition.
 
-Three steps, each a DataFrame operation Spark can spread over a cluster:
+Four steps, each a DataFrame operation Spark can spread over a cluster:
 
-1. every JSON Lines file is read whole (``binaryFile``) and split into lines by the python reader's
-   own line rules; Parquet files are read by Spark's Parquet reader, each row with its file and row
-   number, its values as text by the python Parquet reader's rules (leadscore.io.parquet). Each
-   line or row becomes a lead (its id, its account key, its text) or a rejection naming
-   ``file:line`` or ``file:row N`` exactly as ``leadscore score`` does;
-2. a later lead with an id met before (in file order, then line order) is rejected as a duplicate;
-3. the leads are repartitioned by account key (a lead without one by its id), sorted by their
+1. every JSON Lines or CSV file is read whole (``binaryFile``) by one task and split into lines or
+   rows by the python reader's own rules (for CSV: the encoding check, the delimiter sniffed from
+   the header, quoted cells spanning lines, a quote that never closes; ``readers.csv_lead_rows``);
+   Parquet files are read by Spark's Parquet reader, each row with its file and row number, its
+   values as text by the python Parquet reader's rules (leadscore.io.parquet). Each line or row
+   becomes a lead (its id, its account key, its text: the JSON line, or the row's cells as JSON)
+   or a rejection naming ``file:line`` or ``file:row N`` exactly as ``leadscore score`` does. A
+   CSV file's header comes back to the driver (one row per file), and so does a problem with a
+   whole file (an empty file, a bad header), which stops the run as it stops ``leadscore score``;
+2. the activities file (``--activities``: a CSV file, or Parquet parts) is read by Spark too
+   (``binaryFile``, all of it by one task, as the python reader reads it whole) into one row per
+   lead id: that id's usable activities, pickled, with the place and text of its rejection should
+   no lead have the id. Rows that cannot be used are rejections; activities that do not fit
+   (a bad time) are left out and their notes go to the driver, as the python reader reports them;
+3. a later lead with an id met before (in file order, then line order) is rejected as a
+   duplicate, and each kept lead is joined with its activities by lead id; activity ids no line
+   of the input has (a lead or a rejected row naming its id) are rejected after the last lead;
+4. the leads are repartitioned by account key (a lead without one by its id), sorted by their
    place in the input, and each partition is scored by an :class:`~leadscore.engine.Engine` built
    once per worker: the account pass sees every contact of each account it scores, so account
    signals and ``same_account`` are those of a single-process run.
 
 The driver collects the cards (JSON Lines text made by the python writer) and the rejections in
-input order. What is shuffled: one row per lead (its text), once for duplicates (by id) and once
-for scoring (by account key).
+input order. What is shuffled: one row per lead (its text) by id, for duplicates and the join with
+the activities (the activities once, one row per lead id, on the same key), then once more by
+account key for scoring (with the lead's activities), and the cards once to the driver.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import glob
 import io
 import json
 import os
+import pickle
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -39,22 +53,26 @@ from leadscore.errors import ConfigurationError, InputError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
-from leadscore.io.readers import _lead_targets, _lines, _row_lead, line_context, parse_jsonl_line
-from leadscore.model import Lead, Rejection
+from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _row_lead,
+                                  activities_source, line_context, parse_jsonl_line)
+from leadscore.model import EMPTY, Activity, Lead, Rejection
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
-PART_SUFFIXES = (".jsonl", ".json", ".ndjson", PARQUET_SUFFIX)
+PART_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", PARQUET_SUFFIX)
+_CSV_SUFFIXES = (".csv", ".tsv")
+_FORMAT_NAMES = {"jsonl": "JSON Lines", "csv": "CSV", "parquet": "Parquet"}
 
 
-# A JSON Lines file is read whole by one task (binaryFile), and a JVM byte array holds less than 2 GiB.
+# A JSON Lines or CSV file is read whole by one task (binaryFile); a JVM byte array holds less than 2 GiB.
 WHOLE_FILE_LIMIT = 2**31 - 1 - 2**20
 
 
 def input_files(paths: Sequence[str]) -> list[str]:
     """The files behind ``paths`` (files, globs, directories of part files), sorted within each path.
 
-    :raises InputError: when a path names nothing, a directory holds no JSON Lines part files, or a
-        JSON Lines file is too big for one task.
+    :raises InputError: when a path names nothing, a directory holds no part files, or a JSON Lines
+        or CSV file is too big for one task.
     """
     found: list[str] = []
     for path in paths:
@@ -62,7 +80,7 @@ def input_files(paths: Sequence[str]) -> list[str]:
             parts = sorted(os.path.join(path, name) for name in os.listdir(path)
                            if name.endswith(PART_SUFFIXES) and not name.startswith((".", "_")))
             if not parts:
-                raise InputError(path, "no JSON Lines or Parquet part files in this directory",
+                raise InputError(path, "no JSON Lines, CSV or Parquet part files in this directory",
                                  f"put the leads in files ending {', '.join(PART_SUFFIXES)}")
             found += parts
         elif any(ch in path for ch in "*?["):
@@ -75,33 +93,73 @@ def input_files(paths: Sequence[str]) -> list[str]:
         else:
             raise InputError(path, "no such file or directory", "check the path")
     for path in found:
-        size = os.path.getsize(path)
-        if size > WHOLE_FILE_LIMIT and not is_parquet(Path(path)):
-            raise InputError(path, f"is {size / 2**30:.1f} GiB: Spark reads a JSON Lines file whole in one task, "
-                                   "which holds less than 2 GiB",
-                             "split it into part files in a directory (e.g. split -C 256m --additional-suffix=.jsonl "
-                             "FILE DIR/part-) and score the directory")
+        if not is_parquet(Path(path)):
+            check_whole_file(path)
     return [os.path.abspath(p) for p in found]
 
 
-def parquet_header(files: Sequence[str], labels: Sequence[str]) -> list[str] | None:
-    """The lead columns when ``files`` are Parquet (None when they are JSON Lines), each file's
-    columns checked as ``leadscore score`` checks them, before Spark starts on them.
+def check_whole_file(path: str) -> None:
+    """A JSON Lines or CSV file is read whole by one task (binaryFile): one of 2 GiB or more cannot be.
 
-    :raises InputError: when Parquet and JSON Lines files are mixed, or a file has a column of a
-        type its field does not take (the same one-line message as the python reader).
+    :raises InputError: naming the file and the fix (part files).
     """
-    kinds = {is_parquet(Path(path)) for path in files}
-    if kinds == {False}:
-        return None
+    size = os.path.getsize(path)
+    if size > WHOLE_FILE_LIMIT:
+        raise InputError(path, f"is {size / 2**30:.1f} GiB: Spark reads a JSON Lines or CSV file whole in one task, "
+                               "which holds less than 2 GiB",
+                         "split it into part files in a directory (e.g. split -C 256m --additional-suffix=.jsonl "
+                         "FILE DIR/part-) and score the directory")
+
+
+def input_format(files: Sequence[str], labels: Sequence[str], fmt: str | None = None) -> str:
+    """The one format of ``files``: ``fmt`` when given, else from the suffixes (``.parquet``;
+    ``.csv`` or ``.tsv``; anything else is read as JSON Lines).
+
+    :raises InputError: for an unknown ``fmt``, or files of two formats in one run.
+    """
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(labels[0], f"unknown format {fmt!r}", "use jsonl, csv or parquet")
+        return fmt
+    kinds = sorted({"parquet" if is_parquet(Path(path)) else "csv" if path.lower().endswith(_CSV_SUFFIXES)
+                    else "jsonl" for path in files}, key=list(_FORMAT_NAMES).index)
     if len(kinds) > 1:
-        raise InputError(labels[0], "the input mixes Parquet and JSON Lines files", "score each format in its own run")
+        raise InputError(labels[0], f"the input mixes {' and '.join(_FORMAT_NAMES[k] for k in kinds)} files",
+                         "score each format in its own run")
+    return kinds[0]
+
+
+def parquet_header(files: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """The lead columns of the Parquet ``files``, each file's columns checked as ``leadscore score``
+    checks them, before Spark starts on them.
+
+    :raises InputError: when a file has a column of a type its field does not take (the same
+        one-line message as the python reader).
+    """
     header: list[str] = []
     for path, label in zip(files, labels):
         with ParquetPart(Path(path), label) as part:
             part.check(_lead_targets(plan_header(part.columns, label, None)))
             header += [name for name in part.columns if name not in header]
     return header
+
+
+def activity_parts(activities: str) -> tuple[bool, list[tuple[str, str]]]:
+    """(whether they are Parquet, [(absolute path, label)]) of the files behind ``--activities``: a
+    CSV file, a Parquet file or a directory of Parquet parts, checked as the python reader checks it.
+
+    :raises InputError: when the path is missing, is JSON Lines, is a directory without parts, or
+        a file is too big for one task.
+    """
+    path, _, label = activities_source(activities)
+    assert path is not None  # a path was given
+    if is_parquet(path):
+        found = [(os.path.abspath(part), part_label) for part, part_label in parquet_parts(path, label)]
+    else:
+        found = [(os.path.abspath(path), label)]
+    for part, _ in found:  # each file is read whole (binaryFile), a Parquet part too
+        check_whole_file(part)
+    return is_parquet(path), found
 
 
 def check_java() -> None:
@@ -166,35 +224,57 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
     return engine
 
 
-_SPLIT_COLUMNS = ("f", "line", "id", "akey", "raw", "where", "reason", "dup")
+# What a row of the split steps holds (column ``kind``): a lead, a rejected line, a CSV file's header
+# (its cells as JSON in ``raw``), a problem with a whole file (``where``, ``reason`` and ``dup``
+# hold the error's place, what and fix), a warning line, an activity left out (at ``line``: its
+# place among the notes), how many were left out in all (``line``), and a lead id's activities.
+LEAD, REJECTED, HEADER, FATAL, WARNING, SKIPPED, SKIPPED_COUNT, ACTIVITIES = range(8)
+# Rows per Arrow batch a step gives Spark: a file is read whole, its rows are handed on in parts.
+_BATCH_ROWS = 8192
 
 
-def _split_row(out: dict[str, list[Any]], f: int, number: int, where: str, item: Lead | Rejection, raw: Any,
-               label: str) -> None:
+class _Rows:
+    """A step's output rows as columns, given to Spark as Arrow batches of at most _BATCH_ROWS rows."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+
+    def add(self, **values: Any) -> None:
+        for name, column in self.columns.items():
+            column.append(values.get(name))
+
+    def full(self) -> bool:
+        return len(self.columns["kind"]) >= _BATCH_ROWS
+
+    def take(self) -> Any:
+        import pyarrow as pa
+
+        batch = pa.RecordBatch.from_pydict(self.columns, schema=self.schema)
+        self.columns = {name: [] for name in self.schema.names}
+        return batch
+
+    def __bool__(self) -> bool:
+        return bool(self.columns["kind"])
+
+
+def _split_row(out: _Rows, f: int, number: int, where: str, item: Lead | Rejection, raw: Any, label: str) -> None:
     """One line or row of the input into the split step's columns: a lead with its text, or a rejection."""
-    out["f"].append(f)
-    out["line"].append(number)
-    out["where"].append(where)
     if isinstance(item, Rejection):
-        out["id"].append(item.lead_id)
-        out["akey"].append(None)
-        out["raw"].append(None)
-        out["reason"].append(item.reason)
-        out["dup"].append(None)
+        out.add(kind=REJECTED, f=f, line=number, id=item.lead_id, where=item.where, reason=item.reason)
         return
-    out["id"].append(item.id)
-    out["akey"].append(account_key(item))
-    out["raw"].append(raw)
-    out["reason"].append(None)
     # What a later copy of this id is told (io.duplicates words it the same way).
-    out["dup"].append(f"duplicate lead id {item.id!r}: an earlier row of {label} has it and was scored; {DEDUPE_FIX}")
+    out.add(kind=LEAD, f=f, line=number, id=item.id, akey=account_key(item), raw=raw, where=where,
+            dup=f"duplicate lead id {item.id!r}: an earlier row of {label} has it and was scored; {DEDUPE_FIX}")
+
+
+def _fatal(out: _Rows, f: int, err: InputError) -> None:
+    out.add(kind=FATAL, f=f, line=0, where=err.where, reason=err.what, dup=err.fix)
 
 
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
-    import pyarrow as pa
-
+    out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
-        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
             # The python reader's own line splitting (at b"\n", over-long lines as None).
@@ -203,22 +283,61 @@ def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], lab
                 item = parse_jsonl_line(raw, where, number == 1, line_context())
                 if item is not None:
                     _split_row(out, f, number, where, item, raw, label)
-        yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
+                    if out.full():
+                        yield out.take()
+    if out:
+        yield out.take()
+
+
+def _csv_text(content: bytes) -> Any:
+    """A CSV file's bytes as the text stream the python reader reads a file as (UTF-8 or, after
+    Excel's byte-order mark, UTF-16; undecodable bytes kept, so their row alone is rejected)."""
+    from leadscore.io.readers import _CSV_TEXT, _stream_encoding
+
+    raw = io.BufferedReader(io.BytesIO(content))
+    return io.TextIOWrapper(raw, encoding=_stream_encoding(raw), **_CSV_TEXT)
+
+
+def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str,
+               delimiter: str | None, strict: bool) -> Iterator[Any]:
+    """CSV files, each whole, as leads (their cells as JSON) or rejections by the python CSV reader
+    (``readers.csv_lead_rows``); also each file's header, its warnings and a whole-file problem."""
+    from leadscore.io.readers import _ReadContext, csv_lead_rows
+
+    out = _Rows(_SPLIT_SCHEMA())
+    for batch in batches:
+        for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+            f = files[_local(path)]
+            ctx = _ReadContext(None, delimiter, strict, ReadReport())
+            header: list[list[str]] = []
+            try:
+                for number, cells, item in csv_lead_rows(_csv_text(content), labels[f], ctx, header):
+                    # A lead's row is valid UTF-8 (the reader rejects one that is not).
+                    raw = json.dumps(cells, ensure_ascii=False).encode() if isinstance(item, Lead) else None
+                    _split_row(out, f, number, f"{labels[f]}:{number}", item, raw, label)
+                    if out.full():
+                        yield out.take()
+            except InputError as err:
+                _fatal(out, f, err)
+            if header:
+                out.add(kind=HEADER, f=f, line=0, raw=json.dumps(header[0], ensure_ascii=False).encode())
+            for line in ctx.report.warnings:
+                out.add(kind=WARNING, f=f, line=0, reason=line)
+    if out:
+        yield out.take()
 
 
 def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str,
                    header: list[str]) -> Iterator[Any]:
     """Parquet rows (columns ``header``, then the file's path and the row's index) as leads or
     rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON."""
-    import pyarrow as pa
-
     from leadscore.io.parquet import _text_cells
 
     plan = plan_header(header, label, None)
     context = line_context()
     width = len(header)
+    out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
-        out: dict[str, list[Any]] = {name: [] for name in _SPLIT_COLUMNS}
         cells = [_text_cells(batch.column(i)) for i in range(width)]
         places = zip(batch.column(width).to_pylist(), batch.column(width + 1).to_pylist())
         for (path, index), row in zip(places, zip(*cells)):
@@ -226,12 +345,69 @@ def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[s
             where = f"{labels[f]}:row {index + 1}"
             item = _row_lead(plan, row, where, context)
             _split_row(out, f, index + 1, where, item, json.dumps(row, ensure_ascii=False).encode(), label)
-        yield pa.RecordBatch.from_pydict(out, schema=_SPLIT_SCHEMA())
+            if out.full():
+                yield out.take()
+    if out:
+        yield out.take()
 
 
-def _lead_of(raw: bytes, where: str, number: int, header: list[str] | None, plan: Any) -> Lead:
-    """The lead the split step kept, built again from its text (a JSON line, or a Parquet row's cells)."""
-    if header is None:
+def _split_activities(batches: Iterator[Any], parts: dict[str, tuple[int, str]], label: str, parquet: bool,
+                      delimiter: str | None, strict: bool) -> Iterator[Any]:
+    """The whole activities input (every part in this one task) read by the python reader into
+    one row per lead id (its activities, pickled; its rejection should no lead have the id), a
+    rejection per unusable row, and the read's warnings and left-out activities."""
+    # Spark gives no row for an empty file: the reader is handed it empty, as it would read it.
+    contents = dict.fromkeys(parts, b"")
+    for batch in batches:
+        for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+            contents[_local(path)] = content
+    yield from _activity_rows(contents, parts, label, parquet, delimiter, strict)
+
+
+def _activity_rows(contents: dict[str, bytes], parts: dict[str, tuple[int, str]], label: str, parquet: bool,
+                   delimiter: str | None, strict: bool) -> Iterator[Any]:
+    """_split_activities' rows from the bytes of each part (the driver calls it too, for empty files
+    that Spark gave no task)."""
+    from leadscore.io.readers import _parquet_activity_table, _read_activities, _ReadContext
+
+    report = ReadReport()
+    ctx = _ReadContext(None, delimiter, strict, report)
+    out = _Rows(_ACTIVITY_SCHEMA())
+    try:
+        if parquet:
+            ordered = sorted(contents, key=lambda path: parts[path][0])
+            table = _parquet_activity_table([(io.BytesIO(contents[path]), parts[path][1]) for path in ordered],
+                                            label, ctx)
+        else:
+            (content,) = contents.values()
+            table = _read_activities(None, io.BufferedReader(io.BytesIO(content)), label, ctx)
+    except InputError as err:
+        out.add(kind=FATAL, line=0, where=err.where, reason=err.what, fix=err.fix)
+        yield out.take()
+        return
+    for line in report.warnings:
+        out.add(kind=WARNING, line=0, reason=line)
+    for number, rejection in enumerate(report.skipped):
+        out.add(kind=SKIPPED, line=number, id=rejection.lead_id, where=rejection.where, reason=rejection.reason)
+    out.add(kind=SKIPPED_COUNT, line=report.skipped_count)
+    # No lead is matched yet: every lead id's first row comes with its rejection, used when no lead has it.
+    for order, rejection in table.placed():
+        if rejection.lead_id is None:  # a row without a lead id, or one that could not be read
+            out.add(kind=REJECTED, line=order, where=rejection.where, reason=rejection.reason)
+        else:
+            found = [(a.type, a.at, dict(a.properties), a.id) for a in table.by_lead.get(rejection.lead_id, ())]
+            out.add(kind=ACTIVITIES, line=order, id=rejection.lead_id, where=rejection.where,
+                    reason=rejection.reason, acts=pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
+        if out.full():
+            yield out.take()
+    if out:
+        yield out.take()
+
+
+def _lead_of(raw: bytes, where: str, number: int, plan: Any) -> Lead:
+    """The lead the split step kept, built again from its text (a JSON line when ``plan`` is None,
+    else a CSV or Parquet row's cells read through its file's header plan)."""
+    if plan is None:
         item = parse_jsonl_line(raw, where, number == 1, line_context())
     else:
         item = _row_lead(plan, json.loads(raw), where, line_context())
@@ -239,27 +415,53 @@ def _lead_of(raw: bytes, where: str, number: int, header: list[str] | None, plan
     return item
 
 
+def _with_activities(lead: Lead, found: bytes | None) -> Lead:
+    """The lead joined with its rows of the activities file, by the python reader's join."""
+    if found is None:
+        return lead
+    table = _ActivityTable()
+    table.first_row[lead.id] = (0, "")  # the lead has rows there; their place only matters when none does
+    extra = [Activity(kind, at, properties or EMPTY, ident) for kind, at, properties, ident in pickle.loads(found)]
+    if extra:
+        table.by_lead[lead.id] = extra
+    joined = table.join(lead)
+    assert isinstance(joined, Lead)
+    return joined
+
+
 def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime, explain: bool,
-           top: int, header: list[str] | None = None) -> Iterator[Any]:
+           top: int, headers: dict[int, list[str]] | None = None) -> Iterator[Any]:
+    """Score one partition's leads (in input order, with the account pass) by the python engine;
+    ``headers`` gives each CSV or Parquet file's columns (None for JSON Lines)."""
     import pyarrow as pa
 
     from leadscore.io.writers import JsonLinesWriter
 
     engine = _engine(rulepacks, as_of)
-    rows: list[tuple[int, int, str, bytes]] = []
+    rows: list[tuple[int, int, str, bytes, bytes | None]] = []
     for batch in batches:
         rows += zip(batch.column("f").to_pylist(), batch.column("line").to_pylist(),
-                    batch.column("where").to_pylist(), batch.column("raw").to_pylist())
+                    batch.column("where").to_pylist(), batch.column("raw").to_pylist(),
+                    batch.column("acts").to_pylist())
     if not rows:
         return
     rows.sort(key=lambda row: (row[0], row[1]))
-    plan = plan_header(header, "", None) if header is not None else None
-    leads = [_lead_of(raw, where, number, header, plan) for _, number, where, raw in rows]
+    plans: dict[int, Any] = {}
+
+    def plan_of(f: int) -> Any:
+        if headers is None:
+            return None
+        if f not in plans:
+            plans[f] = plan_header(headers[f], "", None)
+        return plans[f]
+
+    leads = [_with_activities(_lead_of(raw, where, number, plan_of(f)), found)
+             for f, number, where, raw, found in rows]
     index = engine.build_accounts(leads) if engine.needs_accounts else None
     out: dict[str, list[Any]] = {name: [] for name in ("f", "line", "text", "id", "where", "reason")}
     buffer = io.StringIO()
     writer = JsonLinesWriter(buffer, explain=explain, top=top)
-    for (f, number, _, _), lead, result in zip(rows, leads, engine.score(leads, accounts=index)):
+    for (f, number, _, _, _), lead, result in zip(rows, leads, engine.score(leads, accounts=index)):
         out["f"].append(f)
         out["line"].append(number)
         if isinstance(result, Rejection):
@@ -285,11 +487,25 @@ def _local(path: str) -> str:
     return path
 
 
+_SPLIT_DDL = ("kind int, f int, line long, id string, akey string, raw binary, where string, reason string, "
+              "dup string")
+_ACTIVITY_DDL = "kind int, line long, id string, where string, reason string, fix string, acts binary"
+_RESULT_DDL = "f int, line long, text string, id string, where string, reason string"
+
+
 def _SPLIT_SCHEMA() -> Any:  # noqa: N802 - a schema, built where pyarrow is imported
     import pyarrow as pa
 
-    return pa.schema([("f", pa.int32()), ("line", pa.int64()), ("id", pa.string()), ("akey", pa.string()),
-                      ("raw", pa.binary()), ("where", pa.string()), ("reason", pa.string()), ("dup", pa.string())])
+    return pa.schema([("kind", pa.int32()), ("f", pa.int32()), ("line", pa.int64()), ("id", pa.string()),
+                      ("akey", pa.string()), ("raw", pa.binary()), ("where", pa.string()), ("reason", pa.string()),
+                      ("dup", pa.string())])
+
+
+def _ACTIVITY_SCHEMA() -> Any:  # noqa: N802
+    import pyarrow as pa
+
+    return pa.schema([("kind", pa.int32()), ("line", pa.int64()), ("id", pa.string()), ("where", pa.string()),
+                      ("reason", pa.string()), ("fix", pa.string()), ("acts", pa.binary())])
 
 
 def _RESULT_SCHEMA() -> Any:  # noqa: N802
@@ -303,13 +519,21 @@ def _RESULT_SCHEMA() -> Any:  # noqa: N802
 
 
 def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
-                explain: bool = False, top: int = 3, label: str | None = None,
-                partitions: int | None = None) -> Iterator[Rendered | Rejection]:
-    """Score the JSON Lines or Parquet files behind ``paths`` on ``spark``; cards (as their JSON
-    line) and rejections come back in input order (file, then line or row), as ``leadscore score``
-    gives them.
+                explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
+                activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
+                strict: bool = False, report: ReadReport | None = None) -> Iterator[Rendered | Rejection]:
+    """Score the JSON Lines, CSV or Parquet files behind ``paths`` on ``spark``; cards (as their
+    JSON line) and rejections come back in input order (file, then line or row), as ``leadscore
+    score`` gives them, then the activity rows no lead matched.
 
     ``label`` names the input in duplicate-id messages (default: the one path, or "input").
+    ``activities`` is an activities CSV, Parquet file or directory of Parquet parts joined on
+    ``lead_id`` (``leadscore score --activities``); ``fmt`` (jsonl, csv or parquet) overrides the
+    suffixes; ``delimiter`` and ``strict`` are the CSV reader's (``--delimiter``, ``--strict``).
+    ``report`` receives the read's warnings and the activities left out, before the first result.
+
+    :raises InputError: for a problem with a whole file (missing, empty, a bad header), as
+        ``leadscore score`` stops on it, before the first result.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
@@ -319,54 +543,138 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     labels = [_label(p, paths) for p in files]
     label = label or (paths[0] if len(paths) == 1 else "input")
     packs = tuple(rulepacks) if rulepacks else None
-    header = parquet_header(files, labels)
-    split_schema = "f int, line long, id string, akey string, raw binary, where string, reason string, dup string"
-    result_schema = "f int, line long, text string, id string, where string, reason string"
+    kind = input_format(files, labels, fmt)
+    header = parquet_header(files, labels) if kind == "parquet" else None
+    act_parquet, act_files = activity_parts(activities) if activities is not None else (False, [])
 
     # Shuffles (duplicates by id, the final sort) into as many partitions as the scoring step: Spark's
     # default of 200 made the driver fetch the sorted cards in 200 jobs.
     parallel = partitions or spark.sparkContext.defaultParallelism
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parallel))
-    # Kept once computed: the lines feed three branches, and the final sort samples its input first;
+    # Kept once computed: the lines feed several branches, and the final sort samples its input first;
     # without persist() Spark would split (and score) everything again for each of them.
-    if header is None:
-        raw = spark.read.format("binaryFile").load(files).select("path", "content")
-        lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), split_schema).persist()
-    else:
+    if kind == "parquet":
+        assert header is not None
         # Spark's own Parquet reader; the hidden _metadata columns give each row's file and place in it.
         table = spark.read.option("mergeSchema", "true").parquet(*files)
         # Positional names: Spark's Python bridge does not resolve dotted ones (company.name).
         rows = table.select(*(F.col(f"`{name}`").alias(f"c{i}") for i, name in enumerate(header)),
                             F.col("_metadata.file_path"), F.col("_metadata.row_index"))
         lines = rows.mapInArrow(lambda batches: _split_parquet(batches, number_of, labels, label, header),
-                                split_schema).persist()
-    first = Window.partitionBy("id").orderBy("f", "line")
-    leads = (lines.where(F.col("reason").isNull())
-             .withColumn("copy", F.row_number().over(first)))
-    # A later copy of an id: rejected as leadscore score rejects it.
-    duplicates = leads.where(F.col("copy") > 1).select(
-        "f", "line", F.lit(None).cast("string").alias("text"), "id",
-        F.concat(F.lit("lead "), F.col("id")).alias("where"), F.col("dup").alias("reason"))
-    kept = leads.where(F.col("copy") == 1).drop("copy", "dup")
-    key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
-    grouped = (kept.repartition(parallel, key)
-               .sortWithinPartitions("f", "line"))
-    scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top, header),
-                                result_schema).persist()
-    refused = lines.where(F.col("reason").isNotNull()).select(
-        "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
-    everything = scored.unionByName(duplicates).unionByName(refused).orderBy("f", "line")
+                                _SPLIT_DDL).persist()
+    else:
+        raw = spark.read.format("binaryFile").load(files).select("path", "content")
+        if kind == "csv":
+            lines = raw.mapInArrow(lambda batches: _split_csv(batches, number_of, labels, label, delimiter, strict),
+                                   _SPLIT_DDL).persist()
+        else:
+            lines = raw.mapInArrow(lambda batches: _split(batches, number_of, labels, label), _SPLIT_DDL).persist()
+    acts = None
+    places = {path: (i, part_label) for i, (path, part_label) in enumerate(act_files)}
+    act_label = os.fspath(activities) if activities is not None else ""
+    if act_files:
+        # One task reads the whole activities input, as the python reader does (rows are numbered
+        # across the file, or across the parts, in order).
+        acts = (spark.read.format("binaryFile").load([path for path, _ in act_files]).select("path", "content")
+                .coalesce(1)
+                .mapInArrow(lambda batches: _split_activities(batches, places, act_label, act_parquet, delimiter,
+                                                              strict), _ACTIVITY_DDL)
+                .persist())
+    scored = None
     try:
-        for row in everything.toLocalIterator():
+        headers = _notes(lines, acts, report, F, lambda: [
+            row for batch in _activity_rows(dict.fromkeys(places, b""), places, act_label, act_parquet, delimiter,
+                                            strict) for row in batch.to_pylist()])
+        if kind == "csv":
+            for f, name in enumerate(labels):
+                if f not in headers:  # a file Spark gave no task (an empty one): what the python reader says
+                    raise InputError(name, "no leads in this file", "write a header row, then one row per lead")
+        if kind == "parquet":
+            assert header is not None
+            headers = dict.fromkeys(range(len(files)), header)
+        first = Window.partitionBy("id").orderBy("f", "line")
+        leads = (lines.where(F.col("kind") == LEAD)
+                 .withColumn("copy", F.row_number().over(first)))
+        # A later copy of an id: rejected as leadscore score rejects it.
+        duplicates = leads.where(F.col("copy") > 1).select(
+            "f", "line", F.lit(None).cast("string").alias("text"), "id",
+            F.concat(F.lit("lead "), F.col("id")).alias("where"), F.col("dup").alias("reason"))
+        kept = leads.where(F.col("copy") == 1).drop("copy", "dup")
+        if acts is not None:
+            kept = kept.join(acts.where(F.col("kind") == ACTIVITIES).select("id", "acts"), "id", "left")
+        else:
+            kept = kept.withColumn("acts", F.lit(None).cast("binary"))
+        key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
+        grouped = (kept.repartition(parallel, key)
+                   .sortWithinPartitions("f", "line"))
+        scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top,
+                                                           headers if kind != "jsonl" else None),
+                                    _RESULT_DDL).persist()
+        refused = lines.where(F.col("kind") == REJECTED).select(
+            "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
+        everything = scored.unionByName(duplicates).unionByName(refused)
+        if acts is not None:
+            # After the last lead, in the activities file's order: rows no lead (nor a rejected row
+            # naming its id) matched, and rows without a usable lead id.
+            named = lines.where(F.col("kind").isin(LEAD, REJECTED) & F.col("id").isNotNull()).select("id")
+            unknown = acts.where(F.col("kind") == ACTIVITIES).join(named, "id", "left_anti")
+            orphans = acts.where(F.col("kind") == REJECTED)
+            for late in (unknown, orphans):
+                everything = everything.unionByName(late.select(
+                    F.lit(len(files)).cast("int").alias("f"), "line", F.lit(None).cast("string").alias("text"),
+                    "id", "where", "reason"))
+        for row in everything.orderBy("f", "line").toLocalIterator():
             if row["text"] is not None:
                 yield Rendered(row["text"], row["id"])
             else:
                 yield Rejection(row["where"], row["reason"], row["id"])
     finally:
-        scored.unpersist()
+        if scored is not None:
+            scored.unpersist()
+        if acts is not None:
+            acts.unpersist()
         lines.unpersist()
         spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
+           empty_activities: Any) -> dict[int, list[str]]:
+    """Each CSV file's header by file number; the warnings and left-out activities into ``report``.
+    ``empty_activities`` gives the activities step's rows for empty files, for when Spark ran no
+    task at all (it gives none for empty files).
+
+    :raises InputError: the first problem with a whole file (the activities file's first, as the
+        python reader reads it before the leads).
+    """
+    found: list[Any] = []
+    if acts is not None:
+        found = acts.where(F.col("kind").isin(FATAL, WARNING, SKIPPED, SKIPPED_COUNT)).collect()
+        if not any(row["kind"] in (FATAL, SKIPPED_COUNT) for row in found):  # the reading task never ran
+            found = empty_activities()
+        for row in found:
+            if row["kind"] == FATAL:
+                raise InputError(row["where"], row["reason"], row["fix"] or "")
+        if not any(row["kind"] == SKIPPED_COUNT for row in found):
+            raise InputError("--activities", "Spark read no activities file", "check the activities file")
+    meta = sorted(lines.where(F.col("kind").isin(HEADER, FATAL, WARNING)).select("kind", "f", "raw", "where",
+                                                                                  "reason", "dup").collect(),
+                  key=lambda row: (row["f"], row["kind"] != FATAL))
+    for row in meta:
+        if row["kind"] == FATAL:
+            raise InputError(row["where"], row["reason"], row["dup"] or "")
+    if report is not None:
+        for row in found:
+            if row["kind"] == WARNING:
+                report.warn(row["reason"])
+        skipped = sorted((row for row in found if row["kind"] == SKIPPED), key=lambda row: row["line"])
+        for row in skipped:
+            report.skip(Rejection(row["where"], row["reason"], row["id"]))
+        report.skipped_count += sum(row["line"] for row in found if row["kind"] == SKIPPED_COUNT) - len(skipped)
+        for row in meta:
+            if row["kind"] == WARNING:
+                report.warn(row["reason"])
+    return {row["f"]: json.loads(row["raw"]) for row in meta if row["kind"] == HEADER}
 
 
 def _label(path: str, given: Sequence[str]) -> str:
@@ -377,4 +685,5 @@ def _label(path: str, given: Sequence[str]) -> str:
     return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
 
 
-__all__ = ["PART_SUFFIXES", "check_java", "input_files", "score_files", "session"]
+__all__ = ["PART_SUFFIXES", "activity_parts", "check_java", "input_files", "input_format", "score_files",
+           "session"]

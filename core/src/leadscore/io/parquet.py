@@ -76,7 +76,8 @@ def parts(path: Path, label: str) -> list[tuple[Path, str]]:
 class ParquetPart:
     """One open Parquet file: its column names and types, and its rows as text cells."""
 
-    def __init__(self, path: Path, label: str) -> None:
+    def __init__(self, path: Path | Any, label: str) -> None:
+        """``path``: a file, or an open binary file (the Spark engine hands a part's bytes read by Spark)."""
         try:
             import pyarrow.parquet as pq
         except ImportError:

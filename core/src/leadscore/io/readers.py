@@ -555,21 +555,28 @@ def read_leads(
     """
     path, stream, label = _source(source, name, "<stdin>")
     fmt = _format(fmt, path, label)
-    table_source = None
-    if activities is not None:
-        act_path, act_stream, act_label = _source(activities, None, "<activities>")
-        if act_path is not None and act_path.suffix.lower() in _JSONL_SUFFIXES:
-            raise InputError(
-                act_label,
-                "an activities file must be CSV or Parquet",
-                "write the header lead_id,type,at, or nest activities inside each JSON lead",
-            )
-        if act_path is not None and act_path.is_dir() and not is_parquet(act_path):
-            raise InputError(act_label, "is a directory with no .parquet files",
-                             "pass an activities CSV or Parquet file, or a directory of .parquet part files")
-        table_source = (act_path, act_stream, act_label)
+    table_source = activities_source(activities) if activities is not None else None
     ctx = _ReadContext(column_map, delimiter, strict, report if report is not None else ReadReport())
     return _read(path, stream, label, fmt, table_source, ctx)
+
+
+def activities_source(activities: str | os.PathLike[str] | IO[str]) -> tuple[Path | None, Any, str]:
+    """(path, stream, label) of an activities file, checked: a CSV or Parquet file, or a directory
+    of .parquet part files (the Spark engine checks its ``--activities`` here too).
+
+    :raises InputError: when the file is missing, is JSON Lines, or is a directory without parts.
+    """
+    act_path, act_stream, act_label = _source(activities, None, "<activities>")
+    if act_path is not None and act_path.suffix.lower() in _JSONL_SUFFIXES:
+        raise InputError(
+            act_label,
+            "an activities file must be CSV or Parquet",
+            "write the header lead_id,type,at, or nest activities inside each JSON lead",
+        )
+    if act_path is not None and act_path.is_dir() and not is_parquet(act_path):
+        raise InputError(act_label, "is a directory with no .parquet files",
+                         "pass an activities CSV or Parquet file, or a directory of .parquet part files")
+    return act_path, act_stream, act_label
 
 
 def _source(source: Any, name: str | None, default: str) -> tuple[Path | None, Any, str]:
@@ -966,6 +973,19 @@ def _lead_or_rejection(d: Mapping[str, Any], where: str, ctx: _ReadContext) -> L
 
 
 def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
+    for _, _, item in csv_lead_rows(stream, label, ctx):
+        yield item
+
+
+def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[list[str]] | None = None
+                  ) -> Iterator[tuple[int, list[str] | None, Lead | Rejection]]:
+    """A leads CSV as (line where the row starts, its cells, the Lead or Rejection), the cells None
+    for a row that could not be read. With ``header_out``, the header's cells are appended to it
+    before the first row is given (the Spark engine builds each lead again from its cells there).
+
+    :raises InputError: for the whole file (no header, an unreadable header, no rows, unknown
+        columns under ``strict``), when iteration reaches it.
+    """
     table = ctx.table
     rows = _csv_rows(*_csv_lines(stream, ctx), label)
     header_line, header = next(rows, (0, None))
@@ -976,6 +996,8 @@ def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rej
         raise InputError(where_header, f"unreadable header row: {header.reason}")
     plan = plan_header(header, where_header, ctx.column_map)
     _unknown_columns(plan, header, where_header, ctx)
+    if header_out is not None:
+        header_out.append(header)
     id_index = plan.id_index
     width = len(header)
     seen = False
@@ -983,18 +1005,18 @@ def _read_csv(stream: Any, label: str, ctx: _ReadContext) -> Iterator[Lead | Rej
         seen = True
         where = f"{label}:{lineno}"
         if isinstance(row, _Unreadable):
-            yield Rejection(where, row.reason)
+            yield lineno, None, Rejection(where, row.reason)
             continue
         if len(row) != width:
             # The id is usually the first column, so it can still name the lead.
             lead_id = (row[id_index].strip() or None) if id_index < len(row) else None
             if table is not None and lead_id is not None:
                 table.matched.add(lead_id)
-            yield Rejection(
+            yield lineno, row, Rejection(
                 where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
             )
             continue
-        yield _row_lead(plan, row, where, ctx)
+        yield lineno, row, _row_lead(plan, row, where, ctx)
     if not seen:
         raise InputError(label, "no leads in this file", "write one row per lead under the header")
 
@@ -1143,6 +1165,13 @@ class _ActivityTable:
         return evolve(lead, activities=_by_time([*lead.activities, *extra]))
 
     def unmatched(self) -> Iterator[Rejection]:
+        for _, rejection in self.placed():
+            yield rejection
+
+    def placed(self) -> list[tuple[int, Rejection]]:
+        """(row order, rejection) of each unusable row and of the first row of each lead id no lead
+        matched, in row order. (The Spark engine calls it before any lead is matched, and keeps a
+        lead id's rejection for when no lead of the input has that id.)"""
         found = [
             (
                 order,
@@ -1158,13 +1187,12 @@ class _ActivityTable:
         ]
         found.extend(self.orphans)
         found.sort(key=lambda pair: pair[0])
-        for _, rejection in found:
-            yield rejection
+        return found
 
 
 def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     if path is not None and is_parquet(path):
-        return _parquet_activity_table(path, label, ctx)
+        return _parquet_activity_table(parquet_parts(path, label), label, ctx)
     if path is not None:
         with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
             return _activity_table(handle, label, ctx)
@@ -1207,12 +1235,13 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
     return table
 
 
-def _parquet_activity_table(path: Path, label: str, ctx: _ReadContext) -> _ActivityTable:
-    """Every usable row of an activities Parquet file (or directory of parts) by lead id, read as
-    an activities CSV is; a row is at ``file:row N``."""
+def _parquet_activity_table(parts: Sequence[tuple[Any, str]], label: str, ctx: _ReadContext) -> _ActivityTable:
+    """Every usable row of an activities Parquet file or of its part files ((path or open binary
+    file, label) in name order) by lead id, read as an activities CSV is; a row is at ``file:row N``
+    (``label`` names the whole input in warnings)."""
     table = _ActivityTable()
     order = 0
-    for part_path, part_label in parquet_parts(path, label):
+    for part_path, part_label in parts:
         with ParquetPart(part_path, part_label) as part:
             plan = _ActivityPlan(part.columns, part_label, label, ctx)
             part.check(plan.targets())
@@ -1325,7 +1354,9 @@ __all__ = [
     "LEAD_KEYS",
     "MAX_LINE_BYTES",
     "NotJson",
+    "activities_source",
     "cell_value",
+    "csv_lead_rows",
     "lead_from_dict",
     "line_context",
     "parse_json_line",
