@@ -339,6 +339,26 @@ def test_a_json_lines_file_too_big_for_one_task_is_one_line_before_spark_starts(
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_a_failing_spark_job_is_one_line() -> None:
+    from leadscore.errors import ConfigurationError
+    from leadscore.spark import score_files, session, spark_failure
+
+    # A Spark error raised while the job is planned (no partitions to score into) ...
+    with pytest.raises(ConfigurationError) as caught:
+        list(score_files(session("local[2]"), [str(SAMPLES / "leads.jsonl")], rulepacks=["firr-base"],
+                         as_of=datetime(2026, 11, 23, tzinfo=timezone.utc), partitions=0))
+    line = str(caught.value)
+    assert line.startswith("--engine spark: the Spark job failed: ") and "\n" not in line
+    assert line.endswith("; Spark's log above has the details")
+    # ... and the JVM out of memory, as Py4J reports it: the cause and the fix, not the Java stack.
+    heap = RuntimeError("An error occurred while calling o91.toLocalIterator.\n: org.apache.spark.SparkException: "
+                        "Job aborted due to stage failure: ... java.lang.OutOfMemoryError: Java heap space\n\tat ...")
+    assert spark_failure(heap).line() == (
+        "--engine spark: the Spark job ran out of memory (java.lang.OutOfMemoryError); give the driver more "
+        "(PYSPARK_SUBMIT_ARGS='--driver-memory 8g pyspark-shell', or spark.executor.memory on a cluster) or split "
+        "the input into smaller part files")
+
+
 def test_a_local_session_runs_this_interpreter_with_room_for_part_files(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 

@@ -49,7 +49,7 @@ from typing import Any
 
 from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
-from leadscore.errors import ConfigurationError, InputError
+from leadscore.errors import ConfigurationError, InputError, LeadscoreError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
@@ -534,7 +534,35 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
 
     :raises InputError: for a problem with a whole file (missing, empty, a bad header), as
         ``leadscore score`` stops on it, before the first result.
+    :raises ConfigurationError: when Spark fails (the JVM out of memory, a lost executor): one line
+        naming the cause, where Spark's own error is a page of Java stack.
     """
+    try:
+        yield from _score_files(spark, paths, rulepacks=rulepacks, as_of=as_of, explain=explain, top=top,
+                                label=label, partitions=partitions, activities=activities, fmt=fmt,
+                                delimiter=delimiter, strict=strict, report=report)
+    except (LeadscoreError, GeneratorExit):
+        raise
+    except Exception as err:  # Py4J's and PySpark's errors, or the gateway's socket once the JVM is gone
+        raise spark_failure(err) from err
+
+
+def spark_failure(err: Exception) -> ConfigurationError:
+    """Spark's error as one line: the cause, and what to change."""
+    text = str(err)
+    if "OutOfMemoryError" in text:
+        return ConfigurationError("--engine spark", "the Spark job ran out of memory (java.lang.OutOfMemoryError)",
+                                  "give the driver more (PYSPARK_SUBMIT_ARGS='--driver-memory 8g pyspark-shell', or "
+                                  "spark.executor.memory on a cluster) or split the input into smaller part files")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    return ConfigurationError("--engine spark", f"the Spark job failed: {type(err).__name__}: {first[:300]}",
+                              "Spark's log above has the details")
+
+
+def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
+                 explain: bool, top: int, label: str | None, partitions: int | None, activities: str | None,
+                 fmt: str | None, delimiter: str | None, strict: bool,
+                 report: ReadReport | None) -> Iterator[Rendered | Rejection]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
 
@@ -630,12 +658,17 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
             else:
                 yield Rejection(row["where"], row["reason"], row["id"])
     finally:
-        if scored is not None:
-            scored.unpersist()
-        if acts is not None:
-            acts.unpersist()
-        lines.unpersist()
-        spark.conf.set("spark.sql.shuffle.partitions", before)
+        failing = sys.exc_info()[1] is not None
+        try:
+            if scored is not None:
+                scored.unpersist()
+            if acts is not None:
+                acts.unpersist()
+            lines.unpersist()
+            spark.conf.set("spark.sql.shuffle.partitions", before)
+        except Exception:  # noqa: BLE001 - the session died with the job: the job's error is the one to report
+            if not failing:
+                raise
 
 
 def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
