@@ -404,7 +404,10 @@ def _spark_relations(spark: Any, leads: list[Any]) -> None:
                           "properties string").createOrReplaceTempView("ls_test_activities")
 
 
-@pytest.mark.parametrize("packs", [("firr-base",), ("firr-base", "midmarket"), ("firr-base", "enterprise")])
+EVERY_PACK = ("firr-base", "midmarket", "enterprise", "syndication")
+
+
+@pytest.mark.parametrize("packs", [("firr-base",), ("firr-base", "midmarket"), ("firr-base", "enterprise"), EVERY_PACK])
 def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, packs: tuple[str, ...]) -> None:
     from leadscore import Engine
     from leadscore.columnar.export import STEP_PREFIX
@@ -414,7 +417,11 @@ def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, p
     as_of = datetime(2026, 11, 23, tzinfo=timezone.utc)
     exported = _sql_export_tests()
     # Activities at the same time in the query's order, leads in id order (same_account's "first N").
-    leads = sorted(exported.sample_leads(), key=lambda lead: lead.id)
+    leads = exported.sample_leads()
+    if packs == EVERY_PACK:  # and content-syndication leads whose properties the SQL forms read (or mark)
+        leads += (exported.syndication_leads(30, 1, exported.PLAIN_PROPS)
+                  + exported.syndication_leads(15, 2, exported.PLAIN_PROPS + exported.UNTRUSTED_PROPS))
+    leads.sort(key=lambda lead: lead.id)
     with Engine(plugins=PluginManager(), rulepacks=list(packs), as_of=as_of) as engine:
         cards = exported.python_cards(engine, leads)
     want = {card.lead_id: _json_line(card_to_dict(card)).rstrip("\n") for card in cards}
@@ -447,3 +454,6 @@ def test_the_exported_spark_script_scores_as_the_python_engine(tmp_path: Path, p
             assert row["card"] == want[row["id"]], row["id"]
             assert row["ledger"] == ledgers[row["id"]], row["id"]
     assert sum(1 for row in rows if row["exact"]) >= 38
+    if packs == EVERY_PACK:
+        crafted = exported.syndication_exact([lead for lead in leads if lead.id.startswith("S-")])
+        assert {row["id"]: row["exact"] for row in rows if row["id"] in crafted} == crafted

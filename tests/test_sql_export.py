@@ -95,7 +95,7 @@ def explain_ledger(card: Any) -> str:
     return orjson.dumps([contribution_to_dict(line) for line in card.ledger]).decode()
 
 
-def run_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> tuple[list[tuple], dict[str, str]]:
+def run_query(leads: list[Lead], rulepacks: list[str] | None, pm: PluginManager | None = None) -> tuple[list[tuple], dict[str, str]]:
     with Engine(plugins=pm or PluginManager(entry_points=False), rulepacks=rulepacks, as_of=AS_OF) as engine:
         text = warehouse_query(engine, AS_OF)
         want = python_lines(engine, leads)
@@ -118,7 +118,7 @@ def run_duckdb(text: str, leads: list[Lead]) -> list[tuple]:
     return con.execute(text).fetchall()
 
 
-def run_ledger_query(leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None, *,
+def run_ledger_query(leads: list[Lead], rulepacks: list[str] | None, pm: PluginManager | None = None, *,
                      dialect: str = "duckdb", run: Callable[[str, list[Lead]], list[tuple]] = run_duckdb) -> int:
     """The query with its ledger column, in ``dialect``, run by ``run``: every exact row's card and
     ledger equal the python engine's (its JSON line, and its --explain ledger); returns how many rows
@@ -525,12 +525,6 @@ def test_a_relation_named_like_a_step_is_refused() -> None:
                        "name (e.g. crm.leads) or a view under another name")
 
 
-def test_a_plugin_extractor_without_sql_forms_is_named() -> None:
-    # Every installed pack: the syndication plugin decides topics in Python, once per properties object.
-    assert _message(PluginManager(), None) == ("signal extractor 'syndication': the function ls_synd_topics runs in "
-                                               "Python and has no SQL form")
-
-
 @pytest.mark.parametrize("dialect, says", [("snowflake", "--dialect snowflake is not supported yet"),
                                            ("oracle", "--dialect 'oracle' is not a dialect leadscore writes")])
 def test_dialects_without_a_running_query_are_refused(dialect: str, says: str) -> None:
@@ -563,6 +557,122 @@ def test_an_extractor_with_a_python_function_and_no_sql_form_is_named(tmp_path: 
                     'when = { signal = "crm.shout", eq = "CEO" }\n', encoding="utf-8")
     message = _message(pm, ["firr-base", str(pack)])
     assert message == "signal extractor 'shout': the function acme_upper runs in Python and has no SQL form"
+
+
+# --- the syndication plugin's SQL forms -----------------------------------------------------------
+
+SYNDICATION = ["firr-base", "syndication"]
+# Properties of downloads and clicks the SQL forms read as the plugin's Python does.
+PLAIN_PROPS = [
+    {"asset": "The Lead Scoring Playbook", "url": "/resources/lead-scoring-playbook"},
+    {"title": "Demand-Generation_Guide", "publisher": "syndication network"},
+    {"topics": "ABM: account-based marketing", "stage": "Top"},
+    {"name": "Buyer Intents 101", "stage": "MOFU"},
+    {"asset": "lead", "title": "scoring worksheet"},  # a topic across two properties, as Python joins them
+    {"asset": "", "title": "---", "url": "/crm-data-qualitys"},
+    {"asset": "Revenue Operationses", "funnel_stage": "Bottom of funnel"},
+    {"asset": "Marketing automation", "stage": 5, "funnel_stage": "bofu"},
+    {"asset": "Rulepacks, explained", "stage": "consideration"},
+    {"url": "/blog/leadscoring"},
+    {"asset": None, "title": "B2B Funnel \"benchmarks\" \\ 2026"},
+    {},
+]
+# Click properties: nurture or not.
+CLICK_PROPS = [{}, {"campaign_type": "Nurture"}, {"campaign_type": "event"}, {"campaign_type": None},
+               {"campaign_type": 7}, {"campaign_type": " NURTURE "}, {"campaign": "q4-nurture"}]
+# Properties the SQL forms do not read as Python does: the query marks the lead inexact.
+UNTRUSTED_PROPS = [
+    {"topics": ["lead scoring", "rulepack"]},
+    {"asset": "Leitfaden für Lead Scoring"},
+    {"title": "Lead\nscoring"},
+    {"asset": 5, "title": "Lead scoring"},
+    {"stage": None, "funnel_stage": "bofu", "asset": "Lead scoring"},
+]
+
+
+def syndication_leads(count: int, seed: int, props: list[dict[str, Any]]) -> list[Lead]:
+    """Content-syndication leads with downloads (in and out of the 90-day window), nurture and
+    other clicks, service page visits and follow-ups after them, on plain business addresses."""
+    rnd = random.Random(seed)
+    leads = []
+    for i in range(count):
+        first = AS_OF - timedelta(days=rnd.randint(1, 120), seconds=rnd.randint(1, 86_000))
+        acts = [Activity("content_download", first, rnd.choice(props))]
+        for _ in range(rnd.randint(0, 4)):
+            at = first + timedelta(days=rnd.randint(-20, 60), seconds=rnd.randint(1, 80_000))
+            kind = rnd.choice(("content_download", "email_click", "email_open", "service_page_visit",
+                               "pricing_page_visit", "webinar_attended", "email_reply"))
+            shown = {"content_download": props, "email_click": CLICK_PROPS}.get(kind, [{}, {"url": "/pricing"}])
+            acts.append(Activity(kind, at, rnd.choice(shown)))
+        domain = f"acme{seed}x{i % 7}.io"  # accounts of a few contacts, each call's own
+        leads.append(in_time_order(Lead(f"S-{seed}-{i:03d}", email=f"user{i}@{domain}",
+                                        title=rnd.choice(("Marketing Manager", "VP Marketing", "Student")),
+                                        source="content_syndication",
+                                        created_at=first - timedelta(days=1, seconds=11),
+                                        company=Company(domain=domain, industry="software",
+                                                        employees=rnd.choice((40, 400, 4000)), country="US"),
+                                        activities=tuple(acts))))
+    return leads
+
+
+def syndication_exact(leads: list[Lead]) -> dict[str, bool]:
+    """The `exact` column for leads the syndication pack reads: expected_exact, and every activity's
+    properties plain (see leadscore_syndication.signals.UNTRUSTED_PROPS), for every contact of the
+    lead's account (the pack reads account.engaged_contacts)."""
+    import re
+
+    from leadscore.accounts import account_key
+    from leadscore_syndication.signals import UNTRUSTED_PROPS as pattern
+
+    def plain(lead: Lead) -> bool:
+        texts = [_json(a.properties) or "" for a in lead.activities if a.at <= AS_OF]
+        return expected_exact(lead) and not any(re.search(pattern, t) for t in texts)
+
+    by_account: dict[str, bool] = {}
+    for lead in leads:
+        key = account_key(lead) or lead.id
+        by_account[key] = by_account.get(key, True) and plain(lead)
+    return {lead.id: by_account[account_key(lead) or lead.id] for lead in leads}
+
+
+def test_every_installed_pack_exports_and_scores_alike() -> None:
+    """Every installed pack (the syndication plugin's topic, funnel-stage and nurture checks in SQL)."""
+    leads = sorted(sample_leads(), key=lambda lead: lead.id)
+    assert run_ledger_query(leads, None, PluginManager()) >= 38
+    assert run_ledger_query(generated_leads(800), None, PluginManager()) > 600
+
+
+def test_syndication_properties_score_alike_and_odd_ones_are_marked() -> None:
+    leads = syndication_leads(60, 1, PLAIN_PROPS) + syndication_leads(30, 2, PLAIN_PROPS + UNTRUSTED_PROPS)
+    with Engine(plugins=PluginManager(), rulepacks=SYNDICATION, as_of=AS_OF) as engine:
+        cards = python_cards(engine, leads)
+    assert all("syndication" in dict(card.packs) for card in cards)
+    # The topics, stages and clicks give these leads many different cards, not one.
+    assert len({(card.total, card.subscore_map.get("topic"), card.subscore_map.get("engagement"))
+                for card in cards}) > 10
+    expected = syndication_exact(leads)
+    assert run_ledger_query(leads, SYNDICATION, PluginManager()) == sum(expected.values())
+    rows, _ = run_query(leads, SYNDICATION, PluginManager())
+    assert {r[0]: r[4] for r in rows} == expected
+    # Every lead with plain properties is exact (the first 60: accounts of their own), the odd ones not.
+    assert all(expected[lead.id] for lead in leads[:60]) and not all(expected.values())
+
+
+_words = st.sampled_from(["lead", "scoring", "Scorings", "lead-scoring", "B2B", "funnel", "RevOps", "rulepackes",
+                          "crm", "data", "quality", "marketing", "automation", "of", "&", "", " ", "/", "é"])
+_prop_text = st.lists(_words, max_size=5).map(" ".join)
+_prop_value = st.one_of(_prop_text, st.none(), st.integers(-1, 2), st.booleans(), st.lists(_prop_text, max_size=2))
+syndication_props = st.dictionaries(
+    st.sampled_from(["topic", "topics", "asset", "title", "name", "url", "stage", "funnel_stage", "campaign_type"]),
+    st.one_of(_prop_value, st.sampled_from(["mofu", "Bottom", "decision", "nurture", "Nurture", "middle of funnel"])),
+    max_size=4)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(syndication_props, min_size=1, max_size=8), st.integers(0, 10_000))
+def test_any_syndication_properties_score_alike(props: list[dict[str, Any]], seed: int) -> None:
+    leads = syndication_leads(12, seed, props)
+    assert run_ledger_query(leads, SYNDICATION, PluginManager()) == sum(syndication_exact(leads).values())
 
 
 # --- the command ---------------------------------------------------------------------------------

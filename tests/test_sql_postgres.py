@@ -98,7 +98,7 @@ def run_query(con: Any, leads: list[Lead], rulepacks: list[str], pm: PluginManag
     return con.execute(text).fetchall(), want
 
 
-def run_ledger_query(con: Any, leads: list[Lead], rulepacks: list[str], pm: PluginManager | None = None) -> int:
+def run_ledger_query(con: Any, leads: list[Lead], rulepacks: list[str] | None, pm: PluginManager | None = None) -> int:
     """tests/test_sql_export.run_ledger_query on PostgreSQL: cards and ledgers of every exact row
     equal the python engine's; returns how many rows were exact."""
     def run(text: str, loaded: list[Lead]) -> list[tuple]:
@@ -130,6 +130,16 @@ def test_the_enterprise_pack_scores_alike_with_its_account_roll_up(pg: Any) -> N
     """firr-base + enterprise: buying-committee counts, a same_account pattern, the ABM router."""
     leads = sorted(ex.sample_leads(), key=lambda lead: lead.id)
     assert run_ledger_query(pg, leads, ["firr-base", "enterprise"], PluginManager()) >= 38
+
+
+def test_every_installed_pack_scores_alike(pg: Any) -> None:
+    """Every installed pack, the syndication plugin's property checks in SQL: the sample leads and
+    content-syndication leads whose properties the SQL forms read (or mark inexact)."""
+    crafted = ex.syndication_leads(40, 1, ex.PLAIN_PROPS) + ex.syndication_leads(20, 2, ex.PLAIN_PROPS + ex.UNTRUSTED_PROPS)
+    leads = sorted(ex.sample_leads() + crafted, key=lambda lead: lead.id)
+    assert run_ledger_query(pg, leads, None, PluginManager()) >= 38 + 40
+    rows, _ = run_query(pg, crafted, ["firr-base", "syndication"], PluginManager())
+    assert {r[0]: r[4] for r in rows} == ex.syndication_exact(crafted)
 
 
 def test_people_are_counted_once_across_their_addresses(pg: Any, tmp_path: Path) -> None:

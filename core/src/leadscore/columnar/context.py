@@ -79,6 +79,8 @@ class Udfs:
         self.registered: dict[int, set[str]] = {}
         # portable: the plan is for a warehouse, where no Python runs (see leadscore.columnar.export).
         self.portable = portable
+        # Conditions over one activity (type, at, props) a portable form needs for its lead to be exact.
+        self.activity_checks: list[exp.Expression] = []
 
     def add(self, name: str, fn: Callable[..., Any], params: tuple[str, ...], returns: str, *,
             nulls: bool = False, portable: Callable[..., exp.Expression] | None = None) -> Callable[..., exp.Expression]:
@@ -169,6 +171,17 @@ class ColumnarContext:
     def portable(self) -> bool:
         """Whether the plan is for a warehouse (no Python functions at all)."""
         return self.udfs.portable
+
+    def exact_only_if(self, condition: exp.Expression) -> None:
+        """In an exported plan, mark a lead inexact unless ``condition`` holds for each of its activities
+        at or before the scoring time (a condition over the activities relation's ``type``, ``at`` and
+        ``props`` columns, unqualified; NULL counts as holding).
+
+        How a ``portable`` form that equals its Python function only on some values (plain text, say)
+        names the others: the query still scores those leads, and its ``exact`` column tells the team
+        to score them with ``leadscore score``. The engine, where the Python functions run, ignores it."""
+        if self.portable:
+            self.udfs.activity_checks.append(condition)
 
     def wants(self, name: str) -> bool:
         return name in self.wanted

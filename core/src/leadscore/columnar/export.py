@@ -21,7 +21,8 @@ a pack reads account signals, the account roll-up runs first in the same query (
 is not printable ASCII where the extractors lower-case or classify it, an id with control
 characters, a revenue beyond 2**53, an age on a rounding tie, a custom field value the query does
 not read as Python does (a JSON float, list or object; numeric text that is not a whole number in
-a number field). Score those leads with
+a number field), an activity an extractor's SQL forms do not read as its Python does (the syndication
+plugin's: properties with text beyond printable ASCII, for one). Score those leads with
 ``leadscore score`` (the ids are in the rows). Every constant (rule texts, bands, routes) is in the
 query itself; the plan is the columnar engine's, with SQL forms for the functions it otherwise runs
 in Python.
@@ -269,13 +270,16 @@ def _days_before(plan: Plan, micros: exp.Expression) -> exp.Expression:
 
 
 def _activity_ties(plan: Plan) -> exp.Select:
-    """The leads with an activity whose age in days sits on a rounding tie (step ``act_ties``). A
+    """The leads with an activity the query cannot trust (step ``act_ties``): its age in days sits on a
+    rounding tie, or it fails a check an extractor's SQL forms asked for (``ctx.exact_only_if``). A
     join rather than a correlated EXISTS: PostgreSQL runs a correlated subquery in the select list
     once per lead, over every activity."""
     t = lambda c: q.col(c, "t")  # noqa: E731
+    checks = {check.sql(): check for check in plan.udfs.activity_checks}  # once each, however often asked
+    failed = [q.not_(q.coalesce(q.paren(check.copy()), exp.true())) for check in checks.values()]
     return (q.select(t("k"), copy=False).distinct(copy=False).from_(q.table("b_acts", "t"), copy=False)
-            .where(q.and_(exp.LTE(this=t("at"), expression=q.lit(plan.as_of_us)), p.near_tie3(_days_before(plan, t("at")))),
-                   copy=False))
+            .where(q.and_(exp.LTE(this=t("at"), expression=q.lit(plan.as_of_us)),
+                          q.or_(p.near_tie3(_days_before(plan, t("at"))), *failed)), copy=False))
 
 
 def _with_ties(select: exp.Select) -> exp.Select:

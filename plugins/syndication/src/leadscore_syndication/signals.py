@@ -209,31 +209,110 @@ def _stub(props_text: str | None) -> Activity:
     return Activity("content_download", datetime(1970, 1, 1, tzinfo=timezone.utc), _props(props_text))
 
 
+# --- the columnar form ---------------------------------------------------------------------------
+#
+# In SQL alone (an exported query, ``leadscore sql``) the property helpers below equal their Python
+# functions on plain properties: printable ASCII, no escapes but \" \\ \/ (an odd run of backslashes
+# before another character starts one), strings (or null) under the keys they read. A lead with
+# another activity is marked inexact (``ctx.exact_only_if``).
+UNTRUSTED_PROPS = (r'[^ -~]|(^|[^\\])(\\\\)*\\[^"\\/]|"stage" *: *null|"(topic|topics|asset|title|name|url)" *: *\['
+                   r'|"(asset|title|url)" *: *[^" n]')
+
+
+def _sql_string(q, props, key: str):
+    """The string under ``key`` of the properties text (NULL when absent or not a string)."""
+    return q.case([(q.json_kind(q.json_at(props, key)).eq(q.lit("VARCHAR")), q.json_str(props, key))])
+
+
+def _sql_normalise(q, text):
+    """:func:`normalise` on printable ASCII."""
+    from sqlglot import exp
+
+    lowered = exp.RegexpReplace(this=q.fn("lower", text), expression=q.lit("[^a-z0-9]+"), replacement=q.lit(" "),
+                                modifiers=q.lit("g"))
+    return exp.Trim(this=lowered)
+
+
+def _sql_asset_text(q, props):
+    """:func:`asset_text`: the words of the string properties, joined by spaces."""
+    from sqlglot import exp
+
+    # Each string present as " " + its words, the first space dropped (CONCAT_WS is not NULL-skipping everywhere).
+    parts = [q.coalesce(q.concat(q.lit(" "), _sql_normalise(q, _sql_string(q, props, key))), q.lit(""))
+             for key in TOPIC_PROPERTIES]
+    return exp.Substring(this=q.concat(*parts), start=q.lit(2))
+
+
+def _sql_top_funnel(q, props):
+    """:func:`is_top_funnel`: the ``stage`` property when present, else ``funnel_stage``."""
+    from sqlglot import exp
+
+    stage = q.case([(q.not_null(q.json_at(props, "stage")), _sql_string(q, props, "stage"))],
+                   _sql_string(q, props, "funnel_stage"))
+    named = exp.Replace(this=_sql_normalise(q, stage), expression=q.lit(" "), replacement=q.lit("_"))
+    return q.not_(q.coalesce(q.in_(named, sorted(LATER_STAGES)), exp.false()))
+
+
+def _sql_nurture(q, props):
+    """:func:`_is_nurture`: no ``campaign_type`` (or null), or one that reads "nurture"."""
+    from sqlglot import exp
+
+    value = q.json_at(props, "campaign_type")
+    kind = q.json_kind(value)
+    return q.case([(q.or_(q.is_null(value), kind.eq(q.lit("NULL"))), exp.true()),
+                   (kind.eq(q.lit("VARCHAR")),
+                    q.coalesce(_sql_normalise(q, q.json_str(props, "campaign_type")).eq(q.lit("nurture")), exp.false()))],
+                  exp.false())
+
+
+def _sql_name(q, props):
+    """The asset's name in a label: the first non-empty string of ``asset``, ``title``, ``url``."""
+    from sqlglot import exp
+
+    names = [_sql_string(q, props, key) for key in ("asset", "title", "url")]
+    return q.case([(q.and_(q.not_null(n), exp.NEQ(this=n, expression=q.lit(""))), n) for n in names])
+
+
+def _name_of(p: str | None) -> str | None:
+    props = _props(p)
+    name = props.get("asset") or props.get("title") or props.get("url")
+    return name if isinstance(name, str) and name else None
+
+
+def _found(q, padded, words):
+    """Whether ``words`` (or their plural with s/es) stand as whole words in ``padded`` (the asset
+    text between spaces): the lookarounds of :func:`_topic_pattern`, on text of letters, digits and
+    spaces only."""
+    from sqlglot import exp
+
+    return q.or_(*(exp.GT(this=exp.StrPosition(this=padded, substr=q.concat(q.lit(" "), words, q.lit(end + " "))),
+                          expression=q.lit(0)) for end in ("", "s", "es")))
+
+
 def columnar(ctx):
     """These signals for a batch of leads, as SQL (the columnar engine's form of :func:`extract`).
 
-    Windows, counts, "last" activities and texts are SQL; what a download is about, whether it is
-    top-funnel and whether a click is a nurture click are decided by this module's own helpers,
-    once per distinct properties object.
+    Windows, counts, "last" activities, texts and topic matches are SQL; the words of an asset,
+    whether it is top-funnel, whether a click is a nurture click and an asset's name are this
+    module's own helpers (once per distinct properties object), with their SQL forms for an
+    exported query.
     """
     from leadscore.columnar.api import day_text, emit, q
+    from leadscore.columnar.portable import lookup
     from sqlglot import exp
 
     if not (ctx.wanted & NAMES):
         return None
     patterns = topic_patterns(ctx.vocabulary)
     tiers = activity_tiers(ctx.vocabulary)
-    topics = ctx.udf("ls_synd_topics", lambda p: topics_of(_stub(p), patterns), ("VARCHAR",), "VARCHAR[]", nulls=True)
-    top = ctx.udf("ls_synd_top", lambda p: is_top_funnel(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True)
-    nurture = ctx.udf("ls_synd_nurture", lambda p: _is_nurture(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True)
-
-    def name_of(p: str | None) -> str | None:
-        props = _props(p)
-        name = props.get("asset") or props.get("title") or props.get("url")
-        return name if isinstance(name, str) and name else None
-
-    name = ctx.udf("ls_synd_name", name_of, ("VARCHAR",), "VARCHAR", nulls=True)
-    repr_of = ctx.udf("ls_repr", repr, ("VARCHAR",), "VARCHAR")
+    text_of = ctx.udf("ls_synd_text", lambda p: asset_text(_stub(p)), ("VARCHAR",), "VARCHAR", nulls=True,
+                      portable=lambda p: _sql_asset_text(q, p))
+    top = ctx.udf("ls_synd_top", lambda p: is_top_funnel(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True,
+                  portable=lambda p: _sql_top_funnel(q, p))
+    nurture = ctx.udf("ls_synd_nurture", lambda p: _is_nurture(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True,
+                      portable=lambda p: _sql_nurture(q, p))
+    name = ctx.udf("ls_synd_name", _name_of, ("VARCHAR",), "VARCHAR", nulls=True, portable=lambda p: _sql_name(q, p))
+    ctx.exact_only_if(q.not_(exp.RegexpLike(this=q.col("props"), expression=q.lit(UNTRUSTED_PROPS))))
     as_of, since = ctx.as_of_us, ctx.as_of_us - WINDOW_DAYS * 86_400_000_000
     t, at, pos, props = q.col("type"), q.col("at"), q.col("pos"), q.col("props")
     label = q.concat(t, q.lit(" on "), day_text(at),
@@ -242,16 +321,21 @@ def columnar(ctx):
                     q.or_(q.in_(t, sorted(FOLLOW_UP_EMAIL)),
                           q.in_(t, sorted(x for x, tier in tiers.items() if tier in FOLLOW_UP_TIERS))))
     is_dl = t.eq(q.lit("content_download"))
+    in_window = q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since)))
     acts = (q.select(q.col("k"), t, at, pos, label.as_("label"), is_dl.as_("dl"),
                      exp.Window(this=q.fn("min", q.case([(is_dl, at)])), partition_by=[q.col("k")]).as_("first_dl"),
-                     q.case([(q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since))), top(props))]).as_("top"),
-                     q.case([(q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since))), topics(props))]).as_("topics"),
+                     q.case([(in_window, top(props))]).as_("top"),
+                     q.case([(in_window, q.concat(q.lit(" "), text_of(props), q.lit(" ")))]).as_("padded"),
                      q.case([(t.eq(q.lit("email_click")), nurture(props))]).as_("nurture"),
                      follow.as_("follow"))
             .from_(q.table(ctx.activities)).where(exp.LTE(this=at, expression=q.lit(as_of))))
+    # The topics as a constant relation (topic, its words): a download is about each topic found in it.
+    words = {topic: normalise(topic) for topic, _ in patterns}
+    topic_table = exp.Values(expressions=[exp.Tuple(expressions=[q.lit(topic), q.lit(w)]) for topic, w in words.items()],
+                             alias=exp.TableAlias(this=q.ident("tw"), columns=[q.ident("topic"), q.ident("words")]))
     recent = q.and_(q.col("dl"), exp.GTE(this=at, expression=q.lit(since)))
     after = q.and_(exp.GT(this=at, expression=q.col("first_dl")), exp.GTE(this=at, expression=q.lit(since)))
-    has_topic = exp.GT(this=q.fn("len", q.coalesce(q.col("topics"), exp.Array(expressions=[]))), expression=q.lit(0))
+    has_topic = q.or_(*(_found(q, q.col("padded"), q.lit(w)) for w in words.values()))
     groups = {
         "recent": recent,
         "top": q.and_(recent, q.coalesce(q.col("top"), exp.false())),
@@ -260,24 +344,38 @@ def columnar(ctx):
         "service": q.and_(after, t.eq(q.lit("service_page_visit"))),
         "follow": q.and_(after, q.col("follow")),
     }
+
+    def last(value, cond):
+        # the value of the latest activity (by position) meeting ``cond``: NULL keys are skipped
+        return q.fn("arg_max", q.case([(cond, value)]), q.case([(cond, pos)]))
+
     aggs: list[exp.Expression] = [q.col("k"), q.fn("max", q.cast(q.col("dl"), "INTEGER")).as_("any_dl")]
     for key, cond in groups.items():
-        aggs.append(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=cond)).as_(f"{key}_n"))
-        aggs.append(exp.Filter(this=q.fn("arg_max", q.col("label"), pos), expression=exp.Where(this=cond)).as_(f"{key}_label"))
-        aggs.append(exp.Filter(this=q.fn("arg_max", at, pos), expression=exp.Where(this=cond)).as_(f"{key}_at"))
+        aggs.append(q.fn("sum", q.case([(cond, q.lit(1))], q.lit(0))).as_(f"{key}_n"))
+        aggs.append(last(q.col("label"), cond).as_(f"{key}_label"))
+        aggs.append(last(at, cond).as_(f"{key}_at"))
     per_lead = q.select(*aggs).from_(acts.subquery("a")).group_by(q.col("k"))
-    # Topics: the last download in the window for each topic it is about.
-    per_topic = (q.select(q.col("k"), q.col("topic"), q.fn("arg_max", q.col("label"), pos).as_("label"),
-                          q.fn("arg_max", at, pos).as_("at"))
-                 .from_(q.select(q.col("k"), pos, at, q.col("label"), q.fn("unnest", q.col("topics")).as_("topic"))
-                        .from_(acts.subquery("a0")).where(recent).subquery("u"))
-                 .group_by(q.col("k"), q.col("topic")))
-    topic_rows = (q.select(q.col("k"), exp.Count(this=exp.Star()).as_("n"), q.fn("max", at).as_("last"),
-                           exp.WithinGroup(this=q.call("string_agg", q.concat(repr_of(q.col("topic")), q.lit(" in "),
-                                                                              q.col("label")), q.lit("; ")),
-                                           expression=exp.Order(expressions=[exp.Ordered(this=q.col("topic"))])).as_("ev"))
-                  .from_(per_topic.subquery("pt")).group_by(q.col("k")))
     p, tp = (lambda c: q.col(c, "p")), (lambda c: q.col(c, "tp"))
+    if words:
+        # Topics: the last download in the window for each topic it is about.
+        per_topic = (q.select(q.col("k", "a0"), q.col("topic", "tw"), q.fn("arg_max", q.col("label", "a0"),
+                                                                            q.col("pos", "a0")).as_("label"),
+                              q.fn("arg_max", q.col("at", "a0"), q.col("pos", "a0")).as_("at"))
+                     .from_(acts.subquery("a0"))
+                     .join(topic_table, on=q.and_(q.col("dl", "a0"),
+                                                 exp.GTE(this=q.col("at", "a0"), expression=q.lit(since)),
+                                                 _found(q, q.col("padded", "a0"), q.col("words", "tw"))))
+                     .group_by(q.col("k", "a0"), q.col("topic", "tw")))
+        shown = q.concat(lookup(q.col("topic"), {topic: repr(topic) for topic in words}, exp.null()), q.lit(" in "),
+                         q.col("label"))
+        ordered = exp.WithinGroup(this=exp.ArrayAgg(this=shown), expression=exp.Order(
+            expressions=[exp.Ordered(this=q.text_order(q.col("topic")))]))
+        topic_rows = (q.select(q.col("k"), exp.Count(this=exp.Star()).as_("n"), q.fn("max", at).as_("last"),
+                               q.fn("array_to_string", ordered, q.lit("; ")).as_("ev"))
+                      .from_(per_topic.subquery("pt")).group_by(q.col("k")))
+        matched, topic_last, topic_text = q.coalesce(tp("n"), q.lit(0)), tp("last"), tp("ev")
+    else:
+        matched, topic_last, topic_text = q.lit(0), q.cast(exp.null(), "BIGINT"), q.cast(exp.null(), "VARCHAR")
     none_yet = "no content download before the scoring time"
     some = exp.GT(this=q.coalesce(p("any_dl"), q.lit(0)), expression=q.lit(0))
 
@@ -289,10 +387,9 @@ def columnar(ctx):
                             (has, q.concat(q.cast(n, "VARCHAR"), q.lit(f" {what}, last: "), p(f"{key}_label")))],
                            q.lit(f"no {what} in the last {WINDOW_DAYS} days")))
 
-    matched = q.coalesce(tp("n"), q.lit(0))
-    topic_ev = q.case([(q.not_(some), q.lit(none_yet)), (exp.GT(this=matched, expression=q.lit(0)), tp("ev"))],
+    topic_ev = q.case([(q.not_(some), q.lit(none_yet)), (exp.GT(this=matched, expression=q.lit(0)), topic_text)],
                       q.lit("no download on our topics"))
-    topic_at = q.case([(some, tp("last"))])
+    topic_at = q.case([(some, topic_last)])
     service = q.coalesce(p("service_n"), q.lit(0))
     columns = [q.col("k", "l").as_("k")]
     columns += counted("syndication.downloads_90d", "recent", "content downloads")
@@ -308,6 +405,8 @@ def columnar(ctx):
                     q.case([(q.not_(some), q.lit(none_yet)), (exp.GT(this=service, expression=q.lit(0)), p("service_label"))],
                            q.lit("no service page visit after the download")))
     columns += counted("syndication.follow_ups_90d", "follow", "follow-up actions after the download")
-    return (q.select(*columns).from_(q.table(ctx.leads, "l"))
-            .join(per_lead.subquery("p"), on=q.col("k", "l").eq(q.col("k", "p")), join_type="left")
-            .join(topic_rows.subquery("tp"), on=q.col("k", "l").eq(q.col("k", "tp")), join_type="left"))
+    select = (q.select(*columns).from_(q.table(ctx.leads, "l"))
+              .join(per_lead.subquery("p"), on=q.col("k", "l").eq(q.col("k", "p")), join_type="left"))
+    if words:
+        select = select.join(topic_rows.subquery("tp"), on=q.col("k", "l").eq(q.col("k", "tp")), join_type="left")
+    return select
