@@ -280,9 +280,9 @@ def _name_of(p: str | None) -> str | None:
 
 
 def _found(q, padded, words):
-    """Whether ``words`` (or their plural with s/es) stand as whole words in ``padded`` (the asset
-    text between spaces): the lookarounds of :func:`_topic_pattern`, on text of letters, digits and
-    spaces only."""
+    """Whether ``words`` (or their plural with s/es) stand as whole words in ``padded`` (the asset's
+    words, :func:`asset_text`, between spaces): the lookarounds of :func:`_topic_pattern`, on text of
+    letters, digits and spaces only."""
     from sqlglot import exp
 
     return q.or_(*(exp.GT(this=exp.StrPosition(this=padded, substr=q.concat(q.lit(" "), words, q.lit(end + " "))),
@@ -292,10 +292,11 @@ def _found(q, padded, words):
 def columnar(ctx):
     """These signals for a batch of leads, as SQL (the columnar engine's form of :func:`extract`).
 
-    Windows, counts, "last" activities, texts and topic matches are SQL; the words of an asset,
-    whether it is top-funnel, whether a click is a nurture click and an asset's name are this
-    module's own helpers (once per distinct properties object), with their SQL forms for an
-    exported query.
+    Windows, counts, "last" activities and texts are SQL; the topics of a download, whether it is
+    top-funnel, whether a click is a nurture click and an asset's name are this module's own
+    helpers (once per distinct properties object). An exported query (``ctx.portable``) has SQL
+    forms of the helpers instead: the topics are found in the asset's words by a join with the
+    topics as a constant relation.
     """
     from leadscore.columnar.api import day_text, emit, q
     from leadscore.columnar.portable import lookup
@@ -305,8 +306,6 @@ def columnar(ctx):
         return None
     patterns = topic_patterns(ctx.vocabulary)
     tiers = activity_tiers(ctx.vocabulary)
-    text_of = ctx.udf("ls_synd_text", lambda p: asset_text(_stub(p)), ("VARCHAR",), "VARCHAR", nulls=True,
-                      portable=lambda p: _sql_asset_text(q, p))
     top = ctx.udf("ls_synd_top", lambda p: is_top_funnel(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True,
                   portable=lambda p: _sql_top_funnel(q, p))
     nurture = ctx.udf("ls_synd_nurture", lambda p: _is_nurture(_stub(p)), ("VARCHAR",), "BOOLEAN", nulls=True,
@@ -322,20 +321,28 @@ def columnar(ctx):
                           q.in_(t, sorted(x for x, tier in tiers.items() if tier in FOLLOW_UP_TIERS))))
     is_dl = t.eq(q.lit("content_download"))
     in_window = q.and_(is_dl, exp.GTE(this=at, expression=q.lit(since)))
+    words = {topic: normalise(topic) for topic, _ in patterns}
+    if ctx.portable:
+        # SQL alone: the asset's words between spaces, each topic looked for in them (below).
+        about = q.concat(q.lit(" "), _sql_asset_text(q, props), q.lit(" "))
+    else:
+        # The engine: the topics found by this module's own topics_of, once per distinct properties object.
+        about = ctx.udf("ls_synd_topics", lambda p: topics_of(_stub(p), patterns), ("VARCHAR",), "VARCHAR[]",
+                        nulls=True)(props)
     acts = (q.select(q.col("k"), t, at, pos, label.as_("label"), is_dl.as_("dl"),
                      exp.Window(this=q.fn("min", q.case([(is_dl, at)])), partition_by=[q.col("k")]).as_("first_dl"),
                      q.case([(in_window, top(props))]).as_("top"),
-                     q.case([(in_window, q.concat(q.lit(" "), text_of(props), q.lit(" ")))]).as_("padded"),
+                     q.case([(in_window, about)]).as_("about"),
                      q.case([(t.eq(q.lit("email_click")), nurture(props))]).as_("nurture"),
                      follow.as_("follow"))
             .from_(q.table(ctx.activities)).where(exp.LTE(this=at, expression=q.lit(as_of))))
-    # The topics as a constant relation (topic, its words): a download is about each topic found in it.
-    words = {topic: normalise(topic) for topic, _ in patterns}
-    topic_table = exp.Values(expressions=[exp.Tuple(expressions=[q.lit(topic), q.lit(w)]) for topic, w in words.items()],
-                             alias=exp.TableAlias(this=q.ident("tw"), columns=[q.ident("topic"), q.ident("words")]))
     recent = q.and_(q.col("dl"), exp.GTE(this=at, expression=q.lit(since)))
     after = q.and_(exp.GT(this=at, expression=q.col("first_dl")), exp.GTE(this=at, expression=q.lit(since)))
-    has_topic = q.or_(*(_found(q, q.col("padded"), q.lit(w)) for w in words.values()))
+    if ctx.portable:
+        has_topic = q.or_(*(_found(q, q.col("about"), q.lit(w)) for w in words.values()))
+    else:
+        has_topic = exp.GT(this=q.fn("len", q.coalesce(q.col("about"), exp.Array(expressions=[]))),
+                           expression=q.lit(0))
     groups = {
         "recent": recent,
         "top": q.and_(recent, q.coalesce(q.col("top"), exp.false())),
@@ -357,15 +364,23 @@ def columnar(ctx):
     per_lead = q.select(*aggs).from_(acts.subquery("a")).group_by(q.col("k"))
     p, tp = (lambda c: q.col(c, "p")), (lambda c: q.col(c, "tp"))
     if words:
-        # Topics: the last download in the window for each topic it is about.
-        per_topic = (q.select(q.col("k", "a0"), q.col("topic", "tw"), q.fn("arg_max", q.col("label", "a0"),
-                                                                            q.col("pos", "a0")).as_("label"),
-                              q.fn("arg_max", q.col("at", "a0"), q.col("pos", "a0")).as_("at"))
+        # Topics: each download in the window with each topic it is about ...
+        a = lambda c: q.col(c, "a0")  # noqa: E731
+        in_recent = q.and_(a("dl"), exp.GTE(this=a("at"), expression=q.lit(since)))
+        if ctx.portable:  # ... a join with the topics as a constant relation (topic, its words)
+            topic_table = exp.Values(
+                expressions=[exp.Tuple(expressions=[q.lit(topic), q.lit(w)]) for topic, w in words.items()],
+                alias=exp.TableAlias(this=q.ident("tw"), columns=[q.ident("topic"), q.ident("words")]))
+            found = (q.select(a("k"), a("pos"), a("at"), a("label"), q.col("topic", "tw"))
                      .from_(acts.subquery("a0"))
-                     .join(topic_table, on=q.and_(q.col("dl", "a0"),
-                                                 exp.GTE(this=q.col("at", "a0"), expression=q.lit(since)),
-                                                 _found(q, q.col("padded", "a0"), q.col("words", "tw"))))
-                     .group_by(q.col("k", "a0"), q.col("topic", "tw")))
+                     .join(topic_table, on=q.and_(in_recent, _found(q, a("about"), q.col("words", "tw")))))
+        else:  # ... the topics found, unnested
+            found = (q.select(a("k"), a("pos"), a("at"), a("label"), q.fn("unnest", a("about")).as_("topic"))
+                     .from_(acts.subquery("a0")).where(in_recent))
+        # ... and the last such download for each topic.
+        per_topic = (q.select(q.col("k"), q.col("topic"), q.fn("arg_max", q.col("label"), pos).as_("label"),
+                              q.fn("arg_max", at, pos).as_("at"))
+                     .from_(found.subquery("u")).group_by(q.col("k"), q.col("topic")))
         shown = q.concat(lookup(q.col("topic"), {topic: repr(topic) for topic in words}, exp.null()), q.lit(" in "),
                          q.col("label"))
         ordered = exp.WithinGroup(this=exp.ArrayAgg(this=shown), expression=exp.Order(
