@@ -415,6 +415,23 @@ def test_any_exact_lead_scores_alike(leads: list[Lead]) -> None:
     run_ledger_query(leads, ["firr-base"])
 
 
+def same_time_leads() -> list[Lead]:
+    """Activities at the same time, with and without properties (found by the property above: the
+    query put the one without properties last, the python engine's order first)."""
+    at = AS_OF - timedelta(days=11, hours=16)
+    return [in_time_order(Lead(f"T-{i}", email="x@acme.io", source="webinar", company=Company(domain="acme.io"),
+                               activities=acts))
+            for i, acts in enumerate([(Activity("content_download", at, {"url": "/blog"}), Activity("content_download", at)),
+                                      (Activity("webinar_attended", at), Activity("content_download", at, {"url": "/x"}),
+                                       Activity("content_download", at))])]
+
+
+def test_activities_at_the_same_time_without_properties_come_first() -> None:
+    leads = same_time_leads()
+    assert [a.properties for a in leads[0].activities] == [{}, {"url": "/blog"}]
+    assert run_ledger_query(leads, ["firr-base"]) == 2
+
+
 def test_plain_leads_are_exact() -> None:
     rnd = random.Random(5)
     leads = [Lead(f"P-{i}", email=f"{rnd.choice('abc')}@{rnd.choice(('acme.io', 'gmail.com'))}",

@@ -132,6 +132,10 @@ def test_the_enterprise_pack_scores_alike_with_its_account_roll_up(pg: Any) -> N
     assert run_ledger_query(pg, leads, ["firr-base", "enterprise"], PluginManager()) >= 38
 
 
+def test_activities_at_the_same_time_without_properties_come_first(pg: Any) -> None:
+    assert run_ledger_query(pg, ex.same_time_leads(), ["firr-base"]) == 2
+
+
 def test_every_installed_pack_scores_alike(pg: Any) -> None:
     """Every installed pack, the syndication plugin's property checks in SQL: the sample leads and
     content-syndication leads whose properties the SQL forms read (or mark inexact)."""

@@ -11,7 +11,8 @@ The query reads two relations the team names:
   (the custom fields as JSON object text, or NULL): the CSV input's columns, typed, with the
   custom fields as JSON Lines nests them;
 - activities: ``lead_id``, ``type``, ``at`` (a timestamp, UTC) and ``properties`` (JSON object
-  text, or NULL). Activities at the same time are taken in (type, properties) order.
+  text, or NULL). Activities at the same time are taken in (type, properties) order, an activity
+  without properties first.
 
 It returns one row per lead: ``id``, ``total``, ``band``, ``card`` (the JSON line ``leadscore score``
 writes for it: sub-scores, route, top reasons, packs), with ``ledger=True`` ``ledger`` (the JSON
@@ -240,7 +241,8 @@ def _activities_relation(activities: str, leads: str) -> exp.Select:
                         q.coalesce(q.concat(q.lit(" ("), where, q.lit(")")), q.lit("")))
     pos = exp.Sub(this=exp.Window(this=exp.RowNumber(), partition_by=[a("lead_id")], order=exp.Order(expressions=[
         exp.Ordered(this=a("at")), exp.Ordered(this=q.text_order(a("type"))),
-        exp.Ordered(this=q.text_order(a("properties")))])), expression=q.lit(1))
+        # no properties (NULL) first in every dialect: DuckDB and PostgreSQL would put them last, Spark first
+        exp.Ordered(this=q.text_order(a("properties")), nulls_first=True)])), expression=q.lit(1))
     return (q.select(q.col("k", "l"), pos.as_("pos", copy=False), a("type").as_("type", copy=False), at.as_("at", copy=False),
                      a("properties").as_("props", copy=False), evidence.as_("ev", copy=False), copy=False)
             .from_(_relation(activities, "a"), copy=False)
