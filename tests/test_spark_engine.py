@@ -33,15 +33,21 @@ SAMPLES = ROOT / "rulepacks" / "samples"
 SPARK = ("--engine", "spark", "--spark-master", "local[2]")
 
 
-def _score(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str]:
+def _invoke(tmp_path: Path, source: Path, *extra: str) -> tuple[Any, str, str]:
+    """`leadscore score SOURCE` with ``extra``: the result, the output file's text and the rejects file's."""
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
     out.unlink(missing_ok=True)
     rejects.unlink(missing_ok=True)
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), "--as-of", "2026-11-23", "-o", str(out), "--rejects", str(rejects), *extra])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
+    return (result, out.read_text(encoding="utf-8") if out.exists() else "",
             rejects.read_text(encoding="utf-8") if rejects.exists() else "")
+
+
+def _score(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str]:
+    result, out, rejects = _invoke(tmp_path, source, *extra)
+    return result.exit_code, out, rejects
 
 
 def _spread(lines: list[str], folder: Path, parts: int) -> Path:
@@ -148,17 +154,11 @@ ENTERPRISE = ("-r", "firr-base", "-r", "enterprise")
 
 def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list[str]]:
     """_score, and the lines on stderr about the read: left-out activities, warnings, an error, the summary."""
-    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-    out.unlink(missing_ok=True)
-    rejects.unlink(missing_ok=True)
-    result = CliRunner().invoke(build_cli(PluginManager()), [
-        "score", str(source), "--as-of", "2026-11-23", "-o", str(out), "--rejects", str(rejects), *extra])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    result, out, rejects = _invoke(tmp_path, source, *extra)
     notes = [line for line in result.stderr.splitlines()
              if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))
              and "activity types no rulepack knows" not in line]
-    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
-            rejects.read_text(encoding="utf-8") if rejects.exists() else "", notes)
+    return result.exit_code, out, rejects, notes
 
 
 def test_sample_csv_with_activities_scores_byte_identical(tmp_path: Path) -> None:
