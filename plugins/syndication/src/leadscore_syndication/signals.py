@@ -298,8 +298,7 @@ def columnar(ctx):
     forms of the helpers instead: the topics are found in the asset's words by a join with the
     topics as a constant relation.
     """
-    from leadscore.columnar.api import day_text, emit, q
-    from leadscore.columnar.portable import lookup
+    from leadscore.columnar.api import day_text, emit, lookup, q
     from sqlglot import exp
 
     if not (ctx.wanted & NAMES):
