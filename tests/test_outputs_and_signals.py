@@ -141,8 +141,11 @@ def test_an_interrupted_run_leaves_the_old_outputs_and_says_how_far_it_got(many_
                                                                           signum: int, code: int) -> None:
     out, rejects = tmp_path / "scores.csv", tmp_path / "rejects.jsonl"
     out.write_text("old scores\n")
+    # Started as a shell starts a command in the foreground: a suite started in the background by a
+    # script (nohup sh -c 'uv run pytest' &) has SIGINT ignored, which every child inherits.
     proc = subprocess.Popen([LEADSCORE, "score", str(many_leads), "--as-of", AS_OF, "-o", str(out), "--rejects",
-                             str(rejects)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             str(rejects)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     partial: list[Path] = []
     while time.monotonic() < deadline and proc.poll() is None:
