@@ -376,6 +376,117 @@ def test_a_local_session_runs_this_interpreter_with_room_for_part_files(monkeypa
     assert local_defaults() == {}
 
 
+# --- part files (-o DIR/) ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def uncoalesced() -> Any:
+    """Spark's adaptive execution merges small partitions into one part file (right for real outputs,
+    whose parts are sized by it); off here, so that a few thousand leads give several parts."""
+    from leadscore.spark import session
+
+    spark = session("local[2]")
+    before = spark.conf.get("spark.sql.adaptive.coalescePartitions.enabled")
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    yield spark
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", before)
+
+
+def _to_parts(tmp_path: Path, source: Path, directory: Path, *extra: str) -> tuple[Any, str]:
+    """`leadscore score SOURCE -o DIRECTORY/` on Spark: the result and the rejects file's text."""
+    rejects = tmp_path / "rejects-parts.jsonl"
+    rejects.unlink(missing_ok=True)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), "--as-of", "2026-11-23", *SPARK, "-o", f"{directory}/", "--rejects", str(rejects),
+        *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result, rejects.read_text(encoding="utf-8") if rejects.exists() else ""
+
+
+def _parts(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir() if path.name.startswith("part-"))
+
+
+def test_part_files_hold_the_cards_of_one_file_in_input_order(tmp_path: Path, uncoalesced: Any) -> None:
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "1500", "--seed", "11", "-o",
+                    str(source)], check=True)
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[10:10] = ["{not json\n", lines[3]]  # a malformed line and a duplicate id among them
+    source.write_text("".join(lines), encoding="utf-8")
+    python, one_file, python_rejects = _invoke(tmp_path, source, "-r", "firr-base", "--explain")
+    result, rejects = _to_parts(tmp_path, source, tmp_path / "cards", "-r", "firr-base", "--explain")
+    parts = _parts(tmp_path / "cards")
+    assert len(parts) > 1 and parts == [f"part-{i:05d}.jsonl" for i in range(len(parts))]
+    assert "".join((tmp_path / "cards" / name).read_text(encoding="utf-8") for name in parts) == one_file
+    assert (tmp_path / "cards" / "_SUCCESS").exists()
+    assert (result.exit_code, rejects) == (python.exit_code, python_rejects) and python.exit_code == 1
+    summary = result.stderr.replace("rejects-parts.jsonl", "rejects.jsonl").splitlines()[-1]
+    assert summary == python.stderr.splitlines()[-1] and summary.startswith("scored 1500 + rejected 2 (see ")
+    # Nothing is left beside the directory (the parts are written under a hidden name first).
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+def test_a_second_run_replaces_the_parts_and_a_failed_one_leaves_them(tmp_path: Path, uncoalesced: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore import spark
+    from leadscore.files import OutputError
+
+    cards = tmp_path / "cards"
+    result, _ = _to_parts(tmp_path, SAMPLES / "segment-leads.jsonl", cards)
+    assert result.exit_code == 0 and _parts(cards)
+    (cards / "part-00007.jsonl").write_text("{}\n", encoding="utf-8")  # as an earlier, bigger run leaves it
+    # The 46 samples into the same directory: the earlier runs' parts are gone, not mixed in.
+    result, _ = _to_parts(tmp_path, SAMPLES / "leads.jsonl", cards, "-r", "firr-base")
+    python, one_file, _ = _invoke(tmp_path, SAMPLES / "leads.jsonl", "-r", "firr-base")
+    assert result.exit_code == python.exit_code == 0
+    kept = _parts(cards)
+    assert "".join((cards / name).read_text(encoding="utf-8") for name in kept) == one_file
+    assert "part-00007.jsonl" not in kept
+    # A run that fails after Spark wrote its parts leaves the directory as it was.
+    before = {name: (cards / name).read_bytes() for name in kept}
+
+    def broken(self: Any, staging: str) -> list[str]:
+        raise OutputError(staging, "cannot rename part-00000", "check the disk")
+
+    monkeypatch.setattr(spark._Store, "number_parts", broken)
+    result, _ = _to_parts(tmp_path, SAMPLES / "segment-leads.jsonl", cards)
+    assert result.exit_code == 2 and "cannot rename part-00000" in result.stderr
+    assert {name: (cards / name).read_bytes() for name in _parts(cards)} == before
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+def test_what_part_files_refuse_is_one_line(tmp_path: Path) -> None:
+    def run(source: Path, output: str, *extra: str) -> Any:
+        return CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(source), "--as-of", "2026-11-23", "-o", output, *extra])
+
+    # A directory holding other files is not emptied.
+    mixed = tmp_path / "reports"
+    mixed.mkdir()
+    (mixed / "notes.txt").write_text("keep me", encoding="utf-8")
+    result = run(SAMPLES / "leads.jsonl", str(mixed), *SPARK)
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+        f"leadscore: {mixed}: holds 'notes.txt', which is not a part file of an earlier run; name a new or empty "
+        "directory, or move the other files out"]
+    assert [path.name for path in mixed.iterdir()] == ["notes.txt"]
+    # The input inside the output directory.
+    folder = _spread((SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True),
+                     tmp_path / "parts", 2)
+    result = run(folder / "part-00000.jsonl", str(folder) + "/", *SPARK)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"leadscore: {folder}/: holds the input {folder / 'part-00000.jsonl'}; "
+                                     "write the part files to another directory")
+    # Another engine, another format.
+    result = run(SAMPLES / "leads.jsonl", str(tmp_path / "out") + "/")
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        f"leadscore: -o {tmp_path / 'out'}/: is a directory; part files are written by --engine spark; name a file "
+        "(e.g. -o scores.jsonl) for one file")
+    result = run(SAMPLES / "leads.jsonl", str(tmp_path / "out") + "/", *SPARK, "--format", "csv")
+    assert result.exit_code == 2 and "writes JSON Lines part files, not csv" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # --- leadscore sql --dialect spark -----------------------------------------------------------------
 
 

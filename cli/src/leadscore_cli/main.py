@@ -423,12 +423,33 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
                       unknown_types=unknown_types, misfits=misfits)
 
 
+def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> Any:
+    """The part files ``-o`` asks for (a leadscore.spark.PartFiles), or None for one file or stdout.
+
+    A directory is an existing one, a path ending in a slash, or a URL (``hdfs://``, ``s3a://``);
+    only the Spark engine writes part files (the others write one file)."""
+    if not output or output == "-" or not (output.endswith(("/", os.sep)) or os.path.isdir(output)
+                                            or "://" in output):
+        return None
+    if engine_name != "spark":
+        raise UsageFailure(f"-o {output}: is a directory; part files are written by --engine spark; name a file "
+                           "(e.g. -o scores.jsonl) for one file")
+    if fmt not in (None, "jsonl"):
+        raise UsageFailure(f"--engine spark: writes JSON Lines part files, not {fmt}; leave out --format or use "
+                           "--format jsonl")
+    from leadscore.spark import PartFiles
+
+    return PartFiles(output)
+
+
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]], activities: str | None = None, input_fmt: str | None = None,
-                options: InputOptions | None = None, report: Any = None) -> Any:
+                options: InputOptions | None = None, report: Any = None, parts: Any = None) -> Any:
     """Cards and rejections of INPUT (a JSON Lines, CSV or Parquet file, a glob or a directory of
     part files; ``activities`` joined on lead_id) scored on Spark, in input order (see
-    leadscore.spark); the read's warnings and left-out activities go to ``report``."""
+    leadscore.spark); the read's warnings and left-out activities go to ``report``. With ``parts``
+    (a PartFiles) the cards are written as part files into its directory and only the rejections
+    come back."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -447,9 +468,11 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
         spark.activity_parts(activities)
     session = spark.session(master)
     options = options or InputOptions()
-    return spark.score_files(session, [input_path], rulepacks=list(rulepacks) or None, as_of=when,
-                             explain=explain, top=top, activities=activities, fmt=input_fmt,
-                             delimiter=options.delimiter, strict=options.strict, report=report)
+    settings = dict(rulepacks=list(rulepacks) or None, as_of=when, explain=explain, top=top, activities=activities,
+                    fmt=input_fmt, delimiter=options.delimiter, strict=options.strict, report=report)
+    if parts is not None:
+        return spark.write_part_files(session, [input_path], parts.directory, written=parts, **settings)
+    return spark.score_files(session, [input_path], **settings)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -514,7 +537,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv", "parquet"]),
                   help="Output format; default: table on a terminal, else by --output suffix (.csv, .parquet), "
                        "else jsonl. parquet needs -o FILE.")
-    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write results to FILE.")
+    @click.option("--output", "-o", type=click.Path(writable=True),
+                  help="Write results to FILE; with --engine spark, a directory (DIR/) gets JSON Lines part files.")
     @click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
         default="python", show_default=True,
@@ -586,7 +610,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 # Outputs go to temporary files renamed into place at the end: an interrupted or
                 # failed run leaves each file as it was, never half written.
                 files: list[AtomicOutput] = []
-                if output:
+                parts = _part_directory(output, engine_name, fmt)
+                if parts is not None:
+                    fmt, out = "jsonl", None
+                elif output:
                     fmt = fmt or _output_format(output)
                     out: Any = stack.enter_context(AtomicOutput(output, binary=fmt == "parquet"))
                     files.append(out)
@@ -602,8 +629,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 categories = _categories(engine)
                 width = (shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty()
                          else None)
-                writer = open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
-                stack.callback(writer.discard)
+                writer = (open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
+                          if out is not None else None)
+                if writer is not None:
+                    stack.callback(writer.discard)
                 reject_writer = None
                 if rejects:
                     rej_stream = stack.enter_context(AtomicOutput(rejects))
@@ -630,7 +659,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         results = _spark_scan(engine, input_path, rulepacks, explain, top, spark_master, [
                             ("--history", bool(history)), ("--next-steps", with_next_steps),
                             ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
-                            ("--map", options.column_map is not None)], activities, input_fmt, options, report)
+                            ("--map", options.column_map is not None)], activities, input_fmt, options, report,
+                            parts)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
@@ -652,6 +682,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                    else run.score(engine, leads, index))
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)
                     for item in results:
+                        if writer is None:  # part files: Spark wrote the cards, the rejections come here
+                            count["scored"] = parts.cards
                         if isinstance(item, (ScoreCard, Rendered)):
                             if with_next_steps:
                                 writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
@@ -664,7 +696,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                 reject_writer.write(item)
                             elif len(shown) < MAX_REJECTIONS_SHOWN:
                                 shown.append(item)
-                    writer.close()
+                    if writer is None:
+                        count["scored"] = parts.cards
+                    else:
+                        writer.close()
                     if accounts_path and index is not None:
                         files.append(stack.enter_context(_write_accounts(engine, index, accounts_path)))
                     if reject_writer is not None:

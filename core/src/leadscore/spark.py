@@ -39,13 +39,18 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from datetime import datetime
 from typing import Any
+
+from attrs import define, field
 
 from leadscore.accounts import account_key
 from leadscore.columnar import Rendered
@@ -537,14 +542,160 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     :raises ConfigurationError: when Spark fails (the JVM out of memory, a lost executor): one line
         naming the cause, where Spark's own error is a page of Java stack.
     """
+    options = dict(rulepacks=rulepacks, as_of=as_of, explain=explain, top=top, label=label, partitions=partitions,
+                   activities=activities, fmt=fmt, delimiter=delimiter, strict=strict, report=report)
     try:
-        yield from _score_files(spark, paths, rulepacks=rulepacks, as_of=as_of, explain=explain, top=top,
-                                label=label, partitions=partitions, activities=activities, fmt=fmt,
-                                delimiter=delimiter, strict=strict, report=report)
+        with _results(spark, paths, **options) as everything:
+            for row in everything.orderBy("f", "line").toLocalIterator():
+                if row["text"] is not None:
+                    yield Rendered(row["text"], row["id"])
+                else:
+                    yield Rejection(row["where"], row["reason"], row["id"])
     except (LeadscoreError, GeneratorExit):
         raise
     except Exception as err:  # Py4J's and PySpark's errors, or the gateway's socket once the JVM is gone
         raise spark_failure(err) from err
+
+
+@define
+class PartFiles:
+    """What :func:`write_part_files` wrote: the directory, its part files in order, and the cards in them."""
+
+    directory: str
+    files: list[str] = field(factory=list)
+    cards: int = 0
+
+
+def write_part_files(spark: Any, paths: Sequence[str], directory: str, *, written: PartFiles | None = None,
+                     **options: Any) -> Iterator[Rejection]:
+    """Score the files behind ``paths`` as :func:`score_files` does (the same ``options``) and write
+    the cards into ``directory`` as JSON Lines part files (``part-00000.jsonl`` ...), written by the
+    executors: read in name order, the parts hold the cards in input order, the bytes of
+    ``leadscore score -o FILE``. Yields the rejections in input order once the parts are written.
+
+    The parts are written beside ``directory`` under a hidden name and moved into place when the
+    last rejection has been taken, replacing an earlier run's parts: a run that fails or is stopped
+    leaves the directory as it was. ``written`` receives the part files and the number of cards
+    before the first rejection. ``directory`` may be any path Spark writes to (``hdfs://``,
+    ``s3a://``); a path without a scheme is taken from the current directory.
+
+    :raises OutputError: when ``directory`` is a file, holds files other than an earlier run's
+        parts, or holds an input file.
+    """
+    from leadscore.files import OutputError
+
+    written = written if written is not None else PartFiles(directory)
+    target = directory if "://" in directory else os.path.abspath(directory)
+    for path in input_files(paths) + ([p for p, _ in activity_parts(options["activities"])[1]]
+                                      if options.get("activities") else []):
+        if "://" not in target and os.path.commonpath([target, path]) == target:
+            raise OutputError(directory, f"holds the input {path}", "write the part files to another directory")
+    store = _Store(spark, target)
+    store.check_replaceable(directory)
+    staging = store.sibling("new")
+    moved = False
+    try:
+        with _results(spark, paths, **options) as everything:
+            from pyspark.sql import functions as F  # noqa: N812
+
+            cards = everything.where(F.col("text").isNotNull())
+            # Range-partitioned by input place: part i holds the cards before part i + 1's.
+            (cards.orderBy("f", "line").select(F.expr("left(text, length(text) - 1)").alias("value"))
+             .write.text(staging))
+            written.files = store.number_parts(staging)
+            written.cards = cards.count()
+            for row in everything.where(F.col("text").isNull()).orderBy("f", "line").toLocalIterator():
+                yield Rejection(row["where"], row["reason"], row["id"])
+        store.replace(staging)
+        moved = True
+        written.files = [store.join(target, name) for name in written.files]
+    except (LeadscoreError, GeneratorExit, OutputError):
+        raise
+    except Exception as err:  # noqa: BLE001 - as in score_files
+        raise spark_failure(err) from err
+    finally:
+        if not moved:
+            store.remove(staging)
+
+
+def _cannot(path: str, what: str) -> Exception:
+    from leadscore.files import OutputError
+
+    return OutputError(path, what, "check the directory's permissions and free space")
+
+
+class _Store:
+    """The file system behind an output directory, through Hadoop's FileSystem (what Spark writes
+    with), so that a part-file directory on HDFS or S3 is handled as one on the local disk."""
+
+    # What an earlier run leaves in its directory: the parts, Spark's _SUCCESS marker, and the
+    # local file system's hidden checksum files.
+    _OURS = re.compile(r"part-\d{5}\.jsonl|_SUCCESS|\..*\.crc")
+
+    def __init__(self, spark: Any, target: str) -> None:
+        jvm = spark.sparkContext._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path
+        self.target = self._path(target)
+        self.fs = self.target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def check_replaceable(self, shown: str) -> None:
+        from leadscore.files import OutputError
+
+        if not self.fs.exists(self.target):
+            return
+        if not self.fs.getFileStatus(self.target).isDirectory():
+            raise OutputError(shown, "is a file, and part files are written into a directory",
+                              "name a directory (ending in /), or a file ending .jsonl for one file")
+        others = sorted(name for name in self._names(self.target) if not self._OURS.fullmatch(name))
+        if others:
+            raise OutputError(shown, f"holds {others[0]!r}, which is not a part file of an earlier run",
+                              "name a new or empty directory, or move the other files out")
+
+    def sibling(self, kind: str) -> str:
+        parent, name = self.target.getParent(), self.target.getName()
+        return str(self._path(parent, f".{name}.leadscore-{kind}-{uuid.uuid4().hex[:12]}"))
+
+    def _names(self, folder: Any) -> list[str]:
+        return [status.getPath().getName() for status in self.fs.listStatus(folder)]
+
+    def number_parts(self, staging: str) -> list[str]:
+        """Rename Spark's part files (part-00003-<job>-c000.txt) to part-00000.jsonl, part-00001.jsonl
+        ... in their order (empty partitions write no file); Spark's hidden files go."""
+        folder = self._path(staging)
+        names = self._names(folder)
+        parts = sorted(name for name in names if name.startswith("part-") and not name.endswith(".crc"))
+        renamed = []
+        for number, name in enumerate(parts):
+            new = f"part-{number:05d}.jsonl"
+            if not self.fs.rename(self._path(folder, name), self._path(folder, new)):
+                raise _cannot(staging, f"cannot rename {name} to {new}")
+            renamed.append(new)
+        return renamed
+
+    def replace(self, staging: str) -> None:
+        """Move ``staging`` to the target, the old directory (if any) aside first and then removed."""
+        old = None
+        if self.fs.exists(self.target):
+            old = self._path(self.sibling("old"))
+            if not self.fs.rename(self.target, old):
+                raise _cannot(str(self.target), "cannot move the earlier part files aside")
+        else:
+            self.fs.mkdirs(self.target.getParent())
+        if not self.fs.rename(self._path(staging), self.target):
+            if old is not None:
+                self.fs.rename(old, self.target)
+            raise _cannot(str(self.target), "cannot move the new part files into place")
+        if old is not None:
+            self.fs.delete(old, True)
+
+    def remove(self, staging: str) -> None:
+        try:
+            self.fs.delete(self._path(staging), True)
+        except Exception:  # noqa: BLE001 - the session died with the job: the job's error is the one to report
+            pass
+
+    def join(self, folder: str, name: str) -> str:
+        return str(self._path(self._path(folder), name))
 
 
 def spark_failure(err: Exception) -> ConfigurationError:
@@ -559,10 +710,14 @@ def spark_failure(err: Exception) -> ConfigurationError:
                               "Spark's log above has the details")
 
 
-def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
-                 explain: bool, top: int, label: str | None, partitions: int | None, activities: str | None,
-                 fmt: str | None, delimiter: str | None, strict: bool,
-                 report: ReadReport | None) -> Iterator[Rendered | Rejection]:
+@contextmanager
+def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
+             explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
+             activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
+             strict: bool = False, report: ReadReport | None = None) -> Iterator[Any]:
+    """The run as one DataFrame of columns f, line (the input order), text (a card's JSON line, or
+    None), id, where and reason (a rejection's), its steps kept (persisted) while the caller reads it.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
 
@@ -652,11 +807,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
                 everything = everything.unionByName(late.select(
                     F.lit(len(files)).cast("int").alias("f"), "line", F.lit(None).cast("string").alias("text"),
                     "id", "where", "reason"))
-        for row in everything.orderBy("f", "line").toLocalIterator():
-            if row["text"] is not None:
-                yield Rendered(row["text"], row["id"])
-            else:
-                yield Rejection(row["where"], row["reason"], row["id"])
+        yield everything
     finally:
         failing = sys.exc_info()[1] is not None
         try:
@@ -718,5 +869,5 @@ def _label(path: str, given: Sequence[str]) -> str:
     return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
 
 
-__all__ = ["PART_SUFFIXES", "activity_parts", "check_java", "input_files", "input_format", "score_files",
-           "session"]
+__all__ = ["PART_SUFFIXES", "PartFiles", "activity_parts", "check_java", "input_files", "input_format", "score_files",
+           "session", "write_part_files"]
