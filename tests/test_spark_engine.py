@@ -376,6 +376,61 @@ def test_a_local_session_runs_this_interpreter_with_room_for_part_files(monkeypa
     assert local_defaults() == {}
 
 
+# --- Engine(backend="spark", session=...) ----------------------------------------------------------
+
+
+def test_an_engine_on_a_spark_session_scores_as_the_python_engine(tmp_path: Path) -> None:
+    from leadscore.engine import Engine
+    from leadscore.io.writers import card_to_dict
+    from leadscore.model import Rejection
+    from leadscore.spark import session
+
+    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    leads: list[Any] = [*read_leads(str(SAMPLES / "segment-leads.jsonl")), *read_leads(str(SAMPLES / "leads.jsonl"))]
+    leads.insert(7, Rejection("leads.jsonl:8", "malformed JSON", None))  # a rejection passes through in place
+
+    def shown(results: Any) -> list[Any]:
+        return [item if isinstance(item, Rejection) else card_to_dict(item, explain=True) for item in results]
+
+    python = Engine(as_of=when)
+    index = python.build_accounts(leads)
+    expected = shown(python.score(leads, accounts=index))
+    spark = Engine(backend="spark", session=session("local[2]"), as_of=when)
+    assert python.needs_accounts and spark.needs_accounts
+    assert shown(spark.score(leads)) == expected  # the account pass ran on the executors
+    assert any((line.get("signal") or "").startswith("account.")
+               for card in expected if isinstance(card, dict) for line in card["ledger"])
+    # Files, read by the executors: the lines `leadscore score` writes.
+    _, one_file, _ = _invoke(tmp_path, SAMPLES / "leads.jsonl", "-r", "firr-base")
+    firr = Engine(backend="spark", session=session("local[2]"), rulepacks=["firr-base"], as_of=when)
+    assert "".join(item.line for item in firr.score_files([str(SAMPLES / "leads.jsonl")])) == one_file
+    # A URL is written through Hadoop's file systems (file:// here; hdfs://, s3a:// on a cluster).
+    assert list(firr.write_part_files([str(SAMPLES / "leads.jsonl")], (tmp_path / "parts").as_uri() + "/")) == []
+    assert "".join(path.read_text(encoding="utf-8") for path in sorted((tmp_path / "parts").glob("part-*"))) == one_file
+
+
+def test_what_an_engine_on_spark_refuses_is_one_line() -> None:
+    from leadscore.engine import Engine
+    from leadscore.errors import ConfigurationError
+
+    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    for make, expected in [
+        (lambda: Engine(backend="spark", plugins=PluginManager(), as_of=when),
+         "backend='spark': Spark's executors load the installed plugins; a PluginManager made in this process "
+         "cannot be sent to them; install the plugin as a package (a leadscore entry point) and leave out plugins="),
+        (lambda: Engine(session=object(), as_of=when),
+         "session=: a Spark session is for backend='spark', not 'python'; pass backend='spark' or leave out session="),
+    ]:
+        with pytest.raises(ConfigurationError) as caught:
+            make()
+        assert caught.value.line() == expected
+    engine = Engine(backend="spark", session=object(), rulepacks=["firr-base"], as_of=when)
+    with pytest.raises(ConfigurationError, match="the account pass runs on the executors"):
+        list(engine.score([], accounts=engine.build_accounts([])))
+    with pytest.raises(ConfigurationError, match="runs in this process, not on Spark"):
+        Engine(rulepacks=["firr-base"], as_of=when).spark_session()
+
+
 # --- part files (-o DIR/) ---------------------------------------------------------------------------
 
 

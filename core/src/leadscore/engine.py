@@ -88,9 +88,12 @@ class Engine:
     :param rulepacks: installed rulepack names and/or paths to TOML files; by default every
         installed rulepack (with only the core installed: ``firr-base``). A file may extend
         installed packs by name.
-    :param backend: ``python`` (default), ``durable`` or ``duckdb`` (the columnar engine).
+    :param backend: ``python`` (default), ``durable``, ``duckdb`` (the columnar engine) or
+        ``spark`` (:meth:`score` and :meth:`score_files` run on a Spark session; see leadscore.spark).
     :param as_of: the scoring time (timezone-aware; naive means UTC); by default now. Decay and
         activity windows are measured back from it, and later activities are ignored.
+    :param session: with ``backend="spark"``, the SparkSession to run on (a ``spark-submit`` job's
+        own); by default a local one (``local[*]``) started when first needed.
     """
 
     def __init__(
@@ -100,7 +103,20 @@ class Engine:
         rulepacks: Sequence[str | Path] | None = None,
         backend: str = "python",
         as_of: datetime | None = None,
+        session: Any = None,
     ) -> None:
+        if backend == "spark" and plugins is not None:
+            # The executors build their own engines, with the installed plugins.
+            raise ConfigurationError("backend='spark'", "Spark's executors load the installed plugins; a "
+                                     "PluginManager made in this process cannot be sent to them",
+                                     "install the plugin as a package (a leadscore entry point) and leave out plugins=")
+        if session is not None and backend != "spark":
+            raise ConfigurationError("session=", f"a Spark session is for backend='spark', not {backend!r}",
+                                     "pass backend='spark' or leave out session=")
+        self.spark = session
+        # The packs as Spark's executors load them again (a file by its absolute path).
+        self.rulepack_names = tuple(os.path.abspath(pack) if os.path.isfile(pack) else os.fspath(pack)
+                                    for pack in rulepacks) if rulepacks else None
         self.pm = plugins if plugins is not None else PluginManager()
         self.as_of = _as_utc(as_of) if as_of is not None else None
         self.extractors = self.pm.get_signal_extractors()
@@ -128,7 +144,7 @@ class Engine:
         self.columnar = backend == "duckdb"
         if self.columnar:
             _require_duckdb()
-        self.backend = get_backend("python" if self.columnar else backend)
+        self.backend = get_backend("python" if self.columnar or backend == "spark" else backend)
         self.backend_name = backend
         self._scorers: dict[tuple[Any, ...], Any] = {}
         # Every combination of packs a lead can meet, composed and compiled now: a conflict
@@ -559,8 +575,45 @@ class Engine:
 
                 yield from score_batches(self, scorer, leads, when, accounts)
                 return
+        if self.backend_name == "spark":
+            from leadscore import spark
+
+            if accounts is not None:
+                raise ConfigurationError("accounts=", "on Spark the account pass runs on the executors, over the "
+                                         "leads given", "leave out accounts= (Engine.build_accounts is not needed)")
+            yield from spark.score_leads(self.spark_session(), leads, rulepacks=self.rulepack_names, as_of=when)
+            return
         for item in leads:
             yield self.score_item(item, when, accounts)
+
+    def spark_session(self) -> Any:
+        """The Spark session of ``backend="spark"``: the one given, else a local one (``local[*]``)."""
+        if self.backend_name != "spark":
+            raise ConfigurationError("backend", f"the {self.backend_name} engine runs in this process, not on Spark",
+                                     "use Engine(backend='spark')")
+        if self.spark is None:
+            from leadscore import spark
+
+            self.spark = spark.session()
+        return self.spark
+
+    def score_files(self, paths: Sequence[str], **options: Any) -> Iterator[Any]:
+        """Score the JSON Lines, CSV or Parquet files behind ``paths`` (files, globs, directories of
+        part files) on Spark, as ``leadscore score --engine spark`` does: cards as their JSON line
+        and rejections, in input order. ``options`` are :func:`leadscore.spark.score_files`'s
+        (``explain``, ``activities``, ...)."""
+        from leadscore import spark
+
+        return spark.score_files(self.spark_session(), paths, rulepacks=self.rulepack_names,
+                                 as_of=self._resolve_as_of(None), **options)
+
+    def write_part_files(self, paths: Sequence[str], directory: str, **options: Any) -> Iterator[Rejection]:
+        """Score ``paths`` on Spark and write the cards as JSON Lines part files into ``directory``;
+        yields the rejections (see :func:`leadscore.spark.write_part_files`)."""
+        from leadscore import spark
+
+        return spark.write_part_files(self.spark_session(), paths, directory, rulepacks=self.rulepack_names,
+                                      as_of=self._resolve_as_of(None), **options)
 
     def score_item(self, item: Lead | Rejection, when: datetime,
                    accounts: AccountIndex | None = None) -> ScoreCard | Rejection:

@@ -34,6 +34,7 @@ account key for scoring (with the lead's activities), and the cards once to the 
 
 from __future__ import annotations
 
+import copyreg
 import glob
 import io
 import json
@@ -43,13 +44,15 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
+import orjson
 from attrs import define, field
 
 from leadscore.accounts import account_key
@@ -59,9 +62,10 @@ from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.writers import lead_to_dict
 from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _row_lead,
-                                  activities_source, line_context, parse_jsonl_line)
-from leadscore.model import EMPTY, Activity, Lead, Rejection
+                                  activities_source, lead_from_dict, line_context, parse_jsonl_line)
+from leadscore.model import EMPTY, Activity, Lead, Rejection, ScoreCard
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
 PART_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", PARQUET_SUFFIX)
@@ -557,6 +561,77 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
         raise spark_failure(err) from err
 
 
+def score_leads(spark: Any, leads: Iterable[Lead | Rejection], *, rulepacks: Sequence[str] | None,
+                as_of: datetime, partitions: int | None = None) -> Iterator[ScoreCard | Rejection]:
+    """Score leads held in this process on ``spark`` (``Engine(backend="spark").score``): the cards
+    (ScoreCard objects) and rejections in the order given, as the python engine scores them with
+    its account pass (contacts grouped by account key, as :func:`score_files` groups them).
+
+    Every lead is sent to the executors from here, so this is for leads already in memory; score
+    files with :func:`score_files`, which the executors read themselves.
+    """
+    from pyspark.sql import functions as F  # noqa: N812
+
+    items = list(leads)
+    rows: dict[str, list[Any]] = {"line": [], "akey": [], "raw": []}
+    for number, item in enumerate(items):
+        if isinstance(item, Lead):
+            rows["line"].append(number)
+            key = account_key(item)
+            rows["akey"].append(f"a:{key}" if key else f"l:{number}")
+            rows["raw"].append(orjson.dumps(lead_to_dict(item)))  # read back equal by lead_from_dict
+    results: list[ScoreCard | Rejection] = [item for item in items]
+    if rows["line"]:
+        import pyarrow as pa
+
+        parallel = partitions or spark.sparkContext.defaultParallelism
+        try:
+            table = spark.createDataFrame(pa.table(rows))  # an Arrow table (PySpark 4)
+            scored = (table.repartition(parallel, F.col("akey")).sortWithinPartitions("line")
+                      .mapInArrow(lambda batches: _score_objects(batches, tuple(rulepacks) if rulepacks else None,
+                                                                 as_of), "line long, card binary"))
+            for row in scored.toLocalIterator():
+                results[row["line"]] = pickle.loads(row["card"])
+        except (LeadscoreError, GeneratorExit):
+            raise
+        except Exception as err:  # as in score_files
+            raise spark_failure(err) from err
+    yield from results
+
+
+def _score_objects(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime) -> Iterator[Any]:
+    """score_leads' step on the executors: one partition's leads (as JSON), in their order, scored
+    with the account pass; each card or rejection pickled."""
+    import pyarrow as pa
+
+    engine = _engine(rulepacks, as_of)
+    rows: list[tuple[int, bytes]] = []
+    for batch in batches:
+        rows += zip(batch.column("line").to_pylist(), batch.column("raw").to_pylist())
+    if not rows:
+        return
+    rows.sort()
+    leads = [lead_from_dict(orjson.loads(raw), f"lead {line}") for line, raw in rows]
+    index = engine.build_accounts(leads) if engine.needs_accounts else None
+    cards = [_pickled(result) for result in engine.score(leads, accounts=index)]
+    yield pa.RecordBatch.from_pydict({"line": [line for line, _ in rows], "card": cards},
+                                     schema=pa.schema([("line", pa.int64()), ("card", pa.binary())]))
+
+
+def _pickled(value: Any) -> bytes:
+    """``value`` pickled, with the read-only mappings a card holds (``MappingProxyType``, which
+    pickle refuses) sent as their contents."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: lambda proxy: (_read_only, (dict(proxy),))}
+    pickler.dump(value)
+    return out.getvalue()
+
+
+def _read_only(contents: dict[str, Any]) -> Any:
+    return MappingProxyType(contents) if contents else EMPTY
+
+
 @define
 class PartFiles:
     """What :func:`write_part_files` wrote: the directory, its part files in order, and the cards in them."""
@@ -870,4 +945,4 @@ def _label(path: str, given: Sequence[str]) -> str:
 
 
 __all__ = ["PART_SUFFIXES", "PartFiles", "activity_parts", "check_java", "input_files", "input_format", "score_files",
-           "session", "write_part_files"]
+           "score_leads", "session", "write_part_files"]
