@@ -309,6 +309,83 @@ def test_an_empty_activities_file_stops_both_engines_in_one_line(tmp_path: Path)
     assert not (tmp_path / "o.jsonl").exists()
 
 
+# --- the notes on stderr and the empty-file refusal ----------------------------------------------
+
+
+def _both(tmp_path: Path, source: Path, *extra: str, spark_source: Path | None = None) -> tuple[Any, Any]:
+    """`leadscore score` on the python engine and on Spark: each (exit code, output, rejects, stderr)."""
+    runs = []
+    for engine, path in ((("--engine", "python"), source), (SPARK, spark_source or source)):
+        result, out, rejects = _invoke(tmp_path, path, *engine, *extra)
+        # Unknown activity types are not counted on Spark yet.
+        runs.append((result.exit_code, out, rejects, "".join(
+            line for line in result.stderr.splitlines(keepends=True) if "activity types no rulepack knows" not in line)))
+    return runs[0], runs[1]
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\r\n"], ids=["0-bytes", "blank-lines"])
+def test_an_empty_json_lines_file_is_refused_as_leadscore_score_refuses_it(tmp_path: Path, content: str) -> None:
+    source = tmp_path / "leads.jsonl"
+    source.write_text(content, encoding="utf-8")
+    python, spark = _both(tmp_path, source, "-r", "firr-base")
+    assert spark == python
+    assert python[:3] == (2, "", "")
+    assert python[3] == (f'leadscore: {source}: no leads in this file; write one JSON object per line, such as '
+                         '{"id": "L-1001"}\n')
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"], ids=["0-bytes", "blank-lines"])
+def test_an_empty_part_file_stops_the_run_naming_it(tmp_path: Path, content: str) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    folder = _spread(lines[:9], tmp_path / "parts", 3)
+    empty = folder / "part-00001.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    # What leadscore score says of that part by itself (the python engine reads no directory).
+    python, spark = _both(tmp_path, empty, "-r", "firr-base", spark_source=folder)
+    assert spark == python and python[0] == 2 and python[1] == ""
+    assert python[3].startswith(f"leadscore: {empty}: no leads in this file;")
+    # A CSV part file of 0 bytes, the same.
+    header, rows = _csv_rows(SAMPLES / "leads.csv")
+    csv_parts = tmp_path / "csv"
+    csv_parts.mkdir()
+    _write_csv(csv_parts / "part-00000.csv", header, rows[:4])
+    (csv_parts / "part-00001.csv").write_text("", encoding="utf-8")
+    python, spark = _both(tmp_path, csv_parts / "part-00001.csv", "-r", "firr-base", spark_source=csv_parts)
+    assert spark == python and python[0] == 2
+    assert python[3].startswith(f"leadscore: {csv_parts / 'part-00001.csv'}: no leads in this file; write a header")
+
+
+def _with(line: str, **changes: Any) -> str:
+    lead = json.loads(line)
+    for key, value in changes.items():
+        lead[key] = value(lead.get(key)) if callable(value) else value
+    return json.dumps(lead) + "\n"
+
+
+def test_activities_left_out_of_json_leads_are_listed_as_leadscore_score_lists_them(tmp_path: Path) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def spoiled(count: int) -> Any:  # the lead's first activities with times that are no times
+        return lambda acts: [{**act, "at": f"around noon {i}"} if i < count else act for i, act in enumerate(acts)]
+
+    source = tmp_path / "leads.jsonl"
+    changed = [_with(line, activities=spoiled(i % 4)) if i % 3 == 0 else line for i, line in enumerate(lines)]
+    # A later copy of a lead with a bad activity (rejected, its activity still left out), and an
+    # activity without a time.
+    changed += [changed[3], _with(lines[1], id="L-9101", activities=lambda acts: [*acts, {"type": "page_view"}])]
+    source.write_text("".join(changed), encoding="utf-8")
+    args = ("--activities", str(SAMPLES / "activities.csv"), "-r", "firr-base", "--explain")
+    python, spark = _both(tmp_path, source, *args)
+    assert spark == python
+    notes = python[3].splitlines()
+    skipped = [line for line in notes if line.startswith("skipped ")]
+    places = [int(line[len(f"skipped {source}:"):].partition(":")[0]) for line in skipped]
+    assert python[0] == 1 and len(skipped) == 20 and places == sorted(places) and len(set(places)) > 5
+    more = notes.index(skipped[-1]) + 1
+    assert notes[more].startswith("... and ") and notes[more].endswith(" more activities left out")
+    assert notes[-1].endswith("activities left out (listed above)")
+
+
 @pytest.mark.parametrize("extra, expected", [
     (("--format", "csv"), "--engine spark: writes JSON Lines, not csv; add --format jsonl"),
     (("--map", "hubspot"), "--engine spark: --map is not supported on Spark; score with --engine python or duckdb"),

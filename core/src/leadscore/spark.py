@@ -54,8 +54,8 @@ from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
-from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _row_lead,
-                                  activities_source, line_context, parse_jsonl_line)
+from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _ReadContext,
+                                  _row_lead, activities_source, line_context, parse_jsonl_line)
 from leadscore.model import EMPTY, Activity, Lead, Rejection
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
@@ -227,7 +227,8 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
 # What a row of the split steps holds (column ``kind``): a lead, a rejected line, a CSV file's header
 # (its cells as JSON in ``raw``), a problem with a whole file (``where``, ``reason`` and ``dup``
 # hold the error's place, what and fix), a warning line, an activity left out (at ``line``: its
-# place among the notes), how many were left out in all (``line``), and a lead id's activities.
+# place among the notes), how many were left out in all (``line``; from the leads' split steps one
+# row per file read, so the driver knows which files Spark gave no task), and a lead id's activities.
 LEAD, REJECTED, HEADER, FATAL, WARNING, SKIPPED, SKIPPED_COUNT, ACTIVITIES = range(8)
 # Rows per Arrow batch a step gives Spark: a file is read whole, its rows are handed on in parts.
 _BATCH_ROWS = 8192
@@ -273,20 +274,54 @@ def _fatal(out: _Rows, f: int, err: InputError) -> None:
 
 
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
+    """JSON Lines files, each whole, as leads (their line) or rejections by the python reader's
+    rules; also each file's left-out activities, and a file of blank lines only as the python
+    reader refuses it."""
     out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
+            # One report per file: the activities its leads left out (a bad time) go to the driver.
+            context = line_context(ReadReport())
+            seen = False
             # The python reader's own line splitting (at b"\n", over-long lines as None).
             for number, raw in _lines(io.BytesIO(content), labels[f]):
                 where = f"{labels[f]}:{number}"
-                item = parse_jsonl_line(raw, where, number == 1, line_context())
+                item = parse_jsonl_line(raw, where, number == 1, context)
                 if item is not None:
+                    seen = True
                     _split_row(out, f, number, where, item, raw, label)
                     if out.full():
                         yield out.take()
+            if not seen:
+                _fatal(out, f, empty_file_error("jsonl", labels[f]))
+            yield from _left_out(out, f, context.report)
     if out:
         yield out.take()
+
+
+def _left_out(out: _Rows, f: int, report: ReadReport) -> Iterator[Any]:
+    """File ``f``'s activities left out (those its ReadReport kept, each at ``line``: its place among
+    them) and how many in all (at ``line``); the count's row also tells the driver the file was read."""
+    for number, rejection in enumerate(report.skipped):
+        out.add(kind=SKIPPED, f=f, line=number, id=rejection.lead_id, where=rejection.where, reason=rejection.reason)
+        if out.full():
+            yield out.take()
+    out.add(kind=SKIPPED_COUNT, f=f, line=report.skipped_count)
+
+
+def empty_file_error(kind: str, label: str) -> InputError:
+    """What the python reader says of an empty JSON Lines or CSV file (``kind``) named ``label``:
+    Spark gives a file of 0 bytes no task, so the driver says it."""
+    from leadscore.io.readers import _read_csv, _read_jsonl
+
+    reader = _read_jsonl if kind == "jsonl" else _read_csv
+    try:
+        for _ in reader(io.StringIO(""), label, line_context()):
+            pass
+    except InputError as err:
+        return err
+    raise AssertionError(f"the {kind} reader took an empty file")
 
 
 def _csv_text(content: bytes) -> Any:
@@ -302,7 +337,7 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
                delimiter: str | None, strict: bool) -> Iterator[Any]:
     """CSV files, each whole, as leads (their cells as JSON) or rejections by the python CSV reader
     (``readers.csv_lead_rows``); also each file's header, its warnings and a whole-file problem."""
-    from leadscore.io.readers import _ReadContext, csv_lead_rows
+    from leadscore.io.readers import csv_lead_rows
 
     out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
@@ -323,6 +358,7 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
                 out.add(kind=HEADER, f=f, line=0, raw=json.dumps(header[0], ensure_ascii=False).encode())
             for line in ctx.report.warnings:
                 out.add(kind=WARNING, f=f, line=0, reason=line)
+            yield from _left_out(out, f, ctx.report)
     if out:
         yield out.take()
 
@@ -330,7 +366,9 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
 def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str,
                    header: list[str]) -> Iterator[Any]:
     """Parquet rows (columns ``header``, then the file's path and the row's index) as leads or
-    rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON."""
+    rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON.
+    (A row leaves activities out only through a column map's activity columns, and Spark takes no
+    --map: there is nothing to report; the columns' warnings are the driver's, parquet_header.)"""
     from leadscore.io.parquet import _text_cells
 
     plan = plan_header(header, label, None)
@@ -368,7 +406,7 @@ def _activity_rows(contents: dict[str, bytes], parts: dict[str, tuple[int, str]]
                    delimiter: str | None, strict: bool) -> Iterator[Any]:
     """_split_activities' rows from the bytes of each part (the driver calls it too, for empty files
     that Spark gave no task)."""
-    from leadscore.io.readers import _parquet_activity_table, _read_activities, _ReadContext
+    from leadscore.io.readers import _parquet_activity_table, _read_activities
 
     report = ReadReport()
     ctx = _ReadContext(None, delimiter, strict, report)
@@ -613,11 +651,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
     try:
         headers = _notes(lines, acts, report, F, lambda: [
             row for batch in _activity_rows(dict.fromkeys(places, b""), places, act_label, act_parquet, delimiter,
-                                            strict) for row in batch.to_pylist()])
-        if kind == "csv":
-            for f, name in enumerate(labels):
-                if f not in headers:  # a file Spark gave no task (an empty one): what the python reader says
-                    raise InputError(name, "no leads in this file", "write a header row, then one row per lead")
+                                            strict) for row in batch.to_pylist()], labels, kind)
         if kind == "parquet":
             assert header is not None
             headers = dict.fromkeys(range(len(files)), header)
@@ -672,13 +706,15 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
 
 
 def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
-           empty_activities: Any) -> dict[int, list[str]]:
-    """Each CSV file's header by file number; the warnings and left-out activities into ``report``.
-    ``empty_activities`` gives the activities step's rows for empty files, for when Spark ran no
-    task at all (it gives none for empty files).
+           empty_activities: Any, labels: Sequence[str], kind: str) -> dict[int, list[str]]:
+    """Each CSV file's header by file number; the warnings and left-out activities into ``report``,
+    in the python reader's order (the activities file's first, then the leads', file by file and
+    line by line). ``empty_activities`` gives the activities step's rows for empty files, for when
+    Spark ran no task at all (it gives none for empty files). ``labels`` name the input files (of
+    format ``kind``).
 
     :raises InputError: the first problem with a whole file (the activities file's first, as the
-        python reader reads it before the leads).
+        python reader reads it before the leads; then the first lead file's, an empty one included).
     """
     found: list[Any] = []
     if acts is not None:
@@ -690,20 +726,29 @@ def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N8
                 raise InputError(row["where"], row["reason"], row["fix"] or "")
         if not any(row["kind"] == SKIPPED_COUNT for row in found):
             raise InputError("--activities", "Spark read no activities file", "check the activities file")
-    meta = sorted(lines.where(F.col("kind").isin(HEADER, FATAL, WARNING)).select("kind", "f", "raw", "where",
-                                                                                  "reason", "dup").collect(),
+    meta = sorted(lines.where(F.col("kind").isin(HEADER, FATAL, WARNING, SKIPPED, SKIPPED_COUNT))
+                  .select("kind", "f", "line", "id", "raw", "where", "reason", "dup").collect(),
                   key=lambda row: (row["f"], row["kind"] != FATAL))
-    for row in meta:
-        if row["kind"] == FATAL:
-            raise InputError(row["where"], row["reason"], row["dup"] or "")
+    problems = [(row["f"], InputError(row["where"], row["reason"], row["dup"] or "")) for row in meta
+                if row["kind"] == FATAL]
+    if kind != "parquet":
+        # A JSON Lines or CSV file Spark gave no task (0 bytes): the split step said nothing of it.
+        read = {row["f"] for row in meta if row["kind"] in (FATAL, SKIPPED_COUNT)}
+        problems += [(f, empty_file_error(kind, name)) for f, name in enumerate(labels) if f not in read]
+    if problems:
+        raise min(problems, key=lambda problem: problem[0])[1]
     if report is not None:
         for row in found:
             if row["kind"] == WARNING:
                 report.warn(row["reason"])
-        skipped = sorted((row for row in found if row["kind"] == SKIPPED), key=lambda row: row["line"])
-        for row in skipped:
-            report.skip(Rejection(row["where"], row["reason"], row["id"]))
-        report.skipped_count += sum(row["line"] for row in found if row["kind"] == SKIPPED_COUNT) - len(skipped)
+        # The activities file's left-out activities, then the leads' (file by file, line by line).
+        for skipped, rows in ((sorted((row for row in found if row["kind"] == SKIPPED), key=lambda row: row["line"]),
+                               found),
+                              (sorted((row for row in meta if row["kind"] == SKIPPED),
+                                      key=lambda row: (row["f"], row["line"])), meta)):
+            for row in skipped:
+                report.skip(Rejection(row["where"], row["reason"], row["id"]))
+            report.skipped_count += sum(row["line"] for row in rows if row["kind"] == SKIPPED_COUNT) - len(skipped)
         for row in meta:
             if row["kind"] == WARNING:
                 report.warn(row["reason"])
