@@ -386,6 +386,31 @@ def test_activities_left_out_of_json_leads_are_listed_as_leadscore_score_lists_t
     assert notes[-1].endswith("activities left out (listed above)")
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_unknown_parquet_columns_are_a_warning_or_with_strict_the_error(tmp_path: Path, strict: bool) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    leads = pacsv.read_csv(SAMPLES / "leads.csv")
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    # Each part has a column that is no lead field, the second one more: two warnings.
+    first = leads.slice(0, 20).append_column("favourite colour", pa.array(["teal"] * 20))
+    second = leads.slice(20).append_column("favourite colour", pa.array(["red"] * (leads.num_rows - 20)))
+    second = second.append_column("shoe size", pa.array([42] * (leads.num_rows - 20)))
+    pq.write_table(first, folder / "part-00000.parquet")
+    pq.write_table(second, folder / "part-00001.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base", *(("--strict",) if strict else ()))
+    assert spark == python
+    if strict:
+        assert python[:3] == (2, "", "")
+        assert python[3].startswith(f"leadscore: {folder}: 1 unknown column: 'favourite colour'")
+    else:
+        assert python[0] == 0 and len(python[1].splitlines()) == leads.num_rows
+        warnings = [line for line in python[3].splitlines() if "kept as custom field" in line]
+        assert len(warnings) == 2 and "'shoe size'" in warnings[1]
+
+
 @pytest.mark.parametrize("extra, expected", [
     (("--format", "csv"), "--engine spark: writes JSON Lines, not csv; add --format jsonl"),
     (("--map", "hubspot"), "--engine spark: --map is not supported on Spark; score with --engine python or duckdb"),

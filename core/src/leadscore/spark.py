@@ -55,7 +55,7 @@ from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _ReadContext,
-                                  _row_lead, activities_source, line_context, parse_jsonl_line)
+                                  _row_lead, _unknown_columns, activities_source, line_context, parse_jsonl_line)
 from leadscore.model import EMPTY, Activity, Lead, Rejection
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
@@ -129,18 +129,27 @@ def input_format(files: Sequence[str], labels: Sequence[str], fmt: str | None = 
     return kinds[0]
 
 
-def parquet_header(files: Sequence[str], labels: Sequence[str]) -> list[str]:
+def parquet_header(files: Sequence[str], labels: Sequence[str], label: str | None = None, strict: bool = False,
+                   warnings: list[str] | None = None) -> list[str]:
     """The lead columns of the Parquet ``files``, each file's columns checked as ``leadscore score``
-    checks them, before Spark starts on them.
+    checks them, before Spark starts on them. With ``label`` (the input as the user named it), the
+    columns that are no lead field are reported as the python reader reports them, file by file:
+    one warning line each (appended to ``warnings``, once), or under ``strict`` the error.
 
-    :raises InputError: when a file has a column of a type its field does not take (the same
-        one-line message as the python reader).
+    :raises InputError: when a file has a column of a type its field does not take, or under
+        ``strict`` a column that is no lead field (the same one-line messages as the python reader).
     """
+    context = _ReadContext(None, None, strict, ReadReport())
     header: list[str] = []
-    for path, label in zip(files, labels):
-        with ParquetPart(Path(path), label) as part:
-            part.check(_lead_targets(plan_header(part.columns, label, None)))
+    for path, part_label in zip(files, labels):
+        with ParquetPart(Path(path), part_label) as part:
+            plan = plan_header(part.columns, part_label, None)
+            part.check(_lead_targets(plan))
+            if label is not None:
+                _unknown_columns(plan, part.columns, label, context)
             header += [name for name in part.columns if name not in header]
+    if warnings is not None:
+        warnings += context.report.warnings
     return header
 
 
@@ -610,7 +619,8 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
     label = label or (paths[0] if len(paths) == 1 else "input")
     packs = tuple(rulepacks) if rulepacks else None
     kind = input_format(files, labels, fmt)
-    header = parquet_header(files, labels) if kind == "parquet" else None
+    columns: list[str] = []  # the Parquet leads' unknown-column warnings
+    header = parquet_header(files, labels, label, strict, columns) if kind == "parquet" else None
     act_parquet, act_files = activity_parts(activities) if activities is not None else (False, [])
 
     # Shuffles (duplicates by id, the final sort) into as many partitions as the scoring step: Spark's
@@ -651,7 +661,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
     try:
         headers = _notes(lines, acts, report, F, lambda: [
             row for batch in _activity_rows(dict.fromkeys(places, b""), places, act_label, act_parquet, delimiter,
-                                            strict) for row in batch.to_pylist()], labels, kind)
+                                            strict) for row in batch.to_pylist()], labels, kind, columns)
         if kind == "parquet":
             assert header is not None
             headers = dict.fromkeys(range(len(files)), header)
@@ -706,12 +716,13 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
 
 
 def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
-           empty_activities: Any, labels: Sequence[str], kind: str) -> dict[int, list[str]]:
+           empty_activities: Any, labels: Sequence[str], kind: str,
+           columns: Sequence[str] = ()) -> dict[int, list[str]]:
     """Each CSV file's header by file number; the warnings and left-out activities into ``report``,
     in the python reader's order (the activities file's first, then the leads', file by file and
     line by line). ``empty_activities`` gives the activities step's rows for empty files, for when
     Spark ran no task at all (it gives none for empty files). ``labels`` name the input files (of
-    format ``kind``).
+    format ``kind``), ``columns`` are the Parquet leads' unknown-column warnings (parquet_header).
 
     :raises InputError: the first problem with a whole file (the activities file's first, as the
         python reader reads it before the leads; then the first lead file's, an empty one included).
@@ -749,6 +760,8 @@ def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N8
             for row in skipped:
                 report.skip(Rejection(row["where"], row["reason"], row["id"]))
             report.skipped_count += sum(row["line"] for row in rows if row["kind"] == SKIPPED_COUNT) - len(skipped)
+        for line in columns:
+            report.warn(line)
         for row in meta:
             if row["kind"] == WARNING:
                 report.warn(row["reason"])
