@@ -156,8 +156,7 @@ def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list
     """_score, and the lines on stderr about the read: left-out activities, warnings, an error, the summary."""
     result, out, rejects = _invoke(tmp_path, source, *extra)
     notes = [line for line in result.stderr.splitlines()
-             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))
-             and "activity types no rulepack knows" not in line]
+             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))]
     return result.exit_code, out, rejects, notes
 
 
@@ -317,9 +316,7 @@ def _both(tmp_path: Path, source: Path, *extra: str, spark_source: Path | None =
     runs = []
     for engine, path in ((("--engine", "python"), source), (SPARK, spark_source or source)):
         result, out, rejects = _invoke(tmp_path, path, *engine, *extra)
-        # Unknown activity types are not counted on Spark yet.
-        runs.append((result.exit_code, out, rejects, "".join(
-            line for line in result.stderr.splitlines(keepends=True) if "activity types no rulepack knows" not in line)))
+        runs.append((result.exit_code, out, rejects, result.stderr))
     return runs[0], runs[1]
 
 
@@ -409,6 +406,31 @@ def test_unknown_parquet_columns_are_a_warning_or_with_strict_the_error(tmp_path
         assert python[0] == 0 and len(python[1].splitlines()) == leads.num_rows
         warnings = [line for line in python[3].splitlines() if "kept as custom field" in line]
         assert len(warnings) == 2 and "'shoe size'" in warnings[1]
+
+
+def test_unknown_activity_types_and_misfit_fields_are_counted_as_leadscore_score_counts_them(tmp_path: Path) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def renamed(acts: Any) -> Any:  # a typo of a known type, and a type of a CRM's own
+        return [{**act, "type": {"page_view": "page_veiw", "ad_click": "crm_touch"}.get(act["type"], act["type"])}
+                for act in acts]
+
+    changed = [_with(line, activities=renamed) if i % 2 else line for i, line in enumerate(lines)]
+    changed = [_with(line, fields={"budget_confirmed": "maybe", "competitor": "no"} if i % 5 == 0 else
+                     {"budget_confirmed": "perhaps"}) if i % 3 == 0 else line for i, line in enumerate(changed)]
+    changed.append(changed[1])  # a later copy: rejected, its activities not counted
+    source = tmp_path / "leads.jsonl"
+    source.write_text("".join(changed), encoding="utf-8")
+    # Activities of the activities file count too (joined to the leads before they are counted).
+    acts = (SAMPLES / "activities.csv").read_text(encoding="utf-8").replace(",page_view,", ",page_veiw,")
+    activities = tmp_path / "activities.csv"
+    activities.write_text(acts, encoding="utf-8")
+    python, spark = _both(tmp_path, source, "--activities", str(activities), "-r", "firr-base")
+    assert spark == python
+    notes = python[3].splitlines()
+    assert any(line.startswith("leadscore: warning: activity types no rulepack knows") and "'page_view'?" in line
+               for line in notes)
+    assert any("fields.budget_confirmed (" in line and "not a bool" in line for line in notes)
 
 
 @pytest.mark.parametrize("extra, expected", [

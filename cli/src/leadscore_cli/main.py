@@ -425,10 +425,13 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain:
 
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]], activities: str | None = None, input_fmt: str | None = None,
-                options: InputOptions | None = None, report: Any = None) -> Any:
+                options: InputOptions | None = None, report: Any = None, unknown_types: Any = None,
+                misfits: Any = None) -> Any:
     """Cards and rejections of INPUT (a JSON Lines, CSV or Parquet file, a glob or a directory of
     part files; ``activities`` joined on lead_id) scored on Spark, in input order (see
-    leadscore.spark); the read's warnings and left-out activities go to ``report``."""
+    leadscore.spark); the read's warnings and left-out activities go to ``report``, and the
+    workers' counts of unknown activity types and misfit custom fields into ``unknown_types`` and
+    ``misfits`` (as _watch_types counts them for the python engine) once the last card is given."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -449,7 +452,8 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
     options = options or InputOptions()
     return spark.score_files(session, [input_path], rulepacks=list(rulepacks) or None, as_of=when,
                              explain=explain, top=top, activities=activities, fmt=input_fmt,
-                             delimiter=options.delimiter, strict=options.strict, report=report)
+                             delimiter=options.delimiter, strict=options.strict, report=report,
+                             unknown_types=unknown_types, misfits=misfits)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -630,7 +634,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         results = _spark_scan(engine, input_path, rulepacks, explain, top, spark_master, [
                             ("--history", bool(history)), ("--next-steps", with_next_steps),
                             ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
-                            ("--map", options.column_map is not None)], activities, input_fmt, options, report)
+                            ("--map", options.column_map is not None)], activities, input_fmt, options, report,
+                            unknown_types, misfits)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

@@ -524,7 +524,49 @@ def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: dat
         out["id"].append(lead.id)
         out["where"].append(None)
         out["reason"].append(None)
+    for values in _counted(leads, engine.vocabulary):
+        for name, value in zip(("f", "line", "text", "id", "where", "reason"), values):
+            out[name].append(value)
     yield pa.RecordBatch.from_pydict(out, schema=_RESULT_SCHEMA())
+
+
+# A row of the scoring step at this file number is no card but a count for the run's notes: in
+# ``id`` an activity type no rulepack knows (``where`` "type") or a custom field whose values do
+# not fit their declared type (``where`` "field", ``reason`` the type), in ``line`` how many.
+COUNTED = -1
+
+
+def _counted(leads: Sequence[Lead], vocabulary: Any) -> Iterator[tuple[Any, ...]]:
+    """The scoring step's count rows for ``leads``: what ``leadscore score`` counts of the leads it
+    scores (each activity of a type not in the run's vocabulary; each lead's custom fields that
+    cannot be read as the type a pack declares) and reports on stderr."""
+    from collections import Counter
+
+    from leadscore.rulepack.fields import misfit_fields
+    from leadscore.rulepack.schema import CUSTOM_FIELDS
+
+    known = vocabulary.get("activity_types", frozenset())
+    declared = vocabulary.get(CUSTOM_FIELDS)
+    unknown: Counter[str] = Counter()
+    misfits: Counter[tuple[str, str]] = Counter()
+    for lead in leads:
+        if lead.activities and not known.issuperset(lead.activities.types):
+            unknown.update(kind for kind in lead.activities.types if kind not in known)
+        if declared and lead.fields:
+            misfits.update(misfit_fields(lead.fields, declared).items())
+    for kind, count in sorted(unknown.items()):
+        yield COUNTED, count, None, kind, "type", None
+    for (name, field_type), count in sorted(misfits.items()):
+        yield COUNTED, count, None, name, "field", field_type
+
+
+def add_counts(rows: Sequence[Any], unknown_types: Any, misfits: Any) -> None:
+    """The scoring step's count rows (``COUNTED``) added into the run's Counters (either may be None)."""
+    for row in rows:
+        if row["where"] == "type" and unknown_types is not None:
+            unknown_types[row["id"]] += row["line"]
+        elif row["where"] == "field" and misfits is not None:
+            misfits[(row["id"], row["reason"])] += row["line"]
 
 
 def _local(path: str) -> str:
@@ -568,7 +610,8 @@ def _RESULT_SCHEMA() -> Any:  # noqa: N802
 def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
                 explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
                 activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
-                strict: bool = False, report: ReadReport | None = None) -> Iterator[Rendered | Rejection]:
+                strict: bool = False, report: ReadReport | None = None, unknown_types: Any = None,
+                misfits: Any = None) -> Iterator[Rendered | Rejection]:
     """Score the JSON Lines, CSV or Parquet files behind ``paths`` on ``spark``; cards (as their
     JSON line) and rejections come back in input order (file, then line or row), as ``leadscore
     score`` gives them, then the activity rows no lead matched.
@@ -577,7 +620,9 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     ``activities`` is an activities CSV, Parquet file or directory of Parquet parts joined on
     ``lead_id`` (``leadscore score --activities``); ``fmt`` (jsonl, csv or parquet) overrides the
     suffixes; ``delimiter`` and ``strict`` are the CSV reader's (``--delimiter``, ``--strict``).
-    ``report`` receives the read's warnings and the activities left out, before the first result.
+    ``report`` receives the read's warnings and the activities left out, before the first result;
+    ``unknown_types`` (a Counter: activity type -> activities) and ``misfits`` ((field, type) ->
+    leads) count what ``leadscore score`` reports of the leads it scores, after the last result.
 
     :raises InputError: for a problem with a whole file (missing, empty, a bad header), as
         ``leadscore score`` stops on it, before the first result.
@@ -587,7 +632,8 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     try:
         yield from _score_files(spark, paths, rulepacks=rulepacks, as_of=as_of, explain=explain, top=top,
                                 label=label, partitions=partitions, activities=activities, fmt=fmt,
-                                delimiter=delimiter, strict=strict, report=report)
+                                delimiter=delimiter, strict=strict, report=report, unknown_types=unknown_types,
+                                misfits=misfits)
     except (LeadscoreError, GeneratorExit):
         raise
     except Exception as err:  # Py4J's and PySpark's errors, or the gateway's socket once the JVM is gone
@@ -609,7 +655,8 @@ def spark_failure(err: Exception) -> ConfigurationError:
 def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
                  explain: bool, top: int, label: str | None, partitions: int | None, activities: str | None,
                  fmt: str | None, delimiter: str | None, strict: bool,
-                 report: ReadReport | None) -> Iterator[Rendered | Rejection]:
+                 report: ReadReport | None, unknown_types: Any = None,
+                 misfits: Any = None) -> Iterator[Rendered | Rejection]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
 
@@ -685,7 +732,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
                                     _RESULT_DDL).persist()
         refused = lines.where(F.col("kind") == REJECTED).select(
             "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
-        everything = scored.unionByName(duplicates).unionByName(refused)
+        everything = scored.where(F.col("f") != COUNTED).unionByName(duplicates).unionByName(refused)
         if acts is not None:
             # After the last lead, in the activities file's order: rows no lead (nor a rejected row
             # naming its id) matched, and rows without a usable lead id.
@@ -701,6 +748,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
                 yield Rendered(row["text"], row["id"])
             else:
                 yield Rejection(row["where"], row["reason"], row["id"])
+        add_counts(scored.where(F.col("f") == COUNTED).collect(), unknown_types, misfits)
     finally:
         failing = sys.exc_info()[1] is not None
         try:
