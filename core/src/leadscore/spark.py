@@ -11,8 +11,9 @@ Four steps, each a DataFrame operation Spark can spread over a cluster:
    values as text by the python Parquet reader's rules (leadscore.io.parquet). Each line or row
    becomes a lead (its id, its account key, its text: the JSON line, or the row's cells as JSON)
    or a rejection naming ``file:line`` or ``file:row N`` exactly as ``leadscore score`` does. A
-   CSV file's header comes back to the driver (one row per file), and so does a problem with a
-   whole file (an empty file, a bad header), which stops the run as it stops ``leadscore score``;
+   CSV file's header comes back to the driver (one row per file), and so do the activities its
+   leads left out (a bad time) and a problem with a whole file (an empty file, a bad header),
+   which stops the run as it stops ``leadscore score``;
 2. the activities file (``--activities``: a CSV file, or Parquet parts) is read by Spark too
    (``binaryFile``, all of it by one task, as the python reader reads it whole) into one row per
    lead id: that id's usable activities, pickled, with the place and text of its rejection should
@@ -24,7 +25,9 @@ Four steps, each a DataFrame operation Spark can spread over a cluster:
 4. the leads are repartitioned by account key (a lead without one by its id), sorted by their
    place in the input, and each partition is scored by an :class:`~leadscore.engine.Engine` built
    once per worker: the account pass sees every contact of each account it scores, so account
-   signals and ``same_account`` are those of a single-process run.
+   signals and ``same_account`` are those of a single-process run. Each task also counts its
+   leads' unknown activity types and misfit custom fields (rows at file number ``COUNTED``),
+   which the driver adds up for the notes ``leadscore score`` prints.
 
 The driver collects the cards (JSON Lines text made by the python writer) and the rejections in
 input order. What is shuffled: one row per lead (its text) by id, for duplicates and the join with
