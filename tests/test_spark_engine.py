@@ -352,6 +352,23 @@ def test_an_empty_part_file_stops_the_run_naming_it(tmp_path: Path, content: str
     assert python[3].startswith(f"leadscore: {csv_parts / 'part-00001.csv'}: no leads in this file; write a header")
 
 
+def test_parquet_input_without_a_row_is_refused_as_leadscore_score_refuses_it(tmp_path: Path) -> None:
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    leads = pacsv.read_csv(SAMPLES / "leads.csv")
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    for i in range(2):  # parts with the columns and no row
+        pq.write_table(leads.slice(0, 0), folder / f"part-0000{i}.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base")
+    assert spark == python
+    assert python == (2, "", "", f"leadscore: {folder}: no leads in this file; write one row per lead\n")
+    # One part with rows is enough, as for leadscore score.
+    pq.write_table(leads.slice(0, 5), folder / "part-00002.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base")
+    assert spark == python and python[0] == 0 and len(python[1].splitlines()) == 5
+
+
 def _with(line: str, **changes: Any) -> str:
     lead = json.loads(line)
     for key, value in changes.items():

@@ -323,10 +323,12 @@ def _left_out(out: _Rows, f: int, report: ReadReport) -> Iterator[Any]:
 
 
 def empty_file_error(kind: str, label: str) -> InputError:
-    """What the python reader says of an empty JSON Lines or CSV file (``kind``) named ``label``:
-    Spark gives a file of 0 bytes no task, so the driver says it."""
+    """What the python reader says of an empty JSON Lines or CSV file (``kind``) named ``label``
+    (Spark gives a file of 0 bytes no task, so the driver says it), or of Parquet input without a row."""
     from leadscore.io.readers import _read_csv, _read_jsonl
 
+    if kind == "parquet":  # the python reader's words (_read_parquet), which reads no stream to ask
+        return InputError(label, "no leads in this file", "write one row per lead")
     reader = _read_jsonl if kind == "jsonl" else _read_csv
     try:
         for _ in reader(io.StringIO(""), label, line_context()):
@@ -711,7 +713,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
     try:
         headers = _notes(lines, acts, report, F, lambda: [
             row for batch in _activity_rows(dict.fromkeys(places, b""), places, act_label, act_parquet, delimiter,
-                                            strict) for row in batch.to_pylist()], labels, kind, columns)
+                                            strict) for row in batch.to_pylist()], labels, kind, columns, label)
         if kind == "parquet":
             assert header is not None
             headers = dict.fromkeys(range(len(files)), header)
@@ -768,12 +770,13 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
 
 def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
            empty_activities: Any, labels: Sequence[str], kind: str,
-           columns: Sequence[str] = ()) -> dict[int, list[str]]:
+           columns: Sequence[str] = (), label: str = "") -> dict[int, list[str]]:
     """Each CSV file's header by file number; the warnings and left-out activities into ``report``,
     in the python reader's order (the activities file's first, then the leads', file by file and
     line by line). ``empty_activities`` gives the activities step's rows for empty files, for when
     Spark ran no task at all (it gives none for empty files). ``labels`` name the input files (of
-    format ``kind``), ``columns`` are the Parquet leads' unknown-column warnings (parquet_header).
+    format ``kind``), ``columns`` are the Parquet leads' unknown-column warnings (parquet_header),
+    ``label`` names the input as a whole (Parquet parts without a row between them are refused by it).
 
     :raises InputError: the first problem with a whole file (the activities file's first, as the
         python reader reads it before the leads; then the first lead file's, an empty one included).
@@ -797,6 +800,8 @@ def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N8
         # A JSON Lines or CSV file Spark gave no task (0 bytes): the split step said nothing of it.
         read = {row["f"] for row in meta if row["kind"] in (FATAL, SKIPPED_COUNT)}
         problems += [(f, empty_file_error(kind, name)) for f, name in enumerate(labels) if f not in read]
+    elif not problems and lines.isEmpty():  # every Parquet row is a lead or a rejection: there is none
+        problems.append((0, empty_file_error(kind, label)))
     if problems:
         raise min(problems, key=lambda problem: problem[0])[1]
     if report is not None:
