@@ -565,9 +565,12 @@ def _counted(leads: Sequence[Lead], vocabulary: Any) -> Iterator[tuple[Any, ...]
         yield COUNTED, count, None, name, "field", field_type
 
 
-def add_counts(rows: Sequence[Any], unknown_types: Any, misfits: Any) -> None:
-    """The scoring step's count rows (``COUNTED``) added into the run's Counters (either may be None)."""
-    for row in rows:
+def add_counts(scored: Any, F: Any, unknown_types: Any, misfits: Any) -> None:  # noqa: N803
+    """The count rows (``COUNTED``) of the scoring step's frame ``scored`` added into the run's
+    Counters (either may be None; with neither, Spark is not asked)."""
+    if unknown_types is None and misfits is None:
+        return
+    for row in scored.where(F.col("f") == COUNTED).collect():
         if row["where"] == "type" and unknown_types is not None:
             unknown_types[row["id"]] += row["line"]
         elif row["where"] == "field" and misfits is not None:
@@ -753,7 +756,7 @@ def _score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] |
                 yield Rendered(row["text"], row["id"])
             else:
                 yield Rejection(row["where"], row["reason"], row["id"])
-        add_counts(scored.where(F.col("f") == COUNTED).collect(), unknown_types, misfits)
+        add_counts(scored, F, unknown_types, misfits)
     finally:
         failing = sys.exc_info()[1] is not None
         try:
