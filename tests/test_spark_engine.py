@@ -156,8 +156,7 @@ def _run(tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, list
     """_score, and the lines on stderr about the read: left-out activities, warnings, an error, the summary."""
     result, out, rejects = _invoke(tmp_path, source, *extra)
     notes = [line for line in result.stderr.splitlines()
-             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))
-             and "activity types no rulepack knows" not in line]
+             if line.startswith(("skipped ", "leadscore: ", "scored ", "... and"))]
     return result.exit_code, out, rejects, notes
 
 
@@ -307,6 +306,148 @@ def test_an_empty_activities_file_stops_both_engines_in_one_line(tmp_path: Path)
     assert lines[0] == lines[1] == (f"leadscore: {empty}: the activities file is empty; write the header "
                                     "lead_id,type,at first")
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# --- the notes on stderr and the empty-file refusal ----------------------------------------------
+
+
+def _both(tmp_path: Path, source: Path, *extra: str, spark_source: Path | None = None) -> tuple[Any, Any]:
+    """`leadscore score` on the python engine and on Spark: each (exit code, output, rejects, stderr)."""
+    runs = []
+    for engine, path in ((("--engine", "python"), source), (SPARK, spark_source or source)):
+        result, out, rejects = _invoke(tmp_path, path, *engine, *extra)
+        runs.append((result.exit_code, out, rejects, result.stderr))
+    return runs[0], runs[1]
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\r\n"], ids=["0-bytes", "blank-lines"])
+def test_an_empty_json_lines_file_is_refused_as_leadscore_score_refuses_it(tmp_path: Path, content: str) -> None:
+    source = tmp_path / "leads.jsonl"
+    source.write_text(content, encoding="utf-8")
+    python, spark = _both(tmp_path, source, "-r", "firr-base")
+    assert spark == python
+    assert python[:3] == (2, "", "")
+    assert python[3] == (f'leadscore: {source}: no leads in this file; write one JSON object per line, such as '
+                         '{"id": "L-1001"}\n')
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"], ids=["0-bytes", "blank-lines"])
+def test_an_empty_part_file_stops_the_run_naming_it(tmp_path: Path, content: str) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    folder = _spread(lines[:9], tmp_path / "parts", 3)
+    empty = folder / "part-00001.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    # What leadscore score says of that part by itself (the python engine reads no directory).
+    python, spark = _both(tmp_path, empty, "-r", "firr-base", spark_source=folder)
+    assert spark == python and python[0] == 2 and python[1] == ""
+    assert python[3].startswith(f"leadscore: {empty}: no leads in this file;")
+    # A CSV part file of 0 bytes, the same.
+    header, rows = _csv_rows(SAMPLES / "leads.csv")
+    csv_parts = tmp_path / "csv"
+    csv_parts.mkdir()
+    _write_csv(csv_parts / "part-00000.csv", header, rows[:4])
+    (csv_parts / "part-00001.csv").write_text("", encoding="utf-8")
+    python, spark = _both(tmp_path, csv_parts / "part-00001.csv", "-r", "firr-base", spark_source=csv_parts)
+    assert spark == python and python[0] == 2
+    assert python[3].startswith(f"leadscore: {csv_parts / 'part-00001.csv'}: no leads in this file; write a header")
+
+
+def test_parquet_input_without_a_row_is_refused_as_leadscore_score_refuses_it(tmp_path: Path) -> None:
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    leads = pacsv.read_csv(SAMPLES / "leads.csv")
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    for i in range(2):  # parts with the columns and no row
+        pq.write_table(leads.slice(0, 0), folder / f"part-0000{i}.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base")
+    assert spark == python
+    assert python == (2, "", "", f"leadscore: {folder}: no leads in this file; write one row per lead\n")
+    # One part with rows is enough, as for leadscore score.
+    pq.write_table(leads.slice(0, 5), folder / "part-00002.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base")
+    assert spark == python and python[0] == 0 and len(python[1].splitlines()) == 5
+
+
+def _with(line: str, **changes: Any) -> str:
+    lead = json.loads(line)
+    for key, value in changes.items():
+        lead[key] = value(lead.get(key)) if callable(value) else value
+    return json.dumps(lead) + "\n"
+
+
+def test_activities_left_out_of_json_leads_are_listed_as_leadscore_score_lists_them(tmp_path: Path) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def spoiled(count: int) -> Any:  # the lead's first activities with times that are no times
+        return lambda acts: [{**act, "at": f"around noon {i}"} if i < count else act for i, act in enumerate(acts)]
+
+    source = tmp_path / "leads.jsonl"
+    changed = [_with(line, activities=spoiled(i % 4)) if i % 3 == 0 else line for i, line in enumerate(lines)]
+    # A later copy of a lead with a bad activity (rejected, its activity still left out), and an
+    # activity without a time.
+    changed += [changed[3], _with(lines[1], id="L-9101", activities=lambda acts: [*acts, {"type": "page_view"}])]
+    source.write_text("".join(changed), encoding="utf-8")
+    args = ("--activities", str(SAMPLES / "activities.csv"), "-r", "firr-base", "--explain")
+    python, spark = _both(tmp_path, source, *args)
+    assert spark == python
+    notes = python[3].splitlines()
+    skipped = [line for line in notes if line.startswith("skipped ")]
+    places = [int(line[len(f"skipped {source}:"):].partition(":")[0]) for line in skipped]
+    assert python[0] == 1 and len(skipped) == 20 and places == sorted(places) and len(set(places)) > 5
+    more = notes.index(skipped[-1]) + 1
+    assert notes[more].startswith("... and ") and notes[more].endswith(" more activities left out")
+    assert notes[-1].endswith("activities left out (listed above)")
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_unknown_parquet_columns_are_a_warning_or_with_strict_the_error(tmp_path: Path, strict: bool) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    leads = pacsv.read_csv(SAMPLES / "leads.csv")
+    folder = tmp_path / "leads"
+    folder.mkdir()
+    # Each part has a column that is no lead field, the second one more: two warnings.
+    first = leads.slice(0, 20).append_column("favourite colour", pa.array(["teal"] * 20))
+    second = leads.slice(20).append_column("favourite colour", pa.array(["red"] * (leads.num_rows - 20)))
+    second = second.append_column("shoe size", pa.array([42] * (leads.num_rows - 20)))
+    pq.write_table(first, folder / "part-00000.parquet")
+    pq.write_table(second, folder / "part-00001.parquet")
+    python, spark = _both(tmp_path, folder, "-r", "firr-base", *(("--strict",) if strict else ()))
+    assert spark == python
+    if strict:
+        assert python[:3] == (2, "", "")
+        assert python[3].startswith(f"leadscore: {folder}: 1 unknown column: 'favourite colour'")
+    else:
+        assert python[0] == 0 and len(python[1].splitlines()) == leads.num_rows
+        warnings = [line for line in python[3].splitlines() if "kept as custom field" in line]
+        assert len(warnings) == 2 and "'shoe size'" in warnings[1]
+
+
+def test_unknown_activity_types_and_misfit_fields_are_counted_as_leadscore_score_counts_them(tmp_path: Path) -> None:
+    lines = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def renamed(acts: Any) -> Any:  # a typo of a known type, and a type of a CRM's own
+        return [{**act, "type": {"page_view": "page_veiw", "ad_click": "crm_touch"}.get(act["type"], act["type"])}
+                for act in acts]
+
+    changed = [_with(line, activities=renamed) if i % 2 else line for i, line in enumerate(lines)]
+    changed = [_with(line, fields={"budget_confirmed": "maybe", "competitor": "no"} if i % 5 == 0 else
+                     {"budget_confirmed": "perhaps"}) if i % 3 == 0 else line for i, line in enumerate(changed)]
+    changed.append(changed[1])  # a later copy: rejected, its activities not counted
+    source = tmp_path / "leads.jsonl"
+    source.write_text("".join(changed), encoding="utf-8")
+    # Activities of the activities file count too (joined to the leads before they are counted).
+    acts = (SAMPLES / "activities.csv").read_text(encoding="utf-8").replace(",page_view,", ",page_veiw,")
+    activities = tmp_path / "activities.csv"
+    activities.write_text(acts, encoding="utf-8")
+    python, spark = _both(tmp_path, source, "--activities", str(activities), "-r", "firr-base")
+    assert spark == python
+    notes = python[3].splitlines()
+    assert any(line.startswith("leadscore: warning: activity types no rulepack knows") and "'page_view'?" in line
+               for line in notes)
+    assert any("fields.budget_confirmed (" in line and "not a bool" in line for line in notes)
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -476,8 +617,8 @@ def test_part_files_hold_the_cards_of_one_file_in_input_order(tmp_path: Path, un
     assert "".join((tmp_path / "cards" / name).read_text(encoding="utf-8") for name in parts) == one_file
     assert (tmp_path / "cards" / "_SUCCESS").exists()
     assert (result.exit_code, rejects) == (python.exit_code, python_rejects) and python.exit_code == 1
-    summary = result.stderr.replace("rejects-parts.jsonl", "rejects.jsonl").splitlines()[-1]
-    assert summary == python.stderr.splitlines()[-1] and summary.startswith("scored 1500 + rejected 2 (see ")
+    assert result.stderr.replace("rejects-parts.jsonl", "rejects.jsonl") == python.stderr  # the warnings too
+    assert python.stderr.splitlines()[-1].startswith("scored 1500 + rejected 2 (see ")
     # Nothing is left beside the directory (the parts are written under a hidden name first).
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
 

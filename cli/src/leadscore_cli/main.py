@@ -444,12 +444,15 @@ def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> An
 
 def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]], activities: str | None = None, input_fmt: str | None = None,
-                options: InputOptions | None = None, report: Any = None, parts: Any = None) -> Any:
+                options: InputOptions | None = None, report: Any = None, parts: Any = None,
+                unknown_types: Any = None, misfits: Any = None) -> Any:
     """Cards and rejections of INPUT (a JSON Lines, CSV or Parquet file, a glob or a directory of
     part files; ``activities`` joined on lead_id) scored on Spark, in input order (see
-    leadscore.spark); the read's warnings and left-out activities go to ``report``. With ``parts``
-    (a PartFiles) the cards are written as part files into its directory and only the rejections
-    come back."""
+    leadscore.spark); the read's warnings and left-out activities go to ``report``, and the
+    workers' counts of unknown activity types and misfit custom fields into ``unknown_types`` and
+    ``misfits`` (as _watch_types counts them for the python engine) once the last card is given.
+    With ``parts`` (a PartFiles) the cards are written as part files into its directory and only
+    the rejections come back."""
     for option, given in refused:
         if given:
             raise UsageFailure(f"--engine spark: {option} is not supported on Spark; score with --engine python "
@@ -469,7 +472,8 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
     session = spark.session(master)
     options = options or InputOptions()
     settings = dict(rulepacks=list(rulepacks) or None, as_of=when, explain=explain, top=top, activities=activities,
-                    fmt=input_fmt, delimiter=options.delimiter, strict=options.strict, report=report)
+                    fmt=input_fmt, delimiter=options.delimiter, strict=options.strict, report=report,
+                    unknown_types=unknown_types, misfits=misfits)
     if parts is not None:
         return spark.write_part_files(session, [input_path], parts.directory, written=parts, **settings)
     return spark.score_files(session, [input_path], **settings)
@@ -660,7 +664,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             ("--history", bool(history)), ("--next-steps", with_next_steps),
                             ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
                             ("--map", options.column_map is not None)], activities, input_fmt, options, report,
-                            parts)
+                            parts, unknown_types, misfits)
                     last_lead: list[Any] = []
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):

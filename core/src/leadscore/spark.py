@@ -11,8 +11,9 @@ Four steps, each a DataFrame operation Spark can spread over a cluster:
    values as text by the python Parquet reader's rules (leadscore.io.parquet). Each line or row
    becomes a lead (its id, its account key, its text: the JSON line, or the row's cells as JSON)
    or a rejection naming ``file:line`` or ``file:row N`` exactly as ``leadscore score`` does. A
-   CSV file's header comes back to the driver (one row per file), and so does a problem with a
-   whole file (an empty file, a bad header), which stops the run as it stops ``leadscore score``;
+   CSV file's header comes back to the driver (one row per file), and so do the activities its
+   leads left out (a bad time) and a problem with a whole file (an empty file, a bad header),
+   which stops the run as it stops ``leadscore score``;
 2. the activities file (``--activities``: a CSV file, or Parquet parts) is read by Spark too
    (``binaryFile``, all of it by one task, as the python reader reads it whole) into one row per
    lead id: that id's usable activities, pickled, with the place and text of its rejection should
@@ -24,7 +25,9 @@ Four steps, each a DataFrame operation Spark can spread over a cluster:
 4. the leads are repartitioned by account key (a lead without one by its id), sorted by their
    place in the input, and each partition is scored by an :class:`~leadscore.engine.Engine` built
    once per worker: the account pass sees every contact of each account it scores, so account
-   signals and ``same_account`` are those of a single-process run.
+   signals and ``same_account`` are those of a single-process run. Each task also counts its
+   leads' unknown activity types and misfit custom fields (rows at file number ``COUNTED``),
+   which the driver adds up for the notes ``leadscore score`` prints.
 
 The driver collects the cards (JSON Lines text made by the python writer) and the rejections in
 input order. What is shuffled: one row per lead (its text) by id, for duplicates and the join with
@@ -62,9 +65,10 @@ from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _ReadContext,
+                                  _row_lead, _unknown_columns, activities_source, lead_from_dict, line_context,
+                                  parse_jsonl_line)
 from leadscore.io.writers import lead_to_dict
-from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _row_lead,
-                                  activities_source, lead_from_dict, line_context, parse_jsonl_line)
 from leadscore.model import EMPTY, Activity, Lead, Rejection, ScoreCard
 
 # Suffixes of the part files read from a directory (a lakehouse export writes part-00000.json ...).
@@ -138,18 +142,27 @@ def input_format(files: Sequence[str], labels: Sequence[str], fmt: str | None = 
     return kinds[0]
 
 
-def parquet_header(files: Sequence[str], labels: Sequence[str]) -> list[str]:
+def parquet_header(files: Sequence[str], labels: Sequence[str], label: str | None = None, strict: bool = False,
+                   warnings: list[str] | None = None) -> list[str]:
     """The lead columns of the Parquet ``files``, each file's columns checked as ``leadscore score``
-    checks them, before Spark starts on them.
+    checks them, before Spark starts on them. With ``label`` (the input as the user named it), the
+    columns that are no lead field are reported as the python reader reports them, file by file:
+    one warning line each (appended to ``warnings``, once), or under ``strict`` the error.
 
-    :raises InputError: when a file has a column of a type its field does not take (the same
-        one-line message as the python reader).
+    :raises InputError: when a file has a column of a type its field does not take, or under
+        ``strict`` a column that is no lead field (the same one-line messages as the python reader).
     """
+    context = _ReadContext(None, None, strict, ReadReport())
     header: list[str] = []
-    for path, label in zip(files, labels):
-        with ParquetPart(Path(path), label) as part:
-            part.check(_lead_targets(plan_header(part.columns, label, None)))
+    for path, part_label in zip(files, labels):
+        with ParquetPart(Path(path), part_label) as part:
+            plan = plan_header(part.columns, part_label, None)
+            part.check(_lead_targets(plan))
+            if label is not None:
+                _unknown_columns(plan, part.columns, label, context)
             header += [name for name in part.columns if name not in header]
+    if warnings is not None:
+        warnings += context.report.warnings
     return header
 
 
@@ -236,7 +249,8 @@ def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
 # What a row of the split steps holds (column ``kind``): a lead, a rejected line, a CSV file's header
 # (its cells as JSON in ``raw``), a problem with a whole file (``where``, ``reason`` and ``dup``
 # hold the error's place, what and fix), a warning line, an activity left out (at ``line``: its
-# place among the notes), how many were left out in all (``line``), and a lead id's activities.
+# place among the notes), how many were left out in all (``line``; from the leads' split steps one
+# row per file read, so the driver knows which files Spark gave no task), and a lead id's activities.
 LEAD, REJECTED, HEADER, FATAL, WARNING, SKIPPED, SKIPPED_COUNT, ACTIVITIES = range(8)
 # Rows per Arrow batch a step gives Spark: a file is read whole, its rows are handed on in parts.
 _BATCH_ROWS = 8192
@@ -282,20 +296,56 @@ def _fatal(out: _Rows, f: int, err: InputError) -> None:
 
 
 def _split(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str) -> Iterator[Any]:
+    """JSON Lines files, each whole, as leads (their line) or rejections by the python reader's
+    rules; also each file's left-out activities, and a file of blank lines only as the python
+    reader refuses it."""
     out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
         for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
             f = files[_local(path)]
+            # One report per file: the activities its leads left out (a bad time) go to the driver.
+            context = line_context(ReadReport())
+            seen = False
             # The python reader's own line splitting (at b"\n", over-long lines as None).
             for number, raw in _lines(io.BytesIO(content), labels[f]):
                 where = f"{labels[f]}:{number}"
-                item = parse_jsonl_line(raw, where, number == 1, line_context())
+                item = parse_jsonl_line(raw, where, number == 1, context)
                 if item is not None:
+                    seen = True
                     _split_row(out, f, number, where, item, raw, label)
                     if out.full():
                         yield out.take()
+            if not seen:
+                _fatal(out, f, empty_file_error("jsonl", labels[f]))
+            yield from _left_out(out, f, context.report)
     if out:
         yield out.take()
+
+
+def _left_out(out: _Rows, f: int, report: ReadReport) -> Iterator[Any]:
+    """File ``f``'s activities left out (those its ReadReport kept, each at ``line``: its place among
+    them) and how many in all (at ``line``); the count's row also tells the driver the file was read."""
+    for number, rejection in enumerate(report.skipped):
+        out.add(kind=SKIPPED, f=f, line=number, id=rejection.lead_id, where=rejection.where, reason=rejection.reason)
+        if out.full():
+            yield out.take()
+    out.add(kind=SKIPPED_COUNT, f=f, line=report.skipped_count)
+
+
+def empty_file_error(kind: str, label: str) -> InputError:
+    """What the python reader says of an empty JSON Lines or CSV file (``kind``) named ``label``
+    (Spark gives a file of 0 bytes no task, so the driver says it), or of Parquet input without a row."""
+    from leadscore.io.readers import _read_csv, _read_jsonl
+
+    if kind == "parquet":  # the python reader's words (_read_parquet), which reads no stream to ask
+        return InputError(label, "no leads in this file", "write one row per lead")
+    reader = _read_jsonl if kind == "jsonl" else _read_csv
+    try:
+        for _ in reader(io.StringIO(""), label, line_context()):
+            pass
+    except InputError as err:
+        return err
+    raise AssertionError(f"the {kind} reader took an empty file")
 
 
 def _csv_text(content: bytes) -> Any:
@@ -311,7 +361,7 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
                delimiter: str | None, strict: bool) -> Iterator[Any]:
     """CSV files, each whole, as leads (their cells as JSON) or rejections by the python CSV reader
     (``readers.csv_lead_rows``); also each file's header, its warnings and a whole-file problem."""
-    from leadscore.io.readers import _ReadContext, csv_lead_rows
+    from leadscore.io.readers import csv_lead_rows
 
     out = _Rows(_SPLIT_SCHEMA())
     for batch in batches:
@@ -332,6 +382,7 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
                 out.add(kind=HEADER, f=f, line=0, raw=json.dumps(header[0], ensure_ascii=False).encode())
             for line in ctx.report.warnings:
                 out.add(kind=WARNING, f=f, line=0, reason=line)
+            yield from _left_out(out, f, ctx.report)
     if out:
         yield out.take()
 
@@ -339,7 +390,9 @@ def _split_csv(batches: Iterator[Any], files: dict[str, int], labels: list[str],
 def _split_parquet(batches: Iterator[Any], files: dict[str, int], labels: list[str], label: str,
                    header: list[str]) -> Iterator[Any]:
     """Parquet rows (columns ``header``, then the file's path and the row's index) as leads or
-    rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON."""
+    rejections, by the python Parquet reader's rules; a lead's text is its row of cells as JSON.
+    (A row leaves activities out only through a column map's activity columns, and Spark takes no
+    --map: there is nothing to report; the columns' warnings are the driver's, parquet_header.)"""
     from leadscore.io.parquet import _text_cells
 
     plan = plan_header(header, label, None)
@@ -377,7 +430,7 @@ def _activity_rows(contents: dict[str, bytes], parts: dict[str, tuple[int, str]]
                    delimiter: str | None, strict: bool) -> Iterator[Any]:
     """_split_activities' rows from the bytes of each part (the driver calls it too, for empty files
     that Spark gave no task)."""
-    from leadscore.io.readers import _parquet_activity_table, _read_activities, _ReadContext
+    from leadscore.io.readers import _parquet_activity_table, _read_activities
 
     report = ReadReport()
     ctx = _ReadContext(None, delimiter, strict, report)
@@ -486,7 +539,52 @@ def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: dat
         out["id"].append(lead.id)
         out["where"].append(None)
         out["reason"].append(None)
+    for values in _counted(leads, engine.vocabulary):
+        for name, value in zip(("f", "line", "text", "id", "where", "reason"), values):
+            out[name].append(value)
     yield pa.RecordBatch.from_pydict(out, schema=_RESULT_SCHEMA())
+
+
+# A row of the scoring step at this file number is no card but a count for the run's notes: in
+# ``id`` an activity type no rulepack knows (``where`` "type") or a custom field whose values do
+# not fit their declared type (``where`` "field", ``reason`` the type), in ``line`` how many.
+COUNTED = -1
+
+
+def _counted(leads: Sequence[Lead], vocabulary: Any) -> Iterator[tuple[Any, ...]]:
+    """The scoring step's count rows for ``leads``: what ``leadscore score`` counts of the leads it
+    scores (each activity of a type not in the run's vocabulary; each lead's custom fields that
+    cannot be read as the type a pack declares) and reports on stderr."""
+    from collections import Counter
+
+    from leadscore.rulepack.fields import misfit_fields
+    from leadscore.rulepack.schema import CUSTOM_FIELDS
+
+    known = vocabulary.get("activity_types", frozenset())
+    declared = vocabulary.get(CUSTOM_FIELDS)
+    unknown: Counter[str] = Counter()
+    misfits: Counter[tuple[str, str]] = Counter()
+    for lead in leads:
+        if lead.activities and not known.issuperset(lead.activities.types):
+            unknown.update(kind for kind in lead.activities.types if kind not in known)
+        if declared and lead.fields:
+            misfits.update(misfit_fields(lead.fields, declared).items())
+    for kind, count in sorted(unknown.items()):
+        yield COUNTED, count, None, kind, "type", None
+    for (name, field_type), count in sorted(misfits.items()):
+        yield COUNTED, count, None, name, "field", field_type
+
+
+def add_counts(scored: Any, F: Any, unknown_types: Any, misfits: Any) -> None:  # noqa: N803
+    """The count rows (``COUNTED``) of the scoring step's frame ``scored`` added into the run's
+    Counters (either may be None; with neither, Spark is not asked)."""
+    if unknown_types is None and misfits is None:
+        return
+    for row in scored.where(F.col("f") == COUNTED).collect():
+        if row["where"] == "type" and unknown_types is not None:
+            unknown_types[row["id"]] += row["line"]
+        elif row["where"] == "field" and misfits is not None:
+            misfits[(row["id"], row["reason"])] += row["line"]
 
 
 def _local(path: str) -> str:
@@ -530,7 +628,8 @@ def _RESULT_SCHEMA() -> Any:  # noqa: N802
 def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
                 explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
                 activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
-                strict: bool = False, report: ReadReport | None = None) -> Iterator[Rendered | Rejection]:
+                strict: bool = False, report: ReadReport | None = None, unknown_types: Any = None,
+                misfits: Any = None) -> Iterator[Rendered | Rejection]:
     """Score the JSON Lines, CSV or Parquet files behind ``paths`` on ``spark``; cards (as their
     JSON line) and rejections come back in input order (file, then line or row), as ``leadscore
     score`` gives them, then the activity rows no lead matched.
@@ -539,7 +638,9 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     ``activities`` is an activities CSV, Parquet file or directory of Parquet parts joined on
     ``lead_id`` (``leadscore score --activities``); ``fmt`` (jsonl, csv or parquet) overrides the
     suffixes; ``delimiter`` and ``strict`` are the CSV reader's (``--delimiter``, ``--strict``).
-    ``report`` receives the read's warnings and the activities left out, before the first result.
+    ``report`` receives the read's warnings and the activities left out, before the first result;
+    ``unknown_types`` (a Counter: activity type -> activities) and ``misfits`` ((field, type) ->
+    leads) count what ``leadscore score`` reports of the leads it scores, after the last result.
 
     :raises InputError: for a problem with a whole file (missing, empty, a bad header), as
         ``leadscore score`` stops on it, before the first result.
@@ -547,7 +648,8 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
         naming the cause, where Spark's own error is a page of Java stack.
     """
     options = dict(rulepacks=rulepacks, as_of=as_of, explain=explain, top=top, label=label, partitions=partitions,
-                   activities=activities, fmt=fmt, delimiter=delimiter, strict=strict, report=report)
+                   activities=activities, fmt=fmt, delimiter=delimiter, strict=strict, report=report,
+                   unknown_types=unknown_types, misfits=misfits)
     try:
         with _results(spark, paths, **options) as everything:
             for row in everything.orderBy("f", "line").toLocalIterator():
@@ -789,7 +891,8 @@ def spark_failure(err: Exception) -> ConfigurationError:
 def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
              explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
              activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
-             strict: bool = False, report: ReadReport | None = None) -> Iterator[Any]:
+             strict: bool = False, report: ReadReport | None = None, unknown_types: Any = None,
+             misfits: Any = None) -> Iterator[Any]:
     """The run as one DataFrame of columns f, line (the input order), text (a card's JSON line, or
     None), id, where and reason (a rejection's), its steps kept (persisted) while the caller reads it.
     """
@@ -802,7 +905,8 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
     label = label or (paths[0] if len(paths) == 1 else "input")
     packs = tuple(rulepacks) if rulepacks else None
     kind = input_format(files, labels, fmt)
-    header = parquet_header(files, labels) if kind == "parquet" else None
+    columns: list[str] = []  # the Parquet leads' unknown-column warnings
+    header = parquet_header(files, labels, label, strict, columns) if kind == "parquet" else None
     act_parquet, act_files = activity_parts(activities) if activities is not None else (False, [])
 
     # Shuffles (duplicates by id, the final sort) into as many partitions as the scoring step: Spark's
@@ -843,11 +947,7 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
     try:
         headers = _notes(lines, acts, report, F, lambda: [
             row for batch in _activity_rows(dict.fromkeys(places, b""), places, act_label, act_parquet, delimiter,
-                                            strict) for row in batch.to_pylist()])
-        if kind == "csv":
-            for f, name in enumerate(labels):
-                if f not in headers:  # a file Spark gave no task (an empty one): what the python reader says
-                    raise InputError(name, "no leads in this file", "write a header row, then one row per lead")
+                                            strict) for row in batch.to_pylist()], labels, kind, columns, label)
         if kind == "parquet":
             assert header is not None
             headers = dict.fromkeys(range(len(files)), header)
@@ -871,7 +971,7 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
                                     _RESULT_DDL).persist()
         refused = lines.where(F.col("kind") == REJECTED).select(
             "f", "line", F.lit(None).cast("string").alias("text"), "id", "where", "reason")
-        everything = scored.unionByName(duplicates).unionByName(refused)
+        everything = scored.where(F.col("f") != COUNTED).unionByName(duplicates).unionByName(refused)
         if acts is not None:
             # After the last lead, in the activities file's order: rows no lead (nor a rejected row
             # naming its id) matched, and rows without a usable lead id.
@@ -883,6 +983,7 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
                     F.lit(len(files)).cast("int").alias("f"), "line", F.lit(None).cast("string").alias("text"),
                     "id", "where", "reason"))
         yield everything
+        add_counts(scored, F, unknown_types, misfits)
     finally:
         failing = sys.exc_info()[1] is not None
         try:
@@ -898,13 +999,17 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
 
 
 def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N803
-           empty_activities: Any) -> dict[int, list[str]]:
-    """Each CSV file's header by file number; the warnings and left-out activities into ``report``.
-    ``empty_activities`` gives the activities step's rows for empty files, for when Spark ran no
-    task at all (it gives none for empty files).
+           empty_activities: Any, labels: Sequence[str], kind: str,
+           columns: Sequence[str] = (), label: str = "") -> dict[int, list[str]]:
+    """Each CSV file's header by file number; the warnings and left-out activities into ``report``,
+    in the python reader's order (the activities file's first, then the leads', file by file and
+    line by line). ``empty_activities`` gives the activities step's rows for empty files, for when
+    Spark ran no task at all (it gives none for empty files). ``labels`` name the input files (of
+    format ``kind``), ``columns`` are the Parquet leads' unknown-column warnings (parquet_header),
+    ``label`` names the input as a whole (Parquet parts without a row between them are refused by it).
 
     :raises InputError: the first problem with a whole file (the activities file's first, as the
-        python reader reads it before the leads).
+        python reader reads it before the leads; then the first lead file's, an empty one included).
     """
     found: list[Any] = []
     if acts is not None:
@@ -916,20 +1021,33 @@ def _notes(lines: Any, acts: Any, report: ReadReport | None, F: Any,  # noqa: N8
                 raise InputError(row["where"], row["reason"], row["fix"] or "")
         if not any(row["kind"] == SKIPPED_COUNT for row in found):
             raise InputError("--activities", "Spark read no activities file", "check the activities file")
-    meta = sorted(lines.where(F.col("kind").isin(HEADER, FATAL, WARNING)).select("kind", "f", "raw", "where",
-                                                                                  "reason", "dup").collect(),
+    meta = sorted(lines.where(F.col("kind").isin(HEADER, FATAL, WARNING, SKIPPED, SKIPPED_COUNT))
+                  .select("kind", "f", "line", "id", "raw", "where", "reason", "dup").collect(),
                   key=lambda row: (row["f"], row["kind"] != FATAL))
-    for row in meta:
-        if row["kind"] == FATAL:
-            raise InputError(row["where"], row["reason"], row["dup"] or "")
+    problems = [(row["f"], InputError(row["where"], row["reason"], row["dup"] or "")) for row in meta
+                if row["kind"] == FATAL]
+    if kind != "parquet":
+        # A JSON Lines or CSV file Spark gave no task (0 bytes): the split step said nothing of it.
+        read = {row["f"] for row in meta if row["kind"] in (FATAL, SKIPPED_COUNT)}
+        problems += [(f, empty_file_error(kind, name)) for f, name in enumerate(labels) if f not in read]
+    elif not problems and lines.isEmpty():  # every Parquet row is a lead or a rejection: there is none
+        problems.append((0, empty_file_error(kind, label)))
+    if problems:
+        raise min(problems, key=lambda problem: problem[0])[1]
     if report is not None:
         for row in found:
             if row["kind"] == WARNING:
                 report.warn(row["reason"])
-        skipped = sorted((row for row in found if row["kind"] == SKIPPED), key=lambda row: row["line"])
-        for row in skipped:
-            report.skip(Rejection(row["where"], row["reason"], row["id"]))
-        report.skipped_count += sum(row["line"] for row in found if row["kind"] == SKIPPED_COUNT) - len(skipped)
+        # The activities file's left-out activities, then the leads' (file by file, line by line).
+        for skipped, rows in ((sorted((row for row in found if row["kind"] == SKIPPED), key=lambda row: row["line"]),
+                               found),
+                              (sorted((row for row in meta if row["kind"] == SKIPPED),
+                                      key=lambda row: (row["f"], row["line"])), meta)):
+            for row in skipped:
+                report.skip(Rejection(row["where"], row["reason"], row["id"]))
+            report.skipped_count += sum(row["line"] for row in rows if row["kind"] == SKIPPED_COUNT) - len(skipped)
+        for line in columns:
+            report.warn(line)
         for row in meta:
             if row["kind"] == WARNING:
                 report.warn(row["reason"])
