@@ -260,15 +260,21 @@ def test_bad_csv_rows_and_activity_rows_are_rejected_alike(tmp_path: Path) -> No
     assert python[3][-1].endswith("activities left out (listed above)")
 
 
-def test_json_leads_with_parquet_activity_parts_score_byte_identical(tmp_path: Path) -> None:
+def _parquet_parts(source: Path, folder: Path, slices: list[tuple[int, int | None]]) -> Path:
+    """The CSV file ``source`` (typed by pyarrow's CSV reader) as Parquet part files in ``folder``,
+    one per (offset, length) slice."""
     pacsv = pytest.importorskip("pyarrow.csv")
     pq = pytest.importorskip("pyarrow.parquet")
-    # The sample activities as two typed Parquet parts, joined to JSON leads that have their own.
-    table = pacsv.read_csv(SAMPLES / "activities.csv")
-    folder = tmp_path / "activities"
+    table = pacsv.read_csv(source)
     folder.mkdir()
-    pq.write_table(table.slice(0, 120), folder / "part-00000.parquet")
-    pq.write_table(table.slice(120), folder / "part-00001.parquet")
+    for i, (offset, length) in enumerate(slices):
+        pq.write_table(table.slice(offset, length), folder / f"part-{i:05d}.parquet")
+    return folder
+
+
+def test_json_leads_with_parquet_activity_parts_score_byte_identical(tmp_path: Path) -> None:
+    # The sample activities as two typed Parquet parts, joined to JSON leads that have their own.
+    folder = _parquet_parts(SAMPLES / "activities.csv", tmp_path / "activities", [(0, 120), (120, None)])
     args = ("--activities", str(folder), "-r", "firr-base", "--explain")
     python = _run(tmp_path, SAMPLES / "leads.jsonl", *args)
     spark = _run(tmp_path, SAMPLES / "leads.jsonl", *SPARK, *args)
@@ -353,18 +359,12 @@ def test_an_empty_part_file_stops_the_run_naming_it(tmp_path: Path, content: str
 
 
 def test_parquet_input_without_a_row_is_refused_as_leadscore_score_refuses_it(tmp_path: Path) -> None:
-    pacsv = pytest.importorskip("pyarrow.csv")
-    pq = pytest.importorskip("pyarrow.parquet")
-    leads = pacsv.read_csv(SAMPLES / "leads.csv")
-    folder = tmp_path / "leads"
-    folder.mkdir()
-    for i in range(2):  # parts with the columns and no row
-        pq.write_table(leads.slice(0, 0), folder / f"part-0000{i}.parquet")
+    folder = _parquet_parts(SAMPLES / "leads.csv", tmp_path / "leads", [(0, 0), (0, 0)])  # columns, no row
     python, spark = _both(tmp_path, folder, "-r", "firr-base")
     assert spark == python
     assert python == (2, "", "", f"leadscore: {folder}: no leads in this file; write one row per lead\n")
     # One part with rows is enough, as for leadscore score.
-    pq.write_table(leads.slice(0, 5), folder / "part-00002.parquet")
+    folder = _parquet_parts(SAMPLES / "leads.csv", tmp_path / "more", [(0, 0), (0, 0), (0, 5)])
     python, spark = _both(tmp_path, folder, "-r", "firr-base")
     assert spark == python and python[0] == 0 and len(python[1].splitlines()) == 5
 

@@ -100,24 +100,29 @@ class _BlockReader:
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
 
-    def _pieces(self) -> Iterator[tuple[int, bytes]]:
-        """(number of the first line, bytes of whole lines), in file order."""
+    def _pieces(self) -> Iterator[tuple[int, list[bytes]]]:
+        """(number of the first line, the lines of a block without their line ends), in file order.
+
+        Only the lines outlive a block's reading: the bytes read are dropped before the lines are
+        handed on (kept, they were two more copies of the block while it was scored)."""
         first, carry = 1, b""
         with open(self.path, "rb") as handle:
             while True:
                 data = handle.read(self.block_bytes)
                 if not data:
                     if carry:
-                        yield first, carry + b"\n"
+                        yield first, [carry]
                     return
                 data = carry + data
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
                     carry = data
                     continue
-                block, carry = data[:cut], data[cut:]
-                yield first, block
-                first += block.count(b"\n")
+                lines = data[:cut].split(b"\n")
+                lines.pop()  # after the last line end
+                carry, data = data[cut:], b""
+                yield first, lines
+                first += len(lines)
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
@@ -125,13 +130,12 @@ class _BlockReader:
         as_of_us = q.micros(self.when)
         # Every lead id met so far in this pass: a later lead with one of them is a duplicate.
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR)")
-        for first, data in self._pieces():
-            lines = data.split(b"\n")
-            lines.pop()  # after the last line end
+        for first, lines in self._pieces():
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
             with timed("read tables"):
                 odd = self._tables(decoded, as_of_us)
+            del decoded  # in DuckDB's tables now: not held while the block is scored
             with timed("read odd lines"):
                 by_python = self._odd_lines(first, lines, odd, as_of_us)
             self._duplicates(by_python)
