@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,17 @@ def test_instruction_count_scripts_without_valgrind_say_what_to_install(tmp_path
                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert result.returncode == 2
     assert "valgrind is not on PATH" in result.stderr and "apt install valgrind" in result.stderr
+
+
+def test_block_memory_script_reports_one_decoded_block() -> None:
+    # Plumbing (generate, decode in a child, once untraced and once traced, report) on 300 leads.
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "block_memory.py"), "--leads", "300", "--props"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    found = re.fullmatch(r"[\d.]+ MiB of JSON Lines, properties written: 300 lines, ([\d,]+) activities: resident "
+                         r"\d+ -> \d+ MiB \(process peak \d+ MiB\), Arrow columns \d+ MiB; Python's allocations "
+                         r"peak \d+ MiB", result.stdout.strip())
+    assert found and int(found.group(1).replace(",", "")) > 300  # generated leads have activities
 
 
 def test_the_python_api_gives_the_cards_the_command_line_gives() -> None:
