@@ -482,12 +482,13 @@ def test_a_json_lines_file_too_big_for_one_task_is_one_line_before_spark_starts(
 
 def test_a_failing_spark_job_is_one_line() -> None:
     from leadscore.errors import ConfigurationError
+    from leadscore.engine import Engine
     from leadscore.spark import score_files, session, spark_failure
 
     # A Spark error raised while the job is planned (a negative number of partitions) ...
     with pytest.raises(ConfigurationError) as caught:
-        list(score_files(session("local[2]"), [str(SAMPLES / "leads.jsonl")], rulepacks=["firr-base"],
-                         as_of=datetime(2026, 11, 23, tzinfo=timezone.utc), partitions=-1))
+        engine = Engine(rulepacks=["firr-base"], as_of=datetime(2026, 11, 23, tzinfo=timezone.utc))
+        list(score_files(session("local[2]"), [str(SAMPLES / "leads.jsonl")], engine, partitions=-1))
     line = str(caught.value)
     assert line.startswith("--engine spark: the Spark job failed: ") and "\n" not in line
     assert line.endswith("; Spark's log above has the details")

@@ -442,7 +442,7 @@ def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> An
     return PartFiles(output)
 
 
-def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explain: bool, top: int, master: str,
+def _spark_scan(engine: Any, input_path: str, explain: bool, top: int, master: str,
                 refused: Sequence[tuple[str, bool]], activities: str | None = None, input_fmt: str | None = None,
                 options: InputOptions | None = None, report: Any = None, parts: Any = None,
                 unknown_types: Any = None, misfits: Any = None) -> Any:
@@ -464,19 +464,18 @@ def _spark_scan(engine: Any, input_path: str, rulepacks: tuple[str, ...], explai
                            "not rank yet; use --engine python")
     from leadscore import spark
 
-    when = engine._resolve_as_of(None)
     # A missing or too big file is one line before Spark starts.
     spark.input_files([input_path])
     if activities is not None:
         spark.activity_parts(activities)
     session = spark.session(master)
     options = options or InputOptions()
-    settings = dict(rulepacks=list(rulepacks) or None, as_of=when, explain=explain, top=top, activities=activities,
+    settings = dict(explain=explain, top=top, activities=activities,
                     fmt=input_fmt, delimiter=options.delimiter, strict=options.strict, report=report,
                     unknown_types=unknown_types, misfits=misfits)
     if parts is not None:
-        return spark.write_part_files(session, [input_path], parts.directory, written=parts, **settings)
-    return spark.score_files(session, [input_path], **settings)
+        return spark.write_part_files(session, [input_path], engine, parts.directory, written=parts, **settings)
+    return spark.score_files(session, [input_path], engine, **settings)
 
 
 def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
@@ -660,7 +659,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if fmt != "jsonl":
                             raise UsageFailure(f"--engine spark: writes JSON Lines, not {fmt}; add --format jsonl "
                                                "or an -o FILE ending .jsonl")
-                        results = _spark_scan(engine, input_path, rulepacks, explain, top, spark_master, [
+                        results = _spark_scan(engine, input_path, explain, top, spark_master, [
                             ("--history", bool(history)), ("--next-steps", with_next_steps),
                             ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
                             ("--map", options.column_map is not None)], activities, input_fmt, options, report,

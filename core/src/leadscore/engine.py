@@ -581,7 +581,7 @@ class Engine:
             if accounts is not None:
                 raise ConfigurationError("accounts=", "on Spark the account pass runs on the executors, over the "
                                          "leads given", "leave out accounts= (Engine.build_accounts is not needed)")
-            yield from spark.score_leads(self.spark_session(), leads, rulepacks=self.rulepack_names, as_of=when)
+            yield from spark.score_leads(self.spark_session(), leads, self, as_of=when)
             return
         for item in leads:
             yield self.score_item(item, when, accounts)
@@ -604,16 +604,14 @@ class Engine:
         (``explain``, ``activities``, ...)."""
         from leadscore import spark
 
-        return spark.score_files(self.spark_session(), paths, rulepacks=self.rulepack_names,
-                                 as_of=self._resolve_as_of(None), **options)
+        return spark.score_files(self.spark_session(), paths, self, **options)
 
     def write_part_files(self, paths: Sequence[str], directory: str, **options: Any) -> Iterator[Rejection]:
         """Score ``paths`` on Spark and write the cards as JSON Lines part files into ``directory``;
         yields the rejections (see :func:`leadscore.spark.write_part_files`)."""
         from leadscore import spark
 
-        return spark.write_part_files(self.spark_session(), paths, directory, rulepacks=self.rulepack_names,
-                                      as_of=self._resolve_as_of(None), **options)
+        return spark.write_part_files(self.spark_session(), paths, self, directory, **options)
 
     def score_item(self, item: Lead | Rejection, when: datetime,
                    accounts: AccountIndex | None = None) -> ScoreCard | Rejection:

@@ -234,15 +234,20 @@ def local_defaults() -> dict[str, str]:
 _ENGINES: dict[tuple[Any, ...], Any] = {}
 
 
-def _engine(rulepacks: tuple[str, ...] | None, as_of: datetime) -> Any:
-    """The worker's engine for this run's packs (a Spark python worker scores many partitions)."""
-    key = (rulepacks, as_of)
-    engine = _ENGINES.get(key)
-    if engine is None:
-        from leadscore.engine import Engine
+def _recipe(engine: Any, as_of: datetime | None = None) -> tuple[Any, tuple[str, ...] | None, datetime]:
+    """What a worker needs to build ``engine`` again: its class (sent by reference: this module
+    does not import leadscore.engine, which imports this one), the packs it was given and its
+    scoring time (or ``as_of``). The worker's engine loads the plugins installed there."""
+    return type(engine), engine.rulepack_names, engine._resolve_as_of(as_of)
 
+
+def _engine(recipe: tuple[Any, tuple[str, ...] | None, datetime]) -> Any:
+    """The worker's engine for this run (a Spark python worker scores many partitions)."""
+    engine = _ENGINES.get(recipe)
+    if engine is None:
+        make, rulepacks, as_of = recipe
         _ENGINES.clear()
-        engine = _ENGINES[key] = Engine(rulepacks=list(rulepacks) if rulepacks else None, as_of=as_of)
+        engine = _ENGINES[recipe] = make(rulepacks=list(rulepacks) if rulepacks else None, as_of=as_of)
     return engine
 
 
@@ -491,15 +496,15 @@ def _with_activities(lead: Lead, found: bytes | None) -> Lead:
     return joined
 
 
-def _score(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime, explain: bool,
-           top: int, headers: dict[int, list[str]] | None = None) -> Iterator[Any]:
+def _score(batches: Iterator[Any], recipe: Any, explain: bool, top: int,
+           headers: dict[int, list[str]] | None = None) -> Iterator[Any]:
     """Score one partition's leads (in input order, with the account pass) by the python engine;
     ``headers`` gives each CSV or Parquet file's columns (None for JSON Lines)."""
     import pyarrow as pa
 
     from leadscore.io.writers import JsonLinesWriter
 
-    engine = _engine(rulepacks, as_of)
+    engine = _engine(recipe)
     rows: list[tuple[int, int, str, bytes, bytes | None]] = []
     for batch in batches:
         rows += zip(batch.column("f").to_pylist(), batch.column("line").to_pylist(),
@@ -625,7 +630,7 @@ def _RESULT_SCHEMA() -> Any:  # noqa: N802
 # --- the driver -------------------------------------------------------------------------------
 
 
-def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
+def score_files(spark: Any, paths: Sequence[str], engine: Any, *,
                 explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
                 activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
                 strict: bool = False, report: ReadReport | None = None, unknown_types: Any = None,
@@ -634,6 +639,8 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     JSON line) and rejections come back in input order (file, then line or row), as ``leadscore
     score`` gives them, then the activity rows no lead matched.
 
+    ``engine`` (a :class:`leadscore.Engine`) names the run: its packs and its scoring time; each
+    executor builds an engine of its class with those, and with the plugins installed there.
     ``label`` names the input in duplicate-id messages (default: the one path, or "input").
     ``activities`` is an activities CSV, Parquet file or directory of Parquet parts joined on
     ``lead_id`` (``leadscore score --activities``); ``fmt`` (jsonl, csv or parquet) overrides the
@@ -647,11 +654,11 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
     :raises ConfigurationError: when Spark fails (the JVM out of memory, a lost executor): one line
         naming the cause, where Spark's own error is a page of Java stack.
     """
-    options = dict(rulepacks=rulepacks, as_of=as_of, explain=explain, top=top, label=label, partitions=partitions,
+    options = dict(explain=explain, top=top, label=label, partitions=partitions,
                    activities=activities, fmt=fmt, delimiter=delimiter, strict=strict, report=report,
                    unknown_types=unknown_types, misfits=misfits)
     try:
-        with _results(spark, paths, **options) as everything:
+        with _results(spark, paths, engine, **options) as everything:
             for row in everything.orderBy("f", "line").toLocalIterator():
                 if row["text"] is not None:
                     yield Rendered(row["text"], row["id"])
@@ -663,8 +670,8 @@ def score_files(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | 
         raise spark_failure(err) from err
 
 
-def score_leads(spark: Any, leads: Iterable[Lead | Rejection], *, rulepacks: Sequence[str] | None,
-                as_of: datetime, partitions: int | None = None) -> Iterator[ScoreCard | Rejection]:
+def score_leads(spark: Any, leads: Iterable[Lead | Rejection], engine: Any, *, as_of: datetime | None = None,
+                partitions: int | None = None) -> Iterator[ScoreCard | Rejection]:
     """Score leads held in this process on ``spark`` (``Engine(backend="spark").score``): the cards
     (ScoreCard objects) and rejections in the order given, as the python engine scores them with
     its account pass (contacts grouped by account key, as :func:`score_files` groups them).
@@ -674,6 +681,7 @@ def score_leads(spark: Any, leads: Iterable[Lead | Rejection], *, rulepacks: Seq
     """
     from pyspark.sql import functions as F  # noqa: N812
 
+    recipe = _recipe(engine, as_of)
     items = list(leads)
     rows: dict[str, list[Any]] = {"line": [], "akey": [], "raw": []}
     for number, item in enumerate(items):
@@ -690,8 +698,7 @@ def score_leads(spark: Any, leads: Iterable[Lead | Rejection], *, rulepacks: Seq
         try:
             table = spark.createDataFrame(pa.table(rows))  # an Arrow table (PySpark 4)
             scored = (table.repartition(parallel, F.col("akey")).sortWithinPartitions("line")
-                      .mapInArrow(lambda batches: _score_objects(batches, tuple(rulepacks) if rulepacks else None,
-                                                                 as_of), "line long, card binary"))
+                      .mapInArrow(lambda batches: _score_objects(batches, recipe), "line long, card binary"))
             for row in scored.toLocalIterator():
                 results[row["line"]] = pickle.loads(row["card"])
         except (LeadscoreError, GeneratorExit):
@@ -701,12 +708,12 @@ def score_leads(spark: Any, leads: Iterable[Lead | Rejection], *, rulepacks: Seq
     yield from results
 
 
-def _score_objects(batches: Iterator[Any], rulepacks: tuple[str, ...] | None, as_of: datetime) -> Iterator[Any]:
+def _score_objects(batches: Iterator[Any], recipe: Any) -> Iterator[Any]:
     """score_leads' step on the executors: one partition's leads (as JSON), in their order, scored
     with the account pass; each card or rejection pickled."""
     import pyarrow as pa
 
-    engine = _engine(rulepacks, as_of)
+    engine = _engine(recipe)
     rows: list[tuple[int, bytes]] = []
     for batch in batches:
         rows += zip(batch.column("line").to_pylist(), batch.column("raw").to_pylist())
@@ -743,8 +750,8 @@ class PartFiles:
     cards: int = 0
 
 
-def write_part_files(spark: Any, paths: Sequence[str], directory: str, *, written: PartFiles | None = None,
-                     **options: Any) -> Iterator[Rejection]:
+def write_part_files(spark: Any, paths: Sequence[str], engine: Any, directory: str, *,
+                     written: PartFiles | None = None, **options: Any) -> Iterator[Rejection]:
     """Score the files behind ``paths`` as :func:`score_files` does (the same ``options``) and write
     the cards into ``directory`` as JSON Lines part files (``part-00000.jsonl`` ...), written by the
     executors: read in name order, the parts hold the cards in input order, the bytes of
@@ -772,7 +779,7 @@ def write_part_files(spark: Any, paths: Sequence[str], directory: str, *, writte
     staging = store.sibling("new")
     moved = False
     try:
-        with _results(spark, paths, **options) as everything:
+        with _results(spark, paths, engine, **options) as everything:
             from pyspark.sql import functions as F  # noqa: N812
 
             cards = everything.where(F.col("text").isNotNull())
@@ -888,7 +895,7 @@ def spark_failure(err: Exception) -> ConfigurationError:
 
 
 @contextmanager
-def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | None, as_of: datetime,
+def _results(spark: Any, paths: Sequence[str], engine: Any, *,
              explain: bool = False, top: int = 3, label: str | None = None, partitions: int | None = None,
              activities: str | None = None, fmt: str | None = None, delimiter: str | None = None,
              strict: bool = False, report: ReadReport | None = None, unknown_types: Any = None,
@@ -903,7 +910,7 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
     number_of = {p: i for i, p in enumerate(files)}
     labels = [_label(p, paths) for p in files]
     label = label or (paths[0] if len(paths) == 1 else "input")
-    packs = tuple(rulepacks) if rulepacks else None
+    recipe = _recipe(engine)
     kind = input_format(files, labels, fmt)
     columns: list[str] = []  # the Parquet leads' unknown-column warnings
     header = parquet_header(files, labels, label, strict, columns) if kind == "parquet" else None
@@ -966,7 +973,7 @@ def _results(spark: Any, paths: Sequence[str], *, rulepacks: Sequence[str] | Non
         key = F.coalesce(F.concat(F.lit("a:"), F.col("akey")), F.concat(F.lit("l:"), F.col("id")))
         grouped = (kept.repartition(parallel, key)
                    .sortWithinPartitions("f", "line"))
-        scored = grouped.mapInArrow(lambda batches: _score(batches, packs, as_of, explain, top,
+        scored = grouped.mapInArrow(lambda batches: _score(batches, recipe, explain, top,
                                                            headers if kind != "jsonl" else None),
                                     _RESULT_DDL).persist()
         refused = lines.where(F.col("kind") == REJECTED).select(
