@@ -16,7 +16,6 @@ activity properties (the segment plugins' packs), which are then written as JSON
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import subprocess
 import sys
@@ -24,8 +23,6 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# 2026-11-23T00:00:00Z in microseconds: the scoring time the generated leads are written around.
-_AS_OF_US = 1_795_392_000_000_000
 _CHILD = """
 import os, resource, sys, tracemalloc
 from leadscore.columnar.lines import decode_block
@@ -47,8 +44,9 @@ print(f"{{len(lines):,}} lines, {{block.activities.num_rows:,}} activities: resi
 """
 
 
-def _sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"leadscore_bench_{name}", HERE / f"{name}.py")
+def _decode_instructions():
+    """bench/decode_instructions.py, whose options, generated input and scoring time this script shares."""
+    spec = importlib.util.spec_from_file_location("leadscore_bench_decode_instructions", HERE / "decode_instructions.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -56,20 +54,14 @@ def _sibling(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=12000, help="leads in the block (default 12000)")
-    parser.add_argument("--props", action="store_true", help="write activity properties as JSON too")
-    args = parser.parse_args(argv)
-    if args.leads < 1:
-        parser.error("--leads must be at least 1")
+    decoder = _decode_instructions()
+    args = decoder.arguments(__doc__, 12000, argv)
     with tempfile.TemporaryDirectory(prefix="leadscore-block-") as tmp:
-        leads = Path(tmp) / "leads.jsonl"
-        with leads.open("w", encoding="utf-8") as out:
-            _sibling("generate").write_leads(args.leads, 7, out)
+        leads = decoder.generated(tmp, args.leads)
         size = leads.stat().st_size / 2**20
         found = []
         for mode in ("plain", "traced"):
-            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=_AS_OF_US), str(leads),
+            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=decoder._AS_OF_US), str(leads),
                                    "1" if args.props else "0", mode], capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"block_memory.py: the child failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

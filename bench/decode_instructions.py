@@ -48,20 +48,32 @@ def count(leads: Path, mode: str, props: bool) -> int:
     return _sibling("instructions").valgrind_count(args, f"decode_instructions.py: the {mode} run")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=2000, help="leads to decode (default 2000)")
+def arguments(doc: str, default: int, argv: list[str] | None) -> argparse.Namespace:
+    """``--leads N`` and ``--props``, the options of this script and of block_memory.py."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=default, help=f"leads to decode (default {default})")
     parser.add_argument("--props", action="store_true", help="write activity properties as JSON too")
     args = parser.parse_args(argv)
     if args.leads < 1:
         parser.error("--leads must be at least 1")
+    return args
+
+
+def generated(folder: str, leads: int) -> Path:
+    """``leads`` generated leads (bench/generate.py, seed 7) as a JSON Lines file in ``folder``."""
+    path = Path(folder) / "leads.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        _sibling("generate").write_leads(leads, 7, out)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(__doc__, 2000, argv)
     if shutil.which("valgrind") is None:
         print("decode_instructions.py: valgrind is not on PATH; install it (apt install valgrind)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="leadscore-decode-") as tmp:
-        leads = Path(tmp) / "leads.jsonl"
-        with leads.open("w", encoding="utf-8") as out:
-            _sibling("generate").write_leads(args.leads, 7, out)
+        leads = generated(tmp, args.leads)
         per_lead = (count(leads, "decode", args.props) - count(leads, "read", args.props)) / (2 * args.leads)
     print(f"{per_lead:,.0f} instructions per lead in decode_block  ({args.leads:,} leads, properties "
           f"{'written' if args.props else 'not read'}, {platform.python_implementation()} {platform.python_version()})")
