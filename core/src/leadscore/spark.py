@@ -690,7 +690,7 @@ def score_leads(spark: Any, leads: Iterable[Lead | Rejection], engine: Any, *, a
             key = account_key(item)
             rows["akey"].append(f"a:{key}" if key else f"l:{number}")
             rows["raw"].append(orjson.dumps(lead_to_dict(item)))  # read back equal by lead_from_dict
-    results: list[ScoreCard | Rejection] = [item for item in items]
+    results: list[ScoreCard | Rejection] = list(items)
     if rows["line"]:
         import pyarrow as pa
 
