@@ -128,8 +128,10 @@ class _BlockReader:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
         con, scorer = self.scorer.con, self.scorer
         as_of_us = q.micros(self.when)
-        # Every lead id met so far in this pass: a later lead with one of them is a duplicate.
-        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR)")
+        # Every lead id met so far in this pass, as its 64-bit hash: a later lead with one of them is a
+        # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a hash,
+        # a chance of about n^2 / 2^65, would count as one).
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
         for first, lines in self._pieces():
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
@@ -173,10 +175,14 @@ class _BlockReader:
         python_ids = [(k, item.id) for k, item in by_python.items() if isinstance(item, Lead)]
         if python_ids:
             con.executemany("INSERT INTO block_ids VALUES (?, ?)", python_ids)
+        # The block's hashes met before, found by a join that hashes the block's few thousand ids and
+        # looks each earlier one up (an IN over seen_ids hashed all of them again for every block).
+        con.execute("CREATE OR REPLACE TEMP TABLE block_hashes AS SELECT DISTINCT hash(id) AS h FROM block_ids")
+        con.execute("CREATE OR REPLACE TEMP TABLE met AS SELECT DISTINCT h FROM seen_ids JOIN block_hashes USING (h)")
         found = con.execute(
             "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
-            "WHERE rn > 1 OR id IN (SELECT id FROM seen_ids) ORDER BY k").fetchall()
-        con.execute("INSERT INTO seen_ids SELECT DISTINCT id FROM block_ids")
+            "WHERE rn > 1 OR hash(id) IN (SELECT h FROM met) ORDER BY k").fetchall()
+        con.execute("INSERT INTO seen_ids SELECT h FROM block_hashes WHERE h NOT IN (SELECT h FROM met)")
         if not found:
             return
         for k, lead_id in found:
