@@ -480,6 +480,22 @@ def test_activity_times_at_the_edges_are_read_as_the_python_reader_reads_them(st
     assert _decoder_agrees([{"id": "L-1", "activities": acts}], True) == taken
 
 
+def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """decode_block turns its Python lists into Arrow every CHUNK_LINES lines: the rows and the odd
+    lines are the same whatever the chunk, with odd lines on either side of a chunk's edge."""
+    from leadscore.columnar import lines as decoder
+
+    block = [line.encode() for line in (*GOOD, *BAD_LINES, *GOOD[:9], "", *BAD_LINES[:3])]
+    as_of_us = q.micros(AS_OF)
+    whole = decoder.decode_block(block, 5, as_of_us, {"score": "number"}, True)
+    assert whole.odd and whole.leads.num_rows > 40
+    for chunk in (1, 7, 64):
+        monkeypatch.setattr(decoder, "CHUNK_LINES", chunk)
+        parts = decoder.decode_block(block, 5, as_of_us, {"score": "number"}, True)
+        assert parts.odd == whole.odd
+        assert parts.leads.equals(whole.leads) and parts.activities.equals(whole.activities)
+
+
 def _decoder_agrees(dicts: list[dict], compact: bool) -> int:
     """Every line the decoder (and the SQL's time check) takes gives the rows the python reader's
     lead gives through Rows; the others go to the python reader. Returns how many it took."""

@@ -95,8 +95,29 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Lines decoded into Python lists before they become Arrow columns: the lists of a whole 24 MB block
+# took about 80 MiB of Python objects at once (see bench/block_memory.py), a few thousand lines' take little.
+CHUNK_LINES = 2048
+
+
 def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str],
                   with_props: bool) -> DecodedBlock:
+    leads: list[pa.RecordBatch] = []
+    activities: list[pa.RecordBatch] = []
+    odd: list[int] = []
+    for start in range(0, max(len(lines), 1), CHUNK_LINES):
+        chunk_leads, chunk_activities = _decode_chunk(lines[start:start + CHUNK_LINES], first + start, as_of_us,
+                                                      numeric, with_props, odd)
+        leads.append(chunk_leads)
+        activities.append(chunk_activities)
+    return DecodedBlock(pa.Table.from_batches(leads, LEAD_SCHEMA), pa.Table.from_batches(activities, ACTIVITY_COLUMNS),
+                        odd)
+
+
+def _decode_chunk(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str], with_props: bool,
+                  odd: list[int]) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """The ``leads`` and activity rows of ``lines`` (numbered from ``first``); the numbers of the
+    lines left to the python reader are added to ``odd``."""
     rows: list[tuple[Any, ...]] = []
     ks: list[int] = []
     positions: list[int] = []
@@ -104,7 +125,6 @@ def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mappin
     times: list[str] = []
     props: list[str | None] = []
     wheres: list[str | None] = []
-    odd: list[int] = []
     decode, lead_row = _decode, _lead_row
     for k, raw in enumerate(lines, first):
         try:
@@ -129,11 +149,13 @@ def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mappin
             continue
         rows.append(row)
     columns = list(zip(*rows)) if rows else [[] for _ in LEAD_SCHEMA]
-    leads = pa.table({field.name: pa.array(values, field.type) for field, values in zip(LEAD_SCHEMA, columns)})
-    activities = pa.table([pa.array(ks, pa.int64()), pa.array(positions, pa.int64()), pa.array(types, pa.string()),
-                           pa.array(times, pa.string()), pa.array(props, pa.string()),
-                           pa.array(wheres, pa.string())], schema=ACTIVITY_COLUMNS)
-    return DecodedBlock(leads, activities, odd)
+    leads = pa.record_batch([pa.array(values, field.type) for field, values in zip(LEAD_SCHEMA, columns)],
+                            schema=LEAD_SCHEMA)
+    activities = pa.record_batch([pa.array(ks, pa.int64()), pa.array(positions, pa.int64()),
+                                  pa.array(types, pa.string()), pa.array(times, pa.string()),
+                                  pa.array(props, pa.string()), pa.array(wheres, pa.string())],
+                                 schema=ACTIVITY_COLUMNS)
+    return leads, activities
 
 
 def _lead_row(k: int, shape: Any, as_of_us: int, numeric: Mapping[str, str]) -> tuple[Any, ...]:
