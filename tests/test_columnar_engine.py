@@ -480,6 +480,27 @@ def test_activity_times_at_the_edges_are_read_as_the_python_reader_reads_them(st
     assert _decoder_agrees([{"id": "L-1", "activities": acts}], True) == taken
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=12).filter(lambda b: b"\n" not in b), max_size=12), st.booleans(),
+       st.integers(1, 40))
+def test_line_blocks_are_the_file_split_into_lines(tmp_path: Path, lines: list[bytes], final_end: bool,
+                                                   block_bytes: int) -> None:
+    """Read block by block, the file's lines are its lines split at each line end, numbered from 1."""
+    from leadscore.columnar.scan import line_blocks
+
+    content = b"\n".join(lines) + (b"\n" if final_end and lines else b"")
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(content)
+    got: list[bytes] = []
+    for first, block in line_blocks(str(path), block_bytes):
+        assert first == len(got) + 1 and block
+        got.extend(block)
+    want = content.split(b"\n")
+    if want[-1] == b"":
+        want.pop()
+    assert got == want
+
+
 def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """decode_block turns its Python lists into Arrow every CHUNK_LINES lines: the rows and the odd
     lines are the same whatever the chunk, with odd lines on either side of a chunk's edge."""

@@ -10,7 +10,6 @@ rulepacks need the account pass, a first pass over the blocks summarises every a
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -69,6 +68,32 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     return reader.scored(first, blocks)
 
 
+def line_blocks(path: str, block_bytes: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, the lines of a block without their line ends) of the file at
+    ``path``, in file order, each block about ``block_bytes`` of whole lines (a longer line is a
+    block of its own); a last line without a line end is a line.
+
+    Only the lines outlive a block's reading: the bytes read are dropped before the lines are
+    handed on (kept, they were two more copies of the block while it was scored), and the lines
+    are not held here once handed on."""
+    first, carry = 1, b""
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(block_bytes)
+            if not data:
+                if carry:
+                    yield first, [carry]
+                return
+            lines = (carry + data if carry else data).split(b"\n")
+            carry, data = lines.pop(), b""  # what follows the last line end
+            if not lines:
+                continue
+            count = len(lines)
+            yield first, lines
+            del lines  # not held while the next block is read
+            first += count
+
+
 class _Block:
     """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
 
@@ -100,30 +125,6 @@ class _BlockReader:
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
 
-    def _pieces(self) -> Iterator[tuple[int, list[bytes]]]:
-        """(number of the first line, the lines of a block without their line ends), in file order.
-
-        Only the lines outlive a block's reading: the bytes read are dropped before the lines are
-        handed on (kept, they were two more copies of the block while it was scored)."""
-        first, carry = 1, b""
-        with open(self.path, "rb") as handle:
-            while True:
-                data = handle.read(self.block_bytes)
-                if not data:
-                    if carry:
-                        yield first, [carry]
-                    return
-                data = carry + data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                lines = data[:cut].split(b"\n")
-                lines.pop()  # after the last line end
-                carry, data = data[cut:], b""
-                yield first, lines
-                first += len(lines)
-
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
         con, scorer = self.scorer.con, self.scorer
@@ -132,7 +133,10 @@ class _BlockReader:
         # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a hash,
         # a chance of about n^2 / 2^65, would count as one).
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
-        for first, lines in self._pieces():
+        for first, lines in line_blocks(self.path, self.block_bytes):
+            # The last block's tables go before this block is read, not when this one replaces them.
+            for table in ("leads", "activities", "sig", "block_ids", "block_hashes", "met"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
             with timed("read tables"):
@@ -145,6 +149,7 @@ class _BlockReader:
                 self._count_types(by_python)
                 self._count_misfits(by_python)
             yield _Block(first, first + len(lines) - 1, by_python, lines)
+            del lines, by_python  # the block's 25 MB of lines are the caller's now: not held while the next is read
         self.last_pass = True
 
     def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
@@ -262,7 +267,8 @@ class _BlockReader:
         """Score the blocks (``first`` is read already); with the account pass, read them all first."""
         engine, scorer, when = self.engine, self.scorer, self.when
         accounts = None
-        blocks = itertools.chain([first], rest)
+        blocks = _handed_on(first, rest)
+        del first  # each block is held only while it is scored (see _handed_on)
         if engine.needs_accounts:
             from leadscore.columnar.accounts import AccountPass
 
@@ -276,6 +282,7 @@ class _BlockReader:
                     scorer.con.abort()
                     block.read_whole(self.label)
                     summary.add_python(block.by_python)
+                del block
             accounts = summary.finish()
             blocks = self.blocks()
         for block in blocks:
@@ -283,6 +290,7 @@ class _BlockReader:
             try:
                 found = scorer.run_views(with_accounts=accounts is not None)
                 cards = scorer.cards(found, _leads_of(scorer.con))
+                del found
             except Exception as err:  # noqa: BLE001 - out of memory, say: the python engine scores the block
                 record_failure(scorer, err)
                 scorer.con.abort()  # a result left half fetched would refuse the next block's tables
@@ -300,6 +308,16 @@ class _BlockReader:
                     yield pending
                 else:
                     yield engine.score_item(pending, when, accounts)
+            del block, cards
+
+
+def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
+    """``first``, then the blocks of ``rest``, keeping no reference to a block once handed on (a
+    block's lines are about 25 MB; a loop variable or a list in ``itertools.chain`` would hold the
+    last one, or the first, while the next is read)."""
+    yield first
+    del first
+    yield from rest
 
 
 def _views(con: Any, accounts: bool = False) -> None:
