@@ -234,22 +234,6 @@ def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
     assert got == want
 
 
-def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lead id met before, in the same block or one read long before (its hash kept in seen_ids),
-    is rejected in its place as the python reader rejects it; a new id is scored."""
-    import leadscore.columnar.scan as scan
-
-    lines = GOOD[:30]
-    copies = [lines[3], lines[0], lines[29]]  # met two blocks back, at the very start, just before
-    source = tmp_path / "copies.jsonl"
-    source.write_text("\n".join([*lines, *copies, lines[10], *GOOD[30:36]]) + "\n", encoding="utf-8")
-    monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 4_000)  # a few leads a block
-    python = _score(tmp_path, source, "python", "--explain")
-    duckdb = _score(tmp_path, source, "duckdb", "--explain")
-    assert duckdb == python
-    assert python[2].count("duplicate lead id") == 4 and python[3].startswith("scored 36 + rejected 4")
-
-
 # --- bad input: the same rejections, with the same messages, from both engines ----------------------
 
 GOOD = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines()
@@ -515,6 +499,22 @@ def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytes
         parts = decoder.decode_block(block, 5, as_of_us, {"score": "number"}, True)
         assert parts.odd == whole.odd
         assert parts.leads.equals(whole.leads) and parts.activities.equals(whole.activities)
+
+
+def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead id met before, in the same block or one read long before (its hash kept in seen_ids),
+    is rejected in its place as the python reader rejects it; a new id is scored."""
+    import leadscore.columnar.scan as scan
+
+    lines = GOOD[:30]
+    copies = [lines[3], lines[0], lines[29]]  # met two blocks back, at the very start, just before
+    source = tmp_path / "copies.jsonl"
+    source.write_text("\n".join([*lines, *copies, lines[10], *GOOD[30:36]]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 4_000)  # a few leads a block
+    python = _score(tmp_path, source, "python", "--explain")
+    duckdb = _score(tmp_path, source, "duckdb", "--explain")
+    assert duckdb == python
+    assert python[2].count("duplicate lead id") == 4 and python[3].startswith("scored 36 + rejected 4")
 
 
 def _decoder_agrees(dicts: list[dict], compact: bool) -> int:

@@ -4,10 +4,10 @@ The file is cut into blocks of whole lines (24 MB, about 12,000 generated leads 
 decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`),
 scored and written before the next is read, and nothing of a block is held once the next is being
 read (its lines, its DuckDB tables), so memory stays flat whatever the file's size; the lead ids
-met are kept as 8-byte hashes. Lines that decoder
-does not take are parsed by the python reader's line parser; leads with values the SQL does not
-reproduce are scored by the python engine; both in their place. When the
-rulepacks need the account pass, a first pass over the blocks summarises every account in SQL.
+met are kept as 8-byte hashes. Lines that decoder does not take are parsed by the python reader's
+line parser; leads with values the SQL does not reproduce are scored by the python engine; both
+in their place. When the rulepacks need the account pass, a first pass over the blocks summarises
+every account in SQL.
 """
 
 from __future__ import annotations
