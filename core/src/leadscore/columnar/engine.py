@@ -389,6 +389,13 @@ class ColumnarScorer:
         missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
         return found + [{"k": k, "combo": -1} for (k,) in missing]
 
+    def drop_batch(self) -> None:
+        """Drop the tables the last batch's steps stored (``sig``; with ``--explain`` its lines too):
+        the next batch would replace them, but dropped first they are not held while it is read."""
+        for variant in self.variants.values():
+            for name, _, _ in variant["steps"]:
+                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
     def cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
         """ScoreCards (or the no-pack rejection) for a batch's result rows."""
         with timed("cards"):

@@ -137,8 +137,9 @@ class _BlockReader:
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
         for first, lines in line_blocks(self.path, self.block_bytes):
             # The last block's tables go before this block is read, not when this one replaces them.
-            for table in ("leads", "activities", "sig", "block_ids", "block_hashes", "met"):
+            for table in ("leads", "activities", "block_ids", "block_hashes", "met"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+            scorer.drop_batch()
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
             with timed("read tables"):
