@@ -167,7 +167,7 @@ class _BlockReader:
         if bad:
             con.register("bad_lines", pa.table({"k": pa.array(bad, pa.int64())}))
             keep = " WHERE k NOT IN (SELECT k FROM bad_lines)"
-        _, rows = activity_sql(as_of_us, "in_acts", "bad_lines" if bad else None)
+        _, rows = activity_sql(as_of_us, "in_acts", "bad_lines" if bad else None, evidence=self.scorer.explain)
         con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT * FROM in_leads{keep}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS {rows}")
         for name in ("in_leads", "in_acts", *(("bad_lines",) if bad else ())):
