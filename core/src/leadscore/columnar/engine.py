@@ -316,7 +316,7 @@ class ColumnarScorer:
         # ledger the lines are stored too, so that the query holds less at once.
         last = "lines" if self.explain else "sig"
         cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
-        stored, rest = steps[:cut], steps[cut:]
+        stored, rest = _inline_sig0(steps[:cut]), steps[cut:]
         # After each stored step, the tables no later step nor the query reads: dropped there, so a
         # batch holds only what is still to be read (the memory limit applies to them all).
         reads = [{t.name for t in select.find_all(exp.Table)} for _, select in stored]
@@ -464,6 +464,17 @@ class ColumnarScorer:
                     value = int(value)  # custom fields hold whole numbers only (floats stay in Python)
             values[name] = value
         return values
+
+
+def _inline_sig0(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The steps with ``sig0`` (the signal columns) read by ``sig`` (those columns and the gates) as
+    a subquery: one statement stores the wide signal table once instead of twice."""
+    named = dict(steps)
+    sig = named["sig"].copy()
+    for table in sig.find_all(exp.Table):
+        if table.name == "sig0":
+            table.replace(named["sig0"].subquery("sig0"))
+    return [(name, sig if name == "sig" else select) for name, select in steps if name != "sig0"]
 
 
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: bool,
