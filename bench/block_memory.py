@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         size = leads.stat().st_size / 2**20
         found = []
         for mode in ("plain", "traced"):
-            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=decoder._AS_OF_US), str(leads),
+            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=decoder.AS_OF_US), str(leads),
                                    "1" if args.props else "0", mode], capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"block_memory.py: the child failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # 2026-11-23T00:00:00Z in microseconds: the scoring time the generated leads are written around.
-_AS_OF_US = 1_795_392_000_000_000
+AS_OF_US = 1_795_392_000_000_000
 _CHILD = """
 import sys
 from leadscore.columnar.lines import decode_block
@@ -44,7 +44,7 @@ def _sibling(name: str):
 
 
 def count(leads: Path, mode: str, props: bool) -> int:
-    args = ["-c", _CHILD.format(as_of=_AS_OF_US), str(leads), mode, "1" if props else "0"]
+    args = ["-c", _CHILD.format(as_of=AS_OF_US), str(leads), mode, "1" if props else "0"]
     return _sibling("instructions").valgrind_count(args, f"decode_instructions.py: the {mode} run")
 
 
