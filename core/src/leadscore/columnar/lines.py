@@ -244,8 +244,8 @@ def activity_sql(as_of_us: int, source: str, without: str | None = None, *, evid
     A time is read when it has the form above, is a real calendar time, and lies within 2**53
     microseconds of the scoring time (where doubles are exact). Each time is parsed once.
     ``evidence``: the ``ev`` column holds each activity's evidence text (only the full ledger,
-    ``--explain``, reads it; without it the column is empty text, and each block is read about
-    a third faster: the text was most of the cost of making the rows).
+    ``--explain``, reads it; without it the column is empty text: the text was more than half the
+    cost of making the rows).
     """
     text = q.col("at")
     parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
