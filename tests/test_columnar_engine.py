@@ -320,14 +320,17 @@ def test_empty_and_missing_files_fail_alike(tmp_path: Path) -> None:
         assert runs[0].stderr == runs[1].stderr
 
 
-def test_auto_engine_picks_by_file_size(tmp_path: Path) -> None:
-    from leadscore_cli.main import AUTO_COLUMNAR_BYTES, choose_engine
+def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import leadscore_cli.main as cli_main
+    from leadscore_cli.main import choose_engine
 
     small = SAMPLES / "leads.jsonl"
-    assert small.stat().st_size < AUTO_COLUMNAR_BYTES
+    assert small.stat().st_size < cli_main.AUTO_COLUMNAR_BYTES
     assert choose_engine("auto", str(small)) == "python"
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 100_000)  # not 64 MB of test file
     big = tmp_path / "big.jsonl"
-    big.write_bytes((GOOD[0] + "\n").encode() * (AUTO_COLUMNAR_BYTES // len(GOOD[0]) + 1))
+    big.write_bytes((GOOD[0] + "\n").encode() * (cli_main.AUTO_COLUMNAR_BYTES // len(GOOD[0]) + 1))
+    assert choose_engine("auto", str(tmp_path / "small.jsonl")) == "python"  # not a file
     assert choose_engine("auto", str(big)) == "duckdb"
     assert choose_engine("auto", "-") == "python"
     assert choose_engine("python", str(big)) == "python"

@@ -383,8 +383,11 @@ def _report_rejections(rejections: list[Rejection], total: int) -> None:
         click.echo(f"... and {total - MAX_REJECTIONS_SHOWN} more rejections (write them all with --rejects FILE)", err=True)
 
 
-# Below this input size the columnar engine's start-up (DuckDB, plan compilation) costs more than it saves.
-AUTO_COLUMNAR_BYTES = 1_000_000
+# Below this input size the python engine is the faster one (measured side by side with firr-base on a
+# 2-core VM: 0.95x at 20,000 generated leads, 43 MB; 1.32x at 50,000, 108 MB; 1.56x at 100,000;
+# bench/README.md "Fewer statements a block"). With the segment plugins and the account pass the two
+# are about even only at a million leads, so there auto still picks the slower engine below that.
+AUTO_COLUMNAR_BYTES = 64_000_000
 
 
 def choose_engine(name: str, input_path: str) -> str:
@@ -519,7 +522,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
         show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 1 MB or more when DuckDB is installed, else python.")
+             "files of 64 MB or more when DuckDB is installed, else python.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
@@ -546,7 +549,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
         default="python", show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 1 MB or more when DuckDB is installed, else python; spark: on a Spark cluster "
+             "files of 64 MB or more when DuckDB is installed, else python; spark: on a Spark cluster "
              "(leadscore[spark]; INPUT may be a glob or a directory of JSON Lines, CSV or Parquet part files; "
              "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
