@@ -330,7 +330,7 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 100_000)  # not 64 MB of test file
     big = tmp_path / "big.jsonl"
     big.write_bytes((GOOD[0] + "\n").encode() * (cli_main.AUTO_COLUMNAR_BYTES // len(GOOD[0]) + 1))
-    assert choose_engine("auto", str(tmp_path / "small.jsonl")) == "python"  # not a file
+    assert choose_engine("auto", str(tmp_path / "missing.jsonl")) == "python"  # not a file
     assert choose_engine("auto", str(big)) == "duckdb"
     assert choose_engine("auto", "-") == "python"
     assert choose_engine("python", str(big)) == "python"

@@ -316,7 +316,7 @@ class ColumnarScorer:
         # ledger the lines are stored too, so that the query holds less at once.
         last = "lines" if self.explain else "sig"
         cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
-        stored, rest = _inline_sig0(steps[:cut]), steps[cut:]
+        stored, rest = steps[:cut], steps[cut:]
         # After each stored step, the tables no later step nor the query reads: dropped there, so a
         # batch holds only what is still to be read (the memory limit applies to them all).
         reads = [{t.name for t in select.find_all(exp.Table)} for _, select in stored]
@@ -466,17 +466,6 @@ class ColumnarScorer:
         return values
 
 
-def _inline_sig0(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """The steps with ``sig0`` (the signal columns) read by ``sig`` (those columns and the gates) as
-    a subquery: one statement stores the wide signal table once instead of twice."""
-    named = dict(steps)
-    sig = named["sig"].copy()
-    for table in sig.find_all(exp.Table):
-        if table.name == "sig0":
-            table.replace(named["sig0"].subquery("sig0"))
-    return [(name, sig if name == "sig" else select) for name, select in steps if name != "sig0"]
-
-
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: bool,
                values_needed: bool, ledger_in_lines: bool | None = None,
                ) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
@@ -519,7 +508,9 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     sig_struct = q.struct(**{name: q.col(name, "s") for name in kinds}) if kinds else exp_null()
     result = (q.select(exp_table_star("c"), sig_struct.as_("sig", copy=False))
               .from_(q.table("cards", "c"), copy=False).join(q.table("sig", "s"), on=q.col("k", "c").eq(q.col("k", "s")), copy=False))
-    steps: list[tuple[str, Any]] = [("sig0", sig), ("sig", q.select(exp_star(), gates.as_("gates", copy=False)).from_("sig0", copy=False))]
+    # The signal columns and the gates read from them, one step: the wide table is stored once.
+    with_gates = q.select(exp_star(), gates.as_("gates", copy=False)).from_(sig.subquery("sig0", copy=False), copy=False)
+    steps: list[tuple[str, Any]] = [("sig", with_gates)]
     if matched is not None:
         steps.append(("matches", matched))
     steps.append(("lines", body))
