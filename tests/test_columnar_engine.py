@@ -234,6 +234,60 @@ def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
     assert got == want
 
 
+NO_SENIOR_PACK = """
+[pack]
+name = "committee"
+version = "1"
+
+[categories.account]
+
+[[rules]]
+id = "committee.none_senior"
+category = "account"
+points = -5
+reason = "engaged people at the account, none of them senior"
+when = { all = [{ signal = "account.engaged_contacts", gte = 1 }, { signal = "account.senior_engaged_contacts", lt = 1 }] }
+
+[[rules]]
+id = "committee.no_functions"
+category = "account"
+points = -3
+reason = "no function engaged at the account"
+when = { signal = "account.functions_engaged", eq = 0 }
+
+[[bands]]
+name = "low"
+min = -100
+"""
+
+
+def test_account_counts_of_people_without_a_title_in_the_sql_account_pass(tmp_path: Path) -> None:
+    """The account pass in SQL counts an engaged person without a seniority as not senior (0 senior
+    engaged contacts, as the python engine counts them, not an unknown count a rule cannot compare)."""
+    from leadscore.io import card_to_dict, read_leads
+    from leadscore.model import Rejection
+
+    pack = tmp_path / "committee.toml"
+    pack.write_text(NO_SENIOR_PACK, encoding="utf-8")
+    source = tmp_path / "untitled.jsonl"
+    visit = '"activities": [{"type": "webinar_attended", "at": "2026-11-20T10:00:00Z"}]'
+    source.write_text("".join(f'{{"id": "U-{i}", "email": "u{i}@untitled.io", "account_id": "{account}", {visit}}}\n'
+                              for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO")))
+                      + f'{{"id": "T-1", "account_id": "A-SOLO", "title": "VP Sales", {visit}}}\n', encoding="utf-8")
+    with Engine(plugins=PluginManager(), rulepacks=[pack], as_of=AS_OF) as python:
+        leads = list(read_leads(str(source)))
+        want = [card_to_dict(c, explain=True) for c in python.score(leads, accounts=python.build_accounts(leads))]
+    with Engine(plugins=PluginManager(), rulepacks=[pack], backend="duckdb", as_of=AS_OF) as duckdb:
+        assert duckdb.needs_accounts
+        found = scan_jsonl(duckdb, str(source), str(source), AS_OF, explain=True, top=3)
+        assert found is not None
+        got = [card_to_dict(c, explain=True) if not isinstance(c, Rejection) else c for c in found]
+        assert not duckdb.columnar_scorer(AS_OF, explain=True, values=False).stats.get("failed_batches")
+    assert got == want
+    assert [[line["rule_id"] for line in card["ledger"]] for card in want] == [
+        ["committee.none_senior", "committee.no_functions"]] * 2 + [[], []]
+
+
 # --- bad input: the same rejections, with the same messages, from both engines ----------------------
 
 GOOD = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines()
@@ -657,6 +711,50 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
     assert ("leadscore: note: the columnar engine could not run 1 batch in SQL, so the python engine scored those "
             "leads (same cards, slower); first error: RuntimeError: Out of Memory Error: failed to allocate data of "
             "size 8.0 MiB; LEADSCORE_COLUMNAR_STRICT=1 stops at it instead") in result.stderr.splitlines()
+
+
+def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_accounts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead the python engine scores in a columnar run (its block failed in SQL, or an odd line)
+    reads its account's signals from the SQL account pass: every account's values and evidence
+    equal the python engine's, an account whose engaged people have no seniority included (0 senior
+    engaged contacts, not unknown: an enterprise router compares that count with 2)."""
+    import subprocess
+    import sys
+
+    from leadscore.columnar import accounts as columnar_accounts
+    from leadscore.io.readers import read_leads
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "400", "--seed", "11", "-o",
+                    str(source)], check=True)
+    visit = '"activities": [{"type": "webinar_attended", "at": "2026-11-20T10:00:00Z"}]'
+    with source.open("a", encoding="utf-8") as handle:
+        for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO")):
+            handle.write(f'{{"id": "U-{i}", "email": "u{i}@untitled.io", "account_id": "{account}", {visit}}}\n')
+    finished = []
+    finish = columnar_accounts.AccountPass.finish
+
+    def kept(self: Any) -> Any:
+        finished.append(finish(self))
+        return finished[-1]
+
+    monkeypatch.setattr(columnar_accounts.AccountPass, "finish", kept)
+    leads = [item for item in read_leads(str(source)) if isinstance(item, Lead)]
+    with Engine(as_of=AS_OF) as python, Engine(backend="duckdb", as_of=AS_OF) as columnar:
+        assert python.needs_accounts
+        index = python.build_accounts(leads)
+        list(scan_jsonl(columnar, str(source), source.name, AS_OF, explain=False, top=3))
+        assert len(finished) == 1
+        keys = sorted(index.accounts)
+        assert "A-UNTITLED" in keys and len(keys) > 50
+        for key in keys:
+            want, have = index.signals_for(key), finished[0].signals_for(key)
+            assert have == want, key
+            assert getattr(have, "evidence", {}) == want.evidence, key
+        assert finished[0].signals_for("A-UNTITLED")["account.senior_engaged_contacts"] == 0
+        assert finished[0].signals_for("A-UNTITLED")["account.engaged_contacts"] == 2
+        assert finished[0].signals_for(None) == {} and finished[0].signals_for("A-NOBODY") == {}
 
 
 def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,9 @@ class AccountSql:
         select = (q.select(q.col("k", "s"), key.as_("key", copy=False), q.col("id", "l"),
                            person_sql(q.col("email", "l"), q.col("id", "l"), self.person).as_("person", copy=False),
                            engaged.as_("engaged", copy=False),
-                           q.in_(sig("title.seniority"), SENIOR).as_("senior", copy=False), sig("title.function").as_("function", copy=False),
+                           # A lead without a seniority is not senior (Python's ``None in SENIOR``), not unknown.
+                           q.coalesce(q.in_(sig("title.seniority"), SENIOR), exp.false()).as_("senior", copy=False),
+                           sig("title.function").as_("function", copy=False),
                            q.cast(exp.Add(this=q.coalesce(sig("intent.high.count_30d"), q.lit(0)),
                                           expression=q.coalesce(sig("intent.readiness.count_30d"), q.lit(0))),
                                   "BIGINT").as_("high", copy=False),
