@@ -106,10 +106,14 @@ def test_two_writers_one_waits_and_both_runs_are_whole(history_target: str, many
 @pytest.mark.slow
 def test_a_writer_that_cannot_wait_fails_cleanly(history_target: str, many_leads: str) -> None:
     first = subprocess.Popen([LEADSCORE, "score", many_leads, "--as-of", "2026-11-23", "--history", history_target,
-                              "--format", "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+                              "--format", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert first.stdout is not None
+    # Well into its run, so it holds the history (a fixed sleep lost the race on a busy machine, where
+    # starting up took longer); it waits on the full pipe, holding it, while the second tries.
+    for _ in range(500):
+        assert first.stdout.readline()
     second = score(SAMPLES, history_target, env={**os.environ, "LEADSCORE_HISTORY_WAIT": "0.2"})
-    first.wait(timeout=300)
+    first.communicate(timeout=300)
     assert first.returncode == 0
     assert second.returncode == 2
     line = second.stderr.strip()
