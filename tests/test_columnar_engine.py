@@ -713,6 +713,63 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
             "size 8.0 MiB; LEADSCORE_COLUMNAR_STRICT=1 stops at it instead") in result.stderr.splitlines()
 
 
+@pytest.mark.parametrize(("explain", "packs"), [(("--explain",), ("-r", "firr-base")), ((), ()), (("--explain",), ())])
+@pytest.mark.parametrize("most", [90, 0])
+def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explain: tuple[str, ...], packs: tuple[str, ...],
+        most: int) -> None:
+    """DuckDB out of memory on a block (with every installed pack's ledger, say): the block is halved
+    and each half scored in SQL, down to parts of MIN_PART_LINES lines; a part still out of memory
+    at that size is scored by the python engine. Both passes (the account pass too), same bytes."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from leadscore.columnar import scan
+    from leadscore.columnar.engine import ColumnarScorer
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "600", "--seed", "3", "-o",
+                    str(source)], check=True)
+    with source.open("a", encoding="utf-8") as handle:  # an odd line and a duplicate, read the python way
+        handle.write('{"id": "L-0000003", "email": "again@acme.io"}\n{"id": "X-1", "title": "  VP  "}\n\n')
+    python = _score(tmp_path, source, "python", *packs, *explain)
+    monkeypatch.setattr(scan, "MIN_PART_LINES", 40)
+    by_python = []
+    score_item = Engine.score_item
+
+    def counted(self: Any, item: Any, *args: Any) -> Any:
+        by_python.append(item.id)
+        return score_item(self, item, *args)
+
+    monkeypatch.setattr(Engine, "score_item", counted)
+    whole = _score(tmp_path, source, "duckdb", *packs, *explain)
+    assert whole == python
+    odd, by_python[:] = list(by_python), []
+    run_views, sizes = ColumnarScorer.run_views, []
+
+    def out_of_memory(self: Any, **kwargs: Any) -> Any:
+        sizes.append(self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
+        if sizes[-1] > most:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+        return run_views(self, **kwargs)
+
+    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(source), *packs, *explain, "--as-of", "2026-11-23", "--engine", "duckdb",
+        "-o", str(tmp_path / "halved.jsonl")])
+    assert result.exit_code == python[0], result.output
+    assert (tmp_path / "halved.jsonl").read_text(encoding="utf-8") == python[1]
+    assert max(sizes) > 300 and min(sizes) <= most
+    notes = [line for line in result.stderr.splitlines() if line.startswith("leadscore: note: the columnar")]
+    if most:
+        assert by_python == odd and notes == []  # every part in SQL
+        assert max(s for s in sizes if s <= most) > 20
+    else:
+        assert len(by_python) > 600 - 10 and len(notes) == 1 and "first error: OutOfMemoryException" in notes[0]
+
+
 def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_accounts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lead the python engine scores in a columnar run (its block failed in SQL, or an odd line)

@@ -136,7 +136,7 @@ class AccountSql:
 
 
 class AccountPass:
-    """Built block by block (:meth:`add_block` after each block is read), then :meth:`finish`."""
+    """Built block by block (:meth:`add_sql` and :meth:`add_python` after each block is read), then :meth:`finish`."""
 
     def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
         self.engine, self.scorer, self.when = engine, scorer, when
@@ -151,15 +151,15 @@ class AccountPass:
         con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
         scorer.plan.udfs.register(con)
 
-    def add_block(self, by_python: dict[int, Any]) -> None:
-        """Count the contacts of the block behind ``b_leads`` / ``b_acts`` (and its python leads)."""
+    def add_sql(self) -> None:
+        """Count the contacts of the leads behind ``b_leads`` / ``b_acts``."""
         self.scorer.run_views(sig_only=not self.need_score, with_accounts=False)
         contacts = self.sql.contacts(self.scorer.same_account[False])
         self.scorer.con.execute(f"INSERT INTO contacts {q.sql(contacts)}")
-        self._python_contacts(self.scorer.con, by_python)
 
     def add_python(self, leads: dict[int, Any]) -> None:
-        """Count the contacts of a block by the python engine alone (a block the SQL could not run)."""
+        """Count the contacts among ``leads`` (line number -> Lead or Rejection) the python way: a
+        block's odd lines, and the leads of a block the SQL could not run."""
         self._python_contacts(self.scorer.con, leads)
 
     def finish(self) -> SqlAccounts:

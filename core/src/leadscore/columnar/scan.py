@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -33,6 +35,8 @@ from leadscore.rulepack.fields import misfit_fields
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 
 BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
+# A part of a block DuckDB runs out of memory on is halved until it is this small (see _in_parts).
+MIN_PART_LINES = 256
 # With --explain every lead's full ledger is built at once: a quarter of the block stays within
 # DuckDB's memory limit (a whole one does not, with firr-base on generated leads).
 EXPLAIN_BLOCK_BYTES = BLOCK_BYTES // 4
@@ -102,18 +106,22 @@ class _Block:
     def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: list[bytes]) -> None:
         self.first, self.last, self.by_python, self.lines = first, last, by_python, lines
 
-    def read_whole(self, label: str) -> None:
-        """Every line of the block read by the python reader (for a block the SQL could not score):
-        the lines the SQL took become leads beside the odd lines and duplicates already read."""
+    def read_python(self, label: str, lines: tuple[int, int] | None = None) -> dict[int, Lead | Rejection]:
+        """The block's lines (or those numbered ``lines``, first and last) read by the python reader,
+        for leads the SQL could not score: the lines the SQL took become leads beside the odd lines and
+        duplicates already read. Returns the leads and rejections read here."""
         context = line_context(None)  # what these lines leave out was noted when the block was read
-        for index, raw in enumerate(self.lines):
-            number = self.first + index
+        low, high = lines if lines is not None else (self.first, self.last)
+        read: dict[int, Lead | Rejection] = {}
+        for number in range(low, high + 1):
+            raw = self.lines[number - self.first]
             if number in self.by_python:
                 continue
             item = parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}",
                                     number == 1, context)
             if item is not None:
-                self.by_python[number] = item
+                self.by_python[number] = read[number] = item
+        return read
 
 
 class _BlockReader:
@@ -277,28 +285,17 @@ class _BlockReader:
 
             summary = AccountPass(engine, scorer, when)
             for block in blocks:
-                _views(scorer.con)
-                try:
-                    summary.add_block(block.by_python)
-                except Exception as err:  # noqa: BLE001 - its contacts are counted the python way instead
-                    record_failure(scorer, err)
-                    scorer.con.abort()
-                    block.read_whole(self.label)
-                    summary.add_python(block.by_python)
+                summary.add_python(block.by_python)  # its odd lines
+                for lines in self._in_parts(block, summary.add_sql):
+                    summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
                 del block
             accounts = summary.finish()
             blocks = self.blocks()
         for block in blocks:
-            _views(scorer.con, accounts is not None)
-            try:
-                found = scorer.run_views(with_accounts=accounts is not None)
-                cards = scorer.cards(found, _leads_of(scorer.con))
-                del found
-            except Exception as err:  # noqa: BLE001 - out of memory, say: the python engine scores the block
-                record_failure(scorer, err)
-                scorer.con.abort()  # a result left half fetched would refuse the next block's tables
-                cards = {}
-                block.read_whole(self.label)
+            cards: dict[int, ScoreCard | Rejection] = {}
+            for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None),
+                                        accounts is not None):
+                block.read_python(self.label, lines)  # the python engine scores these leads
             for number in range(block.first, block.last + 1):
                 item = cards.get(number)
                 if item is not None:
@@ -313,6 +310,36 @@ class _BlockReader:
                     yield engine.score_item(pending, when, accounts)
             del block, cards
 
+    def _in_parts(self, block: _Block, run: Callable[[], None], accounts: bool = False) -> list[tuple[int, int]]:
+        """``run()`` on the block's leads in SQL, the whole block at once; a part DuckDB runs out of
+        memory on (a large rulepack's ledger with ``--explain``, say) is halved and each half run
+        again, down to parts of MIN_PART_LINES lines. Returns the lines (first, last) of the parts
+        still not run (another error, or out of memory at that size), left to the python engine."""
+        con, scorer = self.scorer.con, self.scorer
+        parts, left = [(block.first, block.last)], []
+        while parts:
+            lines = parts.pop()
+            _views(con, accounts, None if lines == (block.first, block.last) else lines)
+            try:
+                run()
+            except Exception as err:  # noqa: BLE001 - the leads are scored in smaller parts or the python way
+                con.abort()  # a result left half fetched would refuse the next part's tables
+                scorer.drop_batch()
+                low, high = lines
+                if isinstance(err, duckdb.OutOfMemoryException) and high - low + 1 > MIN_PART_LINES:
+                    middle = (low + high) // 2
+                    parts += [(middle + 1, high), (low, middle)]  # the first half next
+                    scorer.stats["halved"] = scorer.stats.get("halved", 0) + 1
+                    continue
+                record_failure(scorer, err)
+                left.append(lines)
+        return left
+
+    def _score_sql(self, cards: dict[int, ScoreCard | Rejection], with_accounts: bool) -> None:
+        """The cards of the leads behind ``b_leads`` into ``cards``."""
+        found = self.scorer.run_views(with_accounts=with_accounts)
+        cards.update(self.scorer.cards(found, _leads_of(self.scorer.con)))
+
 
 def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     """``first``, then the blocks of ``rest``, keeping no reference to a block once handed on (a
@@ -323,14 +350,18 @@ def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     yield from rest
 
 
-def _views(con: Any, accounts: bool = False) -> None:
-    """``b_leads``, ``b_acts`` (and ``b_acc``): the relations the plan's statements read."""
+def _views(con: Any, accounts: bool = False, lines: tuple[int, int] | None = None) -> None:
+    """``b_leads``, ``b_acts`` (and ``b_acc``): the relations the plan's statements read; the whole
+    block, or its leads on the lines numbered ``lines`` (first, last)."""
     for view, table in (("b_leads", "leads"), ("b_acts", "activities")):
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(q.select(exp.Star()).from_(table, copy=False))}")
+        select = q.select(exp.Star()).from_(table, copy=False)
+        if lines is not None:
+            select = select.where(exp.Between(this=q.col("k"), low=q.lit(lines[0]), high=q.lit(lines[1])), copy=False)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(select)}")
     if accounts:
         joined = (q.select(exp.Column(this=exp.Star(), table=exp.to_identifier("a")))
                   .from_(q.table("account_rows", "a"), copy=False)
-                  .join(q.table("leads", "l"), on=q.col("k", "l").eq(q.col("k", "a")), copy=False))
+                  .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "a")), copy=False))
         con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {q.sql(joined)}")
 
 
