@@ -331,6 +331,13 @@ category = "fit"
 points = 4
 reason = "Two functions engaged"
 when = { all = [{ signal = "account.functions_engaged", gte = 2 }, { signal = "account.high_intent_30d", gte = 1 }] }
+
+[[rules]]
+id = "account.none-senior"
+category = "fit"
+points = -2
+reason = "Engaged people at the account, none of them senior"
+when = { all = [{ signal = "account.engaged_contacts", gte = 1 }, { signal = "account.senior_engaged_contacts", lt = 1 }] }
 """
 ACCOUNT_EMAILS = ("dana@acme.io", "Dana@ACME.io", "dana+crm@acme.io", "d.a.n.a@gmail.com", "dana@googlemail.com",
                   " lee@acme.io ", "lee@eu.acme.io", "info@acme.io", "x@mit.edu", "a@b@acme.io", "bad-email", "",
