@@ -100,27 +100,25 @@ class AccountSql:
                 .from_(ranked.subquery("r", copy=False)).where(exp.LTE(this=q.col("rn"), expression=q.lit(cap)), copy=False)
                 .group_by(q.col("key"), copy=False))
 
-    def rows(self) -> exp.Select:
-        """Each contact's ``account.*`` signal columns (with their ``#at`` and ``#ev``), by ``k``."""
-        key = q.col("key", "c")
-        ev = q.concat(q.lit("account "), key)
-        cols: list[exp.Expression] = [q.col("k", "c")]
+    def names(self) -> list[str]:
+        """The ``account.*`` signals, in :meth:`by_account`'s column order."""
+        base = ["account.id", "account.contacts", "account.engaged_contacts", "account.senior_engaged_contacts",
+                "account.functions_engaged", "account.high_intent_30d"]
+        return base + (["account.best_lead_score"] if self.need_score else []) + list(self.signals)
 
-        def signal(name: str, value: exp.Expression, evidence: exp.Expression) -> None:
-            cols.extend([value.as_(name, quoted=True, copy=False), q.cast(exp.null(), "BIGINT").as_(f"{name}#at", quoted=True, copy=False),
-                         evidence.as_(f"{name}#ev", quoted=True, copy=False)])
-
+    def by_account(self) -> exp.Select:
+        """Each account's ``account.*`` signal values by ``key``, with the evidence text of each
+        ``same_account`` count (the others' evidence is the key's, made by :meth:`rows`)."""
+        key = q.col("key", "a")
         a = lambda c: q.col(c, "a")  # noqa: E731
-        signal("account.id", key, ev)
-        signal("account.contacts", q.cast(a("contacts"), "BIGINT"), ev)
-        signal("account.engaged_contacts", q.cast(a("engaged"), "BIGINT"), ev)
-        signal("account.senior_engaged_contacts", q.cast(a("senior_engaged"), "BIGINT"), ev)
-        signal("account.functions_engaged", q.cast(a("functions"), "BIGINT"), ev)
-        signal("account.high_intent_30d", q.cast(a("high"), "BIGINT"), ev)
+        cols: list[exp.Expression] = [key.as_("key", copy=False), key.as_("account.id", quoted=True, copy=False)]
+        for name, part in (("account.contacts", "contacts"), ("account.engaged_contacts", "engaged"),
+                           ("account.senior_engaged_contacts", "senior_engaged"), ("account.functions_engaged", "functions"),
+                           ("account.high_intent_30d", "high")):
+            cols.append(q.cast(a(part), "BIGINT").as_(name, quoted=True, copy=False))
         if self.need_score:
-            signal("account.best_lead_score", a("best"), q.case([(q.not_null(a("best")), ev)]))
-        select = (q.select(copy=False).from_(q.table("contacts", "c"), copy=False)
-                  .join(q.table("account_sum", "a"), on=q.col("key", "a").eq(key), copy=False))
+            cols.append(a("best").as_("account.best_lead_score", quoted=True, copy=False))
+        select = q.select(copy=False).from_(q.table("account_sum", "a"), copy=False)
         for index, name in enumerate(self.signals):
             alias = f"x{index}"
             n = q.cast(q.coalesce(q.col("n", alias), q.lit(0)), "BIGINT")
@@ -129,10 +127,28 @@ class AccountSql:
             text = q.concat(q.cast(n, "VARCHAR"), q.case([(n.eq(q.lit(1)), q.lit(" contact"))], q.lit(" contacts")),
                             q.lit(" of account "), key,
                             q.case([(exp.GT(this=n, expression=q.lit(0)), q.concat(q.lit(": "), shown))], q.lit("")))
-            signal(name, n, text)
+            cols += [n.as_(name, quoted=True, copy=False), text.as_(f"{name}#ev", quoted=True, copy=False)]
             select = select.join(q.table(f"same_{index}", alias), on=q.col("key", alias).eq(key), join_type="left", copy=False)
         return select.select(*cols, copy=False)
 
+    def rows(self, by_account: str, contacts: str = "contacts") -> exp.Select:
+        """Each contact's ``account.*`` signal columns with their ``#at`` and ``#ev``, by ``k``: its
+        account's row of ``by_account`` (:meth:`by_account`'s relation; ``contacts`` holds each
+        contact's ``k`` and ``key``)."""
+        r = lambda c: q.col(c, "r")  # noqa: E731
+        ev = q.concat(q.lit("account "), r("key"))
+        cols: list[exp.Expression] = [q.col("k", "c")]
+        for name in self.names():
+            if name in self.signals:
+                evidence = r(f"{name}#ev")
+            elif name == "account.best_lead_score":
+                evidence = q.case([(q.not_null(r(name)), ev)])
+            else:
+                evidence = ev
+            cols += [r(name), q.cast(exp.null(), "BIGINT").as_(f"{name}#at", quoted=True, copy=False),
+                     evidence.as_(f"{name}#ev", quoted=True, copy=False)]
+        return (q.select(*cols, copy=False).from_(q.table(contacts, "c"), copy=False)
+                .join(q.table(by_account, "r"), on=r("key").eq(q.col("key", "c")), copy=False))
 
 
 class AccountPass:
@@ -163,11 +179,19 @@ class AccountPass:
         self._python_contacts(self.scorer.con, leads)
 
     def finish(self) -> SqlAccounts:
+        """Each account's signals (``account_rows``, by key) and each contact's account
+        (``lead_account``: ``k``, ``key``); the contacts and the summaries they made are dropped.
+        One row an account, not one a contact: a million leads' rows were the run's largest table."""
         con = self.scorer.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE account_sum AS {q.sql(self.sql.summary())}")
-        for index in range(len(self.signals)):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE same_{index} AS {q.sql(self.sql.same(index))}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE account_rows AS {q.sql(self.sql.rows())}")
+        steps = [("account_sum", self.sql.summary())]
+        steps += [(f"same_{index}", self.sql.same(index)) for index in range(len(self.signals))]
+        steps += [("account_rows", self.sql.by_account()),
+                  ("lead_account", q.select(q.col("k"), q.col("key"), copy=False).from_("contacts", copy=False))]
+        for name, select in steps:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
+        for name, _ in steps[:-2]:
+            con.execute(f"DROP TABLE {name}")
+        con.execute("DROP TABLE contacts")
         return SqlAccounts(self, con)
 
     def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
@@ -247,24 +271,22 @@ class SqlAccounts:
         self.con = con
 
     def signals_for(self, key: str | None) -> AccountSignals | dict[str, Any]:
+        """The ``account.*`` values of account ``key`` as AccountIndex.signals_for gives them."""
         if key is None:
             return {}
-        found = self.con.execute(q.sql(q.select(exp.Star(), copy=False).from_("account_sum", copy=False).where(q.col("key").eq(q.lit(key)), copy=False))).fetchall()
-        if not found:
+        select = q.select(exp.Star(), copy=False).from_("account_rows", copy=False).where(q.col("key").eq(q.lit(key)), copy=False)
+        cursor = self.con.execute(q.sql(select))
+        found = cursor.fetchone()
+        if found is None:
             return {}
-        _, contacts, engaged, senior, functions, high, best = found[0]
-        values = AccountSignals({"account.id": key, "account.contacts": contacts, "account.engaged_contacts": engaged,
-                                 "account.senior_engaged_contacts": senior, "account.functions_engaged": functions,
-                                 "account.high_intent_30d": int(high or 0)})
-        if self.run.need_score and best is not None:
-            values["account.best_lead_score"] = best
-        for index, name in enumerate(self.run.signals):
-            got = self.con.execute(q.sql(q.select(q.col("n"), q.col("ids"), copy=False).from_(f"same_{index}", copy=False)
-                                         .where(q.col("key").eq(q.lit(key)), copy=False))).fetchall()
-            n, ids = (got[0][0], got[0][1]) if got else (0, [])
-            shown = ", ".join(ids[:5]) + (", ..." if n > 5 else "")
-            values[name] = n
-            values.evidence[name] = f"{n} contact{'' if n == 1 else 's'} of account {key}" + (f": {shown}" if n else "")
+        row = dict(zip([d[0] for d in cursor.description], found))
+        values = AccountSignals({})
+        for name in self.run.sql.names():
+            if name == "account.best_lead_score" and row[name] is None:
+                continue  # no contact's total: not a value (as AccountSummary.signals leaves it out)
+            values[name] = row[name]
+        for name in self.run.signals:
+            values.evidence[name] = row[f"{name}#ev"]
         return values
 
     def record(self, *args: Any) -> None:

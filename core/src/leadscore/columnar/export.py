@@ -176,7 +176,8 @@ ACCOUNT_PREFIX = "acct_"
 def _account_steps(engine: Any, plan: Plan, top: int) -> list[tuple[str, exp.Expression]]:
     """The account pass as steps: the plan without account signals (the signals, and the cards when a
     pack reads the best contact's total) under ``acct_`` names, then each contact, each account's
-    summary and ``same_account`` counts, and ``b_acc``, the ``account.*`` rows the scoring pass joins."""
+    summary and ``same_account`` counts, its ``account.*`` row, and ``b_acc``, each contact's account
+    row, which the scoring pass joins."""
     from leadscore.columnar.accounts import AccountSql
 
     steps, _, _, _, _, matched = plan_steps(plan, with_accounts=False, explain=False, top=top, render=False,
@@ -204,7 +205,8 @@ def _account_steps(engine: Any, plan: Plan, top: int) -> list[tuple[str, exp.Exp
     out.append(("contacts", renamed(contacts)))
     out.append(("account_sum", sql.summary()))
     out += [(f"same_{index}", sql.same(index)) for index in range(len(sql.signals))]
-    out.append(("b_acc", sql.rows()))
+    out.append(("account_rows", sql.by_account()))
+    out.append(("b_acc", sql.rows("account_rows")))
     return out
 
 

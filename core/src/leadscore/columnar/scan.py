@@ -24,6 +24,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
+from leadscore.columnar.accounts import AccountPass, AccountSql
 from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import record_failure
@@ -281,8 +282,6 @@ class _BlockReader:
         blocks = _handed_on(first, rest)
         del first  # each block is held only while it is scored (see _handed_on)
         if engine.needs_accounts:
-            from leadscore.columnar.accounts import AccountPass
-
             summary = AccountPass(engine, scorer, when)
             for block in blocks:
                 summary.add_python(block.by_python)  # its odd lines
@@ -294,7 +293,7 @@ class _BlockReader:
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}
             for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None),
-                                        accounts is not None):
+                                        accounts.run.sql if accounts is not None else None):
                 block.read_python(self.label, lines)  # the python engine scores these leads
             for number in range(block.first, block.last + 1):
                 item = cards.get(number)
@@ -310,7 +309,8 @@ class _BlockReader:
                     yield engine.score_item(pending, when, accounts)
             del block, cards
 
-    def _in_parts(self, block: _Block, run: Callable[[], None], accounts: bool = False) -> list[tuple[int, int]]:
+    def _in_parts(self, block: _Block, run: Callable[[], None],
+                  accounts: AccountSql | None = None) -> list[tuple[int, int]]:
         """``run()`` on the block's leads in SQL, the whole block at once; a part DuckDB runs out of
         memory on (a large rulepack's ledger with ``--explain``, say) is halved and each half run
         again, down to parts of MIN_PART_LINES lines. Returns the lines (first, last) of the parts
@@ -350,18 +350,17 @@ def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     yield from rest
 
 
-def _views(con: Any, accounts: bool = False, lines: tuple[int, int] | None = None) -> None:
-    """``b_leads``, ``b_acts`` (and ``b_acc``): the relations the plan's statements read; the whole
-    block, or its leads on the lines numbered ``lines`` (first, last)."""
+def _views(con: Any, accounts: AccountSql | None = None, lines: tuple[int, int] | None = None) -> None:
+    """``b_leads``, ``b_acts`` (and with ``accounts``, the account pass's SQL, ``b_acc``): the relations
+    the plan's statements read; the whole block, or its leads on the lines numbered ``lines`` (first, last)."""
     for view, table in (("b_leads", "leads"), ("b_acts", "activities")):
         select = q.select(exp.Star()).from_(table, copy=False)
         if lines is not None:
             select = select.where(exp.Between(this=q.col("k"), low=q.lit(lines[0]), high=q.lit(lines[1])), copy=False)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(select)}")
-    if accounts:
-        joined = (q.select(exp.Column(this=exp.Star(), table=exp.to_identifier("a")))
-                  .from_(q.table("account_rows", "a"), copy=False)
-                  .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "a")), copy=False))
+    if accounts is not None:
+        rows = accounts.rows("account_rows", "lead_account")
+        joined = rows.join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "c")), copy=False)
         con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {q.sql(joined)}")
 
 
