@@ -388,6 +388,37 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.Monk
     assert choose_engine("auto", str(big)) == "duckdb"
     assert choose_engine("auto", "-") == "python"
     assert choose_engine("python", str(big)) == "python"
+    # With the account pass the python engine is the faster one up to about a million leads.
+    assert choose_engine("auto", str(big), needs_accounts=True) == "python"
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACCOUNTS_BYTES", big.stat().st_size)
+    assert choose_engine("auto", str(big), needs_accounts=True) == "duckdb"
+
+
+@pytest.mark.parametrize(("packs", "accounts_bytes", "built"), [
+    (("-r", "firr-base"), 10**12, ["duckdb"]),  # no account pass: the 64 MB threshold
+    ((), 10**12, ["duckdb", "python"]),  # every installed pack reads account signals: python below 2 GB
+    ((), 1, ["duckdb"]),
+])
+def test_auto_engine_on_the_command_line_weighs_the_account_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: tuple[str, ...], accounts_bytes: int,
+        built: list[str]) -> None:
+    import leadscore_cli.main as cli_main
+
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACCOUNTS_BYTES", accounts_bytes)
+    engines, make = [], cli_main._engine
+
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+        engines.append(engine_name)
+        return make(pm, rulepacks, engine_name, when)
+
+    monkeypatch.setattr(cli_main, "_engine", recorded)
+    out = tmp_path / "auto.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(SAMPLES / "leads.jsonl"), *packs, "--as-of", "2026-11-23", "--engine", "auto", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert engines == built
+    assert out.read_text(encoding="utf-8") == _score(tmp_path, SAMPLES / "leads.jsonl", "python", *packs)[1]
 
 
 

@@ -385,17 +385,22 @@ def _report_rejections(rejections: list[Rejection], total: int) -> None:
 
 # Below this input size the python engine is the faster one (measured side by side with firr-base on a
 # 2-core VM: 0.95x at 20,000 generated leads, 43 MB; 1.32x at 50,000, 108 MB; 1.56x at 100,000;
-# bench/README.md "Fewer statements a block"). With the segment plugins and the account pass the two
-# are about even only at a million leads, so there auto still picks the slower engine below that.
+# bench/README.md "Fewer statements a block").
 AUTO_COLUMNAR_BYTES = 64_000_000
+# With the account pass (the enterprise plugin's packs, any pack reading account.* or same_account)
+# the two are about even only near a million generated leads, 2.2 GB (462 s against 473 s side by
+# side with every installed pack), and the python engine uses less CPU below that.
+AUTO_COLUMNAR_ACCOUNTS_BYTES = 2_000_000_000
 
 
-def choose_engine(name: str, input_path: str) -> str:
-    """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more when DuckDB is
-    installed, the python engine otherwise (small files, standard input)."""
+def choose_engine(name: str, input_path: str, needs_accounts: bool = False) -> str:
+    """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more (with the
+    account pass, ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more) when DuckDB is
+    installed, the python engine otherwise (smaller files, standard input)."""
     if name != "auto":
         return name
-    if input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < AUTO_COLUMNAR_BYTES:
+    least = AUTO_COLUMNAR_ACCOUNTS_BYTES if needs_accounts else AUTO_COLUMNAR_BYTES
+    if input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < least:
         return "python"
     try:
         import duckdb  # noqa: F401
@@ -522,7 +527,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
         show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 64 MB or more when DuckDB is installed, else python.")
+             "files of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else python.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
@@ -549,7 +554,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
         default="python", show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 64 MB or more when DuckDB is installed, else python; spark: on a Spark cluster "
+             "files of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else "
+             "python; spark: on a Spark cluster "
              "(leadscore[spark]; INPUT may be a glob or a directory of JSON Lines, CSV or Parquet part files; "
              "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
@@ -603,9 +609,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
-        engine_name = choose_engine(engine_name, input_path)
+        auto, engine_name = engine_name == "auto", choose_engine(engine_name, input_path)
         try:
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
+            if auto and engine_name == "duckdb" and engine.needs_accounts:
+                # Which packs run is known once they are loaded: with the account pass, a larger file.
+                engine_name = choose_engine("auto", input_path, needs_accounts=True)
+                if engine_name != "duckdb":
+                    engine.close()
+                    engine = _engine(get_pm(), rulepacks, engine_name, when)
         except LeadscoreError as err:
             raise _fail(err) from err
         count = {"scored": 0, "rejected": 0}
