@@ -190,6 +190,23 @@ def _score(tmp_path: Path, source: Path, engine: str, *extra: str) -> tuple[int,
             rejects.read_text(encoding="utf-8") if rejects.exists() else "", summary)
 
 
+def _generated(tmp_path: Path, leads: int, seed: int, *more: str) -> Path:
+    """``bench/generate.py``'s leads as ``generated.jsonl``, with the lines ``more`` after them."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", str(leads), "--seed", str(seed),
+                    "-o", str(source)], check=True)
+    with source.open("a", encoding="utf-8") as handle:
+        handle.writelines(f"{line}\n" for line in more)
+    return source
+
+
+# An odd line (read the python way), a duplicate id and a blank line.
+ODD_AND_DUPLICATE = ('{"id": "L-0000003", "email": "again@acme.io"}', '{"id": "X-1", "title": "  VP  "}', "")
+
+
 @pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])
 @pytest.mark.parametrize("extra", [("--explain",), ("--format=csv", "--explain"), ("-r", "firr-base")])
 def test_files_score_byte_identical(tmp_path: Path, name: str, extra: tuple[str, ...]) -> None:
@@ -202,27 +219,17 @@ def test_files_score_byte_identical(tmp_path: Path, name: str, extra: tuple[str,
 @pytest.mark.parametrize("extra", [("--explain",), ()])
 def test_generated_leads_score_byte_identical(tmp_path: Path, extra: tuple[str, ...]) -> None:
     # Without --explain the columnar engine writes each card's line in SQL (and routes in SQL).
-    import subprocess
-    import sys
-
-    source = tmp_path / "generated.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "300", "--seed", "3", "-o",
-                    str(source)], check=True)
+    source = _generated(tmp_path, 300, 3)
     assert _score(tmp_path, source, "duckdb", *extra) == _score(tmp_path, source, "python", *extra)
 
 
 @pytest.mark.slow
 def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
     """A file read in many small blocks scores as one read whole (accounts span blocks)."""
-    import subprocess
-    import sys
-
     from leadscore.io import card_to_dict, read_leads
     from leadscore.model import Rejection
 
-    source = tmp_path / "generated.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "400", "--seed", "11", "-o",
-                    str(source)], check=True)
+    source = _generated(tmp_path, 400, 11)
     with Engine(plugins=PluginManager(), backend="python", as_of=AS_OF) as python:
         leads = list(read_leads(str(source)))
         index = python.build_accounts(leads)
@@ -710,17 +717,10 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
     is read again by the python reader and scored by the python engine, the rest in SQL; same bytes.
     With every installed pack the file is read twice (the account pass first): the ``fail``-th block
     with leads falls in the account pass (2, of 6 blocks) or in the scoring pass (8)."""
-    import subprocess
-    import sys
-
     from leadscore.columnar import scan
     from leadscore.columnar.engine import ColumnarScorer
 
-    source = tmp_path / "generated.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "300", "--seed", "5", "-o",
-                    str(source)], check=True)
-    with source.open("a", encoding="utf-8") as handle:  # an odd line and a duplicate, read the python way
-        handle.write('{"id": "L-0000003", "email": "again@acme.io"}\n{"id": "X-1", "title": "  VP  "}\n\n')
+    source = _generated(tmp_path, 300, 5, *ODD_AND_DUPLICATE)
     python = _score(tmp_path, source, "python", *packs, *explain)
     monkeypatch.setattr(scan, "BLOCK_BYTES", 120_000)
     monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 120_000)
@@ -752,19 +752,12 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     """DuckDB out of memory on a block (with every installed pack's ledger, say): the block is halved
     and each half scored in SQL, down to parts of MIN_PART_LINES lines; a part still out of memory
     at that size is scored by the python engine. Both passes (the account pass too), same bytes."""
-    import subprocess
-    import sys
-
     import duckdb
 
     from leadscore.columnar import scan
     from leadscore.columnar.engine import ColumnarScorer
 
-    source = tmp_path / "generated.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "600", "--seed", "3", "-o",
-                    str(source)], check=True)
-    with source.open("a", encoding="utf-8") as handle:  # an odd line and a duplicate, read the python way
-        handle.write('{"id": "L-0000003", "email": "again@acme.io"}\n{"id": "X-1", "title": "  VP  "}\n\n')
+    source = _generated(tmp_path, 600, 3, *ODD_AND_DUPLICATE)
     python = _score(tmp_path, source, "python", *packs, *explain)
     monkeypatch.setattr(scan, "MIN_PART_LINES", 40)
     by_python = []
@@ -807,19 +800,13 @@ def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_account
     reads its account's signals from the SQL account pass: every account's values and evidence
     equal the python engine's, an account whose engaged people have no seniority included (0 senior
     engaged contacts, not unknown: an enterprise router compares that count with 2)."""
-    import subprocess
-    import sys
-
     from leadscore.columnar import accounts as columnar_accounts
     from leadscore.io.readers import read_leads
 
-    source = tmp_path / "generated.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--leads", "400", "--seed", "11", "-o",
-                    str(source)], check=True)
     visit = '"activities": [{"type": "webinar_attended", "at": "2026-11-20T10:00:00Z"}]'
-    with source.open("a", encoding="utf-8") as handle:
-        for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO")):
-            handle.write(f'{{"id": "U-{i}", "email": "u{i}@untitled.io", "account_id": "{account}", {visit}}}\n')
+    untitled = [f'{{"id": "U-{i}", "email": "u{i}@untitled.io", "account_id": "{account}", {visit}}}'
+                for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO"))]
+    source = _generated(tmp_path, 400, 11, *untitled)
     finished = []
     finish = columnar_accounts.AccountPass.finish
 
