@@ -329,7 +329,6 @@ class _BlockReader:
                 if isinstance(err, duckdb.OutOfMemoryException) and high - low + 1 > MIN_PART_LINES:
                     middle = (low + high) // 2
                     parts += [(middle + 1, high), (low, middle)]  # the first half next
-                    scorer.stats["halved"] = scorer.stats.get("halved", 0) + 1
                     continue
                 record_failure(scorer, err)
                 left.append(lines)
