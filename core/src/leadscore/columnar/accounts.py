@@ -20,6 +20,12 @@ from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
 
 
+# The account signals counted in ``account_sum``, and its column each is read from.
+_COUNTED = (("account.contacts", "contacts"), ("account.engaged_contacts", "engaged"),
+            ("account.senior_engaged_contacts", "senior_engaged"), ("account.functions_engaged", "functions"),
+            ("account.high_intent_30d", "high"))
+
+
 class AccountSql:
     """The account pass as selects over named relations: each contact (from ``sig`` and ``b_leads``, and
     ``cards`` when a pack reads the best contact's total) into ``contacts``; per account its summary
@@ -102,9 +108,8 @@ class AccountSql:
 
     def names(self) -> list[str]:
         """The ``account.*`` signals, in :meth:`by_account`'s column order."""
-        base = ["account.id", "account.contacts", "account.engaged_contacts", "account.senior_engaged_contacts",
-                "account.functions_engaged", "account.high_intent_30d"]
-        return base + (["account.best_lead_score"] if self.need_score else []) + list(self.signals)
+        best = ["account.best_lead_score"] if self.need_score else []
+        return ["account.id", *(name for name, _ in _COUNTED), *best, *self.signals]
 
     def by_account(self) -> exp.Select:
         """Each account's ``account.*`` signal values by ``key``, with the evidence text of each
@@ -112,9 +117,7 @@ class AccountSql:
         key = q.col("key", "a")
         a = lambda c: q.col(c, "a")  # noqa: E731
         cols: list[exp.Expression] = [key.as_("key", copy=False), key.as_("account.id", quoted=True, copy=False)]
-        for name, part in (("account.contacts", "contacts"), ("account.engaged_contacts", "engaged"),
-                           ("account.senior_engaged_contacts", "senior_engaged"), ("account.functions_engaged", "functions"),
-                           ("account.high_intent_30d", "high")):
+        for name, part in _COUNTED:
             cols.append(q.cast(a(part), "BIGINT").as_(name, quoted=True, copy=False))
         if self.need_score:
             cols.append(a("best").as_("account.best_lead_score", quoted=True, copy=False))
