@@ -395,6 +395,7 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.Monk
     assert choose_engine("auto", str(big)) == "duckdb"
     assert choose_engine("auto", "-") == "python"
     assert choose_engine("python", str(big)) == "python"
+    assert choose_engine("auto", str(big), reads_itself=False) == "python"  # the python reader's leads
     # With the account pass the python engine is the faster one up to about a million leads.
     assert choose_engine("auto", str(big), needs_accounts=True) == "python"
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACCOUNTS_BYTES", big.stat().st_size)
@@ -428,6 +429,42 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
     assert out.read_text(encoding="utf-8") == _score(tmp_path, SAMPLES / "leads.jsonl", "python", *packs)[1]
 
 
+
+@pytest.mark.parametrize(("source", "extra", "built"), [
+    ("leads.jsonl", (), ["duckdb"]),
+    ("leads.csv", ("--activities", str(SAMPLES / "activities.csv")), ["python"]),
+    ("leads.parquet", (), ["python"]),
+    ("leads.jsonl", ("--dedupe",), ["python"]),
+    ("leads.jsonl", ("--next-steps",), ["python"]),
+])
+def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, extra: tuple[str, ...], built: list[str]) -> None:
+    """CSV, Parquet, and options that need every lead as a record first come through the python
+    reader, where the columnar engine is the slower one whatever the size."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    import leadscore_cli.main as cli_main
+
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
+    engines, make = [], cli_main._engine
+
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+        engines.append(engine_name)
+        return make(pm, rulepacks, engine_name, when)
+
+    monkeypatch.setattr(cli_main, "_engine", recorded)
+    path = SAMPLES / source
+    if source == "leads.parquet":
+        path = tmp_path / source
+        pq.write_table(pacsv.read_csv(SAMPLES / "leads.csv"), path)
+    out = tmp_path / "auto.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(path), "-r", "firr-base", *extra, "--as-of", "2026-11-23", "--engine", "auto", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert engines == built
+    python = _score(tmp_path, path, "python", "-r", "firr-base", *extra)
+    assert python[0] == 0 and out.read_text(encoding="utf-8") == python[1]
 
 
 # --- a third-party extractor: with a columnar form (the docs/hooks.md example), and without -----

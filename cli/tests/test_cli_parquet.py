@@ -74,6 +74,17 @@ def test_parquet_in_and_out_reads_back_as_the_json_lines_cards(tmp_path: Path, l
     assert any(line["signal"] == "demo_request" for line in cards[0]["ledger"])  # the activities were joined
 
 
+def test_a_parquet_leads_file_alone_is_read_as_parquet_on_every_engine(leads: Path) -> None:
+    # Without --activities the columnar engine once took a .parquet file for JSON Lines and rejected it.
+    results = [run("score", str(leads), "--as-of", AS_OF, "--engine", engine, "--format", "jsonl")
+               for engine in ("python", "duckdb", "auto")]
+    for result in results:
+        assert result.exit_code == 0, result.stderr
+        assert "scored 3 + rejected 0 == read 3" in result.stderr
+    assert results[0].stdout == results[1].stdout == results[2].stdout
+    assert [json.loads(line)["id"] for line in results[0].stdout.splitlines()] == ["L-1", "L-2", "L-3"]
+
+
 def test_format_parquet_needs_an_output_file(leads: Path) -> None:
     result = run("score", str(leads), "--format", "parquet")
     assert result.exit_code == 2

@@ -393,14 +393,15 @@ AUTO_COLUMNAR_BYTES = 64_000_000
 AUTO_COLUMNAR_ACCOUNTS_BYTES = 2_000_000_000
 
 
-def choose_engine(name: str, input_path: str, needs_accounts: bool = False) -> str:
+def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True) -> str:
     """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more (with the
-    account pass, ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more) when DuckDB is
-    installed, the python engine otherwise (smaller files, standard input)."""
+    account pass, ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more) that it reads itself
+    (``reads_itself``, see :func:`columnar_reads`) when DuckDB is installed, the python engine
+    otherwise (smaller files, standard input, leads that come through the python reader)."""
     if name != "auto":
         return name
     least = AUTO_COLUMNAR_ACCOUNTS_BYTES if needs_accounts else AUTO_COLUMNAR_BYTES
-    if input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < least:
+    if not reads_itself or input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < least:
         return "python"
     try:
         import duckdb  # noqa: F401
@@ -411,19 +412,25 @@ def choose_engine(name: str, input_path: str, needs_accounts: bool = False) -> s
     return "duckdb"
 
 
+def columnar_reads(input_path: str, input_fmt: str | None) -> bool:
+    """Whether the columnar engine decodes INPUT itself: a JSON Lines file. It takes standard input,
+    CSV and Parquet through the python reader and scores them in batches, where the python engine is
+    the faster one (bench/README.md, "Parquet in and out beside JSON Lines")."""
+    from leadscore.io.readers import input_format
+
+    return input_path != "-" and os.path.isfile(input_path) and input_format(input_path, input_fmt) == "jsonl"
+
+
 def _output_format(path: str) -> str:
     """The output format a file name asks for: csv or parquet by its suffix, else jsonl."""
     lowered = path.lower()
     return "csv" if lowered.endswith(".csv") else "parquet" if lowered.endswith(".parquet") else "jsonl"
 
 
-def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, explain: bool, top: int,
-                   render: bool = False, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
-    """The columnar engine reading a JSON Lines file itself, or None to read it the python way."""
-    if input_path == "-" or (input_fmt or ("csv" if input_path.lower().endswith((".csv", ".tsv")) else "jsonl")) != "jsonl":
-        return None
-    if not os.path.isfile(input_path):
-        return None
+def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render: bool = False, report: Any = None,
+                   unknown_types: Any = None, misfits: Any = None) -> Any:
+    """The columnar engine reading a JSON Lines file itself (see :func:`columnar_reads`), or None
+    when its plan cannot (the leads are then read the python way)."""
     from leadscore.columnar.scan import scan_jsonl
 
     when = engine._resolve_as_of(None)
@@ -526,8 +533,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     engine_option = click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
         show_default=True,
-        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else python.")
+        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for a JSON "
+             "Lines file of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else "
+             "python.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
@@ -609,12 +617,19 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
-        auto, engine_name = engine_name == "auto", choose_engine(engine_name, input_path)
+        # The columnar engine decodes a JSON Lines file itself unless one of these needs the leads as
+        # records first; then it scores what the python reader makes of them.
+        whole_file = columnar_reads(input_path, input_fmt) and not (
+            history is not None or with_next_steps or activities or accounts_path or dedupe
+            or options.column_map is not None)
+        auto, engine_name = engine_name == "auto", choose_engine(engine_name, input_path, reads_itself=whole_file)
         try:
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
-            if auto and engine_name == "duckdb" and engine.needs_accounts:
-                # Which packs run is known once they are loaded: with the account pass, a larger file.
-                engine_name = choose_engine("auto", input_path, needs_accounts=True)
+            if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares):
+                # Which packs run is known once they are loaded: with the account pass, a larger file;
+                # with share bands (ranked over the whole input first), the python reader.
+                engine_name = choose_engine("auto", input_path, needs_accounts=engine.needs_accounts,
+                                            reads_itself=not engine.needs_shares)
                 if engine_name != "duckdb":
                     engine.close()
                     engine = _engine(get_pm(), rulepacks, engine_name, when)
@@ -665,10 +680,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 try:
                     source = input_path
                     results = None
-                    if (engine_name == "duckdb" and run is None and not with_next_steps and not activities
-                            and not accounts_path and not dedupe and options.column_map is None
-                            and not engine.needs_shares):
-                        results = _columnar_scan(engine, input_path, input_fmt, explain, top, render=fmt == "jsonl",
+                    if engine_name == "duckdb" and whole_file and not engine.needs_shares:
+                        results = _columnar_scan(engine, input_path, explain, top, render=fmt == "jsonl",
                                                  report=report, unknown_types=unknown_types, misfits=misfits)
                     if engine_name == "spark":
                         if fmt != "jsonl":

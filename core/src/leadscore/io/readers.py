@@ -602,6 +602,15 @@ def _check_file(path: Path, label: str) -> None:
         raise InputError(label, "is a directory", "pass the path of a file, or a directory of .parquet part files")
 
 
+def input_format(path: str | os.PathLike[str], fmt: str | None = None) -> str | None:
+    """The format :func:`read_leads` reads the file or directory at ``path`` in (``jsonl``, ``csv``
+    or ``parquet``; ``fmt`` as given to it), or None where it would refuse the name."""
+    try:
+        return _format(fmt, Path(path), os.fspath(path))
+    except InputError:
+        return None
+
+
 def _format(fmt: str | None, path: Path | None, label: str) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
