@@ -831,6 +831,50 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
         assert len(by_python) > 600 - 10 and len(notes) == 1 and "first error: OutOfMemoryException" in notes[0]
 
 
+@pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
+@pytest.mark.parametrize("most", [90, 0])
+def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: tuple[str, ...], most: int) -> None:
+    """Leads the python reader makes (CSV, Parquet, an activities file, --dedupe here) are scored in
+    batches of records; a batch DuckDB runs out of memory on is halved as a file's block is, down to
+    MIN_PART_LEADS leads, and only a part still out of memory at that size goes to the python
+    engine. Every pack's account roll-up included, same bytes."""
+    import duckdb
+
+    from leadscore.columnar import run as columnar_run
+    from leadscore.columnar.engine import ColumnarScorer
+
+    source = _generated(tmp_path, 600, 5)
+    python = _score(tmp_path, source, "python", *packs, "--dedupe")
+    monkeypatch.setattr(columnar_run, "MIN_PART_LEADS", 40)
+    by_python = []
+    score_item = Engine.score_item
+
+    def counted(self: Any, item: Any, *args: Any) -> Any:
+        by_python.append(item.id)
+        return score_item(self, item, *args)
+
+    monkeypatch.setattr(Engine, "score_item", counted)
+    assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
+    odd, by_python[:] = list(by_python), []  # the leads the SQL does not reproduce (none expected here)
+    run, sizes = ColumnarScorer.run, []
+
+    def out_of_memory(self: Any, leads: Any, acts: Any, accounts: Any) -> Any:
+        sizes.append(leads.num_rows)
+        if sizes[-1] > most:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 4.0 MiB")
+        return run(self, leads, acts, accounts)
+
+    monkeypatch.setattr(ColumnarScorer, "run", out_of_memory)
+    assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
+    sizes = [size for size in sizes if size]  # not the plan's check on no leads
+    assert sizes[0] == 600 - len(odd)
+    if most:
+        assert min(sizes) <= most and max(s for s in sizes if s <= most) > 20 and by_python == odd  # all in SQL
+    else:
+        assert len(by_python) == 600 and min(sizes) > 20  # no part halved below MIN_PART_LEADS
+
+
 def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_accounts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lead the python engine scores in a columnar run (its block failed in SQL, or an odd line)

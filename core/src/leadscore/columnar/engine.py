@@ -36,7 +36,7 @@ from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
 
 WHOLE = 2**53
-BATCH = 20_000
+BATCH = 10_000
 
 LEAD_SCHEMA = pa.schema([
     ("k", pa.int64()), ("id", pa.string()), ("email", pa.string()), ("title", pa.string()), ("source", pa.string()),

@@ -1,8 +1,9 @@
 """Scores a stream of Lead records in batches with the columnar plan, in input order.
 
-Per batch: leads the SQL reproduces exactly become rows; the others, and every lead of a batch
-whose SQL fails, are scored by the python engine in their place. With an account index, each
-lead's account signals come from it (as in the python engine) and scored contacts are recorded.
+Per batch: leads the SQL reproduces exactly become rows; the others, and every lead of a part
+whose SQL fails (a batch out of DuckDB's memory is halved first), are scored by the python engine
+in their place. With an account index, each lead's account signals come from it (as in the python
+engine) and scored contacts are recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
+
+
+# A part of a batch DuckDB runs out of memory on is halved down to this many leads (see _in_parts).
+MIN_PART_LEADS = 256
 
 
 def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
@@ -47,15 +52,7 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
     results: dict[int, ScoreCard | Rejection] = {}
     values: dict[int, dict[str, Any]] = {}
     if columnar:
-        leads_table, acts_table = rows.tables()
-        try:
-            acc = account_table(scorer, columnar, accounts) if accounts is not None else None
-            found = scorer.run(leads_table, acts_table, acc)
-            results = scorer.cards(found, columnar)
-            values = scorer.last_values
-        except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
-            record_failure(scorer, err)
-            results = {}
+        results, values = _in_parts(scorer, columnar, rows, accounts, as_of_us)
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
     for k, item in enumerate(batch):
@@ -66,6 +63,40 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         if accounts is not None and isinstance(result, ScoreCard):
             accounts.record(account_key(item), item, result, values.get(k, {}))
         yield result
+
+
+def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any,
+              as_of_us: int) -> tuple[dict[int, ScoreCard | Rejection], dict[int, dict[str, Any]]]:
+    """The cards (and signal values) of ``leads`` (``rows`` holds them all) from the SQL, the whole
+    batch at once; a part DuckDB runs out of memory on is halved and each half run again, down to
+    MIN_PART_LEADS leads, as the file scan halves its blocks. The leads of a part that still fails
+    are left out: the python engine scores them."""
+    import duckdb
+
+    results: dict[int, ScoreCard | Rejection] = {}
+    values: dict[int, dict[str, Any]] = {}
+    parts = [sorted(leads)]
+    while parts:
+        keys = parts.pop()
+        part = leads if len(keys) == len(leads) else {k: leads[k] for k in keys}
+        if part is not leads:
+            rows = Rows(scorer.numeric_fields)
+            for k in keys:
+                rows.add(k, part[k], as_of_us)
+        try:
+            acc = account_table(scorer, part, accounts) if accounts is not None else None
+            found = scorer.run(*rows.tables(), acc)
+            results.update(scorer.cards(found, part))
+            values.update(scorer.last_values)
+        except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
+            scorer.con.abort()  # a result left half fetched would refuse the next part's tables
+            scorer.drop_batch()
+            if isinstance(err, duckdb.OutOfMemoryException) and len(keys) > MIN_PART_LEADS:
+                middle = len(keys) // 2
+                parts += [keys[middle:], keys[:middle]]  # the first half next
+                continue
+            record_failure(scorer, err)
+    return results, values
 
 
 def record_failure(scorer: Any, err: Exception) -> None:
