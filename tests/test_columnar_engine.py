@@ -755,22 +755,28 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
     With every installed pack the file is read twice (the account pass first): the ``fail``-th block
     with leads falls in the account pass (2, of 6 blocks) or in the scoring pass (8)."""
     from leadscore.columnar import scan
+    from leadscore.columnar.accounts import AccountPass
     from leadscore.columnar.engine import ColumnarScorer
 
     source = _generated(tmp_path, 300, 5, *ODD_AND_DUPLICATE)
     python = _score(tmp_path, source, "python", *packs, *explain)
     monkeypatch.setattr(scan, "BLOCK_BYTES", 120_000)
     monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 120_000)
-    run_views, scored_blocks = ColumnarScorer.run_views, []
+    scored_blocks: list[int] = []
 
-    def failing(self: Any, **kwargs: Any) -> Any:
-        if self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0]:
-            scored_blocks.append(1)
-            if len(scored_blocks) == fail:
-                raise RuntimeError("Out of Memory Error: failed to allocate data of size 8.0 MiB")
-        return run_views(self, **kwargs)
+    def failing(run: Any) -> Any:
+        def run_or_fail(self: Any, **kwargs: Any) -> Any:
+            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
+            if con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0]:
+                scored_blocks.append(1)
+                if len(scored_blocks) == fail:
+                    raise RuntimeError("Out of Memory Error: failed to allocate data of size 8.0 MiB")
+            return run(self, **kwargs)
+        return run_or_fail
 
-    monkeypatch.setattr(ColumnarScorer, "run_views", failing)
+    # The scoring pass's SQL, and the account pass's.
+    monkeypatch.setattr(ColumnarScorer, "run_views", failing(ColumnarScorer.run_views))
+    monkeypatch.setattr(AccountPass, "add_sql", failing(AccountPass.add_sql))
     out = tmp_path / "fallback.jsonl"
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), *packs, *explain, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
@@ -792,6 +798,7 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     import duckdb
 
     from leadscore.columnar import scan
+    from leadscore.columnar.accounts import AccountPass
     from leadscore.columnar.engine import ColumnarScorer
 
     source = _generated(tmp_path, 600, 3, *ODD_AND_DUPLICATE)
@@ -808,15 +815,20 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     whole = _score(tmp_path, source, "duckdb", *packs, *explain)
     assert whole == python
     odd, by_python[:] = list(by_python), []
-    run_views, sizes = ColumnarScorer.run_views, []
+    sizes: list[int] = []
 
-    def out_of_memory(self: Any, **kwargs: Any) -> Any:
-        sizes.append(self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
-        if sizes[-1] > most:
-            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
-        return run_views(self, **kwargs)
+    def out_of_memory(run: Any) -> Any:
+        def run_or_fail(self: Any, **kwargs: Any) -> Any:
+            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
+            sizes.append(con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
+            if sizes[-1] > most:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+            return run(self, **kwargs)
+        return run_or_fail
 
-    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory)
+    # The scoring pass's SQL, and the account pass's.
+    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory(ColumnarScorer.run_views))
+    monkeypatch.setattr(AccountPass, "add_sql", out_of_memory(AccountPass.add_sql))
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), *packs, *explain, "--as-of", "2026-11-23", "--engine", "duckdb",
         "-o", str(tmp_path / "halved.jsonl")])

@@ -311,7 +311,7 @@ class ColumnarScorer:
             plan, with_accounts=with_accounts, explain=self.explain, top=self.top, render=self.render,
             values_needed=self.values_needed)
         self.same_account[with_accounts] = same_account
-        # The signal relation is stored (the account pass and the result read it); the rest is one
+        # The signal relation is stored (the result reads it; the account pass, its SQL); the rest is one
         # query of named steps, which DuckDB pipelines instead of storing each step. With the full
         # ledger the lines are stored too, so that the query holds less at once.
         last = "lines" if self.explain else "sig"
@@ -361,7 +361,13 @@ class ColumnarScorer:
             con.register("b_acc", accounts)
         return self.run_views(with_accounts=accounts is not None)
 
-    def run_views(self, *, with_accounts: bool | None = None, sig_only: bool = False) -> list[dict[str, Any]]:
+    def signal_statement(self, *, with_accounts: bool) -> str:
+        """The SQL of the batch's signal relation (the stored ``sig`` step) over ``b_leads``/``b_acts``."""
+        name, statement, _ = self._prepare(with_accounts)["steps"][0]
+        assert name == "sig", name
+        return statement
+
+    def run_views(self, *, with_accounts: bool | None = None) -> list[dict[str, Any]]:
         """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``)."""
         if with_accounts is None:
             with_accounts = self.engine.needs_accounts
@@ -373,8 +379,6 @@ class ColumnarScorer:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
                 for table in done:
                     con.execute(f"DROP TABLE {table}")
-            if sig_only and name == "sig":
-                return []
         profile = os.environ.get("LEADSCORE_COLUMNAR_PROFILE")
         if profile:  # DuckDB's operator timings of the batch's query, as JSON (the last batch's stays)
             con.execute("PRAGMA enable_profiling='json'")
