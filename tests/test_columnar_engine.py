@@ -744,6 +744,37 @@ def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path,
 
 
 
+def test_the_stored_signal_relation_keeps_only_the_columns_the_plan_reads() -> None:
+    """The stored ``sig`` step keeps the columns a later statement names: without --explain no
+    evidence text, and no signal that no rule, route or card of the run reads; with --explain the
+    evidence the ledger shows. The account pass reads the whole relation's SQL."""
+    with Engine(plugins=PluginManager(), rulepacks=["firr-base"], backend="duckdb", as_of=AS_OF) as engine:
+        for explain in (False, True):
+            scorer = engine.columnar_scorer(AS_OF, explain=explain, values=False, render=True)
+            named = lambda sql: [row[0] for row in scorer.con.execute(f"DESCRIBE {sql}").fetchall()]  # noqa: E731
+            stored = named(scorer.variants[False]["steps"][0][1])
+            whole = named(scorer.signal_statement(with_accounts=False))
+            assert set(stored) < set(whole) and {"k", "combo", "gates", "title.seniority"} <= set(stored)
+            assert "title.text" in whole and "title.text" not in stored  # no rule of firr-base reads it
+            assert any(name.endswith("#ev") for name in stored) == explain
+
+
+def test_the_signal_relation_is_kept_whole_when_a_statement_reads_all_of_it() -> None:
+    import sqlglot
+
+    from leadscore.columnar.engine import _read_columns
+
+    sig = q.select(q.col("k"), q.col("a"), q.col("b")).from_("t")
+    sig.meta["columns"] = ["k", "a", "b"]
+    read = sqlglot.parse_one('SELECT s."a" FROM sig AS s', read="duckdb")
+    assert q.sql(_read_columns(sig, [read])) == 'SELECT "k", "a" FROM (SELECT "k", "a", "b" FROM t) AS sig_all'
+    for every in ('SELECT * FROM sig', 'SELECT s.* FROM sig AS s', 'SELECT s."a" FROM sig AS s JOIN u ON TRUE '
+                  'WHERE EXISTS (SELECT * FROM sig)'):
+        assert _read_columns(sig, [read, sqlglot.parse_one(every, read="duckdb")]) is sig
+    sig.meta.clear()
+    assert _read_columns(sig, [read]) is sig  # columns not known
+
+
 @pytest.mark.parametrize(("explain", "packs", "fail"), [((), ("-r", "firr-base"), 2),
                                                          (("--explain",), ("-r", "firr-base"), 2),
                                                          ((), (), 2), ((), (), 8)])

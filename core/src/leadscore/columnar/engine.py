@@ -283,6 +283,7 @@ class ColumnarScorer:
         self.render = render and routable(engine.pm)
         self.values_needed = not self.render and (values or len(engine.pm.router_functions()) > 1)
         self.variants: dict[bool, dict[str, Any]] = {}
+        self.signal_statements: dict[bool, str] = {}
         self.compilers: dict[bool, Any] = {}
         self.same_account: dict[bool, list[Any]] = {}
         self.reads_props = False
@@ -317,6 +318,8 @@ class ColumnarScorer:
         last = "lines" if self.explain else "sig"
         cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
         stored, rest = steps[:cut], steps[cut:]
+        self.signal_statements[with_accounts] = q.sql(stored[0][1].copy())  # generating SQL may change a tree
+        stored[0] = ("sig", _read_columns(stored[0][1], [select for _, select in [*stored[1:], *rest, ("", final)]]))
         # After each stored step, the tables no later step nor the query reads: dropped there, so a
         # batch holds only what is still to be read (the memory limit applies to them all).
         reads = [{t.name for t in select.find_all(exp.Table)} for _, select in stored]
@@ -362,10 +365,10 @@ class ColumnarScorer:
         return self.run_views(with_accounts=accounts is not None)
 
     def signal_statement(self, *, with_accounts: bool) -> str:
-        """The SQL of the batch's signal relation (the stored ``sig`` step) over ``b_leads``/``b_acts``."""
-        name, statement, _ = self._prepare(with_accounts)["steps"][0]
-        assert name == "sig", name
-        return statement
+        """The SQL of the batch's whole signal relation over ``b_leads``/``b_acts`` (the stored ``sig``
+        step keeps only the columns the plan reads)."""
+        self._prepare(with_accounts)
+        return self.signal_statements[with_accounts]
 
     def run_views(self, *, with_accounts: bool | None = None) -> list[dict[str, Any]]:
         """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``)."""
@@ -490,6 +493,7 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     patterns = plan.pattern_relation("b_acts")
     inner = relation.subquery("sg", copy=False)
     base = q.select(exp_star(), copy=False).from_(inner, copy=False)
+    pattern_columns: list[Any] = []
     if patterns is not None:
         # The pattern columns by name: a second `k` would be refused by Spark when a step becomes a table.
         pattern_columns = [q.col(name, "pt") for name in patterns.named_selects if name != "k"]
@@ -514,6 +518,8 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
               .from_(q.table("cards", "c"), copy=False).join(q.table("sig", "s"), on=q.col("k", "c").eq(q.col("k", "s")), copy=False))
     # The signal columns and the gates read from them, one step: the wide table is stored once.
     with_gates = q.select(exp_star(), gates.as_("gates", copy=False)).from_(sig.subquery("sig0", copy=False), copy=False)
+    # The relation's columns by name (its selects are stars over subqueries): see ColumnarScorer._prepare.
+    with_gates.meta["columns"] = [*relation.named_selects, *(c.name for c in pattern_columns), "mask", "combo", "gates"]
     steps: list[tuple[str, Any]] = [("sig", with_gates)]
     if matched is not None:
         steps.append(("matches", matched))
@@ -527,6 +533,28 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
         steps.append(("lines_out", line_statement(plan, routers, explain if ledger_in_lines is None else ledger_in_lines)))
     final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if render else result
     return steps, final, refs, kinds, compiler, same_account
+
+
+def _read_columns(sig: Any, readers: list[Any]) -> Any:
+    """``sig`` (the signal relation's select) narrowed to the columns some select of ``readers``
+    names: without ``--explain`` no evidence text is read, nor any signal no rule of the run reads,
+    and DuckDB does not compute what the outer select leaves out. Unchanged when a reader selects
+    a star over ``sig`` (every column), or when the columns are not known."""
+    from sqlglot import exp
+
+    columns = sig.meta.get("columns")
+    if not columns:
+        return sig
+    for reader in readers:
+        for select in reader.find_all(exp.Select):
+            over_sig = {table.alias_or_name for table in select.find_all(exp.Table) if table.name == "sig"}
+            for star in select.expressions:
+                if isinstance(star, exp.Star) and over_sig or (
+                        isinstance(star, exp.Column) and isinstance(star.this, exp.Star) and star.table in over_sig):
+                    return sig
+    named = {column.name for reader in readers for column in reader.find_all(exp.Column)}
+    kept = [q.col(name) for name in columns if name in named or name in ("k", "combo")]
+    return q.select(*kept, copy=False).from_(sig.subquery("sig_all", copy=False), copy=False)
 
 
 def constant_tables(plan: Plan, as_of: datetime, *, render: bool) -> dict[str, pa.Table]:
