@@ -818,6 +818,20 @@ def test_a_block_of_a_file_that_fails_in_sql_is_read_again_and_scored_alike(
             "size 8.0 MiB; LEADSCORE_COLUMNAR_STRICT=1 stops at it instead") in result.stderr.splitlines()
 
 
+def _python_scored(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the leads the python engine scores from now on (in a columnar run: those the SQL
+    did not), in order."""
+    ids: list[str] = []
+    score_item = Engine.score_item
+
+    def counted(self: Any, item: Any, *args: Any) -> Any:
+        ids.append(item.id)
+        return score_item(self, item, *args)
+
+    monkeypatch.setattr(Engine, "score_item", counted)
+    return ids
+
+
 @pytest.mark.parametrize(("explain", "packs"), [(("--explain",), ("-r", "firr-base")), ((), ()), (("--explain",), ())])
 @pytest.mark.parametrize("most", [90, 0])
 def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
@@ -835,14 +849,7 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     source = _generated(tmp_path, 600, 3, *ODD_AND_DUPLICATE)
     python = _score(tmp_path, source, "python", *packs, *explain)
     monkeypatch.setattr(scan, "MIN_PART_LINES", 40)
-    by_python = []
-    score_item = Engine.score_item
-
-    def counted(self: Any, item: Any, *args: Any) -> Any:
-        by_python.append(item.id)
-        return score_item(self, item, *args)
-
-    monkeypatch.setattr(Engine, "score_item", counted)
+    by_python = _python_scored(monkeypatch)
     whole = _score(tmp_path, source, "duckdb", *packs, *explain)
     assert whole == python
     odd, by_python[:] = list(by_python), []
@@ -890,14 +897,7 @@ def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     source = _generated(tmp_path, 600, 5)
     python = _score(tmp_path, source, "python", *packs, "--dedupe")
     monkeypatch.setattr(columnar_run, "MIN_PART_LEADS", 40)
-    by_python = []
-    score_item = Engine.score_item
-
-    def counted(self: Any, item: Any, *args: Any) -> Any:
-        by_python.append(item.id)
-        return score_item(self, item, *args)
-
-    monkeypatch.setattr(Engine, "score_item", counted)
+    by_python = _python_scored(monkeypatch)
     assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
     odd, by_python[:] = list(by_python), []  # the leads the SQL does not reproduce (none expected here)
     run, sizes = ColumnarScorer.run, []

@@ -549,8 +549,10 @@ def _read_columns(sig: Any, readers: list[Any]) -> Any:
         for select in reader.find_all(exp.Select):
             over_sig = {table.alias_or_name for table in select.find_all(exp.Table) if table.name == "sig"}
             for star in select.expressions:
-                if isinstance(star, exp.Star) and over_sig or (
-                        isinstance(star, exp.Column) and isinstance(star.this, exp.Star) and star.table in over_sig):
+                every = isinstance(star, exp.Star) and bool(over_sig)  # SELECT * FROM sig ...
+                every = every or (isinstance(star, exp.Column) and isinstance(star.this, exp.Star)
+                                  and star.table in over_sig)  # SELECT s.* FROM sig AS s ...
+                if every:
                     return sig
     named = {column.name for reader in readers for column in reader.find_all(exp.Column)}
     kept = [q.col(name) for name in columns if name in named or name in ("k", "combo")]
