@@ -71,8 +71,6 @@ def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any,
     batch at once; a part DuckDB runs out of memory on is halved and each half run again, down to
     MIN_PART_LEADS leads, as the file scan halves its blocks. The leads of a part that still fails
     are left out: the python engine scores them."""
-    import duckdb
-
     results: dict[int, ScoreCard | Rejection] = {}
     values: dict[int, dict[str, Any]] = {}
     parts = [sorted(leads)]
@@ -89,14 +87,25 @@ def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any,
             results.update(scorer.cards(found, part))
             values.update(scorer.last_values)
         except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
-            scorer.con.abort()  # a result left half fetched would refuse the next part's tables
-            scorer.drop_batch()
-            if isinstance(err, duckdb.OutOfMemoryException) and len(keys) > MIN_PART_LEADS:
+            if halve_or_record(scorer, err, len(keys), MIN_PART_LEADS):
                 middle = len(keys) // 2
                 parts += [keys[middle:], keys[:middle]]  # the first half next
-                continue
-            record_failure(scorer, err)
     return results, values
+
+
+def halve_or_record(scorer: Any, err: Exception, size: int, least: int) -> bool:
+    """After a part of ``size`` leads failed in SQL: True when it is to be halved and run again
+    (DuckDB out of memory, and more than ``least`` leads); else the failure is recorded (see
+    :func:`record_failure`) and the python engine scores the part. Either way the connection is
+    ready for the next statement."""
+    import duckdb
+
+    scorer.con.abort()  # a result left half fetched would refuse the next part's tables
+    scorer.drop_batch()
+    if isinstance(err, duckdb.OutOfMemoryException) and size > least:
+        return True
+    record_failure(scorer, err)
+    return False
 
 
 def record_failure(scorer: Any, err: Exception) -> None:

@@ -19,7 +19,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -27,7 +26,7 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, AccountSql
 from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.lines import activity_sql, decode_block
-from leadscore.columnar.run import record_failure
+from leadscore.columnar.run import halve_or_record
 from leadscore.errors import InputError
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
@@ -323,15 +322,12 @@ class _BlockReader:
             try:
                 run()
             except Exception as err:  # noqa: BLE001 - the leads are scored in smaller parts or the python way
-                con.abort()  # a result left half fetched would refuse the next part's tables
-                scorer.drop_batch()
                 low, high = lines
-                if isinstance(err, duckdb.OutOfMemoryException) and high - low + 1 > MIN_PART_LINES:
+                if halve_or_record(scorer, err, high - low + 1, MIN_PART_LINES):
                     middle = (low + high) // 2
                     parts += [(middle + 1, high), (low, middle)]  # the first half next
-                    continue
-                record_failure(scorer, err)
-                left.append(lines)
+                else:
+                    left.append(lines)
         return left
 
     def _score_sql(self, cards: dict[int, ScoreCard | Rejection], with_accounts: bool) -> None:
