@@ -208,7 +208,8 @@ ODD_AND_DUPLICATE = ('{"id": "L-0000003", "email": "again@acme.io"}', '{"id": "X
 
 
 @pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])
-@pytest.mark.parametrize("extra", [("--explain",), ("--format=csv", "--explain"), ("-r", "firr-base")])
+@pytest.mark.parametrize("extra", [("--explain",), ("--format=csv", "--explain"), ("--format=csv",),
+                                   ("-r", "firr-base")])
 def test_files_score_byte_identical(tmp_path: Path, name: str, extra: tuple[str, ...]) -> None:
     python = _score(tmp_path, SAMPLES / name, "python", *extra)
     duckdb = _score(tmp_path, SAMPLES / name, "duckdb", *extra)
@@ -216,9 +217,9 @@ def test_files_score_byte_identical(tmp_path: Path, name: str, extra: tuple[str,
     assert python[0] == 0 and python[1]
 
 
-@pytest.mark.parametrize("extra", [("--explain",), ()])
+@pytest.mark.parametrize("extra", [("--explain",), (), ("--format=csv",)])
 def test_generated_leads_score_byte_identical(tmp_path: Path, extra: tuple[str, ...]) -> None:
-    # Without --explain the columnar engine writes each card's line in SQL (and routes in SQL).
+    # Without --explain the columnar engine writes each card's line in SQL (and routes in SQL), JSON or CSV.
     source = _generated(tmp_path, 300, 3)
     assert _score(tmp_path, source, "duckdb", *extra) == _score(tmp_path, source, "python", *extra)
 
@@ -744,13 +745,112 @@ def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path,
 
 
 
+# Text where a CSV cell gets subtle: the writer's quoting characters, formula starts, other control
+# characters and line ends, and text beyond ASCII.
+_cell_text = st.text(st.sampled_from([*',"\n\r\t=+-@\' |;', "a", "Z", "0", "\x00", "\x1f", "\x7f", "\u00e9", "\u2028",
+                                      "\U0001f600"]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cell_text)
+def test_a_csv_cell_made_in_sql_is_the_python_writers(text: str) -> None:
+    """The SQL of a CSV cell (formula guard, then quoting) gives what the python writer writes."""
+    import csv
+    import io
+
+    import duckdb
+
+    from leadscore.columnar.render import csv_cell
+    from leadscore.io.writers import safe_cell
+
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerow([safe_cell(text), "end"])
+    con = duckdb.connect()
+    made = con.execute(f"SELECT {q.sql(csv_cell(q.col('t')))} FROM (SELECT ? AS t)", [text]).fetchone()[0]
+    assert made + ",end\n" == written.getvalue()
+
+
+@pytest.mark.parametrize(("source", "packs"), [("segment-leads.jsonl", ()), ("leads.jsonl", ("firr-base",)),
+                                               ("leads.jsonl", ())])
+def test_csv_rows_are_made_in_sql_as_the_python_writer_writes_them(tmp_path: Path, source: str,
+                                                                   packs: tuple[str, ...]) -> None:
+    """Without --explain the columnar engine hands out each card as its CSV row made in SQL (routes
+    of the plugins' routers too), the rows the python engine's writer writes for the same file."""
+    from leadscore.columnar import Rendered
+
+    python = _score(tmp_path, SAMPLES / source, "python", "--format=csv", *(f"-r{p}" for p in packs))
+    assert python[0] == 0
+    with Engine(plugins=PluginManager(), rulepacks=list(packs) or None, backend="duckdb", as_of=AS_OF) as engine:
+        out = list(scan_jsonl(engine, str(SAMPLES / source), source, AS_OF, explain=False, top=3, render="csv"))
+        explained = list(scan_jsonl(engine, str(SAMPLES / source), source, AS_OF, explain=True, top=3, render="csv"))
+    assert out and all(isinstance(item, Rendered) for item in out)
+    assert "".join(item.line for item in out) == python[1].split("\n", 1)[1]
+    assert not any(isinstance(item, Rendered) for item in explained)  # the ledger is the python writer's
+
+
+@pytest.mark.parametrize(("source", "packs"), [("segment-leads.jsonl", ()), ("leads.jsonl", ("-r", "firr-base"))])
+def test_parquet_rows_made_in_sql_give_the_python_writers_file(tmp_path: Path, source: str,
+                                                                packs: tuple[str, ...]) -> None:
+    """Without --explain the columnar engine hands out each card as a row of a table made in SQL, and
+    the Parquet file has the python engine's bytes (routes of the plugins' routers too); with
+    --explain the cards are the python writer's."""
+    from leadscore.columnar import RenderedRow
+
+    def parquet(engine: str, *extra: str) -> bytes:
+        out = tmp_path / f"{engine}.parquet"
+        result = CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(SAMPLES / source), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), *packs, *extra])
+        assert result.exit_code == 0, result.output
+        return out.read_bytes()
+
+    for extra in ((), ("--explain",)):
+        assert parquet("duckdb", *extra) == parquet("python", *extra)
+    with Engine(plugins=PluginManager(), rulepacks=list(packs[1:]) or None, backend="duckdb", as_of=AS_OF) as engine:
+        rows = list(scan_jsonl(engine, str(SAMPLES / source), source, AS_OF, explain=False, top=3, render="parquet"))
+        explained = list(scan_jsonl(engine, str(SAMPLES / source), source, AS_OF, explain=True, top=3,
+                                    render="parquet"))
+    assert rows and all(isinstance(item, RenderedRow) for item in rows)
+    assert not any(isinstance(item, RenderedRow) for item in explained)
+
+
+def test_parquet_row_groups_across_blocks_and_python_scored_leads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row groups of rows made in SQL in several blocks, with leads the python engine scored (odd
+    lines) and rejections between them: the python engine's file, byte for byte."""
+    from leadscore.columnar import scan
+    from leadscore.io import writers
+
+    from leadscore.columnar import RenderedRow
+    from leadscore.model import Rejection, ScoreCard
+
+    # A float in a custom field: the python engine scores that lead, between leads scored in SQL.
+    by_python = ('{"id": "P-1", "email": "p@acme.io", "fields": {"ratio": 1.5}}', '{"id": "Q-1", "email": "q@acme.io"}')
+    source = _generated(tmp_path, 300, 11, *by_python, *ODD_AND_DUPLICATE)
+    monkeypatch.setattr(scan, "BLOCK_BYTES", 60_000)
+    monkeypatch.setattr(writers, "PARQUET_ROW_GROUP", 37)
+    with Engine(plugins=PluginManager(), rulepacks=["firr-base"], backend="duckdb", as_of=AS_OF) as engine:
+        kinds = [type(item) for item in scan_jsonl(engine, str(source), "generated.jsonl", AS_OF, explain=False, top=3,
+                                                   render="parquet")]
+    assert kinds[-4:] == [ScoreCard, RenderedRow, Rejection, RenderedRow] and kinds.count(ScoreCard) == 1
+    made = {}
+    for engine in ("python", "duckdb"):
+        out = tmp_path / f"{engine}.parquet"
+        result = CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(source), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "-r", "firr-base"])
+        assert result.exit_code == 1 and "scored 303 + rejected 1 == read 304" in result.stderr
+        made[engine] = out.read_bytes()
+    assert made["duckdb"] == made["python"]
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "duckdb.parquet").metadata.num_row_groups == 9  # 303 rows, 37 a group
+
+
 def test_the_stored_signal_relation_keeps_only_the_columns_the_plan_reads() -> None:
     """The stored ``sig`` step keeps the columns a later statement names: without --explain no
     evidence text, and no signal that no rule, route or card of the run reads; with --explain the
     evidence the ledger shows. The account pass reads the whole relation's SQL."""
     with Engine(plugins=PluginManager(), rulepacks=["firr-base"], backend="duckdb", as_of=AS_OF) as engine:
         for explain in (False, True):
-            scorer = engine.columnar_scorer(AS_OF, explain=explain, values=False, render=True)
+            scorer = engine.columnar_scorer(AS_OF, explain=explain, values=False, render="jsonl")
             named = lambda sql: [row[0] for row in scorer.con.execute(f"DESCRIBE {sql}").fetchall()]  # noqa: E731
             stored = named(scorer.variants[False]["steps"][0][1])
             whole = named(scorer.signal_statement(with_accounts=False))

@@ -427,7 +427,7 @@ def _output_format(path: str) -> str:
     return "csv" if lowered.endswith(".csv") else "parquet" if lowered.endswith(".parquet") else "jsonl"
 
 
-def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render: bool = False, report: Any = None,
+def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render: str | None = None, report: Any = None,
                    unknown_types: Any = None, misfits: Any = None) -> Any:
     """The columnar engine reading a JSON Lines file itself (see :func:`columnar_reads`), or None
     when its plan cannot (the leads are then read the python way)."""
@@ -659,7 +659,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 if with_next_steps and fmt != "jsonl":
                     raise UsageFailure(f"--next-steps: adds a field to JSON Lines output, not {fmt}; add --format "
                                        f"jsonl")
-                categories = _categories(engine)
+                categories = engine.categories()
                 width = (shutil.get_terminal_size().columns if fmt == "table" and out is sys.stdout and out.isatty()
                          else None)
                 writer = (open_writer(fmt, out, explain=explain, categories=categories, top=top, width=width)
@@ -681,7 +681,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     source = input_path
                     results = None
                     if engine_name == "duckdb" and whole_file and not engine.needs_shares:
-                        results = _columnar_scan(engine, input_path, explain, top, render=fmt == "jsonl",
+                        results = _columnar_scan(engine, input_path, explain, top, render=fmt if fmt in ("jsonl", "csv", "parquet") else None,
                                                  report=report, unknown_types=unknown_types, misfits=misfits)
                     if engine_name == "spark":
                         if fmt != "jsonl":
@@ -1172,15 +1172,6 @@ def _override_text(engine: Any, override: Any) -> str:
 
     return (f"rule {override.rule_id!r} of {named(override.pack)} replaces the one in {named(override.replaces)} "
             f"for every lead both packs apply to")
-
-
-def _categories(engine: Any) -> tuple[str, ...]:
-    seen: list[str] = []
-    for pack in engine.active_packs():
-        for cat in pack.categories:
-            if cat.name not in seen:
-                seen.append(cat.name)
-    return tuple(seen)
 
 
 def main() -> None:

@@ -329,6 +329,15 @@ class Engine:
     def active_packs(self) -> list[Rulepack]:
         return self.composer.packs()
 
+    def categories(self) -> tuple[str, ...]:
+        """The run's score categories, each once, in pack then declaration order: the CSV's and
+        Parquet's ``score_<category>`` columns."""
+        seen: dict[str, None] = {}
+        for pack in self.active_packs():
+            for category in pack.categories:
+                seen.setdefault(category.name)
+        return tuple(seen)
+
     @property
     def needs_shares(self) -> bool:
         """Whether a band of the run is a share of leads (``min = "top 5%"``): then every lead is
@@ -631,12 +640,13 @@ class Engine:
             return Rejection(f"lead {item.id}", f"could not be scored: {type(err).__name__}: {err}", item.id)
 
     def columnar_scorer(self, when: datetime, *, explain: bool = True, top: int = 3, values: bool = True,
-                        render: bool = False) -> Any:
+                        render: str | None = None) -> Any:
         """The run's compiled columnar plan for ``when``, or None when some part of the run has no
         columnar form (then every lead is scored by the python engine, with the same result).
 
         ``values``: cards come with the leads' signal values (routers and the account roll-up read them).
-        ``render``: scored leads come as their JSON Lines text (see leadscore.columnar.render).
+        ``render`` (jsonl or csv): scored leads come as their text in that output format (see
+        leadscore.columnar.render).
         """
         key = (when, explain, top, values, render)
         if key not in self._scorers:

@@ -26,7 +26,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.accounts import account_key
-from leadscore.columnar import Rendered
+from leadscore.columnar import Rendered, RenderedRow
 from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
@@ -260,7 +260,7 @@ class ColumnarScorer:
     """
 
     def __init__(self, engine: Any, as_of: datetime, *, explain: bool = True, top: int = 3,
-                 memory_limit: str = "200MB", values: bool = True, render: bool = False) -> None:
+                 memory_limit: str = "200MB", values: bool = True, render: str | None = None) -> None:
         import duckdb
 
         self.engine = engine
@@ -279,8 +279,10 @@ class ColumnarScorer:
                                           "preserve_insertion_order": True, "temp_directory": self.tmp.name})
         from leadscore.columnar.render import routable
 
-        # render: the cards come back as the JSON lines `--format jsonl` writes (no records built).
-        self.render = render and routable(engine.pm)
+        # render: the cards come back as the lines `--format jsonl` or `--format csv` writes, or as the
+        # rows of `--format parquet` (no records built); the ledger of a CSV or Parquet row (--explain)
+        # is written by the python writer.
+        self.render = render if render and routable(engine.pm) and (render == "jsonl" or not explain) else None
         self.values_needed = not self.render and (values or len(engine.pm.router_functions()) > 1)
         self.variants: dict[bool, dict[str, Any]] = {}
         self.signal_statements: dict[bool, str] = {}
@@ -393,8 +395,12 @@ class ColumnarScorer:
             con.execute(f"PREPARE {prepared} AS {variant['query']}")
             variant["prepared"] = True
         with timed("plan"):
-            if self.render:
-                found: list[dict[str, Any]] = [{"k": k, "text": text} for k, text in con.execute(f"EXECUTE {prepared}").fetchall()]
+            if self.render == "parquet":
+                batch = con.sql(f"EXECUTE {prepared}").to_arrow_table()
+                found: list[dict[str, Any]] = [{"k": k, "batch": batch, "index": i}
+                                               for i, k in enumerate(batch.column("k").to_pylist())]
+            elif self.render:
+                found = [{"k": k, "text": text} for k, text in con.execute(f"EXECUTE {prepared}").fetchall()]
             else:
                 found = con.sql(f"EXECUTE {prepared}").to_arrow_table().to_pylist()
         if profile:
@@ -424,6 +430,9 @@ class ColumnarScorer:
             lead = leads[k]
             if "text" in row:
                 out[k] = Rendered(row["text"], lead.id)
+                continue
+            if "batch" in row:
+                out[k] = RenderedRow(row["batch"], row["index"], lead.id)
                 continue
             if row["combo"] < 0:
                 out[k] = Rejection(f"lead {lead.id}", "could not be scored: LookupError: no rulepack applies to this "
@@ -473,14 +482,14 @@ class ColumnarScorer:
         return values
 
 
-def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: bool,
+def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: str | None,
                values_needed: bool, ledger_in_lines: bool | None = None,
                ) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
     """The named steps of a batch over ``b_leads``/``b_acts`` (and ``b_acc``) and the final select:
     (steps, final, signal refs, signal kinds read back, condition compiler, same_account rules).
 
-    With ``render``, each card's JSON line is made in SQL, with its ledger when ``ledger_in_lines``
-    (by default: with ``explain``)."""
+    With ``render`` (jsonl, csv or parquet), each card's line in that format (its row, for parquet) is
+    made in SQL; a JSON line with its ledger when ``ledger_in_lines`` (by default: with ``explain``)."""
     ctx = plan.context("b_leads", "b_acts")
     relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
     compiler = plan.compiler(refs)
@@ -527,11 +536,20 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     steps += statements(plan, top, explain)
     plan.refs = refs
     if render:
-        from leadscore.columnar.render import line_statement
+        from leadscore.columnar.render import csv_line_statement, line_statement, parquet_row_statement
 
         routers = [fn.columnar for fn in plan.engine.pm.router_functions() if getattr(fn, "columnar", None)]
-        steps.append(("lines_out", line_statement(plan, routers, explain if ledger_in_lines is None else ledger_in_lines)))
-    final = q.select(q.col("k"), q.col("text"), copy=False).from_("lines_out", copy=False) if render else result
+        if render == "parquet":
+            made = parquet_row_statement(plan, routers, plan.engine.categories())
+        elif render == "csv":
+            made = csv_line_statement(plan, routers, plan.engine.categories())
+        else:
+            made = line_statement(plan, routers, explain if ledger_in_lines is None else ledger_in_lines)
+        steps.append(("lines_out", made))
+    final = result
+    if render:
+        final = (q.select(exp_star(), copy=False) if render == "parquet" else
+                 q.select(q.col("k"), q.col("text"), copy=False)).from_("lines_out", copy=False)
     return steps, final, refs, kinds, compiler, same_account
 
 
@@ -559,14 +577,15 @@ def _read_columns(sig: Any, readers: list[Any]) -> Any:
     return q.select(*kept, copy=False).from_(sig.subquery("sig_all", copy=False), copy=False)
 
 
-def constant_tables(plan: Plan, as_of: datetime, *, render: bool) -> dict[str, pa.Table]:
-    """The tables of per-combination constants the plan's steps join, by name."""
+def constant_tables(plan: Plan, as_of: datetime, *, render: str | None) -> dict[str, pa.Table]:
+    """The tables of per-combination constants the plan's steps join, by name (``render``: the format
+    the cards' lines are made in, if any)."""
     tables = lookup_tables(plan)
     if render:
         from leadscore.columnar.render import constants, route_tables
 
-        tables["ls_routes"] = route_tables(plan)
-        tables["ls_render"] = constants(plan, as_of)
+        tables["ls_routes"] = route_tables(plan, render)
+        tables["ls_render"] = constants(plan, as_of, render)
     tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
         ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
         ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),

@@ -122,7 +122,7 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
         raise Unsupported("a band's minimum is a share of leads (\"top N%\"), which needs every lead scored first")
     # With account signals, the account pass (the plan without them, over every lead) comes first.
     accounts = _account_steps(engine, plan, top) if engine.needs_accounts else []
-    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=bool(accounts), explain=ledger, top=top, render=True,
+    steps, _, _, _, _, _ = plan_steps(plan, with_accounts=bool(accounts), explain=ledger, top=top, render="jsonl",
                                       values_needed=False, ledger_in_lines=False)
     steps = [*accounts, *steps]
     if ledger:
@@ -141,13 +141,13 @@ def warehouse_select(engine: Any, as_of: datetime, *, leads: str, activities: st
         exact = q.and_(q.col("exact", "le"), q.coalesce(q.col("exact", "ae"), exp.true()))
     if ledger:
         exact = q.and_(exact, q.coalesce(q.col("ledger_exact", "g"), exp.true()))
-    own = {"b_leads", "b_acts", *constant_tables(plan, as_of, render=True), *(name for name, _ in steps)}
+    own = {"b_leads", "b_acts", *constant_tables(plan, as_of, render="jsonl"), *(name for name, _ in steps)}
     for name in (leads, activities):
         if name in own:
             raise Unsupported(f"the relation name {name!r} is also the name of one of the query's own steps; "
                               "use a qualified name (e.g. crm.leads) or a view under another name")
     inputs = [("b_leads", _leads_relation(leads)), ("b_acts", _activities_relation(activities, leads))]
-    constants = [(name, _values(table)) for name, table in constant_tables(plan, as_of, render=True).items()]
+    constants = [(name, _values(table)) for name, table in constant_tables(plan, as_of, render="jsonl").items()]
     card = exp.Substring(this=q.col("text", "o"), start=q.lit(1),
                          length=exp.Sub(this=exp.Length(this=q.col("text", "o")), expression=q.lit(1)))
     final = (q.select(x("id"), q.col("total", "c"), q.col("band", "c"), card.as_("card", copy=False),
@@ -180,7 +180,7 @@ def _account_steps(engine: Any, plan: Plan, top: int) -> list[tuple[str, exp.Exp
     row, which the scoring pass joins."""
     from leadscore.columnar.accounts import AccountSql
 
-    steps, _, _, _, _, matched = plan_steps(plan, with_accounts=False, explain=False, top=top, render=False,
+    steps, _, _, _, _, matched = plan_steps(plan, with_accounts=False, explain=False, top=top, render=None,
                                             values_needed=False)
     sql = AccountSql(engine, p.business_domain, None)
     contacts = sql.contacts(matched)

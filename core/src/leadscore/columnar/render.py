@@ -1,4 +1,4 @@
-"""Score cards as JSON Lines text, made in SQL: the bytes ``leadscore score --format jsonl`` writes.
+"""Score cards as JSON Lines or CSV text, made in SQL: the bytes ``leadscore score`` writes in those formats.
 
 Without ``--explain`` a card line is a few dozen values, and building a Python record per lead to
 print it cost more than scoring it. Here each line is assembled in SQL from the card's columns;
@@ -9,11 +9,15 @@ writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: 
 is the composed ``[routing]`` table; a plugin router takes part through its columnar form. With
 ``--explain`` the card's ledger follows (:func:`ledger_text`): each line's values written in SQL,
 its decay factor (rounded to four places) and time by the python writer's own code where SQL's
-rounding or date text could differ.
+rounding or date text could differ. A CSV row (:func:`csv_line_statement`, without ``--explain``) is
+the python writer's: its cells guarded against spreadsheet formulas and quoted as Python's ``csv``
+module quotes them, what is constant per pack combination written by that module itself.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +28,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.io.timestamps import format_timestamp
-from leadscore.io.writers import _plain_number
+from leadscore.io.writers import _FORMULA_STARTS, _number_cell, _packs_text, _plain_number, safe_cell
 from leadscore.model import Route
 
 
@@ -65,18 +69,59 @@ def routable(pm: Any) -> bool:
                for fn in pm.router_functions())
 
 
-def route_tables(plan: Any) -> pa.Table:
-    """Per (combination, band): the ``[routing]`` table's route as the JSON the python writer prints."""
-    rows: dict[str, list[Any]] = {"combo": [], "band": [], "route_json": []}
+def route_tables(plan: Any, fmt: str = "jsonl") -> pa.Table:
+    """Per (combination, band): the ``[routing]`` table's route as the JSON the python writer prints
+    (``route_json``), and for ``fmt`` csv as its three CSV cells too (``route_csv``)."""
+    rows: dict[str, list[Any]] = {"combo": [], "band": [], "route_json": [], "route_csv": [], "route_action": [],
+                                  "route_queue": [], "route_sla": []}
     for combo in plan.combos:
         for band in combo.composed.bands:
             route = combo.composed.routing.get(band.name)
             rows["combo"].append(combo.index)
             rows["band"].append(band.name)
-            rows["route_json"].append(None if route is None else _route_json(
-                Route(route.action, route.queue, route.sla_hours, route.owner_hint, route.reason)))
-    return pa.table({"combo": pa.array(rows["combo"], pa.int64()), "band": pa.array(rows["band"], pa.string()),
-                     "route_json": pa.array(rows["route_json"], pa.string())})
+            made = None if route is None else Route(route.action, route.queue, route.sla_hours, route.owner_hint,
+                                                    route.reason)
+            rows["route_json"].append(None if made is None else _route_json(made))
+            rows["route_csv"].append(None if made is None else _csv_cells(
+                [safe_cell(made.action), safe_cell(made.queue or ""), _number_cell(made.sla_hours)]))
+            rows["route_action"].append(None if made is None else made.action)
+            rows["route_queue"].append(None if made is None else made.queue)
+            rows["route_sla"].append(None if made is None or made.sla_hours is None else float(made.sla_hours))
+    columns = {"combo": pa.array(rows["combo"], pa.int64()), "band": pa.array(rows["band"], pa.string()),
+               "route_json": pa.array(rows["route_json"], pa.string())}
+    if fmt == "csv":
+        columns["route_csv"] = pa.array(rows["route_csv"], pa.string())
+    if fmt == "parquet":
+        columns["route_action"] = pa.array(rows["route_action"], pa.string())
+        columns["route_queue"] = pa.array(rows["route_queue"], pa.string())
+        columns["route_sla"] = pa.array(rows["route_sla"], pa.float64())
+    return pa.table(columns)
+
+
+def _csv_cells(cells: list[str]) -> str:
+    """``cells`` as the python writer's CSV writer joins them into a row (without its line end)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()[:-1]
+
+
+def _csv_quoted() -> str:
+    """The characters that make Python's CSV writer (QUOTE_MINIMAL, line end ``\\n``) quote a cell,
+    as a regular-expression class: the delimiter, the quote and the line end; and the carriage return
+    where this Python's writer quotes it (asked of the writer, not assumed: versions differ)."""
+    quoted = ',"\\n'
+    return f"[{quoted}\\r]" if _csv_cells(["a\rb", "c"]).startswith('"') else f"[{quoted}]"
+
+
+def csv_cell(e: exp.Expression, *, guarded: bool = True) -> exp.Expression:
+    """``e`` (VARCHAR, not NULL) as the python writer's CSV cell: with ``guarded``, a leading quote when a
+    spreadsheet would run it as a formula (:func:`leadscore.io.writers.safe_cell`); then quoted, its
+    quotes doubled, when it holds a character Python's CSV writer quotes for."""
+    if guarded:
+        formula = q.or_(*[q.fn("starts_with", e, q.lit(start)) for start in _FORMULA_STARTS])
+        e = q.case([(formula, q.concat(q.lit("'"), e))], e)
+    quoted = q.concat(q.lit('"'), q.fn("replace", e, q.lit('"'), q.lit('""')), q.lit('"'))
+    return q.case([(q.fn("regexp_matches", e, q.lit(_csv_quoted())), quoted)], e)
 
 
 def _route_json(route: Route) -> str:
@@ -94,14 +139,58 @@ def json_text(plan: Any, e: exp.Expression) -> exp.Expression:
     return q.case([(q.is_null(e), q.lit("null")), (control, py(e))], q.cast(q.fn("to_json", e), "VARCHAR"))
 
 
-def constants(plan: Any, as_of: Any) -> pa.Table:
-    """Per combination: its packs and categories as JSON, and the scoring time's text."""
-    combos, packs = [], []
+def constants(plan: Any, as_of: Any, fmt: str = "jsonl") -> pa.Table:
+    """Per combination: its packs as JSON, and the scoring time's text; for ``fmt`` csv, its packs as
+    the CSV's cell too, for parquet as the list of texts."""
+    combos, packs, packs_csv = [], [], []
     for combo in plan.combos:
         combos.append(combo.index)
         packs.append(_dumps([f"{name}@{version}" for name, version in combo.composed.packs]))
-    return pa.table({"combo": pa.array(combos, pa.int64()), "packs_json": pa.array(packs, pa.string()),
-                     "as_of_json": pa.array([_dumps(format_timestamp(as_of))] * len(combos), pa.string())})
+        # A second, empty cell: Python's writer writes a row of one empty cell as "".
+        packs_csv.append(_csv_cells([safe_cell(";".join(_packs_text(combo.composed.packs))), ""])[:-1])
+    columns = {"combo": pa.array(combos, pa.int64()), "packs_json": pa.array(packs, pa.string()),
+               "as_of_json": pa.array([_dumps(format_timestamp(as_of))] * len(combos), pa.string())}
+    if fmt == "csv":
+        columns["packs_csv"] = pa.array(packs_csv, pa.string())
+    if fmt == "parquet":
+        columns["packs_list"] = pa.array([list(_packs_text(c.composed.packs)) for c in plan.combos],
+                                         pa.list_(pa.string()))
+        columns["as_of_ms"] = pa.array([as_of.replace(microsecond=0)] * len(combos), pa.timestamp("ms", tz="UTC"))
+    return pa.table(columns)
+
+
+def _sla_text(sla: exp.Expression) -> exp.Expression:
+    """A route's ``sla_hours`` (DOUBLE) as the python writer prints it: whole hours without a
+    fraction, NULL as ``null``."""
+    return q.case([(q.is_null(sla), q.lit("null")),
+                   (sla.eq(q.fn("floor", sla.copy())), q.cast(q.cast(sla.copy(), "BIGINT"), "VARCHAR"))],
+                  q.cast(sla.copy(), "VARCHAR"))
+
+
+def _router_routes(plan: Any, routers: list[Any]) -> list[exp.Expression]:
+    """The route struct each columnar router makes for the card (NULL: no opinion), in the routers' order."""
+    ctx = RouterContext(q.col("band", "x"), q.col("id", "l"), plan)
+    return [router(ctx) for router in routers]
+
+
+def _reasons(each: Any) -> exp.Expression:
+    """``each`` (text -> SQL) of every top reason of the card, as the python writer prints them (``+10 reason``)."""
+    r = exp.column("r")
+    text = q.concat(q.case([(exp.GT(this=q.field(r, "points"), expression=q.lit(0)), q.lit("+"))], q.lit("")),
+                    q.cast(q.field(r.copy(), "points"), "VARCHAR"), q.lit(" "), q.field(r.copy(), "reason"))
+    return q.fn("list_transform", q.col("reasons", "x"), exp.Lambda(this=each(text), expressions=[exp.to_identifier("r")]))
+
+
+def _joined_to_cards(select: exp.Select) -> exp.Select:
+    """``select`` over ``cards`` and what its lines read: the lead, its signals, the pack and route constants."""
+    x = lambda c: q.col(c, "x")  # noqa: E731
+    return (select.from_(q.table("cards", "x"), copy=False)
+            .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
+            .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
+            .join(q.table("ls_render", "c"), on=q.col("combo", "c").eq(x("combo")), copy=False)
+            .join(q.table("ls_routes", "rt"), on=q.and_(q.col("combo", "rt").eq(x("combo")),
+                                                        q.col("band", "rt").eq(x("band"))),
+                  join_type="left", copy=False))
 
 
 def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.Select:
@@ -110,47 +199,88 @@ def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.S
     each lead's ledger)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     band = x("band")
-    ctx = RouterContext(band, q.col("id", "l"), plan)
-    table_route = q.col("route_json", "rt")
     parts = []
-    for router in routers:
-        made = router(ctx)
-        r = exp.column("r")
-        sla = q.field(made, "sla_hours")
-        sla_text = q.case([(q.is_null(sla), q.lit("null")),
-                           (sla.eq(q.fn("floor", sla)), q.cast(q.cast(sla, "BIGINT"), "VARCHAR"))],
-                          q.cast(sla, "VARCHAR"))
+    for made in _router_routes(plan, routers):
         text = q.concat(q.lit('{"action":'), json_text(plan, q.field(made, "action")), q.lit(',"queue":'),
-                        json_text(plan, q.field(made, "queue")), q.lit(',"sla_hours":'), sla_text, q.lit("}"))
-        parts.append(q.case([(q.not_null(made), text)]))
-        del r
-    route = q.coalesce(*parts, table_route, q.lit("null")) if parts else q.coalesce(table_route, q.lit("null"))
+                        json_text(plan, q.field(made.copy(), "queue")), q.lit(',"sla_hours":'),
+                        _sla_text(q.field(made.copy(), "sla_hours")), q.lit("}"))
+        parts.append(q.case([(q.not_null(made.copy()), text)]))
+    route = q.coalesce(*parts, q.col("route_json", "rt"), q.lit("null"))
     subscores = q.fn("array_to_string", q.fn("list_transform", x("subscores"), exp.Lambda(
         this=q.concat(json_text(plan, q.field(exp.column("c"), "category")), q.lit(":"),
                       q.cast(q.field(exp.column("c"), "points"), "VARCHAR")),
         expressions=[exp.to_identifier("c")])), q.lit(","))
-    reason = lambda r: q.concat(q.case([(exp.GT(this=q.field(r, "points"), expression=q.lit(0)), q.lit("+"))],  # noqa: E731
-                                       q.lit("")),
-                                q.cast(q.field(r, "points"), "VARCHAR"), q.lit(" "), q.field(r, "reason"))
-    reasons = q.fn("array_to_string", q.fn("list_transform", x("reasons"), exp.Lambda(
-        this=json_text(plan, reason(exp.column("r"))), expressions=[exp.to_identifier("r")])), q.lit(","))
+    reasons = q.fn("array_to_string", _reasons(lambda text: json_text(plan, text)), q.lit(","))
     notes = q.fn("array_to_string", q.fn("list_transform", x("gate_notes"), exp.Lambda(
         this=json_text(plan, exp.column("n")), expressions=[exp.to_identifier("n")])), q.lit(","))
     gated = q.case([(band.neq(x("points_band")), q.concat(q.lit(',"points_band":'), json_text(plan, x("points_band")),
                                                          q.lit(',"gate_notes":['), notes, q.lit("]")))], q.lit(""))
     text = q.concat(
         q.lit('{"id":'), json_text(plan, q.col("id", "l")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
-        q.lit(',"band":'), json_text(plan, band), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
+        q.lit(',"band":'), json_text(plan, band.copy()), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
         q.lit(',"reasons":['), reasons, q.lit('],"packs":'), q.col("packs_json", "c"), q.lit(',"as_of":'),
         q.col("as_of_json", "c"), gated,
         *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []), q.lit("}\n"))
-    return (q.select(x("k"), text.as_("text", copy=False))
-            .from_(q.table("cards", "x"), copy=False)
-            .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
-            .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
-            .join(q.table("ls_render", "c"), on=q.col("combo", "c").eq(x("combo")), copy=False)
-            .join(q.table("ls_routes", "rt"), on=q.and_(q.col("combo", "rt").eq(x("combo")), q.col("band", "rt").eq(band)),
-                  join_type="left", copy=False))
+    return _joined_to_cards(q.select(x("k"), text.as_("text", copy=False)))
+
+
+def _subscore(category: str) -> exp.Expression:
+    """The card's sub-score in ``category`` (BIGINT), NULL when it has none."""
+    found = q.fn("list_filter", q.col("subscores", "x"), exp.Lambda(
+        this=q.field(exp.column("c"), "category").eq(q.lit(category)), expressions=[exp.to_identifier("c")]))
+    return q.field(q.call("list_extract", found, q.lit(1)), "points")
+
+
+def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, ...]) -> exp.Select:
+    """(k, then the columns the Parquet writer writes without ``--explain``): each scored
+    lead's row, with the writer's values (leadscore.io.writers.ParquetWriter): ``points_band`` and
+    ``gate_notes`` only for a lead a gate held below its points band, the route's fields null without
+    a route, ``score_<category>`` for each of ``categories`` (null without that sub-score)."""
+    x = lambda c: q.col(c, "x")  # noqa: E731
+    routes = _router_routes(plan, routers)
+
+    def route(name: str, table: str) -> exp.Expression:
+        return q.case([(q.not_null(made.copy()), q.field(made.copy(), name)) for made in routes],
+                      q.col(table, "rt"))
+
+    held = x("band").neq(x("points_band"))
+    no_notes = q.cast(q.call("list_value"), "VARCHAR[]")
+    columns = [
+        x("k"), q.col("id", "l").as_("id", copy=False), q.cast(x("total"), "BIGINT").as_("total", copy=False),
+        x("band").as_("band", copy=False),
+        q.case([(held, x("points_band"))]).as_("points_band", copy=False),
+        q.case([(held.copy(), q.coalesce(x("gate_notes"), no_notes))]).as_("gate_notes", copy=False),
+        route("action", "route_action").as_("route_action", copy=False),
+        route("queue", "route_queue").as_("route_queue", copy=False),
+        q.cast(route("sla_hours", "route_sla"), "DOUBLE").as_("sla_hours", copy=False),
+        *(q.cast(_subscore(category), "BIGINT").as_(f"score_{category}", copy=False) for category in categories),
+        q.coalesce(_reasons(lambda text: text), q.cast(q.call("list_value"), "VARCHAR[]")).as_("reasons", copy=False),
+        q.col("packs_list", "c").as_("packs", copy=False), q.col("as_of_ms", "c").as_("as_of", copy=False),
+    ]
+    return _joined_to_cards(q.select(*columns))
+
+
+def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...]) -> exp.Select:
+    """(k, text): each scored lead's CSV row (line end included) as the python writer writes it without
+    ``--explain``: id, total, band, the route's three cells, ``score_<category>`` for each of
+    ``categories`` in order (empty when the card has no such sub-score), reasons and packs."""
+    x = lambda c: q.col(c, "x")  # noqa: E731
+    parts = []
+    for made in _router_routes(plan, routers):
+        queue = q.coalesce(q.field(made.copy(), "queue"), q.lit(""))
+        sla = q.field(made.copy(), "sla_hours")
+        cells = q.concat(csv_cell(q.field(made, "action")), q.lit(","), csv_cell(queue), q.lit(","),
+                         q.case([(q.is_null(sla), q.lit(""))], _sla_text(sla.copy())))
+        parts.append(q.case([(q.not_null(made.copy()), cells)]))
+    route = q.coalesce(*parts, q.col("route_csv", "rt"), q.lit(",,"))
+    scores = []
+    for category in categories:
+        scores += [q.lit(","), q.coalesce(q.cast(_subscore(category), "VARCHAR"), q.lit(""))]
+    reasons = csv_cell(q.coalesce(q.fn("array_to_string", _reasons(lambda text: text), q.lit(" | ")), q.lit("")))
+    text = q.concat(csv_cell(q.col("id", "l")), q.lit(","), q.cast(x("total"), "VARCHAR"), q.lit(","),
+                    csv_cell(x("band")), q.lit(","), route, *scores, q.lit(","), reasons, q.lit(","),
+                    q.col("packs_csv", "c"), q.lit("\n"))
+    return _joined_to_cards(q.select(x("k"), text.as_("text", copy=False)))
 
 
 def ledger_text(plan: Any, ledger: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
@@ -197,4 +327,5 @@ def ledger_statement(plan: Any) -> exp.Select:
             .from_(q.table("cards", "x"), copy=False))
 
 
-__all__ = ["RouterContext", "constants", "ledger_statement", "ledger_text", "line_statement", "routable", "route_struct", "route_tables"]
+__all__ = ["RouterContext", "constants", "csv_cell", "csv_line_statement", "ledger_statement", "ledger_text",
+           "line_statement", "parquet_row_statement", "routable", "route_struct", "route_tables"]

@@ -43,14 +43,15 @@ EXPLAIN_BLOCK_BYTES = BLOCK_BYTES // 4
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
-               block_bytes: int | None = None, render: bool = False, report: ReadReport | None = None,
+               block_bytes: int | None = None, render: str | None = None, report: ReadReport | None = None,
                unknown_types: Counter[str] | None = None,
                misfits: Counter[tuple[str, str]] | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
-    ``render``: a lead scored in SQL comes as a :class:`~leadscore.columnar.engine.Rendered` JSON line
-    when the plan can make it (JSON Lines output, with its ledger under ``explain``), else as a ScoreCard.
+    ``render`` (jsonl or csv, the output format): a lead scored in SQL comes as a
+    :class:`~leadscore.columnar.Rendered` line when the plan can make it (a JSON line with its ledger
+    under ``explain``; a CSV row without ``explain``), else as a ScoreCard.
     A block DuckDB cannot score (out of memory, say) is read again by the python reader and scored
     by the python engine (same cards; :func:`leadscore.columnar.run.fallback_note` says so).
     As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected

@@ -226,6 +226,10 @@ class CsvWriter(Writer):
         self._csv.writerow(header)
 
     def write(self, card: ScoreCard) -> None:
+        line = getattr(card, "line", None)
+        if line is not None and self.categories is not None and not self.explain:
+            self.stream.write(line)  # already rendered by the columnar engine (leadscore.columnar.render)
+            return
         if self.categories is None:
             self._start(tuple(category for category, _ in card.subscores))
         categories = self.categories or ()
@@ -266,7 +270,9 @@ class ParquetWriter(Writer):
     (int64, null when the card has no sub-score for it), reasons and packs (lists of text),
     as_of (timestamp, UTC, whole seconds), and with explain ledger (the ledger as JSON text, as in the
     CSV). ``stream`` takes bytes. Cards are written in row groups of PARQUET_ROW_GROUP; the file
-    is complete only after ``close()``.
+    is complete only after ``close()``. The columnar engine may hand over rows it made in SQL
+    (:class:`leadscore.columnar.RenderedRow`, given ``categories``) among the cards: they take their
+    place in input order, and the file's bytes are those the cards would have made.
     """
 
     def __init__(self, stream: IO[bytes], *, explain: bool = False, categories: Sequence[str] | None = None,
@@ -275,6 +281,11 @@ class ParquetWriter(Writer):
         self.categories: tuple[str, ...] | None = None
         self._writer: Any = None
         self._rows: dict[str, list[Any]] = {}
+        # The next row group in input order: tables already made, then a run of rows of one table
+        # made in SQL (leadscore.columnar.RenderedRow) or the cards in self._rows.
+        self._parts: list[Any] = []
+        self._run: tuple[Any, int, int] | None = None  # (table, first row, row after the last)
+        self._count = 0
         if categories is not None:
             self._start(tuple(categories))
 
@@ -296,8 +307,13 @@ class ParquetWriter(Writer):
         self._rows = {name: [] for name in self._schema.names}
 
     def write(self, card: ScoreCard) -> None:
+        batch = getattr(card, "batch", None)
+        if batch is not None and self.categories is not None and not self.explain:
+            self._take(batch, card.index)  # type: ignore[attr-defined]
+            return
         if self.categories is None:
             self._start(tuple(category for category, _ in card.subscores))
+        self._end_run()
         rows, route, subscores = self._rows, card.route, card.subscore_map
         held = card.points_band != card.band
         rows["id"].append(card.lead_id)
@@ -316,17 +332,50 @@ class ParquetWriter(Writer):
         if self.explain:
             ledger = [contribution_to_dict(line) for line in card.ledger]
             rows["ledger"].append(json.dumps(ledger, ensure_ascii=False, separators=(",", ":")))
-        if len(rows["id"]) >= PARQUET_ROW_GROUP:
+        self._counted()
+
+    def _take(self, batch: Any, index: int) -> None:
+        """Row ``index`` of ``batch``, a table of this writer's columns made in SQL, is the next row."""
+        if self._rows["id"]:
+            self._parts.append(self._cards_table())
+        run = self._run
+        if run is not None and run[0] is batch and run[2] == index:
+            self._run = (batch, run[1], index + 1)
+        else:
+            self._end_run()
+            self._run = (batch, index, index + 1)
+        self._counted()
+
+    def _end_run(self) -> None:
+        if self._run is not None:
+            batch, first, end = self._run
+            self._parts.append(batch.slice(first, end - first).select(self._schema.names).cast(self._schema))
+            self._run = None
+
+    def _cards_table(self) -> Any:
+        import pyarrow as pa
+
+        table = pa.Table.from_pydict(self._rows, schema=self._schema)
+        for column in self._rows.values():
+            column.clear()
+        return table
+
+    def _counted(self) -> None:
+        self._count += 1
+        if self._count >= PARQUET_ROW_GROUP:
             self._flush_rows()
 
     def _flush_rows(self) -> None:
         import pyarrow as pa
 
-        if not self._rows["id"]:
+        self._end_run()
+        if self._rows["id"]:
+            self._parts.append(self._cards_table())
+        if not self._parts:
             return
-        self._writer.write_table(pa.Table.from_pydict(self._rows, schema=self._schema))
-        for column in self._rows.values():
-            column.clear()
+        # One chunk, as a group of cards alone is: the file's bytes do not depend on where its rows were made.
+        parts, self._parts, self._count = self._parts, [], 0
+        self._writer.write_table(pa.concat_tables(parts).combine_chunks())
 
     def discard(self) -> None:
         # pyarrow's writer would otherwise write its footer when collected, into a file already gone.
