@@ -242,6 +242,26 @@ def test_blocks_and_the_account_pass_across_them(tmp_path: Path) -> None:
     assert got == want
 
 
+def test_account_sums_duckdb_cannot_make_end_the_run_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When DuckDB cannot sum up the accounts (after reading every contact, before any card), the run
+    stops with one line naming the file and the way out, and writes no cards."""
+    import duckdb
+
+    from leadscore.columnar.accounts import AccountPass
+
+    def out_of_memory(self: Any) -> Any:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB\nmore")
+
+    monkeypatch.setattr(AccountPass, "finish", out_of_memory)
+    out = tmp_path / "cards.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(SAMPLES / "segment-leads.jsonl"), "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"leadscore: {SAMPLES / 'segment-leads.jsonl'}: the columnar engine could not sum up the accounts of this "
+        "file in DuckDB (Out of Memory Error: failed to allocate data of size 16.0 MiB); score it with --engine python")
+
+
 NO_SENIOR_PACK = """
 [pack]
 name = "committee"

@@ -97,14 +97,13 @@ class AccountSql:
         firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
                            q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_("contacts", copy=False)
                   .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("person"), copy=False))
-        ranked = q.select(q.col("key"), q.col("id"), exp.Window(
-            this=exp.RowNumber(), partition_by=[q.col("key")],
-            order=exp.Order(expressions=[exp.Ordered(this=q.col("first"))])).as_("rn", copy=False)).from_(firsts.subquery("f", copy=False))
-        ids = q.fn("list_sort", q.fn("list_distinct", q.fn("list", q.col("id"))))
-        return (q.select(q.col("key"), exp.Count(this=exp.Distinct(expressions=[q.col("id")])).as_("n", copy=False),
+        # The first `cap` people by their first lead: an aggregate that keeps `cap` values per account,
+        # which DuckDB can spill, where ranking every person in a window ran out of memory at 10M leads.
+        first_ids = q.fn("arg_min", q.col("id"), q.col("first"), q.lit(cap))
+        ids = q.fn("list_sort", q.fn("list_distinct", first_ids))
+        return (q.select(q.col("key"), q.cast(exp.ArraySize(this=ids.copy()), "BIGINT").as_("n", copy=False),
                          ids.as_("ids", copy=False))
-                .from_(ranked.subquery("r", copy=False)).where(exp.LTE(this=q.col("rn"), expression=q.lit(cap)), copy=False)
-                .group_by(q.col("key"), copy=False))
+                .from_(firsts.subquery("f", copy=False)).group_by(q.col("key"), copy=False))
 
     def names(self) -> list[str]:
         """The ``account.*`` signals, in :meth:`by_account`'s column order."""

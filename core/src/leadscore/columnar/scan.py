@@ -275,6 +275,18 @@ class _BlockReader:
             con.unregister("more_acts")
         return found
 
+    def _accounts(self, summary: AccountPass) -> Any:
+        """The account pass's sums over every contact, or one line saying why DuckDB could not make them
+        (nothing is scored yet then: no block is left half-done)."""
+        import duckdb
+
+        try:
+            return summary.finish()
+        except duckdb.Error as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(self.label, f"the columnar engine could not sum up the accounts of this file in "
+                             f"DuckDB ({reason})", "score it with --engine python") from err
+
     def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         """Score the blocks (``first`` is read already); with the account pass, read them all first."""
         engine, scorer, when = self.engine, self.scorer, self.when
@@ -288,7 +300,7 @@ class _BlockReader:
                 for lines in self._in_parts(block, summary.add_sql):
                     summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
                 del block
-            accounts = summary.finish()
+            accounts = self._accounts(summary)
             blocks = self.blocks()
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}

@@ -423,8 +423,9 @@ def _postgres_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.ArrayAgg):
         return exp.ArrayAgg(this=exp.Order(this=node.this.this, expressions=list(node.expression.expressions)))
     if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
-        keys = [exp.Ordered(this=_pg_sort_key(name, value), nulls_first=False)
-                for name, value in _struct_fields(node.expression)]
+        key = node.expression
+        by_field = _struct_fields(key) if isinstance(key, exp.Anonymous) and key.name == "jsonb_build_object" else [("", key)]
+        keys = [exp.Ordered(this=_pg_sort_key(name, value), nulls_first=False) for name, value in by_field]
         return _pg_form("first", list=exp.ArrayAgg(this=exp.Order(this=node.this, expressions=keys)),
                         count=node.args["count"])
     if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:

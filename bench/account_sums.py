@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The columnar engine's account sums at the size of a large file, without reading one: time and
+memory of the statements that turn every contact into one row per account.
+
+    uv run python bench/account_sums.py                          # 10,000,000 contacts
+    uv run python bench/account_sums.py --contacts 3000000
+
+The account pass reads every lead of a file into the ``contacts`` table (one row a lead with an
+account) and then, in :meth:`leadscore.columnar.accounts.AccountPass.finish`, sums them up per
+account, counts each ``same_account`` condition's first people and keeps each lead's account.
+Reading 10 million generated leads to get there takes twenty minutes on a 2-core machine; this
+script fills ``contacts`` with the same shape instead (three contacts an account, as
+bench/generate.py's leads have; a person per contact; every seventh matching the ``same_account``
+condition of the installed packs) on the engine's own connection (DuckDB's 200 MB limit, two
+threads), then times each statement of ``finish`` and prints the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from datetime import datetime, timezone
+
+from leadscore import Engine, PluginManager
+from leadscore.columnar import sql as q
+from leadscore.columnar.accounts import AccountPass
+
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, default=10_000_000, help="contacts (default 10000000)")
+    args = parser.parse_args(argv)
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
+        if not engine.needs_accounts:
+            print("no installed pack reads account signals: install the segment plugins (uv sync does)")
+            return 1
+        scorer = engine.columnar_scorer(AS_OF, explain=False, top=3, values=False, render="jsonl")
+        account_pass = AccountPass(engine, scorer, AS_OF)
+        con = scorer.con
+        matched = "".join(f", (i % {7 + j}) = 0" for j in range(len(account_pass.signals)))
+        started = time.perf_counter()
+        con.execute(f"""INSERT INTO contacts SELECT i, 'ACC-' || (i // 3)::VARCHAR, 'L-' || i::VARCHAR,
+            'e:person' || i::VARCHAR || '@acme' || (i // 3)::VARCHAR || '.io', (i % 2) = 0, (i % 5) = 0,
+            ['sales', 'marketing', 'it', 'finance', 'other', NULL][(i % 6) + 1], i % 4, NULL{matched}
+            FROM range({args.contacts}) t(i)""")
+        print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in "
+              f"{time.perf_counter() - started:.1f} s")
+        steps = [("account_sum", account_pass.sql.summary())]
+        steps += [(f"same_{index}", account_pass.sql.same(index)) for index in range(len(account_pass.signals))]
+        failed = False
+        for name, select in steps:
+            started = time.perf_counter()
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
+                print(f"{name}: {time.perf_counter() - started:.1f} s")
+            except Exception as err:  # noqa: BLE001 - the figure to report
+                failed = True
+                print(f"{name}: failed after {time.perf_counter() - started:.1f} s: {str(err).splitlines()[0]}")
+        for name, _ in steps:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        if not failed:
+            started = time.perf_counter()
+            account_pass.finish()
+            print(f"finish (the same statements, then each account's row and each lead's account): "
+                  f"{time.perf_counter() - started:.1f} s")
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
