@@ -167,10 +167,10 @@ def _sla_text(sla: exp.Expression) -> exp.Expression:
                   q.cast(sla.copy(), "VARCHAR"))
 
 
-def _router_routes(plan: Any, routers: list[Any]) -> list[exp.Expression]:
-    """The route struct each columnar router makes for the card (NULL: no opinion), in the routers' order."""
-    ctx = RouterContext(q.col("band", "x"), q.col("id", "l"), plan)
-    return [router(ctx) for router in routers]
+def _router_routes(routers: list[Any]) -> list[exp.Expression]:
+    """The route struct each columnar router made for the card (NULL: no opinion), in the routers'
+    order: columns of :func:`_cards_with`'s relation."""
+    return [q.col(f"route_{index}", "x") for index in range(len(routers))]
 
 
 def _reasons(each: Any) -> exp.Expression:
@@ -181,16 +181,27 @@ def _reasons(each: Any) -> exp.Expression:
     return q.fn("list_transform", q.col("reasons", "x"), exp.Lambda(this=each(text), expressions=[exp.to_identifier("r")]))
 
 
-def _joined_to_cards(select: exp.Select) -> exp.Select:
-    """``select`` over ``cards`` and what its lines read: the lead, its signals, the pack and route constants."""
+def _cards_with(select: exp.Select, plan: Any, routers: list[Any], constants: tuple[str, ...],
+                routes: tuple[str, ...]) -> exp.Select:
+    """``select`` over the relation ``x``: each card's columns (``cards``) with its lead's id
+    (``lead_id``), the columns ``constants`` of its pack combination (``ls_render``) and ``routes`` of
+    its band's ``[routing]`` route (``ls_routes``), and the route each columnar router makes for it
+    (``route_<i>``). Each router's route is a column here, made once a card: the text that reads its
+    fields several times reads the column (DuckDB does not share an expression between branches of a
+    CASE, and a plugin router's route is a large one)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
-    return (select.from_(q.table("cards", "x"), copy=False)
-            .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
-            .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
-            .join(q.table("ls_render", "c"), on=q.col("combo", "c").eq(x("combo")), copy=False)
-            .join(q.table("ls_routes", "rt"), on=q.and_(q.col("combo", "rt").eq(x("combo")),
-                                                        q.col("band", "rt").eq(x("band"))),
-                  join_type="left", copy=False))
+    ctx = RouterContext(x("band"), q.col("id", "l"), plan)
+    inner = (q.select(exp.Column(this=exp.Star(), table=exp.to_identifier("x")), q.col("id", "l").as_("lead_id", copy=False),
+                      *(q.col(name, "c") for name in constants), *(q.col(name, "rt") for name in routes),
+                      *(router(ctx).as_(f"route_{index}", copy=False) for index, router in enumerate(routers)), copy=False)
+             .from_(q.table("cards", "x"), copy=False)
+             .join(q.table("b_leads", "l"), on=q.col("k", "l").eq(x("k")), copy=False)
+             .join(q.table("sig", "s"), on=q.col("k", "s").eq(x("k")), copy=False)
+             .join(q.table("ls_render", "c"), on=q.col("combo", "c").eq(x("combo")), copy=False)
+             .join(q.table("ls_routes", "rt"), on=q.and_(q.col("combo", "rt").eq(x("combo")),
+                                                         q.col("band", "rt").eq(x("band"))),
+                   join_type="left", copy=False))
+    return select.from_(inner.subquery("x", copy=False), copy=False)
 
 
 def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.Select:
@@ -200,12 +211,12 @@ def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.S
     x = lambda c: q.col(c, "x")  # noqa: E731
     band = x("band")
     parts = []
-    for made in _router_routes(plan, routers):
+    for made in _router_routes(routers):
         text = q.concat(q.lit('{"action":'), json_text(plan, q.field(made, "action")), q.lit(',"queue":'),
                         json_text(plan, q.field(made.copy(), "queue")), q.lit(',"sla_hours":'),
                         _sla_text(q.field(made.copy(), "sla_hours")), q.lit("}"))
         parts.append(q.case([(q.not_null(made.copy()), text)]))
-    route = q.coalesce(*parts, q.col("route_json", "rt"), q.lit("null"))
+    route = q.coalesce(*parts, x("route_json"), q.lit("null"))
     subscores = q.fn("array_to_string", q.fn("list_transform", x("subscores"), exp.Lambda(
         this=q.concat(json_text(plan, q.field(exp.column("c"), "category")), q.lit(":"),
                       q.cast(q.field(exp.column("c"), "points"), "VARCHAR")),
@@ -216,12 +227,13 @@ def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.S
     gated = q.case([(band.neq(x("points_band")), q.concat(q.lit(',"points_band":'), json_text(plan, x("points_band")),
                                                          q.lit(',"gate_notes":['), notes, q.lit("]")))], q.lit(""))
     text = q.concat(
-        q.lit('{"id":'), json_text(plan, q.col("id", "l")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
+        q.lit('{"id":'), json_text(plan, x("lead_id")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
         q.lit(',"band":'), json_text(plan, band.copy()), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
-        q.lit(',"reasons":['), reasons, q.lit('],"packs":'), q.col("packs_json", "c"), q.lit(',"as_of":'),
-        q.col("as_of_json", "c"), gated,
+        q.lit(',"reasons":['), reasons, q.lit('],"packs":'), x("packs_json"), q.lit(',"as_of":'),
+        x("as_of_json"), gated,
         *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []), q.lit("}\n"))
-    return _joined_to_cards(q.select(x("k"), text.as_("text", copy=False)))
+    return _cards_with(q.select(x("k"), text.as_("text", copy=False)), plan, routers, ("packs_json", "as_of_json"),
+                       ("route_json",))
 
 
 def _subscore(category: str) -> exp.Expression:
@@ -237,16 +249,15 @@ def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, 
     ``gate_notes`` only for a lead a gate held below its points band, the route's fields null without
     a route, ``score_<category>`` for each of ``categories`` (null without that sub-score)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
-    routes = _router_routes(plan, routers)
+    routes = _router_routes(routers)
 
     def route(name: str, table: str) -> exp.Expression:
-        return q.case([(q.not_null(made.copy()), q.field(made.copy(), name)) for made in routes],
-                      q.col(table, "rt"))
+        return q.case([(q.not_null(made.copy()), q.field(made.copy(), name)) for made in routes], x(table))
 
     held = x("band").neq(x("points_band"))
     no_notes = q.cast(q.call("list_value"), "VARCHAR[]")
     columns = [
-        x("k"), q.col("id", "l").as_("id", copy=False), q.cast(x("total"), "BIGINT").as_("total", copy=False),
+        x("k"), x("lead_id").as_("id", copy=False), q.cast(x("total"), "BIGINT").as_("total", copy=False),
         x("band").as_("band", copy=False),
         q.case([(held, x("points_band"))]).as_("points_band", copy=False),
         q.case([(held.copy(), q.coalesce(x("gate_notes"), no_notes))]).as_("gate_notes", copy=False),
@@ -255,9 +266,10 @@ def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, 
         q.cast(route("sla_hours", "route_sla"), "DOUBLE").as_("sla_hours", copy=False),
         *(q.cast(_subscore(category), "BIGINT").as_(f"score_{category}", copy=False) for category in categories),
         q.coalesce(_reasons(lambda text: text), q.cast(q.call("list_value"), "VARCHAR[]")).as_("reasons", copy=False),
-        q.col("packs_list", "c").as_("packs", copy=False), q.col("as_of_ms", "c").as_("as_of", copy=False),
+        x("packs_list").as_("packs", copy=False), x("as_of_ms").as_("as_of", copy=False),
     ]
-    return _joined_to_cards(q.select(*columns))
+    return _cards_with(q.select(*columns), plan, routers, ("packs_list", "as_of_ms"),
+                       ("route_action", "route_queue", "route_sla"))
 
 
 def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...]) -> exp.Select:
@@ -266,21 +278,21 @@ def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...
     ``categories`` in order (empty when the card has no such sub-score), reasons and packs."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     parts = []
-    for made in _router_routes(plan, routers):
+    for made in _router_routes(routers):
         queue = q.coalesce(q.field(made.copy(), "queue"), q.lit(""))
         sla = q.field(made.copy(), "sla_hours")
         cells = q.concat(csv_cell(q.field(made, "action")), q.lit(","), csv_cell(queue), q.lit(","),
                          q.case([(q.is_null(sla), q.lit(""))], _sla_text(sla.copy())))
         parts.append(q.case([(q.not_null(made.copy()), cells)]))
-    route = q.coalesce(*parts, q.col("route_csv", "rt"), q.lit(",,"))
+    route = q.coalesce(*parts, x("route_csv"), q.lit(",,"))
     scores = []
     for category in categories:
         scores += [q.lit(","), q.coalesce(q.cast(_subscore(category), "VARCHAR"), q.lit(""))]
     reasons = csv_cell(q.coalesce(q.fn("array_to_string", _reasons(lambda text: text), q.lit(" | ")), q.lit("")))
-    text = q.concat(csv_cell(q.col("id", "l")), q.lit(","), q.cast(x("total"), "VARCHAR"), q.lit(","),
+    text = q.concat(csv_cell(x("lead_id")), q.lit(","), q.cast(x("total"), "VARCHAR"), q.lit(","),
                     csv_cell(x("band")), q.lit(","), route, *scores, q.lit(","), reasons, q.lit(","),
-                    q.col("packs_csv", "c"), q.lit("\n"))
-    return _joined_to_cards(q.select(x("k"), text.as_("text", copy=False)))
+                    x("packs_csv"), q.lit("\n"))
+    return _cards_with(q.select(x("k"), text.as_("text", copy=False)), plan, routers, ("packs_csv",), ("route_csv",))
 
 
 def ledger_text(plan: Any, ledger: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
