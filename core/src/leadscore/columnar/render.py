@@ -1,4 +1,4 @@
-"""Score cards as JSON Lines or CSV text, made in SQL: the bytes ``leadscore score`` writes in those formats.
+"""Score cards as JSON Lines or CSV text, or as Parquet rows, made in SQL: what ``leadscore score`` writes.
 
 Without ``--explain`` a card line is a few dozen values, and building a Python record per lead to
 print it cost more than scoring it. Here each line is assembled in SQL from the card's columns;
@@ -11,7 +11,8 @@ is the composed ``[routing]`` table; a plugin router takes part through its colu
 its decay factor (rounded to four places) and time by the python writer's own code where SQL's
 rounding or date text could differ. A CSV row (:func:`csv_line_statement`, without ``--explain``) is
 the python writer's: its cells guarded against spreadsheet formulas and quoted as Python's ``csv``
-module quotes them, what is constant per pack combination written by that module itself.
+module quotes them, what is constant per pack combination written by that module itself. A Parquet
+row (:func:`parquet_row_statement`, without ``--explain``) holds the Parquet writer's typed columns.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def routable(pm: Any) -> bool:
 
 def route_tables(plan: Any, fmt: str = "jsonl") -> pa.Table:
     """Per (combination, band): the ``[routing]`` table's route as the JSON the python writer prints
-    (``route_json``), and for ``fmt`` csv as its three CSV cells too (``route_csv``)."""
+    (``route_json``); for ``fmt`` csv its three CSV cells too (``route_csv``), for parquet its fields
+    (``route_action``, ``route_queue``, ``route_sla``)."""
     rows: dict[str, list[Any]] = {"combo": [], "band": [], "route_json": [], "route_csv": [], "route_action": [],
                                   "route_queue": [], "route_sla": []}
     for combo in plan.combos:
@@ -113,13 +115,12 @@ def _csv_quoted() -> str:
     return f"[{quoted}\\r]" if _csv_cells(["a\rb", "c"]).startswith('"') else f"[{quoted}]"
 
 
-def csv_cell(e: exp.Expression, *, guarded: bool = True) -> exp.Expression:
-    """``e`` (VARCHAR, not NULL) as the python writer's CSV cell: with ``guarded``, a leading quote when a
-    spreadsheet would run it as a formula (:func:`leadscore.io.writers.safe_cell`); then quoted, its
-    quotes doubled, when it holds a character Python's CSV writer quotes for."""
-    if guarded:
-        formula = q.or_(*[q.fn("starts_with", e, q.lit(start)) for start in _FORMULA_STARTS])
-        e = q.case([(formula, q.concat(q.lit("'"), e))], e)
+def csv_cell(e: exp.Expression) -> exp.Expression:
+    """``e`` (VARCHAR, not NULL) as the python writer's CSV cell: a leading quote when a spreadsheet
+    would run it as a formula (:func:`leadscore.io.writers.safe_cell`); then quoted, its quotes
+    doubled, when it holds a character Python's CSV writer quotes for."""
+    formula = q.or_(*[q.fn("starts_with", e, q.lit(start)) for start in _FORMULA_STARTS])
+    e = q.case([(formula, q.concat(q.lit("'"), e))], e)
     quoted = q.concat(q.lit('"'), q.fn("replace", e, q.lit('"'), q.lit('""')), q.lit('"'))
     return q.case([(q.fn("regexp_matches", e, q.lit(_csv_quoted())), quoted)], e)
 
