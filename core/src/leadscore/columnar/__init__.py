@@ -11,7 +11,7 @@ class Rendered:
     a CSV row (``leadscore.columnar.render``).
 
     The columnar engine hands these out instead of ScoreCards for ``--format jsonl`` and ``--format
-    csv`` (without ``--explain``): building a record per lead only to print it cost more than scoring it.
+    csv``: building a record per lead only to print it cost more than scoring it.
     """
 
     __slots__ = ("line", "lead_id")

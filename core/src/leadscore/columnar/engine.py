@@ -280,9 +280,8 @@ class ColumnarScorer:
         from leadscore.columnar.render import routable
 
         # render: the cards come back as the lines `--format jsonl` or `--format csv` writes, or as the
-        # rows of `--format parquet` (no records built); the ledger of a CSV or Parquet row (--explain)
-        # is written by the python writer.
-        self.render = render if render and routable(engine.pm) and (render == "jsonl" or not explain) else None
+        # rows of `--format parquet` (no records built).
+        self.render = render if render and routable(engine.pm) else None
         self.values_needed = not self.render and (values or len(engine.pm.router_functions()) > 1)
         self.variants: dict[bool, dict[str, Any]] = {}
         self.signal_statements: dict[bool, str] = {}
@@ -489,7 +488,7 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     (steps, final, signal refs, signal kinds read back, condition compiler, same_account rules).
 
     With ``render`` (jsonl, csv or parquet), each card's line in that format (its row, for parquet) is
-    made in SQL; a JSON line with its ledger when ``ledger_in_lines`` (by default: with ``explain``)."""
+    made in SQL, with its ledger when ``ledger_in_lines`` (by default: with ``explain``)."""
     ctx = plan.context("b_leads", "b_acts")
     relation, refs = plan.signal_relation(ctx, "b_acc" if with_accounts else None)
     compiler = plan.compiler(refs)
@@ -539,12 +538,13 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
         from leadscore.columnar.render import csv_line_statement, line_statement, parquet_row_statement
 
         routers = [fn.columnar for fn in plan.engine.pm.router_functions() if getattr(fn, "columnar", None)]
+        ledger = explain if ledger_in_lines is None else ledger_in_lines
         if render == "parquet":
-            made = parquet_row_statement(plan, routers, plan.engine.categories())
+            made = parquet_row_statement(plan, routers, plan.engine.categories(), ledger)
         elif render == "csv":
-            made = csv_line_statement(plan, routers, plan.engine.categories())
+            made = csv_line_statement(plan, routers, plan.engine.categories(), ledger)
         else:
-            made = line_statement(plan, routers, explain if ledger_in_lines is None else ledger_in_lines)
+            made = line_statement(plan, routers, ledger)
         steps.append(("lines_out", made))
     final = result
     if render:

@@ -9,10 +9,13 @@ writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: 
 is the composed ``[routing]`` table; a plugin router takes part through its columnar form. With
 ``--explain`` the card's ledger follows (:func:`ledger_text`): each line's values written in SQL,
 its decay factor (rounded to four places) and time by the python writer's own code where SQL's
-rounding or date text could differ. A CSV row (:func:`csv_line_statement`, without ``--explain``) is
-the python writer's: its cells guarded against spreadsheet formulas and quoted as Python's ``csv``
-module quotes them, what is constant per pack combination written by that module itself. A Parquet
-row (:func:`parquet_row_statement`, without ``--explain``) holds the Parquet writer's typed columns.
+rounding or date text could differ. A CSV row (:func:`csv_line_statement`) is the python writer's:
+its cells guarded against spreadsheet formulas and quoted as Python's ``csv`` module quotes them,
+what is constant per pack combination written by that module itself. A Parquet row
+(:func:`parquet_row_statement`) holds the Parquet writer's typed columns. The ledger cell of a CSV
+or Parquet row is the JSON Lines ledger's text: the writers' ``json.dumps`` and ``orjson`` write
+the same text for a ledger (they differ only on floats below 1e-4, and a decay factor is rounded to
+four places).
 """
 
 from __future__ import annotations
@@ -244,11 +247,12 @@ def _subscore(category: str) -> exp.Expression:
     return q.field(q.call("list_extract", found, q.lit(1)), "points")
 
 
-def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, ...]) -> exp.Select:
-    """(k, then the columns the Parquet writer writes without ``--explain``): each scored
-    lead's row, with the writer's values (leadscore.io.writers.ParquetWriter): ``points_band`` and
-    ``gate_notes`` only for a lead a gate held below its points band, the route's fields null without
-    a route, ``score_<category>`` for each of ``categories`` (null without that sub-score)."""
+def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, ...],
+                          ledger: bool = False) -> exp.Select:
+    """(k, then the columns the Parquet writer writes): each scored lead's row, with the writer's values
+    (leadscore.io.writers.ParquetWriter): ``points_band`` and ``gate_notes`` only for a lead a gate held
+    below its points band, the route's fields null without a route, ``score_<category>`` for each of
+    ``categories`` (null without that sub-score); with ``ledger`` (``--explain``) the ledger's JSON."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     routes = _router_routes(routers)
 
@@ -268,15 +272,18 @@ def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, 
         *(q.cast(_subscore(category), "BIGINT").as_(f"score_{category}", copy=False) for category in categories),
         q.coalesce(_reasons(lambda text: text), q.cast(q.call("list_value"), "VARCHAR[]")).as_("reasons", copy=False),
         x("packs_list").as_("packs", copy=False), x("as_of_ms").as_("as_of", copy=False),
+        *([ledger_text(plan, x("ledger"))[0].as_("ledger", copy=False)] if ledger else []),
     ]
     return _cards_with(q.select(*columns), plan, routers, ("packs_list", "as_of_ms"),
                        ("route_action", "route_queue", "route_sla"))
 
 
-def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...]) -> exp.Select:
-    """(k, text): each scored lead's CSV row (line end included) as the python writer writes it without
-    ``--explain``: id, total, band, the route's three cells, ``score_<category>`` for each of
-    ``categories`` in order (empty when the card has no such sub-score), reasons and packs."""
+def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...],
+                       ledger: bool = False) -> exp.Select:
+    """(k, text): each scored lead's CSV row (line end included) as the python writer writes it: id,
+    total, band, the route's three cells, ``score_<category>`` for each of ``categories`` in order
+    (empty when the card has no such sub-score), reasons and packs; with ``ledger`` (``--explain``)
+    the ledger's JSON."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     parts = []
     for made in _router_routes(routers):
@@ -292,7 +299,8 @@ def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...
     reasons = csv_cell(q.coalesce(q.fn("array_to_string", _reasons(lambda text: text), q.lit(" | ")), q.lit("")))
     text = q.concat(csv_cell(x("lead_id")), q.lit(","), q.cast(x("total"), "VARCHAR"), q.lit(","),
                     csv_cell(x("band")), q.lit(","), route, *scores, q.lit(","), reasons, q.lit(","),
-                    x("packs_csv"), q.lit("\n"))
+                    x("packs_csv"), *([q.lit(","), csv_cell(ledger_text(plan, x("ledger"))[0])] if ledger else []),
+                    q.lit("\n"))
     return _cards_with(q.select(x("k"), text.as_("text", copy=False)), plan, routers, ("packs_csv",), ("route_csv",))
 
 

@@ -49,9 +49,9 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
-    ``render`` (jsonl or csv, the output format): a lead scored in SQL comes as a
-    :class:`~leadscore.columnar.Rendered` line when the plan can make it (a JSON line with its ledger
-    under ``explain``; a CSV row without ``explain``), else as a ScoreCard.
+    ``render`` (jsonl, csv or parquet: the output format): a lead scored in SQL comes as a
+    :class:`~leadscore.columnar.Rendered` line (a :class:`~leadscore.columnar.RenderedRow` for parquet),
+    with its ledger under ``explain``, when the plan can make it; else as a ScoreCard.
     A block DuckDB cannot score (out of memory, say) is read again by the python reader and scored
     by the python engine (same cards; :func:`leadscore.columnar.run.fallback_note` says so).
     As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected

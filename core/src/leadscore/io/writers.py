@@ -227,7 +227,7 @@ class CsvWriter(Writer):
 
     def write(self, card: ScoreCard) -> None:
         line = getattr(card, "line", None)
-        if line is not None and self.categories is not None and not self.explain:
+        if line is not None and self.categories is not None:
             self.stream.write(line)  # already rendered by the columnar engine (leadscore.columnar.render)
             return
         if self.categories is None:
@@ -308,7 +308,7 @@ class ParquetWriter(Writer):
 
     def write(self, card: ScoreCard) -> None:
         batch = getattr(card, "batch", None)
-        if batch is not None and self.categories is not None and not self.explain:
+        if batch is not None and self.categories is not None:
             self._take(batch, card.index)  # type: ignore[attr-defined]
             return
         if self.categories is None:
