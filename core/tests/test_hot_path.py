@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import orjson
 
@@ -230,6 +230,11 @@ _clean_lead_dicts = st.fixed_dictionaries(
 
 @settings(max_examples=600, deadline=None)
 @given(st.one_of(_lead_dicts, _clean_lead_dicts))
+# Whole numbers past 64 bits: orjson reads them as floats, which the general path refuses as ids
+# and rounds as a head count; the fast path must not read them exactly.
+@example({"id": "L-1", "account_id": 2**64})
+@example({"id": 2**64 + 1})
+@example({"id": "L-1", "company": {"employees": 10**30 + 1}})
 def test_the_typed_json_fast_path_builds_what_lead_from_dict_builds(d: dict) -> None:
     raw = json.dumps(d).encode()
     try:

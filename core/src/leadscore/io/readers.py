@@ -287,10 +287,15 @@ def _wire_type(record: type, field: attrs.Attribute) -> Any:
             wire.add(list[_ActivityShape])
         elif typing.get_origin(kind) in (Mapping, dict):
             wire.add(dict[str, _FIELD_VALUE if field.name == "fields" else _PROPERTY_VALUE])
+        elif kind is int:
+            wire.add(_WireInt)
         else:
             wire.add(kind)
+    # Whole numbers within 64 bits only: orjson, the general path's parser, reads longer ones as
+    # floats (and the general path refuses "1.8e+19" as an id), so beyond it the fast path agrees by
+    # leaving the line to it.
     if record is Lead and field.name in ("id", "account_id"):
-        wire.add(int)
+        wire.add(_WireInt)
     union = functools.reduce(operator.or_, sorted(wire, key=str))
     return union if field.default is attrs.NOTHING else union | None
 
