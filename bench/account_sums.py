@@ -11,8 +11,9 @@ account, counts each ``same_account`` condition's first people and keeps each le
 Reading 10 million generated leads to get there takes twenty minutes on a 2-core machine; this
 script fills ``contacts`` with the same shape instead (three contacts an account, as
 bench/generate.py's leads have; a person per contact; every seventh matching the ``same_account``
-condition of the installed packs) on the engine's own connection (DuckDB's 200 MB limit, two
-threads), then times each statement of ``finish`` and prints the process's peak resident memory.
+condition of the installed packs) on the engine's own connection (two threads; the account pass's
+memory limit while they are written, the scorer's 200 MB for the sums, as a run has them), then
+times each statement of ``finish`` and prints the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             FROM range({args.contacts}) t(i)""")
         print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in "
               f"{time.perf_counter() - started:.1f} s")
+        # The sums run under the scorer's own memory limit, as AccountPass.finish sets it.
+        con.execute(f"SET memory_limit = '{scorer.memory_limit}'")
         steps = [("account_sum", account_pass.sql.summary())]
         steps += [(f"same_{index}", account_pass.sql.same(index)) for index in range(len(account_pass.signals))]
         failed = False

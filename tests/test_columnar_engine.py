@@ -262,6 +262,21 @@ def test_account_sums_duckdb_cannot_make_end_the_run_in_one_line(tmp_path: Path,
         "file in DuckDB (Out of Memory Error: failed to allocate data of size 16.0 MiB); score it with --engine python")
 
 
+def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_scorers() -> None:
+    """While the account pass reads blocks DuckDB's memory limit is the pass's (the contacts wait on
+    disk); the sums and the scoring pass run under the scorer's own limit."""
+    from leadscore.columnar.accounts import AccountPass
+
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
+        scorer = engine.columnar_scorer(AS_OF, explain=False, values=False, render="jsonl")
+        limit = lambda: scorer.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # noqa: E731
+        own = limit()
+        account_pass = AccountPass(engine, scorer, AS_OF)
+        reading = limit()
+        account_pass.finish()
+        assert reading != own and reading.startswith("114") and limit() == own
+
+
 NO_SENIOR_PACK = """
 [pack]
 name = "committee"

@@ -275,6 +275,7 @@ class ColumnarScorer:
                                if kind in ("int", "number")}
         self.tmp = tempfile.TemporaryDirectory(prefix="leadscore-duckdb-")
         # Past the memory limit DuckDB spills to the temporary directory, so big files stay within it.
+        self.memory_limit = memory_limit
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit,
                                           "preserve_insertion_order": True, "temp_directory": self.tmp.name})
         from leadscore.columnar.render import routable
