@@ -272,9 +272,13 @@ def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_sc
         limit = lambda: scorer.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # noqa: E731
         own = limit()
         account_pass = AccountPass(engine, scorer, AS_OF)
-        reading = limit()
-        account_pass.finish()
+        with account_pass.reading():
+            reading = limit()
         assert reading != own and reading.startswith("114") and limit() == own
+        with pytest.raises(RuntimeError), account_pass.reading():
+            raise RuntimeError("a read that fails half-way")
+        assert limit() == own
+        account_pass.finish()
 
 
 NO_SENIOR_PACK = """

@@ -8,6 +8,8 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -161,12 +163,11 @@ ACCOUNT_PASS_MEMORY = "120MB"
 
 
 class AccountPass:
-    """Built block by block (:meth:`add_sql` and :meth:`add_python` after each block is read), then
-    :meth:`finish`. DuckDB's memory limit is ACCOUNT_PASS_MEMORY until :meth:`finish` starts."""
+    """Built block by block (:meth:`add_sql` and :meth:`add_python` after each block is read, inside
+    :meth:`reading`), then :meth:`finish`."""
 
     def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
         self.engine, self.scorer, self.when = engine, scorer, when
-        scorer.con.execute(f"SET memory_limit = '{ACCOUNT_PASS_MEMORY}'")
         domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
         person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
         self.sql = AccountSql(engine, domain, person)
@@ -177,6 +178,17 @@ class AccountPass:
         columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
         con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
         scorer.plan.udfs.register(con)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[AccountPass]:
+        """DuckDB's memory limit is ACCOUNT_PASS_MEMORY inside, the scorer's own again after (however
+        the reading ends)."""
+        con = self.scorer.con
+        con.execute(f"SET memory_limit = '{ACCOUNT_PASS_MEMORY}'")
+        try:
+            yield self
+        finally:
+            con.execute(f"SET memory_limit = '{self.scorer.memory_limit}'")
 
     def add_sql(self) -> None:
         """Count the contacts of the leads behind ``b_leads`` / ``b_acts``.
@@ -202,7 +214,6 @@ class AccountPass:
         (``lead_account``: ``k``, ``key``); the contacts and the summaries they made are dropped.
         One row an account, not one a contact: a million leads' rows were the run's largest table."""
         con = self.scorer.con
-        con.execute(f"SET memory_limit = '{self.scorer.memory_limit}'")
         steps = [("account_sum", self.sql.summary())]
         steps += [(f"same_{index}", self.sql.same(index)) for index in range(len(self.signals))]
         steps += [("account_rows", self.sql.by_account()),

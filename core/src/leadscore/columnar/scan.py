@@ -295,11 +295,12 @@ class _BlockReader:
         del first  # each block is held only while it is scored (see _handed_on)
         if engine.needs_accounts:
             summary = AccountPass(engine, scorer, when)
-            for block in blocks:
-                summary.add_python(block.by_python)  # its odd lines
-                for lines in self._in_parts(block, summary.add_sql):
-                    summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
-                del block
+            with summary.reading():
+                for block in blocks:
+                    summary.add_python(block.by_python)  # its odd lines
+                    for lines in self._in_parts(block, summary.add_sql):
+                        summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
+                    del block
             accounts = self._accounts(summary)
             blocks = self.blocks()
         for block in blocks:
