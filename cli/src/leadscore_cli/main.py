@@ -22,7 +22,7 @@ import click
 
 from leadscore import __version__
 from leadscore.accounts import account_key
-from leadscore.columnar import Rendered
+from leadscore.columnar import RENDERED_FORMATS, Rendered
 from leadscore.errors import LeadscoreError, RulepackErrors, describe_failure
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
@@ -681,7 +681,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     source = input_path
                     results = None
                     if engine_name == "duckdb" and whole_file and not engine.needs_shares:
-                        results = _columnar_scan(engine, input_path, explain, top, render=fmt if fmt in ("jsonl", "csv", "parquet") else None,
+                        rendered = fmt if fmt in RENDERED_FORMATS else None
+                        results = _columnar_scan(engine, input_path, explain, top, render=rendered,
                                                  report=report, unknown_types=unknown_types, misfits=misfits)
                     if engine_name == "spark":
                         if fmt != "jsonl":

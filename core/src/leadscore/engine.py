@@ -645,8 +645,8 @@ class Engine:
         columnar form (then every lead is scored by the python engine, with the same result).
 
         ``values``: cards come with the leads' signal values (routers and the account roll-up read them).
-        ``render`` (jsonl or csv): scored leads come as their text in that output format (see
-        leadscore.columnar.render).
+        ``render`` (jsonl, csv or parquet): scored leads come as their text (their row, for parquet)
+        in that output format (see leadscore.columnar.render).
         """
         key = (when, explain, top, values, render)
         if key not in self._scorers:

@@ -6,6 +6,10 @@ Importing this package needs nothing beyond leadscore; the modules that build an
 """
 
 
+# The output formats whose cards the columnar engine makes in SQL (leadscore.columnar.render).
+RENDERED_FORMATS = ("jsonl", "csv", "parquet")
+
+
 class Rendered:
     """A lead scored in SQL, as the line the python writer would print for its card: a JSON line, or
     a CSV row (``leadscore.columnar.render``).
@@ -33,4 +37,4 @@ class RenderedRow(Rendered):
         self.index = index
 
 
-__all__ = ["Rendered", "RenderedRow"]
+__all__ = ["RENDERED_FORMATS", "Rendered", "RenderedRow"]
