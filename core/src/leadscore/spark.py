@@ -65,9 +65,9 @@ from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.maps import plan_header
 from leadscore.io.parquet import PARQUET_SUFFIX, ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
-from leadscore.io.readers import (FORMATS, ReadReport, _ActivityTable, _lead_targets, _lines, _ReadContext,
-                                  _row_lead, _unknown_columns, activities_source, lead_from_dict, line_context,
-                                  parse_jsonl_line)
+from leadscore.io.readers import (FORMATS, ReadReport, _lead_targets, _lines, _ReadContext,
+                                  _row_lead, _unknown_columns, activities_source, join_activities, lead_from_dict,
+                                  line_context, parse_jsonl_line)
 from leadscore.io.writers import lead_to_dict
 from leadscore.model import EMPTY, Activity, Lead, Rejection, ScoreCard
 
@@ -458,15 +458,18 @@ def _activity_rows(contents: dict[str, bytes], parts: dict[str, tuple[int, str]]
         out.add(kind=SKIPPED, line=number, id=rejection.lead_id, where=rejection.where, reason=rejection.reason)
     out.add(kind=SKIPPED_COUNT, line=report.skipped_count)
     # No lead is matched yet: every lead id's first row comes with its rejection, used when no lead has it.
-    for order, rejection in table.placed():
-        if rejection.lead_id is None:  # a row without a lead id, or one that could not be read
-            out.add(kind=REJECTED, line=order, where=rejection.where, reason=rejection.reason)
-        else:
-            found = [(a.type, a.at, dict(a.properties), a.id) for a in table.by_lead.get(rejection.lead_id, ())]
-            out.add(kind=ACTIVITIES, line=order, id=rejection.lead_id, where=rejection.where,
-                    reason=rejection.reason, acts=pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
-        if out.full():
-            yield out.take()
+    try:
+        for order, rejection in table.placed():
+            if rejection.lead_id is None:  # a row without a lead id, or one that could not be read
+                out.add(kind=REJECTED, line=order, where=rejection.where, reason=rejection.reason)
+            else:
+                found = [(a.type, a.at, dict(a.properties), a.id) for a in table.activities_of(rejection.lead_id)]
+                out.add(kind=ACTIVITIES, line=order, id=rejection.lead_id, where=rejection.where,
+                        reason=rejection.reason, acts=pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
+            if out.full():
+                yield out.take()
+    finally:
+        table.close()
     if out:
         yield out.take()
 
@@ -486,14 +489,8 @@ def _with_activities(lead: Lead, found: bytes | None) -> Lead:
     """The lead joined with its rows of the activities file, by the python reader's join."""
     if found is None:
         return lead
-    table = _ActivityTable()
-    table.first_row[lead.id] = (0, "")  # the lead has rows there; their place only matters when none does
     extra = [Activity(kind, at, properties or EMPTY, ident) for kind, at, properties, ident in pickle.loads(found)]
-    if extra:
-        table.by_lead[lead.id] = extra
-    joined = table.join(lead)
-    assert isinstance(joined, Lead)
-    return joined
+    return join_activities(lead, extra)
 
 
 def _score(batches: Iterator[Any], recipe: Any, explain: bool, top: int,

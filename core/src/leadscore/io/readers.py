@@ -6,6 +6,7 @@ only problems with a whole file (missing, empty, unknown column) raise InputErro
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -14,12 +15,14 @@ import json
 import math
 import operator
 import os
+import pickle
 import re
+import sqlite3
 import sys
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -648,8 +651,18 @@ def _read(
     table_source: tuple[Path | None, Any, str] | None,
     ctx: _ReadContext,
 ) -> Iterator[Lead | Rejection]:
-    if table_source is not None:
-        ctx.table = _read_activities(*table_source, ctx)
+    if table_source is None:
+        yield from _read_leads(path, stream, label, fmt, ctx)
+        return
+    ctx.table = _read_activities(*table_source, ctx)
+    try:
+        yield from _read_leads(path, stream, label, fmt, ctx)
+        yield from ctx.table.unmatched()
+    finally:
+        ctx.table.close()  # its database file goes with it, however the reading ends
+
+
+def _read_leads(path: Path | None, stream: Any, label: str, fmt: str, ctx: _ReadContext) -> Iterator[Lead | Rejection]:
     reader = _read_jsonl if fmt == "jsonl" else _read_csv
     if fmt == "parquet":
         assert path is not None  # _format refuses a stream
@@ -669,8 +682,6 @@ def _read(
             wrapper.detach()
     else:
         yield from reader(stream, label, ctx)
-    if ctx.table is not None:
-        yield from ctx.table.unmatched()
 
 
 class ReadReport:
@@ -978,7 +989,7 @@ def _lead_or_rejection(d: Mapping[str, Any], where: str, ctx: _ReadContext) -> L
     except InputError as err:
         lead_id = _peek_id(d)
         if table is not None and lead_id is not None:
-            table.matched.add(lead_id)
+            table.match(lead_id)
         return Rejection(err.where, _reason(err), lead_id)
     for rejection in skipped:
         ctx.report.skip(rejection)
@@ -1025,7 +1036,7 @@ def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[l
             # The id is usually the first column, so it can still name the lead.
             lead_id = (row[id_index].strip() or None) if id_index < len(row) else None
             if table is not None and lead_id is not None:
-                table.matched.add(lead_id)
+                table.match(lead_id)
             yield lineno, row, Rejection(
                 where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
             )
@@ -1042,7 +1053,7 @@ def _row_lead(plan: HeaderPlan, row: Sequence[str], where: str, ctx: _ReadContex
     except InputError as err:
         lead_id = row[plan.id_index].strip() or None
         if ctx.table is not None and lead_id is not None:
-            ctx.table.matched.add(lead_id)
+            ctx.table.match(lead_id)
         return Rejection(err.where, _reason(err), lead_id)
     for at, reason in problems:
         ctx.report.skip(Rejection(at, reason, _peek_id(shape)))
@@ -1160,48 +1171,276 @@ class _ActivityTable:
     """Activities from an activities file, by lead id, and the rows that could not be used.
 
     Rows are numbered in reading order (a CSV's line numbers; a count across Parquet parts), so
-    the rejections given after the last lead come in the order of the file.
+    the rejections given after the last lead come in the order of the file. The whole file is read
+    before the first lead (a lead may come before its activities' rows).
+
+    Held as Python objects up to SPILL_ROWS activities (a generated lead's activities take about
+    540 bytes each so: 60,000 leads held 640 MB); past that, in a temporary SQLite database on
+    disk, so a file of any size is read in bounded memory at some cost in speed.
     """
 
-    def __init__(self) -> None:
-        self.by_lead: dict[str, list[Activity]] = {}
-        self.first_row: dict[str, tuple[int, str]] = {}
-        self.orphans: list[tuple[int, Rejection]] = []
-        self.matched: set[str] = set()
+    SPILL_ROWS = 100_000
 
-    def join(self, lead: Lead) -> Lead | Rejection:
-        if lead.id not in self.first_row:
-            return lead
-        self.matched.add(lead.id)
-        extra = self.by_lead.get(lead.id)
-        if not extra:
-            return lead
-        return evolve(lead, activities=_by_time([*lead.activities, *extra]))
+    def __init__(self, label: str = "activities") -> None:
+        """``label``: the activities file, as a message about the table names it."""
+        self._label = label
+        self._store: _HeldActivities | _SpilledActivities = _HeldActivities()
+        self._count = 0
+
+    def row(self, lead_id: str, order: int, where: str) -> None:
+        """A row of the file names ``lead_id``: its first such row is where a rejection points."""
+        self._store.row(lead_id, order, where)
+
+    def add(self, lead_id: str, order: int, activity: Activity) -> None:
+        """A usable row's activity for ``lead_id``."""
+        self._store.add(lead_id, order, activity)
+        self._count += 1
+        if self._count == self.SPILL_ROWS and isinstance(self._store, _HeldActivities):
+            self._store = _SpilledActivities.of(self._store, self._label)
+
+    def orphan(self, order: int, rejection: Rejection) -> None:
+        """A row that names no lead (or could not be read): rejected in its place after the leads."""
+        self._store.orphan(order, rejection)
+
+    def match(self, lead_id: str) -> None:
+        """A lead (scored or rejected) has this id: its activity rows are not rejected as unknown."""
+        self._store.match(lead_id)
+
+    def activities_of(self, lead_id: str) -> list[Activity]:
+        """The usable activities of ``lead_id``, in the file's order."""
+        return self._store.activities_of(lead_id)
+
+    def join(self, lead: Lead) -> Lead:
+        self.match(lead.id)
+        return join_activities(lead, self.activities_of(lead.id))
 
     def unmatched(self) -> Iterator[Rejection]:
         for _, rejection in self.placed():
             yield rejection
 
-    def placed(self) -> list[tuple[int, Rejection]]:
+    def placed(self) -> Iterator[tuple[int, Rejection]]:
         """(row order, rejection) of each unusable row and of the first row of each lead id no lead
         matched, in row order. (The Spark engine calls it before any lead is matched, and keeps a
         lead id's rejection for when no lead of the input has that id.)"""
-        found = [
-            (
-                order,
-                Rejection(
-                    where,
-                    f"activity for unknown lead {lead_id!r}; "
-                    "every activity's lead_id must match an id in the leads file",
-                    lead_id,
-                ),
-            )
-            for lead_id, (order, where) in self.first_row.items()
-            if lead_id not in self.matched
-        ]
-        found.extend(self.orphans)
-        found.sort(key=lambda pair: pair[0])
+        for order, where, lead_id, reason in self._store.placed():
+            if lead_id is None:
+                yield order, Rejection(where, reason)
+            else:
+                yield order, Rejection(where, f"activity for unknown lead {lead_id!r}; "
+                                       "every activity's lead_id must match an id in the leads file", lead_id)
+
+    def close(self) -> None:
+        self._store.close()
+
+
+class _HeldActivities:
+    """An activities table as Python objects."""
+
+    def __init__(self) -> None:
+        self.by_lead: dict[str, list[tuple[int, Activity]]] = {}
+        self.first_row: dict[str, tuple[int, str]] = {}
+        self.orphans: list[tuple[int, str, str]] = []
+        self.matched: set[str] = set()
+
+    def row(self, lead_id: str, order: int, where: str) -> None:
+        self.first_row.setdefault(lead_id, (order, where))
+
+    def add(self, lead_id: str, order: int, activity: Activity) -> None:
+        self.by_lead.setdefault(lead_id, []).append((order, activity))
+
+    def orphan(self, order: int, rejection: Rejection) -> None:
+        self.orphans.append((order, rejection.where, rejection.reason))
+
+    def match(self, lead_id: str) -> None:
+        self.matched.add(lead_id)
+
+    def activities_of(self, lead_id: str) -> list[Activity]:
+        return [activity for _, activity in self.by_lead.get(lead_id, ())]
+
+    def placed(self) -> list[tuple[int, str, str | None, str | None]]:
+        """(row order, place, lead id, reason) of each unmatched lead id's first row (no reason) and
+        of each orphan row (no lead id), in row order."""
+        found: list[tuple[int, str, str | None, str | None]] = [
+            (order, where, lead_id, None) for lead_id, (order, where) in self.first_row.items()
+            if lead_id not in self.matched]
+        found.extend((order, where, None, reason) for order, where, reason in self.orphans)
+        found.sort(key=operator.itemgetter(0))
         return found
+
+    def close(self) -> None:
+        pass
+
+
+class _SpilledActivities:
+    """An activities table in a private temporary SQLite database: SQLite holds a few MB of pages in
+    memory and the rest on disk (in TMPDIR). Rows are written in batches; a look-up writes what is
+    pending first."""
+
+    BATCH = 10_000
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        # "": a database on disk that SQLite deletes when the connection closes. The reader that
+        # fills it may be handed to another thread (one at a time).
+        self._db = sqlite3.connect("", check_same_thread=False)
+        self._db.executescript("""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE activity (lead_id TEXT NOT NULL, ord INTEGER NOT NULL, record BLOB NOT NULL);
+            CREATE TABLE first_row (lead_id TEXT PRIMARY KEY, ord INTEGER NOT NULL, place TEXT NOT NULL);
+            CREATE TABLE orphan (ord INTEGER NOT NULL, place TEXT NOT NULL, reason TEXT NOT NULL);
+            CREATE TABLE matched (lead_id TEXT NOT NULL);
+        """)
+        self._activities: list[tuple[Any, ...]] = []
+        self._firsts: list[tuple[str, int, str]] = []
+        self._orphans: list[tuple[int, str, str]] = []
+        self._matched: list[str] = []
+        self._last_lead: str | None = None
+        self._run: list[Activity] = []
+        self._run_lead, self._run_order = "", 0
+        self._indexed = False
+
+    @classmethod
+    def of(cls, held: _HeldActivities, label: str) -> _SpilledActivities:
+        """A spilled table holding what ``held`` holds."""
+        spilled = cls(label)
+        for lead_id, (order, where) in held.first_row.items():
+            spilled.row(lead_id, order, where)
+        for lead_id, activities in held.by_lead.items():
+            for order, activity in activities:
+                spilled.add(lead_id, order, activity)
+        spilled._orphans.extend(held.orphans)
+        for lead_id in held.matched:
+            spilled.match(lead_id)
+        spilled._end_run()
+        spilled._flush()
+        spilled._flush_matched()
+        return spilled
+
+    def row(self, lead_id: str, order: int, where: str) -> None:
+        if lead_id != self._last_lead:  # an export usually keeps a lead's rows together
+            self._last_lead = lead_id
+            self._firsts.append((lead_id, order, where))
+            if len(self._firsts) >= self.BATCH:
+                self._flush()
+
+    def add(self, lead_id: str, order: int, activity: Activity) -> None:
+        # A run of one lead's rows is stored as one record: an export that keeps a lead's rows
+        # together costs one database row and one look-up row a lead.
+        if lead_id != self._run_lead:
+            self._end_run()
+            self._run_lead, self._run_order = lead_id, order
+        self._run.append(activity)
+
+    def _end_run(self) -> None:
+        if self._run:
+            self._activities.append((self._run_lead, self._run_order, _stored(self._run)))
+            self._run = []
+            if len(self._activities) >= self.BATCH:
+                self._flush()
+
+    def orphan(self, order: int, rejection: Rejection) -> None:
+        self._orphans.append((order, rejection.where, rejection.reason))
+        if len(self._orphans) >= self.BATCH:
+            self._flush()
+
+    def match(self, lead_id: str) -> None:
+        self._matched.append(lead_id)
+        if len(self._matched) >= self.BATCH:
+            self._flush_matched()
+
+    def _flush(self) -> None:
+        """The file's pending rows written."""
+        if self._activities or self._firsts or self._orphans:
+            with self._writing():
+                self._db.executemany("INSERT INTO activity VALUES (?, ?, ?)", self._activities)
+                # The first row of each lead id wins: rows come in order.
+                self._db.executemany("INSERT OR IGNORE INTO first_row VALUES (?, ?, ?)", self._firsts)
+                self._db.executemany("INSERT INTO orphan VALUES (?, ?, ?)", self._orphans)
+            self._activities, self._firsts, self._orphans = [], [], []
+
+    def _flush_matched(self) -> None:
+        if self._matched:
+            with self._writing():
+                self._db.executemany("INSERT INTO matched VALUES (?)", [(i,) for i in self._matched])
+            self._matched = []
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a full disk (or any failed write) as one line naming the file and the fix."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.OperationalError as err:
+            raise InputError(self._label, f"could not keep its activities in a temporary file until their leads "
+                             f"are read ({err})", "free space in the temporary directory, or point TMPDIR at a "
+                             "disk with room") from None
+
+    def _ready(self) -> None:
+        """The file's pending rows written, and the look-up index built once it is read (faster than
+        keeping it while rows are added)."""
+        self._end_run()
+        self._flush()
+        if not self._indexed:
+            with self._writing():
+                self._db.execute("CREATE INDEX activity_by_lead ON activity (lead_id, ord)")
+            self._indexed = True
+
+    def activities_of(self, lead_id: str) -> list[Activity]:
+        self._ready()
+        found = self._db.execute("SELECT record FROM activity WHERE lead_id = ? ORDER BY ord", (lead_id,)).fetchall()
+        if len(found) == 1:
+            return _loaded(found[0][0])
+        return [activity for (record,) in found for activity in _loaded(record)]
+
+    def placed(self) -> Iterator[tuple[int, str, str | None, str | None]]:
+        self._ready()
+        self._flush_matched()
+        yield from self._db.execute(
+            "SELECT ord, place, lead_id, NULL FROM first_row WHERE lead_id NOT IN (SELECT lead_id FROM matched) "
+            "UNION ALL SELECT ord, place, NULL, reason FROM orphan ORDER BY 1")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _stored(activities: list[Activity]) -> bytes:
+    """Activities as one record: JSON when every time is UTC and every property a JSON value (as
+    cells are read: text, numbers, true/false; orjson writes a float's shortest round-trip text),
+    else a pickle."""
+    try:
+        return orjson.dumps([(a.type, _utc_micros(a.at), None if a.properties is EMPTY else a.properties, a.id)
+                             for a in activities])
+    except (TypeError, orjson.JSONEncodeError):  # a whole number past 64 bits, say
+        return pickle.dumps([(a.type, a.at, None if a.properties is EMPTY else dict(a.properties), a.id)
+                             for a in activities], pickle.HIGHEST_PROTOCOL)
+
+
+def _utc_micros(at: datetime) -> int:
+    if at.tzinfo is not _UTC:
+        raise TypeError("a time not in UTC")
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _loaded(record: bytes) -> list[Activity]:
+    """The activities of a record :func:`_stored` made (a pickle starts with 0x80, JSON with '[')."""
+    if record[0] == 0x80:
+        return [Activity(kind, at, EMPTY if properties is None else properties, ident)
+                for kind, at, properties, ident in pickle.loads(record)]
+    return [Activity(kind, _EPOCH + timedelta(microseconds=micros), EMPTY if properties is None else properties, ident)
+            for kind, micros, properties, ident in orjson.loads(record)]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def join_activities(lead: Lead, extra: list[Activity]) -> Lead:
+    """``lead`` with ``extra`` activities (its rows of an activities file) among its own, by time
+    (activities at one instant keep their order: the lead's own first, then the file's)."""
+    if not extra:
+        return lead
+    return evolve(lead, activities=_by_time([*lead.activities, *extra]))
 
 
 def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
@@ -1231,11 +1470,11 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
         raise InputError(where_header, f"unreadable header row: {header.reason}")
     plan = _ActivityPlan(header, where_header, where_header, ctx)
     width = len(header)
-    table = _ActivityTable()
+    table = _ActivityTable(label)
     for lineno, row in rows:
         where = f"{label}:{lineno}"
         if isinstance(row, _Unreadable):
-            table.orphans.append((lineno, Rejection(where, row.reason)))
+            table.orphan(lineno, Rejection(where, row.reason))
             continue
         lead_id = plan.lead_id(row, lineno, where, table)
         if lead_id is None:
@@ -1245,7 +1484,7 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
                 where, f"activity left out: row has {len(row)} cells but the header has {width}; {_CELLS_FIX}",
                 lead_id))
             continue
-        plan.add(row, lead_id, where, table)
+        plan.add(row, lead_id, lineno, where, table)
     return table
 
 
@@ -1253,7 +1492,7 @@ def _parquet_activity_table(parts: Sequence[tuple[Any, str]], label: str, ctx: _
     """Every usable row of an activities Parquet file or of its part files ((path or open binary
     file, label) in name order) by lead id, read as an activities CSV is; a row is at ``file:row N``
     (``label`` names the whole input in warnings)."""
-    table = _ActivityTable()
+    table = _ActivityTable(label)
     order = 0
     for part_path, part_label in parts:
         with ParquetPart(part_path, part_label) as part:
@@ -1264,7 +1503,7 @@ def _parquet_activity_table(parts: Sequence[tuple[Any, str]], label: str, ctx: _
                 where = f"{part_label}:row {number}"
                 lead_id = plan.lead_id(row, order, where, table)
                 if lead_id is not None:
-                    plan.add(row, lead_id, where, table)
+                    plan.add(row, lead_id, order, where, table)
     return table
 
 
@@ -1310,14 +1549,14 @@ class _ActivityPlan:
         """The row's lead id (with the map's prefix), noted in ``table``; None (and an orphan) when missing."""
         lead_id = row[self.lead_index].strip() if self.lead_index < len(row) else ""
         if not lead_id:
-            table.orphans.append((order, Rejection(where, "lead_id is missing; every activity needs the id of its lead")))
+            table.orphan(order, Rejection(where, "lead_id is missing; every activity needs the id of its lead"))
             return None
         if self.cmap is not None and self.cmap.id_prefix:
             lead_id = f"{self.cmap.id_prefix}{lead_id}"
-        table.first_row.setdefault(lead_id, (order, where))
+        table.row(lead_id, order, where)
         return lead_id
 
-    def add(self, row: Sequence[str], lead_id: str, where: str, table: _ActivityTable) -> None:
+    def add(self, row: Sequence[str], lead_id: str, order: int, where: str, table: _ActivityTable) -> None:
         """The row's activity into ``table``, or, when it does not fit, into the report as left out."""
         cmap, report = self.cmap, self.ctx.report
         try:
@@ -1336,7 +1575,7 @@ class _ActivityPlan:
             return
         if cmap is not None and cmap.activity_types:
             activity = evolve(activity, type=cmap.activity_type(activity.type))
-        table.by_lead.setdefault(lead_id, []).append(activity)
+        table.add(lead_id, order, activity)
 
 
 def _activity_row(columns: list[tuple[int, str]], unknown: list[tuple[int, str]], row: Sequence[str],
