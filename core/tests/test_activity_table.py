@@ -131,3 +131,19 @@ def test_a_full_disk_is_one_line_naming_the_activities_file(tmp_path, monkeypatc
     assert "could not keep its activities in a temporary file until their leads are read (database or disk is " \
            "full)" in caught.value.what
     assert "TMPDIR" in caught.value.fix
+
+
+def test_a_file_of_rows_without_a_lead_spills_too(tmp_path, monkeypatch):
+    rows = [("", "page_view", "2026-11-19T16:45:00Z", "", "")] * 30 + [("L-404", "page_view", "yesterday", "", "")] * 5
+    leads, acts = _files(tmp_path, rows)
+    held = _read(leads, acts, 10 ** 9, monkeypatch)
+    stores = []
+    original = readers._SpilledActivities.of
+    monkeypatch.setattr(readers._SpilledActivities, "of",
+                        staticmethod(lambda held, label: stores.append(original(held, label)) or stores[-1]))
+    spilled = _read(leads, acts, 10, monkeypatch)
+    assert len(stores) == 1 and spilled == held
+    rejected = [item for kind, item in held if kind == "Rejection"]
+    assert [r.where for r in rejected] == [f"{acts}:{n}" for n in range(2, 32)] + [f"{acts}:32", f"{acts}:37"]
+    assert rejected[0].reason == "lead_id is missing; every activity needs the id of its lead"
+    assert rejected[30].lead_id == "L-404"

@@ -1174,9 +1174,9 @@ class _ActivityTable:
     the rejections given after the last lead come in the order of the file. The whole file is read
     before the first lead (a lead may come before its activities' rows).
 
-    Held as Python objects up to SPILL_ROWS activities (a generated lead's activities take about
-    540 bytes each so: 60,000 leads held 640 MB); past that, in a temporary SQLite database on
-    disk, so a file of any size is read in bounded memory at some cost in speed.
+    Held as Python objects for the first SPILL_ROWS rows (about 540 bytes an activity: 60,000
+    generated leads with 1.2 million activities held 640 MB); past that, in a temporary SQLite
+    database on disk, so a file of any size is read in bounded memory at some cost in speed.
     """
 
     SPILL_ROWS = 100_000
@@ -1189,18 +1189,24 @@ class _ActivityTable:
 
     def row(self, lead_id: str, order: int, where: str) -> None:
         """A row of the file names ``lead_id``: its first such row is where a rejection points."""
+        self._counted()
         self._store.row(lead_id, order, where)
 
     def add(self, lead_id: str, order: int, activity: Activity) -> None:
-        """A usable row's activity for ``lead_id``."""
+        """The activity of the row just named by :meth:`row`, when it is usable."""
         self._store.add(lead_id, order, activity)
-        self._count += 1
-        if self._count == self.SPILL_ROWS and isinstance(self._store, _HeldActivities):
-            self._store = _SpilledActivities.of(self._store, self._label)
 
     def orphan(self, order: int, rejection: Rejection) -> None:
         """A row that names no lead (or could not be read): rejected in its place after the leads."""
+        self._counted()
         self._store.orphan(order, rejection)
+
+    def _counted(self) -> None:
+        """One more row of the file: past SPILL_ROWS rows the table moves to disk (a file of rows
+        that are all left out or rejected is bounded too)."""
+        self._count += 1
+        if self._count > self.SPILL_ROWS and isinstance(self._store, _HeldActivities):
+            self._store = _SpilledActivities.of(self._store, self._label)
 
     def match(self, lead_id: str) -> None:
         """A lead (scored or rejected) has this id: its activity rows are not rejected as unknown."""
