@@ -147,3 +147,16 @@ def test_a_file_of_rows_without_a_lead_spills_too(tmp_path, monkeypatch):
     assert [r.where for r in rejected] == [f"{acts}:{n}" for n in range(2, 32)] + [f"{acts}:32", f"{acts}:37"]
     assert rejected[0].reason == "lead_id is missing; every activity needs the id of its lead"
     assert rejected[30].lead_id == "L-404"
+
+
+def test_a_python_without_sqlite3_says_so_past_the_bound(tmp_path, monkeypatch):
+    rows = [(lead, "page_view", "2026-11-19T16:45:00Z", "", "") for lead in LEADS * 3]
+    leads, acts = _files(tmp_path, rows)
+    monkeypatch.setattr(readers, "sqlite3", None)
+    assert len(_read(leads, acts, 100, monkeypatch)) == len(LEADS) + 1  # under the bound: read as records
+    monkeypatch.setattr(readers._ActivityTable, "SPILL_ROWS", 4)
+    with pytest.raises(InputError) as caught:
+        list(read_leads(leads, activities=acts, name="leads.csv"))
+    assert caught.value.where == str(acts)
+    assert caught.value.what == ("past 4 rows an activities file waits for its leads in a temporary SQLite "
+                                 "database, and this Python has no sqlite3 module")

@@ -17,7 +17,6 @@ import operator
 import os
 import pickle
 import re
-import sqlite3
 import sys
 import types
 import typing
@@ -37,6 +36,11 @@ from leadscore.io.parquet import ParquetPart, is_parquet
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.timestamps import TIMESTAMP_FIX, parse_timestamp
 from leadscore.model import EMPTY, NO_ACTIVITIES, Activities, Activity, Company, Lead, Rejection, evolve
+
+try:  # a large activities file waits on disk in SQLite; a Python built without it reads small ones only
+    import sqlite3
+except ImportError:  # pragma: no cover - CPython's usual builds have it
+    sqlite3 = None  # type: ignore[assignment]
 
 # A single JSON line past this size is a broken export, not a lead; it is skipped without being
 # held in memory. For text streams the limit counts characters rather than bytes.
@@ -1286,6 +1290,10 @@ class _SpilledActivities:
 
     def __init__(self, label: str) -> None:
         self._label = label
+        if sqlite3 is None:
+            raise InputError(label, f"past {_ActivityTable.SPILL_ROWS:,} rows an activities file waits for its leads "
+                             "in a temporary SQLite database, and this Python has no sqlite3 module",
+                             "use a Python built with sqlite3 (python.org's, the distributions' and uv's are)")
         # "": a database on disk that SQLite deletes when the connection closes. The reader that
         # fills it may be handed to another thread (one at a time).
         self._db = sqlite3.connect("", check_same_thread=False)
