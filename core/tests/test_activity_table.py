@@ -160,3 +160,23 @@ def test_a_python_without_sqlite3_says_so_past_the_bound(tmp_path, monkeypatch):
     assert caught.value.where == str(acts)
     assert caught.value.what == ("past 4 rows an activities file waits for its leads in a temporary SQLite "
                                  "database, and this Python has no sqlite3 module")
+
+
+def test_a_long_run_of_one_lead_is_stored_in_parts(tmp_path, monkeypatch):
+    rows = [("L-1", "page_view", f"2026-11-{day:02d}T10:00:00Z", f"/p{day}", str(day)) for day in range(1, 26)]
+    rows += [("L-2", "page_view", "2026-11-19T16:45:00Z", "", "")] * 3
+    leads, acts = _files(tmp_path, rows)
+    held = _read(leads, acts, 10 ** 9, monkeypatch)
+    monkeypatch.setattr(readers._SpilledActivities, "BATCH", 4)
+    stored = []
+    original = readers._SpilledActivities._ready
+
+    def keep(self):
+        original(self)  # the whole file is written by the first look-up
+        if not stored:
+            stored.extend(self._db.execute("SELECT lead_id, count(*) FROM activity GROUP BY lead_id ORDER BY 1"))
+
+    monkeypatch.setattr(readers._SpilledActivities, "_ready", keep)
+    spilled = _read(leads, acts, 2, monkeypatch)
+    assert spilled == held and len(held[0][1].activities) == 25
+    assert stored == [("L-1", 7), ("L-2", 1)]  # 25 activities as 4 + 4 + ... + 1: no record holds more than 4

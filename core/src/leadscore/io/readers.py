@@ -1306,6 +1306,7 @@ class _SpilledActivities:
             CREATE TABLE matched (lead_id TEXT NOT NULL);
         """)
         self._activities: list[tuple[Any, ...]] = []
+        self._pending = 0  # activities in self._activities
         self._firsts: list[tuple[str, int, str]] = []
         self._orphans: list[tuple[int, str, str]] = []
         self._matched: list[str] = []
@@ -1339,9 +1340,10 @@ class _SpilledActivities:
                 self._flush()
 
     def add(self, lead_id: str, order: int, activity: Activity) -> None:
-        # A run of one lead's rows is stored as one record: an export that keeps a lead's rows
-        # together costs one database row and one look-up row a lead.
-        if lead_id != self._run_lead:
+        # A run of one lead's rows is stored as one record (of at most BATCH activities, so a file of
+        # one lead is bounded too): an export that keeps a lead's rows together costs one database
+        # row and one look-up row a lead.
+        if lead_id != self._run_lead or len(self._run) >= self.BATCH:
             self._end_run()
             self._run_lead, self._run_order = lead_id, order
         self._run.append(activity)
@@ -1349,8 +1351,9 @@ class _SpilledActivities:
     def _end_run(self) -> None:
         if self._run:
             self._activities.append((self._run_lead, self._run_order, _stored(self._run)))
+            self._pending += len(self._run)
             self._run = []
-            if len(self._activities) >= self.BATCH:
+            if self._pending >= self.BATCH:  # activities, not records: memory holds about two batches
                 self._flush()
 
     def orphan(self, order: int, rejection: Rejection) -> None:
@@ -1371,7 +1374,7 @@ class _SpilledActivities:
                 # The first row of each lead id wins: rows come in order.
                 self._db.executemany("INSERT OR IGNORE INTO first_row VALUES (?, ?, ?)", self._firsts)
                 self._db.executemany("INSERT INTO orphan VALUES (?, ?, ?)", self._orphans)
-            self._activities, self._firsts, self._orphans = [], [], []
+            self._activities, self._firsts, self._orphans, self._pending = [], [], [], 0
 
     def _flush_matched(self) -> None:
         if self._matched:
