@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
@@ -207,6 +207,9 @@ def test_fuzz_csv_reader_one_item_per_row(engine, case):
 @FAST
 @given(leads=st.just(CSV_TEXT.encode()).flatmap(mutated),
        activities=st.just(ACTIVITIES_TEXT.encode()).flatmap(mutated) | st.none())
+# A UTF-16 file cut in the middle of a character, its last byte below 0x80 (surrogateescape refuses it).
+@example(leads=b"\xfe\xff" + b"\x00" * 11, activities=None)
+@example(leads=CSV_TEXT.encode("utf-16") + b"\x41", activities=ACTIVITIES_TEXT.encode("utf-16") + b"\x00")
 def test_fuzz_csv_reader_mutated_files(engine, tmp_path_factory, leads, activities):
     folder = tmp_path_factory.mktemp("csv")
     (folder / "leads.csv").write_bytes(leads)

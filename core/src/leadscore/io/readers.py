@@ -6,6 +6,7 @@ only problems with a whole file (missing, empty, unknown column) raise InputErro
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import functools
@@ -792,9 +793,19 @@ def _open(path: Path, label: str, **kwargs: Any) -> IO[Any]:
         raise InputError(label, f"cannot open the file: {err.strerror}", "check the path") from None
 
 
+def _escape_any_byte(err: UnicodeError) -> tuple[str, int]:
+    """surrogateescape for every byte: Python's own refuses bytes below 0x80, which a UTF-16 file
+    cut in the middle of a character ends with (``fe ff 00 41 00``)."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return "".join(chr(0xDC00 + byte) for byte in err.object[err.start:err.end]), err.end
+
+
+codecs.register_error("leadscore-escape", _escape_any_byte)
+
 # CSV text keeps undecodable bytes as lone surrogates, so the row holding one is rejected with its
-# line instead of the whole file stopping at it.
-_CSV_TEXT = {"errors": "surrogateescape", "newline": ""}
+# line instead of the whole file stopping at it (the same as surrogateescape where that can escape).
+_CSV_TEXT = {"errors": "leadscore-escape", "newline": ""}
 
 
 class _Unreadable:
