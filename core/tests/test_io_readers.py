@@ -699,6 +699,20 @@ def test_csv_invalid_utf8_rejects_only_its_row(tmp_path):
     assert out[1].id == "L-2" and len(out) == 2
 
 
+def test_csv_utf16_bytes_it_cannot_decode_name_utf16(tmp_path):
+    """Excel's "Unicode text" is UTF-16: a file cut in the middle of a character rejects its last row,
+    naming the encoding the file was read as (and the fix: UTF-8), the rows before it read."""
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes("id,title\nL-1,CTO\nL-2,VP\n".encode("utf-16") + b"\x41")
+    acts = tmp_path / "acts.csv"
+    acts.write_bytes("lead_id,type,at\nL-1,page_view,2026-11-01T00:00:00Z\n".encode("utf-16") + b"\x00")
+    out = list(read_leads(leads, activities=acts, name="leads.csv"))
+    assert [(lead.id, len(lead.activities)) for lead in out if isinstance(lead, Lead)] == [("L-1", 1), ("L-2", 0)]
+    assert [(r.where, r.reason) for r in out if isinstance(r, Rejection)] == [
+        ("leads.csv:4", "row is not valid UTF-16; save the file as UTF-8 text"),
+        (f"{acts}:3", "row is not valid UTF-16; save the file as UTF-8 text")]
+
+
 def test_csv_unterminated_quote_names_its_line_and_keeps_the_rows_after_it(tmp_path):
     path = write(tmp_path, "leads.csv", 'id,title\nL-1,"VP Sales\nL-2,CTO\nL-3,"Head of\nOps"\nL-4,Intern\n')
     out = list(read_leads(path, name="leads.csv"))

@@ -1027,7 +1027,7 @@ def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[l
         columns under ``strict``), when iteration reaches it.
     """
     table = ctx.table
-    rows = _csv_rows(*_csv_lines(stream, ctx), label)
+    rows = _csv_rows(*_csv_lines(stream, ctx), label, _text_kind(stream))
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "no leads in this file", "write a header row, then one row per lead")
@@ -1139,8 +1139,16 @@ class _LineFeed:
         self.line_num -= len(rest)
 
 
-def _csv_rows(lines: Any, delimiter: str, label: str) -> Iterator[tuple[int, list[str] | _Unreadable]]:
-    """(first physical line, cells) for each non-blank row; a row that cannot be read is _Unreadable."""
+def _text_kind(stream: Any) -> str:
+    """The encoding a CSV text stream decodes, in a rejection's words: UTF-16 after Excel's
+    byte-order mark (see _csv_encoding), else UTF-8."""
+    return "UTF-16" if str(getattr(stream, "encoding", "")).lower().startswith("utf-16") else "UTF-8"
+
+
+def _csv_rows(lines: Any, delimiter: str, label: str, encoding: str = "UTF-8"
+              ) -> Iterator[tuple[int, list[str] | _Unreadable]]:
+    """(first physical line, cells) for each non-blank row; a row that cannot be read is _Unreadable.
+    ``encoding``: what the text was decoded as, named when a row holds bytes it could not decode."""
     feed = _LineFeed(lines)
     reader = csv.reader(feed, delimiter=delimiter, strict=True)
     end = 0
@@ -1174,7 +1182,7 @@ def _csv_rows(lines: Any, delimiter: str, label: str) -> Iterator[tuple[int, lis
         try:
             "".join(row).encode("utf-8")
         except UnicodeEncodeError:
-            yield start, _Unreadable("row is not valid UTF-8; save the file as UTF-8 text")
+            yield start, _Unreadable(f"row is not valid {encoding}; save the file as UTF-8 text")
             continue
         yield start, row
 
@@ -1489,7 +1497,7 @@ def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadConte
 def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
     missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
-    rows = _csv_rows(*_csv_lines(stream, ctx), label)
+    rows = _csv_rows(*_csv_lines(stream, ctx), label, _text_kind(stream))
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "the activities file is empty", "write the header lead_id,type,at first")
