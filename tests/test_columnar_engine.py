@@ -1121,3 +1121,110 @@ def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: 
     assert ("leadscore: note: the columnar engine cannot run this run's plan (the plan does not run in DuckDB: Binder "
             "Error: no function list_filter), so the python engine scored every lead (same cards, slower)"
             in result.stderr.splitlines())
+
+
+# --- the next block decoded while this one is scored ----------------------------------------------
+
+
+def _scanned(engine: Engine, source: Path, block_bytes: int) -> tuple[list[Any], list[Any], Any, Any]:
+    """Everything a scan gives: its cards (as dicts) and rejections in order, the activities it left
+    out, the activity types no pack knows and the custom field values that do not fit."""
+    from collections import Counter
+
+    from leadscore.io import card_to_dict
+    from leadscore.io.readers import ReadReport
+    from leadscore.model import Rejection
+
+    report, unknown, misfits = ReadReport(), Counter(), Counter()
+    found = scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=True, top=3, block_bytes=block_bytes,
+                       report=report, unknown_types=unknown, misfits=misfits)
+    assert found is not None
+    items = [item if isinstance(item, Rejection) else card_to_dict(item, explain=True) for item in found]
+    return items, report.skipped, unknown, misfits
+
+
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.sampled_from([*GOOD, *BAD_LINES, *ODD_AND_DUPLICATE]), min_size=1, max_size=24),
+       block_bytes=st.sampled_from((2_000, 5_000, 20_000)))
+def test_blocks_decoded_ahead_score_as_blocks_decoded_in_turn(engine: Engine, tmp_path: Path, lines: list[str],
+                                                               block_bytes: int, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """The next block decoded in a thread while DuckDB scores this one (every installed pack, so the
+    account pass reads the blocks twice) gives what decoding each block in turn gives: the same
+    cards, rejections (odd lines, duplicate ids across blocks), left-out activities and counts."""
+    from leadscore.columnar import scan
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if not any(line.strip() for line in lines):
+        return  # no leads: the scan refuses the file either way
+    monkeypatch.setattr(scan, "READ_AHEAD", False)
+    in_turn = _scanned(engine, source, block_bytes)
+    monkeypatch.setattr(scan, "READ_AHEAD", True)
+    assert _scanned(engine, source, block_bytes) == in_turn
+
+
+def test_ahead_gives_the_items_in_order_making_at_most_one_ahead() -> None:
+    import threading
+
+    from leadscore.columnar.scan import Ahead
+
+    made: list[int] = []
+    threads: set[str] = set()
+
+    def source():
+        for number in range(5):
+            made.append(number)
+            threads.add(threading.current_thread().name)
+            yield number
+
+    for on in (True, False):
+        made.clear()
+        threads.clear()
+        ahead, got = Ahead(source(), on), []
+        ahead.ask()
+        while (item := ahead.take()) is not None:
+            assert made == list(range(item + 1))  # nothing made past the item taken...
+            got.append(item)
+            ahead.ask()
+            ahead.ask()  # ...and asking twice makes one
+            if on:
+                ahead.coming.result()
+                assert made == list(range(min(item + 2, 5)))
+        ahead.close()
+        assert got == [0, 1, 2, 3, 4]
+        assert all(name.startswith("leadscore-read") for name in threads) == on
+
+
+def test_ahead_raises_an_error_where_its_item_would_come_and_closes_the_source() -> None:
+    from leadscore.columnar.scan import Ahead
+
+    closed: list[bool] = []
+
+    def failing():
+        yield 1
+        raise ValueError("line 2 of the block")
+
+    ahead = Ahead(failing())
+    ahead.ask()
+    assert ahead.take() == 1
+    ahead.ask()
+    with pytest.raises(ValueError, match="line 2"):
+        ahead.take()
+    ahead.close()
+
+    def endless():
+        try:
+            while True:
+                yield 1
+        finally:
+            closed.append(True)
+
+    ahead = Ahead(endless())
+    ahead.ask()
+    assert ahead.take() == 1
+    ahead.ask()  # being made when the caller stops
+    ahead.close()
+    assert closed == [True]

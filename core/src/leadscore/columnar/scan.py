@@ -1,10 +1,10 @@
 """Scores a JSON Lines file with the columnar engine: read block by block into Arrow columns, scored in SQL.
 
 The file is cut into blocks of whole lines (24 MB, about 12,000 generated leads each); each block is
-decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`),
-scored and written before the next is read, and nothing of a block is held once the next is being
-read (its lines, its DuckDB tables), so memory stays flat whatever the file's size; the lead ids
-met are kept as 8-byte hashes. Lines that decoder does not take are parsed by the python reader's
+decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`)
+and scored and written while the next is decoded in a thread of its own (:class:`Ahead`); nothing
+of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
+flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does not take are parsed by the python reader's
 line parser; leads with values the SQL does not reproduce are scored by the python engine; both
 in their place. When the rulepacks need the account pass, a first pass over the blocks summarises
 every account in SQL.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -144,25 +145,42 @@ class _BlockReader:
         # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a hash,
         # a chance of about n^2 / 2^65, would count as one).
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
+        ahead = Ahead(self._decoded(as_of_us), READ_AHEAD)
+        try:
+            ahead.ask()
+            while (got := ahead.take()) is not None:
+                first, lines, decoded = got
+                del got
+                # The last block's tables go before this block is read, not when this one replaces them.
+                for table in ("leads", "activities", "block_ids", "block_hashes", "met"):
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+                scorer.drop_batch()
+                with timed("read tables"):
+                    odd = self._tables(decoded, as_of_us)
+                del decoded  # in DuckDB's tables now: not held while the block is scored
+                # Only now: DuckDB reads the Arrow columns above holding Python's lock, which decoding holds too.
+                ahead.ask()
+                with timed("read odd lines"):
+                    by_python = self._odd_lines(first, lines, odd, as_of_us)
+                self._duplicates(by_python)
+                if self.last_pass:
+                    self._count_types(by_python)
+                    self._count_misfits(by_python)
+                yield _Block(first, first + len(lines) - 1, by_python, lines)
+                del lines, by_python  # the block's 25 MB of lines are the caller's now: not held here
+        finally:
+            ahead.close()
+        self.last_pass = True
+
+    def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes], Any]]:
+        """(number of the first line, the lines, their decoded rows) of each block in turn: Python
+        and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
+        scorer = self.scorer
         for first, lines in line_blocks(self.path, self.block_bytes):
-            # The last block's tables go before this block is read, not when this one replaces them.
-            for table in ("leads", "activities", "block_ids", "block_hashes", "met"):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
-            scorer.drop_batch()
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
-            with timed("read tables"):
-                odd = self._tables(decoded, as_of_us)
-            del decoded  # in DuckDB's tables now: not held while the block is scored
-            with timed("read odd lines"):
-                by_python = self._odd_lines(first, lines, odd, as_of_us)
-            self._duplicates(by_python)
-            if self.last_pass:
-                self._count_types(by_python)
-                self._count_misfits(by_python)
-            yield _Block(first, first + len(lines) - 1, by_python, lines)
-            del lines, by_python  # the block's 25 MB of lines are the caller's now: not held while the next is read
-        self.last_pass = True
+            yield first, lines, decoded
+            del lines, decoded
 
     def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
         """``leads`` and ``activities`` from a decoded block; the numbers of the lines left to the
@@ -350,6 +368,48 @@ class _BlockReader:
         cards.update(self.scorer.cards(found, _leads_of(self.scorer.con)))
 
 
+# The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the
+# tests compare; the cards are the same either way).
+READ_AHEAD = True
+
+
+class Ahead:
+    """The items of ``source`` one at a time, the next made in a thread of its own from when the
+    caller asks for it (:meth:`ask`) while the caller works on the one it has: Python decoding a
+    block while DuckDB, which lets go of Python's lock while it runs, scores the last. At most one
+    item is made ahead. ``on`` False: each item is made when taken, in the caller's thread.
+
+    An error making an item is raised by the :meth:`take` that would have given it; :meth:`close`
+    waits for an item being made and closes ``source`` (a generator's ``finally`` runs)."""
+
+    def __init__(self, source: Iterator[Any], on: bool = True) -> None:
+        self.source = source
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="leadscore-read") if on else None
+        self.coming: Future[Any] | None = None
+
+    def ask(self) -> None:
+        """Start making the next item, if it is not being made already (nothing when off)."""
+        if self.pool is not None and self.coming is None:
+            self.coming = self.pool.submit(next, self.source, None)
+
+    def take(self) -> Any:
+        """The next item (made now if it was not asked for), or None after the last."""
+        coming, self.coming = self.coming, None
+        if coming is None:
+            return next(self.source, None)
+        return coming.result()
+
+    def close(self) -> None:
+        coming, self.coming = self.coming, None
+        if coming is not None:
+            coming.exception()  # waits: a generator cannot be closed while it runs
+        if self.pool is not None:
+            self.pool.shutdown()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
+
 def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     """``first``, then the blocks of ``rest``, keeping no reference to a block once handed on (a
     block's lines are about 25 MB; a loop variable or a list in ``itertools.chain`` would hold the
@@ -387,4 +447,4 @@ def _leads_of(con: Any) -> dict[int, Any]:
     return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
 
 
-__all__ = ["scan_jsonl"]
+__all__ = ["Ahead", "scan_jsonl"]
