@@ -18,7 +18,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -375,8 +375,10 @@ class ColumnarScorer:
         self._prepare(with_accounts)
         return self.signal_statements[with_accounts]
 
-    def run_views(self, *, with_accounts: bool | None = None) -> list[dict[str, Any]]:
-        """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``)."""
+    def run_views(self, *, with_accounts: bool | None = None,
+                  then: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+        """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``). ``then`` is
+        called once the stored steps are made, before the query."""
         if with_accounts is None:
             with_accounts = self.engine.needs_accounts
         variant = self._prepare(with_accounts)
@@ -387,6 +389,8 @@ class ColumnarScorer:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
                 for table in done:
                     con.execute(f"DROP TABLE {table}")
+        if then is not None:
+            then()
         profile = os.environ.get("LEADSCORE_COLUMNAR_PROFILE")
         if profile:  # DuckDB's operator timings of the batch's query, as JSON (the last batch's stays)
             con.execute("PRAGMA enable_profiling='json'")

@@ -136,6 +136,7 @@ class _BlockReader:
         self.declared = engine.vocabulary.get(CUSTOM_FIELDS) or {}
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
+        self.ahead: Ahead | None = None
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
@@ -145,10 +146,14 @@ class _BlockReader:
         # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a hash,
         # a chance of about n^2 / 2^65, would count as one).
         con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
-        ahead = Ahead(self._decoded(as_of_us), READ_AHEAD)
+        ahead = self.ahead = Ahead(self._decoded(as_of_us), READ_AHEAD)
         try:
             ahead.ask()
-            while (got := ahead.take()) is not None:
+            while True:
+                with timed("read wait"):  # for the block being decoded ahead, if it is not ready
+                    got = ahead.take()
+                if got is None:
+                    break
                 first, lines, decoded = got
                 del got
                 # The last block's tables go before this block is read, not when this one replaces them.
@@ -158,8 +163,13 @@ class _BlockReader:
                 with timed("read tables"):
                     odd = self._tables(decoded, as_of_us)
                 del decoded  # in DuckDB's tables now: not held while the block is scored
-                # Only now: DuckDB reads the Arrow columns above holding Python's lock, which decoding holds too.
-                ahead.ask()
+                # The next block is decoded while DuckDB works on this one, but not beside DuckDB reading the
+                # Arrow columns above (that took twice as long beside the decoder: both hold Python's lock).
+                # The scoring pass starts it once the stored signal step is made (see _score_sql), which
+                # measured faster than starting it here (bench/README.md, eighth round); the account pass's
+                # first reading starts it here.
+                if not self.last_pass:
+                    ahead.ask()
                 with timed("read odd lines"):
                     by_python = self._odd_lines(first, lines, odd, as_of_us)
                 self._duplicates(by_python)
@@ -363,8 +373,9 @@ class _BlockReader:
         return left
 
     def _score_sql(self, cards: dict[int, ScoreCard | Rejection], with_accounts: bool) -> None:
-        """The cards of the leads behind ``b_leads`` into ``cards``."""
-        found = self.scorer.run_views(with_accounts=with_accounts)
+        """The cards of the leads behind ``b_leads`` into ``cards``; the next block is decoded from
+        when the stored steps are made (see blocks)."""
+        found = self.scorer.run_views(with_accounts=with_accounts, then=self.ahead.ask if self.ahead else None)
         cards.update(self.scorer.cards(found, _leads_of(self.scorer.con)))
 
 
