@@ -85,7 +85,8 @@ def _collector_paused() -> Iterator[None]:
     """Python's cycle collector off while a block's objects are made: the decoded values hold no
     cycles and all die with the block, yet with the collector on, its passes over the hundreds of
     thousands of live dicts and lists (and, in a run, over the engine's own objects) cost about as
-    much as the decoding itself."""
+    much as the decoding itself. The switch is the process's: while a block is decoded ahead in a
+    thread (see leadscore.columnar.scan.Ahead), the scoring thread's objects wait for the collector too."""
     was_on = gc.isenabled()
     gc.disable()
     try:

@@ -4,9 +4,9 @@ The file is cut into blocks of whole lines (24 MB, about 12,000 generated leads 
 decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`)
 and scored and written while the next is decoded in a thread of its own (:class:`Ahead`); nothing
 of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
-flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does not take are parsed by the python reader's
-line parser; leads with values the SQL does not reproduce are scored by the python engine; both
-in their place. When the rulepacks need the account pass, a first pass over the blocks summarises
+flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does
+not take are parsed by the python reader's line parser; leads with values the SQL does not
+reproduce are scored by the python engine; both in their place. When the rulepacks need the account pass, a first pass over the blocks summarises
 every account in SQL.
 """
 
