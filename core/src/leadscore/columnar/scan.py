@@ -6,8 +6,8 @@ and scored and written while the next is decoded in a thread of its own (:class:
 of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
 flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does
 not take are parsed by the python reader's line parser; leads with values the SQL does not
-reproduce are scored by the python engine; both in their place. When the rulepacks need the account pass, a first pass over the blocks summarises
-every account in SQL.
+reproduce are scored by the python engine; both in their place. When the rulepacks need the
+account pass, a first pass over the blocks summarises every account in SQL.
 """
 
 from __future__ import annotations
