@@ -1027,7 +1027,7 @@ def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[l
         columns under ``strict``), when iteration reaches it.
     """
     table = ctx.table
-    rows = _csv_rows(*_csv_lines(stream, ctx), label, _text_kind(stream))
+    rows = _csv_rows(stream, ctx, label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "no leads in this file", "write a header row, then one row per lead")
@@ -1145,10 +1145,11 @@ def _text_kind(stream: Any) -> str:
     return "UTF-16" if str(getattr(stream, "encoding", "")).lower().startswith("utf-16") else "UTF-8"
 
 
-def _csv_rows(lines: Any, delimiter: str, label: str, encoding: str = "UTF-8"
-              ) -> Iterator[tuple[int, list[str] | _Unreadable]]:
-    """(first physical line, cells) for each non-blank row; a row that cannot be read is _Unreadable.
-    ``encoding``: what the text was decoded as, named when a row holds bytes it could not decode."""
+def _csv_rows(stream: Any, ctx: _ReadContext, label: str) -> Iterator[tuple[int, list[str] | _Unreadable]]:
+    """(first physical line, cells) for each non-blank row of a CSV text stream; a row that cannot be
+    read is _Unreadable (one with bytes the text could not decode names the encoding it was read as)."""
+    encoding = _text_kind(stream)
+    lines, delimiter = _csv_lines(stream, ctx)
     feed = _LineFeed(lines)
     reader = csv.reader(feed, delimiter=delimiter, strict=True)
     end = 0
@@ -1497,7 +1498,7 @@ def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadConte
 def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
     """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
     missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
-    rows = _csv_rows(*_csv_lines(stream, ctx), label, _text_kind(stream))
+    rows = _csv_rows(stream, ctx, label)
     header_line, header = next(rows, (0, None))
     if header is None:
         raise InputError(label, "the activities file is empty", "write the header lead_id,type,at first")
