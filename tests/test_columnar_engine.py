@@ -1198,6 +1198,25 @@ def test_ahead_gives_the_items_in_order_making_at_most_one_ahead() -> None:
         assert all(name.startswith("leadscore-read") for name in threads) == on
 
 
+def test_ahead_shortens_the_switch_interval_while_open_and_gives_it_back_after_the_last() -> None:
+    import sys
+
+    from leadscore.columnar import scan
+
+    before = sys.getswitchinterval()
+    assert before > scan.SWITCH_INTERVAL  # the interpreter's 5 ms, unless a test changed it
+    off = scan.Ahead(iter(range(3)), on=False)
+    assert sys.getswitchinterval() == before  # decoding in turn: nothing to hand over
+    first, second = scan.Ahead(iter(range(3))), scan.Ahead(iter(range(3)))
+    assert sys.getswitchinterval() == scan.SWITCH_INTERVAL
+    first.close()
+    first.close()  # a second close gives back nothing more
+    assert sys.getswitchinterval() == scan.SWITCH_INTERVAL  # the other still reads ahead
+    second.close()
+    off.close()
+    assert sys.getswitchinterval() == before
+
+
 def test_ahead_raises_an_error_where_its_item_would_come_and_closes_the_source() -> None:
     from leadscore.columnar.scan import Ahead
 

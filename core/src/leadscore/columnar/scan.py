@@ -13,6 +13,8 @@ account pass, a first pass over the blocks summarises every account in SQL.
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -382,13 +384,47 @@ class _BlockReader:
 # The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the
 # tests compare; the cards are the same either way).
 READ_AHEAD = True
+# How often Python hands its lock from one thread to another while a block is decoded ahead, in
+# seconds (the interpreter's own is 0.005). DuckDB runs a query on its own threads but takes
+# Python's lock between the query's tasks (to check for Ctrl-C); with the decoder busy, each take
+# waited up to the interval. At 1 ms a million leads took 103 and 102 s against 112 and 119 s
+# (bench/README.md, ninth round).
+SWITCH_INTERVAL = 0.001
+
+
+class _Switching:
+    """The interpreter's switch interval held at SWITCH_INTERVAL (when that is shorter) while any
+    Ahead decodes in a thread, and given back when the last one closes. The interval is the
+    process's, so it is shortened only as long as a scan reads ahead."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = 0.0
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.saved, SWITCH_INTERVAL))
+            self.users += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                sys.setswitchinterval(self.saved)
+
+
+_switching = _Switching()
 
 
 class Ahead:
     """The items of ``source`` one at a time, the next made in a thread of its own from when the
     caller asks for it (:meth:`ask`) while the caller works on the one it has: Python decoding a
     block while DuckDB, which lets go of Python's lock while it runs, scores the last. At most one
-    item is made ahead. ``on`` False: each item is made when taken, in the caller's thread.
+    item is made ahead. ``on`` False: each item is made when taken, in the caller's thread. While
+    on, Python's switch interval is SWITCH_INTERVAL (see _Switching) until :meth:`close`.
 
     An error making an item is raised by the :meth:`take` that would have given it; :meth:`close`
     waits for an item being made and closes ``source`` (a generator's ``finally`` runs)."""
@@ -397,6 +433,8 @@ class Ahead:
         self.source = source
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="leadscore-read") if on else None
         self.coming: Future[Any] | None = None
+        if self.pool is not None:
+            _switching.enter()
 
     def ask(self) -> None:
         """Start making the next item, if it is not being made already (nothing when off)."""
@@ -416,6 +454,8 @@ class Ahead:
             coming.exception()  # waits: a generator cannot be closed while it runs
         if self.pool is not None:
             self.pool.shutdown()
+            self.pool = None
+            _switching.leave()
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
