@@ -237,36 +237,30 @@ _dumps = r.orjson.dumps
 _STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
 
 
-def activity_sql(as_of_us: int, source: str, without: str | None = None, *, evidence: bool = True) -> tuple[str, str]:
-    """(a query of the keys of leads with an activity time the SQL does not read as the reader does,
-    a query of the ``activities`` rows) from ``source``, a decoded block's activities, leaving out
-    the leads whose keys the relation ``without`` lists.
+def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
+    """A query of the ``activities`` rows from ``source``, a decoded block's activities, each time
+    parsed once: ``at`` is NULL where the SQL does not read the time as the reader does (a lead
+    with such a time goes to the python reader: see leadscore.columnar.scan).
 
     A time is read when it has the form above, is a real calendar time, and lies within 2**53
-    microseconds of the scoring time (where doubles are exact). Each time is parsed once.
-    ``evidence``: the ``ev`` column holds each activity's evidence text (only the full ledger,
-    ``--explain``, reads it; without it the column is empty text: the text was more than half the
-    cost of making the rows).
+    microseconds of the scoring time (where doubles are exact); every time the reader takes is
+    written, so no other ``at`` is NULL. ``evidence``: the ``ev`` column holds each activity's
+    evidence text (only the full ledger, ``--explain``, reads it; without it the column is empty
+    text: the text was more than half the cost of making the rows).
     """
     text = q.col("at")
     parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
-    timed = q.select(exp.Star(), parsed.as_("us", copy=False)).from_(source, copy=False)
-    if without is not None:
-        listed = q.select(q.col("k")).from_(without, copy=False).subquery(copy=False)
-        timed = timed.where(q.not_(exp.In(this=q.col("k"), query=listed)), copy=False)
-    relation = timed.subquery("a", copy=False)
+    relation = q.select(exp.Star(), parsed.as_("us", copy=False)).from_(source, copy=False).subquery("a", copy=False)
     us = q.col("us")
     check = q.and_(q.fn("regexp_full_match", text, q.lit(_STAMP)), q.not_null(us),
                    exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=us)), expression=q.lit(WHOLE)))
-    bad = q.select(q.col("k")).distinct(copy=False).from_(relation.copy(), copy=False).where(
-        q.not_(q.coalesce(check, exp.false())), copy=False)
     # The form checked above is UTC, so the day the evidence names is the text's first ten characters.
     evidence_text = q.concat(q.col("type"), q.lit(" on "), q.fn("left", text, q.lit(10)),
                              q.coalesce(q.concat(q.lit(" ("), q.col("where"), q.lit(")")), q.lit(""))) \
         if evidence else q.lit("")
-    rows = q.select(q.col("k"), q.col("pos"), q.col("type"), us.copy().as_("at", copy=False),
+    rows = q.select(q.col("k"), q.col("pos"), q.col("type"), q.case([(check, us.copy())], exp.null()).as_("at", copy=False),
                     q.col("props"), evidence_text.as_("ev", copy=False)).from_(relation, copy=False)
-    return q.sql(bad), q.sql(rows)
+    return q.sql(rows)
 
 
 __all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "activity_sql", "decode_block"]

@@ -200,15 +200,15 @@ class _BlockReader:
         con = self.scorer.con
         con.register("in_leads", decoded.leads)
         con.register("in_acts", decoded.activities)
-        check, _ = activity_sql(as_of_us, "in_acts")
-        bad = [k for (k,) in con.execute(check).fetchall()]
+        rows = activity_sql(as_of_us, "in_acts", evidence=self.scorer.explain)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS {rows}")
+        bad = [k for (k,) in con.execute('SELECT DISTINCT k FROM activities WHERE "at" IS NULL').fetchall()]
         keep = ""
         if bad:
             con.register("bad_lines", pa.table({"k": pa.array(bad, pa.int64())}))
+            con.execute("DELETE FROM activities WHERE k IN (SELECT k FROM bad_lines)")
             keep = " WHERE k NOT IN (SELECT k FROM bad_lines)"
-        _, rows = activity_sql(as_of_us, "in_acts", "bad_lines" if bad else None, evidence=self.scorer.explain)
         con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT * FROM in_leads{keep}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS {rows}")
         for name in ("in_leads", "in_acts", *(("bad_lines",) if bad else ())):
             con.unregister(name)
         return sorted(decoded.odd + bad)
