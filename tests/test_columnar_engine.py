@@ -436,15 +436,38 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.Monk
     assert choose_engine("auto", "-") == "python"
     assert choose_engine("python", str(big)) == "python"
     assert choose_engine("auto", str(big), reads_itself=False) == "python"  # the python reader's leads
-    # With the account pass the python engine is the faster one up to about a million leads.
+    # With the account pass the python engine is the faster one up to about 60,000 leads (200 MB).
     assert choose_engine("auto", str(big), needs_accounts=True) == "python"
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACCOUNTS_BYTES", big.stat().st_size)
     assert choose_engine("auto", str(big), needs_accounts=True) == "duckdb"
 
 
+def test_score_chooses_the_engine_by_the_input_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``leadscore score`` without --engine is --engine auto: the columnar engine past the threshold,
+    the python engine below it and whenever --engine python says so; the same cards either way."""
+    import leadscore_cli.main as cli_main
+
+    engines, make = [], cli_main._engine
+
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+        engines.append(engine_name)
+        return make(pm, rulepacks, engine_name, when)
+
+    monkeypatch.setattr(cli_main, "_engine", recorded)
+    outputs = []
+    for threshold, told in ((1, ()), (10**12, ()), (1, ("--engine", "python"))):
+        monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", threshold)
+        result = CliRunner().invoke(build_cli(PluginManager()), [
+            "score", str(SAMPLES / "leads.jsonl"), "-r", "firr-base", "--as-of", "2026-11-23", *told])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert engines == ["duckdb", "python", "python"]
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
 @pytest.mark.parametrize(("packs", "accounts_bytes", "built"), [
     (("-r", "firr-base"), 10**12, ["duckdb"]),  # no account pass: the 64 MB threshold
-    ((), 10**12, ["duckdb", "python"]),  # every installed pack reads account signals: python below 2 GB
+    ((), 10**12, ["duckdb", "python"]),  # every installed pack reads account signals: python below 200 MB
     ((), 1, ["duckdb"]),
 ])
 def test_auto_engine_on_the_command_line_weighs_the_account_pass(

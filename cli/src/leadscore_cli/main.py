@@ -387,10 +387,12 @@ def _report_rejections(rejections: list[Rejection], total: int) -> None:
 # 2-core VM: 0.95x at 20,000 generated leads, 43 MB; 1.32x at 50,000, 108 MB; 1.56x at 100,000;
 # bench/README.md "Fewer statements a block").
 AUTO_COLUMNAR_BYTES = 64_000_000
-# With the account pass (the enterprise plugin's packs, any pack reading account.* or same_account)
-# the two are about even only near a million generated leads, 2.2 GB (462 s against 473 s side by
-# side with every installed pack), and the python engine uses less CPU below that.
-AUTO_COLUMNAR_ACCOUNTS_BYTES = 2_000_000_000
+# With the account pass (the enterprise plugin's packs, any pack reading account.* or same_account),
+# side by side with every installed pack: 1.07x the python engine's time at 20,000 generated leads
+# (43 MB), 0.88x at 60,000 (130 MB), 0.61x at 200,000 (434 MB), 0.60x at a million (2.2 GB);
+# bench/README.md, ninth round. Where the two are near even the python engine is kept: it uses a
+# fifth of the memory.
+AUTO_COLUMNAR_ACCOUNTS_BYTES = 200_000_000
 
 
 def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True) -> str:
@@ -534,7 +536,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
         show_default=True,
         help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for a JSON "
-             "Lines file of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else "
+             "Lines file of 64 MB or more (200 MB when a pack reads account signals) when DuckDB is installed, else "
              "python.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
@@ -560,10 +562,11 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                   help="Write results to FILE; with --engine spark, a directory (DIR/) gets JSON Lines part files.")
     @click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
-        default="python", show_default=True,
-        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for input "
-             "files of 64 MB or more (2 GB when a pack reads account signals) when DuckDB is installed, else "
-             "python; spark: on a Spark cluster "
+        default="auto", show_default=True,
+        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto (the default): duckdb "
+             "for a JSON Lines file of 64 MB or more (200 MB when a pack reads account signals) when DuckDB is "
+             "installed, else python (the faster of the two at each size; the cards are the same); spark: on a "
+             "Spark cluster "
              "(leadscore[spark]; INPUT may be a glob or a directory of JSON Lines, CSV or Parquet part files; "
              "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
