@@ -387,8 +387,8 @@ READ_AHEAD = True
 # How often Python hands its lock from one thread to another while a block is decoded ahead, in
 # seconds (the interpreter's own is 0.005). DuckDB runs a query on its own threads but takes
 # Python's lock between the query's tasks (to check for Ctrl-C); with the decoder busy, each take
-# waited up to the interval. At 1 ms a million leads took 103 and 102 s against 112 and 119 s
-# (bench/README.md, ninth round).
+# waited up to the interval. At 1 ms a million leads with firr-base took 103 and 102 s against 112
+# and 119 s (bench/README.md, ninth round).
 SWITCH_INTERVAL = 0.001
 
 
