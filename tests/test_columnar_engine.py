@@ -442,9 +442,8 @@ def test_auto_engine_picks_by_file_size(tmp_path: Path, monkeypatch: pytest.Monk
     assert choose_engine("auto", str(big), needs_accounts=True) == "duckdb"
 
 
-def test_score_chooses_the_engine_by_the_input_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``leadscore score`` without --engine is --engine auto: the columnar engine past the threshold,
-    the python engine below it and whenever --engine python says so; the same cards either way."""
+def _engines_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the engines the CLI builds from now on, in order."""
     import leadscore_cli.main as cli_main
 
     engines, make = [], cli_main._engine
@@ -454,6 +453,15 @@ def test_score_chooses_the_engine_by_the_input_unless_told(tmp_path: Path, monke
         return make(pm, rulepacks, engine_name, when)
 
     monkeypatch.setattr(cli_main, "_engine", recorded)
+    return engines
+
+
+def test_score_chooses_the_engine_by_the_input_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``leadscore score`` without --engine is --engine auto: the columnar engine past the threshold,
+    the python engine below it and whenever --engine python says so; the same cards either way."""
+    import leadscore_cli.main as cli_main
+
+    engines = _engines_built(monkeypatch)
     outputs = []
     for threshold, told in ((1, ()), (10**12, ()), (1, ("--engine", "python"))):
         monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", threshold)
@@ -477,13 +485,7 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
 
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACCOUNTS_BYTES", accounts_bytes)
-    engines, make = [], cli_main._engine
-
-    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
-        engines.append(engine_name)
-        return make(pm, rulepacks, engine_name, when)
-
-    monkeypatch.setattr(cli_main, "_engine", recorded)
+    engines = _engines_built(monkeypatch)
     out = tmp_path / "auto.jsonl"
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(SAMPLES / "leads.jsonl"), *packs, "--as-of", "2026-11-23", "--engine", "auto", "-o", str(out)])
@@ -510,13 +512,7 @@ def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
     import leadscore_cli.main as cli_main
 
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
-    engines, make = [], cli_main._engine
-
-    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
-        engines.append(engine_name)
-        return make(pm, rulepacks, engine_name, when)
-
-    monkeypatch.setattr(cli_main, "_engine", recorded)
+    engines = _engines_built(monkeypatch)
     path = SAMPLES / source
     if source == "leads.parquet":
         path = tmp_path / source

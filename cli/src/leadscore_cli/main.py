@@ -393,6 +393,10 @@ AUTO_COLUMNAR_BYTES = 64_000_000
 # bench/README.md, ninth round. Where the two are near even the python engine is kept: it uses a
 # fifth of the memory.
 AUTO_COLUMNAR_ACCOUNTS_BYTES = 200_000_000
+# What `--engine auto` does, for the help of every command that takes it.
+AUTO_HELP = (f"duckdb for a JSON Lines file of {AUTO_COLUMNAR_BYTES // 1_000_000} MB or more "
+             f"({AUTO_COLUMNAR_ACCOUNTS_BYTES // 1_000_000} MB when a pack reads account signals) when DuckDB is "
+             "installed, else python")
 
 
 def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True) -> str:
@@ -535,9 +539,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     engine_option = click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto"]), default="python",
         show_default=True,
-        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: duckdb for a JSON "
-             "Lines file of 64 MB or more (200 MB when a pack reads account signals) when DuckDB is installed, else "
-             "python.")
+        help=f"Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto: {AUTO_HELP}.")
     rulepack_option = click.option("--rulepack", "-r", "rulepacks", multiple=True, metavar="NAME|PATH",
                                    help="Rulepack to use (repeatable); default: every installed rulepack.")
     as_of_option = click.option("--as-of", "as_of", metavar="TIMESTAMP",
@@ -563,10 +565,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     @click.option(
         "--engine", "engine_name", type=click.Choice(["python", "duckdb", "durable", "auto", "spark"]),
         default="auto", show_default=True,
-        help="Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto (the default): duckdb "
-             "for a JSON Lines file of 64 MB or more (200 MB when a pack reads account signals) when DuckDB is "
-             "installed, else python (the faster of the two at each size; the cards are the same); spark: on a "
-             "Spark cluster "
+        help=f"Scoring engine: python (per lead), duckdb (columnar, per batch), durable; auto (the default): "
+             f"{AUTO_HELP} (the faster of the two at each size; the cards are the same); spark: on a Spark cluster "
              "(leadscore[spark]; INPUT may be a glob or a directory of JSON Lines, CSV or Parquet part files; "
              "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
