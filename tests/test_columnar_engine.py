@@ -677,6 +677,112 @@ def test_a_lead_with_a_time_the_sql_does_not_read_is_scored_and_counted_once(tmp
     assert "mystery_ping (2" in results["python"][2]
 
 
+DECAY_PACK = """
+[pack]
+name = "decays"
+version = "1"
+
+[categories.intent]
+
+[decay.fast]
+kind = "half_life"
+half_life_days = 10
+
+[decay.steps]
+kind = "step"
+steps = [[20, 0.5], [60, 0.25], [120, 0.0]]
+
+[decay.recent]
+kind = "window"
+days = 30
+
+[decay.fast_again]
+kind = "half_life"
+half_life_days = 10
+
+[[rules]]
+id = "view.fast"
+reason = "viewed a page (fast decay)"
+category = "intent"
+on = ["page_view"]
+points = 10
+decay = "fast"
+
+[[rules]]
+id = "view.flat"
+reason = "viewed a page, at most twice"
+category = "intent"
+on = ["page_view", "pricing_page_visit"]
+points = -3
+count = "each"
+max_count = 2
+
+[[rules]]
+id = "view.steps"
+reason = "viewed a page, once (stepped decay)"
+category = "intent"
+on = ["page_view"]
+points = 7
+count = "once"
+decay = "steps"
+
+[[rules]]
+id = "view.recent"
+reason = "viewed a page this month, on at most two days"
+category = "intent"
+on = ["page_view", "pricing_page_visit"]
+points = -5
+count = "daily"
+max_count = 2
+decay = "recent"
+
+[[rules]]
+id = "pricing.fast"
+reason = "visited pricing (the fast decay under another name)"
+category = "intent"
+on = ["pricing_page_visit"]
+points = 13
+count = "each"
+max_count = 3
+decay = "fast_again"
+
+[[bands]]
+name = "low"
+min = -1000
+
+[[bands]]
+name = "high"
+min = 20
+"""
+
+
+def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path) -> None:
+    """Per-activity rules whose decay, counting limit and daily counting come from the rule table:
+    four decays of three kinds (two of them the same half-life under two names), negative points,
+    ``once``, ``max_count`` and ``daily``, on activities from hours to seven months old, score as the
+    python engine scores them; the plan writes each distinct decay factor once."""
+    from leadscore.columnar.engine import ColumnarScorer
+
+    pack = tmp_path / "decays.toml"
+    pack.write_text(DECAY_PACK, encoding="utf-8")
+    ages = (0.4, 1, 1.2, 9, 15, 19.5, 21, 29, 31, 45, 61, 90, 119, 121, 150)
+    leads = [{"id": f"D-{n}", "email": f"p{n}@acme.io", "activities": [
+        {"type": ("page_view", "pricing_page_visit")[(n + i) % 2],
+         "at": (AS_OF - timedelta(days=age + n % 8 * 11)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for i, age in enumerate(ages) if (n >> i % 4) & 1 or i % 5 == n % 5]} for n in range(16)]
+    source = tmp_path / "decays.jsonl"
+    source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    for extra in (("--explain",), ()):
+        python = _score(tmp_path, source, "python", "-r", str(pack), *extra)
+        assert python[0] == 0 and python[1].count("\n") == 16
+        assert _score(tmp_path, source, "duckdb", "-r", str(pack), *extra) == python
+    with Engine(plugins=PluginManager(), rulepacks=[pack], backend="duckdb", as_of=AS_OF) as engine:
+        plan = ColumnarScorer(engine, AS_OF, explain=False).plan
+        ids, factors = plan.activity_decays()
+        assert len(factors) == 3 and ids[(0, 0)] == ids[(0, 4)] != ids[(0, 2)] != ids[(0, 3)] != ids[(0, 0)]
+        assert (0, 1) not in ids
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.binary(max_size=12).filter(lambda b: b"\n" not in b), max_size=12), st.booleans(),
        st.integers(1, 40))

@@ -376,12 +376,18 @@ activity_rule = st.builds(
 packs = st.lists(st.one_of(lead_rule, activity_rule), min_size=1, max_size=7)
 
 
+DECAYS = ("web", None, "steps", "recent")
+
+
 def pack_toml(rules: list[dict], shares: bool = False) -> str:
     body = {
         "pack": {"name": "generated", "version": "1"},
         "categories": {"fit": {"max": 60}, "intent": {}},
-        "decay": {"web": {"kind": "half_life", "half_life_days": 10}},
-        "rules": [{"id": f"r.{i}", "reason": f"rule {i}", **({"decay": "web"} if i % 3 == 0 else {}), **r}
+        # Three kinds of decay, so that a plan holds several distinct factors (and rules without one).
+        "decay": {"web": {"kind": "half_life", "half_life_days": 10},
+                  "steps": {"kind": "step", "steps": [[20, 0.5], [60, 0.25], [120, 0.0]]},
+                  "recent": {"kind": "window", "days": 30}},
+        "rules": [{"id": f"r.{i}", "reason": f"rule {i}", **({"decay": DECAYS[i % 4]} if DECAYS[i % 4] else {}), **r}
                   for i, r in enumerate(rules)],
         "bands": [{"name": "low", "min": 0}, {"name": "high", "min": 25,
                                                 "requires": {"signal": "email.type", "eq": "business"}}],

@@ -597,7 +597,8 @@ def constant_tables(plan: Plan, as_of: datetime, *, render: str | None) -> dict[
     tables["ls_rule_types"] = pa.table(plan.rule_constants(), schema=pa.schema([
         ("combo", pa.int64()), ("s1", pa.int64()), ("type", pa.string()), ("rule_id", pa.string()),
         ("category", pa.string()), ("reason", pa.string()), ("pack", pa.string()), ("raw", pa.int64()),
-        ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64())]))
+        ("decay", pa.string()), ("limit_text", pa.string()), ("day_limit", pa.int64()), ("keep", pa.int64()),
+        ("daily", pa.bool_()), ("decay_id", pa.int64())]))
     return tables
 
 

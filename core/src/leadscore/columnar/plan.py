@@ -78,6 +78,13 @@ def decayed(points: int, factor: exp.Expression) -> exp.Expression:
     return whole if points >= 0 else exp.Neg(this=q.paren(whole))
 
 
+def decayed_column(points: exp.Expression, factor: exp.Expression) -> exp.Expression:
+    """:func:`decayed` for a BIGINT column of points: the same arithmetic in DOUBLE, row by row."""
+    whole = q.cast(q.fn("floor", exp.Add(this=exp.Mul(this=q.cast(q.fn("abs", points), "DOUBLE"), expression=q.paren(factor)),
+                                         expression=q.lit(0.5))), "BIGINT")
+    return q.case([(exp.GTE(this=points, expression=q.lit(0)), whole)], exp.Neg(this=q.paren(whole)))
+
+
 class Plan:
     """Compiles a run (its packs, extractors, router) to the SQL steps that score a batch.
 
@@ -101,6 +108,7 @@ class Plan:
         self.catalog = SignalCatalog(specs, engine.vocabulary)
         self._regexes: dict[str, str] = {}
         self._patterns: dict[str, tuple[str, Any]] = {}
+        self._activity_decays: tuple[dict[tuple[int, int], int], list[exp.Expression]] | None = None
         self.combos = self._combos()
         for combo in self.combos:
             self._check(combo.composed)
@@ -373,11 +381,11 @@ class Plan:
     def _activity_lines(self, rules: list[tuple[Combo, int, RuleIR]], compiler: Compiler,
                         refs: Mapping[str, SignalRef], sig: str, activities: str, explain: bool) -> list[exp.Select]:
         """Every per-activity rule at once: activities joined with the rules naming their type, the
-        rule's condition and decay chosen by (combination, rule position), the most recent kept."""
+        rule's condition chosen by (combination, rule position), its decay and counting read from its
+        row of ``ls_rule_types``, the most recent kept."""
         event_compiler = None
-        conds, factors, points, keeps, dailies = [], [], [], [], []
+        conds = []
         at = q.col("at", "a")
-        age = age_days(self.as_of_us, at)
         for combo, index, rule in rules:
             key = q.and_(q.col("combo", "s").eq(q.lit(combo.index)), q.col("s1", "r").eq(q.lit(index)))
             if rule.when is not None:
@@ -389,21 +397,16 @@ class Plan:
                     conds.append((key, event_compiler.compile(rule.when)))
                 else:
                     conds.append((key, compiler.compile(rule.when)))
-            fn, _ = combo.composed.rule_decay[index]
-            if fn is not None:
-                factor = self._decay_factor(combo.composed, rule, age)
-                factors.append((key, factor))
-                points.append((key, decayed(rule.points, factor)))
-            if rule.count == "daily":
-                dailies.append(key)
-            else:
-                keep = 1 if rule.count == "once" else (rule.max_count or None)  # `max_count or found`: 0 keeps all
-                if keep is not None:
-                    keeps.append((key, q.lit(keep)))
         cond = q.case(conds, exp.true()) if conds else exp.true()
-        factor_e = q.case(factors, q.lit(1.0)) if factors else q.lit(1.0)
-        points_e = q.case(points, q.col("raw", "r")) if points else q.col("raw", "r")
-        keep_e = q.case(keeps, q.cast(exp.null(), "BIGINT")) if keeps else q.cast(exp.null(), "BIGINT")
+        # A rule's decay, counting limit and daily counting are columns of ls_rule_types (see
+        # rule_constants): each distinct decay factor is written once, not once per rule and combination.
+        decay_id, raw = q.col("decay_id", "r"), q.col("raw", "r")
+        factors = self.activity_decays()[1]
+        factor_e = q.case([(decay_id.eq(q.lit(i)), factor) for i, factor in enumerate(factors)], q.lit(1.0)) \
+            if factors else q.lit(1.0)
+        points_e = q.case([(q.is_null(decay_id), raw)], decayed_column(raw, factor_e)) if factors else raw
+        keep_e = q.col("keep", "r")
+        dailies = any(rule.count == "daily" for _, _, rule in rules)
         rank = exp.Window(this=exp.RowNumber(), partition_by=[q.col("k", "a"), q.col("s1", "r")],
                           order=exp.Order(expressions=[exp.Ordered(this=q.col("pos", "a"), desc=True)]))
         found = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[q.col("k", "a"), q.col("s1", "r")])
@@ -420,7 +423,7 @@ class Plan:
                            order=exp.Order(expressions=[exp.Ordered(this=day, desc=True)])).as_("drank", copy=False),
                 exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
                            order=exp.Order(expressions=[exp.Ordered(this=day)])).as_("ndays", copy=False),
-                q.or_(*dailies).as_("daily", copy=False),
+                q.col("daily", "r").as_("daily", copy=False),
             ]
         matched = (q.select(
             q.col("k", "a").as_("k", copy=False), q.col("s1", "r").as_("s1", copy=False), rank.as_("rn", copy=False), found.as_("found", copy=False),
@@ -475,15 +478,43 @@ class Plan:
         cap = with_texts(cap)
         return [line, cap]
 
+    def activity_decays(self) -> tuple[dict[tuple[int, int], int], list[exp.Expression]]:
+        """The decay factors of the per-activity rules at an activity's age (``a.at``), each distinct
+        one once, and the index of each decayed rule's factor by (combination, rule position)."""
+        if self._activity_decays is None:
+            age = age_days(self.as_of_us, q.col("at", "a"))
+            ids: dict[tuple[int, int], int] = {}
+            factors: list[exp.Expression] = []
+            by_text: dict[str, int] = {}
+            for combo in self.combos:
+                for index, rule in enumerate(combo.composed.rules):
+                    if not rule.on or combo.composed.rule_decay[index][0] is None:
+                        continue
+                    factor = self._decay_factor(combo.composed, rule, age)
+                    text = q.sql(factor)
+                    if text not in by_text:
+                        by_text[text] = len(factors)
+                        factors.append(factor)
+                    ids[(combo.index, index)] = by_text[text]
+            self._activity_decays = ids, factors
+        return self._activity_decays
+
     def rule_constants(self) -> dict[str, list[Any]]:
-        """Per (combo, rule position, type) of a per-activity rule: its texts and counting limit."""
+        """Per (combo, rule position, type) of a per-activity rule: its texts, counting limit (``keep``:
+        the most recent matches counted, NULL for all; ``daily``) and decay (``decay_id``: the index
+        of its factor in :meth:`activity_decays`, NULL for none)."""
         table: dict[str, list[Any]] = {k: [] for k in ("combo", "s1", "type", "rule_id", "category", "reason", "pack",
-                                                       "raw", "decay", "limit_text", "day_limit")}
+                                                       "raw", "decay", "limit_text", "day_limit", "keep", "daily",
+                                                       "decay_id")}
+        decay_ids = self.activity_decays()[0]
         for combo in self.combos:
             for index, rule in enumerate(combo.composed.rules):
                 if not rule.on:
                     continue
                 _, label = combo.composed.rule_decay[index]
+                daily = rule.count == "daily"
+                # `max_count or found`: 0 keeps all
+                keep = None if daily else (1 if rule.count == "once" else (rule.max_count or None))
                 # NULL: "at most <counted> times", made in SQL. A daily rule counts every day unless
                 # max_count is 0 or more (the python engine stops when it has max_count days).
                 limit, day_limit = None, None
@@ -496,7 +527,8 @@ class Plan:
                     for key, value in (("combo", combo.index), ("s1", index), ("type", kind), ("rule_id", rule.id),
                                        ("category", rule.category), ("reason", rule.reason), ("pack", rule.pack),
                                        ("raw", rule.points), ("decay", label), ("limit_text", limit),
-                                       ("day_limit", day_limit)):
+                                       ("day_limit", day_limit), ("keep", keep), ("daily", daily),
+                                       ("decay_id", decay_ids.get((combo.index, index)))):
                         table[key].append(value)
         return table
 
