@@ -761,8 +761,6 @@ def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path
     four decays of three kinds (two of them the same half-life under two names), negative points,
     ``once``, ``max_count`` and ``daily``, on activities from hours to seven months old, score as the
     python engine scores them; the plan writes each distinct decay factor once."""
-    from leadscore.columnar.engine import ColumnarScorer
-
     pack = tmp_path / "decays.toml"
     pack.write_text(DECAY_PACK, encoding="utf-8")
     ages = (0.4, 1, 1.2, 9, 15, 19.5, 21, 29, 31, 45, 61, 90, 119, 121, 150)
@@ -777,8 +775,7 @@ def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path
         assert python[0] == 0 and python[1].count("\n") == 16
         assert _score(tmp_path, source, "duckdb", "-r", str(pack), *extra) == python
     with Engine(plugins=PluginManager(), rulepacks=[pack], backend="duckdb", as_of=AS_OF) as engine:
-        plan = ColumnarScorer(engine, AS_OF, explain=False).plan
-        ids, factors = plan.activity_decays()
+        ids, factors = engine.columnar_scorer(AS_OF, explain=False).plan.activity_decays()
         assert len(factors) == 3 and ids[(0, 0)] == ids[(0, 4)] != ids[(0, 2)] != ids[(0, 3)] != ids[(0, 0)]
         assert (0, 1) not in ids
 
