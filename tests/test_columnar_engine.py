@@ -677,83 +677,25 @@ def test_a_lead_with_a_time_the_sql_does_not_read_is_scored_and_counted_once(tmp
     assert "mystery_ping (2" in results["python"][2]
 
 
-DECAY_PACK = """
-[pack]
-name = "decays"
-version = "1"
-
-[categories.intent]
-
-[decay.fast]
-kind = "half_life"
-half_life_days = 10
-
-[decay.steps]
-kind = "step"
-steps = [[20, 0.5], [60, 0.25], [120, 0.0]]
-
-[decay.recent]
-kind = "window"
-days = 30
-
-[decay.fast_again]
-kind = "half_life"
-half_life_days = 10
-
-[[rules]]
-id = "view.fast"
-reason = "viewed a page (fast decay)"
-category = "intent"
-on = ["page_view"]
-points = 10
-decay = "fast"
-
-[[rules]]
-id = "view.flat"
-reason = "viewed a page, at most twice"
-category = "intent"
-on = ["page_view", "pricing_page_visit"]
-points = -3
-count = "each"
-max_count = 2
-
-[[rules]]
-id = "view.steps"
-reason = "viewed a page, once (stepped decay)"
-category = "intent"
-on = ["page_view"]
-points = 7
-count = "once"
-decay = "steps"
-
-[[rules]]
-id = "view.recent"
-reason = "viewed a page this month, on at most two days"
-category = "intent"
-on = ["page_view", "pricing_page_visit"]
-points = -5
-count = "daily"
-max_count = 2
-decay = "recent"
-
-[[rules]]
-id = "pricing.fast"
-reason = "visited pricing (the fast decay under another name)"
-category = "intent"
-on = ["pricing_page_visit"]
-points = 13
-count = "each"
-max_count = 3
-decay = "fast_again"
-
-[[bands]]
-name = "low"
-min = -1000
-
-[[bands]]
-name = "high"
-min = 20
-"""
+# Per-activity rules: (id, types, points, counting, decay); two decays are the same half-life by two names.
+DECAY_RULES = (
+    ("view.fast", ["page_view"], 10, {}, "fast"),
+    ("view.flat", ["page_view", "pricing_page_visit"], -3, {"count": "each", "max_count": 2}, None),
+    ("view.steps", ["page_view"], 7, {"count": "once"}, "steps"),
+    ("view.recent", ["page_view", "pricing_page_visit"], -5, {"count": "daily", "max_count": 2}, "recent"),
+    ("pricing.fast", ["pricing_page_visit"], 13, {"count": "each", "max_count": 3}, "fast_again"),
+)
+DECAY_PACK = {
+    "pack": {"name": "decays", "version": "1"},
+    "categories": {"intent": {}},
+    "decay": {"fast": {"kind": "half_life", "half_life_days": 10},
+              "steps": {"kind": "step", "steps": [[20, 0.5], [60, 0.25], [120, 0.0]]},
+              "recent": {"kind": "window", "days": 30},
+              "fast_again": {"kind": "half_life", "half_life_days": 10}},
+    "rules": [{"id": rule_id, "reason": f"rule {rule_id}", "category": "intent", "on": on, "points": points, **counting,
+               **({"decay": decay} if decay else {})} for rule_id, on, points, counting, decay in DECAY_RULES],
+    "bands": [{"name": "low", "min": -1000}, {"name": "high", "min": 20}],
+}
 
 
 def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path) -> None:
@@ -761,8 +703,10 @@ def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path
     four decays of three kinds (two of them the same half-life under two names), negative points,
     ``once``, ``max_count`` and ``daily``, on activities from hours to seven months old, score as the
     python engine scores them; the plan writes each distinct decay factor once."""
+    import tomli_w
+
     pack = tmp_path / "decays.toml"
-    pack.write_text(DECAY_PACK, encoding="utf-8")
+    pack.write_text(tomli_w.dumps(DECAY_PACK), encoding="utf-8")
     ages = (0.4, 1, 1.2, 9, 15, 19.5, 21, 29, 31, 45, 61, 90, 119, 121, 150)
     leads = [{"id": f"D-{n}", "email": f"p{n}@acme.io", "activities": [
         {"type": ("page_view", "pricing_page_visit")[(n + i) % 2],
