@@ -71,17 +71,21 @@ def age_days(as_of_us: int, at: exp.Expression) -> exp.Expression:
     return q.case([(exp.GT(this=age, expression=q.lit(0.0)), age)], q.lit(0.0))
 
 
+def _rounded(magnitude: exp.Expression, factor: exp.Expression) -> exp.Expression:
+    """``int(magnitude * factor + 0.5)`` as BIGINT, ``magnitude`` a DOUBLE >= 0."""
+    return q.cast(q.fn("floor", exp.Add(this=exp.Mul(this=magnitude, expression=q.paren(factor)),
+                                        expression=q.lit(0.5))), "BIGINT")
+
+
 def decayed(points: int, factor: exp.Expression) -> exp.Expression:
     """``int(abs(points) * factor + 0.5)`` with the sign of ``points``, as BIGINT."""
-    whole = q.cast(q.fn("floor", exp.Add(this=exp.Mul(this=q.lit(float(abs(points))), expression=q.paren(factor)),
-                                         expression=q.lit(0.5))), "BIGINT")
+    whole = _rounded(q.lit(float(abs(points))), factor)
     return whole if points >= 0 else exp.Neg(this=q.paren(whole))
 
 
 def decayed_column(points: exp.Expression, factor: exp.Expression) -> exp.Expression:
     """:func:`decayed` for a BIGINT column of points: the same arithmetic in DOUBLE, row by row."""
-    whole = q.cast(q.fn("floor", exp.Add(this=exp.Mul(this=q.cast(q.fn("abs", points), "DOUBLE"), expression=q.paren(factor)),
-                                         expression=q.lit(0.5))), "BIGINT")
+    whole = _rounded(q.cast(q.fn("abs", points), "DOUBLE"), factor)
     return q.case([(exp.GTE(this=points, expression=q.lit(0)), whole)], exp.Neg(this=q.paren(whole)))
 
 
