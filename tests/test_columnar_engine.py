@@ -724,6 +724,82 @@ def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path
         assert (0, 1) not in ids
 
 
+# Lead-level rules (id, condition, points, decay): the first two make the same line, and so does the
+# segment pack's "fit.business-segment" (the same condition and points, another id and position).
+BUSINESS = {"signal": "email.type", "eq": "business"}
+SENIOR = {"signal": "title.seniority", "in": ["vp", "c_level"]}
+ALIKE_RULES = (
+    ("fit.business", BUSINESS, 10, None),
+    ("fit.senior", SENIOR, 15, None),
+    ("fit.business-again", BUSINESS, 10, None),
+    ("intent.pricing", {"signal": "activity.pricing_page_visit.count_30d", "gte": 1}, 20, "web"),
+    ("fit.personal", {"signal": "email.type", "eq": "personal"}, -10, None),
+)
+SEGMENT_RULES = (
+    ("fit.big", {"signal": "company.employees", "gte": 5000}, 5, None),
+    ("fit.senior", SENIOR, 25, None),  # replaces the base rule
+    ("fit.business-segment", BUSINESS, 10, None),
+)
+
+
+def _lead_rule_pack(name: str, rules: tuple[tuple[str, Any, int, str | None], ...], **pack: Any) -> dict[str, Any]:
+    return {"pack": {"name": name, "version": "1", **pack}, "categories": {"fit": {}, "intent": {}},
+            "decay": {"web": {"kind": "half_life", "half_life_days": 10 if name == "alike" else 4}},
+            "rules": [{"id": rule_id, "reason": f"{name} rule {rule_id}", "category": rule_id.split(".")[0],
+                       "when": when, "points": points, **({"decay": decay} if decay else {})}
+                      for rule_id, when, points, decay in rules],
+            "bands": [{"name": "low", "min": -1000}, {"name": "high", "min": 20, "requires": BUSINESS},
+                      *([{"name": "top", "min": 35, "requires": SENIOR}] if name == "segment" else [])]}
+
+
+def test_lead_rules_alike_make_one_line_for_every_combination_that_has_them(tmp_path: Path) -> None:
+    """Lead-level rules are compiled once per distinct line (condition, points, signals, decay) and
+    placed in each pack combination by a table: two rules alike in one pack, a third alike at
+    another position of the segment's combination, a rule the segment replaces with other points,
+    and a decay the segment redefines each score as the python engine scores them; so do band
+    gates, each written once for the bands of both combinations that share it."""
+    import tomli_w
+
+    from leadscore.columnar.cards import gate_ids
+
+    packs = []
+    for name, rules, extra in (("alike", ALIKE_RULES, {}),
+                               ("segment", SEGMENT_RULES, {"priority": 20, "extends": ["alike"], "applies_when":
+                                                           {"signal": "company.employees", "gte": 1000}})):
+        packs.append(tmp_path / f"{name}.toml")
+        packs[-1].write_text(tomli_w.dumps(_lead_rule_pack(name, rules, **extra)), encoding="utf-8")
+    leads = [{"id": f"A-{n}", "email": f"p{n}@" + ("gmail.com" if n % 3 == 0 else "acme.io"),
+              "title": ("VP Marketing", "Engineer", "Chief Revenue Officer")[n % 3],
+              "company": {"name": "Acme", "employees": (50, 1200, 8000)[n // 3 % 3]},
+              "activities": [{"type": "pricing_page_visit",
+                              "at": (AS_OF - timedelta(days=1 + n * 3)).strftime("%Y-%m-%dT%H:%M:%SZ")}] * (n % 2)}
+             for n in range(18)]
+    source = tmp_path / "alike.jsonl"
+    source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    packs_args = [arg for pack in packs for arg in ("-r", str(pack))]
+    for extra in (("--explain",), ()):
+        python = _score(tmp_path, source, "python", *packs_args, *extra)
+        assert python[0] == 0 and python[1].count("\n") == 18
+        assert "alike rule fit.business-again" in python[1] and "segment rule fit.business-segment" in python[1]
+        assert {'"band":"high"', '"band":"top"', '"points_band":"high"', '"points_band":"top"'} <= \
+            {part for part in python[1].split(",") if "band" in part}
+        assert _score(tmp_path, source, "duckdb", *packs_args, *extra) == python
+    with Engine(plugins=PluginManager(), rulepacks=packs, backend="duckdb", as_of=AS_OF) as engine:
+        plan = engine.columnar_scorer(AS_OF, explain=False).plan
+        ids, firsts = plan.lead_rule_ids()
+        position = {(combo.index, rule.id): index for combo in plan.combos for index, rule in enumerate(combo.composed.rules)}
+        alone, both = sorted(combo.index for combo in plan.combos)
+        lid = {(c, rule_id): ids[(c, position[(c, rule_id)])] for c, rule_id in position}
+        assert lid[(alone, "fit.business")] == lid[(alone, "fit.business-again")] == lid[(both, "fit.business-segment")] \
+            == lid[(both, "fit.business")]
+        assert position[(both, "fit.business-segment")] != position[(both, "fit.business")]
+        assert lid[(alone, "fit.senior")] != lid[(both, "fit.senior")]  # other points
+        assert lid[(alone, "intent.pricing")] != lid[(both, "intent.pricing")]  # the segment's own decay "web"
+        assert len(firsts) == 7
+        gates, conditions = gate_ids(plan)
+        assert len(conditions) == 2 and gates[(alone, 1)] == gates[(both, 1)] != gates[(both, 2)] != gates[(alone, 0)] == 1
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.binary(max_size=12).filter(lambda b: b"\n" not in b), max_size=12), st.booleans(),
        st.integers(1, 40))

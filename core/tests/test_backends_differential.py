@@ -2,7 +2,7 @@
 
 Three sources of rulepacks: every pack the installed plugins ship, alone and composed; and
 hypothesis-generated packs (random leaves, all/any/not trees, patterns, per-activity rules with
-``event.*`` conditions) over real signal names, scored on generated leads whose values include
+``event.*`` conditions; alone and under a generated conditional segment) over real signal names, scored on generated leads whose values include
 the awkward cases: mixed kinds, NaN and infinities, integers beyond 2**53, unicode and quotes,
 ties and activities after ``as_of``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from leadscore import Engine, PluginManager
@@ -433,6 +433,59 @@ def test_generated_rulepacks_score_identically_in_sql(tmp_path_factory: pytest.T
 def test_generated_rulepacks_with_share_bands_score_identically(tmp_path_factory: pytest.TempPathFactory,
                                                                 rules: list[dict], batch: list[Lead]) -> None:
     _score_generated(tmp_path_factory, rules, batch, OTHERS, shares=True)
+
+
+# A conditional segment pack over a generated pack: some of the base's rules again (the same, with
+# other points, or under a new id at a new position), its own "web" decay, and a band gate the base
+# shares, so that the columnar plan's per-combination tables (rule lines, gates) meet every case.
+SEGMENT_CHANGES = st.lists(st.tuples(st.integers(0, 6), st.sampled_from(("same", "points", "new id"))),
+                          min_size=1, max_size=5)
+# A rule every business lead meets, changed each way, on leads of both combinations.
+BUSINESS_RULE = {"category": "fit", "points": 10, "when": {"signal": "email.type", "eq": "business"}}
+SENIOR_RULE = {"category": "fit", "points": 12, "when": {"signal": "title.seniority", "in": ["vp", "c_level"]}}
+
+
+def segment_toml(rules: list[dict], changes: list[tuple[int, str]]) -> str:
+    picked: dict[str, dict] = {}
+    for n, (i, change) in enumerate(changes):
+        index = i % len(rules)
+        rule = {"id": f"r.{index}", "reason": f"segment rule {index}",
+                **({"decay": DECAYS[index % 4]} if DECAYS[index % 4] else {}), **rules[index]}
+        if change == "points":
+            rule["points"] += 7
+        elif change == "new id":
+            rule["id"] = f"s.{n}"
+        picked.setdefault(rule["id"], rule)  # a pack defines each id once
+    body = {
+        "pack": {"name": "segment", "version": "1", "priority": 20, "extends": ["generated"],
+                 "applies_when": {"signal": "email.type", "eq": "business"}},
+        "categories": {"fit": {"max": 60}, "intent": {}},
+        "decay": {"web": {"kind": "half_life", "half_life_days": 4}},
+        "rules": list(picked.values()),
+        "bands": [{"name": "low", "min": 0},
+                  {"name": "high", "min": 25, "requires": {"signal": "email.type", "eq": "business"}},
+                  {"name": "top", "min": 40, "requires": {"signal": "title.seniority", "in": ["vp", "c_level"]}}],
+    }
+    return tomli_w.dumps(body)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COLUMNAR, reason="duckdb is not installed")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packs, SEGMENT_CHANGES, st.lists(leads, min_size=1, max_size=10))
+@example([BUSINESS_RULE, SENIOR_RULE], [(0, "new id"), (1, "points"), (0, "same")],
+         [Lead("E-1", email="dana@acme.io", title="VP Marketing"), Lead("E-2", email="bob@gmail.com", title="VP Sales")])
+def test_generated_composed_rulepacks_score_identically_in_sql(tmp_path_factory: pytest.TempPathFactory,
+                                                              rules: list[dict], changes: list[tuple[int, str]],
+                                                              batch: list[Lead]) -> None:
+    """A generated pack and a conditional segment over it, composed per lead: the columnar engine
+    (each distinct rule line and gate written once, placed per combination by a table) scores as
+    the python engine does."""
+    folder = tmp_path_factory.mktemp("packs")
+    (folder / "generated.toml").write_text(pack_toml(rules), encoding="utf-8")
+    (folder / "segment.toml").write_text(segment_toml(rules, changes), encoding="utf-8")
+    assert_same(batch, COLUMNAR, plugins=PluginManager(entry_points=False),
+                rulepacks=[folder / "generated.toml", folder / "segment.toml"])
 
 
 # Few types, close and tied times, many activities: where sequence/absent/at_least get subtle.

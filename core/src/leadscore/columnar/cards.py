@@ -27,14 +27,17 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
     rules: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "rule_id", "category", "pack", "max_points", "min_points")}
     cats: dict[str, list[Any]] = {c: [] for c in ("combo", "ci", "category", "label", "cmin", "cmax")}
     totals: dict[str, list[Any]] = {c: [] for c in ("combo", "tmin", "tmax", "pack")}
-    bands: dict[str, list[Any]] = {c: [] for c in ("combo", "bi", "name", "min_points", "gate_reason")}
-    lead_rules: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "s2", "rule_id", "category", "reason", "pack",
+    bands: dict[str, list[Any]] = {c: [] for c in ("combo", "bi", "name", "min_points", "gate_reason", "gi")}
+    lead_rules: dict[str, list[Any]] = {c: [] for c in ("combo", "lid", "s1", "s2", "rule_id", "category", "reason", "pack",
                                                          "kind", "raw", "decay", "signal")}
+    lids = plan.lead_rule_ids()[0]
+    gates = gate_ids(plan)[0]
     for combo in plan.combos:
         composed = combo.composed
         for index, rule in enumerate(composed.rules):
             if not rule.on and rule.when is not None:
-                for key, value in (("combo", combo.index), ("s1", index), ("s2", 0), ("rule_id", rule.id),
+                for key, value in (("combo", combo.index), ("lid", lids[(combo.index, index)]), ("s1", index), ("s2", 0),
+                                   ("rule_id", rule.id),
                                    ("category", rule.category), ("reason", rule.reason), ("pack", rule.pack),
                                    ("kind", "rule"), ("raw", rule.points), ("decay", composed.rule_decay[index][1]),
                                    ("signal", rule.signals[0] if rule.signals else None)):
@@ -54,10 +57,11 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
         minimums = band_minimums(plan.engine, composed)
         for bi, (band, minimum) in enumerate(zip(composed.bands, minimums)):
             for key, value in (("combo", combo.index), ("bi", bi), ("name", band.name),
-                               ("min_points", minimum), ("gate_reason", band.gate_reason)):
+                               ("min_points", minimum), ("gate_reason", band.gate_reason),
+                               ("gi", gates[(combo.index, bi)])):
                 bands[key].append(value)
-    schema = {"combo": pa.int64(), "s1": pa.int64(), "s2": pa.int64(), "raw": pa.int64(), "ci": pa.int64(), "bi": pa.int64(), "max_points": pa.int64(),
-              "min_points": pa.int64(), "cmin": pa.int64(), "cmax": pa.int64(), "tmin": pa.int64(), "tmax": pa.int64()}
+    schema = {"combo": pa.int64(), "lid": pa.int64(), "s1": pa.int64(), "s2": pa.int64(), "raw": pa.int64(), "ci": pa.int64(), "bi": pa.int64(), "max_points": pa.int64(),
+              "min_points": pa.int64(), "cmin": pa.int64(), "cmax": pa.int64(), "tmin": pa.int64(), "tmax": pa.int64(), "gi": pa.int64()}
 
     def table(columns: dict[str, list[Any]]) -> pa.Table:
         return pa.table({name: pa.array(values, type=schema.get(name, pa.string())) for name, values in columns.items()})
@@ -78,13 +82,30 @@ def band_minimums(engine: Any, composed: Any) -> list[int]:
     return list(found)
 
 
-def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:
-    """A list of booleans per lead: whether each band's gate of its combination holds."""
-    pairs = []
+def gate_ids(plan: Plan) -> tuple[dict[tuple[int, int], int], list[Any]]:
+    """The distinct band gates of the run: each band's place (``gi``, from 1) in the list of
+    :func:`gate_columns` by (combination, band position), and the gates' conditions in that list's
+    order after its first place (a band without a gate, always true)."""
+    ids: dict[tuple[int, int], int] = {}
+    places: dict[str, int] = {}
+    conditions: list[Any] = []
     for combo in plan.combos:
-        gates = [compiler.compile(b.requires) if b.requires is not None else exp.true() for b in combo.composed.bands]
-        pairs.append((q.col("combo").eq(q.lit(combo.index)), exp.Array(expressions=gates)))
-    return q.case(pairs)
+        for bi, band in enumerate(combo.composed.bands):
+            if band.requires is None:
+                ids[(combo.index, bi)] = 1
+                continue
+            key = repr(band.requires)
+            if key not in places:
+                places[key] = len(conditions) + 2
+                conditions.append(band.requires)
+            ids[(combo.index, bi)] = places[key]
+    return ids, conditions
+
+
+def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:
+    """A list of booleans per lead: whether each distinct gate of the run holds (a band reads its
+    own by ``gi``, see :func:`gate_ids`); each gate is written once however many bands share it."""
+    return exp.Array(expressions=[exp.true(), *(compiler.compile(cond) for cond in gate_ids(plan)[1])])
 
 
 def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expression]]:
@@ -173,7 +194,7 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
         .from_("totals", copy=False).where(q.or_(q.col("t_over"), q.col("t_under")), copy=False))
     # Band: the highest band the points reach, then down to the first whose gate holds.
     bands = (q.select(q.col("combo"), exp.WithinGroup(this=q.fn("list", q.struct(
-        name=q.col("name"), min_points=q.col("min_points"), gate_reason=q.col("gate_reason"))),
+        name=q.col("name"), min_points=q.col("min_points"), gate_reason=q.col("gate_reason"), gi=q.col("gi"))),
         expression=exp.Order(expressions=[exp.Ordered(this=q.col("bi"))])).as_("bands", copy=False))
         .from_("ls_bands", copy=False).group_by(q.col("combo"), copy=False))
     reached = (q.select(
@@ -186,7 +207,8 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
     # chosen: the largest i <= pi whose gate holds, or -1.
     indexes = q.fn("range", q.lit(0), exp.Add(this=q.col("pi"), expression=q.lit(1)))
     passing = q.fn("list_filter", indexes, exp.Lambda(
-        this=q.fn("list_extract", q.col("gates"), exp.Add(this=exp.column("i"), expression=q.lit(1))),
+        this=q.fn("list_extract", q.col("gates"), q.cast(q.field(q.fn("list_extract", q.col("bands"), exp.Add(
+            this=exp.column("i"), expression=q.lit(1))), "gi"), "INT")),  # Spark's element_at takes an INT
         expressions=[exp.to_identifier("i")]))
     chosen = q.coalesce(q.fn("list_max", passing), q.lit(-1))
     banded = q.select(q.col("k"), q.col("combo"), q.col("total"), q.col("subscores"), q.col("bands"), q.col("pi"),

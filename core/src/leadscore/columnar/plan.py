@@ -4,15 +4,18 @@ One plan per run. Its steps, each a statement over the batch's ``leads`` and ``a
 
 1. ``sig``: one row per lead, one column triple per signal (every extractor's columnar form,
    joined on ``k``), the account signals, the lead's pack combination (``applies_when`` of every
-   conditional pack) and the gates of its bands;
-2. ``lines``: the ledger's rule lines: lead-level rules (one CASE per rule), per-activity rules
+   conditional pack) and the run's distinct band gates;
+2. ``lines``: the ledger's rule lines: lead-level rules (one CASE per distinct rule line, placed
+   in the lead's combination by ``ls_lead_rules``), per-activity rules
    (activities joined with the rule's types, the most recent ``max_count`` kept by a window),
    frequency-cap and rule-cap lines;
 3. ``cards``: category sums, category and total caps, band with gates, route and top reasons.
 
-Every combination of conditional packs a lead can meet is composed when the plan is built; each
-rule is compiled once per combination it appears in. Ordering keys (``s1`` rule position, ``s2``
-line within the rule) give the ledger the python engine's order.
+Every combination of conditional packs a lead can meet is composed when the plan is built; a
+lead-level rule is compiled once however many combinations have it alike, a per-activity rule's
+decay once per distinct factor, and their places and texts in each combination are rows of
+constant tables (``ls_lead_rules``, ``ls_rule_types``). Ordering keys
+(``s1`` rule position, ``s2`` line within the rule) give the ledger the python engine's order.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class Plan:
         self._regexes: dict[str, str] = {}
         self._patterns: dict[str, tuple[str, Any]] = {}
         self._activity_decays: tuple[dict[tuple[int, int], int], list[exp.Expression]] | None = None
+        self._lead_rules: tuple[dict[tuple[int, int], int], list[tuple[Combo, int, tuple[int, ...]]]] | None = None
         self.combos = self._combos()
         for combo in self.combos:
             self._check(combo.composed)
@@ -320,34 +324,40 @@ class Plan:
         """Two selects producing LINE_COLUMNS for every combination: lead-level rule lines, and the
         activity lines with their frequency-cap lines."""
         out: list[exp.Select] = []
-        per_combo = []
-        for combo in self.combos:
-            lines = [self._lead_line(combo.composed, index, rule, compiler, refs, explain)
-                     for index, rule in enumerate(combo.composed.rules) if not rule.on and rule.when is not None]
-            if lines:
-                per_combo.append((q.col("combo").eq(q.lit(combo.index)), exp.Array(expressions=lines)))
-        if per_combo:
+        ids, firsts = self.lead_rule_ids()
+        if firsts:
+            # Each distinct lead-level rule is written once (``lid``: its line's id); a rule that only
+            # some combinations have is evaluated only for their leads.
+            made = []
+            for lid, (combo, index, combos) in enumerate(firsts):
+                line = self._lead_line(combo.composed, index, lid, compiler, refs, explain)
+                made.append(line if len(combos) == len(self.combos) else q.case([(q.in_(q.col("combo"), combos), line)]))
             nonnull = exp.Lambda(this=q.not_null(exp.column("x")), expressions=[exp.to_identifier("x")])
-            unnested = q.fn("unnest", q.fn("list_filter", q.case(per_combo), nonnull))
+            unnested = q.fn("unnest", q.fn("list_filter", exp.Array(expressions=made), nonnull))
             inner = q.select(q.col("k"), q.col("combo"), unnested.as_("line", quoted=True, copy=False)).from_(
                 q.table(sig), copy=False)
-            # A lead's line carries what varies by lead; the rule's own texts join from ls_lead_rules.
+            # A lead's line carries what varies by lead; the rule's position in the lead's combination
+            # (s1) and its own texts join from ls_lead_rules, which leaves out the lines of rules the
+            # combination does not have.
             line = q.col("line", "ll")
-            varying = {"s1", "points", "factor", "observed_at", "evidence"}
+            varying = {"points", "factor", "observed_at", "evidence"}
             columns = [q.field(line, c) if c in varying else q.col(c, "r") for c in LINE_COLUMNS[1:]]
             out.append(q.select(q.col("k", "ll"), *[e.as_(c, quoted=True, copy=False) for e, c in zip(columns, LINE_COLUMNS[1:])])
                        .from_(inner.subquery("ll", copy=False))
                        .join(q.table("ls_lead_rules", "r"), on=q.and_(q.col("combo", "r").eq(q.col("combo", "ll")),
-                                                                      q.col("s1", "r").eq(q.field(line, "s1"))), copy=False))
+                                                                      q.col("lid", "r").eq(q.field(line, "lid"))), copy=False))
         activity_rules = [(combo, index, rule) for combo in self.combos
                           for index, rule in enumerate(combo.composed.rules) if rule.on]
         if activity_rules:
             out.extend(self._activity_lines(activity_rules, compiler, refs, sig, activities, explain))
         return out
 
-    def _lead_line(self, composed: ComposedPack, index: int, rule: RuleIR, compiler: Compiler,
+    def _lead_line(self, composed: ComposedPack, index: int, lid: int, compiler: Compiler,
                    refs: Mapping[str, SignalRef], explain: bool) -> exp.Expression:
-        fn, label = composed.rule_decay[index]
+        """The line of the rule at ``index`` of ``composed`` for one lead (NULL when it does not hold),
+        numbered ``lid``."""
+        rule = composed.rules[index]
+        fn, _ = composed.rule_decay[index]
         present = [s for s in rule.signals if s in refs]
         ats = [q.col(s + "#at") for s in present]
         observed = q.fn("greatest", *ats) if len(ats) > 1 else (ats[0] if ats else q.cast(exp.null(), "BIGINT"))
@@ -368,7 +378,7 @@ class Plan:
             evidence = q.fn("concat_ws", q.lit("; "), *parts) if parts else q.lit("")
         else:
             evidence = q.lit("")
-        line = q.struct(s1=q.lit(index), points=q.cast(points, "BIGINT"), factor=q.cast(factor, "DOUBLE"),
+        line = q.struct(lid=q.lit(lid), points=q.cast(points, "BIGINT"), factor=q.cast(factor, "DOUBLE"),
                         observed_at=q.cast(observed, "BIGINT"), evidence=q.cast(evidence, "VARCHAR"))
         return q.case([(compiler.compile(rule.when), line)])  # type: ignore[arg-type]
 
@@ -409,6 +419,11 @@ class Plan:
         factor_e = q.case([(decay_id.eq(q.lit(i)), factor) for i, factor in enumerate(factors)], q.lit(1.0)) \
             if factors else q.lit(1.0)
         points_e = q.case([(q.is_null(decay_id), raw)], decayed_column(raw, factor_e)) if factors else raw
+        # The factors read the activity's age in days (``a.age``), written once here.
+        source: exp.Expression = q.table(activities, "a")
+        if factors:
+            source = q.select(exp.Star(), age_days(self.as_of_us, q.col("at")).as_("age", copy=False), copy=False).from_(
+                q.table(activities), copy=False).subquery("a", copy=False)
         keep_e = q.col("keep", "r")
         dailies = any(rule.count == "daily" for _, _, rule in rules)
         rank = exp.Window(this=exp.RowNumber(), partition_by=[q.col("k", "a"), q.col("s1", "r")],
@@ -435,7 +450,7 @@ class Plan:
             q.col("combo", "s").as_("combo", copy=False), q.col("raw", "r"), q.cast(points_e, "BIGINT").as_("points", copy=False),
             q.cast(factor_e, "DOUBLE").as_("factor", copy=False), keep_e.as_("keep", copy=False),
             q.col("day_limit", "r"), *daily_cols)
-            .from_(q.table(activities, "a"), copy=False)
+            .from_(source, copy=False)
             .join(q.table(sig, "s"), on=q.col("k", "a").eq(q.col("k", "s")), copy=False)
             .join(q.table("ls_rule_types", "r"), on=q.and_(q.col("combo", "r").eq(q.col("combo", "s")),
                                                             q.col("type", "r").eq(q.col("type", "a"))), copy=False)
@@ -482,11 +497,42 @@ class Plan:
         cap = with_texts(cap)
         return [line, cap]
 
+    def lead_rule_ids(self) -> tuple[dict[tuple[int, int], int], list[tuple[Combo, int, tuple[int, ...]]]]:
+        """The lead-level rules that make the same line, numbered once: the line id (``lid``) of each
+        (combination, rule position), and for each id its first (combination, rule position) and the
+        combinations that have it.
+
+        A rule's line is made from its condition, points, signals and decay (policy and parameters),
+        so two rules alike in those make the same line whatever their texts (which join by
+        (combination, ``lid``)); with every installed pack, 156 rule copies over 8 combinations make
+        41 lines."""
+        if self._lead_rules is None:
+            ids: dict[tuple[int, int], int] = {}
+            firsts: list[tuple[Combo, int, list[int]]] = []
+            by_key: dict[tuple[Any, ...], int] = {}
+            for combo in self.combos:
+                composed = combo.composed
+                for index, rule in enumerate(composed.rules):
+                    if rule.on or rule.when is None:
+                        continue
+                    decay = None
+                    if composed.rule_decay[index][0] is not None:
+                        definition = composed.decays[rule.decay]
+                        decay = (definition.kind, repr(definition.params))
+                    key = (repr(rule.when), rule.points, tuple(rule.signals), decay)
+                    lid = by_key.setdefault(key, len(firsts))
+                    if lid == len(firsts):
+                        firsts.append((combo, index, []))
+                    firsts[lid][2].append(combo.index)
+                    ids[(combo.index, index)] = lid
+            self._lead_rules = ids, [(combo, index, tuple(combos)) for combo, index, combos in firsts]
+        return self._lead_rules
+
     def activity_decays(self) -> tuple[dict[tuple[int, int], int], list[exp.Expression]]:
-        """The decay factors of the per-activity rules at an activity's age (``a.at``), each distinct
+        """The decay factors of the per-activity rules at an activity's age (``a.age``, days), each distinct
         one once, and the index of each decayed rule's factor by (combination, rule position)."""
         if self._activity_decays is None:
-            age = age_days(self.as_of_us, q.col("at", "a"))
+            age = q.col("age", "a")  # see _activity_lines
             ids: dict[tuple[int, int], int] = {}
             factors: list[exp.Expression] = []
             by_text: dict[str, int] = {}

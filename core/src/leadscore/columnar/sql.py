@@ -167,8 +167,8 @@ def field(e: exp.Expression, name: str, kind: str | None = None) -> exp.Expressi
 # text). A struct whose field is missing here takes its type through ``field(..., kind=...)``.
 FIELD_TYPES = {
     # band, sub-score and reason lists (columnar.cards), lead rule lines (columnar.plan)
-    "name": "VARCHAR", "min_points": "BIGINT", "gate_reason": "VARCHAR", "category": "VARCHAR", "points": "BIGINT",
-    "rank": "BIGINT", "rule_id": "VARCHAR", "reason": "VARCHAR", "s1": "BIGINT", "factor": "DOUBLE",
+    "name": "VARCHAR", "min_points": "BIGINT", "gate_reason": "VARCHAR", "gi": "BIGINT", "category": "VARCHAR", "points": "BIGINT",
+    "rank": "BIGINT", "rule_id": "VARCHAR", "reason": "VARCHAR", "lid": "BIGINT", "factor": "DOUBLE",
     "observed_at": "BIGINT", "evidence": "VARCHAR",
     # ledger lines (columnar.cards: every LINE_COLUMNS field after k, s1, s2)
     "pack": "VARCHAR", "kind": "VARCHAR", "raw": "BIGINT", "decay": "VARCHAR", "signal": "VARCHAR",
