@@ -796,6 +796,7 @@ def test_lead_rules_alike_make_one_line_for_every_combination_that_has_them(tmp_
         assert lid[(alone, "fit.senior")] != lid[(both, "fit.senior")]  # other points
         assert lid[(alone, "intent.pricing")] != lid[(both, "intent.pricing")]  # the segment's own decay "web"
         assert len(firsts) == 7
+        assert firsts[lid[(alone, "fit.business")]][2] == (alone, both) and firsts[lid[(alone, "fit.senior")]][2] == (alone,)
         gates, conditions = gate_ids(plan)
         assert len(conditions) == 2 and gates[(alone, 1)] == gates[(both, 1)] != gates[(both, 2)] != gates[(alone, 0)] == 1
 

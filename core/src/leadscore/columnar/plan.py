@@ -324,7 +324,7 @@ class Plan:
         """Two selects producing LINE_COLUMNS for every combination: lead-level rule lines, and the
         activity lines with their frequency-cap lines."""
         out: list[exp.Select] = []
-        ids, firsts = self.lead_rule_ids()
+        firsts = self.lead_rule_ids()[1]
         if firsts:
             # Each distinct lead-level rule is written once (``lid``: its line's id); a rule that only
             # some combinations have is evaluated only for their leads.
@@ -523,7 +523,9 @@ class Plan:
                     lid = by_key.setdefault(key, len(firsts))
                     if lid == len(firsts):
                         firsts.append((combo, index, []))
-                    firsts[lid][2].append(combo.index)
+                    combos = firsts[lid][2]
+                    if not combos or combos[-1] != combo.index:  # two rules alike in one combination
+                        combos.append(combo.index)
                     ids[(combo.index, index)] = lid
             self._lead_rules = ids, [(combo, index, tuple(combos)) for combo, index, combos in firsts]
         return self._lead_rules
