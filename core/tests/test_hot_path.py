@@ -289,6 +289,9 @@ def test_an_inserted_activity_lands_where_a_stable_sort_puts_it(d: dict, data: s
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(_lead_dicts, _clean_lead_dicts))
+@example({"id": "L-1", "activities": [{"type": "page_view", "at": "2026-11-03T10:00:00Z",
+                                       "properties": {"url": -(2**63) - 1}}]})
+@example({"id": "L-1", "fields": {"score": 2**64}, "company": {"annual_revenue": 1e19}})
 def test_a_lead_written_from_its_columns_reads_back_equal(d: dict) -> None:
     try:
         lead = lead_from_dict(d, "x")

@@ -129,7 +129,23 @@ def lead_from_json(raw: bytes, where: str) -> Lead:
         raise InputError(where, f"malformed JSON: {err}", _OBJECT_LINE_FIX) from None
     if not isinstance(data, dict):
         raise InputError(where, f"a lead must be a JSON object, not {_json_kind(data)}", _OBJECT_LINE_FIX)
+    if _has_wide_float(data):
+        # orjson reads a whole number outside [-2**63, 2**64) as a float; a snapshot stores such a
+        # number exactly (history.store.canonical_json), so it is read back exactly.
+        data = json.loads(raw)
     return lead_from_dict(data, where)
+
+
+def _has_wide_float(value: Any) -> bool:
+    """Whether ``value`` holds a float of magnitude 2**63 or more (where orjson may have read a
+    whole number as a float)."""
+    if isinstance(value, float):
+        return abs(value) >= 2.0**63
+    if isinstance(value, dict):
+        return any(_has_wide_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_wide_float(v) for v in value)
+    return False
 
 
 def _company(value: Any, where: str) -> Company:
