@@ -2,9 +2,9 @@
 
 Three sources of rulepacks: every pack the installed plugins ship, alone and composed; and
 hypothesis-generated packs (random leaves, all/any/not trees, patterns, per-activity rules with
-``event.*`` conditions; alone and under a generated conditional segment) over real signal names, scored on generated leads whose values include
-the awkward cases: mixed kinds, NaN and infinities, integers beyond 2**53, unicode and quotes,
-ties and activities after ``as_of``.
+``event.*`` conditions; alone and under a generated conditional segment) over real signal names,
+scored on generated leads whose values include the awkward cases: mixed kinds, NaN and
+infinities, integers beyond 2**53, unicode and quotes, ties and activities after ``as_of``.
 """
 
 from __future__ import annotations
