@@ -752,6 +752,18 @@ def _lead_rule_pack(name: str, rules: tuple[tuple[str, Any, int, str | None], ..
                       *([{"name": "top", "min": 35, "requires": SENIOR}] if name == "segment" else [])]}
 
 
+def test_numbering_gives_equal_keys_one_number_in_the_order_first_met() -> None:
+    """The plan's "write it once" numbering: a key met again gets its number back and keeps the
+    first thing met with it; numbers count from ``start`` in the order keys are first met."""
+    from leadscore.columnar.plan import Numbering
+
+    gates = Numbering(start=2)
+    assert [gates.number(key, thing) for key, thing in
+            (("a", "first a"), ("b", "first b"), ("a", "second a"), ("c", "first c"), ("b", "second b"))] == [2, 3, 2, 4, 3]
+    assert gates.firsts == ["first a", "first b", "first c"]
+    assert Numbering().number(("x", 1), "x") == 0
+
+
 def test_lead_rules_alike_make_one_line_for_every_combination_that_has_them(tmp_path: Path) -> None:
     """Lead-level rules are compiled once per distinct line (condition, points, signals, decay) and
     placed in each pack combination by a table: two rules alike in one pack, a third alike at

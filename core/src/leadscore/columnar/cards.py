@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.errors import ConfigurationError
-from leadscore.columnar.plan import CAP_ORDER, LINE_COLUMNS, Plan
+from leadscore.columnar.plan import CAP_ORDER, LINE_COLUMNS, Numbering, Plan
 from leadscore.scoring.bands import band_key
 
 RULE_CAP_ORDER = CAP_ORDER + 1
@@ -87,19 +87,11 @@ def gate_ids(plan: Plan) -> tuple[dict[tuple[int, int], int], list[Any]]:
     :func:`gate_columns` by (combination, band position), and the gates' conditions in that list's
     order after its first place (a band without a gate, always true)."""
     ids: dict[tuple[int, int], int] = {}
-    places: dict[str, int] = {}
-    conditions: list[Any] = []
+    gates = Numbering(start=2)
     for combo in plan.combos:
         for bi, band in enumerate(combo.composed.bands):
-            if band.requires is None:
-                ids[(combo.index, bi)] = 1
-                continue
-            key = repr(band.requires)
-            if key not in places:
-                places[key] = len(conditions) + 2
-                conditions.append(band.requires)
-            ids[(combo.index, bi)] = places[key]
-    return ids, conditions
+            ids[(combo.index, bi)] = 1 if band.requires is None else gates.number(repr(band.requires), band.requires)
+    return ids, gates.firsts
 
 
 def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:

@@ -48,6 +48,24 @@ LINE_COLUMNS = ("k", "s1", "s2", "rule_id", "category", "points", "reason", "pac
                 "signal", "observed_at", "evidence")
 
 
+class Numbering:
+    """Things numbered in the order first met, one number per distinct key: what the plan writes once
+    however many places share it (a lead-level rule line, a decay factor, a band gate)."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.start = start
+        self.firsts: list[Any] = []  # the first thing met with each number, in number order
+        self._by_key: dict[Any, int] = {}
+
+    def number(self, key: Any, thing: Any) -> int:
+        """The number of ``key``; ``thing`` becomes the first with it when ``key`` is new."""
+        found = self._by_key.get(key)
+        if found is None:
+            found = self._by_key[key] = self.start + len(self.firsts)
+            self.firsts.append(thing)
+        return found
+
+
 @frozen
 class Combo:
     """One combination of rulepacks a lead can get: its index, composed pack and the masks that select it."""
@@ -508,8 +526,7 @@ class Plan:
         41 lines."""
         if self._lead_rules is None:
             ids: dict[tuple[int, int], int] = {}
-            firsts: list[tuple[Combo, int, list[int]]] = []
-            by_key: dict[tuple[Any, ...], int] = {}
+            lines = Numbering()  # each line's first (combination, rule position) and its combinations
             for combo in self.combos:
                 composed = combo.composed
                 for index, rule in enumerate(composed.rules):
@@ -520,14 +537,11 @@ class Plan:
                         definition = composed.decays[rule.decay]
                         decay = (definition.kind, repr(definition.params))
                     key = (repr(rule.when), rule.points, tuple(rule.signals), decay)
-                    lid = by_key.setdefault(key, len(firsts))
-                    if lid == len(firsts):
-                        firsts.append((combo, index, []))
-                    combos = firsts[lid][2]
+                    lid = ids[(combo.index, index)] = lines.number(key, (combo, index, []))
+                    combos = lines.firsts[lid][2]
                     if not combos or combos[-1] != combo.index:  # two rules alike in one combination
                         combos.append(combo.index)
-                    ids[(combo.index, index)] = lid
-            self._lead_rules = ids, [(combo, index, tuple(combos)) for combo, index, combos in firsts]
+            self._lead_rules = ids, [(combo, index, tuple(combos)) for combo, index, combos in lines.firsts]
         return self._lead_rules
 
     def activity_decays(self) -> tuple[dict[tuple[int, int], int], list[exp.Expression]]:
@@ -536,19 +550,14 @@ class Plan:
         if self._activity_decays is None:
             age = q.col("age", "a")  # see _activity_lines
             ids: dict[tuple[int, int], int] = {}
-            factors: list[exp.Expression] = []
-            by_text: dict[str, int] = {}
+            factors = Numbering()
             for combo in self.combos:
                 for index, rule in enumerate(combo.composed.rules):
                     if not rule.on or combo.composed.rule_decay[index][0] is None:
                         continue
                     factor = self._decay_factor(combo.composed, rule, age)
-                    text = q.sql(factor)
-                    if text not in by_text:
-                        by_text[text] = len(factors)
-                        factors.append(factor)
-                    ids[(combo.index, index)] = by_text[text]
-            self._activity_decays = ids, factors
+                    ids[(combo.index, index)] = factors.number(q.sql(factor), factor)
+            self._activity_decays = ids, factors.firsts
         return self._activity_decays
 
     def rule_constants(self) -> dict[str, list[Any]]:
