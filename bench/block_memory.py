@@ -16,13 +16,12 @@ activity properties (the segment plugins' packs), which are then written as JSON
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from decode_instructions import AS_OF_US, arguments, generated  # the script beside this one
+
 _CHILD = """
 import os, resource, sys, tracemalloc
 from leadscore.columnar.lines import decode_block
@@ -44,24 +43,14 @@ print(f"{{len(lines):,}} lines, {{block.activities.num_rows:,}} activities: resi
 """
 
 
-def _decode_instructions():
-    """bench/decode_instructions.py, whose options, generated input and scoring time this script shares."""
-    spec = importlib.util.spec_from_file_location("leadscore_bench_decode_instructions", HERE / "decode_instructions.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(argv: list[str] | None = None) -> int:
-    decoder = _decode_instructions()
-    args = decoder.arguments(__doc__, 12000, argv)
+    args = arguments(__doc__, 12000, argv)
     with tempfile.TemporaryDirectory(prefix="leadscore-block-") as tmp:
-        leads = decoder.generated(tmp, args.leads)
+        leads = generated(tmp, args.leads)
         size = leads.stat().st_size / 2**20
         found = []
         for mode in ("plain", "traced"):
-            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=decoder.AS_OF_US), str(leads),
+            done = subprocess.run([sys.executable, "-c", _CHILD.format(as_of=AS_OF_US), str(leads),
                                    "1" if args.props else "0", mode], capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"block_memory.py: the child failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

@@ -15,14 +15,15 @@ properties (they are then written as JSON). Compare two commits by running it in
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import generate  # bench/generate.py: a script imports the scripts beside it
+from instructions import valgrind_count
+
 # 2026-11-23T00:00:00Z in microseconds: the scoring time the generated leads are written around.
 AS_OF_US = 1_795_392_000_000_000
 _CHILD = """
@@ -35,17 +36,9 @@ if sys.argv[2] == "decode":
 """
 
 
-def _sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"leadscore_bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def count(leads: Path, mode: str, props: bool) -> int:
     args = ["-c", _CHILD.format(as_of=AS_OF_US), str(leads), mode, "1" if props else "0"]
-    return _sibling("instructions").valgrind_count(args, f"decode_instructions.py: the {mode} run")
+    return valgrind_count(args, f"decode_instructions.py: the {mode} run")
 
 
 def arguments(doc: str, default: int, argv: list[str] | None) -> argparse.Namespace:
@@ -63,7 +56,7 @@ def generated(folder: str, leads: int) -> Path:
     """``leads`` generated leads (bench/generate.py, seed 7) as a JSON Lines file in ``folder``."""
     path = Path(folder) / "leads.jsonl"
     with path.open("w", encoding="utf-8") as out:
-        _sibling("generate").write_leads(leads, 7, out)
+        generate.write_leads(leads, 7, out)
     return path
 
 

@@ -21,7 +21,6 @@ come from bench/generate.py (same seed, same leads as bench_score.py).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import re
 import shutil
@@ -30,19 +29,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import generate  # bench/generate.py: a script imports the scripts beside it
+
 AS_OF = "2026-11-23T00:00:00Z"
 # Runs the installed command's entry point in this interpreter (argv after -c is the command's).
 _CHILD = "import sys; from leadscore_cli.main import main; sys.argv[0] = 'leadscore'; sys.exit(main())"
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("leadscore_bench_generate", HERE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def count(leads: Path, rulepack: str | None) -> int:
@@ -84,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="leadscore-instr-") as tmp:
         many, one = Path(tmp) / "leads.jsonl", Path(tmp) / "first.jsonl"
         with many.open("w", encoding="utf-8") as out:
-            _generator().write_leads(args.leads, args.seed, out)
+            generate.write_leads(args.leads, args.seed, out)
         with many.open(encoding="utf-8") as src:
             one.write_text(src.readline(), encoding="utf-8")
         small, large = count(one, args.rulepack), count(many, args.rulepack)
