@@ -309,6 +309,21 @@ def test_nothing_after_the_scoring_time_affects_the_score(tmp_path: Path) -> Non
         assert engine.score_lead(only_later, created + timedelta(days=7)).total == 30
 
 
+def test_a_lead_as_seen_at_a_time_has_its_earlier_activities_oldest_first_as_the_engine_reads_them() -> None:
+    from leadscore.engine import seen_at
+
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    written = [Activity("pricing_page_visit", day + timedelta(days=3)), Activity("webinar_attendance", day),
+               Activity("demo_request", day + timedelta(days=9)), Activity("page_view", day + timedelta(days=1))]
+    lead = Lead(id="L-1", email="ana@acme.example", activities=written, fields={"stage": "sql", "region": "emea"})
+    seen = as_seen_at(lead, day + timedelta(days=5), drop_fields=["stage"])
+    assert [a.type for a in seen.activities] == ["webinar_attendance", "page_view", "pricing_page_visit"]
+    assert seen.fields == {"region": "emea"}
+    assert seen.activities == seen_at(lead, day + timedelta(days=5)).activities  # the account pass's cut
+    whole = as_seen_at(seen, day + timedelta(days=30))
+    assert whole is seen  # nothing later, nothing dropped: the same record
+
+
 def test_an_overlong_jsonl_outcome_line_is_rejected_and_the_rest_read(tmp_path: Path) -> None:
     path = write(tmp_path, "o.jsonl", '{"lead_id": "A", "stage": "won"}\n' + '{"lead_id": "' + "x" * (2 << 20) + '"}\n'
                  + '{"lead_id": "B", "stage": "mql"}\n')

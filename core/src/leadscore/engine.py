@@ -56,9 +56,8 @@ def _in_time_order(lead: Lead) -> Lead:
 def seen_at(lead: Lead, when: datetime) -> Lead:
     """The lead as it stood at ``when``: its activities oldest first, the later ones left out (what
     the account pass reads of a contact)."""
-    lead = _in_time_order(lead)
-    acts = lead.activities
-    return lead if not acts or acts.times[-1] <= when else evolve(lead, activities=acts.until(when))
+    acts = lead.activities.until(when)
+    return lead if acts is lead.activities else evolve(lead, activities=acts)
 
 
 def _require_duckdb() -> None:

@@ -23,7 +23,7 @@ from attrs import frozen
 from leadscore.errors import ConfigurationError, InputError
 from leadscore.files import TomlError, parse_toml, read_text_file
 from leadscore.io.timestamps import TIMESTAMP_FIX, format_timestamp, parse_timestamp
-from leadscore.model import Activities, Lead, Rejection, evolve
+from leadscore.model import Lead, Rejection, evolve
 
 DEFAULT_STAGES = ("mql", "sal", "sql", "opportunity", "won")
 DEFAULT_CLOSED = ("lost",)
@@ -363,15 +363,11 @@ def as_seen_at(lead: Lead, when: datetime, drop_fields: Sequence[str] = ()) -> L
     """``lead`` as it looked at ``when``: activities after ``when`` removed, ``drop_fields`` removed.
 
     The engine already ignores later activities; cutting them here as well means no signal plugin,
-    however it is written, can see the future of a lead being evaluated.
+    however it is written, can see the future of a lead being evaluated. The activities come oldest
+    first, as the engine reads them (``Activities.until``, which the account pass's
+    ``leadscore.engine.seen_at`` uses too).
     """
-    acts = lead.activities
-    times = acts.times
-    keep = [i for i, at in enumerate(times) if at <= when]
-    if len(keep) != len(times):
-        acts = Activities([acts.types[i] for i in keep], [times[i] for i in keep],
-                          [acts.props[i] for i in keep] if acts.props else None,
-                          [acts.ids[i] for i in keep] if acts.ids else None)
+    acts = lead.activities.until(when)
     fields = lead.fields
     if drop_fields and any(name in fields for name in drop_fields):
         fields = {k: v for k, v in fields.items() if k not in drop_fields}
