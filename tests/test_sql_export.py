@@ -245,8 +245,8 @@ def test_decay_factors_and_times_are_written_as_python_writes_them() -> None:
             assert text == format_timestamp(q.EPOCH + timedelta(microseconds=value)), value
 
 
-def generated_leads(n: int) -> list[Lead]:
-    """``n`` leads of bench/generate.py (accounts of 1-8 contacts), sorted by id."""
+def generated_leads(n: int, seed: int = 23) -> list[Lead]:
+    """``n`` leads of bench/generate.py (accounts of 1-8 contacts) for ``seed``, sorted by id."""
     import importlib.util
     import io
 
@@ -255,7 +255,7 @@ def generated_leads(n: int) -> list[Lead]:
     assert spec.loader is not None
     spec.loader.exec_module(generate)
     out = io.StringIO()
-    generate.write_leads(n, 23, out)
+    generate.write_leads(n, seed, out)
     return sorted((in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
                    if isinstance(item, Lead)), key=lambda lead: lead.id)
 

@@ -6,7 +6,6 @@ it marks exact, whatever the session's time zone.
 from __future__ import annotations
 
 import importlib.util
-import io
 from datetime import timezone
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,6 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (uv sy
 
 from leadscore import Engine, PluginManager  # noqa: E402
 from leadscore.columnar.export import warehouse_query  # noqa: E402
-from leadscore.io.readers import read_leads  # noqa: E402
 from leadscore.model import Lead  # noqa: E402
 from leadscore_cli.main import build_cli  # noqa: E402
 
@@ -174,15 +172,7 @@ def test_instants_and_json_columns_score_alike(pg: Any) -> None:
 
 @pytest.mark.slow
 def test_generated_leads_score_alike(pg: Any) -> None:
-    spec = importlib.util.spec_from_file_location("generate", ROOT / "bench" / "generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(generate)
-    out = io.StringIO()
-    generate.write_leads(1000, 29, out)
-    leads = [ex.in_time_order(item) for item in read_leads(io.StringIO(out.getvalue()), fmt="jsonl")
-             if isinstance(item, Lead)]
-    assert run_ledger_query(pg, leads, ["firr-base"]) > 950
+    assert run_ledger_query(pg, ex.generated_leads(1000, seed=29), ["firr-base"]) > 950
 
 
 @pytest.mark.slow
