@@ -272,19 +272,11 @@ def _watch_types(leads: Iterator[Any], known: Any, counts: Any, declared: Any = 
                  misfits: Any = None) -> Iterator[Any]:
     """Pass leads through, counting activity types that are not in the run's vocabulary and, when
     packs declare typed ``[fields]``, the values that cannot be read as their type (they give no signal)."""
-    from leadscore.rulepack.fields import misfit_fields
+    from leadscore.explain import count_unscored
 
-    superset = known.issuperset
     for item in leads:
-        acts = getattr(item, "activities", None)
-        # One C-level check per lead; the per-activity loop runs only for leads with an unknown type.
-        if acts and not superset(acts.types):
-            for kind in acts.types:
-                if kind not in known:
-                    counts[kind] += 1
-        if declared and misfits is not None and getattr(item, "fields", None):
-            for name, kind in misfit_fields(item.fields, declared).items():
-                misfits[(name, kind)] += 1
+        if not isinstance(item, Rejection):
+            count_unscored(item, known, declared, counts, misfits)
         yield item
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 from leadscore.io.timestamps import format_timestamp
 from leadscore.model import Lead, Rejection, ScoreCard
+from leadscore.rulepack.fields import misfit_fields
 from leadscore.rulepack.schema import Rulepack
 from leadscore.text import printable
 
@@ -34,6 +38,20 @@ def unknown_activity_types(lead: Lead, known: Collection[str]) -> dict[str, int]
         if kind not in known:
             counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def count_unscored(lead: Lead, known: AbstractSet[str], declared: Mapping[str, tuple[str, Any]] | None,
+                   unknown_types: Counter[str] | None, misfits: Counter[tuple[str, str]] | None) -> None:
+    """Add what of ``lead`` gave no signal, as ``leadscore score`` reports it after a run: each
+    activity whose type is not in ``known`` (the run's vocabulary) to ``unknown_types`` by type, and
+    each custom field whose value cannot be read as the type a pack ``declared`` for it to
+    ``misfits`` by (field, type), once per lead. Either counter may be None (not counted)."""
+    acts = lead.activities
+    # One C-level check per lead; the per-activity loop runs only for a lead with an unknown type.
+    if unknown_types is not None and acts and not known.issuperset(acts.types):
+        unknown_types.update(kind for kind in acts.types if kind not in known)
+    if misfits is not None and declared and lead.fields:
+        misfits.update(misfit_fields(lead.fields, declared).items())
 
 
 def did_you_mean(kind: str, known: Collection[str]) -> str:

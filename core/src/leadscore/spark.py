@@ -559,7 +559,7 @@ def _counted(leads: Sequence[Lead], vocabulary: Any) -> Iterator[tuple[Any, ...]
     cannot be read as the type a pack declares) and reports on stderr."""
     from collections import Counter
 
-    from leadscore.rulepack.fields import misfit_fields
+    from leadscore.explain import count_unscored
     from leadscore.rulepack.schema import CUSTOM_FIELDS
 
     known = vocabulary.get("activity_types", frozenset())
@@ -567,10 +567,7 @@ def _counted(leads: Sequence[Lead], vocabulary: Any) -> Iterator[tuple[Any, ...]
     unknown: Counter[str] = Counter()
     misfits: Counter[tuple[str, str]] = Counter()
     for lead in leads:
-        if lead.activities and not known.issuperset(lead.activities.types):
-            unknown.update(kind for kind in lead.activities.types if kind not in known)
-        if declared and lead.fields:
-            misfits.update(misfit_fields(lead.fields, declared).items())
+        count_unscored(lead, known, declared, unknown, misfits)
     for kind, count in sorted(unknown.items()):
         yield COUNTED, count, None, kind, "type", None
     for (name, field_type), count in sorted(misfits.items()):

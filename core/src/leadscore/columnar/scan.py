@@ -31,6 +31,7 @@ from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import halve_or_record
 from leadscore.errors import InputError
+from leadscore.explain import count_unscored
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
@@ -251,9 +252,7 @@ class _BlockReader:
         known_set = frozenset(self.known_types)
         for item in by_python.values():
             if isinstance(item, Lead):
-                for kind in item.activities.types:
-                    if kind not in known_set:
-                        self.unknown_types[kind] += 1
+                count_unscored(item, known_set, None, self.unknown_types, None)
 
     def _count_misfits(self, by_python: dict[int, Lead | Rejection]) -> None:
         """Custom field values that cannot be read as their declared type, counted per lead as
@@ -268,9 +267,8 @@ class _BlockReader:
                 if misfit_fields({name: json.loads(text)}, self.declared):
                     self.misfits[(name, kind)] += count
         for item in by_python.values():
-            if isinstance(item, Lead) and item.fields:
-                for name, kind in misfit_fields(item.fields, self.declared).items():
-                    self.misfits[(name, kind)] += 1
+            if isinstance(item, Lead):
+                count_unscored(item, frozenset(), self.declared, None, self.misfits)
 
     def _odd_lines(self, first: int, lines: list[bytes], numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
