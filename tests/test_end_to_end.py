@@ -157,7 +157,7 @@ def test_ceiling_script_bounds_the_columnar_scan_by_its_parts(packs: list[str], 
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"200 leads, ") and f", {passes} over the file, " in lines[0]
+    assert lines[0].startswith("200 leads, ") and f", {passes} over the file, " in lines[0]
     decoding = re.fullmatch(r"decoding alone: +([\d.]+) us a lead on one core -> at most +([\d,]+) leads/s", lines[1])
     machine = re.fullmatch(r"the whole scan: +([\d.]+) us of CPU a lead \(([\d.]+) besides decoding\) -> at most +"
                            r"([\d,]+) leads/s on \d+ cores", lines[2])
