@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from generate import write_leads
+from decode_instructions import generated  # the script beside this one: bench/generate.py's leads, seed 7
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)  # the scoring time the generated leads are written around
 
@@ -82,9 +82,13 @@ def scan(engine: object, path: Path) -> tuple[int, float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     items = scan_jsonl(engine, str(path), path.name, AS_OF, explain=False, top=3, render="jsonl")
     if items is None:
-        sys.exit(f"ceiling.py: the columnar engine does not run these rulepacks: {getattr(engine, 'columnar_note', '')}")
+        _not_columnar(engine)
     count = sum(1 for _ in items)
     return count, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _not_columnar(engine: object) -> None:
+    sys.exit(f"ceiling.py: the columnar engine does not run these rulepacks: {getattr(engine, 'columnar_note', '')}")
 
 
 def cpu_by_step(engine: object, path: Path) -> tuple[int, Counter[str]]:
@@ -137,15 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     from leadscore.plugins import PluginManager
 
     with tempfile.TemporaryDirectory(prefix="leadscore-ceiling-") as tmp:
-        path = args.file
-        if path is None:
-            path = Path(tmp) / "leads.jsonl"
-            with path.open("w", encoding="utf-8") as out:
-                write_leads(args.leads, 7, out)
+        path = args.file if args.file is not None else generated(tmp, args.leads)
         with Engine(plugins=PluginManager(), rulepacks=args.rulepack, backend="duckdb") as engine:
             scorer = engine.columnar_scorer(AS_OF, explain=False, top=3, values=False, render="jsonl")
             if scorer is None:
-                sys.exit(f"ceiling.py: the columnar engine does not run these rulepacks: {getattr(engine, 'columnar_note', '')}")
+                _not_columnar(engine)
             leads, decoding = decode_alone(path, scorer)
             passes = 2 if engine.needs_accounts else 1
             scored, wall, cpu = scan(engine, path)
