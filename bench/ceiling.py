@@ -9,9 +9,11 @@ Two upper bounds on the leads a second of ``leadscore score --engine duckdb``, e
 measurement on this machine, printed beside the rate the scan reached:
 
 - **decoding**: the block decoder (msgspec and Python, ``leadscore.columnar.lines``) holds Python's
-  lock, so it runs on one core however many there are, and with the account pass (a pack reading
-  ``account.*`` signals or ``same_account``) every block is decoded twice. The decoder is timed
-  alone over the file's blocks; the bound is ``10**6 / (passes x microseconds a lead)``.
+  lock, so it runs on one core however many there are. With the account pass (a pack reading
+  ``account.*`` signals or ``same_account``) the file is read twice, but each block is decoded once:
+  the scoring pass reads back the first pass's copy (``leadscore.columnar.scan.KeptBlocks``; with
+  ``KEEP_BLOCKS`` off, every block is decoded twice). The decoder is timed alone over the file's
+  blocks; the bound is ``10**6 / (decodings x microseconds a lead)``.
 - **the machine**: the scan's whole CPU time (user and system, every thread: decoding, DuckDB,
   Python between them), spread over every core with none idle: ``cores x 10**6 / (CPU
   microseconds a lead)``.
@@ -148,15 +150,18 @@ def main(argv: list[str] | None = None) -> int:
                 _not_columnar(engine)
             leads, decoding = decode_alone(path, scorer)
             passes = 2 if engine.needs_accounts else 1
+            from leadscore.columnar.scan import KEEP_BLOCKS
+            decodings = 1 if KEEP_BLOCKS else passes
             scored, wall, cpu = scan(engine, path)
             steps = cpu_by_step(engine, path) if args.steps else None
     cores = len(os.sched_getaffinity(0))
     decode_us, cpu_us = decoding / leads * 1e6, cpu / scored * 1e6
-    by_decoding, by_machine = 1e6 / (passes * decode_us), cores * 1e6 / cpu_us
+    by_decoding, by_machine = 1e6 / (decodings * decode_us), cores * 1e6 / cpu_us
     packs = ", ".join(args.rulepack) if args.rulepack else "every installed pack"
-    print(f"{scored:,} leads, {packs}, {passes} pass{'es' if passes > 1 else ''} over the file, {cores} cores")
+    print(f"{scored:,} leads, {packs}, {passes} pass{'es' if passes > 1 else ''} over the file, each block decoded "
+          f"{'once' if decodings == 1 else 'twice'}, {cores} cores")
     print(f"decoding alone:  {decode_us:6.1f} us a lead on one core -> at most {by_decoding:8,.0f} leads/s")
-    print(f"the whole scan:  {cpu_us:6.1f} us of CPU a lead ({cpu_us - passes * decode_us:.1f} besides decoding)"
+    print(f"the whole scan:  {cpu_us:6.1f} us of CPU a lead ({cpu_us - decodings * decode_us:.1f} besides decoding)"
           f" -> at most {by_machine:8,.0f} leads/s on {cores} cores")
     print(f"the scan ran at {scored / wall:,.0f} leads/s ({wall:.1f} s wall, {cpu:.1f} s CPU): "
           f"{scored / wall / min(by_decoding, by_machine):.0%} of the lower bound")

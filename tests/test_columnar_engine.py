@@ -1342,6 +1342,149 @@ def test_blocks_decoded_ahead_score_as_blocks_decoded_in_turn(engine: Engine, tm
     assert _scanned(engine, source, block_bytes) == in_turn
 
 
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.sampled_from([*GOOD, *BAD_LINES, *ODD_AND_DUPLICATE]), min_size=1, max_size=24),
+       block_bytes=st.sampled_from((2_000, 5_000, 20_000)))
+def test_blocks_kept_by_the_account_pass_score_as_blocks_decoded_again(engine: Engine, tmp_path: Path, lines: list[str],
+                                                                       block_bytes: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scoring pass reading back the account pass's copy of each block (every installed pack)
+    gives what decoding the lines again gives: the same cards, rejections (odd lines, lines with an
+    activity time the SQL does not read, duplicate ids across blocks), left-out activities and counts."""
+    from leadscore.columnar import scan
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if not any(line.strip() for line in lines):
+        return  # no leads: the scan refuses the file either way
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", False)
+    decoded_again = _scanned(engine, source, block_bytes)
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", True)
+    assert _scanned(engine, source, block_bytes) == decoded_again
+
+
+def _kept_scan(engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch,
+               spoil: Any = None) -> tuple[list[Any], list[int], list[str], bool]:
+    """A scan of ``source`` in blocks of 3,000 bytes with every block kept (``spoil(kept, first)`` run
+    on each block's copy as it is made): what it gives, the first line of each block kept, the
+    folder's files when the first card comes, and whether the folder is there after the scan."""
+    from leadscore.columnar import scan
+
+    made: list[Any] = []
+    firsts: list[int] = []
+
+    class Watched(scan.KeptBlocks):
+        def __init__(self, folder: str) -> None:
+            super().__init__(folder)
+            made.append(self)
+
+        def keep(self, con: Any, first: int, odd: list[int]) -> None:
+            super().keep(con, first, odd)
+            firsts.append(first)
+            if spoil is not None:
+                spoil(self, first)
+
+    monkeypatch.setattr(scan, "KeptBlocks", Watched)
+    items: list[Any] = []
+    files: list[str] = []
+    for item in scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=3_000):
+        if not items:
+            files = sorted(path.name for path in made[0].folder.iterdir())
+        items.append(item)
+    assert len(made) == 1
+    return items, firsts, files, made[0].folder.exists()
+
+
+def _decodes_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first line of each block the scan decodes, in the order decoded."""
+    from leadscore.columnar import scan
+
+    decoded: list[int] = []
+    decode = scan.decode_block
+    monkeypatch.setattr(scan, "decode_block", lambda lines, first, *rest: decoded.append(first) or decode(lines, first, *rest))
+    return decoded
+
+
+def test_the_account_pass_keeps_each_block_once_and_the_scoring_pass_removes_what_it_read(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.columnar import scan
+    from leadscore.io import card_to_dict
+    from leadscore.model import Rejection
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([*GOOD, *BAD_LINES, *GOOD[:5]]) + "\n", encoding="utf-8")
+    as_dicts = lambda items: [i if isinstance(i, Rejection) else card_to_dict(i) for i in items]  # noqa: E731
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", False)
+    decoded_again = as_dicts(scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=3_000))
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", True)
+    decoded = _decodes_counted(monkeypatch)
+    items, firsts, files, left = _kept_scan(engine, source, monkeypatch)
+    assert as_dicts(items) == decoded_again
+    assert len(firsts) > 3 and decoded == firsts  # each block decoded once, in the account pass only
+    # When the first card comes, the first block was read back and its files removed; the others wait.
+    assert files == sorted(f"{first}.{part}" for first in firsts[1:] for part in ("activities.parquet", "leads.parquet", "odd"))
+    assert not left  # and the folder goes when the scan ends
+
+
+@pytest.mark.parametrize("spoiled", ["not written", "not readable"])
+def test_a_block_the_account_pass_could_not_keep_is_decoded_again_with_the_same_cards(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoiled: str) -> None:
+    from leadscore.columnar import scan
+    from leadscore.io import card_to_dict
+    from leadscore.model import Rejection
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([*GOOD, *BAD_LINES]) + "\n", encoding="utf-8")
+    as_dicts = lambda items: [i if isinstance(i, Rejection) else card_to_dict(i) for i in items]  # noqa: E731
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", False)
+    decoded_again = as_dicts(scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=3_000))
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", True)
+    spoilt: list[int] = []
+
+    def spoil(kept: Any, first: int) -> None:
+        if len(spoilt) % 2 == 0:  # every other block
+            if spoiled == "not written":
+                kept._remove(first)
+                kept.blocks.discard(first)
+            else:
+                kept._paths(first)[1].write_bytes(b"not parquet")
+        spoilt.append(first)
+
+    decoded_blocks = _decodes_counted(monkeypatch)
+    items, firsts, _, left = _kept_scan(engine, source, monkeypatch, spoil)
+    assert as_dicts(items) == decoded_again
+    assert firsts == spoilt and len(firsts) > 3
+    assert sorted(decoded_blocks) == sorted(firsts + firsts[::2])  # every other block decoded again, the rest once
+    assert not left
+
+
+def test_kept_blocks_that_cannot_be_written_are_not_kept(tmp_path: Path) -> None:
+    import duckdb
+
+    from leadscore.columnar.scan import KeptBlocks
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE leads AS SELECT 1 AS k, 'L-1' AS id")
+    con.execute("CREATE TABLE activities AS SELECT 1 AS k, 0 AS pos")
+    kept = KeptBlocks(str(tmp_path))
+    kept.keep(con, 1, [4, 9])
+    assert kept.has(1)
+    con.execute("CREATE OR REPLACE TABLE leads AS SELECT 2 AS k, 'L-2' AS id")
+    con.execute("DROP TABLE activities")  # the copy of the block fails half-way
+    kept.keep(con, 7, [])
+    assert not kept.has(7)
+    assert sorted(p.name for p in kept.folder.iterdir()) == ["1.activities.parquet", "1.leads.parquet", "1.odd"]
+    con.execute("CREATE TABLE activities AS SELECT 5 AS k")
+    assert kept.load(con, 1) == [4, 9] and not kept.has(1)
+    assert con.execute("SELECT k, id FROM leads").fetchall() == [(1, "L-1")]
+    assert kept.load(con, 1) is None  # read back once
+    assert list(kept.folder.iterdir()) == []
+    kept.close()
+    assert not kept.folder.exists()
+
+
 def test_ahead_gives_the_items_in_order_making_at_most_one_ahead() -> None:
     import threading
 

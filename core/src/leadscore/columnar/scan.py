@@ -7,19 +7,25 @@ of a block is held once the one after it is scored (its lines, its DuckDB tables
 flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does
 not take are parsed by the python reader's line parser; leads with values the SQL does not
 reproduce are scored by the python engine; both in their place. When the rulepacks need the
-account pass, a first pass over the blocks summarises every account in SQL.
+account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
+tables on disk as Parquet (:class:`KeptBlocks`) so that the scoring pass reads them back in DuckDB
+instead of decoding the lines a second time.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -140,6 +146,8 @@ class _BlockReader:
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
         self.ahead: Ahead | None = None
+        # The account pass's blocks, kept for the scoring pass (None: one pass, or KEEP_BLOCKS off).
+        self.kept = KeptBlocks(scorer.tmp.name) if engine.needs_accounts and KEEP_BLOCKS else None
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
@@ -164,7 +172,7 @@ class _BlockReader:
                     con.execute(f"DROP TABLE IF EXISTS {table}")
                 scorer.drop_batch()
                 with timed("read tables"):
-                    odd = self._tables(decoded, as_of_us)
+                    odd = self._block_tables(first, lines, decoded, as_of_us)
                 del decoded  # in DuckDB's tables now: not held while the block is scored
                 # The next block is decoded while DuckDB works on this one, but not beside DuckDB reading the
                 # Arrow columns above (that took twice as long beside the decoder: both hold Python's lock).
@@ -190,10 +198,33 @@ class _BlockReader:
         and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
         scorer = self.scorer
         for first, lines in line_blocks(self.path, self.block_bytes):
+            if self.last_pass and self.kept is not None and self.kept.has(first):
+                yield first, lines, None  # read back from the account pass's copy (see _block_tables)
+                continue
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
             yield first, lines, decoded
             del lines, decoded
+
+    def _block_tables(self, first: int, lines: list[bytes], decoded: Any, as_of_us: int) -> list[int]:
+        """``leads`` and ``activities`` of the block of ``lines`` from line ``first``, from its decoded
+        rows or (``decoded`` None) from the account pass's copy; the numbers of the lines left to the
+        python reader. The account pass keeps a copy of each block as read here (before its odd lines
+        and duplicates, which each pass reads and checks as it goes); a copy that cannot be written
+        or read back leaves that block to be decoded again."""
+        kept = self.kept
+        if decoded is None:
+            assert kept is not None
+            odd = kept.load(self.scorer.con, first)
+            if odd is not None:
+                return odd
+            with timed("read decode"):
+                decoded = decode_block(lines, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
+        odd = self._tables(decoded, as_of_us)
+        if kept is not None and not self.last_pass:
+            with timed("keep block"):
+                kept.keep(self.scorer.con, first, odd)
+        return odd
 
     def _tables(self, decoded: Any, as_of_us: int) -> list[int]:
         """``leads`` and ``activities`` from a decoded block; the numbers of the lines left to the
@@ -317,6 +348,13 @@ class _BlockReader:
 
     def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         """Score the blocks (``first`` is read already); with the account pass, read them all first."""
+        try:
+            yield from self._scored(first, rest)
+        finally:
+            if self.kept is not None:
+                self.kept.close()
+
+    def _scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         engine, scorer, when = self.engine, self.scorer, self.when
         accounts = None
         blocks = _handed_on(first, rest)
@@ -377,6 +415,81 @@ class _BlockReader:
         when the stored steps are made (see blocks)."""
         found = self.scorer.run_views(with_accounts=with_accounts, then=self.ahead.ask if self.ahead else None)
         cards.update(self.scorer.cards(found, _leads_of(self.scorer.con)))
+
+
+# The account pass keeps each block's tables for the scoring pass (False: the scoring pass decodes
+# the lines again, as the tests compare; the cards are the same either way).
+KEEP_BLOCKS = True
+
+
+class KeptBlocks:
+    """Blocks' ``leads`` and ``activities`` tables (and the numbers of their odd lines) kept on disk
+    between the account pass and the scoring pass, in a folder of their own under ``folder``.
+
+    Decoding a block holds Python's lock (about half of the CPU of a scan with the account pass went
+    to decoding every block twice); DuckDB writes and reads Parquet on its own threads, and a block
+    kept so costs about a fifth of decoding it (bench/README.md, thirteenth round). A block is
+    read back once and its files removed; the disk holds at most the file's blocks, compressed.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="kept-", dir=folder))
+        self.blocks: set[int] = set()
+
+    def _paths(self, first: int) -> tuple[Path, Path, Path]:
+        return tuple(self.folder / f"{first}.{part}" for part in ("leads.parquet", "activities.parquet", "odd"))
+
+    def has(self, first: int) -> bool:
+        """The block from line ``first`` is kept (and not read back yet)."""
+        return first in self.blocks
+
+    def keep(self, con: Any, first: int, odd: list[int]) -> None:
+        """Write the connection's ``leads`` and ``activities`` and ``odd`` as the block from line
+        ``first``; a block that cannot be written (the disk is full, say) is not kept."""
+        import duckdb
+
+        leads, acts, numbers = self._paths(first)
+        try:
+            for table, path in (("leads", leads), ("activities", acts)):
+                con.execute(f"COPY {table} TO {_quoted(path)} (FORMAT parquet, COMPRESSION lz4)")
+            with open(numbers, "wb") as out:
+                array("q", odd).tofile(out)
+        except (duckdb.Error, OSError):
+            self._remove(first)
+            return
+        self.blocks.add(first)
+
+    def load(self, con: Any, first: int) -> list[int] | None:
+        """The block from line ``first`` into the connection's ``leads`` and ``activities``, and the
+        numbers of its odd lines; None when it cannot be read back (the block is then decoded again)."""
+        import duckdb
+
+        self.blocks.discard(first)
+        leads, acts, numbers = self._paths(first)
+        try:
+            for table, path in (("leads", leads), ("activities", acts)):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet({_quoted(path)})")
+            odd = array("q")
+            with open(numbers, "rb") as source:
+                odd.frombytes(source.read())
+            return odd.tolist()
+        except (duckdb.Error, OSError):
+            return None
+        finally:
+            self._remove(first)
+
+    def _remove(self, first: int) -> None:
+        for path in self._paths(first):
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.blocks.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _quoted(path: Path) -> str:
+    """``path`` as an SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 # The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the
