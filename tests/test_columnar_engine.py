@@ -818,20 +818,24 @@ def test_lead_rules_alike_make_one_line_for_every_combination_that_has_them(tmp_
        st.integers(1, 40))
 def test_line_blocks_are_the_file_split_into_lines(tmp_path: Path, lines: list[bytes], final_end: bool,
                                                    block_bytes: int) -> None:
-    """Read block by block, the file's lines are its lines split at each line end, numbered from 1."""
-    from leadscore.columnar.scan import line_blocks
+    """Read block by block, the file's lines are its lines split at each line end, numbered from 1;
+    each block's span in the file reads its lines again."""
+    from leadscore.columnar.scan import SpanLines, line_blocks
 
     content = b"\n".join(lines) + (b"\n" if final_end and lines else b"")
     path = tmp_path / "lines.jsonl"
     path.write_bytes(content)
     got: list[bytes] = []
-    for first, block in line_blocks(str(path), block_bytes):
+    spans: list[tuple[int, int, int, int]] = []
+    for first, block in line_blocks(str(path), block_bytes, spans):
         assert first == len(got) + 1 and block
+        assert SpanLines(str(path), *spans[-1][1:]).read() == block  # its span reads the same lines again
         got.extend(block)
     want = content.split(b"\n")
     if want[-1] == b"":
         want.pop()
     assert got == want
+    assert [first for first, *_ in spans] == [first for first, _ in line_blocks(str(path), block_bytes)]
 
 
 def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1374,6 +1378,8 @@ def _kept_scan(engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch,
 
     made: list[Any] = []
     firsts: list[int] = []
+    with_odd: list[int] = []  # blocks with lines left to the python reader
+    lines_read: list[int] = []  # the start of each block whose lines the scoring pass read again
 
     class Watched(scan.KeptBlocks):
         def __init__(self, folder: str) -> None:
@@ -1383,10 +1389,13 @@ def _kept_scan(engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch,
         def keep(self, con: Any, first: int, odd: list[int]) -> None:
             super().keep(con, first, odd)
             firsts.append(first)
+            with_odd.extend([first] if odd else [])
             if spoil is not None:
                 spoil(self, first)
 
     monkeypatch.setattr(scan, "KeptBlocks", Watched)
+    read = scan.SpanLines.read
+    monkeypatch.setattr(scan.SpanLines, "read", lambda lines: lines_read.append(lines.start) or read(lines))
     items: list[Any] = []
     files: list[str] = []
     for item in scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=3_000):
@@ -1394,6 +1403,8 @@ def _kept_scan(engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch,
             files = sorted(path.name for path in made[0].folder.iterdir())
         items.append(item)
     assert len(made) == 1
+    if spoil is None:  # the scoring pass reads again the lines of the blocks with odd lines only
+        assert len(set(lines_read)) == len(with_odd) > 0
     return items, firsts, files, made[0].folder.exists()
 
 

@@ -9,7 +9,7 @@ not take are parsed by the python reader's line parser; leads with values the SQ
 reproduce are scored by the python engine; both in their place. When the rulepacks need the
 account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
 tables on disk as Parquet (:class:`KeptBlocks`) so that the scoring pass reads them back in DuckDB
-instead of decoding the lines a second time.
+instead of decoding the lines a second time (and reads a block's lines again only when asked for).
 """
 
 from __future__ import annotations
@@ -85,36 +85,71 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     return reader.scored(first, blocks)
 
 
-def line_blocks(path: str, block_bytes: int) -> Iterator[tuple[int, list[bytes]]]:
+def line_blocks(path: str, block_bytes: int,
+                spans: list[tuple[int, int, int, int]] | None = None) -> Iterator[tuple[int, list[bytes]]]:
     """(number of the first line, the lines of a block without their line ends) of the file at
     ``path``, in file order, each block about ``block_bytes`` of whole lines (a longer line is a
-    block of its own); a last line without a line end is a line.
+    block of its own); a last line without a line end is a line. With ``spans``, each block's
+    (first line, number of lines, first byte, byte after its last line end) is added to it as the
+    block is handed on: :class:`SpanLines` reads those lines again.
 
     Only the lines outlive a block's reading: the bytes read are dropped before the lines are
     handed on (kept, they were two more copies of the block while it was scored), and the lines
     are not held here once handed on."""
-    first, carry = 1, b""
+    first, carry, start, read = 1, b"", 0, 0
     with open(path, "rb") as handle:
         while True:
             data = handle.read(block_bytes)
             if not data:
                 if carry:
+                    if spans is not None:
+                        spans.append((first, 1, start, read))
                     yield first, [carry]
                 return
+            read += len(data)
             lines = (carry + data if carry else data).split(b"\n")
             carry, data = lines.pop(), b""  # what follows the last line end
             if not lines:
                 continue
             count = len(lines)
+            if spans is not None:
+                spans.append((first, count, start, read - len(carry)))
+            start = read - len(carry)
             yield first, lines
             del lines  # not held while the next block is read
             first += count
 
 
+class SpanLines:
+    """The lines of one block of ``line_blocks`` (its span: ``count`` lines from byte ``start`` to
+    ``end``), read from the file only when one is asked for, then held with the block."""
+
+    def __init__(self, path: str, count: int, start: int, end: int) -> None:
+        self.path, self.count, self.start, self.end = path, count, start, end
+        self._lines: list[bytes] | None = None
+
+    def read(self) -> list[bytes]:
+        if self._lines is None:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.start)
+                lines = handle.read(self.end - self.start).split(b"\n")
+            if len(lines) > self.count:
+                lines.pop()  # the empty piece after the block's last line end
+            self._lines = lines
+        return self._lines
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> bytes:
+        return self.read()[index]
+
+
 class _Block:
     """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
 
-    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: list[bytes]) -> None:
+    def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection],
+                 lines: list[bytes] | SpanLines) -> None:
         self.first, self.last, self.by_python, self.lines = first, last, by_python, lines
 
     def read_python(self, label: str, lines: tuple[int, int] | None = None) -> dict[int, Lead | Rejection]:
@@ -146,8 +181,10 @@ class _BlockReader:
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
         self.last_pass = not engine.needs_accounts
         self.ahead: Ahead | None = None
-        # The account pass's blocks, kept for the scoring pass (None: one pass, or KEEP_BLOCKS off).
+        # The account pass's blocks, kept for the scoring pass (None: one pass, or KEEP_BLOCKS off),
+        # and where each block's lines are in the file (the scoring pass reads them only if asked).
         self.kept = KeptBlocks(scorer.tmp.name) if engine.needs_accounts and KEEP_BLOCKS else None
+        self.spans: list[tuple[int, int, int, int]] = []
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
@@ -196,17 +233,33 @@ class _BlockReader:
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes], Any]]:
         """(number of the first line, the lines, their decoded rows) of each block in turn: Python
         and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
-        scorer = self.scorer
-        for first, lines in line_blocks(self.path, self.block_bytes):
-            if self.last_pass and self.kept is not None and self.kept.has(first):
-                yield first, lines, None  # read back from the account pass's copy (see _block_tables)
-                continue
+        scorer, kept = self.scorer, self.kept
+        if kept is not None and self.last_pass:
+            yield from self._kept_or_decoded(as_of_us)
+            return
+        for first, lines in line_blocks(self.path, self.block_bytes, self.spans if kept is not None else None):
             with timed("read decode"):
                 decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
             yield first, lines, decoded
             del lines, decoded
 
-    def _block_tables(self, first: int, lines: list[bytes], decoded: Any, as_of_us: int) -> list[int]:
+    def _kept_or_decoded(self, as_of_us: int) -> Iterator[tuple[int, SpanLines, Any]]:
+        """The scoring pass's blocks after the account pass kept them: the blocks the first pass read,
+        their lines read from the file only when asked for (odd lines, a block left to the python
+        engine); a block it could not keep is read and decoded again (as ``_decoded``)."""
+        assert self.kept is not None
+        for first, count, start, end in self.spans:
+            lines = SpanLines(self.path, count, start, end)
+            if self.kept.has(first):
+                yield first, lines, None  # read back from the account pass's copy (see _block_tables)
+                continue
+            with timed("read decode"):
+                decoded = decode_block(lines.read(), first, as_of_us, self.scorer.numeric_fields,
+                                       self.scorer.reads_props)
+            yield first, lines, decoded
+            del lines, decoded
+
+    def _block_tables(self, first: int, lines: list[bytes] | SpanLines, decoded: Any, as_of_us: int) -> list[int]:
         """``leads`` and ``activities`` of the block of ``lines`` from line ``first``, from its decoded
         rows or (``decoded`` None) from the account pass's copy; the numbers of the lines left to the
         python reader. The account pass keeps a copy of each block as read here (before its odd lines
@@ -219,7 +272,8 @@ class _BlockReader:
             if odd is not None:
                 return odd
             with timed("read decode"):
-                decoded = decode_block(lines, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
+                listed = lines.read() if isinstance(lines, SpanLines) else lines
+                decoded = decode_block(listed, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
         odd = self._tables(decoded, as_of_us)
         if kept is not None and not self.last_pass:
             with timed("keep block"):
@@ -301,7 +355,8 @@ class _BlockReader:
             if isinstance(item, Lead):
                 count_unscored(item, frozenset(), self.declared, None, self.misfits)
 
-    def _odd_lines(self, first: int, lines: list[bytes], numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
+    def _odd_lines(self, first: int, lines: list[bytes] | SpanLines, numbers: list[int],
+                   as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
         con = self.scorer.con
         found: dict[int, Lead | Rejection] = {}
