@@ -1439,6 +1439,23 @@ def test_the_account_pass_keeps_each_block_once_and_the_scoring_pass_removes_wha
     assert not left  # and the folder goes when the scan ends
 
 
+def test_kept_blocks_go_when_the_scan_is_left_after_its_first_card(engine: Engine, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.columnar import scan
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(GOOD * 3) + "\n", encoding="utf-8")
+    made: list[Any] = []
+    kept_blocks = scan.KeptBlocks
+    monkeypatch.setattr(scan, "KEEP_BLOCKS", True)
+    monkeypatch.setattr(scan, "KeptBlocks", lambda folder: made.append(kept_blocks(folder)) or made[-1])
+    found = scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=3_000)
+    next(found)
+    assert len(made) == 1 and len(list(made[0].folder.iterdir())) > 3  # the later blocks wait on disk
+    found.close()
+    assert not made[0].folder.exists()
+
+
 @pytest.mark.parametrize("spoiled", ["not written", "not readable"])
 def test_a_block_the_account_pass_could_not_keep_is_decoded_again_with_the_same_cards(
         engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoiled: str) -> None:
