@@ -1324,49 +1324,30 @@ def _scanned(engine: Engine, source: Path, block_bytes: int) -> tuple[list[Any],
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("switch", ["READ_AHEAD", "KEEP_BLOCKS"])
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.sampled_from([*GOOD, *BAD_LINES, *ODD_AND_DUPLICATE]), min_size=1, max_size=24),
        block_bytes=st.sampled_from((2_000, 5_000, 20_000)))
-def test_blocks_decoded_ahead_score_as_blocks_decoded_in_turn(engine: Engine, tmp_path: Path, lines: list[str],
-                                                               block_bytes: int, monkeypatch: pytest.MonkeyPatch
-                                                               ) -> None:
-    """The next block decoded in a thread while DuckDB scores this one (every installed pack, so the
-    account pass reads the blocks twice) gives what decoding each block in turn gives: the same
-    cards, rejections (odd lines, duplicate ids across blocks), left-out activities and counts."""
+def test_a_scan_gives_the_same_with_its_shortcuts_on_and_off(engine: Engine, tmp_path: Path, lines: list[str],
+                                                             block_bytes: int, switch: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every installed pack (so the account pass reads the file twice), with each of the scan's two
+    shortcuts on and off: the next block decoded in a thread while DuckDB scores this one
+    (READ_AHEAD, against each block decoded in turn), and the scoring pass reading back the account
+    pass's copy of each block (KEEP_BLOCKS, against decoding the lines again). Either way the same
+    cards, rejections (odd lines, lines with an activity time the SQL does not read, duplicate ids
+    across blocks), left-out activities and counts."""
     from leadscore.columnar import scan
 
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if not any(line.strip() for line in lines):
         return  # no leads: the scan refuses the file either way
-    monkeypatch.setattr(scan, "READ_AHEAD", False)
-    in_turn = _scanned(engine, source, block_bytes)
-    monkeypatch.setattr(scan, "READ_AHEAD", True)
-    assert _scanned(engine, source, block_bytes) == in_turn
-
-
-@pytest.mark.slow
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(lines=st.lists(st.sampled_from([*GOOD, *BAD_LINES, *ODD_AND_DUPLICATE]), min_size=1, max_size=24),
-       block_bytes=st.sampled_from((2_000, 5_000, 20_000)))
-def test_blocks_kept_by_the_account_pass_score_as_blocks_decoded_again(engine: Engine, tmp_path: Path, lines: list[str],
-                                                                       block_bytes: int,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scoring pass reading back the account pass's copy of each block (every installed pack)
-    gives what decoding the lines again gives: the same cards, rejections (odd lines, lines with an
-    activity time the SQL does not read, duplicate ids across blocks), left-out activities and counts."""
-    from leadscore.columnar import scan
-
-    source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    if not any(line.strip() for line in lines):
-        return  # no leads: the scan refuses the file either way
-    monkeypatch.setattr(scan, "KEEP_BLOCKS", False)
-    decoded_again = _scanned(engine, source, block_bytes)
-    monkeypatch.setattr(scan, "KEEP_BLOCKS", True)
-    assert _scanned(engine, source, block_bytes) == decoded_again
+    monkeypatch.setattr(scan, switch, False)
+    off = _scanned(engine, source, block_bytes)
+    monkeypatch.setattr(scan, switch, True)
+    assert _scanned(engine, source, block_bytes) == off
 
 
 def _kept_scan(engine: Engine, source: Path, monkeypatch: pytest.MonkeyPatch,

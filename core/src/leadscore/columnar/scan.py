@@ -230,9 +230,9 @@ class _BlockReader:
             ahead.close()
         self.last_pass = True
 
-    def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes], Any]]:
-        """(number of the first line, the lines, their decoded rows) of each block in turn: Python
-        and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
+    def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes] | SpanLines, Any]]:
+        """(number of the first line, the lines, their decoded rows or None for a kept block) of each
+        block in turn: Python and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
         scorer, kept = self.scorer, self.kept
         if kept is not None and self.last_pass:
             yield from self._kept_or_decoded(as_of_us)
@@ -481,10 +481,11 @@ class KeptBlocks:
     """Blocks' ``leads`` and ``activities`` tables (and the numbers of their odd lines) kept on disk
     between the account pass and the scoring pass, in a folder of their own under ``folder``.
 
-    Decoding a block holds Python's lock (about half of the CPU of a scan with the account pass went
-    to decoding every block twice); DuckDB writes and reads Parquet on its own threads, and a block
-    kept so costs about a fifth of decoding it (bench/README.md, thirteenth round). A block is
-    read back once and its files removed; the disk holds at most the file's blocks, compressed.
+    Decoding a block holds Python's lock (decoding every block twice was about half of the CPU of a
+    scan with the account pass); DuckDB writes and reads Parquet on its own threads, and writing a
+    block's copy costs about a tenth of decoding it (bench/README.md, thirteenth round). A block is
+    read back once and its files removed; the disk holds at most the file's blocks, compressed
+    (about 240 bytes a generated lead).
     """
 
     def __init__(self, folder: str) -> None:
