@@ -233,13 +233,12 @@ class _BlockReader:
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes] | SpanLines, Any]]:
         """(number of the first line, the lines, their decoded rows or None for a kept block) of each
         block in turn: Python and Arrow only, no DuckDB, so it may run in a thread of its own (see Ahead)."""
-        scorer, kept = self.scorer, self.kept
+        kept = self.kept
         if kept is not None and self.last_pass:
             yield from self._kept_or_decoded(as_of_us)
             return
         for first, lines in line_blocks(self.path, self.block_bytes, self.spans if kept is not None else None):
-            with timed("read decode"):
-                decoded = decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
+            decoded = self._decode(lines, first, as_of_us)
             yield first, lines, decoded
             del lines, decoded
 
@@ -253,11 +252,13 @@ class _BlockReader:
             if self.kept.has(first):
                 yield first, lines, None  # read back from the account pass's copy (see _block_tables)
                 continue
-            with timed("read decode"):
-                decoded = decode_block(lines.read(), first, as_of_us, self.scorer.numeric_fields,
-                                       self.scorer.reads_props)
+            decoded = self._decode(lines.read(), first, as_of_us)
             yield first, lines, decoded
             del lines, decoded
+
+    def _decode(self, lines: list[bytes], first: int, as_of_us: int) -> Any:
+        with timed("read decode"):
+            return decode_block(lines, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
 
     def _block_tables(self, first: int, lines: list[bytes] | SpanLines, decoded: Any, as_of_us: int) -> list[int]:
         """``leads`` and ``activities`` of the block of ``lines`` from line ``first``, from its decoded
@@ -271,9 +272,7 @@ class _BlockReader:
             odd = kept.load(self.scorer.con, first)
             if odd is not None:
                 return odd
-            with timed("read decode"):
-                listed = lines.read() if isinstance(lines, SpanLines) else lines
-                decoded = decode_block(listed, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
+            decoded = self._decode(lines.read() if isinstance(lines, SpanLines) else lines, first, as_of_us)
         odd = self._tables(decoded, as_of_us)
         if kept is not None and not self.last_pass:
             with timed("keep block"):
