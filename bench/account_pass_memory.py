@@ -35,8 +35,9 @@ def _status(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-class _Done(Exception):
-    pass
+class _Done(BaseException):
+    """Stops the scan: not an Exception, which the scan would take for a block the SQL could not run
+    (and score that block the python way, going on to the next)."""
 
 
 def main() -> None:
