@@ -3,7 +3,7 @@
 Reads a JSON Lines file with every installed pack (so the account pass runs) up to the account
 sums, and prints after each block: the process's peak since the block before (VmHWM, reset through
 /proc/self/clear_refs), its resident size, and every --every blocks DuckDB's own accounting
-(duckdb_memory(): in memory and spilled), Python's live memory blocks and the contacts counted.
+(duckdb_memory(): in memory and spilled), Python's live memory blocks and the bytes Arrow holds.
 Stops before the sums (bench/account_sums.py times those).
 
     uv run python bench/account_pass_memory.py g2m.jsonl            # the first 2,000,000 lines of g10m.jsonl
@@ -19,6 +19,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pyarrow as pa
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import accounts
@@ -50,7 +52,7 @@ def main() -> None:
     add_sql = accounts.AccountPass.add_sql
     count = 0
     start = time.perf_counter()
-    print("block  peak_MiB  resident_MiB  [s  contacts  duckdb_MiB  spilled_MiB  python_blocks]", flush=True)
+    print("block  peak_MiB  resident_MiB  [s  duckdb_MiB  spilled_MiB  python_blocks  arrow_MiB]", flush=True)
 
     def traced(self: accounts.AccountPass) -> None:
         nonlocal count
@@ -61,9 +63,8 @@ def main() -> None:
             con = self.scorer.con
             held, spilled = con.execute("SELECT sum(memory_usage_bytes) // 1048576, sum(temporary_storage_bytes) "
                                         "// 1048576 FROM duckdb_memory()").fetchone()
-            contacts = con.execute("SELECT count(*) FROM contacts").fetchone()[0]
-            line += f"  {time.perf_counter() - start:6.0f}  {contacts:9d}  {held:10d}  {spilled:11d}  " \
-                    f"{sys.getallocatedblocks():13d}"
+            line += f"  {time.perf_counter() - start:6.0f}  {held:10d}  {spilled:11d}  {sys.getallocatedblocks():13d}  " \
+                    f"{pa.total_allocated_bytes() // 1048576:9d}"
         print(line, flush=True)
         Path("/proc/self/clear_refs").write_text("5")  # the next block's peak is its own
         if args.blocks and count >= args.blocks:

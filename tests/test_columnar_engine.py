@@ -249,7 +249,7 @@ def test_account_sums_duckdb_cannot_make_end_the_run_in_one_line(tmp_path: Path,
 
     from leadscore.columnar.accounts import AccountPass
 
-    def out_of_memory(self: Any) -> Any:
+    def out_of_memory(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB\nmore")
 
     monkeypatch.setattr(AccountPass, "finish", out_of_memory)
@@ -854,9 +854,13 @@ def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytes
         assert parts.leads.equals(whole.leads) and parts.activities.equals(whole.activities)
 
 
-def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lead id met before, in the same block or one read long before (its hash kept in seen_ids),
-    is rejected in its place as the python reader rejects it; a new id is scored."""
+@pytest.mark.parametrize("packs", [(), ("-r", "firr-base")])
+def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                packs: tuple[str, ...]) -> None:
+    """A lead id met before, in the same block or one read long before, is rejected in its place as
+    the python reader rejects it; a new id is scored. Either way the scan finds them: every pack (the
+    account pass finds the duplicates at its end, LeadIds) and firr-base alone (one pass: each block
+    checked against the hashes in seen_ids)."""
     import leadscore.columnar.scan as scan
 
     lines = GOOD[:30]
@@ -864,8 +868,8 @@ def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pyt
     source = tmp_path / "copies.jsonl"
     source.write_text("\n".join([*lines, *copies, lines[10], *GOOD[30:36]]) + "\n", encoding="utf-8")
     monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 4_000)  # a few leads a block
-    python = _score(tmp_path, source, "python", "--explain")
-    duckdb = _score(tmp_path, source, "duckdb", "--explain")
+    python = _score(tmp_path, source, "python", "--explain", *packs)
+    duckdb = _score(tmp_path, source, "duckdb", "--explain", *packs)
     assert duckdb == python
     assert python[2].count("duplicate lead id") == 4 and python[3].startswith("scored 36 + rejected 4")
 
@@ -1253,23 +1257,26 @@ def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_account
     """A lead the python engine scores in a columnar run (its block failed in SQL, or an odd line)
     reads its account's signals from the SQL account pass: every account's values and evidence
     equal the python engine's, an account whose engaged people have no seniority included (0 senior
-    engaged contacts, not unknown: an enterprise router compares that count with 2)."""
+    engaged contacts, not unknown: an enterprise router compares that count with 2). A later lead with
+    an id met before is no contact: its line is rejected, so it adds no engaged person to A-UNTITLED."""
     from leadscore.columnar import accounts as columnar_accounts
+    from leadscore.io.duplicates import reject_duplicates
     from leadscore.io.readers import read_leads
 
     visit = '"activities": [{"type": "webinar_attended", "at": "2026-11-20T10:00:00Z"}]'
     untitled = [f'{{"id": "U-{i}", "email": "u{i}@untitled.io", "account_id": "{account}", {visit}}}'
-                for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO"))]
+                for i, account in enumerate(("A-UNTITLED", "A-UNTITLED", "A-SOLO", "A-UNTITLED"))]
+    untitled[-1] = untitled[-1].replace('"U-3"', '"L-0000007"')  # the id of a generated lead
     source = _generated(tmp_path, 400, 11, *untitled)
     finished = []
     finish = columnar_accounts.AccountPass.finish
 
-    def kept(self: Any) -> Any:
-        finished.append(finish(self))
+    def kept(self: Any, *args: Any, **kwargs: Any) -> Any:
+        finished.append(finish(self, *args, **kwargs))
         return finished[-1]
 
     monkeypatch.setattr(columnar_accounts.AccountPass, "finish", kept)
-    leads = [item for item in read_leads(str(source)) if isinstance(item, Lead)]
+    leads = [item for item in reject_duplicates(read_leads(str(source))) if isinstance(item, Lead)]
     with Engine(as_of=AS_OF) as python, Engine(backend="duckdb", as_of=AS_OF) as columnar:
         assert python.needs_accounts
         index = python.build_accounts(leads)

@@ -9,8 +9,11 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -164,7 +167,13 @@ ACCOUNT_PASS_MEMORY = "120MB"
 
 class AccountPass:
     """Built block by block (:meth:`add_sql` and :meth:`add_python` after each block is read, inside
-    :meth:`reading`), then :meth:`finish`."""
+    :meth:`reading`), then :meth:`finish`.
+
+    Each block's contacts are written to a Parquet file of their own in a folder under the scorer's
+    temporary folder, and the sums read the folder. Appended to a DuckDB table instead, they grew
+    the process block by block, outside DuckDB's own memory accounting (bench/README.md, fourteenth
+    round). The few contacts counted the python way (odd lines, a block the SQL could not run) go to
+    the table ``python_contacts``."""
 
     def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
         self.engine, self.scorer, self.when = engine, scorer, when
@@ -173,10 +182,12 @@ class AccountPass:
         self.sql = AccountSql(engine, domain, person)
         self.signals, self.need_score = self.sql.signals, self.sql.need_score
         con = scorer.con
-        columns = ["k BIGINT", "key VARCHAR", "id VARCHAR", "person VARCHAR", "engaged BOOLEAN", "senior BOOLEAN",
-                   "function VARCHAR"]
-        columns += ["high BIGINT", "total BIGINT"] + [f"m{i} BOOLEAN" for i in range(len(self.signals))]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE contacts ({', '.join(columns)})")
+        self.columns = [("k", "BIGINT"), ("key", "VARCHAR"), ("id", "VARCHAR"), ("person", "VARCHAR"),
+                        ("engaged", "BOOLEAN"), ("senior", "BOOLEAN"), ("function", "VARCHAR"), ("high", "BIGINT"),
+                        ("total", "BIGINT"), *[(f"m{i}", "BOOLEAN") for i in range(len(self.signals))]]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE python_contacts ({', '.join(f'{n} {t}' for n, t in self.columns)})")
+        self.folder = Path(tempfile.mkdtemp(prefix="contacts-", dir=scorer.tmp.name))
+        self.files = 0
         scorer.plan.udfs.register(con)
 
     @contextlib.contextmanager
@@ -199,21 +210,37 @@ class AccountPass:
         contacts = q.sql(self.sql.contacts(self.scorer.same_account[False]))
         if self.need_score:
             self.scorer.run_views(with_accounts=False)
-            self.scorer.con.execute(f"INSERT INTO contacts {contacts}")
+            self.write(contacts)
         else:
-            self.scorer.con.execute(f"INSERT INTO contacts WITH sig AS ({self.scorer.signal_statement(with_accounts=False)}) "
-                                    f"{contacts}")
+            self.write(f"WITH sig AS ({self.scorer.signal_statement(with_accounts=False)}) {contacts}")
+
+    def write(self, select: str) -> None:
+        """The contacts ``select`` gives (:meth:`AccountSql.contacts`' columns) as the next file of the
+        folder, each column of the type the sums read; nothing is left of a file that fails half-way
+        (the block is then run again in parts or counted the python way)."""
+        path = self.folder / f"{self.files}.parquet"
+        typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in self.columns)
+        try:
+            self.scorer.con.execute(f"COPY (SELECT {typed} FROM ({select})) TO {q.path_text(path)} "
+                                    "(FORMAT parquet, COMPRESSION lz4)")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self.files += 1
 
     def add_python(self, leads: dict[int, Any]) -> None:
         """Count the contacts among ``leads`` (line number -> Lead or Rejection) the python way: a
         block's odd lines, and the leads of a block the SQL could not run."""
         self._python_contacts(self.scorer.con, leads)
 
-    def finish(self) -> SqlAccounts:
+    def finish(self, left_out: str | None = None) -> SqlAccounts:
         """Each account's signals (``account_rows``, by key) and each contact's account
         (``lead_account``: ``k``, ``key``); the contacts and the summaries they made are dropped.
-        One row an account, not one a contact: a million leads' rows were the run's largest table."""
+        One row an account, not one a contact: a million leads' rows were the run's largest table.
+        ``left_out``: a table of the lines (``k``) whose contacts do not count (later leads with an
+        id met before)."""
         con = self.scorer.con
+        self.gather(left_out)
         steps = [("account_sum", self.sql.summary())]
         steps += [(f"same_{index}", self.sql.same(index)) for index in range(len(self.signals))]
         steps += [("account_rows", self.sql.by_account()),
@@ -222,8 +249,24 @@ class AccountPass:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
         for name, _ in steps[:-2]:
             con.execute(f"DROP TABLE {name}")
-        con.execute("DROP TABLE contacts")
+        con.execute("DROP VIEW contacts")
+        con.execute("DROP TABLE python_contacts")
+        self.close()
         return SqlAccounts(self, con)
+
+    def gather(self, left_out: str | None = None) -> None:
+        """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
+        those of the lines in ``left_out``, for the sums (:meth:`AccountSql.summary` and the others)."""
+        contacts = "SELECT * FROM python_contacts"
+        if self.files:
+            contacts += f" UNION ALL SELECT * FROM read_parquet({q.path_text(self.folder / '*.parquet')})"
+        if left_out is not None:
+            contacts = f"SELECT * FROM ({contacts}) ANTI JOIN {left_out} USING (k)"
+        self.scorer.con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {contacts}")
+
+    def close(self) -> None:
+        """Remove the contacts' files (done by :meth:`finish`; for a pass left before it)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
         """Contacts the python engine scores: their summary values the python way."""
@@ -252,7 +295,7 @@ class AccountPass:
                          values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
                          *[i in matched for i in range(len(self.signals))]))
         if rows:
-            con.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
+            con.executemany(f"INSERT INTO python_contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
 
 
 def _email_domain(email: str | None) -> str | None:

@@ -9,7 +9,9 @@ not take are parsed by the python reader's line parser; leads with values the SQ
 reproduce are scored by the python engine; both in their place. When the rulepacks need the
 account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
 tables on disk as Parquet (:class:`KeptBlocks`) so that the scoring pass reads them back in DuckDB
-instead of decoding the lines a second time (and reads a block's lines again only when asked for).
+instead of decoding the lines a second time (and reads a block's lines again only when asked for);
+that pass also writes each block's lead ids to disk and finds the duplicates once, at its end
+(:class:`LeadIds`).
 """
 
 from __future__ import annotations
@@ -185,15 +187,18 @@ class _BlockReader:
         # and where each block's lines are in the file (the scoring pass reads them only if asked).
         self.kept = KeptBlocks(scorer.tmp.name) if engine.needs_accounts and KEEP_BLOCKS else None
         self.spans: list[tuple[int, int, int, int]] = []
+        # With the account pass, its lead ids (the scoring pass then knows which lines are duplicates).
+        self.ids = LeadIds(scorer.tmp.name) if engine.needs_accounts else None
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
         con, scorer = self.scorer.con, self.scorer
         as_of_us = q.micros(self.when)
-        # Every lead id met so far in this pass, as its 64-bit hash: a later lead with one of them is a
-        # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a hash,
-        # a chance of about n^2 / 2^65, would count as one).
-        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
+        if self.ids is None:
+            # Every lead id met so far in this pass, as its 64-bit hash: a later lead with one of them is a
+            # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a
+            # hash, a chance of about n^2 / 2^65, would count as one).
+            con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
         ahead = self.ahead = Ahead(self._decoded(as_of_us), READ_AHEAD)
         try:
             ahead.ask()
@@ -220,7 +225,7 @@ class _BlockReader:
                     ahead.ask()
                 with timed("read odd lines"):
                     by_python = self._odd_lines(first, lines, odd, as_of_us)
-                self._duplicates(by_python)
+                self._duplicates(by_python, first, first + len(lines) - 1)
                 if self.last_pass:
                     self._count_types(by_python)
                     self._count_misfits(by_python)
@@ -298,23 +303,32 @@ class _BlockReader:
             con.unregister(name)
         return sorted(decoded.odd + bad)
 
-    def _duplicates(self, by_python: dict[int, Lead | Rejection]) -> None:
-        """Leads whose id an earlier lead of the file has: out of ``leads`` (and so of the account
-        pass), rejected in their place as the python reader's duplicate check words it."""
+    def _duplicates(self, by_python: dict[int, Lead | Rejection], first: int, last: int) -> None:
+        """Leads whose id an earlier lead of the file has: out of ``leads``, rejected in their place as
+        the python reader's duplicate check words it. With the account pass, that pass notes each
+        block's ids and finds the duplicates at its end (:class:`LeadIds`, and ``finish`` leaves their
+        contacts out); the scoring pass rejects them as here."""
         con = self.scorer.con
         con.execute("CREATE OR REPLACE TEMP TABLE block_ids (k BIGINT, id VARCHAR)")
         con.execute("INSERT INTO block_ids SELECT k, id FROM leads")
         python_ids = [(k, item.id) for k, item in by_python.items() if isinstance(item, Lead)]
         if python_ids:
             con.executemany("INSERT INTO block_ids VALUES (?, ?)", python_ids)
-        # The block's hashes met before, found by a join that hashes the block's few thousand ids and
-        # looks each earlier one up (an IN over seen_ids hashed all of them again for every block).
-        con.execute("CREATE OR REPLACE TEMP TABLE block_hashes AS SELECT DISTINCT hash(id) AS h FROM block_ids")
-        con.execute("CREATE OR REPLACE TEMP TABLE met AS SELECT DISTINCT h FROM seen_ids JOIN block_hashes USING (h)")
-        found = con.execute(
-            "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
-            "WHERE rn > 1 OR hash(id) IN (SELECT h FROM met) ORDER BY k").fetchall()
-        con.execute("INSERT INTO seen_ids SELECT h FROM block_hashes WHERE h NOT IN (SELECT h FROM met)")
+        if self.ids is not None and not self.last_pass:
+            self.ids.note(con, self.label)
+            return
+        if self.ids is not None:
+            found = con.execute("SELECT k, id FROM block_ids WHERE k IN (SELECT k FROM later_ids WHERE k BETWEEN ? AND ?) "
+                                "ORDER BY k", [first, last]).fetchall()
+        else:
+            # The block's hashes met before, found by a join that hashes the block's few thousand ids and
+            # looks each earlier one up (an IN over seen_ids hashed all of them again for every block).
+            con.execute("CREATE OR REPLACE TEMP TABLE block_hashes AS SELECT DISTINCT hash(id) AS h FROM block_ids")
+            con.execute("CREATE OR REPLACE TEMP TABLE met AS SELECT DISTINCT h FROM seen_ids JOIN block_hashes USING (h)")
+            found = con.execute(
+                "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
+                "WHERE rn > 1 OR hash(id) IN (SELECT h FROM met) ORDER BY k").fetchall()
+            con.execute("INSERT INTO seen_ids SELECT h FROM block_hashes WHERE h NOT IN (SELECT h FROM met)")
         if not found:
             return
         for k, lead_id in found:
@@ -389,12 +403,14 @@ class _BlockReader:
         return found
 
     def _accounts(self, summary: AccountPass) -> Any:
-        """The account pass's sums over every contact, or one line saying why DuckDB could not make them
-        (nothing is scored yet then: no block is left half-done)."""
+        """The account pass's sums over every contact but the duplicates', or one line saying why DuckDB
+        could not make them (nothing is scored yet then: no block is left half-done)."""
         import duckdb
 
+        assert self.ids is not None
         try:
-            return summary.finish()
+            self.ids.find_later(self.scorer.con)
+            return summary.finish(left_out="later_ids")
         except duckdb.Error as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(self.label, f"the columnar engine could not sum up the accounts of this file in "
@@ -405,8 +421,9 @@ class _BlockReader:
         try:
             yield from self._scored(first, rest)
         finally:
-            if self.kept is not None:
-                self.kept.close()
+            for files in (self.kept, self.ids):
+                if files is not None:
+                    files.close()
 
     def _scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         engine, scorer, when = self.engine, self.scorer, self.when
@@ -415,13 +432,16 @@ class _BlockReader:
         del first  # each block is held only while it is scored (see _handed_on)
         if engine.needs_accounts:
             summary = AccountPass(engine, scorer, when)
-            with summary.reading():
-                for block in blocks:
-                    summary.add_python(block.by_python)  # its odd lines
-                    for lines in self._in_parts(block, summary.add_sql):
-                        summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
-                    del block
-            accounts = self._accounts(summary)
+            try:
+                with summary.reading():
+                    for block in blocks:
+                        summary.add_python(block.by_python)  # its odd lines
+                        for lines in self._in_parts(block, summary.add_sql):
+                            summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
+                        del block
+                accounts = self._accounts(summary)
+            finally:
+                summary.close()
             blocks = self.blocks()
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}
@@ -506,7 +526,7 @@ class KeptBlocks:
         leads, acts, numbers = self._paths(first)
         try:
             for table, path in (("leads", leads), ("activities", acts)):
-                con.execute(f"COPY {table} TO {_quoted(path)} (FORMAT parquet, COMPRESSION lz4)")
+                con.execute(f"COPY {table} TO {q.path_text(path)} (FORMAT parquet, COMPRESSION lz4)")
             with open(numbers, "wb") as out:
                 array("q", odd).tofile(out)
         except (duckdb.Error, OSError):
@@ -523,7 +543,7 @@ class KeptBlocks:
         leads, acts, numbers = self._paths(first)
         try:
             for table, path in (("leads", leads), ("activities", acts)):
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet({_quoted(path)})")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet({q.path_text(path)})")
             odd = array("q")
             with open(numbers, "rb") as source:
                 odd.frombytes(source.read())
@@ -542,9 +562,48 @@ class KeptBlocks:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _quoted(path: Path) -> str:
-    """``path`` as an SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
+class LeadIds:
+    """The account pass's lead ids, as (line, 64-bit hash of the id) in a Parquet file a block, in a
+    folder of their own under ``folder``; at the pass's end :meth:`find_later` finds the lines whose
+    id an earlier line has, all at once. Checked block by block against every id met before instead
+    (``seen_ids``, as a pass without accounts does), every block read all the ids met again, and
+    DuckDB's temporary storage for them grew the process block by block (bench/README.md, fourteenth
+    round). Two ids sharing a hash count as one, as in ``seen_ids``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="ids-", dir=folder))
+        self.files = 0
+
+    def note(self, con: Any, label: str) -> None:
+        """The ids of the connection's ``block_ids``, as the next file."""
+        import duckdb
+
+        path = self.folder / f"{self.files}.parquet"
+        try:
+            con.execute(f"COPY (SELECT k, hash(id) AS h FROM block_ids) TO {q.path_text(path)} "
+                        "(FORMAT parquet, COMPRESSION lz4)")
+        except (duckdb.Error, OSError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(label, f"the columnar engine could not write the lead ids it checks for duplicates to "
+                             f"{self.folder} ({reason})", "free space there (it is under TMPDIR) or score it with "
+                             "--engine python") from err
+        self.files += 1
+
+    def find_later(self, con: Any) -> None:
+        """The table ``later_ids``: the lines (``k``, in order) whose id's hash an earlier line has."""
+        con.execute("CREATE OR REPLACE TEMP TABLE later_ids (k BIGINT)")
+        if self.files:
+            ids = f"read_parquet({q.path_text(self.folder / '*.parquet')})"
+            # The hashes met more than once first (one row a hash: DuckDB spills what does not fit), then
+            # their later lines; a file without duplicates makes no row after the first step.
+            con.execute(f"CREATE OR REPLACE TEMP TABLE met_twice AS SELECT h, min(k) AS first FROM {ids} GROUP BY h "
+                        "HAVING count(*) > 1")
+            con.execute(f"INSERT INTO later_ids SELECT k FROM {ids} JOIN met_twice USING (h) WHERE k > first ORDER BY k")
+            con.execute("DROP TABLE met_twice")
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the

@@ -209,6 +209,11 @@ _TEXT_ORDER = "ls__text_order"
 _DAY_US = 86_400_000_000
 
 
+def path_text(path: Any) -> str:
+    """A file's path as an SQL string literal, for COPY and read_parquet."""
+    return exp.Literal.string(str(path)).sql(dialect=DIALECT)
+
+
 def utc_day(micros: exp.Expression) -> exp.Expression:
     """The UTC date of a time in microseconds since 1970."""
     return exp.Anonymous(this=_DAY, expressions=[micros])
