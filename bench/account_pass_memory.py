@@ -70,7 +70,7 @@ def main() -> None:
         if args.blocks and count >= args.blocks:
             raise _Done
 
-    def stop(self: accounts.AccountPass) -> None:
+    def stop(self: accounts.AccountPass, *args: object, **kwargs: object) -> None:
         raise _Done
 
     accounts.AccountPass.add_sql = traced

@@ -96,6 +96,13 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Where the decoded columns' buffers are allocated: the C library's malloc rather than pyarrow's
+# default (mimalloc). A block is decoded in one thread and freed in another once DuckDB has copied
+# it; with mimalloc the process kept more of that memory, block after block (ten million leads, the
+# account pass's blocks: at most 441 MiB with the system allocator against 507; bench/README.md,
+# fourteenth round). Buffers this size are mapped and unmapped whole by malloc.
+POOL = pa.system_memory_pool()
+
 # Lines decoded into Python lists before they become Arrow columns: the lists of a whole 24 MB block
 # took about 80 MiB of Python objects at once (see bench/block_memory.py), a few thousand lines' take little.
 CHUNK_LINES = 2048
@@ -150,12 +157,11 @@ def _decode_chunk(lines: list[bytes], first: int, as_of_us: int, numeric: Mappin
             continue
         rows.append(row)
     columns = list(zip(*rows)) if rows else [[] for _ in LEAD_SCHEMA]
-    leads = pa.record_batch([pa.array(values, field.type) for field, values in zip(LEAD_SCHEMA, columns)],
+    leads = pa.record_batch([pa.array(values, field.type, memory_pool=POOL) for field, values in zip(LEAD_SCHEMA, columns)],
                             schema=LEAD_SCHEMA)
-    activities = pa.record_batch([pa.array(ks, pa.int64()), pa.array(positions, pa.int64()),
-                                  pa.array(types, pa.string()), pa.array(times, pa.string()),
-                                  pa.array(props, pa.string()), pa.array(wheres, pa.string())],
-                                 schema=ACTIVITY_COLUMNS)
+    activities = pa.record_batch([pa.array(values, kind, memory_pool=POOL) for values, kind in (
+                                  (ks, pa.int64()), (positions, pa.int64()), (types, pa.string()), (times, pa.string()),
+                                  (props, pa.string()), (wheres, pa.string()))], schema=ACTIVITY_COLUMNS)
     return leads, activities
 
 
