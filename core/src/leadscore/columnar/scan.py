@@ -566,9 +566,9 @@ class LeadIds:
     """The account pass's lead ids, as (line, 64-bit hash of the id) in a Parquet file a block, in a
     folder of their own under ``folder``; at the pass's end :meth:`find_later` finds the lines whose
     id an earlier line has, all at once. Checked block by block against every id met before instead
-    (``seen_ids``, as a pass without accounts does), every block read all the ids met again, and
-    DuckDB's temporary storage for them grew the process block by block (bench/README.md, fourteenth
-    round). Two ids sharing a hash count as one, as in ``seen_ids``."""
+    (``seen_ids``, as a pass without accounts does), every block of both passes read all the ids met
+    again, held in DuckDB's temporary storage (bench/README.md, fourteenth round). Two ids sharing a
+    hash count as one, as in ``seen_ids``."""
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="ids-", dir=folder))
