@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 'e:person' || i::VARCHAR || '@acme' || (i // 3)::VARCHAR || '.io' AS person, (i % 2) = 0 AS engaged,
                 (i % 5) = 0 AS senior, ['sales', 'marketing', 'it', 'finance', 'other', NULL][(i % 6) + 1] AS function,
                 i % 4 AS high, NULL AS total{matched} FROM range({low}, {min(low + BLOCK, args.contacts)}) t(i)""")
-        print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in {account_pass.files} files "
+        print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in {account_pass.files.files} files "
               f"in {time.perf_counter() - started:.1f} s")
         account_pass.gather()
         steps = [("account_sum", account_pass.sql.summary())]

@@ -56,3 +56,9 @@ def describe_failure(err: BaseException) -> str:
     text = " ".join(str(err).split())
     text = f"{type(err).__name__}: {text}" if text else type(err).__name__
     return text if len(text) <= 200 else f"{text[:197]}..."
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's message's first line, or its type's name when it has none."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -9,17 +9,15 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
 from leadscore.columnar import sql as q
+from leadscore.columnar.files import ParquetFolder
 from leadscore.engine import seen_at
 from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
@@ -186,8 +184,7 @@ class AccountPass:
                         ("engaged", "BOOLEAN"), ("senior", "BOOLEAN"), ("function", "VARCHAR"), ("high", "BIGINT"),
                         ("total", "BIGINT"), *[(f"m{i}", "BOOLEAN") for i in range(len(self.signals))]]
         con.execute(f"CREATE OR REPLACE TEMP TABLE python_contacts ({', '.join(f'{n} {t}' for n, t in self.columns)})")
-        self.folder = Path(tempfile.mkdtemp(prefix="contacts-", dir=scorer.tmp.name))
-        self.files = 0
+        self.files = ParquetFolder(scorer.tmp.name, "contacts-")
         scorer.plan.udfs.register(con)
 
     @contextlib.contextmanager
@@ -218,15 +215,8 @@ class AccountPass:
         """The contacts ``select`` gives (:meth:`AccountSql.contacts`' columns) as the next file of the
         folder, each column of the type the sums read; nothing is left of a file that fails half-way
         (the block is then run again in parts or counted the python way)."""
-        path = self.folder / f"{self.files}.parquet"
         typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in self.columns)
-        try:
-            self.scorer.con.execute(f"COPY (SELECT {typed} FROM ({select})) TO {q.path_text(path)} "
-                                    "(FORMAT parquet, COMPRESSION lz4)")
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        self.files += 1
+        self.files.write(self.scorer.con, f"SELECT {typed} FROM ({select})")
 
     def add_python(self, leads: dict[int, Any]) -> None:
         """Count the contacts among ``leads`` (line number -> Lead or Rejection) the python way: a
@@ -258,15 +248,16 @@ class AccountPass:
         """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
         those of the lines in ``left_out``, for the sums (:meth:`AccountSql.summary` and the others)."""
         contacts = "SELECT * FROM python_contacts"
-        if self.files:
-            contacts += f" UNION ALL SELECT * FROM read_parquet({q.path_text(self.folder / '*.parquet')})"
+        written = self.files.read()
+        if written is not None:
+            contacts += f" UNION ALL SELECT * FROM {written}"
         if left_out is not None:
             contacts = f"SELECT * FROM ({contacts}) ANTI JOIN {left_out} USING (k)"
         self.scorer.con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {contacts}")
 
     def close(self) -> None:
         """Remove the contacts' files (done by :meth:`finish`; for a pass left before it)."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.files.close()
 
     def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
         """Contacts the python engine scores: their summary values the python way."""

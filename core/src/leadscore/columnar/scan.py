@@ -36,9 +36,10 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, AccountSql
 from leadscore.columnar.engine import NotColumnar, Rows, timed
+from leadscore.columnar.files import ParquetFolder, copy_parquet
 from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import halve_or_record
-from leadscore.errors import InputError
+from leadscore.errors import InputError, first_line
 from leadscore.explain import count_unscored
 from leadscore.io.duplicates import DEDUPE_FIX
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
@@ -412,9 +413,8 @@ class _BlockReader:
             self.ids.find_later(self.scorer.con)
             return summary.finish(left_out="later_ids")
         except duckdb.Error as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(self.label, f"the columnar engine could not sum up the accounts of this file in "
-                             f"DuckDB ({reason})", "score it with --engine python") from err
+                             f"DuckDB ({first_line(err)})", "score it with --engine python") from err
 
     def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         """Score the blocks (``first`` is read already); with the account pass, read them all first."""
@@ -526,7 +526,7 @@ class KeptBlocks:
         leads, acts, numbers = self._paths(first)
         try:
             for table, path in (("leads", leads), ("activities", acts)):
-                con.execute(f"COPY {table} TO {q.path_text(path)} (FORMAT parquet, COMPRESSION lz4)")
+                copy_parquet(con, table, path)
             with open(numbers, "wb") as out:
                 array("q", odd).tofile(out)
         except (duckdb.Error, OSError):
@@ -571,29 +571,24 @@ class LeadIds:
     hash count as one, as in ``seen_ids``."""
 
     def __init__(self, folder: str) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="ids-", dir=folder))
-        self.files = 0
+        self.files = ParquetFolder(folder, "ids-")
 
     def note(self, con: Any, label: str) -> None:
         """The ids of the connection's ``block_ids``, as the next file."""
         import duckdb
 
-        path = self.folder / f"{self.files}.parquet"
         try:
-            con.execute(f"COPY (SELECT k, hash(id) AS h FROM block_ids) TO {q.path_text(path)} "
-                        "(FORMAT parquet, COMPRESSION lz4)")
+            self.files.write(con, "SELECT k, hash(id) AS h FROM block_ids")
         except (duckdb.Error, OSError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(label, f"the columnar engine could not write the lead ids it checks for duplicates to "
-                             f"{self.folder} ({reason})", "free space there (it is under TMPDIR) or score it with "
-                             "--engine python") from err
-        self.files += 1
+                             f"{self.files.folder} ({first_line(err)})", "free space there (it is under TMPDIR) or "
+                             "score it with --engine python") from err
 
     def find_later(self, con: Any) -> None:
         """The table ``later_ids``: the lines (``k``, in order) whose id's hash an earlier line has."""
         con.execute("CREATE OR REPLACE TEMP TABLE later_ids (k BIGINT)")
-        if self.files:
-            ids = f"read_parquet({q.path_text(self.folder / '*.parquet')})"
+        ids = self.files.read()
+        if ids is not None:
             # The hashes met more than once first (one row a hash: DuckDB spills what does not fit), then
             # their later lines; a file without duplicates makes no row after the first step.
             con.execute(f"CREATE OR REPLACE TEMP TABLE met_twice AS SELECT h, min(k) AS first FROM {ids} GROUP BY h "
@@ -603,7 +598,7 @@ class LeadIds:
         self.close()
 
     def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.files.close()
 
 
 # The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from leadscore.history.store import HistoryError, SqlStore, first_line, optional_module
+from leadscore.errors import first_line
+from leadscore.history.store import HistoryError, SqlStore, optional_module
 
 DEFAULT_WAIT_SECONDS = 60.0
 WAIT_ENV = "LEADSCORE_HISTORY_WAIT"

@@ -10,8 +10,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from leadscore.errors import first_line
 from leadscore.history.duckdb_store import wait_seconds
-from leadscore.history.store import HistoryError, SqlStore, first_line, optional_module
+from leadscore.history.store import HistoryError, SqlStore, optional_module
 
 # Any fixed number: the key of the advisory lock that serialises schema migrations.
 _MIGRATION_LOCK = 7_215_316

@@ -644,8 +644,3 @@ def optional_module(name: str, target: str) -> Any:
         return importlib.import_module(name)
     except ImportError as err:
         raise HistoryError(target, f"the {name} package is not installed", HISTORY_FIX) from err
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

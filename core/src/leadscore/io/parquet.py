@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from leadscore.errors import InputError
+from leadscore.errors import InputError, first_line
 
 PARQUET_SUFFIX = ".parquet"
 # Rows per batch read from a file: memory holds one batch of text cells, whatever the file's size.
@@ -91,7 +91,7 @@ class ParquetPart:
         except PermissionError:
             raise InputError(label, "permission denied", "check that the file is readable") from None
         except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for a file that is not Parquet
-            raise InputError(label, f"not a readable Parquet file ({_first_line(err)})",
+            raise InputError(label, f"not a readable Parquet file ({first_line(err)})",
                              "write the file with a Parquet writer (pyarrow, DuckDB, Spark, pandas)") from None
         schema = self.file.schema_arrow
         self.columns = [name for name in schema.names if not _PANDAS_INDEX.fullmatch(name)]
@@ -121,7 +121,7 @@ class ParquetPart:
         except InputError:
             raise
         except Exception as err:  # noqa: BLE001 - a damaged page shows only when its batch is read
-            raise InputError(f"{self.label}:row {number + 1}", f"cannot read the Parquet data ({_first_line(err)})",
+            raise InputError(f"{self.label}:row {number + 1}", f"cannot read the Parquet data ({first_line(err)})",
                              "write the file again; it is damaged or truncated") from None
 
     def close(self) -> None:
@@ -187,11 +187,6 @@ def _text_cells(column: Any) -> list[str]:
     # Nulls filled in Python: pyarrow's fill_null("") makes a scalar, which imports pandas when it
     # is installed (two seconds of start-up).
     return ["" if value is None else value for value in column.to_pylist()]
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 __all__ = ["BATCH_ROWS", "FREE", "ParquetPart", "expected", "is_parquet", "parts"]

@@ -1,0 +1,42 @@
+"""A folder of Parquet files a scan writes block by block and reads back whole: the account pass's
+contacts and lead ids (each a file a block, written by DuckDB, read with one glob)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leadscore.columnar import sql as q
+
+
+def copy_parquet(con: Any, source: str, path: Path) -> None:
+    """``source`` (a table name or a parenthesised query) written by DuckDB to ``path``, LZ4-compressed."""
+    con.execute(f"COPY {source} TO {q.path_text(path)} (FORMAT parquet, COMPRESSION lz4)")
+
+
+class ParquetFolder:
+    """Numbered Parquet files in a folder of their own under ``folder`` (prefixed ``prefix``)."""
+
+    def __init__(self, folder: str, prefix: str) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+        self.files = 0
+
+    def write(self, con: Any, select: str) -> None:
+        """The rows of ``select`` as the next file; nothing is left of a file that fails half-way."""
+        path = self.folder / f"{self.files}.parquet"
+        try:
+            copy_parquet(con, f"({select})", path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self.files += 1
+
+    def read(self) -> str | None:
+        """Every file as one relation (``read_parquet`` over the folder), or None before the first."""
+        return f"read_parquet({q.path_text(self.folder / '*.parquet')})" if self.files else None
+
+    def close(self) -> None:
+        """Remove the folder and its files (again: nothing)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
