@@ -4,6 +4,7 @@ memory of the statements that turn every contact into one row per account.
 
     uv run python bench/account_sums.py                          # 10,000,000 contacts
     uv run python bench/account_sums.py --contacts 3000000
+    uv run python bench/account_sums.py --blocks 100    # then 100 blocks' account rows, as the scoring pass reads them
 
 The account pass writes every lead of a file with an account as a contact row (a Parquet file a
 block) and then, in :meth:`leadscore.columnar.accounts.AccountPass.finish`, sums them up per
@@ -13,7 +14,9 @@ script writes contacts of the same shape instead, 12,000 a file (three contacts 
 bench/generate.py's leads have; a person per contact; every seventh matching the ``same_account``
 condition of the installed packs) on the engine's own connection (two threads; the account pass's
 memory limit while they are written, the scorer's 200 MB for the sums, as a run has them), then
-times each statement of ``finish`` and prints the process's peak resident memory.
+times each statement of ``finish`` and prints the process's peak resident memory. With ``--blocks N``
+it then reads the account rows of N blocks of 12,000 leads spread over the file (``b_acc``, as the
+scoring pass's statements read it), and prints their time and the resident memory after them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import datetime, timezone
 from leadscore import Engine, PluginManager
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass
+from leadscore.columnar.scan import _views
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 BLOCK = 12_000  # contacts a file, as a block of generated leads gives
@@ -35,6 +39,7 @@ BLOCK = 12_000  # contacts a file, as a block of generated leads gives
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=10_000_000, help="contacts (default 10000000)")
+    parser.add_argument("--blocks", type=int, default=0, help="then read this many blocks' account rows (default 0)")
     args = parser.parse_args(argv)
     with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
         if not engine.needs_accounts:
@@ -69,11 +74,41 @@ def main(argv: list[str] | None = None) -> int:
             con.execute(f"DROP TABLE IF EXISTS {name}")
         if not failed:
             started = time.perf_counter()
-            account_pass.finish()
+            accounts = account_pass.finish()
             print(f"finish (the same statements, then each account's row and each lead's account): "
                   f"{time.perf_counter() - started:.1f} s")
-    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+            if args.blocks:
+                print(f"peak resident memory so far {_peak_mib():.0f} MiB")
+                _read_blocks(con, accounts, args.contacts, args.blocks)
+            accounts.close()
+    print(f"peak resident memory {_peak_mib():.0f} MiB")
     return 1 if failed else 0
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def _read_blocks(con: object, accounts: object, contacts: int, blocks: int) -> None:
+    """``blocks`` blocks of BLOCK leads, spread evenly over the contacts' lines, each read whole
+    from ``b_acc`` (as the scoring pass's first statement that reads it does)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT i AS k FROM range({contacts}) t(i)")
+    con.execute("CREATE OR REPLACE TEMP TABLE activities (k BIGINT)")
+    step = max(contacts // blocks, BLOCK)
+    started, rows = time.perf_counter(), 0
+    for number, low in enumerate(range(0, contacts - BLOCK + 1, step)[:blocks], 1):
+        _views(con, (low, low + BLOCK - 1), False, accounts)
+        con.execute("CREATE OR REPLACE TEMP TABLE block_acc AS SELECT * FROM b_acc")  # every column, as the plan reads them
+        rows += con.execute("SELECT count(*) FROM block_acc").fetchone()[0]
+        if number % 10 == 0:
+            print(f"  block {number}: {(time.perf_counter() - started) / number * 1000:.0f} ms a block, "
+                  f"resident {_resident_mib():.0f} MiB")
+    print(f"{number} blocks, {rows:,} account rows read in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1444,6 +1444,37 @@ def test_kept_blocks_go_when_the_scan_is_left_after_its_first_card(engine: Engin
     assert not made[0].folder.exists()
 
 
+def test_each_contacts_account_row_waits_in_line_order_in_one_file_that_goes_with_the_scan(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scoring pass reads each block's account rows by its range of lines from one Parquet file
+    sorted by line, whose row groups then cover ranges of lines that do not overlap (so DuckDB skips
+    all but a block's own); the file's folder goes when the scan is left."""
+    import duckdb
+
+    from leadscore.columnar import accounts, scan
+
+    source = _generated(tmp_path, 7_000, 5)
+    made: list[Any] = []
+    folder = accounts.ParquetFolder
+    monkeypatch.setattr(accounts, "ParquetFolder", lambda where, prefix: made.append(folder(where, prefix)) or made[-1])
+    monkeypatch.setattr(accounts, "CONTACT_ACCOUNTS_ROW_GROUP", 2_048)  # DuckDB's smallest
+    found = scan_jsonl(engine, str(source), "in.jsonl", AS_OF, explain=False, top=3, block_bytes=1_000_000)
+    next(found)
+    by_contact = [m for m in made if m.folder.name.startswith("contact-accounts-")]
+    assert len(by_contact) == 1
+    [path] = list(by_contact[0].folder.iterdir())
+    groups = duckdb.sql(f"SELECT row_group_id, min(stats_min::BIGINT), max(stats_max::BIGINT), sum(row_group_num_rows) "
+                        f"FROM parquet_metadata('{path}') WHERE path_in_schema = 'k' GROUP BY row_group_id "
+                        f"ORDER BY row_group_id").fetchall()
+    lines = [k for (k,) in duckdb.sql(f"SELECT k FROM read_parquet('{path}')").fetchall()]
+    assert len(groups) >= 3 and lines == sorted(lines) and len(set(lines)) == len(lines)
+    assert all(low <= high < later_low for (_, low, high, _), (_, later_low, _, _) in zip(groups, groups[1:]))
+    assert all(rows <= 4_096 for *_, rows in groups)  # DuckDB aims at the size asked, give or take a vector
+    assert set(lines) <= set(range(1, 7_001)) and len(lines) > 6_000  # the leads with an account
+    found.close()
+    assert not by_contact[0].folder.exists() and not scan.Path(path).exists()
+
+
 @pytest.mark.parametrize("spoiled", ["not written", "not readable"])
 def test_a_block_the_account_pass_could_not_keep_is_decoded_again_with_the_same_cards(
         engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoiled: str) -> None:

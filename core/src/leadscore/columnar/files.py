@@ -11,9 +11,11 @@ from typing import Any
 from leadscore.columnar import sql as q
 
 
-def copy_parquet(con: Any, source: str, path: Path) -> None:
-    """``source`` (a table name or a parenthesised query) written by DuckDB to ``path``, LZ4-compressed."""
-    con.execute(f"COPY {source} TO {q.path_text(path)} (FORMAT parquet, COMPRESSION lz4)")
+def copy_parquet(con: Any, source: str, path: Path, row_group: int | None = None) -> None:
+    """``source`` (a table name or a parenthesised query) written by DuckDB to ``path``, LZ4-compressed
+    (with ``row_group``: row groups of that many rows)."""
+    size = f", ROW_GROUP_SIZE {int(row_group)}" if row_group else ""
+    con.execute(f"COPY {source} TO {q.path_text(path)} (FORMAT parquet, COMPRESSION lz4{size})")
 
 
 class ParquetFolder:
@@ -23,11 +25,11 @@ class ParquetFolder:
         self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
         self.files = 0
 
-    def write(self, con: Any, select: str) -> None:
+    def write(self, con: Any, select: str, row_group: int | None = None) -> None:
         """The rows of ``select`` as the next file; nothing is left of a file that fails half-way."""
-        path = self.folder / f"{self.files}.parquet"
+        path = self.folder / f"{self.files:06d}.parquet"  # numbered in order: the glob reads them in it
         try:
-            copy_parquet(con, f"({select})", path)
+            copy_parquet(con, f"({select})", path, row_group)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -34,7 +34,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.accounts import AccountPass, AccountSql
+from leadscore.columnar.accounts import AccountPass, SqlAccounts
 from leadscore.columnar.engine import NotColumnar, Rows, timed
 from leadscore.columnar.files import ParquetFolder, copy_parquet
 from leadscore.columnar.lines import activity_sql, decode_block
@@ -190,6 +190,7 @@ class _BlockReader:
         self.spans: list[tuple[int, int, int, int]] = []
         # With the account pass, its lead ids (the scoring pass then knows which lines are duplicates).
         self.ids = LeadIds(scorer.tmp.name) if engine.needs_accounts else None
+        self.accounts: SqlAccounts | None = None  # the account pass's sums, once made
 
     def blocks(self) -> Iterator[_Block]:
         """Each block read into the connection's ``leads`` and ``activities`` tables in turn."""
@@ -421,7 +422,7 @@ class _BlockReader:
         try:
             yield from self._scored(first, rest)
         finally:
-            for files in (self.kept, self.ids):
+            for files in (self.kept, self.ids, self.accounts):
                 if files is not None:
                     files.close()
 
@@ -439,14 +440,13 @@ class _BlockReader:
                         for lines in self._in_parts(block, summary.add_sql):
                             summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
                         del block
-                accounts = self._accounts(summary)
+                accounts = self.accounts = self._accounts(summary)
             finally:
                 summary.close()
             blocks = self.blocks()
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}
-            for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None),
-                                        accounts.run.sql if accounts is not None else None):
+            for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None), accounts):
                 block.read_python(self.label, lines)  # the python engine scores these leads
             for number in range(block.first, block.last + 1):
                 item = cards.get(number)
@@ -463,7 +463,7 @@ class _BlockReader:
             del block, cards
 
     def _in_parts(self, block: _Block, run: Callable[[], None],
-                  accounts: AccountSql | None = None) -> list[tuple[int, int]]:
+                  accounts: SqlAccounts | None = None) -> list[tuple[int, int]]:
         """``run()`` on the block's leads in SQL, the whole block at once; a part DuckDB runs out of
         memory on (a large rulepack's ledger with ``--explain``, say) is halved and each half run
         again, down to parts of MIN_PART_LINES lines. Returns the lines (first, last) of the parts
@@ -472,7 +472,7 @@ class _BlockReader:
         parts, left = [(block.first, block.last)], []
         while parts:
             lines = parts.pop()
-            _views(con, accounts, None if lines == (block.first, block.last) else lines)
+            _views(con, lines, lines == (block.first, block.last), accounts)
             try:
                 run()
             except Exception as err:  # noqa: BLE001 - the leads are scored in smaller parts or the python way
@@ -690,17 +690,18 @@ def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     yield from rest
 
 
-def _views(con: Any, accounts: AccountSql | None = None, lines: tuple[int, int] | None = None) -> None:
-    """``b_leads``, ``b_acts`` (and with ``accounts``, the account pass's SQL, ``b_acc``): the relations
-    the plan's statements read; the whole block, or its leads on the lines numbered ``lines`` (first, last)."""
+def _views(con: Any, lines: tuple[int, int], whole: bool, accounts: SqlAccounts | None = None) -> None:
+    """``b_leads``, ``b_acts`` (and with ``accounts``, the account pass's sums, ``b_acc``): the relations
+    the plan's statements read, for the leads on the lines numbered ``lines`` (first, last); ``whole``:
+    they are the whole block (its tables are read unfiltered)."""
     for view, table in (("b_leads", "leads"), ("b_acts", "activities")):
         select = q.select(exp.Star()).from_(table, copy=False)
-        if lines is not None:
+        if not whole:
             select = select.where(exp.Between(this=q.col("k"), low=q.lit(lines[0]), high=q.lit(lines[1])), copy=False)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {q.sql(select)}")
     if accounts is not None:
-        rows = accounts.rows("account_rows", "lead_account")
-        joined = rows.join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "c")), copy=False)
+        rows = accounts.block_rows(lines)
+        joined = rows.join(q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "r")), copy=False)
         con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {q.sql(joined)}")
 
 
