@@ -100,7 +100,7 @@ def _read_blocks(con: object, accounts: object, contacts: int, blocks: int) -> N
     con.execute(f"CREATE OR REPLACE TEMP TABLE leads AS SELECT i AS k FROM range({contacts}) t(i)")
     con.execute("CREATE OR REPLACE TEMP TABLE activities (k BIGINT)")
     step = max(contacts // blocks, BLOCK)
-    started, rows = time.perf_counter(), 0
+    started, rows, number = time.perf_counter(), 0, 0
     for number, low in enumerate(range(0, contacts - BLOCK + 1, step)[:blocks], 1):
         _views(con, (low, low + BLOCK - 1), False, accounts)
         con.execute("CREATE OR REPLACE TEMP TABLE block_acc AS SELECT * FROM b_acc")  # every column, as the plan reads them
