@@ -18,23 +18,15 @@ import argparse
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pyarrow as pa
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import accounts
 from leadscore.columnar.scan import scan_jsonl
+from proc_memory import reset_peak, status
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
-
-
-def _status(field: str) -> int:
-    """A /proc/self/status figure in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) // 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 class _Done(BaseException):
@@ -58,7 +50,7 @@ def main() -> None:
         nonlocal count
         add_sql(self)
         count += 1
-        line = f"{count:5d}  {_status('VmHWM'):8d}  {_status('VmRSS'):12d}"
+        line = f"{count:5d}  {status('VmHWM'):8d}  {status('VmRSS'):12d}"
         if count % args.every == 0:
             con = self.scorer.con
             held, spilled = con.execute("SELECT sum(memory_usage_bytes) // 1048576, sum(temporary_storage_bytes) "
@@ -66,7 +58,7 @@ def main() -> None:
             line += f"  {time.perf_counter() - start:6.0f}  {held:10d}  {spilled:11d}  {sys.getallocatedblocks():13d}  " \
                     f"{pa.total_allocated_bytes() // 1048576:9d}"
         print(line, flush=True)
-        Path("/proc/self/clear_refs").write_text("5")  # the next block's peak is its own
+        reset_peak()  # the next block's peak is its own
         if args.blocks and count >= args.blocks:
             raise _Done
 

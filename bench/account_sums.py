@@ -31,6 +31,7 @@ from leadscore import Engine, PluginManager
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass
 from leadscore.columnar.scan import _views
+from proc_memory import status
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 BLOCK = 12_000  # contacts a file, as a block of generated leads gives
@@ -89,11 +90,6 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _resident_mib() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
-
-
 def _read_blocks(con: object, accounts: object, contacts: int, blocks: int) -> None:
     """``blocks`` blocks of BLOCK leads, spread evenly over the contacts' lines, each read whole
     from ``b_acc`` (as the scoring pass's first statement that reads it does)."""
@@ -107,7 +103,7 @@ def _read_blocks(con: object, accounts: object, contacts: int, blocks: int) -> N
         rows += con.execute("SELECT count(*) FROM block_acc").fetchone()[0]
         if number % 10 == 0:
             print(f"  block {number}: {(time.perf_counter() - started) / number * 1000:.0f} ms a block, "
-                  f"resident {_resident_mib():.0f} MiB")
+                  f"resident {status('VmRSS')} MiB")
     print(f"{number} blocks, {rows:,} account rows read in {time.perf_counter() - started:.1f} s")
 
 

@@ -17,21 +17,15 @@ import sys
 import time
 
 from leadscore.columnar import accounts
+from proc_memory import reset_peak, status
 
 STARTED = time.time()
 
 
-def _status(key: str) -> int:
-    """The process's ``key`` line of /proc/self/status, in MiB."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(f"{key}:")) // 1024
-
-
 def _phase(name: str) -> None:
-    print(f"[phase] {name}: peak {_status('VmHWM')} MiB, resident {_status('VmRSS')} MiB at "
+    print(f"[phase] {name}: peak {status('VmHWM')} MiB, resident {status('VmRSS')} MiB at "
           f"{time.time() - STARTED:.0f} s", file=sys.stderr)
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")  # the high-water mark starts again from the resident size
+    reset_peak()
 
 
 def main() -> None:

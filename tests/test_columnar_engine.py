@@ -1451,7 +1451,7 @@ def test_each_contacts_account_row_waits_in_line_order_in_one_file_that_goes_wit
     all but a block's own); the file's folder goes when the scan is left."""
     import duckdb
 
-    from leadscore.columnar import accounts, scan
+    from leadscore.columnar import accounts
 
     source = _generated(tmp_path, 7_000, 5)
     made: list[Any] = []
@@ -1472,7 +1472,7 @@ def test_each_contacts_account_row_waits_in_line_order_in_one_file_that_goes_wit
     assert all(rows <= 4_096 for *_, rows in groups)  # DuckDB aims at the size asked, give or take a vector
     assert set(lines) <= set(range(1, 7_001)) and len(lines) > 6_000  # the leads with an account
     found.close()
-    assert not by_contact[0].folder.exists() and not scan.Path(path).exists()
+    assert not by_contact[0].folder.exists() and not path.exists()
 
 
 @pytest.mark.parametrize("spoiled", ["not written", "not readable"])
