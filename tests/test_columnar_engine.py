@@ -854,13 +854,14 @@ def test_a_block_decoded_in_chunks_is_the_block_decoded_whole(monkeypatch: pytes
         assert parts.leads.equals(whole.leads) and parts.activities.equals(whole.activities)
 
 
-@pytest.mark.parametrize("packs", [(), ("-r", "firr-base")])
+@pytest.mark.parametrize(("packs", "in_memory"), [((), None), (("-r", "firr-base"), None), (("-r", "firr-base"), 3)])
 def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                packs: tuple[str, ...]) -> None:
+                                                packs: tuple[str, ...], in_memory: int | None) -> None:
     """A lead id met before, in the same block or one read long before, is rejected in its place as
     the python reader rejects it; a new id is scored. Either way the scan finds them: every pack (the
     account pass finds the duplicates at its end, LeadIds) and firr-base alone (one pass: each block
-    checked against the hashes in seen_ids)."""
+    checked against the hashes met before, SeenIds: in DuckDB's memory, or with ``in_memory`` 3 most
+    of them in the files written every few leads)."""
     import leadscore.columnar.scan as scan
 
     lines = GOOD[:30]
@@ -868,10 +869,18 @@ def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pyt
     source = tmp_path / "copies.jsonl"
     source.write_text("\n".join([*lines, *copies, lines[10], *GOOD[30:36]]) + "\n", encoding="utf-8")
     monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 4_000)  # a few leads a block
+    written: list[int] = []
+    if in_memory is not None:
+        monkeypatch.setattr(scan, "SEEN_IDS_IN_MEMORY", in_memory)
+        write = scan.ParquetFolder.write
+        monkeypatch.setattr(scan.ParquetFolder, "write",
+                            lambda self, *args: (written.append(self.files), write(self, *args))[1])
     python = _score(tmp_path, source, "python", "--explain", *packs)
     duckdb = _score(tmp_path, source, "duckdb", "--explain", *packs)
     assert duckdb == python
     assert python[2].count("duplicate lead id") == 4 and python[3].startswith("scored 36 + rejected 4")
+    if in_memory is not None:
+        assert len(written) >= 5  # a file a block of a few leads (three or more hashes each)
 
 
 def _decoder_agrees(dicts: list[dict], compact: bool) -> int:

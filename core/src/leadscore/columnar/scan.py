@@ -4,14 +4,15 @@ The file is cut into blocks of whole lines (24 MB, about 12,000 generated leads 
 decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`)
 and scored and written while the next is decoded in a thread of its own (:class:`Ahead`); nothing
 of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
-flat whatever the file's size; the lead ids met are kept as 8-byte hashes. Lines that decoder does
-not take are parsed by the python reader's line parser; leads with values the SQL does not
-reproduce are scored by the python engine; both in their place. When the rulepacks need the
+flat whatever the file's size; the lead ids met are kept as 8-byte hashes, mostly on disk. Lines
+that decoder does not take are parsed by the python reader's line parser; leads with values the
+SQL does not reproduce are scored by the python engine; both in their place. When the rulepacks need the
 account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
 tables on disk as Parquet (:class:`KeptBlocks`) so that the scoring pass reads them back in DuckDB
 instead of decoding the lines a second time (and reads a block's lines again only when asked for);
 that pass also writes each block's lead ids to disk and finds the duplicates once, at its end
-(:class:`LeadIds`).
+(:class:`LeadIds`); without it, each block's ids are checked against those met before, the
+latest in DuckDB's memory and the earlier in files (:class:`SeenIds`).
 """
 
 from __future__ import annotations
@@ -188,8 +189,10 @@ class _BlockReader:
         # and where each block's lines are in the file (the scoring pass reads them only if asked).
         self.kept = KeptBlocks(scorer.tmp.name) if engine.needs_accounts and KEEP_BLOCKS else None
         self.spans: list[tuple[int, int, int, int]] = []
-        # With the account pass, its lead ids (the scoring pass then knows which lines are duplicates).
+        # With the account pass, its lead ids (the scoring pass then knows which lines are duplicates);
+        # without it, the ids met so far, each block checked against them as it is read.
         self.ids = LeadIds(scorer.tmp.name) if engine.needs_accounts else None
+        self.seen: SeenIds | None = None
         self.accounts: SqlAccounts | None = None  # the account pass's sums, once made
 
     def blocks(self) -> Iterator[_Block]:
@@ -197,10 +200,7 @@ class _BlockReader:
         con, scorer = self.scorer.con, self.scorer
         as_of_us = q.micros(self.when)
         if self.ids is None:
-            # Every lead id met so far in this pass, as its 64-bit hash: a later lead with one of them is a
-            # duplicate. 8 bytes an id, as the python reader's SeenHashes keeps them (two ids sharing a
-            # hash, a chance of about n^2 / 2^65, would count as one).
-            con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
+            self.seen = SeenIds(con, scorer.tmp.name)
         ahead = self.ahead = Ahead(self._decoded(as_of_us), READ_AHEAD)
         try:
             ahead.ask()
@@ -323,14 +323,12 @@ class _BlockReader:
             found = con.execute("SELECT k, id FROM block_ids WHERE k IN (SELECT k FROM later_ids WHERE k BETWEEN ? AND ?) "
                                 "ORDER BY k", [first, last]).fetchall()
         else:
-            # The block's hashes met before, found by a join that hashes the block's few thousand ids and
-            # looks each earlier one up (an IN over seen_ids hashed all of them again for every block).
-            con.execute("CREATE OR REPLACE TEMP TABLE block_hashes AS SELECT DISTINCT hash(id) AS h FROM block_ids")
-            con.execute("CREATE OR REPLACE TEMP TABLE met AS SELECT DISTINCT h FROM seen_ids JOIN block_hashes USING (h)")
+            assert self.seen is not None
+            self.seen.find_met(con)
             found = con.execute(
                 "SELECT k, id FROM (SELECT k, id, row_number() OVER (PARTITION BY id ORDER BY k) AS rn FROM block_ids) b "
                 "WHERE rn > 1 OR hash(id) IN (SELECT h FROM met) ORDER BY k").fetchall()
-            con.execute("INSERT INTO seen_ids SELECT h FROM block_hashes WHERE h NOT IN (SELECT h FROM met)")
+            self.seen.add_new(con, self.label)
         if not found:
             return
         for k, lead_id in found:
@@ -422,7 +420,7 @@ class _BlockReader:
         try:
             yield from self._scored(first, rest)
         finally:
-            for files in (self.kept, self.ids, self.accounts):
+            for files in (self.kept, self.ids, self.seen, self.accounts):
                 if files is not None:
                     files.close()
 
@@ -575,14 +573,7 @@ class LeadIds:
 
     def note(self, con: Any, label: str) -> None:
         """The ids of the connection's ``block_ids``, as the next file."""
-        import duckdb
-
-        try:
-            self.files.write(con, "SELECT k, hash(id) AS h FROM block_ids")
-        except (duckdb.Error, OSError) as err:
-            raise InputError(label, f"the columnar engine could not write the lead ids it checks for duplicates to "
-                             f"{self.files.folder} ({first_line(err)})", "free space there (it is under TMPDIR) or "
-                             "score it with --engine python") from err
+        _write_ids(self.files, con, "SELECT k, hash(id) AS h FROM block_ids", label)
 
     def find_later(self, con: Any) -> None:
         """The table ``later_ids``: the lines (``k``, in order) whose id's hash an earlier line has."""
@@ -599,6 +590,61 @@ class LeadIds:
 
     def close(self) -> None:
         self.files.close()
+
+
+class SeenIds:
+    """The lead ids a scan without the account pass has met, as 64-bit hashes, for each block's
+    duplicate check: the latest (up to SEEN_IDS_IN_MEMORY) in DuckDB's table ``seen_ids``, the earlier
+    ones in Parquet files of that many under ``folder``, which each block's check reads through.
+    Held in DuckDB alone, the hashes grew the process by about 100 MiB at ten million leads (90 MiB
+    of DuckDB's memory, bench/README.md, sixteenth round); read from the files, a block's check at
+    ten million takes about as long as the join with the table did. 8 bytes an id, as the python
+    reader's SeenHashes keeps them: two ids sharing a hash, a chance of about n^2 / 2^65, count as one."""
+
+    def __init__(self, con: Any, folder: str) -> None:
+        self.files = ParquetFolder(folder, "seen-")
+        self.held = 0
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
+
+    def find_met(self, con: Any) -> None:
+        """The tables ``block_hashes`` (the distinct hashes of ``block_ids``) and ``met`` (those of
+        them met before): a join that looks each earlier hash up in the block's few thousand (an IN
+        over the earlier ones hashed all of them again for every block)."""
+        con.execute("CREATE OR REPLACE TEMP TABLE block_hashes AS SELECT DISTINCT hash(id) AS h FROM block_ids")
+        files = self.files.read()
+        earlier = "seen_ids" if files is None else f"(SELECT h FROM seen_ids UNION ALL SELECT h FROM {files})"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE met AS SELECT DISTINCT h FROM {earlier} JOIN block_hashes USING (h)")
+
+    def add_new(self, con: Any, label: str) -> None:
+        """The block's hashes not met before, into ``seen_ids``; once it holds SEEN_IDS_IN_MEMORY, its
+        hashes go to the next file and it starts again empty."""
+        (added,), = con.execute("INSERT INTO seen_ids SELECT h FROM block_hashes WHERE h NOT IN (SELECT h FROM met)"
+                                ).fetchall()
+        self.held += added
+        if self.held >= SEEN_IDS_IN_MEMORY:
+            _write_ids(self.files, con, "SELECT h FROM seen_ids", label)
+            con.execute("DELETE FROM seen_ids")
+            self.held = 0
+
+    def close(self) -> None:
+        self.files.close()
+
+
+# How many lead hashes a scan without the account pass holds in DuckDB's memory (about 9 MiB) before
+# it writes them to a file (see SeenIds).
+SEEN_IDS_IN_MEMORY = 1 << 20
+
+
+def _write_ids(files: ParquetFolder, con: Any, select: str, label: str) -> None:
+    """The rows of ``select`` (lead ids' hashes) as the next file of ``files``, or one line saying why not."""
+    import duckdb
+
+    try:
+        files.write(con, select)
+    except (duckdb.Error, OSError) as err:
+        raise InputError(label, f"the columnar engine could not write the lead ids it checks for duplicates to "
+                         f"{files.folder} ({first_line(err)})", "free space there (it is under TMPDIR) or "
+                         "score it with --engine python") from err
 
 
 # The next block is decoded in a thread while DuckDB scores this one (False: each in turn, as the
