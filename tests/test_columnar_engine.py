@@ -883,6 +883,30 @@ def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pyt
         assert len(written) >= 5  # a file a block of a few leads (three or more hashes each)
 
 
+
+def test_a_lead_id_file_that_cannot_be_written_stops_the_run_with_one_line(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the disk under TMPDIR is full as a one-pass scan writes the ids met to a file (SeenIds),
+    the run stops with one line naming the input, the folder and the fix; no cards file is left."""
+    import leadscore.columnar.files as files
+    import leadscore.columnar.scan as scan
+
+    source = tmp_path / "leads.jsonl"
+    source.write_text("\n".join(GOOD[:30]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(scan, "EXPLAIN_BLOCK_BYTES", 4_000)
+    monkeypatch.setattr(scan, "SEEN_IDS_IN_MEMORY", 3)
+
+    def full(con: object, source: str, path: Path, row_group: int | None = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "copy_parquet", full)
+    code, out, _, summary = _score(tmp_path, source, "duckdb", "--explain", "-r", "firr-base")
+    assert code != 0 and out == ""
+    assert summary.startswith(f"leadscore: {source}: the columnar engine could not write the lead ids it checks "
+                              "for duplicates to "), summary
+    assert "No space left on device" in summary and "free space there" in summary
+
+
 def _decoder_agrees(dicts: list[dict], compact: bool) -> int:
     """Every line the decoder (and the SQL's time check) takes gives the rows the python reader's
     lead gives through Rows; the others go to the python reader. Returns how many it took."""

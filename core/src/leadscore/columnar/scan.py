@@ -623,7 +623,7 @@ class SeenIds:
         self.held += added
         if self.held >= SEEN_IDS_IN_MEMORY:
             _write_ids(self.files, con, "SELECT h FROM seen_ids", label)
-            con.execute("DELETE FROM seen_ids")
+            con.execute("CREATE OR REPLACE TEMP TABLE seen_ids (h UBIGINT)")
             self.held = 0
 
     def close(self) -> None:
