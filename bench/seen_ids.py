@@ -2,7 +2,7 @@
 """The duplicate check of a columnar scan without the account pass, at the size of a large file,
 without reading one: time a block and resident memory as the lead ids met grow.
 
-    uv run python bench/seen_ids.py                            # 10,000,000 leads, 12,000 a block
+    uv run python bench/seen_ids.py                            # 10,000,000 leads, 8,000 a block
     uv run python bench/seen_ids.py --in-memory 100000000      # every hash in DuckDB's memory, as before
 
 A scan with rulepacks that need no account pass (firr-base alone, say) checks each block's lead ids
@@ -32,7 +32,7 @@ AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=10_000_000)
-    parser.add_argument("--block", type=int, default=12_000, help="leads a block (12,000: a block of generated leads)")
+    parser.add_argument("--block", type=int, default=8_000, help="leads a block (8,000: a 16 MB block of generated leads)")
     parser.add_argument("--in-memory", type=int, default=scan.SEEN_IDS_IN_MEMORY,
                         help="hashes held in DuckDB's memory before they go to a file")
     args = parser.parse_args(argv)

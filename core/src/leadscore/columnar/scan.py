@@ -1,6 +1,6 @@
 """Scores a JSON Lines file with the columnar engine: read block by block into Arrow columns, scored in SQL.
 
-The file is cut into blocks of whole lines (24 MB, about 12,000 generated leads each); each block is
+The file is cut into blocks of whole lines (16 MB, about 8,000 generated leads each); each block is
 decoded into Arrow columns by the python reader's typed decoder (:mod:`leadscore.columnar.lines`)
 and scored and written while the next is decoded in a thread of its own (:class:`Ahead`); nothing
 of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
@@ -48,12 +48,17 @@ from leadscore.model import Lead, Rejection, ScoreCard
 from leadscore.rulepack.fields import misfit_fields
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 
-BLOCK_BYTES = 24 << 20  # about 12,000 generated leads
+# About 8,000 generated leads. A block's lines, the next block decoded ahead and DuckDB's work on
+# this one are what a scan holds beyond its start: with blocks of 24 MB, a million leads with
+# firr-base peaked at 466 MiB and ten million at 501 MiB, over the 500 MB target; with 16 MB, 413
+# MiB at a million, 8% more time; every installed pack 392,876 KB against 411,668, 5% more time
+# (bench/README.md, sixteenth round).
+BLOCK_BYTES = 16 << 20
 # A part of a block DuckDB runs out of memory on is halved until it is this small (see _in_parts).
 MIN_PART_LINES = 256
-# With --explain every lead's full ledger is built at once: a quarter of the block stays within
-# DuckDB's memory limit (a whole one does not, with firr-base on generated leads).
-EXPLAIN_BLOCK_BYTES = BLOCK_BYTES // 4
+# With --explain every lead's full ledger is built at once: 6 MB of lines (about 3,000 generated
+# leads) stay within DuckDB's memory limit (24 MB do not, with firr-base on generated leads).
+EXPLAIN_BLOCK_BYTES = 6 << 20
 
 
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
@@ -232,7 +237,7 @@ class _BlockReader:
                     self._count_types(by_python)
                     self._count_misfits(by_python)
                 yield _Block(first, first + len(lines) - 1, by_python, lines)
-                del lines, by_python  # the block's 25 MB of lines are the caller's now: not held here
+                del lines, by_python  # the block's 16 MB of lines are the caller's now: not held here
         finally:
             ahead.close()
         self.last_pass = True
