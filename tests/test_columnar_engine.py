@@ -883,7 +883,6 @@ def test_duplicate_ids_within_and_across_blocks(tmp_path: Path, monkeypatch: pyt
         assert len(written) >= 5  # a file a block of a few leads (three or more hashes each)
 
 
-
 def test_a_lead_id_file_that_cannot_be_written_stops_the_run_with_one_line(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """When the disk under TMPDIR is full as a one-pass scan writes the ids met to a file (SeenIds),

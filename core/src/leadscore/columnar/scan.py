@@ -6,8 +6,8 @@ and scored and written while the next is decoded in a thread of its own (:class:
 of a block is held once the one after it is scored (its lines, its DuckDB tables), so memory stays
 flat whatever the file's size; the lead ids met are kept as 8-byte hashes, mostly on disk. Lines
 that decoder does not take are parsed by the python reader's line parser; leads with values the
-SQL does not reproduce are scored by the python engine; both in their place. When the rulepacks need the
-account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
+SQL does not reproduce are scored by the python engine; both in their place. When the rulepacks
+need the account pass, a first pass over the blocks summarises every account in SQL, and keeps each block's
 tables on disk as Parquet (:class:`KeptBlocks`) so that the scoring pass reads them back in DuckDB
 instead of decoding the lines a second time (and reads a block's lines again only when asked for);
 that pass also writes each block's lead ids to disk and finds the duplicates once, at its end
@@ -601,9 +601,9 @@ class SeenIds:
     """The lead ids a scan without the account pass has met, as 64-bit hashes, for each block's
     duplicate check: the latest (up to SEEN_IDS_IN_MEMORY) in DuckDB's table ``seen_ids``, the earlier
     ones in Parquet files of that many under ``folder``, which each block's check reads through.
-    Held in DuckDB alone, the hashes grew the process by about 100 MiB at ten million leads (90 MiB
-    of DuckDB's memory, bench/README.md, sixteenth round); read from the files, a block's check at
-    ten million takes about as long as the join with the table did. 8 bytes an id, as the python
+    Held in DuckDB alone, ten million leads' hashes took 87 MiB of DuckDB's memory (bench/seen_ids.py:
+    peak 271 MiB against 206 now); read from the files, the checks of 834 blocks took 41.8 s against
+    35.4 (bench/README.md, sixteenth round). 8 bytes an id, as the python
     reader's SeenHashes keeps them: two ids sharing a hash, a chance of about n^2 / 2^65, count as one."""
 
     def __init__(self, con: Any, folder: str) -> None:
