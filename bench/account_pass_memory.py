@@ -54,7 +54,7 @@ def main() -> None:
         if count % args.every == 0:
             con = self.scorer.con
             held, spilled = con.execute("SELECT sum(memory_usage_bytes) // 1048576, sum(temporary_storage_bytes) "
-                                        "// 1048576 FROM duckdb_memory()").fetchone()
+                                        "// 1048576 FROM duckdb_memory()").fetchall()[0]
             line += f"  {time.perf_counter() - start:6.0f}  {held:10d}  {spilled:11d}  {sys.getallocatedblocks():13d}  " \
                     f"{pa.total_allocated_bytes() // 1048576:9d}"
         print(line, flush=True)

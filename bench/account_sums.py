@@ -100,7 +100,7 @@ def _read_blocks(con: object, accounts: object, contacts: int, blocks: int) -> N
     for number, low in enumerate(range(0, contacts - BLOCK + 1, step)[:blocks], 1):
         _views(con, (low, low + BLOCK - 1), False, accounts)
         con.execute("CREATE OR REPLACE TEMP TABLE block_acc AS SELECT * FROM b_acc")  # every column, as the plan reads them
-        rows += con.execute("SELECT count(*) FROM block_acc").fetchone()[0]
+        rows += con.execute("SELECT count(*) FROM block_acc").fetchall()[0][0]
         if number % 10 == 0:
             print(f"  block {number}: {(time.perf_counter() - started) / number * 1000:.0f} ms a block, "
                   f"resident {status('VmRSS')} MiB")
