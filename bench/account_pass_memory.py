@@ -24,7 +24,7 @@ import pyarrow as pa
 from leadscore import Engine, PluginManager
 from leadscore.columnar import accounts
 from leadscore.columnar.scan import scan_jsonl
-from proc_memory import reset_peak, status
+from proc_memory import duckdb_mib, reset_peak, status
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
@@ -52,9 +52,7 @@ def main() -> None:
         count += 1
         line = f"{count:5d}  {status('VmHWM'):8d}  {status('VmRSS'):12d}"
         if count % args.every == 0:
-            con = self.scorer.con
-            held, spilled = con.execute("SELECT sum(memory_usage_bytes) // 1048576, sum(temporary_storage_bytes) "
-                                        "// 1048576 FROM duckdb_memory()").fetchall()[0]
+            held, spilled = duckdb_mib(self.scorer.con)
             line += f"  {time.perf_counter() - start:6.0f}  {held:10d}  {spilled:11d}  {sys.getallocatedblocks():13d}  " \
                     f"{pa.total_allocated_bytes() // 1048576:9d}"
         print(line, flush=True)

@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scan(scorer, leads_path: str, activities_path: str, output: str) -> tuple[dict[str, float], int]:
     con, times = scorer.con, {"activities by lead": 0.0, "read tables": 0.0, "query": 0.0, "cards": 0.0}
-    leads, acts = q.sql(q.lit(leads_path)), q.sql(q.lit(activities_path))
-    sorted_acts = q.sql(q.lit(os.path.join(scorer.tmp.name, "activities.parquet")))
+    leads, acts = q.path_text(leads_path), q.path_text(activities_path)
+    sorted_acts = q.path_text(os.path.join(scorer.tmp.name, "activities.parquet"))
 
     def columns(path: str) -> dict[str, str]:
         """The file's columns and their DuckDB types."""
@@ -134,7 +134,7 @@ def _scan(scorer, leads_path: str, activities_path: str, output: str) -> tuple[d
 
 
 def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return q.sql(q.ident(name))
 
 
 def _value(column: str, kind: str, lower: bool = False) -> str:

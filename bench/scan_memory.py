@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import engine as columnar, scan
-from proc_memory import reset_peak, status
+from proc_memory import duckdb_mib, reset_peak, status
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
@@ -45,8 +45,7 @@ def main() -> None:
         found = run_views(self, **kwargs)
         peaks.append(status("VmHWM"))
         if len(peaks) % args.every == 0:
-            held, spilled = self.con.execute("SELECT sum(memory_usage_bytes) // 1048576, sum(temporary_storage_bytes) "
-                                             "// 1048576 FROM duckdb_memory()").fetchall()[0]
+            held, spilled = duckdb_mib(self.con)
             print(f"{len(peaks):5d}  {time.perf_counter() - start:6.0f}  {max(peaks[-args.every:]):8d}  "
                   f"{status('VmRSS'):12d}  {held:10d}  {spilled:11d}  {sys.getallocatedblocks():13d}", flush=True)
         reset_peak()  # the next block's peak is its own

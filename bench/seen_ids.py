@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import scan
-from proc_memory import status
+from proc_memory import duckdb_mib, status
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
@@ -66,9 +66,9 @@ def _run(scorer, args: argparse.Namespace) -> int:
             took = time.perf_counter() - began
             slowest = max(slowest, took)
             if number % 100 == 0:
-                duck = con.execute("SELECT sum(memory_usage_bytes) / 2^20 FROM duckdb_memory()").fetchall()[0][0]
+                duck = duckdb_mib(con)[0]
                 print(f"block {number:5d} ({first:>10,} ids met): {took * 1000:6.1f} ms, resident {status('VmRSS')} MiB "
-                      f"(peak {status('VmHWM')}), DuckDB {duck:.0f} MiB, {seen.files.files} files", flush=True)
+                      f"(peak {status('VmHWM')}), DuckDB {duck} MiB, {seen.files.files} files", flush=True)
     finally:
         seen.close()
     blocks = number + 1
