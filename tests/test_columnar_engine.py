@@ -724,6 +724,42 @@ def test_per_activity_rules_read_their_decay_and_counting_as_data(tmp_path: Path
         assert (0, 1) not in ids
 
 
+def test_rule_caps_and_counted_matches_with_and_without_the_ledger(tmp_path: Path) -> None:
+    """Rule caps (max_points, min_points), a category cap and the counting limits score as the
+    python engine scores them with the full ledger and without it, as JSON and as CSV. Without the
+    ledger the query makes neither the frequency-cap lines nor the count they read (the ledger alone
+    shows them), and a run without rule caps makes no rule-cap step."""
+    import tomli_w
+
+    from leadscore.columnar.cards import statements
+
+    capped = {**DECAY_PACK, "categories": {"intent": {"max": 40}}, "rules": [
+        {**rule, **({"max_points": 15} if rule["id"] == "pricing.fast" else {}),
+         **({"min_points": -4} if rule["id"] == "view.flat" else {})} for rule in DECAY_PACK["rules"]]}
+    pack = tmp_path / "capped.toml"
+    pack.write_text(tomli_w.dumps(capped), encoding="utf-8")
+    ages = (0.5, 2, 3, 8, 12, 25, 33, 70)
+    leads = [{"id": f"C-{n}", "email": f"c{n}@acme.io", "activities": [
+        {"type": ("page_view", "pricing_page_visit")[(n + i) % 3 == 0], "at": (AS_OF - timedelta(days=age)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")} for i, age in enumerate(ages) if (n >> i % 3) & 1 or i % 4 == n % 4]} for n in range(12)]
+    source = tmp_path / "capped.jsonl"
+    source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    for extra in (("--explain",), (), ("--format=csv",), ("--format=csv", "--explain")):
+        python = _score(tmp_path, source, "python", "-r", str(pack), *extra)
+        assert python[0] == 0 and python[1]
+        assert _score(tmp_path, source, "duckdb", "-r", str(pack), *extra) == python
+    explained = _score(tmp_path, source, "python", "-r", str(pack), "--explain")[1]
+    assert "rule capped at 15" in explained and "rule floored at -4" in explained and "not counted" in explained
+    for rulepack, caps in ((pack, True), ("firr-base", False)):
+        with Engine(plugins=PluginManager(), rulepacks=[rulepack], backend="duckdb", as_of=AS_OF) as engine:
+            for explain in (True, False):
+                scorer = engine.columnar_scorer(AS_OF, explain=explain)
+                names = [name for name, _ in statements(scorer.plan, 3, explain)]
+                assert ("rule_caps" in names) is caps
+                query = scorer.variants[False]["query"] + " ".join(text for _, text, _ in scorer.variants[False]["steps"])
+                assert ("frequency_cap" in query) is explain and ("COUNT(*) OVER" in query) is explain
+
+
 # Lead-level rules (id, condition, points, decay): the first two make the same line, and so does the
 # segment pack's "fit.business-segment" (the same condition and points, another id and position).
 BUSINESS = {"signal": "email.type", "eq": "business"}

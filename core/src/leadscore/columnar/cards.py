@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.errors import ConfigurationError
-from leadscore.columnar.plan import CAP_ORDER, LINE_COLUMNS, Numbering, Plan
+from leadscore.columnar.plan import CAP_ORDER, CARD_LINE_COLUMNS, LINE_COLUMNS, Numbering, Plan
 from leadscore.scoring.bands import band_key
 
 RULE_CAP_ORDER = CAP_ORDER + 1
@@ -101,8 +101,9 @@ def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:
 
 
 def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expression]]:
-    """(table, select) pairs run in order after ``sig`` and ``lines``; the last is the cards."""
-    line_cols = [q.col(c) for c in LINE_COLUMNS]
+    """(table, select) pairs run in order after ``sig`` and ``lines``; the last is the cards. Without
+    the full ledger (``explain``) the lines have only the columns the cards read (CARD_LINE_COLUMNS)."""
+    line_cols = [q.col(c) for c in (LINE_COLUMNS if explain else CARD_LINE_COLUMNS)]
     # Rule caps: the lines of one rule, summed.
     rule_sums = (q.select(q.col("k", "l"), q.col("s1", "l"), q.fn("sum", q.col("points", "l")).as_("got", copy=False))
                  .from_(q.table("lines", "l"), copy=False).group_by(q.col("k", "l"), q.col("s1", "l"), copy=False))
@@ -125,7 +126,12 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
         .join(q.table("ls_rules", "r"), on=q.and_(q.col("combo", "r").eq(q.col("combo", "s")),
                                                    q.col("s1", "r").eq(q.col("s1", "g"))), copy=False)
         .where(q.or_(over, under), copy=False))
-    all_lines = exp.union(q.select(*line_cols, copy=False).from_("lines", copy=False), q.select(*line_cols, copy=False).from_("rule_caps", copy=False), distinct=False)
+    # A run without rule caps (no rule with max_points or min_points) has no rule-cap lines to make.
+    with_rule_caps = any(rule.max_points is not None or rule.min_points is not None
+                         for combo in plan.combos for rule in combo.composed.rules)
+    all_lines: exp.Expression = q.select(*line_cols, copy=False).from_("lines", copy=False)
+    if with_rule_caps:
+        all_lines = exp.union(all_lines, q.select(*line_cols, copy=False).from_("rule_caps", copy=False), distinct=False)
     # Category sums in the combination's category order, then their caps.
     sums = (q.select(q.col("k"), q.col("category"), q.fn("sum", q.col("points")).as_("got", copy=False))
             .from_("all_lines", copy=False).group_by(q.col("k"), q.col("category"), copy=False))
@@ -237,7 +243,7 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
         .join(reasons.subquery("r", copy=False), on=q.col("k", "r").eq(q.col("k", "x")), join_type="left", copy=False))
     if explain:
         cards = cards.join(ledger.subquery("g", copy=False), on=q.col("k", "g").eq(q.col("k", "x")), join_type="left", copy=False)
-    return [("rule_caps", rule_caps), ("all_lines", all_lines), ("cats", cats), ("cat_lines", cat_lines),
+    return [*([("rule_caps", rule_caps)] if with_rule_caps else []), ("all_lines", all_lines), ("cats", cats), ("cat_lines", cat_lines),
             ("totals", totals), ("total_lines", total_lines), ("reached", reached), ("banded", banded),
             ("cards", cards)]
 

@@ -30,7 +30,7 @@ from leadscore.columnar import Rendered, RenderedRow
 from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
-from leadscore.columnar.plan import LINE_COLUMNS, Plan
+from leadscore.columnar.plan import CARD_LINE_COLUMNS, LINE_COLUMNS, Plan
 from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
@@ -518,13 +518,16 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
                       copy=False))
     with_mask = base.select(mask.as_("mask", copy=False))
     sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
+    # Without the full ledger, the lines keep only the columns the cards read.
+    columns = LINE_COLUMNS if explain else CARD_LINE_COLUMNS
     if lines:
         union = lines[0]
         for part in lines[1:]:
             union = union_all(union, part)
-        body = q.select(*[q.col(c) for c in LINE_COLUMNS], copy=False).from_(union.subquery("u", copy=False))
+        body = q.select(*[q.col(c) for c in columns], copy=False).from_(union.subquery("u", copy=False))
     else:
-        body = q.select(*[q.cast(exp_null(), t).as_(c, copy=False) for c, t in zip(LINE_COLUMNS, _LINE_TYPES)], copy=False).where(exp_false(), copy=False)
+        types = dict(zip(LINE_COLUMNS, _LINE_TYPES))
+        body = q.select(*[q.cast(exp_null(), types[c]).as_(c, copy=False) for c in columns], copy=False).where(exp_false(), copy=False)
     kinds = {name: ref.kind for name, ref in refs.items()}
     # Routers other than the built-in one, and the account roll-up, read the lead's signal values.
     if not values_needed:

@@ -46,6 +46,8 @@ ALWAYS_EMITTED = frozenset({
 CAP_ORDER = 1_000_000_000  # s2 of a frequency-cap line (after every activity line of its rule)
 LINE_COLUMNS = ("k", "s1", "s2", "rule_id", "category", "points", "reason", "pack", "kind", "raw", "decay", "factor",
                 "signal", "observed_at", "evidence")
+# The columns of a line the cards read without the full ledger (sums, caps, top reasons).
+CARD_LINE_COLUMNS = ("k", "s1", "rule_id", "category", "points", "reason", "kind")
 
 
 class Numbering:
@@ -339,8 +341,8 @@ class Plan:
 
     def rule_lines(self, compiler: Compiler, refs: Mapping[str, SignalRef], sig: str, activities: str,
                    explain: bool) -> list[exp.Select]:
-        """Two selects producing LINE_COLUMNS for every combination: lead-level rule lines, and the
-        activity lines with their frequency-cap lines."""
+        """The selects producing LINE_COLUMNS for every combination: lead-level rule lines, and the
+        activity lines with (for the full ledger, ``explain``) their frequency-cap lines."""
         out: list[exp.Select] = []
         firsts = self.lead_rule_ids()[1]
         if firsts:
@@ -458,12 +460,16 @@ class Plan:
                            order=exp.Order(expressions=[exp.Ordered(this=q.col("pos", "a"), desc=True)])).as_("dn", copy=False),
                 exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
                            order=exp.Order(expressions=[exp.Ordered(this=day, desc=True)])).as_("drank", copy=False),
-                exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
-                           order=exp.Order(expressions=[exp.Ordered(this=day)])).as_("ndays", copy=False),
                 q.col("daily", "r").as_("daily", copy=False),
             ]
+            if explain:
+                daily_cols.append(exp.Window(this=exp.Anonymous(this="dense_rank", expressions=[]), partition_by=keys,
+                                             order=exp.Order(expressions=[exp.Ordered(this=day)])).as_("ndays", copy=False))
+        # Without the full ledger, the frequency-cap lines (no points, read by the ledger alone) are not
+        # made, nor what only they read: how many matches there are (found, ndays).
+        counts = [found.as_("found", copy=False)] if explain else []
         matched = (q.select(
-            q.col("k", "a").as_("k", copy=False), q.col("s1", "r").as_("s1", copy=False), rank.as_("rn", copy=False), found.as_("found", copy=False),
+            q.col("k", "a").as_("k", copy=False), q.col("s1", "r").as_("s1", copy=False), rank.as_("rn", copy=False), *counts,
             q.col("type", "a").as_("type", copy=False), at.as_("at", copy=False), (q.col("ev", "a") if explain else q.lit("")).as_("ev", copy=False),
             q.col("combo", "s").as_("combo", copy=False), q.col("raw", "r"), q.cast(points_e, "BIGINT").as_("points", copy=False),
             q.cast(factor_e, "DOUBLE").as_("factor", copy=False), keep_e.as_("keep", copy=False),
@@ -501,6 +507,8 @@ class Plan:
             q.col("type").as_("signal", copy=False), q.col("at").as_("observed_at", copy=False), q.col("ev").as_("evidence", copy=False),
         ).from_(q.table("matches", "m"), copy=False).where(kept, copy=False)
         line = with_texts(line)
+        if not explain:
+            return [line]
         dropped = exp.Sub(this=q.col("found"), expression=q.paren(counted_n))
         reason = q.concat(q.cast(dropped, "VARCHAR"), q.case(
             [(dropped.eq(q.lit(1)), q.lit(" earlier matching activity not counted: this rule counts "))],
@@ -643,4 +651,4 @@ def _datetime(us: int) -> datetime:
     return q.EPOCH + timedelta(microseconds=us)
 
 
-__all__ = ["Combo", "LINE_COLUMNS", "Plan", "age_days", "decay_sql", "decayed"]
+__all__ = ["CARD_LINE_COLUMNS", "Combo", "LINE_COLUMNS", "Plan", "age_days", "decay_sql", "decayed"]
