@@ -71,7 +71,7 @@ def decode_alone(path: Path, scorer: object) -> tuple[int, float]:
     leads, spent = 0, 0.0
     for first, lines in line_blocks(str(path), BLOCK_BYTES):
         started = time.thread_time()
-        decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props)
+        decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props, scorer.explain)
         spent += time.thread_time() - started
         leads += len(lines)
     return leads, spent

@@ -979,6 +979,32 @@ def _decoder_agrees(dicts: list[dict], compact: bool) -> int:
     return len(set(taken) - bad)
 
 
+def test_the_evidence_place_is_read_only_for_the_full_ledger(tmp_path: Path) -> None:
+    """Without ``--explain`` the decoder leaves the evidence's place (and, when no rule reads them,
+    the properties) unread, so an activity whose url is not text no longer sends its lead the
+    python way; the cards are the python engine's either way."""
+    from leadscore.columnar.lines import decode_block
+
+    leads = [{"id": "P-1", "email": "ann@acme.io", "activities": [
+                 {"type": "pricing_page_visit", "at": "2026-11-20T10:00:00Z", "properties": {"url": "/pricing"}},
+                 {"type": "demo_request", "at": "2026-11-21T10:00:00Z", "properties": {"url": 7, "asset": "x"}}]},
+             {"id": "P-2", "email": "bo@acme.io", "activities": [
+                 {"type": "page_view", "at": "2026-11-19T10:00:00Z", "properties": {"title": "Home"}}]}]
+    lines = [json.dumps(lead).encode() for lead in leads]
+    as_of_us = q.micros(AS_OF)
+    ledger = decode_block(lines, 1, as_of_us, {}, with_props=False, with_places=True)
+    assert ledger.odd == [1] and ledger.activities.column("where").to_pylist() == ["Home"]
+    cards = decode_block(lines, 1, as_of_us, {}, with_props=False, with_places=False)
+    assert cards.odd == [] and cards.activities.column("where").to_pylist() == [None, None, None]
+    assert cards.activities.column("props").to_pylist() == [None, None, None]
+    source = tmp_path / "places.jsonl"
+    source.write_text(b"\n".join(lines).decode() + "\n", encoding="utf-8")
+    for extra in ((), ("--explain",), ("--format=csv",)):
+        python = _score(tmp_path, source, "python", "-r", "firr-base", *extra)
+        assert python[0] == 0 and python[1]
+        assert _score(tmp_path, source, "duckdb", "-r", "firr-base", *extra) == python
+
+
 def test_field_values_that_misfit_their_declared_type_are_counted_alike(tmp_path: Path) -> None:
     # firr-base declares budget_confirmed and competitor as bool: "maybe" and 3 fit neither, "yes" does.
     source = tmp_path / "typed.jsonl"

@@ -69,15 +69,16 @@ class DecodedBlock:
 
 
 def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str],
-                 with_props: bool = True) -> DecodedBlock:
+                 with_props: bool = True, with_places: bool = True) -> DecodedBlock:
     """``lines`` (without their line ends) numbered from ``first``.
 
     ``numeric``: custom fields a pack declares as numbers (see Rows). Property values are all ones
     the SQL reads exactly (the line checks below), so rules may compare them. ``with_props``: the
-    plan reads the ``props`` column (else it stays NULL; the evidence's place is read either way).
+    plan reads the ``props`` column (else it stays NULL). ``with_places``: the evidence's place is read
+    into ``where`` (else it stays NULL: only the full ledger, ``--explain``, shows the evidence).
     """
     with _collector_paused():
-        return _decode_block(lines, first, as_of_us, numeric, with_props)
+        return _decode_block(lines, first, as_of_us, numeric, with_props, with_places)
 
 
 @contextlib.contextmanager
@@ -109,13 +110,13 @@ CHUNK_LINES = 2048
 
 
 def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str],
-                  with_props: bool) -> DecodedBlock:
+                  with_props: bool, with_places: bool) -> DecodedBlock:
     leads: list[pa.RecordBatch] = []
     activities: list[pa.RecordBatch] = []
     odd: list[int] = []
     for start in range(0, max(len(lines), 1), CHUNK_LINES):
         chunk_leads, chunk_activities = _decode_chunk(lines[start:start + CHUNK_LINES], first + start, as_of_us,
-                                                      numeric, with_props, odd)
+                                                      numeric, with_props, with_places, odd)
         leads.append(chunk_leads)
         activities.append(chunk_activities)
     return DecodedBlock(pa.Table.from_batches(leads, LEAD_SCHEMA), pa.Table.from_batches(activities, ACTIVITY_COLUMNS),
@@ -123,7 +124,7 @@ def _decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mappin
 
 
 def _decode_chunk(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping[str, str], with_props: bool,
-                  odd: list[int]) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+                  with_places: bool, odd: list[int]) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """The ``leads`` and activity rows of ``lines`` (numbered from ``first``); the numbers of the
     lines left to the python reader are added to ``odd``."""
     rows: list[tuple[Any, ...]] = []
@@ -142,7 +143,7 @@ def _decode_chunk(lines: list[bytes], first: int, as_of_us: int, numeric: Mappin
             row = lead_row(k, shape, as_of_us, numeric)
             acts = shape.activities
             if acts:
-                order, kinds, stamps, texts, places = _activity_columns(acts, with_props)
+                order, kinds, stamps, texts, places = _activity_columns(acts, with_props, with_places)
                 ks.extend([k] * len(acts))
                 positions.extend(order)
                 types.extend(kinds)
@@ -197,7 +198,7 @@ def _lead_row(k: int, shape: Any, as_of_us: int, numeric: Mapping[str, str]) -> 
             column_fields(fields, numeric) if fields else None)
 
 
-def _activity_columns(acts: list[Any], with_props: bool) -> tuple[Any, ...]:
+def _activity_columns(acts: list[Any], with_props: bool, with_places: bool) -> tuple[Any, ...]:
     """(time order, types, times, properties as JSON, evidence place) of a lead's activities.
 
     The checks are the reader's fast path's (clean text types, text ids); the order is the
@@ -221,13 +222,17 @@ def _activity_columns(acts: list[Any], with_props: bool) -> tuple[Any, ...]:
         order = [0] * n
         for pos, index in enumerate(by_time):
             order[index] = pos
+    if not (with_props or with_places):  # neither the rules nor the ledger read the properties
+        return order, kinds, stamps, [None] * n, [None] * n
     props = [a.properties for a in acts]
     if not any(props):
         return order, kinds, stamps, [None] * n, [None] * n
-    # As activity_evidence: the first of url, asset and title that is not empty, which must be text.
-    places = [(p.get("url") or p.get("asset") or p.get("title") or None) if p else None for p in props]
-    if not _TEXT_OR_NONE.issuperset(map(type, places)):
-        raise _Odd
+    places: list[Any] = [None] * n
+    if with_places:
+        # As activity_evidence: the first of url, asset and title that is not empty, which must be text.
+        places = [(p.get("url") or p.get("asset") or p.get("title") or None) if p else None for p in props]
+        if not _TEXT_OR_NONE.issuperset(map(type, places)):
+            raise _Odd
     # As text: orjson hands back each result in a 4 KiB allocation, which a block's 200,000 of them
     # kept alive until the block's columns were built (about 0.8 GB for 24 MB of lines).
     texts = [_dumps(p).decode() if p else None for p in props] if with_props else [None] * n

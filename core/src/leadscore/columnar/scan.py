@@ -270,7 +270,8 @@ class _BlockReader:
 
     def _decode(self, lines: list[bytes], first: int, as_of_us: int) -> Any:
         with timed("read decode"):
-            return decode_block(lines, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props)
+            return decode_block(lines, first, as_of_us, self.scorer.numeric_fields, self.scorer.reads_props,
+                                self.scorer.explain)
 
     def _block_tables(self, first: int, lines: list[bytes] | SpanLines, decoded: Any, as_of_us: int) -> list[int]:
         """``leads`` and ``activities`` of the block of ``lines`` from line ``first``, from its decoded
