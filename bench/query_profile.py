@@ -24,13 +24,10 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
-from leadscore import Engine, PluginManager
-from leadscore.columnar import engine as columnar, scan
+from leadscore.columnar import engine as columnar
 from leadscore.columnar import sql as q
-
-AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+from scan_memory import one_pass_cards
 
 
 def _operators(node: dict, depth: int = 0) -> list[tuple[float, int, str, str]]:
@@ -97,14 +94,10 @@ def main() -> int:
         done.append(True)
         return found
 
-    columnar.ColumnarScorer.run_views = profiled
-    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF,
-                rulepacks=args.rulepack or ["firr-base"]) as engine:
-        if engine.needs_accounts:
-            sys.exit("these rulepacks need the account pass: name packs scored in one pass with -r")
-        for _ in scan.scan_jsonl(engine, args.path, args.path, AS_OF, explain=False, top=3, render="jsonl"):
-            if done:
-                return 0
+    for _ in one_pass_cards(args.path, args.rulepack, profiled,
+                            "these rulepacks need the account pass: name packs scored in one pass with -r"):
+        if done:
+            return 0
     sys.exit(f"the file has fewer than {args.block} blocks")
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import engine as columnar, scan
@@ -51,14 +53,21 @@ def main() -> None:
         reset_peak()  # the next block's peak is its own
         return found
 
-    columnar.ColumnarScorer.run_views = traced
-    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF,
-                rulepacks=args.rulepack or ["firr-base"]) as engine:
-        if engine.needs_accounts:
-            sys.exit("these rulepacks need the account pass: see bench/account_pass_memory.py and bench/phase_peaks.py")
-        leads = sum(1 for _ in scan.scan_jsonl(engine, args.path, args.path, AS_OF, explain=False, top=3, render="jsonl"))
+    leads = sum(1 for _ in one_pass_cards(args.path, args.rulepack, traced, "these rulepacks need the account pass: "
+                                          "see bench/account_pass_memory.py and bench/phase_peaks.py"))
     print(f"{leads:,} lines, {len(peaks)} blocks in {time.perf_counter() - start:.0f} s; highest block peak "
           f"{max(peaks)} MiB", flush=True)
+
+
+def one_pass_cards(path: str, rulepacks: list[str] | None, run_views: Any, refusal: str) -> Iterator[Any]:
+    """The cards of a columnar scan of ``path`` as ``leadscore score --engine duckdb`` makes them (JSON
+    lines, no ledger), ``run_views`` standing in for ColumnarScorer.run_views; exits with ``refusal``
+    when the rulepacks (default: firr-base) need the account pass."""
+    columnar.ColumnarScorer.run_views = run_views
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF, rulepacks=rulepacks or ["firr-base"]) as engine:
+        if engine.needs_accounts:
+            sys.exit(refusal)
+        yield from scan.scan_jsonl(engine, path, path, AS_OF, explain=False, top=3, render="jsonl")
 
 
 if __name__ == "__main__":
