@@ -8,7 +8,7 @@ One plan per run. Its steps, each a statement over the batch's ``leads`` and ``a
 2. ``lines``: the ledger's rule lines: lead-level rules (one CASE per distinct rule line, placed
    in the lead's combination by ``ls_lead_rules``), per-activity rules
    (activities joined with the rule's types, the most recent ``max_count`` kept by a window),
-   frequency-cap and rule-cap lines;
+   frequency-cap lines (for the full ledger only: they carry no points) and rule-cap lines;
 3. ``cards``: category sums, category and total caps, band with gates, route and top reasons.
 
 Every combination of conditional packs a lead can meet is composed when the plan is built; a
