@@ -526,6 +526,16 @@ def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
     assert python[0] == 0 and out.read_text(encoding="utf-8") == python[1]
 
 
+@pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])
+def test_next_steps_are_each_cards_own_lead_on_the_columnar_engine(tmp_path: Path, name: str) -> None:
+    """``--next-steps --engine duckdb``: the columnar engine reads a batch of leads before it gives
+    the first card, and each card's next steps are still those of its own lead (not of the last
+    lead read)."""
+    python = _score(tmp_path, SAMPLES / name, "python", "--next-steps")
+    assert python[0] == 0 and python[1].count('"next_steps":') == python[1].count("\n") >= 5
+    assert _score(tmp_path, SAMPLES / name, "duckdb", "--next-steps") == python
+
+
 # --- a third-party extractor: with a columnar form (the docs/hooks.md example), and without -----
 
 class _PhonePlugin:

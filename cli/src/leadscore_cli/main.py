@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -688,7 +689,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             ("--accounts", bool(accounts_path)), ("--dedupe", dedupe),
                             ("--map", options.column_map is not None)], activities, input_fmt, options, report,
                             parts, unknown_types, misfits)
-                    last_lead: list[Any] = []
+                    pending: deque[Any] = deque()  # with --next-steps: the items read whose result is to come
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
                             source = stack.enter_context(_spool_stdin())
@@ -704,16 +705,17 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                              known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),
                                              misfits)
                         if with_next_steps:
-                            leads = _remembering(leads, last_lead)
+                            leads = _remembering(leads, pending)
                         scoring = (engine.score(leads, accounts=index) if run is None
                                    else run.score(engine, leads, index))
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)
                     for item in results:
+                        read = pending.popleft() if with_next_steps else None  # this result's item
                         if writer is None:  # part files: Spark wrote the cards, the rejections come here
                             count["scored"] = parts.cards
                         if isinstance(item, (ScoreCard, Rendered)):
                             if with_next_steps:
-                                writer.write(item, {"next_steps": _next_steps_of(engine, last_lead[0], index)})
+                                writer.write(item, {"next_steps": _next_steps_of(engine, read, index)})
                             else:
                                 writer.write(item)
                             count["scored"] += 1
@@ -1145,11 +1147,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
     return cli
 
 
-def _remembering(items: Iterator[Any], last: list[Any]) -> Iterator[Any]:
-    """``items``, keeping the latest in ``last[0]``: the engine scores one lead at a time, so when it
-    yields a card, ``last[0]`` is that card's lead."""
+def _remembering(items: Iterator[Any], pending: deque[Any]) -> Iterator[Any]:
+    """``items``, each added to ``pending`` as it is read: an engine gives one result per item, in
+    their order, but may read ahead of the result it gives (the columnar engine reads a batch of
+    leads first), so the oldest item in ``pending`` is the one the next result is for."""
     for item in items:
-        last[:] = [item]
+        pending.append(item)
         yield item
 
 
