@@ -5,6 +5,7 @@ form, the command line on files (cards, explain, CSV, rejections), and bad input
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -524,6 +525,37 @@ def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
     assert engines == built
     python = _score(tmp_path, path, "python", "-r", "firr-base", *extra)
     assert python[0] == 0 and out.read_text(encoding="utf-8") == python[1]
+
+
+def test_records_read_ahead_in_order_in_a_thread_and_an_error_where_it_came() -> None:
+    """The leads the python reader makes for the columnar engine (CSV, Parquet, ...) come in their
+    order, the chunk after the one being scored read in a thread of its own; an error reading
+    stops the stream where the chunk it broke would have come."""
+    import threading
+
+    from leadscore.columnar.run import read_ahead
+
+    assert list(read_ahead(iter(range(10)), chunk=3)) == list(range(10))
+    threads: list[str] = []
+
+    def made() -> Iterator[int]:
+        for n in range(6):
+            threads.append(threading.current_thread().name)
+            yield n
+
+    assert list(read_ahead(made(), chunk=2)) == list(range(6))
+    assert threads[0] == threading.current_thread().name  # the first chunk is read when asked for
+    assert all(name.startswith("leadscore-read") for name in threads[2:])
+
+    def broken() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("row 6: not a readable row")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="row 6"):
+        for n in read_ahead(broken(), chunk=2):
+            got.append(n)
+    assert got == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("name", ["leads.jsonl", "segment-leads.jsonl"])

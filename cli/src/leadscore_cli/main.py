@@ -706,6 +706,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                              misfits)
                         if with_next_steps:
                             leads = _remembering(leads, pending)
+                        if engine_name == "duckdb":
+                            from leadscore.columnar.run import read_ahead
+
+                            leads = read_ahead(leads)  # the next batch read while DuckDB scores this one
                         scoring = (engine.score(leads, accounts=index) if run is None
                                    else run.score(engine, leads, index))
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import math
 import os
 import re
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from sqlglot import exp
 
@@ -36,6 +36,7 @@ from leadscore.rulepack.schema import CUSTOM_FIELDS
 from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
 
 WHOLE = 2**53
+_dumps = orjson.dumps  # custom fields and activity properties as JSON text, which the SQL reads
 # Leads that come as records (CSV, Parquet, an activities file, Engine.score) are scored this many at
 # a time: each batch's records and cards are held while it runs. 60,000 generated leads as CSV:
 # 2,500 took 423-429 MB and 53-55 s of CPU, 10,000 took 797-834 MB and 61-70 s (bench/README.md).
@@ -174,18 +175,20 @@ def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None
             out[key] = value
         else:  # floats print as Python prints them in evidence; those leads stay in Python
             raise NotColumnar("field")
-    return json.dumps(out, ensure_ascii=False) if out else None
+    return _dumps(out).decode() if out else None
 
 
 class Rows:
     """Leads and their activities as column lists, ready to become Arrow tables.
 
     ``numeric``: custom fields a pack declares as a number or int (name -> kind); their text
-    values are read as numbers.
+    values are read as numbers. ``evidence``: each activity's evidence text is made (only the full
+    ledger, ``--explain``, reads it; else ``ev`` is empty text, as the JSON Lines decoder leaves it).
     """
 
-    def __init__(self, numeric: Mapping[str, str] | None = None) -> None:
+    def __init__(self, numeric: Mapping[str, str] | None = None, evidence: bool = True) -> None:
         self.numeric = numeric or {}
+        self.evidence = evidence
         self.leads: dict[str, list[Any]] = {f.name: [] for f in LEAD_SCHEMA}
         self.acts: dict[str, list[Any]] = {f.name: [] for f in ACTIVITY_SCHEMA}
 
@@ -204,13 +207,15 @@ class Rows:
             kind = _text(acts.types[pos])
             if kind is None:
                 raise NotColumnar("activity type")
-            record = acts.record(pos)
-            where = props.get("url") or props.get("asset") or props.get("title") if props else None
-            if where and type(where) is not str:
-                raise NotColumnar("evidence")
+            evidence = ""
+            if self.evidence:
+                where = props.get("url") or props.get("asset") or props.get("title") if props else None
+                if where and type(where) is not str:
+                    raise NotColumnar("evidence")
+                evidence = activity_evidence(acts.record(pos))
+            # orjson writes the text the JSON Lines decoder writes (the SQL reads its values either way).
             act_rows.append((k, pos, kind, _micros(acts.times[pos], as_of_us),
-                             json.dumps(_json_object(props), ensure_ascii=False) if props else None,
-                             activity_evidence(record)))
+                             _dumps(_json_object(props)).decode() if props else None, evidence))
         for name, value in zip(self.leads, row):
             self.leads[name].append(value)
         for act in act_rows:

@@ -381,7 +381,7 @@ class _BlockReader:
         found: dict[int, Lead | Rejection] = {}
         if not numbers:
             return found
-        rows = Rows(self.scorer.numeric_fields)
+        rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
         # Activities left out of a lead are reported once, in the pass that scores.
         context = line_context(self.report if self.last_pass else None)
         for number in numbers:
