@@ -533,7 +533,7 @@ def test_records_read_ahead_in_order_in_a_thread_and_an_error_where_it_came() ->
     stops the stream where the chunk it broke would have come."""
     import threading
 
-    from leadscore.columnar.run import read_ahead
+    from leadscore.columnar.scan import read_ahead
 
     assert list(read_ahead(iter(range(10)), chunk=3)) == list(range(10))
     threads: list[str] = []

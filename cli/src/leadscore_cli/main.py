@@ -707,7 +707,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if with_next_steps:
                             leads = _remembering(leads, pending)
                         if engine_name == "duckdb":
-                            from leadscore.columnar.run import read_ahead
+                            from leadscore.columnar.scan import read_ahead
 
                             leads = read_ahead(leads)  # the next batch read while DuckDB scores this one
                         scoring = (engine.score(leads, accounts=index) if run is None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 
@@ -35,36 +34,6 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
             batch = []
     if batch:
         yield from _batch(engine, scorer, batch, when, accounts)
-
-
-def read_ahead(items: Iterable[Any], chunk: int = BATCH) -> Iterator[Any]:
-    """``items`` in their order, the next ``chunk`` of them read in a thread of its own while the
-    caller works on these: for leads that come through the python reader (CSV, Parquet, JSON Lines
-    with ``--activities`` and the like), read while DuckDB, which lets go of Python's lock, scores
-    the batch before them. At most one chunk is read ahead; an error reading is raised where the
-    chunk it stopped would have come (the CLI then writes no output, as before)."""
-    from leadscore.columnar.scan import Ahead
-
-    source = iter(items)
-
-    def chunks() -> Iterator[list[Any]]:
-        while True:
-            got = list(islice(source, chunk))
-            if not got:
-                return
-            yield got
-
-    ahead = Ahead(chunks())
-    try:
-        while True:
-            got = ahead.take()
-            if got is None:
-                return
-            ahead.ask()
-            yield from got
-            del got
-    finally:
-        ahead.close()
 
 
 def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,

@@ -24,10 +24,11 @@ import tempfile
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, SqlAccounts
-from leadscore.columnar.engine import NotColumnar, Rows, timed
+from leadscore.columnar.engine import BATCH, NotColumnar, Rows, timed
 from leadscore.columnar.files import ParquetFolder, copy_parquet
 from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import halve_or_record
@@ -733,6 +734,34 @@ class Ahead:
             close()
 
 
+def read_ahead(items: Iterable[Any], chunk: int = BATCH) -> Iterator[Any]:
+    """``items`` in their order, the next ``chunk`` of them read in a thread of its own while the
+    caller works on these: for leads that come through the python reader (CSV, Parquet, JSON Lines
+    with ``--activities`` and the like), read while DuckDB, which lets go of Python's lock, scores
+    the batch before them. At most one chunk is read ahead; an error reading is raised where the
+    chunk it stopped would have come (the CLI then writes no output, as before)."""
+    source = iter(items)
+
+    def chunks() -> Iterator[list[Any]]:
+        while True:
+            got = list(islice(source, chunk))
+            if not got:
+                return
+            yield got
+
+    ahead = Ahead(chunks())
+    try:
+        while True:
+            got = ahead.take()
+            if got is None:
+                return
+            ahead.ask()
+            yield from got
+            del got
+    finally:
+        ahead.close()
+
+
 def _handed_on(first: _Block, rest: Iterator[_Block]) -> Iterator[_Block]:
     """``first``, then the blocks of ``rest``, keeping no reference to a block once handed on (a
     block's lines are about 25 MB; a loop variable or a list in ``itertools.chain`` would hold the
@@ -771,4 +800,4 @@ def _leads_of(con: Any) -> dict[int, Any]:
     return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
 
 
-__all__ = ["Ahead", "scan_jsonl"]
+__all__ = ["Ahead", "read_ahead", "scan_jsonl"]
