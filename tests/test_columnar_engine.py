@@ -527,6 +527,38 @@ def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
     assert python[0] == 0 and out.read_text(encoding="utf-8") == python[1]
 
 
+@pytest.mark.parametrize(("fmt", "explain", "extra"), [
+    ("jsonl", False, ("-rfirr-base",)), ("csv", False, ("-rfirr-base",)), ("jsonl", True, ("-rfirr-base",)),
+    ("csv", True, ("-rfirr-base",)), ("jsonl", False, ("-rfirr-base", "--next-steps")),
+    ("csv", True, ("-rfirr-base", "--accounts", "ACCOUNTS")), ("jsonl", False, ())])
+def test_leads_from_the_python_reader_get_a_plan_of_what_the_output_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, explain: bool, extra: tuple[str, ...]) -> None:
+    """Leads the python reader makes (a leads CSV with an activities CSV) are scored on the columnar
+    engine with a plan that makes the full ledger only for --explain and the cards' text in SQL where
+    nothing reads the card itself (an account roll-up and --next-steps do; every installed pack, the
+    default, has the account pass); the python engine's bytes."""
+    from leadscore.columnar.engine import ColumnarScorer
+
+    made: list[tuple[bool, str | None]] = []
+    init = ColumnarScorer.__init__
+
+    def noted(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append((self.explain, self.render))
+
+    monkeypatch.setattr(ColumnarScorer, "__init__", noted)
+    args = ["--activities", str(SAMPLES / "activities.csv"), f"--format={fmt}", *(("--explain",) if explain else ()),
+            *(str(tmp_path / "accounts.csv") if a == "ACCOUNTS" else a for a in extra)]
+    duckdb = _score(tmp_path, SAMPLES / "leads.csv", "duckdb", *args)
+    with_accounts = "--accounts" in extra or not extra
+    accounts = (tmp_path / "accounts.csv").read_text(encoding="utf-8") if "--accounts" in extra else ""
+    assert _score(tmp_path, SAMPLES / "leads.csv", "python", *args) == duckdb and duckdb[0] == 0
+    assert accounts == ((tmp_path / "accounts.csv").read_text(encoding="utf-8") if accounts else "")
+    assert duckdb[3] == "scored 46 + rejected 0 == read 46"
+    whole = with_accounts or "--next-steps" in extra  # the card itself is read: no text made in SQL
+    assert made == [(explain, None if whole else fmt)]
+
+
 def test_records_read_ahead_in_order_in_a_thread_and_an_error_where_it_came() -> None:
     """The leads the python reader makes for the columnar engine (CSV, Parquet, ...) come in their
     order, the chunk after the one being scored read in a thread of its own; an error reading

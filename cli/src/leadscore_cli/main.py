@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -437,6 +437,22 @@ def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render
                       unknown_types=unknown_types, misfits=misfits)
 
 
+def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int, render: str | None,
+                      accounts: Any) -> Iterator[Any]:
+    """The columnar engine scoring leads the python reader made (CSV, Parquet, ``--activities``, ...)
+    in batches, with a plan that makes only what this run writes: the full ledger with ``--explain``
+    only, the cards' text in SQL when ``render`` names the output format (``render`` is None with an
+    account index, whose roll-up reads each card and its signal values, or with ``--next-steps``, which
+    adds a field to the card's dict). Engine.score would make every card with its full ledger."""
+    when = engine._resolve_as_of(None)
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=accounts is not None, render=render)
+    if scorer is None:  # some part of the run has no columnar form
+        return engine.score(leads, accounts=accounts)
+    from leadscore.columnar.run import score_batches
+
+    return score_batches(engine, scorer, leads, when, accounts)
+
+
 def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> Any:
     """The part files ``-o`` asks for (a leadscore.spark.PartFiles), or None for one file or stdout.
 
@@ -710,8 +726,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             from leadscore.columnar.scan import read_ahead
 
                             leads = read_ahead(leads)  # the next batch read while DuckDB scores this one
-                        scoring = (engine.score(leads, accounts=index) if run is None
-                                   else run.score(engine, leads, index))
+                        if run is not None:
+                            scoring = run.score(engine, leads, index)
+                        elif engine_name == "duckdb":
+                            rendered = (fmt if fmt in RENDERED_FORMATS and index is None and not with_next_steps
+                                        else None)
+                            scoring = _columnar_records(engine, leads, explain, top, rendered, index)
+                        else:
+                            scoring = engine.score(leads, accounts=index)
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)
                     for item in results:
                         read = pending.popleft() if with_next_steps else None  # this result's item
