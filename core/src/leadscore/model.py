@@ -294,10 +294,15 @@ def day_text(value: date) -> str:
     return _ordinal_text(value.toordinal())
 
 
+def evidence_place(props: Mapping[str, Any] | None) -> Any:
+    """The page or asset an activity's evidence names: the first of its ``url``, ``asset`` and
+    ``title`` properties that is not empty, else None."""
+    return (props.get("url") or props.get("asset") or props.get("title") or None) if props else None
+
+
 def activity_evidence(event: Activity) -> str:
     """How a ledger line names the activity behind it: type, day and the page or asset."""
-    props = event.properties
-    where = props.get("url") or props.get("asset") or props.get("title") if props else None
+    where = evidence_place(event.properties)
     text = f"{event.type} on {day_text(event.at)}"
     return f"{text} ({where})" if where else text
 

@@ -33,7 +33,7 @@ from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import CARD_LINE_COLUMNS, LINE_COLUMNS, Plan
 from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
-from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence
+from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence, evidence_place
 
 WHOLE = 2**53
 _dumps = orjson.dumps  # custom fields and activity properties as JSON text, which the SQL reads
@@ -209,8 +209,8 @@ class Rows:
                 raise NotColumnar("activity type")
             evidence = ""
             if self.evidence:
-                where = props.get("url") or props.get("asset") or props.get("title") if props else None
-                if where and type(where) is not str:
+                where = evidence_place(props)
+                if where is not None and type(where) is not str:
                     raise NotColumnar("evidence")
                 evidence = activity_evidence(acts.record(pos))
             # orjson writes the text the JSON Lines decoder writes (the SQL reads its values either way).

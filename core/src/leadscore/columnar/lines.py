@@ -26,6 +26,7 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.engine import LEAD_SCHEMA, WHOLE, NotColumnar, _fields as column_fields, _micros, _real, _whole
 from leadscore.io import readers as r
 from leadscore.io.timestamps import parse_timestamp
+from leadscore.model import evidence_place
 
 # The activities of a block before the SQL reads their times: ``at`` as written, ``where`` the evidence's place.
 ACTIVITY_COLUMNS = pa.schema([
@@ -229,8 +230,8 @@ def _activity_columns(acts: list[Any], with_props: bool, with_places: bool) -> t
         return order, kinds, stamps, [None] * n, [None] * n
     places: list[Any] = [None] * n
     if with_places:
-        # As activity_evidence: the first of url, asset and title that is not empty, which must be text.
-        places = [(p.get("url") or p.get("asset") or p.get("title") or None) if p else None for p in props]
+        # The place activity_evidence names, which must be text.
+        places = [evidence_place(p) for p in props]
         if not _TEXT_OR_NONE.issuperset(map(type, places)):
             raise _Odd
     # As text: orjson hands back each result in a 4 KiB allocation, which a block's 200,000 of them
