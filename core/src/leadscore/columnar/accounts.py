@@ -9,7 +9,7 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
 from leadscore.columnar import sql as q
-from leadscore.columnar.files import ParquetFolder
+from leadscore.columnar.files import ParquetFolder, insert_rows
 from leadscore.engine import seen_at
 from leadscore.taxonomy.email import classify_address
 from leadscore.model import Lead
@@ -329,8 +329,14 @@ class AccountPass:
                          values.get("title.seniority") in SENIOR, function,
                          values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
                          *[i in matched for i in range(len(self.signals))]))
-        if rows:
-            con.executemany(f"INSERT INTO python_contacts VALUES ({', '.join('?' for _ in rows[0])})", rows)
+        insert_rows(con, "python_contacts", rows)
+
+
+def _copied(values: AccountSignals) -> AccountSignals:
+    """A lead's own copy of its account's values (the python engine's are made afresh for each lead)."""
+    copy = AccountSignals(values)
+    copy.evidence.update(values.evidence)
+    return copy
 
 
 def _email_domain(email: str | None) -> str | None:
@@ -381,6 +387,8 @@ class SqlAccounts:
         self.run = run
         self.con = con
         self.by_contact = by_contact
+        # The values of the accounts :meth:`fetch` read (None: read, and no such account).
+        self.fetched: dict[str, AccountSignals | None] = {}
 
     def block_rows(self, lines: tuple[int, int]) -> exp.Select:
         """The ``account.*`` rows of the contacts on lines ``lines`` (:meth:`AccountSql.block_rows`)."""
@@ -392,16 +400,42 @@ class SqlAccounts:
         """Remove the file of each contact's account row (when the scan ends)."""
         self.by_contact.close()
 
+    def fetch(self, keys: Iterable[str | None]) -> None:
+        """Read the values of accounts ``keys`` in one query for the :meth:`signals_for` calls that
+        follow (those of a block's leads the python engine scores: one query each would scan
+        ``account_rows``, a row an account, for every lead); the accounts fetched before are dropped."""
+        import pyarrow as pa
+
+        wanted = sorted({key for key in keys if key is not None})
+        self.fetched = dict.fromkeys(wanted)
+        if not wanted:
+            return
+        self.con.register("wanted_accounts", pa.table({"key": pa.array(wanted, pa.string())}))
+        try:
+            cursor = self.con.execute("SELECT * FROM account_rows WHERE key IN (SELECT key FROM wanted_accounts)")
+            names = [d[0] for d in cursor.description]
+            for found in cursor.fetchall():
+                row = dict(zip(names, found))
+                self.fetched[row["key"]] = self._signals(row)
+        finally:
+            self.con.unregister("wanted_accounts")
+
     def signals_for(self, key: str | None) -> AccountSignals | dict[str, Any]:
         """The ``account.*`` values of account ``key`` as AccountIndex.signals_for gives them."""
         if key is None:
             return {}
+        if key in self.fetched:
+            values = self.fetched[key]
+            return {} if values is None else _copied(values)
         select = q.select(exp.Star(), copy=False).from_("account_rows", copy=False).where(q.col("key").eq(q.lit(key)), copy=False)
         cursor = self.con.execute(q.sql(select))
         found = cursor.fetchone()
         if found is None:
             return {}
-        row = dict(zip([d[0] for d in cursor.description], found))
+        return self._signals(dict(zip([d[0] for d in cursor.description], found)))
+
+    def _signals(self, row: dict[str, Any]) -> AccountSignals:
+        """An ``account_rows`` row as the account's values and their evidence."""
         values = AccountSignals({})
         for name in self.run.sql.names():
             if name == "account.best_lead_score" and row[name] is None:

@@ -35,10 +35,11 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, SqlAccounts
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, timed
-from leadscore.columnar.files import ParquetFolder, copy_parquet
+from leadscore.columnar.files import ParquetFolder, copy_parquet, insert_rows
 from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import halve_or_record
 from leadscore.errors import InputError, first_line
@@ -321,8 +322,7 @@ class _BlockReader:
         con.execute("CREATE OR REPLACE TEMP TABLE block_ids (k BIGINT, id VARCHAR)")
         con.execute("INSERT INTO block_ids SELECT k, id FROM leads")
         python_ids = [(k, item.id) for k, item in by_python.items() if isinstance(item, Lead)]
-        if python_ids:
-            con.executemany("INSERT INTO block_ids VALUES (?, ?)", python_ids)
+        insert_rows(con, "block_ids", python_ids)
         if self.ids is not None and not self.last_pass:
             self.ids.note(con, self.label)
             return
@@ -453,6 +453,8 @@ class _BlockReader:
             cards: dict[int, ScoreCard | Rejection] = {}
             for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None), accounts):
                 block.read_python(self.label, lines)  # the python engine scores these leads
+            if accounts is not None:
+                accounts.fetch(account_key(item) for item in block.by_python.values() if isinstance(item, Lead))
             for number in range(block.first, block.last + 1):
                 item = cards.get(number)
                 if item is not None:
