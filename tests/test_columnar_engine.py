@@ -559,6 +559,42 @@ def test_leads_from_the_python_reader_get_a_plan_of_what_the_output_reads(
     assert made == [(explain, None if whole else fmt)]
 
 
+@pytest.mark.parametrize("extra", [(), ("--history-ledger",), ("--explain", "--top", "7")])
+def test_a_history_run_on_the_columnar_engine_stores_the_python_engines_cards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
+    """``score --history`` on the columnar engine: the recorder reads each card (its top five reasons,
+    and its ledger with --history-ledger), so the plan makes those and no more; the run's output and
+    every stored card (reasons and ledger included) are the python engine's."""
+    import duckdb as db
+
+    from leadscore.columnar.engine import ColumnarScorer
+
+    made: list[tuple[bool, int, str | None]] = []
+    init = ColumnarScorer.__init__
+
+    def noted(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append((self.explain, self.top, self.render))
+
+    monkeypatch.setattr(ColumnarScorer, "__init__", noted)
+
+    def stored(engine: str) -> tuple[tuple[int, str, str, str], list[tuple[Any, ...]]]:
+        target = tmp_path / f"{engine}.duckdb"
+        out = _score(tmp_path, SAMPLES / "leads.csv", engine, "--activities", str(SAMPLES / "activities.csv"),
+                     "-rfirr-base", "--history", str(target), *extra)
+        with db.connect(str(target), read_only=True) as con:
+            cards = con.execute("SELECT lead_id, seq, account_key, total, band, points_band, route_action, route_queue, "
+                                "subscores, reasons, ledger, snapshot FROM cards ORDER BY lead_id, seq").fetchall()
+        return out, cards
+
+    python = stored("python")
+    assert stored("duckdb") == python and python[0][0] == 0 and len(python[1]) == 46
+    assert any(len(json.loads(card[9])) == 5 for card in python[1])  # five reasons stored, three written
+    with_ledger = "--history-ledger" in extra
+    assert all((card[10] is not None) == with_ledger for card in python[1])
+    assert made == [("--explain" in extra or with_ledger, 7 if "--top" in extra else 5, None)]
+
+
 def test_records_read_ahead_in_order_in_a_thread_and_an_error_where_it_came() -> None:
     """The leads the python reader makes for the columnar engine (CSV, Parquet, ...) come in their
     order, the chunk after the one being scored read in a thread of its own; an error reading
@@ -1467,8 +1503,6 @@ def test_leads_the_python_engine_scores_read_their_accounts_once_a_block(
     run, on the SQL account pass's values), a duplicate and an odd line: the python engine's bytes,
     every such lead's account values read in one query a block, never one a lead (which scanned
     every account's row for each lead: 3.6x the python engine's time on such a file)."""
-    import json
-
     from leadscore.columnar import scan
     from leadscore.columnar.accounts import SqlAccounts
 

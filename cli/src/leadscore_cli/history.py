@@ -62,8 +62,9 @@ class HistoryRun:
             self.store.close()
             raise _fail(err) from err
 
-    def score(self, engine: Any, leads: Any, accounts: Any) -> Iterator[Any]:
-        return self.recorder.score(leads, lambda items: engine.score(items, accounts=accounts))
+    def score(self, leads: Any, scoring: Callable[[Any], Iterator[Any]]) -> Iterator[Any]:
+        """``scoring(leads)``, each card recorded beside its lead."""
+        return self.recorder.score(leads, scoring)
 
     def commit(self) -> None:
         try:

@@ -437,6 +437,24 @@ def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render
                       unknown_types=unknown_types, misfits=misfits)
 
 
+def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
+                     with_next_steps: bool, history_ledger: bool | None) -> Callable[[Iterable[Any]], Iterator[Any]]:
+    """How the leads the python reader made are scored: by ``Engine.score``, or on the columnar
+    engine with the plan this run reads (:func:`_columnar_records`). ``history_ledger`` (None without
+    ``--history``): the run's recorder reads every card, its top ``STORED_REASONS`` reasons and, with
+    ``--history-ledger``, its full ledger."""
+    if engine_name != "duckdb":
+        return lambda items: engine.score(items, accounts=accounts)
+    if history_ledger is None:
+        render = fmt if fmt in RENDERED_FORMATS and accounts is None and not with_next_steps else None
+        return lambda items: _columnar_records(engine, items, explain, top, render, accounts)
+    from leadscore.history.recorder import STORED_REASONS
+
+    # Each card carries its top max(top, STORED_REASONS) lines: the writer's top N are the first of them.
+    return lambda items: _columnar_records(engine, items, explain or history_ledger, max(top, STORED_REASONS), None,
+                                           accounts)
+
+
 def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int, render: str | None,
                       accounts: Any) -> Iterator[Any]:
     """The columnar engine scoring leads the python reader made (CSV, Parquet, ``--activities``, ...)
@@ -726,14 +744,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             from leadscore.columnar.scan import read_ahead
 
                             leads = read_ahead(leads)  # the next batch read while DuckDB scores this one
-                        if run is not None:
-                            scoring = run.score(engine, leads, index)
-                        elif engine_name == "duckdb":
-                            rendered = (fmt if fmt in RENDERED_FORMATS and index is None and not with_next_steps
-                                        else None)
-                            scoring = _columnar_records(engine, leads, explain, top, rendered, index)
-                        else:
-                            scoring = engine.score(leads, accounts=index)
+                        scoring_of = _records_scoring(engine, engine_name, fmt, explain, top, index, with_next_steps,
+                                                      None if run is None else history_ledger)
+                        scoring = scoring_of(leads) if run is None else run.score(leads, scoring_of)
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)
                     for item in results:
                         read = pending.popleft() if with_next_steps else None  # this result's item
