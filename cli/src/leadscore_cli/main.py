@@ -440,28 +440,28 @@ def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
                      with_next_steps: bool, history_ledger: bool | None) -> Callable[[Iterable[Any]], Iterator[Any]]:
     """How the leads the python reader made are scored: by ``Engine.score``, or on the columnar
-    engine with the plan this run reads (:func:`_columnar_records`). ``history_ledger`` (None without
-    ``--history``): the run's recorder reads every card, its top ``STORED_REASONS`` reasons and, with
-    ``--history-ledger``, its full ledger."""
+    engine with the plan this run reads (:func:`_columnar_records`): the cards' text is made in SQL
+    unless something reads the card itself, an account roll-up (``accounts``, which also reads the
+    signal values), ``--next-steps`` (a field added to the card's dict) or the run's store.
+    ``history_ledger`` (None without ``--history``): the store reads every card, its top
+    ``STORED_REASONS`` reasons and, with ``--history-ledger``, its full ledger."""
     if engine_name != "duckdb":
         return lambda items: engine.score(items, accounts=accounts)
-    if history_ledger is None:
-        render = fmt if fmt in RENDERED_FORMATS and accounts is None and not with_next_steps else None
-        return lambda items: _columnar_records(engine, items, explain, top, render, accounts)
-    from leadscore.history.recorder import STORED_REASONS
+    render = fmt if fmt in RENDERED_FORMATS and accounts is None and not with_next_steps else None
+    if history_ledger is not None:
+        from leadscore.history.recorder import STORED_REASONS
 
-    # Each card carries its top max(top, STORED_REASONS) lines: the writer's top N are the first of them.
-    return lambda items: _columnar_records(engine, items, explain or history_ledger, max(top, STORED_REASONS), None,
-                                           accounts)
+        # Each card carries its top max(top, STORED_REASONS) lines: the writer's top N are the first of them.
+        explain, top, render = explain or history_ledger, max(top, STORED_REASONS), None
+    return lambda items: _columnar_records(engine, items, explain, top, render, accounts)
 
 
 def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int, render: str | None,
                       accounts: Any) -> Iterator[Any]:
     """The columnar engine scoring leads the python reader made (CSV, Parquet, ``--activities``, ...)
-    in batches, with a plan that makes only what this run writes: the full ledger with ``--explain``
-    only, the cards' text in SQL when ``render`` names the output format (``render`` is None with an
-    account index, whose roll-up reads each card and its signal values, or with ``--next-steps``, which
-    adds a field to the card's dict). Engine.score would make every card with its full ledger."""
+    in batches, with a plan that makes only what this run reads (see :func:`_records_scoring`): the
+    full ledger with ``explain`` only, the cards' text in SQL when ``render`` names the output format.
+    Engine.score would make every card with its full ledger."""
     when = engine._resolve_as_of(None)
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=accounts is not None, render=render)
     if scorer is None:  # some part of the run has no columnar form

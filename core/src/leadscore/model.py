@@ -300,11 +300,15 @@ def evidence_place(props: Mapping[str, Any] | None) -> Any:
     return (props.get("url") or props.get("asset") or props.get("title") or None) if props else None
 
 
+def evidence_text(kind: str, at: date, where: Any) -> str:
+    """How a ledger line names an activity: its type, its day and (``where``) the page or asset."""
+    text = f"{kind} on {day_text(at)}"
+    return f"{text} ({where})" if where else text
+
+
 def activity_evidence(event: Activity) -> str:
     """How a ledger line names the activity behind it: type, day and the page or asset."""
-    where = evidence_place(event.properties)
-    text = f"{event.type} on {day_text(event.at)}"
-    return f"{text} ({where})" if where else text
+    return evidence_text(event.type, event.at, evidence_place(event.properties))
 
 
 def _evidence(raw: str | tuple[str, ...] | int, events: Activities | None) -> str:

@@ -404,35 +404,30 @@ class SqlAccounts:
         """Read the values of accounts ``keys`` in one query for the :meth:`signals_for` calls that
         follow (those of a block's leads the python engine scores: one query each would scan
         ``account_rows``, a row an account, for every lead); the accounts fetched before are dropped."""
-        import pyarrow as pa
-
         wanted = sorted({key for key in keys if key is not None})
-        self.fetched = dict.fromkeys(wanted)
-        if not wanted:
-            return
-        self.con.register("wanted_accounts", pa.table({"key": pa.array(wanted, pa.string())}))
-        try:
-            cursor = self.con.execute("SELECT * FROM account_rows WHERE key IN (SELECT key FROM wanted_accounts)")
-            names = [d[0] for d in cursor.description]
-            for found in cursor.fetchall():
-                row = dict(zip(names, found))
-                self.fetched[row["key"]] = self._signals(row)
-        finally:
-            self.con.unregister("wanted_accounts")
+        self.fetched = {**dict.fromkeys(wanted), **self._read(wanted)}
 
     def signals_for(self, key: str | None) -> AccountSignals | dict[str, Any]:
         """The ``account.*`` values of account ``key`` as AccountIndex.signals_for gives them."""
         if key is None:
             return {}
-        if key in self.fetched:
-            values = self.fetched[key]
-            return {} if values is None else _copied(values)
-        select = q.select(exp.Star(), copy=False).from_("account_rows", copy=False).where(q.col("key").eq(q.lit(key)), copy=False)
-        cursor = self.con.execute(q.sql(select))
-        found = cursor.fetchone()
-        if found is None:
+        values = self.fetched[key] if key in self.fetched else self._read([key]).get(key)
+        return {} if values is None else _copied(values)
+
+    def _read(self, keys: list[str]) -> dict[str, AccountSignals]:
+        """The values of the accounts among ``keys`` that ``account_rows`` has, in one query."""
+        if not keys:
             return {}
-        return self._signals(dict(zip([d[0] for d in cursor.description], found)))
+        import pyarrow as pa
+
+        self.con.register("wanted_accounts", pa.table({"key": pa.array(keys, pa.string())}))
+        try:
+            cursor = self.con.execute("SELECT * FROM account_rows WHERE key IN (SELECT key FROM wanted_accounts)")
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, found)) for found in cursor.fetchall()]
+        finally:
+            self.con.unregister("wanted_accounts")
+        return {row["key"]: self._signals(row) for row in rows}
 
     def _signals(self, row: dict[str, Any]) -> AccountSignals:
         """An ``account_rows`` row as the account's values and their evidence."""

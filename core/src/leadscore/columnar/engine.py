@@ -33,7 +33,7 @@ from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import CARD_LINE_COLUMNS, LINE_COLUMNS, Plan
 from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
-from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, activity_evidence, evidence_place
+from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, evidence_place, evidence_text
 
 WHOLE = 2**53
 _dumps = orjson.dumps  # custom fields and activity properties as JSON text, which the SQL reads
@@ -212,7 +212,7 @@ class Rows:
                 where = evidence_place(props)
                 if where is not None and type(where) is not str:
                     raise NotColumnar("evidence")
-                evidence = activity_evidence(acts.record(pos))
+                evidence = evidence_text(kind, acts.times[pos], where)
             # orjson writes the text the JSON Lines decoder writes (the SQL reads its values either way).
             act_rows.append((k, pos, kind, _micros(acts.times[pos], as_of_us),
                              _dumps(_json_object(props)).decode() if props else None, evidence))
