@@ -73,7 +73,8 @@ lead = st.builds(
     st.sampled_from(("Strategic", " target ", "tier 3", "", None)),
     st.sampled_from(("acme.io", "WWW.Acme.IO", "eu.acme.io", "", None)),
     st.dictionaries(st.sampled_from(("plan", "budget_confirmed", "score")),
-                    st.one_of(st.sampled_from(("pro", "x")), st.booleans(), st.integers(-5, 10**6)), max_size=3),
+                    st.one_of(st.sampled_from(("pro", "x")), st.booleans(), st.integers(-5, 10**6),
+                              st.sampled_from((0.5, -0.0, 3.0, 1e16, 5e-324, 1234567.5, 2.5e-7, -12.25))), max_size=3),
     st.lists(activity, max_size=12),
 )
 
@@ -1260,8 +1261,9 @@ def test_parquet_row_groups_across_blocks_and_python_scored_leads(tmp_path: Path
     from leadscore.columnar import RenderedRow
     from leadscore.model import Rejection, ScoreCard
 
-    # A float in a custom field: the python engine scores that lead, between leads scored in SQL.
-    by_python = ('{"id": "P-1", "email": "p@acme.io", "fields": {"ratio": 1.5}}', '{"id": "Q-1", "email": "q@acme.io"}')
+    # An integer past 2**53 in a custom field: the python engine scores that lead, between leads scored in SQL.
+    by_python = ('{"id": "P-1", "email": "p@acme.io", "fields": {"ratio": 1152921504606846976}}',
+                 '{"id": "Q-1", "email": "q@acme.io"}')
     source = _generated(tmp_path, 300, 11, *by_python, *ODD_AND_DUPLICATE)
     monkeypatch.setattr(scan, "BLOCK_BYTES", 60_000)
     monkeypatch.setattr(writers, "PARQUET_ROW_GROUP", 37)
@@ -1499,7 +1501,7 @@ def test_the_account_pass_gives_a_block_scored_the_python_way_the_python_account
 
 def test_leads_the_python_engine_scores_read_their_accounts_once_a_block(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A third of the leads with a float custom field (the python engine scores them in a columnar
+    """A third of the leads with an integer past 2**53 in a custom field (the python engine scores them in a columnar
     run, on the SQL account pass's values), a duplicate and an odd line: the python engine's bytes,
     every such lead's account values read in one query a block, never one a lead (which scanned
     every account's row for each lead: 3.6x the python engine's time on such a file)."""
@@ -1510,7 +1512,7 @@ def test_leads_the_python_engine_scores_read_their_accounts_once_a_block(
     lines = source.read_text(encoding="utf-8").splitlines()
     for n in range(0, len(lines), 3):
         lead = json.loads(lines[n])
-        lead.setdefault("fields", {})["ratio"] = n / 7 + 0.5
+        lead.setdefault("fields", {})["ratio"] = 2**60 + n
         lines[n] = json.dumps(lead)
     source.write_text("\n".join([*lines, *ODD_AND_DUPLICATE]) + "\n", encoding="utf-8")
     python = _score(tmp_path, source, "python")
@@ -1533,6 +1535,110 @@ def test_leads_the_python_engine_scores_read_their_accounts_once_a_block(
     by_python = _python_scored(monkeypatch)
     assert _score(tmp_path, source, "duckdb") == python and python[3].startswith("scored 601 + rejected 1 ")
     assert len(by_python) >= 200 and len(fetched) > 2 and sum(fetched) >= 150 and one_by_one == []
+
+
+# Doubles in custom fields: compared as Python compares them (3.0 == 3), printed as Python prints them.
+FLOAT_PACK = {
+    "pack": {"name": "decimals", "version": "1"},
+    "categories": {"fit": {}},
+    "fields": {"budget": {"type": "number"}, "seats": {"type": "int"}, "label": {"type": "str"}},
+    "rules": [
+        {"id": "fit.ratio", "category": "fit", "points": 5, "reason": "High ratio",
+         "when": {"signal": "fields.ratio", "gte": 1.5}},
+        {"id": "fit.ratio_three", "category": "fit", "points": 2, "reason": "Ratio of three",
+         "when": {"signal": "fields.ratio", "eq": 3}},
+        {"id": "fit.ratio_low", "category": "fit", "points": -1, "reason": "Low ratio",
+         "when": {"signal": "fields.ratio", "lt": 0.5}},
+        {"id": "fit.budget", "category": "fit", "points": 7, "reason": "Budget over 1,000",
+         "when": {"signal": "fields.budget", "gt": 1000}},
+        {"id": "fit.seats", "category": "fit", "points": 3, "reason": "Three seats",
+         "when": {"signal": "fields.seats", "eq": 3}},
+        {"id": "fit.label", "category": "fit", "points": 1, "reason": "Labelled",
+         "when": {"signal": "fields.label", "exists": True}},
+    ],
+    "bands": [{"name": "cold", "min": 0}, {"name": "warm", "min": 8}],
+}
+RATIOS = (0.0, -0.0, 0.5, 1.5, 3.0, 3, 1e16, 1e-7, 5e-324, 2.5e8, 1234.5678, 1e300, -2.75, "x", True, None)
+
+
+def _float_leads(with_huge: bool) -> list[dict]:
+    leads = []
+    for ratio in RATIOS:
+        for budget in (1000.5, 1000.0, 1001, 3.0, None):
+            for seats in (3.0, 3.5, 3, None, *((1e20,) if with_huge else ())):
+                fields = {"ratio": ratio, "budget": budget, "seats": seats, "label": ratio}
+                leads.append({"id": f"F-{len(leads) + 1}", "email": "dana@acme.io",
+                              "fields": {k: v for k, v in fields.items() if v is not None}})
+    return leads
+
+
+class _FieldRouter:
+    """A router (per lead only) that shows the custom field values it is handed, type and all."""
+
+    from leadscore.plugin import hookimpl, reads_signals
+
+    @staticmethod
+    @hookimpl
+    @reads_signals("fields.ratio", "fields.budget", "fields.seats", "fields.label")
+    def leadscore_route_lead(card: Any, lead: Any, ctx: Any) -> Any:
+        from leadscore.plugin import Route
+
+        shown = ",".join(f"{name}={ctx['signals'].get('fields.' + name)!r}" for name in ("ratio", "budget", "seats", "label"))
+        return Route("look", shown, 1, "the fields", shown)
+
+    leadscore_route_lead.reads_lead = ("id",)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("explain", [(), ("--explain",)])
+def test_doubles_in_custom_fields_are_scored_in_sql_as_the_python_engine_scores_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, explain: tuple[str, ...]) -> None:
+    """A CRM export's decimal columns (a CSV cell such as 12.5 is a float custom field) are read by
+    the SQL: compared as Python compares them, shown in evidence as Python prints them (1e+16,
+    5e-324, -0.0), and handed to a router as the lead's own values (3.0 stays a float); only an int
+    field's whole float beyond 2**53 leaves its lead to the python engine. Output and routes equal
+    the python engine's, on the JSON Lines scan and on the records path (CSV)."""
+    import csv
+
+    import tomli_w
+
+    pack = tmp_path / "decimals.toml"
+    pack.write_text(tomli_w.dumps(FLOAT_PACK), encoding="utf-8")
+    leads = _float_leads(with_huge=fmt == "jsonl")
+    source = tmp_path / f"decimals.{fmt}"
+    if fmt == "jsonl":
+        source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    else:  # CSV cells: a float's text reads back as that float, True as true
+        with source.open("w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["id", "email", "fields.ratio", "fields.budget", "fields.seats", "fields.label"])
+            for lead in leads:
+                fields = lead["fields"]
+                out.writerow([lead["id"], lead["email"], *(
+                    "" if fields.get(name) is None else str(fields[name]).lower() if fields[name] is True
+                    else repr(fields[name]) for name in ("ratio", "budget", "seats", "label"))])
+
+    def run(engine: str) -> tuple[int, str, str]:
+        pm = PluginManager()
+        pm.register(_FieldRouter, "field-router")
+        result = CliRunner().invoke(build_cli(pm), [
+            "score", str(source), "--as-of", "2026-11-23", "-r", str(pack), "--engine", engine, "--format", "jsonl",
+            *explain])
+        return result.exit_code, result.stdout, result.stderr
+
+    python = run("python")
+    by_python = _python_scored(monkeypatch)
+    assert run("duckdb") == python and python[0] == 0
+    cards = [json.loads(line) for line in python[1].splitlines()]
+    assert len(cards) == len(leads) and {card["route"]["queue"].count("=") for card in cards} == {4}
+    shown = {card["route"]["queue"] for card in cards}
+    assert "ratio=3.0,budget=1000.5,seats=3,label=None" in shown and "ratio=3,budget=1001,seats=3,label='3'" in shown
+    if explain:
+        evidence = {line["evidence"] for card in cards for line in card["ledger"]}
+        assert {"ratio=1e+16", "ratio=250000000.0", "ratio=5e-324", "ratio=-0.0", "ratio=1e-07", "budget=1000.5", "seats=3",
+                "label=3"} <= evidence
+    # The SQL read every lead but those with seats = 1e20 (an int field: int(1e20) is past 2**53).
+    assert len(by_python) == (len(RATIOS) * 5 if fmt == "jsonl" else 0)
 
 
 def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -237,7 +237,7 @@ name = "low"
 min = 0
 """
 RAW_VALUES = ("40", " 41.5 ", 39, 40.0, "lots", True, "yes", "No", "1", "0", 3, "3", 3.5, "pro", 2026, "", None,
-              math.inf, "2e1", 2**63)
+              math.inf, "2e1", 2**63, 1e16, -0.0, 40.25, 1e20, 5e-324)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,7 +3,7 @@
 Leads reach DuckDB as two relations (``leads``, ``activities``): from Lead records (this module,
 for ``Engine.score``) or decoded straight from JSON Lines files (:mod:`leadscore.columnar.lines`). A lead
 whose values lie outside what the SQL reproduces exactly (integers beyond 2**53, NaN and
-infinities, naive date-times, non-JSON properties, floats in custom fields) is scored by the
+infinities, naive date-times, non-JSON properties) is scored by the
 python engine instead, in its place in the output; so is every lead of a batch that fails in SQL.
 """
 
@@ -173,7 +173,14 @@ def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None
             out[key] = value
         elif type(value) is int and abs(value) <= WHOLE:
             out[key] = value
-        else:  # floats print as Python prints them in evidence; those leads stay in Python
+        elif type(value) is float and math.isfinite(value):
+            if numeric.get(key) == "int" and value.is_integer():
+                # An int field's whole float is that int to the python engine (as_declared).
+                if abs(value) > WHOLE:
+                    raise NotColumnar("declared number")
+                value = int(value)
+            out[key] = value  # the SQL reads it as a DOUBLE and prints it as Python does (ls_float_text)
+        else:
             raise NotColumnar("field")
     return _dumps(out).decode() if out else None
 
@@ -279,8 +286,8 @@ class ColumnarScorer:
         if routers is None:
             routers = []
         self.plan = Plan(engine, columnar_forms(engine), routers, as_of)
-        self.numeric_fields = {name: kind for name, (kind, _) in (engine.vocabulary.get(CUSTOM_FIELDS) or {}).items()
-                               if kind in ("int", "number")}
+        self.declared_fields = {name: kind for name, (kind, _) in (engine.vocabulary.get(CUSTOM_FIELDS) or {}).items()}
+        self.numeric_fields = {name: kind for name, kind in self.declared_fields.items() if kind in ("int", "number")}
         self.tmp = tempfile.TemporaryDirectory(prefix="leadscore-duckdb-")
         # Past the memory limit DuckDB spills to the temporary directory, so big files stay within it.
         self.memory_limit = memory_limit
@@ -465,7 +472,7 @@ class ColumnarScorer:
             subscores = tuple((s["category"], s["points"]) for s in row["subscores"] or ())
             card = ScoreCard(lead.id, self.as_of, row["total"], subscores, row["band"], row["points_band"],
                              tuple(row["gate_notes"] or ()), None, Ledger(raw), composed.packs, lead.account_id)
-            values = self.last_values[k] = self._values(row["sig"]) if row.get("sig") else {}
+            values = self.last_values[k] = self._values(row["sig"], lead) if row.get("sig") else {}
             route = router(card, lead, {"routing": composed.routing, "packs": composed.key, "signals": values})
             if route is not None:
                 card = ScoreCard(lead.id, self.as_of, card.total, subscores, card.band, card.points_band,
@@ -473,25 +480,33 @@ class ColumnarScorer:
             out[k] = card
         return out
 
-    def _values(self, sig: Mapping[str, Any]) -> dict[str, Any]:
-        """The lead's signal values as the python engine holds them (for routers and the account roll-up)."""
+    def _values(self, sig: Mapping[str, Any], lead: Any) -> dict[str, Any]:
+        """The lead's signal values as the python engine holds them (for routers and the account roll-up).
+
+        A custom field's value is the lead's own (a DOUBLE in SQL is 3 or 3.0 to Python)."""
         values: dict[str, Any] = {}
         kinds = self._kinds
         for name, value in sig.items():
             if value is None or name.endswith(("#at", "#ev")) or name not in kinds:
                 continue
             kind = kinds[name]
-            if kind == "dt":
+            if name.startswith("fields."):
+                value = self._field(lead.fields, name[len("fields."):])
+            elif kind == "dt":
                 value = _datetime(value)
-            elif kind == "num" and name.startswith("fields.") and isinstance(value, float):
-                value = int(value)  # a declared number field holds whole numbers only here (see _fields)
             elif kind == "any":
                 value = {"str": value["s"], "bool": value["b"], "dt": None if value["t"] is None else _datetime(value["t"])
                          }.get(value["k"], value["n"])
                 if isinstance(value, float) and value.is_integer():
-                    value = int(value)  # custom fields hold whole numbers only (floats stay in Python)
+                    value = int(value)  # an extractor's any value: whole numbers are ints
             values[name] = value
         return values
+
+    def _field(self, fields: Mapping[str, Any], key: str) -> Any:
+        """The value of the custom field ``key`` as the python engine's crm extractor gives it."""
+        value = fields.get(key)
+        kind = self.declared_fields.get(key)
+        return value if kind is None or value is None else as_declared(value, kind)
 
 
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: str | None,

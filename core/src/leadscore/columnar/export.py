@@ -304,8 +304,9 @@ def _exact(plan: Plan) -> exp.Expression:
 
 def _plain_fields(plan: Plan, doc: exp.Expression) -> list[exp.Expression]:
     """For each custom field the packs read: its value is one the query reads as Python does. The
-    query reads strings, booleans and integers (the columnar engine sends other values to the python
-    engine); a number field's text must be a whole number of at most 15 digits, or have no digit."""
+    query reads strings, booleans and integers (a double's text is Python's, which the engine makes
+    with a Python function and a warehouse cannot); a number field's text must be a whole number of at
+    most 15 digits, or have no digit."""
     from leadscore.rulepack.schema import CUSTOM_FIELDS
 
     declared = plan.engine.vocabulary.get(CUSTOM_FIELDS) or {}

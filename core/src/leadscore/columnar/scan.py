@@ -495,7 +495,7 @@ class _BlockReader:
         """The cards of the leads behind ``b_leads`` into ``cards``; the next block is decoded from
         when the stored steps are made (see blocks)."""
         found = self.scorer.run_views(with_accounts=with_accounts, then=self.ahead.ask if self.ahead else None)
-        cards.update(self.scorer.cards(found, _leads_of(self.scorer.con)))
+        cards.update(self.scorer.cards(found, _leads_of(self.scorer.con, fields=self.scorer.values_needed)))
 
 
 # The account pass keeps each block's tables for the scoring pass (False: the scoring pass decodes
@@ -789,16 +789,24 @@ def _views(con: Any, lines: tuple[int, int], whole: bool, accounts: SqlAccounts 
 
 
 class _LeadStub:
-    """What a card needs of a lead scored in SQL: its id and account id (the record is never built)."""
+    """What a card needs of a lead scored in SQL: its id and account id (the record is never built),
+    and when its signal values are made, its custom fields (the block's JSON text of them)."""
 
-    __slots__ = ("id", "account_id")
+    __slots__ = ("id", "account_id", "_fields")
 
-    def __init__(self, lead_id: str, account_id: str | None) -> None:
+    def __init__(self, lead_id: str, account_id: str | None, fields: str | None = None) -> None:
         self.id = lead_id
         self.account_id = account_id
+        self._fields = fields
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return {} if self._fields is None else json.loads(self._fields)
 
 
-def _leads_of(con: Any) -> dict[int, Any]:
+def _leads_of(con: Any, *, fields: bool) -> dict[int, Any]:
+    if fields:
+        return {k: _LeadStub(i, a, f) for k, i, a, f in con.execute("SELECT k, id, account_id, fields FROM b_leads").fetchall()}
     return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
 
 

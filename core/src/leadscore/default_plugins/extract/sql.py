@@ -10,6 +10,7 @@ is the per-lead extractor's by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -299,27 +300,34 @@ def crm_columnar(ctx: ColumnarContext) -> exp.Select | None:
         cols += emit("lead.age_days", q.case([(q.not_null(created), round3(days))]), created,
                      q.case([(q.not_null(created), q.concat(q.lit("created "), day_text(created)))]))
     declared = ctx.vocabulary.get(CUSTOM_FIELDS) or {}
+    # A double's text as Python prints it (repr); an exported plan has none: a warehouse query
+    # reads no double in a custom field (it marks such a lead inexact, see leadscore.columnar.export).
+    reads_fields = any(name.startswith("fields.") for name in ctx.wanted)
+    float_text = None if ctx.portable or not reads_fields else ctx.udf("ls_float_text", repr, ("DOUBLE",), "VARCHAR")
     for name in sorted(ctx.wanted):
         if name.startswith("fields."):
             key = name[len("fields."):]
             if key in declared:
-                value, evidence = declared_field(q.col("fields"), key, declared[key][0])
+                value, evidence = declared_field(q.col("fields"), key, declared[key][0], float_text)
                 cols += emit(name, value, None, evidence)
                 continue
-            cols += emit(name, field_value(q.col("fields"), key), None, field_evidence(q.col("fields"), key))
+            cols += emit(name, field_value(q.col("fields"), key, doubles=float_text is not None), None,
+                         field_evidence(q.col("fields"), key, float_text))
     if len(cols) == 1:
         return None
     return q.select(*cols, copy=False).from_(q.table(ctx.leads), copy=False)
 
 
-def any_value(doc: exp.Expression, key: str) -> exp.Expression:
+def any_value(doc: exp.Expression, key: str, *, doubles: bool = False) -> exp.Expression:
     """The property ``key`` of a JSON object as an ``any`` struct (NULL when absent or JSON null).
 
-    Strings, booleans and integers only: the engine sends leads with other JSON values in
-    custom fields or properties it reads to the python engine.
+    Strings, booleans and integers, and with ``doubles`` doubles (kind ``num`` as integers: Python
+    compares 3 and 3.0 alike): the engine sends leads with other JSON values in custom fields or
+    properties it reads to the python engine.
     """
     got = q.json_at(doc, key)
     kind = q.json_kind(got)
+    numbers = ("BIGINT", "UBIGINT", "DOUBLE") if doubles else ("BIGINT", "UBIGINT")
     return q.case([
         (kind.eq(q.lit("VARCHAR")), q.struct(k=q.lit("str"), s=q.json_str(doc, key),
                                               n=q.cast(exp.null(), "DOUBLE"), b=q.cast(exp.null(), "BOOLEAN"),
@@ -327,18 +335,22 @@ def any_value(doc: exp.Expression, key: str) -> exp.Expression:
         (kind.eq(q.lit("BOOLEAN")), q.struct(k=q.lit("bool"), s=q.cast(exp.null(), "VARCHAR"),
                                               n=q.cast(exp.null(), "DOUBLE"), b=q.cast(got, "BOOLEAN"),
                                               t=q.cast(exp.null(), "BIGINT"))),
-        (q.in_(kind, ("BIGINT", "UBIGINT")), q.struct(k=q.lit("num"), s=q.cast(exp.null(), "VARCHAR"),
+        (q.in_(kind, numbers), q.struct(k=q.lit("num"), s=q.cast(exp.null(), "VARCHAR"),
                                                       n=q.cast(got, "DOUBLE"), b=q.cast(exp.null(), "BOOLEAN"),
                                                       t=q.cast(exp.null(), "BIGINT"))),
     ])
 
 
-def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expression, exp.Expression]:
+def declared_field(doc: exp.Expression, key: str, kind: str,
+                   float_text: Callable[[exp.Expression], exp.Expression] | None = None,
+                   ) -> tuple[exp.Expression, exp.Expression]:
     """A custom field declared in ``[fields]``: (its value as the declared type, its evidence), as
     leadscore.rulepack.fields.as_declared reads it; NULL when the value cannot be read as that type.
 
-    The engine sends leads whose value of a declared number or int field is text that is not a
-    whole number of 15 digits at most to the python engine (the SQL prints no Python float).
+    ``float_text``: a double's text as Python prints it; with it a number field's double is read
+    (an int field's whole doubles come as integers, see leadscore.columnar.engine's _fields). The
+    engine sends leads whose value of a declared number or int field is text that is not a whole
+    number of 15 digits at most to the python engine.
     """
     got = q.json_at(doc, key)
     kind_of = q.json_kind(got)
@@ -362,22 +374,30 @@ def declared_field(doc: exp.Expression, key: str, kind: str) -> tuple[exp.Expres
                        q.cast(exp.null(), "DOUBLE"))
         shown = q.case([(is_int, q.cast(got, "VARCHAR")),
                         (q.and_(is_text, whole), q.cast(q.cast(stripped, "BIGINT"), "VARCHAR"))])
+        if kind == "number" and float_text is not None:
+            is_double = kind_of.eq(q.lit("DOUBLE"))
+            value = q.case([(is_double, q.cast(got, "DOUBLE"))], value)
+            shown = q.case([(is_double, float_text(q.cast(got.copy(), "DOUBLE")))], shown)
     evidence = q.case([(q.not_null(value), q.concat(q.lit(key + "="), shown))])
     return value, evidence
 
 
-def field_value(doc: exp.Expression, key: str) -> exp.Expression:
-    return any_value(doc, key)
+def field_value(doc: exp.Expression, key: str, *, doubles: bool = False) -> exp.Expression:
+    return any_value(doc, key, doubles=doubles)
 
 
-def field_evidence(doc: exp.Expression, key: str) -> exp.Expression:
-    """``f"{name}={value}"`` for a string, boolean or integer field."""
+def field_evidence(doc: exp.Expression, key: str,
+                   float_text: Callable[[exp.Expression], exp.Expression] | None = None) -> exp.Expression:
+    """``f"{name}={value}"`` for a string, boolean or integer field, and with ``float_text`` (a
+    double's text as Python prints it) for a double."""
     got = q.json_at(doc, key)
     kind = q.json_kind(got)
+    doubles = [] if float_text is None else [(kind.eq(q.lit("DOUBLE")), float_text(q.cast(got.copy(), "DOUBLE")))]
     text = q.case([
         (kind.eq(q.lit("VARCHAR")), q.json_str(doc, key)),
         (kind.eq(q.lit("BOOLEAN")), q.case([(q.cast(got, "BOOLEAN"), q.lit("True"))], q.lit("False"))),
         (q.in_(kind, ("BIGINT", "UBIGINT")), q.cast(got, "VARCHAR")),
+        *doubles,
     ])
     return q.case([(q.not_null(text), q.concat(q.lit(key + "="), text))])
 
