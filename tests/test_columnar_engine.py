@@ -1564,12 +1564,17 @@ RATIOS = (0.0, -0.0, 0.5, 1.5, 3.0, 3, 1e16, 1e-7, 5e-324, 2.5e8, 1234.5678, 1e3
 def _float_leads(with_huge: bool) -> list[dict]:
     leads = []
     for ratio in RATIOS:
-        for budget in (1000.5, 1000.0, 1001, 3.0, None):
-            for seats in (3.0, 3.5, 3, None, *((1e20,) if with_huge else ())):
+        for budget in (1000.5, 1000.0, 1001, 3.0, None, "1000.25", " 2e3 "):
+            for seats in (3.0, 3.5, 3, None, "+3", "3.0", *((1e20,) if with_huge else ())):
                 fields = {"ratio": ratio, "budget": budget, "seats": seats, "label": ratio}
                 leads.append({"id": f"F-{len(leads) + 1}", "email": "dana@acme.io",
                               "fields": {k: v for k, v in fields.items() if v is not None}})
     return leads
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell the CSV reader reads back as ``value`` (text stays text, a float's repr its float)."""
+    return "" if value is None else value if isinstance(value, str) else "true" if value is True else repr(value)
 
 
 class _FieldRouter:
@@ -1595,9 +1600,11 @@ def test_doubles_in_custom_fields_are_scored_in_sql_as_the_python_engine_scores_
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, explain: tuple[str, ...]) -> None:
     """A CRM export's decimal columns (a CSV cell such as 12.5 is a float custom field) are read by
     the SQL: compared as Python compares them, shown in evidence as Python prints them (1e+16,
-    5e-324, -0.0), and handed to a router as the lead's own values (3.0 stays a float); only an int
-    field's whole float beyond 2**53 leaves its lead to the python engine. Output and routes equal
-    the python engine's, on the JSON Lines scan and on the records path (CSV)."""
+    5e-324, -0.0), and handed to a router as the lead's own values (3.0 stays a float); so is the
+    text of a number or int field (" 2e3 " is 2000.0 to a number field, "+3" is 3 to an int field,
+    "3.0" nothing). Only an int field's whole float beyond 2**53 leaves its lead to the python
+    engine. Output and routes equal the python engine's, on the JSON Lines scan and on the records
+    path (CSV)."""
     import csv
 
     import tomli_w
@@ -1614,9 +1621,7 @@ def test_doubles_in_custom_fields_are_scored_in_sql_as_the_python_engine_scores_
             out.writerow(["id", "email", "fields.ratio", "fields.budget", "fields.seats", "fields.label"])
             for lead in leads:
                 fields = lead["fields"]
-                out.writerow([lead["id"], lead["email"], *(
-                    "" if fields.get(name) is None else str(fields[name]).lower() if fields[name] is True
-                    else repr(fields[name]) for name in ("ratio", "budget", "seats", "label"))])
+                out.writerow([lead["id"], lead["email"], *(_cell(fields.get(name)) for name in ("ratio", "budget", "seats", "label"))])
 
     def run(engine: str) -> tuple[int, str, str]:
         pm = PluginManager()
@@ -1635,10 +1640,10 @@ def test_doubles_in_custom_fields_are_scored_in_sql_as_the_python_engine_scores_
     assert "ratio=3.0,budget=1000.5,seats=3,label=None" in shown and "ratio=3,budget=1001,seats=3,label='3'" in shown
     if explain:
         evidence = {line["evidence"] for card in cards for line in card["ledger"]}
-        assert {"ratio=1e+16", "ratio=250000000.0", "ratio=5e-324", "ratio=-0.0", "ratio=1e-07", "budget=1000.5", "seats=3",
-                "label=3"} <= evidence
+        assert {"ratio=1e+16", "ratio=250000000.0", "ratio=5e-324", "ratio=-0.0", "ratio=1e-07", "budget=1000.5",
+                "budget=1000.25", "budget=2000.0", "seats=3", "label=3"} <= evidence
     # The SQL read every lead but those with seats = 1e20 (an int field: int(1e20) is past 2**53).
-    assert len(by_python) == (len(RATIOS) * 5 if fmt == "jsonl" else 0)
+    assert len(by_python) == (len(RATIOS) * 7 if fmt == "jsonl" else 0)
 
 
 def test_a_plan_that_does_not_compile_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

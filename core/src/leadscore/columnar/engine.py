@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -152,11 +151,14 @@ def _json_object(value: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
     return out
 
 
-# A custom field declared as a number whose text the SQL reads exactly: a whole number of 15 digits at most.
-_WHOLE_TEXT = re.compile(r"[+-]?[0-9]{1,15}", re.ASCII)
-
-
 def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None:
+    """A lead's custom fields as the JSON text the SQL reads (None when it has none).
+
+    ``numeric``: the fields declared as a number or int (name -> kind). Such a field holds what the
+    python engine reads of it (``as_declared``): the number its text spells (``" 2.5 "`` -> 2.5,
+    ``"007"`` -> 7), an int field's whole float as that int; a value it cannot read stays as it is
+    (the SQL reads no number from it either). Raises NotColumnar for values the SQL would not read
+    exactly: integers beyond 2**53, NaN and infinities, lists and objects."""
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if type(key) is not str:
@@ -164,24 +166,23 @@ def _fields(fields: Mapping[str, Any], numeric: Mapping[str, str]) -> str | None
         _text(key)
         if value is None:
             continue
-        if type(value) in (str, bool):
-            if type(value) is str:
-                _text(value)
-                if key in numeric and as_declared(value, numeric[key]) is not None and \
-                        not _WHOLE_TEXT.fullmatch(value.strip()):
-                    raise NotColumnar("declared number")  # a float or a long number: printed the Python way
-            out[key] = value
-        elif type(value) is int and abs(value) <= WHOLE:
-            out[key] = value
-        elif type(value) is float and math.isfinite(value):
-            if numeric.get(key) == "int" and value.is_integer():
-                # An int field's whole float is that int to the python engine (as_declared).
-                if abs(value) > WHOLE:
-                    raise NotColumnar("declared number")
-                value = int(value)
-            out[key] = value  # the SQL reads it as a DOUBLE and prints it as Python does (ls_float_text)
-        else:
+        kind = numeric.get(key)
+        if kind is not None and type(value) in (str, float):
+            read = as_declared(value, kind)
+            if read is not None:
+                value = read
+        vtype = type(value)
+        if vtype is str:
+            _text(value)
+        elif vtype is int:
+            if abs(value) > WHOLE:
+                raise NotColumnar("number")
+        elif vtype is float:
+            if not math.isfinite(value):
+                raise NotColumnar("number")
+        elif vtype is not bool:
             raise NotColumnar("field")
+        out[key] = value
     return _dumps(out).decode() if out else None
 
 

@@ -347,10 +347,11 @@ def declared_field(doc: exp.Expression, key: str, kind: str,
     """A custom field declared in ``[fields]``: (its value as the declared type, its evidence), as
     leadscore.rulepack.fields.as_declared reads it; NULL when the value cannot be read as that type.
 
-    ``float_text``: a double's text as Python prints it; with it a number field's double is read
-    (an int field's whole doubles come as integers, see leadscore.columnar.engine's _fields). The
-    engine sends leads whose value of a declared number or int field is text that is not a whole
-    number of 15 digits at most to the python engine.
+    ``float_text``: a double's text as Python prints it; with it a number field's double is read.
+    The engine hands a number or int field the value the python engine reads of it (its text's
+    number, an int field's whole double as an integer: leadscore.columnar.engine's _fields); the
+    text read here is what an exported plan meets in a warehouse's JSON (whole numbers of 15 digits
+    at most; the export marks other numeric text inexact).
     """
     got = q.json_at(doc, key)
     kind_of = q.json_kind(got)
