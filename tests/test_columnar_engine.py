@@ -1621,7 +1621,8 @@ def test_doubles_in_custom_fields_are_scored_in_sql_as_the_python_engine_scores_
             out.writerow(["id", "email", "fields.ratio", "fields.budget", "fields.seats", "fields.label"])
             for lead in leads:
                 fields = lead["fields"]
-                out.writerow([lead["id"], lead["email"], *(_cell(fields.get(name)) for name in ("ratio", "budget", "seats", "label"))])
+                cells = [_cell(fields.get(name)) for name in ("ratio", "budget", "seats", "label")]
+                out.writerow([lead["id"], lead["email"], *cells])
 
     def run(engine: str) -> tuple[int, str, str]:
         pm = PluginManager()
