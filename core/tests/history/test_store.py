@@ -174,6 +174,21 @@ def test_reading_a_missing_duckdb_file_says_how_to_make_one(tmp_path: Path) -> N
     assert not missing.exists()
 
 
+def test_a_duckdb_history_holds_a_bounded_memory(tmp_path: Path) -> None:
+    """The history file's connection has DuckDB's memory limit set (DuckDB's own is 80% of the
+    machine's RAM, and a run's one transaction grew in it: 986 MB at 100,000 leads, bench/README.md)."""
+    pytest.importorskip("duckdb")
+    from leadscore.history.duckdb_store import MEMORY_LIMIT
+
+    store = open_store(str(tmp_path / "h.duckdb"))
+    try:
+        shown = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        store.close()
+    amount, unit = shown.split()
+    assert MEMORY_LIMIT == "256MB" and unit == "MiB" and 200 <= float(amount) <= 256, shown
+
+
 def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
     pytest.importorskip("duckdb")
     bogus = tmp_path / "notes.duckdb"
