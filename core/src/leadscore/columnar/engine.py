@@ -487,12 +487,15 @@ class ColumnarScorer:
         A custom field's value is the lead's own (a DOUBLE in SQL is 3 or 3.0 to Python)."""
         values: dict[str, Any] = {}
         kinds = self._kinds
+        fields = None  # the lead's custom fields, once one is read (a scan's stub parses them)
         for name, value in sig.items():
             if value is None or name.endswith(("#at", "#ev")) or name not in kinds:
                 continue
             kind = kinds[name]
             if name.startswith("fields."):
-                value = self._field(lead.fields, name[len("fields."):])
+                if fields is None:
+                    fields = lead.fields
+                value = self._field(fields, name[len("fields."):])
             elif kind == "dt":
                 value = _datetime(value)
             elif kind == "any":

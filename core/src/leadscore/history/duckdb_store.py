@@ -22,9 +22,10 @@ DEFAULT_WAIT_SECONDS = 60.0
 WAIT_ENV = "LEADSCORE_HISTORY_WAIT"
 # DuckDB's memory for the history file's connection (its own default is 80% of the machine's RAM).
 # A run's store is written in one transaction, which DuckDB otherwise holds in memory as it grows:
-# `score --history` on 100,000 generated leads peaked at 986 MB with DuckDB's default and 366 MB with
-# 250 MB (50,000: 576 -> 352 MB), in the same time; past the limit DuckDB writes to the file and its
-# temporary folder. Under 150 MB the runs grew slower (about 10% at 150 MB, 27% at 100 MB; bench/README.md).
+# `score --history` on 100,000 generated leads peaked at 986 MB with DuckDB's default and 380 MB with
+# this limit (50,000: 576 -> 365 MB), in about the same time (-2% to +6%); past the limit DuckDB writes
+# to the file and its temporary folder. Lower limits made the runs slower (9% at 150 MB, 27% at 100 MB;
+# bench/README.md).
 MEMORY_LIMIT = "256MB"
 _LOCKED = re.compile(r"lock on file|Conflicting lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
