@@ -123,7 +123,7 @@ def _scan(scorer, leads_path: str, activities_path: str, output: str) -> tuple[d
             found = scorer.run_views(with_accounts=False)
             times["query"] += time.perf_counter() - began
             began = time.perf_counter()
-            cards = scorer.cards(found, _leads_of(con))
+            cards = scorer.cards(found, _leads_of(con, fields=scorer.values_needed))
             for k in range(first, last + 1):
                 line = getattr(cards[k], "line", None)
                 if line is None:  # a card only the python engine makes: this input is not one the bound covers

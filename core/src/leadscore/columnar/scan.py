@@ -805,9 +805,8 @@ class _LeadStub:
 
 
 def _leads_of(con: Any, *, fields: bool) -> dict[int, Any]:
-    if fields:
-        return {k: _LeadStub(i, a, f) for k, i, a, f in con.execute("SELECT k, id, account_id, fields FROM b_leads").fetchall()}
-    return {k: _LeadStub(i, a) for k, i, a in con.execute("SELECT k, id, account_id FROM b_leads").fetchall()}
+    columns = "k, id, account_id, fields" if fields else "k, id, account_id"
+    return {row[0]: _LeadStub(*row[1:]) for row in con.execute(f"SELECT {columns} FROM b_leads").fetchall()}
 
 
 __all__ = ["Ahead", "read_ahead", "scan_jsonl"]
