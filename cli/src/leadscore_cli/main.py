@@ -191,9 +191,9 @@ class InputOptions:
 
 def _read(path: str, activities: str | None, fmt: str | None,
           reader: _CountingReader | None = None, options: InputOptions | None = None,
-          report: Any = None) -> Iterator[Any]:
+          report: Any = None, activity_reader: Any = None) -> Iterator[Any]:
     """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv),
-    each lead id once (later copies rejected, or merged with --dedupe).
+    each lead id once (later copies rejected, or merged with --dedupe). ``activity_reader``: see read_leads.
 
     With ``reader`` (an opened JSON Lines input), the progress bar can tell how far it has got.
     """
@@ -203,6 +203,8 @@ def _read(path: str, activities: str | None, fmt: str | None,
 
     options = options or InputOptions()
     extra = options.kwargs(report if report is not None else ReadReport())
+    if activity_reader is not None:
+        extra["activity_reader"] = activity_reader
     if path == "-":
         # Bytes, so a bad UTF-8 sequence rejects its line or row, as it does in a file.
         stdin = getattr(sys.stdin, "buffer", sys.stdin)
@@ -438,7 +440,8 @@ def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
-                     with_next_steps: bool, history_ledger: bool | None) -> Callable[[Iterable[Any]], Iterator[Any]]:
+                     with_next_steps: bool, history_ledger: bool | None,
+                     file_acts: Any = None) -> Callable[[Iterable[Any]], Iterator[Any]]:
     """How the leads the python reader made are scored: by ``Engine.score``, or on the columnar
     engine with the plan this run reads (:func:`_columnar_records`): the cards' text is made in SQL
     unless something reads the card itself, an account roll-up (``accounts``, which also reads the
@@ -453,22 +456,42 @@ def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top
 
         # Each card carries its top max(top, STORED_REASONS) lines: the writer's top N are the first of them.
         explain, top, render = explain or history_ledger, max(top, STORED_REASONS), None
-    return lambda items: _columnar_records(engine, items, explain, top, render, accounts)
+    return lambda items: _columnar_records(engine, items, explain, top, render, accounts, file_acts)
 
 
 def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int, render: str | None,
-                      accounts: Any) -> Iterator[Any]:
+                      accounts: Any, file_acts: Any = None) -> Iterator[Any]:
     """The columnar engine scoring leads the python reader made (CSV, Parquet, ``--activities``, ...)
     in batches, with a plan that makes only what this run reads (see :func:`_records_scoring`): the
     full ledger with ``explain`` only, the cards' text in SQL when ``render`` names the output format.
-    Engine.score would make every card with its full ledger."""
+    Engine.score would make every card with its full ledger. ``file_acts`` (see :func:`_file_activities`):
+    the activities file the leads are read with, kept in the scorer's DuckDB."""
     when = engine._resolve_as_of(None)
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=accounts is not None, render=render)
     if scorer is None:  # some part of the run has no columnar form
         return engine.score(leads, accounts=accounts)
     from leadscore.columnar.run import score_batches
 
-    return score_batches(engine, scorer, leads, when, accounts)
+    if file_acts is not None:
+        file_acts.attach(scorer)
+    return score_batches(engine, scorer, leads, when, accounts, file_acts=file_acts)
+
+
+def _file_activities(engine: Any, engine_name: str, activities: str | None, plain: bool) -> Any:
+    """A leadscore.columnar.activities.SqlActivityTable for an activities file (CSV or Parquet) the
+    columnar engine reads into DuckDB, or None when the run reads it the python way: another engine,
+    standard input, or ``plain`` False (a run whose other parts read each lead's activities as records: a map,
+    --dedupe, the account pass, bands by share, --next-steps, --history), or a router that reads more
+    of a lead than its id and account."""
+    from leadscore.io.readers import input_format
+
+    if engine_name != "duckdb" or not activities or not plain or input_format(activities) not in ("csv", "parquet"):
+        return None
+    if any(not {"id", "account_id"}.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
+        return None
+    from leadscore.columnar.activities import SqlActivityTable
+
+    return SqlActivityTable()
 
 
 def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> Any:
@@ -710,6 +733,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 try:
                     source = input_path
                     results = None
+                    file_acts = None
                     if engine_name == "duckdb" and whole_file and not engine.needs_shares:
                         rendered = fmt if fmt in RENDERED_FORMATS else None
                         results = _columnar_scan(engine, input_path, explain, top, render=rendered,
@@ -735,7 +759,11 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
                                                                            label="bands: read"), accounts=index))
                         reader, size = _progress_reader(source, input_fmt, stack)
-                        leads = _watch_types(_read(source, activities, input_fmt, reader, options, report),
+                        file_acts = _file_activities(engine, engine_name, activities, plain=not (
+                            options.column_map is not None or dedupe or index is not None or engine.needs_shares
+                            or with_next_steps or run is not None))
+                        leads = _watch_types(_read(source, activities, input_fmt, reader, options, report,
+                                                   None if file_acts is None else file_acts.reader),
                                              known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),
                                              misfits)
                         if with_next_steps:
@@ -745,7 +773,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
                             leads = read_ahead(leads)  # the next batch read while DuckDB scores this one
                         scoring_of = _records_scoring(engine, engine_name, fmt, explain, top, index, with_next_steps,
-                                                      None if run is None else history_ledger)
+                                                      None if run is None else history_ledger, file_acts)
                         scoring = scoring_of(leads) if run is None else run.score(leads, scoring_of)
                         results = _progress(scoring, sys.stderr.isatty(), reader, size)
                     for item in results:
@@ -768,6 +796,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         count["scored"] = parts.cards
                     else:
                         writer.close()
+                    if file_acts is not None and file_acts.con is not None:
+                        file_acts.count_types(known_types, unknown_types)  # the leads' file activities
+                        file_acts.drop()
                     if accounts_path and index is not None:
                         files.append(stack.enter_context(_write_accounts(engine, index, accounts_path)))
                     if reject_writer is not None:

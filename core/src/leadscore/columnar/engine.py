@@ -32,7 +32,7 @@ from leadscore.columnar.conditions import Unsupported
 from leadscore.columnar.plan import CARD_LINE_COLUMNS, LINE_COLUMNS, Plan
 from leadscore.rulepack.fields import as_declared
 from leadscore.rulepack.schema import CUSTOM_FIELDS
-from leadscore.model import Activities, Lead, Ledger, Rejection, ScoreCard, evidence_place, evidence_text
+from leadscore.model import Activities, Activity, Lead, Ledger, Rejection, ScoreCard, evidence_place, evidence_text
 
 WHOLE = 2**53
 _dumps = orjson.dumps  # custom fields and activity properties as JSON text, which the SQL reads
@@ -192,6 +192,8 @@ class Rows:
     ``numeric``: custom fields a pack declares as a number or int (name -> kind); their text
     values are read as numbers. ``evidence``: each activity's evidence text is made (only the full
     ledger, ``--explain``, reads it; else ``ev`` is empty text, as the JSON Lines decoder leaves it).
+    With an activities file kept in DuckDB (leadscore.columnar.activities), a lead's rows of it the
+    python reader read come as ``held``: their rows are in :attr:`held` with their row number as ``pos``.
     """
 
     def __init__(self, numeric: Mapping[str, str] | None = None, evidence: bool = True) -> None:
@@ -199,8 +201,9 @@ class Rows:
         self.evidence = evidence
         self.leads: dict[str, list[Any]] = {f.name: [] for f in LEAD_SCHEMA}
         self.acts: dict[str, list[Any]] = {f.name: [] for f in ACTIVITY_SCHEMA}
+        self.held: dict[str, list[Any]] = {f.name: [] for f in ACTIVITY_SCHEMA}
 
-    def add(self, k: int, lead: Lead, as_of_us: int) -> None:
+    def add(self, k: int, lead: Lead, as_of_us: int, held: Sequence[tuple[int, Activity]] = ()) -> None:
         """Append one lead; raises NotColumnar (and appends nothing) for values SQL would not treat exactly."""
         company = lead.company
         row = (k, _text(lead.id), _text(lead.email), _text(lead.title), _text(lead.source),
@@ -209,29 +212,34 @@ class Rows:
                _real(company.annual_revenue), _text(company.country), _text(company.tier), _fields(lead.fields, self.numeric))
         acts = lead.activities if type(lead.activities) is Activities else Activities.of(lead.activities)
         acts = acts.by_time()
-        act_rows = []
-        for pos in range(len(acts)):
-            props = acts.properties(pos)
-            kind = _text(acts.types[pos])
-            if kind is None:
-                raise NotColumnar("activity type")
-            evidence = ""
-            if self.evidence:
-                where = evidence_place(props)
-                if where is not None and type(where) is not str:
-                    raise NotColumnar("evidence")
-                evidence = evidence_text(kind, acts.times[pos], where)
-            # orjson writes the text the JSON Lines decoder writes (the SQL reads its values either way).
-            act_rows.append((k, pos, kind, _micros(acts.times[pos], as_of_us),
-                             _dumps(_json_object(props)).decode() if props else None, evidence))
+        act_rows = [self._activity(k, pos, acts.types[pos], acts.times[pos], acts.properties(pos), as_of_us)
+                    for pos in range(len(acts))]
+        held_rows = [self._activity(k, order, act.type, act.at, act.properties, as_of_us) for order, act in held]
         for name, value in zip(self.leads, row):
             self.leads[name].append(value)
-        for act in act_rows:
-            for name, value in zip(self.acts, act):
-                self.acts[name].append(value)
+        for columns, found in ((self.acts, act_rows), (self.held, held_rows)):
+            for act in found:
+                for name, value in zip(columns, act):
+                    columns[name].append(value)
+
+    def _activity(self, k: int, pos: int, kind: Any, at: Any, props: Mapping[str, Any], as_of_us: int) -> tuple[Any, ...]:
+        kind = _text(kind)
+        if kind is None:
+            raise NotColumnar("activity type")
+        evidence = ""
+        if self.evidence:
+            where = evidence_place(props)
+            if where is not None and type(where) is not str:
+                raise NotColumnar("evidence")
+            evidence = evidence_text(kind, at, where)
+        # orjson writes the text the JSON Lines decoder writes (the SQL reads its values either way).
+        return (k, pos, kind, _micros(at, as_of_us), _dumps(_json_object(props)).decode() if props else None, evidence)
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return (pa.table(self.leads, schema=LEAD_SCHEMA), pa.table(self.acts, schema=ACTIVITY_SCHEMA))
+
+    def held_table(self) -> pa.Table:
+        return pa.table(self.held, schema=ACTIVITY_SCHEMA)
 
 
 def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
@@ -373,11 +381,28 @@ class ColumnarScorer:
         except Exception as err:  # noqa: BLE001
             raise Unsupported(f"the plan does not run in DuckDB: {err}") from err
 
-    def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | None) -> list[dict[str, Any]]:
-        """Score one batch of Arrow rows; one dict per lead with what its card holds (combo -1: no pack)."""
+    def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | None, file_acts: Any = None,
+            held: pa.Table | None = None) -> list[dict[str, Any]]:
+        """Score one batch of Arrow rows; one dict per lead with what its card holds (combo -1: no pack).
+
+        ``file_acts`` (a leadscore.columnar.activities.SqlActivityTable): the leads' rows of an
+        activities file kept in DuckDB join their own activities (and ``held``, the rows of it the
+        python reader read), each lead's in the order the python reader gives them: by time, its own
+        first at one instant, then the file's in row order."""
         con = self.con
         con.register("b_leads", leads)
-        con.register("b_acts", acts)
+        if file_acts is None:
+            con.register("b_acts", acts)
+        else:
+            con.register("b_own", acts)
+            con.register("b_held", held if held is not None else acts.slice(0, 0))
+            con.unregister("b_acts")
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE b_acts AS SELECT k, (row_number() OVER (PARTITION BY k ORDER BY \"at\", src, ord) "
+                "- 1)::BIGINT AS pos, type, \"at\", props, ev FROM (SELECT k, 0 AS src, pos AS ord, type, \"at\", props, ev "
+                "FROM b_own UNION ALL SELECT k, 1, pos, type, \"at\", props, ev FROM b_held UNION ALL SELECT k, 1, ord, type, "
+                "\"at\", props, ev "
+                f"FROM ({file_acts.file_rows()})) ORDER BY k, pos")
         if accounts is not None:
             con.register("b_acc", accounts)
         return self.run_views(with_accounts=accounts is not None)

@@ -246,7 +246,7 @@ _dumps = r.orjson.dumps
 
 # Times the SQL reads exactly as the python reader does: UTC, written with a Z, each part in its range
 # (DuckDB reads 24:00:00 as the next midnight; Python refuses it).
-_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
+STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
 
 
 def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
@@ -264,7 +264,7 @@ def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
     relation = q.select(exp.Star(), parsed.as_("us", copy=False)).from_(source, copy=False).subquery("a", copy=False)
     us = q.col("us")
-    check = q.and_(q.fn("regexp_full_match", text, q.lit(_STAMP)), q.not_null(us),
+    check = q.and_(q.fn("regexp_full_match", text, q.lit(STAMP)), q.not_null(us),
                    exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=us)), expression=q.lit(WHOLE)))
     # The form checked above is UTC, so the day the evidence names is the text's first ten characters.
     evidence_text = q.concat(q.col("type"), q.lit(" on "), q.fn("left", text, q.lit(10)),
@@ -275,4 +275,4 @@ def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     return q.sql(rows)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "DecodedBlock", "activity_sql", "decode_block"]
+__all__ = ["ACTIVITY_COLUMNS", "STAMP", "DecodedBlock", "activity_sql", "decode_block"]

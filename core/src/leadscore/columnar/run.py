@@ -25,19 +25,21 @@ MIN_PART_LEADS = 256
 
 
 def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
-                  accounts: Any = None, batch_size: int = BATCH) -> Iterator[ScoreCard | Rejection]:
+                  accounts: Any = None, batch_size: int = BATCH, file_acts: Any = None) -> Iterator[ScoreCard | Rejection]:
+    """``file_acts``: the leads' activities file kept in DuckDB (a leadscore.columnar.activities.SqlActivityTable
+    the reader joined the leads to), whose rows each batch joins in SQL."""
     batch: list[Lead | Rejection] = []
     for item in leads:
         batch.append(item)
         if len(batch) >= batch_size:
-            yield from _batch(engine, scorer, batch, when, accounts)
+            yield from _batch(engine, scorer, batch, when, accounts, file_acts)
             batch = []
     if batch:
-        yield from _batch(engine, scorer, batch, when, accounts)
+        yield from _batch(engine, scorer, batch, when, accounts, file_acts)
 
 
 def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,
-           accounts: Any) -> Iterator[ScoreCard | Rejection]:
+           accounts: Any, file_acts: Any) -> Iterator[ScoreCard | Rejection]:
     rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
     as_of_us = q.micros(when)
     columnar: dict[int, Lead] = {}
@@ -45,16 +47,21 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         if isinstance(item, Rejection):
             continue
         try:
-            rows.add(k, item, as_of_us)
+            _add(rows, k, item, as_of_us, file_acts)
             columnar[k] = item
         except NotColumnar:
             continue
     results: dict[int, ScoreCard | Rejection] = {}
     values: dict[int, dict[str, Any]] = {}
     if columnar:
-        results, values = _in_parts(scorer, columnar, rows, accounts, as_of_us)
+        results, values = _in_parts(scorer, columnar, rows, accounts, as_of_us, file_acts)
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
+    if file_acts is not None:  # the leads the python engine scores, as the python reader hands them on
+        python = [k for k, item in enumerate(batch) if k not in results and isinstance(item, Lead)]
+        batch = list(batch)
+        for k, lead in zip(python, file_acts.joined([batch[k] for k in python])):
+            batch[k] = lead
     for k, item in enumerate(batch):
         result = results.get(k)
         if result is None:
@@ -65,8 +72,19 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         yield result
 
 
-def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any,
-              as_of_us: int) -> tuple[dict[int, ScoreCard | Rejection], dict[int, dict[str, Any]]]:
+def _add(rows: Rows, k: int, lead: Lead, as_of_us: int, file_acts: Any) -> None:
+    """The lead into ``rows``, with the rows of the activities file the python reader read; NotColumnar
+    for a lead whose file activities the SQL does not take exactly."""
+    if file_acts is None:
+        rows.add(k, lead, as_of_us)
+        return
+    if lead.id in file_acts.python_ids:
+        raise NotColumnar("file activities")
+    rows.add(k, lead, as_of_us, file_acts.held_of(lead.id))
+
+
+def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any, as_of_us: int,
+              file_acts: Any = None) -> tuple[dict[int, ScoreCard | Rejection], dict[int, dict[str, Any]]]:
     """The cards (and signal values) of ``leads`` (``rows`` holds them all) from the SQL, the whole
     batch at once; a part DuckDB runs out of memory on is halved and each half run again, down to
     MIN_PART_LEADS leads, as the file scan halves its blocks. The leads of a part that still fails
@@ -80,10 +98,13 @@ def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any,
         if part is not leads:
             rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
             for k in keys:
-                rows.add(k, part[k], as_of_us)
+                _add(rows, k, part[k], as_of_us, file_acts)
         try:
             acc = account_table(scorer, part, accounts) if accounts is not None else None
-            found = scorer.run(*rows.tables(), acc)
+            if file_acts is None:
+                found = scorer.run(*rows.tables(), acc)
+            else:
+                found = scorer.run(*rows.tables(), acc, file_acts=file_acts, held=rows.held_table())
             results.update(scorer.cards(found, part))
             values.update(scorer.last_values)
         except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message

@@ -561,6 +561,7 @@ def read_leads(
     delimiter: str | None = None,
     strict: bool = False,
     report: ReadReport | None = None,
+    activity_reader: Any = None,
 ) -> Iterator[Lead | Rejection]:
     """Stream the leads in ``source`` (a path or an open stream), one Lead or Rejection per lead.
 
@@ -577,7 +578,9 @@ def read_leads(
     "Unicode text" export (UTF-16) is read as such. CSV columns that are neither lead fields nor
     mapped are kept as custom fields (``fields.<slug>``) with a warning in ``report``, or stop
     the read under ``strict``. ``report`` (a :class:`ReadReport`) also receives the activities
-    left out because they did not fit, each with its place and reason.
+    left out because they did not fit, each with its place and reason. ``activity_reader`` (path,
+    label, read context) reads a Parquet activities file into a table of its own in the place of
+    the reader's (the columnar engine's, leadscore.columnar.activities, keeps it in DuckDB).
 
     The format, the file's existence and the activities path are checked at the call; the
     rest (header, empty file) raises InputError when iteration reaches it.
@@ -586,6 +589,7 @@ def read_leads(
     fmt = _format(fmt, path, label)
     table_source = activities_source(activities) if activities is not None else None
     ctx = _ReadContext(column_map, delimiter, strict, report if report is not None else ReadReport())
+    ctx.activity_reader = activity_reader
     return _read(path, stream, label, fmt, table_source, ctx)
 
 
@@ -738,6 +742,7 @@ class _ReadContext:
         self.strict = strict
         self.report = report
         self.table: _ActivityTable | None = None
+        self.activity_reader: Any = None  # see read_leads
         self.renames = bool(column_map is not None and column_map.activity_types)
 
     def lead(self, lead: Lead) -> Lead:
@@ -1497,10 +1502,14 @@ def join_activities(lead: Lead, extra: list[Activity]) -> Lead:
 
 
 def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
+    if path is not None and ctx.activity_reader is not None:
+        table = ctx.activity_reader(path, label, ctx)
+        if table is not None:
+            return table
     if path is not None and is_parquet(path):
         return _parquet_activity_table(parquet_parts(path, label), label, ctx)
     if path is not None:
-        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
+        with open_activity_csv(path, label) as handle:
             return _activity_table(handle, label, ctx)
     if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
         wrapper = io.TextIOWrapper(stream, encoding=_stream_encoding(stream), **_CSV_TEXT)
@@ -1511,9 +1520,14 @@ def _read_activities(path: Path | None, stream: Any, label: str, ctx: _ReadConte
     return _activity_table(stream, label, ctx)
 
 
-def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
-    """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
-    missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
+def open_activity_csv(path: Path, label: str) -> IO[str]:
+    """An activities CSV file opened as the reader reads it (its encoding found, newlines kept for the csv module)."""
+    return _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT)
+
+
+def activity_csv(stream: Any, label: str, ctx: _ReadContext) -> tuple[_ActivityPlan, int, Iterator[tuple[int, Any]]]:
+    """An activities CSV's header plan, the header's width, and its rows: (line number, the cells, or
+    an unreadable row) for :func:`activity_csv_row`."""
     rows = _csv_rows(stream, ctx, label)
     header_line, header = next(rows, (0, None))
     if header is None:
@@ -1521,23 +1535,32 @@ def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTabl
     where_header = f"{label}:{header_line}"
     if isinstance(header, _Unreadable):
         raise InputError(where_header, f"unreadable header row: {header.reason}")
-    plan = _ActivityPlan(header, where_header, where_header, ctx)
-    width = len(header)
+    return _ActivityPlan(header, where_header, where_header, ctx), len(header), rows
+
+
+def activity_csv_row(plan: _ActivityPlan, width: int, label: str, lineno: int, row: Any, table: Any, ctx: _ReadContext) -> None:
+    """One row of an activities CSV into ``table``: its activity, or the row left out or rejected as unusable."""
+    where = f"{label}:{lineno}"
+    if isinstance(row, _Unreadable):
+        table.orphan(lineno, Rejection(where, row.reason))
+        return
+    lead_id = plan.lead_id(row, lineno, where, table)
+    if lead_id is None:
+        return
+    if len(row) != width:
+        ctx.report.skip(Rejection(
+            where, f"activity left out: row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id))
+        return
+    plan.add(row, lead_id, lineno, where, table)
+
+
+def _activity_table(stream: Any, label: str, ctx: _ReadContext) -> _ActivityTable:
+    """Every usable row of an activities CSV by lead id. A row that does not fit (a bad time, a
+    missing type, the wrong number of cells) is left out and reported; its lead is still scored."""
+    plan, width, rows = activity_csv(stream, label, ctx)
     table = _ActivityTable(label)
     for lineno, row in rows:
-        where = f"{label}:{lineno}"
-        if isinstance(row, _Unreadable):
-            table.orphan(lineno, Rejection(where, row.reason))
-            continue
-        lead_id = plan.lead_id(row, lineno, where, table)
-        if lead_id is None:
-            continue
-        if len(row) != width:
-            ctx.report.skip(Rejection(
-                where, f"activity left out: row has {len(row)} cells but the header has {width}; {_CELLS_FIX}",
-                lead_id))
-            continue
-        plan.add(row, lead_id, lineno, where, table)
+        activity_csv_row(plan, width, label, lineno, row, table, ctx)
     return table
 
 

@@ -1,0 +1,462 @@
+"""An activities file (CSV or Parquet) read into DuckDB for the columnar engine, instead of into Python records.
+
+The python reader turns every row of an activities file into an Activity record joined to its lead,
+and the columnar engine then turns each record back into a row (about 40 us an activity, most of a
+run on a CRM export with an activities file). Here the file is read batch by batch as the python
+reader reads it (pyarrow's batches of a Parquet file; the csv module's rows of a CSV file, with the
+reader's encoding, delimiter and header checks), and DuckDB tests each row's cells for the forms the
+reader takes unchanged (a lead id and a type without surrounding spaces, a time as the reader
+parses it, properties that are text, whole numbers or true/false as ``cell_value`` reads them) and
+keeps the rows that pass in a table, with each activity's properties as JSON, its evidence place and
+its row number. Any other row (an empty lead id, a bad time, a float, a cell with spaces around it,
+a CSV row of another width, ...) goes through the python reader's own code by its row number, so
+its activity, its message and its place are the reader's.
+
+The leads come from the python reader as usual, with this table in the place of its activities
+table (:class:`SqlActivityTable` has the reader's table methods): ``join`` notes the lead and leaves
+its file activities in DuckDB, where each batch's SQL joins them by lead id; a lead the python
+engine scores gets its activities as Activity records from the table (:meth:`~SqlActivityTable.activities_of`),
+the same records the reader makes. Rows whose lead id no lead has are reported after the last lead,
+as the reader reports them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.columnar.engine import WHOLE
+from leadscore.columnar.files import insert_rows
+from leadscore.columnar.lines import STAMP
+from leadscore.errors import InputError, first_line
+from leadscore.io.parquet import BOOLEAN, INTEGER, TEXT, TIME, ParquetPart, _kind, _text_cells
+from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.parquet import is_parquet
+from leadscore.io.readers import (_ActivityPlan, _HeldActivities, activity_csv, activity_csv_row, join_activities,
+                                  open_activity_csv)
+from leadscore.model import EMPTY, Activity, Lead, Rejection
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The first and last microsecond Python's datetime holds.
+_FIRST_US = q.micros(datetime.min.replace(tzinfo=timezone.utc))
+_LAST_US = q.micros(datetime.max.replace(tzinfo=timezone.utc))
+# The rows DuckDB keeps (lead id, row number, type, time, properties as JSON, activity id, evidence place).
+_TABLE = "ls_file_acts"
+_MATCHED = "ls_file_matched"  # lead ids a lead of the input has (its own, or a rejected row's)
+_JOINED = "ls_file_joined"  # lead ids of the leads handed on (their activity types are counted)
+_FIRSTS = "ls_file_firsts"  # the first row of each lead id among the rows the python reader read
+# Rows a batch of the file: DuckDB's work on a batch has a fixed part (about 50 ms on 2 cores), so the
+# python reader's 8,192 cost 9 us a row against 3 for the whole file at once.
+BATCH = 65_536
+# Ids noted are written to DuckDB in chunks of this many.
+_FLUSH = 10_000
+# Whole numbers in this range are exact in the SQL's doubles and in JSON readers.
+_SAFE_INT = 2**53
+# cell_value's whole numbers and decimals (maps._CELL_INT, _CELL_FLOAT) in RE2, which has no lookahead.
+_CELL_INT = r"[+-]?(0|[1-9][0-9]*)"
+_SHORT_INT = r"[+-]?(0|[1-9][0-9]{0,14})"
+_CELL_FLOAT = r"[+-]?((((0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|((0|[1-9][0-9]*)[eE][+-]?[0-9]+))"
+_BLANK = f"{q.PY_SPACE}*"
+_SPACE_AROUND = f"^{q.PY_SPACE}|{q.PY_SPACE}$"
+_NOT_SPACE = q.PY_SPACE.replace("[", "[^", 1)
+_PLAIN = f"(?s)[^0-9+.TtFf{q.PY_SPACE[1:-1]}-](.*{_NOT_SPACE})?"
+# A property value the SQL does not make (not JSON, so no cell's value is ever taken for it).
+_ODD = "?"
+
+
+class SqlActivityTable:
+    """An activities file in DuckDB, with the python reader's activities table methods.
+
+    Made before the read and handed to it (``read_leads(activity_reader=table.reader)``); the run's
+    scorer is attached before the first lead is read (:meth:`attach`), and the file is read into its
+    connection then. Not attached (the run's plan has no columnar form), :meth:`reader` gives the
+    python reader's own table. The reader's calls use a cursor of the scorer's connection, so a read
+    ahead in another thread does not share a connection with the scoring.
+    """
+
+    def __init__(self) -> None:
+        self.con: Any = None
+        self.cur: Any = None
+        self.as_of_us = 0
+        self.explain = False
+        self.held = _HeldActivities()  # rows the python reader read, by lead id
+        self.parts: list[tuple[int, str]] = []  # (row number before the part's first, the part's label)
+        self.python_ids: set[str] = set()  # leads whose file activities the SQL does not take exactly
+        self.rows = 0
+        self.sql_rows = 0
+        self.lines: str | None = None  # a CSV file's label: its rows are named by line
+        self._matched: list[str] = []
+        self._joined: list[str] = []
+
+    def attach(self, scorer: Any) -> None:
+        """Keep the file in ``scorer``'s DuckDB; ``scorer.explain``: the run makes each activity's evidence text."""
+        self.con, self.cur = scorer.con, scorer.con.cursor()
+        self.as_of_us, self.explain = q.micros(scorer.as_of), scorer.explain
+        for name, columns in ((_TABLE, "lead_id VARCHAR, n BIGINT, type VARCHAR, \"at\" BIGINT, props VARCHAR, "
+                                       "id VARCHAR, place VARCHAR, odd_place BOOLEAN"),
+                              (_MATCHED, "lead_id VARCHAR"), (_JOINED, "lead_id VARCHAR"),
+                              (_FIRSTS, "lead_id VARCHAR, n BIGINT")):
+            self.cur.execute(f"CREATE OR REPLACE TABLE {name} ({columns})")
+
+    # --- reading -------------------------------------------------------------------------
+
+    def reader(self, path: Path, label: str, ctx: Any) -> SqlActivityTable | None:
+        """Read the file at ``path`` (a CSV file, a .parquet file or a directory of parts) as the python
+        reader does, with its checks, warnings and messages; None when not attached (the python
+        reader then reads it into its own table)."""
+        if self.con is None:
+            return None
+        if is_parquet(path):
+            self._read_parquet(path, label, ctx)
+        else:
+            self._read_csv(path, label, ctx)
+        firsts = [(lead_id, order) for lead_id, (order, _) in self.held.first_row.items()]
+        insert_rows(self.cur, _FIRSTS, firsts)
+        found = self.cur.execute(f"SELECT DISTINCT lead_id FROM {_TABLE} WHERE abs({int(self.as_of_us)} - \"at\") >= "
+                                 f"{WHOLE}" + (" OR odd_place" if self.explain else "")).fetchall()
+        self.python_ids.update(lead_id for (lead_id,) in found)
+        return self
+
+    def _read_parquet(self, path: Path, label: str, ctx: Any) -> None:
+        """As the python reader's ``_parquet_activity_table``: a row is at ``part:row N``."""
+        for part_path, part_label in parquet_parts(path, label):
+            self.parts.append((self.rows, part_label))
+            with ParquetPart(part_path, part_label) as part:
+                plan = _ActivityPlan(part.columns, part_label, label, ctx)
+                part.check(plan.targets())
+                kinds = [_kind(part.types[name]) for name in part.columns]
+                dates = [pa.types.is_date(part.types[name]) for name in part.columns]
+                select = _row_query(kinds, dates, plan)
+                batches = part.file.iter_batches(batch_size=BATCH, columns=part.columns, use_threads=False)
+                while (batch := _next_batch(batches, f"{part_label}:row {self.rows - self.parts[-1][0] + 1}")) is not None:
+                    first = self.rows + 1
+                    self.rows += batch.num_rows
+                    odd = self._checked(list(range(first, first + batch.num_rows)), list(batch.columns), select)
+                    if not odd:
+                        continue
+                    # The python reader's own code for these rows, in row order, as their text cells.
+                    taken = batch.take(pa.array([n - first for n in odd], pa.int64()))
+                    cells = [_text_cells(column) for column in taken.columns]
+                    offset = self.parts[-1][0]
+                    for order, row in zip(odd, zip(*cells)):
+                        where = f"{part_label}:row {order - offset}"
+                        lead_id = plan.lead_id(row, order, where, self.held)
+                        if lead_id is not None:
+                            plan.add(row, lead_id, order, where, self.held)
+
+    def _read_csv(self, path: Path, label: str, ctx: Any) -> None:
+        """As the python reader's ``_activity_table``: a row is at ``file:line``, its line number."""
+        self.lines = label
+        with open_activity_csv(path, label) as handle:
+            plan, width, rows = activity_csv(handle, label, ctx)
+            select = _row_query([TEXT] * width, [False] * width, plan)
+            while batch := list(islice(rows, BATCH)):
+                self.rows += len(batch)
+                whole = [(lineno, row) for lineno, row in batch if type(row) is list and len(row) == width]
+                columns = [pa.array(cells, pa.string()) for cells in zip(*(row for _, row in whole))] or \
+                    [pa.array([], pa.string())] * width
+                odd = set(self._checked([lineno for lineno, _ in whole], columns, select))
+                taken = {lineno for lineno, _ in whole} - odd
+                for lineno, row in batch:
+                    if lineno not in taken:
+                        activity_csv_row(plan, width, label, lineno, row, self.held, ctx)
+
+    def _checked(self, numbers: list[int], columns: list[Any], select: str) -> list[int]:
+        """The rows (row numbers ``numbers``, cells ``columns``) tested in SQL: those the reader
+        takes as they are go into the table; the numbers of the others, in order."""
+        names = [f"c{i}" for i in range(len(columns))]
+        table = pa.table([pa.array(numbers, pa.int64()), *(_prepared(column) for column in columns)], names=["n", *names])
+        self.cur.register("ls_rows", table)
+        try:
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE ls_checked AS {select}")
+        finally:
+            self.cur.unregister("ls_rows")
+        self.cur.execute(f"INSERT INTO {_TABLE} SELECT lead_id, n, type, \"at\", props, id, place, odd_place "
+                         "FROM ls_checked WHERE simple")
+        odd = [n for (n,) in self.cur.execute("SELECT n FROM ls_checked WHERE NOT simple ORDER BY n").fetchall()]
+        self.cur.execute("DROP TABLE ls_checked")
+        self.sql_rows += len(numbers) - len(odd)
+        return odd
+
+    # --- the reader's table methods --------------------------------------------------------
+
+    def join(self, lead: Lead) -> Lead:
+        """The lead as it is: its file activities stay in DuckDB (see :meth:`activities_of`)."""
+        self.match(lead.id)
+        self._joined.append(lead.id)
+        if len(self._joined) >= _FLUSH:
+            self._flush()
+        return lead
+
+    def match(self, lead_id: str) -> None:
+        self._matched.append(lead_id)
+        if len(self._matched) >= _FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        insert_rows(self.cur, _MATCHED, [(lead_id,) for lead_id in self._matched])
+        insert_rows(self.cur, _JOINED, [(lead_id,) for lead_id in self._joined])
+        self._matched, self._joined = [], []
+
+    def unmatched(self) -> Iterator[Rejection]:
+        """The rows the reader rejects after the last lead, in row order: the first row of each lead id
+        no lead has, and the rows that name no lead."""
+        self._flush()
+        found: list[tuple[int, str | None, tuple[str, str] | None]] = [
+            (n, lead_id, None) for lead_id, n in self.cur.execute(
+                f"SELECT lead_id, min(n) FROM (SELECT lead_id, n FROM {_TABLE} UNION ALL SELECT lead_id, n FROM {_FIRSTS}) "
+                f"WHERE lead_id NOT IN (SELECT lead_id FROM {_MATCHED}) GROUP BY lead_id").fetchall()]
+        found.extend((order, None, (where, reason)) for order, where, reason in self.held.orphans)
+        found.sort(key=lambda item: item[0])
+        for order, lead_id, orphan in found:
+            if orphan is not None:
+                yield Rejection(*orphan)
+            else:
+                yield Rejection(self._where(order), f"activity for unknown lead {lead_id!r}; every activity's "
+                                "lead_id must match an id in the leads file", lead_id)
+
+    def _where(self, order: int) -> str:
+        if self.lines is not None:  # a CSV file: rows are at their line numbers
+            return f"{self.lines}:{order}"
+        offset, label = next((offset, label) for offset, label in reversed(self.parts) if offset < order)
+        return f"{label}:row {order - offset}"
+
+    def close(self) -> None:
+        """Nothing to drop when the read ends: the scoring still joins the table (see :meth:`drop`)."""
+
+    def drop(self) -> None:
+        """The tables dropped, once the run is scored."""
+        if self.cur is not None:
+            for name in (_TABLE, _MATCHED, _JOINED, _FIRSTS):
+                self.cur.execute(f"DROP TABLE IF EXISTS {name}")
+            self.cur.close()
+            self.cur = None
+
+    # --- what the scoring reads ------------------------------------------------------------
+
+    def held_of(self, lead_id: str) -> list[tuple[int, Activity]]:
+        """(row number, activity) of the lead's rows the python reader read."""
+        return self.held.by_lead.get(lead_id, [])
+
+    def activities_of(self, lead_id: str) -> list[Activity]:
+        """The lead's usable activities, in row order: the records the python reader makes of them."""
+        return self.activities_of_leads([lead_id]).get(lead_id, [])
+
+    def activities_of_leads(self, lead_ids: Sequence[str]) -> dict[str, list[Activity]]:
+        """:meth:`activities_of` for several leads, with one query (each query reads the whole table)."""
+        found: dict[str, list[tuple[int, Activity]]] = {lead_id: list(self.held_of(lead_id)) for lead_id in lead_ids}
+        if not found:
+            return {}
+        rows = self.con.execute(f"SELECT lead_id, n, type, \"at\", props, id FROM {_TABLE} "
+                                "WHERE lead_id IN (SELECT unnest(?::VARCHAR[]))", [list(lead_ids)]).fetchall()
+        for lead_id, n, kind, at, props, ident in rows:
+            properties = EMPTY if props is None else orjson.loads(props)
+            found[lead_id].append((n, Activity(kind, _EPOCH + timedelta(microseconds=at), properties, ident)))
+        return {lead_id: [activity for _, activity in sorted(acts, key=lambda item: item[0])]
+                for lead_id, acts in found.items()}
+
+    def joined(self, leads: Sequence[Lead]) -> list[Lead]:
+        """``leads`` with their file activities, as the python reader hands them on."""
+        activities = self.activities_of_leads([lead.id for lead in leads])
+        return [join_activities(lead, activities[lead.id]) for lead in leads]
+
+    def file_rows(self) -> str:
+        """A query of the batch's file activities (``b_leads`` names the batch's leads): k, order among
+        the file's rows, type, time, properties and evidence text, as the batch's own activity rows."""
+        ev = q.sql(_evidence(q.col("type", "f"), q.col("at", "f"), q.col("place", "f"))) if self.explain else "''"
+        return (f"SELECT l.k, f.n AS ord, f.type, f.\"at\", f.props, {ev} AS ev FROM {_TABLE} f "
+                f"JOIN b_leads l ON f.lead_id = l.id")
+
+    def count_types(self, known: Any, counts: Counter[str]) -> None:
+        """Add the file activities of the leads handed on whose type is not in ``known`` to ``counts``,
+        as the python reader's records would have been counted."""
+        self._flush()
+        found = self.con.execute(
+            f"SELECT type, count(*) FROM {_TABLE} WHERE lead_id IN (SELECT lead_id FROM {_JOINED}) "
+            f"AND type NOT IN (SELECT unnest(?::VARCHAR[])) GROUP BY type", [sorted(known)]).fetchall()
+        joined = {lead_id for (lead_id,) in self.con.execute(
+            f"SELECT DISTINCT lead_id FROM {_JOINED} WHERE lead_id IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(self.held.by_lead)]).fetchall()} if self.held.by_lead else set()
+        for kind, count in found:
+            counts[kind] += count
+        for lead_id in joined:
+            counts.update(activity.type for _, activity in self.held.by_lead[lead_id] if activity.type not in known)
+
+
+def _evidence(kind: exp.Expression, at: exp.Expression, place: exp.Expression) -> exp.Expression:
+    """model.evidence_text in SQL: ``page_view on 2026-11-20 (/pricing)``."""
+    return q.concat(kind, q.lit(" on "), q.utc_day_text(at), q.coalesce(q.concat(q.lit(" ("), place, q.lit(")")), q.lit("")))
+
+
+def _prepared(column: Any) -> Any:
+    """A batch's column as DuckDB is to read it: dictionaries decoded, and a timestamp in the one
+    unit the python reader reads it in (microseconds, in UTC when it has a zone)."""
+    import pyarrow.types as t
+
+    if t.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if t.is_timestamp(column.type):
+        column = column.cast(pa.timestamp("us", None if column.type.tz is None else "UTC"), safe=False)
+    return column
+
+
+def _next_batch(batches: Iterator[Any], where: str) -> Any:
+    """The next batch of a part, or None after the last; a damaged page as ParquetPart.rows words it."""
+    try:
+        return next(batches, None)
+    except Exception as err:  # noqa: BLE001 - a damaged page shows only when its batch is read
+        raise InputError(where, f"cannot read the Parquet data ({first_line(err)})",
+                         "write the file again; it is damaged or truncated") from None
+
+
+def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any) -> str:
+    """The query over a batch (``ls_rows``: n, c0, c1, ...) that tests each row and makes its values;
+    ``kinds``: each column's kind (leadscore.io.parquet's), ``dates``: which are dates."""
+    checks: list[exp.Expression] = []
+    values: dict[str, exp.Expression] = {}
+    entries: list[tuple[str, exp.Expression]] = []  # (property name, its JSON value or NULL when absent)
+    for index, key in plan.columns:
+        column, kind = q.col(f"c{index}"), kinds[index]
+        if key == "lead_id":
+            text = column if kind == TEXT else q.cast(column, "VARCHAR") if kind == INTEGER else q.lit(None)
+            values["lead_id"] = text
+            checks.append(_clean(text))
+        elif key == "type":
+            values["type"] = column
+            checks.append(_clean(column))
+        elif key == "at":
+            at, ok = _time(column, kind, dates[index])
+            values["at"] = at
+            checks.append(ok)
+        elif key == "id":
+            text = column if kind == TEXT else q.cast(column, "VARCHAR") if kind == INTEGER else q.lit(None)
+            empty = q.or_(q.is_null(text), text.copy().eq(q.lit("")))
+            values["id"] = q.case([(empty, q.lit(None))], text.copy())
+            checks.append(q.or_(empty.copy(), _clean(text.copy())))
+        elif key.startswith("properties."):
+            value, ok = _property(column, kind)
+            entries.append((key[11:], value))
+            checks.append(ok)
+    for index, name in plan.unknown:
+        value, ok = _property(q.col(f"c{index}"), kinds[index])
+        entries.append((name, value))
+        checks.append(ok)
+    # Each property's JSON value is made once (layer 1), the object of them and the row's test from those (layer 2).
+    names = [f"v{i}" for i in range(len(entries))]
+    layer1 = q.select(q.col("n"), *(value.as_(name) for name, value in values.items()),
+                      *(value.as_(name) for name, (_, value) in zip(names, entries)),
+                      q.and_(*(q.coalesce(check, q.lit(False)) for check in checks)).as_("ok")).from_("ls_rows")
+    if "id" not in values:
+        layer1 = layer1.select(q.lit(None).as_("id"))
+    named = [(key, q.col(name)) for name, (key, _) in zip(names, entries)]
+    simple = q.and_(q.col("ok"), *(q.coalesce(exp.NEQ(this=q.col(name), expression=q.lit(_ODD)), q.lit(True))
+                                   for name in names))
+    place, odd = _place(named)
+    layer2 = q.select(q.col("n"), q.col("lead_id"), q.col("type"), q.col("at"), q.col("id"), simple.as_("simple"),
+                      _object(named).as_("props"), place.as_("place"), odd.as_("odd_place")).from_(layer1.subquery("r1"))
+    return q.sql(layer2)
+
+
+def _clean(text: exp.Expression) -> exp.Expression:
+    """Text the reader takes as it is: not empty, nothing Python's strip() removes at either end."""
+    return q.and_(q.not_null(text), exp.NEQ(this=text.copy(), expression=q.lit("")),
+                  q.not_(q.fn("regexp_matches", text.copy(), q.lit(_SPACE_AROUND))))
+
+
+def _time(column: exp.Expression, kind: str | None, date: bool) -> tuple[exp.Expression, exp.Expression]:
+    """(the time in microseconds, whether the reader reads the cell as that time): a timestamp (one
+    without a zone is UTC, as the reader takes it), a date (its midnight UTC), or text of the form
+    lines.STAMP; within the years Python's datetime holds (DuckDB also has year 0 and before)."""
+    if kind == TIME:
+        us = q.fn("epoch_us", q.cast(column, "TIMESTAMP") if date else column)
+    elif kind == TEXT:
+        parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", column, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
+        us = q.case([(q.fn("regexp_full_match", column.copy(), q.lit(STAMP)), parsed)], q.lit(None))
+    else:
+        return q.lit(None), q.lit(False)
+    ok = exp.Between(this=us.copy(), low=q.lit(_FIRST_US), high=q.lit(_LAST_US))
+    return us, ok
+
+
+def _property(column: exp.Expression, kind: str | None) -> tuple[exp.Expression, exp.Expression]:
+    """(the cell's value as JSON text, NULL when the reader leaves it out; whether the SQL reads it as
+    ``cell_value`` does): text, whole numbers within 2**53 and true/false; anything else (a decimal,
+    a time, text with spaces around it, a longer whole number) is the python reader's."""
+    if kind == TEXT:
+        # One test first for most text: it starts with no space, digit, sign, dot, t or f and ends with no space.
+        value = q.case([
+            (q.or_(q.is_null(column), column.copy().eq(q.lit(""))), q.lit(None)),
+            (_full(column, _PLAIN), q.cast(q.fn("to_json", column.copy()), "VARCHAR")),
+            (_full(column, _BLANK), q.lit(None)),
+            (q.fn("regexp_matches", column.copy(), q.lit(_SPACE_AROUND)), q.lit(_ODD)),
+            (_full(column, "[Tt][Rr][Uu][Ee]"), q.lit("true")),
+            (_full(column, "[Ff][Aa][Ll][Ss][Ee]"), q.lit("false")),
+            (_full(column, _SHORT_INT), q.cast(q.cast(column.copy(), "BIGINT"), "VARCHAR")),
+            (q.or_(_full(column, _CELL_INT), _full(column, _CELL_FLOAT)), q.lit(_ODD)),
+        ], q.cast(q.fn("to_json", column.copy()), "VARCHAR"))
+        return value, q.lit(True)
+    if kind == INTEGER:
+        fits = exp.LTE(this=q.fn("abs", q.cast(column, "HUGEINT")), expression=q.lit(_SAFE_INT))
+        return q.cast(column.copy(), "VARCHAR"), q.or_(q.is_null(column.copy()), fits)
+    if kind == BOOLEAN:
+        return q.case([(column, q.lit("true")), (q.not_(column.copy()), q.lit("false"))], q.lit(None)), q.lit(True)
+    if kind in (None, "null"):
+        return q.lit(None), q.lit(True)
+    return q.lit(None), q.is_null(column)  # a decimal or a time: the python reader's
+
+
+def _full(column: exp.Expression, pattern: str) -> exp.Expression:
+    return q.fn("regexp_full_match", column.copy(), q.lit(pattern))
+
+
+def _object(entries: Sequence[tuple[str, exp.Expression]]) -> exp.Expression:
+    """The properties as a JSON object (NULL when none): the first present value of each name, in
+    column order, as the reader's dict keeps them."""
+    parts = []
+    for i, (name, value) in enumerate(entries):
+        earlier = [other for other_name, other in entries[:i] if other_name == name]
+        present = q.and_(q.not_null(value.copy()), *(q.is_null(other.copy()) for other in earlier))
+        parts.append(q.case([(present, q.concat(q.lit(json.dumps(name) + ":"), value.copy()))], q.lit(None)))
+    if not parts:
+        return q.lit(None)
+    joined = q.fn("concat_ws", q.lit(","), *parts)
+    return q.case([(joined.eq(q.lit("")), q.lit(None))], q.concat(q.lit("{"), joined.copy(), q.lit("}")))
+
+
+def _final(entries: Sequence[tuple[str, exp.Expression]], name: str) -> exp.Expression | None:
+    """The JSON value property ``name`` ends with (its first present column), or None without a column."""
+    found = [value for key, value in entries if key == name]
+    if not found:
+        return None
+    return q.case([(q.not_null(value.copy()), value.copy()) for value in found], q.lit(None))
+
+
+def _place(entries: Sequence[tuple[str, exp.Expression]]) -> tuple[exp.Expression, exp.Expression]:
+    """(model.evidence_place of the properties when it is text, whether it is a value of another
+    kind): the first of url, asset and title that is not empty, false or 0."""
+    pairs: list[tuple[exp.Expression, exp.Expression]] = []
+    odd: list[tuple[exp.Expression, exp.Expression]] = []
+    for name in ("url", "asset", "title"):
+        value = _final(entries, name)
+        if value is None:
+            continue
+        truthy = q.and_(q.not_null(value), q.not_(q.in_(value.copy(), ["0", "false"])))
+        text = q.fn("starts_with", value.copy(), q.lit('"'))
+        pairs.append((truthy, q.case([(text, q.fn("json_extract_string", value.copy(), q.lit("$")))], q.lit(None))))
+        odd.append((truthy.copy(), q.not_(text.copy())))
+    if not pairs:
+        return q.lit(None), q.lit(False)
+    return q.case(pairs, q.lit(None)), q.case(odd, q.lit(False))
+
+
+__all__ = ["SqlActivityTable"]

@@ -1,0 +1,330 @@
+"""An activities file (Parquet or CSV) read into DuckDB (leadscore.columnar.activities) against the python reader:
+the same activities for every lead, the same rows left out and rejected with the same messages, and
+the same cards from ``leadscore score --engine duckdb`` as from the python engine.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[columnar]")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import duckdb  # noqa: E402
+
+from leadscore import PluginManager  # noqa: E402
+from leadscore.columnar import activities as file_activities  # noqa: E402
+from leadscore.columnar.activities import SqlActivityTable  # noqa: E402
+from leadscore.io import readers  # noqa: E402
+from leadscore.io.parquet import parts  # noqa: E402
+from leadscore.io.readers import ReadReport, _parquet_activity_table, _ReadContext  # noqa: E402
+from leadscore.model import evidence_place  # noqa: E402
+from leadscore_cli.main import build_cli  # noqa: E402
+
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+IDS = ("L-1", "L-2", "L-3", " L-1", "L-2 ", "", None, "L-9")
+TYPES = ("page_view", "demo_request", " page_view", "Webinar Attended", "", None, "x\u00a0", "pricing_page_visit")
+STAMPS = ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.123456Z", "2026-11-21T00:00:00Z",
+          "2026-02-30T10:00:00Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
+          "2026-11-20", "2026-11-20T10:00:00", "2026-11-20 10:00:00Z", " 2026-11-20T10:00:00Z", "2026-11-20T24:00:00Z",
+          "2026-11-20T10:00:00+02:00", "1850-01-01T00:00:00Z", "2026-11-20T10:00:00.1234567Z", "", None, "soon")
+CELLS = ("", " ", "\u00a0", "true", "TRUE", "False", "fal\u017fe", "0", "-0", "+5", "007", "123456789012345",
+         "1234567890123456", "12345678901234567890", "1.5", ".5", "5.", "1e5", "1E+5", "nan", "inf", "/pricing",
+         " /pricing", "/pricing ", "x\n", "trial", "Title", "f", "t", "-", "+", ".", "\u00e9", "\u2003x", '"q"', "a\\b",
+         "\x1f", "\u3000", "The Playbook", None)
+WIDE = 2**53
+
+
+def _text_cells(values: Any) -> Any:
+    return st.lists(st.one_of(st.sampled_from(values), st.text(max_size=5)), min_size=1, max_size=1).map(lambda v: v[0])
+
+
+def _column(kind: str, draw: Any, rows: int) -> Any:
+    """A Parquet column of ``rows`` values of ``kind`` (text, int, bool, double, stamp, naive, date)."""
+    if kind == "text":
+        return pa.array([draw(_text_cells(CELLS)) for _ in range(rows)], pa.string())
+    if kind == "int":
+        return pa.array([draw(st.one_of(st.none(), st.sampled_from((0, 1, -7, WIDE, WIDE + 1, -WIDE - 1, 2**63 - 1)),
+                                         st.integers(-10**6, 10**6))) for _ in range(rows)], pa.int64())
+    if kind == "bool":
+        return pa.array([draw(st.one_of(st.none(), st.booleans())) for _ in range(rows)], pa.bool_())
+    if kind == "double":
+        return pa.array([draw(st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from((2.0, 0.0, -0.0, 1e16))))
+                         for _ in range(rows)], pa.float64())
+    stamps = st.one_of(st.none(), st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+                       st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1)))
+    if kind == "stamp":
+        values = [draw(stamps) for _ in range(rows)]
+        return pa.array([None if v is None else v.replace(tzinfo=timezone.utc) for v in values], pa.timestamp("ms", "UTC"))
+    if kind == "naive":
+        return pa.array([draw(stamps) for _ in range(rows)], pa.timestamp("us"))
+    return pa.array([draw(st.one_of(st.none(), st.dates(min_value=date(1, 1, 1)))) for _ in range(rows)], pa.date32())
+
+
+@st.composite
+def activity_files(draw: Any) -> pa.Table:
+    rows = draw(st.integers(0, 8))
+    columns: dict[str, Any] = {}
+    if draw(st.booleans()):
+        columns["lead_id"] = pa.array([draw(st.sampled_from(IDS)) for _ in range(rows)], pa.string())
+    else:
+        columns["lead_id"] = pa.array([draw(st.sampled_from((1, 2, 3, None))) for _ in range(rows)], pa.int64())
+    columns["type"] = pa.array([draw(st.sampled_from(TYPES)) for _ in range(rows)], pa.string())
+    at = draw(st.sampled_from(("text", "stamp", "naive", "date")))
+    if at == "text":
+        columns["at"] = pa.array([draw(st.sampled_from(STAMPS)) for _ in range(rows)], pa.string())
+    else:
+        columns["at"] = _column(at, draw, rows)
+    if draw(st.booleans()):
+        columns["id"] = (pa.array([draw(st.sampled_from(("a1", " a1", "", None, "7"))) for _ in range(rows)], pa.string())
+                         if draw(st.booleans()) else _column("int", draw, rows))
+    names = draw(st.lists(st.sampled_from(("properties.url", "properties.asset", "properties.title", "url", "title",
+                                           "Asset", "Score", "properties.stage", "stage")), unique=True, max_size=5))
+    for name in names:
+        columns[name] = _column(draw(st.sampled_from(("text", "text", "text", "int", "bool", "double", "stamp"))),
+                                draw, rows)
+    return pa.table(columns)
+
+
+class _Scorer:
+    def __init__(self, explain: bool) -> None:
+        self.con = duckdb.connect()
+        self.as_of = AS_OF
+        self.explain = explain
+
+
+def _python_read(path: Path) -> tuple[Any, ReadReport]:
+    report = ReadReport()
+    return _parquet_activity_table(parts(path, str(path)), str(path), _ReadContext(None, None, False, report)), report
+
+
+def _sql_read(path: Path, explain: bool) -> tuple[SqlActivityTable, ReadReport]:
+    report = ReadReport()
+    table = SqlActivityTable()
+    table.attach(_Scorer(explain))
+    table.reader(path, str(path), _ReadContext(None, None, False, report))
+    return table, report
+
+
+def _shown(activities: list[Any]) -> list[tuple[Any, ...]]:
+    # Key order too: the reader's dict keeps the columns' order.
+    return [(a.type, a.at, list(a.properties.items()), a.id) for a in activities]
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(activity_files(), st.sets(st.sampled_from(("L-1", "L-2", "L-3", "1", "2"))), st.booleans())
+def test_a_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_messages(
+        tmp_path: Path, table: Any, matched: set[str], explain: bool) -> None:
+    path = tmp_path / "acts.parquet"
+    pq.write_table(table, path)
+    try:
+        python, python_report = _python_read(path)
+    except Exception as err:  # noqa: BLE001 - a file the reader refuses is refused alike
+        with pytest.raises(type(err)) as refused:
+            _sql_read(path, explain)
+        assert str(refused.value) == str(err)
+        return
+    sql, sql_report = _sql_read(path, explain)
+    assert sql_report.skipped == python_report.skipped
+    assert sql_report.warnings == python_report.warnings
+    ids = {*matched, "L-1", "L-2", "L-3", "L-9", "1", "2", "3"}
+    for lead_id in sorted(ids):
+        assert _shown(sql.activities_of(lead_id)) == _shown(python.activities_of(lead_id)), lead_id
+    # Every row the SQL kept names its evidence place as the activity's record does; a place that is
+    # not text (or a time the SQL's doubles do not hold exactly) sends its lead to the python engine.
+    for lead_id, n, at, place, odd in sql.con.execute(
+            'SELECT lead_id, n, "at", place, odd_place FROM ls_file_acts ORDER BY n').fetchall():
+        record = next(a for order, a in python._store.by_lead[lead_id] if order == n)
+        wanted = evidence_place(record.properties)
+        assert (place, odd) == ((wanted, False) if wanted is None or type(wanted) is str else (None, True))
+        if odd and explain or abs(at - int(AS_OF.timestamp()) * 10**6) >= WIDE:
+            assert lead_id in sql.python_ids
+    for lead_id in sorted(matched):
+        python.match(lead_id)
+        sql.match(lead_id)
+    assert list(sql.unmatched()) == list(python.unmatched())
+
+
+@st.composite
+def activity_csvs(draw: Any) -> list[list[str]]:
+    """An activities CSV's rows of text (a header first), some of another width."""
+    header = ["lead_id", "type", "at", *draw(st.lists(st.sampled_from(
+        ("properties.url", "properties.asset", "url", "title", "Score", "id")), unique=True, max_size=4))]
+    cells = {"lead_id": st.sampled_from(IDS), "type": st.sampled_from(TYPES), "at": st.sampled_from(STAMPS),
+             "id": st.sampled_from(("a1", " a1", "", "7"))}
+    rows = [header]
+    for _ in range(draw(st.integers(0, 8))):
+        row = [draw(cells.get(name, _text_cells(CELLS))) or "" for name in header]
+        if draw(st.integers(0, 9)) == 0:
+            row = row[:-1] if draw(st.booleans()) else [*row, "extra"]
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(activity_csvs(), st.sets(st.sampled_from(("L-1", "L-2", "L-3"))), st.booleans())
+def test_a_csv_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_messages(
+        tmp_path: Path, rows: list[list[str]], matched: set[str], explain: bool) -> None:
+    import csv
+
+    path = tmp_path / "acts.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    report = ReadReport()
+    with readers.open_activity_csv(path, str(path)) as handle:
+        python = readers._activity_table(handle, str(path), _ReadContext(None, None, False, report))
+    sql, sql_report = _sql_read(path, explain)
+    assert sql_report.skipped == report.skipped
+    assert sql_report.warnings == report.warnings
+    for lead_id in ("L-1", "L-2", "L-3", "L-9"):
+        assert _shown(sql.activities_of(lead_id)) == _shown(python.activities_of(lead_id)), lead_id
+    for lead_id in sorted(matched):
+        python.match(lead_id)
+        sql.match(lead_id)
+    assert list(sql.unmatched()) == list(python.unmatched())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=6), max_size=30))
+def test_text_the_plain_pattern_takes_is_text_to_cell_value_and_strip(texts: list[str]) -> None:
+    from leadscore.io.maps import cell_value
+
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    texts = [*texts, *(c + "x" for c in spaces), *("x" + c for c in spaces), *spaces, "1", "t", "f", "+", "-", ".",
+             "Trial", "/pricing", "fal\u017fe"]
+    con = duckdb.connect()
+    taken = con.execute("SELECT list_transform(?, lambda x: regexp_full_match(x, ?))",
+                        [texts, file_activities._PLAIN]).fetchone()[0]
+    assert taken[-2] and not taken[-3]
+    for text, plain in zip(texts, taken):
+        if plain:
+            assert text == text.strip() and cell_value(text) == text, text
+
+
+def _write(tmp_path: Path, as_csv: bool = False) -> tuple[Path, Path]:
+    leads = pa.table({
+        "id": ["L-1", "L-2", "L-3", "L-4", "L-5", "L-2", "L-6"],
+        "email": ["dana@acme.io", "bob@gmail.com", "eve@mit.edu", "al@acme.io", "", "x@acme.io", "cy@acme.io"],
+        "company.industry": ["software", "software", "", "software", "software", "software", "software"],
+        "company.employees": [250, 5, 40, 1000, 12, 3, 80],
+    })
+    rows = [
+        ("L-1", "pricing_page_visit", "2026-11-20T10:00:00Z", "/pricing", None, "7"),
+        ("L-1", "demo_request", "2026-11-21T09:00:00Z", None, "The Playbook", "true"),
+        ("L-1", "page_view", "2026-11-20T10:00:00Z", "/blog", None, "1.5"),  # a float: the python reader's row
+        ("L-2", "webinar_attended", "2026-11-19T08:00:00Z", None, None, None),
+        ("L-2", "pricing_page_visit", "2026-02-30T10:00:00Z", None, None, None),  # no such day: left out
+        ("L-3", " demo_request", "2026-11-18T08:00:00Z", "/demo", None, None),  # spaces: the python reader's
+        ("L-3", "pricing_page_visit", "1700-01-01T00:00:00Z", "/pricing", None, None),  # far: the python engine's
+        ("", "page_view", "2026-11-20T10:00:00Z", None, None, None),  # no lead id: rejected
+        ("L-8", "page_view", "2026-11-20T10:00:00Z", None, None, None),  # no such lead: rejected
+        ("L-4", "content_download", "2026-11-22T08:00:00Z", "7", None, None),
+        ("L-4", "content_download", "2026-11-22T08:00:00Z", "", "Guide", None),
+        ("L-5", "email_click", "2026-11-22T08:00:00Z", None, None, None),
+        ("L-6", "pricing_page_visit", "2026-11-22T08:00:00Z", None, None, None),
+        ("L-2", "demo_request", "2026-11-22T08:00:00Z", None, None, None),
+    ]
+    acts = pa.table({name: [row[i] for row in rows] for i, name in enumerate(
+        ("lead_id", "type", "at", "properties.url", "properties.asset", "score"))})
+    leads_path, acts_path = tmp_path / "leads.parquet", tmp_path / "acts"
+    pq.write_table(leads, leads_path)
+    if as_csv:  # the same rows as an activities CSV (row N of the parts is line N + 1)
+        acts_path = tmp_path / "acts.csv"
+        acts_path.write_text("\n".join(",".join(map(_csv_cell, row)) for row in [acts.column_names, *rows]) + "\n",
+                             encoding="utf-8")
+        return leads_path, acts_path
+    acts_path.mkdir()
+    pq.write_table(acts.slice(0, 6), acts_path / "part-0.parquet")  # two parts: rows are counted across them
+    pq.write_table(acts.slice(6), acts_path / "part-1.parquet")
+    return leads_path, acts_path
+
+
+def _csv_cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _run(tmp_path: Path, engine: str, leads: Path, acts: Path, *extra: str) -> tuple[int, str, str, str]:
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(leads), "--activities", str(acts), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out),
+        "--rejects", str(rejects), *extra])
+    return result.exit_code, out.read_text(encoding="utf-8"), rejects.read_text(encoding="utf-8"), result.stderr
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+@pytest.mark.parametrize("extra", [(), ("--explain",), ("--format=csv",), ("--format=csv", "--explain")])
+def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...], as_csv: bool) -> None:
+    leads, acts = _write(tmp_path, as_csv)
+    extra = ("-r", "firr-base", *extra)  # the shipped plugins' account pass reads each lead as a record
+    wanted = _run(tmp_path, "python", leads, acts, *extra)
+    assert "scored 6 + rejected 3" in wanted[3]  # L-2 twice; the row without a lead id; L-8's row
+    assert ("acts.csv:6" if as_csv else "part-0.parquet:row 5") + ": activity left out: at: '2026-02-30T10:00:00Z'" in wanted[3]
+    assert "activity for unknown lead 'L-8'" in wanted[2] and ("acts.csv:10" if as_csv else "part-1.parquet:row 3") in wanted[2]
+    kept: list[SqlActivityTable] = []
+    attach = SqlActivityTable.attach
+
+    def attach_and_keep(self: SqlActivityTable, scorer: Any) -> None:
+        kept.append(self)
+        attach(self, scorer)
+
+    monkeypatch.setattr(SqlActivityTable, "attach", attach_and_keep)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the activities file was read the python way")
+
+    monkeypatch.setattr(readers, "_parquet_activity_table", refused)
+    monkeypatch.setattr(readers, "_activity_table", refused)
+    assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
+    (table,) = kept
+    # Fourteen rows: ten in SQL; the float, the type with a space, the bad day and the empty lead id
+    # through the python reader's code.
+    assert (table.rows, table.sql_rows) == (14, 10)
+    # L-3's activity of 1700 is beyond the SQL's exact doubles; L-4's url 7 is a place that is not
+    # text, which only the full ledger names: those leads are the python engine's.
+    assert table.python_ids == ({"L-3", "L-4"} if "--explain" in extra else {"L-3"})
+
+
+def test_runs_that_read_each_leads_activities_as_records_keep_the_python_reader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    leads, acts = _write(tmp_path)
+    runs = [("-r", "firr-base", "--next-steps"), ("-r", "firr-base", "--dedupe"), ()]  # (): the plugins' account pass
+    wanted = [_run(tmp_path, "python", leads, acts, *extra) for extra in runs]
+    made: list[int] = []
+    monkeypatch.setattr(SqlActivityTable, "__init__", lambda self: made.append(1) or None)
+    assert [_run(tmp_path, "duckdb", leads, acts, *extra) for extra in runs] == wanted
+    assert made == []
+    assert all("scored" in found[3] for found in wanted)
+
+
+def test_leads_with_their_own_activities_and_an_activities_file_in_duckdb(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample leads carry activities of their own; the file's come after them at one instant."""
+    samples = Path(__file__).resolve().parents[1] / "rulepacks" / "samples" / "leads.jsonl"
+    ids = [json.loads(line)["id"] for line in samples.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = ["lead_id,type,at,properties.url"]
+    for i, lead_id in enumerate(ids):
+        for j in range(i % 4):
+            lines.append(f"{lead_id},{('pricing_page_visit', 'demo_request', 'page_view')[j % 3]},"
+                         f"2026-11-{1 + (i + j) % 22:02d}T10:00:00Z,{('/pricing', '', '/blog')[(i + j) % 3]}")
+    acts = tmp_path / "acts.csv"
+    acts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for extra in (("-r", "firr-base"), ("-r", "firr-base", "--explain")):
+        wanted = _run(tmp_path, "python", samples, acts, *extra)
+        monkeypatch.setattr(readers, "_activity_table", lambda *args: pytest.fail("read the python way"))
+        assert _run(tmp_path, "duckdb", samples, acts, *extra) == wanted
+        monkeypatch.undo()
+        assert "scored 46 + rejected 0" in wanted[3]
