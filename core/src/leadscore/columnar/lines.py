@@ -7,7 +7,7 @@ here is one that path takes, with the same values; no Lead or Activity record is
 leaves to the general reader, a value the SQL would not treat exactly, a time it does not read as
 ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``) is numbered for the python reader's line parser, as before.
 Activity times stay text here; the SQL checks their form and turns them into microseconds.
-Python's cycle collector is paused while a block is decoded (see ``_collector_paused``).
+Python's cycle collector is paused while a block is decoded (see ``collector_paused``).
 """
 
 from __future__ import annotations
@@ -78,12 +78,12 @@ def decode_block(lines: list[bytes], first: int, as_of_us: int, numeric: Mapping
     plan reads the ``props`` column (else it stays NULL). ``with_places``: the evidence's place is read
     into ``where`` (else it stays NULL: only the full ledger, ``--explain``, shows the evidence).
     """
-    with _collector_paused():
+    with collector_paused():
         return _decode_block(lines, first, as_of_us, numeric, with_props, with_places)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cycle collector off while a block's objects are made: the decoded values hold no
     cycles and all die with the block, yet with the collector on, its passes over the hundreds of
     thousands of live dicts and lists (and, in a run, over the engine's own objects) cost about as
