@@ -328,3 +328,39 @@ def test_leads_with_their_own_activities_and_an_activities_file_in_duckdb(
         assert _run(tmp_path, "duckdb", samples, acts, *extra) == wanted
         monkeypatch.undo()
         assert "scored 46 + rejected 0" in wanted[3]
+
+
+def test_activity_rows_counts_parquet_rows_and_estimates_csv_rows(tmp_path: Path) -> None:
+    import leadscore_cli.main as cli_main
+
+    _, parts_dir = _write(tmp_path)
+    _, csv_file = _write(tmp_path, as_csv=True)
+    assert cli_main.activity_rows(str(parts_dir)) == 14  # both parts' metadata
+    assert cli_main.activity_rows(str(csv_file)) == csv_file.stat().st_size // cli_main.CSV_ACTIVITY_ROW_BYTES
+    assert cli_main.activity_rows(str(tmp_path / "missing.parquet")) == 0
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert cli_main.activity_rows(str(tmp_path / "broken.parquet")) == 0
+
+
+@pytest.mark.parametrize(("rows", "extra", "built"), [
+    (1, ("-r", "firr-base"), ["duckdb"]),  # kept in DuckDB: the columnar engine past the threshold
+    (10**9, ("-r", "firr-base"), ["python"]),  # below it
+    (1, (), ["duckdb", "python"]),  # the plugins' account pass reads each lead's activities as records
+    (1, ("-r", "firr-base", "--dedupe"), ["python"]),
+])
+def test_auto_engine_weighs_an_activities_file_the_columnar_engine_keeps_in_duckdb(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int, extra: tuple[str, ...], built: list[str]) -> None:
+    import leadscore_cli.main as cli_main
+
+    leads, acts = _write(tmp_path)
+    wanted = _run(tmp_path, "python", leads, acts, *extra)
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACTIVITY_ROWS", rows)
+    engines, make = [], cli_main._engine
+
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+        engines.append(engine_name)
+        return make(pm, rulepacks, engine_name, when)
+
+    monkeypatch.setattr(cli_main, "_engine", recorded)
+    assert _run(tmp_path, "auto", leads, acts, *extra) == wanted
+    assert engines == built

@@ -388,21 +388,35 @@ AUTO_COLUMNAR_BYTES = 64_000_000
 # bench/README.md, ninth round. Where the two are near even the python engine is kept: it uses a
 # fifth of the memory.
 AUTO_COLUMNAR_ACCOUNTS_BYTES = 200_000_000
+# An activities file (CSV or Parquet) the columnar engine keeps in DuckDB (see _file_activities) of
+# this many rows or more: side by side with firr-base on a 2-core VM, 10,000 generated leads with
+# 198,000 activity rows took 3.84 s against 6.94-7.39 s for the python engine (Parquet), 4.94-5.55 s
+# against 6.73-7.64 s (CSV); 5,000 leads with 99,000 rows were level (bench/README.md, twentieth round).
+AUTO_COLUMNAR_ACTIVITY_ROWS = 100_000
+# About the bytes of a CSV activities row (generated activities: 61; a CRM export's are longer, so
+# its rows are if anything under-counted).
+CSV_ACTIVITY_ROW_BYTES = 60
 # What `--engine auto` does, for the help of every command that takes it.
 AUTO_HELP = (f"duckdb for a JSON Lines file of {AUTO_COLUMNAR_BYTES // 1_000_000} MB or more "
-             f"({AUTO_COLUMNAR_ACCOUNTS_BYTES // 1_000_000} MB when a pack reads account signals) when DuckDB is "
+             f"({AUTO_COLUMNAR_ACCOUNTS_BYTES // 1_000_000} MB when a pack reads account signals), or an "
+             f"--activities file of about {AUTO_COLUMNAR_ACTIVITY_ROWS:,} rows or more, when DuckDB is "
              "installed, else python")
 
 
-def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True) -> str:
+def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True,
+                  activity_rows: int = 0) -> str:
     """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more (with the
     account pass, ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more) that it reads itself
-    (``reads_itself``, see :func:`columnar_reads`) when DuckDB is installed, the python engine
-    otherwise (smaller files, standard input, leads that come through the python reader)."""
+    (``reads_itself``, see :func:`columnar_reads`), or for a file of leads read with an activities
+    file it keeps in DuckDB of ``activity_rows`` (see :func:`activity_rows`) at least
+    AUTO_COLUMNAR_ACTIVITY_ROWS, when DuckDB is installed; the python engine otherwise (smaller files,
+    standard input, other leads that come through the python reader)."""
     if name != "auto":
         return name
     least = AUTO_COLUMNAR_ACCOUNTS_BYTES if needs_accounts else AUTO_COLUMNAR_BYTES
-    if not reads_itself or input_path == "-" or not os.path.isfile(input_path) or os.path.getsize(input_path) < least:
+    if input_path == "-" or not os.path.isfile(input_path):
+        return "python"
+    if activity_rows < AUTO_COLUMNAR_ACTIVITY_ROWS and (not reads_itself or os.path.getsize(input_path) < least):
         return "python"
     try:
         import duckdb  # noqa: F401
@@ -413,10 +427,32 @@ def choose_engine(name: str, input_path: str, needs_accounts: bool = False, read
     return "duckdb"
 
 
+def activity_rows(path: str) -> int:
+    """About how many rows the activities file at ``path`` has: a Parquet file's (or its parts')
+    count from their metadata, a CSV file's bytes over CSV_ACTIVITY_ROW_BYTES; 0 for anything else
+    (a file the reader will refuse is refused there)."""
+    from leadscore.io.readers import input_format
+
+    fmt = input_format(path)
+    try:
+        if fmt == "csv":
+            return os.path.getsize(path) // CSV_ACTIVITY_ROW_BYTES
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            from leadscore.io.parquet import parts
+
+            return sum(pq.ParquetFile(part).metadata.num_rows for part, _ in parts(Path(path), path))
+    except Exception:  # noqa: BLE001 - the reader gives a missing or broken file its own message
+        return 0
+    return 0
+
+
 def columnar_reads(input_path: str, input_fmt: str | None) -> bool:
     """Whether the columnar engine decodes INPUT itself: a JSON Lines file. It takes standard input,
     CSV and Parquet through the python reader and scores them in batches, where the python engine is
-    the faster one (bench/README.md, "Parquet in and out beside JSON Lines")."""
+    the faster one (bench/README.md, "Parquet in and out beside JSON Lines") unless an activities
+    file comes with them (see :func:`activity_rows`)."""
     from leadscore.io.readers import input_format
 
     return input_path != "-" and os.path.isfile(input_path) and input_format(input_path, input_fmt) == "jsonl"
@@ -487,11 +523,17 @@ def _file_activities(engine: Any, engine_name: str, activities: str | None, plai
 
     if engine_name != "duckdb" or not activities or not plain or input_format(activities) not in ("csv", "parquet"):
         return None
-    if any(not {"id", "account_id"}.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
+    if not _routers_read_only_ids(engine):
         return None
     from leadscore.columnar.activities import SqlActivityTable
 
     return SqlActivityTable()
+
+
+def _routers_read_only_ids(engine: Any) -> bool:
+    """Whether every router of the run reads no more of a lead than its id and account (a lead whose
+    activities are kept in DuckDB reaches a router without them)."""
+    return all({"id", "account_id"}.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions())
 
 
 def _part_directory(output: str | None, engine_name: str, fmt: str | None) -> Any:
@@ -675,14 +717,21 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         whole_file = columnar_reads(input_path, input_fmt) and not (
             history is not None or with_next_steps or activities or accounts_path or dedupe
             or options.column_map is not None)
-        auto, engine_name = engine_name == "auto", choose_engine(engine_name, input_path, reads_itself=whole_file)
+        # An activities file the columnar engine would keep in DuckDB (see _file_activities).
+        plain_activities = bool(activities) and activities != "-" and not (
+            history is not None or with_next_steps or accounts_path or dedupe or options.column_map is not None)
+        auto = engine_name == "auto"
+        engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
+                                    activity_rows=activity_rows(activities) if auto and plain_activities else 0)
         try:
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
-            if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares):
+            if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares or (
+                    not whole_file and not _routers_read_only_ids(engine))):
                 # Which packs run is known once they are loaded: with the account pass, a larger file;
-                # with share bands (ranked over the whole input first), the python reader.
+                # with share bands (ranked over the whole input first), the python reader; an activities
+                # file is kept in DuckDB only without either (and with routers that read no more than ids).
                 engine_name = choose_engine("auto", input_path, needs_accounts=engine.needs_accounts,
-                                            reads_itself=not engine.needs_shares)
+                                            reads_itself=whole_file and not engine.needs_shares)
                 if engine_name != "duckdb":
                     engine.close()
                     engine = _engine(get_pm(), rulepacks, engine_name, when)
