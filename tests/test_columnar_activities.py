@@ -224,14 +224,14 @@ def _write(tmp_path: Path, as_csv: bool = False) -> tuple[Path, Path]:
     rows = [
         ("L-1", "pricing_page_visit", "2026-11-20T10:00:00Z", "/pricing", None, "7"),
         ("L-1", "demo_request", "2026-11-21T09:00:00Z", None, "The Playbook", "true"),
-        ("L-1", "page_view", "2026-11-20T10:00:00Z", "/blog", None, "1.5"),  # a float: the python reader's row
+        ("L-1", "page_view", "2026-11-20T10:00:00Z", "/blog", None, "5."),  # a decimal JSON does not write: the python reader's
         ("L-2", "webinar_attended", "2026-11-19T08:00:00Z", None, None, None),
         ("L-2", "pricing_page_visit", "2026-02-30T10:00:00Z", None, None, None),  # no such day: left out
         ("L-3", " demo_request", "2026-11-18T08:00:00Z", "/demo", None, None),  # spaces: the python reader's
         ("L-3", "pricing_page_visit", "1700-01-01T00:00:00Z", "/pricing", None, None),  # far: the python engine's
         ("", "page_view", "2026-11-20T10:00:00Z", None, None, None),  # no lead id: rejected
         ("L-8", "page_view", "2026-11-20T10:00:00Z", None, None, None),  # no such lead: rejected
-        ("L-4", "content_download", "2026-11-22T08:00:00Z", "7", None, None),
+        ("L-4", "content_download", "2026-11-22T08:00:00Z", "7", None, "1.5"),
         ("L-4", "content_download", "2026-11-22T08:00:00Z", "", "Guide", None),
         ("L-5", "email_click", "2026-11-22T08:00:00Z", None, None, None),
         ("L-6", "pricing_page_visit", "2026-11-22T08:00:00Z", None, None, None),
@@ -290,8 +290,8 @@ def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
     monkeypatch.setattr(readers, "_activity_table", refused)
     assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
     (table,) = kept
-    # Fourteen rows: ten in SQL; the float, the type with a space, the bad day and the empty lead id
-    # through the python reader's code.
+    # Fourteen rows: ten in SQL; the decimal "5.", the type with a space, the bad day and the empty
+    # lead id through the python reader's code.
     assert (table.rows, table.sql_rows) == (14, 10)
     # L-3's activity of 1700 is beyond the SQL's exact doubles; L-4's url 7 is a place that is not
     # text, which only the full ledger names: those leads are the python engine's.
@@ -364,3 +364,21 @@ def test_auto_engine_weighs_an_activities_file_the_columnar_engine_keeps_in_duck
     monkeypatch.setattr(cli_main, "_engine", recorded)
     assert _run(tmp_path, "auto", leads, acts, *extra) == wanted
     assert engines == built
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_a_file_of_many_rows_the_sql_does_not_take_goes_back_to_the_python_readers_table(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_csv: bool) -> None:
+    """Rows the SQL does not take are held as records; past ODD_ROWS of them the python reader's table
+    (which moves to disk) reads the file again, with nothing said twice."""
+    leads, acts = _write(tmp_path, as_csv)
+    extra = ("-r", "firr-base", "--explain")
+    wanted = _run(tmp_path, "python", leads, acts, *extra)
+    monkeypatch.setattr(file_activities, "ODD_ROWS", 2)  # the file has four
+    kept: list[SqlActivityTable] = []
+    attach = SqlActivityTable.attach
+    monkeypatch.setattr(SqlActivityTable, "attach", lambda self, scorer: kept.append(self) or attach(self, scorer))
+    assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
+    (table,) = kept
+    assert table.con is None and table.rows > 2  # read in part, then handed back
+    assert wanted[3].count(": activity left out: ") == 1

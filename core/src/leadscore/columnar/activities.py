@@ -39,10 +39,10 @@ from leadscore.columnar.engine import WHOLE
 from leadscore.columnar.files import insert_rows
 from leadscore.columnar.lines import STAMP, collector_paused
 from leadscore.errors import InputError, first_line
-from leadscore.io.parquet import BOOLEAN, INTEGER, TEXT, TIME, ParquetPart, _kind, _text_cells
+from leadscore.io.parquet import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, ParquetPart, _kind, _text_cells
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.parquet import is_parquet
-from leadscore.io.readers import (_ActivityPlan, _HeldActivities, activity_csv, activity_csv_row, join_activities,
+from leadscore.io.readers import (_ActivityPlan, _ActivityTable, _HeldActivities, activity_csv, activity_csv_row, join_activities,
                                   open_activity_csv)
 from leadscore.model import EMPTY, Activity, Lead, Rejection
 
@@ -55,8 +55,8 @@ _TABLE = "ls_file_acts"
 _MATCHED = "ls_file_matched"  # lead ids a lead of the input has (its own, or a rejected row's)
 _JOINED = "ls_file_joined"  # lead ids of the leads handed on (their activity types are counted)
 _FIRSTS = "ls_file_firsts"  # the first row of each lead id among the rows the python reader read
-# Rows a batch of the file: DuckDB's work on a batch has a fixed part (about 50 ms on 2 cores), so the
-# python reader's 8,192 cost 9 us a row against 3 for the whole file at once.
+# Rows a batch of the file: DuckDB's work on a batch has a fixed part (about 50 ms on 2 cores), so with
+# the python reader's 8,192 a row cost 9 us against about 4.
 BATCH = 65_536
 # Ids noted are written to DuckDB in chunks of this many.
 _FLUSH = 10_000
@@ -65,6 +65,7 @@ _SAFE_INT = 2**53
 # cell_value's whole numbers and decimals (maps._CELL_INT, _CELL_FLOAT) in RE2, which has no lookahead.
 _CELL_INT = r"[+-]?(0|[1-9][0-9]*)"
 _SHORT_INT = r"[+-]?(0|[1-9][0-9]{0,14})"
+_JSON_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 _CELL_FLOAT = r"[+-]?((((0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|((0|[1-9][0-9]*)[eE][+-]?[0-9]+))"
 _BLANK = f"{q.PY_SPACE}*"
 _SPACE_AROUND = f"^{q.PY_SPACE}|{q.PY_SPACE}$"
@@ -74,13 +75,23 @@ _PLAIN = f"(?s)[^0-9+.TtFf{q.PY_SPACE[1:-1]}-](.*{_NOT_SPACE})?"
 _ODD = "?"
 
 
+# Past this many rows read by the python reader's code (held as records), the file is read again by
+# the python reader's own table, which moves to disk past as many rows (readers._ActivityTable.SPILL_ROWS).
+ODD_ROWS = _ActivityTable.SPILL_ROWS
+
+
+class _ManyOdd(Exception):
+    pass
+
+
 class SqlActivityTable:
     """An activities file in DuckDB, with the python reader's activities table methods.
 
     Made before the read and handed to it (``read_leads(activity_reader=table.reader)``); the run's
     scorer is attached before the first lead is read (:meth:`attach`), and the file is read into its
-    connection then. Not attached (the run's plan has no columnar form), :meth:`reader` gives the
-    python reader's own table. The reader's calls use a cursor of the scorer's connection, so a read
+    connection then. Not attached (the run's plan has no columnar form), or with more rows than
+    ODD_ROWS the SQL does not take, :meth:`reader` leaves the file to the python reader's own table
+    (the table is then detached: ``con`` is None). The reader's calls use a cursor of the scorer's connection, so a read
     ahead in another thread does not share a connection with the scoring.
     """
 
@@ -116,10 +127,19 @@ class SqlActivityTable:
         reader then reads it into its own table)."""
         if self.con is None:
             return None
-        if is_parquet(path):
-            self._read_parquet(path, label, ctx)
-        else:
-            self._read_csv(path, label, ctx)
+        report = ctx.report
+        noted = (list(report.warnings), len(report.skipped), report.skipped_count)
+        try:
+            if is_parquet(path):
+                self._read_parquet(path, label, ctx)
+            else:
+                self._read_csv(path, label, ctx)
+        except _ManyOdd:
+            # Held as records these rows would grow with the file: the python reader's table (which
+            # moves to disk past SPILL_ROWS rows) reads it again, and what was noted of it goes.
+            report.warnings[:], report.skipped[noted[1]:], report.skipped_count = noted[0], [], noted[2]
+            self.detach()
+            return None
         firsts = [(lead_id, order) for lead_id, (order, _) in self.held.first_row.items()]
         insert_rows(self.cur, _FIRSTS, firsts)
         found = self.cur.execute(f"SELECT DISTINCT lead_id FROM {_TABLE} WHERE abs({int(self.as_of_us)} - \"at\") >= "
@@ -136,7 +156,8 @@ class SqlActivityTable:
                 part.check(plan.targets())
                 kinds = [_kind(part.types[name]) for name in part.columns]
                 dates = [pa.types.is_date(part.types[name]) for name in part.columns]
-                select = _row_query(kinds, dates, plan)
+                doubles = [pa.types.is_floating(_value_type(part.types[name])) for name in part.columns]
+                select = _row_query(kinds, dates, plan, doubles)
                 batches = part.file.iter_batches(batch_size=BATCH, columns=part.columns, use_threads=False)
                 while (batch := _next_batch(batches, f"{part_label}:row {self.rows - self.parts[-1][0] + 1}")) is not None:
                     first = self.rows + 1
@@ -153,6 +174,7 @@ class SqlActivityTable:
                         lead_id = plan.lead_id(row, order, where, self.held)
                         if lead_id is not None:
                             plan.add(row, lead_id, order, where, self.held)
+                    self._held_within_bounds()
 
     def _read_csv(self, path: Path, label: str, ctx: Any) -> None:
         """As the python reader's ``_activity_table``: a row is at ``file:line``, its line number."""
@@ -176,6 +198,19 @@ class SqlActivityTable:
                 for lineno, row in batch:
                     if lineno not in taken:
                         activity_csv_row(plan, width, label, lineno, row, self.held, ctx)
+                self._held_within_bounds()
+
+    def _held_within_bounds(self) -> None:
+        """Raise _ManyOdd past ODD_ROWS rows the python reader's code read (see :meth:`reader`)."""
+        if self.rows - self.sql_rows > ODD_ROWS:
+            raise _ManyOdd
+
+    def detach(self) -> None:
+        """Not used after all: the tables dropped and the rows held let go (the python reader reads the file)."""
+        self.drop()
+        self.con = None
+        self.held = _HeldActivities()
+        self.python_ids = set()
 
     def _checked(self, numbers: list[int], columns: list[Any], select: str) -> list[int]:
         """The rows (row numbers ``numbers``, cells ``columns``) tested in SQL: those the reader
@@ -242,7 +277,7 @@ class SqlActivityTable:
 
     def drop(self) -> None:
         """The tables dropped, once the run is scored."""
-        if self.cur is not None:
+        if self.cur is not None and self.con is not None:
             for name in (_TABLE, _MATCHED, _JOINED, _FIRSTS):
                 self.cur.execute(f"DROP TABLE IF EXISTS {name}")
             self.cur.close()
@@ -304,6 +339,10 @@ def _evidence(kind: exp.Expression, at: exp.Expression, place: exp.Expression) -
     return q.concat(kind, q.lit(" on "), q.utc_day_text(at), q.coalesce(q.concat(q.lit(" ("), place, q.lit(")")), q.lit("")))
 
 
+def _value_type(arrow_type: Any) -> Any:
+    return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+
+
 def _prepared(column: Any) -> Any:
     """A batch's column as DuckDB is to read it: dictionaries decoded, and a timestamp in the one
     unit the python reader reads it in (microseconds, in UTC when it has a zone)."""
@@ -325,9 +364,12 @@ def _next_batch(batches: Iterator[Any], where: str) -> Any:
                          "write the file again; it is damaged or truncated") from None
 
 
-def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any) -> str:
+def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
+               doubles: Sequence[bool] | None = None) -> str:
     """The query over a batch (``ls_rows``: n, c0, c1, ...) that tests each row and makes its values;
-    ``kinds``: each column's kind (leadscore.io.parquet's), ``dates``: which are dates."""
+    ``kinds``: each column's kind (leadscore.io.parquet's), ``dates``: which are dates, ``doubles``:
+    which are floats (of the number kind, the others are decimals)."""
+    doubles = doubles or [False] * len(kinds)
     checks: list[exp.Expression] = []
     values: dict[str, exp.Expression] = {}
     entries: list[tuple[str, exp.Expression]] = []  # (property name, its JSON value or NULL when absent)
@@ -350,11 +392,11 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any) ->
             values["id"] = q.case([(empty, q.lit(None))], text.copy())
             checks.append(q.or_(empty.copy(), _clean(text.copy())))
         elif key.startswith("properties."):
-            value, ok = _property(column, kind)
+            value, ok = _property(column, kind, doubles[index])
             entries.append((key[11:], value))
             checks.append(ok)
     for index, name in plan.unknown:
-        value, ok = _property(q.col(f"c{index}"), kinds[index])
+        value, ok = _property(q.col(f"c{index}"), kinds[index], doubles[index])
         entries.append((name, value))
         checks.append(ok)
     # Each property's JSON value is made once (layer 1), the object of them and the row's test from those (layer 2).
@@ -394,10 +436,19 @@ def _time(column: exp.Expression, kind: str | None, date: bool) -> tuple[exp.Exp
     return us, ok
 
 
-def _property(column: exp.Expression, kind: str | None) -> tuple[exp.Expression, exp.Expression]:
+def _finite(value: exp.Expression) -> exp.Expression:
+    return q.fn("isfinite", value)
+
+
+def _try_double(text: exp.Expression) -> exp.Expression:
+    return exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))
+
+
+def _property(column: exp.Expression, kind: str | None, double: bool = False) -> tuple[exp.Expression, exp.Expression]:
     """(the cell's value as JSON text, NULL when the reader leaves it out; whether the SQL reads it as
-    ``cell_value`` does): text, whole numbers within 2**53 and true/false; anything else (a decimal,
-    a time, text with spaces around it, a longer whole number) is the python reader's."""
+    ``cell_value`` does): text, whole numbers within 2**53, decimals and true/false; anything else (a
+    decimal type, a time, text with spaces around it, a longer whole number, a decimal past a double's
+    range or not written as JSON writes numbers) is the python reader's. ``double``: a float column."""
     if kind == TEXT:
         # One test first for most text: it starts with no space, digit, sign, dot, t or f and ends with no space.
         value = q.case([
@@ -408,7 +459,10 @@ def _property(column: exp.Expression, kind: str | None) -> tuple[exp.Expression,
             (_full(column, "[Tt][Rr][Uu][Ee]"), q.lit("true")),
             (_full(column, "[Ff][Aa][Ll][Ss][Ee]"), q.lit("false")),
             (_full(column, _SHORT_INT), q.cast(q.cast(column.copy(), "BIGINT"), "VARCHAR")),
-            (q.or_(_full(column, _CELL_INT), _full(column, _CELL_FLOAT)), q.lit(_ODD)),
+            (_full(column, _CELL_INT), q.lit(_ODD)),
+            # A decimal written as JSON writes a number is its own JSON text (both read it correctly rounded).
+            (q.and_(_full(column, _JSON_NUMBER), _finite(_try_double(column.copy()))), column.copy()),
+            (_full(column, _CELL_FLOAT), q.lit(_ODD)),
         ], q.cast(q.fn("to_json", column.copy()), "VARCHAR"))
         return value, q.lit(True)
     if kind == INTEGER:
@@ -418,6 +472,9 @@ def _property(column: exp.Expression, kind: str | None) -> tuple[exp.Expression,
         return q.case([(column, q.lit("true")), (q.not_(column.copy()), q.lit("false"))], q.lit(None)), q.lit(True)
     if kind in (None, "null"):
         return q.lit(None), q.lit(True)
+    if kind == NUMBER and double:
+        # DuckDB writes a double's shortest round-trip text; NaN and infinities are Python's ("nan" is text to it).
+        return q.cast(column, "VARCHAR"), q.or_(q.is_null(column.copy()), _finite(column.copy()))
     return q.lit(None), q.is_null(column)  # a decimal or a time: the python reader's
 
 
@@ -456,7 +513,9 @@ def _place(entries: Sequence[tuple[str, exp.Expression]]) -> tuple[exp.Expressio
         value = _final(entries, name)
         if value is None:
             continue
-        truthy = q.and_(q.not_null(value), q.not_(q.in_(value.copy(), ["0", "false"])))
+        zero = _try_double(value.copy()).eq(q.lit(0))  # 0, 0.0, -0.0, 0e5; NULL for text
+        truthy = q.and_(q.not_null(value), exp.NEQ(this=value.copy(), expression=q.lit("false")),
+                        q.not_(q.coalesce(zero, q.lit(False))))
         text = q.fn("starts_with", value.copy(), q.lit('"'))
         pairs.append((truthy, q.case([(text, q.fn("json_extract_string", value.copy(), q.lit("$")))], q.lit(None))))
         odd.append((truthy.copy(), q.not_(text.copy())))

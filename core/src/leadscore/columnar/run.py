@@ -40,6 +40,8 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
 
 def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,
            accounts: Any, file_acts: Any) -> Iterator[ScoreCard | Rejection]:
+    if file_acts is not None and file_acts.con is None:
+        file_acts = None  # the python reader's table read the file after all: the leads carry their activities
     rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
     as_of_us = q.micros(when)
     columnar: dict[int, Lead] = {}
