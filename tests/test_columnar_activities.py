@@ -382,3 +382,19 @@ def test_a_file_of_many_rows_the_sql_does_not_take_goes_back_to_the_python_reade
     (table,) = kept
     assert table.con is None and table.rows > 2  # read in part, then handed back
     assert wanted[3].count(": activity left out: ") == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(("L-1", "L-2", "L-3", "L-4", "L-5")), max_size=40),
+       st.sets(st.sampled_from(("L-1", "L-2", "L-3", "L-4", "L-5", "L-9"))))
+def test_a_batch_of_leads_reads_every_row_of_its_leads_in_whatever_order_the_file_has_them(
+        tmp_path: Path, ids: list[str], batch: set[str]) -> None:
+    """A batch reads only the rows between its leads' first and last; none of theirs is left out."""
+    path = tmp_path / "acts.parquet"
+    pq.write_table(pa.table({"lead_id": pa.array(ids, pa.string()), "type": ["page_view"] * len(ids),
+                             "at": ["2026-11-20T10:00:00Z"] * len(ids)}), path)
+    table, _ = _sql_read(path, False)
+    keys = sorted(batch)
+    table.con.register("b_leads", pa.table({"k": list(range(len(keys))), "id": keys}))
+    found = sorted((k, n) for k, n, *_ in table.con.execute(table.file_rows()).fetchall())
+    assert found == sorted((keys.index(lead_id), n) for n, lead_id in enumerate(ids, 1) if lead_id in batch)

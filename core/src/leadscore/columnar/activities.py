@@ -55,6 +55,7 @@ _TABLE = "ls_file_acts"
 _MATCHED = "ls_file_matched"  # lead ids a lead of the input has (its own, or a rejected row's)
 _JOINED = "ls_file_joined"  # lead ids of the leads handed on (their activity types are counted)
 _FIRSTS = "ls_file_firsts"  # the first row of each lead id among the rows the python reader read
+_SPANS = "ls_file_spans"  # each lead id's first and last row in the table
 # Rows a batch of the file: DuckDB's work on a batch has a fixed part (about 50 ms on 2 cores), so with
 # the python reader's 8,192 a row cost 9 us against about 4.
 BATCH = 65_536
@@ -140,6 +141,11 @@ class SqlActivityTable:
             report.warnings[:], report.skipped[noted[1]:], report.skipped_count = noted[0], [], noted[2]
             self.detach()
             return None
+        # Each lead id's first and last row: a batch of leads reads only the rows between its leads'
+        # least and greatest (the table is in row order, so DuckDB skips the row groups outside), a
+        # few row groups when the leads come in the activities' order, as exports usually do.
+        self.cur.execute(f"CREATE OR REPLACE TABLE {_SPANS} AS SELECT lead_id, min(n) AS lo, max(n) AS hi "
+                         f"FROM {_TABLE} GROUP BY lead_id")
         firsts = [(lead_id, order) for lead_id, (order, _) in self.held.first_row.items()]
         insert_rows(self.cur, _FIRSTS, firsts)
         found = self.cur.execute(f"SELECT DISTINCT lead_id FROM {_TABLE} WHERE abs({int(self.as_of_us)} - \"at\") >= "
@@ -278,7 +284,7 @@ class SqlActivityTable:
     def drop(self) -> None:
         """The tables dropped, once the run is scored."""
         if self.cur is not None and self.con is not None:
-            for name in (_TABLE, _MATCHED, _JOINED, _FIRSTS):
+            for name in (_TABLE, _MATCHED, _JOINED, _FIRSTS, _SPANS):
                 self.cur.execute(f"DROP TABLE IF EXISTS {name}")
             self.cur.close()
             self.cur = None
@@ -312,11 +318,13 @@ class SqlActivityTable:
         return [join_activities(lead, activities[lead.id]) for lead in leads]
 
     def file_rows(self) -> str:
-        """A query of the batch's file activities (``b_leads`` names the batch's leads): k, order among
-        the file's rows, type, time, properties and evidence text, as the batch's own activity rows."""
+        """A query of the batch's file activities (``b_leads``, registered on the scorer's connection,
+        names the batch's leads): k, order among the file's rows, type, time, properties and evidence
+        text, as the batch's own activity rows; only the rows between the first and the last of its leads'."""
+        lo, hi = self.con.execute(f"SELECT min(s.lo), max(s.hi) FROM {_SPANS} s JOIN b_leads l ON s.lead_id = l.id").fetchone()
         ev = q.sql(_evidence(q.col("type", "f"), q.col("at", "f"), q.col("place", "f"))) if self.explain else "''"
         return (f"SELECT l.k, f.n AS ord, f.type, f.\"at\", f.props, {ev} AS ev FROM {_TABLE} f "
-                f"JOIN b_leads l ON f.lead_id = l.id")
+                f"JOIN b_leads l ON f.lead_id = l.id WHERE f.n BETWEEN {int(lo or 0)} AND {int(hi or -1)}")
 
     def count_types(self, known: Any, counts: Counter[str]) -> None:
         """Add the file activities of the leads handed on whose type is not in ``known`` to ``counts``,
