@@ -399,11 +399,11 @@ class ColumnarScorer:
             con.unregister("b_acts")
             with timed("file activities"):
                 con.execute(
-                    "CREATE OR REPLACE TEMP TABLE b_acts AS SELECT k, (row_number() OVER (PARTITION BY k ORDER BY \"at\", src, ord) "
-                    "- 1)::BIGINT AS pos, type, \"at\", props, ev FROM (SELECT k, 0 AS src, pos AS ord, type, \"at\", props, ev "
-                    "FROM b_own UNION ALL SELECT k, 1, pos, type, \"at\", props, ev FROM b_held UNION ALL SELECT k, 1, ord, type, "
-                    "\"at\", props, ev "
-                    f"FROM ({file_acts.file_rows()})) ORDER BY k, pos")
+                    "CREATE OR REPLACE TEMP TABLE b_acts AS SELECT k, (row_number() OVER (PARTITION BY k "
+                    "ORDER BY \"at\", src, ord) - 1)::BIGINT AS pos, type, \"at\", props, ev FROM ("
+                    "SELECT k, 0 AS src, pos AS ord, type, \"at\", props, ev FROM b_own "
+                    "UNION ALL SELECT k, 1, pos, type, \"at\", props, ev FROM b_held "
+                    f"UNION ALL SELECT k, 1, ord, type, \"at\", props, ev FROM ({file_acts.file_rows()})) ORDER BY k, pos")
         if accounts is not None:
             con.register("b_acc", accounts)
         return self.run_views(with_accounts=accounts is not None)

@@ -59,8 +59,8 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
         results, values = _in_parts(scorer, columnar, rows, accounts, as_of_us, file_acts)
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
-    if file_acts is not None:  # the leads the python engine scores, as the python reader hands them on
-        python = [k for k, item in enumerate(batch) if k not in results and isinstance(item, Lead)]
+    python = [k for k, item in enumerate(batch) if k not in results and isinstance(item, Lead)] if file_acts else []
+    if python:  # the leads the python engine scores, as the python reader hands them on
         batch = list(batch)
         for k, lead in zip(python, file_acts.joined([batch[k] for k in python])):
             batch[k] = lead

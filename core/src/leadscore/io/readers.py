@@ -579,8 +579,9 @@ def read_leads(
     mapped are kept as custom fields (``fields.<slug>``) with a warning in ``report``, or stop
     the read under ``strict``. ``report`` (a :class:`ReadReport`) also receives the activities
     left out because they did not fit, each with its place and reason. ``activity_reader`` (path,
-    label, read context) reads a Parquet activities file into a table of its own in the place of
-    the reader's (the columnar engine's, leadscore.columnar.activities, keeps it in DuckDB).
+    label, read context) reads an activities file (CSV or Parquet) into a table of its own in the
+    place of the reader's, or returns None to leave it to the reader (the columnar engine's,
+    leadscore.columnar.activities, keeps it in DuckDB).
 
     The format, the file's existence and the activities path are checked at the call; the
     rest (header, empty file) raises InputError when iteration reaches it.
