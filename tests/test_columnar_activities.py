@@ -26,18 +26,20 @@ from leadscore.columnar import activities as file_activities  # noqa: E402
 from leadscore.columnar.activities import SqlActivityTable  # noqa: E402
 from leadscore.io import readers  # noqa: E402
 from leadscore.io.parquet import parts  # noqa: E402
+from leadscore.io.maps import ColumnMap  # noqa: E402
 from leadscore.io.readers import ReadReport, _parquet_activity_table, _ReadContext  # noqa: E402
 from leadscore.model import evidence_place  # noqa: E402
 from leadscore_cli.main import build_cli  # noqa: E402
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 IDS = ("L-1", "L-2", "L-3", " L-1", "L-2 ", "", None, "L-9")
-TYPES = ("page_view", "demo_request", " page_view", "Webinar Attended", "", None, "x\u00a0", "pricing_page_visit")
+TYPES = ("page_view", "demo_request", " page_view", "Webinar Attended", "", None, "x\u00a0", "pricing_page_visit",
+         "webinar attended")
 STAMPS = ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.123456Z", "2026-11-21T00:00:00Z",
           "2026-02-30T10:00:00Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
           "2026-11-20", "2026-11-20T10:00:00", "2026-11-20 10:00:00Z", " 2026-11-20T10:00:00Z", "2026-11-20T24:00:00Z",
           "2026-11-20T10:00:00+02:00", "1850-01-01T00:00:00Z", "2026-11-20T10:00:00.1234567Z", "", None, "soon")
-CELLS = ("", " ", "\u00a0", "true", "TRUE", "False", "fal\u017fe", "0", "-0", "+5", "007", "123456789012345",
+CELLS = ("", " ", "\u00a0", "N/A", " N/A", "-", "7", "true", "TRUE", "False", "fal\u017fe", "0", "-0", "+5", "007", "123456789012345",
          "1234567890123456", "12345678901234567890", "1.5", ".5", "5.", "1e5", "1E+5", "nan", "inf", "/pricing",
          " /pricing", "/pricing ", "x\n", "trial", "Title", "f", "t", "-", "+", ".", "\u00e9", "\u2003x", '"q"', "a\\b",
          "\x1f", "\u3000", "The Playbook", None)
@@ -53,7 +55,7 @@ def _column(kind: str, draw: Any, rows: int) -> Any:
     if kind == "text":
         return pa.array([draw(_text_cells(CELLS)) for _ in range(rows)], pa.string())
     if kind == "int":
-        return pa.array([draw(st.one_of(st.none(), st.sampled_from((0, 1, -7, WIDE, WIDE + 1, -WIDE - 1, 2**63 - 1)),
+        return pa.array([draw(st.one_of(st.none(), st.sampled_from((0, 1, 7, -7, WIDE, WIDE + 1, -WIDE - 1, 2**63 - 1)),
                                          st.integers(-10**6, 10**6))) for _ in range(rows)], pa.int64())
     if kind == "bool":
         return pa.array([draw(st.one_of(st.none(), st.booleans())) for _ in range(rows)], pa.bool_())
@@ -102,16 +104,21 @@ class _Scorer:
         self.explain = explain
 
 
-def _python_read(path: Path) -> tuple[Any, ReadReport]:
+# A map's parts that reach an activities file: an id prefix, words for no value, type renames.
+MAP = ColumnMap(name="test", source="test", missing=frozenset({"", "N/A", "-", "7", "true"}),
+                activity_types={"page_view": "web_visit", "Webinar Attended": "webinar_attendance"}, id_prefix="X-")
+
+
+def _python_read(path: Path, cmap: Any = None) -> tuple[Any, ReadReport]:
     report = ReadReport()
-    return _parquet_activity_table(parts(path, str(path)), str(path), _ReadContext(None, None, False, report)), report
+    return _parquet_activity_table(parts(path, str(path)), str(path), _ReadContext(cmap, None, False, report)), report
 
 
-def _sql_read(path: Path, explain: bool) -> tuple[SqlActivityTable, ReadReport]:
+def _sql_read(path: Path, explain: bool, cmap: Any = None) -> tuple[SqlActivityTable, ReadReport]:
     report = ReadReport()
     table = SqlActivityTable()
     table.attach(_Scorer(explain))
-    table.reader(path, str(path), _ReadContext(None, None, False, report))
+    table.reader(path, str(path), _ReadContext(cmap, None, False, report))
     return table, report
 
 
@@ -123,22 +130,24 @@ def _shown(activities: list[Any]) -> list[tuple[Any, ...]]:
 @pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(activity_files(), st.sets(st.sampled_from(("L-1", "L-2", "L-3", "1", "2"))), st.booleans())
+@given(activity_files(), st.sets(st.sampled_from(("L-1", "L-2", "L-3", "1", "2"))), st.booleans(),
+       st.sampled_from((None, MAP)))
 def test_a_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_messages(
-        tmp_path: Path, table: Any, matched: set[str], explain: bool) -> None:
+        tmp_path: Path, table: Any, matched: set[str], explain: bool, cmap: Any) -> None:
     path = tmp_path / "acts.parquet"
     pq.write_table(table, path)
     try:
-        python, python_report = _python_read(path)
+        python, python_report = _python_read(path, cmap)
     except Exception as err:  # noqa: BLE001 - a file the reader refuses is refused alike
         with pytest.raises(type(err)) as refused:
-            _sql_read(path, explain)
+            _sql_read(path, explain, cmap)
         assert str(refused.value) == str(err)
         return
-    sql, sql_report = _sql_read(path, explain)
+    sql, sql_report = _sql_read(path, explain, cmap)
     assert sql_report.skipped == python_report.skipped
     assert sql_report.warnings == python_report.warnings
-    ids = {*matched, "L-1", "L-2", "L-3", "L-9", "1", "2", "3"}
+    matched = {f"X-{lead_id}" for lead_id in matched} if cmap else matched
+    ids = {*matched, *(f"{'X-' if cmap else ''}{i}" for i in ("L-1", "L-2", "L-3", "L-9", "1", "2", "3"))}
     for lead_id in sorted(ids):
         assert _shown(sql.activities_of(lead_id)) == _shown(python.activities_of(lead_id)), lead_id
     # Every row the SQL kept names its evidence place as the activity's record does; a place that is
@@ -175,9 +184,9 @@ def activity_csvs(draw: Any) -> list[list[str]]:
 @pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(activity_csvs(), st.sets(st.sampled_from(("L-1", "L-2", "L-3"))), st.booleans())
+@given(activity_csvs(), st.sets(st.sampled_from(("L-1", "L-2", "L-3"))), st.booleans(), st.sampled_from((None, MAP)))
 def test_a_csv_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_messages(
-        tmp_path: Path, rows: list[list[str]], matched: set[str], explain: bool) -> None:
+        tmp_path: Path, rows: list[list[str]], matched: set[str], explain: bool, cmap: Any) -> None:
     import csv
 
     path = tmp_path / "acts.csv"
@@ -185,11 +194,12 @@ def test_a_csv_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_
         csv.writer(out).writerows(rows)
     report = ReadReport()
     with readers.open_activity_csv(path, str(path)) as handle:
-        python = readers._activity_table(handle, str(path), _ReadContext(None, None, False, report))
-    sql, sql_report = _sql_read(path, explain)
+        python = readers._activity_table(handle, str(path), _ReadContext(cmap, None, False, report))
+    sql, sql_report = _sql_read(path, explain, cmap)
     assert sql_report.skipped == report.skipped
     assert sql_report.warnings == report.warnings
-    for lead_id in ("L-1", "L-2", "L-3", "L-9"):
+    matched = {f"X-{lead_id}" for lead_id in matched} if cmap else matched
+    for lead_id in ("L-1", "L-2", "L-3", "L-9", "X-L-1", "X-L-2", "X-L-3"):
         assert _shown(sql.activities_of(lead_id)) == _shown(python.activities_of(lead_id)), lead_id
     for lead_id in sorted(matched):
         python.match(lead_id)
@@ -398,3 +408,26 @@ def test_a_batch_of_leads_reads_every_row_of_its_leads_in_whatever_order_the_fil
     table.con.register("b_leads", pa.table({"k": list(range(len(keys))), "id": keys}))
     found = sorted((k, n) for k, n, *_ in table.con.execute(table.file_rows()).fetchall())
     assert found == sorted((keys.index(lead_id), n) for n, lead_id in enumerate(ids, 1) if lead_id in batch)
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+@pytest.mark.parametrize("extra", [(), ("--explain",)])
+def test_a_map_file_reads_an_activities_file_in_duckdb_as_the_python_reader_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_csv: bool, extra: tuple[str, ...]) -> None:
+    """A map's id prefix, its words for no value and its activity type renames, in SQL."""
+    leads, acts = _write(tmp_path, as_csv)
+    crm_map = tmp_path / "crm.toml"
+    crm_map.write_text('[lead]\nid = "id"\nemail = "email"\nid_prefix = "X-"\n"company.industry" = "company.industry"\n'
+                       '"company.employees" = "company.employees"\n[missing]\nvalues = ["", "7", "The Playbook"]\n'
+                       '[activity_types]\nwebinar_attended = "webinar_attendance"\n"Demo Request" = "page_view"\n',
+                       encoding="utf-8")
+    extra = ("-r", "firr-base", "--map", str(crm_map), *extra)
+    wanted = _run(tmp_path, "python", leads, acts, *extra)
+    assert '"id":"X-L-1"' in wanted[1] and "webinar_attended" not in wanted[3]
+    kept: list[SqlActivityTable] = []
+    attach = SqlActivityTable.attach
+    monkeypatch.setattr(SqlActivityTable, "attach", lambda self, scorer: kept.append(self) or attach(self, scorer))
+    monkeypatch.setattr(readers, "_parquet_activity_table", lambda *args: pytest.fail("read the python way"))
+    monkeypatch.setattr(readers, "_activity_table", lambda *args: pytest.fail("read the python way"))
+    assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
+    assert kept and kept[0].sql_rows == 10

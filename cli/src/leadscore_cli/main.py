@@ -516,7 +516,7 @@ def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int
 def _file_activities(engine: Any, engine_name: str, activities: str | None, plain: bool) -> Any:
     """A leadscore.columnar.activities.SqlActivityTable for an activities file (CSV or Parquet) the
     columnar engine reads into DuckDB, or None when the run reads it the python way: another engine,
-    standard input, or ``plain`` False (a run whose other parts read each lead's activities as records: a map,
+    standard input, or ``plain`` False (a run whose other parts read each lead's activities as records:
     --dedupe, the account pass, bands by share, --next-steps, --history), or a router that reads more
     of a lead than its id and account."""
     from leadscore.io.readers import input_format
@@ -719,7 +719,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             or options.column_map is not None)
         # An activities file the columnar engine would keep in DuckDB (see _file_activities).
         plain_activities = bool(activities) and activities != "-" and not (
-            history is not None or with_next_steps or accounts_path or dedupe or options.column_map is not None)
+            history is not None or with_next_steps or accounts_path or dedupe)
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
                                     activity_rows=activity_rows(activities) if auto and plain_activities else 0)
@@ -809,8 +809,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                                                            label="bands: read"), accounts=index))
                         reader, size = _progress_reader(source, input_fmt, stack)
                         file_acts = _file_activities(engine, engine_name, activities, plain=not (
-                            options.column_map is not None or dedupe or index is not None or engine.needs_shares
-                            or with_next_steps or run is not None))
+                            dedupe or index is not None or engine.needs_shares or with_next_steps or run is not None))
                         leads = _watch_types(_read(source, activities, input_fmt, reader, options, report,
                                                    None if file_acts is None else file_acts.reader),
                                              known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),

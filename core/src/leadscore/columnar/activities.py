@@ -141,6 +141,11 @@ class SqlActivityTable:
             report.warnings[:], report.skipped[noted[1]:], report.skipped_count = noted[0], [], noted[2]
             self.detach()
             return None
+        renames = self._renames(ctx.column_map)
+        if renames:  # the map's activity type renames, as the reader applies them to each activity
+            self.cur.register("ls_renames", pa.table({"old": list(renames), "new": list(renames.values())}))
+            self.cur.execute(f"UPDATE {_TABLE} SET type = r.new FROM ls_renames r WHERE {_TABLE}.type = r.old")
+            self.cur.unregister("ls_renames")
         # Each lead id's first and last row: a batch of leads reads only the rows between its leads'
         # least and greatest (the table is in row order, so DuckDB skips the row groups outside), a
         # few row groups when the leads come in the activities' order, as exports usually do.
@@ -152,6 +157,13 @@ class SqlActivityTable:
                                  f"{WHOLE}" + (" OR odd_place" if self.explain else "")).fetchall()
         self.python_ids.update(lead_id for (lead_id,) in found)
         return self
+
+    def _renames(self, cmap: Any) -> dict[str, str]:
+        """The map's renames of the table's activity types (``ColumnMap.activity_type``)."""
+        if cmap is None or not cmap.activity_types:
+            return {}
+        kinds = [kind for (kind,) in self.cur.execute(f"SELECT DISTINCT type FROM {_TABLE}").fetchall()]
+        return {kind: cmap.activity_type(kind) for kind in kinds if cmap.activity_type(kind) != kind}
 
     def _read_parquet(self, path: Path, label: str, ctx: Any) -> None:
         """As the python reader's ``_parquet_activity_table``: a row is at ``part:row N``."""
@@ -378,6 +390,9 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
     ``kinds``: each column's kind (leadscore.io.parquet's), ``dates``: which are dates, ``doubles``:
     which are floats (of the number kind, the others are decimals)."""
     doubles = doubles or [False] * len(kinds)
+    # A map's words for no value (plan.missing, "" without a map): such a cell is no property.
+    missing = sorted(plan.missing - {""})
+    prefix = plan.cmap.id_prefix if plan.cmap is not None else ""
     checks: list[exp.Expression] = []
     values: dict[str, exp.Expression] = {}
     entries: list[tuple[str, exp.Expression]] = []  # (property name, its JSON value or NULL when absent)
@@ -385,8 +400,8 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
         column, kind = q.col(f"c{index}"), kinds[index]
         if key == "lead_id":
             text = column if kind == TEXT else q.cast(column, "VARCHAR") if kind == INTEGER else q.lit(None)
-            values["lead_id"] = text
-            checks.append(_clean(text))
+            values["lead_id"] = q.concat(q.lit(prefix), text) if prefix else text  # the map's prefix, as the reader adds it
+            checks.append(_clean(text.copy()))
         elif key == "type":
             values["type"] = column
             checks.append(_clean(column))
@@ -400,11 +415,11 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
             values["id"] = q.case([(empty, q.lit(None))], text.copy())
             checks.append(q.or_(empty.copy(), _clean(text.copy())))
         elif key.startswith("properties."):
-            value, ok = _property(column, kind, doubles[index])
+            value, ok = _property(column, kind, doubles[index], missing)
             entries.append((key[11:], value))
             checks.append(ok)
     for index, name in plan.unknown:
-        value, ok = _property(q.col(f"c{index}"), kinds[index], doubles[index])
+        value, ok = _property(q.col(f"c{index}"), kinds[index], doubles[index], missing)
         entries.append((name, value))
         checks.append(ok)
     # Each property's JSON value is made once (layer 1), the object of them and the row's test from those (layer 2).
@@ -452,15 +467,19 @@ def _try_double(text: exp.Expression) -> exp.Expression:
     return exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))
 
 
-def _property(column: exp.Expression, kind: str | None, double: bool = False) -> tuple[exp.Expression, exp.Expression]:
+def _property(column: exp.Expression, kind: str | None, double: bool = False,
+              missing: Sequence[str] = ()) -> tuple[exp.Expression, exp.Expression]:
     """(the cell's value as JSON text, NULL when the reader leaves it out; whether the SQL reads it as
     ``cell_value`` does): text, whole numbers within 2**53, decimals and true/false; anything else (a
     decimal type, a time, text with spaces around it, a longer whole number, a decimal past a double's
-    range or not written as JSON writes numbers) is the python reader's. ``double``: a float column."""
+    range or not written as JSON writes numbers) is the python reader's. ``double``: a float column.
+    ``missing``: a map's words for no value besides the empty cell (the cell as it is; one with spaces
+    around it is the python reader's anyway)."""
     if kind == TEXT:
         # One test first for most text: it starts with no space, digit, sign, dot, t or f and ends with no space.
         value = q.case([
-            (q.or_(q.is_null(column), column.copy().eq(q.lit(""))), q.lit(None)),
+            (q.or_(q.is_null(column), column.copy().eq(q.lit("")), *([q.in_(column.copy(), missing)] if missing else [])),
+             q.lit(None)),
             (_full(column, _PLAIN), q.cast(q.fn("to_json", column.copy()), "VARCHAR")),
             (_full(column, _BLANK), q.lit(None)),
             (q.fn("regexp_matches", column.copy(), q.lit(_SPACE_AROUND)), q.lit(_ODD)),
@@ -475,12 +494,18 @@ def _property(column: exp.Expression, kind: str | None, double: bool = False) ->
         return value, q.lit(True)
     if kind == INTEGER:
         fits = exp.LTE(this=q.fn("abs", q.cast(column, "HUGEINT")), expression=q.lit(_SAFE_INT))
-        return q.cast(column.copy(), "VARCHAR"), q.or_(q.is_null(column.copy()), fits)
+        text = q.cast(column.copy(), "VARCHAR")
+        value = q.case([(q.in_(text, missing), q.lit(None))], text.copy()) if missing else text
+        return value, q.or_(q.is_null(column.copy()), fits)
     if kind == BOOLEAN:
-        return q.case([(column, q.lit("true")), (q.not_(column.copy()), q.lit("false"))], q.lit(None)), q.lit(True)
+        words = [(column, q.lit("true")), (q.not_(column.copy()), q.lit("false"))]
+        value = q.case(words, q.lit(None))
+        if missing:
+            value = q.case([(q.in_(value.copy(), missing), q.lit(None))], value)
+        return value, q.lit(True)
     if kind in (None, "null"):
         return q.lit(None), q.lit(True)
-    if kind == NUMBER and double:
+    if kind == NUMBER and double and not missing:  # (with a map's words, Python's text of a float decides)
         # DuckDB writes a double's shortest round-trip text; NaN and infinities are Python's ("nan" is text to it).
         return q.cast(column, "VARCHAR"), q.or_(q.is_null(column.copy()), _finite(column.copy()))
     return q.lit(None), q.is_null(column)  # a decimal or a time: the python reader's
