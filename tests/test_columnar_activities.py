@@ -39,7 +39,7 @@ STAMPS = ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00
           "2026-02-30T10:00:00Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
           "2026-11-20", "2026-11-20T10:00:00", "2026-11-20 10:00:00Z", " 2026-11-20T10:00:00Z", "2026-11-20T24:00:00Z",
           "2026-11-20T10:00:00+02:00", "1850-01-01T00:00:00Z", "2026-11-20T10:00:00.1234567Z", "", None, "soon")
-CELLS = ("", " ", "\u00a0", "N/A", " N/A", "-", "7", "true", "TRUE", "False", "fal\u017fe", "0", "-0", "+5", "007",
+CELLS = ("", " ", "\u00a0", "N/A", " N/A", " x", "x", "-", "7", "true", "TRUE", "False", "fal\u017fe", "0", "-0", "+5", "007",
          "123456789012345", "1234567890123456", "12345678901234567890", "1.5", ".5", "5.", "1e5", "1E+5", "nan", "inf",
          "/pricing", " /pricing", "/pricing ", "x\n", "trial", "Title", "f", "t", "-", "+", ".", "\u00e9", "\u2003x", '"q"',
          "a\\b", "\x1f", "\u3000", "The Playbook", None)
@@ -105,7 +105,7 @@ class _Scorer:
 
 
 # A map's parts that reach an activities file: an id prefix, words for no value, type renames.
-MAP = ColumnMap(name="test", source="test", missing=frozenset({"", "N/A", "-", "7", "true"}),
+MAP = ColumnMap(name="test", source="test", missing=frozenset({"", "N/A", "-", "7", "true", " x"}),
                 activity_types={"page_view": "web_visit", "Webinar Attended": "webinar_attendance"}, id_prefix="X-")
 
 
@@ -431,3 +431,16 @@ def test_a_map_file_reads_an_activities_file_in_duckdb_as_the_python_reader_does
     monkeypatch.setattr(readers, "_activity_table", lambda *args: pytest.fail("read the python way"))
     assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
     assert kept and kept[0].sql_rows == 10
+
+
+def test_a_maps_words_for_no_value_match_a_cell_as_the_reader_strips_it(tmp_path: Path) -> None:
+    """The reader compares a cell's strip() with the map's words: " x" is no word for the cell "x" or " x"."""
+    path = tmp_path / "acts.csv"
+    path.write_text('lead_id,type,at,properties.url,properties.asset\n'
+                    'X1,page_view,2026-11-20T10:00:00Z," x",N/A\nX1,page_view,2026-11-21T10:00:00Z,x,x\n', encoding="utf-8")
+    report = ReadReport()
+    with readers.open_activity_csv(path, str(path)) as handle:
+        python = readers._activity_table(handle, str(path), _ReadContext(MAP, None, False, report))
+    sql, _ = _sql_read(path, False, MAP)
+    assert _shown(sql.activities_of("X-X1")) == _shown(python.activities_of("X-X1"))
+    assert [dict(a.properties) for a in python.activities_of("X-X1")] == [{"url": "x"}, {"url": "x", "asset": "x"}]

@@ -390,8 +390,9 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
     ``kinds``: each column's kind (leadscore.io.parquet's), ``dates``: which are dates, ``doubles``:
     which are floats (of the number kind, the others are decimals)."""
     doubles = doubles or [False] * len(kinds)
-    # A map's words for no value (plan.missing, "" without a map): such a cell is no property.
-    missing = sorted(plan.missing - {""})
+    # A map's words for no value (plan.missing, "" without a map): a cell whose strip() is one is no
+    # property. The SQL takes cells with nothing to strip, so only the words with nothing to strip can match.
+    missing = sorted(word for word in plan.missing if word and word == word.strip())
     prefix = plan.cmap.id_prefix if plan.cmap is not None else ""
     checks: list[exp.Expression] = []
     values: dict[str, exp.Expression] = {}
