@@ -37,9 +37,9 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import WHOLE
 from leadscore.columnar.files import insert_rows
-from leadscore.columnar.lines import STAMP, collector_paused
+from leadscore.columnar.lines import STAMP, collector_paused, evidence_sql
 from leadscore.errors import InputError, first_line
-from leadscore.io.parquet import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, ParquetPart, _kind, _text_cells
+from leadscore.io.parquet import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.parquet import is_parquet
 from leadscore.io.readers import (_ActivityPlan, _ActivityTable, _HeldActivities, activity_csv, activity_csv_row, join_activities,
@@ -163,7 +163,8 @@ class SqlActivityTable:
         if cmap is None or not cmap.activity_types:
             return {}
         kinds = [kind for (kind,) in self.cur.execute(f"SELECT DISTINCT type FROM {_TABLE}").fetchall()]
-        return {kind: cmap.activity_type(kind) for kind in kinds if cmap.activity_type(kind) != kind}
+        renamed = {kind: cmap.activity_type(kind) for kind in kinds}
+        return {kind: new for kind, new in renamed.items() if new != kind}
 
     def _read_parquet(self, path: Path, label: str, ctx: Any) -> None:
         """As the python reader's ``_parquet_activity_table``: a row is at ``part:row N``."""
@@ -234,7 +235,7 @@ class SqlActivityTable:
         """The rows (row numbers ``numbers``, cells ``columns``) tested in SQL: those the reader
         takes as they are go into the table; the numbers of the others, in order."""
         names = [f"c{i}" for i in range(len(columns))]
-        table = pa.table([pa.array(numbers, pa.int64()), *(_prepared(column) for column in columns)], names=["n", *names])
+        table = pa.table([pa.array(numbers, pa.int64()), *(plain_column(column) for column in columns)], names=["n", *names])
         self.cur.register("ls_rows", table)
         try:
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE ls_checked AS {select}")
@@ -334,7 +335,8 @@ class SqlActivityTable:
         names the batch's leads): k, order among the file's rows, type, time, properties and evidence
         text, as the batch's own activity rows; only the rows between the first and the last of its leads'."""
         lo, hi = self.con.execute(f"SELECT min(s.lo), max(s.hi) FROM {_SPANS} s JOIN b_leads l ON s.lead_id = l.id").fetchone()
-        ev = q.sql(_evidence(q.col("type", "f"), q.col("at", "f"), q.col("place", "f"))) if self.explain else "''"
+        ev = q.sql(evidence_sql(q.col("type", "f"), q.utc_day_text(q.col("at", "f")), q.col("place", "f"))) \
+            if self.explain else "''"
         return (f"SELECT l.k, f.n AS ord, f.type, f.\"at\", f.props, {ev} AS ev FROM {_TABLE} f "
                 f"JOIN b_leads l ON f.lead_id = l.id WHERE f.n BETWEEN {int(lo or 0)} AND {int(hi or -1)}")
 
@@ -354,25 +356,8 @@ class SqlActivityTable:
             counts.update(activity.type for _, activity in self.held.by_lead[lead_id] if activity.type not in known)
 
 
-def _evidence(kind: exp.Expression, at: exp.Expression, place: exp.Expression) -> exp.Expression:
-    """model.evidence_text in SQL: ``page_view on 2026-11-20 (/pricing)``."""
-    return q.concat(kind, q.lit(" on "), q.utc_day_text(at), q.coalesce(q.concat(q.lit(" ("), place, q.lit(")")), q.lit("")))
-
-
 def _value_type(arrow_type: Any) -> Any:
     return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
-
-
-def _prepared(column: Any) -> Any:
-    """A batch's column as DuckDB is to read it: dictionaries decoded, and a timestamp in the one
-    unit the python reader reads it in (microseconds, in UTC when it has a zone)."""
-    import pyarrow.types as t
-
-    if t.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    if t.is_timestamp(column.type):
-        column = column.cast(pa.timestamp("us", None if column.type.tz is None else "UTC"), safe=False)
-    return column
 
 
 def _next_batch(batches: Iterator[Any], where: str) -> Any:

@@ -249,6 +249,12 @@ _dumps = r.orjson.dumps
 STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
 
 
+def evidence_sql(kind: exp.Expression, day: exp.Expression, place: exp.Expression) -> exp.Expression:
+    """model.evidence_text in SQL: ``page_view on 2026-11-20 (/pricing)`` (``day``: the day as text,
+    ``place``: NULL for none)."""
+    return q.concat(kind, q.lit(" on "), day, q.coalesce(q.concat(q.lit(" ("), place, q.lit(")")), q.lit("")))
+
+
 def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     """A query of the ``activities`` rows from ``source``, a decoded block's activities, each time
     parsed once: ``at`` is NULL where the SQL does not read the time as the reader does (a lead
@@ -267,12 +273,10 @@ def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     check = q.and_(q.fn("regexp_full_match", text, q.lit(STAMP)), q.not_null(us),
                    exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=us)), expression=q.lit(WHOLE)))
     # The form checked above is UTC, so the day the evidence names is the text's first ten characters.
-    evidence_text = q.concat(q.col("type"), q.lit(" on "), q.fn("left", text, q.lit(10)),
-                             q.coalesce(q.concat(q.lit(" ("), q.col("where"), q.lit(")")), q.lit(""))) \
-        if evidence else q.lit("")
+    evidence_text = evidence_sql(q.col("type"), q.fn("left", text, q.lit(10)), q.col("where")) if evidence else q.lit("")
     rows = q.select(q.col("k"), q.col("pos"), q.col("type"), q.case([(check, us.copy())], exp.null()).as_("at", copy=False),
                     q.col("props"), evidence_text.as_("ev", copy=False)).from_(relation, copy=False)
     return q.sql(rows)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "STAMP", "DecodedBlock", "activity_sql", "decode_block"]
+__all__ = ["ACTIVITY_COLUMNS", "STAMP", "DecodedBlock", "activity_sql", "decode_block", "evidence_sql"]

@@ -162,14 +162,29 @@ def _is_string_view(arrow_type: Any) -> bool:
     return bool(check is not None and check(arrow_type))
 
 
+def plain_column(column: Any) -> Any:
+    """A column's values as the reader reads them, before they become text: a dictionary decoded, and
+    a timestamp in one unit. Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it
+    ends in Z. One unit (microseconds, what a datetime holds) gives one text for one instant, whatever
+    unit the writer chose (Spark reads every unit as microseconds). (The columnar engine's SQL reads
+    an activities file's columns in this form too.)"""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if t.is_timestamp(column.type):
+        column = column.cast(pa.timestamp("us", None if column.type.tz is None else "UTC"), safe=False)
+    return column
+
+
 def _text_cells(column: Any) -> list[str]:
     """A column's values as the text a CSV export of them holds; "" for null."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as t
 
-    if t.is_dictionary(column.type):
-        column = column.dictionary_decode()
+    column = plain_column(column)
     kind = column.type
     if t.is_null(kind):
         return [""] * len(column)
@@ -177,11 +192,6 @@ def _text_cells(column: Any) -> list[str]:
         # Python's shortest text for a float, as pandas' to_csv writes it: 2.0 stays "2.0" (a
         # decimal, not the integer 2), and a message quoting a bad value quotes what a CSV would.
         return ["" if value is None else repr(value) for value in column.to_pylist()]
-    if t.is_timestamp(kind):
-        # Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it ends in Z. One
-        # unit (microseconds, what a datetime holds) gives one text for one instant, whatever unit
-        # the writer chose (Spark reads every unit as microseconds).
-        column = column.cast(pa.timestamp("us", None if kind.tz is None else "UTC"), safe=False)
     if not (t.is_string(kind) or t.is_large_string(kind)):
         column = pc.cast(column, pa.string())
     # Nulls filled in Python: pyarrow's fill_null("") makes a scalar, which imports pandas when it
@@ -189,4 +199,4 @@ def _text_cells(column: Any) -> list[str]:
     return ["" if value is None else value for value in column.to_pylist()]
 
 
-__all__ = ["BATCH_ROWS", "FREE", "ParquetPart", "expected", "is_parquet", "parts"]
+__all__ = ["BATCH_ROWS", "FREE", "ParquetPart", "expected", "is_parquet", "parts", "plain_column"]
