@@ -276,10 +276,17 @@ def _run(tmp_path: Path, engine: str, leads: Path, acts: Path, *extra: str) -> t
 
 @pytest.mark.parametrize("as_csv", [False, True])
 @pytest.mark.parametrize("extra", [(), ("--explain",), ("--format=csv",), ("--format=csv", "--explain")])
+@pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
 def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...], as_csv: bool) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...], as_csv: bool,
+        packs: tuple[str, ...]) -> None:
+    """firr-base, and every installed pack (the shipped plugins' packs read account signals: the
+    account pass reads the leads and the file first, in DuckDB too, and the scoring pass reads the
+    file's table again, with its messages said once)."""
+    from leadscore.engine import Engine
+
     leads, acts = _write(tmp_path, as_csv)
-    extra = ("-r", "firr-base", *extra)  # the shipped plugins' account pass reads each lead as a record
+    extra = (*packs, *extra)
     wanted = _run(tmp_path, "python", leads, acts, *extra)
     assert "scored 6 + rejected 3" in wanted[3]  # L-2 twice; the row without a lead id; L-8's row
     assert ("acts.csv:6" if as_csv else "part-0.parquet:row 5") + ": activity left out: at: '2026-02-30T10:00:00Z'" in wanted[3]
@@ -298,8 +305,10 @@ def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
 
     monkeypatch.setattr(readers, "_parquet_activity_table", refused)
     monkeypatch.setattr(readers, "_activity_table", refused)
+    monkeypatch.setattr(Engine, "build_accounts", refused)
     assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
-    (table,) = kept
+    table = kept[0]
+    assert kept == [table] * (1 if packs else 2)  # the account pass's scorer is the scoring pass's
     # Fourteen rows: ten in SQL; the decimal "5.", the type with a space, the bad day and the empty
     # lead id through the python reader's code.
     assert (table.rows, table.sql_rows) == (14, 10)
@@ -311,7 +320,8 @@ def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
 def test_runs_that_read_each_leads_activities_as_records_keep_the_python_reader(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     leads, acts = _write(tmp_path)
-    runs = [("-r", "firr-base", "--next-steps"), ("-r", "firr-base", "--dedupe"), ()]  # (): the plugins' account pass
+    runs = [("-r", "firr-base", "--next-steps"), ("-r", "firr-base", "--dedupe"),
+            ("--accounts", str(tmp_path / "accounts.jsonl"))]  # the account cards read each contact's card
     wanted = [_run(tmp_path, "python", leads, acts, *extra) for extra in runs]
     made: list[int] = []
     monkeypatch.setattr(SqlActivityTable, "__init__", lambda self: made.append(1) or None)
@@ -355,7 +365,8 @@ def test_activity_rows_counts_parquet_rows_and_estimates_csv_rows(tmp_path: Path
 @pytest.mark.parametrize(("rows", "extra", "built"), [
     (1, ("-r", "firr-base"), ["duckdb"]),  # kept in DuckDB: the columnar engine past the threshold
     (10**9, ("-r", "firr-base"), ["python"]),  # below it
-    (1, (), ["duckdb", "python"]),  # the plugins' account pass reads each lead's activities as records
+    (1, (), ["duckdb"]),  # the plugins' packs: the account pass reads the file in DuckDB too
+    (10**9, (), ["python"]),  # below it
     (1, ("-r", "firr-base", "--dedupe"), ["python"]),
 ])
 def test_auto_engine_weighs_an_activities_file_the_columnar_engine_keeps_in_duckdb(
@@ -444,3 +455,73 @@ def test_a_maps_words_for_no_value_match_a_cell_as_the_reader_strips_it(tmp_path
     sql, _ = _sql_read(path, False, MAP)
     assert _shown(sql.activities_of("X-X1")) == _shown(python.activities_of("X-X1"))
     assert [dict(a.properties) for a in python.activities_of("X-X1")] == [{"url": "x"}, {"url": "x", "asset": "x"}]
+
+
+# A pack reading every account signal: the best contact's total too (the whole plan runs in the pass).
+ACCOUNT_PACK = {
+    "pack": {"name": "accounts", "version": "1"},
+    "categories": {"fit": {"max": 80}, "account": {}},
+    "rules": [
+        {"id": "a.committee", "category": "account", "points": 15, "reason": "two senior people at the account",
+         "when": {"same_account": 2, "where": {"signal": "title.seniority", "in": ["vp", "c_level", "director"]}}},
+        {"id": "a.pricing", "category": "account", "points": 10, "reason": "colleagues looked at pricing",
+         "when": {"same_account": 2, "where": {"at_least": 1, "of": "pricing_page_visit", "within_days": 30}}},
+        {"id": "a.engaged", "category": "account", "points": 5, "reason": "an engaged account",
+         "when": {"signal": "account.engaged_contacts", "gte": 2}},
+        {"id": "a.best", "category": "account", "points": 5, "reason": "a strong colleague",
+         "when": {"signal": "account.best_lead_score", "gte": 30}},
+        {"id": "a.title", "category": "fit", "points": 20, "reason": "VP", "when": {"signal": "title.seniority", "eq": "vp"}},
+        {"id": "a.demo", "category": "fit", "points": 25, "reason": "a demo",
+         "when": {"at_least": 1, "of": "demo_request", "within_days": 90}},
+    ],
+    "bands": [{"name": "low", "min": 0}, {"name": "high", "min": 40}],
+    "accounts": {"rollup": "sum_capped", "cap": 100},
+}
+
+
+@pytest.mark.parametrize("packs", ["installed", "accounts"])
+@pytest.mark.parametrize("extra", [(), ("--explain",)])
+def test_the_account_pass_over_leads_and_an_activities_file_in_duckdb_gives_the_python_accounts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: str, extra: tuple[str, ...]) -> None:
+    """Generated leads of many accounts with their activities in a CSV file: the account pass reads
+    the leads and the file in DuckDB (each contact's values in SQL; a lead whose file rows the SQL
+    does not take, here a time past its exact doubles, the python way) and the scoring pass reads
+    the same table again. Every installed pack (the enterprise pack's account signals and
+    same_account), and a pack reading the best contact's total: the python engine's bytes."""
+    import subprocess
+    import sys
+
+    import tomli_w
+
+    from leadscore.columnar.accounts import AccountPass
+    from leadscore.engine import Engine
+
+    generated = tmp_path / "generated.jsonl"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "generate.py"), "--leads", "400",
+                    "--seed", "11", "-o", str(generated)], check=True)
+    leads = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines()]
+    rows = [[lead["id"], act["type"], act["at"], (act.get("properties") or {}).get("url", "")]
+            for lead in leads for act in lead.pop("activities", [])]
+    rows += [[leads[i]["id"], "demo_request", "1700-01-01T00:00:00Z", ""] for i in (3, 30, 300)]  # the python way
+    source, acts = tmp_path / "leads.jsonl", tmp_path / "acts.csv"
+    source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    acts.write_text("\n".join(",".join(row) for row in [["lead_id", "type", "at", "properties.url"], *rows]) + "\n",
+                    encoding="utf-8")
+    if packs == "accounts":
+        pack = tmp_path / "accounts.toml"
+        pack.write_text(tomli_w.dumps(ACCOUNT_PACK), encoding="utf-8")
+        extra = ("-r", str(pack), *extra)
+    wanted = _run(tmp_path, "python", source, acts, *extra)
+    assert wanted[0] == 0 and "scored 400 + rejected 0" in wanted[3]
+    by_python: list[int] = []
+    add_python = AccountPass.add_python
+    monkeypatch.setattr(AccountPass, "add_python", lambda self, found: by_python.append(len(found)) or add_python(self, found))
+    monkeypatch.setattr(readers, "_activity_table", lambda *args: pytest.fail("read the python way"))
+    monkeypatch.setattr(Engine, "build_accounts", lambda *args: pytest.fail("the python account pass"))
+    assert _run(tmp_path, "duckdb", source, acts, *extra) == wanted
+    assert sum(by_python) == 3
+    cards = [json.loads(line) for line in wanted[1].splitlines()]
+    fired = {reason for card in cards for reason in card["reasons"]}
+    if packs == "accounts":
+        assert {"+15 two senior people at the account", "+10 colleagues looked at pricing",
+                "+5 a strong colleague"} <= fired

@@ -337,6 +337,45 @@ def test_account_counts_of_people_without_a_title_in_the_sql_account_pass(tmp_pa
         ["committee.none_senior", "committee.no_functions"]] * 2 + [[], []]
 
 
+BEST_PACK = """
+[pack]
+name = "best"
+version = "1"
+[categories.fit]
+[categories.account]
+[[rules]]
+id = "best.colleague"
+category = "account"
+points = 5
+reason = "a colleague scored 30 or more"
+when = { signal = "account.best_lead_score", gte = 30 }
+[[rules]]
+id = "best.vp"
+category = "fit"
+points = 30
+reason = "a VP"
+when = { signal = "title.seniority", eq = "vp" }
+[[bands]]
+name = "low"
+min = 0
+"""
+
+
+@pytest.mark.parametrize("explain", [(), ("--explain",)])
+def test_the_best_contacts_total_is_summed_in_sql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  explain: tuple[str, ...]) -> None:
+    """A pack reading account.best_lead_score: the account pass in SQL makes each contact's total
+    before account rules (the plan's steps to the cards), on the JSON Lines scan, every lead in SQL."""
+    pack = tmp_path / "best.toml"
+    pack.write_text(BEST_PACK, encoding="utf-8")
+    source = _generated(tmp_path, 300, 5)
+    python = _score(tmp_path, source, "python", "-r", str(pack), *explain)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")  # a batch failing in SQL fails the run
+    by_python = _python_scored(monkeypatch)
+    assert _score(tmp_path, source, "duckdb", "-r", str(pack), *explain) == python
+    assert by_python == [] and python[0] == 0 and "a colleague scored 30 or more" in python[1]
+
+
 # --- bad input: the same rejections, with the same messages, from both engines ----------------------
 
 GOOD = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines()
@@ -536,8 +575,9 @@ def test_leads_from_the_python_reader_get_a_plan_of_what_the_output_reads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, explain: bool, extra: tuple[str, ...]) -> None:
     """Leads the python reader makes (a leads CSV with an activities CSV) are scored on the columnar
     engine with a plan that makes the full ledger only for --explain and the cards' text in SQL where
-    nothing reads the card itself (an account roll-up and --next-steps do; every installed pack, the
-    default, has the account pass); the python engine's bytes."""
+    nothing reads the card itself (the account cards of --accounts and --next-steps do; every
+    installed pack, the default, has the account pass, made in DuckDB, which reads no card); the
+    python engine's bytes."""
     from leadscore.columnar.engine import ColumnarScorer
 
     made: list[tuple[bool, str | None]] = []
@@ -551,12 +591,11 @@ def test_leads_from_the_python_reader_get_a_plan_of_what_the_output_reads(
     args = ["--activities", str(SAMPLES / "activities.csv"), f"--format={fmt}", *(("--explain",) if explain else ()),
             *(str(tmp_path / "accounts.csv") if a == "ACCOUNTS" else a for a in extra)]
     duckdb = _score(tmp_path, SAMPLES / "leads.csv", "duckdb", *args)
-    with_accounts = "--accounts" in extra or not extra
     accounts = (tmp_path / "accounts.csv").read_text(encoding="utf-8") if "--accounts" in extra else ""
     assert _score(tmp_path, SAMPLES / "leads.csv", "python", *args) == duckdb and duckdb[0] == 0
     assert accounts == ((tmp_path / "accounts.csv").read_text(encoding="utf-8") if accounts else "")
     assert duckdb[3] == "scored 46 + rejected 0 == read 46"
-    whole = with_accounts or "--next-steps" in extra  # the card itself is read: no text made in SQL
+    whole = "--accounts" in extra or "--next-steps" in extra  # the card itself is read: no text made in SQL
     assert made == [(explain, None if whole else fmt)]
 
 
@@ -1148,15 +1187,15 @@ def test_a_batch_that_fails_in_sql_is_scored_alike_and_said_once(tmp_path: Path,
     python = _score(tmp_path, source, "python", *extra)
     calls = []
 
-    run = ColumnarScorer.run
+    run = ColumnarScorer.run_views
 
-    def failing(self: Any, leads: Any, *args: Any, **kwargs: Any) -> Any:
-        if not leads.num_rows:  # the check on no leads when the plan is compiled
-            return run(self, leads, *args, **kwargs)
+    def failing(self: Any, **kwargs: Any) -> Any:
+        if not self.con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0]:  # the check when the plan is compiled
+            return run(self, **kwargs)
         calls.append(1)
         raise RuntimeError("Out of Memory Error: could not allocate block of 262144 bytes\nsecond line")
 
-    monkeypatch.setattr(ColumnarScorer, "run", failing)
+    monkeypatch.setattr(ColumnarScorer, "run_views", failing)
     out = tmp_path / "fallback.jsonl"
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), *extra, "--as-of", "2026-11-23", "--engine", "duckdb", "-o", str(out)])
@@ -1428,10 +1467,11 @@ def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     """Leads the python reader makes (CSV, Parquet, an activities file, --dedupe here) are scored in
     batches of records; a batch DuckDB runs out of memory on is halved as a file's block is, down to
     MIN_PART_LEADS leads, and only a part still out of memory at that size goes to the python
-    engine. Every pack's account roll-up included, same bytes."""
+    engine. Every pack's account roll-up included (its pass in DuckDB too), same bytes."""
     import duckdb
 
     from leadscore.columnar import run as columnar_run
+    from leadscore.columnar.accounts import AccountPass
     from leadscore.columnar.engine import ColumnarScorer
 
     source = _generated(tmp_path, 600, 5)
@@ -1440,15 +1480,20 @@ def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     by_python = _python_scored(monkeypatch)
     assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
     odd, by_python[:] = list(by_python), []  # the leads the SQL does not reproduce (none expected here)
-    run, sizes = ColumnarScorer.run, []
+    sizes: list[int] = []
 
-    def out_of_memory(self: Any, leads: Any, acts: Any, accounts: Any) -> Any:
-        sizes.append(leads.num_rows)
-        if sizes[-1] > most:
-            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 4.0 MiB")
-        return run(self, leads, acts, accounts)
+    def out_of_memory(run: Any) -> Any:
+        def run_or_fail(self: Any, **kwargs: Any) -> Any:
+            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
+            sizes.append(con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
+            if sizes[-1] > most:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 4.0 MiB")
+            return run(self, **kwargs)
+        return run_or_fail
 
-    monkeypatch.setattr(ColumnarScorer, "run", out_of_memory)
+    # The scoring pass's SQL, and the account pass's.
+    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory(ColumnarScorer.run_views))
+    monkeypatch.setattr(AccountPass, "add_sql", out_of_memory(AccountPass.add_sql))
     assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
     sizes = [size for size in sizes if size]  # not the plan's check on no leads
     assert sizes[0] == 600 - len(odd)

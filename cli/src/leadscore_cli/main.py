@@ -392,6 +392,8 @@ AUTO_COLUMNAR_ACCOUNTS_BYTES = 200_000_000
 # this many rows or more: side by side with firr-base on a 2-core VM, 10,000 generated leads with
 # 198,000 activity rows took 3.84 s against 6.94-7.39 s for the python engine (Parquet), 4.94-5.55 s
 # against 6.73-7.64 s (CSV); 5,000 leads with 99,000 rows were level (bench/README.md, twentieth round).
+# With every installed pack (the account pass in DuckDB too): 10,000 leads 5.58 s against 8.97 s
+# (Parquet), 6.73 s against 9.28 s (CSV); 5,000 level again (twenty-first round).
 AUTO_COLUMNAR_ACTIVITY_ROWS = 100_000
 # About the bytes of a CSV activities row (generated activities: 61; a CRM export's are longer, so
 # its rows are if anything under-counted).
@@ -486,24 +488,43 @@ def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top
     ``STORED_REASONS`` reasons and, with ``--history-ledger``, its full ledger."""
     if engine_name != "duckdb":
         return lambda items: engine.score(items, accounts=accounts)
-    render = fmt if fmt in RENDERED_FORMATS and accounts is None and not with_next_steps else None
+    settings = _columnar_settings(fmt, explain, top, accounts is None or _in_sql(accounts), with_next_steps,
+                                  history_ledger)
+    return lambda items: _columnar_records(engine, items, settings, accounts, file_acts)
+
+
+def _columnar_settings(fmt: str, explain: bool, top: int, cards_unread: bool, with_next_steps: bool,
+                       history_ledger: bool | None) -> tuple[bool, int, str | None, bool]:
+    """The columnar plan a run of records reads (see :func:`_records_scoring`): whether it makes the
+    full ledger, the top lines it keeps, the output format its cards' text is made in (None: cards
+    are made), and whether the cards carry the signal values (``cards_unread``: no account roll-up
+    reads them)."""
+    render = fmt if fmt in RENDERED_FORMATS and cards_unread and not with_next_steps else None
     if history_ledger is not None:
         from leadscore.history.recorder import STORED_REASONS
 
         # Each card carries its top max(top, STORED_REASONS) lines: the writer's top N are the first of them.
         explain, top, render = explain or history_ledger, max(top, STORED_REASONS), None
-    return lambda items: _columnar_records(engine, items, explain, top, render, accounts, file_acts)
+    return explain, top, render, not cards_unread
 
 
-def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int, render: str | None,
+def _in_sql(accounts: Any) -> bool:
+    """Whether ``accounts`` is the account pass the columnar engine made in DuckDB (it builds no account cards)."""
+    from leadscore.columnar.accounts import SqlAccounts
+
+    return isinstance(accounts, SqlAccounts)
+
+
+def _columnar_records(engine: Any, leads: Iterable[Any], settings: tuple[bool, int, str | None, bool],
                       accounts: Any, file_acts: Any = None) -> Iterator[Any]:
     """The columnar engine scoring leads the python reader made (CSV, Parquet, ``--activities``, ...)
-    in batches, with a plan that makes only what this run reads (see :func:`_records_scoring`): the
-    full ledger with ``explain`` only, the cards' text in SQL when ``render`` names the output format.
+    in batches, with a plan that makes only what this run reads (``settings``, see :func:`_columnar_settings`):
+    the full ledger with ``explain`` only, the cards' text in SQL when ``render`` names the output format.
     Engine.score would make every card with its full ledger. ``file_acts`` (see :func:`_file_activities`):
     the activities file the leads are read with, kept in the scorer's DuckDB."""
     when = engine._resolve_as_of(None)
-    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=accounts is not None, render=render)
+    explain, top, render, values = settings
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
     if scorer is None:  # some part of the run has no columnar form
         return engine.score(leads, accounts=accounts)
     from leadscore.columnar.run import score_batches
@@ -511,6 +532,23 @@ def _columnar_records(engine: Any, leads: Iterable[Any], explain: bool, top: int
     if file_acts is not None:
         file_acts.attach(scorer)
     return score_batches(engine, scorer, leads, when, accounts, file_acts=file_acts)
+
+
+def _columnar_accounts(engine: Any, leads: Iterable[Any], settings: tuple[bool, int, str | None, bool],
+                       file_acts: Any = None) -> Any:
+    """The account pass over ``leads`` in the DuckDB of the scorer that scores them next (the same
+    ``settings`` as :func:`_columnar_records`), or None when the run's plan has no columnar form
+    (the python engine's account pass then reads ``leads``)."""
+    when = engine._resolve_as_of(None)
+    explain, top, render, values = settings
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
+    if scorer is None:
+        return None
+    from leadscore.columnar.run import account_pass
+
+    if file_acts is not None:
+        file_acts.attach(scorer)
+    return account_pass(engine, scorer, leads, when, file_acts=file_acts)
 
 
 def _file_activities(engine: Any, engine_name: str, activities: str | None, plain: bool) -> Any:
@@ -727,11 +765,14 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
             if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares or (
                     not whole_file and not _routers_read_only_ids(engine))):
-                # Which packs run is known once they are loaded: with the account pass, a larger file;
+                # Which packs run is known once they are loaded: with the account pass, a larger file
+                # (an activities file is kept in DuckDB for both passes, as the same number of rows);
                 # with share bands (ranked over the whole input first), the python reader; an activities
-                # file is kept in DuckDB only without either (and with routers that read no more than ids).
+                # file is kept in DuckDB only without them and with routers that read no more than ids.
+                kept = plain_activities and not engine.needs_shares and _routers_read_only_ids(engine)
                 engine_name = choose_engine("auto", input_path, needs_accounts=engine.needs_accounts,
-                                            reads_itself=whole_file and not engine.needs_shares)
+                                            reads_itself=whole_file and not engine.needs_shares,
+                                            activity_rows=activity_rows(activities) if kept else 0)
                 if engine_name != "duckdb":
                     engine.close()
                     engine = _engine(get_pm(), rulepacks, engine_name, when)
@@ -800,16 +841,27 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
                             source = stack.enter_context(_spool_stdin())
+                        # The account pass in DuckDB (with the columnar engine, when nothing reads the
+                        # records' account index itself: --accounts' cards, --next-steps, --history, bands by share).
+                        sql_accounts = engine_name == "duckdb" and engine.needs_accounts and not (
+                            accounts_path or with_next_steps or run is not None or engine.needs_shares)
+                        file_acts = _file_activities(engine, engine_name, activities, plain=not (
+                            dedupe or engine.needs_shares or with_next_steps or run is not None
+                            or (engine.needs_accounts and not sql_accounts) or accounts_path))
                         if engine.needs_accounts or accounts_path:
-                            first = _read(source, activities, input_fmt, options=options)
-                            index = engine.build_accounts(_progress(first, sys.stderr.isatty(), label="accounts: read"))
+                            first = _progress(_read(source, activities, input_fmt, options=options,
+                                                    activity_reader=None if file_acts is None else file_acts.reader),
+                                              sys.stderr.isatty(), label="accounts: read")
+                            if sql_accounts:
+                                index = _columnar_accounts(engine, first, _columnar_settings(fmt, explain, top, True, False,
+                                                                                             None), file_acts)
+                            if index is None:
+                                index = engine.build_accounts(first)
                         if engine.needs_shares:
                             ranked = _read(source, activities, input_fmt, options=options)
                             _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
                                                                            label="bands: read"), accounts=index))
                         reader, size = _progress_reader(source, input_fmt, stack)
-                        file_acts = _file_activities(engine, engine_name, activities, plain=not (
-                            dedupe or index is not None or engine.needs_shares or with_next_steps or run is not None))
                         leads = _watch_types(_read(source, activities, input_fmt, reader, options, report,
                                                    None if file_acts is None else file_acts.reader),
                                              known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),

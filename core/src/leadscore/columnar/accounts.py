@@ -236,13 +236,18 @@ class AccountPass:
 
         The signal relation is read as a subquery, not stored: DuckDB then computes only the few
         signals a contact adds to its account (with every installed pack this took a quarter of the
-        time of the whole relation). With a pack reading the best contact's total, the whole plan runs."""
+        time of the whole relation). With a pack reading the best contact's total, the plan runs up to
+        each lead's total first (:meth:`ColumnarScorer.contact_totals`, the table ``cards``)."""
         contacts = q.sql(self.sql.contacts(self.scorer.same_account[False]))
-        if self.need_score:
-            self.scorer.run_views(with_accounts=False)
-            self.write(contacts)
-        else:
-            self.write(f"WITH sig AS ({self.scorer.signal_statement(with_accounts=False)}) {contacts}")
+        select = f"WITH sig AS ({self.scorer.signal_statement(with_accounts=False)}) {contacts}"
+        if not self.need_score:
+            self.write(select)
+            return
+        try:
+            self.scorer.contact_totals()
+            self.write(select)
+        finally:
+            self.scorer.drop_batch()
 
     def write(self, select: str) -> None:
         """The contacts ``select`` gives (:meth:`AccountSql.contacts`' columns) as the next file of the

@@ -107,11 +107,16 @@ class SqlActivityTable:
         self.rows = 0
         self.sql_rows = 0
         self.lines: str | None = None  # a CSV file's label: its rows are named by line
+        # Once read: its path and label, and the warnings, left-out rows and their count the read noted.
+        self.read: tuple[Path, str, list[str], list[Rejection], int] | None = None
         self._matched: list[str] = []
         self._joined: list[str] = []
 
     def attach(self, scorer: Any) -> None:
-        """Keep the file in ``scorer``'s DuckDB; ``scorer.explain``: the run makes each activity's evidence text."""
+        """Keep the file in ``scorer``'s DuckDB; ``scorer.explain``: the run makes each activity's evidence text.
+        Attached to it already (the account pass read the leads first): nothing to do."""
+        if self.con is not None and self.con is scorer.con:
+            return
         self.con, self.cur = scorer.con, scorer.con.cursor()
         self.as_of_us, self.explain = q.micros(scorer.as_of), scorer.explain
         for name, columns in ((_TABLE, "lead_id VARCHAR, n BIGINT, type VARCHAR, \"at\" BIGINT, props VARCHAR, "
@@ -129,6 +134,8 @@ class SqlActivityTable:
         if self.con is None:
             return None
         report = ctx.report
+        if self.read is not None:
+            return self._again(path, label, report)
         noted = (list(report.warnings), len(report.skipped), report.skipped_count)
         try:
             if is_parquet(path):
@@ -156,6 +163,24 @@ class SqlActivityTable:
         found = self.cur.execute(f"SELECT DISTINCT lead_id FROM {_TABLE} WHERE abs({int(self.as_of_us)} - \"at\") >= "
                                  f"{WHOLE}" + (" OR odd_place" if self.explain else "")).fetchall()
         self.python_ids.update(lead_id for (lead_id,) in found)
+        self.read = (path, label, [w for w in report.warnings if w not in noted[0]], report.skipped[noted[1]:],
+                     report.skipped_count - noted[2])
+        return self
+
+    def _again(self, path: Path, label: str, report: Any) -> SqlActivityTable:
+        """The file read again (the scoring pass after the account pass's): the table as it is, with what
+        the first read noted in ``report`` again, and the leads met counted afresh."""
+        read_path, read_label, warnings, skipped, count = self.read
+        if (read_path, read_label) != (path, label):
+            raise ValueError(f"{label}: this activities table holds {read_label}")
+        for line in warnings:
+            report.warn(line)
+        for rejection in skipped:
+            report.skip(rejection)
+        report.skipped_count += count - len(skipped)
+        self._matched, self._joined = [], []
+        for name in (_MATCHED, _JOINED):
+            self.cur.execute(f"DELETE FROM {name}")
         return self
 
     def _renames(self, cmap: Any) -> dict[str, str]:

@@ -321,6 +321,9 @@ class ColumnarScorer:
         self.last_values: dict[int, dict[str, Any]] = {}
         # How many leads SQL scored and how many went to the python engine (tests and the CLI read it).
         self.stats = {"sql": 0, "python": 0}
+        # Per kind of statement ("cards", "accounts"), the most leads (or lines of a file) a part of a
+        # batch holds once one ran out of DuckDB's memory and was halved (see run.halve_or_record).
+        self.fits: dict[str, int] = {}
 
     def close(self) -> None:
         self.con.close()
@@ -356,8 +359,14 @@ class ColumnarScorer:
                 continue
             last_reader = max((j for j in range(i + 1, len(stored)) if name in reads[j]), default=i)
             done_after[last_reader].append(name)
+        totals = None
+        if not with_accounts and "account.best_lead_score" in self.engine.wanted:
+            # Each contact's total before account rules, for the account pass (the steps to ``cards`` only).
+            upto = [(name, select.copy()) for name, select in rest[:next(i for i, (name, _) in enumerate(rest)
+                                                                        if name == "cards") + 1]]
+            totals = q.sql(q.with_steps(upto, q.select(q.col("k"), q.col("total"), copy=False).from_("cards", copy=False)))
         variant = {"steps": [(name, q.sql(select), done) for (name, select), done in zip(stored, done_after)],
-                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds}
+                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds, "totals": totals}
         # Whether any statement reads activity properties (a columnar form reads them by this name).
         self.reads_props = self.reads_props or any("props" in text for _, text, _ in variant["steps"]) or \
             "props" in variant["query"]
@@ -381,9 +390,17 @@ class ColumnarScorer:
         except Exception as err:  # noqa: BLE001
             raise Unsupported(f"the plan does not run in DuckDB: {err}") from err
 
-    def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | None, file_acts: Any = None,
+    def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | str | None, file_acts: Any = None,
             held: pa.Table | None = None) -> list[dict[str, Any]]:
         """Score one batch of Arrow rows; one dict per lead with what its card holds (combo -1: no pack).
+        The batch's relations are as :meth:`load` makes them."""
+        self.load(leads, acts, accounts, file_acts, held)
+        return self.run_views(with_accounts=accounts is not None)
+
+    def load(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | str | None = None, file_acts: Any = None,
+             held: pa.Table | None = None) -> None:
+        """The relations a batch's statements read: ``b_leads``, ``b_acts`` and with ``accounts`` (its
+        rows, or a select of them), ``b_acc``.
 
         ``file_acts`` (a leadscore.columnar.activities.SqlActivityTable): the leads' rows of an
         activities file kept in DuckDB join their own activities (and ``held``, the rows of it the
@@ -404,9 +421,10 @@ class ColumnarScorer:
                     "SELECT k, 0 AS src, pos AS ord, type, \"at\", props, ev FROM b_own "
                     "UNION ALL SELECT k, 1, pos, type, \"at\", props, ev FROM b_held "
                     f"UNION ALL SELECT k, 1, ord, type, \"at\", props, ev FROM ({file_acts.file_rows()})) ORDER BY k, pos")
-        if accounts is not None:
+        if isinstance(accounts, str):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {accounts}")
+        elif accounts is not None:
             con.register("b_acc", accounts)
-        return self.run_views(with_accounts=accounts is not None)
 
     def signal_statement(self, *, with_accounts: bool) -> str:
         """The SQL of the batch's whole signal relation over ``b_leads``/``b_acts`` (the stored ``sig``
@@ -423,11 +441,7 @@ class ColumnarScorer:
         variant = self._prepare(with_accounts)
         self._kinds = variant["kinds"]
         con = self.con
-        for name, statement, done in variant["steps"]:
-            with timed(name):
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
-                for table in done:
-                    con.execute(f"DROP TABLE {table}")
+        self._stored(variant)
         if then is not None:
             then()
         profile = os.environ.get("LEADSCORE_COLUMNAR_PROFILE")
@@ -454,12 +468,29 @@ class ColumnarScorer:
         missing = con.execute("SELECT k FROM sig WHERE combo < 0").fetchall()
         return found + [{"k": k, "combo": -1} for (k,) in missing]
 
+    def _stored(self, variant: dict[str, Any]) -> None:
+        """The batch's stored steps (``sig``, and with the full ledger its lines), each table dropped
+        once no later step reads it."""
+        for name, statement, done in variant["steps"]:
+            with timed(name):
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}")
+                for table in done:
+                    self.con.execute(f"DROP TABLE {table}")
+
+    def contact_totals(self) -> None:
+        """The table ``cards`` (``k``, ``total``) of the batch's leads' totals before account rules
+        (which the account pass reads for ``account.best_lead_score``), and its stored steps."""
+        variant = self._prepare(False)
+        self._stored(variant)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE cards AS {variant['totals']}")
+
     def drop_batch(self) -> None:
         """Drop the tables the last batch's steps stored (``sig``; with ``--explain`` its lines too):
         the next batch would replace them, but dropped first they are not held while it is read."""
         for variant in self.variants.values():
             for name, _, _ in variant["steps"]:
                 self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.con.execute("DROP TABLE IF EXISTS cards")  # see contact_totals
 
     def cards(self, rows: Sequence[dict[str, Any]], leads: Mapping[int, Lead]) -> dict[int, ScoreCard | Rejection]:
         """ScoreCards (or the no-pack rejection) for a batch's result rows."""

@@ -3,19 +3,22 @@
 Per batch: leads the SQL reproduces exactly become rows; the others, and every lead of a part
 whose SQL fails (a batch out of DuckDB's memory is halved first), are scored by the python engine
 in their place. With an account index, each lead's account signals come from it (as in the python
-engine) and scored contacts are recorded.
+engine) and scored contacts are recorded; or the account pass is made in DuckDB first over the
+same stream (:func:`account_pass`, as the JSON Lines scan makes it), and each batch joins its
+contacts' rows of it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 
 from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
+from leadscore.columnar.accounts import AccountPass, SqlAccounts
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
 
@@ -27,25 +30,48 @@ MIN_PART_LEADS = 256
 def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
                   accounts: Any = None, batch_size: int = BATCH, file_acts: Any = None) -> Iterator[ScoreCard | Rejection]:
     """``file_acts``: the leads' activities file kept in DuckDB (a leadscore.columnar.activities.SqlActivityTable
-    the reader joined the leads to), whose rows each batch joins in SQL."""
+    the reader joined the leads to), whose rows each batch joins in SQL. ``accounts``: an AccountIndex,
+    or the SqlAccounts :func:`account_pass` made of the same stream of leads (each lead is numbered
+    by its place in the stream, rejections included, in both passes)."""
+    for first, batch in _batches(leads, batch_size):
+        yield from _batch(engine, scorer, first, batch, when, accounts, file_acts)
+
+
+def account_pass(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
+                 batch_size: int = BATCH, file_acts: Any = None) -> SqlAccounts:
+    """The account pass over a stream of leads in DuckDB, batch by batch, as the JSON Lines scan makes
+    it: each contact's summary values in SQL (those of a lead the SQL does not take, or of a part it
+    cannot run, the python way), then the sums per account. :func:`score_batches` reads the result
+    with the same stream of leads again."""
+    summary = AccountPass(engine, scorer, when)
+    try:
+        with summary.reading():
+            for first, batch in _batches(leads, batch_size):
+                _count_contacts(summary, scorer, first, batch, when, file_acts)
+        return summary.finish()
+    finally:
+        summary.close()
+
+
+def _batches(leads: Iterable[Lead | Rejection], size: int) -> Iterator[tuple[int, list[Lead | Rejection]]]:
+    """The stream in lists of ``size``, each with the number of its first item in the stream."""
     batch: list[Lead | Rejection] = []
+    first = 0
     for item in leads:
         batch.append(item)
-        if len(batch) >= batch_size:
-            yield from _batch(engine, scorer, batch, when, accounts, file_acts)
+        if len(batch) >= size:
+            yield first, batch
+            first += len(batch)
             batch = []
     if batch:
-        yield from _batch(engine, scorer, batch, when, accounts, file_acts)
+        yield first, batch
 
 
-def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: datetime,
-           accounts: Any, file_acts: Any) -> Iterator[ScoreCard | Rejection]:
-    if file_acts is not None and file_acts.con is None:
-        file_acts = None  # the python reader's table read the file after all: the leads carry their activities
-    rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
-    as_of_us = q.micros(when)
+def _columnar_leads(batch: list[Lead | Rejection], first: int, rows: Rows, as_of_us: int,
+                    file_acts: Any) -> dict[int, Lead]:
+    """The batch's leads the SQL takes, by their number in the stream, added to ``rows``."""
     columnar: dict[int, Lead] = {}
-    for k, item in enumerate(batch):
+    for k, item in enumerate(batch, start=first):
         if isinstance(item, Rejection):
             continue
         try:
@@ -53,18 +79,64 @@ def _batch(engine: Any, scorer: Any, batch: list[Lead | Rejection], when: dateti
             columnar[k] = item
         except NotColumnar:
             continue
+    return columnar
+
+
+def _count_contacts(summary: AccountPass, scorer: Any, first: int, batch: list[Lead | Rejection], when: datetime,
+                    file_acts: Any) -> None:
+    """The batch's contacts into the account pass: in SQL, and the python way for the others."""
+    if file_acts is not None and file_acts.con is None:
+        file_acts = None
+    rows = Rows(scorer.numeric_fields, evidence=False)
+    as_of_us = q.micros(when)
+    columnar = _columnar_leads(batch, first, rows, as_of_us, file_acts)
+
+    def count(part: dict[int, Lead], rows: Rows) -> None:
+        scorer.load(*rows.tables(), None, file_acts, rows.held_table())
+        summary.add_sql()
+
+    done = set(columnar) - set(_in_parts(scorer, columnar, rows, as_of_us, file_acts, count, "accounts"))
+    python = {k: item for k, item in enumerate(batch, start=first) if isinstance(item, Lead) and k not in done}
+    if python and file_acts is not None:  # the leads with their file activities, as the python reader hands them on
+        python = dict(zip(python, file_acts.joined(list(python.values()))))
+    if python:
+        summary.add_python(python)
+    scorer.drop_batch()
+
+
+def _batch(engine: Any, scorer: Any, first: int, batch: list[Lead | Rejection], when: datetime,
+           accounts: Any, file_acts: Any) -> Iterator[ScoreCard | Rejection]:
+    if file_acts is not None and file_acts.con is None:
+        file_acts = None  # the python reader's table read the file after all: the leads carry their activities
+    rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
+    as_of_us = q.micros(when)
+    columnar = _columnar_leads(batch, first, rows, as_of_us, file_acts)
     results: dict[int, ScoreCard | Rejection] = {}
     values: dict[int, dict[str, Any]] = {}
+
+    def score(part: dict[int, Lead], rows: Rows) -> None:
+        if isinstance(accounts, SqlAccounts):  # the contacts' rows of the account pass, by number
+            acc: Any = q.sql(accounts.block_rows((min(part), max(part))).join(
+                q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "r")), copy=False))
+        else:
+            acc = account_table(scorer, part, accounts) if accounts is not None else None
+        scorer.load(*rows.tables(), acc, file_acts, rows.held_table())
+        found = scorer.run_views(with_accounts=acc is not None)
+        results.update(scorer.cards(found, part))
+        values.update(scorer.last_values)
+
     if columnar:
-        results, values = _in_parts(scorer, columnar, rows, accounts, as_of_us, file_acts)
+        _in_parts(scorer, columnar, rows, as_of_us, file_acts, score, "cards")
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
-    python = [k for k, item in enumerate(batch) if k not in results and isinstance(item, Lead)] if file_acts else []
-    if python:  # the leads the python engine scores, as the python reader hands them on
+    python = [k for k, item in enumerate(batch, start=first) if k not in results and isinstance(item, Lead)]
+    if python and file_acts is not None:  # the leads the python engine scores, as the python reader hands them on
         batch = list(batch)
-        for k, lead in zip(python, file_acts.joined([batch[k] for k in python])):
-            batch[k] = lead
-    for k, item in enumerate(batch):
+        for k, lead in zip(python, file_acts.joined([batch[k - first] for k in python])):
+            batch[k - first] = lead
+    if python and isinstance(accounts, SqlAccounts):
+        accounts.fetch(account_key(batch[k - first]) for k in python)
+    for k, item in enumerate(batch, start=first):
         result = results.get(k)
         if result is None:
             yield engine.score_item(item, when, accounts)
@@ -85,47 +157,47 @@ def _add(rows: Rows, k: int, lead: Lead, as_of_us: int, file_acts: Any) -> None:
     rows.add(k, lead, as_of_us, file_acts.held_of(lead.id))
 
 
-def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, accounts: Any, as_of_us: int,
-              file_acts: Any = None) -> tuple[dict[int, ScoreCard | Rejection], dict[int, dict[str, Any]]]:
-    """The cards (and signal values) of ``leads`` (``rows`` holds them all) from the SQL, the whole
-    batch at once; a part DuckDB runs out of memory on is halved and each half run again, down to
-    MIN_PART_LEADS leads, as the file scan halves its blocks. The leads of a part that still fails
-    are left out: the python engine scores them."""
-    results: dict[int, ScoreCard | Rejection] = {}
-    values: dict[int, dict[str, Any]] = {}
-    parts = [sorted(leads)]
+def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, as_of_us: int, file_acts: Any,
+              run: Callable[[dict[int, Lead], Rows], None], kind: str) -> list[int]:
+    """``run(part, rows)`` on ``leads`` (``rows`` holds them all), the whole batch at once; a part
+    DuckDB runs out of memory on is halved and each half run again, down to MIN_PART_LEADS leads, as
+    the file scan halves its blocks (and the next batches of this ``kind`` of statement start in parts
+    of the size the halving came to). Returns the leads of the parts that still failed (the python
+    engine takes them)."""
+    left: list[int] = []
+    keys = sorted(leads)
+    size = scorer.fits.get(kind) or len(keys)
+    parts = [keys[i:i + size] for i in range(0, len(keys), size)][::-1]  # the first part last: popped first
     while parts:
         keys = parts.pop()
         part = leads if len(keys) == len(leads) else {k: leads[k] for k in keys}
         if part is not leads:
-            rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
+            rows = Rows(scorer.numeric_fields, evidence=rows.evidence)
             for k in keys:
                 _add(rows, k, part[k], as_of_us, file_acts)
         try:
-            acc = account_table(scorer, part, accounts) if accounts is not None else None
-            if file_acts is None:
-                found = scorer.run(*rows.tables(), acc)
-            else:
-                found = scorer.run(*rows.tables(), acc, file_acts=file_acts, held=rows.held_table())
-            results.update(scorer.cards(found, part))
-            values.update(scorer.last_values)
+            run(part, rows)
         except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message
-            if halve_or_record(scorer, err, len(keys), MIN_PART_LEADS):
+            if halve_or_record(scorer, err, len(keys), MIN_PART_LEADS, kind):
                 middle = len(keys) // 2
                 parts += [keys[middle:], keys[:middle]]  # the first half next
-    return results, values
+            else:
+                left += keys
+    return left
 
 
-def halve_or_record(scorer: Any, err: Exception, size: int, least: int) -> bool:
+def halve_or_record(scorer: Any, err: Exception, size: int, least: int, kind: str) -> bool:
     """After a part of ``size`` leads failed in SQL: True when it is to be halved and run again
-    (DuckDB out of memory, and more than ``least`` leads); else the failure is recorded (see
-    :func:`record_failure`) and the python engine scores the part. Either way the connection is
-    ready for the next statement."""
+    (DuckDB out of memory, and more than ``least`` leads; the parts of this ``kind`` that follow are
+    no larger than the halves, ``scorer.fits``); else the failure is recorded (see :func:`record_failure`)
+    and the python engine scores the part. Either way the connection is ready for the next statement."""
     import duckdb
 
     scorer.con.abort()  # a result left half fetched would refuse the next part's tables
     scorer.drop_batch()
     if isinstance(err, duckdb.OutOfMemoryException) and size > least:
+        half = (size + 1) // 2
+        scorer.fits[kind] = min(scorer.fits.get(kind, half), half)
         return True
     record_failure(scorer, err)
     return False

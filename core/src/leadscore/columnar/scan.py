@@ -442,7 +442,7 @@ class _BlockReader:
                 with summary.reading():
                     for block in blocks:
                         summary.add_python(block.by_python)  # its odd lines
-                        for lines in self._in_parts(block, summary.add_sql):
+                        for lines in self._in_parts(block, summary.add_sql, "accounts"):
                             summary.add_python(block.read_python(self.label, lines))  # counted the python way instead
                         del block
                 accounts = self.accounts = self._accounts(summary)
@@ -451,7 +451,7 @@ class _BlockReader:
             blocks = self.blocks()
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}
-            for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None), accounts):
+            for lines in self._in_parts(block, partial(self._score_sql, cards, accounts is not None), "cards", accounts):
                 block.read_python(self.label, lines)  # the python engine scores these leads
             if accounts is not None:
                 accounts.fetch(account_key(item) for item in block.by_python.values() if isinstance(item, Lead))
@@ -469,14 +469,18 @@ class _BlockReader:
                     yield engine.score_item(pending, when, accounts)
             del block, cards
 
-    def _in_parts(self, block: _Block, run: Callable[[], None],
+    def _in_parts(self, block: _Block, run: Callable[[], None], kind: str,
                   accounts: SqlAccounts | None = None) -> list[tuple[int, int]]:
         """``run()`` on the block's leads in SQL, the whole block at once; a part DuckDB runs out of
         memory on (a large rulepack's ledger with ``--explain``, say) is halved and each half run
-        again, down to parts of MIN_PART_LINES lines. Returns the lines (first, last) of the parts
-        still not run (another error, or out of memory at that size), left to the python engine."""
+        again, down to parts of MIN_PART_LINES lines (and the next blocks of this ``kind`` of
+        statement start in parts of the lines the halving came to). Returns the lines (first, last)
+        of the parts still not run (another error, or out of memory at that size), left to the
+        python engine."""
         con, scorer = self.scorer.con, self.scorer
-        parts, left = [(block.first, block.last)], []
+        size = scorer.fits.get(kind) or block.last - block.first + 1
+        parts = [(low, min(low + size - 1, block.last)) for low in range(block.first, block.last + 1, size)][::-1]
+        left = []
         while parts:
             lines = parts.pop()
             _views(con, lines, lines == (block.first, block.last), accounts)
@@ -484,7 +488,7 @@ class _BlockReader:
                 run()
             except Exception as err:  # noqa: BLE001 - the leads are scored in smaller parts or the python way
                 low, high = lines
-                if halve_or_record(scorer, err, high - low + 1, MIN_PART_LINES):
+                if halve_or_record(scorer, err, high - low + 1, MIN_PART_LINES, kind):
                     middle = (low + high) // 2
                     parts += [(middle + 1, high), (low, middle)]  # the first half next
                 else:
