@@ -600,11 +600,14 @@ def test_leads_from_the_python_reader_get_a_plan_of_what_the_output_reads(
 
 
 @pytest.mark.parametrize("extra", [(), ("--history-ledger",), ("--explain", "--top", "7")])
+@pytest.mark.parametrize("packs", [("-rfirr-base",), ()])
 def test_a_history_run_on_the_columnar_engine_stores_the_python_engines_cards(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...], packs: tuple[str, ...]) -> None:
     """``score --history`` on the columnar engine: the recorder reads each card (its top five reasons,
     and its ledger with --history-ledger), so the plan makes those and no more; the run's output and
-    every stored card (reasons and ledger included) are the python engine's."""
+    every stored card (reasons and ledger included) are the python engine's. With every installed
+    pack the account pass is made in DuckDB, by the scorer that scores the leads next."""
+    from leadscore.engine import Engine
     import duckdb as db
 
     from leadscore.columnar.engine import ColumnarScorer
@@ -621,13 +624,14 @@ def test_a_history_run_on_the_columnar_engine_stores_the_python_engines_cards(
     def stored(engine: str) -> tuple[tuple[int, str, str, str], list[tuple[Any, ...]]]:
         target = tmp_path / f"{engine}.duckdb"
         out = _score(tmp_path, SAMPLES / "leads.csv", engine, "--activities", str(SAMPLES / "activities.csv"),
-                     "-rfirr-base", "--history", str(target), *extra)
+                     *packs, "--history", str(target), *extra)
         with db.connect(str(target), read_only=True) as con:
             cards = con.execute("SELECT lead_id, seq, account_key, total, band, points_band, route_action, route_queue, "
                                 "subscores, reasons, ledger, snapshot FROM cards ORDER BY lead_id, seq").fetchall()
         return out, cards
 
     python = stored("python")
+    monkeypatch.setattr(Engine, "build_accounts", lambda *args: pytest.fail("the python account pass"))
     assert stored("duckdb") == python and python[0][0] == 0 and len(python[1]) == 46
     assert any(len(json.loads(card[9])) == 5 for card in python[1])  # five reasons stored, three written
     with_ledger = "--history-ledger" in extra

@@ -842,9 +842,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
                             source = stack.enter_context(_spool_stdin())
                         # The account pass in DuckDB (with the columnar engine, when nothing reads the
-                        # records' account index itself: --accounts' cards, --next-steps, --history, bands by share).
+                        # records' account index itself: --accounts' cards, --next-steps, bands by share).
                         sql_accounts = engine_name == "duckdb" and engine.needs_accounts and not (
-                            accounts_path or with_next_steps or run is not None or engine.needs_shares)
+                            accounts_path or with_next_steps or engine.needs_shares)
                         file_acts = _file_activities(engine, engine_name, activities, plain=not (
                             dedupe or engine.needs_shares or with_next_steps or run is not None
                             or (engine.needs_accounts and not sql_accounts) or accounts_path))
@@ -852,9 +852,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             first = _progress(_read(source, activities, input_fmt, options=options,
                                                     activity_reader=None if file_acts is None else file_acts.reader),
                                               sys.stderr.isatty(), label="accounts: read")
-                            if sql_accounts:
-                                index = _columnar_accounts(engine, first, _columnar_settings(fmt, explain, top, True, False,
-                                                                                             None), file_acts)
+                            if sql_accounts:  # in the DuckDB of the scorer _records_scoring's settings make
+                                settings = _columnar_settings(fmt, explain, top, True, False,
+                                                              None if run is None else history_ledger)
+                                index = _columnar_accounts(engine, first, settings, file_acts)
                             if index is None:
                                 index = engine.build_accounts(first)
                         if engine.needs_shares:
