@@ -1423,11 +1423,7 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     """DuckDB out of memory on a block (with every installed pack's ledger, say): the block is halved
     and each half scored in SQL, down to parts of MIN_PART_LINES lines; a part still out of memory
     at that size is scored by the python engine. Both passes (the account pass too), same bytes."""
-    import duckdb
-
     from leadscore.columnar import scan
-    from leadscore.columnar.accounts import AccountPass
-    from leadscore.columnar.engine import ColumnarScorer
 
     source = _generated(tmp_path, 600, 3, *ODD_AND_DUPLICATE)
     python = _score(tmp_path, source, "python", *packs, *explain)
@@ -1436,20 +1432,7 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     whole = _score(tmp_path, source, "duckdb", *packs, *explain)
     assert whole == python
     odd, by_python[:] = list(by_python), []
-    sizes: list[int] = []
-
-    def out_of_memory(run: Any) -> Any:
-        def run_or_fail(self: Any, **kwargs: Any) -> Any:
-            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
-            sizes.append(con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
-            if sizes[-1] > most:
-                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
-            return run(self, **kwargs)
-        return run_or_fail
-
-    # The scoring pass's SQL, and the account pass's.
-    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory(ColumnarScorer.run_views))
-    monkeypatch.setattr(AccountPass, "add_sql", out_of_memory(AccountPass.add_sql))
+    sizes = _out_of_memory_past(monkeypatch, most)
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(source), *packs, *explain, "--as-of", "2026-11-23", "--engine", "duckdb",
         "-o", str(tmp_path / "halved.jsonl")])
@@ -1464,6 +1447,70 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
         assert len(by_python) > 600 - 10 and len(notes) == 1 and "first error: OutOfMemoryException" in notes[0]
 
 
+def _out_of_memory_past(monkeypatch: pytest.MonkeyPatch, most: int) -> list[int]:
+    """The scoring pass's SQL and the account pass's made to run out of DuckDB's memory on a part of
+    more than ``most`` leads; returns the list each part's size is added to as it is tried."""
+    import duckdb
+
+    from leadscore.columnar.accounts import AccountPass
+    from leadscore.columnar.engine import ColumnarScorer
+
+    sizes: list[int] = []
+
+    def out_of_memory(run: Any) -> Any:
+        def run_or_fail(self: Any, **kwargs: Any) -> Any:
+            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
+            sizes.append(con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
+            if sizes[-1] > most:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+            return run(self, **kwargs)
+        return run_or_fail
+
+    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory(ColumnarScorer.run_views))
+    monkeypatch.setattr(AccountPass, "add_sql", out_of_memory(AccountPass.add_sql))
+    return sizes
+
+
+def test_a_batch_after_one_halved_for_memory_starts_in_parts_of_the_halves_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a part ran out of DuckDB's memory and was halved, the next batches of that kind of
+    statement start in parts no larger than the halving came to (not the whole batch, to fail again);
+    another kind starts whole."""
+    import duckdb
+
+    from leadscore.columnar import run as columnar_run
+    from leadscore.columnar.engine import Rows
+
+    class Scorer:
+        numeric_fields: dict[str, str] = {}
+
+        def __init__(self) -> None:
+            self.fits: dict[str, int] = {}
+            self.stats: dict[str, Any] = {}
+            self.con = type("Con", (), {"abort": lambda self: None})()
+
+        def drop_batch(self) -> None:
+            pass
+
+    monkeypatch.setattr(columnar_run, "_add", lambda *args: None)
+    monkeypatch.setattr(columnar_run, "MIN_PART_LEADS", 40)
+    tried: list[int] = []
+
+    def run(part: dict[int, Any], rows: Any) -> None:
+        tried.append(len(part))
+        if len(part) > 100:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+
+    scorer = Scorer()
+    assert columnar_run._in_parts(scorer, dict.fromkeys(range(400)), Rows(), 0, None, run, "cards") == []
+    assert tried == [400, 200, 100, 100, 200, 100, 100] and scorer.fits == {"cards": 100}
+    tried[:] = []
+    assert columnar_run._in_parts(scorer, dict.fromkeys(range(400, 650)), Rows(), 0, None, run, "cards") == []
+    assert tried == [100, 100, 50]
+    tried[:] = []
+    columnar_run._in_parts(scorer, dict.fromkeys(range(100)), Rows(), 0, None, run, "accounts")
+    assert tried == [100]
+
+
 @pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
 @pytest.mark.parametrize("most", [90, 0])
 def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
@@ -1472,11 +1519,7 @@ def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     batches of records; a batch DuckDB runs out of memory on is halved as a file's block is, down to
     MIN_PART_LEADS leads, and only a part still out of memory at that size goes to the python
     engine. Every pack's account roll-up included (its pass in DuckDB too), same bytes."""
-    import duckdb
-
     from leadscore.columnar import run as columnar_run
-    from leadscore.columnar.accounts import AccountPass
-    from leadscore.columnar.engine import ColumnarScorer
 
     source = _generated(tmp_path, 600, 5)
     python = _score(tmp_path, source, "python", *packs, "--dedupe")
@@ -1484,20 +1527,7 @@ def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
     by_python = _python_scored(monkeypatch)
     assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
     odd, by_python[:] = list(by_python), []  # the leads the SQL does not reproduce (none expected here)
-    sizes: list[int] = []
-
-    def out_of_memory(run: Any) -> Any:
-        def run_or_fail(self: Any, **kwargs: Any) -> Any:
-            con = self.con if isinstance(self, ColumnarScorer) else self.scorer.con
-            sizes.append(con.execute("SELECT count(*) FROM b_leads").fetchall()[0][0])
-            if sizes[-1] > most:
-                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 4.0 MiB")
-            return run(self, **kwargs)
-        return run_or_fail
-
-    # The scoring pass's SQL, and the account pass's.
-    monkeypatch.setattr(ColumnarScorer, "run_views", out_of_memory(ColumnarScorer.run_views))
-    monkeypatch.setattr(AccountPass, "add_sql", out_of_memory(AccountPass.add_sql))
+    sizes = _out_of_memory_past(monkeypatch, most)
     assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
     sizes = [size for size in sizes if size]  # not the plan's check on no leads
     assert sizes[0] == 600 - len(odd)
