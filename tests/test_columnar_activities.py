@@ -321,7 +321,7 @@ def test_runs_that_read_each_leads_activities_as_records_keep_the_python_reader(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     leads, acts = _write(tmp_path)
     runs = [("-r", "firr-base", "--next-steps"), ("-r", "firr-base", "--dedupe"),
-            ("--accounts", str(tmp_path / "accounts.jsonl"))]  # the account cards read each contact's card
+            ("--next-steps",)]  # with the account pass: --next-steps reads each lead's account as records
     wanted = [_run(tmp_path, "python", leads, acts, *extra) for extra in runs]
     made: list[int] = []
     monkeypatch.setattr(SqlActivityTable, "__init__", lambda self: made.append(1) or None)
@@ -514,15 +514,17 @@ cap = 100
 """
 
 
-@pytest.mark.parametrize("packs", ["installed", "accounts"])
 @pytest.mark.parametrize("extra", [(), ("--explain",)])
+@pytest.mark.parametrize(("packs", "roll_up"), [("installed", False), ("installed", True), ("accounts", False),
+                                               ("accounts", True), ("firr-base", True)])
 def test_the_account_pass_over_leads_and_an_activities_file_in_duckdb_gives_the_python_accounts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: str, extra: tuple[str, ...]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: str, extra: tuple[str, ...], roll_up: bool) -> None:
     """Generated leads of many accounts with their activities in a CSV file: the account pass reads
     the leads and the file in DuckDB (each contact's values in SQL; a lead whose file rows the SQL
     does not take, here a time past its exact doubles, the python way) and the scoring pass reads
     the same table again. Every installed pack (the enterprise pack's account signals and
-    same_account), and a pack reading the best contact's total: the python engine's bytes."""
+    same_account), a pack reading the best contact's total, and with ``--accounts`` (the account
+    cards, from the pass's sums and each scored contact) firr-base too: the python engine's bytes."""
     import subprocess
     import sys
 
@@ -544,8 +546,15 @@ def test_the_account_pass_over_leads_and_an_activities_file_in_duckdb_gives_the_
         pack = tmp_path / "accounts.toml"
         pack.write_text(ACCOUNT_PACK, encoding="utf-8")
         extra = ("-r", str(pack), *extra)
+    if packs == "firr-base":
+        extra = ("-r", "firr-base", *extra)
+    roll_ups = tmp_path / "accounts.csv"
+    if roll_up:
+        extra = (*extra, "--accounts", str(roll_ups))
     wanted = _run(tmp_path, "python", source, acts, *extra)
     assert wanted[0] == 0 and "scored 400 + rejected 0" in wanted[3]
+    wanted_accounts = roll_ups.read_text(encoding="utf-8") if roll_up else ""
+    roll_ups.unlink(missing_ok=True)
     by_python: list[int] = []
     add_python = AccountPass.add_python
     monkeypatch.setattr(AccountPass, "add_python", lambda self, found: by_python.append(len(found)) or add_python(self, found))
@@ -553,6 +562,8 @@ def test_the_account_pass_over_leads_and_an_activities_file_in_duckdb_gives_the_
     monkeypatch.setattr(Engine, "build_accounts", lambda *args: pytest.fail("the python account pass"))
     assert _run(tmp_path, "duckdb", source, acts, *extra) == wanted
     assert sum(by_python) == 3
+    if roll_up:
+        assert roll_ups.read_text(encoding="utf-8") == wanted_accounts and wanted_accounts.count("\n") > 100
     cards = [json.loads(line) for line in wanted[1].splitlines()]
     if packs == "accounts" and extra[-1] == "--explain":  # every account rule fired for some lead
         fired = {line["rule_id"] for card in cards for line in card["ledger"] if line["points"]}

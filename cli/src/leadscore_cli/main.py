@@ -311,10 +311,13 @@ def _write_accounts(engine: Any, index: Any, path: str) -> Any:
     from leadscore.next_steps import account_gaps
 
     def with_gaps(card: Any) -> dict[str, Any]:
-        values = index.accounts[card.account_id].signals(index.caps)
+        values = index.signals_for(card.account_id)
         next_band, gaps = account_gaps(engine, card, values)
         return {**account_card_to_dict(card), "next_band": next_band, "gaps": gaps}
 
+    fetch = getattr(index, "fetch", None)
+    if fetch is not None:  # the account pass made in DuckDB: every account's values in one query
+        fetch(index.accounts)
     rows = (with_gaps(card) for card in engine.account_cards(index))
     out = AtomicOutput(path)
     try:
@@ -488,8 +491,8 @@ def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top
     ``STORED_REASONS`` reasons and, with ``--history-ledger``, its full ledger."""
     if engine_name != "duckdb":
         return lambda items: engine.score(items, accounts=accounts)
-    settings = _columnar_settings(fmt, explain, top, accounts is None or _in_sql(accounts), with_next_steps,
-                                  history_ledger)
+    cards_unread = accounts is None or (_in_sql(accounts) and not accounts.roll_up)
+    settings = _columnar_settings(fmt, explain, top, cards_unread, with_next_steps, history_ledger)
     return lambda items: _columnar_records(engine, items, settings, accounts, file_acts)
 
 
@@ -509,7 +512,8 @@ def _columnar_settings(fmt: str, explain: bool, top: int, cards_unread: bool, wi
 
 
 def _in_sql(accounts: Any) -> bool:
-    """Whether ``accounts`` is the account pass the columnar engine made in DuckDB (it builds no account cards)."""
+    """Whether ``accounts`` is the account pass the columnar engine made in DuckDB (which reads no card
+    unless it keeps the contacts for --accounts: its ``roll_up``)."""
     from leadscore.columnar.accounts import SqlAccounts
 
     return isinstance(accounts, SqlAccounts)
@@ -535,10 +539,11 @@ def _columnar_records(engine: Any, leads: Iterable[Any], settings: tuple[bool, i
 
 
 def _columnar_accounts(engine: Any, leads: Iterable[Any], settings: tuple[bool, int, str | None, bool],
-                       file_acts: Any = None) -> Any:
+                       file_acts: Any = None, roll_up: bool = False) -> Any:
     """The account pass over ``leads`` in the DuckDB of the scorer that scores them next (the same
     ``settings`` as :func:`_columnar_records`), or None when the run's plan has no columnar form
-    (the python engine's account pass then reads ``leads``)."""
+    (the python engine's account pass then reads ``leads``). ``roll_up``: the scored contacts are
+    kept for the account cards (--accounts)."""
     when = engine._resolve_as_of(None)
     explain, top, render, values = settings
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
@@ -548,7 +553,7 @@ def _columnar_accounts(engine: Any, leads: Iterable[Any], settings: tuple[bool, 
 
     if file_acts is not None:
         file_acts.attach(scorer)
-    return account_pass(engine, scorer, leads, when, file_acts=file_acts)
+    return account_pass(engine, scorer, leads, when, file_acts=file_acts, roll_up=roll_up)
 
 
 def _file_activities(engine: Any, engine_name: str, activities: str | None, plain: bool) -> Any:
@@ -757,7 +762,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             or options.column_map is not None)
         # An activities file the columnar engine would keep in DuckDB (see _file_activities).
         plain_activities = bool(activities) and activities != "-" and not (
-            history is not None or with_next_steps or accounts_path or dedupe)
+            history is not None or with_next_steps or dedupe)
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
                                     activity_rows=activity_rows(activities) if auto and plain_activities else 0)
@@ -842,20 +847,20 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
                             source = stack.enter_context(_spool_stdin())
                         # The account pass in DuckDB (with the columnar engine, when nothing reads the
-                        # records' account index itself: --accounts' cards, --next-steps, bands by share).
-                        sql_accounts = engine_name == "duckdb" and engine.needs_accounts and not (
-                            accounts_path or with_next_steps or engine.needs_shares)
+                        # records' account index itself: --next-steps, bands by share).
+                        sql_accounts = engine_name == "duckdb" and (engine.needs_accounts or bool(accounts_path)) \
+                            and not (with_next_steps or engine.needs_shares)
                         file_acts = _file_activities(engine, engine_name, activities, plain=not (
                             dedupe or engine.needs_shares or with_next_steps or run is not None
-                            or (engine.needs_accounts and not sql_accounts) or accounts_path))
+                            or ((engine.needs_accounts or accounts_path) and not sql_accounts)))
                         if engine.needs_accounts or accounts_path:
                             first = _progress(_read(source, activities, input_fmt, options=options,
                                                     activity_reader=None if file_acts is None else file_acts.reader),
                                               sys.stderr.isatty(), label="accounts: read")
                             if sql_accounts:  # in the DuckDB of the scorer _records_scoring's settings make
-                                settings = _columnar_settings(fmt, explain, top, True, False,
+                                settings = _columnar_settings(fmt, explain, top, not accounts_path, False,
                                                               None if run is None else history_ledger)
-                                index = _columnar_accounts(engine, first, settings, file_acts)
+                                index = _columnar_accounts(engine, first, settings, file_acts, bool(accounts_path))
                             if index is None:
                                 index = engine.build_accounts(first)
                         if engine.needs_shares:

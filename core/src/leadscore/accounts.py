@@ -297,13 +297,7 @@ class AccountIndex:
         summary = self.accounts.get(key) if key is not None else None
         if summary is None:
             return
-        contact = Contact(lead.id, card.total, str(values.get("title.seniority", "individual")),
-                          str(values.get("title.function", "other")), lead.title or "",
-                          values.get("intent.beyond_email.count_90d", 0) >= 1)
-        summary.scored.append(contact)
-        if len(summary.scored) > 2 * MAX_CONTACTS:
-            summary.scored.sort(key=lambda c: (-c.total, c.lead_id))
-            del summary.scored[MAX_CONTACTS:]
+        add_contact(summary.scored, lead, card, values)
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -326,6 +320,17 @@ class AccountCard:
     best_lead_score: int | None
     committee: tuple[str, ...]
     reasons: tuple[str, ...]
+
+
+def add_contact(scored: list[Contact], lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
+    """A scored contact into its account's ``scored`` list, which keeps the MAX_CONTACTS best (and
+    at most twice as many between trims)."""
+    scored.append(Contact(lead.id, card.total, str(values.get("title.seniority", "individual")),
+                          str(values.get("title.function", "other")), lead.title or "",
+                          values.get("intent.beyond_email.count_90d", 0) >= 1))
+    if len(scored) > 2 * MAX_CONTACTS:
+        scored.sort(key=lambda c: (-c.total, c.lead_id))
+        del scored[MAX_CONTACTS:]
 
 
 def account_card(summary: AccountSummary, strategy_name: str, strategy: Any, params: Mapping[str, Any],

@@ -9,18 +9,18 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
 
-from leadscore.accounts import SENIOR, AccountSignals, account_key, person_key
+from leadscore.accounts import SENIOR, AccountSignals, AccountSummary, Contact, account_key, add_contact, person_key
 from leadscore.columnar import sql as q
 from leadscore.columnar.files import ParquetFolder, insert_rows
 from leadscore.engine import seen_at
 from leadscore.taxonomy.email import classify_address
-from leadscore.model import Lead
+from leadscore.model import Lead, ScoreCard
 
 
 # The account signals counted in ``account_sum``, and its column each is read from.
@@ -72,8 +72,6 @@ class AccountSql:
     def summary(self) -> exp.Select:
         """Per account: its people (leads counted by person_key), engaged and senior engaged people,
         distinct functions engaged, the sum of each person's largest high-intent count, best total."""
-        function_ok = q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
-                             q.col("function").neq(q.lit("other")))
         people = (q.select(q.col("key"), q.col("person"), q.fn("bool_or", q.col("engaged")).as_("e", copy=False),
                            q.fn("bool_or", q.and_(q.col("engaged"), q.col("senior"))).as_("se", copy=False),
                            q.fn("max", q.col("high")).as_("h", copy=False))
@@ -83,8 +81,9 @@ class AccountSql:
                                q.fn("count_if", q.col("se")).as_("senior_engaged", copy=False),
                                q.fn("sum", q.col("h")).as_("high", copy=False))
                       .from_(people.subquery("pp", copy=False)).group_by(q.col("key"), copy=False))
-        per_lead = (q.select(q.col("key"), exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[q.col("function")])),
-                                                      expression=exp.Where(this=function_ok)).as_("functions", copy=False),
+        functions = exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[q.col("function")])),
+                               expression=exp.Where(this=_function_engaged()))
+        per_lead = (q.select(q.col("key"), functions.as_("functions", copy=False),
                              q.fn("max", q.col("total")).as_("best", copy=False))
                     .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
         p, f = lambda c: q.col(c, "p"), lambda c: q.col(c, "f")  # noqa: E731
@@ -92,6 +91,20 @@ class AccountSql:
                          q.cast(p("high"), "BIGINT").as_("high", copy=False), f("best"))
                 .from_(per_person.subquery("p", copy=False))
                 .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
+
+    def extras(self) -> exp.Select:
+        """Per account what its roll-up card shows beyond the signals: the functions engaged by name
+        (sorted), and the lead with the best total before account rules (the smallest id among
+        equals), when a pack reads that total."""
+        names = exp.Filter(this=q.fn("list", exp.Distinct(expressions=[q.col("function")])),
+                           expression=exp.Where(this=_function_engaged()))
+        # The greatest total, then the smallest id: the least (-total, id).
+        order = q.fn("struct_pack", exp.PropertyEQ(this=q.ident("t"), expression=exp.Neg(this=q.col("total"))),
+                     exp.PropertyEQ(this=q.ident("i"), expression=q.col("id")))
+        best = exp.Filter(this=q.fn("arg_min", q.col("id"), order), expression=exp.Where(this=q.not_null(q.col("total"))))
+        functions = q.fn("list_sort", q.coalesce(names, exp.Array(expressions=[])))
+        return (q.select(q.col("key"), functions.as_("functions", copy=False), best.as_("best_lead", copy=False))
+                .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
 
     def same(self, index: int) -> exp.Select:
         """Per account: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
@@ -200,8 +213,8 @@ class AccountPass:
     take the same time as from a table (bench/README.md, fourteenth round). The few contacts counted the
     python way (odd lines, a block the SQL could not run) go to the table ``python_contacts``."""
 
-    def __init__(self, engine: Any, scorer: Any, when: datetime) -> None:
-        self.engine, self.scorer, self.when = engine, scorer, when
+    def __init__(self, engine: Any, scorer: Any, when: datetime, roll_up: bool = False) -> None:
+        self.engine, self.scorer, self.when, self.roll_up = engine, scorer, when, roll_up
         domain = scorer.plan.udfs.add("ls_account_domain", _email_domain, ("VARCHAR",), "VARCHAR")
         person = scorer.plan.udfs.add("ls_person", _person, ("VARCHAR", "VARCHAR"), "VARCHAR", nulls=True)
         self.sql = AccountSql(engine, domain, person)
@@ -275,6 +288,8 @@ class AccountPass:
         con = self.scorer.con
         self.gather(left_out)
         steps = [("account_sum", self.sql.summary())]
+        if self.roll_up:  # kept for the account cards (see SqlAccounts.accounts)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE account_extras AS {q.sql(self.sql.extras())}")
         steps += [(f"same_{index}", self.sql.same(index)) for index in range(len(self.signals))]
         steps += [("account_rows", self.sql.by_account())]
         for name, select in steps:
@@ -291,7 +306,7 @@ class AccountPass:
         con.execute("DROP VIEW contacts")
         con.execute("DROP TABLE python_contacts")
         self.close()
-        return SqlAccounts(self, con, by_contact)
+        return SqlAccounts(self, con, by_contact, self.roll_up)
 
     def gather(self, left_out: str | None = None) -> None:
         """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
@@ -335,6 +350,12 @@ class AccountPass:
                          values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
                          *[i in matched for i in range(len(self.signals))]))
         insert_rows(con, "python_contacts", rows)
+
+
+def _function_engaged() -> exp.Expression:
+    """A contact's function counts for its account: engaged, and a function other than none or "other"."""
+    return q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
+                  q.col("function").neq(q.lit("other")))
 
 
 def _copied(values: AccountSignals) -> AccountSignals:
@@ -386,14 +407,19 @@ def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> e
 class SqlAccounts:
     """The account pass's result: each block's contacts' rows for the scoring pass's SQL
     (:meth:`block_rows`), and each account's values for the leads the python engine scores (the
-    AccountIndex calls it makes)."""
+    AccountIndex calls it makes). With ``roll_up`` (``score --accounts``) it also keeps each
+    account's scored contacts (:meth:`record`) for the account cards (:attr:`accounts`)."""
 
-    def __init__(self, run: AccountPass, con: Any, by_contact: ParquetFolder) -> None:
+    def __init__(self, run: AccountPass, con: Any, by_contact: ParquetFolder, roll_up: bool = False) -> None:
         self.run = run
         self.con = con
         self.by_contact = by_contact
+        self.roll_up = roll_up
+        self.caps = dict(run.sql.caps)
         # The values of the accounts :meth:`fetch` read (None: read, and no such account).
         self.fetched: dict[str, AccountSignals | None] = {}
+        self.scored: dict[str, list[Contact]] = {}  # with roll_up: each account's scored contacts
+        self._accounts: dict[str, AccountSummary] | None = None
 
     def block_rows(self, lines: tuple[int, int]) -> exp.Select:
         """The ``account.*`` rows of the contacts on lines ``lines`` (:meth:`AccountSql.block_rows`)."""
@@ -445,5 +471,25 @@ class SqlAccounts:
             values.evidence[name] = row[f"{name}#ev"]
         return values
 
-    def record(self, *args: Any) -> None:
-        """Account cards are not built on this path (``--accounts`` scores the python way)."""
+    def record(self, key: str | None, lead: Lead, card: ScoreCard, values: Mapping[str, Any]) -> None:
+        """With ``roll_up``: keep a scored contact of account ``key`` for its card, as AccountIndex.record does."""
+        if self.roll_up and key is not None:
+            add_contact(self.scored.setdefault(key, []), lead, card, values)
+
+    @property
+    def accounts(self) -> dict[str, AccountSummary]:
+        """Every account's summary, as AccountIndex.accounts holds them for the account cards (with
+        ``roll_up``; read once, after the scoring pass has recorded the contacts): its counts and
+        functions from the pass's sums, its scored contacts from :meth:`record`."""
+        if self._accounts is None:
+            self._accounts = self._summaries()
+        return self._accounts
+
+    def _summaries(self) -> dict[str, AccountSummary]:
+        found = self.con.execute("SELECT r.key, r.\"account.contacts\", r.\"account.engaged_contacts\", "
+                                 "r.\"account.senior_engaged_contacts\", r.\"account.high_intent_30d\", "
+                                 + ("r.\"account.best_lead_score\", " if self.run.need_score else "NULL, ")
+                                 + "x.functions, x.best_lead FROM account_rows r JOIN account_extras x USING (key)").fetchall()
+        return {key: AccountSummary(key, contacts, engaged, senior, set(functions), high, best, best_lead if best is not None
+                                    else None, self.scored.get(key, []))
+                for key, contacts, engaged, senior, high, best, functions, best_lead in found}

@@ -38,12 +38,13 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
 
 
 def account_pass(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
-                 batch_size: int = BATCH, file_acts: Any = None) -> SqlAccounts:
+                 batch_size: int = BATCH, file_acts: Any = None, roll_up: bool = False) -> SqlAccounts:
     """The account pass over a stream of leads in DuckDB, batch by batch, as the JSON Lines scan makes
     it: each contact's summary values in SQL (those of a lead the SQL does not take, or of a part it
     cannot run, the python way), then the sums per account. :func:`score_batches` reads the result
-    with the same stream of leads again."""
-    summary = AccountPass(engine, scorer, when)
+    with the same stream of leads again (``roll_up``: and records each scored contact for the
+    account cards, which then read the cards' signal values)."""
+    summary = AccountPass(engine, scorer, when, roll_up)
     try:
         with summary.reading():
             for first, batch in _batches(leads, batch_size):
