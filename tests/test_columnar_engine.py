@@ -1501,13 +1501,13 @@ def test_a_batch_after_one_halved_for_memory_starts_in_parts_of_the_halves_size(
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
 
     scorer = Scorer()
-    assert columnar_run._in_parts(scorer, dict.fromkeys(range(400)), Rows(), 0, None, run, "cards") == []
+    assert columnar_run.in_parts(scorer, dict.fromkeys(range(400)), Rows(), 0, None, run, "cards") == []
     assert tried == [400, 200, 100, 100, 200, 100, 100] and scorer.fits == {"cards": 100}
     tried[:] = []
-    assert columnar_run._in_parts(scorer, dict.fromkeys(range(400, 650)), Rows(), 0, None, run, "cards") == []
+    assert columnar_run.in_parts(scorer, dict.fromkeys(range(400, 650)), Rows(), 0, None, run, "cards") == []
     assert tried == [100, 100, 50]
     tried[:] = []
-    columnar_run._in_parts(scorer, dict.fromkeys(range(100)), Rows(), 0, None, run, "accounts")
+    columnar_run.in_parts(scorer, dict.fromkeys(range(100)), Rows(), 0, None, run, "accounts")
     assert tried == [100]
 
 

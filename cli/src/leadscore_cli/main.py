@@ -549,7 +549,7 @@ def _columnar_accounts(engine: Any, leads: Iterable[Any], settings: tuple[bool, 
     scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
     if scorer is None:
         return None
-    from leadscore.columnar.run import account_pass
+    from leadscore.columnar.accounts import account_pass
 
     if file_acts is not None:
         file_acts.attach(scorer)

@@ -17,10 +17,12 @@ from sqlglot import exp
 
 from leadscore.accounts import SENIOR, AccountSignals, AccountSummary, Contact, account_key, add_contact, person_key
 from leadscore.columnar import sql as q
+from leadscore.columnar.engine import BATCH, Rows
 from leadscore.columnar.files import ParquetFolder, insert_rows
+from leadscore.columnar.run import batches, columnar_leads, in_parts
 from leadscore.engine import seen_at
 from leadscore.taxonomy.email import classify_address
-from leadscore.model import Lead, ScoreCard
+from leadscore.model import Lead, Rejection, ScoreCard
 
 
 # The account signals counted in ``account_sum``, and its column each is read from.
@@ -356,6 +358,48 @@ def _function_engaged() -> exp.Expression:
     """A contact's function counts for its account: engaged, and a function other than none or "other"."""
     return q.and_(q.col("engaged"), q.not_null(q.col("function")), q.col("function").neq(q.lit("")),
                   q.col("function").neq(q.lit("other")))
+
+
+# --- the account pass over a stream of records (CSV, Parquet, an activities file, ...) ------------------
+
+
+def account_pass(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
+                 batch_size: int = BATCH, file_acts: Any = None, roll_up: bool = False) -> SqlAccounts:
+    """The account pass over a stream of leads in DuckDB, batch by batch, as the JSON Lines scan makes
+    it: each contact's summary values in SQL (those of a lead the SQL does not take, or of a part it
+    cannot run, the python way), then the sums per account. leadscore.columnar.run.score_batches
+    reads the result with the same stream of leads again (``roll_up``: and records each scored
+    contact for the account cards, which then read the cards' signal values)."""
+    summary = AccountPass(engine, scorer, when, roll_up)
+    try:
+        with summary.reading():
+            for first, batch in batches(leads, batch_size):
+                _count_contacts(summary, scorer, first, batch, when, file_acts)
+        return summary.finish()
+    finally:
+        summary.close()
+
+
+def _count_contacts(summary: AccountPass, scorer: Any, first: int, batch: list[Lead | Rejection], when: datetime,
+                    file_acts: Any) -> None:
+    """The batch's contacts into the account pass: in SQL, and the python way for the others."""
+    if file_acts is not None and file_acts.con is None:
+        file_acts = None
+    rows = Rows(scorer.numeric_fields, evidence=False)
+    as_of_us = q.micros(when)
+    columnar = columnar_leads(batch, first, rows, as_of_us, file_acts)
+
+    def count(part: dict[int, Lead], rows: Rows) -> None:
+        scorer.load(*rows.tables(), None, file_acts, rows.held_table())
+        summary.add_sql()
+
+    done = set(columnar) - set(in_parts(scorer, columnar, rows, as_of_us, file_acts, count, "accounts"))
+    python = {k: item for k, item in enumerate(batch, start=first) if isinstance(item, Lead) and k not in done}
+    if python and file_acts is not None:  # the leads with their file activities, as the python reader hands them on
+        python = dict(zip(python, file_acts.joined(list(python.values()))))
+    if python:
+        summary.add_python(python)
+    scorer.drop_batch()
 
 
 def _copied(values: AccountSignals) -> AccountSignals:

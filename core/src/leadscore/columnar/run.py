@@ -4,8 +4,8 @@ Per batch: leads the SQL reproduces exactly become rows; the others, and every l
 whose SQL fails (a batch out of DuckDB's memory is halved first), are scored by the python engine
 in their place. With an account index, each lead's account signals come from it (as in the python
 engine) and scored contacts are recorded; or the account pass is made in DuckDB first over the
-same stream (:func:`account_pass`, as the JSON Lines scan makes it), and each batch joins its
-contacts' rows of it.
+same stream (leadscore.columnar.accounts.account_pass, as the JSON Lines scan makes it), and each
+batch joins its contacts' rows of it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from typing import Any
 
 from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
-from leadscore.columnar.accounts import AccountPass, SqlAccounts
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
 
 
-# A part of a batch DuckDB runs out of memory on is halved down to this many leads (see _in_parts).
+# A part of a batch DuckDB runs out of memory on is halved down to this many leads (see in_parts).
 MIN_PART_LEADS = 256
 
 
@@ -31,30 +30,13 @@ def score_batches(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], w
                   accounts: Any = None, batch_size: int = BATCH, file_acts: Any = None) -> Iterator[ScoreCard | Rejection]:
     """``file_acts``: the leads' activities file kept in DuckDB (a leadscore.columnar.activities.SqlActivityTable
     the reader joined the leads to), whose rows each batch joins in SQL. ``accounts``: an AccountIndex,
-    or the SqlAccounts :func:`account_pass` made of the same stream of leads (each lead is numbered
-    by its place in the stream, rejections included, in both passes)."""
-    for first, batch in _batches(leads, batch_size):
+    or the SqlAccounts leadscore.columnar.accounts.account_pass made of the same stream of leads
+    (each lead is numbered by its place in the stream, rejections included, in both passes)."""
+    for first, batch in batches(leads, batch_size):
         yield from _batch(engine, scorer, first, batch, when, accounts, file_acts)
 
 
-def account_pass(engine: Any, scorer: Any, leads: Iterable[Lead | Rejection], when: datetime,
-                 batch_size: int = BATCH, file_acts: Any = None, roll_up: bool = False) -> SqlAccounts:
-    """The account pass over a stream of leads in DuckDB, batch by batch, as the JSON Lines scan makes
-    it: each contact's summary values in SQL (those of a lead the SQL does not take, or of a part it
-    cannot run, the python way), then the sums per account. :func:`score_batches` reads the result
-    with the same stream of leads again (``roll_up``: and records each scored contact for the
-    account cards, which then read the cards' signal values)."""
-    summary = AccountPass(engine, scorer, when, roll_up)
-    try:
-        with summary.reading():
-            for first, batch in _batches(leads, batch_size):
-                _count_contacts(summary, scorer, first, batch, when, file_acts)
-        return summary.finish()
-    finally:
-        summary.close()
-
-
-def _batches(leads: Iterable[Lead | Rejection], size: int) -> Iterator[tuple[int, list[Lead | Rejection]]]:
+def batches(leads: Iterable[Lead | Rejection], size: int) -> Iterator[tuple[int, list[Lead | Rejection]]]:
     """The stream in lists of ``size``, each with the number of its first item in the stream."""
     batch: list[Lead | Rejection] = []
     first = 0
@@ -68,7 +50,7 @@ def _batches(leads: Iterable[Lead | Rejection], size: int) -> Iterator[tuple[int
         yield first, batch
 
 
-def _columnar_leads(batch: list[Lead | Rejection], first: int, rows: Rows, as_of_us: int,
+def columnar_leads(batch: list[Lead | Rejection], first: int, rows: Rows, as_of_us: int,
                     file_acts: Any) -> dict[int, Lead]:
     """The batch's leads the SQL takes, by their number in the stream, added to ``rows``."""
     columnar: dict[int, Lead] = {}
@@ -83,40 +65,20 @@ def _columnar_leads(batch: list[Lead | Rejection], first: int, rows: Rows, as_of
     return columnar
 
 
-def _count_contacts(summary: AccountPass, scorer: Any, first: int, batch: list[Lead | Rejection], when: datetime,
-                    file_acts: Any) -> None:
-    """The batch's contacts into the account pass: in SQL, and the python way for the others."""
-    if file_acts is not None and file_acts.con is None:
-        file_acts = None
-    rows = Rows(scorer.numeric_fields, evidence=False)
-    as_of_us = q.micros(when)
-    columnar = _columnar_leads(batch, first, rows, as_of_us, file_acts)
-
-    def count(part: dict[int, Lead], rows: Rows) -> None:
-        scorer.load(*rows.tables(), None, file_acts, rows.held_table())
-        summary.add_sql()
-
-    done = set(columnar) - set(_in_parts(scorer, columnar, rows, as_of_us, file_acts, count, "accounts"))
-    python = {k: item for k, item in enumerate(batch, start=first) if isinstance(item, Lead) and k not in done}
-    if python and file_acts is not None:  # the leads with their file activities, as the python reader hands them on
-        python = dict(zip(python, file_acts.joined(list(python.values()))))
-    if python:
-        summary.add_python(python)
-    scorer.drop_batch()
-
-
 def _batch(engine: Any, scorer: Any, first: int, batch: list[Lead | Rejection], when: datetime,
            accounts: Any, file_acts: Any) -> Iterator[ScoreCard | Rejection]:
     if file_acts is not None and file_acts.con is None:
         file_acts = None  # the python reader's table read the file after all: the leads carry their activities
     rows = Rows(scorer.numeric_fields, evidence=scorer.explain)
     as_of_us = q.micros(when)
-    columnar = _columnar_leads(batch, first, rows, as_of_us, file_acts)
+    columnar = columnar_leads(batch, first, rows, as_of_us, file_acts)
     results: dict[int, ScoreCard | Rejection] = {}
     values: dict[int, dict[str, Any]] = {}
+    # The account pass made in DuckDB (a leadscore.columnar.accounts.SqlAccounts: that module reads this one).
+    in_sql = hasattr(accounts, "block_rows")
 
     def score(part: dict[int, Lead], rows: Rows) -> None:
-        if isinstance(accounts, SqlAccounts):  # the contacts' rows of the account pass, by number
+        if in_sql:  # the contacts' rows of the account pass, by number
             acc: Any = q.sql(accounts.block_rows((min(part), max(part))).join(
                 q.table("b_leads", "l"), on=q.col("k", "l").eq(q.col("k", "r")), copy=False))
         else:
@@ -127,7 +89,7 @@ def _batch(engine: Any, scorer: Any, first: int, batch: list[Lead | Rejection], 
         values.update(scorer.last_values)
 
     if columnar:
-        _in_parts(scorer, columnar, rows, as_of_us, file_acts, score, "cards")
+        in_parts(scorer, columnar, rows, as_of_us, file_acts, score, "cards")
     scorer.stats["sql"] += len(results)
     scorer.stats["python"] += sum(1 for item in batch if not isinstance(item, Rejection)) - len(results)
     python = [k for k, item in enumerate(batch, start=first) if k not in results and isinstance(item, Lead)]
@@ -135,7 +97,7 @@ def _batch(engine: Any, scorer: Any, first: int, batch: list[Lead | Rejection], 
         batch = list(batch)
         for k, lead in zip(python, file_acts.joined([batch[k - first] for k in python])):
             batch[k - first] = lead
-    if python and isinstance(accounts, SqlAccounts):
+    if python and in_sql:
         accounts.fetch(account_key(batch[k - first]) for k in python)
     for k, item in enumerate(batch, start=first):
         result = results.get(k)
@@ -158,7 +120,7 @@ def _add(rows: Rows, k: int, lead: Lead, as_of_us: int, file_acts: Any) -> None:
     rows.add(k, lead, as_of_us, file_acts.held_of(lead.id))
 
 
-def _in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, as_of_us: int, file_acts: Any,
+def in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, as_of_us: int, file_acts: Any,
               run: Callable[[dict[int, Lead], Rows], None], kind: str) -> list[int]:
     """``run(part, rows)`` on ``leads`` (``rows`` holds them all), the whole batch at once; a part
     DuckDB runs out of memory on is halved and each half run again, down to MIN_PART_LEADS leads, as
