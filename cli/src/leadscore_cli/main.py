@@ -526,15 +526,11 @@ def _columnar_records(engine: Any, leads: Iterable[Any], settings: tuple[bool, i
     the full ledger with ``explain`` only, the cards' text in SQL when ``render`` names the output format.
     Engine.score would make every card with its full ledger. ``file_acts`` (see :func:`_file_activities`):
     the activities file the leads are read with, kept in the scorer's DuckDB."""
-    when = engine._resolve_as_of(None)
-    explain, top, render, values = settings
-    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
+    when, scorer = _records_scorer(engine, settings, file_acts)
     if scorer is None:  # some part of the run has no columnar form
         return engine.score(leads, accounts=accounts)
     from leadscore.columnar.run import score_batches
 
-    if file_acts is not None:
-        file_acts.attach(scorer)
     return score_batches(engine, scorer, leads, when, accounts, file_acts=file_acts)
 
 
@@ -544,23 +540,30 @@ def _columnar_accounts(engine: Any, leads: Iterable[Any], settings: tuple[bool, 
     ``settings`` as :func:`_columnar_records`), or None when the run's plan has no columnar form
     (the python engine's account pass then reads ``leads``). ``roll_up``: the scored contacts are
     kept for the account cards (--accounts)."""
-    when = engine._resolve_as_of(None)
-    explain, top, render, values = settings
-    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
+    when, scorer = _records_scorer(engine, settings, file_acts)
     if scorer is None:
         return None
     from leadscore.columnar.accounts import account_pass
 
-    if file_acts is not None:
-        file_acts.attach(scorer)
     return account_pass(engine, scorer, leads, when, file_acts=file_acts, roll_up=roll_up)
+
+
+def _records_scorer(engine: Any, settings: tuple[bool, int, str | None, bool], file_acts: Any) -> tuple[Any, Any]:
+    """The run's time and the scorer ``settings`` make (one per run: the account pass and the scoring
+    pass share it, and the activities file kept in its DuckDB), or None for a plan with no columnar form."""
+    when = engine._resolve_as_of(None)
+    explain, top, render, values = settings
+    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=values, render=render)
+    if scorer is not None and file_acts is not None:
+        file_acts.attach(scorer)
+    return when, scorer
 
 
 def _file_activities(engine: Any, engine_name: str, activities: str | None, plain: bool) -> Any:
     """A leadscore.columnar.activities.SqlActivityTable for an activities file (CSV or Parquet) the
     columnar engine reads into DuckDB, or None when the run reads it the python way: another engine,
     standard input, or ``plain`` False (a run whose other parts read each lead's activities as records:
-    --dedupe, the account pass, bands by share, --next-steps, --history), or a router that reads more
+    --dedupe, the python account pass, bands by share, --next-steps, --history), or a router that reads more
     of a lead than its id and account."""
     from leadscore.io.readers import input_format
 
