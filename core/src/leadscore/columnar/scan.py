@@ -80,12 +80,9 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     run's vocabulary are counted in ``unknown_types``, and custom field values that do not fit
     their declared ``[fields]`` type in ``misfits`` ((field, type) -> leads).
     """
-    scorer = engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
+    scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
         return None
-    stub = {"id", "account_id"}
-    if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
-        return None  # a router reads more of the lead than a card keeps: read the leads as records
     if block_bytes is None:
         block_bytes = EXPLAIN_BLOCK_BYTES if explain else BLOCK_BYTES
     reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits)
@@ -94,6 +91,15 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     if first is None:
         raise InputError(label, "no leads in this file", 'write one JSON object per line, such as {"id": "L-1001"}')
     return reader.scored(first, blocks)
+
+
+def scan_scorer(engine: Any, when: datetime, *, explain: bool, top: int, render: str | None) -> Any:
+    """The scorer of a scan that reads a file itself, or None when the run's plan has no columnar form
+    or a router reads more of a lead than a card keeps (the leads are then read as records)."""
+    stub = {"id", "account_id"}
+    if any(not stub.issuperset(getattr(fn, "reads_lead", ("*",))) for fn in engine.pm.router_functions()):
+        return None
+    return engine.columnar_scorer(when, explain=explain, top=top, values=False, render=render)
 
 
 def line_blocks(path: str, block_bytes: int,
@@ -238,11 +244,14 @@ class _BlockReader:
                 if self.last_pass:
                     self._count_types(by_python)
                     self._count_misfits(by_python)
-                yield _Block(first, first + len(lines) - 1, by_python, lines)
+                yield self._block(first, first + len(lines) - 1, by_python, lines)
                 del lines, by_python  # the block's 16 MB of lines are the caller's now: not held here
         finally:
             ahead.close()
         self.last_pass = True
+
+    def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
+        return _Block(first, last, by_python, lines)
 
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes] | SpanLines, Any]]:
         """(number of the first line, the lines, their decoded rows or None for a kept block) of each

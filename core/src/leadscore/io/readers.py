@@ -1048,7 +1048,24 @@ def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[l
     :raises InputError: for the whole file (no header, an unreadable header, no rows, unknown
         columns under ``strict``), when iteration reaches it.
     """
-    table = ctx.table
+    plan, header, rows = csv_lead_header(stream, label, ctx)
+    if header_out is not None:
+        header_out.append(header)
+    seen = False
+    for lineno, row in rows:
+        seen = True
+        yield lineno, None if isinstance(row, _Unreadable) else row, csv_row_item(plan, len(header), lineno, row, label, ctx)
+    if not seen:
+        raise InputError(label, "no leads in this file", "write one row per lead under the header")
+
+
+def csv_lead_header(stream: Any, label: str, ctx: _ReadContext
+                    ) -> tuple[HeaderPlan, list[str], Iterator[tuple[int, list[str] | _Unreadable]]]:
+    """(the header's plan, its cells, the rows after it as (line where the row starts, its cells or
+    _Unreadable)) of a leads CSV; unknown columns warned of in ``ctx.report`` (or refused under strict).
+
+    :raises InputError: no header, an unreadable header, unknown columns under ``strict``.
+    """
     rows = _csv_rows(stream, ctx, label)
     header_line, header = next(rows, (0, None))
     if header is None:
@@ -1058,29 +1075,24 @@ def csv_lead_rows(stream: Any, label: str, ctx: _ReadContext, header_out: list[l
         raise InputError(where_header, f"unreadable header row: {header.reason}")
     plan = plan_header(header, where_header, ctx.column_map)
     _unknown_columns(plan, header, where_header, ctx)
-    if header_out is not None:
-        header_out.append(header)
-    id_index = plan.id_index
-    width = len(header)
-    seen = False
-    for lineno, row in rows:
-        seen = True
-        where = f"{label}:{lineno}"
-        if isinstance(row, _Unreadable):
-            yield lineno, None, Rejection(where, row.reason)
-            continue
-        if len(row) != width:
-            # The id is usually the first column, so it can still name the lead.
-            lead_id = (row[id_index].strip() or None) if id_index < len(row) else None
-            if table is not None and lead_id is not None:
-                table.match(lead_id)
-            yield lineno, row, Rejection(
-                where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id
-            )
-            continue
-        yield lineno, row, _row_lead(plan, row, where, ctx)
-    if not seen:
-        raise InputError(label, "no leads in this file", "write one row per lead under the header")
+    return plan, header, rows
+
+
+def csv_row_item(plan: HeaderPlan, width: int, lineno: int, row: list[str] | _Unreadable, label: str,
+                 ctx: _ReadContext) -> Lead | Rejection:
+    """The Lead or Rejection of one row of a leads CSV (its line, its cells or _Unreadable; ``width``:
+    the header's cells)."""
+    where = f"{label}:{lineno}"
+    if isinstance(row, _Unreadable):
+        return Rejection(where, row.reason)
+    if len(row) != width:
+        # The id is usually the first column, so it can still name the lead.
+        id_index = plan.id_index
+        lead_id = (row[id_index].strip() or None) if id_index < len(row) else None
+        if ctx.table is not None and lead_id is not None:
+            ctx.table.match(lead_id)
+        return Rejection(where, f"row has {len(row)} cells but the header has {width}; {_CELLS_FIX}", lead_id)
+    return _row_lead(plan, row, where, ctx)
 
 
 def _row_lead(plan: HeaderPlan, row: Sequence[str], where: str, ctx: _ReadContext) -> Lead | Rejection:
@@ -1102,16 +1114,22 @@ def _read_parquet(path: Path, label: str, ctx: _ReadContext) -> Iterator[Lead | 
     seen = False
     for part_path, part_label in parquet_parts(path, label):
         with ParquetPart(part_path, part_label) as part:
-            header = part.columns
-            plan = plan_header(header, part_label, ctx.column_map)
-            part.check(_lead_targets(plan))
-            # Named by the input, not the part: a directory of parts with one schema warns once.
-            _unknown_columns(plan, header, label, ctx)
+            plan = parquet_lead_plan(part, label, ctx)
             for number, row in part.rows():
                 seen = True
                 yield _row_lead(plan, row, f"{part_label}:row {number}", ctx)
     if not seen:
         raise InputError(label, "no leads in this file", "write one row per lead")
+
+
+def parquet_lead_plan(part: ParquetPart, label: str, ctx: _ReadContext) -> HeaderPlan:
+    """The plan of one part of a Parquet leads input (``label``: the input's), its column types checked;
+    unknown columns warned of in ``ctx.report`` (or refused under strict)."""
+    plan = plan_header(part.columns, part.label, ctx.column_map)
+    part.check(_lead_targets(plan))
+    # Named by the input, not the part: a directory of parts with one schema warns once.
+    _unknown_columns(plan, part.columns, label, ctx)
+    return plan
 
 
 def _lead_targets(plan: HeaderPlan) -> Iterator[tuple[int, str]]:
