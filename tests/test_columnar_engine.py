@@ -538,21 +538,30 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
 
 @pytest.mark.parametrize(("source", "extra", "built"), [
     ("leads.jsonl", (), ["duckdb"]),
+    ("leads.csv", (), ["duckdb"]),
+    ("leads.parquet", (), ["duckdb"]),
     ("leads.csv", ("--activities", str(SAMPLES / "activities.csv")), ["python"]),
-    ("leads.parquet", (), ["python"]),
+    ("leads.csv", ("--map", "MAP"), ["python"]),
     ("leads.jsonl", ("--dedupe",), ["python"]),
     ("leads.jsonl", ("--next-steps",), ["python"]),
 ])
 def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, extra: tuple[str, ...], built: list[str]) -> None:
-    """CSV, Parquet, and options that need every lead as a record first come through the python
-    reader, where the columnar engine is the slower one whatever the size."""
+    """A JSON Lines, CSV or Parquet file it reads itself past its size; options that need every lead
+    as a record first (a map, --dedupe, --next-steps) come through the python reader, where the
+    columnar engine is the slower one whatever the size (a small activities file too)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     import leadscore_cli.main as cli_main
 
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
+    monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_LEAD_ROWS", 1)
+    if "MAP" in extra:
+        column_map = tmp_path / "map.toml"
+        column_map.write_text('[map]\nname = "own"\n\n[lead]\nid = "id"\nemail = "email"\ntitle = "title"\n',
+                              encoding="utf-8")
+        extra = tuple(str(column_map) if item == "MAP" else item for item in extra)
     engines = _engines_built(monkeypatch)
     path = SAMPLES / source
     if source == "leads.parquet":

@@ -398,30 +398,48 @@ AUTO_COLUMNAR_ACCOUNTS_BYTES = 200_000_000
 # With every installed pack (the account pass in DuckDB too): 10,000 leads 5.58 s against 8.97 s
 # (Parquet), 6.73 s against 9.28 s (CSV); 5,000 level again (twenty-first round).
 AUTO_COLUMNAR_ACTIVITY_ROWS = 100_000
+# A CSV or Parquet leads file the columnar engine reads itself (see columnar_reads) of this many rows or
+# more: side by side on a 2-core VM, generated leads without activities, firr-base: 10,000 leads level
+# (CSV 1.99 s against 1.83 s, Parquet 1.83 against 1.85), 20,000 3.24 against 2.51 (CSV), 2.77 against 2.08
+# (Parquet); every installed pack (the account pass): 10,000 2.71 against 3.32 (CSV), 20,000 5.22 against
+# 4.61 (CSV), 5.35 against 4.71 (Parquet); bench/README.md, twenty-second round.
+AUTO_COLUMNAR_LEAD_ROWS = 20_000
+# About the bytes of a leads CSV row (generated leads: 184; CRM exports with more columns write more,
+# so a larger export is taken for fewer rows than it has, and the python engine kept where near even).
+CSV_LEAD_ROW_BYTES = 200
 # About the bytes of a CSV activities row (generated activities: 61; a CRM export's are longer, so
 # its rows are if anything under-counted).
 CSV_ACTIVITY_ROW_BYTES = 60
 # What `--engine auto` does, for the help of every command that takes it.
 AUTO_HELP = (f"duckdb for a JSON Lines file of {AUTO_COLUMNAR_BYTES // 1_000_000} MB or more "
-             f"({AUTO_COLUMNAR_ACCOUNTS_BYTES // 1_000_000} MB when a pack reads account signals), or an "
+             f"({AUTO_COLUMNAR_ACCOUNTS_BYTES // 1_000_000} MB when a pack reads account signals), a CSV or "
+             f"Parquet file of about {AUTO_COLUMNAR_LEAD_ROWS:,} leads or more, or an "
              f"--activities file of about {AUTO_COLUMNAR_ACTIVITY_ROWS:,} rows or more, when DuckDB is "
              "installed, else python")
 
 
 def choose_engine(name: str, input_path: str, needs_accounts: bool = False, reads_itself: bool = True,
-                  activity_rows: int = 0) -> str:
-    """``auto``: the columnar engine for an input file of AUTO_COLUMNAR_BYTES or more (with the
-    account pass, ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more) that it reads itself
-    (``reads_itself``, see :func:`columnar_reads`), or for a file of leads read with an activities
-    file it keeps in DuckDB of ``activity_rows`` (see :func:`activity_rows`) at least
-    AUTO_COLUMNAR_ACTIVITY_ROWS, when DuckDB is installed; the python engine otherwise (smaller files,
-    standard input, other leads that come through the python reader)."""
+                  activity_rows: int = 0, input_fmt: str | None = None) -> str:
+    """``auto``: the columnar engine for an input file it reads itself (``reads_itself``, see
+    :func:`columnar_reads`): JSON Lines of AUTO_COLUMNAR_BYTES or more (with the account pass,
+    ``needs_accounts``, AUTO_COLUMNAR_ACCOUNTS_BYTES or more), CSV or Parquet of about
+    AUTO_COLUMNAR_LEAD_ROWS rows or more; or for a file of leads read with an activities file it
+    keeps in DuckDB of ``activity_rows`` (see :func:`activity_rows`) at least AUTO_COLUMNAR_ACTIVITY_ROWS;
+    when DuckDB is installed. The python engine otherwise (smaller files, standard input, leads that
+    come through the python reader)."""
+    from leadscore.io.readers import input_format
+
     if name != "auto":
         return name
-    least = AUTO_COLUMNAR_ACCOUNTS_BYTES if needs_accounts else AUTO_COLUMNAR_BYTES
-    if input_path == "-" or not os.path.isfile(input_path):
+    if input_path == "-" or not os.path.exists(input_path):
         return "python"
-    if activity_rows < AUTO_COLUMNAR_ACTIVITY_ROWS and (not reads_itself or os.path.getsize(input_path) < least):
+    fmt = input_format(input_path, input_fmt)
+    if fmt in ("csv", "parquet"):
+        large = file_rows(input_path, CSV_LEAD_ROW_BYTES, fmt) >= AUTO_COLUMNAR_LEAD_ROWS
+    else:
+        least = AUTO_COLUMNAR_ACCOUNTS_BYTES if needs_accounts else AUTO_COLUMNAR_BYTES
+        large = os.path.isfile(input_path) and os.path.getsize(input_path) >= least
+    if activity_rows < AUTO_COLUMNAR_ACTIVITY_ROWS and not (reads_itself and large):
         return "python"
     try:
         import duckdb  # noqa: F401
@@ -433,15 +451,20 @@ def choose_engine(name: str, input_path: str, needs_accounts: bool = False, read
 
 
 def activity_rows(path: str) -> int:
-    """About how many rows the activities file at ``path`` has: a Parquet file's (or its parts')
-    count from their metadata, a CSV file's bytes over CSV_ACTIVITY_ROW_BYTES; 0 for anything else
-    (a file the reader will refuse is refused there)."""
+    """About how many rows the activities file at ``path`` has (see :func:`file_rows`)."""
+    return file_rows(path, CSV_ACTIVITY_ROW_BYTES)
+
+
+def file_rows(path: str, csv_row_bytes: int, fmt: str | None = None) -> int:
+    """About how many rows the CSV or Parquet file at ``path`` (read as ``fmt``, by default as its
+    name says) has: a Parquet file's (or its parts') count from their metadata, a CSV file's bytes over
+    ``csv_row_bytes``; 0 for anything else (a file the reader will refuse is refused there)."""
     from leadscore.io.readers import input_format
 
-    fmt = input_format(path)
+    fmt = input_format(path, fmt)
     try:
         if fmt == "csv":
-            return os.path.getsize(path) // CSV_ACTIVITY_ROW_BYTES
+            return os.path.getsize(path) // csv_row_bytes
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -454,13 +477,14 @@ def activity_rows(path: str) -> int:
 
 
 def columnar_reads(input_path: str, input_fmt: str | None) -> bool:
-    """Whether the columnar engine decodes INPUT itself: a JSON Lines file. It takes standard input,
-    CSV and Parquet through the python reader and scores them in batches, where the python engine is
-    the faster one (bench/README.md, "Parquet in and out beside JSON Lines") unless an activities
-    file comes with them (see :func:`activity_rows`)."""
+    """Whether the columnar engine reads INPUT itself: a JSON Lines, CSV or Parquet file (or directory
+    of Parquet parts). It takes standard input through the python reader and scores it in batches."""
     from leadscore.io.readers import input_format
 
-    return input_path != "-" and os.path.isfile(input_path) and input_format(input_path, input_fmt) == "jsonl"
+    if input_path == "-" or not os.path.exists(input_path):
+        return False
+    fmt = input_format(input_path, input_fmt)
+    return fmt == "parquet" or (fmt in ("jsonl", "csv") and os.path.isfile(input_path))
 
 
 def _output_format(path: str) -> str:
@@ -469,15 +493,21 @@ def _output_format(path: str) -> str:
     return "csv" if lowered.endswith(".csv") else "parquet" if lowered.endswith(".parquet") else "jsonl"
 
 
-def _columnar_scan(engine: Any, input_path: str, explain: bool, top: int, render: str | None = None, report: Any = None,
-                   unknown_types: Any = None, misfits: Any = None) -> Any:
-    """The columnar engine reading a JSON Lines file itself (see :func:`columnar_reads`), or None
-    when its plan cannot (the leads are then read the python way)."""
+def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options: InputOptions, explain: bool, top: int,
+                   render: str | None = None, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
+    """The columnar engine reading a leads file itself (see :func:`columnar_reads`), or None when its
+    plan cannot (the leads are then read the python way)."""
     from leadscore.columnar.scan import scan_jsonl
+    from leadscore.columnar.table import scan_table
+    from leadscore.io.readers import input_format
 
     when = engine._resolve_as_of(None)
-    return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
-                      unknown_types=unknown_types, misfits=misfits)
+    fmt = input_format(input_path, input_fmt)
+    if fmt == "jsonl":
+        return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
+                          unknown_types=unknown_types, misfits=misfits)
+    return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
+                      unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict)
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
@@ -768,7 +798,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             history is not None or with_next_steps or dedupe)
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
-                                    activity_rows=activity_rows(activities) if auto and plain_activities else 0)
+                                    activity_rows=activity_rows(activities) if auto and plain_activities else 0,
+                                    input_fmt=input_fmt)
         try:
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
             if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares or (
@@ -780,7 +811,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 kept = plain_activities and not engine.needs_shares and _routers_read_only_ids(engine)
                 engine_name = choose_engine("auto", input_path, needs_accounts=engine.needs_accounts,
                                             reads_itself=whole_file and not engine.needs_shares,
-                                            activity_rows=activity_rows(activities) if kept else 0)
+                                            activity_rows=activity_rows(activities) if kept else 0,
+                                            input_fmt=input_fmt)
                 if engine_name != "duckdb":
                     engine.close()
                     engine = _engine(get_pm(), rulepacks, engine_name, when)
@@ -834,7 +866,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     file_acts = None
                     if engine_name == "duckdb" and whole_file and not engine.needs_shares:
                         rendered = fmt if fmt in RENDERED_FORMATS else None
-                        results = _columnar_scan(engine, input_path, explain, top, render=rendered,
+                        results = _columnar_scan(engine, input_path, input_fmt, options, explain, top, render=rendered,
                                                  report=report, unknown_types=unknown_types, misfits=misfits)
                     if engine_name == "spark":
                         if fmt != "jsonl":

@@ -1,0 +1,391 @@
+"""Scores a CSV or Parquet leads file with the columnar engine: its rows read into DuckDB block by block.
+
+The python reader turns every row of a leads file into a Lead record, and the columnar engine then
+turns each record back into a row (most of a run on a CRM export: the reader's per-row code, twice
+with the account pass). Here the file is read as the python reader reads it (the csv module's rows,
+with the reader's encoding, delimiter and header checks; pyarrow's batches of a Parquet file or of
+each part of a directory), in blocks of BLOCK_ROWS rows, and DuckDB tests each row's cells for the
+forms the reader takes as they are (as leadscore.columnar.activities does for an activities file)
+and makes the leads table's row from them: text with nothing to strip around it, an ASCII email and
+domain (lower-cased alike in SQL and in Python), a time in the form lines.STAMP, a whole number of
+employees, a revenue written as JSON writes numbers, custom fields as ``cell_value`` reads them.
+Any other row (a cell with spaces around it, a time in another form, a CSV row of another width, a
+missing id, ...) is read by the python reader's own code, so its lead, its message and its place
+are the reader's; the scan then goes on as the JSON Lines scan does (leadscore.columnar.scan: the
+account pass, duplicates, parts halved for memory, the python engine for what the SQL does not run).
+
+A row is numbered by its place in the file (the first row under the header is 1, a directory's
+parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. The leads
+come without a column map (``--map`` reads them as records, as do ``--activities`` and the options
+:func:`leadscore_cli.main.columnar_reads` lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from leadscore.columnar import sql as q
+from leadscore.columnar.activities import _BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time
+from leadscore.columnar.engine import WHOLE, NotColumnar, Rows
+from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
+from leadscore.errors import InputError
+from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
+from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
+                                  csv_lead_header, csv_row_item, parquet_lead_plan)
+from leadscore.model import Lead, Rejection
+
+# Rows a block: DuckDB's work on a block has a fixed part (tens of ms on 2 cores), and a block's
+# rows are few bytes beside a JSON Lines block's leads with their activities.
+BLOCK_ROWS = 16_384
+_LEAD_COLUMNS = ("k BIGINT, id VARCHAR, email VARCHAR, title VARCHAR, source VARCHAR, created_at BIGINT, "
+                 "account_id VARCHAR, c_name VARCHAR, c_domain VARCHAR, c_industry VARCHAR, c_employees BIGINT, "
+                 "c_revenue DOUBLE, c_country VARCHAR, c_tier VARCHAR, fields VARCHAR")
+_ACTIVITY_COLUMNS = 'k BIGINT, pos BIGINT, type VARCHAR, "at" BIGINT, props VARCHAR, ev VARCHAR'
+# The lead's text values by target, and their column in the leads table.
+_TEXTS = {"email": "email", "title": "title", "source": "source", "company.name": "c_name",
+          "company.domain": "c_domain", "company.industry": "c_industry", "company.country": "c_country",
+          "company.tier": "c_tier"}
+_LOWERED = ("email", "company.domain")  # lower-cased by the reader: the SQL takes them when ASCII
+_ASCII = "[\\x{00}-\\x{7f}]*"
+_WHOLE_TEXT = r"[0-9]{1,15}(\.0*)?"  # readers._WHOLE, short enough to be exact
+_NUMBER_TEXT = r"-?[0-9]{1,300}(\.[0-9]{1,300})?([eE][+-]?[0-9]{1,4})?"
+
+
+def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, explain: bool, top: int,
+               render: str | None = None, report: ReadReport | None = None, unknown_types: Any = None,
+               misfits: Any = None, delimiter: str | None = None, strict: bool = False,
+               block_rows: int = BLOCK_ROWS) -> Iterator[Any] | None:
+    """Cards and rejections for every row of the CSV or Parquet (``fmt``) leads file or directory at
+    ``path`` in order, or None when the columnar engine cannot run this plan; as
+    :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it for ``render``,
+    ``report``, ``unknown_types`` and ``misfits``). ``delimiter`` and ``strict``: the reader's."""
+    scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
+    if scorer is None:
+        return None
+    reader = _TableReader(engine, scorer, path, label, when, report, unknown_types, misfits)
+    reader.source = _Source(Path(path), label, fmt, delimiter, strict, block_rows, reader)
+    blocks = reader.blocks()
+    first = next(blocks, None)  # the file's own errors (no header, no rows) are raised by its reading
+    assert first is not None
+    return reader.scored(first, blocks)
+
+
+class _Rows:
+    """One block of a leads file: its rows' cells (``raw``: n, c0, c1, ... for the rows the SQL
+    tests) and, for the python reader's code, how to make a row's lead (``item``) from its cells;
+    ``odd``: rows left to that code from the start (a CSV row unreadable or of another width)."""
+
+    def __init__(self, first: int, count: int, raw: pa.Table, select: str, odd: dict[int, Any],
+                 item: Callable[[int, Any, _ReadContext], Lead | Rejection], texts: bool) -> None:
+        self.first, self.count, self.raw, self.select, self.odd, self.item = first, count, raw, select, odd, item
+        self.texts = texts  # raw's columns are text already (a CSV file's)
+        self._index: dict[int, int] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def items(self, numbers: Sequence[int], ctx: _ReadContext) -> dict[int, Lead | Rejection]:
+        """The python reader's lead or rejection of each row numbered in ``numbers``, by number."""
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.raw.column("n").to_pylist())}
+        taken = [k for k in numbers if k not in self.odd]
+        cells: dict[int, Any] = {k: self.odd[k] for k in numbers if k in self.odd}
+        if taken:
+            rows = self.raw.take(pa.array([self._index[k] for k in taken], pa.int64()))
+            columns = [column.to_pylist() if self.texts else _text_cells(column) for column in rows.columns[1:]]
+            cells.update(zip(taken, (list(row) for row in zip(*columns))))
+        return {k: self.item(k, cells[k], ctx) for k in sorted(cells)}
+
+
+class _TableBlock(_Block):
+    def read_python(self, label: str, lines: tuple[int, int] | None = None) -> dict[int, Lead | Rejection]:
+        """The block's rows (or those numbered ``lines``, first and last) read by the python reader,
+        for leads the SQL could not score (see _Block.read_python)."""
+        low, high = lines if lines is not None else (self.first, self.last)
+        numbers = [k for k in range(low, high + 1) if k not in self.by_python]
+        read = self.lines.items(numbers, _ReadContext(None, None, False, ReadReport()))
+        self.by_python.update(read)
+        return read
+
+
+class _TableReader(_BlockReader):
+    source: _Source
+
+    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, report: ReadReport | None,
+                 unknown_types: Any, misfits: Any) -> None:
+        super().__init__(engine, scorer, path, label, when, 0, report, unknown_types, misfits)
+        self.kept = None  # the scoring pass reads the file again: DuckDB's reading of its rows is quick
+
+    def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
+        return _TableBlock(first, last, by_python, lines)
+
+    def _decoded(self, as_of_us: int) -> Iterator[tuple[int, _Rows, _Rows]]:
+        # What a pass notes of the file (unknown columns) goes to the report once: it keeps each line once.
+        ctx = _ReadContext(None, self.source.delimiter, self.source.strict,
+                           self.report if self.report is not None else ReadReport())
+        for rows in self.source.blocks(ctx, as_of_us, self.scorer.numeric_fields):
+            yield rows.first, rows, rows
+            del rows
+
+    def _tables(self, decoded: _Rows, as_of_us: int) -> list[int]:
+        """``leads`` from the block's rows the SQL takes, an empty ``activities``; the numbers of the
+        rows left to the python reader."""
+        con = self.scorer.con
+        con.register("ls_rows", decoded.raw)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE ls_checked AS {decoded.select}")
+        finally:
+            con.unregister("ls_rows")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_LEAD_COLUMNS})")
+        con.execute("INSERT INTO leads SELECT * EXCLUDE (simple) FROM ls_checked WHERE simple")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_ACTIVITY_COLUMNS})")
+        odd = [k for (k,) in con.execute("SELECT k FROM ls_checked WHERE NOT simple").fetchall()]
+        con.execute("DROP TABLE ls_checked")
+        return sorted(odd + list(decoded.odd))
+
+    def _odd_lines(self, first: int, lines: _Rows, numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
+        """The python reader's result for the rows the SQL left to it; leads it makes join the tables."""
+        found: dict[int, Lead | Rejection] = {}
+        if not numbers:
+            return found
+        rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
+        # Activities left out of a lead are reported once, in the pass that scores.
+        report = self.report if self.last_pass and self.report is not None else ReadReport()
+        for number, item in lines.items(numbers, _ReadContext(None, None, False, report)).items():
+            if isinstance(item, Lead):
+                try:
+                    rows.add(number, item, as_of_us)
+                    continue
+                except NotColumnar:
+                    pass
+            found[number] = item
+        leads, acts = rows.tables()
+        if leads.num_rows:
+            con = self.scorer.con
+            con.register("more_leads", leads)
+            con.execute("INSERT INTO leads SELECT * FROM more_leads")
+            con.unregister("more_leads")
+        return found
+
+
+class _Source:
+    """A CSV or Parquet leads file, read in blocks of rows (:class:`_Rows`)."""
+
+    def __init__(self, path: Path, label: str, fmt: str, delimiter: str | None, strict: bool, block_rows: int,
+                 reader: _TableReader) -> None:
+        self.path, self.label, self.fmt, self.delimiter, self.strict = path, label, fmt, delimiter, strict
+        self.block_rows = block_rows
+        self.reader = reader
+
+    def blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
+        if self.fmt == "csv":
+            yield from self._csv_blocks(ctx, as_of_us, numeric)
+        else:
+            yield from self._parquet_blocks(ctx, as_of_us, numeric)
+
+    def _csv_blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
+        label = self.label
+        with _open(self.path, label, mode="r", encoding=_csv_encoding(self.path, label), **_CSV_TEXT) as handle:
+            plan, header, rows = csv_lead_header(handle, label, ctx)
+            width = len(header)
+            select = lead_query(plan, [TEXT] * width, [False] * width, [False] * width, numeric, as_of_us)
+            k = 0
+            while True:
+                lines: list[int] = []
+                numbers: list[int] = []
+                whole: list[list[str]] = []
+                odd: dict[int, Any] = {}
+                for lineno, row in rows:
+                    k += 1
+                    lines.append(lineno)
+                    if type(row) is list and len(row) == width:
+                        numbers.append(k)
+                        whole.append(row)
+                    else:
+                        odd[k] = row
+                    if len(lines) >= self.block_rows:
+                        break
+                if not lines:
+                    if k == 0:
+                        raise InputError(label, "no leads in this file", "write one row per lead under the header")
+                    return
+                first = k - len(lines) + 1
+                columns = [pa.array(cells, pa.string()) for cells in zip(*whole)] or [pa.array([], pa.string())] * width
+                raw = pa.table([pa.array(numbers, pa.int64()), *columns], names=["n", *(f"c{i}" for i in range(width))])
+                del whole
+
+                def item(k: int, cells: Any, ctx: _ReadContext, lines: list[int] = lines, first: int = first) -> Any:
+                    return csv_row_item(plan, width, lines[k - first], cells, label, ctx)
+
+                yield _Rows(first, len(lines), raw, select, odd, item, texts=True)
+
+    def _parquet_blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
+        k = 0
+        for part_path, part_label in parquet_parts(self.path, self.label):
+            with ParquetPart(part_path, part_label) as part:
+                plan = parquet_lead_plan(part, self.label, ctx)
+                types = [part.types[name] for name in part.columns]
+                kinds = [_kind(kind) for kind in types]
+                plain = [kind.value_type if pa.types.is_dictionary(kind) else kind for kind in types]
+                select = lead_query(plan, kinds, [pa.types.is_date(kind) for kind in plain],
+                                    [pa.types.is_floating(kind) for kind in plain], numeric, as_of_us)
+                offset = k  # the rows before this part's first
+                # pyarrow's batches of the reader's size, so that a damaged page is named at the row it names.
+                batches = part.file.iter_batches(batch_size=BATCH_ROWS, columns=part.columns, use_threads=False)
+                while True:
+                    taken: list[Any] = []
+                    rows = 0
+                    while rows < self.block_rows and (
+                            batch := _next_batch(batches, f"{part_label}:row {k + rows - offset + 1}")) is not None:
+                        taken.append(batch)
+                        rows += batch.num_rows
+                    if not rows:
+                        break
+                    first = k + 1
+                    k += rows
+                    # Each batch's columns plain first: a dictionary-encoded column has a dictionary a batch.
+                    columns = [pa.concat_arrays([plain_column(batch.column(i)) for batch in taken])
+                               for i in range(len(part.columns))]
+                    del taken
+                    names = ["n", *(f"c{i}" for i in range(len(part.columns)))]
+                    raw = pa.table([pa.array(range(first, k + 1), pa.int64()), *columns], names=names)
+                    del columns
+
+                    def item(n: int, cells: Any, ctx: _ReadContext, plan: Any = plan, part_label: str = part_label,
+                             offset: int = offset) -> Any:
+                        return _row_lead(plan, cells, f"{part_label}:row {n - offset}", ctx)
+
+                    yield _Rows(first, rows, raw, select, {}, item, texts=False)
+        if k == 0:
+            raise InputError(self.label, "no leads in this file", "write one row per lead")
+
+
+# --- the SQL that reads a block's rows ---------------------------------------------------
+
+
+def lead_query(plan: Any, kinds: Sequence[str | None], dates: Sequence[bool], doubles: Sequence[bool],
+               numeric: dict[str, str], as_of_us: int) -> str:
+    """The query over a block (``ls_rows``: n, c0, c1, ...) that makes each row's leads-table row (as
+    leadscore.columnar.engine.Rows makes it of the reader's lead) and tests whether the reader takes
+    its cells as they are (``simple``). ``kinds``, ``dates``, ``doubles``: each column's kind
+    (leadscore.io.parquet's), whether it is a date and whether it is a float; ``numeric``: the custom
+    fields declared as numbers (name -> kind)."""
+    values: dict[str, exp.Expression] = {}
+    checks: list[exp.Expression] = []
+    for index, target in plan.lead:
+        column, kind = q.col(f"c{index}"), kinds[index]
+        if target in ("id", "account_id"):
+            text = column if kind == TEXT else q.cast(column, "VARCHAR") if kind == INTEGER else q.lit(None)
+            blank = _blank(text)
+            values[target] = q.case([(blank, q.lit(None))], text.copy())
+            clean = _clean(text.copy())
+            checks.append(q.and_(q.not_(blank.copy()), clean) if target == "id" else q.or_(blank.copy(), clean))
+        elif target in _TEXTS:
+            blank = _blank(column)
+            good = _clean(column.copy())
+            value: exp.Expression = column.copy()
+            if target in _LOWERED:
+                good = q.and_(good, _full(column, _ASCII))
+                value = q.fn("lower", value)
+            values[_TEXTS[target]] = q.case([(blank, q.lit(None))], value)
+            checks.append(q.or_(blank.copy(), good))
+        elif target == "created_at":
+            us, ok = _time(column, kind, dates[index])
+            values["created_at"] = us
+            near = exp.LT(this=q.fn("abs", exp.Sub(this=q.lit(as_of_us), expression=us.copy())), expression=q.lit(WHOLE))
+            checks.append(q.or_(_blank(column.copy()) if kind == TEXT else q.is_null(column.copy()), q.and_(ok, near)))
+        elif target == "company.employees":
+            value, ok = _whole(column, kind, doubles[index])
+            values["c_employees"] = value
+            checks.append(ok)
+        elif target == "company.annual_revenue":
+            value, ok = _revenue(column, kind, doubles[index])
+            values["c_revenue"] = value
+            checks.append(ok)
+        else:  # first_name, last_name: text the card never shows
+            checks.append(q.or_(_blank(column), _clean(column.copy())))
+    entries = [(spec.name, index) for index, spec in plan.fields] + [(name, index) for index, name in plan.unknown]
+    made: list[tuple[str, exp.Expression]] = []
+    for name, index in entries:
+        value, ok = _property(q.col(f"c{index}"), kinds[index], doubles[index])
+        made.append((name, value))
+        checks.append(ok)
+    names = [f"v{i}" for i in range(len(made))]
+    layer1 = q.select(q.col("n"), *(value.as_(name) for name, value in values.items()),
+                      *(value.as_(name) for name, (_, value) in zip(names, made)),
+                      q.and_(*(q.coalesce(check, q.lit(False)) for check in checks)).as_("ok")).from_("ls_rows")
+    named = [(key, q.col(name)) for name, (key, _) in zip(names, made)]
+    simple = [q.col("ok"), *(q.coalesce(exp.NEQ(this=q.col(name), expression=q.lit(_ODD)), q.lit(True)) for name in names)]
+    for key, value in named:
+        kind = numeric.get(key)
+        if kind is not None:  # a value the engine reads as the declared number: the python reader's (Rows._fields)
+            plain = _INT_JSON if kind == "int" else _JSON_NUMBER_OR_BOOL
+            simple.append(q.or_(q.is_null(value.copy()), _full(value, plain)))
+    columns = [q.col("n").as_("k")]
+    for name, cast in (("id", "VARCHAR"), ("email", "VARCHAR"), ("title", "VARCHAR"), ("source", "VARCHAR"),
+                       ("created_at", "BIGINT"), ("account_id", "VARCHAR"), ("c_name", "VARCHAR"),
+                       ("c_domain", "VARCHAR"), ("c_industry", "VARCHAR"), ("c_employees", "BIGINT"),
+                       ("c_revenue", "DOUBLE"), ("c_country", "VARCHAR"), ("c_tier", "VARCHAR")):
+        columns.append(q.cast(q.col(name) if name in values else q.lit(None), cast).as_(name))
+    layer2 = q.select(*columns, _object(named).as_("fields"), q.and_(*simple).as_("simple")).from_(layer1.subquery("r1"))
+    return q.sql(layer2)
+
+
+_INT_JSON = r"-?(0|[1-9][0-9]*)|true|false"
+_JSON_NUMBER_OR_BOOL = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false"
+
+
+def _full(column: exp.Expression, pattern: str) -> exp.Expression:
+    return q.fn("regexp_full_match", column.copy(), q.lit(pattern))
+
+
+def _blank(text: exp.Expression) -> exp.Expression:
+    """No value to the reader: no cell, or one Python's strip() leaves empty."""
+    return q.or_(q.is_null(text), _full(text, _BLANK))
+
+
+def _clean(text: exp.Expression) -> exp.Expression:
+    """Text the reader takes as it is: nothing Python's strip() removes at either end."""
+    return q.not_(q.fn("regexp_matches", text.copy(), q.lit(_SPACE_AROUND)))
+
+
+def _whole(column: exp.Expression, kind: str | None, double: bool) -> tuple[exp.Expression, exp.Expression]:
+    """(the number of employees, whether the reader reads the cell as it: ``readers._whole_number`` of its text)."""
+    if kind == TEXT:
+        value = q.case([(_full(column, _WHOLE_TEXT), q.cast(q.fn("split_part", column.copy(), q.lit("."), q.lit(1)), "BIGINT"))],
+                       q.lit(None))
+        return value, q.or_(_blank(column.copy()), _full(column, _WHOLE_TEXT))
+    if kind == INTEGER:
+        ok = exp.Between(this=q.cast(column, "HUGEINT"), low=q.lit(0), high=q.lit(_SAFE_INT))
+        return q.cast(column.copy(), "BIGINT"), q.or_(q.is_null(column.copy()), ok)
+    if kind == NUMBER and double:
+        # Python's text of a float: "1200.0" is whole; -0.0, fractions and 1e16 and up are not.
+        ok = q.and_(q.fn("isfinite", column), exp.GTE(this=column.copy(), expression=q.lit(0)),
+                    exp.LT(this=column.copy(), expression=q.lit(1e15)), q.fn("trunc", column.copy()).eq(column.copy()),
+                    q.not_(q.fn("signbit", column.copy())))
+        return q.case([(ok, q.cast(column.copy(), "BIGINT"))], q.lit(None)), q.or_(q.is_null(column.copy()), ok.copy())
+    return q.lit(None), q.is_null(column)
+
+
+def _revenue(column: exp.Expression, kind: str | None, double: bool) -> tuple[exp.Expression, exp.Expression]:
+    """(the annual revenue, whether the reader reads the cell as it: ``readers._number`` of its text)."""
+    if kind == TEXT:
+        number = exp.TryCast(this=column, to=exp.DataType.build("DOUBLE"))
+        ok = q.and_(_full(column, _NUMBER_TEXT), q.fn("isfinite", number.copy()))
+        return q.case([(ok, number.copy())], q.lit(None)), q.or_(_blank(column.copy()), ok.copy())
+    if kind == INTEGER:
+        ok = exp.LTE(this=q.fn("abs", q.cast(column, "HUGEINT")), expression=q.lit(_SAFE_INT))
+        return q.cast(column.copy(), "DOUBLE"), q.or_(q.is_null(column.copy()), ok)
+    if kind == NUMBER and double:
+        return column, q.or_(q.is_null(column.copy()), q.fn("isfinite", column.copy()))
+    return q.lit(None), q.is_null(column)
+
+
+__all__ = ["BLOCK_ROWS", "lead_query", "scan_table"]

@@ -1,0 +1,324 @@
+"""A CSV or Parquet leads file read by DuckDB itself (leadscore.columnar.table) against the python reader:
+each row the SQL takes becomes the row the engine makes of the python reader's lead, every other row
+is the python reader's (its lead, or its rejection with its message and place), and
+``leadscore score --engine duckdb`` writes the python engine's files.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[columnar]")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import duckdb  # noqa: E402
+
+from leadscore import PluginManager  # noqa: E402
+from leadscore.columnar import sql as q  # noqa: E402
+from leadscore.columnar import table as lead_table  # noqa: E402
+from leadscore.columnar.engine import NotColumnar, Rows  # noqa: E402
+from leadscore.errors import InputError  # noqa: E402
+from leadscore.io import read_leads, readers  # noqa: E402
+from leadscore.io.readers import ReadReport, _ReadContext  # noqa: E402
+from leadscore.model import Lead  # noqa: E402
+from leadscore_cli.main import build_cli  # noqa: E402
+from tests.test_columnar_activities import CELLS, STAMPS, WIDE, _column  # noqa: E402
+
+AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
+IDS = ("L-1", "L-2", " L-3", "L-4 ", "", " ", None, "7", "L-\u00e9")
+EMAILS = ("dana@acme.io", "Dana@Acme.IO", " dana@acme.io", "d\u00e9@acme.io", "D\u0130@acme.io", "bob@gmail.com", "", None,
+          "x@\u212aelvin.com")
+EMPLOYEES = ("250", "1200.0", "12.", "12.5", "-3", "+3", "007", "1e3", " 40", "1234567890123456", "", "abc", None)
+REVENUE = ("2775000", "2.5e6", "1E+3", "-5", "+5", ".5", "5.", "1e400", "nan", " 7", "12.50", "", "x", None)
+TEXTS = ("software", "Information Technology", " software", "software ", "\u00e9t\u00e9", "", "\u00a0", None, "a\u2003")
+
+
+def _leads_text(draw: Any, values: tuple[Any, ...]) -> Any:
+    return draw(st.one_of(st.sampled_from(values), st.text(max_size=4)))
+
+
+@st.composite
+def lead_files(draw: Any) -> tuple[list[str], list[list[Any]]]:
+    """A header and rows of cells (None: an empty cell), with the lead columns in any order and custom fields."""
+    rows = draw(st.integers(1, 8))
+    columns: dict[str, list[Any]] = {"id": [draw(st.sampled_from(IDS)) for _ in range(rows)]}
+    optional = {
+        "email": EMAILS, "title": TEXTS, "source": TEXTS, "created_at": STAMPS, "account_id": IDS,
+        "company.name": TEXTS, "company.domain": ("acme.io", "ACME.io", " acme.io", "\u00e9.io", "", None),
+        "company.industry": TEXTS, "company.employees": EMPLOYEES, "company.annual_revenue": REVENUE,
+        "company.country": ("DE", " DE", "", None), "company.tier": TEXTS, "first_name": TEXTS,
+        "fields.budget": CELLS, "fields.Seats": CELLS, "Lead Score": CELLS, "stage": CELLS, "seats": CELLS,
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(optional)), unique=True, max_size=8)):
+        columns[name] = [_leads_text(draw, optional[name]) for _ in range(rows)]
+    names = draw(st.permutations(list(columns)))
+    return names, [[columns[name][i] for name in names] for i in range(rows)]
+
+
+def _as_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if cell is None else cell for cell in row])
+
+
+def _sql_rows(path: Path, fmt: str, numeric: dict[str, str]) -> dict[int, tuple[Any, ...]]:
+    """The leads-table rows the table scan's SQL makes of the file's rows it takes, by row number."""
+    con = duckdb.connect()
+    found: dict[int, tuple[Any, ...]] = {}
+    # Blocks of 3 rows (several blocks), Parquet batches of 2 (a block of several, each with its dictionaries).
+    source = lead_table._Source(path, str(path), fmt, None, False, 3, None)
+    batch_rows, lead_table.BATCH_ROWS = lead_table.BATCH_ROWS, 2
+    try:
+        for rows in source.blocks(_ReadContext(None, None, False, ReadReport()), q.micros(AS_OF), numeric):
+            con.register("ls_rows", rows.raw)
+            for row in con.execute(f"SELECT * FROM ({rows.select}) WHERE simple").fetchall():
+                found[row[0]] = row[:-1]
+            con.unregister("ls_rows")
+    finally:
+        lead_table.BATCH_ROWS = batch_rows
+    return found
+
+
+def _python_rows(path: Path, numeric: dict[str, str]) -> dict[int, Any]:
+    """What the python reader makes of each row, by row number: the engine's row of a lead, or the item."""
+    found: dict[int, Any] = {}
+    for k, item in enumerate(read_leads(path), start=1):
+        if isinstance(item, Lead):
+            rows = Rows(numeric)
+            try:
+                rows.add(k, item, q.micros(AS_OF))
+            except NotColumnar:
+                found[k] = item
+                continue
+            leads, _ = rows.tables()
+            found[k] = tuple(leads.to_pylist()[0].values())
+        else:
+            found[k] = item
+    return found
+
+
+def _same(sql: tuple[Any, ...], python: Any) -> None:
+    assert isinstance(python, tuple), python  # the SQL took a row the python reader rejects (or the engine refuses)
+    assert sql[:-1] == python[:-1]
+    # The custom fields: the same names in the same order with the same values.
+    assert [list(json.loads(x).items()) if x is not None else None for x in (sql[-1], python[-1])] == \
+        [list(json.loads(python[-1]).items()) if python[-1] is not None else None] * 2
+
+
+NUMERIC = [{}, {"budget": "int", "seats": "number", "lead_score": "int"}]
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lead_files(), st.sampled_from(NUMERIC))
+def test_each_csv_row_the_sql_takes_is_the_row_of_the_python_readers_lead(
+        tmp_path: Path, file: tuple[list[str], list[list[Any]]], numeric: dict[str, str]) -> None:
+    header, rows = file
+    path = tmp_path / "leads.csv"
+    _as_csv(path, header, rows)
+    _compare(path, "csv", numeric)
+
+
+def _compare(path: Path, fmt: str, numeric: dict[str, str]) -> None:
+    try:
+        python = _python_rows(path, numeric)
+    except InputError as err:  # the whole file refused (no rows, a column of a type no lead field takes): alike
+        with pytest.raises(InputError) as refused:
+            _sql_rows(path, fmt, numeric)
+        assert str(refused.value) == str(err)
+        return
+    for k, row in _sql_rows(path, fmt, numeric).items():
+        _same(row, python[k])
+
+
+@st.composite
+def parquet_files(draw: Any) -> pa.Table:
+    """Lead columns of the Parquet types the reader takes for them, and custom fields of any."""
+    rows = draw(st.integers(1, 8))
+    columns: dict[str, Any] = {}
+    columns["id"] = (pa.array([draw(st.sampled_from(IDS)) for _ in range(rows)], pa.string()) if draw(st.booleans())
+                     else _column("int", draw, rows))
+    for name, kinds in (("created_at", ("stamp", "naive", "date", "text")), ("company.employees", ("int", "double", "text")),
+                        ("company.annual_revenue", ("int", "double", "text")), ("email", ("text",)),
+                        ("account_id", ("int", "text")), ("Lead Score", ("int", "double", "bool", "text", "stamp")),
+                        ("fields.seats", ("int", "double", "bool", "text")), ("company.industry", ("text",))):
+        if not draw(st.booleans()):
+            continue
+        kind = draw(st.sampled_from(kinds))
+        if kind == "text":
+            values = {"created_at": STAMPS, "company.employees": EMPLOYEES, "company.annual_revenue": REVENUE,
+                      "email": EMAILS, "account_id": IDS}.get(name, CELLS)
+            columns[name] = pa.array([_leads_text(draw, values) for _ in range(rows)], pa.string())
+        else:
+            columns[name] = _column(kind, draw, rows)
+    if draw(st.booleans()):
+        columns["tier"] = pa.array([None] * rows, pa.null())  # pandas writes a column of None so
+    if draw(st.booleans()) and "company.industry" in columns:
+        columns["company.industry"] = columns["company.industry"].dictionary_encode()
+    return pa.table(columns)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(parquet_files(), st.sampled_from(NUMERIC))
+def test_each_parquet_row_the_sql_takes_is_the_row_of_the_python_readers_lead(
+        tmp_path: Path, table: Any, numeric: dict[str, str]) -> None:
+    path = tmp_path / "leads.parquet"
+    pq.write_table(table, path)
+    _compare(path, "parquet", numeric)
+
+
+def test_the_sql_takes_every_row_of_a_plain_crm_export(tmp_path: Path) -> None:
+    """Clean rows (no spaces around cells, times in the form ``leadscore export`` writes, ASCII
+    emails): none goes through the python reader's per-row code."""
+    path = tmp_path / "leads.csv"
+    _as_csv(path, ["id", "email", "created_at", "company.employees", "company.annual_revenue", "company.domain",
+                   "fields.budget", "Lead Score", "title"],
+            [[f"L-{i}", f"p{i}@acme{i % 7}.io", "2026-11-20T10:00:00Z", str(i), "2.5e6", f"acme{i % 7}.io",
+              "true" if i % 2 else "12", str(i * 3), "VP Marketing" if i % 3 else None] for i in range(1, 41)])
+    assert sorted(_sql_rows(path, "csv", {})) == list(range(1, 41))
+    parquet = tmp_path / "leads.parquet"
+    pq.write_table(pa.table({"id": [f"L-{i}" for i in range(40)], "company.employees": list(range(40)),
+                             "created_at": pa.array([datetime(2026, 11, 20, tzinfo=timezone.utc)] * 40,
+                                                    pa.timestamp("us", "UTC"))}), parquet)
+    assert sorted(_sql_rows(parquet, "parquet", {})) == list(range(1, 41))
+
+
+# --- leadscore score: the python engine's files ----------------------------------------------
+
+HOSTILE = [
+    ["id", "email", "title", "created_at", "account_id", "company.name", "company.domain", "company.employees",
+     "company.annual_revenue", "company.industry", "fields.budget_confirmed", "Lead Status", "seats"],
+    ["L-1", "dana@acme.io", "VP Marketing", "2026-11-20T10:00:00Z", "A-1", "Acme", "acme.io", "250", "2775000",
+     "Software", "true", "open", "12"],
+    ["L-2", "Bob@Gmail.com", "Student", "2026-11-01T10:00:00Z", "", "", "", "5", "", "", "", "", ""],
+    [" L-3", "eve@acme.io", "CTO", "2026-11-20", "A-1", "Acme", "ACME.io", "1200.0", "1e3", "software", "false", "", "x"],
+    ["", "nobody@acme.io", "", "", "", "", "", "", "", "", "", "", ""],  # no id: rejected
+    ["L-4", "d\u00e9@acme.io", "Head of Growth", "2026-11-21T08:00:00+02:00", "A-2", "Initech", "initech.com", "12.5",
+     "", "", "", "", ""],  # employees not whole: rejected
+    ["L-5", "al@initech.com", "Director", "0001-01-01T00:00:00Z", "A-2", "Initech", "initech.com", "40", "abc", "",
+     "", "", ""],  # revenue not a number: rejected
+    ["L-6", "cy@initech.com", "Director", "1700-01-01T00:00:00Z", "A-2", "Initech", "initech.com", "40", "", "", "",
+     "", "007"],  # a far date: the python engine's
+    ["L-1", "dup@acme.io", "", "", "A-1", "", "", "", "", "", "", "", ""],  # duplicate id: rejected
+    ["L-7", "fe@globex.com", "Chief Revenue Officer", "2026-11-22T09:30:00.5Z", "A-3", "Globex", "globex.com", " 80",
+     "1E+9", "Manufacturing", "TRUE", "\u00a0", "1234567890123456789"],
+]
+
+
+def _hostile(tmp_path: Path, as_parquet: bool) -> Path:
+    if as_parquet:
+        path = tmp_path / "leads"
+        path.mkdir()
+        header, rows = HOSTILE[0], HOSTILE[1:]
+        table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(header)})
+        pq.write_table(table.slice(0, 4), path / "part-0.parquet")  # two parts: rows numbered in each
+        pq.write_table(table.slice(4), path / "part-1.parquet")
+        return path
+    path = tmp_path / "leads.csv"
+    _as_csv(path, HOSTILE[0], HOSTILE[1:])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('L-8,"open,quote@acme.io\n')  # a quote never closed: the rest of the file is one bad row
+    return path
+
+
+def _score(tmp_path: Path, engine: str, leads: Path, *extra: str) -> tuple[int, str, str, str]:
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
+    for path in (out, rejects):
+        path.unlink(missing_ok=True)
+    result = CliRunner().invoke(build_cli(PluginManager()), [
+        "score", str(leads), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
+        *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
+            rejects.read_text(encoding="utf-8") if rejects.exists() else "", result.stderr)
+
+
+def _no_python_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the leads file was read the python way")
+
+    monkeypatch.setattr(readers, "_read_csv", refused)
+    monkeypatch.setattr(readers, "_read_parquet", refused)
+
+
+@pytest.mark.parametrize("as_parquet", [False, True])
+@pytest.mark.parametrize("extra", [(), ("--explain",), ("--format=csv",)])
+@pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
+def test_score_of_a_leads_file_read_by_duckdb_gives_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_parquet: bool, extra: tuple[str, ...],
+        packs: tuple[str, ...]) -> None:
+    """firr-base, and every installed pack (the shipped plugins' packs read account signals: the
+    account pass reads the file first)."""
+    leads = _hostile(tmp_path, as_parquet)
+    extra = (*packs, *extra)
+    wanted = _score(tmp_path, "python", leads, *extra)
+    assert f"scored 5 + rejected {4 if as_parquet else 5} " in wanted[3]
+    assert "duplicate lead id 'L-1'" in wanted[2] and "id is missing" in wanted[2]
+    if not as_parquet:
+        assert "never closed" in wanted[2]
+    _no_python_reading(monkeypatch)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    got = _score(tmp_path, "duckdb", leads, *extra)
+    assert got[:3] == wanted[:3]
+    assert got[3] == wanted[3]
+
+
+def test_csv_options_and_file_errors_as_the_python_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--delimiter, --strict on unknown columns, a header without rows, an empty file, a UTF-16 export."""
+    semi = tmp_path / "semi.csv"
+    semi.write_text("id;email;Lead Score\nL-1;dana@acme.io;7\nL-2;bob@gmail.com;x\n", encoding="utf-8")
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("id\temail\nL-1\tdana@acme.io\n".encode("utf-16"))
+    header_only, empty = tmp_path / "header.csv", tmp_path / "empty.csv"
+    header_only.write_text("id,email\n", encoding="utf-8")
+    empty.write_text("", encoding="utf-8")
+    cases = [(semi, ("--delimiter", ";")), (semi, ()), (semi, ("--strict",)), (utf16, ()), (header_only, ()),
+             (empty, ())]
+    wanted = [_score(tmp_path, "python", path, "-r", "firr-base", *extra) for path, extra in cases]
+    _no_python_reading(monkeypatch)
+    for (path, extra), expected in zip(cases, wanted):
+        assert _score(tmp_path, "duckdb", path, "-r", "firr-base", *extra) == expected, (path, extra)
+    assert "unknown column" in wanted[2][3] and "no leads in this file" in wanted[4][3]
+
+
+def test_a_row_left_to_the_python_engine_and_a_batch_that_fails_keep_the_python_cards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block whose SQL fails is scored by the python engine from the python reader's leads of its rows."""
+    leads = _hostile(tmp_path, False)
+    wanted = _score(tmp_path, "python", leads, "-r", "firr-base", "--explain")
+    from leadscore.columnar.engine import ColumnarScorer
+
+    run_views = ColumnarScorer.run_views
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.con.execute("SELECT count(*) FROM b_leads").fetchone()[0]:  # (the plan's check on no leads runs)
+            raise duckdb.Error("no SQL today")
+        return run_views(self, *args, **kwargs)
+
+    monkeypatch.setattr(ColumnarScorer, "run_views", failing)
+    got = _score(tmp_path, "duckdb", leads, "-r", "firr-base", "--explain")
+    assert got[:3] == wanted[:3]
+    assert "could not run 1 batch in SQL" in got[3]
+
+
+def test_a_wide_whole_number_is_no_row_the_sql_takes(tmp_path: Path) -> None:
+    path = tmp_path / "leads.parquet"
+    pq.write_table(pa.table({"id": ["L-1", "L-2", "L-3"], "company.employees": [WIDE, WIDE + 1, 5],
+                             "Seats": [1, WIDE + 1, 2]}), path)
+    assert sorted(_sql_rows(path, "parquet", {})) == [1, 3]
