@@ -264,6 +264,25 @@ def test_account_sums_duckdb_cannot_make_end_the_run_in_one_line(tmp_path: Path,
         "file in DuckDB (Out of Memory Error: failed to allocate data of size 16.0 MiB); score it with --engine python")
 
 
+def test_duckdb_prints_no_progress_bar_where_the_cards_may_be_going(tmp_path: Path) -> None:
+    """DuckDB draws a progress bar on standard output for a statement of over two seconds (a large
+    file's account sums, say): on the scorer's connection and the history database's it is off."""
+    from leadscore.columnar.activities import SqlActivityTable
+    from leadscore.history.duckdb_store import DuckDBStore
+
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
+        scorer = engine.columnar_scorer(AS_OF, explain=False, values=False, render="jsonl")
+        assert scorer.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+        table = SqlActivityTable()
+        table.attach(scorer)  # its cursor's setting is its own
+        assert table.cur.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    store = DuckDBStore(str(tmp_path / "history.duckdb"), create=True)
+    try:
+        assert store.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    finally:
+        store.close()
+
+
 def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_scorers() -> None:
     """While the account pass reads blocks DuckDB's memory limit is the pass's (the contacts wait on
     disk); the sums and the scoring pass run under the scorer's own limit."""

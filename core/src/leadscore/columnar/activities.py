@@ -35,7 +35,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.engine import WHOLE
+from leadscore.columnar.engine import WHOLE, quiet
 from leadscore.columnar.files import insert_rows
 from leadscore.columnar.lines import STAMP, collector_paused, evidence_sql
 from leadscore.errors import InputError, first_line
@@ -117,7 +117,7 @@ class SqlActivityTable:
         Attached to it already (the account pass read the leads first): nothing to do."""
         if self.con is not None and self.con is scorer.con:
             return
-        self.con, self.cur = scorer.con, scorer.con.cursor()
+        self.con, self.cur = scorer.con, quiet(scorer.con.cursor())
         self.as_of_us, self.explain = q.micros(scorer.as_of), scorer.explain
         for name, columns in ((_TABLE, "lead_id VARCHAR, n BIGINT, type VARCHAR, \"at\" BIGINT, props VARCHAR, "
                                        "id VARCHAR, place VARCHAR, odd_place BOOLEAN"),

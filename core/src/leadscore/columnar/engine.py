@@ -242,6 +242,14 @@ class Rows:
         return pa.table(self.held, schema=ACTIVITY_SCHEMA)
 
 
+def quiet(con: Any) -> Any:
+    """``con`` (a DuckDB connection or cursor) without DuckDB's progress bar, which it draws on standard
+    output, where the cards may be going, for a statement of over two seconds (a local setting: each
+    cursor is set on its own)."""
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
     names = scorer.plan.account_signals()
     columns: dict[str, list[Any]] = {"k": []}
@@ -300,8 +308,8 @@ class ColumnarScorer:
         self.tmp = tempfile.TemporaryDirectory(prefix="leadscore-duckdb-")
         # Past the memory limit DuckDB spills to the temporary directory, so big files stay within it.
         self.memory_limit = memory_limit
-        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit,
-                                          "preserve_insertion_order": True, "temp_directory": self.tmp.name})
+        self.con = quiet(duckdb.connect(config={"threads": 2, "memory_limit": memory_limit,
+                                                "preserve_insertion_order": True, "temp_directory": self.tmp.name}))
         from leadscore.columnar.render import routable
 
         # render: the cards come back as the lines `--format jsonl` or `--format csv` writes, or as the

@@ -58,7 +58,10 @@ class DuckDBStore(SqlStore):
         delay = 0.05
         while True:
             try:
-                return self.duckdb.connect(path, config={"memory_limit": MEMORY_LIMIT})
+                # No progress bar: DuckDB draws it on standard output, where the cards may be going.
+                con = self.duckdb.connect(path, config={"memory_limit": MEMORY_LIMIT})
+                con.execute("SET enable_progress_bar = false")
+                return con
             except self.duckdb.Error as err:
                 text = first_line(err)
                 if not _LOCKED.search(text):
