@@ -277,12 +277,16 @@ def _run(tmp_path: Path, engine: str, leads: Path, acts: Path, *extra: str) -> t
 @pytest.mark.parametrize("as_csv", [False, True])
 @pytest.mark.parametrize("extra", [(), ("--explain",), ("--format=csv",), ("--format=csv", "--explain")])
 @pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
+@pytest.mark.parametrize("records", [False, True])
 def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...], as_csv: bool,
-        packs: tuple[str, ...]) -> None:
+        packs: tuple[str, ...], records: bool) -> None:
     """firr-base, and every installed pack (the shipped plugins' packs read account signals: the
     account pass reads the leads and the file first, in DuckDB too, and the scoring pass reads the
-    file's table again, with its messages said once)."""
+    file's table again, with its messages said once). The columnar engine reads the leads file
+    itself (leadscore.columnar.table), or (``records``) takes the python reader's records of it, as
+    it does with a map, say."""
+    import leadscore_cli.main as cli_main
     from leadscore.engine import Engine
 
     leads, acts = _write(tmp_path, as_csv)
@@ -306,9 +310,14 @@ def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
     monkeypatch.setattr(readers, "_parquet_activity_table", refused)
     monkeypatch.setattr(readers, "_activity_table", refused)
     monkeypatch.setattr(Engine, "build_accounts", refused)
+    if records:
+        monkeypatch.setattr(cli_main, "columnar_reads", lambda *args: False)
+    else:
+        monkeypatch.setattr(readers, "_read_parquet", refused)  # (the leads file is Parquet)
     assert _run(tmp_path, "duckdb", leads, acts, *extra) == wanted
     table = kept[0]
-    assert kept == [table] * (1 if packs else 2)  # the account pass's scorer is the scoring pass's
+    # The account pass's scorer is the scoring pass's (the file is read once).
+    assert kept == [table] * (2 if records and not packs else 1)
     # Fourteen rows: ten in SQL; the decimal "5.", the type with a space, the bad day and the empty
     # lead id through the python reader's code.
     assert (table.rows, table.sql_rows) == (14, 10)

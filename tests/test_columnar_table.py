@@ -237,6 +237,49 @@ def _hostile(tmp_path: Path, as_parquet: bool) -> Path:
     return path
 
 
+def _activities(tmp_path: Path, as_parquet: bool) -> Path:
+    """Rows for leads the SQL takes, for one the reader strips (L-3), one it rejects (L-4), a far date
+    (the python engine's), a duplicate id's (L-1 again), an unknown lead, and rows left out."""
+    rows = [["lead_id", "type", "at", "properties.url"],
+            ["L-1", "pricing_page_visit", "2026-11-20T10:00:00Z", "/pricing"],
+            ["L-3", "demo_request", "2026-11-21T09:00:00Z", ""],
+            ["L-4", "webinar_attended", "2026-11-19T08:00:00Z", ""],
+            ["L-7", "demo_request", "2026-11-22T08:00:00Z", "/demo"],
+            ["L-7", " page_view", "2026-11-22T08:00:00Z", "/x"],  # spaces: the reader's code
+            ["L-2", "pricing_page_visit", "2026-02-30T10:00:00Z", ""],  # no such day: left out
+            ["L-6", "pricing_page_visit", "1700-01-01T00:00:00Z", ""],  # far: the python engine's
+            ["L-9", "page_view", "2026-11-20T10:00:00Z", ""],  # no such lead: rejected
+            ["L-1", "content_download", "2026-11-22T08:00:00Z", "/guide"]]
+    if as_parquet:
+        path = tmp_path / "acts.parquet"
+        pq.write_table(pa.table({name: [row[i] for row in rows[1:]] for i, name in enumerate(rows[0])}), path)
+        return path
+    path = tmp_path / "acts.csv"
+    _as_csv(path, rows[0], rows[1:])
+    return path
+
+
+@pytest.mark.parametrize("as_parquet", [False, True])
+@pytest.mark.parametrize("extra", [(), ("--explain",)])
+@pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
+def test_a_leads_file_and_an_activities_file_both_in_duckdb_give_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_parquet: bool, extra: tuple[str, ...],
+        packs: tuple[str, ...]) -> None:
+    leads, acts = _hostile(tmp_path, as_parquet), _activities(tmp_path, not as_parquet)  # (a mix: CSV and Parquet)
+    extra = (*packs, "--activities", str(acts), *extra)
+    wanted = _score(tmp_path, "python", leads, *extra)
+    assert "activity for unknown lead 'L-9'" in wanted[2] and "activity left out" in wanted[3]
+    _no_python_reading(monkeypatch)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the activities file was read the python way")
+
+    monkeypatch.setattr(readers, "_parquet_activity_table", refused)
+    monkeypatch.setattr(readers, "_activity_table", refused)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    assert _score(tmp_path, "duckdb", leads, *extra) == wanted
+
+
 def _score(tmp_path: Path, engine: str, leads: Path, *extra: str) -> tuple[int, str, str, str]:
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
     for path in (out, rejects):

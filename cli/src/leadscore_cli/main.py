@@ -494,9 +494,11 @@ def _output_format(path: str) -> str:
 
 
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options: InputOptions, explain: bool, top: int,
-                   render: str | None = None, report: Any = None, unknown_types: Any = None, misfits: Any = None) -> Any:
-    """The columnar engine reading a leads file itself (see :func:`columnar_reads`), or None when its
-    plan cannot (the leads are then read the python way)."""
+                   render: str | None = None, report: Any = None, unknown_types: Any = None, misfits: Any = None,
+                   activities: str | None = None, file_acts: Any = None) -> Any:
+    """The columnar engine reading a leads file itself (see :func:`columnar_reads`; a CSV or Parquet
+    one with its ``activities`` file kept in ``file_acts``, see :func:`_file_activities`), or None when
+    its plan cannot (the leads are then read the python way)."""
     from leadscore.columnar.scan import scan_jsonl
     from leadscore.columnar.table import scan_table
     from leadscore.io.readers import input_format
@@ -507,7 +509,8 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
         return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
                           unknown_types=unknown_types, misfits=misfits)
     return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
-                      unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict)
+                      unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict,
+                      activities=activities, file_acts=file_acts)
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
@@ -777,7 +780,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         """
         from collections import Counter
 
-        from leadscore.io.readers import ReadReport
+        from leadscore.io.readers import ReadReport, input_format
         from leadscore.files import AtomicOutput, OutputError, commit_all
         from leadscore.io.writers import RejectionWriter, open_writer
         from leadscore_cli.history import history_run
@@ -788,14 +791,15 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
-        # The columnar engine decodes a JSON Lines file itself unless one of these needs the leads as
-        # records first; then it scores what the python reader makes of them.
-        whole_file = columnar_reads(input_path, input_fmt) and not (
-            history is not None or with_next_steps or activities or accounts_path or dedupe
-            or options.column_map is not None)
         # An activities file the columnar engine would keep in DuckDB (see _file_activities).
         plain_activities = bool(activities) and activities != "-" and not (
             history is not None or with_next_steps or dedupe)
+        # The columnar engine reads a leads file itself (and a CSV or Parquet one's activities file into
+        # DuckDB) unless one of these needs the leads as records first; then it scores what the python
+        # reader makes of them.
+        whole_file = columnar_reads(input_path, input_fmt) and not (
+            history is not None or with_next_steps or accounts_path or dedupe or options.column_map is not None
+            or (activities and not (plain_activities and input_format(input_path, input_fmt) in ("csv", "parquet"))))
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
                                     activity_rows=activity_rows(activities) if auto and plain_activities else 0,
@@ -864,10 +868,19 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     source = input_path
                     results = None
                     file_acts = None
+                    acts_given_back = False
                     if engine_name == "duckdb" and whole_file and not engine.needs_shares:
                         rendered = fmt if fmt in RENDERED_FORMATS else None
-                        results = _columnar_scan(engine, input_path, input_fmt, options, explain, top, render=rendered,
-                                                 report=report, unknown_types=unknown_types, misfits=misfits)
+                        file_acts = _file_activities(engine, engine_name, activities, plain=True)
+                        if file_acts is not None or not activities:
+                            results = _columnar_scan(engine, input_path, input_fmt, options, explain, top, render=rendered,
+                                                     report=report, unknown_types=unknown_types, misfits=misfits,
+                                                     activities=activities, file_acts=file_acts)
+                        if results is None:
+                            # The python reader's way below (and its own table for a file of many rows
+                            # the SQL does not take, which this one gave back).
+                            acts_given_back = file_acts is not None and file_acts.rows > 0
+                            file_acts = None
                     if engine_name == "spark":
                         if fmt != "jsonl":
                             raise UsageFailure(f"--engine spark: writes JSON Lines, not {fmt}; add --format jsonl "
@@ -886,7 +899,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         sql_accounts = engine_name == "duckdb" and (engine.needs_accounts or bool(accounts_path)) \
                             and not (with_next_steps or engine.needs_shares)
                         file_acts = _file_activities(engine, engine_name, activities, plain=not (
-                            dedupe or engine.needs_shares or with_next_steps or run is not None
+                            dedupe or engine.needs_shares or with_next_steps or run is not None or acts_given_back
                             or ((engine.needs_accounts or accounts_path) and not sql_accounts)))
                         if engine.needs_accounts or accounts_path:
                             first = _progress(_read(source, activities, input_fmt, options=options,

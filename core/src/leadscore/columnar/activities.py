@@ -178,10 +178,14 @@ class SqlActivityTable:
         for rejection in skipped:
             report.skip(rejection)
         report.skipped_count += count - len(skipped)
+        self.restart()
+        return self
+
+    def restart(self) -> None:
+        """The leads met counted afresh (a second pass over the same leads)."""
         self._matched, self._joined = [], []
         for name in (_MATCHED, _JOINED):
             self.cur.execute(f"DELETE FROM {name}")
-        return self
 
     def _renames(self, cmap: Any) -> dict[str, str]:
         """The map's renames of the table's activity types (``ColumnMap.activity_type``)."""
@@ -282,6 +286,11 @@ class SqlActivityTable:
         if len(self._joined) >= _FLUSH:
             self._flush()
         return lead
+
+    def join_all(self, relation: str) -> None:
+        """:meth:`join` for the leads of a relation on the scorer's connection (its ``id`` column)."""
+        for name in (_MATCHED, _JOINED):
+            self.con.execute(f"INSERT INTO {name} SELECT id FROM {relation}")
 
     def match(self, lead_id: str) -> None:
         self._matched.append(lead_id)

@@ -250,6 +250,17 @@ def quiet(con: Any) -> Any:
     return con
 
 
+def with_file_rows(own: str, held: str, file_rows: str) -> str:
+    """The activities of a batch's leads with their rows of an activities file kept in DuckDB: ``own``
+    (their own activity rows), ``held`` (their rows of the file the python reader read) and the query
+    ``file_rows``, each lead's in the order the python reader gives them: by time, its own first at
+    one instant, then the file's in row order."""
+    return ('SELECT k, (row_number() OVER (PARTITION BY k ORDER BY "at", src, ord) - 1)::BIGINT AS pos, type, "at", '
+            f'props, ev FROM (SELECT k, 0 AS src, pos AS ord, type, "at", props, ev FROM {own} '
+            f'UNION ALL SELECT k, 1, pos, type, "at", props, ev FROM {held} '
+            f'UNION ALL SELECT k, 1, ord, type, "at", props, ev FROM ({file_rows})) ORDER BY k, pos')
+
+
 def account_table(scorer: Any, leads: dict[int, Lead], accounts: Any) -> pa.Table:
     names = scorer.plan.account_signals()
     columns: dict[str, list[Any]] = {"k": []}
@@ -423,12 +434,7 @@ class ColumnarScorer:
             con.register("b_held", held if held is not None else acts.slice(0, 0))
             con.unregister("b_acts")
             with timed("file activities"):
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE b_acts AS SELECT k, (row_number() OVER (PARTITION BY k "
-                    "ORDER BY \"at\", src, ord) - 1)::BIGINT AS pos, type, \"at\", props, ev FROM ("
-                    "SELECT k, 0 AS src, pos AS ord, type, \"at\", props, ev FROM b_own "
-                    "UNION ALL SELECT k, 1, pos, type, \"at\", props, ev FROM b_held "
-                    f"UNION ALL SELECT k, 1, ord, type, \"at\", props, ev FROM ({file_acts.file_rows()})) ORDER BY k, pos")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE b_acts AS {with_file_rows('b_own', 'b_held', file_acts.file_rows())}")
         if isinstance(accounts, str):
             con.execute(f"CREATE OR REPLACE TEMP VIEW b_acc AS {accounts}")
         elif accounts is not None:

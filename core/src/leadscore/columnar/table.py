@@ -32,18 +32,23 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.activities import _BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time
-from leadscore.columnar.engine import WHOLE, NotColumnar, Rows
+from leadscore.columnar.engine import WHOLE, NotColumnar, Rows, with_file_rows
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
-                                  csv_lead_header, csv_row_item, parquet_lead_plan)
+                                  activities_source, csv_lead_header, csv_row_item, parquet_lead_plan)
 from leadscore.model import Lead, Rejection
 
 # Rows a block: DuckDB's work on a block has a fixed part (tens of ms on 2 cores), and a block's
-# rows are few bytes beside a JSON Lines block's leads with their activities.
+# rows are few bytes beside a JSON Lines block's leads with their activities. With an activities file
+# (about 20 rows a generated lead) a block holds as much as a JSON Lines block of as many leads; with
+# --explain each lead's full ledger is made at once (see leadscore.columnar.scan's block sizes).
 BLOCK_ROWS = 16_384
+EXPLAIN_BLOCK_ROWS = 4_096
+FILE_BLOCK_ROWS = 8_192
+FILE_EXPLAIN_BLOCK_ROWS = 2_048
 _LEAD_COLUMNS = ("k BIGINT, id VARCHAR, email VARCHAR, title VARCHAR, source VARCHAR, created_at BIGINT, "
                  "account_id VARCHAR, c_name VARCHAR, c_domain VARCHAR, c_industry VARCHAR, c_employees BIGINT, "
                  "c_revenue DOUBLE, c_country VARCHAR, c_tier VARCHAR, fields VARCHAR")
@@ -61,16 +66,31 @@ _NUMBER_TEXT = r"-?[0-9]{1,300}(\.[0-9]{1,300})?([eE][+-]?[0-9]{1,4})?"
 def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, explain: bool, top: int,
                render: str | None = None, report: ReadReport | None = None, unknown_types: Any = None,
                misfits: Any = None, delimiter: str | None = None, strict: bool = False,
-               block_rows: int = BLOCK_ROWS) -> Iterator[Any] | None:
+               block_rows: int | None = None, activities: str | None = None,
+               file_acts: Any = None) -> Iterator[Any] | None:
     """Cards and rejections for every row of the CSV or Parquet (``fmt``) leads file or directory at
-    ``path`` in order, or None when the columnar engine cannot run this plan; as
-    :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it for ``render``,
-    ``report``, ``unknown_types`` and ``misfits``). ``delimiter`` and ``strict``: the reader's."""
+    ``path`` in order, or None when the columnar engine cannot run this plan or keep the activities
+    file in DuckDB; as :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it
+    for ``render``, ``report``, ``unknown_types`` and ``misfits``). ``delimiter`` and ``strict``: the
+    reader's. ``activities``: an activities file (CSV or Parquet), read into ``file_acts`` (a
+    leadscore.columnar.activities.SqlActivityTable, given with it) as the python reader reads it, before the first
+    lead; its rows for leads the file does not have are rejected after the last lead, and the
+    caller counts its activity types (``file_acts.count_types``) and drops it once the run is written."""
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
         return None
+    report = report if report is not None else ReadReport()
+    if activities is not None:
+        act_path, _, act_label = activities_source(activities)
+        file_acts.attach(scorer)
+        if act_path is None or file_acts.reader(act_path, act_label, _ReadContext(None, delimiter, strict, report)) is None:
+            return None  # many rows the SQL does not take: the python reader's table reads the file
+    if block_rows is None:
+        block_rows = ((FILE_EXPLAIN_BLOCK_ROWS if explain else FILE_BLOCK_ROWS) if activities is not None
+                      else EXPLAIN_BLOCK_ROWS if explain else BLOCK_ROWS)
     reader = _TableReader(engine, scorer, path, label, when, report, unknown_types, misfits)
     reader.source = _Source(Path(path), label, fmt, delimiter, strict, block_rows, reader)
+    reader.file_acts = file_acts if activities is not None else None
     blocks = reader.blocks()
     first = next(blocks, None)  # the file's own errors (no header, no rows) are raised by its reading
     assert first is not None
@@ -105,14 +125,26 @@ class _Rows:
 
 
 class _TableBlock(_Block):
+    file_acts: Any = None
+
     def read_python(self, label: str, lines: tuple[int, int] | None = None) -> dict[int, Lead | Rejection]:
         """The block's rows (or those numbered ``lines``, first and last) read by the python reader,
-        for leads the SQL could not score (see _Block.read_python)."""
+        for leads the SQL could not score (see _Block.read_python), with their file activities."""
         low, high = lines if lines is not None else (self.first, self.last)
         numbers = [k for k in range(low, high + 1) if k not in self.by_python]
-        read = self.lines.items(numbers, _ReadContext(None, None, False, ReadReport()))
+        ctx = _ReadContext(None, None, False, ReadReport())
+        ctx.table = self.file_acts
+        read = _joined(self.lines.items(numbers, ctx), self.file_acts)
         self.by_python.update(read)
         return read
+
+
+def _joined(items: dict[int, Lead | Rejection], file_acts: Any) -> dict[int, Lead | Rejection]:
+    """``items`` with each lead's activities of the file in DuckDB, as the python reader hands it on."""
+    numbers = [k for k, item in items.items() if isinstance(item, Lead)]
+    if file_acts is None or not numbers:
+        return items
+    return {**items, **dict(zip(numbers, file_acts.joined([items[k] for k in numbers])))}
 
 
 class _TableReader(_BlockReader):
@@ -122,9 +154,34 @@ class _TableReader(_BlockReader):
                  unknown_types: Any, misfits: Any) -> None:
         super().__init__(engine, scorer, path, label, when, 0, report, unknown_types, misfits)
         self.kept = None  # the scoring pass reads the file again: DuckDB's reading of its rows is quick
+        self.file_acts: Any = None
+        self.passes = 0
 
     def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
-        return _TableBlock(first, last, by_python, lines)
+        block = _TableBlock(first, last, by_python, lines)
+        block.file_acts = self.file_acts
+        return block
+
+    def blocks(self) -> Iterator[_Block]:
+        if self.file_acts is not None:
+            if self.passes:
+                self.file_acts.restart()  # the scoring pass meets the leads again
+            else:  # leads whose file rows the python reader read, or the SQL does not take: the python reader's
+                special = sorted(self.file_acts.python_ids | set(self.file_acts.held.by_lead))
+                self.scorer.con.register("ls_special_in", pa.table({"id": pa.array(special, pa.string())}))
+                self.scorer.con.execute("CREATE OR REPLACE TEMP TABLE ls_special AS SELECT id FROM ls_special_in")
+                self.scorer.con.unregister("ls_special_in")
+        self.passes += 1
+        yield from super().blocks()
+
+    def _scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[Any]:
+        yield from super()._scored(first, rest)
+        if self.file_acts is not None:
+            yield from self.file_acts.unmatched()  # after the last lead, as the python reader gives them
+
+    def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
+        if self.file_acts is None:  # (with the file, the caller counts its types once the run is done)
+            super()._count_types(by_python)
 
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, _Rows, _Rows]]:
         # What a pass notes of the file (unknown columns) goes to the report once: it keeps each line once.
@@ -148,20 +205,43 @@ class _TableReader(_BlockReader):
         con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_ACTIVITY_COLUMNS})")
         odd = [k for (k,) in con.execute("SELECT k FROM ls_checked WHERE NOT simple").fetchall()]
         con.execute("DROP TABLE ls_checked")
+        if self.file_acts is not None:
+            odd += self._file_rows()
         return sorted(odd + list(decoded.odd))
+
+    def _file_rows(self) -> list[int]:
+        """The block's leads' rows of the activities file into ``activities``; the numbers of the leads
+        left to the python reader (see :meth:`blocks`), out of ``leads``."""
+        con, file_acts = self.scorer.con, self.file_acts
+        moved = [k for (k,) in con.execute("SELECT k FROM leads WHERE id IN (SELECT id FROM ls_special)").fetchall()]
+        if moved:
+            con.execute("DELETE FROM leads WHERE id IN (SELECT id FROM ls_special)")
+        file_acts.join_all("leads")
+        con.execute("CREATE OR REPLACE TEMP VIEW b_leads AS SELECT * FROM leads")
+        # (``activities`` is empty here: the leads with activities of their own or rows held are the reader's.)
+        con.execute(f"INSERT INTO activities {with_file_rows('activities', 'activities', file_acts.file_rows())}")
+        return moved
 
     def _odd_lines(self, first: int, lines: _Rows, numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the rows the SQL left to it; leads it makes join the tables."""
         found: dict[int, Lead | Rejection] = {}
         if not numbers:
             return found
+        file_acts = self.file_acts
         rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
         # Activities left out of a lead are reported once, in the pass that scores.
         report = self.report if self.last_pass and self.report is not None else ReadReport()
-        for number, item in lines.items(numbers, _ReadContext(None, None, False, report)).items():
+        ctx = _ReadContext(None, None, False, report)
+        ctx.table = file_acts
+        for number, item in lines.items(numbers, ctx).items():
             if isinstance(item, Lead):
                 try:
-                    rows.add(number, item, as_of_us)
+                    if file_acts is None:
+                        rows.add(number, item, as_of_us)
+                    elif item.id in file_acts.python_ids:
+                        raise NotColumnar("file activities")
+                    else:
+                        rows.add(number, item, as_of_us, file_acts.held_of(item.id))
                     continue
                 except NotColumnar:
                     pass
@@ -169,10 +249,17 @@ class _TableReader(_BlockReader):
         leads, acts = rows.tables()
         if leads.num_rows:
             con = self.scorer.con
-            con.register("more_leads", leads)
+            for name, table in (("more_leads", leads), ("more_acts", acts), ("more_held", rows.held_table())):
+                con.register(name, table)
             con.execute("INSERT INTO leads SELECT * FROM more_leads")
-            con.unregister("more_leads")
-        return found
+            if file_acts is None:
+                con.execute("INSERT INTO activities SELECT * FROM more_acts")
+            else:
+                con.execute("CREATE OR REPLACE TEMP VIEW b_leads AS SELECT * FROM more_leads")
+                con.execute(f"INSERT INTO activities {with_file_rows('more_acts', 'more_held', file_acts.file_rows())}")
+            for name in ("more_leads", "more_acts", "more_held"):
+                con.unregister(name)
+        return _joined(found, file_acts)
 
 
 class _Source:
