@@ -1521,7 +1521,7 @@ def test_a_batch_after_one_halved_for_memory_starts_in_parts_of_the_halves_size(
         def drop_batch(self) -> None:
             pass
 
-    monkeypatch.setattr(columnar_run, "_add", lambda *args: None)
+    monkeypatch.setattr(columnar_run, "add_lead", lambda *args: None)
     monkeypatch.setattr(columnar_run, "MIN_PART_LEADS", 40)
     tried: list[int] = []
 

@@ -58,7 +58,7 @@ def columnar_leads(batch: list[Lead | Rejection], first: int, rows: Rows, as_of_
         if isinstance(item, Rejection):
             continue
         try:
-            _add(rows, k, item, as_of_us, file_acts)
+            add_lead(rows, k, item, as_of_us, file_acts)
             columnar[k] = item
         except NotColumnar:
             continue
@@ -109,7 +109,7 @@ def _batch(engine: Any, scorer: Any, first: int, batch: list[Lead | Rejection], 
         yield result
 
 
-def _add(rows: Rows, k: int, lead: Lead, as_of_us: int, file_acts: Any) -> None:
+def add_lead(rows: Rows, k: int, lead: Lead, as_of_us: int, file_acts: Any) -> None:
     """The lead into ``rows``, with the rows of the activities file the python reader read; NotColumnar
     for a lead whose file activities the SQL does not take exactly."""
     if file_acts is None:
@@ -137,7 +137,7 @@ def in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, as_of_us: int, fil
         if part is not leads:
             rows = Rows(scorer.numeric_fields, evidence=rows.evidence)
             for k in keys:
-                _add(rows, k, part[k], as_of_us, file_acts)
+                add_lead(rows, k, part[k], as_of_us, file_acts)
         try:
             run(part, rows)
         except Exception as err:  # noqa: BLE001 - the python engine gives each lead its own result or message

@@ -38,10 +38,10 @@ from sqlglot import exp
 from leadscore.accounts import account_key
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, SqlAccounts
-from leadscore.columnar.engine import BATCH, NotColumnar, Rows, timed
+from leadscore.columnar.engine import BATCH, NotColumnar, Rows, timed, with_file_rows
 from leadscore.columnar.files import ParquetFolder, copy_parquet, insert_rows
 from leadscore.columnar.lines import activity_sql, decode_block
-from leadscore.columnar.run import halve_or_record
+from leadscore.columnar.run import add_lead, halve_or_record
 from leadscore.errors import InputError, first_line
 from leadscore.explain import count_unscored
 from leadscore.io.duplicates import DEDUPE_FIX
@@ -387,35 +387,49 @@ class _BlockReader:
     def _odd_lines(self, first: int, lines: list[bytes] | SpanLines, numbers: list[int],
                    as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
-        con = self.scorer.con
-        found: dict[int, Lead | Rejection] = {}
-        if not numbers:
-            return found
-        rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
         # Activities left out of a lead are reported once, in the pass that scores.
         context = line_context(self.report if self.last_pass else None)
-        for number in numbers:
-            raw = lines[number - first]
-            # A line longer than the python reader reads is refused as it refuses it.
-            line = None if len(raw) > MAX_LINE_BYTES else raw + b"\n"
-            item = parse_jsonl_line(line, f"{self.label}:{number}", number == 1, context)
-            if item is None:
-                continue
+
+        def parsed() -> Iterator[tuple[int, Lead | Rejection]]:
+            for number in numbers:
+                raw = lines[number - first]
+                # A line longer than the python reader reads is refused as it refuses it.
+                line = None if len(raw) > MAX_LINE_BYTES else raw + b"\n"
+                item = parse_jsonl_line(line, f"{self.label}:{number}", number == 1, context)
+                if item is not None:
+                    yield number, item
+
+        return self._add_odd(parsed(), as_of_us)
+
+    def _add_odd(self, items: Iterable[tuple[int, Lead | Rejection]], as_of_us: int,
+                 file_acts: Any = None) -> dict[int, Lead | Rejection]:
+        """The leads of ``items`` ((number, the python reader's lead or rejection)) the SQL takes into the
+        block's ``leads`` and ``activities`` (with ``file_acts``, an activities file kept in DuckDB, their
+        rows of it too); the rest, by number."""
+        found: dict[int, Lead | Rejection] = {}
+        rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
+        for number, item in items:
             if isinstance(item, Lead):
                 try:
-                    rows.add(number, item, as_of_us)
+                    add_lead(rows, number, item, as_of_us, file_acts)
                     continue
                 except NotColumnar:
                     pass
             found[number] = item
         leads, acts = rows.tables()
-        if leads.num_rows:
-            con.register("more_leads", leads)
-            con.register("more_acts", acts)
-            con.execute("INSERT INTO leads SELECT * FROM more_leads")
+        if not leads.num_rows:
+            return found
+        con = self.scorer.con
+        for name, table in (("more_leads", leads), ("more_acts", acts), ("more_held", rows.held_table())):
+            con.register(name, table)
+        con.execute("INSERT INTO leads SELECT * FROM more_leads")
+        if file_acts is None:
             con.execute("INSERT INTO activities SELECT * FROM more_acts")
-            con.unregister("more_leads")
-            con.unregister("more_acts")
+        else:
+            con.execute("CREATE OR REPLACE TEMP VIEW b_leads AS SELECT * FROM more_leads")
+            con.execute(f"INSERT INTO activities {with_file_rows('more_acts', 'more_held', file_acts.file_rows())}")
+        for name in ("more_leads", "more_acts", "more_held"):
+            con.unregister(name)
         return found
 
     def _accounts(self, summary: AccountPass) -> Any:

@@ -16,8 +16,9 @@ account pass, duplicates, parts halved for memory, the python engine for what th
 
 A row is numbered by its place in the file (the first row under the header is 1, a directory's
 parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. The leads
-come without a column map (``--map`` reads them as records, as do ``--activities`` and the options
-:func:`leadscore_cli.main.columnar_reads` lists).
+come without a column map (``--map`` reads them as records, as do the options
+:func:`leadscore_cli.main.columnar_reads` lists). An activities file (CSV or Parquet) is read into
+DuckDB first (leadscore.columnar.activities) and each block's leads join their rows of it in SQL.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.activities import _BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time
-from leadscore.columnar.engine import WHOLE, NotColumnar, Rows, with_file_rows
+from leadscore.columnar.engine import WHOLE, with_file_rows
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
@@ -72,9 +73,9 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     ``path`` in order, or None when the columnar engine cannot run this plan or keep the activities
     file in DuckDB; as :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it
     for ``render``, ``report``, ``unknown_types`` and ``misfits``). ``delimiter`` and ``strict``: the
-    reader's. ``activities``: an activities file (CSV or Parquet), read into ``file_acts`` (a
-    leadscore.columnar.activities.SqlActivityTable, given with it) as the python reader reads it, before the first
-    lead; its rows for leads the file does not have are rejected after the last lead, and the
+    reader's. ``activities``: an activities file (CSV or Parquet), read as the python reader reads it
+    before the first lead into ``file_acts`` (a leadscore.columnar.activities.SqlActivityTable, given
+    with it); its rows for leads the file does not have are rejected after the last lead, and the
     caller counts its activity types (``file_acts.count_types``) and drops it once the run is written."""
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
@@ -224,42 +225,13 @@ class _TableReader(_BlockReader):
 
     def _odd_lines(self, first: int, lines: _Rows, numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the rows the SQL left to it; leads it makes join the tables."""
-        found: dict[int, Lead | Rejection] = {}
         if not numbers:
-            return found
-        file_acts = self.file_acts
-        rows = Rows(self.scorer.numeric_fields, evidence=self.scorer.explain)
+            return {}
         # Activities left out of a lead are reported once, in the pass that scores.
-        report = self.report if self.last_pass and self.report is not None else ReadReport()
-        ctx = _ReadContext(None, None, False, report)
-        ctx.table = file_acts
-        for number, item in lines.items(numbers, ctx).items():
-            if isinstance(item, Lead):
-                try:
-                    if file_acts is None:
-                        rows.add(number, item, as_of_us)
-                    elif item.id in file_acts.python_ids:
-                        raise NotColumnar("file activities")
-                    else:
-                        rows.add(number, item, as_of_us, file_acts.held_of(item.id))
-                    continue
-                except NotColumnar:
-                    pass
-            found[number] = item
-        leads, acts = rows.tables()
-        if leads.num_rows:
-            con = self.scorer.con
-            for name, table in (("more_leads", leads), ("more_acts", acts), ("more_held", rows.held_table())):
-                con.register(name, table)
-            con.execute("INSERT INTO leads SELECT * FROM more_leads")
-            if file_acts is None:
-                con.execute("INSERT INTO activities SELECT * FROM more_acts")
-            else:
-                con.execute("CREATE OR REPLACE TEMP VIEW b_leads AS SELECT * FROM more_leads")
-                con.execute(f"INSERT INTO activities {with_file_rows('more_acts', 'more_held', file_acts.file_rows())}")
-            for name in ("more_leads", "more_acts", "more_held"):
-                con.unregister(name)
-        return _joined(found, file_acts)
+        ctx = _ReadContext(None, None, False, self.report if self.last_pass and self.report is not None else ReadReport())
+        ctx.table = self.file_acts
+        found = self._add_odd(lines.items(numbers, ctx).items(), as_of_us, self.file_acts)
+        return _joined(found, self.file_acts)
 
 
 class _Source:
