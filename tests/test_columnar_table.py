@@ -79,7 +79,7 @@ def _sql_rows(path: Path, fmt: str, numeric: dict[str, str]) -> dict[int, tuple[
     con = duckdb.connect()
     found: dict[int, tuple[Any, ...]] = {}
     # Blocks of 3 rows (several blocks), Parquet batches of 2 (a block of several, each with its dictionaries).
-    source = lead_table._Source(path, str(path), fmt, None, False, 3, None)
+    source = lead_table._Source(path, str(path), fmt, None, False, 3)
     batch_rows, lead_table.BATCH_ROWS = lead_table.BATCH_ROWS, 2
     try:
         for rows in source.blocks(_ReadContext(None, None, False, ReadReport()), q.micros(AS_OF), numeric):

@@ -33,7 +33,7 @@ from sqlglot import exp
 
 from leadscore.columnar import sql as q
 from leadscore.columnar.activities import _BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time
-from leadscore.columnar.engine import WHOLE, with_file_rows
+from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
@@ -50,10 +50,8 @@ BLOCK_ROWS = 16_384
 EXPLAIN_BLOCK_ROWS = 4_096
 FILE_BLOCK_ROWS = 8_192
 FILE_EXPLAIN_BLOCK_ROWS = 2_048
-_LEAD_COLUMNS = ("k BIGINT, id VARCHAR, email VARCHAR, title VARCHAR, source VARCHAR, created_at BIGINT, "
-                 "account_id VARCHAR, c_name VARCHAR, c_domain VARCHAR, c_industry VARCHAR, c_employees BIGINT, "
-                 "c_revenue DOUBLE, c_country VARCHAR, c_tier VARCHAR, fields VARCHAR")
-_ACTIVITY_COLUMNS = 'k BIGINT, pos BIGINT, type VARCHAR, "at" BIGINT, props VARCHAR, ev VARCHAR'
+# The SQL types of the engine's Arrow schemas' columns (leadscore.columnar.engine.LEAD_SCHEMA, ACTIVITY_SCHEMA).
+_SQL_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.float64(): "DOUBLE"}
 # The lead's text values by target, and their column in the leads table.
 _TEXTS = {"email": "email", "title": "title", "source": "source", "company.name": "c_name",
           "company.domain": "c_domain", "company.industry": "c_industry", "company.country": "c_country",
@@ -89,9 +87,9 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     if block_rows is None:
         block_rows = ((FILE_EXPLAIN_BLOCK_ROWS if explain else FILE_BLOCK_ROWS) if activities is not None
                       else EXPLAIN_BLOCK_ROWS if explain else BLOCK_ROWS)
-    reader = _TableReader(engine, scorer, path, label, when, report, unknown_types, misfits)
-    reader.source = _Source(Path(path), label, fmt, delimiter, strict, block_rows, reader)
-    reader.file_acts = file_acts if activities is not None else None
+    source = _Source(Path(path), label, fmt, delimiter, strict, block_rows)
+    reader = _TableReader(engine, scorer, source, when, report, unknown_types, misfits,
+                          file_acts if activities is not None else None)
     blocks = reader.blocks()
     first = next(blocks, None)  # the file's own errors (no header, no rows) are raised by its reading
     assert first is not None
@@ -133,11 +131,17 @@ class _TableBlock(_Block):
         for leads the SQL could not score (see _Block.read_python), with their file activities."""
         low, high = lines if lines is not None else (self.first, self.last)
         numbers = [k for k in range(low, high + 1) if k not in self.by_python]
-        ctx = _ReadContext(None, None, False, ReadReport())
-        ctx.table = self.file_acts
-        read = _joined(self.lines.items(numbers, ctx), self.file_acts)
+        read = _joined(self.lines.items(numbers, _row_context(ReadReport(), self.file_acts)), self.file_acts)
         self.by_python.update(read)
         return read
+
+
+def _row_context(report: ReadReport, file_acts: Any) -> _ReadContext:
+    """The python reader's context for one row's lead (its cells are split already), with the
+    activities file's table when there is one (its lead is noted as met)."""
+    ctx = _ReadContext(None, None, False, report)
+    ctx.table = file_acts
+    return ctx
 
 
 def _joined(items: dict[int, Lead | Rejection], file_acts: Any) -> dict[int, Lead | Rejection]:
@@ -149,13 +153,12 @@ def _joined(items: dict[int, Lead | Rejection], file_acts: Any) -> dict[int, Lea
 
 
 class _TableReader(_BlockReader):
-    source: _Source
-
-    def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, report: ReadReport | None,
-                 unknown_types: Any, misfits: Any) -> None:
-        super().__init__(engine, scorer, path, label, when, 0, report, unknown_types, misfits)
+    def __init__(self, engine: Any, scorer: Any, source: _Source, when: datetime, report: ReadReport | None,
+                 unknown_types: Any, misfits: Any, file_acts: Any) -> None:
+        super().__init__(engine, scorer, str(source.path), source.label, when, 0, report, unknown_types, misfits)
+        self.source = source
         self.kept = None  # the scoring pass reads the file again: DuckDB's reading of its rows is quick
-        self.file_acts: Any = None
+        self.file_acts = file_acts
         self.passes = 0
 
     def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
@@ -201,9 +204,9 @@ class _TableReader(_BlockReader):
             con.execute(f"CREATE OR REPLACE TEMP TABLE ls_checked AS {decoded.select}")
         finally:
             con.unregister("ls_rows")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_LEAD_COLUMNS})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_columns(LEAD_SCHEMA)})")
         con.execute("INSERT INTO leads SELECT * EXCLUDE (simple) FROM ls_checked WHERE simple")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_ACTIVITY_COLUMNS})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_columns(ACTIVITY_SCHEMA)})")
         odd = [k for (k,) in con.execute("SELECT k FROM ls_checked WHERE NOT simple").fetchall()]
         con.execute("DROP TABLE ls_checked")
         if self.file_acts is not None:
@@ -228,8 +231,7 @@ class _TableReader(_BlockReader):
         if not numbers:
             return {}
         # Activities left out of a lead are reported once, in the pass that scores.
-        ctx = _ReadContext(None, None, False, self.report if self.last_pass and self.report is not None else ReadReport())
-        ctx.table = self.file_acts
+        ctx = _row_context(self.report if self.last_pass and self.report is not None else ReadReport(), self.file_acts)
         found = self._add_odd(lines.items(numbers, ctx).items(), as_of_us, self.file_acts)
         return _joined(found, self.file_acts)
 
@@ -237,11 +239,9 @@ class _TableReader(_BlockReader):
 class _Source:
     """A CSV or Parquet leads file, read in blocks of rows (:class:`_Rows`)."""
 
-    def __init__(self, path: Path, label: str, fmt: str, delimiter: str | None, strict: bool, block_rows: int,
-                 reader: _TableReader) -> None:
+    def __init__(self, path: Path, label: str, fmt: str, delimiter: str | None, strict: bool, block_rows: int) -> None:
         self.path, self.label, self.fmt, self.delimiter, self.strict = path, label, fmt, delimiter, strict
         self.block_rows = block_rows
-        self.reader = reader
 
     def blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
         if self.fmt == "csv":
@@ -388,13 +388,17 @@ def lead_query(plan: Any, kinds: Sequence[str | None], dates: Sequence[bool], do
             plain = _INT_JSON if kind == "int" else _JSON_NUMBER_OR_BOOL
             simple.append(q.or_(q.is_null(value.copy()), _full(value, plain)))
     columns = [q.col("n").as_("k")]
-    for name, cast in (("id", "VARCHAR"), ("email", "VARCHAR"), ("title", "VARCHAR"), ("source", "VARCHAR"),
-                       ("created_at", "BIGINT"), ("account_id", "VARCHAR"), ("c_name", "VARCHAR"),
-                       ("c_domain", "VARCHAR"), ("c_industry", "VARCHAR"), ("c_employees", "BIGINT"),
-                       ("c_revenue", "DOUBLE"), ("c_country", "VARCHAR"), ("c_tier", "VARCHAR")):
-        columns.append(q.cast(q.col(name) if name in values else q.lit(None), cast).as_(name))
+    for field in LEAD_SCHEMA:  # the engine's columns in their order, between k and fields
+        if field.name not in ("k", "fields"):
+            columns.append(q.cast(q.col(field.name) if field.name in values else q.lit(None),
+                                  _SQL_TYPES[field.type]).as_(field.name))
     layer2 = q.select(*columns, _object(named).as_("fields"), q.and_(*simple).as_("simple")).from_(layer1.subquery("r1"))
     return q.sql(layer2)
+
+
+def _columns(schema: pa.Schema) -> str:
+    """An Arrow schema's columns as a CREATE TABLE's column list."""
+    return ", ".join(f'"{field.name}" {_SQL_TYPES[field.type]}' for field in schema)
 
 
 _INT_JSON = r"-?(0|[1-9][0-9]*)|true|false"
