@@ -153,7 +153,7 @@ def test_a_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_mess
     # Every row the SQL kept names its evidence place as the activity's record does; a place that is
     # not text (or a time the SQL's doubles do not hold exactly) sends its lead to the python engine.
     for lead_id, n, at, place, odd in sql.con.execute(
-            'SELECT lead_id, n, "at", place, odd_place FROM ls_file_acts ORDER BY n').fetchall():
+            f'SELECT lead_id, n, "at", place, odd_place FROM {file_activities._TABLE} ORDER BY n').fetchall():
         record = next(a for order, a in python._store.by_lead[lead_id] if order == n)
         wanted = evidence_place(record.properties)
         assert (place, odd) == ((wanted, False) if wanted is None or type(wanted) is str else (None, True))
@@ -428,6 +428,36 @@ def test_a_batch_of_leads_reads_every_row_of_its_leads_in_whatever_order_the_fil
     table.con.register("b_leads", pa.table({"k": list(range(len(keys))), "id": keys}))
     found = sorted((k, n) for k, n, *_ in table.con.execute(table.file_rows()).fetchall())
     assert found == sorted((keys.index(lead_id), n) for n, lead_id in enumerate(ids, 1) if lead_id in batch)
+
+
+def _table_memory(con: Any) -> int:
+    ((used,),) = con.execute("SELECT sum(memory_usage_bytes + temporary_storage_bytes) FROM duckdb_memory() "
+                             "WHERE tag = 'IN_MEMORY_TABLE'").fetchall()
+    return int(used or 0)
+
+
+def test_the_files_rows_are_kept_compressed_once_read(tmp_path: Path) -> None:
+    """The rows are held compressed (a database of their own, checkpointed once read), so a big file
+    leaves DuckDB's memory to the scoring: here less than a quarter of what the same rows take in the
+    connection's own database."""
+    rows = 200_000
+    path = tmp_path / "acts.parquet"
+    pq.write_table(pa.table({
+        "lead_id": [f"L-{n // 20:07d}" for n in range(rows)],
+        "type": [("page_view", "email_open", "webinar_attended", "pricing_page_visit")[n % 4] for n in range(rows)],
+        "at": pa.array([datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp() * 1000 + n * 60_000 for n in range(rows)],
+                       pa.float64()).cast(pa.int64()).cast(pa.timestamp("ms", "UTC")),
+        "properties.url": [f"/blog/post-{n % 300}" for n in range(rows)]}), path)
+    table, report = _sql_read(path, True)
+    assert table.sql_rows == rows and not report.skipped
+    kept = _table_memory(table.con)
+    table.con.execute(f"CREATE TABLE plain_copy AS SELECT * FROM {file_activities._TABLE}")
+    assert _table_memory(table.con) - kept > 4 * kept
+    # and what the scoring reads of them is unchanged
+    table.con.register("b_leads", pa.table({"k": [0, 1], "id": ["L-0000003", "L-0009999"]}))
+    found = sorted(table.con.execute(table.file_rows()).fetchall())
+    assert [(k, n) for k, n, *_ in found] == [(0, n) for n in range(61, 81)] + [(1, n) for n in range(199_981, 200_001)]
+    assert {ev for *_, ev in found} >= {"page_view on 2026-11-01 (/blog/post-60)", "email_open on 2026-11-01 (/blog/post-61)"}
 
 
 @pytest.mark.parametrize("as_csv", [False, True])
