@@ -2076,3 +2076,42 @@ def test_ahead_raises_an_error_where_its_item_would_come_and_closes_the_source()
     ahead.ask()  # being made when the caller stops
     ahead.close()
     assert closed == [True]
+
+
+@pytest.mark.parametrize("packs", [("-r", "firr-base"), ()])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_explained_cards_joined_from_rows_that_span_batches_are_the_python_engines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: tuple[str, ...], fmt: str) -> None:
+    """With --explain, JSON Lines and CSV cards come from rows of text (each card's start, its ledger
+    lines, its end) joined by lead in Arrow batches: with batches of a few rows nearly every lead's rows
+    span two or more, and a lead with no ledger line (an empty ledger) ends its line alone."""
+    import leadscore.columnar.engine as engine
+
+    monkeypatch.setattr(engine, "JOINED_BATCH_ROWS", 7)
+    source = tmp_path / "leads.jsonl"
+    bare = json.dumps({"id": "L-bare", "email": "someone@example.org"})
+    source.write_text("\n".join([*GOOD[:20], bare, *GOOD[20:40]]) + "\n", encoding="utf-8")
+    extra = ("--explain", *packs, *(("--format=csv",) if fmt == "csv" else ()))
+    python = _score(tmp_path, source, "python", *extra)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    duckdb = _score(tmp_path, source, "duckdb", *extra)
+    assert duckdb == python and python[0] == 0
+    (line,) = [line for line in python[1].splitlines() if "L-bare" in line]
+    assert line.endswith('"ledger":[]}' if fmt == "jsonl" else ",[]")
+    assert python[1].count('"ledger":[{' if fmt == "jsonl" else ',"[{""rule_id"":') == 40
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.text(max_size=4)), max_size=40), st.integers(1, 9))
+def test_joined_rows_joins_each_leads_texts_across_batches(rows: list[tuple[int, str]], size: int) -> None:
+    import pyarrow as pa
+
+    from leadscore.columnar.render import joined_rows
+
+    rows.sort(key=lambda row: row[0])  # the query's rows come in the cards' order
+    table = pa.table({"k": pa.array([k for k, _ in rows], pa.int64()), "text": [text for _, text in rows]})
+    wanted: dict[int, str] = {}
+    for k, text in rows:
+        wanted[k] = wanted.get(k, "") + text
+    found = joined_rows(table.to_batches(max_chunksize=size))
+    assert [(row["k"], row["text"]) for row in found] == list(wanted.items())

@@ -100,9 +100,12 @@ def gate_columns(plan: Plan, compiler: Any) -> exp.Expression:
     return exp.Array(expressions=[exp.true(), *(compiler.compile(cond) for cond in gate_ids(plan)[1])])
 
 
-def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expression]]:
+def statements(plan: Plan, top: int, explain: bool,
+               ledger_apart: bool = False) -> list[tuple[str, exp.Expression]]:
     """(table, select) pairs run in order after ``sig`` and ``lines``; the last is the cards. Without
-    the full ledger (``explain``) the lines have only the columns the cards read (CARD_LINE_COLUMNS)."""
+    the full ledger (``explain``) the lines have only the columns the cards read (CARD_LINE_COLUMNS).
+    With ``ledger_apart`` the cards hold no ledger: every ledger line (``ledger_lines``, before the
+    cards) is left to the card's text as rows of its own (render.ledger_rows)."""
     line_cols = [q.col(c) for c in (LINE_COLUMNS if explain else CARD_LINE_COLUMNS)]
     # Rule caps: the lines of one rule, summed.
     rule_sums = (q.select(q.col("k", "l"), q.col("s1", "l"), q.fn("sum", q.col("points", "l")).as_("got", copy=False))
@@ -238,14 +241,14 @@ def statements(plan: Plan, top: int, explain: bool) -> list[tuple[str, exp.Expre
         band_of(q.fn("greatest", q.col("chosen", "x"), q.lit(0))).as_("band", copy=False), band_of(q.col("pi", "x")).as_("points_band", copy=False),
         notes.transform(_qualify("x")).as_("gate_notes", copy=False),
         q.fn("list_slice", q.coalesce(q.col("reasons", "r"), exp.Array(expressions=[])), q.lit(1), q.lit(top)).as_("reasons", copy=False),
-        *([q.col("ledger", "g")] if explain else []), copy=False)
+        *([q.col("ledger", "g")] if explain and not ledger_apart else []), copy=False)
         .from_(q.table("banded", "x"), copy=False)
         .join(reasons.subquery("r", copy=False), on=q.col("k", "r").eq(q.col("k", "x")), join_type="left", copy=False))
-    if explain:
+    if explain and not ledger_apart:
         cards = cards.join(ledger.subquery("g", copy=False), on=q.col("k", "g").eq(q.col("k", "x")), join_type="left", copy=False)
     return [*([("rule_caps", rule_caps)] if with_rule_caps else []), ("all_lines", all_lines), ("cats", cats), ("cat_lines", cat_lines),
             ("totals", totals), ("total_lines", total_lines), ("reached", reached), ("banded", banded),
-            ("cards", cards)]
+            *([("ledger_lines", every_line)] if explain and ledger_apart else []), ("cards", cards)]
 
 
 def _qualify(alias: str) -> Any:

@@ -473,6 +473,10 @@ class ColumnarScorer:
                 batch = con.sql(f"EXECUTE {prepared}").to_arrow_table()
                 found: list[dict[str, Any]] = [{"k": k, "batch": batch, "index": i}
                                                for i, k in enumerate(batch.column("k").to_pylist())]
+            elif ledger_apart(self.render, self.explain):
+                from leadscore.columnar.render import joined_rows
+
+                found = joined_rows(con.sql(f"EXECUTE {prepared}").to_arrow_reader(JOINED_BATCH_ROWS))
             elif self.render:
                 found = [{"k": k, "text": text} for k, text in con.execute(f"EXECUTE {prepared}").fetchall()]
             else:
@@ -584,6 +588,17 @@ class ColumnarScorer:
         return value if kind is None or value is None else as_declared(value, kind)
 
 
+# Rows of text a batch when the cards' ledgers are joined (see ledger_apart): about 4 MB of generated
+# leads' ledger lines.
+JOINED_BATCH_ROWS = 16_384
+
+
+def ledger_apart(render: str | None, explain: bool) -> bool:
+    """Whether the cards' lines come with their ledgers as rows of text to join (render.ledger_rows):
+    JSON Lines and CSV with ``--explain``. A Parquet row's ledger cell is still made whole in SQL."""
+    return explain and render in ("jsonl", "csv")
+
+
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: str | None,
                values_needed: bool, ledger_in_lines: bool | None = None,
                ) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
@@ -638,22 +653,25 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     if matched is not None:
         steps.append(("matches", matched))
     steps.append(("lines", body))
-    steps += statements(plan, top, explain)
+    apart = ledger_apart(render, explain) and ledger_in_lines is None
+    steps += statements(plan, top, explain, ledger_apart=apart)
     plan.refs = refs
     if render:
-        from leadscore.columnar.render import csv_line_statement, line_statement, parquet_row_statement
+        from leadscore.columnar.render import csv_line_statement, ledger_rows, line_statement, parquet_row_statement
 
         routers = [fn.columnar for fn in plan.engine.pm.router_functions() if getattr(fn, "columnar", None)]
-        ledger = explain if ledger_in_lines is None else ledger_in_lines
+        ledger = (explain if ledger_in_lines is None else ledger_in_lines) and not apart
         if render == "parquet":
             made = parquet_row_statement(plan, routers, plan.engine.categories(), ledger)
         elif render == "csv":
-            made = csv_line_statement(plan, routers, plan.engine.categories(), ledger)
+            made = csv_line_statement(plan, routers, plan.engine.categories(), ledger, apart=apart)
         else:
-            made = line_statement(plan, routers, ledger)
+            made = line_statement(plan, routers, ledger, apart=apart)
         steps.append(("lines_out", made))
     final = result
-    if render:
+    if apart:
+        final = ledger_rows(plan, render)
+    elif render:
         final = (q.select(exp_star(), copy=False) if render == "parquet" else
                  q.select(q.col("k"), q.col("text"), copy=False)).from_("lines_out", copy=False)
     return steps, final, refs, kinds, compiler, same_account

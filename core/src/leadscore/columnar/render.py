@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -208,10 +209,10 @@ def _cards_with(select: exp.Select, plan: Any, routers: list[Any], constants: tu
     return select.from_(inner.subquery("x", copy=False), copy=False)
 
 
-def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.Select:
+def line_statement(plan: Any, routers: list[Any], ledger: bool = False, apart: bool = False) -> exp.Select:
     """(k, text): each scored lead's JSON line (newline included), from ``cards``, ``sig`` and the tables
     ``ls_routes`` / ``ls_render``; with ``ledger``, the line ``--explain`` writes (``cards`` then holds
-    each lead's ledger)."""
+    each lead's ledger); with ``apart``, the line up to its ledger (see :func:`ledger_rows`)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     band = x("band")
     parts = []
@@ -235,7 +236,8 @@ def line_statement(plan: Any, routers: list[Any], ledger: bool = False) -> exp.S
         q.lit(',"band":'), json_text(plan, band.copy()), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
         q.lit(',"reasons":['), reasons, q.lit('],"packs":'), x("packs_json"), q.lit(',"as_of":'),
         x("as_of_json"), gated,
-        *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []), q.lit("}\n"))
+        *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []),
+        q.lit(',"ledger":' if apart else "}\n"))
     return _cards_with(q.select(x("k"), text.as_("text", copy=False)), plan, routers, ("packs_json", "as_of_json"),
                        ("route_json",))
 
@@ -279,11 +281,11 @@ def parquet_row_statement(plan: Any, routers: list[Any], categories: tuple[str, 
 
 
 def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...],
-                       ledger: bool = False) -> exp.Select:
+                       ledger: bool = False, apart: bool = False) -> exp.Select:
     """(k, text): each scored lead's CSV row (line end included) as the python writer writes it: id,
     total, band, the route's three cells, ``score_<category>`` for each of ``categories`` in order
     (empty when the card has no such sub-score), reasons and packs; with ``ledger`` (``--explain``)
-    the ledger's JSON."""
+    the ledger's JSON; with ``apart``, the row up to its ledger cell (see :func:`ledger_rows`)."""
     x = lambda c: q.col(c, "x")  # noqa: E731
     parts = []
     for made in _router_routes(routers):
@@ -300,7 +302,7 @@ def csv_line_statement(plan: Any, routers: list[Any], categories: tuple[str, ...
     text = q.concat(csv_cell(x("lead_id")), q.lit(","), q.cast(x("total"), "VARCHAR"), q.lit(","),
                     csv_cell(x("band")), q.lit(","), route, *scores, q.lit(","), reasons, q.lit(","),
                     x("packs_csv"), *([q.lit(","), csv_cell(ledger_text(plan, x("ledger"))[0])] if ledger else []),
-                    q.lit("\n"))
+                    q.lit("," if apart else "\n"))
     return _cards_with(q.select(x("k"), text.as_("text", copy=False)), plan, routers, ("packs_csv",), ("route_csv",))
 
 
@@ -314,6 +316,22 @@ def ledger_text(plan: Any, ledger: exp.Expression) -> tuple[exp.Expression, exp.
 
     line = exp.column("l")
     f = lambda name: q.field(line, name)  # noqa: E731
+    one = _line_json(plan, f)
+    lines = q.fn("array_to_string", q.fn("list_transform", ledger, exp.Lambda(
+        this=one, expressions=[exp.to_identifier("l")])), q.lit(","))
+    joined = q.coalesce(q.concat(q.lit("["), lines, q.lit("]")), q.lit("[]"))
+    if not plan.udfs.portable:
+        return joined, exp.true()
+    doubtful = q.fn("list_filter", ledger, exp.Lambda(
+        this=q.not_(q.and_(p.exact_factor(f("factor")), p.exact_stamp(f("observed_at")))),
+        expressions=[exp.to_identifier("l")]))
+    return joined, q.or_(q.is_null(ledger), exp.Length(this=doubtful).eq(q.lit(0)))
+
+
+def _line_json(plan: Any, f: Any) -> exp.Expression:
+    """A ledger line's JSON object (``contribution_to_dict``), ``f(name)`` its values."""
+    from leadscore.columnar import portable as p
+
     text = lambda name: json_text(plan, f(name))  # noqa: E731
     whole = lambda name: q.cast(f(name), "VARCHAR")  # noqa: E731
     factor, stamp = p.factor_text(f("factor")), p.stamp_text(f("observed_at"))
@@ -330,15 +348,60 @@ def ledger_text(plan: Any, ledger: exp.Expression) -> tuple[exp.Expression, exp.
         q.lit(',"decay_factor":'), factor, q.lit(',"signal":'), text("signal"),
         q.lit(',"observed_at":'), observed, q.lit(',"reason":'), text("reason"), q.lit(',"pack":'), text("pack"),
         q.lit(',"evidence":'), text("evidence"), q.lit("}"))
-    lines = q.fn("array_to_string", q.fn("list_transform", ledger, exp.Lambda(
-        this=one, expressions=[exp.to_identifier("l")])), q.lit(","))
-    joined = q.coalesce(q.concat(q.lit("["), lines, q.lit("]")), q.lit("[]"))
-    if not plan.udfs.portable:
-        return joined, exp.true()
-    doubtful = q.fn("list_filter", ledger, exp.Lambda(
-        this=q.not_(q.and_(p.exact_factor(f("factor")), p.exact_stamp(f("observed_at")))),
-        expressions=[exp.to_identifier("l")]))
-    return joined, q.or_(q.is_null(ledger), exp.Length(this=doubtful).eq(q.lit(0)))
+    return one
+
+
+def ledger_rows(plan: Any, fmt: str) -> exp.Select:
+    """(k, text) in the cards' order, whose texts joined by lead (:func:`joined_rows`) are the lines
+    ``--explain`` writes in ``fmt`` (jsonl or csv): each card's line up to its ledger (``lines_out``,
+    made with ``apart``), then each ledger line (``ledger_lines``) one row each in the card's order, then
+    the line's end. DuckDB gathering a lead's ledger into one value (a list of lines, or one text) holds
+    seven to ten times the text in memory, rows of text in order under three (bench/ledger_memory.py)."""
+    csv_cell_quoted = fmt == "csv"  # a ledger with lines holds quotes, so its CSV cell is quoted
+    e = lambda name: q.col(name, "e")  # noqa: E731
+    one = _line_json(plan, e)
+    if csv_cell_quoted:
+        one = q.fn("replace", one, q.lit('"'), q.lit('""'))
+    first = q.struct(s1=e("s1"), s2=e("s2")).eq(q.col("first", "m"))
+    line = q.concat(q.case([(first, q.lit('"[' if csv_cell_quoted else "["))], q.lit(",")), one)
+    firsts = (q.select(q.col("k"), q.fn("min", q.struct(s1=q.col("s1"), s2=q.col("s2"))).as_("first", copy=False), copy=False)
+              .from_("ledger_lines", copy=False).group_by(q.col("k"), copy=False))
+    end = "\n" if csv_cell_quoted else "}\n"
+    # A lead without ledger lines has "[]", which a CSV cell holds unquoted.
+    closing = q.case([(q.is_null(q.col("k", "m")), q.lit("[]" + end))], q.lit((']"' if csv_cell_quoted else "]") + end))
+    no_order = q.cast(exp.null(), "BIGINT")
+    heads = (q.select(q.col("k", "o"), q.lit(0).as_("part", copy=False), no_order.as_("s1", copy=False),
+                      no_order.copy().as_("s2", copy=False), q.col("text", "o"), copy=False)
+             .from_(q.table("lines_out", "o"), copy=False))
+    body = (q.select(q.col("k", "e"), q.lit(1), q.cast(e("s1"), "BIGINT"), q.cast(e("s2"), "BIGINT"), line, copy=False)
+            .from_(q.table("ledger_lines", "e"), copy=False)
+            .join(firsts.subquery("m", copy=False), on=q.col("k", "m").eq(q.col("k", "e")), copy=False))
+    ends = (q.select(q.col("k", "o"), q.lit(2), no_order.copy(), no_order.copy(), closing, copy=False)
+            .from_(q.table("lines_out", "o"), copy=False)
+            .join(firsts.copy().subquery("m", copy=False), on=q.col("k", "m").eq(q.col("k", "o")), join_type="left", copy=False))
+    rows = exp.union(exp.union(heads, body, distinct=False), ends, distinct=False)
+    return (q.select(q.col("k"), q.col("text"), copy=False).from_(rows.subquery("r", copy=False), copy=False)
+            .order_by(q.col("k"), q.col("part"), q.col("s1"), q.col("s2"), copy=False))
+
+
+def joined_rows(batches: Iterable[pa.RecordBatch]) -> list[dict[str, Any]]:
+    """{k, text} for each lead of ``batches`` (the rows of :func:`ledger_rows`, in order): its rows' texts
+    joined by Arrow's own string functions, a batch at a time (a lead's rows may span two)."""
+    import pyarrow.compute as pc
+
+    found: list[dict[str, Any]] = []
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        runs = pc.run_end_encode(batch.column(0))
+        offsets = pa.concat_arrays([pa.array([0], runs.run_ends.type), runs.run_ends])
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, batch.column(1).cast(pa.string())), "")
+        keys, texts = runs.values.to_pylist(), joined.to_pylist()
+        if found and found[-1]["k"] == keys[0]:
+            found[-1]["text"] += texts[0]
+            keys, texts = keys[1:], texts[1:]
+        found.extend({"k": k, "text": text} for k, text in zip(keys, texts))
+    return found
 
 
 def ledger_statement(plan: Any) -> exp.Select:
@@ -348,5 +411,6 @@ def ledger_statement(plan: Any) -> exp.Select:
             .from_(q.table("cards", "x"), copy=False))
 
 
-__all__ = ["RouterContext", "constants", "csv_cell", "csv_line_statement", "ledger_statement", "ledger_text",
+__all__ = ["RouterContext", "constants", "csv_cell", "csv_line_statement", "joined_rows", "ledger_rows", "ledger_statement",
+           "ledger_text",
            "line_statement", "parquet_row_statement", "routable", "route_struct", "route_tables"]
