@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Run ``leadscore`` in this process and write, every ``--every`` seconds, what holds its memory:
+the resident size, Arrow's allocated bytes, Python's allocated blocks and each DuckDB database's
+memory by tag (in memory / in its temporary files), with ``--stacks`` the other threads' last frames.
+
+    uv run python bench/memory_trace.py --out trace.txt -- score g50k-leads.parquet \\
+        --activities g50k-activities.parquet --engine duckdb --explain --as-of 2026-12-01 -o e.jsonl
+    uv run python bench/memory_trace.py --memory-limit 160MB --out trace.txt -- score ...
+
+The arguments after ``--`` are the CLI's. ``--memory-limit`` runs the columnar engine's scorer with
+that DuckDB memory limit instead of its own. The last line of the trace is the highest resident size
+sampled. DuckDB answers from a cursor of each connection the run opens, so a figure is read when
+the running statement lets it: the resident size and Arrow's bytes are read first, at the moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proc_memory import status  # noqa: E402
+
+_TAGS = ("SELECT list(tag || ':' || (memory_usage_bytes // 1048576) || '/' || (temporary_storage_bytes // 1048576)) "
+         "FROM duckdb_memory() WHERE memory_usage_bytes + temporary_storage_bytes >= 1048576")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="the trace file")
+    parser.add_argument("--every", type=float, default=0.25, help="seconds between samples")
+    parser.add_argument("--memory-limit", help="the columnar scorer's DuckDB memory limit (e.g. 160MB)")
+    parser.add_argument("--stacks", action="store_true", help="each sample with the other threads' last frames")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="-- then the leadscore command's arguments")
+    options = parser.parse_args()
+    args = options.args[1:] if options.args[:1] == ["--"] else options.args
+
+    connections: list[Any] = []
+    connect = duckdb.connect
+
+    def recorded(*a: Any, **k: Any) -> Any:
+        con = connect(*a, **k)
+        connections.append(con)
+        return con
+
+    duckdb.connect = recorded
+    if options.memory_limit:
+        from leadscore.columnar.engine import ColumnarScorer
+
+        ColumnarScorer.__init__.__kwdefaults__["memory_limit"] = options.memory_limit
+    done = threading.Event()
+    highest = 0
+
+    def sample(out: Any) -> None:
+        nonlocal highest
+        started = time.monotonic()
+        me = threading.get_ident()
+        while not done.wait(options.every):
+            rss, arrow, blocks = status("VmRSS"), pa.total_allocated_bytes() >> 20, sys.getallocatedblocks()
+            highest = max(highest, rss)
+            tags = []
+            for con in list(connections):
+                try:
+                    tags.append(con.cursor().execute(_TAGS).fetchall()[0][0])
+                except duckdb.Error as err:  # closed, or busy past what a cursor may read
+                    tags.append(type(err).__name__)
+            out.write(f"{time.monotonic() - started:7.2f} s  rss {rss} MiB  arrow {arrow} MiB  "
+                      f"python blocks {blocks}  duckdb {tags}\n")
+            if options.stacks:
+                for ident, frame in sys._current_frames().items():
+                    if ident != me:
+                        frames = traceback.extract_stack(frame)[-4:]
+                        out.write("    " + " | ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in frames) + "\n")
+            out.flush()
+
+    from leadscore_cli.main import main as leadscore
+
+    with options.out.open("w") as out:
+        sampler = threading.Thread(target=sample, args=(out,), daemon=True)
+        sampler.start()
+        sys.argv = ["leadscore", *args]
+        try:
+            leadscore()
+        except SystemExit as end:
+            code = end.code
+        else:
+            code = 0
+        finally:
+            done.set()
+            sampler.join()
+            out.write(f"highest resident size sampled: {highest} MiB\n")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
