@@ -7,9 +7,10 @@ category keys) is serialised once by the python writer's own code, and text is e
 DuckDB's ``to_json`` except for control characters, which go through ``orjson`` as the python
 writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: the default router
 is the composed ``[routing]`` table; a plugin router takes part through its columnar form. With
-``--explain`` the card's ledger follows (:func:`ledger_text`): each line's values written in SQL,
-its decay factor (rounded to four places) and time by the python writer's own code where SQL's
-rounding or date text could differ. A CSV row (:func:`csv_line_statement`) is the python writer's:
+``--explain`` the card's ledger follows: each line's values written in SQL, its decay factor
+(rounded to four places) and time by the python writer's own code where SQL's rounding or date text
+could differ; a JSON line or CSV row comes as rows of text joined by lead afterwards
+(:func:`ledger_rows`), a Parquet row's ledger cell whole (:func:`ledger_text`). A CSV row (:func:`csv_line_statement`) is the python writer's:
 its cells guarded against spreadsheet formulas and quoted as Python's ``csv`` module quotes them,
 what is constant per pack combination written by that module itself. A Parquet row
 (:func:`parquet_row_statement`) holds the Parquet writer's typed columns. The ledger cell of a CSV
