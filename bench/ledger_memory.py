@@ -6,7 +6,8 @@ Makes a table of ledger lines (``--lines`` a lead, the columns of the engine's `
 three forms of the ledger's JSON text with DuckDB's profiling on and prints each one's time, the
 peak of DuckDB's buffer memory and the text's size: a list of line structs per lead made into text
 (what ``--explain`` did before), one ``string_agg`` per lead, and one row of text per line in the
-cards' order (render.ledger_rows), joined by lead afterwards. The three texts are checked equal.
+cards' order (render.ledger_rows), joined by lead afterwards (render.joined_rows). The three texts
+are checked equal.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from leadscore.columnar.render import joined_rows
 
 FIELDS = ("rule_id", "kind", "category", "points", "raw", "decay", "factor", "signal", "observed_at", "reason",
           "pack", "evidence")
@@ -40,21 +41,11 @@ FORMS = {
     "string_agg": f"SELECT k, '[' || string_agg({one('')}, ',' ORDER BY s1, s2) || ']' AS text FROM lines GROUP BY k",
     "rows in order": f"""SELECT k, text FROM (
         SELECT k, 0 AS part, NULL AS s1, NULL AS s2, '[' AS text FROM (SELECT DISTINCT k FROM lines)
-        UNION ALL SELECT l.k, 1, l.s1, l.s2, CASE WHEN struct_pack(s1 := l.s1, s2 := l.s2) = f.first THEN '' ELSE ',' END || {one('l.')}
+        UNION ALL SELECT l.k, 1, l.s1, l.s2,
+            CASE WHEN struct_pack(s1 := l.s1, s2 := l.s2) = f.first THEN '' ELSE ',' END || {one('l.')}
             FROM lines l JOIN (SELECT k, min(struct_pack(s1 := s1, s2 := s2)) AS first FROM lines GROUP BY k) f ON f.k = l.k
         UNION ALL SELECT k, 2, NULL, NULL, ']' FROM (SELECT DISTINCT k FROM lines)) ORDER BY k, part, s1, s2""",
 }
-
-
-def joined(reader: pa.RecordBatchReader) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for batch in reader:
-        runs = pc.run_end_encode(batch.column(0))
-        offsets = pa.concat_arrays([pa.array([0], runs.run_ends.type), runs.run_ends])
-        texts = pc.binary_join(pa.ListArray.from_arrays(offsets, batch.column(1).cast(pa.string())), "")
-        for k, text in zip(runs.values.to_pylist(), texts.to_pylist()):
-            found[k] = found.get(k, "") + text
-    return found
 
 
 def main() -> None:
@@ -78,7 +69,7 @@ def main() -> None:
         con.execute(f"PRAGMA profiling_output='{profile}'")
         started = time.perf_counter()
         if name == "rows in order":
-            found = joined(con.sql(query).to_arrow_reader(16_384))
+            found = {row["k"]: row["text"] for row in joined_rows(con.sql(query).to_arrow_reader(16_384))}
         else:
             found = dict(con.execute(query).fetchall())
         seconds = time.perf_counter() - started
