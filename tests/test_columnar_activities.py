@@ -460,6 +460,33 @@ def test_the_files_rows_are_kept_compressed_once_read(tmp_path: Path) -> None:
     assert {ev for *_, ev in found} >= {"page_view on 2026-11-01 (/blog/post-60)", "email_open on 2026-11-01 (/blog/post-61)"}
 
 
+def test_a_parquet_file_read_batch_by_batch_holds_about_a_row_group_not_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's read-ahead (``pre_buffer``) kept the bytes of every row group read until the file was
+    done: a million leads' activities file (20 row groups) held 180 MB of Arrow memory at its end."""
+    import random
+
+    rows, group = 240_000, 10_000
+    chance = random.Random(7)
+    path = tmp_path / "acts.parquet"
+    pq.write_table(pa.table({
+        "lead_id": [f"L-{n // 20:07d}" for n in range(rows)],
+        "type": ["page_view"] * rows,
+        "at": pa.array([1_793_000_000_000 + n for n in range(rows)], pa.int64()).cast(pa.timestamp("ms", "UTC")),
+        # text that does not compress: each row group's bytes are about what it holds when read
+        "properties.url": [f"/p/{chance.getrandbits(160):040x}" for n in range(rows)]}), path, row_group_size=group)
+    file_bytes = path.stat().st_size
+    held: list[int] = []
+    next_batch = file_activities._next_batch
+    monkeypatch.setattr(file_activities, "BATCH", 5_000)
+    monkeypatch.setattr(file_activities, "_next_batch",
+                        lambda *args: held.append(pa.total_allocated_bytes()) or next_batch(*args))
+    before = pa.total_allocated_bytes()
+    table, report = _sql_read(path, False)
+    assert table.sql_rows == rows and not report.skipped and len(held) > rows // 5_000
+    assert max(held) - before < file_bytes / 3, (max(held) - before, file_bytes)
+
+
 @pytest.mark.parametrize("as_csv", [False, True])
 @pytest.mark.parametrize("extra", [(), ("--explain",)])
 def test_a_map_file_reads_an_activities_file_in_duckdb_as_the_python_reader_does(

@@ -84,8 +84,12 @@ class ParquetPart:
             raise InputError(label, "reading Parquet needs pyarrow, which is not installed", _INSTALL_FIX) from None
         self.label = label
         try:
-            # Checksums are verified where the writer stored them (leadscore's own output does).
-            self.file = pq.ParquetFile(path, page_checksum_verification=True)
+            # Checksums are verified where the writer stored them (leadscore's own output does). With
+            # pyarrow's read-ahead (pre_buffer) the bytes of each row group read stayed in memory until the
+            # file was done: a 20M-row activities file of 20 row groups held 180 MB of Arrow memory at its
+            # end, 13 MB so; a column chunk is read 1 MB at a time instead of whole (a million leads in one
+            # row group: 35 MB instead of 62). bench/README.md, twenty-fourth round.
+            self.file = pq.ParquetFile(path, page_checksum_verification=True, pre_buffer=False, buffer_size=1 << 20)
         except FileNotFoundError:
             raise InputError(label, "file not found", "check the path") from None
         except PermissionError:
