@@ -442,6 +442,26 @@ def test_parquet_cards_read_back_equal_to_the_json_lines_cards(tmp_path: Path, e
     assert held  # the samples have a lead a gate holds back
 
 
+@pytest.mark.parametrize("explain", [False, True])
+def test_cards_with_their_ledgers_go_in_smaller_row_groups(tmp_path: Path, engines: Any, explain: bool,
+                                                           monkeypatch: Any) -> None:
+    """A card with its ledger is some kilobytes: with explain a row group holds at most
+    PARQUET_EXPLAIN_ROW_GROUP cards, so what the writer holds stays small."""
+    from leadscore.io import writers
+
+    monkeypatch.setattr(writers, "PARQUET_EXPLAIN_ROW_GROUP", 4)
+    engine = engines["python"]
+    leads = [i for i in read_leads(SAMPLES / "leads.jsonl") if isinstance(i, Lead)]
+    cards = list(engine.score(leads, accounts=engine.build_accounts(leads) if engine.needs_accounts else None))
+    path = tmp_path / "cards.parquet"
+    with path.open("wb") as handle:
+        with ParquetWriter(handle, explain=explain) as writer:
+            for card in cards:
+                writer.write(card)
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_rows == 46 and meta.num_row_groups == (12 if explain else 1)
+
+
 def test_a_run_that_scored_nothing_still_writes_a_parquet_file(tmp_path: Path) -> None:
     path = tmp_path / "cards.parquet"
     with path.open("wb") as handle:

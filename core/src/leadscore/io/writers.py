@@ -260,6 +260,10 @@ class CsvWriter(Writer):
 
 # Cards held before they are written as one Parquet row group: memory stays bounded at any size.
 PARQUET_ROW_GROUP = 10_000
+# With --explain each card carries its ledger's JSON (about 4.4 KB a generated lead with every installed
+# pack), so fewer a group: 10,000 of them were about 44 MB held and as much again while written
+# (a 200,000-lead run with an activities file peaked at 693 MB, 567 MB with 2,048; bench/README.md).
+PARQUET_EXPLAIN_ROW_GROUP = 2_048
 
 
 class ParquetWriter(Writer):
@@ -269,7 +273,8 @@ class ParquetWriter(Writer):
     below its points band), route_action, route_queue, sla_hours (double), ``score_<category>``
     (int64, null when the card has no sub-score for it), reasons and packs (lists of text),
     as_of (timestamp, UTC, whole seconds), and with explain ledger (the ledger as JSON text, as in the
-    CSV). ``stream`` takes bytes. Cards are written in row groups of PARQUET_ROW_GROUP; the file
+    CSV). ``stream`` takes bytes. Cards are written in row groups of PARQUET_ROW_GROUP (with explain, of
+    at most PARQUET_EXPLAIN_ROW_GROUP); the file
     is complete only after ``close()``. The columnar engine may hand over rows it made in SQL
     (:class:`leadscore.columnar.RenderedRow`, given ``categories``) among the cards: they take their
     place in input order, and the file's bytes are those the cards would have made.
@@ -362,7 +367,7 @@ class ParquetWriter(Writer):
 
     def _counted(self) -> None:
         self._count += 1
-        if self._count >= PARQUET_ROW_GROUP:
+        if self._count >= (min(PARQUET_ROW_GROUP, PARQUET_EXPLAIN_ROW_GROUP) if self.explain else PARQUET_ROW_GROUP):
             self._flush_rows()
 
     def _flush_rows(self) -> None:
