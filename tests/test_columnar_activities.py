@@ -474,7 +474,7 @@ def test_a_parquet_file_read_batch_by_batch_holds_about_a_row_group_not_the_file
         "type": ["page_view"] * rows,
         "at": pa.array([1_793_000_000_000 + n for n in range(rows)], pa.int64()).cast(pa.timestamp("ms", "UTC")),
         # text that does not compress: each row group's bytes are about what it holds when read
-        "properties.url": [f"/p/{chance.getrandbits(160):040x}" for n in range(rows)]}), path, row_group_size=group)
+        "properties.url": [f"/p/{chance.getrandbits(160):040x}" for _ in range(rows)]}), path, row_group_size=group)
     file_bytes = path.stat().st_size
     held: list[int] = []
     next_batch = file_activities._next_batch

@@ -470,10 +470,10 @@ class ColumnarScorer:
             variant["prepared"] = True
         with timed("plan"):
             if self.render == "parquet":
-                import pyarrow.compute as pc
-
                 batch = con.sql(f"EXECUTE {prepared}").to_arrow_table()
                 if not self.explain:
+                    import pyarrow.compute as pc
+
                     # In the leads' order, as the writer takes them: a block's rows are then one slice of
                     # the table, where the query's order made a slice of a few rows each (200,000 leads:
                     # 53 s -> 38 s). With the ledgers' text the copy cost 60-90 MB more at the peak for 2%.
