@@ -16,6 +16,7 @@ the running statement lets it: the resident size and Arrow's bytes are read firs
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -23,8 +24,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import pyarrow as pa
+# As leadscore's main() does (leadscore_cli.main.prefer_system_allocator), before pyarrow is imported.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+import duckdb  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proc_memory import status  # noqa: E402

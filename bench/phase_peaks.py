@@ -13,11 +13,15 @@ reports as the run's peak: with this script the run's peak is the largest of the
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import time
 
-from leadscore.columnar import accounts
-from proc_memory import reset_peak, status
+# As leadscore's main() does (leadscore_cli.main.prefer_system_allocator), before pyarrow is imported.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+from leadscore.columnar import accounts  # noqa: E402
+from proc_memory import reset_peak, status  # noqa: E402
 
 STARTED = time.time()
 

@@ -135,3 +135,39 @@ def test_bad_rows_are_rejected_at_their_row_and_counted(tmp_path: Path) -> None:
                      "per input; pass --dedupe to merge the copies into one lead")]
     assert result.stderr.strip().splitlines()[-1] == f"scored 1 + rejected 2 (see {rejects}) == read 3"
 
+
+
+# The console script's process, with a score of the sample leads to Parquet, then the pool pyarrow uses.
+_POOL_CHILD = """
+import sys
+from leadscore_cli.main import main
+sys.argv = ["leadscore", "score", sys.argv[1], "--engine", "duckdb", "--as-of", "2026-11-23", "-o", sys.argv[2]]
+try:
+    main()
+except SystemExit as end:
+    assert end.code == 0, end.code
+import pyarrow as pa
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_the_cli_gives_pyarrow_the_system_allocator_unless_told_otherwise(tmp_path, chosen, expected):
+    # A Parquet block read in one thread and freed in another stayed in mimalloc's pages: the CLI has
+    # pyarrow use malloc, unless ARROW_DEFAULT_MEMORY_POOL already names a pool. pyarrow reads the
+    # variable once, at its import, so this fails if anything imports pyarrow before main() runs.
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("duckdb")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    samples = Path(__file__).resolve().parents[2] / "rulepacks" / "samples" / "leads.jsonl"
+    out = tmp_path / "cards.parquet"
+    done = subprocess.run([sys.executable, "-c", _POOL_CHILD, str(samples), str(out)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == expected
+    assert pq.read_table(out).num_rows == 46
