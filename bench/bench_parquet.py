@@ -29,6 +29,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def _input_paths(jsonl: Path) -> dict[str, tuple[Path, Path | None]]:
 
 
 def write_inputs(jsonl: Path) -> None:
+    """The CSV pair, then each CSV as Parquet, in bounded memory: a ten-million-lead file's activities
+    (about 200M rows) do not fit in memory as one table."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -83,8 +86,26 @@ def write_inputs(jsonl: Path) -> None:
         with open(source, encoding="utf-8") as handle:
             header = next(csv.reader(handle))
         types = {name: pa.string() for name in header if name in ids}
-        table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(column_types=types))
-        pq.write_table(table, target)
+        # As pacsv.read_csv does, the column types are inferred from the first block; the row groups
+        # are pyarrow's default size (write_table's), not one per block read.
+        reader = pacsv.open_csv(source, convert_options=pacsv.ConvertOptions(column_types=types))
+        with pq.ParquetWriter(target, reader.schema) as writer:
+            held: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in reader:
+                held.append(batch)
+                rows += batch.num_rows
+                if rows >= _ROW_GROUP:
+                    table = pa.Table.from_batches(held, reader.schema)
+                    writer.write_table(table.slice(0, _ROW_GROUP), row_group_size=_ROW_GROUP)
+                    held = table.slice(_ROW_GROUP).to_batches()
+                    rows -= _ROW_GROUP
+            if rows:
+                writer.write_table(pa.Table.from_batches(held, reader.schema), row_group_size=_ROW_GROUP)
+
+
+# pyarrow's default row group size (pq.write_table): rows, not bytes.
+_ROW_GROUP = 1024 * 1024
 
 
 def _cell(value: object) -> str:
@@ -97,31 +118,42 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _write_csv(jsonl: Path, leads_path: Path, acts_path: Path) -> None:
-    """The leads of ``jsonl`` as a leads CSV and an activities CSV (the shape `--activities` reads)."""
-    leads: list[dict[str, object]] = []
-    acts: list[dict[str, object]] = []
+def _rows(jsonl: Path) -> Iterator[tuple[dict[str, object], list[dict[str, object]]]]:
+    """Each lead of ``jsonl`` as its leads-CSV row and its activities-CSV rows."""
     with open(jsonl, encoding="utf-8") as handle:
         for line in handle:
             lead = json.loads(line)
             row = {k: v for k, v in lead.items() if k not in ("company", "fields", "activities")}
             row.update({f"company.{k}": v for k, v in (lead.get("company") or {}).items()})
             row.update({f"fields.{k}": v for k, v in (lead.get("fields") or {}).items()})
-            leads.append(row)
+            acts = []
             for activity in lead.get("activities") or []:
                 arow = {"lead_id": lead["id"], "type": activity["type"], "at": activity["at"]}
                 if activity.get("id") is not None:
                     arow["id"] = activity["id"]
                 arow.update({f"properties.{k}": v for k, v in (activity.get("properties") or {}).items()})
                 acts.append(arow)
-    lead_columns = list(dict.fromkeys(k for row in leads for k in row))
-    act_columns = list(dict.fromkeys(["lead_id", "type", "at", *(k for row in acts for k in row)]))
-    for path, columns, rows in ((leads_path, lead_columns, leads), (acts_path, act_columns, acts)):
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(row.get(column)) for column in columns])
+            yield row, acts
+
+
+def _write_csv(jsonl: Path, leads_path: Path, acts_path: Path) -> None:
+    """The leads of ``jsonl`` as a leads CSV and an activities CSV (the shape `--activities` reads),
+    read twice: once for the columns (in the order they first appear), once for the rows."""
+    lead_columns: dict[str, None] = {}
+    act_columns: dict[str, None] = dict.fromkeys(["lead_id", "type", "at"])
+    for row, acts in _rows(jsonl):
+        lead_columns.update(dict.fromkeys(row))
+        for arow in acts:
+            act_columns.update(dict.fromkeys(arow))
+    with open(leads_path, "w", newline="", encoding="utf-8") as leads_out, \
+            open(acts_path, "w", newline="", encoding="utf-8") as acts_out:
+        leads_writer = csv.writer(leads_out, lineterminator="\r\n")
+        acts_writer = csv.writer(acts_out, lineterminator="\r\n")
+        leads_writer.writerow(lead_columns)
+        acts_writer.writerow(act_columns)
+        for row, acts in _rows(jsonl):
+            leads_writer.writerow([_cell(row.get(column)) for column in lead_columns])
+            acts_writer.writerows([_cell(arow.get(column)) for column in act_columns] for arow in acts)
 
 
 def run_once(leads: Path, acts: Path | None, out: Path, engine: str, packs: list[str], n: int) -> Measured:
