@@ -50,6 +50,8 @@ BLOCK_ROWS = 16_384
 EXPLAIN_BLOCK_ROWS = 4_096
 FILE_BLOCK_ROWS = 8_192
 FILE_EXPLAIN_BLOCK_ROWS = 2_048
+# A block goes to DuckDB's check as chunks of this many rows (one Arrow chunk is one thread's work).
+CHECK_CHUNK = 2_048
 # The SQL types of the engine's Arrow schemas' columns (leadscore.columnar.engine.LEAD_SCHEMA, ACTIVITY_SCHEMA).
 _SQL_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.float64(): "DOUBLE"}
 # The lead's text values by target, and their column in the leads table.
@@ -199,16 +201,19 @@ class _TableReader(_BlockReader):
         """``leads`` from the block's rows the SQL takes, an empty ``activities``; the numbers of the
         rows left to the python reader."""
         con = self.scorer.con
-        con.register("ls_rows", decoded.raw)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_columns(LEAD_SCHEMA)})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_columns(ACTIVITY_SCHEMA)})")
+        # As an activities file's batches are checked (leadscore.columnar.activities.SqlActivityTable._checked):
+        # one statement, on both threads, and the odd rows looked for only when some were not taken.
+        raw = decoded.raw
+        con.register("ls_rows", pa.Table.from_batches(raw.to_batches(max_chunksize=CHECK_CHUNK), raw.schema))
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE ls_checked AS {decoded.select}")
+            (taken,), = con.execute(f"INSERT INTO leads WITH r AS MATERIALIZED ({decoded.select}) "
+                                    "SELECT * EXCLUDE (simple) FROM r WHERE simple").fetchall()
+            odd = [] if taken == raw.num_rows else \
+                [k for (k,) in con.execute(f"SELECT k FROM ({decoded.select}) WHERE NOT simple").fetchall()]
         finally:
             con.unregister("ls_rows")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_columns(LEAD_SCHEMA)})")
-        con.execute("INSERT INTO leads SELECT * EXCLUDE (simple) FROM ls_checked WHERE simple")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_columns(ACTIVITY_SCHEMA)})")
-        odd = [k for (k,) in con.execute("SELECT k FROM ls_checked WHERE NOT simple").fetchall()]
-        con.execute("DROP TABLE ls_checked")
         if self.file_acts is not None:
             odd += self._file_rows()
         return sorted(odd + list(decoded.odd))
