@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,7 +139,6 @@ def test_bad_rows_are_rejected_at_their_row_and_counted(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1] == f"scored 1 + rejected 2 (see {rejects}) == read 3"
 
 
-
 # The console script's process, with a score of the sample leads to Parquet, then the pool pyarrow uses.
 _POOL_CHILD = """
 import sys
@@ -156,10 +158,6 @@ def test_the_cli_gives_pyarrow_the_system_allocator_unless_told_otherwise(tmp_pa
     # A Parquet block read in one thread and freed in another stayed in mimalloc's pages: the CLI has
     # pyarrow use malloc, unless ARROW_DEFAULT_MEMORY_POOL already names a pool. pyarrow reads the
     # variable once, at its import, so this fails if anything imports pyarrow before main() runs.
-    import os
-    import subprocess
-    import sys
-
     pytest.importorskip("duckdb")
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if chosen:
