@@ -16,7 +16,6 @@ the running statement lets it: the resident size and Arrow's bytes are read firs
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
@@ -24,8 +23,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-# As leadscore's main() does (leadscore_cli.main.prefer_system_allocator), before pyarrow is imported.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+from leadscore_cli.main import prefer_system_allocator  # imports no pyarrow
+
+prefer_system_allocator()  # as leadscore's main() does, before pyarrow is imported
 
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402

@@ -13,12 +13,12 @@ reports as the run's peak: with this script the run's peak is the largest of the
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import time
 
-# As leadscore's main() does (leadscore_cli.main.prefer_system_allocator), before pyarrow is imported.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+from leadscore_cli.main import prefer_system_allocator  # imports no pyarrow
+
+prefer_system_allocator()  # as leadscore's main() does, before pyarrow is imported
 
 from leadscore.columnar import accounts  # noqa: E402
 from proc_memory import reset_peak, status  # noqa: E402

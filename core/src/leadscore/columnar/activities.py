@@ -275,18 +275,8 @@ class SqlActivityTable:
         takes as they are go into the table; the numbers of the others, in order."""
         names = [f"c{i}" for i in range(len(columns))]
         table = pa.table([pa.array(numbers, pa.int64()), *(plain_column(column) for column in columns)], names=["n", *names])
-        table = pa.Table.from_batches(table.to_batches(max_chunksize=CHECK_CHUNK), table.schema)
-        self.cur.register("ls_rows", table)
-        try:
-            # The rows the SQL takes go straight into the table; only when some did not (rare: a cell
-            # with spaces around it, a value of another kind) is the query run again for their numbers.
-            # MATERIALIZED: a filter on ``simple`` pushed into the query would compute each value twice.
-            (taken,), = self.cur.execute(f"INSERT INTO {_TABLE} WITH r AS MATERIALIZED ({select}) SELECT lead_id, n, "
-                                         f"type, \"at\", props, id, place, odd_place FROM r WHERE simple").fetchall()
-            odd = [] if taken == len(numbers) else \
-                [n for (n,) in self.cur.execute(f"SELECT n FROM ({select}) WHERE NOT simple ORDER BY n").fetchall()]
-        finally:
-            self.cur.unregister("ls_rows")
+        odd = insert_checked(self.cur, _TABLE, 'lead_id, n, type, "at", props, id, place, odd_place', select, table,
+                             "n", CHECK_CHUNK)
         self.sql_rows += len(numbers) - len(odd)
         return odd
 
@@ -403,6 +393,23 @@ class SqlActivityTable:
             counts[kind] += count
         for lead_id in joined:
             counts.update(activity.type for _, activity in self.held.by_lead[lead_id] if activity.type not in known)
+
+
+def insert_checked(cur: Any, target: str, columns: str, select: str, rows: pa.Table, key: str, chunk: int) -> list[Any]:
+    """Into ``target``, ``columns`` of the rows ``select`` (over ``ls_rows``: ``rows``) takes, its
+    ``simple`` column true; the ``key`` of the others, in order. The rows go to DuckDB in chunks of
+    ``chunk`` (one Arrow chunk is one thread's work, so both threads check them), and the query runs
+    again for the others only when some were not taken (rare: a cell with spaces around it, a value of
+    another kind). MATERIALIZED: a filter on ``simple`` pushed into the query computed each value twice."""
+    cur.register("ls_rows", pa.Table.from_batches(rows.to_batches(max_chunksize=chunk), rows.schema))
+    try:
+        (taken,), = cur.execute(f"INSERT INTO {target} WITH r AS MATERIALIZED ({select}) "
+                                f"SELECT {columns} FROM r WHERE simple").fetchall()
+        if taken == rows.num_rows:
+            return []
+        return [value for (value,) in cur.execute(f"SELECT {key} FROM ({select}) WHERE NOT simple ORDER BY {key}").fetchall()]
+    finally:
+        cur.unregister("ls_rows")
 
 
 def _value_type(arrow_type: Any) -> Any:

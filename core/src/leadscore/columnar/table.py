@@ -32,7 +32,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.activities import _BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time
+from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time,
+                                          insert_checked)
 from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
@@ -203,17 +204,7 @@ class _TableReader(_BlockReader):
         con = self.scorer.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE leads ({_columns(LEAD_SCHEMA)})")
         con.execute(f"CREATE OR REPLACE TEMP TABLE activities ({_columns(ACTIVITY_SCHEMA)})")
-        # As an activities file's batches are checked (leadscore.columnar.activities.SqlActivityTable._checked):
-        # one statement, on both threads, and the odd rows looked for only when some were not taken.
-        raw = decoded.raw
-        con.register("ls_rows", pa.Table.from_batches(raw.to_batches(max_chunksize=CHECK_CHUNK), raw.schema))
-        try:
-            (taken,), = con.execute(f"INSERT INTO leads WITH r AS MATERIALIZED ({decoded.select}) "
-                                    "SELECT * EXCLUDE (simple) FROM r WHERE simple").fetchall()
-            odd = [] if taken == raw.num_rows else \
-                [k for (k,) in con.execute(f"SELECT k FROM ({decoded.select}) WHERE NOT simple").fetchall()]
-        finally:
-            con.unregister("ls_rows")
+        odd = insert_checked(con, "leads", "* EXCLUDE (simple)", decoded.select, decoded.raw, "k", CHECK_CHUNK)
         if self.file_acts is not None:
             odd += self._file_rows()
         return sorted(odd + list(decoded.odd))
