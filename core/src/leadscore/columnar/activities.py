@@ -383,9 +383,17 @@ class SqlActivityTable:
         """Add the file activities of the leads handed on whose type is not in ``known`` to ``counts``,
         as the python reader's records would have been counted."""
         self._flush()
-        found = self.con.execute(
-            f"SELECT type, count(*) FROM {_TABLE} WHERE lead_id IN (SELECT lead_id FROM {_JOINED}) "
-            f"AND type NOT IN (SELECT unnest(?::VARCHAR[])) GROUP BY type", [sorted(known)]).fetchall()
+        # The rows of unknown types first (few, or none), then joined to the ids handed on: DuckDB builds
+        # its hash table on the smaller side, where a semi-join of every row built it on every id handed
+        # on (ten million at ten million leads: the run's peak).
+        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE ls_file_odd_types AS SELECT lead_id, n, type FROM {_TABLE} "
+                         f"WHERE type NOT IN (SELECT unnest(?::VARCHAR[]))", [sorted(known)])
+        try:
+            found = self.cur.execute(
+                f"SELECT o.type, count(DISTINCT o.n) FROM ls_file_odd_types o JOIN {_JOINED} j ON j.lead_id = o.lead_id "
+                "GROUP BY o.type").fetchall()
+        finally:
+            self.cur.execute("DROP TABLE ls_file_odd_types")
         joined = {lead_id for (lead_id,) in self.con.execute(
             f"SELECT DISTINCT lead_id FROM {_JOINED} WHERE lead_id IN (SELECT unnest(?::VARCHAR[]))",
             [sorted(self.held.by_lead)]).fetchall()} if self.held.by_lead else set()
