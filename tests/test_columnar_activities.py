@@ -23,6 +23,7 @@ import duckdb  # noqa: E402
 
 from leadscore import PluginManager  # noqa: E402
 from leadscore.columnar import activities as file_activities  # noqa: E402
+from leadscore.columnar import sql as q  # noqa: E402
 from leadscore.columnar.activities import SqlActivityTable  # noqa: E402
 from leadscore.io import readers  # noqa: E402
 from leadscore.io.parquet import parts  # noqa: E402
@@ -209,17 +210,22 @@ def test_a_csv_file_in_duckdb_gives_each_lead_the_python_readers_activities_and_
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(max_size=6), max_size=30))
-def test_text_the_plain_pattern_takes_is_text_to_cell_value_and_strip(texts: list[str]) -> None:
+def test_text_the_plain_test_takes_is_text_to_cell_value_and_strip(texts: list[str]) -> None:
+    """The property values taken as text at once (``_plain``) are their own cell value, and
+    ``space_around`` is true exactly for the texts Python's strip() changes."""
     from leadscore.io.maps import cell_value
 
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
-    texts = [*texts, *(c + "x" for c in spaces), *("x" + c for c in spaces), *spaces, "1", "t", "f", "+", "-", ".",
-             "Trial", "/pricing", "fal\u017fe"]
+    texts = [*texts, *(c + "x" for c in spaces), *("x" + c for c in spaces), *spaces, "x\ny", " x\n", "1", "t", "f",
+             "+", "-", ".", "a", "Trial", "/pricing", "fal\u017fe"]
     con = duckdb.connect()
-    taken = con.execute("SELECT list_transform(?, lambda x: regexp_full_match(x, ?))",
-                        [texts, file_activities._PLAIN]).fetchone()[0]
-    assert taken[-2] and not taken[-3]
-    for text, plain in zip(texts, taken):
+    x = q.col("x")
+    taken = con.execute(f"SELECT list_transform(?, lambda x: {q.sql(file_activities._plain(x))}), "
+                        f"list_transform(?, lambda x: {q.sql(q.space_around(x))})", [texts, texts]).fetchall()[0]
+    plains, around = taken
+    assert plains[-2] and plains[-4] and not plains[-3] and not plains[-5]
+    assert around == [text != text.strip() for text in texts]
+    for text, plain in zip(texts, plains):
         if plain:
             assert text == text.strip() and cell_value(text) == text, text
 

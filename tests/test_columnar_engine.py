@@ -2143,3 +2143,25 @@ def test_joined_rows_joins_each_leads_texts_across_batches(rows: list[tuple[int,
         wanted[k] = wanted.get(k, "") + text
     found = joined_rows(table.to_batches(max_chunksize=size))
     assert [(row["k"], row["text"]) for row in found] == list(wanted.items())
+
+
+_EMAIL_PARTS = st.sampled_from(["dana", "Dana.Lee", "d+x", "", " ", "\u00a0", "\u2028", "\n", "\u00e9", "ACME.io", "gmail.com",
+                                "googlemail.com", "@", ".", "x\u017f"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=8), st.lists(_EMAIL_PARTS, max_size=6).map("".join)),
+       st.sampled_from(["L-1", "Lead 2"]))
+def test_the_person_key_in_sql_is_the_python_person_key(email: str | None, lead_id: str) -> None:
+    """person_sql gives person_key's text for a scored lead (its id is never blank), and leaves to
+    Python (``ls_person``) the addresses it cannot write: not ASCII, or with Python's spaces at either end."""
+    import duckdb
+
+    from leadscore.columnar import accounts
+
+    con = duckdb.connect()
+    con.create_function("ls_person", accounts._person, ["VARCHAR", "VARCHAR"], "VARCHAR", null_handling="special")
+    key = accounts.person_sql(q.col("email"), q.col("id"), lambda e, i: q.call("ls_person", e, i))
+    [(found,)] = con.execute(f"SELECT {q.sql(key)} FROM (SELECT ?::VARCHAR AS email, ?::VARCHAR AS id)",
+                             [email, lead_id]).fetchall()
+    assert found == accounts._person(email, lead_id)

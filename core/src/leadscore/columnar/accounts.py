@@ -441,7 +441,7 @@ def person_sql(email: exp.Expression, lead_id: exp.Expression, python: Any) -> e
     by_email = q.concat(q.lit("e:"), q.case([(gmail, q.fn("replace", local, q.lit("."), q.lit("")))], local), q.lit("@"),
                         q.case([(gmail, q.lit("gmail.com"))], domain))
     plain = q.or_(q.is_null(email), q.and_(q.fn("strlen", email).eq(q.fn("length", email)),
-                                           q.not_(q.fn("regexp_matches", email, q.lit(f"^{q.PY_SPACE}|{q.PY_SPACE}$")))))
+                                           q.not_(q.space_around(email))))
     by_id = (exp.LTE(this=at, expression=q.lit(1)), q.concat(q.lit("i:"), lead_id))
     if python is None:
         return q.case([by_id], by_email)

@@ -77,9 +77,9 @@ _SHORT_INT = r"[+-]?(0|[1-9][0-9]{0,14})"
 _JSON_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 _CELL_FLOAT = r"[+-]?((((0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|((0|[1-9][0-9]*)[eE][+-]?[0-9]+))"
 _BLANK = f"{q.PY_SPACE}*"
-_SPACE_AROUND = f"^{q.PY_SPACE}|{q.PY_SPACE}$"
-_NOT_SPACE = q.PY_SPACE.replace("[", "[^", 1)
-_PLAIN = f"(?s)[^0-9+.TtFf{q.PY_SPACE[1:-1]}-](.*{_NOT_SPACE})?"
+# Text that is its own property value: it starts with no space, digit, sign, dot, t or f and ends with
+# no space (so no number, boolean or text with spaces around it); tested at either end (q.space_around).
+_PLAIN_FIRST = f"^[^0-9+.TtFf{q.PY_SPACE[1:-1]}-]"
 # A property value the SQL does not make (not JSON, so no cell's value is ever taken for it).
 _ODD = "?"
 
@@ -491,7 +491,7 @@ def _row_query(kinds: Sequence[str | None], dates: Sequence[bool], plan: Any,
 def _clean(text: exp.Expression) -> exp.Expression:
     """Text the reader takes as it is: not empty, nothing Python's strip() removes at either end."""
     return q.and_(q.not_null(text), exp.NEQ(this=text.copy(), expression=q.lit("")),
-                  q.not_(q.fn("regexp_matches", text.copy(), q.lit(_SPACE_AROUND))))
+                  q.not_(q.space_around(text.copy())))
 
 
 def _time(column: exp.Expression, kind: str | None, date: bool) -> tuple[exp.Expression, exp.Expression]:
@@ -530,9 +530,9 @@ def _property(column: exp.Expression, kind: str | None, double: bool = False,
         value = q.case([
             (q.or_(q.is_null(column), column.copy().eq(q.lit("")), *([q.in_(column.copy(), missing)] if missing else [])),
              q.lit(None)),
-            (_full(column, _PLAIN), q.cast(q.fn("to_json", column.copy()), "VARCHAR")),
+            (_plain(column), q.cast(q.fn("to_json", column.copy()), "VARCHAR")),
             (_full(column, _BLANK), q.lit(None)),
-            (q.fn("regexp_matches", column.copy(), q.lit(_SPACE_AROUND)), q.lit(_ODD)),
+            (q.space_around(column.copy()), q.lit(_ODD)),
             (_full(column, "[Tt][Rr][Uu][Ee]"), q.lit("true")),
             (_full(column, "[Ff][Aa][Ll][Ss][Ee]"), q.lit("false")),
             (_full(column, _SHORT_INT), q.cast(q.cast(column.copy(), "BIGINT"), "VARCHAR")),
@@ -563,6 +563,12 @@ def _property(column: exp.Expression, kind: str | None, double: bool = False,
 
 def _full(column: exp.Expression, pattern: str) -> exp.Expression:
     return q.fn("regexp_full_match", column.copy(), q.lit(pattern))
+
+
+def _plain(column: exp.Expression) -> exp.Expression:
+    """Text that is its own property value (see _PLAIN_FIRST), tested at its two ends."""
+    return q.and_(q.fn("regexp_matches", column.copy(), q.lit(_PLAIN_FIRST)),
+                  q.not_(q.fn("regexp_matches", column.copy(), q.lit(f"{q.PY_SPACE}$"))))
 
 
 def _object(entries: Sequence[tuple[str, exp.Expression]]) -> exp.Expression:

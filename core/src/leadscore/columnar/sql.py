@@ -553,6 +553,13 @@ def lower_json(tree: exp.Expression, dialect: str, *, copy: bool = True) -> exp.
 PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 
 
+def space_around(e: exp.Expression) -> exp.Expression:
+    """Whether ``e.strip()`` would change the text: Python's space first or last. Two searches, each
+    anchored at one end, which RE2 answers from that end alone; one pattern ``^s|s$`` read every
+    character of the text (about twice the time on 47-character texts)."""
+    return or_(fn("regexp_matches", e, lit(f"^{PY_SPACE}")), fn("regexp_matches", e.copy(), lit(f"{PY_SPACE}$")))
+
+
 def py_strip(e: exp.Expression) -> exp.Expression:
     """``e.strip()`` as Python does it (DuckDB's trim() removes spaces only)."""
     return exp.func("regexp_replace", e, lit(f"^{PY_SPACE}+|{PY_SPACE}+$"), lit(""), lit("g"), dialect=DIALECT)
@@ -564,6 +571,6 @@ def finite(value: float) -> bool:
 
 __all__ = [
     "DIALECT", "and_", "call", "case", "cast", "coalesce", "col", "concat", "field", "fn", "ident", "in_",
-    "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "py_strip", "select", "sql", "struct", "table",
-    "text_order", "with_steps",
+    "is_null", "lit", "micros", "not_", "not_null", "or_", "paren", "py_strip", "select", "space_around", "sql",
+    "struct", "table", "text_order", "with_steps",
 ]

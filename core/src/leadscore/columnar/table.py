@@ -32,7 +32,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.columnar import sql as q
-from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _SPACE_AROUND, _next_batch, _object, _property, _time,
+from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _next_batch, _object, _property, _time,
                                           insert_checked)
 from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
@@ -412,7 +412,7 @@ def _blank(text: exp.Expression) -> exp.Expression:
 
 def _clean(text: exp.Expression) -> exp.Expression:
     """Text the reader takes as it is: nothing Python's strip() removes at either end."""
-    return q.not_(q.fn("regexp_matches", text.copy(), q.lit(_SPACE_AROUND)))
+    return q.not_(q.space_around(text.copy()))
 
 
 def _whole(column: exp.Expression, kind: str | None, double: bool) -> tuple[exp.Expression, exp.Expression]:
