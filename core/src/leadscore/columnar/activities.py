@@ -78,7 +78,7 @@ _JSON_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 _CELL_FLOAT = r"[+-]?((((0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|((0|[1-9][0-9]*)[eE][+-]?[0-9]+))"
 _BLANK = f"{q.PY_SPACE}*"
 # Text that is its own property value: it starts with no space, digit, sign, dot, t or f and ends with
-# no space (so no number, boolean or text with spaces around it); tested at either end (q.space_around).
+# no space (so no number, boolean or text with spaces around it); _plain tests its two ends.
 _PLAIN_FIRST = f"^[^0-9+.TtFf{q.PY_SPACE[1:-1]}-]"
 # A property value the SQL does not make (not JSON, so no cell's value is ever taken for it).
 _ODD = "?"
