@@ -568,7 +568,7 @@ def _full(column: exp.Expression, pattern: str) -> exp.Expression:
 def _plain(column: exp.Expression) -> exp.Expression:
     """Text that is its own property value (see _PLAIN_FIRST), tested at its two ends."""
     return q.and_(q.fn("regexp_matches", column.copy(), q.lit(_PLAIN_FIRST)),
-                  q.not_(q.fn("regexp_matches", column.copy(), q.lit(f"{q.PY_SPACE}$"))))
+                  q.not_(q.fn("regexp_matches", column.copy(), q.lit(q.SPACE_LAST))))
 
 
 def _object(entries: Sequence[tuple[str, exp.Expression]]) -> exp.Expression:
