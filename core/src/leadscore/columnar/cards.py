@@ -23,18 +23,21 @@ BIG = 1 << 40  # s1 of category and total cap lines: after every rule
 
 def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
     """The per-combination constants the plan joins: lead-level rules' texts, rule caps, categories,
-    totals, bands."""
+    totals, bands, and every rule's id and reason by its position (``ls_rule_texts``, for the top reasons)."""
     rules: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "rule_id", "category", "pack", "max_points", "min_points")}
     cats: dict[str, list[Any]] = {c: [] for c in ("combo", "ci", "category", "label", "cmin", "cmax")}
     totals: dict[str, list[Any]] = {c: [] for c in ("combo", "tmin", "tmax", "pack")}
     bands: dict[str, list[Any]] = {c: [] for c in ("combo", "bi", "name", "min_points", "gate_reason", "gi")}
     lead_rules: dict[str, list[Any]] = {c: [] for c in ("combo", "lid", "s1", "s2", "rule_id", "category", "reason", "pack",
                                                          "kind", "raw", "decay", "signal")}
+    texts: dict[str, list[Any]] = {c: [] for c in ("combo", "s1", "rule_id", "reason")}
     lids = plan.lead_rule_ids()[0]
     gates = gate_ids(plan)[0]
     for combo in plan.combos:
         composed = combo.composed
         for index, rule in enumerate(composed.rules):
+            for key, value in (("combo", combo.index), ("s1", index), ("rule_id", rule.id), ("reason", rule.reason)):
+                texts[key].append(value)
             if not rule.on and rule.when is not None:
                 for key, value in (("combo", combo.index), ("lid", lids[(combo.index, index)]), ("s1", index), ("s2", 0),
                                    ("rule_id", rule.id),
@@ -67,7 +70,7 @@ def lookup_tables(plan: Plan) -> dict[str, pa.Table]:
         return pa.table({name: pa.array(values, type=schema.get(name, pa.string())) for name, values in columns.items()})
 
     return {"ls_rules": table(rules), "ls_cats": table(cats), "ls_totals": table(totals), "ls_bands": table(bands),
-            "ls_lead_rules": table(lead_rules)}
+            "ls_lead_rules": table(lead_rules), "ls_rule_texts": table(texts)}
 
 
 def band_minimums(engine: Any, composed: Any) -> list[int]:
@@ -223,13 +226,24 @@ def statements(plan: Plan, top: int, explain: bool,
                      q.field(q.fn("list_extract", q.col("bands"), exp.Add(this=exp.column("i"), expression=q.lit(1))),
                              "gate_reason")), expressions=[exp.to_identifier("i")]))
     # The top reasons: the lines with the most points either way, ties by rule id (Ledger.top_reasons's
-    # order); min_by keeps the first ``top`` of that order without sorting every line of the lead.
-    line = q.struct(rule_id=q.col("rule_id"), points=q.col("points"), reason=q.col("reason"))
+    # order); min_by keeps the first ``top`` of that order without sorting every line of the lead. It
+    # keeps each line's rule position and points, and the rule's id and reason are read back by that
+    # position (a rule line's texts are its rule's): with the texts themselves in the aggregate's state,
+    # a block's query took 40-50 MB more at its peak (bench/README.md, twenty-seventh round).
+    line = q.struct(s1=q.col("s1"), points=q.col("points"))
     order = q.struct(rank=exp.Neg(this=q.fn("abs", q.col("points"))), rule_id=q.col("rule_id"), points=q.col("points"),
                      reason=q.col("reason"))
     reasons = (q.select(q.col("k"), q.fn("min_by", line, order, q.lit(max(top, 1))).as_("reasons", copy=False))
         .from_("lines", copy=False).where(q.and_(q.col("kind").eq(q.lit("rule")), q.col("points").neq(q.lit(0))), copy=False)
         .group_by(q.col("k"), copy=False))
+    texts = (q.select(q.col("combo"), exp.WithinGroup(this=q.fn("list", q.struct(rule_id=q.col("rule_id"), reason=q.col("reason"))),
+                                                       expression=exp.Order(expressions=[exp.Ordered(this=q.col("s1"))])).as_("texts", copy=False))
+             .from_("ls_rule_texts", copy=False).group_by(q.col("combo"), copy=False))
+    text_of = lambda name: q.field(q.fn("list_extract", q.col("texts", "t"), exp.Add(  # noqa: E731
+        this=q.cast(q.field(exp.column("v"), "s1", "BIGINT"), "INT"), expression=q.lit(1))), name)  # Spark's element_at: INT
+    top_lines = q.fn("list_transform", q.col("reasons", "r"), exp.Lambda(
+        this=q.struct(rule_id=text_of("rule_id"), points=q.field(exp.column("v"), "points"), reason=text_of("reason")),
+        expressions=[exp.to_identifier("v")]))
     every_line = exp.union(exp.union(q.select(*line_cols, copy=False).from_("all_lines", copy=False), q.select(*line_cols, copy=False).from_("cat_lines", copy=False),
                                      distinct=False), q.select(*line_cols, copy=False).from_("total_lines", copy=False), distinct=False)
     ledger = (q.select(q.col("k"), exp.WithinGroup(
@@ -240,10 +254,11 @@ def statements(plan: Plan, top: int, explain: bool,
         q.col("k", "x"), q.col("combo", "x"), q.col("total", "x"), q.col("subscores", "x"),
         band_of(q.fn("greatest", q.col("chosen", "x"), q.lit(0))).as_("band", copy=False), band_of(q.col("pi", "x")).as_("points_band", copy=False),
         notes.transform(_qualify("x")).as_("gate_notes", copy=False),
-        q.fn("list_slice", q.coalesce(q.col("reasons", "r"), exp.Array(expressions=[])), q.lit(1), q.lit(top)).as_("reasons", copy=False),
+        q.fn("list_slice", q.coalesce(top_lines, exp.Array(expressions=[])), q.lit(1), q.lit(top)).as_("reasons", copy=False),
         *([q.col("ledger", "g")] if explain and not ledger_apart else []), copy=False)
         .from_(q.table("banded", "x"), copy=False)
-        .join(reasons.subquery("r", copy=False), on=q.col("k", "r").eq(q.col("k", "x")), join_type="left", copy=False))
+        .join(reasons.subquery("r", copy=False), on=q.col("k", "r").eq(q.col("k", "x")), join_type="left", copy=False)
+        .join(texts.subquery("t", copy=False), on=q.col("combo", "t").eq(q.col("combo", "x")), join_type="left", copy=False))
     if explain and not ledger_apart:
         cards = cards.join(ledger.subquery("g", copy=False), on=q.col("k", "g").eq(q.col("k", "x")), join_type="left", copy=False)
     return [*([("rule_caps", rule_caps)] if with_rule_caps else []), ("all_lines", all_lines), ("cats", cats), ("cat_lines", cat_lines),
