@@ -236,9 +236,10 @@ def statements(plan: Plan, top: int, explain: bool,
     reasons = (q.select(q.col("k"), q.fn("min_by", line, order, q.lit(max(top, 1))).as_("reasons", copy=False))
         .from_("lines", copy=False).where(q.and_(q.col("kind").eq(q.lit("rule")), q.col("points").neq(q.lit(0))), copy=False)
         .group_by(q.col("k"), copy=False))
-    texts = (q.select(q.col("combo"), exp.WithinGroup(this=q.fn("list", q.struct(rule_id=q.col("rule_id"), reason=q.col("reason"))),
-                                                       expression=exp.Order(expressions=[exp.Ordered(this=q.col("s1"))])).as_("texts", copy=False))
-             .from_("ls_rule_texts", copy=False).group_by(q.col("combo"), copy=False))
+    texts = (q.select(q.col("combo"), exp.WithinGroup(
+        this=q.fn("list", q.struct(rule_id=q.col("rule_id"), reason=q.col("reason"))),
+        expression=exp.Order(expressions=[exp.Ordered(this=q.col("s1"))])).as_("texts", copy=False))
+        .from_("ls_rule_texts", copy=False).group_by(q.col("combo"), copy=False))
     text_of = lambda name: q.field(q.fn("list_extract", q.col("texts", "t"), exp.Add(  # noqa: E731
         this=q.cast(q.field(exp.column("v"), "s1", "BIGINT"), "INT"), expression=q.lit(1))), name)  # Spark's element_at: INT
     top_lines = q.fn("list_transform", q.col("reasons", "r"), exp.Lambda(
