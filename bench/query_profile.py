@@ -8,8 +8,9 @@
 Scans a JSON Lines file as ``leadscore score --engine duckdb`` does (cards rendered as JSON lines,
 no ledger) up to the block ``--block``; there, once the block's stored steps are made, runs the
 batch's query ``--repeat`` times as the engine does (the prepared statement) and prints the best
-time, then once more as text with DuckDB's JSON profiling on, and prints the operators by their
-own time with their share of the sum (``LEADSCORE_COLUMNAR_PROFILE`` profiles the prepared
+time, then once more as text with DuckDB's JSON profiling on, and prints DuckDB's memory in that
+run (its buffer pool's peak, what it allocated and spilled) and the operators by their own time with
+their share of the sum (``LEADSCORE_COLUMNAR_PROFILE`` profiles the prepared
 statement, which DuckDB does not break into operators). ``--sql`` writes the query's text and
 ``--dump`` the tables it reads (the block's ``sig``, ``b_leads``, ``b_acts`` and the plan's
 constant tables) as Parquet files. Only rulepacks scored in one pass.
@@ -86,6 +87,12 @@ def main() -> int:
             con.execute("PRAGMA disable_profiling")
             with open(path, encoding="utf-8") as f:
                 tree = json.load(f)
+        held = sum(row[0] for row in con.execute("SELECT memory_usage_bytes FROM duckdb_memory()").fetchall())
+        system = tree.get("system", {})
+        print(f"DuckDB's memory in the profiled run: peak {system.get('peak_buffer_memory', 0) / 2**20:.0f} MiB "
+              f"(the block's tables and the rest held before and after it: {held / 2**20:.0f} MiB), "
+              f"allocated {system.get('total_memory_allocated', 0) / 2**20:.0f} MiB, "
+              f"spilled {system.get('total_bytes_spilled', 0) / 2**20:.0f} MiB")
         ops = [op for root in tree.get("operator", []) for op in _operators(root)]
         total = sum(t for t, *_ in ops) or 1.0
         print(f"operators' own time: {total:.3f} s (the profiled run's CPU: {tree.get('query', {}).get('cpu_time', 0):.3f} s)")
