@@ -229,7 +229,7 @@ def statements(plan: Plan, top: int, explain: bool,
     # order); min_by keeps the first ``top`` of that order without sorting every line of the lead. It
     # keeps each line's rule position and points, and the rule's id and reason are read back by that
     # position (a rule line's texts are its rule's): with the texts themselves in the aggregate's state,
-    # a block's query took 40-50 MB more at its peak (bench/README.md, twenty-seventh round).
+    # a block's query alone peaked 35-40 MiB higher (bench/README.md, twenty-seventh round).
     line = q.struct(s1=q.col("s1"), points=q.col("points"))
     order = q.struct(rank=exp.Neg(this=q.fn("abs", q.col("points"))), rule_id=q.col("rule_id"), points=q.col("points"),
                      reason=q.col("reason"))
