@@ -197,10 +197,8 @@ def statements(plan: Plan, top: int, explain: bool,
         q.cast(exp.null(), "BIGINT").as_("observed_at", copy=False), q.lit("").as_("evidence", copy=False))
         .from_("totals", copy=False).where(q.or_(q.col("t_over"), q.col("t_under")), copy=False))
     # Band: the highest band the points reach, then down to the first whose gate holds.
-    bands = (q.select(q.col("combo"), exp.WithinGroup(this=q.fn("list", q.struct(
-        name=q.col("name"), min_points=q.col("min_points"), gate_reason=q.col("gate_reason"), gi=q.col("gi"))),
-        expression=exp.Order(expressions=[exp.Ordered(this=q.col("bi"))])).as_("bands", copy=False))
-        .from_("ls_bands", copy=False).group_by(q.col("combo"), copy=False))
+    bands = _list_by_combo("ls_bands", "bands", "bi", name=q.col("name"), min_points=q.col("min_points"),
+                           gate_reason=q.col("gate_reason"), gi=q.col("gi"))
     reached = (q.select(
         q.col("k", "t"), q.col("combo", "t"), q.col("total", "t"), q.col("gates", "t"), q.col("subscores", "t"),
         q.col("bands", "b"),
@@ -236,10 +234,7 @@ def statements(plan: Plan, top: int, explain: bool,
     reasons = (q.select(q.col("k"), q.fn("min_by", line, order, q.lit(max(top, 1))).as_("reasons", copy=False))
         .from_("lines", copy=False).where(q.and_(q.col("kind").eq(q.lit("rule")), q.col("points").neq(q.lit(0))), copy=False)
         .group_by(q.col("k"), copy=False))
-    texts = (q.select(q.col("combo"), exp.WithinGroup(
-        this=q.fn("list", q.struct(rule_id=q.col("rule_id"), reason=q.col("reason"))),
-        expression=exp.Order(expressions=[exp.Ordered(this=q.col("s1"))])).as_("texts", copy=False))
-        .from_("ls_rule_texts", copy=False).group_by(q.col("combo"), copy=False))
+    texts = _list_by_combo("ls_rule_texts", "texts", "s1", rule_id=q.col("rule_id"), reason=q.col("reason"))
     text_of = lambda name: q.field(q.fn("list_extract", q.col("texts", "t"), exp.Add(  # noqa: E731
         this=q.cast(q.field(exp.column("v"), "s1", "BIGINT"), "INT"), expression=q.lit(1))), name)  # Spark's element_at: INT
     top_lines = q.fn("list_transform", q.col("reasons", "r"), exp.Lambda(
@@ -265,6 +260,15 @@ def statements(plan: Plan, top: int, explain: bool,
     return [*([("rule_caps", rule_caps)] if with_rule_caps else []), ("all_lines", all_lines), ("cats", cats), ("cat_lines", cat_lines),
             ("totals", totals), ("total_lines", total_lines), ("reached", reached), ("banded", banded),
             *([("ledger_lines", every_line)] if explain and ledger_apart else []), ("cards", cards)]
+
+
+def _list_by_combo(table: str, column: str, order: str, /, **fields: exp.Expression) -> exp.Select:
+    """(combo, ``column``): each combination's rows of the constant ``table`` as one list of ``fields``
+    structs in ``order``'s order (its bands, its rules' texts), which a lead's row reads by position."""
+    return (q.select(q.col("combo"), exp.WithinGroup(
+        this=q.fn("list", q.struct(**fields)),
+        expression=exp.Order(expressions=[exp.Ordered(this=q.col(order))])).as_(column, copy=False))
+        .from_(table, copy=False).group_by(q.col("combo"), copy=False))
 
 
 def _qualify(alias: str) -> Any:
