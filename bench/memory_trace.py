@@ -41,7 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the trace file")
     parser.add_argument("--every", type=float, default=0.25, help="seconds between samples")
-    parser.add_argument("--memory-limit", help="the columnar scorer's DuckDB memory limit (e.g. 160MB)")
+    parser.add_argument("--memory-limit", help="the columnar scorer's DuckDB memory limit (e.g. 160MB); unlike "
+                        "the CLI's --memory-limit, any size (for finding where a run stops fitting)")
     parser.add_argument("--stacks", action="store_true", help="each sample with the other threads' last frames")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="-- then the leadscore command's arguments")
     options = parser.parse_args()
@@ -59,7 +60,12 @@ def main() -> None:
     if options.memory_limit:
         from leadscore.columnar.engine import ColumnarScorer
 
-        ColumnarScorer.__init__.__kwdefaults__["memory_limit"] = options.memory_limit
+        init = ColumnarScorer.__init__
+
+        def limited(self: Any, *a: Any, **k: Any) -> None:  # any limit, below the CLI's least too
+            init(self, *a, **{**k, "memory_limit": options.memory_limit})
+
+        ColumnarScorer.__init__ = limited  # type: ignore[method-assign]
     done = threading.Event()
     highest = 0
 

@@ -261,7 +261,8 @@ def test_account_sums_duckdb_cannot_make_end_the_run_in_one_line(tmp_path: Path,
     assert result.exit_code == 2 and not out.exists()
     assert result.stderr.strip().splitlines()[-1] == (
         f"leadscore: {SAMPLES / 'segment-leads.jsonl'}: the columnar engine could not sum up the accounts of this "
-        "file in DuckDB (Out of Memory Error: failed to allocate data of size 16.0 MiB); score it with --engine python")
+        "file in DuckDB (Out of Memory Error: failed to allocate data of size 16.0 MiB); score it with a memory limit "
+        "above 200MB (--memory-limit) or --engine python")
 
 
 def test_duckdb_prints_no_progress_bar_where_the_cards_may_be_going(tmp_path: Path) -> None:
@@ -1503,6 +1504,7 @@ def test_a_part_of_a_block_out_of_duckdb_memory_is_halved_and_scored_in_sql(
         assert max(s for s in sizes if s <= most) > 20
     else:
         assert len(by_python) > 600 - 10 and len(notes) == 1 and "first error: OutOfMemoryException" in notes[0]
+        assert "; a memory limit above 200MB (--memory-limit) keeps them in SQL; " in notes[0]
 
 
 def _out_of_memory_past(monkeypatch: pytest.MonkeyPatch, most: int) -> list[int]:

@@ -670,10 +670,30 @@ def _spark_scan(engine: Any, input_path: str, explain: bool, top: int, master: s
     return spark.score_files(session, [input_path], engine, **settings)
 
 
-def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None) -> Any:
+def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_of: datetime | None,
+            memory_limit: str | None = None) -> Any:
+    """The run's engine; ``memory_limit`` (``--memory-limit``) is DuckDB's, so only the columnar
+    engine's (when `auto` chose the python engine it is left out)."""
     from leadscore.engine import Engine
 
-    return Engine(plugins=pm, rulepacks=list(rulepacks) or None, backend=engine_name, as_of=as_of)
+    return Engine(plugins=pm, rulepacks=list(rulepacks) or None, backend=engine_name, as_of=as_of,
+                  memory_limit=memory_limit if engine_name == "duckdb" else None)
+
+
+def _check_memory_limit(memory_limit: str | None, engine_name: str) -> None:
+    """``--memory-limit``: a size DuckDB can run in, and a columnar engine to give it to (before any
+    input is read)."""
+    if memory_limit is None:
+        return
+    if engine_name not in ("duckdb", "auto"):
+        raise UsageFailure(f"--memory-limit: DuckDB's memory limit is for --engine duckdb (or auto), not "
+                           f"--engine {engine_name}; leave it out or choose --engine duckdb")
+    from leadscore.columnar import memory_limit_bytes
+
+    try:
+        memory_limit_bytes(memory_limit, "--memory-limit")
+    except LeadscoreError as err:
+        raise _fail(err) from err
 
 
 def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = None) -> click.Group:
@@ -742,6 +762,10 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
              "see docs/scale.md).")
     @click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
                   help="With --engine spark: the Spark master (local[N], spark://HOST:PORT, yarn).")
+    @click.option("--memory-limit", metavar="SIZE",
+                  help="With the columnar engine (duckdb, or auto's choice): DuckDB's memory limit, e.g. 400MB or "
+                       "2GB (default 200MB, least 150MB). Past it DuckDB spills to a temporary directory; a higher "
+                       "one is faster on large files with an activities file (docs/backends.md).")
     @click.option("--explain", is_flag=True, help="Include the full ledger for every lead.")
     @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
                   help="Write rejected leads with their reasons to FILE (.csv or .jsonl).")
@@ -759,7 +783,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
               as_of: str | None, fmt: str | None, output: str | None, engine_name: str, explain: bool,
               rejects: str | None, top: int, accounts_path: str | None, history: str | None,
               history_ledger: bool, with_next_steps: bool, map_spec: str | None, delimiter: str | None,
-              strict: bool, dedupe: bool, spark_master: str) -> None:
+              strict: bool, dedupe: bool, spark_master: str, memory_limit: str | None) -> None:
         """Score the leads in INPUT (JSON Lines, CSV or Parquet, a file or a directory of part files;
         - for stdin).
 
@@ -787,6 +811,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
 
         options = InputOptions(map_spec, delimiter, strict, dedupe)
         when = parse_as_of(as_of)
+        _check_memory_limit(memory_limit, engine_name)
         refuse_overwriting_inputs(
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
@@ -805,7 +830,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                     activity_rows=activity_rows(activities) if auto and plain_activities else 0,
                                     input_fmt=input_fmt)
         try:
-            engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when)
+            engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when,
+                             memory_limit=memory_limit)
             if auto and engine_name == "duckdb" and (engine.needs_accounts or engine.needs_shares or (
                     not whole_file and not _routers_read_only_ids(engine))):
                 # Which packs run is known once they are loaded: with the account pass, a larger file
@@ -819,7 +845,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                                             input_fmt=input_fmt)
                 if engine_name != "duckdb":
                     engine.close()
-                    engine = _engine(get_pm(), rulepacks, engine_name, when)
+                    engine = _engine(get_pm(), rulepacks, engine_name, when, memory_limit=memory_limit)
         except LeadscoreError as err:
             raise _fail(err) from err
         count = {"scored": 0, "rejected": 0}

@@ -93,6 +93,9 @@ class Engine:
         activity windows are measured back from it, and later activities are ignored.
     :param session: with ``backend="spark"``, the SparkSession to run on (a ``spark-submit`` job's
         own); by default a local one (``local[*]``) started when first needed.
+    :param memory_limit: with ``backend="duckdb"``, DuckDB's memory limit (``"400MB"``, ``"2GB"``;
+        default ``"200MB"``, least ``"150MB"``): past it DuckDB spills to a temporary directory.
+        A higher one is faster on large files with an activities file; see docs/backends.md.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class Engine:
         backend: str = "python",
         as_of: datetime | None = None,
         session: Any = None,
+        memory_limit: str | None = None,
     ) -> None:
         if backend == "spark" and plugins is not None:
             # The executors build their own engines, with the installed plugins.
@@ -112,6 +116,13 @@ class Engine:
         if session is not None and backend != "spark":
             raise ConfigurationError("session=", f"a Spark session is for backend='spark', not {backend!r}",
                                      "pass backend='spark' or leave out session=")
+        if memory_limit is not None and backend != "duckdb":
+            raise ConfigurationError("memory_limit=", f"a memory limit is for backend='duckdb' (DuckDB's), not {backend!r}",
+                                     "pass backend='duckdb' or leave out memory_limit=")
+        from leadscore.columnar import DEFAULT_MEMORY_LIMIT, memory_limit_bytes
+
+        # DuckDB's limit as a count of bytes (DuckDB reads "157286400B" as it is).
+        self.memory_limit = f"{memory_limit_bytes(memory_limit or DEFAULT_MEMORY_LIMIT, 'memory_limit=')}B"
         self.spark = session
         # The packs as Spark's executors load them again (a file by its absolute path).
         self.rulepack_names = tuple(os.path.abspath(pack) if os.path.isfile(pack) else os.fspath(pack)
@@ -654,7 +665,7 @@ class Engine:
 
             try:
                 self._scorers[key] = ColumnarScorer(self, when, explain=explain, top=top, values=values,
-                                                    render=render)
+                                                    render=render, memory_limit=self.memory_limit)
             except Unsupported as err:
                 self.columnar_note = str(err)
                 self._scorers[key] = None

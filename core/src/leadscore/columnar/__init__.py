@@ -5,6 +5,51 @@ Importing this package needs nothing beyond leadscore; the modules that build an
 ``leadscore[columnar]`` extra (DuckDB, sqlglot, pyarrow).
 """
 
+import re
+
+from leadscore.errors import ConfigurationError
+
+# DuckDB's memory limit on the columnar engine's connection (``Engine(memory_limit=)``, ``leadscore
+# score --memory-limit``): past it DuckDB spills to a temporary directory, so a file of any size runs
+# within it (the process holds about 150-300 MB more: Python, Arrow, the plan; docs/backends.md).
+DEFAULT_MEMORY_LIMIT = "200MB"
+# The least limit taken. Below it a block's query does not fit and its leads go to the python engine
+# (the same cards, far slower): 50,000 generated leads with an activities file, every installed pack
+# and --explain left 13 of their 196 batches to it at 120MB and none at 140MB.
+LEAST_MEMORY_LIMIT = "150MB"
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size(text: str) -> int | None:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", text)
+    if match is None or match.group(2).lower() not in _UNITS:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def memory_limit_bytes(text: str, where: str = "memory_limit") -> int:
+    """The bytes of a memory limit written as DuckDB writes one (``300MB``, ``1.5GB``, ``512MiB``;
+    KB/MB/GB/TB count in thousands, KiB/MiB/GiB/TiB in 1024s).
+
+    :raises ConfigurationError: (naming ``where``) for a text that is not a size with its unit, or a
+        size under LEAST_MEMORY_LIMIT.
+    """
+    size = _size(text)
+    if size is None:
+        raise ConfigurationError(where, f"{text!r} is not a size with its unit",
+                                 "give a number and a unit, e.g. 300MB or 1.5GB (KB, MB, GB, TB; KiB, MiB, GiB, TiB)")
+    if size < (_size(LEAST_MEMORY_LIMIT) or 0):
+        raise ConfigurationError(where, f"{text.strip()} is below the least the columnar engine runs in ({LEAST_MEMORY_LIMIT})",
+                                 f"give {LEAST_MEMORY_LIMIT} or more, or leave it out (the default is {DEFAULT_MEMORY_LIMIT})")
+    return size
+
+
+def memory_limit_text(limit: str) -> str:
+    """A memory limit as a user writes one, in MB (``"150000000B"`` -> ``"150MB"``)."""
+    size = _size(limit)
+    return f"{round(size / 10**6)}MB" if size is not None else limit
+
 
 # The output formats whose cards the columnar engine makes in SQL (leadscore.columnar.render).
 RENDERED_FORMATS = ("jsonl", "csv", "parquet")

@@ -25,7 +25,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.accounts import account_key
-from leadscore.columnar import Rendered, RenderedRow
+from leadscore.columnar import DEFAULT_MEMORY_LIMIT, Rendered, RenderedRow
 from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
@@ -303,7 +303,7 @@ class ColumnarScorer:
     """
 
     def __init__(self, engine: Any, as_of: datetime, *, explain: bool = True, top: int = 3,
-                 memory_limit: str = "200MB", values: bool = True, render: str | None = None) -> None:
+                 memory_limit: str = DEFAULT_MEMORY_LIMIT, values: bool = True, render: str | None = None) -> None:
         import duckdb
 
         self.engine = engine
