@@ -11,7 +11,8 @@ from leadscore.errors import ConfigurationError
 
 # DuckDB's memory limit on the columnar engine's connection (``Engine(memory_limit=)``, ``leadscore
 # score --memory-limit``): past it DuckDB spills to a temporary directory, so a file of any size runs
-# within it (the process holds about 150-300 MB more: Python, Arrow, the plan; docs/backends.md).
+# within it; the process holds more beside it (Python, pyarrow, the plan: docs/backends.md, "Its memory
+# limit", with what a higher limit gains).
 DEFAULT_MEMORY_LIMIT = "200MB"
 # The least limit taken. Below it a block's query does not fit and its leads go to the python engine
 # (the same cards, far slower): 50,000 generated leads with an activities file, every installed pack
