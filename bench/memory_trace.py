@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run ``leadscore`` in this process and write, every ``--every`` seconds, what holds its memory:
 the resident size, Arrow's allocated bytes, Python's allocated blocks and each DuckDB database's
-memory by tag (in memory / in its temporary files), with ``--stacks`` the other threads' last frames.
+memory by tag (in memory / in its temporary files), what glibc malloc's heap and DuckDB's jemalloc
+hold, with ``--stacks`` the other threads' last frames.
 
     uv run python bench/memory_trace.py --out trace.txt -- score g50k-leads.parquet \\
         --activities g50k-activities.parquet --engine duckdb --explain --as-of 2026-12-01 -o e.jsonl
@@ -16,10 +17,12 @@ the running statement lets it: the resident size and Arrow's bytes are read firs
 from __future__ import annotations
 
 import argparse
+import ctypes
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,40 @@ from proc_memory import status  # noqa: E402
 
 _TAGS = ("SELECT list(tag || ':' || (memory_usage_bytes // 1048576) || '/' || (temporary_storage_bytes // 1048576)) "
          "FROM duckdb_memory() WHERE memory_usage_bytes + temporary_storage_bytes >= 1048576")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _allocators() -> Callable[[], str]:
+    """What the two allocators under the process hold, as a function giving one part of a sample's
+    line: glibc malloc's heap (Python's larger objects, pyarrow on the system pool, DuckDB's C++
+    objects: bytes in use, and free but kept) and DuckDB's own jemalloc (its buffers: bytes allocated,
+    and resident). An empty text where either cannot be read (not glibc, a DuckDB built without it)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        [so] = Path(duckdb.__file__).parent.parent.glob("_duckdb*.so")
+        je = ctypes.CDLL(str(so))
+        mallctl = je.duckdb_je_mallctl
+    except (OSError, AttributeError, ValueError):
+        return lambda: ""
+
+    def stat(name: str) -> int:
+        value, size = ctypes.c_size_t(), ctypes.c_size_t(ctypes.sizeof(ctypes.c_size_t))
+        if mallctl(name.encode(), ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0)):
+            return -1
+        return value.value >> 20
+
+    def line() -> str:
+        epoch = ctypes.c_uint64(1)  # jemalloc's statistics are as of the last epoch
+        mallctl(b"epoch", None, None, ctypes.byref(epoch), ctypes.c_size_t(ctypes.sizeof(epoch)))
+        heap = libc.mallinfo2()
+        return (f"  malloc in use {heap.uordblks >> 20} free {heap.fordblks >> 20} MiB  "
+                f"jemalloc allocated {stat('stats.allocated')} resident {stat('stats.resident')} MiB")
+    return line
 
 
 def main() -> None:
@@ -68,6 +105,7 @@ def main() -> None:
         ColumnarScorer.__init__ = limited  # type: ignore[method-assign]
     done = threading.Event()
     highest = 0
+    allocators = _allocators()
 
     def sample(out: Any) -> None:
         nonlocal highest
@@ -83,7 +121,7 @@ def main() -> None:
                 except duckdb.Error as err:  # closed, or busy past what a cursor may read
                     tags.append(type(err).__name__)
             out.write(f"{time.monotonic() - started:7.2f} s  rss {rss} MiB  arrow {arrow} MiB  "
-                      f"python blocks {blocks}  duckdb {tags}\n")
+                      f"python blocks {blocks}  duckdb {tags}{allocators()}\n")
             if options.stacks:
                 for ident, frame in sys._current_frames().items():
                     if ident != me:
