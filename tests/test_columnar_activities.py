@@ -393,9 +393,9 @@ def test_auto_engine_weighs_an_activities_file_the_columnar_engine_keeps_in_duck
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_ACTIVITY_ROWS", rows)
     engines, make = [], cli_main._engine
 
-    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any, **options: Any) -> Any:
         engines.append(engine_name)
-        return make(pm, rulepacks, engine_name, when)
+        return make(pm, rulepacks, engine_name, when, **options)
 
     monkeypatch.setattr(cli_main, "_engine", recorded)
     assert _run(tmp_path, "auto", leads, acts, *extra) == wanted

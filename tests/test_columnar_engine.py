@@ -509,9 +509,9 @@ def _engines_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     engines, make = [], cli_main._engine
 
-    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any) -> Any:
+    def recorded(pm: Any, rulepacks: Any, engine_name: str, when: Any, **options: Any) -> Any:
         engines.append(engine_name)
-        return make(pm, rulepacks, engine_name, when)
+        return make(pm, rulepacks, engine_name, when, **options)
 
     monkeypatch.setattr(cli_main, "_engine", recorded)
     return engines
