@@ -52,6 +52,11 @@ def memory_limit_text(limit: str) -> str:
     return f"{round(size / 10**6)}MB" if size is not None else limit
 
 
+def higher_limit(limit: str) -> str:
+    """The way out of DuckDB running out of memory under ``limit``, as the notes and errors word it."""
+    return f"a memory limit above {memory_limit_text(limit)} (--memory-limit)"
+
+
 # The output formats whose cards the columnar engine makes in SQL (leadscore.columnar.render).
 RENDERED_FORMATS = ("jsonl", "csv", "parquet")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 
 from leadscore.accounts import account_key
-from leadscore.columnar import memory_limit_text
+from leadscore.columnar import higher_limit
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
@@ -188,8 +188,7 @@ def fallback_note(engine: Any) -> str | None:
         if failed:
             first = scorer.stats["first_failure"]
             # DuckDB's own advice in its message is for SQL users; ours names the option.
-            more = (f"; a memory limit above {memory_limit_text(scorer.memory_limit)} (--memory-limit) keeps them in SQL"
-                    if first.startswith("OutOfMemoryException") else "")
+            more = f"; {higher_limit(scorer.memory_limit)} keeps them in SQL" if first.startswith("OutOfMemoryException") else ""
             return (f"the columnar engine could not run {failed} batch{'es' if failed > 1 else ''} in SQL, so the "
                     f"python engine scored those leads (same cards, slower); first error: {first}{more}; "
                     "LEADSCORE_COLUMNAR_STRICT=1 stops at it instead")

@@ -36,7 +36,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.accounts import account_key
-from leadscore.columnar import memory_limit_text
+from leadscore.columnar import higher_limit
 from leadscore.columnar import sql as q
 from leadscore.columnar.accounts import AccountPass, SqlAccounts
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, timed, with_file_rows
@@ -443,12 +443,9 @@ class _BlockReader:
             self.ids.find_later(self.scorer.con)
             return summary.finish(left_out="later_ids")
         except duckdb.Error as err:
-            fix = "score it with --engine python"
-            if isinstance(err, duckdb.OutOfMemoryException):
-                above = memory_limit_text(self.scorer.memory_limit)
-                fix = f"score it with a memory limit above {above} (--memory-limit) or --engine python"
+            more = f"{higher_limit(self.scorer.memory_limit)} or " if isinstance(err, duckdb.OutOfMemoryException) else ""
             raise InputError(self.label, f"the columnar engine could not sum up the accounts of this file in "
-                             f"DuckDB ({first_line(err)})", fix) from err
+                             f"DuckDB ({first_line(err)})", f"score it with {more}--engine python") from err
 
     def scored(self, first: _Block, rest: Iterator[_Block]) -> Iterator[ScoreCard | Rejection]:
         """Score the blocks (``first`` is read already); with the account pass, read them all first."""
