@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run ``leadscore`` in this process and write, every ``--every`` seconds, what holds its memory:
 the resident size, Arrow's allocated bytes, Python's allocated blocks and each DuckDB database's
-memory by tag (in memory / in its temporary files), what glibc malloc's heap and DuckDB's jemalloc
-hold, with ``--stacks`` the other threads' last frames.
+memory by tag (in memory / in its temporary files) and its eviction queues' entries (and dead ones),
+what glibc malloc's heap and DuckDB's jemalloc hold, with ``--stacks`` the other threads' last frames.
 
     uv run python bench/memory_trace.py --out trace.txt -- score g50k-leads.parquet \\
         --activities g50k-activities.parquet --engine duckdb --explain --as-of 2026-12-01 -o e.jsonl
@@ -38,6 +38,10 @@ from proc_memory import status  # noqa: E402
 
 _TAGS = ("SELECT list(tag || ':' || (memory_usage_bytes // 1048576) || '/' || (temporary_storage_bytes // 1048576)) "
          "FROM duckdb_memory() WHERE memory_usage_bytes + temporary_storage_bytes >= 1048576")
+# The entries of the buffer pool's eviction queues, and how many are dead (of buffers freed since):
+# a dead entry keeps its buffer's handle allocated (malloc) until DuckDB purges the queue, which it
+# does for a queue of 32,768 entries or more (bench/README.md twenty-ninth round).
+_QUEUES = "SELECT 'queued ' || sum(approximate_size) || ' dead ' || sum(dead_nodes) FROM duckdb_eviction_queues()"
 
 
 class _MallInfo2(ctypes.Structure):
@@ -114,10 +118,12 @@ def main() -> None:
         while not done.wait(options.every):
             rss, arrow, blocks = status("VmRSS"), pa.total_allocated_bytes() >> 20, sys.getallocatedblocks()
             highest = max(highest, rss)
-            tags = []
+            tags: list[Any] = []
             for con in list(connections):
                 try:
-                    tags.append(con.cursor().execute(_TAGS).fetchall()[0][0])
+                    cursor = con.cursor()
+                    tags.append(cursor.execute(_TAGS).fetchall()[0][0])
+                    tags.append(cursor.execute(_QUEUES).fetchall()[0][0])
                 except duckdb.Error as err:  # closed, or busy past what a cursor may read
                     tags.append(type(err).__name__)
             out.write(f"{time.monotonic() - started:7.2f} s  rss {rss} MiB  arrow {arrow} MiB  "
