@@ -10,10 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from leadscore.errors import LeadscoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "rulepacks" / "samples"
@@ -164,6 +167,88 @@ def test_an_interrupted_run_leaves_the_old_outputs_and_says_how_far_it_got(many_
     assert line.endswith(f"; -o {out}, --rejects {rejects} left as they were")
     assert out.read_text() == "old scores\n" and not rejects.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+
+
+# The columnar engine's block statement made to run until a signal comes, sent once it has started
+# (the first statement with leads: the plan's check at start-up runs on none).
+_WEDGED = """
+import os, sys, threading
+from leadscore.columnar.engine import ColumnarScorer
+SIGNUM = int(sys.argv[1])
+original = ColumnarScorer.run_views
+def run_views(self, *args, **kwargs):
+    if self.con.execute("SELECT count(*) FROM b_leads").fetchone()[0]:
+        threading.Timer(0.5, os.kill, (os.getpid(), SIGNUM)).start()
+        self.con.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+    return original(self, *args, **kwargs)
+ColumnarScorer.run_views = run_views
+from leadscore_cli.main import main
+sys.argv = ["leadscore", *sys.argv[2:]]
+main()
+"""
+
+
+def test_duckdb_reports_a_signal_during_a_statement_as_interrupted() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from leadscore.columnar import interrupted_statement
+
+    def stop(signum: int, frame: object) -> None:  # as the CLI's SIGTERM handler
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGUSR1, stop)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        timer.start()
+        duckdb.connect().execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+    except BaseException as err:  # noqa: BLE001 - whatever DuckDB raises is what is checked
+        caught: BaseException | None = err
+    else:
+        caught = None
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, before)
+    assert caught is not None and interrupted_statement(caught), repr(caught)
+    assert not interrupted_statement(RuntimeError("another failure"))
+
+
+def test_a_history_statement_interrupted_is_a_stop_not_a_history_error(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    from leadscore.history.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(str(tmp_path / "history.duckdb"), create=True)
+
+    def interrupted() -> None:
+        raise RuntimeError("Query interrupted")  # what DuckDB raises for the signal (the test above)
+
+    def failed() -> None:
+        raise RuntimeError("something else")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store._guard(interrupted, "store the run")
+        with pytest.raises(LeadscoreError, match="could not store the run: something else"):
+            store._guard(failed, "store the run")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("options", [[], ["--dedupe"]], ids=["file scan", "records"])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_a_columnar_statement_stops_the_run(tmp_path: Path, options: list[str], signum: int,
+                                                            code: int) -> None:
+    # DuckDB turns the signal into an error of the statement; the engine must not take it for a
+    # batch to score the python way and go on.
+    pytest.importorskip("duckdb")
+    driver, out = tmp_path / "wedged.py", tmp_path / "scores.jsonl"
+    driver.write_text(_WEDGED)
+    result = subprocess.run([sys.executable, str(driver), str(int(signum)), "score", str(SAMPLES / "leads.jsonl"),
+                             "--engine", "duckdb", "--as-of", AS_OF, "-o", str(out), *options],
+                            capture_output=True, text=True, timeout=120,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "python engine" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("leadscore: interrupted after 0 leads"), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wedged.py"]
 
 
 # --- escaped text -------------------------------------------------------------------------------

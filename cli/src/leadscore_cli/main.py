@@ -23,7 +23,7 @@ import click
 
 from leadscore import __version__
 from leadscore.accounts import account_key
-from leadscore.columnar import RENDERED_FORMATS, Rendered
+from leadscore.columnar import RENDERED_FORMATS, Rendered, interrupted_statement
 from leadscore.errors import LeadscoreError, RulepackErrors, describe_failure
 from leadscore.model import Rejection, ScoreCard
 from leadscore.plugins import PluginManager
@@ -69,6 +69,11 @@ class OneLineGroup(click.Group):
                 sys.exit(interrupted_exit_code())
             click.echo("leadscore: aborted", err=True)
             sys.exit(1)
+        except RuntimeError as err:
+            if not interrupted_statement(err):  # Ctrl-C or SIGTERM while a DuckDB statement ran
+                raise
+            click.echo("leadscore: interrupted", err=True)
+            sys.exit(interrupted_exit_code())
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -1004,7 +1009,9 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     run.commit()
         except OutputError as err:
             raise UsageFailure(str(err)) from err
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and not interrupted_statement(err):  # see interrupted_statement
+                raise
             named = [f"{option} {path}" for option, path in (("-o", output), ("--rejects", rejects),
                                                              ("--accounts", accounts_path)) if path]
             kept = f"; {', '.join(named)} left as they were" if named else ""

@@ -17,7 +17,7 @@ from typing import Any
 
 
 from leadscore.accounts import account_key
-from leadscore.columnar import higher_limit
+from leadscore.columnar import higher_limit, interrupted_statement
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
@@ -154,9 +154,13 @@ def halve_or_record(scorer: Any, err: Exception, size: int, least: int, kind: st
     """After a part of ``size`` leads failed in SQL: True when it is to be halved and run again
     (DuckDB out of memory, and more than ``least`` leads; the parts of this ``kind`` that follow are
     no larger than the halves, ``scorer.fits``); else the failure is recorded (see :func:`record_failure`)
-    and the python engine scores the part. Either way the connection is ready for the next statement."""
+    and the python engine scores the part. Either way the connection is ready for the next statement.
+
+    :raises KeyboardInterrupt: when the part stopped for Ctrl-C or SIGTERM (:func:`interrupted_statement`)."""
     import duckdb
 
+    if interrupted_statement(err):
+        raise KeyboardInterrupt from err
     scorer.con.abort()  # a result left half fetched would refuse the next part's tables
     scorer.drop_batch()
     if isinstance(err, duckdb.OutOfMemoryException) and size > least:

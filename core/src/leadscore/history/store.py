@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from attrs import field, frozen
 
+from leadscore.columnar import interrupted_statement
 from leadscore.errors import LeadscoreError
 from leadscore.history.schema import LATEST, MIGRATIONS, VERSION_TABLE, Migration
 
@@ -424,6 +425,8 @@ class SqlStore(HistoryStore):
         try:
             return fn()
         except Exception as err:
+            if interrupted_statement(err):  # Ctrl-C or SIGTERM during a DuckDB statement: a stop, not a failure
+                raise KeyboardInterrupt from err
             failure = self._failure(err, doing)
             if failure is None:
                 raise
