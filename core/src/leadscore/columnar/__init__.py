@@ -88,9 +88,6 @@ class RenderedRow(Rendered):
         self.index = index
 
 
-__all__ = ["RENDERED_FORMATS", "Rendered", "RenderedRow"]
-
-
 def interrupted_statement(err: BaseException) -> bool:
     """Whether ``err`` is how DuckDB's Python module reports a signal that came while a statement
     ran: Ctrl-C, or SIGTERM (which the CLI turns into KeyboardInterrupt). The module runs the
@@ -98,3 +95,7 @@ def interrupted_statement(err: BaseException) -> bool:
     (DuckDB 2.0; its InterruptException otherwise). Code that falls back to the python engine when a
     statement fails must let this one through, or Ctrl-C would score the batch the slow way and go on."""
     return type(err).__name__ == "InterruptException" or (type(err) is RuntimeError and str(err) == "Query interrupted")
+
+
+__all__ = ["RENDERED_FORMATS", "Rendered", "RenderedRow"]
+
