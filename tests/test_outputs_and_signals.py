@@ -170,20 +170,25 @@ def test_an_interrupted_run_leaves_the_old_outputs_and_says_how_far_it_got(many_
 
 
 # The columnar engine's block statement made to run until a signal comes, sent once it has started
-# (the first statement with leads: the plan's check at start-up runs on none).
+# (the first statement with leads: the plan's check at start-up runs on none). On one thread: DuckDB's
+# Python module looks for a signal between the tasks the calling thread runs, and with two a task on
+# the other thread may run to its end first (a quarter of tries, measured); bounded, so that a run the
+# signal did not stop ends on its own and fails the test.
+_LONG = "SELECT count(*) FROM range(20000000000) t(i) WHERE i % 7 = 3"
 _WEDGED = """
 import os, sys, threading
 from leadscore.columnar.engine import ColumnarScorer
-SIGNUM = int(sys.argv[1])
+SIGNUM, LONG = int(sys.argv[1]), sys.argv[2]
 original = ColumnarScorer.run_views
 def run_views(self, *args, **kwargs):
     if self.con.execute("SELECT count(*) FROM b_leads").fetchone()[0]:
+        self.con.execute("SET threads = 1")
         threading.Timer(0.5, os.kill, (os.getpid(), SIGNUM)).start()
-        self.con.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+        self.con.execute(LONG).fetchall()
     return original(self, *args, **kwargs)
 ColumnarScorer.run_views = run_views
 from leadscore_cli.main import main
-sys.argv = ["leadscore", *sys.argv[2:]]
+sys.argv = ["leadscore", *sys.argv[3:]]
 main()
 """
 
@@ -199,7 +204,7 @@ def test_duckdb_reports_a_signal_during_a_statement_as_interrupted() -> None:
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
     try:
         timer.start()
-        duckdb.connect().execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
+        duckdb.connect(config={"threads": 1}).execute(_LONG).fetchall()  # see _LONG
     except BaseException as err:  # noqa: BLE001 - whatever DuckDB raises is what is checked
         caught: BaseException | None = err
     else:
@@ -241,7 +246,7 @@ def test_a_signal_during_a_columnar_statement_stops_the_run(tmp_path: Path, opti
     pytest.importorskip("duckdb")
     driver, out = tmp_path / "wedged.py", tmp_path / "scores.jsonl"
     driver.write_text(_WEDGED)
-    result = subprocess.run([sys.executable, str(driver), str(int(signum)), "score", str(SAMPLES / "leads.jsonl"),
+    result = subprocess.run([sys.executable, str(driver), str(int(signum)), _LONG, "score", str(SAMPLES / "leads.jsonl"),
                              "--engine", "duckdb", "--as-of", AS_OF, "-o", str(out), *options],
                             capture_output=True, text=True, timeout=120,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
