@@ -97,5 +97,11 @@ def interrupted_statement(err: BaseException) -> bool:
     return type(err).__name__ == "InterruptException" or (type(err) is RuntimeError and str(err) == "Query interrupted")
 
 
-__all__ = ["RENDERED_FORMATS", "Rendered", "RenderedRow"]
+def stop_if_interrupted(err: BaseException) -> None:
+    """Raise KeyboardInterrupt (from ``err``) when ``err`` is an :func:`interrupted_statement`: for the
+    ``except`` blocks that would otherwise take it for a failure and go on."""
+    if interrupted_statement(err):
+        raise KeyboardInterrupt from err
 
+
+__all__ = ["RENDERED_FORMATS", "Rendered", "RenderedRow"]

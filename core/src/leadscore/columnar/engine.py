@@ -25,7 +25,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from leadscore.accounts import account_key
-from leadscore.columnar import DEFAULT_MEMORY_LIMIT, Rendered, RenderedRow, interrupted_statement
+from leadscore.columnar import DEFAULT_MEMORY_LIMIT, Rendered, RenderedRow, stop_if_interrupted
 from leadscore.columnar import sql as q
 from leadscore.columnar.cards import gate_columns, lookup_tables, statements
 from leadscore.columnar.conditions import Unsupported
@@ -407,8 +407,7 @@ class ColumnarScorer:
         try:
             self.run(*empty, accounts)
         except Exception as err:  # noqa: BLE001
-            if interrupted_statement(err):
-                raise KeyboardInterrupt from err
+            stop_if_interrupted(err)
             raise Unsupported(f"the plan does not run in DuckDB: {err}") from err
 
     def run(self, leads: pa.Table, acts: pa.Table, accounts: pa.Table | str | None, file_acts: Any = None,

@@ -17,7 +17,7 @@ from typing import Any
 
 
 from leadscore.accounts import account_key
-from leadscore.columnar import higher_limit, interrupted_statement
+from leadscore.columnar import higher_limit, stop_if_interrupted
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import BATCH, NotColumnar, Rows, account_table
 from leadscore.model import Lead, Rejection, ScoreCard
@@ -159,8 +159,7 @@ def halve_or_record(scorer: Any, err: Exception, size: int, least: int, kind: st
     :raises KeyboardInterrupt: when the part stopped for Ctrl-C or SIGTERM (:func:`interrupted_statement`)."""
     import duckdb
 
-    if interrupted_statement(err):
-        raise KeyboardInterrupt from err
+    stop_if_interrupted(err)
     scorer.con.abort()  # a result left half fetched would refuse the next part's tables
     scorer.drop_batch()
     if isinstance(err, duckdb.OutOfMemoryException) and size > least:

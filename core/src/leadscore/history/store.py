@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from attrs import field, frozen
 
-from leadscore.columnar import interrupted_statement
+from leadscore.columnar import stop_if_interrupted
 from leadscore.errors import LeadscoreError
 from leadscore.history.schema import LATEST, MIGRATIONS, VERSION_TABLE, Migration
 
@@ -425,8 +425,7 @@ class SqlStore(HistoryStore):
         try:
             return fn()
         except Exception as err:
-            if interrupted_statement(err):  # Ctrl-C or SIGTERM during a DuckDB statement: a stop, not a failure
-                raise KeyboardInterrupt from err
+            stop_if_interrupted(err)  # Ctrl-C or SIGTERM during a DuckDB statement: a stop, not a failure
             failure = self._failure(err, doing)
             if failure is None:
                 raise
