@@ -561,17 +561,18 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
     ("leads.csv", (), ["duckdb"]),
     ("leads.parquet", (), ["duckdb"]),
     ("leads.csv", ("--activities", str(SAMPLES / "activities.csv")), ["duckdb"]),
-    ("leads.csv", ("--map", "MAP"), ["python"]),
-    ("leads.csv", ("--map", "MAP", "--activities", str(SAMPLES / "activities.csv")), ["python"]),
+    ("leads.csv", ("--map", "MAP"), ["duckdb"]),
+    ("leads.csv", ("--map", "MAP", "--activities", str(SAMPLES / "activities.csv")), ["duckdb"]),
+    ("leads.csv", ("--map", "ACTIVITY_MAP"), ["python"]),
     ("leads.jsonl", ("--dedupe",), ["python"]),
     ("leads.jsonl", ("--next-steps",), ["python"]),
 ])
 def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, extra: tuple[str, ...], built: list[str]) -> None:
     """A JSON Lines, CSV or Parquet file it reads itself past its size (a CSV or Parquet one with its
-    activities file); options that need every lead as a record first (a map, --dedupe, --next-steps)
-    come through the python reader, where the columnar engine is the slower one whatever the size
-    unless a large activities file comes with them."""
+    activities file, a CSV export through a map); options that need every lead as a record first (a
+    map with activity columns, --dedupe, --next-steps) come through the python reader, where the
+    columnar engine is the slower one whatever the size unless a large activities file comes with them."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -579,11 +580,12 @@ def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
 
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_BYTES", 1)
     monkeypatch.setattr(cli_main, "AUTO_COLUMNAR_LEAD_ROWS", 1)
-    if "MAP" in extra:
+    if "MAP" in extra or "ACTIVITY_MAP" in extra:
         column_map = tmp_path / "map.toml"
-        column_map.write_text('[map]\nname = "own"\n\n[lead]\nid = "id"\nemail = "email"\ntitle = "title"\n',
-                              encoding="utf-8")
-        extra = tuple(str(column_map) if item == "MAP" else item for item in extra)
+        column_map.write_text('[map]\nname = "own"\n\n[lead]\nid = "id"\nemail = "email"\ntitle = "title"\n' + (
+            '\n[[activities]]\ncolumn = "created_at"\ntype = "form_submit"\n' if "ACTIVITY_MAP" in extra else ""),
+            encoding="utf-8")
+        extra = tuple(str(column_map) if item in ("MAP", "ACTIVITY_MAP") else item for item in extra)
     engines = _engines_built(monkeypatch)
     path = SAMPLES / source
     if source == "leads.parquet":

@@ -74,15 +74,15 @@ def _as_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
             writer.writerow(["" if cell is None else cell for cell in row])
 
 
-def _sql_rows(path: Path, fmt: str, numeric: dict[str, str]) -> dict[int, tuple[Any, ...]]:
+def _sql_rows(path: Path, fmt: str, numeric: dict[str, str], column_map: Any = None) -> dict[int, tuple[Any, ...]]:
     """The leads-table rows the table scan's SQL makes of the file's rows it takes, by row number."""
     con = duckdb.connect()
     found: dict[int, tuple[Any, ...]] = {}
     # Blocks of 3 rows (several blocks), Parquet batches of 2 (a block of several, each with its dictionaries).
-    source = lead_table._Source(path, str(path), fmt, None, False, 3)
+    source = lead_table._Source(path, str(path), fmt, None, False, 3, column_map)
     batch_rows, lead_table.BATCH_ROWS = lead_table.BATCH_ROWS, 2
     try:
-        for rows in source.blocks(_ReadContext(None, None, False, ReadReport()), q.micros(AS_OF), numeric):
+        for rows in source.blocks(_ReadContext(column_map, None, False, ReadReport()), q.micros(AS_OF), numeric):
             con.register("ls_rows", rows.raw)
             for row in con.execute(f"SELECT * FROM ({rows.select}) WHERE simple").fetchall():
                 found[row[0]] = row[:-1]
@@ -92,10 +92,10 @@ def _sql_rows(path: Path, fmt: str, numeric: dict[str, str]) -> dict[int, tuple[
     return found
 
 
-def _python_rows(path: Path, numeric: dict[str, str]) -> dict[int, Any]:
+def _python_rows(path: Path, numeric: dict[str, str], column_map: Any = None) -> dict[int, Any]:
     """What the python reader makes of each row, by row number: the engine's row of a lead, or the item."""
     found: dict[int, Any] = {}
-    for k, item in enumerate(read_leads(path), start=1):
+    for k, item in enumerate(read_leads(path, column_map=column_map), start=1):
         if isinstance(item, Lead):
             rows = Rows(numeric)
             try:
@@ -133,16 +133,153 @@ def test_each_csv_row_the_sql_takes_is_the_row_of_the_python_readers_lead(
     _compare(path, "csv", numeric)
 
 
-def _compare(path: Path, fmt: str, numeric: dict[str, str]) -> None:
+def _compare(path: Path, fmt: str, numeric: dict[str, str], column_map: Any = None) -> dict[int, tuple[Any, ...]]:
+    """The rows the SQL takes (by number), each checked against the python reader's."""
     try:
-        python = _python_rows(path, numeric)
+        python = _python_rows(path, numeric, column_map)
     except InputError as err:  # the whole file refused (no rows, a column of a type no lead field takes): alike
         with pytest.raises(InputError) as refused:
-            _sql_rows(path, fmt, numeric)
+            _sql_rows(path, fmt, numeric, column_map)
         assert str(refused.value) == str(err)
-        return
-    for k, row in _sql_rows(path, fmt, numeric).items():
+        return {}
+    taken = _sql_rows(path, fmt, numeric, column_map)
+    for k, row in taken.items():
         _same(row, python[k])
+    return taken
+
+
+# A CRM export read through a column map (leadscore.columnar.mapped): a map file's picklists, missing
+# values, id prefix, constants and typed custom fields, or the built-in HubSpot map's normalisers.
+MAP_CELLS = {
+    "Contact ID": ("1", "17", "0042", " 17", "", "N/A", "L-\u00e9"),
+    "E-mail": ("dana@acme.io", "Dana@Acme.IO ", "Select", "", "d\u00e9@acme.io"),
+    "Source": ("Web", "web", "WEB ", "Paid Search", "paid-search", "Trade Show", "Select", "", "Other \u00e9"),
+    "Signed up": ("2026-11-20T10:00:00Z", "2026-11-20 10:00", "11/20/2026", "11/20/2026 10:05", "2026-11-20T10:00:00.25Z",
+                  "2026-11-20T12:00:00+02:00", "20.11.2026", "1850-01-01", "", "Select"),
+    "Headcount": ("1,200", "100-500", "1000+", "250", "12.5", "-3", "n/a", "", "Select", "1e3"),
+    "Revenue": ("$250,000", "2500000", "1,200.50", "2.5e6", "abc", "", "N/A"),
+    "Website": ("https://www.Acme.io/x", "acme.io", "ACME.IO", "", "http://b\u00e9.fr"),
+    "Visits": ("5", "2.0", "1,200", "x", "", "Select", "1e400", "-0"),
+    "Opt In": ("Yes", "No", "y", "maybe", "", "TRUE"),
+    "Notes": ("hello", "123", "true", "1.5", " x ", "", "Select", "007"),
+    "Country": ("FR", "", "Select", " FR", "N/A"),
+    "Lead Score": CELLS,
+}
+HUBSPOT_CELLS = {
+    "Record ID": ("1", "17", "", " 9"), "Email": ("dana@acme.io", "Dana@Acme.IO", ""),
+    "Original Source": ("ORGANIC_SEARCH", "Organic Search", "PAID_SOCIAL", "OFFLINE", "Something Else", ""),
+    "Create Date": ("2026-11-02 14:23", "11/02/2026 14:23", "11/02/2026", "2026-11-02T14:23:00Z", "02.11.2026", ""),
+    "Website URL": ("https://www.acme.io/pricing", "acme.io", ""), "Industry": ("COMPUTER_SOFTWARE", "Computer Software",
+                                                                                  "Basket Weaving", ""),
+    "Number of Employees": ("100-500", "1000+", "1,200", "n/a", ""), "Annual Revenue": ("$250,000,000", "1.5", "x", ""),
+    "Lifecycle Stage": ("marketingqualifiedlead", "Lead", "customer", "odd one", ""),
+    "Lead Status": ("IN_PROGRESS", "New", ""), "HubSpot Score": ("51", "51.5", "high", ""), "Phone Number": ("555",),
+    "Favourite Channel": CELLS,
+}
+
+
+@st.composite
+def mapped_files(draw: Any) -> tuple[Any, list[str], list[list[Any]]]:
+    """(a column map, a header, rows of cells) of a CRM export."""
+    from leadscore.io.maps import load_map, parse_map
+
+    rows = draw(st.integers(1, 10))
+    if draw(st.integers(0, 2)) == 0:
+        cells = HUBSPOT_CELLS
+        names = ["Record ID", *(name for name in sorted(cells) if name != "Record ID" and draw(st.integers(0, 9)) < 6)]
+        column_map = load_map("hubspot")
+    else:
+        cells = MAP_CELLS
+        names = ["Contact ID", *(name for name in sorted(cells) if name != "Contact ID" and draw(st.integers(0, 9)) < 6)]
+        targets = {"E-mail": ("lead", "email"), "Source": ("lead", "source"), "Signed up": ("lead", "created_at"),
+                   "Headcount": ("lead", '"company.employees"'), "Revenue": ("lead", '"company.annual_revenue"'),
+                   "Website": ("lead", '"company.domain"'), "Visits": ("fields", "visits"),
+                   "Opt In": ("fields", "opt_in"), "Notes": ("fields", "notes"), "Country": ("lead", '"company.country"')}
+        lead = ['id = "Contact ID"'] + [f'{targets[n][1]} = "{n}"' for n in names if targets.get(n, ("",))[0] == "lead"]
+        kinds = {"Visits": "number", "Opt In": "yes_no", "Notes": draw(st.sampled_from(["text", "number", "date"]))}
+        fields = [f'{targets[n][1]} = {{ column = "{n}", type = "{kinds[n]}" }}' for n in names
+                  if targets.get(n, ("",))[0] == "fields"]
+        text = "[lead]\n" + "\n".join(lead) + "\n"
+        if draw(st.booleans()):
+            text += 'id_prefix = "XE-"\n'
+        text += "[fields]\n" + "\n".join(fields) + "\n"
+        text += "[values.source]\n\"Web\" = \"website\"\n\"Paid Search\" = \"paid_search\"\n\"Other\" = \"other\"\n"
+        if draw(st.booleans()):
+            text += '[missing]\nvalues = ["", "Select", "N/A"]\n'
+        if draw(st.booleans()):
+            text += '[constants]\n"company.country" = "DE"\n"fields.region" = "emea"\n"company.tier" = "target"\n'
+        if draw(st.booleans()):
+            text += '[dates]\nformats = ["%m/%d/%Y", "%m/%d/%Y %H:%M"]\n'
+        column_map = parse_map(text, "map.toml")
+    # Mostly a CRM's own forms (the first half of each list), so that most rows are ones the SQL takes.
+    columns = {name: [draw(st.sampled_from(cells[name][:max(1, len(cells[name]) // 2)])) if draw(st.integers(0, 9)) < 8
+                      else _leads_text(draw, cells[name]) for _ in range(rows)] for name in names}
+    names = draw(st.permutations(names))
+    return column_map, names, [[columns[name][i] for name in names] for i in range(rows)]
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(mapped_files(), st.sampled_from(NUMERIC + [{"visits": "int", "notes": "number", "hubspot_score": "int"}]))
+def test_each_mapped_csv_row_the_sql_takes_is_the_row_of_the_python_readers_lead(
+        tmp_path: Path, file: tuple[Any, list[str], list[list[Any]]], numeric: dict[str, str]) -> None:
+    column_map, header, rows = file
+    path = tmp_path / "export.csv"
+    _as_csv(path, header, rows)
+    _compare(path, "csv", numeric, column_map)
+
+
+def test_a_mapped_value_the_sql_would_read_otherwise_is_left_to_the_python_reader(tmp_path: Path) -> None:
+    """Each kind of value the map's code makes, written as a plain cell or left to the python reader:
+    a text custom field that reads as a number, a time with a fraction of a second, a constant under
+    an empty or missing cell, a picklist value, the id's prefix, a value the map refuses."""
+    from leadscore.io.maps import parse_map
+
+    column_map = parse_map(
+        '[lead]\nid = "Contact ID"\nid_prefix = "XE-"\nsource = "Source"\ncreated_at = "Signed up"\n'
+        '"company.country" = "Country"\n"company.employees" = "Headcount"\n'
+        '[fields]\nnotes = "Notes"\nvisits = { column = "Visits", type = "number" }\n'
+        '[values.source]\n"Web" = "website"\n[missing]\nvalues = ["", "Select"]\n'
+        '[constants]\n"company.country" = "DE"\n"fields.region" = "emea"\n', "map.toml")
+    path = tmp_path / "export.csv"
+    _as_csv(path, ["Contact ID", "Source", "Signed up", "Country", "Notes", "Visits", "Headcount"], [
+        ["1", "WEB", "2026-11-20T10:00:00.25Z", "", "hello", "1,200", "250"],   # 1: taken
+        ["2", "Select", "2026-11-20 10:00", "Select", "hello", "2.0", ""],       # 2: taken (the constant country)
+        ["3", "web", "2026-11-20T10:00:00Z", "FR", "123", "5", "250"],          # 3: a text that reads as 123
+        ["4", "Web", "20.11.2026", "FR", "hello", "5", "250"],                  # 4: a date the map refuses
+        ["5", "Web", "2026-11-20T10:00:00Z", "FR", "hello", "x", "250"],        # 5: a number the map refuses
+        ["6", "Web", "2026-11-20T10:00:00Z", " FR", "hello", "1e400", "250"],   # 6: out of range
+    ])
+    taken = _compare(path, "csv", {}, column_map)
+    assert sorted(taken) == [1, 2]
+    first, second = taken[1], taken[2]
+    assert first[1:6] == ("XE-1", None, None, "website", q.micros(datetime(2026, 11, 20, 10, 0, 0, 250000,
+                                                                                   tzinfo=timezone.utc)))
+    assert (first[12], second[12], second[4]) == ("DE", "DE", None)
+    assert json.loads(first[-1]) == {"region": "emea", "notes": "hello", "visits": 1200}
+    python = _python_rows(path, {}, column_map)
+    assert isinstance(python[3], tuple) and json.loads(python[3][-1])["notes"] == "123"
+    assert [python[k].reason.split(":")[0] for k in (4, 5, 6)] == ["created_at", "fields.visits", "fields.visits"]
+
+
+def test_the_sql_takes_the_rows_of_a_crm_export_through_its_map(tmp_path: Path) -> None:
+    """bench/crm_export.py's HubSpot and Salesforce exports through the built-in maps: the SQL takes
+    every row but those the map's own code refuses (a headcount of n/a, a date of another locale)
+    and the one without an id, and each row it takes is the python reader's lead."""
+    import subprocess
+    import sys
+
+    from leadscore.io.maps import load_map
+
+    for crm in ("hubspot", "salesforce"):
+        path = tmp_path / f"{crm}.csv"
+        subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "crm_export.py"),
+                        "--crm", crm, "--leads", "600", "-o", str(path)], check=True)
+        python = _python_rows(path, {}, load_map(crm))
+        taken = _compare(path, "csv", {}, load_map(crm))
+        refused = {k for k, item in python.items() if not isinstance(item, tuple)}
+        assert 20 > len(refused) > 0 and set(taken) == set(python) - refused, crm
 
 
 @st.composite
@@ -365,3 +502,53 @@ def test_a_wide_whole_number_is_no_row_the_sql_takes(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": ["L-1", "L-2", "L-3"], "company.employees": [WIDE, WIDE + 1, 5],
                              "Seats": [1, WIDE + 1, 2]}), path)
     assert sorted(_sql_rows(path, "parquet", {})) == [1, 3]
+
+
+def _crm_export(tmp_path: Path, crm: str, leads: int) -> Path:
+    import subprocess
+    import sys
+
+    path = tmp_path / f"{crm}.csv"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "crm_export.py"), "--crm", crm,
+                    "--leads", str(leads), "-o", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize(("crm", "extra"), [
+    ("hubspot", ()), ("hubspot", ("-r", "firr-base", "--explain")), ("salesforce", ("--format=csv",)),
+    ("salesforce", ("-r", "firr-base", "--delimiter", ","))])
+def test_score_of_a_crm_export_through_its_map_read_by_duckdb_gives_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crm: str, extra: tuple[str, ...]) -> None:
+    """``--map hubspot`` / ``--map salesforce`` on bench/crm_export.py's exports (every installed pack
+    reads the file twice, for the account pass): the leads file is read by the columnar scan, the
+    map applied column by column, and the cards, rejections and summary are the python engine's."""
+    from leadscore.columnar import mapped
+
+    export = _crm_export(tmp_path, crm, 800)
+    wanted = _score(tmp_path, "python", export, "--map", crm, *extra)
+    assert wanted[0] == 1 and "rejected 0" not in wanted[3] and wanted[2].count("\n") < 30
+    _no_python_reading(monkeypatch)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    blocks: list[int] = []
+    columns = mapped.MappedHeader.columns
+    monkeypatch.setattr(mapped.MappedHeader, "columns", lambda self, rows: blocks.append(len(rows)) or columns(self, rows))
+    assert _score(tmp_path, "duckdb", export, "--map", crm, *extra) == wanted
+    assert sum(blocks) == 800 * (1 if "firr-base" in extra else 2)
+
+
+def test_the_x_education_export_through_its_sample_map_read_by_duckdb_gives_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real CRM export (../shared/data, see its README) through rulepacks/samples/maps/x-education.toml:
+    picklists, a missing value ("Select"), an id prefix, typed custom fields."""
+    from tests.test_columnar_engine import SAMPLES
+
+    data = next((parent / "shared" / "data" / "x-education-leads" / "Leads.csv" for parent in Path(__file__).resolve().parents
+                 if (parent / "shared" / "data").is_dir()), None)
+    if data is None or not data.exists():
+        pytest.skip("../shared/data/x-education-leads is not beside the repository")
+    column_map = str(SAMPLES / "maps" / "x-education.toml")
+    wanted = _score(tmp_path, "python", data, "--map", column_map, "--as-of", "2020-01-01")
+    assert wanted[0] == 0 and "scored 9240 + rejected 0 == read 9240" in wanted[3]
+    _no_python_reading(monkeypatch)
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    assert _score(tmp_path, "duckdb", data, "--map", column_map, "--as-of", "2020-01-01") == wanted

@@ -515,7 +515,18 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
                           unknown_types=unknown_types, misfits=misfits)
     return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
                       unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict,
-                      activities=activities, file_acts=file_acts)
+                      activities=activities, file_acts=file_acts, column_map=options.column_map)
+
+
+def _map_read_by_sql(options: InputOptions, input_path: str, input_fmt: str | None) -> bool:
+    """Whether the columnar engine's file scan can read INPUT with the run's --map (none, or a CSV
+    export's map without activity columns; leadscore.columnar.mapped); else it reads records."""
+    if options.column_map is None:
+        return True
+    from leadscore.columnar.mapped import map_columnar
+    from leadscore.io.readers import input_format
+
+    return input_format(input_path, input_fmt) == "csv" and map_columnar(options.column_map)
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,
@@ -827,8 +838,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
         # The columnar engine reads a leads file itself (and a CSV or Parquet one's activities file into
         # DuckDB) unless one of these needs the leads as records first; then it scores what the python
         # reader makes of them.
-        whole_file = columnar_reads(input_path, input_fmt) and not (
-            history is not None or with_next_steps or accounts_path or dedupe or options.column_map is not None
+        whole_file = columnar_reads(input_path, input_fmt) and _map_read_by_sql(options, input_path, input_fmt) and not (
+            history is not None or with_next_steps or accounts_path or dedupe
             or (activities and not (plain_activities and input_format(input_path, input_fmt) in ("csv", "parquet"))))
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,

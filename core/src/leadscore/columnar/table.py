@@ -15,9 +15,9 @@ are the reader's; the scan then goes on as the JSON Lines scan does (leadscore.c
 account pass, duplicates, parts halved for memory, the python engine for what the SQL does not run).
 
 A row is numbered by its place in the file (the first row under the header is 1, a directory's
-parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. The leads
-come without a column map (``--map`` reads them as records, as do the options
-:func:`leadscore_cli.main.columnar_reads` lists). An activities file (CSV or Parquet) is read into
+parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. A CSV export
+read through a column map (``--map``) is read as leadscore.columnar.mapped says: the map's code
+writes each block's plain cells, which this SQL reads. An activities file (CSV or Parquet) is read into
 DuckDB first (leadscore.columnar.activities) and each block's leads join their rows of it in SQL.
 """
 
@@ -35,10 +35,12 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _next_batch, _object, _property, _time,
                                           insert_checked)
 from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
+from leadscore.columnar.mapped import mapped_header
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
+from leadscore.io.maps import ColumnMap
 from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
                                   activities_source, csv_lead_header, csv_row_item, parquet_lead_plan)
 from leadscore.model import Lead, Rejection
@@ -71,7 +73,7 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
                render: str | None = None, report: ReadReport | None = None, unknown_types: Any = None,
                misfits: Any = None, delimiter: str | None = None, strict: bool = False,
                block_rows: int | None = None, activities: str | None = None,
-               file_acts: Any = None) -> Iterator[Any] | None:
+               file_acts: Any = None, column_map: ColumnMap | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every row of the CSV or Parquet (``fmt``) leads file or directory at
     ``path`` in order, or None when the columnar engine cannot run this plan or keep the activities
     file in DuckDB; as :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it
@@ -79,7 +81,11 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     reader's. ``activities``: an activities file (CSV or Parquet), read as the python reader reads it
     before the first lead into ``file_acts`` (a leadscore.columnar.activities.SqlActivityTable, given
     with it); its rows for leads the file does not have are rejected after the last lead, and the
-    caller counts its activity types (``file_acts.count_types``) and drops it once the run is written."""
+    caller counts its activity types (``file_acts.count_types``) and drops it once the run is written.
+    ``column_map``: a CSV export's map (``--map``), applied as leadscore.columnar.mapped says; None
+    is returned for a Parquet file or a header the map's plain columns do not cover."""
+    if column_map is not None and (fmt != "csv" or not _mapped_columnar(Path(path), label, delimiter, column_map)):
+        return None
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
         return None
@@ -87,12 +93,13 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     if activities is not None:
         act_path, _, act_label = activities_source(activities)
         file_acts.attach(scorer)
-        if act_path is None or file_acts.reader(act_path, act_label, _ReadContext(None, delimiter, strict, report)) is None:
+        act_ctx = _ReadContext(column_map, delimiter, strict, report)
+        if act_path is None or file_acts.reader(act_path, act_label, act_ctx) is None:
             return None  # many rows the SQL does not take: the python reader's table reads the file
     if block_rows is None:
         block_rows = ((FILE_EXPLAIN_BLOCK_ROWS if explain else FILE_BLOCK_ROWS) if activities is not None
                       else EXPLAIN_BLOCK_ROWS if explain else BLOCK_ROWS)
-    source = _Source(Path(path), label, fmt, delimiter, strict, block_rows)
+    source = _Source(Path(path), label, fmt, delimiter, strict, block_rows, column_map)
     reader = _TableReader(engine, scorer, source, when, report, unknown_types, misfits,
                           file_acts if activities is not None else None)
     blocks = reader.blocks()
@@ -101,15 +108,30 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     return reader.scored(first, blocks)
 
 
+def _mapped_columnar(path: Path, label: str, delimiter: str | None, column_map: ColumnMap) -> bool:
+    """Whether the CSV's header, read through ``column_map``, has plain columns the SQL reads
+    (leadscore.columnar.mapped); a header the reader refuses is left to the scan, which says why."""
+    try:
+        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
+            plan, _, _ = csv_lead_header(handle, label, _ReadContext(column_map, delimiter, False, ReadReport()))
+    except InputError:
+        return True
+    return mapped_header(plan, column_map) is not None
+
+
 class _Rows:
     """One block of a leads file: its rows' cells (``raw``: n, c0, c1, ... for the rows the SQL
     tests) and, for the python reader's code, how to make a row's lead (``item``) from its cells;
     ``odd``: rows left to that code from the start (a CSV row unreadable or of another width)."""
 
     def __init__(self, first: int, count: int, raw: pa.Table, select: str, odd: dict[int, Any],
-                 item: Callable[[int, Any, _ReadContext], Lead | Rejection], texts: bool) -> None:
+                 item: Callable[[int, Any, _ReadContext], Lead | Rejection], texts: bool,
+                 cells: list[str] | None = None) -> None:
         self.first, self.count, self.raw, self.select, self.odd, self.item = first, count, raw, select, odd, item
         self.texts = texts  # raw's columns are text already (a CSV file's)
+        # raw's columns that hold a row's cells for ``item`` (None: all but n; with a map, the
+        # file's own cells beside the plain ones the SQL reads).
+        self.cells = cells
         self._index: dict[int, int] | None = None
 
     def __len__(self) -> int:
@@ -123,7 +145,8 @@ class _Rows:
         cells: dict[int, Any] = {k: self.odd[k] for k in numbers if k in self.odd}
         if taken:
             rows = self.raw.take(pa.array([self._index[k] for k in taken], pa.int64()))
-            columns = [column.to_pylist() if self.texts else _text_cells(column) for column in rows.columns[1:]]
+            rows = rows.select(self.cells) if self.cells is not None else rows.drop_columns(["n"])
+            columns = [column.to_pylist() if self.texts else _text_cells(column) for column in rows.columns]
             cells.update(zip(taken, (list(row) for row in zip(*columns))))
         return {k: self.item(k, cells[k], ctx) for k in sorted(cells)}
 
@@ -194,7 +217,7 @@ class _TableReader(_BlockReader):
 
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, _Rows, _Rows]]:
         # What a pass notes of the file (unknown columns) goes to the report once: it keeps each line once.
-        ctx = _ReadContext(None, self.source.delimiter, self.source.strict,
+        ctx = _ReadContext(self.source.column_map, self.source.delimiter, self.source.strict,
                            self.report if self.report is not None else ReadReport())
         for rows in self.source.blocks(ctx, as_of_us, self.scorer.numeric_fields):
             yield rows.first, rows, rows
@@ -237,9 +260,11 @@ class _TableReader(_BlockReader):
 class _Source:
     """A CSV or Parquet leads file, read in blocks of rows (:class:`_Rows`)."""
 
-    def __init__(self, path: Path, label: str, fmt: str, delimiter: str | None, strict: bool, block_rows: int) -> None:
+    def __init__(self, path: Path, label: str, fmt: str, delimiter: str | None, strict: bool, block_rows: int,
+                 column_map: ColumnMap | None = None) -> None:
         self.path, self.label, self.fmt, self.delimiter, self.strict = path, label, fmt, delimiter, strict
         self.block_rows = block_rows
+        self.column_map = column_map  # a CSV's (leadscore.columnar.mapped)
 
     def blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
         if self.fmt == "csv":
@@ -252,7 +277,12 @@ class _Source:
         with _open(self.path, label, mode="r", encoding=_csv_encoding(self.path, label), **_CSV_TEXT) as handle:
             plan, header, rows = csv_lead_header(handle, label, ctx)
             width = len(header)
-            select = lead_query(plan, [TEXT] * width, [False] * width, [False] * width, numeric, as_of_us)
+            mapped = mapped_header(plan, ctx.column_map) if ctx.column_map is not None else None
+            assert mapped is not None or ctx.column_map is None  # (scan_table checked the header)
+            plain = len(mapped.sources) if mapped is not None else width
+            select = lead_query(plan if mapped is None else mapped.plan, [TEXT] * plain, [False] * plain,
+                                [False] * plain, numeric, as_of_us)
+            originals = None if mapped is None else [f"o{i}" for i in range(width)]
             k = 0
             while True:
                 lines: list[int] = []
@@ -274,14 +304,25 @@ class _Source:
                         raise InputError(label, "no leads in this file", "write one row per lead under the header")
                     return
                 first = k - len(lines) + 1
+                made: list[Any] = []
+                if mapped is not None:  # the plain cells the map's values write, beside the file's own
+                    made, marked = mapped.columns(whole)
+                    if marked:  # rows with a value no plain cell writes: the python reader's
+                        odd.update((numbers[i], whole[i]) for i in marked)
+                        kept = [i for i in range(len(whole)) if i not in marked]
+                        numbers, whole = [numbers[i] for i in kept], [whole[i] for i in kept]
+                        made = [[column[i] for i in kept] for column in made]
+                    made = [pa.array(column, pa.string()) for column in made]
                 columns = [pa.array(cells, pa.string()) for cells in zip(*whole)] or [pa.array([], pa.string())] * width
-                raw = pa.table([pa.array(numbers, pa.int64()), *columns], names=["n", *(f"c{i}" for i in range(width))])
-                del whole
+                names = [f"c{i}" for i in range(width)] if mapped is None else [
+                    *(f"c{i}" for i in range(plain)), *originals]
+                raw = pa.table([pa.array(numbers, pa.int64()), *made, *columns], names=["n", *names])
+                del whole, made
 
                 def item(k: int, cells: Any, ctx: _ReadContext, lines: list[int] = lines, first: int = first) -> Any:
                     return csv_row_item(plan, width, lines[k - first], cells, label, ctx)
 
-                yield _Rows(first, len(lines), raw, select, odd, item, texts=True)
+                yield _Rows(first, len(lines), raw, select, odd, item, texts=True, cells=originals)
 
     def _parquet_blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
         k = 0
