@@ -9,7 +9,8 @@ Each value is written in one of the forms the CRM's export uses (docs/maps.md): 
 codes and labels, dates as ``2026-11-02 14:23`` or ``11/02/2026 14:23``, websites as URLs, headcounts
 as ranges or with thousands separators, revenue with a currency sign; Salesforce's picklist labels
 and US report dates with AM/PM. A few cells are what exports really hold and a reader must cope
-with: an empty required-looking cell, a headcount of ``n/a``, a date in a form the map does not read.
+with: a row without an id, a headcount of ``n/a``, a date in a form the map does not read, a company
+name with a space after it.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
         company = lead.get("company", {})
         fields = lead.get("fields", {})
         number = int(lead["id"][2:])
+        name = company.get("name", "")
+        if name and rng.random() < 0.01:
+            name += " "
         domain = company.get("domain") or ""
         website = f"https://www.{domain}/" if domain and rng.random() < 0.7 else domain
         revenue = company.get("annual_revenue")
@@ -80,7 +84,7 @@ def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
             yield [str(number) if rng.random() > 0.002 else "", lead.get("first_name", ""), lead.get("last_name", ""),
                    lead.get("email", ""), lead.get("title", ""),
                    rng.choice(codes) if codes else (source or "").upper(), _when(rng, lead["created_at"], crm),
-                   lead.get("account_id", ""), company.get("name", ""), website, company.get("industry", ""),
+                   lead.get("account_id", ""), name, website, company.get("industry", ""),
                    _headcount(rng, company.get("employees")), "" if revenue is None else f"${revenue:,}",
                    company.get("country", ""), rng.choice(LIFECYCLE) if rng.random() < 0.6 else "",
                    rng.choice(HUBSPOT_STATUS) if fields.get("lead_status") else "",
@@ -89,7 +93,7 @@ def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
         else:
             yield [f"00Q{number:012d}", lead.get("first_name", ""), lead.get("last_name", ""), lead.get("email", ""),
                    lead.get("title", ""), SALESFORCE_SOURCES.get(source or "", (source or "").replace("_", " ").title()),
-                   _when(rng, lead["created_at"], crm), lead.get("account_id", ""), company.get("name", ""), website,
+                   _when(rng, lead["created_at"], crm), lead.get("account_id", ""), name, website,
                    company.get("industry", ""), _headcount(rng, company.get("employees")),
                    "" if revenue is None else f"{revenue:,}", company.get("country", ""),
                    rng.choice(SALESFORCE_STATUS) if fields.get("lead_status") else "",

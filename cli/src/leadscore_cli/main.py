@@ -519,14 +519,14 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
 
 
 def _map_read_by_sql(options: InputOptions, input_path: str, input_fmt: str | None) -> bool:
-    """Whether the columnar engine's file scan can read INPUT with the run's --map (none, or a CSV
-    export's map without activity columns; leadscore.columnar.mapped); else it reads records."""
+    """Whether the columnar engine's file scan can read INPUT with the run's --map (none, or a CSV or
+    Parquet export's map without activity columns; leadscore.columnar.mapped); else it reads records."""
     if options.column_map is None:
         return True
     from leadscore.columnar.mapped import map_columnar
     from leadscore.io.readers import input_format
 
-    return input_format(input_path, input_fmt) == "csv" and map_columnar(options.column_map)
+    return input_format(input_path, input_fmt) in ("csv", "parquet") and map_columnar(options.column_map)
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,

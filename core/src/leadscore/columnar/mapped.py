@@ -1,4 +1,4 @@
-"""A CRM export read through a column map (``--map``), for the columnar engine's CSV scan.
+"""A CRM export read through a column map (``--map``), for the columnar engine's file scan.
 
 The python reader applies a map row by row (:meth:`leadscore.io.maps.HeaderPlan.row`): each cell
 that is not one of the map's missing values goes through the map's picklist table and normaliser
@@ -32,13 +32,13 @@ _CACHED = 4_096  # distinct cells remembered a column (a picklist's; a column of
 
 
 def map_columnar(cmap: ColumnMap) -> bool:
-    """Whether the columnar scan reads a CSV through ``cmap`` (else the leads are read as records)."""
+    """Whether the columnar scan reads a file through ``cmap`` (else the leads are read as records)."""
     return not cmap.activities and all(_constant_text(target, value) is not None
                                        for target, value in cmap.constants.items())
 
 
 class MappedHeader:
-    """One CSV header read through a map, as the plain columns the SQL reads: :attr:`plan` is the
+    """One header read through a map, as the plain columns the SQL reads: :attr:`plan` is the
     plain header's plan over those columns (lead targets, then custom fields in the order the map's
     reader adds them), :meth:`columns` makes them of a block's rows."""
 
@@ -71,7 +71,7 @@ class MappedHeader:
         self.plan = HeaderPlan(lead, [], [], unknown, None, next(j for j, target in lead if target == "id"))
 
     def columns(self, rows: Sequence[Sequence[str]]) -> tuple[list[list[str]], set[int]]:
-        """The plain columns of ``rows`` (each a CSV row's cells), and the positions of the rows
+        """The plain columns of ``rows`` (each a row's cells as text), and the positions of the rows
         whose values no plain cell writes (their cells in the columns are empty text)."""
         odd: set[int] = set()
         made: list[list[str]] = []

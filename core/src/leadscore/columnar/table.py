@@ -15,9 +15,10 @@ are the reader's; the scan then goes on as the JSON Lines scan does (leadscore.c
 account pass, duplicates, parts halved for memory, the python engine for what the SQL does not run).
 
 A row is numbered by its place in the file (the first row under the header is 1, a directory's
-parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. A CSV export
+parts counted on); a CSV row's messages name its line, a Parquet row's ``part:row N``. An export
 read through a column map (``--map``) is read as leadscore.columnar.mapped says: the map's code
-writes each block's plain cells, which this SQL reads. An activities file (CSV or Parquet) is read into
+writes each block's plain cells (of a Parquet row's cells as the reader writes them as text),
+which this SQL reads. An activities file (CSV or Parquet) is read into
 DuckDB first (leadscore.columnar.activities) and each block's leads join their rows of it in SQL.
 """
 
@@ -35,7 +36,7 @@ from leadscore.columnar import sql as q
 from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _next_batch, _object, _property, _time,
                                           insert_checked)
 from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
-from leadscore.columnar.mapped import mapped_header
+from leadscore.columnar.mapped import MappedHeader, mapped_header
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
@@ -82,9 +83,9 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     before the first lead into ``file_acts`` (a leadscore.columnar.activities.SqlActivityTable, given
     with it); its rows for leads the file does not have are rejected after the last lead, and the
     caller counts its activity types (``file_acts.count_types``) and drops it once the run is written.
-    ``column_map``: a CSV export's map (``--map``), applied as leadscore.columnar.mapped says; None
-    is returned for a Parquet file or a header the map's plain columns do not cover."""
-    if column_map is not None and (fmt != "csv" or not _mapped_columnar(Path(path), label, delimiter, column_map)):
+    ``column_map``: an export's map (``--map``), applied as leadscore.columnar.mapped says; None is
+    returned for a header the map's plain columns do not cover."""
+    if column_map is not None and not _mapped_columnar(Path(path), label, fmt, delimiter, column_map):
         return None
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
@@ -108,15 +109,23 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     return reader.scored(first, blocks)
 
 
-def _mapped_columnar(path: Path, label: str, delimiter: str | None, column_map: ColumnMap) -> bool:
-    """Whether the CSV's header, read through ``column_map``, has plain columns the SQL reads
-    (leadscore.columnar.mapped); a header the reader refuses is left to the scan, which says why."""
+def _mapped_columnar(path: Path, label: str, fmt: str, delimiter: str | None, column_map: ColumnMap) -> bool:
+    """Whether the CSV's header (each Parquet part's columns), read through ``column_map``, has plain
+    columns the SQL reads (leadscore.columnar.mapped); a header the reader refuses is left to the
+    scan, which says why."""
+    ctx = _ReadContext(column_map, delimiter, False, ReadReport())
+    plans = []
     try:
-        with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
-            plan, _, _ = csv_lead_header(handle, label, _ReadContext(column_map, delimiter, False, ReadReport()))
+        if fmt == "csv":
+            with _open(path, label, mode="r", encoding=_csv_encoding(path, label), **_CSV_TEXT) as handle:
+                plans.append(csv_lead_header(handle, label, ctx)[0])
+        else:
+            for part_path, part_label in parquet_parts(path, label):
+                with ParquetPart(part_path, part_label) as part:
+                    plans.append(parquet_lead_plan(part, label, ctx))
     except InputError:
         return True
-    return mapped_header(plan, column_map) is not None
+    return all(mapped_header(plan, column_map) is not None for plan in plans)
 
 
 class _Rows:
@@ -304,20 +313,11 @@ class _Source:
                         raise InputError(label, "no leads in this file", "write one row per lead under the header")
                     return
                 first = k - len(lines) + 1
-                made: list[Any] = []
-                if mapped is not None:  # the plain cells the map's values write, beside the file's own
-                    made, marked = mapped.columns(whole)
-                    if marked:  # rows with a value no plain cell writes: the python reader's
-                        odd.update((numbers[i], whole[i]) for i in marked)
-                        kept = [i for i in range(len(whole)) if i not in marked]
-                        numbers, whole = [numbers[i] for i in kept], [whole[i] for i in kept]
-                        made = [[column[i] for i in kept] for column in made]
-                    made = [pa.array(column, pa.string()) for column in made]
                 columns = [pa.array(cells, pa.string()) for cells in zip(*whole)] or [pa.array([], pa.string())] * width
-                names = [f"c{i}" for i in range(width)] if mapped is None else [
-                    *(f"c{i}" for i in range(plain)), *originals]
-                raw = pa.table([pa.array(numbers, pa.int64()), *made, *columns], names=["n", *names])
-                del whole, made
+                raw = pa.table([pa.array(numbers, pa.int64()), *columns], names=["n", *(f"c{i}" for i in range(width))])
+                if mapped is not None:
+                    raw = _plain_cells(mapped, raw, whole, odd)
+                del whole
 
                 def item(k: int, cells: Any, ctx: _ReadContext, lines: list[int] = lines, first: int = first) -> Any:
                     return csv_row_item(plan, width, lines[k - first], cells, label, ctx)
@@ -329,11 +329,18 @@ class _Source:
         for part_path, part_label in parquet_parts(self.path, self.label):
             with ParquetPart(part_path, part_label) as part:
                 plan = parquet_lead_plan(part, self.label, ctx)
+                mapped = mapped_header(plan, ctx.column_map) if ctx.column_map is not None else None
+                assert mapped is not None or ctx.column_map is None  # (scan_table checked the columns)
                 types = [part.types[name] for name in part.columns]
                 kinds = [_kind(kind) for kind in types]
                 plain = [kind.value_type if pa.types.is_dictionary(kind) else kind for kind in types]
-                select = lead_query(plan, kinds, [pa.types.is_date(kind) for kind in plain],
-                                    [pa.types.is_floating(kind) for kind in plain], numeric, as_of_us)
+                if mapped is None:
+                    select = lead_query(plan, kinds, [pa.types.is_date(kind) for kind in plain],
+                                        [pa.types.is_floating(kind) for kind in plain], numeric, as_of_us)
+                else:  # the plain cells are text, made of the cells as the reader writes them (_text_cells)
+                    width = len(mapped.sources)
+                    select = lead_query(mapped.plan, [TEXT] * width, [False] * width, [False] * width, numeric, as_of_us)
+                originals = None if mapped is None else [f"o{i}" for i in range(len(part.columns))]
                 offset = k  # the rows before this part's first
                 # pyarrow's batches of the reader's size, so that a damaged page is named at the row it names.
                 batches = part.file.iter_batches(batch_size=BATCH_ROWS, columns=part.columns, use_threads=False)
@@ -354,15 +361,33 @@ class _Source:
                     del taken
                     names = ["n", *(f"c{i}" for i in range(len(part.columns)))]
                     raw = pa.table([pa.array(range(first, k + 1), pa.int64()), *columns], names=names)
+                    odd: dict[int, Any] = {}
+                    if mapped is not None:
+                        raw = _plain_cells(mapped, raw, list(zip(*(_text_cells(column) for column in columns))), odd)
                     del columns
 
                     def item(n: int, cells: Any, ctx: _ReadContext, plan: Any = plan, part_label: str = part_label,
                              offset: int = offset) -> Any:
                         return _row_lead(plan, cells, f"{part_label}:row {n - offset}", ctx)
 
-                    yield _Rows(first, rows, raw, select, {}, item, texts=False)
+                    yield _Rows(first, rows, raw, select, odd, item, texts=False, cells=originals)
         if k == 0:
             raise InputError(self.label, "no leads in this file", "write one row per lead")
+
+
+def _plain_cells(mapped: MappedHeader, raw: pa.Table, cells: Sequence[Sequence[str]], odd: dict[int, Any]) -> pa.Table:
+    """A block's rows read through a map: ``raw`` (n, then the file's own columns c0, c1, ..., whose
+    rows' cells as text are ``cells``) with those columns named o0, o1, ... (the python reader's code
+    reads a row from them) after the plain cells the map's values write, named c0, c1, ... (the SQL
+    reads them). Rows with a value no plain cell writes go to ``odd`` with their cells, out of the table."""
+    made, marked = mapped.columns(cells)
+    table = pa.table([raw.column("n"), *(pa.array(column, pa.string()) for column in made), *raw.columns[1:]],
+                     names=["n", *(f"c{i}" for i in range(len(made))), *(f"o{i}" for i in range(raw.num_columns - 1))])
+    if not marked:
+        return table
+    numbers = raw.column("n").to_pylist()
+    odd.update((numbers[i], list(cells[i])) for i in marked)
+    return table.filter(pa.array([i not in marked for i in range(len(cells))]))
 
 
 # --- the SQL that reads a block's rows ---------------------------------------------------
