@@ -166,6 +166,15 @@ def test_a_bad_cell_of_a_lead_field_rejects_that_lead_with_its_place(tmp_path):
     assert out[1].company.employees == 12
 
 
+def test_a_map_file_reads_headcounts_as_exports_write_them(tmp_path):
+    column_map = parse_map('[lead]\nid = "Contact"\n"company.employees" = "Headcount"\n', "crm.toml")
+    path = write(tmp_path, "leads.csv", "Contact,Headcount\nC-1,\"1,200\"\nC-2,100-500\nC-3,1000+\nC-4,250\nC-5,12.5\n")
+    out = list(read_leads(path, column_map=column_map, name="leads.csv"))
+    assert [lead.company.employees for lead in out[:4]] == [1200, 100, 1000, 250]
+    assert out[4] == Rejection("leads.csv:6", "company.employees: '12.5' is not a number of employees; write a whole "
+                               "number such as 1200", "C-5")
+
+
 def test_an_unknown_built_in_map_is_one_line():
     with pytest.raises(InputError) as caught:
         load_map("pipedrive")

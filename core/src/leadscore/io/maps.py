@@ -307,6 +307,9 @@ def parse_map(text: str, where: str) -> ColumnMap:
         constants=dict(constants), values=values, missing=frozenset(missing_raw), excluded=dict(excluded),
         dates=Dates(tuple(formats)), activities=activities, activity_columns=activity_columns,
         activity_types=dict(renames), id_prefix=id_prefix, delimiter=delimiter,
+        # Headcounts as exports write them ("1,200", "100-500", "1000+"), as docs/maps.md says a map
+        # file reads them; other values stay as written (a [values] table maps picklists).
+        normalisers={"company.employees": to_headcount},
     )
 
 
