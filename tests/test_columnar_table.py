@@ -488,6 +488,52 @@ def test_csv_options_and_file_errors_as_the_python_reader(tmp_path: Path, monkey
     assert "unknown column" in wanted[2][3] and "no leads in this file" in wanted[4][3]
 
 
+def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a map: its [csv] delimiter, --strict on a column it neither reads nor excludes, a
+    column it names that the file lacks, a header without rows, a UTF-16 export, a row of another
+    width, an unclosed quote, a map with activity columns (read as records), a constant custom field
+    a column also writes (read as records: the file's header decides), the built-in map on a file
+    with none of its columns but the id."""
+    column_map = tmp_path / "map.toml"
+    column_map.write_text('[lead]\nid = "Contact"\nemail = "Mail"\n"company.employees" = "Size"\n'
+                          '[csv]\ndelimiter = ";"\n[missing]\nvalues = ["", "-"]\n', encoding="utf-8")
+    activity_map = tmp_path / "activity.toml"
+    activity_map.write_text('[lead]\nid = "Contact"\n[[activities]]\ncolumn = "Demo"\ntype = "demo_request"\n',
+                            encoding="utf-8")
+    constant_map = tmp_path / "constant.toml"
+    constant_map.write_text('[lead]\nid = "Contact"\n[constants]\n"fields.size" = 5\n', encoding="utf-8")
+    semi = tmp_path / "semi.csv"
+    semi.write_text('Contact;Mail;Size;Lead Score\nC-1;dana@acme.io;1,200;7\nC-2;-;-;x\nC-3;bob@gmail.com;12\n'
+                    'C-4;"open;x;1\n', encoding="utf-8")
+    lacking = tmp_path / "lacking.csv"
+    lacking.write_text("Contact;Mail\nC-1;dana@acme.io\n", encoding="utf-8")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("Contact;Mail;Size\n", encoding="utf-8")
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("Contact;Mail;Size\nC-1;dana@acme.io;100-500\n".encode("utf-16"))
+    demo = tmp_path / "demo.csv"
+    demo.write_text("Contact,Demo\nC-1,2026-11-20T10:00:00Z\nC-2,\n", encoding="utf-8")
+    hubspot = tmp_path / "hubspot.csv"
+    hubspot.write_text("Record ID,Size\n1,3\n2,4\n", encoding="utf-8")
+    cases = [(semi, column_map, ()), (semi, column_map, ("--strict",)), (lacking, column_map, ()),
+             (header_only, column_map, ()), (utf16, column_map, ()), (demo, activity_map, ()),
+             (semi, constant_map, ("--delimiter", ";")), (hubspot, "hubspot", ())]
+    wanted = [_score(tmp_path, "python", path, "-r", "firr-base", "--map", str(cmap), *extra)
+              for path, cmap, extra in cases]
+    for (path, cmap, extra), expected in zip(cases, wanted):
+        if path in (demo,) or cmap == constant_map:  # read as records: the python reader reads them
+            assert _score(tmp_path, "duckdb", path, "-r", "firr-base", "--map", str(cmap), *extra) == expected
+    _no_python_reading(monkeypatch)
+    for (path, cmap, extra), expected in zip(cases, wanted):
+        if path not in (demo,) and cmap != constant_map:
+            assert _score(tmp_path, "duckdb", path, "-r", "firr-base", "--map", str(cmap), *extra) == expected, (path, extra)
+    assert "scored 2 + rejected 2" in wanted[0][3] and "cells but the header has" in wanted[0][2]
+    assert "never closed" in wanted[0][2]
+    assert "'Lead Score'" in wanted[1][3] and wanted[1][0] == 2
+    assert "names columns the file does not have" in wanted[2][3] and "no leads in this file" in wanted[3][3]
+    assert "scored 1 + rejected 0" in wanted[4][3] and wanted[5][0] == 0 and "scored 2 + rejected 2" in wanted[6][3]
+
+
 def test_a_row_left_to_the_python_engine_and_a_batch_that_fails_keep_the_python_cards(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A block whose SQL fails is scored by the python engine from the python reader's leads of its rows."""
