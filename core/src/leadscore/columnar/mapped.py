@@ -147,7 +147,7 @@ def _lead_cell(target: str, cmap: ColumnMap) -> Callable[[str], Any] | None:
             return ""
         return _lead_text(target, value)
 
-    return _remembered(read) if target != "created_at" else read
+    return _remembered(read) if target != "created_at" else read  # (a time seldom comes twice)
 
 
 def _blank_or_cell(text: str) -> str:

@@ -39,9 +39,9 @@ from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_
 from leadscore.columnar.mapped import MappedHeader, mapped_header
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
+from leadscore.io.maps import ColumnMap
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
-from leadscore.io.maps import ColumnMap
 from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
                                   activities_source, csv_lead_header, csv_row_item, parquet_lead_plan)
 from leadscore.model import Lead, Rejection
@@ -273,7 +273,7 @@ class _Source:
                  column_map: ColumnMap | None = None) -> None:
         self.path, self.label, self.fmt, self.delimiter, self.strict = path, label, fmt, delimiter, strict
         self.block_rows = block_rows
-        self.column_map = column_map  # a CSV's (leadscore.columnar.mapped)
+        self.column_map = column_map  # an export's (leadscore.columnar.mapped)
 
     def blocks(self, ctx: _ReadContext, as_of_us: int, numeric: dict[str, str]) -> Iterator[_Rows]:
         if self.fmt == "csv":
