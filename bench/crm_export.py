@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """bench/generate.py's leads written as a CRM's contacts export, to be read with ``--map hubspot``
-or ``--map salesforce`` (leads only; their activities are left out).
+or ``--map salesforce``, and with ``--activities`` their activities as an activities CSV whose
+``lead_id`` is the export's id (an export of engagements, in leadscore's own columns).
 
-    python bench/crm_export.py --crm hubspot --leads 200000 -o hubspot.csv
-    leadscore score hubspot.csv --map hubspot --as-of 2026-11-23 -o scores.jsonl
+    python bench/crm_export.py --crm hubspot --leads 200000 -o hubspot.csv --activities acts.csv
+    leadscore score hubspot.csv --map hubspot --activities acts.csv --as-of 2026-11-23 -o scores.jsonl
 
 Each value is written in one of the forms the CRM's export uses (docs/maps.md): HubSpot's source
 codes and labels, dates as ``2026-11-02 14:23`` or ``11/02/2026 14:23``, websites as URLs, headcounts
@@ -65,8 +66,13 @@ def _when(rng: random.Random, stamp: str, crm: str) -> str:
     return at.strftime("%m/%d/%Y %I:%M %p") if rng.random() < 0.7 else at.strftime("%m/%d/%Y")
 
 
-def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
-    """The export's data rows for ``n`` generated leads."""
+ACTIVITY_COLUMNS = ("lead_id", "type", "at", "properties.url", "properties.campaign", "properties.asset",
+                    "properties.webinar")
+
+
+def rows(crm: str, n: int, seed: int, as_of: datetime, activities: Any = None) -> Iterator[list[str]]:
+    """The export's data rows for ``n`` generated leads; with ``activities`` (a csv writer) each
+    lead's activities are written to it as it goes, under the export's id (none for a row without one)."""
     rng = random.Random(seed + 1)
     for lead in Generator(seed, as_of).leads(n):
         company = lead.get("company", {})
@@ -79,9 +85,16 @@ def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
         website = f"https://www.{domain}/" if domain and rng.random() < 0.7 else domain
         revenue = company.get("annual_revenue")
         source = lead.get("source")
+        lead_id = (str(number) if rng.random() > 0.002 else "") if crm == "hubspot" else f"00Q{number:012d}"
+        if activities is not None:
+            for activity in lead.get("activities", ()):
+                props = activity.get("properties") or {}
+                assert set(props) <= {"url", "campaign", "asset", "webinar"}, props
+                activities.writerow([lead_id, activity["type"], activity["at"], *(props.get(key, "") for key in
+                                                                                  ("url", "campaign", "asset", "webinar"))])
         if crm == "hubspot":
             codes = HUBSPOT_SOURCES.get(source or "")
-            yield [str(number) if rng.random() > 0.002 else "", lead.get("first_name", ""), lead.get("last_name", ""),
+            yield [lead_id, lead.get("first_name", ""), lead.get("last_name", ""),
                    lead.get("email", ""), lead.get("title", ""),
                    rng.choice(codes) if codes else (source or "").upper(), _when(rng, lead["created_at"], crm),
                    lead.get("account_id", ""), name, website, company.get("industry", ""),
@@ -91,7 +104,7 @@ def rows(crm: str, n: int, seed: int, as_of: datetime) -> Iterator[list[str]]:
                    str(rng.randrange(0, 100)) if rng.random() < 0.8 else "", f"+1 555 {number % 10_000:04d}",
                    rng.choice(("Email", "LinkedIn", "", "Phone", "7"))]
         else:
-            yield [f"00Q{number:012d}", lead.get("first_name", ""), lead.get("last_name", ""), lead.get("email", ""),
+            yield [lead_id, lead.get("first_name", ""), lead.get("last_name", ""), lead.get("email", ""),
                    lead.get("title", ""), SALESFORCE_SOURCES.get(source or "", (source or "").replace("_", " ").title()),
                    _when(rng, lead["created_at"], crm), lead.get("account_id", ""), name, website,
                    company.get("industry", ""), _headcount(rng, company.get("employees")),
@@ -108,15 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--as-of", default="2026-11-23", help="as bench/generate.py's --as-of")
     parser.add_argument("--output", "-o", default="-", help="output CSV (default: stdout)")
+    parser.add_argument("--activities", metavar="FILE", help="also write the leads' activities to this CSV")
     args = parser.parse_args(argv)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")
+    acts = open(args.activities, "w", encoding="utf-8", newline="") if args.activities else None
     try:
         writer = csv.writer(out)
         writer.writerow(HUBSPOT if args.crm == "hubspot" else SALESFORCE)
-        writer.writerows(rows(args.crm, args.leads, args.seed, _parse_as_of(args.as_of)))
+        act_writer = None
+        if acts is not None:
+            act_writer = csv.writer(acts)
+            act_writer.writerow(ACTIVITY_COLUMNS)
+        writer.writerows(rows(args.crm, args.leads, args.seed, _parse_as_of(args.as_of), act_writer))
     finally:
         if out is not sys.stdout:
             out.close()
+        if acts is not None:
+            acts.close()
     return 0
 
 

@@ -561,14 +561,33 @@ def test_a_wide_whole_number_is_no_row_the_sql_takes(tmp_path: Path) -> None:
     assert sorted(_sql_rows(path, "parquet", {})) == [1, 3]
 
 
-def _crm_export(tmp_path: Path, crm: str, leads: int) -> Path:
+def _crm_export(tmp_path: Path, crm: str, leads: int, *extra: str) -> Path:
     import subprocess
     import sys
 
     path = tmp_path / f"{crm}.csv"
     subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / "crm_export.py"), "--crm", crm,
-                    "--leads", str(leads), "-o", str(path)], check=True)
+                    "--leads", str(leads), "-o", str(path), *extra], check=True)
     return path
+
+
+@pytest.mark.parametrize("extra", [(), ("-r", "firr-base", "--explain")])
+def test_a_crm_export_through_its_map_with_an_activities_file_read_by_duckdb_gives_the_python_engines_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
+    """A HubSpot export through ``--map hubspot`` with its activities file (lead_id the Record ID; two
+    rows for contacts the export does not have are rejected after the last lead): both files read by
+    DuckDB, and the python engine's files."""
+    activities = tmp_path / "activities.csv"
+    export = _crm_export(tmp_path, "hubspot", 600, "--activities", str(activities))
+    with activities.open("a", encoding="utf-8") as handle:
+        handle.write("999999,demo_request,2026-11-20T10:00:00Z,,,,\n,page_view,2026-11-20T10:00:00Z,/pricing,,,\n")
+    args = ("--map", "hubspot", "--activities", str(activities), *extra)
+    wanted = _score(tmp_path, "python", export, *args)
+    assert wanted[0] == 1 and wanted[2].count(f'"where":"{activities}:') == 2, wanted[2][-600:]
+    _no_python_reading(monkeypatch)
+    monkeypatch.setattr(readers, "_read_activities", lambda *a, **k: (_ for _ in ()).throw(AssertionError("records")))
+    monkeypatch.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
+    assert _score(tmp_path, "duckdb", export, *args) == wanted
 
 
 @pytest.mark.parametrize(("crm", "extra", "as_parquet"), [
