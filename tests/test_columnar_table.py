@@ -96,7 +96,7 @@ def _python_rows(path: Path, numeric: dict[str, str], column_map: Any = None) ->
     """What the python reader makes of each row, by row number: the engine's row of a lead, or the item."""
     found: dict[int, Any] = {}
     for k, item in enumerate(read_leads(path, column_map=column_map), start=1):
-        if isinstance(item, Lead):
+        if isinstance(item, Lead) and not item.activities:  # (a map's activity columns: no row of the SQL's)
             rows = Rows(numeric)
             try:
                 rows.add(k, item, q.micros(AS_OF))
@@ -163,6 +163,7 @@ MAP_CELLS = {
     "Opt In": ("Yes", "No", "y", "maybe", "", "TRUE"),
     "Notes": ("hello", "123", "true", "1.5", " x ", "", "Select", "007"),
     "Country": ("FR", "", "Select", " FR", "N/A"),
+    "Demo": ("", "", "2026-11-20T10:00:00Z", "Select", "soon", " "),
     "Lead Score": CELLS,
 }
 HUBSPOT_CELLS = {
@@ -203,6 +204,9 @@ def mapped_files(draw: Any) -> tuple[Any, list[str], list[list[Any]]]:
         if draw(st.booleans()):
             text += 'id_prefix = "XE-"\n'
         text += "[fields]\n" + "\n".join(fields) + "\n"
+        if "Demo" in names:
+            text += '[[activities]]\ncolumn = "Demo"\ntype = "demo_request"\n'
+
         text += "[values.source]\n\"Web\" = \"website\"\n\"Paid Search\" = \"paid_search\"\n\"Other\" = \"other\"\n"
         if draw(st.booleans()):
             text += '[missing]\nvalues = ["", "Select", "N/A"]\n'
@@ -491,9 +495,9 @@ def test_csv_options_and_file_errors_as_the_python_reader(tmp_path: Path, monkey
 def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through a map: its [csv] delimiter, --strict on a column it neither reads nor excludes, a
     column it names that the file lacks, a header without rows, a UTF-16 export, a row of another
-    width, an unclosed quote, a map with activity columns (read as records), a constant custom field
-    a column also writes (read as records: the file's header decides), the built-in map on a file
-    with none of its columns but the id."""
+    width, an unclosed quote, a map with an activity column (a row with a date in it is the python
+    reader's), a constant custom field a column also writes (read as records: the file's header
+    decides), the built-in map on a file with none of its columns but the id."""
     column_map = tmp_path / "map.toml"
     column_map.write_text('[lead]\nid = "Contact"\nemail = "Mail"\n"company.employees" = "Size"\n'
                           '[csv]\ndelimiter = ";"\n[missing]\nvalues = ["", "-"]\n', encoding="utf-8")
@@ -512,7 +516,7 @@ def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, mon
     utf16 = tmp_path / "utf16.csv"
     utf16.write_bytes("Contact;Mail;Size\nC-1;dana@acme.io;100-500\n".encode("utf-16"))
     demo = tmp_path / "demo.csv"
-    demo.write_text("Contact,Demo\nC-1,2026-11-20T10:00:00Z\nC-2,\n", encoding="utf-8")
+    demo.write_text("Contact,Demo\nC-1,2026-11-20T10:00:00Z\nC-2,\nC-3,soon\n", encoding="utf-8")
     hubspot = tmp_path / "hubspot.csv"
     hubspot.write_text("Record ID,Size\n1,3\n2,4\n", encoding="utf-8")
     cases = [(semi, column_map, ()), (semi, column_map, ("--strict",)), (lacking, column_map, ()),
@@ -521,11 +525,11 @@ def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, mon
     wanted = [_score(tmp_path, "python", path, "-r", "firr-base", "--map", str(cmap), *extra)
               for path, cmap, extra in cases]
     for (path, cmap, extra), expected in zip(cases, wanted):
-        if path in (demo,) or cmap == constant_map:  # read as records: the python reader reads them
+        if cmap == constant_map:  # read as records: the python reader reads them
             assert _score(tmp_path, "duckdb", path, "-r", "firr-base", "--map", str(cmap), *extra) == expected
     _no_python_reading(monkeypatch)
     for (path, cmap, extra), expected in zip(cases, wanted):
-        if path not in (demo,) and cmap != constant_map:
+        if cmap != constant_map:
             assert _score(tmp_path, "duckdb", path, "-r", "firr-base", "--map", str(cmap), *extra) == expected, (path, extra)
     assert "scored 2 + rejected 2" in wanted[0][3] and "cells but the header has" in wanted[0][2]
     assert "never closed" in wanted[0][2]

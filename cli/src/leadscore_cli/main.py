@@ -520,7 +520,7 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
 
 def _map_read_by_sql(options: InputOptions, input_path: str, input_fmt: str | None) -> bool:
     """Whether the columnar engine's file scan can read INPUT with the run's --map (none, or a CSV or
-    Parquet export's map without activity columns; leadscore.columnar.mapped); else it reads records."""
+    Parquet export's map whose constants plain cells write; leadscore.columnar.mapped); else it reads records."""
     if options.column_map is None:
         return True
     from leadscore.columnar.mapped import map_columnar

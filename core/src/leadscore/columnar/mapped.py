@@ -13,10 +13,11 @@ A value written so is checked to read back as itself (a custom field's text type
 ``cell_value`` gives the same value of the same type; a text has nothing to strip around it); a
 value that would not (a float where a whole number goes, a text custom field that looks like a
 number, a value the map's code refuses) marks its row, and the row is read by the python reader's
-own code from its original cells, as are the rows the plain SQL does not take. A map whose leads
-have activity columns (``[[activities]]``), a constant that no plain cell writes, or a constant
-custom field that a column also writes (:func:`mapped_header` returns None): the leads are read as
-records, as before.
+own code from its original cells, as are the rows the plain SQL does not take, and the rows with
+a date in one of the map's activity columns (``[[activities]]``: a plain leads file has no such
+column; a row whose activity columns are all empty is read here). A map with a constant that no
+plain cell writes, or a constant custom field that a column also writes (:func:`mapped_header`
+returns None): the leads are read as records, as before.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ _CACHED = 4_096  # distinct cells remembered a column (a picklist's; a column of
 
 def map_columnar(cmap: ColumnMap) -> bool:
     """Whether the columnar scan reads a file through ``cmap`` (else the leads are read as records)."""
-    return not cmap.activities and all(_constant_text(target, value) is not None
-                                       for target, value in cmap.constants.items())
+    return all(_constant_text(target, value) is not None for target, value in cmap.constants.items())
 
 
 class MappedHeader:
@@ -69,11 +69,17 @@ class MappedHeader:
             unknown.append((len(self.sources), name))
             self.sources.append((index, _other_cell(cmap), None))
         self.plan = HeaderPlan(lead, [], [], unknown, None, next(j for j, target in lead if target == "id"))
+        # The activity columns: a row with a value in one is the python reader's.
+        self.dated = [index for index, _ in plan.activities]
+        self.missing = cmap.missing
 
     def columns(self, rows: Sequence[Sequence[str]]) -> tuple[list[list[str]], set[int]]:
         """The plain columns of ``rows`` (each a row's cells as text), and the positions of the rows
         whose values no plain cell writes (their cells in the columns are empty text)."""
         odd: set[int] = set()
+        missing = self.missing
+        for index in self.dated:
+            odd.update(position for position, row in enumerate(rows) if row[index].strip() not in missing)
         made: list[list[str]] = []
         for index, cell, constant in self.sources:
             if index is None:
