@@ -538,6 +538,30 @@ def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, mon
     assert "scored 1 + rejected 0" in wanted[4][3] and wanted[5][0] == 0 and "scored 2 + rejected 2" in wanted[6][3]
 
 
+def test_a_batch_of_records_with_no_lead_in_it_is_no_error_in_the_account_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records scored in batches (``--dedupe``) with the account pass (every installed pack): the
+    activities file's rows for leads the file does not have come after the last lead, so a last batch
+    may hold only their rejections; it used to stop the run (``range() arg 3 must not be zero``)."""
+    from tests.test_columnar_engine import SAMPLES
+
+    import leadscore.columnar.accounts as accounts
+    import leadscore.columnar.run as run
+
+    activities = tmp_path / "activities.csv"
+    text = (SAMPLES / "activities.csv").read_text(encoding="utf-8")
+    width = text.splitlines()[0].count(",")
+    activities.write_text(text + "".join(f"L-404{i},page_view,2026-11-20T10:00:00Z{',' * (width - 2)}\n"
+                                         for i in range(6)), encoding="utf-8")
+    args = ("--activities", str(activities), "--dedupe")
+    wanted = _score(tmp_path, "python", SAMPLES / "leads.csv", *args)
+    assert wanted[0] == 1 and wanted[2].count("activity for unknown lead") == 6
+    original = run.batches
+    monkeypatch.setattr(accounts, "batches", lambda leads, size: original(leads, 4))
+    monkeypatch.setattr(run, "batches", lambda leads, size: original(leads, 4))
+    assert _score(tmp_path, "duckdb", SAMPLES / "leads.csv", *args) == wanted
+
+
 def test_a_row_left_to_the_python_engine_and_a_batch_that_fails_keep_the_python_cards(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A block whose SQL fails is scored by the python engine from the python reader's leads of its rows."""

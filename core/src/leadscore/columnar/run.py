@@ -130,6 +130,8 @@ def in_parts(scorer: Any, leads: dict[int, Lead], rows: Rows, as_of_us: int, fil
     engine takes them)."""
     left: list[int] = []
     keys = sorted(leads)
+    if not keys:  # a batch of rejections only (an activities file's rows for leads the file lacks)
+        return left
     size = scorer.fits.get(kind) or len(keys)
     parts = [keys[i:i + size] for i in range(0, len(keys), size)][::-1]  # the first part last: popped first
     while parts:
