@@ -75,7 +75,8 @@ class MappedHeader:
 
     def columns(self, rows: Sequence[Sequence[str]]) -> tuple[list[list[str]], set[int]]:
         """The plain columns of ``rows`` (each a row's cells as text), and the positions of the rows
-        whose values no plain cell writes (their cells in the columns are empty text)."""
+        the python reader's code reads: a value no plain cell writes, or a date in an activity column
+        (what the columns hold for those rows is not read)."""
         odd: set[int] = set()
         missing = self.missing
         for index in self.dated:
