@@ -335,7 +335,7 @@ def test_score_with_an_activities_file_in_duckdb_gives_the_python_engines_files(
 def test_runs_that_read_each_leads_activities_as_records_keep_the_python_reader(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     leads, acts = _write(tmp_path)
-    runs = [("-r", "firr-base", "--next-steps"), ("-r", "firr-base", "--dedupe"),
+    runs = [("-r", "firr-base", "--next-steps"),
             ("--next-steps",)]  # with the account pass: --next-steps reads each lead's account as records
     wanted = [_run(tmp_path, "python", leads, acts, *extra) for extra in runs]
     made: list[int] = []
@@ -382,7 +382,8 @@ def test_activity_rows_counts_parquet_rows_and_estimates_csv_rows(tmp_path: Path
     (10**9, ("-r", "firr-base"), ["python"]),  # below it
     (1, (), ["duckdb"]),  # the plugins' packs: the account pass reads the file in DuckDB too
     (10**9, (), ["python"]),  # below it
-    (1, ("-r", "firr-base", "--dedupe"), ["python"]),
+    (1, ("-r", "firr-base", "--dedupe"), ["duckdb"]),  # the file scan merges the copies itself
+    (1, ("-r", "firr-base", "--next-steps"), ["python"]),
 ])
 def test_auto_engine_weighs_an_activities_file_the_columnar_engine_keeps_in_duckdb(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int, extra: tuple[str, ...], built: list[str]) -> None:

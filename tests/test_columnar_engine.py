@@ -564,14 +564,15 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
     ("leads.csv", ("--map", "MAP"), ["duckdb"]),
     ("leads.csv", ("--map", "MAP", "--activities", str(SAMPLES / "activities.csv")), ["duckdb"]),
     ("leads.csv", ("--map", "ACTIVITY_MAP"), ["duckdb"]),
-    ("leads.jsonl", ("--dedupe",), ["python"]),
+    ("leads.jsonl", ("--dedupe",), ["duckdb"]),
+    ("leads.csv", ("--dedupe",), ["duckdb"]),
     ("leads.jsonl", ("--next-steps",), ["python"]),
 ])
 def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, extra: tuple[str, ...], built: list[str]) -> None:
     """A JSON Lines, CSV or Parquet file it reads itself past its size (a CSV or Parquet one with its
-    activities file, a CSV export through a map, with activity columns too); options that need every
-    lead as a record first (--dedupe, --next-steps) come through the python reader, where the
+    activities file, a CSV export through a map, with activity columns too, --dedupe); options that
+    need every lead as a record first (--next-steps) come through the python reader, where the
     columnar engine is the slower one whatever the size unless a large activities file comes with them."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -1577,20 +1578,23 @@ def test_a_batch_after_one_halved_for_memory_starts_in_parts_of_the_halves_size(
 @pytest.mark.parametrize("most", [90, 0])
 def test_a_batch_of_records_out_of_duckdb_memory_is_halved_and_scored_in_sql(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packs: tuple[str, ...], most: int) -> None:
-    """Leads the python reader makes (CSV, Parquet, an activities file, --dedupe here) are scored in
-    batches of records; a batch DuckDB runs out of memory on is halved as a file's block is, down to
-    MIN_PART_LEADS leads, and only a part still out of memory at that size goes to the python
-    engine. Every pack's account roll-up included (its pass in DuckDB too), same bytes."""
+    """Leads the python reader makes (CSV, Parquet, an activities file, --next-steps; here the file
+    scan turned off) are scored in batches of records; a batch DuckDB runs out of memory on is halved
+    as a file's block is, down to MIN_PART_LEADS leads, and only a part still out of memory at that
+    size goes to the python engine. Every pack's account roll-up included (its pass in DuckDB too),
+    same bytes."""
+    import leadscore_cli.main as cli_main
     from leadscore.columnar import run as columnar_run
 
     source = _generated(tmp_path, 600, 5)
-    python = _score(tmp_path, source, "python", *packs, "--dedupe")
+    python = _score(tmp_path, source, "python", *packs)
+    monkeypatch.setattr(cli_main, "columnar_reads", lambda *args: False)  # the leads read as records
     monkeypatch.setattr(columnar_run, "MIN_PART_LEADS", 40)
     by_python = _python_scored(monkeypatch)
-    assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
+    assert _score(tmp_path, source, "duckdb", *packs) == python
     odd, by_python[:] = list(by_python), []  # the leads the SQL does not reproduce (none expected here)
     sizes = _out_of_memory_past(monkeypatch, most)
-    assert _score(tmp_path, source, "duckdb", *packs, "--dedupe") == python
+    assert _score(tmp_path, source, "duckdb", *packs) == python
     sizes = [size for size in sizes if size]  # not the plan's check on no leads
     assert sizes[0] == 600 - len(odd)
     if most:

@@ -538,15 +538,43 @@ def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, mon
     assert "scored 1 + rejected 0" in wanted[4][3] and wanted[5][0] == 0 and "scored 2 + rejected 2" in wanted[6][3]
 
 
+@pytest.mark.parametrize("extra", [(), ("--dedupe",)])
+def test_activity_types_no_pack_knows_are_counted_as_the_python_engine_counts_them_with_an_activities_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
+    """A map's activity column read by the reader's code beside an activities file (its activities
+    counted too, not the file's alone), and an id twice with a row of the file twice (merged with
+    --dedupe, the merged lead's exact repeats count once; else the later copy is rejected)."""
+    column_map = tmp_path / "map.toml"
+    column_map.write_text('[map]\nname = "own"\n\n[lead]\nid = "id"\nemail = "email"\ntitle = "title"\n\n'
+                          '[[activities]]\ncolumn = "seen"\ntype = "g2_profile_view"\n', encoding="utf-8")
+    leads = tmp_path / "leads.csv"
+    _as_csv(leads, ["id", "email", "title", "seen"], [["L-1", "a@acme.io", "CEO", "2026-11-20T10:00:00Z"],
+                                                      ["L-2", "b@acme.io", "CTO", ""],
+                                                      ["L-1", "a@acme.io", "VP Sales", "2026-11-21T10:00:00Z"]])
+    acts = tmp_path / "acts.csv"
+    _as_csv(acts, ["lead_id", "type", "at"], [[lead_id, "g2_profile_view", "2026-11-19T10:00:00Z"]
+                                              for lead_id in ("L-1", "L-1", "L-2", "L-2")])
+    args = ("-r", "firr-base", "--map", str(column_map), "--activities", str(acts), *extra)
+    wanted = _score(tmp_path, "python", leads, *args)
+    # L-1 merged: its two columns' activities and the file's row once (an exact repeat); L-2: the file's two.
+    # Without --dedupe: the first L-1's column and the file's rows (two), L-2's two.
+    assert "g2_profile_view (5)" in wanted[3]
+    _no_python_reading(monkeypatch)
+    assert _score(tmp_path, "duckdb", leads, *args) == wanted
+
+
 def test_a_batch_of_records_with_no_lead_in_it_is_no_error_in_the_account_pass(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Records scored in batches (``--dedupe``) with the account pass (every installed pack): the
-    activities file's rows for leads the file does not have come after the last lead, so a last batch
-    may hold only their rejections; it used to stop the run (``range() arg 3 must not be zero``)."""
+    """Records scored in batches (the file scan turned off) with the account pass (every installed
+    pack): the activities file's rows for leads the file does not have come after the last lead, so a
+    last batch may hold only their rejections; it used to stop the run (``range() arg 3 must not be zero``)."""
     from tests.test_columnar_engine import SAMPLES
 
     import leadscore.columnar.accounts as accounts
     import leadscore.columnar.run as run
+    import leadscore_cli.main as cli_main
+
+    monkeypatch.setattr(cli_main, "columnar_reads", lambda *args: False)  # the leads read as records
 
     activities = tmp_path / "activities.csv"
     text = (SAMPLES / "activities.csv").read_text(encoding="utf-8")

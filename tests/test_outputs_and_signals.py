@@ -237,7 +237,7 @@ def test_a_history_statement_interrupted_is_a_stop_not_a_history_error(tmp_path:
         store.close()
 
 
-@pytest.mark.parametrize("options", [[], ["--dedupe"]], ids=["file scan", "records"])
+@pytest.mark.parametrize("options", [[], ["--next-steps"]], ids=["file scan", "records"])
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_a_columnar_statement_stops_the_run(tmp_path: Path, options: list[str], signum: int,
                                                             code: int) -> None:

@@ -512,10 +512,10 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
     fmt = input_format(input_path, input_fmt)
     if fmt == "jsonl":
         return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
-                          unknown_types=unknown_types, misfits=misfits)
+                          unknown_types=unknown_types, misfits=misfits, dedupe=options.dedupe)
     return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
                       unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict,
-                      activities=activities, file_acts=file_acts, column_map=options.column_map)
+                      activities=activities, file_acts=file_acts, column_map=options.column_map, dedupe=options.dedupe)
 
 
 def _map_read_by_sql(options: InputOptions, input_path: str, input_fmt: str | None) -> bool:
@@ -833,17 +833,20 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
         # An activities file the columnar engine would keep in DuckDB (see _file_activities).
-        plain_activities = bool(activities) and activities != "-" and not (
-            history is not None or with_next_steps or dedupe)
+        # (Read as records with --dedupe, the copies' activities stay in the python reader's own table:
+        # merging them dedupes their exact repeats; the file scan merges the copies itself.)
+        scan_activities = bool(activities) and activities != "-" and not (history is not None or with_next_steps)
+        plain_activities = scan_activities and not dedupe
         # The columnar engine reads a leads file itself (and a CSV or Parquet one's activities file into
         # DuckDB) unless one of these needs the leads as records first; then it scores what the python
         # reader makes of them.
         whole_file = columnar_reads(input_path, input_fmt) and _map_read_by_sql(options, input_path, input_fmt) and not (
-            history is not None or with_next_steps or accounts_path or dedupe
-            or (activities and not (plain_activities and input_format(input_path, input_fmt) in ("csv", "parquet"))))
+            history is not None or with_next_steps or accounts_path
+            or (activities and not (scan_activities and input_format(input_path, input_fmt) in ("csv", "parquet"))))
+        kept_activities = scan_activities if whole_file else plain_activities  # an activities file DuckDB keeps
         auto = engine_name == "auto"
         engine_name = choose_engine(engine_name, input_path, reads_itself=whole_file,
-                                    activity_rows=activity_rows(activities) if auto and plain_activities else 0,
+                                    activity_rows=activity_rows(activities) if auto and kept_activities else 0,
                                     input_fmt=input_fmt)
         try:
             engine = _engine(get_pm(), rulepacks, "python" if engine_name == "spark" else engine_name, when,
@@ -854,7 +857,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                 # (an activities file is kept in DuckDB for both passes, as the same number of rows);
                 # with share bands (ranked over the whole input first), the python reader; an activities
                 # file is kept in DuckDB only without them and with routers that read no more than ids.
-                kept = plain_activities and not engine.needs_shares and _routers_read_only_ids(engine)
+                kept = kept_activities and not engine.needs_shares and _routers_read_only_ids(engine)
                 engine_name = choose_engine("auto", input_path, needs_accounts=engine.needs_accounts,
                                             reads_itself=whole_file and not engine.needs_shares,
                                             activity_rows=activity_rows(activities) if kept else 0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlglot import exp
@@ -276,19 +277,25 @@ class AccountPass:
         block's odd lines, and the leads of a block the SQL could not run."""
         self._python_contacts(self.scorer.con, leads)
 
-    def finish(self, left_out: str | None = None) -> SqlAccounts:
+    def finish(self, left_out: str | None = None, merged: Iterable[tuple[int, Lead]] = ()) -> SqlAccounts:
         """Each account's signals (the table ``account_rows``, by key, for the leads the python
         engine scores) and each contact's account row in line order (:meth:`AccountSql.by_contact`,
         one Parquet file, which the scoring pass reads a block at a time); the contacts and the
         summaries they made are dropped. ``left_out``: a table of the lines (``k``) whose contacts
-        do not count (later leads with an id met before).
+        do not count (later leads with an id met before; with --dedupe, every copy of an id that
+        more than one line has). ``merged``: (line, lead) of the leads those copies were merged
+        into (--dedupe), counted the python way at their line, as the scoring pass scores them.
 
         Each block used to join every contact's account key (a table of ``k`` and ``key``) with
         every account's row: at ten million leads 1.2 s a block, with the two tables read back from
         DuckDB's temporary storage filling its whole memory limit; a block's range of lines in the
         sorted file is read in about 0.1 s (bench/README.md, fifteenth round)."""
         con = self.scorer.con
-        self.gather(left_out)
+        con.execute("CREATE OR REPLACE TEMP TABLE merged_contacts AS SELECT * FROM python_contacts LIMIT 0")
+        merged = iter(merged)
+        while chunk := dict(islice(merged, BATCH)):
+            self._python_contacts(con, chunk, "merged_contacts")
+        self.gather(left_out, "merged_contacts")
         steps = [("account_sum", self.sql.summary())]
         if self.roll_up:  # kept for the account cards (see SqlAccounts.accounts)
             con.execute(f"CREATE OR REPLACE TEMP TABLE account_extras AS {q.sql(self.sql.extras())}")
@@ -307,25 +314,29 @@ class AccountPass:
             raise
         con.execute("DROP VIEW contacts")
         con.execute("DROP TABLE python_contacts")
+        con.execute("DROP TABLE merged_contacts")
         self.close()
         return SqlAccounts(self, con, by_contact, self.roll_up)
 
-    def gather(self, left_out: str | None = None) -> None:
+    def gather(self, left_out: str | None = None, also: str | None = None) -> None:
         """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
-        those of the lines in ``left_out``, for the sums (:meth:`AccountSql.summary` and the others)."""
+        those of the lines in ``left_out``, and those of the table ``also``, for the sums
+        (:meth:`AccountSql.summary` and the others)."""
         contacts = "SELECT * FROM python_contacts"
         written = self.files.read()
         if written is not None:
             contacts += f" UNION ALL SELECT * FROM {written}"
         if left_out is not None:
             contacts = f"SELECT * FROM ({contacts}) ANTI JOIN {left_out} USING (k)"
+        if also is not None:
+            contacts += f" UNION ALL SELECT * FROM {also}"
         self.scorer.con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {contacts}")
 
     def close(self) -> None:
         """Remove the contacts' files (done by :meth:`finish`; for a pass left before it)."""
         self.files.close()
 
-    def _python_contacts(self, con: Any, by_python: dict[int, Any]) -> None:
+    def _python_contacts(self, con: Any, by_python: dict[int, Any], table: str = "python_contacts") -> None:
         """Contacts the python engine scores: their summary values the python way."""
         engine, when = self.engine, self.when
         rows = []
@@ -351,7 +362,7 @@ class AccountPass:
                          values.get("title.seniority") in SENIOR, function,
                          values.get("intent.high.count_30d", 0) + values.get("intent.readiness.count_30d", 0), total,
                          *[i in matched for i in range(len(self.signals))]))
-        insert_rows(con, "python_contacts", rows)
+        insert_rows(con, table, rows)
 
 
 def _function_engaged() -> exp.Expression:

@@ -119,6 +119,8 @@ class SqlActivityTable:
         self.read: tuple[Path, str, list[str], list[Rejection], int] | None = None
         self._matched: list[str] = []
         self._joined: list[str] = []
+        # Leads whose activities the scan counted itself (merged with --dedupe): see count_types.
+        self.counted: set[str] = set()
 
     def attach(self, scorer: Any) -> None:
         """Keep the file in ``scorer``'s DuckDB; ``scorer.explain``: the run makes each activity's evidence text.
@@ -387,7 +389,8 @@ class SqlActivityTable:
         # its hash table on the smaller side, where a semi-join of every row built it on every id handed
         # on (ten million at ten million leads: the run's peak).
         self.cur.execute(f"CREATE OR REPLACE TEMP TABLE ls_file_odd_types AS SELECT lead_id, n, type FROM {_TABLE} "
-                         f"WHERE type NOT IN (SELECT unnest(?::VARCHAR[]))", [sorted(known)])
+                         f"WHERE type NOT IN (SELECT unnest(?::VARCHAR[])) AND lead_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                         [sorted(known), sorted(self.counted)])
         try:
             found = self.cur.execute(
                 f"SELECT o.type, count(DISTINCT o.n) FROM ls_file_odd_types o JOIN {_JOINED} j ON j.lead_id = o.lead_id "
@@ -399,7 +402,7 @@ class SqlActivityTable:
             [sorted(self.held.by_lead)]).fetchall()} if self.held.by_lead else set()
         for kind, count in found:
             counts[kind] += count
-        for lead_id in joined:
+        for lead_id in joined - self.counted:
             counts.update(activity.type for _, activity in self.held.by_lead[lead_id] if activity.type not in known)
 
 

@@ -45,7 +45,7 @@ from leadscore.columnar.lines import activity_sql, decode_block
 from leadscore.columnar.run import add_lead, halve_or_record
 from leadscore.errors import InputError, first_line
 from leadscore.explain import count_unscored
-from leadscore.io.duplicates import DEDUPE_FIX
+from leadscore.io.duplicates import DEDUPE_FIX, merge
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
 from leadscore.rulepack.fields import misfit_fields
@@ -67,7 +67,7 @@ EXPLAIN_BLOCK_BYTES = 6 << 20
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
                block_bytes: int | None = None, render: str | None = None, report: ReadReport | None = None,
                unknown_types: Counter[str] | None = None,
-               misfits: Counter[tuple[str, str]] | None = None) -> Iterator[Any] | None:
+               misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
@@ -77,7 +77,8 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     A block DuckDB cannot score (out of memory, say) is read again by the python reader and scored
     by the python engine (same cards; :func:`leadscore.columnar.run.fallback_note` says so).
     As the python reader and ``leadscore score`` do: a later lead with an id met before is rejected
-    as a duplicate, activities left out are noted in ``report``, activity types outside the
+    as a duplicate (with ``dedupe``, the copies of an id are merged into one lead, given at its last
+    copy's line, as ``--dedupe`` merges them), activities left out are noted in ``report``, activity types outside the
     run's vocabulary are counted in ``unknown_types``, and custom field values that do not fit
     their declared ``[fields]`` type in ``misfits`` ((field, type) -> leads).
     """
@@ -86,7 +87,7 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
         return None
     if block_bytes is None:
         block_bytes = EXPLAIN_BLOCK_BYTES if explain else BLOCK_BYTES
-    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits)
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits, dedupe)
     blocks = reader.blocks()
     first = next(blocks, None)
     if first is None:
@@ -174,39 +175,52 @@ class _Block:
         """The block's lines (or those numbered ``lines``, first and last) read by the python reader,
         for leads the SQL could not score: the lines the SQL took become leads beside the odd lines and
         duplicates already read. Returns the leads and rejections read here."""
-        context = line_context(None)  # what these lines leave out was noted when the block was read
         low, high = lines if lines is not None else (self.first, self.last)
-        read: dict[int, Lead | Rejection] = {}
-        for number in range(low, high + 1):
-            raw = self.lines[number - self.first]
-            if number in self.by_python:
-                continue
-            item = parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}",
-                                    number == 1, context)
-            if item is not None:
-                self.by_python[number] = read[number] = item
+        read = parsed_lines(self.lines, self.first, [k for k in range(low, high + 1) if k not in self.by_python], label)
+        self.by_python.update(read)
         return read
+
+
+def parsed_lines(lines: list[bytes] | SpanLines, first: int, numbers: Iterable[int],
+                 label: str) -> dict[int, Lead | Rejection]:
+    """The python reader's lead or rejection of each line numbered in ``numbers`` of the block of
+    ``lines`` from line ``first`` (a blank line gives nothing), by number; what they leave out is not
+    noted again (it was when the block was read)."""
+    context = line_context(None)
+    read: dict[int, Lead | Rejection] = {}
+    for number in numbers:
+        raw = lines[number - first]
+        # A line longer than the python reader reads is refused as it refuses it.
+        item = parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}",
+                                number == 1, context)
+        if item is not None:
+            read[number] = item
+    return read
 
 
 class _BlockReader:
     def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int,
                  report: ReadReport | None, unknown_types: Counter[str] | None,
-                 misfits: Counter[tuple[str, str]] | None = None) -> None:
+                 misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False) -> None:
         self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
         self.block_bytes = block_bytes
         self.report, self.unknown_types, self.misfits = report, unknown_types, misfits
         self.declared = engine.vocabulary.get(CUSTOM_FIELDS) or {}
         self.known_types = sorted(engine.vocabulary.get("activity_types", frozenset()))
-        self.last_pass = not engine.needs_accounts
+        # Two passes with the account pass, and with --dedupe (``dedupe``): the first finds the lines
+        # whose id another line has, and the copies of an id are merged at its last line (Copies).
+        two_passes = engine.needs_accounts or dedupe
+        self.last_pass = not two_passes
         self.ahead: Ahead | None = None
-        # The account pass's blocks, kept for the scoring pass (None: one pass, or KEEP_BLOCKS off),
+        # The first pass's blocks, kept for the scoring pass (None: one pass, or KEEP_BLOCKS off),
         # and where each block's lines are in the file (the scoring pass reads them only if asked).
-        self.kept = KeptBlocks(scorer.tmp.name) if engine.needs_accounts and KEEP_BLOCKS else None
+        self.kept = KeptBlocks(scorer.tmp.name) if two_passes and KEEP_BLOCKS else None
         self.spans: list[tuple[int, int, int, int]] = []
-        # With the account pass, its lead ids (the scoring pass then knows which lines are duplicates);
-        # without it, the ids met so far, each block checked against them as it is read.
-        self.ids = LeadIds(scorer.tmp.name) if engine.needs_accounts else None
+        # With two passes, the first pass's lead ids (the scoring pass then knows which lines are
+        # duplicates); with one, the ids met so far, each block checked against them as it is read.
+        self.ids = LeadIds(scorer.tmp.name, with_ids=dedupe) if two_passes else None
         self.seen: SeenIds | None = None
+        self.copies = Copies() if dedupe else None
         self.accounts: SqlAccounts | None = None  # the account pass's sums, once made
 
     def blocks(self) -> Iterator[_Block]:
@@ -241,7 +255,10 @@ class _BlockReader:
                     ahead.ask()
                 with timed("read odd lines"):
                     by_python = self._odd_lines(first, lines, odd, as_of_us)
-                self._duplicates(by_python, first, first + len(lines) - 1)
+                if self.copies is not None and self.last_pass:
+                    self._merge_copies(by_python, first, lines, as_of_us)
+                else:
+                    self._duplicates(by_python, first, first + len(lines) - 1)
                 if self.last_pass:
                     self._count_types(by_python)
                     self._count_misfits(by_python)
@@ -261,7 +278,7 @@ class _BlockReader:
         if kept is not None and self.last_pass:
             yield from self._kept_or_decoded(as_of_us)
             return
-        for first, lines in line_blocks(self.path, self.block_bytes, self.spans if kept is not None else None):
+        for first, lines in line_blocks(self.path, self.block_bytes, None if self.last_pass else self.spans):
             decoded = self._decode(lines, first, as_of_us)
             yield first, lines, decoded
             del lines, decoded
@@ -355,6 +372,60 @@ class _BlockReader:
         con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
         con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
 
+    def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
+                      as_of_us: int) -> tuple[list[int], list[tuple[int, Lead]]]:
+        """--dedupe: the block's copies of ids that more than one line has (``ls_copies``) out of ``leads``
+        and read by the python reader's code; each merged with its id's earlier copies (Copies), the
+        merged lead at its id's last line (into ``leads`` when the SQL takes it), None at the others (a
+        line that gives nothing, as the python reader's merge_duplicates gives nothing there).
+        Returns the block's copies' lines and the merged leads given in it, (line, lead)."""
+        assert self.copies is not None
+        con = self.scorer.con
+        found = con.execute("SELECT k, last FROM ls_copies WHERE k BETWEEN ? AND ? ORDER BY k",
+                            [first, first + len(lines) - 1]).fetchall()
+        if not found:
+            return [], []
+        listed = ",".join(str(k) for k, _ in found)
+        con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
+        con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+        read = self._items(first, lines, [k for k, _ in found if k not in by_python])
+        merged = []
+        for k, last in found:
+            got = self.copies.add(by_python[k] if k in by_python else read[k], last)
+            by_python[k] = got if isinstance(got, Rejection) else None
+            if isinstance(got, Lead):
+                merged.append((k, got))
+        by_python.update(self._add_odd(merged, as_of_us))
+        return [k for k, _ in found], merged
+
+    def _items(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Lead | Rejection]:
+        """The python reader's lead or rejection of each line numbered in ``numbers`` of a block."""
+        return parsed_lines(lines, first, numbers, self.label)
+
+    def _lines_read(self, numbers: list[int]) -> Iterator[tuple[int, Lead | Rejection]]:
+        """(number, the python reader's lead or rejection) of the lines numbered in ``numbers`` (in
+        order), read from the file again through the first pass's spans."""
+        at = 0
+        for first, count, start, end in self.spans:
+            mine = []
+            while at < len(numbers) and numbers[at] < first + count:
+                mine.append(numbers[at])
+                at += 1
+            if mine:
+                yield from sorted(self._items(first, SpanLines(self.path, count, start, end), mine).items())
+
+    def _merged_copies(self) -> Iterator[tuple[int, Lead]]:
+        """(last line, merged lead) of every id that more than one line has, in line order, read again
+        from the file for the account pass (the scoring pass merges them again as it meets them:
+        only an id's copies up to its last line are held, here and there)."""
+        found = self.scorer.con.execute("SELECT k, last FROM ls_copies ORDER BY k").fetchall()
+        last = dict(found)
+        copies = Copies()
+        for k, item in self._lines_read([k for k, _ in found]):
+            got = copies.add(item, last[k])
+            if isinstance(got, Lead):
+                yield k, got
+
     def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
         """Activity types no rulepack of the run knows, counted as ``leadscore score`` reports them."""
         if self.unknown_types is None:
@@ -440,6 +511,9 @@ class _BlockReader:
 
         assert self.ids is not None
         try:
+            if self.copies is not None:  # --dedupe: each id's copies count once, merged
+                self.ids.find_copies(self.scorer.con)
+                return summary.finish(left_out="ls_copies", merged=self._merged_copies())
             self.ids.find_later(self.scorer.con)
             return summary.finish(left_out="later_ids")
         except duckdb.Error as err:
@@ -473,6 +547,12 @@ class _BlockReader:
                 accounts = self.accounts = self._accounts(summary)
             finally:
                 summary.close()
+            blocks = self.blocks()
+        elif self.copies is not None:  # --dedupe without the account pass: a first pass for the ids
+            assert self.ids is not None
+            for block in blocks:  # (each block's ids are noted as it is read)
+                del block
+            self.ids.find_copies(self.scorer.con)
             blocks = self.blocks()
         for block in blocks:
             cards: dict[int, ScoreCard | Rejection] = {}
@@ -598,6 +678,28 @@ class KeptBlocks:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class Copies:
+    """--dedupe: the copies of a lead id that more than one line has, merged into one lead as the
+    python reader's ``merge_duplicates`` merges them (leadscore.io.duplicates.merge, in line order),
+    each held only until its id's last line, where the merged lead is given."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, Lead] = {}
+
+    def add(self, item: Lead | Rejection, last: bool) -> Lead | Rejection | None:
+        """The merged lead when ``item`` is its id's ``last`` copy, else None (held); a rejection
+        (a line the first pass read as a lead and this one does not: never, as both read it alike)
+        as it is."""
+        if not isinstance(item, Lead):
+            return item
+        held = self.held.pop(item.id, None)
+        lead = item if held is None else merge(held, item)
+        if last:
+            return lead
+        self.held[item.id] = lead
+        return None
+
+
 class LeadIds:
     """The account pass's lead ids, as (line, 64-bit hash of the id) in a Parquet file a block, in a
     folder of their own under ``folder``; at the pass's end :meth:`find_later` finds the lines whose
@@ -606,25 +708,43 @@ class LeadIds:
     again, held in DuckDB's temporary storage (bench/README.md, fourteenth round). Two ids sharing a
     hash count as one, as in ``seen_ids``."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, with_ids: bool = False) -> None:
         self.files = ParquetFolder(folder, "ids-")
+        self.with_ids = with_ids  # the ids themselves too, for --dedupe (see find_copies)
 
     def note(self, con: Any, label: str) -> None:
         """The ids of the connection's ``block_ids``, as the next file."""
-        _write_ids(self.files, con, "SELECT k, hash(id) AS h FROM block_ids", label)
+        _write_ids(self.files, con, f"SELECT k, hash(id) AS h{', id' if self.with_ids else ''} FROM block_ids", label)
 
     def find_later(self, con: Any) -> None:
         """The table ``later_ids``: the lines (``k``, in order) whose id's hash an earlier line has."""
         con.execute("CREATE OR REPLACE TEMP TABLE later_ids (k BIGINT)")
         ids = self.files.read()
         if ids is not None:
-            # The hashes met more than once first (one row a hash: DuckDB spills what does not fit), then
-            # their later lines; a file without duplicates makes no row after the first step.
-            con.execute(f"CREATE OR REPLACE TEMP TABLE met_twice AS SELECT h, min(k) AS first FROM {ids} GROUP BY h "
-                        "HAVING count(*) > 1")
+            self._met_twice(con, ids)
             con.execute(f"INSERT INTO later_ids SELECT k FROM {ids} JOIN met_twice USING (h) WHERE k > first ORDER BY k")
             con.execute("DROP TABLE met_twice")
         self.close()
+
+    def find_copies(self, con: Any) -> None:
+        """The table ``ls_copies``: the lines (``k``, in order) whose id another line has, and whether
+        each is its id's last (``last``), for --dedupe (the ids noted ``with_ids``; two ids sharing a
+        hash are told apart here)."""
+        con.execute("CREATE OR REPLACE TEMP TABLE ls_copies (k BIGINT, last BOOLEAN)")
+        ids = self.files.read()
+        if ids is not None:
+            self._met_twice(con, ids)
+            con.execute(f"INSERT INTO ls_copies SELECT k, k = max(k) OVER (PARTITION BY id) FROM {ids} "
+                        "WHERE h IN (SELECT h FROM met_twice) QUALIFY count(*) OVER (PARTITION BY id) > 1 ORDER BY k")
+            con.execute("DROP TABLE met_twice")
+        self.close()
+
+    @staticmethod
+    def _met_twice(con: Any, ids: str) -> None:
+        # The hashes met more than once (one row a hash: DuckDB spills what does not fit), and each
+        # one's first line; a file without duplicates makes no row, and the next step reads nothing.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE met_twice AS SELECT h, min(k) AS first FROM {ids} GROUP BY h "
+                    "HAVING count(*) > 1")
 
     def close(self) -> None:
         self.files.close()

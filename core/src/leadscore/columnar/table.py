@@ -39,6 +39,7 @@ from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_
 from leadscore.columnar.mapped import MappedHeader, mapped_header
 from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
 from leadscore.errors import InputError
+from leadscore.explain import count_unscored
 from leadscore.io.maps import ColumnMap
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
@@ -74,7 +75,8 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
                render: str | None = None, report: ReadReport | None = None, unknown_types: Any = None,
                misfits: Any = None, delimiter: str | None = None, strict: bool = False,
                block_rows: int | None = None, activities: str | None = None,
-               file_acts: Any = None, column_map: ColumnMap | None = None) -> Iterator[Any] | None:
+               file_acts: Any = None, column_map: ColumnMap | None = None,
+               dedupe: bool = False) -> Iterator[Any] | None:
     """Cards and rejections for every row of the CSV or Parquet (``fmt``) leads file or directory at
     ``path`` in order, or None when the columnar engine cannot run this plan or keep the activities
     file in DuckDB; as :func:`leadscore.columnar.scan.scan_jsonl` does for a JSON Lines file (see it
@@ -84,7 +86,8 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
     with it); its rows for leads the file does not have are rejected after the last lead, and the
     caller counts its activity types (``file_acts.count_types``) and drops it once the run is written.
     ``column_map``: an export's map (``--map``), applied as leadscore.columnar.mapped says; None is
-    returned for a header the map's plain columns do not cover."""
+    returned for a header the map's plain columns do not cover. ``dedupe``: the copies of a lead id
+    merged, as scan_jsonl merges them."""
     if column_map is not None and not _mapped_columnar(Path(path), label, fmt, delimiter, column_map):
         return None
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
@@ -102,7 +105,7 @@ def scan_table(engine: Any, path: str, label: str, fmt: str, when: datetime, *, 
                       else EXPLAIN_BLOCK_ROWS if explain else BLOCK_ROWS)
     source = _Source(Path(path), label, fmt, delimiter, strict, block_rows, column_map)
     reader = _TableReader(engine, scorer, source, when, report, unknown_types, misfits,
-                          file_acts if activities is not None else None)
+                          file_acts if activities is not None else None, dedupe)
     blocks = reader.blocks()
     first = next(blocks, None)  # the file's own errors (no header, no rows) are raised by its reading
     assert first is not None
@@ -167,10 +170,15 @@ class _TableBlock(_Block):
         """The block's rows (or those numbered ``lines``, first and last) read by the python reader,
         for leads the SQL could not score (see _Block.read_python), with their file activities."""
         low, high = lines if lines is not None else (self.first, self.last)
-        numbers = [k for k in range(low, high + 1) if k not in self.by_python]
-        read = _joined(self.lines.items(numbers, _row_context(ReadReport(), self.file_acts)), self.file_acts)
+        read = _items(self.lines, [k for k in range(low, high + 1) if k not in self.by_python], self.file_acts)
         self.by_python.update(read)
         return read
+
+
+def _items(rows: _Rows, numbers: list[int], file_acts: Any) -> dict[int, Lead | Rejection]:
+    """The python reader's lead or rejection of each row numbered in ``numbers`` of a block, with its
+    file activities (what the rows leave out was noted when the block was read)."""
+    return _joined(rows.items(numbers, _row_context(ReadReport(), file_acts)), file_acts)
 
 
 def _row_context(report: ReadReport, file_acts: Any) -> _ReadContext:
@@ -191,12 +199,17 @@ def _joined(items: dict[int, Lead | Rejection], file_acts: Any) -> dict[int, Lea
 
 class _TableReader(_BlockReader):
     def __init__(self, engine: Any, scorer: Any, source: _Source, when: datetime, report: ReadReport | None,
-                 unknown_types: Any, misfits: Any, file_acts: Any) -> None:
-        super().__init__(engine, scorer, str(source.path), source.label, when, 0, report, unknown_types, misfits)
+                 unknown_types: Any, misfits: Any, file_acts: Any, dedupe: bool = False) -> None:
+        super().__init__(engine, scorer, str(source.path), source.label, when, 0, report, unknown_types, misfits,
+                         dedupe)
         self.source = source
         self.kept = None  # the scoring pass reads the file again: DuckDB's reading of its rows is quick
         self.file_acts = file_acts
         self.passes = 0
+        # With an activities file, a block's leads the reader's code read with activities of their own,
+        # by row number, and the leads its copies were merged into (--dedupe): see _count_types.
+        self.own: dict[int, Lead] = {}
+        self.merged: list[Lead] = []
 
     def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
         block = _TableBlock(first, last, by_python, lines)
@@ -220,9 +233,52 @@ class _TableReader(_BlockReader):
         if self.file_acts is not None:
             yield from self.file_acts.unmatched()  # after the last lead, as the python reader gives them
 
+    def _items(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Lead | Rejection]:
+        return _items(lines, numbers, self.file_acts)
+
+    def _lines_read(self, numbers: list[int]) -> Iterator[tuple[int, Lead | Rejection]]:
+        """(number, the python reader's lead or rejection) of the rows numbered in ``numbers`` (in
+        order): the file read again, as a pass reads it."""
+        at = 0
+        ctx = _ReadContext(self.source.column_map, self.source.delimiter, self.source.strict, ReadReport())
+        for rows in self.source.blocks(ctx, q.micros(self.when), self.scorer.numeric_fields):
+            mine = []
+            while at < len(numbers) and numbers[at] < rows.first + rows.count:
+                mine.append(numbers[at])
+                at += 1
+            if mine:
+                yield from sorted(_items(rows, mine, self.file_acts).items())
+            if at == len(numbers):
+                return
+
+    def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
+                      as_of_us: int) -> tuple[list[int], list[tuple[int, Lead]]]:
+        copies, merged = super()._merge_copies(by_python, first, lines, as_of_us)
+        if copies and self.file_acts is not None:
+            # A merged lead's activities are counted as the merged lead has them (exact repeats once),
+            # its copies' and its file rows not (see _count_types).
+            for k in copies:
+                self.own.pop(k, None)
+            self.merged = [lead for _, lead in merged]
+        return copies, merged
+
     def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
-        if self.file_acts is None:  # (with the file, the caller counts its types once the run is done)
+        """Without an activities file, as the JSON Lines scan counts them. With one, the caller counts
+        its rows' types once the run is done (``file_acts.count_types``, by lead id): here, the
+        activities of the leads' own that the reader's code read (a map's activity columns), and a
+        merged lead's (--dedupe) all, its id then left out of the file's count."""
+        if self.file_acts is None:
             super()._count_types(by_python)
+            return
+        own, merged, self.own, self.merged = self.own, self.merged, {}, []
+        if self.unknown_types is None:
+            return
+        known = frozenset(self.known_types)
+        # (A later copy of an id is rejected as a duplicate: not counted.)
+        counted = [lead for k, lead in own.items() if not isinstance(by_python.get(k), Rejection)]
+        for lead in (*counted, *merged):
+            count_unscored(lead, known, None, self.unknown_types, None)
+        self.file_acts.counted.update(lead.id for lead in merged)
 
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, _Rows, _Rows]]:
         # What a pass notes of the file (unknown columns) goes to the report once: it keeps each line once.
@@ -258,11 +314,15 @@ class _TableReader(_BlockReader):
 
     def _odd_lines(self, first: int, lines: _Rows, numbers: list[int], as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the rows the SQL left to it; leads it makes join the tables."""
+        self.own = {}
         if not numbers:
             return {}
         # Activities left out of a lead are reported once, in the pass that scores.
         ctx = _row_context(self.report if self.last_pass and self.report is not None else ReadReport(), self.file_acts)
-        found = self._add_odd(lines.items(numbers, ctx).items(), as_of_us, self.file_acts)
+        items = lines.items(numbers, ctx)
+        if self.file_acts is not None and self.last_pass:  # (their file rows are not joined yet)
+            self.own = {k: item for k, item in items.items() if isinstance(item, Lead) and item.activities}
+        found = self._add_odd(items.items(), as_of_us, self.file_acts)
         return _joined(found, self.file_acts)
 
 
