@@ -565,13 +565,15 @@ def test_auto_engine_on_the_command_line_weighs_the_account_pass(
     ("leads.csv", ("--map", "MAP", "--activities", str(SAMPLES / "activities.csv")), ["duckdb"]),
     ("leads.csv", ("--map", "ACTIVITY_MAP"), ["duckdb"]),
     ("leads.jsonl", ("--dedupe",), ["duckdb"]),
+    ("leads.jsonl", ("--map", "MAP"), ["duckdb"]),
     ("leads.csv", ("--dedupe",), ["duckdb"]),
     ("leads.jsonl", ("--next-steps",), ["python"]),
 ])
 def test_auto_engine_takes_the_columnar_engine_only_for_a_file_it_reads_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, extra: tuple[str, ...], built: list[str]) -> None:
     """A JSON Lines, CSV or Parquet file it reads itself past its size (a CSV or Parquet one with its
-    activities file, a CSV export through a map, with activity columns too, --dedupe); options that
+    activities file, a CSV export through a map, with activity columns too, a JSON Lines file through
+    one, --dedupe); options that
     need every lead as a record first (--next-steps) come through the python reader, where the
     columnar engine is the slower one whatever the size unless a large activities file comes with them."""
     import pyarrow.csv as pacsv

@@ -512,21 +512,24 @@ def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options:
     fmt = input_format(input_path, input_fmt)
     if fmt == "jsonl":
         return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
-                          unknown_types=unknown_types, misfits=misfits, dedupe=options.dedupe)
+                          unknown_types=unknown_types, misfits=misfits, dedupe=options.dedupe,
+                          column_map=options.column_map)
     return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
                       unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict,
                       activities=activities, file_acts=file_acts, column_map=options.column_map, dedupe=options.dedupe)
 
 
 def _map_read_by_sql(options: InputOptions, input_path: str, input_fmt: str | None) -> bool:
-    """Whether the columnar engine's file scan can read INPUT with the run's --map (none, or a CSV or
-    Parquet export's map whose constants plain cells write; leadscore.columnar.mapped); else it reads records."""
+    """Whether the columnar engine's file scan can read INPUT with the run's --map (none; a JSON Lines
+    file's, of which only the activity type renames apply; a CSV or Parquet export's map whose
+    constants plain cells write, leadscore.columnar.mapped); else it reads records."""
     if options.column_map is None:
         return True
     from leadscore.columnar.mapped import map_columnar
     from leadscore.io.readers import input_format
 
-    return input_format(input_path, input_fmt) in ("csv", "parquet") and map_columnar(options.column_map)
+    fmt = input_format(input_path, input_fmt)
+    return fmt == "jsonl" or (fmt in ("csv", "parquet") and map_columnar(options.column_map))
 
 
 def _records_scoring(engine: Any, engine_name: str, fmt: str, explain: bool, top: int, accounts: Any,

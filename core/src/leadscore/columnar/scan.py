@@ -46,6 +46,7 @@ from leadscore.columnar.run import add_lead, halve_or_record
 from leadscore.errors import InputError, first_line
 from leadscore.explain import count_unscored
 from leadscore.io.duplicates import DEDUPE_FIX, merge
+from leadscore.io.maps import ColumnMap
 from leadscore.io.readers import MAX_LINE_BYTES, ReadReport, line_context, parse_jsonl_line
 from leadscore.model import Lead, Rejection, ScoreCard
 from leadscore.rulepack.fields import misfit_fields
@@ -67,7 +68,8 @@ EXPLAIN_BLOCK_BYTES = 6 << 20
 def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: bool, top: int,
                block_bytes: int | None = None, render: str | None = None, report: ReadReport | None = None,
                unknown_types: Counter[str] | None = None,
-               misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False) -> Iterator[Any] | None:
+               misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False,
+               column_map: ColumnMap | None = None) -> Iterator[Any] | None:
     """Cards and rejections for every line of ``path`` in order, or None when the columnar engine
     cannot read this file or run this plan (the caller then reads and scores it the python way).
 
@@ -80,14 +82,16 @@ def scan_jsonl(engine: Any, path: str, label: str, when: datetime, *, explain: b
     as a duplicate (with ``dedupe``, the copies of an id are merged into one lead, given at its last
     copy's line, as ``--dedupe`` merges them), activities left out are noted in ``report``, activity types outside the
     run's vocabulary are counted in ``unknown_types``, and custom field values that do not fit
-    their declared ``[fields]`` type in ``misfits`` ((field, type) -> leads).
+    their declared ``[fields]`` type in ``misfits`` ((field, type) -> leads). ``column_map``: an
+    export's map (``--map``), whose activity type renames are the part a JSON Lines lead reads.
     """
     scorer = scan_scorer(engine, when, explain=explain, top=top, render=render)
     if scorer is None:
         return None
     if block_bytes is None:
         block_bytes = EXPLAIN_BLOCK_BYTES if explain else BLOCK_BYTES
-    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits, dedupe)
+    reader = _BlockReader(engine, scorer, path, label, when, block_bytes, report, unknown_types, misfits, dedupe,
+                          column_map)
     blocks = reader.blocks()
     first = next(blocks, None)
     if first is None:
@@ -164,29 +168,46 @@ class SpanLines:
         return self.read()[index]
 
 
+def renamed_types(acts: pa.Table, column_map: ColumnMap | None) -> pa.Table:
+    """A decoded block's activities with each type through the map's ``[activity_types]`` renames
+    (as the python reader renames a lead's, ``ColumnMap.activity_type``), each distinct type once.
+    The evidence text is made from the type in SQL afterwards, and the time order does not read it."""
+    if column_map is None or not column_map.activity_types or not acts.num_rows:
+        return acts
+    index = acts.schema.get_field_index("type")
+    chunks = []
+    for chunk in acts.column(index).chunks:
+        encoded = chunk.dictionary_encode()
+        kinds = pa.array([column_map.activity_type(kind) for kind in encoded.dictionary.to_pylist()], pa.string())
+        chunks.append(kinds.take(encoded.indices))
+    return acts.set_column(index, acts.schema.field(index), pa.chunked_array(chunks, pa.string()))
+
+
 class _Block:
     """One block of the file read into the ``leads`` and ``activities`` tables, and its odd lines."""
 
     def __init__(self, first: int, last: int, by_python: dict[int, Lead | Rejection],
-                 lines: list[bytes] | SpanLines) -> None:
+                 lines: list[bytes] | SpanLines, column_map: ColumnMap | None = None) -> None:
         self.first, self.last, self.by_python, self.lines = first, last, by_python, lines
+        self.column_map = column_map
 
     def read_python(self, label: str, lines: tuple[int, int] | None = None) -> dict[int, Lead | Rejection]:
         """The block's lines (or those numbered ``lines``, first and last) read by the python reader,
         for leads the SQL could not score: the lines the SQL took become leads beside the odd lines and
         duplicates already read. Returns the leads and rejections read here."""
         low, high = lines if lines is not None else (self.first, self.last)
-        read = parsed_lines(self.lines, self.first, [k for k in range(low, high + 1) if k not in self.by_python], label)
+        read = parsed_lines(self.lines, self.first, [k for k in range(low, high + 1) if k not in self.by_python], label,
+                            self.column_map)
         self.by_python.update(read)
         return read
 
 
 def parsed_lines(lines: list[bytes] | SpanLines, first: int, numbers: Iterable[int],
-                 label: str) -> dict[int, Lead | Rejection]:
+                 label: str, column_map: ColumnMap | None = None) -> dict[int, Lead | Rejection]:
     """The python reader's lead or rejection of each line numbered in ``numbers`` of the block of
-    ``lines`` from line ``first`` (a blank line gives nothing), by number; what they leave out is not
-    noted again (it was when the block was read)."""
-    context = line_context(None)
+    ``lines`` from line ``first`` (a blank line gives nothing; ``column_map``: the run's map), by
+    number; what they leave out is not noted again (it was when the block was read)."""
+    context = line_context(None, column_map)
     read: dict[int, Lead | Rejection] = {}
     for number in numbers:
         raw = lines[number - first]
@@ -201,8 +222,10 @@ def parsed_lines(lines: list[bytes] | SpanLines, first: int, numbers: Iterable[i
 class _BlockReader:
     def __init__(self, engine: Any, scorer: Any, path: str, label: str, when: datetime, block_bytes: int,
                  report: ReadReport | None, unknown_types: Counter[str] | None,
-                 misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False) -> None:
+                 misfits: Counter[tuple[str, str]] | None = None, dedupe: bool = False,
+                 column_map: ColumnMap | None = None) -> None:
         self.engine, self.scorer, self.path, self.label, self.when = engine, scorer, path, label, when
+        self.column_map = column_map  # a JSON Lines file's map: its activity type renames
         self.block_bytes = block_bytes
         self.report, self.unknown_types, self.misfits = report, unknown_types, misfits
         self.declared = engine.vocabulary.get(CUSTOM_FIELDS) or {}
@@ -269,7 +292,7 @@ class _BlockReader:
         self.last_pass = True
 
     def _block(self, first: int, last: int, by_python: dict[int, Lead | Rejection], lines: Any) -> _Block:
-        return _Block(first, last, by_python, lines)
+        return _Block(first, last, by_python, lines, self.column_map)
 
     def _decoded(self, as_of_us: int) -> Iterator[tuple[int, list[bytes] | SpanLines, Any]]:
         """(number of the first line, the lines, their decoded rows or None for a kept block) of each
@@ -326,7 +349,7 @@ class _BlockReader:
         python reader (the decoder's, and those with an activity time the SQL does not read)."""
         con = self.scorer.con
         con.register("in_leads", decoded.leads)
-        con.register("in_acts", decoded.activities)
+        con.register("in_acts", renamed_types(decoded.activities, self.column_map))
         rows = activity_sql(as_of_us, "in_acts", evidence=self.scorer.explain)
         con.execute(f"CREATE OR REPLACE TEMP TABLE activities AS {rows}")
         bad = [k for (k,) in con.execute('SELECT DISTINCT k FROM activities WHERE "at" IS NULL').fetchall()]
@@ -400,7 +423,7 @@ class _BlockReader:
 
     def _items(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Lead | Rejection]:
         """The python reader's lead or rejection of each line numbered in ``numbers`` of a block."""
-        return parsed_lines(lines, first, numbers, self.label)
+        return parsed_lines(lines, first, numbers, self.label, self.column_map)
 
     def _lines_read(self, numbers: list[int]) -> Iterator[tuple[int, Lead | Rejection]]:
         """(number, the python reader's lead or rejection) of the lines numbered in ``numbers`` (in
@@ -460,7 +483,7 @@ class _BlockReader:
                    as_of_us: int) -> dict[int, Lead | Rejection]:
         """The python reader's result for the lines the decoder left to it; leads it makes join the tables."""
         # Activities left out of a lead are reported once, in the pass that scores.
-        context = line_context(self.report if self.last_pass else None)
+        context = line_context(self.report if self.last_pass else None, self.column_map)
 
         def parsed() -> Iterator[tuple[int, Lead | Rejection]]:
             for number in numbers:

@@ -976,10 +976,11 @@ def parse_jsonl_line(raw: str | bytes | None, where: str, first: bool = False,
     return _lead_or_rejection(obj, where, ctx)
 
 
-def line_context(report: ReadReport | None = None) -> _ReadContext:
-    """The settings parse_jsonl_line reads a line of a plain JSON Lines file with (no map, no
-    activities file); activities left out go to ``report``."""
-    return _ReadContext(None, None, False, report if report is not None else ReadReport())
+def line_context(report: ReadReport | None = None, column_map: ColumnMap | None = None) -> _ReadContext:
+    """The settings parse_jsonl_line reads a line of a JSON Lines file with (no activities file; a
+    map's activity type renames, the only part of a map a JSON Lines lead reads); activities left
+    out go to ``report``."""
+    return _ReadContext(column_map, None, False, report if report is not None else ReadReport())
 
 
 def _lines(stream: Any, label: str) -> Iterator[tuple[int, str | bytes | None]]:
