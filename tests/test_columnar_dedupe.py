@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,26 +21,15 @@ pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[column
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from leadscore import PluginManager  # noqa: E402
 from leadscore.columnar import scan  # noqa: E402
 from leadscore.columnar import table as lead_table  # noqa: E402
 from leadscore.io import duplicates  # noqa: E402
-from leadscore_cli.main import build_cli  # noqa: E402
 from tests.test_columnar_engine import BAD_LINES, GOOD, _generated  # noqa: E402
-
-AS_OF = "2026-11-23"
+from tests.test_columnar_table import _score as score_files  # noqa: E402
 
 
 def _score(tmp_path: Path, engine: str, leads: Path, *extra: str) -> tuple[int, str, str, str]:
-    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-    for path in (out, rejects):
-        path.unlink(missing_ok=True)
-    result = CliRunner().invoke(build_cli(PluginManager()), [
-        "score", str(leads), "--as-of", AS_OF, "--engine", engine, "-o", str(out), "--rejects", str(rejects),
-        "--dedupe", *extra])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
-            rejects.read_text(encoding="utf-8") if rejects.exists() else "", result.stderr)
+    return score_files(tmp_path, engine, leads, "--dedupe", *extra)
 
 
 def _scanned_only(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,12 +17,11 @@ pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[column
 pa = pytest.importorskip("pyarrow")
 
 import leadscore_cli.main as cli_main  # noqa: E402
-from leadscore import PluginManager  # noqa: E402
 from leadscore.columnar import scan  # noqa: E402
 from leadscore.columnar.scan import renamed_types  # noqa: E402
 from leadscore.io.maps import load_map  # noqa: E402
-from leadscore_cli.main import build_cli  # noqa: E402
 from tests.test_columnar_engine import BAD_LINES, GOOD, SAMPLES  # noqa: E402
+from tests.test_columnar_table import _score  # noqa: E402
 
 RENAMES = ('[map]\nname = "renames"\n\n[lead]\nid = "id"\n\n[activity_types]\n"Pricing Page" = "pricing_page_visit"\n'
            'g2_profile_view = "comparison_page_visit"\n"Demo Request" = "demo_request"\n')
@@ -32,18 +30,6 @@ SPELLINGS = ("Pricing Page", "pricing page", "PRICING_PAGE", "g2_profile_view", 
              "demo_request", "page_view", "webinar_attended", "Made Up")
 TIMES = ("2026-11-20T10:00:00Z", "2026-11-02T08:00:00Z", "2026-11-22T23:59:59.500Z", "2026-11-20", "yesterday")
 _SAMPLE_LEADS = [json.loads(line) for line in GOOD if line.strip()]
-
-
-def _score(tmp_path: Path, engine: str, leads: Path, *extra: str) -> tuple[int, str, str, str]:
-    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-    for path in (out, rejects):
-        path.unlink(missing_ok=True)
-    result = CliRunner().invoke(build_cli(PluginManager()), [
-        "score", str(leads), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
-        *extra])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
-            rejects.read_text(encoding="utf-8") if rejects.exists() else "", result.stderr)
 
 
 def _scan_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,11 +77,11 @@ def test_a_json_lines_file_through_a_map_gives_the_python_engines_files(
 def test_the_sample_leads_through_a_map_of_renames_score_as_the_python_engine_scores_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The 46 sample leads with their activity types respelt as an export would write them, and a
-    map that renames them back: the same files as the python engine, and as the file's own spellings
-    would score without the map."""
+    map that renames them back: the same files as the python engine, which are those of the leads
+    as first spelt."""
     column_map = tmp_path / "map.toml"
-    column_map.write_text('[map]\nname = "respelt"\n\n[lead]\nid = "id"\n\n[activity_types]\n"Pricing Page" = "pricing_page_visit"\n'
-                          '"Demo Request" = "demo_request"\n', encoding="utf-8")
+    column_map.write_text('[map]\nname = "respelt"\n\n[lead]\nid = "id"\n\n[activity_types]\n'
+                          '"Pricing Page" = "pricing_page_visit"\n"Demo Request" = "demo_request"\n', encoding="utf-8")
     respelt = tmp_path / "leads.jsonl"
     text = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8")
     assert text.count('"pricing_page_visit"') > 5 and text.count('"demo_request"') > 5
