@@ -40,13 +40,13 @@ def _scanned_only(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(duplicates, "merge_duplicates", refused)
     merged: list[int] = []
-    add = scan.Copies.add
+    hold = scan.Copies.hold
 
-    def counted(self: scan.Copies, item: Any, last: bool) -> Any:
-        merged.append(1)
-        return add(self, item, last)
+    def counted(self: scan.Copies, lead_id: str, line: int, form: Any) -> None:
+        merged.append(line)
+        hold(self, lead_id, line, form)
 
-    monkeypatch.setattr(scan.Copies, "add", counted)
+    monkeypatch.setattr(scan.Copies, "hold", counted)
     return merged
 
 

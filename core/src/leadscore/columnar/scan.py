@@ -210,13 +210,18 @@ def parsed_lines(lines: list[bytes] | SpanLines, first: int, numbers: Iterable[i
     context = line_context(None, column_map)
     read: dict[int, Lead | Rejection] = {}
     for number in numbers:
-        raw = lines[number - first]
-        # A line longer than the python reader reads is refused as it refuses it.
-        item = parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}",
-                                number == 1, context)
+        item = parsed_line(lines[number - first], number, label, context)
         if item is not None:
             read[number] = item
     return read
+
+
+def parsed_line(raw: bytes, number: int, label: str, context: Any) -> Lead | Rejection | None:
+    """The python reader's lead or rejection of the line ``raw`` (without its line end), numbered
+    ``number`` in the file ``label`` (None for a blank line)."""
+    # A line longer than the python reader reads is refused as it refuses it.
+    return parse_jsonl_line(None if len(raw) > MAX_LINE_BYTES else raw + b"\n", f"{label}:{number}", number == 1,
+                            context)
 
 
 class _BlockReader:
@@ -397,57 +402,76 @@ class _BlockReader:
 
     def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
                       as_of_us: int) -> tuple[list[int], list[tuple[int, Lead]]]:
-        """--dedupe: the block's copies of ids that more than one line has (``ls_copies``) out of ``leads``
-        and read by the python reader's code; each merged with its id's earlier copies (Copies), the
-        merged lead at its id's last line (into ``leads`` when the SQL takes it), None at the others (a
-        line that gives nothing, as the python reader's merge_duplicates gives nothing there).
-        Returns the block's copies' lines and the merged leads given in it, (line, lead)."""
+        """--dedupe: the block's copies of ids that more than one line has (``ls_copies``) out of ``leads``;
+        each id's merged lead at its last line (into ``leads`` when the SQL takes it), None at the
+        others (a line that gives nothing, as the python reader's merge_duplicates gives nothing
+        there). Returns the block's copies' lines and the merged leads given in it, (line, lead)."""
         assert self.copies is not None
         con = self.scorer.con
-        found = con.execute("SELECT k, last FROM ls_copies WHERE k BETWEEN ? AND ? ORDER BY k",
+        found = con.execute("SELECT k, last, id FROM ls_copies WHERE k BETWEEN ? AND ? ORDER BY k",
                             [first, first + len(lines) - 1]).fetchall()
         if not found:
             return [], []
-        listed = ",".join(str(k) for k, _ in found)
+        listed = ",".join(str(k) for k, _, _ in found)
         con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
         con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
-        read = self._items(first, lines, [k for k, _ in found if k not in by_python])
-        merged = []
-        for k, last in found:
-            got = self.copies.add(by_python[k] if k in by_python else read[k], last)
-            by_python[k] = got if isinstance(got, Rejection) else None
-            if isinstance(got, Lead):
-                merged.append((k, got))
+        merged = self._merged_in(self.copies, first, lines, found)
+        for k, _, _ in found:
+            by_python[k] = None
         by_python.update(self._add_odd(merged, as_of_us))
-        return [k for k, _ in found], merged
+        return [k for k, _, _ in found], merged
 
-    def _items(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Lead | Rejection]:
-        """The python reader's lead or rejection of each line numbered in ``numbers`` of a block."""
-        return parsed_lines(lines, first, numbers, self.label, self.column_map)
+    def _merged_in(self, copies: Copies, first: int, lines: Any,
+                   found: list[tuple[int, bool, str]]) -> list[tuple[int, Lead]]:
+        """The copies on ``found``'s lines ((line, its id's last, id)) of the block of ``lines`` from
+        line ``first`` held in ``copies`` (in the form :meth:`_copy_forms` gives), and the merged lead
+        of each id whose last copy is among them, (line, lead): the copies read by the python reader's
+        code and merged in line order (leadscore.io.duplicates.merge), as merge_duplicates merges them."""
+        forms = self._copy_forms(first, lines, [k for k, _, _ in found])
+        groups = []
+        for k, last, lead_id in found:
+            copies.hold(lead_id, k, forms[k])
+            if last:
+                groups.append((k, copies.release(lead_id)))
+        merged = []
+        for (k, _), leads in zip(groups, self._copy_leads([group for _, group in groups])):
+            read = [lead for lead in leads if isinstance(lead, Lead)]  # (both passes read a line alike)
+            if read:
+                lead = read[0]
+                for later in read[1:]:
+                    lead = merge(lead, later)
+                merged.append((k, lead))
+        return merged
 
-    def _lines_read(self, numbers: list[int]) -> Iterator[tuple[int, Lead | Rejection]]:
-        """(number, the python reader's lead or rejection) of the lines numbered in ``numbers`` (in
-        order), read from the file again through the first pass's spans."""
+    def _copy_forms(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Any]:
+        """What is held of each copy's line numbered in ``numbers`` until its id's last copy: the
+        line's bytes (a lead with its activities takes several times that as records)."""
+        return {k: lines[k - first] for k in numbers}
+
+    def _copy_leads(self, groups: list[list[tuple[int, Any]]]) -> list[list[Lead | Rejection | None]]:
+        """Each group's copies ((line, form)) read by the python reader's code."""
+        context = line_context(None, self.column_map)
+        return [[parsed_line(raw, k, self.label, context) for k, raw in group] for group in groups]
+
+    def _copy_blocks(self, found: list[tuple[int, bool, str]]) -> Iterator[tuple[int, Any, list[tuple[int, bool, str]]]]:
+        """(first line, lines, the copies among them) of each block with copies on ``found``'s lines
+        (in order), its lines read from the file again through the first pass's spans."""
         at = 0
         for first, count, start, end in self.spans:
             mine = []
-            while at < len(numbers) and numbers[at] < first + count:
-                mine.append(numbers[at])
+            while at < len(found) and found[at][0] < first + count:
+                mine.append(found[at])
                 at += 1
             if mine:
-                yield from sorted(self._items(first, SpanLines(self.path, count, start, end), mine).items())
+                yield first, SpanLines(self.path, count, start, end), mine
 
     def _merged_copies(self) -> Iterator[tuple[int, Lead]]:
         """(last line, merged lead) of every id that more than one line has, in line order, read again
-        from the file for the account pass (the scoring pass merges them again as it meets them:
-        only an id's copies up to its last line are held, here and there)."""
-        found = self.scorer.con.execute("SELECT k, last FROM ls_copies ORDER BY k").fetchall()
-        last = dict(found)
+        from the file for the account pass (the scoring pass merges them again as it meets them)."""
+        found = self.scorer.con.execute("SELECT k, last, id FROM ls_copies ORDER BY k").fetchall()
         copies = Copies()
-        for k, item in self._lines_read([k for k, _ in found]):
-            got = copies.add(item, last[k])
-            if isinstance(got, Lead):
-                yield k, got
+        for first, lines, mine in self._copy_blocks(found):
+            yield from self._merged_in(copies, first, lines, mine)
 
     def _count_types(self, by_python: dict[int, Lead | Rejection]) -> None:
         """Activity types no rulepack of the run knows, counted as ``leadscore score`` reports them."""
@@ -487,10 +511,7 @@ class _BlockReader:
 
         def parsed() -> Iterator[tuple[int, Lead | Rejection]]:
             for number in numbers:
-                raw = lines[number - first]
-                # A line longer than the python reader reads is refused as it refuses it.
-                line = None if len(raw) > MAX_LINE_BYTES else raw + b"\n"
-                item = parse_jsonl_line(line, f"{self.label}:{number}", number == 1, context)
+                item = parsed_line(lines[number - first], number, self.label, context)
                 if item is not None:
                     yield number, item
 
@@ -702,25 +723,19 @@ class KeptBlocks:
 
 
 class Copies:
-    """--dedupe: the copies of a lead id that more than one line has, merged into one lead as the
-    python reader's ``merge_duplicates`` merges them (leadscore.io.duplicates.merge, in line order),
-    each held only until its id's last line, where the merged lead is given."""
+    """--dedupe: the copies of each lead id that more than one line has, held (each in the form its
+    reader gives: see _BlockReader._copy_forms) from the id's first copy until its last, where they
+    are read and merged into one lead. Only those copies are held."""
 
     def __init__(self) -> None:
-        self.held: dict[str, Lead] = {}
+        self.held: dict[str, list[tuple[int, Any]]] = {}
 
-    def add(self, item: Lead | Rejection, last: bool) -> Lead | Rejection | None:
-        """The merged lead when ``item`` is its id's ``last`` copy, else None (held); a rejection
-        (a line the first pass read as a lead and this one does not: never, as both read it alike)
-        as it is."""
-        if not isinstance(item, Lead):
-            return item
-        held = self.held.pop(item.id, None)
-        lead = item if held is None else merge(held, item)
-        if last:
-            return lead
-        self.held[item.id] = lead
-        return None
+    def hold(self, lead_id: str, line: int, form: Any) -> None:
+        self.held.setdefault(lead_id, []).append((line, form))
+
+    def release(self, lead_id: str) -> list[tuple[int, Any]]:
+        """The id's copies held, (line, form) in line order, no longer held."""
+        return self.held.pop(lead_id)
 
 
 class LeadIds:
@@ -750,14 +765,14 @@ class LeadIds:
         self.close()
 
     def find_copies(self, con: Any) -> None:
-        """The table ``ls_copies``: the lines (``k``, in order) whose id another line has, and whether
-        each is its id's last (``last``), for --dedupe (the ids noted ``with_ids``; two ids sharing a
-        hash are told apart here)."""
-        con.execute("CREATE OR REPLACE TEMP TABLE ls_copies (k BIGINT, last BOOLEAN)")
+        """The table ``ls_copies``: the lines (``k``, in order) whose id another line has, whether each
+        is its id's last (``last``), and the id, for --dedupe (the ids noted ``with_ids``; two ids
+        sharing a hash are told apart here)."""
+        con.execute("CREATE OR REPLACE TEMP TABLE ls_copies (k BIGINT, last BOOLEAN, id VARCHAR)")
         ids = self.files.read()
         if ids is not None:
             self._met_twice(con, ids)
-            con.execute(f"INSERT INTO ls_copies SELECT k, k = max(k) OVER (PARTITION BY id) FROM {ids} "
+            con.execute(f"INSERT INTO ls_copies SELECT k, k = max(k) OVER (PARTITION BY id), id FROM {ids} "
                         "WHERE h IN (SELECT h FROM met_twice) QUALIFY count(*) OVER (PARTITION BY id) > 1 ORDER BY k")
             con.execute("DROP TABLE met_twice")
         self.close()

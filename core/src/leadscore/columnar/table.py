@@ -44,7 +44,8 @@ from leadscore.io.maps import ColumnMap
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
-                                  activities_source, csv_lead_header, csv_row_item, parquet_lead_plan)
+                                  activities_source, csv_lead_header, csv_row_item, join_activities,
+                                  parquet_lead_plan)
 from leadscore.model import Lead, Rejection
 
 # Rows a block: DuckDB's work on a block has a fixed part (tens of ms on 2 cores), and a block's
@@ -170,15 +171,10 @@ class _TableBlock(_Block):
         """The block's rows (or those numbered ``lines``, first and last) read by the python reader,
         for leads the SQL could not score (see _Block.read_python), with their file activities."""
         low, high = lines if lines is not None else (self.first, self.last)
-        read = _items(self.lines, [k for k in range(low, high + 1) if k not in self.by_python], self.file_acts)
+        numbers = [k for k in range(low, high + 1) if k not in self.by_python]
+        read = _joined(self.lines.items(numbers, _row_context(ReadReport(), self.file_acts)), self.file_acts)
         self.by_python.update(read)
         return read
-
-
-def _items(rows: _Rows, numbers: list[int], file_acts: Any) -> dict[int, Lead | Rejection]:
-    """The python reader's lead or rejection of each row numbered in ``numbers`` of a block, with its
-    file activities (what the rows leave out was noted when the block was read)."""
-    return _joined(rows.items(numbers, _row_context(ReadReport(), file_acts)), file_acts)
 
 
 def _row_context(report: ReadReport, file_acts: Any) -> _ReadContext:
@@ -233,22 +229,34 @@ class _TableReader(_BlockReader):
         if self.file_acts is not None:
             yield from self.file_acts.unmatched()  # after the last lead, as the python reader gives them
 
-    def _items(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Lead | Rejection]:
-        return _items(lines, numbers, self.file_acts)
+    def _copy_forms(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Any]:
+        """A copy's row as the reader's lead without its rows of the activities file (few values:
+        the file's rows are read once, at the id's last copy, see _copy_leads)."""
+        return lines.items(numbers, _row_context(ReadReport(), None))
 
-    def _lines_read(self, numbers: list[int]) -> Iterator[tuple[int, Lead | Rejection]]:
-        """(number, the python reader's lead or rejection) of the rows numbered in ``numbers`` (in
-        order): the file read again, as a pass reads it."""
+    def _copy_leads(self, groups: list[list[tuple[int, Any]]]) -> list[list[Lead | Rejection | None]]:
+        """Each group's copies, each with the id's rows of the activities file as the python reader
+        joins them to each copy (the merge then keeps their exact repeats once)."""
+        if self.file_acts is None:
+            return [[lead for _, lead in group] for group in groups]
+        ids = {lead.id for group in groups for _, lead in group if isinstance(lead, Lead)}
+        found = self.file_acts.activities_of_leads(sorted(ids))
+        return [[join_activities(lead, found[lead.id]) if isinstance(lead, Lead) else lead for _, lead in group]
+                for group in groups]
+
+    def _copy_blocks(self, found: list[tuple[int, bool, str]]) -> Iterator[tuple[int, Any, list[tuple[int, bool, str]]]]:
+        """(first row, the block's rows, the copies among them) of each block with copies on
+        ``found``'s rows (in order): the file read again, as a pass reads it."""
         at = 0
         ctx = _ReadContext(self.source.column_map, self.source.delimiter, self.source.strict, ReadReport())
         for rows in self.source.blocks(ctx, q.micros(self.when), self.scorer.numeric_fields):
             mine = []
-            while at < len(numbers) and numbers[at] < rows.first + rows.count:
-                mine.append(numbers[at])
+            while at < len(found) and found[at][0] < rows.first + rows.count:
+                mine.append(found[at])
                 at += 1
             if mine:
-                yield from sorted(_items(rows, mine, self.file_acts).items())
-            if at == len(numbers):
+                yield rows.first, rows, mine
+            if at == len(found):
                 return
 
     def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
