@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from functools import partial
+from functools import partial, reduce
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -396,9 +396,7 @@ class _BlockReader:
         for k, lead_id in found:
             by_python[k] = Rejection(f"lead {lead_id}", f"duplicate lead id {lead_id!r}: an earlier row of {self.label} "
                                      f"has it and was scored; {DEDUPE_FIX}", lead_id)
-        listed = ",".join(str(k) for k, _ in found)
-        con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
-        con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+        _drop_lines(con, [k for k, _ in found])
 
     def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
                       as_of_us: int) -> tuple[list[int], list[tuple[int, Lead]]]:
@@ -412,9 +410,7 @@ class _BlockReader:
                             [first, first + len(lines) - 1]).fetchall()
         if not found:
             return [], []
-        listed = ",".join(str(k) for k, _, _ in found)
-        con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
-        con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+        _drop_lines(con, [k for k, _, _ in found])
         merged = self._merged_in(self.copies, first, lines, found)
         for k, _, _ in found:
             by_python[k] = None
@@ -437,10 +433,7 @@ class _BlockReader:
         for (k, _), leads in zip(groups, self._copy_leads([group for _, group in groups])):
             read = [lead for lead in leads if isinstance(lead, Lead)]  # (both passes read a line alike)
             if read:
-                lead = read[0]
-                for later in read[1:]:
-                    lead = merge(lead, later)
-                merged.append((k, lead))
+                merged.append((k, reduce(merge, read)))
         return merged
 
     def _copy_forms(self, first: int, lines: Any, numbers: list[int]) -> dict[int, Any]:
@@ -456,14 +449,8 @@ class _BlockReader:
     def _copy_blocks(self, found: list[tuple[int, bool, str]]) -> Iterator[tuple[int, Any, list[tuple[int, bool, str]]]]:
         """(first line, lines, the copies among them) of each block with copies on ``found``'s lines
         (in order), its lines read from the file again through the first pass's spans."""
-        at = 0
-        for first, count, start, end in self.spans:
-            mine = []
-            while at < len(found) and found[at][0] < first + count:
-                mine.append(found[at])
-                at += 1
-            if mine:
-                yield first, SpanLines(self.path, count, start, end), mine
+        return by_block(found, ((first, count, SpanLines(self.path, count, start, end))
+                                for first, count, start, end in self.spans))
 
     def _merged_copies(self) -> Iterator[tuple[int, Lead]]:
         """(last line, merged lead) of every id that more than one line has, in line order, read again
@@ -720,6 +707,29 @@ class KeptBlocks:
     def close(self) -> None:
         self.blocks.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _drop_lines(con: Any, numbers: list[int]) -> None:
+    """The leads on the lines numbered ``numbers`` out of the block's ``leads`` and ``activities``."""
+    listed = ",".join(str(k) for k in numbers)
+    con.execute(f"DELETE FROM leads WHERE k IN ({listed})")
+    con.execute(f"DELETE FROM activities WHERE k IN ({listed})")
+
+
+def by_block(found: list[Any], blocks: Iterable[tuple[int, int, Any]]) -> Iterator[tuple[int, Any, list[Any]]]:
+    """(first line, block, the items of ``found`` on its lines) of each block of ``blocks`` ((first
+    line, number of lines, block), in file order) that has any of ``found`` (items whose first value
+    is a line number, in line order); stops after the block of the last item."""
+    at = 0
+    for first, count, block in blocks:
+        if at == len(found):
+            return
+        mine = []
+        while at < len(found) and found[at][0] < first + count:
+            mine.append(found[at])
+            at += 1
+        if mine:
+            yield first, block, mine
 
 
 class Copies:

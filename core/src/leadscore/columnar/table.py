@@ -37,15 +37,14 @@ from leadscore.columnar.activities import (_BLANK, _ODD, _SAFE_INT, _next_batch,
                                           insert_checked)
 from leadscore.columnar.engine import ACTIVITY_SCHEMA, LEAD_SCHEMA, WHOLE, with_file_rows
 from leadscore.columnar.mapped import MappedHeader, mapped_header
-from leadscore.columnar.scan import _Block, _BlockReader, scan_scorer
+from leadscore.columnar.scan import _Block, _BlockReader, by_block, scan_scorer
 from leadscore.errors import InputError
 from leadscore.explain import count_unscored
 from leadscore.io.maps import ColumnMap
 from leadscore.io.parquet import BATCH_ROWS, INTEGER, NUMBER, TEXT, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
 from leadscore.io.readers import (ReadReport, _csv_encoding, _CSV_TEXT, _open, _ReadContext, _row_lead,
-                                  activities_source, csv_lead_header, csv_row_item, join_activities,
-                                  parquet_lead_plan)
+                                  activities_source, csv_lead_header, csv_row_item, parquet_lead_plan)
 from leadscore.model import Lead, Rejection
 
 # Rows a block: DuckDB's work on a block has a fixed part (tens of ms on 2 cores), and a block's
@@ -239,25 +238,15 @@ class _TableReader(_BlockReader):
         joins them to each copy (the merge then keeps their exact repeats once)."""
         if self.file_acts is None:
             return [[lead for _, lead in group] for group in groups]
-        ids = {lead.id for group in groups for _, lead in group if isinstance(lead, Lead)}
-        found = self.file_acts.activities_of_leads(sorted(ids))
-        return [[join_activities(lead, found[lead.id]) if isinstance(lead, Lead) else lead for _, lead in group]
-                for group in groups]
+        joined = iter(self.file_acts.joined([lead for group in groups for _, lead in group if isinstance(lead, Lead)]))
+        return [[next(joined) if isinstance(lead, Lead) else lead for _, lead in group] for group in groups]
 
     def _copy_blocks(self, found: list[tuple[int, bool, str]]) -> Iterator[tuple[int, Any, list[tuple[int, bool, str]]]]:
         """(first row, the block's rows, the copies among them) of each block with copies on
         ``found``'s rows (in order): the file read again, as a pass reads it."""
-        at = 0
         ctx = _ReadContext(self.source.column_map, self.source.delimiter, self.source.strict, ReadReport())
-        for rows in self.source.blocks(ctx, q.micros(self.when), self.scorer.numeric_fields):
-            mine = []
-            while at < len(found) and found[at][0] < rows.first + rows.count:
-                mine.append(found[at])
-                at += 1
-            if mine:
-                yield rows.first, rows, mine
-            if at == len(found):
-                return
+        blocks = self.source.blocks(ctx, q.micros(self.when), self.scorer.numeric_fields)
+        return by_block(found, ((rows.first, rows.count, rows) for rows in blocks))
 
     def _merge_copies(self, by_python: dict[int, Lead | Rejection | None], first: int, lines: Any,
                       as_of_us: int) -> tuple[list[int], list[tuple[int, Lead]]]:
