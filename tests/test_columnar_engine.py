@@ -1278,6 +1278,76 @@ def test_a_csv_cell_made_in_sql_is_the_python_writers(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.none() | _cell_text | st.text(st.sampled_from(['"', "\\", "a", "\x01", "\u00e9"]), max_size=6))
+def test_a_json_string_made_in_sql_is_orjsons(text: str | None) -> None:
+    """The SQL of a card's text as JSON gives orjson's text (the python writer's): quoted as it is
+    when nothing in it is escaped, through to_json or orjson when something is; and the rulepacks'
+    texts quoted without a check give the same when they are plain."""
+    from types import SimpleNamespace
+
+    import duckdb
+    import orjson
+
+    from leadscore.columnar.context import Udfs
+    from leadscore.columnar.render import _plain, json_text, quoted
+
+    plan = SimpleNamespace(udfs=Udfs())
+    con = duckdb.connect()
+    made = json_text(plan, q.col("t"))
+    plan.udfs.register(con)
+    expected = "null" if text is None else orjson.dumps(text).decode()
+    assert con.execute(f"SELECT {q.sql(made)} FROM (SELECT CAST(? AS VARCHAR) AS t)", [text]).fetchone()[0] == expected
+    if _plain([text]):
+        plain = quoted(plan, q.col("t"), True)
+        assert con.execute(f"SELECT {q.sql(plain)} FROM (SELECT CAST(? AS VARCHAR) AS t)", [text]).fetchone()[0] == expected
+
+
+# A pack whose texts JSON escapes: a category name, reasons and a gate's reason with quotes, a
+# backslash, a control character and text beyond ASCII (band names are plain by the loader's rule).
+ODD_TEXT_PACK = {
+    "pack": {"name": "odd-texts", "version": "1"},
+    "categories": {'fit "a"': {}, "intent": {}},
+    "rules": [
+        {"id": "odd.business", "category": 'fit "a"', "points": 20, "reason": 'a "business" email \\ domain',
+         "when": {"signal": "email.type", "eq": "business"}},
+        {"id": "odd.senior", "category": 'fit "a"', "points": 15, "reason": "senior\u0001 r\u00f4le",
+         "when": {"signal": "title.seniority", "in": ["vp", "c_level", "director"]}},
+        {"id": "odd.pricing", "category": "intent", "points": 25, "reason": "pricing \"page\"", "on": "pricing_page_visit"},
+    ],
+    "bands": [{"name": "low", "min": -1000}, {"name": "high", "min": 30,
+                                                "requires": {"signal": "title.seniority", "eq": "c_level"},
+                                                "gate_reason": 'a "C-level" title'}],
+}
+
+
+def test_cards_with_texts_json_escapes_are_written_as_the_python_engine_writes_them(tmp_path: Path) -> None:
+    """A card's texts from the rulepacks are quoted without a check only when every such text of the
+    run is plain (firr-base's); a pack with quotes, a backslash or a control character in a category
+    name, a reason or a gate's reason has those escaped, and the file is the python engine's."""
+    import tomli_w
+
+    from leadscore.columnar.render import PlainTexts
+
+    pack = tmp_path / "odd.toml"
+    pack.write_text(tomli_w.dumps(ODD_TEXT_PACK), encoding="utf-8")
+    leads = [{"id": f"O-{n}", "email": f"o{n}@{('acme.io', 'gmail.com')[n % 2]}",
+              "title": ("VP Sales", "CEO", "Analyst")[n % 3],
+              "activities": [{"type": "pricing_page_visit", "at": "2026-11-20T10:00:00Z"}] if n % 4 else []}
+             for n in range(12)]
+    source = tmp_path / "odd.jsonl"
+    source.write_text("".join(json.dumps(lead) + "\n" for lead in leads), encoding="utf-8")
+    for extra in ((), ("--explain",)):
+        python = _score(tmp_path, source, "python", "-r", str(pack), *extra)
+        assert python[0] == 0 and '\\"business\\"' in python[1] and "\\u0001" in python[1]
+        assert '"fit \\"a\\"":' in python[1] and 'requires a \\"C-level\\" title' in python[1]
+        assert _score(tmp_path, source, "duckdb", "-r", str(pack), *extra) == python
+    for packs, plain in (([pack], PlainTexts(bands=True, categories=False, reasons=False, notes=False)),
+                         (["firr-base"], PlainTexts(bands=True, categories=True, reasons=True, notes=True))):
+        with Engine(plugins=PluginManager(), rulepacks=packs, backend="duckdb", as_of=AS_OF) as engine:
+            assert PlainTexts.of(engine.columnar_scorer(AS_OF, explain=False).plan) == plain
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.fixed_dictionaries({
     "rule_id": _cell_text, "points": st.integers(-10**6, 10**6), "decay_factor": st.floats(-2, 2).map(lambda f: round(f, 4)),
     "observed_at": st.none() | _cell_text, "evidence": _cell_text}), max_size=4))

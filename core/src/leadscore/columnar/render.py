@@ -3,9 +3,10 @@
 Without ``--explain`` a card line is a few dozen values, and building a Python record per lead to
 print it cost more than scoring it. Here each line is assembled in SQL from the card's columns;
 what is constant per pack combination (the packs list, each route of the ``[routing]`` table, the
-category keys) is serialised once by the python writer's own code, and text is escaped with
-DuckDB's ``to_json`` except for control characters, which go through ``orjson`` as the python
-writer does (DuckDB writes their hex digits in upper case). Routing is SQL too: the default router
+category keys) is serialised once by the python writer's own code; a text is written between
+quotes when nothing in it is escaped (the rulepacks' texts checked once a run, see :class:`PlainTexts`;
+the lead's own, such as its id, checked per value), and through ``orjson``, the python writer's
+encoder, when something is. Routing is SQL too: the default router
 is the composed ``[routing]`` table; a plugin router takes part through its columnar form. With
 ``--explain`` the card's ledger follows: each line's values written in SQL, its decay factor
 (rounded to four places) and time by the python writer's own code where SQL's rounding or date text
@@ -141,8 +142,45 @@ def json_text(plan: Any, e: exp.Expression) -> exp.Expression:
 
         return json_string(e)
     py = plan.udfs.add("ls_json_text", lambda v: _dumps(v), ("VARCHAR",), "VARCHAR")
-    control = q.fn("regexp_matches", e, q.lit("[\\x00-\\x1f]"))
-    return q.case([(q.is_null(e), q.lit("null")), (control, py(e))], q.cast(q.fn("to_json", e), "VARCHAR"))
+    # A text with nothing JSON escapes (a quote, a backslash, a control character) is itself between
+    # quotes; the few others are written by orjson itself.
+    escaped = q.fn("regexp_matches", e, q.lit('["\\\\\\x00-\\x1f]'))
+    return q.case([(q.is_null(e.copy()), q.lit("null")), (escaped, py(e.copy()))], q.concat(q.lit('"'), e.copy(), q.lit('"')))
+
+
+def _plain(texts: Iterable[str | None]) -> bool:
+    """True when orjson writes each of ``texts`` as itself between two quotes (no quote, backslash or
+    control character in it)."""
+    return all(text is None or _dumps(text) == f'"{text}"' for text in texts)
+
+
+@frozen
+class PlainTexts:
+    """Which of a card's texts that come from the rulepacks are plain (:func:`_plain`) in every pack
+    combination of the run: band names, category names, rule reasons, and the band names with their
+    gates' reasons (a gate note). A plain text's JSON is made by quoting it, which costs DuckDB a
+    fraction of ``to_json`` with its check for control characters (see :func:`quoted`)."""
+
+    bands: bool
+    categories: bool
+    reasons: bool
+    notes: bool
+
+    @classmethod
+    def of(cls, plan: Any) -> "PlainTexts":
+        composed = [combo.composed for combo in plan.combos]
+        bands = _plain(band.name for c in composed for band in c.bands)
+        return cls(bands=bands, categories=_plain(cat.name for c in composed for cat in c.categories),
+                   reasons=_plain(rule.reason for c in composed for rule in c.rules),
+                   notes=bands and _plain(band.gate_reason for c in composed for band in c.bands))
+
+
+def quoted(plan: Any, e: exp.Expression, plain: bool) -> exp.Expression:
+    """:func:`json_text` of ``e``; when each value ``e`` can take is plain text (``plain``, from
+    :class:`PlainTexts`), ``e`` between quotes, the same text."""
+    if not plain:
+        return json_text(plan, e)
+    return q.case([(q.is_null(e), q.lit("null"))], q.concat(q.lit('"'), e.copy(), q.lit('"')))
 
 
 def constants(plan: Any, as_of: Any, fmt: str = "jsonl") -> pa.Table:
@@ -223,18 +261,22 @@ def line_statement(plan: Any, routers: list[Any], ledger: bool = False, apart: b
                         _sla_text(q.field(made.copy(), "sla_hours")), q.lit("}"))
         parts.append(q.case([(q.not_null(made.copy()), text)]))
     route = q.coalesce(*parts, x("route_json"), q.lit("null"))
+    # The texts the rulepacks give (band and category names, reasons, gate notes) are quoted without
+    # to_json when they are plain; a reason or a gate note is plain when its rulepack texts are (the
+    # points and the words around them are).
+    plain = PlainTexts.of(plan)
     subscores = q.fn("array_to_string", q.fn("list_transform", x("subscores"), exp.Lambda(
-        this=q.concat(json_text(plan, q.field(exp.column("c"), "category")), q.lit(":"),
+        this=q.concat(quoted(plan, q.field(exp.column("c"), "category"), plain.categories), q.lit(":"),
                       q.cast(q.field(exp.column("c"), "points"), "VARCHAR")),
         expressions=[exp.to_identifier("c")])), q.lit(","))
-    reasons = q.fn("array_to_string", _reasons(lambda text: json_text(plan, text)), q.lit(","))
+    reasons = q.fn("array_to_string", _reasons(lambda text: quoted(plan, text, plain.reasons)), q.lit(","))
     notes = q.fn("array_to_string", q.fn("list_transform", x("gate_notes"), exp.Lambda(
-        this=json_text(plan, exp.column("n")), expressions=[exp.to_identifier("n")])), q.lit(","))
-    gated = q.case([(band.neq(x("points_band")), q.concat(q.lit(',"points_band":'), json_text(plan, x("points_band")),
+        this=quoted(plan, exp.column("n"), plain.notes), expressions=[exp.to_identifier("n")])), q.lit(","))
+    gated = q.case([(band.neq(x("points_band")), q.concat(q.lit(',"points_band":'), quoted(plan, x("points_band"), plain.bands),
                                                          q.lit(',"gate_notes":['), notes, q.lit("]")))], q.lit(""))
     text = q.concat(
         q.lit('{"id":'), json_text(plan, x("lead_id")), q.lit(',"total":'), q.cast(x("total"), "VARCHAR"),
-        q.lit(',"band":'), json_text(plan, band.copy()), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
+        q.lit(',"band":'), quoted(plan, band.copy(), plain.bands), q.lit(',"subscores":{'), subscores, q.lit('},"route":'), route,
         q.lit(',"reasons":['), reasons, q.lit('],"packs":'), x("packs_json"), q.lit(',"as_of":'),
         x("as_of_json"), gated,
         *([q.lit(',"ledger":'), ledger_text(plan, x("ledger"))[0]] if ledger else []),
