@@ -320,9 +320,10 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
                     if path == "-":
                         from leadscore_cli.main import _spool_stdin
 
-                        path = stack.enter_context(_spool_stdin())
+                        path = stack.enter_context(_spool_stdin(input_fmt))
                     options = InputOptions(map_spec, delimiter, strict, dedupe)
-                    pairs = score_both(lambda: _read(path, activities, input_fmt, options=options), old_engine,
+                    label = "<stdin>" if input_path == "-" else input_path
+                    pairs = score_both(lambda: _read(path, activities, input_fmt, options=options, label=label), old_engine,
                                        new_engine, when, lambda side, summary: _report_shares(summary, f"({side} packs)"))
                 else:
                     store = stack.enter_context(_open(history))

@@ -196,33 +196,36 @@ class InputOptions:
 
 def _read(path: str, activities: str | None, fmt: str | None,
           reader: _CountingReader | None = None, options: InputOptions | None = None,
-          report: Any = None, activity_reader: Any = None) -> Iterator[Any]:
+          report: Any = None, activity_reader: Any = None, label: str | None = None) -> Iterator[Any]:
     """Stream leads from a path, or from stdin for ``-`` (JSON Lines unless --input-format says csv),
     each lead id once (later copies rejected, or merged with --dedupe). ``activity_reader``: see read_leads.
 
     With ``reader`` (an opened JSON Lines input), the progress bar can tell how far it has got.
+    ``label``: how messages name the input (default: the path, ``<stdin>`` for ``-``); standard input
+    copied to a file (:func:`_spool_stdin`) is still ``<stdin>``.
     """
     from leadscore.io import read_leads
     from leadscore.io.duplicates import duplicate_ids, merge_duplicates, reject_duplicates
     from leadscore.io.readers import ReadReport
 
     options = options or InputOptions()
+    label = label or ("<stdin>" if path == "-" else path)
     extra = options.kwargs(report if report is not None else ReadReport())
     if activity_reader is not None:
         extra["activity_reader"] = activity_reader
     if path == "-":
         # Bytes, so a bad UTF-8 sequence rejects its line or row, as it does in a file.
         stdin = getattr(sys.stdin, "buffer", sys.stdin)
-        leads = read_leads(stdin, activities=activities, fmt=fmt or "jsonl", name="<stdin>", **extra)
+        leads = read_leads(stdin, activities=activities, fmt=fmt or "jsonl", name=label, **extra)
     elif reader is not None:
-        leads = read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=path, **extra)
+        leads = read_leads(reader, activities=activities, fmt=fmt or "jsonl", name=label, **extra)
     else:
-        leads = read_leads(path, activities=activities, fmt=fmt, **extra)
+        leads = read_leads(path, activities=activities, fmt=fmt, name=label, **extra)
     if options.dedupe and path != "-":
         # A first look at the ids finds the duplicated ones; only those are held until merged.
-        copies = duplicate_ids(read_leads(path, activities=None, fmt=fmt, **options.kwargs(ReadReport())))
+        copies = duplicate_ids(read_leads(path, activities=None, fmt=fmt, name=label, **options.kwargs(ReadReport())))
         return merge_duplicates(leads, copies)
-    return reject_duplicates(leads, path)
+    return reject_duplicates(leads, label)
 
 
 def input_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -299,10 +302,12 @@ def _progress_reader(path: str, fmt: str | None, stack: ExitStack) -> tuple[_Cou
 
 
 @contextmanager
-def _spool_stdin() -> Iterator[str]:
-    """Copy standard input to a temporary file, so a two-pass run can read it twice."""
+def _spool_stdin(fmt: str | None = None) -> Iterator[str]:
+    """Copy standard input to a temporary file (named for ``fmt``, by default JSON Lines), so a
+    two-pass run can read it twice and the columnar engine can scan it as a file. Messages still
+    name it ``<stdin>`` (``label`` of :func:`_read` and :func:`_columnar_scan`)."""
     with tempfile.TemporaryDirectory(prefix="leadscore-") as folder:
-        path = os.path.join(folder, "stdin.jsonl")
+        path = os.path.join(folder, f"stdin.{fmt or 'jsonl'}")
         with open(path, "wb") as out:
             shutil.copyfileobj(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, out)
         yield path
@@ -500,21 +505,23 @@ def _output_format(path: str) -> str:
 
 def _columnar_scan(engine: Any, input_path: str, input_fmt: str | None, options: InputOptions, explain: bool, top: int,
                    render: str | None = None, report: Any = None, unknown_types: Any = None, misfits: Any = None,
-                   activities: str | None = None, file_acts: Any = None) -> Any:
+                   activities: str | None = None, file_acts: Any = None, label: str | None = None) -> Any:
     """The columnar engine reading a leads file itself (see :func:`columnar_reads`; a CSV or Parquet
     one with its ``activities`` file kept in ``file_acts``, see :func:`_file_activities`), or None when
-    its plan cannot (the leads are then read the python way)."""
+    its plan cannot (the leads are then read the python way). ``label``: how messages name the file
+    (default: its path)."""
     from leadscore.columnar.scan import scan_jsonl
     from leadscore.columnar.table import scan_table
     from leadscore.io.readers import input_format
 
     when = engine._resolve_as_of(None)
     fmt = input_format(input_path, input_fmt)
+    label = label or input_path
     if fmt == "jsonl":
-        return scan_jsonl(engine, input_path, input_path, when, explain=explain, top=top, render=render, report=report,
+        return scan_jsonl(engine, input_path, label, when, explain=explain, top=top, render=render, report=report,
                           unknown_types=unknown_types, misfits=misfits, dedupe=options.dedupe,
                           column_map=options.column_map)
-    return scan_table(engine, input_path, input_path, fmt, when, explain=explain, top=top, render=render, report=report,
+    return scan_table(engine, input_path, label, fmt, when, explain=explain, top=top, render=render, report=report,
                       unknown_types=unknown_types, misfits=misfits, delimiter=options.delimiter, strict=options.strict,
                       activities=activities, file_acts=file_acts, column_map=options.column_map, dedupe=options.dedupe)
 
@@ -835,6 +842,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
+        label = "<stdin>" if input_path == "-" else input_path  # how messages name the input
+        if input_path == "-" and engine_name == "duckdb" and input_fmt != "parquet" and not (
+                history is not None or with_next_steps or accounts_path):
+            # Asked for the columnar engine, standard input is copied to a file that it scans as any
+            # other (auto leaves standard input to the python engine, which scores as the lines come).
+            input_path = click.get_current_context().with_resource(_spool_stdin(input_fmt))
         # An activities file the columnar engine would keep in DuckDB (see _file_activities).
         # (Read as records with --dedupe, the copies' activities stay in the python reader's own table:
         # merging them dedupes their exact repeats; the file scan merges the copies itself.)
@@ -923,7 +936,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                         if file_acts is not None or not activities:
                             results = _columnar_scan(engine, input_path, input_fmt, options, explain, top, render=rendered,
                                                      report=report, unknown_types=unknown_types, misfits=misfits,
-                                                     activities=activities, file_acts=file_acts)
+                                                     activities=activities, file_acts=file_acts, label=label)
                         if results is None:
                             # The python reader's way below (and its own table for a file of many rows
                             # the SQL does not take, which this one gave back).
@@ -941,7 +954,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                     pending: deque[Any] = deque()  # with --next-steps: the items read whose result is to come
                     if results is None:
                         if input_path == "-" and (engine.needs_accounts or accounts_path or dedupe or engine.needs_shares):
-                            source = stack.enter_context(_spool_stdin())
+                            source = stack.enter_context(_spool_stdin(input_fmt))
                         # The account pass in DuckDB (with the columnar engine, when nothing reads the
                         # records' account index itself: --next-steps, bands by share).
                         sql_accounts = engine_name == "duckdb" and (engine.needs_accounts or bool(accounts_path)) \
@@ -951,7 +964,8 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             or ((engine.needs_accounts or accounts_path) and not sql_accounts)))
                         if engine.needs_accounts or accounts_path:
                             first = _progress(_read(source, activities, input_fmt, options=options,
-                                                    activity_reader=None if file_acts is None else file_acts.reader),
+                                                    activity_reader=None if file_acts is None else file_acts.reader,
+                                                    label=label),
                                               sys.stderr.isatty(), label="accounts: read")
                             if sql_accounts:  # in the DuckDB of the scorer _records_scoring's settings make
                                 settings = _columnar_settings(fmt, explain, top, not accounts_path, False,
@@ -960,12 +974,12 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
                             if index is None:
                                 index = engine.build_accounts(first)
                         if engine.needs_shares:
-                            ranked = _read(source, activities, input_fmt, options=options)
+                            ranked = _read(source, activities, input_fmt, options=options, label=label)
                             _report_shares(engine.resolve_shares(_progress(ranked, sys.stderr.isatty(),
                                                                            label="bands: read"), accounts=index))
                         reader, size = _progress_reader(source, input_fmt, stack)
                         leads = _watch_types(_read(source, activities, input_fmt, reader, options, report,
-                                                   None if file_acts is None else file_acts.reader),
+                                                   None if file_acts is None else file_acts.reader, label),
                                              known_types, unknown_types, engine.vocabulary.get(CUSTOM_FIELDS),
                                              misfits)
                         if with_next_steps:
@@ -1084,17 +1098,18 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine, ExitStack() as stack:
                 source, index = input_path, None
+                label = "<stdin>" if input_path == "-" else input_path
                 if input_path == "-" and (engine.needs_accounts or dedupe or engine.needs_shares):
-                    source = stack.enter_context(_spool_stdin())
+                    source = stack.enter_context(_spool_stdin(input_fmt))
                 if engine.needs_accounts:
                     # The lead's account signals come from every lead in the file, as in `score`.
-                    index = engine.build_accounts(_read(source, activities, input_fmt, options=options))
+                    index = engine.build_accounts(_read(source, activities, input_fmt, options=options, label=label))
                 if engine.needs_shares:
                     # Share bands rank the lead among every lead of the file, as in `score`.
-                    _report_shares(engine.resolve_shares(_read(source, activities, input_fmt, options=options),
-                                                         accounts=index))
+                    _report_shares(engine.resolve_shares(_read(source, activities, input_fmt, options=options,
+                                                               label=label), accounts=index))
                 report = ReadReport()
-                leads = _read(source, activities, input_fmt, options=options, report=report)
+                leads = _read(source, activities, input_fmt, options=options, report=report, label=label)
                 for item in leads:
                     if isinstance(item, Rejection):
                         if item.lead_id == lead_id:
