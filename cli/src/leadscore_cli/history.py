@@ -302,7 +302,6 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
         from leadscore.history.diff import compare, parse_gate, render, score_both
         from leadscore.history.packs import StoredPackEngine, engine_for_packs
         from leadscore.history.recorder import engine_bands
-        from leadscore.history.rescore import stored_leads
 
         if (input_path is None) == (history is None):
             raise UsageFailure("diff: give either LEADS or --history TARGET (to rescore a stored run)")
