@@ -158,8 +158,8 @@ def _plain(texts: Iterable[str | None]) -> bool:
 class PlainTexts:
     """Which of a card's texts that come from the rulepacks are plain (:func:`_plain`) in every pack
     combination of the run: band names, category names, rule reasons, and the band names with their
-    gates' reasons (a gate note). A plain text's JSON is made by quoting it, which costs DuckDB a
-    fraction of ``to_json`` with its check for control characters (see :func:`quoted`)."""
+    gates' reasons (a gate note). A plain text's JSON is made by quoting it, with none of
+    :func:`json_text`'s check of each value (see :func:`quoted`)."""
 
     bands: bool
     categories: bool
