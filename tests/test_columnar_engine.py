@@ -675,22 +675,27 @@ def test_a_history_run_on_the_columnar_engine_stores_the_python_engines_cards(
     assert made == [("--explain" in extra or with_ledger, 7 if "--top" in extra else 5, None)]
 
 
+def records_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's reading of leads as records refused: a run must read its input by the file scan."""
+    import leadscore_cli.main as cli_main
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the leads were read as records")
+
+    monkeypatch.setattr(cli_main, "_read", refused)
+
+
 def test_standard_input_is_scanned_by_the_columnar_engine_and_named_as_standard_input(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``leadscore score - --engine duckdb`` copies standard input to a file and scans it as a file
     (the python reader's records are not made), with the python engine's cards, rejections and
     summary; every message names ``<stdin>``, also in a run that reads its input twice (the account
     pass of every installed pack, ``--dedupe``), where the copy's temporary path used to show."""
-    import leadscore_cli.main as cli_main
-
     samples = (SAMPLES / "leads.jsonl").read_text(encoding="utf-8").splitlines()
     jsonl = "\n".join([*samples[:5], '{"id": "L-bad", "email": ', samples[1], *samples[5:]]) + "\n"
     table = (SAMPLES / "leads.csv").read_text(encoding="utf-8")
     rows = table.splitlines()
     csv_text = "\n".join([*rows[:4], "L-short,a@b.io", rows[2], *rows[4:]]) + "\n"
-
-    def refused(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("standard input was read as records")
 
     def score(engine: str, body: str, *extra: str) -> tuple[int, str, str, str]:
         out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
@@ -707,7 +712,7 @@ def test_standard_input_is_scanned_by_the_columnar_engine_and_named_as_standard_
                 assert python[0] == 1 and python[1] and "leadscore-" not in python[2]
                 assert '"where":"<stdin>:' in python[2] and ("--dedupe" in extra or "earlier row of <stdin>" in python[2])
                 with monkeypatch.context() as patched:
-                    patched.setattr(cli_main, "_read", refused)
+                    records_refused(patched)
                     assert score("duckdb", body, *fmt, *packs, *extra) == python
     # explain reads standard input twice with the account pass: its rejection names <stdin> too.
     odd = "\n".join([*samples[:2], '{"id": "L-odd", "activities": "nope"}']) + "\n"

@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 pytest.importorskip("duckdb", reason="the columnar engine needs leadscore[columnar]")
 pa = pytest.importorskip("pyarrow")
 
-import leadscore_cli.main as cli_main  # noqa: E402
 from leadscore.columnar import scan  # noqa: E402
 from leadscore.columnar.scan import renamed_types  # noqa: E402
 from leadscore.io.maps import load_map  # noqa: E402
-from tests.test_columnar_engine import BAD_LINES, GOOD, SAMPLES  # noqa: E402
+from tests.test_columnar_engine import BAD_LINES, GOOD, SAMPLES, records_refused  # noqa: E402
 from tests.test_columnar_table import _score  # noqa: E402
 
 RENAMES = ('[map]\nname = "renames"\n\n[lead]\nid = "id"\n\n[activity_types]\n"Pricing Page" = "pricing_page_visit"\n'
@@ -30,13 +29,6 @@ SPELLINGS = ("Pricing Page", "pricing page", "PRICING_PAGE", "g2_profile_view", 
              "demo_request", "page_view", "webinar_attended", "Made Up")
 TIMES = ("2026-11-20T10:00:00Z", "2026-11-02T08:00:00Z", "2026-11-22T23:59:59.500Z", "2026-11-20", "yesterday")
 _SAMPLE_LEADS = [json.loads(line) for line in GOOD if line.strip()]
-
-
-def _scan_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the leads were read as records")
-
-    monkeypatch.setattr(cli_main, "_read", refused)
 
 
 @st.composite
@@ -69,7 +61,7 @@ def test_a_json_lines_file_through_a_map_gives_the_python_engines_files(
     with monkeypatch.context() as patched:
         for name in ("BLOCK_BYTES", "EXPLAIN_BLOCK_BYTES"):
             patched.setattr(scan, name, block_bytes)
-        _scan_only(patched)
+        records_refused(patched)
         patched.setenv("LEADSCORE_COLUMNAR_STRICT", "1")
         assert _score(tmp_path, "duckdb", source, *args) == wanted
 
@@ -92,7 +84,7 @@ def test_the_sample_leads_through_a_map_of_renames_score_as_the_python_engine_sc
         wanted = _score(tmp_path, "python", respelt, *extra, "--map", str(column_map))
         assert wanted[:3] == plain[:3] and wanted[0] == 0
         with monkeypatch.context() as patched:
-            _scan_only(patched)
+            records_refused(patched)
             assert _score(tmp_path, "duckdb", respelt, *extra, "--map", str(column_map)) == wanted
 
 
