@@ -697,13 +697,10 @@ def test_standard_input_is_scanned_by_the_columnar_engine_and_named_as_standard_
     rows = table.splitlines()
     csv_text = "\n".join([*rows[:4], "L-short,a@b.io", rows[2], *rows[4:]]) + "\n"
 
+    from tests.test_columnar_table import _score
+
     def score(engine: str, body: str, *extra: str) -> tuple[int, str, str, str]:
-        out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-        result = CliRunner().invoke(build_cli(PluginManager()), [
-            "score", "-", "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
-            *extra], input=body.encode())
-        return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
-                rejects.read_text(encoding="utf-8") if rejects.exists() else "", result.stderr.strip())
+        return _score(tmp_path, engine, "-", *extra, stdin=body.encode())
 
     for body, fmt in ((jsonl, ()), (csv_text, ("--input-format", "csv"))):
         for packs in (("-r", "firr-base"), ()):

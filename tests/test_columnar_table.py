@@ -432,13 +432,15 @@ def test_a_leads_file_and_an_activities_file_both_in_duckdb_give_the_python_engi
     assert _score(tmp_path, "duckdb", leads, *extra) == wanted
 
 
-def _score(tmp_path: Path, engine: str, leads: Path, *extra: str) -> tuple[int, str, str, str]:
+def _score(tmp_path: Path, engine: str, leads: Path | str, *extra: str,
+           stdin: bytes | None = None) -> tuple[int, str, str, str]:
+    """(exit code, cards, rejections, stderr) of ``leadscore score`` on ``leads`` (``-``: ``stdin``)."""
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
     for path in (out, rejects):
         path.unlink(missing_ok=True)
     result = CliRunner().invoke(build_cli(PluginManager()), [
         "score", str(leads), "--as-of", "2026-11-23", "--engine", engine, "-o", str(out), "--rejects", str(rejects),
-        *extra])
+        *extra], input=stdin)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return (result.exit_code, out.read_text(encoding="utf-8") if out.exists() else "",
             rejects.read_text(encoding="utf-8") if rejects.exists() else "", result.stderr)
