@@ -324,6 +324,15 @@ def test_a_column_of_the_wrong_parquet_type_is_one_line_naming_it(tmp_path: Path
     assert str(caught.value) == f"{path}: {message}"
 
 
+def test_a_column_named_twice_is_the_headers_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "leads.parquet"
+    pq.write_table(pa.table([pa.array(["L-1"]), pa.array(["dana@acme.io"]), pa.array(["L-2"])],
+                            names=["id", "email", "id"]), path)
+    with pytest.raises(InputError) as caught:
+        list(read_leads(path))
+    assert str(caught.value) == f"{path}: column 'id' appears twice; keep one column per name"
+
+
 def test_a_column_of_nulls_only_is_empty_cells_whatever_it_feeds(tmp_path: Path) -> None:
     path = tmp_path / "leads.parquet"
     pq.write_table(pa.table({"id": ["L-1"], "created_at": pa.array([None], pa.null()),

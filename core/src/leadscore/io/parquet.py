@@ -98,8 +98,10 @@ class ParquetPart:
             raise InputError(label, f"not a readable Parquet file ({first_line(err)})",
                              "write the file with a Parquet writer (pyarrow, DuckDB, Spark, pandas)") from None
         schema = self.file.schema_arrow
-        self.columns = [name for name in schema.names if not _PANDAS_INDEX.fullmatch(name)]
-        self.types = {name: schema.field(name).type for name in self.columns}
+        # By position: a name written twice is the header's error to report (plan_header), not a lookup's.
+        fields = [field for field in schema if not _PANDAS_INDEX.fullmatch(field.name)]
+        self.columns = [field.name for field in fields]
+        self.types = {field.name: field.type for field in fields}
 
     def check(self, targets: Iterable[tuple[int, str]]) -> None:
         """Stop at the first column (by its index in :attr:`columns`) whose Parquet type its target
