@@ -540,6 +540,32 @@ def test_a_maps_options_and_file_errors_as_the_python_reader(tmp_path: Path, mon
     assert "scored 1 + rejected 0" in wanted[4][3] and wanted[5][0] == 0 and "scored 2 + rejected 2" in wanted[6][3]
 
 
+@pytest.mark.parametrize("extra", [(), ("--dedupe",), ("--explain",)])
+def test_parquet_files_with_a_column_named_twice_or_both_files_wrong_fail_as_the_python_reader(
+        tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """A Parquet column name written twice (leads or activities) is the header's one-line error, not a
+    traceback; with both files wrong the activities file's error is told first, with --dedupe too."""
+    leads, twice, wrong = tmp_path / "leads.parquet", tmp_path / "twice.parquet", tmp_path / "wrong.parquet"
+    acts, acts_twice, acts_wrong = (tmp_path / f"{name}.parquet" for name in ("acts", "acts-twice", "acts-wrong"))
+    pq.write_table(pa.table([pa.array(["L-1", "L-2"]), pa.array(["dana@acme.io", "bob@gmail.com"])],
+                            names=["id", "email"]), leads)
+    pq.write_table(pa.table([pa.array(["L-1", "L-2"]), pa.array(["dana@acme.io", None]), pa.array(["L-3", "L-4"])],
+                            names=["id", "email", "id"]), twice)
+    pq.write_table(pa.table([pa.array([True, False])], names=["id"]), wrong)
+    stamps = pa.array(["2026-11-20T10:00:00Z"])
+    pq.write_table(pa.table([pa.array(["L-1"]), pa.array(["demo_request"]), stamps], names=["lead_id", "type", "at"]), acts)
+    pq.write_table(pa.table([pa.array(["L-1"]), pa.array(["page_view"]), stamps, pa.array(["/pricing"]), pa.array(["/x"])],
+                            names=["lead_id", "type", "at", "properties.url", "properties.url"]), acts_twice)
+    pq.write_table(pa.table([pa.array(["L-1"]), pa.array([True]), stamps], names=["lead_id", "type", "at"]), acts_wrong)
+    cases = [(twice, acts, f"{twice}: column 'id' appears twice; keep one column per name"),
+             (leads, acts_twice, f"{acts_twice}: column 'properties.url' appears twice; keep one column per name"),
+             (wrong, acts_wrong, f"{acts_wrong}: column 'type' is of Parquet type bool, not text; write type as text")]
+    for path, activities, message in cases:
+        expected = _score(tmp_path, "python", path, "--activities", str(activities), *extra)
+        assert expected == (2, "", "", f"leadscore: {message}\n")
+        assert _score(tmp_path, "duckdb", path, "--activities", str(activities), *extra) == expected
+
+
 @pytest.mark.parametrize("extra", [(), ("--dedupe",)])
 def test_activity_types_no_pack_knows_are_counted_as_the_python_engine_counts_them_with_an_activities_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:

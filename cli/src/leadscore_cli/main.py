@@ -6,6 +6,7 @@ Exit codes: 0 all good; 1 some leads rejected or some cases failed; 2 usage or c
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -222,6 +223,10 @@ def _read(path: str, activities: str | None, fmt: str | None,
     else:
         leads = read_leads(path, activities=activities, fmt=fmt, name=label, **extra)
     if options.dedupe and path != "-":
+        # The leads' read started first: an activities file is read (and its errors told) before the
+        # leads file's, as in a run without --dedupe and on the columnar engine.
+        first = next(leads, None)
+        leads = itertools.chain(() if first is None else (first,), leads)
         # A first look at the ids finds the duplicated ones; only those are held until merged.
         copies = duplicate_ids(read_leads(path, activities=None, fmt=fmt, name=label, **options.kwargs(ReadReport())))
         return merge_duplicates(leads, copies)
