@@ -566,6 +566,25 @@ def test_parquet_files_with_a_column_named_twice_or_both_files_wrong_fail_as_the
         assert _score(tmp_path, "duckdb", path, "--activities", str(activities), *extra) == expected
 
 
+@pytest.mark.parametrize("extra", [(), ("--explain",), ("-r", "firr-base", "--explain")])
+def test_floats_of_fewer_than_64_bits_read_as_the_text_an_export_of_them_writes(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """A float32 3.3 is 3.3 (as pandas, DuckDB or Spark write it in a CSV), not 3.299999952316284, on both engines."""
+    leads, acts = tmp_path / "leads.parquet", tmp_path / "acts.parquet"
+    pq.write_table(pa.table({"id": ["L-1", "L-2"], "email": ["dana@acme.io", "bob@acme.io"],
+                             "company.employees": pa.array([123456789.0, 1200.0], pa.float32()),
+                             "company.annual_revenue": pa.array([0.1, 2.5e6], pa.float32()),
+                             "fields.budget": pa.array([3.3, None], pa.float16())}), leads)
+    pq.write_table(pa.table({"lead_id": ["L-1", "L-2"], "type": ["webinar_attendance", "page_view"],
+                             "at": ["2026-11-20T10:00:00Z"] * 2,
+                             "properties.minutes_watched": pa.array([45.1, None], pa.float32()),
+                             "properties.url": pa.array([None, 3.3], pa.float32())}), acts)
+    expected = _score(tmp_path, "python", leads, "--activities", str(acts), *extra)
+    assert _score(tmp_path, "duckdb", leads, "--activities", str(acts), *extra) == expected
+    assert expected[0] == 0 and expected[3].endswith("scored 2 + rejected 0 == read 2\n")
+    if "--explain" in extra:  # float32(123456789) is 123456792, written 1.2345679e8
+        assert '"evidence":"123456790 employees"' in expected[1] and '"evidence":"page_view on 2026-11-20 (3.3)"' in expected[1]
+
+
 @pytest.mark.parametrize("extra", [(), ("--dedupe",)])
 def test_activity_types_no_pack_knows_are_counted_as_the_python_engine_counts_them_with_an_activities_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:

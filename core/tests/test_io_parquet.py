@@ -134,6 +134,13 @@ _KINDS = st.sampled_from(["page_view", "pricing_page_visit", "demo_request", "we
                           "content_download", "unsubscribe", "mystery_type", " ", ""])
 
 
+# Floats of fewer than 64 bits, as the doubles of the texts a CSV export of them writes (its shortest):
+# a float32 column holding 3.3 is exported as "3.3", not as the 3.299999952316284 it widens to.
+_FLOAT32 = [float(text) for text in ("3.3", "0.1", "1200.0", "123456790.0", "16777216.0", "1e-08", "7e-05", "-0.0",
+                                       "3.4e+38", "1e+16", "123.456", "nan", "inf")]
+_HALF = [float(text) for text in ("3.3", "0.1", "1.5", "2048.0", "65500.0", "6e-08", "-inf")]
+
+
 def _column(kind: str, n: int) -> st.SearchStrategy[tuple[list[Any], Any]]:
     """(values, Parquet type) of one column whose Parquet type the example draws."""
     nullable = lambda s: st.one_of(st.none(), s)  # noqa: E731
@@ -142,12 +149,15 @@ def _column(kind: str, n: int) -> st.SearchStrategy[tuple[list[Any], Any]]:
                  (pa.date32(), _WHEN.map(datetime.date)),
                  (pa.string(), st.one_of(_WHEN.map(csv_text), st.sampled_from(["yesterday", "2026-13-01", ""])))],
         "count": [(pa.int64(), st.integers(-5, 5000)), (pa.float64(), st.sampled_from([1200.0, 12.5, 0.0, -3.0, 2.5e-7])),
+                  (pa.float32(), st.sampled_from(_FLOAT32)),
                   (pa.string(), st.sampled_from(["1200", "lots", "1,200", " 40 ", "12.0"]))],
         "money": [(pa.int64(), st.integers(0, 10**10)),
                   (pa.float64(), st.floats(allow_nan=True, allow_infinity=True, width=64)),
+                  (pa.float32(), st.sampled_from(_FLOAT32)),
                   (pa.string(), st.sampled_from(["250000000", "2.5e8", "n/a"]))],
         "free": [(pa.bool_(), st.booleans()), (pa.int64(), st.integers(-(2**63), 2**63 - 1)),
-                 (pa.float64(), st.floats(width=64)), (pa.string(), _TEXT), (pa.timestamp("ms", tz="UTC"), _WHEN)],
+                 (pa.float64(), st.floats(width=64)), (pa.float32(), st.sampled_from(_FLOAT32)),
+                 (pa.float16(), st.sampled_from(_HALF)), (pa.string(), _TEXT), (pa.timestamp("ms", tz="UTC"), _WHEN)],
         "id": [(pa.string(), st.sampled_from(["L-1", "L-2", "L-3", " L-4 ", "", "07"])), (pa.int64(), st.integers(0, 4))],
         "text": [(pa.string(), st.one_of(_WORDS, _TEXT))],
         "kind": [(pa.string(), _KINDS)],

@@ -6,7 +6,9 @@ so a lead read from Parquet is the lead read from the same data written as CSV (
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -169,11 +171,11 @@ def _is_string_view(arrow_type: Any) -> bool:
 
 
 def plain_column(column: Any) -> Any:
-    """A column's values as the reader reads them, before they become text: a dictionary decoded, and
-    a timestamp in one unit. Arrow writes an aware time in its own zone with a +hhmm offset; in UTC it
-    ends in Z. One unit (microseconds, what a datetime holds) gives one text for one instant, whatever
-    unit the writer chose (Spark reads every unit as microseconds). (The columnar engine's SQL reads
-    an activities file's columns in this form too.)"""
+    """A column's values as the reader reads them, before they become text: a dictionary decoded, a
+    timestamp in one unit, a float of fewer than 64 bits as a double. Arrow writes an aware time in
+    its own zone with a +hhmm offset; in UTC it ends in Z. One unit (microseconds, what a datetime
+    holds) gives one text for one instant, whatever unit the writer chose (Spark reads every unit as
+    microseconds). (The columnar engine's SQL reads a file's columns in this form too.)"""
     import pyarrow as pa
     import pyarrow.types as t
 
@@ -181,7 +183,28 @@ def plain_column(column: Any) -> Any:
         column = column.dictionary_decode()
     if t.is_timestamp(column.type):
         column = column.cast(pa.timestamp("us", None if column.type.tz is None else "UTC"), safe=False)
+    if t.is_float32(column.type):
+        # A float of fewer bits is the double its shortest text reads as: a float32 3.3 is 3.3, as a CSV
+        # export of it (pandas, DuckDB, Spark) writes it, not the 3.299999952316284 it widens to.
+        column = column.cast(pa.string()).cast(pa.float64())
+    elif t.is_float16(column.type):  # (pyarrow writes a half float's exact value as its text)
+        column = pa.array([None if value is None else _shortest_half(value) for value in column.to_pylist()],
+                          pa.float64())
     return column
+
+
+def _shortest_half(value: float) -> float:
+    """The double of the shortest text that reads back as the half float ``value``."""
+    if not math.isfinite(value):
+        return value
+    for digits in range(1, 6):
+        text = f"{value:.{digits}g}"
+        try:
+            if struct.unpack("e", struct.pack("e", float(text)))[0] == value:
+                return float(text)
+        except OverflowError:  # rounded past the largest half float
+            continue
+    return value
 
 
 def _text_cells(column: Any) -> list[str]:
