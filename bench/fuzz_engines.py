@@ -38,6 +38,7 @@ import decimal
 import io
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -196,14 +197,23 @@ def typed_column(cells: list[str | None], name: str, rng: random.Random) -> Any:
 
 
 def write_parquet(data: bytes, path: Path, rng: random.Random) -> None:
+    """The CSV ``data`` as a Parquet file, or now and then as a directory of part files (each part's
+    column types drawn on their own), with an empty cell as null."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     header, body = rows[0], rows[1:]
-    columns = [[row[i] if i < len(row) and row[i] != "" else None for row in body] for i in range(len(header))]
-    arrays = [typed_column(cells, name, rng) for cells, name in zip(columns, header)]
-    pq.write_table(pa.table(arrays, names=header), path, row_group_size=rng.choice([3, 7, 1000]))
+    parts = rng.choice([1, 1, 1, 2, 3])
+    if parts > 1:
+        path.mkdir()
+    size = -(-len(body) // parts) or 1
+    for number, start in enumerate(range(0, max(len(body), 1), size)):
+        chunk = body[start:start + size]
+        columns = [[row[i] if i < len(row) and row[i] != "" else None for row in chunk] for i in range(len(header))]
+        table = pa.table([typed_column(cells, name, rng) for cells, name in zip(columns, header)], names=header)
+        pq.write_table(table, path / f"part-{number:05d}.parquet" if parts > 1 else path,
+                       row_group_size=rng.choice([3, 7, 1000]))
 
 
 def draw_input(kind: str, folder: Path, rng: random.Random, crm_files: dict[str, Path]) -> list[str]:
@@ -280,9 +290,7 @@ def main() -> int:
         differ = [name for name, a, b in zip(("exit code", "cards", "rejections", "stderr"), python, duckdb) if a != b]
         differ += ["a traceback"] * (python[4] is not None or duckdb[4] is not None)
         if not differ:
-            for path in folder.iterdir():
-                path.unlink()
-            folder.rmdir()
+            shutil.rmtree(folder)
             continue
         (folder / "args.json").write_text(json.dumps(run_args))
         (folder / "diff.txt").write_text(f"differ in: {', '.join(differ)}\n\npython: {python!r}\n\nduckdb: {duckdb!r}\n")
