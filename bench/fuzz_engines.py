@@ -7,9 +7,10 @@ engine, whose results must be the same bytes.
 
 Each run writes one mutated input and runs ``leadscore score`` on it twice in this process (click's
 test runner), ``--engine python`` and ``--engine duckdb``, with the same options drawn at random
-(``--explain``, ``--format csv``, ``-r firr-base``, ``--dedupe``, ``--top``, an ``--as-of`` with an
-offset). A run passes when neither raised and both gave the same exit code, the same cards, the
-same rejections file and the same standard error, word for word.
+(``--explain``, ``--format csv`` or ``parquet``, ``-r firr-base``, ``--dedupe``, ``--top``, an
+``--as-of`` with an offset). A run passes when neither raised and both gave the same exit code,
+the same cards, the same rejections file and the same standard error, word for word (Parquet
+cards: the same schema and rows).
 
 The kinds of input (``--kinds``, default all):
 
@@ -70,7 +71,8 @@ TEXTS = ["", " ", "  VP  ", "ＶＰ Marketing", "vp\u0000x", "a\u2028b", "x" * 3
 NUMBERS = [0, -1, 1.5, 1e308, -1e308, 2 ** 63, 2 ** 64, -2 ** 63 - 1, 1e-320, 3.0, 10 ** 30, 0.1, 123456789012, -0.0]
 OTHERS = [None, True, False, [], {}, [1], {"a": 1}, [None], ["x"]]
 OPTIONS = [[], ["--explain"], ["--format", "csv"], ["-r", "firr-base"], ["--dedupe"], ["--explain", "--dedupe"],
-           ["-r", "firr-base", "--explain"], ["--top", "0"], ["--format", "csv", "--explain"], ["--top", "7", "--explain"]]
+           ["-r", "firr-base", "--explain"], ["--top", "0"], ["--format", "csv", "--explain"], ["--top", "7", "--explain"],
+           ["--format", "parquet"], ["--format", "parquet", "--explain"]]
 AS_OF = ["2026-11-23", "2026-11-23T10:00:00+02:00", "2027-06-01"]
 
 
@@ -249,14 +251,21 @@ def draw_input(kind: str, folder: Path, rng: random.Random, crm_files: dict[str,
 
 
 def score(cli: Any, folder: Path, args: list[str], engine: str) -> tuple[Any, ...]:
-    """(exit code, cards, rejections, stderr, the traceback of an exception) of one run."""
+    """(exit code, cards, rejections, stderr, the traceback of an exception) of one run. Parquet cards
+    are compared by their schema and rows (the two engines' writers lay the bytes out differently)."""
+    import pyarrow.parquet as pq
+
     out, rejects = folder / "out", folder / "rejects.jsonl"
     for path in (out, rejects):
         path.unlink(missing_ok=True)
     result = CliRunner().invoke(cli, ["score", *args, "--engine", engine, "-o", str(out), "--rejects", str(rejects)])
     raised = result.exception if not isinstance(result.exception, SystemExit) else None
-    return (result.exit_code, out.read_bytes() if out.exists() else b"", rejects.read_bytes() if rejects.exists() else b"",
-            result.stderr, "".join(traceback.format_exception(raised)) if raised is not None else None)
+    cards: Any = out.read_bytes() if out.exists() else b""
+    if cards and "parquet" in args:
+        table = pq.read_table(out)
+        cards = (str(table.schema), table.to_pylist())
+    return (result.exit_code, cards, rejects.read_bytes() if rejects.exists() else b"", result.stderr,
+            "".join(traceback.format_exception(raised)) if raised is not None else None)
 
 
 def main() -> int:
