@@ -7,10 +7,11 @@ engine, whose results must be the same bytes.
 
 Each run writes one mutated input and runs ``leadscore score`` on it twice in this process (click's
 test runner), ``--engine python`` and ``--engine duckdb``, with the same options drawn at random
-(``--explain``, ``--format csv`` or ``parquet``, ``-r firr-base``, ``--dedupe``, ``--top``, an
-``--as-of`` with an offset). A run passes when neither raised and both gave the same exit code,
-the same cards, the same rejections file and the same standard error, word for word (Parquet
-cards: the same schema and rows).
+(``--explain``, ``--format csv`` or ``parquet``, ``-r firr-base``, ``--dedupe``, ``--top``,
+``--next-steps``, ``--accounts``, an ``--as-of`` with an offset). A run passes when neither raised
+and both gave the same exit code, the same cards, the same rejections file and the same standard
+error, word for word (Parquet cards: the same schema and rows; with ``--accounts``, the same
+account cards too).
 
 The kinds of input (``--kinds``, default all):
 
@@ -72,7 +73,8 @@ NUMBERS = [0, -1, 1.5, 1e308, -1e308, 2 ** 63, 2 ** 64, -2 ** 63 - 1, 1e-320, 3.
 OTHERS = [None, True, False, [], {}, [1], {"a": 1}, [None], ["x"]]
 OPTIONS = [[], ["--explain"], ["--format", "csv"], ["-r", "firr-base"], ["--dedupe"], ["--explain", "--dedupe"],
            ["-r", "firr-base", "--explain"], ["--top", "0"], ["--format", "csv", "--explain"], ["--top", "7", "--explain"],
-           ["--format", "parquet"], ["--format", "parquet", "--explain"]]
+           ["--format", "parquet"], ["--format", "parquet", "--explain"], ["--next-steps"], ["--accounts", "ACCOUNTS.jsonl"],
+           ["--accounts", "ACCOUNTS.csv", "--explain"]]
 AS_OF = ["2026-11-23", "2026-11-23T10:00:00+02:00", "2027-06-01"]
 
 
@@ -256,14 +258,18 @@ def score(cli: Any, folder: Path, args: list[str], engine: str) -> tuple[Any, ..
     import pyarrow.parquet as pq
 
     out, rejects = folder / "out", folder / "rejects.jsonl"
-    for path in (out, rejects):
+    accounts = [folder / arg for arg in args if arg.startswith("ACCOUNTS.")]
+    for path in (out, rejects, *accounts):
         path.unlink(missing_ok=True)
+    args = [str(folder / arg) if arg.startswith("ACCOUNTS.") else arg for arg in args]
     result = CliRunner().invoke(cli, ["score", *args, "--engine", engine, "-o", str(out), "--rejects", str(rejects)])
     raised = result.exception if not isinstance(result.exception, SystemExit) else None
     cards: Any = out.read_bytes() if out.exists() else b""
     if cards and "parquet" in args:
         table = pq.read_table(out)
         cards = (str(table.schema), table.to_pylist())
+    if accounts:  # and the account cards
+        cards = (cards, accounts[0].read_bytes() if accounts[0].exists() else b"")
     return (result.exit_code, cards, rejects.read_bytes() if rejects.exists() else b"", result.stderr,
             "".join(traceback.format_exception(raised)) if raised is not None else None)
 
