@@ -8,7 +8,8 @@ engine, whose results must be the same bytes.
 Each run writes one mutated input and runs ``leadscore score`` on it twice in this process (click's
 test runner), ``--engine python`` and ``--engine duckdb``, with the same options drawn at random
 (``--explain``, ``--format csv`` or ``parquet``, ``-r firr-base``, ``--dedupe``, ``--top``,
-``--next-steps``, ``--accounts``, an ``--as-of`` with an offset). A run passes when neither raised
+``--next-steps``, ``--accounts``, ``--strict``, an ``--as-of`` with an offset; now and then the
+file on standard input). A run passes when neither raised
 and both gave the same exit code, the same cards, the same rejections file and the same standard
 error, word for word (Parquet cards: the same schema and rows; with ``--accounts``, the same
 account cards too).
@@ -74,7 +75,7 @@ OTHERS = [None, True, False, [], {}, [1], {"a": 1}, [None], ["x"]]
 OPTIONS = [[], ["--explain"], ["--format", "csv"], ["-r", "firr-base"], ["--dedupe"], ["--explain", "--dedupe"],
            ["-r", "firr-base", "--explain"], ["--top", "0"], ["--format", "csv", "--explain"], ["--top", "7", "--explain"],
            ["--format", "parquet"], ["--format", "parquet", "--explain"], ["--next-steps"], ["--accounts", "ACCOUNTS.jsonl"],
-           ["--accounts", "ACCOUNTS.csv", "--explain"]]
+           ["--accounts", "ACCOUNTS.csv", "--explain"], ["--strict"]]
 AS_OF = ["2026-11-23", "2026-11-23T10:00:00+02:00", "2027-06-01"]
 
 
@@ -262,7 +263,11 @@ def score(cli: Any, folder: Path, args: list[str], engine: str) -> tuple[Any, ..
     for path in (out, rejects, *accounts):
         path.unlink(missing_ok=True)
     args = [str(folder / arg) if arg.startswith("ACCOUNTS.") else arg for arg in args]
-    result = CliRunner().invoke(cli, ["score", *args, "--engine", engine, "-o", str(out), "--rejects", str(rejects)])
+    stdin = None
+    if args[0] == "-":  # standard input: the file named after it in the arguments' last place
+        stdin, args = Path(args[-1]).read_bytes(), args[:-1]
+    result = CliRunner().invoke(cli, ["score", *args, "--engine", engine, "-o", str(out), "--rejects", str(rejects)],
+                                input=stdin)
     raised = result.exception if not isinstance(result.exception, SystemExit) else None
     cards: Any = out.read_bytes() if out.exists() else b""
     if cards and "parquet" in args:
@@ -300,6 +305,9 @@ def main() -> int:
         run_args = [*draw_input(kind, folder, rng, crm_files), "--as-of", rng.choice(AS_OF), *rng.choice(OPTIONS)]
         if "--format" not in run_args:
             run_args += ["--format", "jsonl"]
+        if rng.random() < 0.15 and not run_args[0].endswith(".parquet"):  # the file on standard input instead
+            source = run_args[0]
+            run_args = ["-", *(["--input-format", "csv"] if source.endswith(".csv") else []), *run_args[1:], source]
         python, duckdb = score(cli, folder, run_args, "python"), score(cli, folder, run_args, "duckdb")
         codes[kind, python[0]] = codes.get((kind, python[0]), 0) + 1
         differ = [name for name, a, b in zip(("exit code", "cards", "rejections", "stderr"), python, duckdb) if a != b]
