@@ -8,11 +8,11 @@ engine, whose results must be the same bytes.
 Each run writes one mutated input and runs ``leadscore score`` on it twice in this process (click's
 test runner), ``--engine python`` and ``--engine duckdb``, with the same options drawn at random
 (``--explain``, ``--format csv`` or ``parquet``, ``-r firr-base``, ``--dedupe``, ``--top``,
-``--next-steps``, ``--accounts``, ``--strict``, an ``--as-of`` with an offset; now and then the
-file on standard input). A run passes when neither raised
-and both gave the same exit code, the same cards, the same rejections file and the same standard
-error, word for word (Parquet cards: the same schema and rows; with ``--accounts``, the same
-account cards too).
+``--next-steps``, ``--accounts``, ``--strict``, an ``--as-of`` with an offset or before most of the
+activities; now and then the file on standard input). A run passes when neither raised and both
+gave the same exit code, the same cards, the same rejections file and the same standard error,
+word for word (Parquet cards: the same schema and rows; with ``--accounts``, the same account
+cards too).
 
 The kinds of input (``--kinds``, default all):
 
@@ -76,7 +76,7 @@ OPTIONS = [[], ["--explain"], ["--format", "csv"], ["-r", "firr-base"], ["--dedu
            ["-r", "firr-base", "--explain"], ["--top", "0"], ["--format", "csv", "--explain"], ["--top", "7", "--explain"],
            ["--format", "parquet"], ["--format", "parquet", "--explain"], ["--next-steps"], ["--accounts", "ACCOUNTS.jsonl"],
            ["--accounts", "ACCOUNTS.csv", "--explain"], ["--strict"]]
-AS_OF = ["2026-11-23", "2026-11-23T10:00:00+02:00", "2027-06-01"]
+AS_OF = ["2026-11-23", "2026-11-23T10:00:00+02:00", "2027-06-01", "2026-10-01T23:59:59-12:00"]
 
 
 def hostile(rng: random.Random) -> Any:
