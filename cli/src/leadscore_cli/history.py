@@ -26,6 +26,7 @@ from leadscore_cli.main import (
     _fail,
     _read,
     _report_shares,
+    input_label,
     input_options,
     parse_as_of,
     say,
@@ -321,7 +322,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
 
                         path = stack.enter_context(_spool_stdin(input_fmt))
                     options = InputOptions(map_spec, delimiter, strict, dedupe)
-                    label = "<stdin>" if input_path == "-" else input_path
+                    label = input_label(input_path)
                     pairs = score_both(lambda: _read(path, activities, input_fmt, options=options, label=label), old_engine,
                                        new_engine, when, lambda side, summary: _report_shares(summary, f"({side} packs)"))
                 else:
@@ -389,7 +390,7 @@ def register(cli: click.Group, get_pm: Callable[[], Any]) -> None:
             raise UsageFailure(f"--batch: {batch} is not a positive number of events")
         policy = _policy(to_bands, margin, cooldown, include_new) if send_alerts else None
         channel = _channel(webhook, timeout, retries) if send_alerts else None
-        name = "<stdin>" if events_path == "-" else events_path
+        name = input_label(events_path)
         try:
             stream = sys.stdin.buffer if events_path == "-" else open(events_path, "rb")  # noqa: SIM115
         except OSError as err:

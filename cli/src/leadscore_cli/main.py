@@ -195,6 +195,11 @@ class InputOptions:
         return {"column_map": self.column_map, "delimiter": self.delimiter, "strict": self.strict, "report": report}
 
 
+def input_label(path: str) -> str:
+    """How messages name an input: its path, or ``<stdin>`` for ``-`` (also once it is copied to a file)."""
+    return "<stdin>" if path == "-" else path
+
+
 def _read(path: str, activities: str | None, fmt: str | None,
           reader: _CountingReader | None = None, options: InputOptions | None = None,
           report: Any = None, activity_reader: Any = None, label: str | None = None) -> Iterator[Any]:
@@ -210,7 +215,7 @@ def _read(path: str, activities: str | None, fmt: str | None,
     from leadscore.io.readers import ReadReport
 
     options = options or InputOptions()
-    label = label or ("<stdin>" if path == "-" else path)
+    label = label or input_label(path)
     extra = options.kwargs(report if report is not None else ReadReport())
     if activity_reader is not None:
         extra["activity_reader"] = activity_reader
@@ -847,7 +852,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             [("input", input_path), ("activities file", activities), *(("rulepack", path) for path in rulepacks),
              ("history database", history if history and "://" not in history else None)],
             [("-o", output), ("--rejects", rejects), ("--accounts", accounts_path)])
-        label = "<stdin>" if input_path == "-" else input_path  # how messages name the input
+        label = input_label(input_path)
         if input_path == "-" and engine_name == "duckdb" and input_fmt != "parquet" and not (
                 history is not None or with_next_steps or accounts_path):
             # Asked for the columnar engine, standard input is copied to a file that it scans as any
@@ -1103,7 +1108,7 @@ def build_cli(pm_factory: Callable[[], PluginManager] | PluginManager | None = N
             engine = _engine(get_pm(), rulepacks, engine_name, when)
             with engine, ExitStack() as stack:
                 source, index = input_path, None
-                label = "<stdin>" if input_path == "-" else input_path
+                label = input_label(input_path)
                 if input_path == "-" and (engine.needs_accounts or dedupe or engine.needs_shares):
                     source = stack.enter_context(_spool_stdin(input_fmt))
                 if engine.needs_accounts:
