@@ -52,6 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import crm_export  # noqa: E402
+import fuzz  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from leadscore import PluginManager  # noqa: E402
@@ -118,11 +119,8 @@ def mutate_lines(data: bytes, rng: random.Random) -> bytes:
                 lines[at] = json.dumps(lead, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
         elif roll < 0.8:
             lines.insert(at, lines[rng.randrange(len(lines))])
-        elif roll < 0.9 and lines[at]:
-            line = bytearray(lines[at])
-            spot = rng.randrange(len(line))
-            line[spot:spot + rng.randint(0, 3)] = rng.choice([b'"', b"{", b"}", b",", b"\\", b"\x00", b"\xff", b" ", b"", b"1"])
-            lines[at] = bytes(line)
+        elif roll < 0.9:
+            lines[at] = fuzz.mutate(lines[at], rng)  # bytes deleted, inserted, repeated or replaced
         else:
             lines.insert(at, rng.choice([b"", b"   ", b"[]", b"null", b"{}", b'{"id": ""}', b'{"id": 5}', b'"x"']))
     return b"\n".join(lines) + (b"\n" if rng.random() < 0.9 else b"")
