@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run ``leadscore`` in this process and write, every ``--every`` seconds, what holds its memory:
-the resident size, Arrow's allocated bytes, Python's allocated blocks and each DuckDB database's
+the resident size and its peak so far (the kernel's high-water mark: a rise between two samples
+shows as a step in it), Arrow's allocated bytes, Python's allocated blocks and each DuckDB database's
 memory by tag (in memory / in its temporary files) and its eviction queues' entries (and dead ones),
 what glibc malloc's heap and DuckDB's jemalloc hold, with ``--stacks`` the other threads' last frames.
 
@@ -10,8 +11,8 @@ what glibc malloc's heap and DuckDB's jemalloc hold, with ``--stacks`` the other
 
 The arguments after ``--`` are the CLI's. ``--memory-limit`` runs the columnar engine's scorer with
 that DuckDB memory limit instead of its own. The last line of the trace is the highest resident size
-sampled. DuckDB answers from a cursor of each connection the run opens, so a figure is read when
-the running statement lets it: the resident size and Arrow's bytes are read first, at the moment.
+sampled and the process's peak. DuckDB answers from a cursor of each connection the run opens, so a figure is read when
+the running statement lets it: the resident size, its peak and Arrow's bytes are read first, at the moment.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def main() -> None:
         started = time.monotonic()
         me = threading.get_ident()
         while not done.wait(options.every):
-            rss, arrow, blocks = status("VmRSS"), pa.total_allocated_bytes() >> 20, sys.getallocatedblocks()
+            rss, peak = status("VmRSS"), status("VmHWM")
+            arrow, blocks = pa.total_allocated_bytes() >> 20, sys.getallocatedblocks()
             highest = max(highest, rss)
             tags: list[Any] = []
             for con in list(connections):
@@ -126,7 +128,7 @@ def main() -> None:
                     tags.append(cursor.execute(_QUEUES).fetchall()[0][0])
                 except duckdb.Error as err:  # closed, or busy past what a cursor may read
                     tags.append(type(err).__name__)
-            out.write(f"{time.monotonic() - started:7.2f} s  rss {rss} MiB  arrow {arrow} MiB  "
+            out.write(f"{time.monotonic() - started:7.2f} s  rss {rss} MiB  peak {peak} MiB  arrow {arrow} MiB  "
                       f"python blocks {blocks}  duckdb {tags}{allocators()}\n")
             if options.stacks:
                 for ident, frame in sys._current_frames().items():
@@ -150,7 +152,7 @@ def main() -> None:
         finally:
             done.set()
             sampler.join()
-            out.write(f"highest resident size sampled: {highest} MiB\n")
+            out.write(f"highest resident size sampled: {highest} MiB; the process's peak: {status('VmHWM')} MiB\n")
     sys.exit(code)
 
 
