@@ -303,6 +303,34 @@ def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_sc
         account_pass.finish()
 
 
+def test_each_contacts_account_row_is_sorted_again_under_the_scorers_limit_where_its_own_is_too_small(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sort of each contact's account row into line order runs under a limit of its own; where
+    DuckDB runs out of memory in it, it runs again under the scorer's (the one --memory-limit sets and
+    an error names), and the cards are those of a run that sorted them the first time."""
+    import duckdb
+
+    from leadscore.columnar import accounts
+
+    source = SAMPLES / "segment-leads.jsonl"
+    sorted_once = _score(tmp_path, source, "duckdb", "--explain")
+    assert sorted_once[0] == 0 and sorted_once[1]
+    failed: list[str] = []
+    write = accounts.ParquetFolder.write
+
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            write(self, *args, **kwargs)
+        except duckdb.OutOfMemoryException as err:
+            failed.append(str(err).splitlines()[0])
+            raise
+
+    monkeypatch.setattr(accounts.ParquetFolder, "write", recorded)
+    monkeypatch.setattr(accounts, "CONTACT_ACCOUNTS_MEMORY", "1MB")  # too small for the join and the sort
+    assert _score(tmp_path, source, "duckdb", "--explain") == sorted_once
+    assert len(failed) == 1 and "Out of Memory" in failed[0]
+
+
 NO_SENIOR_PACK = """
 [pack]
 name = "committee"
