@@ -97,8 +97,8 @@ _highest = 0.0
 
 
 def _peak_mib() -> float:
-    """The resident size's peak since the last reset_peak(), counted in the run's (what the last
-    line prints: the resets lower the kernel's own figure of it)."""
+    """The resident size's peak since the last reset_peak(). The largest of these is the run's
+    peak, which the last line prints (the resets lower the kernel's own figure of it)."""
     global _highest
     peak = float(status("VmHWM"))
     _highest = max(_highest, peak)

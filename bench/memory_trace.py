@@ -11,8 +11,9 @@ what glibc malloc's heap and DuckDB's jemalloc hold, with ``--stacks`` the other
 
 The arguments after ``--`` are the CLI's. ``--memory-limit`` runs the columnar engine's scorer with
 that DuckDB memory limit instead of its own. The last line of the trace is the highest resident size
-sampled and the process's peak. DuckDB answers from a cursor of each connection the run opens, so a figure is read when
-the running statement lets it: the resident size, its peak and Arrow's bytes are read first, at the moment.
+sampled and the process's peak. DuckDB answers from a cursor of each connection the run opens, so a
+figure is read when the running statement lets it: the resident size, its peak and Arrow's bytes
+are read first, at the moment.
 """
 
 from __future__ import annotations
