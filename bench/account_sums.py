@@ -4,7 +4,8 @@ memory of the statements that turn every contact into one row per account.
 
     uv run python bench/account_sums.py                          # 10,000,000 contacts
     uv run python bench/account_sums.py --contacts 3000000
-    uv run python bench/account_sums.py --memory-limit 175MB    # the sums under another limit
+    uv run python bench/account_sums.py --memory-limit 175MB    # the scorer's limit, the fallback's
+    uv run python bench/account_sums.py --part-contacts 20000000    # the sums in one part
     uv run python bench/account_sums.py --blocks 100    # then 100 blocks' account rows, as the scoring pass reads them
 
 The account pass writes every lead of a file with an account as a contact row (a Parquet file a
@@ -14,9 +15,12 @@ Reading 10 million generated leads to get there takes twenty minutes on a 2-core
 script writes contacts of the same shape instead, 12,000 a file (three contacts an account, as
 bench/generate.py's leads have; a person per contact; every seventh matching the ``same_account``
 condition of the installed packs) on the engine's own connection (two threads; the account pass's
-memory limit while they are written, the scorer's 200 MB for the sums, as a run has them), then
-times each statement of ``finish`` with its peak resident memory, then ``finish`` whole, and prints the
-process's peak. ``--memory-limit`` sets the scorer's limit, which the sums run under. With ``--blocks N``
+memory limit while they are written), then times each sum of the first part of the accounts
+(``finish`` sums up PART_CONTACTS contacts a part, under the sums' limit) with its peak resident
+memory, then ``finish`` whole (the sums, then the sort of each contact's account row, each with the
+peak so far), and prints the process's peak. ``--part-contacts`` sets the contacts a part (a number
+past ``--contacts`` sums them in one part); ``--memory-limit`` sets the scorer's limit, the one a part
+or a range of the sort that does not fit in its own runs again under. With ``--blocks N``
 it then reads the account rows of N blocks of 12,000 leads spread over the file (``b_acc``, as the
 scoring pass's statements read it), and prints their time and the resident memory after them.
 """
@@ -30,6 +34,7 @@ from datetime import datetime, timezone
 
 from leadscore import Engine, PluginManager
 from leadscore.columnar import sql as q
+from leadscore.columnar import accounts
 from leadscore.columnar.accounts import AccountPass
 from leadscore.columnar.scan import _views
 from proc_memory import reset_peak, status
@@ -42,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=10_000_000, help="contacts (default 10000000)")
     parser.add_argument("--blocks", type=int, default=0, help="then read this many blocks' account rows (default 0)")
-    parser.add_argument("--memory-limit", help="the scorer's DuckDB memory limit, the sums' (default the engine's)")
+    parser.add_argument("--memory-limit", help="the scorer's DuckDB memory limit (default the engine's)")
+    parser.add_argument("--part-contacts", type=int, default=accounts.PART_CONTACTS,
+                        help=f"contacts a part of the sums (default {accounts.PART_CONTACTS})")
     args = parser.parse_args(argv)
+    accounts.PART_CONTACTS = args.part_contacts
     limit = {"memory_limit": args.memory_limit} if args.memory_limit else {}
     with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF, **limit) as engine:
         if not engine.needs_accounts:
@@ -63,31 +71,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in {account_pass.files.files} files "
               f"in {time.perf_counter() - started:.1f} s")
         account_pass.gather()
-        steps = [("account_sum", account_pass.sql.summary())]
-        steps += [(f"same_{index}", account_pass.sql.same(index)) for index in range(len(account_pass.signals))]
+        parts = max(1, -(-args.contacts // accounts.PART_CONTACTS))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS SELECT * FROM contacts WHERE hash(key) % {parts} = 0")
+        steps = [("account_sum", account_pass.sql.summary("part_contacts"))]
+        steps += [(f"same_{index}", account_pass.sql.same(index, "part_contacts"))
+                  for index in range(len(account_pass.signals))]
+        print(f"part 1 of {parts}, under {accounts.ACCOUNT_SUMS_MEMORY}:")
         failed = False
-        for name, select in steps:
-            started = time.perf_counter()
-            try:
-                reset_peak()
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
-                print(f"{name}: {time.perf_counter() - started:.1f} s, peak {_peak_mib():.0f} MiB")
-            except Exception as err:  # noqa: BLE001 - the figure to report
-                failed = True
-                print(f"{name}: failed after {time.perf_counter() - started:.1f} s: {str(err).splitlines()[0]}")
+        with account_pass.limited(accounts.ACCOUNT_SUMS_MEMORY):
+            for name, select in steps:
+                started = time.perf_counter()
+                try:
+                    reset_peak()
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
+                    print(f"  {name}: {time.perf_counter() - started:.1f} s, peak {_peak_mib():.0f} MiB")
+                except Exception as err:  # noqa: BLE001 - the figure to report
+                    failed = True
+                    print(f"  {name}: failed after {time.perf_counter() - started:.1f} s: {str(err).splitlines()[0]}")
         for name, _ in steps:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute("DROP VIEW part_contacts")
         if not failed:
             started = time.perf_counter()
             reset_peak()
-            accounts = account_pass.finish()
-            print(f"finish (the same statements, then each account's row and each lead's account): "
+            sorted_rows = AccountPass._sorted_rows
+
+            def timed_sort(self: AccountPass, *sort_args: object) -> None:
+                print(f"finish: the sums in {time.perf_counter() - started:.1f} s, peak {_peak_mib():.0f} MiB")
+                sorted_rows(self, *sort_args)
+
+            AccountPass._sorted_rows = timed_sort  # type: ignore[method-assign]
+            rows = account_pass.finish()
+            print(f"finish whole (the sums, then each contact's account row in line order): "
                   f"{time.perf_counter() - started:.1f} s, peak {_peak_mib():.0f} MiB")
             if args.blocks:
                 _peak_mib()
                 print(f"peak resident memory so far {_highest:.0f} MiB")
-                _read_blocks(con, accounts, args.contacts, args.blocks)
-            accounts.close()
+                _read_blocks(con, rows, args.contacts, args.blocks)
+            rows.close()
     _peak_mib()
     print(f"peak resident memory {_highest:.0f} MiB")
     return 1 if failed else 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run ``leadscore`` with the peak resident memory of each phase of a columnar scan with the
-account pass: the pass reading the file, its sums (``AccountPass.finish``), the scoring pass.
+account pass: the pass reading the file, its sums (``AccountPass.finish`` up to the sort), the sort of
+each contact's account row into line order (``AccountPass._sorted_rows``), the scoring pass.
 
     uv run python bench/phase_peaks.py score g10m.jsonl --engine duckdb --as-of 2026-11-23 -o d.jsonl
 
@@ -40,9 +41,16 @@ def main() -> None:
         try:
             return finish(self, *args, **kwargs)
         finally:
-            _phase("sums")
+            _phase("the sort of each contact's account row")
+
+    sorted_rows = accounts.AccountPass._sorted_rows
+
+    def timed_sort(self: accounts.AccountPass, *args: object, **kwargs: object) -> None:
+        _phase("sums")
+        sorted_rows(self, *args, **kwargs)
 
     accounts.AccountPass.finish = timed_finish  # type: ignore[method-assign]
+    accounts.AccountPass._sorted_rows = timed_sort  # type: ignore[method-assign]
     atexit.register(_phase, "scoring pass (or the whole run, without the account pass)")
     from leadscore_cli.main import main as cli
 

@@ -284,10 +284,21 @@ def test_duckdb_prints_no_progress_bar_where_the_cards_may_be_going(tmp_path: Pa
         store.close()
 
 
-def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_scorers() -> None:
+def test_the_account_pass_reads_and_sums_under_limits_of_its_own_and_scores_under_the_scorers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """While the account pass reads blocks DuckDB's memory limit is the pass's (the contacts wait on
-    disk); the sums and the scoring pass run under the scorer's own limit."""
+    disk), while it sums them up the sums' (ACCOUNT_SUMS_MEMORY); the scoring pass runs under the
+    scorer's own limit."""
     from leadscore.columnar.accounts import AccountPass
+
+    summing: list[str] = []
+    sum_part = AccountPass._sum_part
+
+    def noted(self: Any, *args: Any) -> None:
+        summing.append(limit())
+        sum_part(self, *args)
+
+    monkeypatch.setattr(AccountPass, "_sum_part", noted)
 
     with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
         scorer = engine.columnar_scorer(AS_OF, explain=False, values=False, render="jsonl")
@@ -301,6 +312,7 @@ def test_the_account_pass_reads_under_its_own_memory_limit_and_sums_under_the_sc
             raise RuntimeError("a read that fails half-way")
         assert limit() == own
         account_pass.finish()
+        assert limit() == own and len(summing) == 1 and summing[0].startswith("114")  # 120MB
 
 
 def test_each_contacts_account_row_is_sorted_again_under_the_scorers_limit_where_its_own_is_too_small(
@@ -329,6 +341,73 @@ def test_each_contacts_account_row_is_sorted_again_under_the_scorers_limit_where
     monkeypatch.setattr(accounts, "CONTACT_ACCOUNTS_MEMORY", "1MB")  # too small for the join and the sort
     assert _score(tmp_path, source, "duckdb", "--explain") == sorted_once
     assert len(failed) == 1 and "Out of Memory" in failed[0]
+
+
+@pytest.mark.parametrize("extra", [("--explain",), ("--dedupe", "--explain"), ("--accounts", "ACCOUNTS"),
+                                   ("-r", "firr-base")])
+def test_the_account_sums_of_a_part_of_the_accounts_at_a_time_give_the_python_engines_cards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]) -> None:
+    """Past PART_CONTACTS contacts the accounts are summed up a part at a time (by a hash of their key,
+    so each account is whole in one part), and each contact's account row sorted into line order a
+    range of lines at a time, a file each: the cards, their reasons, the account cards of --accounts
+    and the runs with --dedupe are the python engine's, with every part counted once."""
+    from leadscore.columnar import accounts
+
+    parts: list[int] = []
+    sorted_files: list[int] = []
+    sum_part, write = accounts.AccountPass._sum_part, accounts.ParquetFolder.write
+
+    def counted(self: Any, contacts: str, first: bool) -> None:
+        sum_part(self, contacts, first)
+        parts.append(self.scorer.con.execute(f"SELECT count(*) FROM {contacts}").fetchall()[0][0])
+
+    def written(self: Any, con: Any, select: str, row_group: int | None = None) -> None:
+        write(self, con, select, row_group)
+        if self.folder.name.startswith("contact-accounts-"):
+            sorted_files.append(con.execute(f"SELECT count(*) FROM ({select})").fetchall()[0][0])
+
+    source = _generated(tmp_path, 300, 5, *ODD_AND_DUPLICATE)
+    args = [str(tmp_path / "accounts.csv") if item == "ACCOUNTS" else item for item in extra]
+    python = _score(tmp_path, source, "python", *args)
+    in_python = (tmp_path / "accounts.csv").read_text(encoding="utf-8") if "ACCOUNTS" in extra else ""
+    monkeypatch.setattr(accounts.AccountPass, "_sum_part", counted)
+    monkeypatch.setattr(accounts.ParquetFolder, "write", written)
+    monkeypatch.setattr(accounts, "PART_CONTACTS", 40)
+    assert _score(tmp_path, source, "duckdb", *args) == python and python[1]  # exit 1: the odd line's rejection
+    assert in_python == ((tmp_path / "accounts.csv").read_text(encoding="utf-8") if in_python else "")
+    if extra == ("-r", "firr-base"):  # no pack of its reads an account signal: no account pass
+        assert parts == []
+        return
+    assert len(parts) >= 7 and all(parts) and sum(parts) >= 290  # every contact in one part or another
+    assert len(sorted_files) == len(parts) and all(sorted_files) and sum(sorted_files) == sum(parts)
+
+
+def test_a_part_of_the_accounts_is_summed_again_under_the_scorers_limit_where_the_sums_own_is_too_small(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where DuckDB runs out of memory summing up a part of the accounts under the sums' own limit,
+    the part runs again under the scorer's, from nothing (its transaction rolled back): the cards are
+    the python engine's, each account counted once."""
+    import duckdb
+
+    from leadscore.columnar import accounts
+
+    source = _generated(tmp_path, 300, 5)
+    python = _score(tmp_path, source, "python", "--explain")
+    failed: list[str] = []
+    sum_part = accounts.AccountPass._sum_part
+
+    def recorded(self: Any, *args: Any) -> None:
+        try:
+            sum_part(self, *args)
+        except duckdb.OutOfMemoryException as err:
+            failed.append(str(err).splitlines()[0])
+            raise
+
+    monkeypatch.setattr(accounts.AccountPass, "_sum_part", recorded)
+    monkeypatch.setattr(accounts, "PART_CONTACTS", 100)
+    monkeypatch.setattr(accounts, "ACCOUNT_SUMS_MEMORY", "1MB")  # too small for the sums
+    assert _score(tmp_path, source, "duckdb", "--explain") == python and python[0] == 0
+    assert len(failed) >= 3 and all("Out of Memory" in error for error in failed)
 
 
 NO_SENIOR_PACK = """

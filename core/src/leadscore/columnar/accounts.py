@@ -72,13 +72,14 @@ class AccountSql:
             select = select.join(q.table("cards", "c"), on=q.col("k", "c").eq(q.col("k", "s")), join_type="left", copy=False)
         return select.where(q.not_null(key), copy=False)
 
-    def summary(self) -> exp.Select:
-        """Per account: its people (leads counted by person_key), engaged and senior engaged people,
-        distinct functions engaged, the sum of each person's largest high-intent count, best total."""
+    def summary(self, contacts: str = "contacts") -> exp.Select:
+        """Per account of ``contacts``: its people (leads counted by person_key), engaged and senior
+        engaged people, distinct functions engaged, the sum of each person's largest high-intent count,
+        best total."""
         people = (q.select(q.col("key"), q.col("person"), q.fn("bool_or", q.col("engaged")).as_("e", copy=False),
                            q.fn("bool_or", q.and_(q.col("engaged"), q.col("senior"))).as_("se", copy=False),
                            q.fn("max", q.col("high")).as_("h", copy=False))
-                  .from_("contacts", copy=False).group_by(q.col("key"), q.col("person"), copy=False))
+                  .from_(contacts, copy=False).group_by(q.col("key"), q.col("person"), copy=False))
         per_person = (q.select(q.col("key"), exp.Count(this=exp.Star()).as_("contacts", copy=False),
                                q.fn("count_if", q.col("e")).as_("engaged", copy=False),
                                q.fn("count_if", q.col("se")).as_("senior_engaged", copy=False),
@@ -88,15 +89,15 @@ class AccountSql:
                                expression=exp.Where(this=_function_engaged()))
         per_lead = (q.select(q.col("key"), functions.as_("functions", copy=False),
                              q.fn("max", q.col("total")).as_("best", copy=False))
-                    .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
+                    .from_(contacts, copy=False).group_by(q.col("key"), copy=False))
         p, f = lambda c: q.col(c, "p"), lambda c: q.col(c, "f")  # noqa: E731
         return (q.select(p("key"), p("contacts"), p("engaged"), p("senior_engaged"), f("functions"),
                          q.cast(p("high"), "BIGINT").as_("high", copy=False), f("best"))
                 .from_(per_person.subquery("p", copy=False))
                 .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
 
-    def extras(self) -> exp.Select:
-        """Per account what its roll-up card shows beyond the signals: the functions engaged by name
+    def extras(self, contacts: str = "contacts") -> exp.Select:
+        """Per account of ``contacts`` what its roll-up card shows beyond the signals: the functions engaged by name
         (sorted), and the lead with the best total before account rules (the smallest id among
         equals), when a pack reads that total."""
         names = exp.Filter(this=q.fn("list", exp.Distinct(expressions=[q.col("function")])),
@@ -107,14 +108,14 @@ class AccountSql:
         best = exp.Filter(this=q.fn("arg_min", q.col("id"), order), expression=exp.Where(this=q.not_null(q.col("total"))))
         functions = q.fn("list_sort", q.coalesce(names, exp.Array(expressions=[])))
         return (q.select(q.col("key"), functions.as_("functions", copy=False), best.as_("best_lead", copy=False))
-                .from_("contacts", copy=False).group_by(q.col("key"), copy=False))
+                .from_(contacts, copy=False).group_by(q.col("key"), copy=False))
 
-    def same(self, index: int) -> exp.Select:
-        """Per account: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
+    def same(self, index: int, contacts: str = "contacts") -> exp.Select:
+        """Per account of ``contacts``: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
         first matching lead), counted and named by that lead's id."""
         cap = self.caps[self.signals[index]]
         firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
-                           q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_("contacts", copy=False)
+                           q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_(contacts, copy=False)
                   .where(q.col(f"m{index}"), copy=False).group_by(q.col("key"), q.col("person"), copy=False))
         # The first `cap` people by their first lead: an aggregate that keeps `cap` values per account,
         # which DuckDB can spill, where ranking every person in a window ran out of memory at 10M leads.
@@ -175,13 +176,15 @@ class AccountSql:
         return (q.select(*cols, copy=False).from_(q.table(contacts, "c"), copy=False)
                 .join(accounts, on=r("key").eq(q.col("key", "c")), copy=False))
 
-    def by_contact(self, by_account: str, contacts: str = "contacts") -> exp.Select:
+    def by_contact(self, by_account: str, contacts: str = "contacts", lines: tuple[int, int] | None = None) -> exp.Select:
         """Each contact's ``k`` and its account's row of ``by_account`` (by ``key``), in line order:
         the scoring pass reads a block's rows by a range of ``k``, which skips all but the row groups
-        holding it (see :meth:`block_rows`)."""
+        holding it (see :meth:`block_rows`). ``lines``: only the contacts on those lines (first, last)."""
         select = (q.select(q.col("k", "c"), exp.Column(this=exp.Star(), table=q.ident("r")), copy=False)
                   .from_(q.table(contacts, "c"), copy=False)
                   .join(q.table(by_account, "r"), on=q.col("key", "r").eq(q.col("key", "c")), copy=False))
+        if lines is not None:
+            select = select.where(exp.Between(this=q.col("k", "c"), low=q.lit(lines[0]), high=q.lit(lines[1])), copy=False)
         return select.order_by(q.col("k", "c"), copy=False)
 
     def block_rows(self, by_contact: str, lines: tuple[int, int]) -> exp.Select:
@@ -205,6 +208,13 @@ ACCOUNT_PASS_MEMORY = "120MB"
 # each, so a block's read skips the others.
 CONTACT_ACCOUNTS_MEMORY = "120MB"
 CONTACT_ACCOUNTS_ROW_GROUP = 16_384
+
+# The sums run a part of the accounts at a time, each part under this limit (not the scorer's): at ten
+# million contacts of 3.3 million accounts they took all of the scorer's 200 MB on top of what the
+# process held after the pass (a peak about 220 MiB above it); in five parts of about two million
+# contacts under 120 MB, about 135 MiB above it, for some 20% more time (bench/README.md, thirty-fifth round).
+PART_CONTACTS = 2_000_000
+ACCOUNT_SUMS_MEMORY = "120MB"
 
 
 class AccountPass:
@@ -297,18 +307,12 @@ class AccountPass:
         while chunk := dict(islice(merged, BATCH)):
             self._python_contacts(con, chunk, "merged_contacts")
         self.gather(left_out, "merged_contacts")
-        steps = [("account_sum", self.sql.summary())]
-        if self.roll_up:  # kept for the account cards (see SqlAccounts.accounts)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE account_extras AS {q.sql(self.sql.extras())}")
-        steps += [(f"same_{index}", self.sql.same(index)) for index in range(len(self.signals))]
-        steps += [("account_rows", self.sql.by_account())]
-        for name, select in steps:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
-        for name, _ in steps[:-1]:
-            con.execute(f"DROP TABLE {name}")
+        first, last, count = con.execute("SELECT min(k), max(k), count(*) FROM contacts").fetchall()[0]
+        parts = max(1, -(-count // PART_CONTACTS))
+        self._account_rows(parts)
         by_contact = ParquetFolder(self.scorer.tmp.name, "contact-accounts-")
         try:
-            self._sorted_rows(by_contact)
+            self._sorted_rows(by_contact, parts, first, last)
         except BaseException:
             by_contact.close()
             raise
@@ -318,19 +322,70 @@ class AccountPass:
         self.close()
         return SqlAccounts(self, con, by_contact, self.roll_up)
 
-    def _sorted_rows(self, by_contact: ParquetFolder) -> None:
-        """Each contact's account row in line order, as ``by_contact``'s file, under
-        CONTACT_ACCOUNTS_MEMORY; where DuckDB cannot sort them in that (ten million contacts of 3.3
-        million accounts now and then did not: the join beside the sort), again under the scorer's
+    def _account_rows(self, parts: int) -> None:
+        """The tables ``account_rows`` (each account's signals) and, for the account cards,
+        ``account_extras``: the sums of one of ``parts`` parts of the accounts at a time (by a hash
+        of their key), each under ACCOUNT_SUMS_MEMORY; a part DuckDB cannot sum in that runs again
+        under the scorer's own limit (the one --memory-limit sets and the way out an error names)."""
+        import duckdb
+
+        con = self.scorer.con
+        for part in range(parts):
+            source = "contacts"
+            if parts > 1:
+                source = "part_contacts"
+                con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS "
+                            f"SELECT * FROM contacts WHERE hash(key) % {parts} = {part}")
+            try:
+                with self.limited(ACCOUNT_SUMS_MEMORY):
+                    self._sum_part(source, part == 0)
+            except duckdb.OutOfMemoryException:
+                self._sum_part(source, part == 0)
+        if parts > 1:
+            con.execute("DROP VIEW part_contacts")
+
+    def _sum_part(self, contacts: str, first: bool) -> None:
+        """The accounts of ``contacts`` into ``account_rows`` (and ``account_extras``): the tables
+        made when ``first``, added to after. One transaction: a part that fails leaves nothing behind,
+        so it can run again."""
+        con = self.scorer.con
+        sums = [("account_sum", self.sql.summary(contacts))]
+        sums += [(f"same_{index}", self.sql.same(index, contacts)) for index in range(len(self.signals))]
+        kept = [("account_rows", self.sql.by_account())]
+        if self.roll_up:  # kept for the account cards (see SqlAccounts.accounts)
+            kept.append(("account_extras", self.sql.extras(contacts)))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, select in sums:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(select)}")
+            for name, select in kept:
+                made = f"CREATE OR REPLACE TEMP TABLE {name} AS" if first else f"INSERT INTO {name}"
+                con.execute(f"{made} {q.sql(select)}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        for name, _ in sums:
+            con.execute(f"DROP TABLE {name}")
+
+    def _sorted_rows(self, by_contact: ParquetFolder, parts: int, first: int | None, last: int | None) -> None:
+        """Each contact's account row in line order, as ``by_contact``'s files: the contacts of lines
+        ``first`` to ``last`` in ``parts`` ranges of lines, a file each, each sorted under
+        CONTACT_ACCOUNTS_MEMORY; a range DuckDB cannot sort in that runs again under the scorer's
         own limit, the one --memory-limit sets and the way out an error names."""
         import duckdb
 
-        select = q.sql(self.sql.by_contact("account_rows"))
-        try:
-            with self.limited(CONTACT_ACCOUNTS_MEMORY):
+        ranges: list[tuple[int, int] | None] = [None]  # no contacts: one empty file
+        if first is not None and last is not None:
+            width = (last - first) // parts + 1
+            ranges = [(low, min(low + width - 1, last)) for low in range(first, last + 1, width)]
+        for lines in ranges:
+            select = q.sql(self.sql.by_contact("account_rows", lines=lines))
+            try:
+                with self.limited(CONTACT_ACCOUNTS_MEMORY):
+                    by_contact.write(self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP)
+            except duckdb.OutOfMemoryException:
                 by_contact.write(self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP)
-        except duckdb.OutOfMemoryException:
-            by_contact.write(self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP)
 
     def gather(self, left_out: str | None = None, also: str | None = None) -> None:
         """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
