@@ -410,6 +410,39 @@ def test_a_part_of_the_accounts_is_summed_again_under_the_scorers_limit_where_th
     assert len(failed) >= 3 and all("Out of Memory" in error for error in failed)
 
 
+def test_a_part_of_the_sums_that_fails_half_way_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part of the account sums is one transaction: where a statement fails after others of the part
+    ran, the rows the earlier parts made are all the tables hold, and the part's own sums are gone (so
+    it can run again without counting an account twice)."""
+    import duckdb
+    from sqlglot import parse_one
+
+    from leadscore.columnar.accounts import AccountPass
+
+    with Engine(plugins=PluginManager(), backend="duckdb", as_of=AS_OF) as engine:
+        scorer = engine.columnar_scorer(AS_OF, explain=False, values=False, render="jsonl")
+        account_pass = AccountPass(engine, scorer, AS_OF)
+        matched = "".join(f", i % 2 = 0 AS m{index}" for index in range(len(account_pass.signals)))
+        with account_pass.reading():
+            account_pass.write(f"""SELECT i AS k, 'ACC-' || (i // 3)::VARCHAR AS key, 'L-' || i::VARCHAR AS id,
+                'e:p' || i::VARCHAR AS person, true AS engaged, i = 0 AS senior, 'sales' AS function, 1 AS high,
+                NULL AS total{matched} FROM range(6) t(i)""")
+        account_pass.gather()
+        con = scorer.con
+        for key, first in (("ACC-0", True), ("ACC-1", False)):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS SELECT * FROM contacts WHERE key = '{key}'")
+            if not first:  # the part's sums run, then its account rows cannot be added
+                monkeypatch.setattr(account_pass.sql, "by_account", lambda: parse_one("SELECT 'x'::INTEGER AS key"))
+                with pytest.raises(duckdb.Error):
+                    account_pass._sum_part("part_contacts", first)
+            else:
+                account_pass._sum_part("part_contacts", first)
+        assert con.execute('SELECT key, "account.contacts" FROM account_rows').fetchall() == [("ACC-0", 3)]
+        tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert "account_sum" not in tables and "same_0" not in tables
+        account_pass.close()
+
+
 NO_SENIOR_PACK = """
 [pack]
 name = "committee"

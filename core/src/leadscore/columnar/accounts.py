@@ -97,9 +97,9 @@ class AccountSql:
                 .join(per_lead.subquery("f", copy=False), on=p("key").eq(f("key")), copy=False))
 
     def extras(self, contacts: str = "contacts") -> exp.Select:
-        """Per account of ``contacts`` what its roll-up card shows beyond the signals: the functions engaged by name
-        (sorted), and the lead with the best total before account rules (the smallest id among
-        equals), when a pack reads that total."""
+        """Per account of ``contacts`` what its roll-up card shows beyond the signals: the functions
+        engaged by name (sorted), and the lead with the best total before account rules (the smallest
+        id among equals), when a pack reads that total."""
         names = exp.Filter(this=q.fn("list", exp.Distinct(expressions=[q.col("function")])),
                            expression=exp.Where(this=_function_engaged()))
         # The greatest total, then the smallest id: the least (-total, id).
@@ -111,8 +111,8 @@ class AccountSql:
                 .from_(contacts, copy=False).group_by(q.col("key"), copy=False))
 
     def same(self, index: int, contacts: str = "contacts") -> exp.Select:
-        """Per account of ``contacts``: the first ``cap`` distinct people meeting the ``where`` (in the input order of their
-        first matching lead), counted and named by that lead's id."""
+        """Per account of ``contacts``: the first ``cap`` distinct people meeting the ``where`` (in the
+        input order of their first matching lead), counted and named by that lead's id."""
         cap = self.caps[self.signals[index]]
         firsts = (q.select(q.col("key"), q.col("person"), q.fn("min", q.col("k")).as_("first", copy=False),
                            q.fn("arg_min", q.col("id"), q.col("k")).as_("id", copy=False)).from_(contacts, copy=False)
@@ -209,10 +209,12 @@ ACCOUNT_PASS_MEMORY = "120MB"
 CONTACT_ACCOUNTS_MEMORY = "120MB"
 CONTACT_ACCOUNTS_ROW_GROUP = 16_384
 
-# The sums run a part of the accounts at a time, each part under this limit (not the scorer's): at ten
-# million contacts of 3.3 million accounts they took all of the scorer's 200 MB on top of what the
-# process held after the pass (a peak about 220 MiB above it); in five parts of about two million
-# contacts under 120 MB, about 135 MiB above it, for some 20% more time (bench/README.md, thirty-fifth round).
+# The sums run a part of the accounts at a time (about PART_CONTACTS contacts a part), each part under
+# this limit, not the scorer's, and the sort above a range of lines at a time, as many ranges as
+# parts. At ten million contacts of 3.3 million accounts the sums in one part took all of the scorer's
+# 200 MB on top of what the process held after the pass (a peak about 220 MiB above it), and the sort
+# in one range did not fit in its 120 MB; in five parts and ranges, about 135 MiB above it, in about
+# the same time (bench/README.md, thirty-fifth round).
 PART_CONTACTS = 2_000_000
 ACCOUNT_SUMS_MEMORY = "120MB"
 
@@ -291,16 +293,16 @@ class AccountPass:
     def finish(self, left_out: str | None = None, merged: Iterable[tuple[int, Lead]] = ()) -> SqlAccounts:
         """Each account's signals (the table ``account_rows``, by key, for the leads the python
         engine scores) and each contact's account row in line order (:meth:`AccountSql.by_contact`,
-        one Parquet file, which the scoring pass reads a block at a time); the contacts and the
-        summaries they made are dropped. ``left_out``: a table of the lines (``k``) whose contacts
-        do not count (later leads with an id met before; with --dedupe, every copy of an id that
-        more than one line has). ``merged``: (line, lead) of the leads those copies were merged
-        into (--dedupe), counted the python way at their line, as the scoring pass scores them.
+        a Parquet file a range of lines, which the scoring pass reads a block at a time); the
+        contacts and the summaries they made are dropped. ``left_out``: a table of the lines (``k``)
+        whose contacts do not count (later leads with an id met before; with --dedupe, every copy of
+        an id that more than one line has). ``merged``: (line, lead) of the leads those copies were
+        merged into (--dedupe), counted the python way at their line, as the scoring pass scores them.
 
         Each block used to join every contact's account key (a table of ``k`` and ``key``) with
         every account's row: at ten million leads 1.2 s a block, with the two tables read back from
         DuckDB's temporary storage filling its whole memory limit; a block's range of lines in the
-        sorted file is read in about 0.1 s (bench/README.md, fifteenth round)."""
+        sorted files is read in about 0.1 s (bench/README.md, fifteenth round)."""
         con = self.scorer.con
         con.execute("CREATE OR REPLACE TEMP TABLE merged_contacts AS SELECT * FROM python_contacts LIMIT 0")
         merged = iter(merged)
@@ -552,7 +554,7 @@ class SqlAccounts:
         return self.run.sql.block_rows(found, lines)
 
     def close(self) -> None:
-        """Remove the file of each contact's account row (when the scan ends)."""
+        """Remove the files of each contact's account row (when the scan ends)."""
         self.by_contact.close()
 
     def fetch(self, keys: Iterable[str | None]) -> None:
