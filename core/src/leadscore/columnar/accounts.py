@@ -9,8 +9,9 @@ in 30 days, the best contact total before account rules (when a rulepack uses it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -329,8 +330,6 @@ class AccountPass:
         ``account_extras``: the sums of one of ``parts`` parts of the accounts at a time (by a hash
         of their key), each under ACCOUNT_SUMS_MEMORY; a part DuckDB cannot sum in that runs again
         under the scorer's own limit (the one --memory-limit sets and the way out an error names)."""
-        import duckdb
-
         con = self.scorer.con
         for part in range(parts):
             source = "contacts"
@@ -338,11 +337,7 @@ class AccountPass:
                 source = "part_contacts"
                 con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS "
                             f"SELECT * FROM contacts WHERE hash(key) % {parts} = {part}")
-            try:
-                with self.limited(ACCOUNT_SUMS_MEMORY):
-                    self._sum_part(source, part == 0)
-            except duckdb.OutOfMemoryException:
-                self._sum_part(source, part == 0)
+            self._fitted(ACCOUNT_SUMS_MEMORY, partial(self._sum_part, source, part == 0))
         if parts > 1:
             con.execute("DROP VIEW part_contacts")
 
@@ -375,19 +370,25 @@ class AccountPass:
         ``first`` to ``last`` in ``parts`` ranges of lines, a file each, each sorted under
         CONTACT_ACCOUNTS_MEMORY; a range DuckDB cannot sort in that runs again under the scorer's
         own limit, the one --memory-limit sets and the way out an error names."""
-        import duckdb
-
         ranges: list[tuple[int, int] | None] = [None]  # no contacts: one empty file
         if first is not None and last is not None:
             width = (last - first) // parts + 1
             ranges = [(low, min(low + width - 1, last)) for low in range(first, last + 1, width)]
         for lines in ranges:
             select = q.sql(self.sql.by_contact("account_rows", lines=lines))
-            try:
-                with self.limited(CONTACT_ACCOUNTS_MEMORY):
-                    by_contact.write(self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP)
-            except duckdb.OutOfMemoryException:
-                by_contact.write(self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP)
+            self._fitted(CONTACT_ACCOUNTS_MEMORY,
+                         partial(by_contact.write, self.scorer.con, select, row_group=CONTACT_ACCOUNTS_ROW_GROUP))
+
+    def _fitted(self, limit: str, step: Callable[[], None]) -> None:
+        """``step`` under DuckDB's memory limit ``limit``; where DuckDB runs out of memory in it, ``step``
+        again under the scorer's own limit (a step leaves nothing behind when it fails)."""
+        import duckdb
+
+        try:
+            with self.limited(limit):
+                step()
+        except duckdb.OutOfMemoryException:
+            step()
 
     def gather(self, left_out: str | None = None, also: str | None = None) -> None:
         """The view ``contacts`` over every contact counted (the files and ``python_contacts``), but
