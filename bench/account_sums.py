@@ -71,11 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.contacts:,} contacts of {args.contacts // 3:,} accounts written in {account_pass.files.files} files "
               f"in {time.perf_counter() - started:.1f} s")
         account_pass.gather()
-        parts = max(1, -(-args.contacts // accounts.PART_CONTACTS))
-        con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS SELECT * FROM contacts WHERE hash(key) % {parts} = 0")
-        steps = [("account_sum", account_pass.sql.summary("part_contacts"))]
-        steps += [(f"same_{index}", account_pass.sql.same(index, "part_contacts"))
-                  for index in range(len(account_pass.signals))]
+        parts = accounts.parts_of(args.contacts)
+        source = account_pass.part_contacts(parts, 0)
+        steps = [("account_sum", account_pass.sql.summary(source))]
+        steps += [(f"same_{index}", account_pass.sql.same(index, source)) for index in range(len(account_pass.signals))]
         print(f"part 1 of {parts}, under {accounts.ACCOUNT_SUMS_MEMORY}:")
         failed = False
         with account_pass.limited(accounts.ACCOUNT_SUMS_MEMORY):
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {name}: failed after {time.perf_counter() - started:.1f} s: {str(err).splitlines()[0]}")
         for name, _ in steps:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-        con.execute("DROP VIEW part_contacts")
+        con.execute("DROP VIEW IF EXISTS part_contacts")
         if not failed:
             started = time.perf_counter()
             reset_peak()

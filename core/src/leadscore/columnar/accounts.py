@@ -220,6 +220,11 @@ PART_CONTACTS = 2_000_000
 ACCOUNT_SUMS_MEMORY = "120MB"
 
 
+def parts_of(contacts: int) -> int:
+    """How many parts the sums of ``contacts`` contacts run in: about PART_CONTACTS a part, at least one."""
+    return max(1, -(-contacts // PART_CONTACTS))
+
+
 class AccountPass:
     """Built block by block (:meth:`add_sql` and :meth:`add_python` after each block is read, inside
     :meth:`reading`), then :meth:`finish`.
@@ -311,7 +316,7 @@ class AccountPass:
             self._python_contacts(con, chunk, "merged_contacts")
         self.gather(left_out, "merged_contacts")
         first, last, count = con.execute("SELECT min(k), max(k), count(*) FROM contacts").fetchall()[0]
-        parts = max(1, -(-count // PART_CONTACTS))
+        parts = parts_of(count)
         self._account_rows(parts)
         by_contact = ParquetFolder(self.scorer.tmp.name, "contact-accounts-")
         try:
@@ -330,16 +335,18 @@ class AccountPass:
         ``account_extras``: the sums of one of ``parts`` parts of the accounts at a time (by a hash
         of their key), each under ACCOUNT_SUMS_MEMORY; a part DuckDB cannot sum in that runs again
         under the scorer's own limit (the one --memory-limit sets and the way out an error names)."""
-        con = self.scorer.con
         for part in range(parts):
-            source = "contacts"
-            if parts > 1:
-                source = "part_contacts"
-                con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS "
-                            f"SELECT * FROM contacts WHERE hash(key) % {parts} = {part}")
-            self._fitted(ACCOUNT_SUMS_MEMORY, partial(self._sum_part, source, part == 0))
-        if parts > 1:
-            con.execute("DROP VIEW part_contacts")
+            self._fitted(ACCOUNT_SUMS_MEMORY, partial(self._sum_part, self.part_contacts(parts, part), part == 0))
+        self.scorer.con.execute("DROP VIEW IF EXISTS part_contacts")
+
+    def part_contacts(self, parts: int, part: int) -> str:
+        """The relation of the contacts of accounts in part ``part`` of ``parts`` (by a hash of their
+        key): ``contacts`` itself when there is one part, else the view ``part_contacts`` made now."""
+        if parts == 1:
+            return "contacts"
+        self.scorer.con.execute(f"CREATE OR REPLACE TEMP VIEW part_contacts AS "
+                                f"SELECT * FROM contacts WHERE hash(key) % {parts} = {part}")
+        return "part_contacts"
 
     def _sum_part(self, contacts: str, first: bool) -> None:
         """The accounts of ``contacts`` into ``account_rows`` (and ``account_extras``): the tables
