@@ -170,6 +170,28 @@ def test_ceiling_script_bounds_the_columnar_scan_by_its_parts(packs: list[str], 
     assert {"read", "plan", "sig"} <= steps and ("account" in steps) == ("keep" in steps) == (passes == "2 passes")
 
 
+def test_handwritten_query_script_reads_and_scores_generated_leads_in_blocks() -> None:
+    # Plumbing (generate, read with DuckDB's reader, score in blocks with and without the ledger,
+    # report) on 300 leads; the first card of each shown, its total the sum of its sub-scores.
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "handwritten.py"), "--leads", "300",
+                             "--block-leads", "120", "--memory-limit", "200MB"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "HANDWRITTEN_SHOW": "1"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    step = r" +[\d.]+ s wall +[\d.]+ s CPU +[\d,]+ leads/s +[\d.]+ us CPU a lead +peak so far [\d,]+ MiB"
+    assert re.fullmatch("read" + step, lines[1]) and re.fullmatch(r" +300 leads, [\d,]+ activities", lines[2])
+    assert lines[3].strip() == "cards in 3 block(s) of up to 120 leads"
+    assert re.fullmatch("cards" + step, lines[4]) and re.fullmatch("cards, no ledger" + step, lines[7])
+    assert re.fullmatch(r" +300 cards, \d+ bytes a lead", lines[5]) and re.fullmatch(r" +300 cards, \d+ bytes a lead", lines[8])
+    with_ledger, without = json.loads(lines[6]), json.loads(lines[9])
+    assert with_ledger["id"] == without["id"] == "L-0000001" and with_ledger["ledger"]
+    assert {key: value for key, value in with_ledger.items() if key != "ledger"} == without
+    assert with_ledger["total"] == round(sum(with_ledger["sub_scores"].values()), 2)
+    assert with_ledger["top_reasons"] == [line["reason"] for line in with_ledger["ledger"][:3]]
+    assert re.fullmatch(r"read and cards on \d+ cores with none idle: at most [\d,]+ leads/s without the ledger, "
+                        r"[\d,]+ with it", lines[10])
+
+
 def test_the_python_api_gives_the_cards_the_command_line_gives() -> None:
     # The README's Python snippet and `leadscore score` must agree, account pass included
     # (the enterprise pack reads account.* signals for 11 of the sample leads).
