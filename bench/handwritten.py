@@ -27,7 +27,7 @@ It runs in one process and prints, for each step, the wall time and the CPU time
 The leads per second of a step is the file's leads over the step's wall time; "CPU a lead" is what
 bounds the rate on a machine of N cores at N / (CPU a lead) with none idle; the last line gives
 that bound for reading and the cards without the ledger (what ``leadscore score`` writes without
-``--explain``) and with it.
+``--explain``) and with it. ``HANDWRITTEN_SHOW=1`` prints the first card of each output too.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--leads", type=int, default=50_000, help="generated leads to score (default 50,000)")
     source.add_argument("--file", type=Path, help="a JSON Lines file of bench/generate.py's leads instead")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="DuckDB's threads (default: every core)")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (default 4GB)")
     parser.add_argument("--block-leads", type=int, default=0,
                         help="score this many leads a query, as the columnar engine's blocks (default: all at once)")
