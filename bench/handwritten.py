@@ -198,7 +198,8 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--leads", type=int, default=50_000, help="generated leads to score (default 50,000)")
     source.add_argument("--file", type=Path, help="a JSON Lines file of bench/generate.py's leads instead")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="DuckDB's threads (default: every core)")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="DuckDB's threads (default: every core this process may run on)")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (default 4GB)")
     parser.add_argument("--block-leads", type=int, default=0,
                         help="score this many leads a query, as the columnar engine's blocks (default: all at once)")

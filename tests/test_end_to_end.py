@@ -174,7 +174,7 @@ def test_handwritten_query_script_reads_and_scores_generated_leads_in_blocks() -
     # Plumbing (generate, read with DuckDB's reader, score in blocks with and without the ledger,
     # report) on 300 leads; the first card of each shown, its total the sum of its sub-scores.
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "handwritten.py"), "--leads", "300",
-                             "--block-leads", "120", "--memory-limit", "200MB"],
+                             "--block-leads", "120", "--memory-limit", "200MB", "--threads", "2"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "HANDWRITTEN_SHOW": "1"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
