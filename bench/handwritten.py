@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 from decode_instructions import generated  # the script beside this one: bench/generate.py's leads, seed 7
+from proc_memory import status
 
 AS_OF = "2026-12-01"
 
@@ -171,25 +171,16 @@ ORDER BY leads.n
 """
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _peak() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _step(con: duckdb.DuckDBPyConnection, name: str, statements: list[str], leads: int | None) -> tuple[int, float]:
     """(leads, CPU microseconds a lead) of running ``statements``, printed as a line."""
-    wall, cpu = time.perf_counter(), _cpu()
+    wall, cpu = time.perf_counter(), time.process_time()
     for statement in statements:
         con.execute(statement)
-    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if leads is None:
         leads = con.execute("SELECT count(*) FROM leads").fetchone()[0]
     print(f"{name:<20} {wall:8.2f} s wall {cpu:8.2f} s CPU   {leads / wall:9,.0f} leads/s   "
-          f"{cpu / leads * 1e6:6.1f} us CPU a lead   peak so far {_peak():,.0f} MiB")
+          f"{cpu / leads * 1e6:6.1f} us CPU a lead   peak so far {status('VmHWM'):,} MiB")
     return leads, cpu / leads * 1e6
 
 
