@@ -5,6 +5,7 @@ form, the command line on files (cards, explain, CSV, rejections), and bad input
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1026,6 +1027,43 @@ def test_the_block_decoder_takes_lines_as_the_python_reader_does(dicts: list[dic
 def test_activity_times_at_the_edges_are_read_as_the_python_reader_reads_them(stamp: str, taken: bool) -> None:
     acts = [{"type": "page_view", "at": "2026-11-20T09:00:00Z"}, {"type": "demo_request", "at": stamp, "properties": {"url": "/x"}}]
     assert _decoder_agrees([{"id": "L-1", "activities": acts}], True) == taken
+
+
+_near_stamps = st.one_of(
+    st.from_regex(r"20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\.[0-9]{1,7})?Z{0,2}", fullmatch=True),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z", fullmatch=True),
+    st.sampled_from(("2026-11-20T10:00:00Z", "2024-02-29T23:59:59.999999Z", "2026-11-20T10:00:00+00:00", "")),
+    st.text(max_size=24))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_near_stamps, min_size=1, max_size=40))
+def test_the_activity_rows_read_a_time_exactly_when_the_python_reader_reads_it_so(stamps: list[str]) -> None:
+    """``at`` is the reader's time in microseconds for every text of the form the SQL reads, and NULL
+    for every other (the lead then goes to the python reader); DuckDB's cast reads the closing Z itself."""
+    import duckdb
+    import pyarrow as pa
+
+    from leadscore.columnar.engine import WHOLE
+    from leadscore.columnar.lines import STAMP, activity_sql
+    from leadscore.errors import InputError
+    from leadscore.io.timestamps import parse_timestamp
+
+    as_of_us = q.micros(AS_OF)
+    con = duckdb.connect()
+    n = len(stamps)
+    con.register("in_acts", pa.table({"k": list(range(n)), "pos": [0] * n, "type": ["page_view"] * n, "at": stamps,
+                                      "props": pa.nulls(n, pa.string()), "where": pa.nulls(n, pa.string())}))
+    got = dict(con.execute(f'SELECT k, "at" FROM ({activity_sql(as_of_us, "in_acts", evidence=False)})').fetchall())
+    for k, text in enumerate(stamps):
+        want = None
+        if re.fullmatch(STAMP, text):
+            try:
+                us = q.micros(parse_timestamp(text, "x", "at"))
+            except InputError:
+                us = None
+            want = us if us is not None and abs(as_of_us - us) < WHOLE else None
+        assert got[k] == want, (text, got[k], want)
 
 
 def test_a_lead_with_a_time_the_sql_does_not_read_is_scored_and_counted_once(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from sqlglot import exp
 from leadscore.columnar import sql as q
 from leadscore.columnar.engine import WHOLE, quiet
 from leadscore.columnar.files import insert_rows
-from leadscore.columnar.lines import STAMP, collector_paused, evidence_sql
+from leadscore.columnar.lines import STAMP, collector_paused, evidence_sql, stamp_us
 from leadscore.errors import InputError, first_line
 from leadscore.io.parquet import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, ParquetPart, _kind, _text_cells, plain_column
 from leadscore.io.parquet import parts as parquet_parts
@@ -504,8 +504,7 @@ def _time(column: exp.Expression, kind: str | None, date: bool) -> tuple[exp.Exp
     if kind == TIME:
         us = q.fn("epoch_us", q.cast(column, "TIMESTAMP") if date else column)
     elif kind == TEXT:
-        parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", column, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
-        us = q.case([(q.fn("regexp_full_match", column.copy(), q.lit(STAMP)), parsed)], q.lit(None))
+        us = q.case([(q.fn("regexp_full_match", column.copy(), q.lit(STAMP)), stamp_us(column))], q.lit(None))
     else:
         return q.lit(None), q.lit(False)
     ok = exp.Between(this=us.copy(), low=q.lit(_FIRST_US), high=q.lit(_LAST_US))

@@ -249,6 +249,13 @@ _dumps = r.orjson.dumps
 STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z"
 
 
+def stamp_us(text: exp.Expression) -> exp.Expression:
+    """The microseconds of a time written in the form STAMP, NULL where DuckDB does not read it (its
+    cast reads the closing Z as UTC itself: trimming it first took half the cost of a block's
+    activity rows)."""
+    return q.fn("epoch_us", exp.TryCast(this=text, to=exp.DataType.build("TIMESTAMP")))
+
+
 def evidence_sql(kind: exp.Expression, day: exp.Expression, place: exp.Expression) -> exp.Expression:
     """model.evidence_text in SQL: ``page_view on 2026-11-20 (/pricing)`` (``day``: the day as text,
     ``place``: NULL for none)."""
@@ -267,7 +274,7 @@ def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     text: the text was more than half the cost of making the rows).
     """
     text = q.col("at")
-    parsed = q.fn("epoch_us", exp.TryCast(this=q.fn("rtrim", text, q.lit("Z")), to=exp.DataType.build("TIMESTAMP")))
+    parsed = stamp_us(text)
     relation = q.select(exp.Star(), parsed.as_("us", copy=False)).from_(source, copy=False).subquery("a", copy=False)
     us = q.col("us")
     check = q.and_(q.fn("regexp_full_match", text, q.lit(STAMP)), q.not_null(us),
@@ -279,4 +286,4 @@ def activity_sql(as_of_us: int, source: str, *, evidence: bool = True) -> str:
     return q.sql(rows)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "STAMP", "DecodedBlock", "activity_sql", "decode_block", "evidence_sql"]
+__all__ = ["ACTIVITY_COLUMNS", "STAMP", "DecodedBlock", "activity_sql", "decode_block", "evidence_sql", "stamp_us"]
