@@ -247,6 +247,7 @@ class AccountPass:
                         ("total", "BIGINT"), *[(f"m{i}", "BOOLEAN") for i in range(len(self.signals))]]
         con.execute(f"CREATE OR REPLACE TEMP TABLE python_contacts ({', '.join(f'{n} {t}' for n, t in self.columns)})")
         self.files = ParquetFolder(scorer.tmp.name, "contacts-")
+        self.contacts: str | None = None  # each block's contacts statement, made at the first (see add_sql)
         scorer.plan.udfs.register(con)
 
     @contextlib.contextmanager
@@ -269,12 +270,16 @@ class AccountPass:
     def add_sql(self) -> None:
         """Count the contacts of the leads behind ``b_leads`` / ``b_acts``.
 
-        The signal relation is read as a subquery, not stored: DuckDB then computes only the few
-        signals a contact adds to its account (with every installed pack this took a quarter of the
-        time of the whole relation). With a pack reading the best contact's total, the plan runs up to
+        The signal relation is read as a subquery, not stored, and made of the few signals a contact
+        adds to its account alone (:meth:`ColumnarScorer.signals_read_by`): DuckDB plans a block's
+        statement anew each time, so the SQL of signals nobody reads here cost as much as running the
+        rest (with every installed pack, 231 -> 106 ms a block of 7,700 leads; bench/README.md,
+        thirty-seventh round). With a pack reading the best contact's total, the plan runs up to
         each lead's total first (:meth:`ColumnarScorer.contact_totals`, the table ``cards``)."""
-        contacts = q.sql(self.sql.contacts(self.scorer.same_account[False]))
-        select = f"WITH sig AS ({self.scorer.signal_statement(with_accounts=False)}) {contacts}"
+        if self.contacts is None:
+            reader = self.sql.contacts(self.scorer.same_account[False])
+            self.contacts = f"WITH sig AS ({self.scorer.signals_read_by(reader)}) {q.sql(reader)}"
+        select = self.contacts
         if not self.need_score:
             self.write(select)
             return

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+from attrs import evolve
 from sqlglot import exp
 
 from leadscore.accounts import account_key
@@ -367,6 +368,7 @@ class ColumnarScorer:
         cut = next(i for i, (name, _) in enumerate(steps) if name == last) + 1
         stored, rest = steps[:cut], steps[cut:]
         self.signal_statements[with_accounts] = q.sql(stored[0][1].copy())  # generating SQL may change a tree
+        sig_columns = stored[0][1].meta.get("columns") or []
         stored[0] = ("sig", _read_columns(stored[0][1], [select for _, select in [*stored[1:], *rest, ("", final)]]))
         # After each stored step, the tables no later step nor the query reads: dropped there, so a
         # batch holds only what is still to be read (the memory limit applies to them all).
@@ -385,7 +387,7 @@ class ColumnarScorer:
                                                                         if name == "cards") + 1]]
             totals = q.sql(q.with_steps(upto, q.select(q.col("k"), q.col("total"), copy=False).from_("cards", copy=False)))
         variant = {"steps": [(name, q.sql(select), done) for (name, select), done in zip(stored, done_after)],
-                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds, "totals": totals}
+                   "query": q.sql(q.with_steps(rest, final)), "kinds": kinds, "totals": totals, "sig_columns": sig_columns}
         # Whether any statement reads activity properties (a columnar form reads them by this name).
         self.reads_props = self.reads_props or any("props" in text for _, text, _ in variant["steps"]) or \
             "props" in variant["query"]
@@ -447,6 +449,30 @@ class ColumnarScorer:
         self._prepare(with_accounts)
         return self.signal_statements[with_accounts]
 
+    def signals_read_by(self, reader: Any) -> str:
+        """The SQL of a signal relation over ``b_leads``/``b_acts`` (no account signals) with only the
+        signals ``reader`` (a select over ``sig``) names, each extractor asked for those alone: the
+        account pass reads five or six signals of each contact, and DuckDB binds and plans every
+        extractor's SQL it is given once a block, used or not (with every installed pack, most of
+        that statement's cost; bench/README.md, thirty-seventh round). The whole signal statement
+        when ``reader`` names more of ``sig`` than the extractors' signals and the patterns (the
+        combination, the gates)."""
+        whole = self.signal_statement(with_accounts=False)
+        ctx = self.plan.context("b_leads", "b_acts")
+        patterns = self.plan.pattern_relation("b_acts")
+        pattern_names = set(patterns.named_selects) - {"k"} if patterns is not None else set()
+        named = {column.name for column in reader.find_all(exp.Column)} & set(self.variants[False]["sig_columns"])
+        signals = named - pattern_names
+        if not signals <= set(self.plan.signal_relation(ctx, None)[0].named_selects):
+            return whole
+        narrow, _ = self.plan.signal_relation(evolve(ctx, wanted=frozenset(signals - {"k"})), None)
+        if not signals <= set(narrow.named_selects):
+            return whole
+        if named & pattern_names:
+            narrow = with_patterns(narrow, patterns)[0]
+        self.plan.udfs.register(self.con)
+        return q.sql(narrow)
+
     def run_views(self, *, with_accounts: bool | None = None,
                   then: Callable[[], None] | None = None) -> list[dict[str, Any]]:
         """Score the batch behind the relations ``b_leads``, ``b_acts`` (and ``b_acc``). ``then`` is
@@ -463,8 +489,10 @@ class ColumnarScorer:
         if profile:  # DuckDB's operator timings of the batch's query, as JSON (the last batch's stays)
             con.execute("PRAGMA enable_profiling='json'")
             con.execute(f"PRAGMA profiling_output={q.sql(q.lit(profile))}")
-        # The query is parsed, bound and planned once and kept as a prepared statement: DuckDB binds
-        # it again to each batch's tables, which costs far less than the 60 KB of SQL anew per batch.
+        # The query is parsed once and kept as a prepared statement. DuckDB (2.0) still binds and
+        # plans it again at every EXECUTE (duckdb/duckdb#17237), 60-80 ms a batch with firr-base, so
+        # what this saves is the parsing; a batch's planning is paid once per batch whatever is done
+        # here, which is part of why batches are not made smaller (bench/README.md, thirty-seventh round).
         prepared = f"ls_query_{int(with_accounts)}"
         if not variant.get("prepared"):
             con.execute(f"PREPARE {prepared} AS {variant['query']}")
@@ -624,16 +652,7 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     mask = plan.mask_expression(compiler)
     gates = gate_columns(plan, compiler)
     same_account = plan.compile_same_account(compiler)
-    patterns = plan.pattern_relation("b_acts")
-    inner = relation.subquery("sg", copy=False)
-    base = q.select(exp_star(), copy=False).from_(inner, copy=False)
-    pattern_columns: list[Any] = []
-    if patterns is not None:
-        # The pattern columns by name: a second `k` would be refused by Spark when a step becomes a table.
-        pattern_columns = [q.col(name, "pt") for name in patterns.named_selects if name != "k"]
-        base = (q.select(exp_table_star("sg"), *pattern_columns, copy=False).from_(inner, copy=False)
-                .join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")), join_type="left",
-                      copy=False))
+    base, pattern_columns = with_patterns(relation, plan.pattern_relation("b_acts"))
     with_mask = base.select(mask.as_("mask", copy=False))
     sig = q.select(exp_star(), plan.combo_of(q.col("mask")).as_("combo", copy=False)).from_(with_mask.subquery("m", copy=False))
     # Without the full ledger, the lines keep only the columns the cards read.
@@ -683,6 +702,20 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
         final = (q.select(exp_star(), copy=False) if render == "parquet" else
                  q.select(q.col("k"), q.col("text"), copy=False)).from_("lines_out", copy=False)
     return steps, final, refs, kinds, compiler, same_account
+
+
+def with_patterns(relation: Any, patterns: Any) -> tuple[Any, list[Any]]:
+    """``relation`` (the signal relation) with each lead's pattern columns (``patterns``: the plan's
+    pattern relation, or None), and those columns."""
+    inner = relation.subquery("sg", copy=False)
+    if patterns is None:
+        return q.select(exp_star(), copy=False).from_(inner, copy=False), []
+    # The pattern columns by name: a second `k` would be refused by Spark when a step becomes a table.
+    pattern_columns = [q.col(name, "pt") for name in patterns.named_selects if name != "k"]
+    base = (q.select(exp_table_star("sg"), *pattern_columns, copy=False).from_(inner, copy=False)
+            .join(patterns.subquery("pt", copy=False), on=q.col("k", "sg").eq(q.col("k", "pt")), join_type="left",
+                  copy=False))
+    return base, pattern_columns
 
 
 def _read_columns(sig: Any, readers: list[Any]) -> Any:
