@@ -383,6 +383,40 @@ def test_the_account_sums_of_a_part_of_the_accounts_at_a_time_give_the_python_en
     assert len(sorted_files) == len(parts) and all(sorted_files) and sum(sorted_files) == sum(parts)
 
 
+def test_the_account_pass_reads_a_signal_relation_of_the_signals_its_contacts_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block's contacts come from a signal relation of the few signals they read (and the pattern
+    a shipped pack's same_account rule reads), not the whole one: the same rows as over the whole
+    relation, a fraction of its SQL, and the python engine's cards. A reader of more than the
+    extractors' signals and the patterns (the combination) gets the whole relation."""
+    from sqlglot import exp
+
+    from leadscore.columnar import accounts
+
+    write = accounts.AccountPass.write
+    blocks: list[tuple[int, int]] = []
+
+    def compared(self: Any, select: str) -> None:
+        reader = self.sql.contacts(self.scorer.same_account[False])
+        narrow, whole = self.scorer.signals_read_by(reader), self.scorer.signal_statement(with_accounts=False)
+        assert select == f"WITH sig AS ({narrow}) {q.sql(reader)}"
+        con = self.scorer.con
+        rows = [con.execute(f"SELECT * FROM (WITH sig AS ({made}) {q.sql(reader)}) ORDER BY k").fetchall()
+                for made in (narrow, whole)]
+        assert rows[0] == rows[1] and rows[0]
+        blocks.append((len(narrow), len(whole)))
+        reads_combo = reader.copy().select(q.col("combo", "s").as_("c", copy=False), copy=False)
+        assert self.scorer.signals_read_by(reads_combo) == whole
+        assert '"p0"' in narrow and '"email.type"' not in narrow and isinstance(reader, exp.Select)
+        write(self, select)
+
+    source = _generated(tmp_path, 300, 5, *ODD_AND_DUPLICATE)
+    python = _score(tmp_path, source, "python", "--explain")
+    monkeypatch.setattr(accounts.AccountPass, "write", compared)
+    assert _score(tmp_path, source, "duckdb", "--explain") == python and python[1]
+    assert blocks and all(narrow * 4 < whole for narrow, whole in blocks)
+
+
 def test_a_part_of_the_accounts_is_summed_again_under_the_scorers_limit_where_the_sums_own_is_too_small(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where DuckDB runs out of memory summing up a part of the accounts under the sums' own limit,
