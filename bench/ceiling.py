@@ -4,6 +4,7 @@
     uv run python bench/ceiling.py --leads 200000                       # every installed pack
     uv run python bench/ceiling.py --leads 200000 --rulepack firr-base
     uv run python bench/ceiling.py --file g1m.jsonl
+    uv run python bench/ceiling.py --file g1m.jsonl -r firr-base --block-mb 32
 
 Two upper bounds on the leads a second of ``leadscore score --engine duckdb``, each from a
 measurement on this machine, printed beside the rate the scan reached:
@@ -26,6 +27,10 @@ percent, is left out). Generated leads: bench/generate.py, seed 7, written to a 
 thread), so the process's CPU clock read around each of the engine's timed steps (those
 ``LEADSCORE_COLUMNAR_TIMES=1`` prints, and the account pass's) is that step's own, DuckDB's threads
 included, and prints the CPU microseconds a lead of each.
+
+``--block-mb`` scans in blocks of that many MB of lines instead of the scan's 16: each block's
+statements are planned anew (bench/statements.py), so the block's size sets how many leads share
+that cost; its memory is what keeps the blocks at 16 MB (bench/README.md, sixteenth round).
 """
 
 from __future__ import annotations
@@ -53,15 +58,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--file", type=Path, help="a JSON Lines file of leads instead")
     parser.add_argument("--rulepack", "-r", action="append", help="a rulepack (repeatable); default: every installed one")
     parser.add_argument("--steps", action="store_true", help="also the CPU time of each step, scanned once more in turn")
+    parser.add_argument("--block-mb", type=int, help="blocks of this many MB of lines (default: the scan's, 16)")
     args = parser.parse_args(argv)
     if args.file is None and args.leads < 1:
         parser.error("--leads must be at least 1")
+    if args.block_mb is not None and args.block_mb < 1:
+        parser.error("--block-mb must be at least 1")
     if args.file is not None and not args.file.is_file():
         parser.error(f"--file {args.file}: no such file")
     return args
 
 
-def decode_alone(path: Path, scorer: object) -> tuple[int, float]:
+def decode_alone(path: Path, scorer: object, block_bytes: int | None = None) -> tuple[int, float]:
     """(leads, seconds of this thread's CPU) decoding every block of ``path`` as the scan does."""
     from leadscore.columnar import sql as q
     from leadscore.columnar.lines import decode_block
@@ -69,7 +77,7 @@ def decode_alone(path: Path, scorer: object) -> tuple[int, float]:
 
     as_of_us = q.micros(AS_OF)
     leads, spent = 0, 0.0
-    for first, lines in line_blocks(str(path), BLOCK_BYTES):
+    for first, lines in line_blocks(str(path), block_bytes or BLOCK_BYTES):
         started = time.thread_time()
         decode_block(lines, first, as_of_us, scorer.numeric_fields, scorer.reads_props, scorer.explain)
         spent += time.thread_time() - started
@@ -77,12 +85,13 @@ def decode_alone(path: Path, scorer: object) -> tuple[int, float]:
     return leads, spent
 
 
-def scan(engine: object, path: Path) -> tuple[int, float, float]:
+def scan(engine: object, path: Path, block_bytes: int | None = None) -> tuple[int, float, float]:
     """(cards and rejections, wall seconds, CPU seconds of the process) of the columnar scan of ``path``."""
     from leadscore.columnar.scan import scan_jsonl
 
     wall, cpu = time.perf_counter(), time.process_time()
-    items = scan_jsonl(engine, str(path), path.name, AS_OF, explain=False, top=3, render="jsonl")
+    items = scan_jsonl(engine, str(path), path.name, AS_OF, explain=False, top=3, render="jsonl",
+                       block_bytes=block_bytes)
     if items is None:
         _not_columnar(engine)
     count = sum(1 for _ in items)
@@ -93,7 +102,7 @@ def _not_columnar(engine: object) -> None:
     sys.exit(f"ceiling.py: the columnar engine does not run these rulepacks: {getattr(engine, 'columnar_note', '')}")
 
 
-def cpu_by_step(engine: object, path: Path) -> tuple[int, Counter[str]]:
+def cpu_by_step(engine: object, path: Path, block_bytes: int | None = None) -> tuple[int, Counter[str]]:
     """(cards and rejections, CPU seconds by step) of a scan of ``path`` with each block decoded in
     turn. A step's CPU is its own: a step timed inside another (the decoding inside the wait for the
     next block, the stored signal step inside the account pass's) is taken out of the outer one."""
@@ -129,7 +138,7 @@ def cpu_by_step(engine: object, path: Path) -> tuple[int, Counter[str]]:
         setattr(owner, name, value)
     try:
         started = time.process_time()
-        count = scan(engine, path)[0]
+        count = scan(engine, path, block_bytes)[0]
         spent["(between the steps)"] = time.process_time() - started - sum(spent.values())
     finally:
         for owner, name, value in saved:
@@ -148,12 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             scorer = engine.columnar_scorer(AS_OF, explain=False, top=3, values=False, render="jsonl")
             if scorer is None:
                 _not_columnar(engine)
-            leads, decoding = decode_alone(path, scorer)
+            block_bytes = args.block_mb << 20 if args.block_mb else None
+            leads, decoding = decode_alone(path, scorer, block_bytes)
             passes = 2 if engine.needs_accounts else 1
             from leadscore.columnar.scan import KEEP_BLOCKS
             decodings = 1 if KEEP_BLOCKS else passes
-            scored, wall, cpu = scan(engine, path)
-            steps = cpu_by_step(engine, path) if args.steps else None
+            scored, wall, cpu = scan(engine, path, block_bytes)
+            steps = cpu_by_step(engine, path, block_bytes) if args.steps else None
     cores = len(os.sched_getaffinity(0))
     decode_us, cpu_us = decoding / leads * 1e6, cpu / scored * 1e6
     by_decoding, by_machine = 1e6 / (decodings * decode_us), cores * 1e6 / cpu_us

@@ -170,6 +170,28 @@ def test_ceiling_script_bounds_the_columnar_scan_by_its_parts(packs: list[str], 
     assert {"read", "plan", "sig"} <= steps and ("account" in steps) == ("keep" in steps) == (passes == "2 passes")
 
 
+def test_statements_script_times_the_scans_statements_and_their_planning() -> None:
+    # Plumbing (generate, scan in blocks of 1 MB with every statement timed, PREPARE on the second
+    # block's tables) on 1,200 leads with the account pass: each block's query and stored signal step
+    # ran once a block, the account pass's contacts once a block, and both are planned apart.
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "statements.py"), "--leads", "1200", "--block-mb", "1",
+                             "--top", "40"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    head = re.fullmatch(r"1,200 leads, every installed pack: ([\d.]+) us of CPU a lead, ([\d.]+) of it in DuckDB statements",
+                        lines[0])
+    assert head and float(head.group(1)) > float(head.group(2)) > 0, result.stdout
+    row = re.compile(r" +[\d.]+ us a lead +([\d,]+)x +[\d.]+ ms a call  (.*)")
+    calls = {m.group(2): int(m.group(1).replace(",", "")) for m in map(row.fullmatch, lines[1:]) if m}
+    blocks = calls["EXECUTE ls_query_1"]
+    assert blocks >= 3 and calls['CREATE OR REPLACE TEMP TABLE sig AS SELECT "k", "company.annual_revenu'] == blocks
+    assert sum(n for key, n in calls.items() if key.startswith("COPY (SELECT CAST(k AS BIGINT) AS k")) == blocks
+    assert any(key.startswith("COPY activities TO '...'") and n == blocks for key, n in calls.items())
+    planned = lines.index("parse, bind and plan alone (PREPARE, best of 3) on the second block's tables, once a block:")
+    names = [re.fullmatch(r" +[\d.]+ ms  (.*)", line).group(1) for line in lines[planned + 1:]]
+    assert names == ["sig", "query", "sig (with account signals)", "query (with account signals)"]
+
+
 def test_handwritten_query_script_reads_and_scores_generated_leads_in_blocks() -> None:
     # Plumbing (generate, read with DuckDB's reader, score in blocks with and without the ledger,
     # report) on 300 leads; the first card of each shown, its total the sum of its sub-scores.
