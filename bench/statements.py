@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     def views(self: Any, **kw: Any) -> Any:
         found = run_views(self, **kw)
         blocks = calls[next((key for key in calls if key.startswith("EXECUTE ls_query")), "")]
-        if blocks == 2 and not plans:  # the second block's tables (the first run is the check on no leads)
+        if blocks == 2 and not plans:  # the second block's tables (the checks on no leads ran before the timing)
             started = time.process_time()
             plans.extend(planning(self))
             aside[0] += time.process_time() - started
