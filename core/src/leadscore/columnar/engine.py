@@ -462,9 +462,9 @@ class ColumnarScorer:
         patterns = self.plan.pattern_relation("b_acts")
         pattern_names = set(patterns.named_selects) - {"k"} if patterns is not None else set()
         named = {column.name for column in reader.find_all(exp.Column)} & set(self.variants[False]["sig_columns"])
-        signals = named - pattern_names
-        if not signals <= set(self.plan.signal_relation(ctx, None)[0].named_selects):
+        if named & set(SIG_OWN_COLUMNS):
             return whole
+        signals = named - pattern_names
         narrow, _ = self.plan.signal_relation(evolve(ctx, wanted=frozenset(signals - {"k"})), None)
         if not signals <= set(narrow.named_selects):
             return whole
@@ -635,6 +635,10 @@ def ledger_apart(render: str | None, explain: bool) -> bool:
     return explain and render in ("jsonl", "csv")
 
 
+# The stored signal step's columns after the relation's and the patterns': what composition adds.
+SIG_OWN_COLUMNS = ("mask", "combo", "gates")
+
+
 def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, render: str | None,
                values_needed: bool, ledger_in_lines: bool | None = None,
                ) -> tuple[list[tuple[str, Any]], Any, dict[str, Any], dict[str, str], Any, list[Any]]:
@@ -675,7 +679,7 @@ def plan_steps(plan: Plan, *, with_accounts: bool, explain: bool, top: int, rend
     # The signal columns and the gates read from them, one step: the wide table is stored once.
     with_gates = q.select(exp_star(), gates.as_("gates", copy=False)).from_(sig.subquery("sig0", copy=False), copy=False)
     # The relation's columns by name (its selects are stars over subqueries): see ColumnarScorer._prepare.
-    with_gates.meta["columns"] = [*relation.named_selects, *(c.name for c in pattern_columns), "mask", "combo", "gates"]
+    with_gates.meta["columns"] = [*relation.named_selects, *(c.name for c in pattern_columns), *SIG_OWN_COLUMNS]
     steps: list[tuple[str, Any]] = [("sig", with_gates)]
     if matched is not None:
         steps.append(("matches", matched))
