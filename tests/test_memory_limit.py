@@ -101,3 +101,36 @@ def test_a_limit_that_cannot_be_used_stops_the_run_in_one_line(tmp_path: Path, a
     code, cards, stderr = _score(tmp_path, "cards.jsonl", "--engine", "duckdb", *args)
     assert code == 2 and cards == "" and not (tmp_path / "cards.jsonl").exists()
     assert stderr.strip().splitlines() == [line]
+
+
+# Run in a process of its own: the CLI's, where nothing has imported pandas or asked pyarrow about it yet.
+_PROCESS = """
+import sys
+from leadscore_cli.main import main
+sys.argv = ["leadscore", "score", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as end:
+    assert end.code == 0, end.code
+imported = "pandas" in sys.modules
+import pyarrow as pa
+frame = pa.table({"total": [12, None]}).to_pandas()  # pandas, wanted, still comes
+print(imported, type(frame).__name__, frame["total"].isna().tolist())
+"""
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+def test_a_columnar_run_leaves_pandas_unimported_and_usable(tmp_path: Path, engine: str) -> None:
+    # pyarrow imports pandas, where it is installed, the first time it turns a list into a column:
+    # tens of MiB a run does not use. The CLI asks pyarrow that once with pandas hidden.
+    import subprocess
+    import sys
+
+    pytest.importorskip("pandas")
+    out = tmp_path / f"{engine}.jsonl"
+    done = subprocess.run([sys.executable, "-c", _PROCESS, str(SAMPLES / "leads.jsonl"), "--as-of", "2026-11-23",
+                           "--engine", engine, "--explain", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "False DataFrame [False, True]"
+    assert out.read_text().count("\n") == 46
+    assert "scored 46 + rejected 0 == read 46" in done.stderr

@@ -712,8 +712,44 @@ def _engine(pm: PluginManager, rulepacks: tuple[str, ...], engine_name: str, as_
     engine's (when `auto` chose the python engine it is left out)."""
     from leadscore.engine import Engine
 
+    if engine_name == "duckdb":
+        _pyarrow_without_pandas()
     return Engine(plugins=pm, rulepacks=list(rulepacks) or None, backend=engine_name, as_of=as_of,
                   memory_limit=memory_limit if engine_name == "duckdb" else None)
+
+
+class _PandasHidden:
+    """An import finder that says pandas is not installed (see :func:`_pyarrow_without_pandas`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _pyarrow_without_pandas() -> None:
+    """Keep pandas out of a columnar run's process where it is installed.
+
+    The columnar engine turns Python lists into Arrow columns (``pa.array``) for every block it
+    decodes, and pyarrow imports pandas, when it is installed, the first time it does (to tell a pandas
+    object from a list) and the first time it infers a column's type (to know pandas' date types): tens
+    of MiB for the whole run, which nothing in it uses (bench/README.md, thirty-eighth round). pyarrow
+    keeps both answers, so both questions are asked here once, with pandas hidden. Code that does want
+    pandas from pyarrow later in the process (``Table.to_pandas``) makes pyarrow import it then; only
+    ``pa.array`` of a pandas object made before that is read as a plain sequence, and the CLI makes none
+    (the Spark engine, which does, never comes here). Nothing changes in a process that has imported
+    pandas already, or where pyarrow has asked before."""
+    if "pandas" in sys.modules:
+        return
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return
+    hidden = _PandasHidden()
+    sys.meta_path.insert(0, hidden)
+    try:
+        pa.array([0])  # both questions (pyarrow 26: its _PandasAPIShim, and the C++ type inference's)
+    finally:
+        sys.meta_path.remove(hidden)
 
 
 def _check_memory_limit(memory_limit: str | None, engine_name: str) -> None:
